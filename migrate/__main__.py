@@ -1,0 +1,7 @@
+"""`python -m migrate` is the same as the `wif-migrate` console script."""
+
+import sys
+
+from migrate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""Helpers shared by the verb modules: config loading and the 'not built yet' stub."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from migrate.config import Config, load_config
+from migrate.errors import EXIT_USAGE, UsageError
+
+DEFAULT_CONFIG = "wif-migrate.yaml"
+
+
+def new_parser(sub: Any, verb: str, help_text: str) -> argparse.ArgumentParser:
+    """A verb parser that also accepts the global options after the verb."""
+    from migrate.cli import add_common
+
+    parser: argparse.ArgumentParser = sub.add_parser(verb, help=help_text, description=help_text)
+    add_common(parser, suppress=True)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Load --config, or ./wif-migrate.yaml; a clear usage error when there is none."""
+    path = getattr(args, "config", None)
+    if path is None:
+        if not Path(DEFAULT_CONFIG).exists():
+            raise UsageError(f"no configuration: pass --config FILE or create {DEFAULT_CONFIG} "
+                             "(see config.example.yaml)")
+        path = DEFAULT_CONFIG
+    return load_config(path)
+
+
+def not_built(verb: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        print(f"wif-migrate {verb}: not built yet in this version", file=sys.stderr)
+        return EXIT_USAGE
+
+    return run
+
+
+def register_stub(sub: Any, verb: str, help_text: str) -> None:
+    parser = new_parser(sub, verb, f"{help_text} (not built yet)")
+    parser.set_defaults(func=not_built(verb))

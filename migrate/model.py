@@ -1,0 +1,224 @@
+"""The plain frozen dataclasses passed between stages (scan → plan → apply → verify → keys → report).
+
+Nothing here ever holds private key material: a key is known by its identity (service-account
+e-mail + key id = the key file's `private_key_id`) and where it is stored. Every type converts to and
+from JSON-ready dicts (`to_dict` / `from_dict`) so inventories and plans are reviewable files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+INVENTORY_VERSION = 1
+
+VariableLevel = Literal["instance", "group", "project"]
+VariableType = Literal["env_var", "file"]
+KeyEncoding = Literal["json", "base64", "unknown"]
+ProjectStatus = Literal["scanned", "error", "skipped"]
+AuthMode = Literal["key", "federated", "none"]
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    """Who a key belongs to. `key_id` is the JSON key file's `private_key_id` (40 hex characters)."""
+
+    service_account: str
+    key_id: str
+    project_id: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.service_account}#{self.key_id[:8]}"
+
+
+@dataclass(frozen=True)
+class KeyVariable:
+    """A CI/CD variable that holds (or is suspected to hold) a service-account key.
+
+    `owner` is the group or project full path ('' for the instance); `owner_id` its numeric id.
+    `key` is None when the value could not be read (hidden) — then `suspected_reason` says why we
+    think it is a key anyway.
+    """
+
+    level: VariableLevel
+    owner: str
+    owner_id: int | None
+    name: str
+    variable_type: VariableType = "env_var"
+    protected: bool = False
+    masked: bool = False
+    hidden: bool = False
+    environment_scope: str = "*"
+    encoding: KeyEncoding = "json"
+    key: KeyIdentity | None = None
+    suspected_reason: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """Stable human id: `project:acme/api:GCP_KEY[production]`."""
+        scope = "" if self.environment_scope == "*" else f"[{self.environment_scope}]"
+        return f"{self.level}:{self.owner}:{self.name}{scope}"
+
+
+@dataclass(frozen=True)
+class CIFinding:
+    """One place in a CI file that uses a key (the `ci analyze` contract; lines 1-based)."""
+
+    line: int
+    end_line: int
+    kind: str
+    variable: str | None
+    jobs: tuple[str, ...]
+    detail: str
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """A finding located in GitLab: which file of which project, read by which projects.
+
+    `file_project` holds the file; `consumers` are the projects whose pipelines include it (the
+    project itself for its own CI file; every including project for a shared template).
+    """
+
+    file_project: str
+    file_path: str
+    ref: str
+    finding: CIFinding
+    consumers: tuple[str, ...]
+    variables: tuple[str, ...] = ()  # KeyVariable.ref of the variables this usage can read
+
+
+@dataclass(frozen=True)
+class CIFileRef:
+    """A CI file a project's pipeline reads: its own config or an included file."""
+
+    project: str
+    path: str
+    ref: str
+    included_by: str | None = None  # the project whose config includes it, if not its own
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    """A project in scope and what became of scanning it. ERROR rows carry `error`."""
+
+    id: int
+    path: str
+    namespace_id: int
+    namespace_path: str
+    ancestor_ids: tuple[int, ...] = ()  # namespace ids from top-level group down to the project's
+    default_branch: str | None = None
+    ci_config_path: str = ".gitlab-ci.yml"
+    archived: bool = False
+    status: ProjectStatus = "scanned"
+    error: str | None = None
+    auth: AuthMode = "none"
+    ci_files: tuple[CIFileRef, ...] = ()
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """What Google says about one key. `None` fields are unknown; `unknown_reason` says why."""
+
+    key: KeyIdentity
+    service_account_exists: bool | None = None
+    service_account_disabled: bool | None = None
+    key_exists: bool | None = None
+    created: str | None = None
+    expires: str | None = None
+    disabled: bool | None = None
+    last_authenticated: str | None = None
+    last_auth_unknown_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that could not be read or decided; becomes an ERROR or MANUAL row in reports."""
+
+    subject: str  # e.g. "project:acme/api", "file:acme/api:.gitlab-ci.yml", "key:sa#id"
+    reason: str
+    severity: Literal["error", "manual", "warning"] = "error"
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Everything `scan` learned. Versioned; see docs/inventory.md."""
+
+    gitlab_url: str
+    gitlab_version: str
+    generated_at: str
+    projects: tuple[ProjectRecord, ...] = ()
+    variables: tuple[KeyVariable, ...] = ()
+    usages: tuple[KeyUsage, ...] = ()
+    key_facts: tuple[KeyFacts, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    groups: tuple[GroupRecord, ...] = ()
+    version: int = INVENTORY_VERSION
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """A group in scope: ids let bindings and conditions use immutable namespace ids."""
+
+    id: int
+    path: str
+    parent_id: int | None = None
+
+
+Outcome = Literal["applied", "skipped", "failed", "would_apply", "refused"]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome of one plan action: data, not an exception."""
+
+    action_id: str
+    outcome: Outcome
+    detail: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON conversion. Generic over the dataclasses above so the file format follows the types.
+
+D = TypeVar("D")
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass tree → JSON-ready data (tuples become lists)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def from_dict(cls: type[D], data: Any) -> D:
+    """JSON data → dataclass `cls`, recursively, using the field annotations."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        return _convert(non_none[0], value) if len(non_none) == 1 else value
+    if origin is tuple:
+        return tuple(_convert(args[0], v) for v in value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    return value
