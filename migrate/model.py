@@ -222,3 +222,52 @@ def _convert(hint: Any, value: Any) -> Any:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return from_dict(hint, value)
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan (from `plan`, consumed by `apply`, `verify`, `keys`, `report`). See docs/plan.md.
+
+PLAN_VERSION = 1
+
+ActionKind = Literal[
+    "ensure_pool",
+    "ensure_provider",
+    "ensure_binding",
+    "merge_request",
+    "disable_key",
+    "delete_key",
+]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a plan. `id` is stable across re-plans of the same inventory and config
+    (derived from kind + target), so apply can journal by it and MRs can carry it in a marker.
+    `params` is JSON-ready and kind-specific (documented in docs/plan.md); `findings` names the
+    inventory items (KeyVariable.ref, usage locations, key labels) the action exists for."""
+
+    id: str
+    kind: ActionKind
+    target: str
+    summary: str
+    depends_on: tuple[str, ...] = ()
+    findings: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the migration will do, reviewable as a file. `apply` re-checks each action's
+    precondition against live state, so a stale plan is refused per action, never executed."""
+
+    gitlab_url: str
+    identity_project: str
+    project_number: str
+    pool_id: str
+    provider_id: str
+    generated_at: str
+    inventory_digest: str
+    actions: tuple[Action, ...] = ()
+    manual: tuple[Problem, ...] = ()
+    impersonation: tuple[dict[str, Any], ...] = ()  # who-can-impersonate, before/after per SA
+    version: int = PLAN_VERSION
