@@ -133,6 +133,11 @@ class KeyFacts:
     disabled: bool | None = None
     last_authenticated: str | None = None
     last_auth_unknown_reason: str | None = None
+    # Policy Analyzer's observation window for `last_authenticated` (None: not known).
+    observation_start: str | None = None
+    observation_end: str | None = None
+    # Why service-account / key facts above are None (permission denied, API error), if they are.
+    unknown_reason: str | None = None
 
 
 @dataclass(frozen=True)

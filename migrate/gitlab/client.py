@@ -1,0 +1,119 @@
+"""python-gitlab clients, one per worker thread, all paced by one shared rate limiter.
+
+Why per thread: python-gitlab keeps a `requests.Session` and retries inside `http_request`;
+sessions are not documented as thread-safe, so each worker thread gets its own `gitlab.Gitlab`
+(with its own connection pool). They share one `RateLimiter` and one `RequestStats`, through a
+`requests.Session` subclass that every `gitlab.Gitlab` is given (python-gitlab passes a `session=`
+keyword to its requests backend).
+
+Retries: python-gitlab retries 429 itself (sleeping `Retry-After`); with
+`retry_transient_errors=True` it also retries 5xx, timeouts and dropped connections with
+exponential back-off. We add the *global* part: a 429 pauses every thread (see ratelimit.py).
+
+Nothing is built at import time; `GitLabClients(...)` builds nothing until `gl()` is first called
+on a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import gitlab
+import requests
+
+from migrate import __version__
+from migrate.config import Config, GitLabConfig
+from migrate.gitlab.ratelimit import RateLimiter, RequestStats, retry_after_seconds
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"wif-migrate/{__version__} (python-gitlab {gitlab.__version__})"
+DEFAULT_TIMEOUT_S = 60.0
+# A 429 without Retry-After (should not happen on GitLab, but proxies do it): back off this long.
+DEFAULT_429_PAUSE_S = 1.0
+
+
+class LimitedSession(requests.Session):
+    """A requests Session that waits for the rate limiter before each request and counts answers."""
+
+    def __init__(self, limiter: RateLimiter | None, stats: RequestStats) -> None:
+        super().__init__()
+        self.limiter = limiter
+        self.stats = stats
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if self.limiter is not None:
+            self.limiter.acquire()
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except requests.RequestException:
+            self.stats.record(None)
+            raise
+        self.stats.record(response.status_code)
+        if response.status_code in (429, 503) and self.limiter is not None:
+            pause = retry_after_seconds(response.headers.get("Retry-After"))
+            if pause is None and response.status_code == 429:
+                pause = DEFAULT_429_PAUSE_S
+            if pause:
+                log.info("GitLab asked us to slow down (%s, Retry-After %.1fs); pausing all workers",
+                         response.status_code, pause)
+                self.limiter.pause(pause)
+        return response
+
+
+class GitLabClients:
+    """Factory of per-thread `gitlab.Gitlab` objects sharing one limiter and one set of counters.
+
+    `rate_limit_rpm=None` disables client-side pacing (python-gitlab still obeys 429s).
+    Other modules (merge requests, pipelines) should reuse one instance per command run.
+    """
+
+    def __init__(self, config: GitLabConfig, rate_limit_rpm: float | None = 1800, *,
+                 token: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 max_retries: int = 10) -> None:
+        self.config = config
+        self.url = config.url.rstrip("/")
+        self._token = token  # None: read config.gitlab.token_env lazily on first use
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.limiter = RateLimiter(rate_limit_rpm) if rate_limit_rpm else None
+        self.stats = RequestStats()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Config) -> GitLabClients:
+        return cls(config.gitlab, config.rate_limit_rpm)
+
+    def token(self) -> str:
+        with self._lock:
+            if self._token is None:
+                self._token = self.config.token()
+            return self._token
+
+    def gl(self) -> gitlab.Gitlab:
+        """This thread's client (built on first use)."""
+        client: gitlab.Gitlab | None = getattr(self._local, "gl", None)
+        if client is None:
+            client = gitlab.Gitlab(
+                self.url,
+                private_token=self.token(),
+                ssl_verify=self.config.ssl_verify,
+                timeout=self.timeout_s,
+                per_page=100,
+                retry_transient_errors=True,
+                user_agent=USER_AGENT,
+                session=LimitedSession(self.limiter, self.stats),
+            )
+            self._local.gl = client
+            log.debug("built GitLab client for thread %s", threading.current_thread().name)
+        return client
+
+    def close(self) -> None:
+        """Close this thread's session (other threads' sessions close when they are collected)."""
+        client: gitlab.Gitlab | None = getattr(self._local, "gl", None)
+        if client is not None:
+            client.session.close()
+            self._local.gl = None

@@ -1,0 +1,190 @@
+"""Read-only GitLab operations the scan needs: scope walk, variables, raw files, version.
+
+Every call goes through this thread's python-gitlab client (`GitLabClients.gl()`), so it is paced
+by the shared rate limiter and retried on 429/5xx by python-gitlab. Rows are converted to the small
+records of `migrate.gitlab.types` as they stream in (listings are iterated page by page, never
+materialised), and python-gitlab exceptions become `ReadError` with the HTTP status, which the scan
+turns into per-item problems.
+
+Variable values are handed to `migrate.keyfile.parse_key` here and dropped; only the key identity
+leaves this module.
+
+Request economy (reference/gitlab.md §3.1): group project listings already carry
+`ci_config_path`, `default_branch`, `namespace` and `empty_repo`, so no per-project GET is made;
+files are read through the raw endpoint (one request, no base64 envelope).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import gitlab
+import requests
+from gitlab.utils import EncodedId
+
+from migrate.gitlab.client import GitLabClients
+from migrate.gitlab.types import GroupInfo, ProjectInfo, ReadError, VariableInfo
+from migrate.keyfile import parse_key
+from migrate.model import VariableLevel
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+PER_PAGE = 100
+
+
+class GitLabReader:
+    """The read side of the GitLab backend (implements `migrate.scan.GitLabSource`)."""
+
+    def __init__(self, clients: GitLabClients) -> None:
+        self.clients = clients
+
+    @property
+    def url(self) -> str:
+        return self.clients.url
+
+    # --- instance ------------------------------------------------------------------------
+    def version(self) -> str:
+        """`GET /version` (python-gitlab's `gl.version()` hides errors as 'unknown'; we do not)."""
+        data = self._call("version", lambda gl: gl.http_get("/version"))
+        return str(data.get("version", "")) if isinstance(data, dict) else ""
+
+    # --- scope walk ----------------------------------------------------------------------
+    def group(self, ref: str | int) -> GroupInfo:
+        data = self._call(f"group:{ref}",
+                          lambda gl: gl.http_get(f"/groups/{EncodedId(ref)}", {"with_projects": False}))
+        return _group(data)
+
+    def descendant_groups(self, group_id: int) -> Iterator[GroupInfo]:
+        for row in self._list(f"group:{group_id}:descendant_groups",
+                              f"/groups/{group_id}/descendant_groups", {"all_available": True}):
+            yield _group(row)
+
+    def group_projects(self, group_id: int, include_archived: bool = False) -> Iterator[ProjectInfo]:
+        query: dict[str, Any] = {"include_subgroups": True, "with_shared": False,
+                                 "order_by": "id", "sort": "asc"}
+        if not include_archived:
+            query["archived"] = False
+        for row in self._list(f"group:{group_id}:projects", f"/groups/{group_id}/projects", query):
+            yield _project(row)
+
+    def project(self, ref: str | int) -> ProjectInfo:
+        return _project(self._call(f"project:{ref}", lambda gl: gl.http_get(f"/projects/{EncodedId(ref)}")))
+
+    def all_projects(self, include_archived: bool = False) -> Iterator[ProjectInfo]:
+        query: dict[str, Any] = {"order_by": "id", "sort": "asc"}
+        if not include_archived:
+            query["archived"] = False
+        for row in self._list("projects", "/projects", query):
+            yield _project(row)
+
+    def all_groups(self) -> Iterator[GroupInfo]:
+        for row in self._list("groups", "/groups", {"all_available": True, "order_by": "id", "sort": "asc"}):
+            yield _group(row)
+
+    # --- variables and files -------------------------------------------------------------
+    def variables(self, level: VariableLevel, owner: str, owner_id: int | None) -> list[VariableInfo]:
+        """All variables of an instance/group/project, values reduced to key identities."""
+        if level == "instance":
+            path, what = "/admin/ci/variables", "instance variables"
+        elif level == "group":
+            path, what = f"/groups/{owner_id}/variables", f"group:{owner} variables"
+        else:
+            path, what = f"/projects/{owner_id}/variables", f"project:{owner} variables"
+        return [_variable(row, level, owner, owner_id) for row in self._list(what, path, {})]
+
+    def file_text(self, project: str | int, path: str, ref: str | None) -> str:
+        """A file's content at `ref` (None: the default branch), via the raw endpoint."""
+        url = f"/projects/{EncodedId(project)}/repository/files/{EncodedId(path)}/raw"
+        query = {"ref": ref} if ref else {}
+        what = f"file:{project}:{path}@{ref or 'HEAD'}"
+        response = self._call(what, lambda gl: gl.http_get(url, query, raw=True, streamed=False))
+        body = response.content if isinstance(response, requests.Response) else response
+        if not isinstance(body, bytes):
+            raise ReadError(what, None, "unexpected response (not a file body)")
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ReadError(what, None, "not UTF-8 text") from None
+
+    # --- plumbing ------------------------------------------------------------------------
+    def _call(self, what: str, fn: Callable[[gitlab.Gitlab], T]) -> T:
+        try:
+            return fn(self.clients.gl())
+        except gitlab.exceptions.GitlabError as exc:
+            raise _read_error(what, exc) from None
+        except requests.RequestException as exc:
+            raise ReadError(what, None, f"connection failed ({type(exc).__name__})") from None
+
+    def _list(self, what: str, path: str, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Stream a paginated listing row by row; a failing page raises ReadError."""
+        query = {"per_page": PER_PAGE, **query}
+        rows = self._call(what, lambda gl: gl.http_list(path, query, iterator=True,
+                                                        max_retries=self.clients.max_retries))
+        iterator = iter(rows)
+        while True:
+            try:
+                row = next(iterator)
+            except StopIteration:
+                return
+            except gitlab.exceptions.GitlabError as exc:
+                raise _read_error(what, exc) from None
+            except requests.RequestException as exc:
+                raise ReadError(what, None, f"connection failed ({type(exc).__name__})") from None
+            if isinstance(row, dict):
+                yield row
+
+
+def _read_error(what: str, exc: gitlab.exceptions.GitlabError) -> ReadError:
+    message = exc.error_message
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    text = str(message or "").strip()
+    if len(text) > 200:
+        text = text[:200] + "…"
+    return ReadError(what, exc.response_code, text or type(exc).__name__)
+
+
+def _group(data: Any) -> GroupInfo:
+    return GroupInfo(id=int(data["id"]), full_path=str(data.get("full_path") or data.get("path")),
+                     parent_id=data.get("parent_id"))
+
+
+def _project(data: Any) -> ProjectInfo:
+    ns = data.get("namespace") or {}
+    return ProjectInfo(
+        id=int(data["id"]),
+        path=str(data["path_with_namespace"]),
+        namespace_id=int(ns.get("id", 0)),
+        namespace_path=str(ns.get("full_path") or ""),
+        namespace_kind=str(ns.get("kind") or "group"),
+        namespace_parent_id=ns.get("parent_id"),
+        default_branch=data.get("default_branch"),
+        ci_config_path=data.get("ci_config_path") or None,
+        archived=bool(data.get("archived", False)),
+        empty_repo=bool(data.get("empty_repo", False)),
+    )
+
+
+def _variable(row: dict[str, Any], level: VariableLevel, owner: str, owner_id: int | None) -> VariableInfo:
+    value = row.get("value")
+    parsed = parse_key(value) if isinstance(value, str) else None
+    hidden = bool(row.get("hidden", False)) or value is None
+    info = VariableInfo(
+        level=level,
+        owner=owner,
+        owner_id=owner_id,
+        name=str(row.get("key", "")),
+        variable_type="file" if row.get("variable_type") == "file" else "env_var",
+        protected=bool(row.get("protected", False)),
+        masked=bool(row.get("masked", False)),
+        hidden=hidden,
+        environment_scope=str(row.get("environment_scope") or "*"),
+        readable=value is not None,
+        key=parsed.identity if parsed else None,
+        encoding=parsed.encoding if parsed else "unknown",
+    )
+    row.pop("value", None)  # drop the value as early as we can
+    return info

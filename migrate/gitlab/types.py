@@ -1,0 +1,70 @@
+"""Small frozen records the GitLab reader returns (instead of python-gitlab objects).
+
+Converting at the boundary keeps memory flat (a python-gitlab object holds the whole JSON entity)
+and keeps secrets in: a `VariableInfo` carries the *identity* of a key found in the value, never
+the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from migrate.errors import GitLabError
+from migrate.model import KeyEncoding, KeyIdentity, VariableLevel, VariableType
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    id: int
+    full_path: str
+    parent_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    """What a project listing row already tells (no extra request needed)."""
+
+    id: int
+    path: str  # path_with_namespace
+    namespace_id: int
+    namespace_path: str
+    namespace_kind: str = "group"  # group | user
+    namespace_parent_id: int | None = None
+    default_branch: str | None = None
+    ci_config_path: str | None = None
+    archived: bool = False
+    empty_repo: bool = False
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    """A CI/CD variable as the scan needs it. `key` is set when the value is a key file.
+
+    `readable` is False for hidden variables (the API answers `value: null`).
+    """
+
+    level: VariableLevel
+    owner: str
+    owner_id: int | None
+    name: str
+    variable_type: VariableType
+    protected: bool
+    masked: bool
+    hidden: bool
+    environment_scope: str
+    readable: bool
+    key: KeyIdentity | None = None
+    encoding: KeyEncoding = "unknown"
+
+
+class ReadError(GitLabError):
+    """A read GitLab refused or that failed after retries. `status` is the HTTP status, if any.
+
+    Per-item: the scan turns it into an ERROR row / Problem, it does not stop the run.
+    """
+
+    def __init__(self, what: str, status: int | None, message: str) -> None:
+        self.what = what
+        self.status = status
+        self.reason = f"{status} {message}".strip() if status else message
+        super().__init__(f"{what}: {self.reason}")

@@ -1,0 +1,87 @@
+"""Delete the GitLab CI/CD variables that held a retired key.
+
+Several variables can share one key name with different environment scopes; GitLab then refuses
+GET/PUT/DELETE without `filter[environment_scope]` ("There are multiple variables with provided
+parameters"), and worse, with a single match it acts on whichever it finds. python-gitlab does not
+add the filter on `obj.delete()`, so every call here goes through the *manager* with
+`filter={"environment_scope": scope}` (flattened to `filter[environment_scope]=…` by python-gitlab),
+so the variable of another scope with the same name is never touched. Instance variables have no
+scope.
+
+Before deleting, the value is read once to check it still holds the key being retired (someone may
+have rotated a new key into it); the value is parsed for its identity only and dropped — it is never
+logged, returned or put into an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gitlab
+
+from migrate.errors import GitLabError
+from migrate.keyfile import parse_key
+from migrate.keys import VariableHolding
+from migrate.model import KeyVariable
+
+log = logging.getLogger(__name__)
+
+
+class GitLabVariableAdmin:
+    """Variable reads and deletes through python-gitlab (`gl` is a `gitlab.Gitlab`)."""
+
+    def __init__(self, gl: gitlab.Gitlab) -> None:
+        self.gl = gl
+
+    def _manager(self, var: KeyVariable) -> Any:
+        if var.level == "instance":
+            return self.gl.variables
+        owner: int | str = var.owner_id if var.owner_id is not None else var.owner
+        parent = self.gl.projects if var.level == "project" else self.gl.groups
+        return parent.get(owner, lazy=True).variables
+
+    def _filter(self, var: KeyVariable) -> dict[str, Any]:
+        if var.level == "instance":
+            return {}
+        return {"filter": {"environment_scope": var.environment_scope}}
+
+    def holding(self, var: KeyVariable) -> VariableHolding:
+        """Read the variable once; keep only the key id of its value."""
+        try:
+            obj = self._manager(var).get(var.name, **self._filter(var))
+        except gitlab.exceptions.GitlabError as exc:
+            if exc.response_code == 404:
+                return VariableHolding(exists=False)
+            raise GitLabError(f"read variable {var.ref}: HTTP {exc.response_code} "
+                              f"{_safe_message(exc)}") from None
+        scope = getattr(obj, "environment_scope", None)
+        if var.level != "instance" and scope not in (None, var.environment_scope):
+            # A server that ignored the filter answered with another scope's variable: do not act.
+            raise GitLabError(f"read variable {var.ref}: the server answered for scope {scope!r}; "
+                              "refusing to act on it")
+        value = getattr(obj, "value", None)
+        hidden = value is None  # hidden variables (17.4+) answer value: null
+        parsed = None if hidden else parse_key(value)
+        del value, obj
+        if parsed is None:
+            return VariableHolding(exists=True, key_id=None, readable=not hidden)
+        return VariableHolding(exists=True, key_id=parsed.identity.key_id)
+
+    def delete(self, var: KeyVariable) -> bool:
+        """Delete exactly this (name, scope); False when it was already gone."""
+        try:
+            self._manager(var).delete(var.name, **self._filter(var))
+        except gitlab.exceptions.GitlabError as exc:
+            if exc.response_code == 404:
+                return False
+            raise GitLabError(f"delete variable {var.ref}: HTTP {exc.response_code} "
+                              f"{_safe_message(exc)}") from None
+        log.info("deleted variable %s", var.ref)
+        return True
+
+
+def _safe_message(exc: gitlab.exceptions.GitlabError) -> str:
+    """GitLab's error message, cut short; error bodies never echo a variable value, but be safe."""
+    text = str(exc.error_message or "")
+    return text[:200] if "PRIVATE KEY" not in text else "(message withheld)"
