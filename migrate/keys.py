@@ -60,6 +60,15 @@ class UsageSignal:
 
 
 @dataclass(frozen=True)
+class VariableHolding:
+    """What a GitLab variable holds now: absent, a key (its id), unreadable (hidden), or no key."""
+
+    exists: bool
+    key_id: str | None = None
+    readable: bool = True
+
+
+@dataclass(frozen=True)
 class Migration:
     """One merge request action a key's retirement waits for, with its verify-stage status."""
 
@@ -187,11 +196,14 @@ def _unknown(signal: UsageSignal, accept_unknown: str | None) -> tuple[str | Non
 # --- decisions ---------------------------------------------------------------------------------
 
 def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: UsageSignal, now: str,
-                     accept_unknown: str | None = None, cutover_if_unused: str | None = None) -> Decision:
+                     accept_unknown: str | None = None, cutover_if_unused: str | None = None,
+                     manual: Sequence[str] = ()) -> Decision:
     """May this key be disabled now?
 
     `cutover_if_unused` is the cut-over to judge usage against when no merge request is involved:
     the plan's time for a key that is held but not used, `now` for an orphan key named explicitly.
+    `manual` are CI files the plan could not rewrite that still use the key (plan `blocked_by`):
+    each one blocks until a new scan and plan no longer find it.
     """
     evidence: dict[str, Any] = {"now": now, **_usage_evidence(signal)}
     if not key.exists:
@@ -201,6 +213,10 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
     blocking, cutover, rows = migration_gate(migrations)
     evidence["migrations"] = rows
     blockers = list(blocking)
+    blockers += [f"{m}: still uses the key and needs a manual migration (re-scan and re-plan once done)"
+                 for m in manual]
+    if manual:
+        evidence["manual"] = list(manual)
     if not migrations:
         cutover = cutover_if_unused
         evidence["no_migrations"] = True

@@ -1,11 +1,289 @@
-"""`wif-migrate keys`: not built yet."""
+"""`wif-migrate keys retire|delete|rollback|orphans`: key retirement behind evidence gates.
+
+Thin: parse, load the config and the plan, build the real backends, run `migrate.retire`, render a
+table (or JSON with `--format json`), return 1 when anything was refused or failed, else 0.
+Mutating runs (not `--dry-run`, not `orphans`) hold the state directory's `RunLock`.
+See docs/keys.md for the gate rules and the journal.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict
 from typing import Any
 
-from migrate.commands._common import register_stub
+from tabulate import tabulate
+
+from migrate.commands._common import config_from_args, new_parser
+from migrate.config import Config
+from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError
+from migrate.keys import held_key_ids, iso, parse_time
+from migrate.model import Plan, from_dict
+from migrate.retire import (
+    KeyAdmin,
+    KeyItem,
+    OrphanKey,
+    Retirement,
+    RunOptions,
+    StepResult,
+    VariableAdmin,
+    exit_code,
+    find_orphans,
+    items_from_plan,
+    service_accounts_in_scope,
+)
+from migrate.state import RunLock, State
 
 
 def register(sub: Any, help_text: str) -> None:
-    register_stub(sub, "keys", help_text)
+    parser = new_parser(sub, "keys", help_text)
+    keys_sub = parser.add_subparsers(dest="keys_verb", metavar="ACTION")
+
+    retire = new_parser(keys_sub, "retire", "disable each planned key whose gates all pass")
+    _common(retire)
+    retire.add_argument("--accept-unknown-usage", metavar="REASON",
+                        help="proceed when the key-usage signal is unavailable; the reason is journaled")
+    retire.set_defaults(func=run_retire)
+
+    delete = new_parser(keys_sub, "delete", "delete disabled keys and their GitLab variables after the grace period")
+    _common(delete)
+    delete.add_argument("--accept-unknown-usage", metavar="REASON",
+                        help="proceed when the key-usage signal is unavailable; the reason is journaled")
+    delete.set_defaults(func=run_delete)
+
+    rollback = new_parser(keys_sub, "rollback", "re-enable a disabled key and record why")
+    rollback.add_argument("key_id", metavar="KEY_ID")
+    rollback.add_argument("--reason", required=True, help="why the key is re-enabled (journaled)")
+    rollback.add_argument("--service-account", metavar="EMAIL",
+                          help="the key's service account, when neither the plan nor the journal knows it")
+    _common(rollback, keys=False)
+    rollback.set_defaults(func=run_rollback)
+
+    orphans = new_parser(keys_sub, "orphans", "list user-managed keys of in-scope service accounts no variable holds")
+    orphans.add_argument("--plan", metavar="FILE", help="plan file (default: the latest plan in the state)")
+    orphans.add_argument("--now", metavar="ISO", help="override the current time (tests, demos)")
+    orphans.add_argument("--format", choices=("table", "json"), default="table")
+    orphans.set_defaults(func=run_orphans)
+
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _common(p: argparse.ArgumentParser, keys: bool = True) -> None:
+    p.add_argument("--plan", metavar="FILE", help="plan file (default: the latest plan in the state)")
+    p.add_argument("--dry-run", action="store_true", help="decide and report; change nothing")
+    p.add_argument("--now", metavar="ISO", help="override the current time for the gates (tests, demos)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    if keys:
+        p.add_argument("--key", action="append", default=[], metavar="KEY_ID",
+                       help="only this key (repeatable); an orphan key is touched only when named here")
+
+
+# --- wiring ---------------------------------------------------------------------------------------
+
+class Context:
+    """What every key action needs: config, state, plan, backends, the time."""
+
+    def __init__(self, args: argparse.Namespace, need_plan: bool = True) -> None:
+        self.config: Config = config_from_args(args)
+        now = getattr(args, "now", None)
+        if now:
+            try:
+                now = iso(parse_time(now))
+            except ValueError:
+                raise UsageError(f"--now: not an ISO 8601 time: {now!r}") from None
+        fixed = now
+        self.state = State(self.config.state_dir, clock=(lambda: fixed) if fixed else None)
+        self.now: str = fixed or self.state.now()
+        self.plan = self._plan(getattr(args, "plan", None), need_plan)
+        self._keys: KeyAdmin | None = None
+        self._variables: VariableAdmin | None = None
+
+    def _plan(self, path: str | None, required: bool) -> Plan | None:
+        if path:
+            from migrate import plan_io
+
+            return plan_io.read(path)
+        snap = self.state.latest_snapshot("plan")
+        if snap is not None:
+            body = {k: v for k, v in snap.items() if k != "kind"} if isinstance(snap, dict) else snap
+            return from_dict(Plan, body)
+        if required:
+            raise UsageError("no plan: pass --plan FILE (written by `wif-migrate plan`)")
+        return None
+
+    def keys(self) -> KeyAdmin:
+        if self._keys is None:
+            from migrate.gcp.clients import GoogleClients
+            from migrate.gcp.service_account_keys import GoogleKeyAdmin
+
+            projects = {}
+            for a in self.plan.actions if self.plan else ():
+                if a.params.get("service_account") and a.params.get("key_project"):
+                    projects[str(a.params["service_account"])] = str(a.params["key_project"])
+            self._keys = GoogleKeyAdmin(GoogleClients(self.config.google), projects)
+        return self._keys
+
+    def variables(self) -> VariableAdmin:
+        if self._variables is None:
+            from migrate.gitlab.client import GitLabClients
+            from migrate.gitlab.variables_admin import GitLabVariableAdmin
+
+            self._variables = GitLabVariableAdmin(GitLabClients.from_config(self.config).gl())
+        return self._variables
+
+    def lock(self, command: str, dry_run: bool) -> AbstractContextManager[Any]:
+        return nullcontext() if dry_run else RunLock(self.config.state_dir, command)
+
+    def held(self) -> set[str]:
+        """Key ids some GitLab variable holds (plan actions, plan inputs, latest inventory)."""
+        held = {i.key_id for i in items_from_plan(self.plan)} if self.plan else set()
+        if self.plan:
+            inputs_vars = self.plan.inputs.get("variables") if isinstance(self.plan.inputs, dict) else None
+            if isinstance(inputs_vars, list):
+                held |= held_key_ids(v for v in inputs_vars if isinstance(v, dict))
+        inventory = self.state.latest_snapshot("inventory")
+        if isinstance(inventory, dict):
+            held |= held_key_ids(v for v in inventory.get("variables") or [] if isinstance(v, dict))
+        return held
+
+    def service_accounts(self) -> list[str]:
+        extra = list(self.config.google.service_accounts.values())
+        inventory = self.state.latest_snapshot("inventory")
+        if isinstance(inventory, dict):
+            for f in inventory.get("key_facts") or []:
+                sa = ((f or {}).get("key") or {}).get("service_account")
+                if sa:
+                    extra.append(str(sa))
+        if self.plan is None:
+            return sorted({e.lower() for e in extra})
+        return service_accounts_in_scope(self.plan, extra)
+
+
+def _select(ctx: Context, args: argparse.Namespace, allow_orphans: bool) -> list[KeyItem]:
+    """Plan items (restricted to --key); a named key not in the plan must be an in-scope orphan."""
+    assert ctx.plan is not None
+    items = items_from_plan(ctx.plan)
+    named = [k.strip() for k in args.key]
+    if not named:
+        return items
+    chosen = [i for i in items if i.key_id in named]
+    missing = [k for k in named if k not in {i.key_id for i in chosen}]
+    if missing and allow_orphans:
+        for sa in ctx.service_accounts():
+            for key in ctx.keys().list_user_keys(sa):
+                if key.key_id in missing:
+                    chosen.append(KeyItem(sa, key.key_id, action_id=key.key_id, delete_action_id=key.key_id,
+                                          orphan=True))
+                    missing.remove(key.key_id)
+    if missing:
+        raise UsageError(f"--key {missing[0]}: not a key of the plan nor a user-managed key of an in-scope "
+                         "service account")
+    return chosen
+
+
+def _orphans_from_journal(ctx: Context, named: list[str]) -> list[KeyItem]:
+    """Orphans disabled earlier by `retire --key`: `delete --key` finds them in the journal."""
+    out: list[KeyItem] = []
+    for e in ctx.state.entries(stage="keys"):
+        kid = e.evidence.get("key_id")
+        if e.kind == "disable_key" and e.evidence.get("orphan") and kid in named \
+                and kid not in {i.key_id for i in out}:
+            out.append(KeyItem(str(e.evidence["service_account"]), str(kid), action_id=str(kid),
+                               delete_action_id=str(kid), orphan=True))
+    return out
+
+
+def run_retire(args: argparse.Namespace) -> int:
+    ctx = Context(args)
+    items = _select(ctx, args, allow_orphans=True)
+    options = RunOptions(now=ctx.now, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
+                         grace_days=ctx.config.keys.grace_days,
+                         plan_time=ctx.plan.generated_at if ctx.plan else None)
+    with ctx.lock("keys retire", args.dry_run):
+        results = Retirement(ctx.state, ctx.keys(), None, options).retire(items)
+    return _render(results, args.format)
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    ctx = Context(args)
+    assert ctx.plan is not None
+    named = [k.strip() for k in args.key]
+    items = [i for i in items_from_plan(ctx.plan) if not named or i.key_id in named]
+    items += [o for o in _orphans_from_journal(ctx, named) if o.key_id not in {i.key_id for i in items}]
+    missing = [k for k in named if k not in {i.key_id for i in items}]
+    if missing:
+        raise UsageError(f"--key {missing[0]}: not a key of the plan nor an orphan disabled by `keys retire`")
+    options = RunOptions(now=ctx.now, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
+                         grace_days=ctx.config.keys.grace_days)
+    needs_gitlab = any(i.variables for i in items)
+    with ctx.lock("keys delete", args.dry_run):
+        run = Retirement(ctx.state, ctx.keys(), ctx.variables() if needs_gitlab else None, options)
+        results = run.delete(items)
+    return _render(results, args.format)
+
+
+def run_rollback(args: argparse.Namespace) -> int:
+    ctx = Context(args, need_plan=False)
+    kid = args.key_id.strip()
+    if not args.reason.strip():
+        raise UsageError("--reason: say why the key is re-enabled")
+    item = next((i for i in items_from_plan(ctx.plan) if i.key_id == kid), None) if ctx.plan else None
+    if item is None:
+        sa = args.service_account
+        if sa is None:
+            sa = next((e.evidence.get("service_account") for e in reversed(ctx.state.entries(stage="keys"))
+                       if e.evidence.get("key_id") == kid and e.evidence.get("service_account")), None)
+        if sa is None:
+            raise UsageError(f"key {kid}: unknown service account; pass --service-account EMAIL")
+        item = KeyItem(str(sa), kid, action_id=kid, delete_action_id=kid)
+    options = RunOptions(now=ctx.now, dry_run=args.dry_run)
+    with ctx.lock("keys rollback", args.dry_run):
+        results = Retirement(ctx.state, ctx.keys(), None, options).rollback(item, args.reason.strip())
+    return _render(results, args.format)
+
+
+def run_orphans(args: argparse.Namespace) -> int:
+    ctx = Context(args, need_plan=False)
+    orphans = find_orphans(ctx.keys(), ctx.service_accounts(), ctx.held(), ctx.now)
+    if args.format == "json":
+        print(json.dumps({"orphans": [asdict(o) for o in orphans]}, indent=2, sort_keys=True))
+    else:
+        print(_orphan_table(orphans))
+    print(f"{len(orphans)} orphan key(s); they are never touched unless named: keys retire --key KEY_ID",
+          file=sys.stderr)
+    return EXIT_FINDINGS if any(o.error for o in orphans) else EXIT_OK
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+def _orphan_table(orphans: list[OrphanKey]) -> str:
+    rows = []
+    for o in orphans:
+        last = o.last_authenticated or (f"unknown: {o.usage_unknown_reason}" if o.usage_unknown_reason else "none")
+        rows.append([o.service_account, o.key_id or "ERROR", o.created or "", "" if o.age_days is None else o.age_days,
+                     "yes" if o.disabled else "no", o.error or last])
+    return tabulate(rows, headers=["service account", "key id", "created", "age (days)", "disabled",
+                                   "last authentication"])
+
+
+def _render(results: list[StepResult], fmt: str) -> int:
+    code = exit_code(results)
+    if fmt == "json":
+        print(json.dumps({"results": [asdict(r) for r in results], "exit_code": code}, indent=2, sort_keys=True))
+    else:
+        rows = [[r.kind, r.target, r.outcome, r.detail] for r in results]
+        print(tabulate(rows, headers=["step", "target", "outcome", "detail"], maxcolwidths=[None, 60, None, 80]))
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "nothing to do"
+    print(f"keys: {summary}", file=sys.stderr)
+    return code

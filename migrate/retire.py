@@ -1,0 +1,396 @@
+"""Key retirement runs: gather evidence, ask the gates (`migrate.keys`), act, journal every step.
+
+`retire` disables keys, `delete` deletes them (and the GitLab variables that held them) after the
+grace period, `rollback` re-enables one, `orphans` lists keys no variable holds. The backends are
+passed in (`KeyAdmin`, `VariableAdmin` protocols; the real ones live in `migrate.gcp` and
+`migrate.gitlab`), so this module does no I/O of its own besides the `State` journal.
+
+Journal (stage "keys", see docs/keys.md): an *intent* row before each mutating call and an
+*outcome* row after (applied | failed); refusals, skips and dry-run results are outcome rows only
+(nothing was attempted). Evidence always carries who, when and the gate evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from migrate.errors import BackendError, UsageError
+from migrate.keys import (
+    Decision,
+    LiveKey,
+    Migration,
+    UsageSignal,
+    VariableHolding,
+    delete_decision,
+    disable_decision,
+    parse_time,
+)
+from migrate.model import KeyVariable, Plan
+from migrate.state import State
+
+log = logging.getLogger(__name__)
+
+STAGE = "keys"
+
+
+# --- backends -----------------------------------------------------------------------------------
+
+class KeyAdmin(Protocol):
+    def get_key(self, service_account: str, key_id: str) -> LiveKey: ...
+    def list_user_keys(self, service_account: str) -> list[LiveKey]: ...
+    def last_authentication(self, service_account: str, key_id: str) -> UsageSignal: ...
+    def disable_key(self, service_account: str, key_id: str) -> None: ...
+    def enable_key(self, service_account: str, key_id: str) -> None: ...
+    def delete_key(self, service_account: str, key_id: str) -> bool: ...
+
+
+class VariableAdmin(Protocol):
+    def holding(self, var: KeyVariable) -> VariableHolding: ...
+    def delete(self, var: KeyVariable) -> bool: ...
+
+
+# --- items and results --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeyItem:
+    """One key to retire, with what its retirement waits for (from the plan, or an orphan)."""
+
+    service_account: str
+    key_id: str
+    action_id: str  # the plan's disable_key action id (the key id for an orphan)
+    delete_action_id: str
+    mr_actions: tuple[tuple[str, str], ...] = ()  # (merge_request action id, its target)
+    variables: tuple[KeyVariable, ...] = ()
+    orphan: bool = False
+    manual: tuple[str, ...] = ()  # plan `blocked_by`: files needing manual migration that use the key
+    key_project: str | None = None  # the service account's project when the e-mail does not say
+
+    @property
+    def resource(self) -> str:
+        from migrate.gcp.service_account_keys import key_name  # pure string helper
+
+        return key_name(self.service_account, self.key_id, self.key_project)
+
+    @property
+    def label(self) -> str:
+        return f"{self.service_account}#{self.key_id[:8]}"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One journaled step: what, on what, and how it ended (with the gate evidence)."""
+
+    kind: str  # disable_key | delete_key | delete_variable | rollback_key
+    action_id: str
+    target: str
+    outcome: str  # applied | skipped | refused | would_apply | failed
+    detail: str
+    blocking: tuple[str, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    now: str
+    dry_run: bool = False
+    accept_unknown: str | None = None
+    grace_days: int = 14
+    only_keys: tuple[str, ...] = ()  # --key: restrict to these; an orphan must be named here
+    plan_time: str | None = None  # cut-over for keys held but used by no project (plan generated_at)
+
+
+def exit_code(results: Sequence[StepResult]) -> int:
+    """1 when anything was refused or failed, else 0 (all done, or nothing to do)."""
+    return 1 if any(r.outcome in ("refused", "failed") for r in results) else 0
+
+
+# --- plan → items -------------------------------------------------------------------------------
+
+def variable_from_params(data: dict[str, Any]) -> KeyVariable:
+    level = str(data.get("level", "project"))
+    if level not in ("instance", "group", "project"):
+        raise UsageError(f"plan: unknown variable level {level!r}")
+    owner_id = data.get("owner_id")
+    return KeyVariable(level=level,  # type: ignore[arg-type]
+                       owner=str(data.get("owner", "")),
+                       owner_id=int(owner_id) if owner_id is not None else None,
+                       name=str(data["name"]), environment_scope=str(data.get("environment_scope") or "*"))
+
+
+def items_from_plan(plan: Plan) -> list[KeyItem]:
+    """One item per `disable_key` action, with its merge-request dependencies and variables."""
+    by_id = {a.id: a for a in plan.actions}
+    deletes = {str(a.params.get("key_id")): a for a in plan.actions if a.kind == "delete_key"}
+    items = []
+    for action in plan.actions:
+        if action.kind != "disable_key":
+            continue
+        key_id = str(action.params["key_id"])
+        mrs = tuple((d, by_id[d].target) for d in action.depends_on
+                    if d in by_id and by_id[d].kind == "merge_request")
+        var_params = list(action.params.get("variables") or [])
+        delete = deletes.get(key_id)
+        if delete is not None:
+            var_params += [v for v in delete.params.get("variables") or [] if v not in var_params]
+        items.append(KeyItem(service_account=str(action.params["service_account"]), key_id=key_id,
+                             action_id=action.id, delete_action_id=delete.id if delete else action.id,
+                             mr_actions=mrs, variables=tuple(variable_from_params(v) for v in var_params),
+                             manual=tuple(str(b) for b in action.params.get("blocked_by") or ()),
+                             key_project=str(action.params.get("key_project") or "") or None))
+    return items
+
+
+def service_accounts_in_scope(plan: Plan, extra: Iterable[str] = ()) -> list[str]:
+    found = {str(a.params["service_account"]).lower() for a in plan.actions if a.params.get("service_account")}
+    found.update(e.lower() for e in extra)
+    return sorted(found)
+
+
+# --- journal reads ------------------------------------------------------------------------------
+
+def migrations_from_journal(state: State, mr_actions: Sequence[tuple[str, str]]) -> list[Migration]:
+    """Each MR action's verify status: verified iff the latest verify outcome is `applied`."""
+    out = []
+    for action_id, target in mr_actions:
+        entry = state.last_outcome(action_id, stage="verify")
+        if entry is None:
+            out.append(Migration(action_id, target, False, detail="no verify outcome recorded"))
+            continue
+        ev = entry.evidence or {}
+        merged = ev.get("merged_at") or ev.get("merge_time") or (ev.get("merge_request") or {}).get("merged_at")
+        out.append(Migration(action_id, target, entry.outcome == "applied",
+                             merged_at=str(merged) if merged else None, verified_at=entry.ts,
+                             detail="" if entry.outcome == "applied" else f"verify {entry.outcome}: {entry.detail}"))
+    return out
+
+
+def disable_history(state: State, resource: str) -> tuple[str | None, str | None]:
+    """(disabled since, last rollback) for a key, from the keys-stage journal.
+
+    "Disabled since" is the first disable outcome (applied, or skipped because already disabled)
+    after the latest rollback; when the latest event is a rollback it is the last disable before it.
+    """
+    disables: list[str] = []
+    rollback: str | None = None
+    for e in state.entries(stage=STAGE):
+        if e.target != resource or e.phase != "outcome":
+            continue
+        if e.kind == "disable_key" and e.outcome in ("applied", "skipped") and e.evidence.get("disabled", True):
+            disables.append(e.ts)
+        elif e.kind == "rollback_key" and e.outcome == "applied":
+            rollback = e.ts
+    if not disables:
+        return None, rollback
+    if rollback is None:
+        return disables[0], None
+    after = [d for d in disables if parse_time(d) > parse_time(rollback)]
+    return (after[0], None) if after else (disables[-1], rollback)
+
+
+# --- the runs -----------------------------------------------------------------------------------
+
+class Retirement:
+    """Runs the key steps for one command invocation."""
+
+    def __init__(self, state: State, keys: KeyAdmin, variables: VariableAdmin | None, options: RunOptions) -> None:
+        self.state = state
+        self.keys = keys
+        self.variables = variables
+        self.options = options
+        self.results: list[StepResult] = []
+
+    # journal + result in one place, so nothing is reported that was not journaled
+    def _finish(self, kind: str, action_id: str, target: str, outcome: str, detail: str,
+                decision: Decision | None = None, extra: dict[str, Any] | None = None) -> StepResult:
+        evidence: dict[str, Any] = {"who": self.state.actor, "when": self.state.now(), "dry_run": self.options.dry_run}
+        blocking: tuple[str, ...] = ()
+        if decision is not None:
+            evidence.update(decision.evidence)
+            blocking = decision.blocking
+            if blocking:
+                evidence["blocking"] = list(blocking)
+        if evidence.get("accepted_unknown_usage"):
+            evidence["accepted_unknown_usage_by"] = self.state.actor
+        evidence.update(extra or {})
+        self.state.outcome(STAGE, action_id, kind, target, outcome, detail, evidence)
+        result = StepResult(kind, action_id, target, outcome, detail, blocking, evidence)
+        self.results.append(result)
+        log.info("%s %s: %s (%s)", kind, target, outcome, detail)
+        return result
+
+    def _key_read(self, kind: str, item: KeyItem) -> LiveKey | None:
+        try:
+            return self.keys.get_key(item.service_account, item.key_id)
+        except BackendError as exc:
+            self._finish(kind, item.action_id if kind == "disable_key" else item.delete_action_id,
+                         item.resource, "failed", f"cannot read the key: {exc}")
+            return None
+
+    def retire(self, items: Sequence[KeyItem]) -> list[StepResult]:
+        for item in items:
+            self._retire_one(item)
+        return self.results
+
+    def _retire_one(self, item: KeyItem) -> None:
+        live = self._key_read("disable_key", item)
+        if live is None:
+            return
+        signal = UsageSignal()
+        if live.exists and not live.disabled:
+            signal = self.keys.last_authentication(item.service_account, item.key_id)
+        migrations = migrations_from_journal(self.state, item.mr_actions)
+        decision = disable_decision(live, migrations, signal, self.options.now, self.options.accept_unknown,
+                                    cutover_if_unused=self.options.now if item.orphan else self.options.plan_time,
+                                    manual=item.manual)
+        meta = {"service_account": item.service_account, "key_id": item.key_id, "orphan": item.orphan}
+        if decision.verdict == "skip":
+            self._finish("disable_key", item.action_id, item.resource, "skipped", decision.reason, decision,
+                         {**meta, "disabled": live.exists})
+            return
+        if decision.verdict == "refuse":
+            self._finish("disable_key", item.action_id, item.resource, "refused", decision.reason, decision, meta)
+            return
+        if self.options.dry_run:
+            self._finish("disable_key", item.action_id, item.resource, "would_apply", decision.reason, decision,
+                         {**meta, "disabled": False})
+            return
+        self.state.intent(STAGE, item.action_id, "disable_key", item.resource, decision.reason, meta)
+        try:
+            self.keys.disable_key(item.service_account, item.key_id)
+        except BackendError as exc:
+            self._finish("disable_key", item.action_id, item.resource, "failed", str(exc), decision,
+                         {**meta, "disabled": False})
+            return
+        self._finish("disable_key", item.action_id, item.resource, "applied", decision.reason, decision, meta)
+
+    def delete(self, items: Sequence[KeyItem]) -> list[StepResult]:
+        for item in items:
+            self._delete_one(item)
+        return self.results
+
+    def _delete_one(self, item: KeyItem) -> None:
+        live = self._key_read("delete_key", item)
+        if live is None:
+            return
+        disabled_at, rolled_back_at = disable_history(self.state, item.resource)
+        signal = UsageSignal()
+        if live.exists and live.disabled and disabled_at:
+            signal = self.keys.last_authentication(item.service_account, item.key_id)
+        decision = delete_decision(live, disabled_at, rolled_back_at, signal, self.options.now,
+                                   self.options.grace_days, self.options.accept_unknown)
+        meta = {"service_account": item.service_account, "key_id": item.key_id}
+        aid = item.delete_action_id
+        if decision.verdict == "refuse":
+            self._finish("delete_key", aid, item.resource, "refused", decision.reason, decision, meta)
+            return
+        if decision.verdict == "done":
+            self._finish("delete_key", aid, item.resource, "applied", "already deleted", decision,
+                         {**meta, "already_done": True})
+        elif self.options.dry_run:
+            self._finish("delete_key", aid, item.resource, "would_apply", decision.reason, decision, meta)
+        else:
+            self.state.intent(STAGE, aid, "delete_key", item.resource, decision.reason, meta)
+            try:
+                deleted = self.keys.delete_key(item.service_account, item.key_id)
+            except BackendError as exc:
+                self._finish("delete_key", aid, item.resource, "failed", str(exc), decision, meta)
+                return
+            detail = decision.reason if deleted else "already deleted (404)"
+            self._finish("delete_key", aid, item.resource, "applied", detail, decision,
+                         {**meta, "already_done": not deleted})
+        for var in item.variables:
+            self._delete_variable(item, var)
+
+    def _delete_variable(self, item: KeyItem, var: KeyVariable) -> None:
+        aid = item.delete_action_id
+        meta: dict[str, Any] = {"key_id": item.key_id, "service_account": item.service_account, "level": var.level,
+                "owner": var.owner, "name": var.name, "environment_scope": var.environment_scope}
+        if self.variables is None:
+            self._finish("delete_variable", aid, var.ref, "failed", "no GitLab connection configured", extra=meta)
+            return
+        try:
+            held = self.variables.holding(var)
+        except BackendError as exc:
+            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta)
+            return
+        if not held.exists:
+            self._finish("delete_variable", aid, var.ref, "applied", "already deleted",
+                         extra={**meta, "already_done": True})
+            return
+        if held.readable and held.key_id != item.key_id:
+            what = f"key {held.key_id[:8]}…" if held.key_id else "something that is not a key file"
+            self._finish("delete_variable", aid, var.ref, "refused",
+                         f"the variable now holds {what}, not the retired key; left in place", extra=meta)
+            return
+        meta["value_readable"] = held.readable
+        if self.options.dry_run:
+            self._finish("delete_variable", aid, var.ref, "would_apply", "holds the retired key", extra=meta)
+            return
+        self.state.intent(STAGE, aid, "delete_variable", var.ref, "holds the retired key", meta)
+        try:
+            deleted = self.variables.delete(var)
+        except BackendError as exc:
+            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta)
+            return
+        self._finish("delete_variable", aid, var.ref, "applied",
+                     "deleted" if deleted else "already deleted (404)", extra={**meta, "already_done": not deleted})
+
+    def rollback(self, item: KeyItem, reason: str) -> list[StepResult]:
+        live = self._key_read("rollback_key", item)
+        if live is None:
+            return self.results
+        meta = {"service_account": item.service_account, "key_id": item.key_id, "reason": reason}
+        aid = item.action_id
+        if not live.exists:
+            self._finish("rollback_key", aid, item.resource, "failed",
+                         "the key was deleted; a deleted key cannot be re-enabled", extra=meta)
+        elif not live.disabled:
+            self._finish("rollback_key", aid, item.resource, "skipped", "not disabled", extra=meta)
+        elif self.options.dry_run:
+            self._finish("rollback_key", aid, item.resource, "would_apply", reason, extra=meta)
+        else:
+            self.state.intent(STAGE, aid, "rollback_key", item.resource, reason, meta)
+            try:
+                self.keys.enable_key(item.service_account, item.key_id)
+            except BackendError as exc:
+                self._finish("rollback_key", aid, item.resource, "failed", str(exc), extra=meta)
+                return self.results
+            self._finish("rollback_key", aid, item.resource, "applied", f"re-enabled: {reason}", extra=meta)
+        return self.results
+
+
+# --- orphans ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrphanKey:
+    service_account: str
+    key_id: str
+    created: str | None
+    expires: str | None
+    disabled: bool
+    age_days: int | None
+    last_authenticated: str | None
+    usage_unknown_reason: str | None
+    error: str | None = None  # the service account's keys could not be listed (an ERROR row)
+
+
+def find_orphans(keys: KeyAdmin, service_accounts: Iterable[str], held: set[str], now: str) -> list[OrphanKey]:
+    """User-managed keys of these service accounts that no GitLab variable holds. Read-only."""
+    out = []
+    for sa in service_accounts:
+        try:
+            listed = keys.list_user_keys(sa)
+        except BackendError as exc:
+            out.append(OrphanKey(sa, "", None, None, False, None, None, None, error=str(exc)))
+            continue
+        for key in listed:
+            if key.key_id in held or (key.key_type and key.key_type != "USER_MANAGED"):
+                continue
+            signal = keys.last_authentication(sa, key.key_id)
+            age = (parse_time(now) - parse_time(key.created)).days if key.created else None
+            out.append(OrphanKey(sa, key.key_id, key.created, key.expires, key.disabled, age,
+                                 signal.last_authenticated, signal.unknown_reason))
+    return out
