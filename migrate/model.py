@@ -276,3 +276,7 @@ class Plan:
     manual: tuple[Problem, ...] = ()
     impersonation: tuple[dict[str, Any], ...] = ()  # who-can-impersonate, before/after per SA
     version: int = PLAN_VERSION
+    # What the federation and bindings were derived from (projects, variables, usages, namespace
+    # ids, issuer, ids): apply re-derives the design from it and refuses hand-widened bindings.
+    inputs: dict[str, Any] = field(default_factory=dict)
+    inputs_digest: str = ""

@@ -1,0 +1,255 @@
+"""The federation design: provider issuer, audience, attribute mapping and condition, and the
+principal sets the service-account bindings grant. Pure: no I/O, no clients.
+
+Why the mapping looks the way it does (docs/federation.md has the long form):
+
+- Trust is keyed on immutable numeric ids (`project_id`, `namespace_id`), never on paths: a path can
+  be renamed and re-registered by someone else, an id cannot.
+- `google.subject` must fit in 127 bytes for *every* token GitLab can mint (Google refuses the
+  exchange at job runtime otherwise). GitLab's default `sub` embeds the project path and the ref,
+  both unbounded, so the subject here is built only from bounded values: numeric ids and two
+  enumerations (`ref_type` is `branch|tag`; `ref_protected` is `"true"|"false"`).
+- A principalSet can test one attribute for one value, so each scope a binding needs gets its own
+  attribute whose value combines the dimensions: `project_protected_environment` =
+  `"<project_id>:protected:<environment>"` lets one principalSet say "project X, protected refs,
+  environment Y".
+- The condition admits only tokens whose `namespace_id` is one of the organisation's namespaces.
+  Tokens carry the project's own namespace only (not its ancestors), so every namespace id in
+  scope is listed; a look-alike group (`acme-evil`) has another id and cannot pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+ROLE = "roles/iam.workloadIdentityUser"
+IAM_HOST = "iam.googleapis.com"
+CONDITION_MAX = 4096
+SUBJECT_MAX_BYTES = 127
+
+# Upper bounds of the claim values the subject is built from. GitLab ids are PostgreSQL bigints
+# (at most 19 digits); we allow 20. `ref_type` is "branch" or "tag".
+_ID_DIGITS = 20
+_SUBJECT_PARTS: tuple[tuple[str, int], ...] = (
+    ('"gitlab:"', len("gitlab:")),
+    ("assertion.project_id", _ID_DIGITS),
+    ('":"', 1),
+    ('(assertion.ref_protected == "true" ? "protected" : "unprotected")', len("unprotected")),
+    ('":"', 1),
+    ("assertion.ref_type", len("branch")),
+    ('":job:"', len(":job:")),
+    ("assertion.job_id", _ID_DIGITS),
+)
+SUBJECT_EXPRESSION = " + ".join(expr for expr, _ in _SUBJECT_PARTS)
+SUBJECT_BOUND_BYTES = sum(n for _, n in _SUBJECT_PARTS)
+
+_PROTECTED = '(assertion.ref_protected == "true" ? "protected" : "unprotected")'
+_ENVIRONMENT = '("environment" in assertion ? assertion.environment : "")'
+
+ATTRIBUTE_MAPPING: dict[str, str] = {
+    "google.subject": SUBJECT_EXPRESSION,
+    "attribute.project_id": "assertion.project_id",
+    "attribute.namespace_id": "assertion.namespace_id",
+    "attribute.ref_protected": "assertion.ref_protected",
+    "attribute.environment": _ENVIRONMENT,
+    "attribute.project_protected": f'assertion.project_id + ":" + {_PROTECTED}',
+    "attribute.project_environment": f'assertion.project_id + ":" + {_ENVIRONMENT}',
+    "attribute.project_protected_environment":
+        f'assertion.project_id + ":" + {_PROTECTED} + ":" + {_ENVIRONMENT}',
+}
+
+
+class FederationError(ValueError):
+    """The design cannot be made safely (e.g. the condition would exceed Google's limit)."""
+
+
+def pool_name(project_number: str, pool_id: str) -> str:
+    return f"projects/{project_number}/locations/global/workloadIdentityPools/{pool_id}"
+
+
+def provider_name(project_number: str, pool_id: str, provider_id: str) -> str:
+    return f"{pool_name(project_number, pool_id)}/providers/{provider_id}"
+
+
+def audience(project_number: str, pool_id: str, provider_id: str) -> str:
+    """The `aud` GitLab jobs put in their ID token and the provider's allowed audience."""
+    return f"https://{IAM_HOST}/{provider_name(project_number, pool_id, provider_id)}"
+
+
+def sts_audience(project_number: str, pool_id: str, provider_id: str) -> str:
+    """The STS `audience` parameter / credential-configuration `audience` (the `//` form)."""
+    return f"//{IAM_HOST}/{provider_name(project_number, pool_id, provider_id)}"
+
+
+def issuer_from_url(gitlab_url: str) -> str:
+    """GitLab's `iss`: the external URL with no trailing slash (gitlab.md §1, jwt_v2.rb)."""
+    return gitlab_url.rstrip("/")
+
+
+def attribute_condition(namespace_ids: Iterable[int]) -> str:
+    ids = sorted({int(n) for n in namespace_ids})
+    if not ids:
+        raise FederationError("no namespace in scope: the provider's attribute condition would admit nothing")
+    quoted = ", ".join(f'"{n}"' for n in ids)
+    condition = f"assertion.namespace_id in [{quoted}]"
+    if len(condition) > CONDITION_MAX:
+        raise FederationError(
+            f"the attribute condition listing {len(ids)} namespaces is {len(condition)} characters; "
+            f"Google allows {CONDITION_MAX}. Narrow the scope (fewer groups per run) or split the "
+            "migration into several providers.")
+    return condition
+
+
+@dataclass(frozen=True)
+class ProviderDesign:
+    """What the pool and provider must look like."""
+
+    project_number: str
+    pool_id: str
+    provider_id: str
+    issuer: str
+    namespace_ids: tuple[int, ...]
+    attribute_mapping: dict[str, str] = field(default_factory=lambda: dict(ATTRIBUTE_MAPPING))
+    jwks_json: str | None = None
+
+    @property
+    def audience(self) -> str:
+        return audience(self.project_number, self.pool_id, self.provider_id)
+
+    @property
+    def sts_audience(self) -> str:
+        return sts_audience(self.project_number, self.pool_id, self.provider_id)
+
+    @property
+    def pool_name(self) -> str:
+        return pool_name(self.project_number, self.pool_id)
+
+    @property
+    def provider_name(self) -> str:
+        return provider_name(self.project_number, self.pool_id, self.provider_id)
+
+    @property
+    def attribute_condition(self) -> str:
+        return attribute_condition(self.namespace_ids)
+
+    def pool_body(self) -> dict[str, Any]:
+        return {"displayName": "GitLab CI", "description": f"GitLab CI/CD of {self.issuer} (wif-migrate)",
+                "disabled": False}
+
+    def provider_body(self) -> dict[str, Any]:
+        """The REST body of the provider (create/patch), camelCase as in iam.v1.json."""
+        oidc: dict[str, Any] = {"issuerUri": self.issuer, "allowedAudiences": [self.audience]}
+        if self.jwks_json:
+            oidc["jwksJson"] = self.jwks_json
+        return {
+            "displayName": _display(self.issuer),
+            "description": f"GitLab ID tokens of {self.issuer} (wif-migrate)"[:256],
+            "disabled": False,
+            "attributeMapping": dict(self.attribute_mapping),
+            "attributeCondition": self.attribute_condition,
+            "oidc": oidc,
+        }
+
+
+def _display(issuer: str) -> str:
+    host = re.sub(r"^https?://", "", issuer)
+    return host[:32] or "GitLab"
+
+
+def design_provider(project_number: str, pool_id: str, provider_id: str, issuer: str,
+                    namespace_ids: Iterable[int], jwks_json: str | None = None) -> ProviderDesign:
+    ids = tuple(sorted({int(n) for n in namespace_ids}))
+    design = ProviderDesign(project_number=project_number, pool_id=pool_id, provider_id=provider_id,
+                            issuer=issuer_from_url(issuer), namespace_ids=ids, jwks_json=jwks_json)
+    design.attribute_condition  # noqa: B018 - validate now, fail before anything is written
+    return design
+
+
+# ---------------------------------------------------------------------------------------------
+# Binding scopes and the principal sets that express them
+
+
+@dataclass(frozen=True)
+class BindingScope:
+    """Who may use a service account: one GitLab project, optionally protected refs only and/or
+    one environment. `environment=None` means any environment (and jobs with none)."""
+
+    project_id: int
+    protected_only: bool = False
+    environment: str | None = None
+
+    def attribute(self) -> tuple[str, str]:
+        """(attribute name, value) of the principalSet expressing exactly this scope."""
+        p = str(self.project_id)
+        if self.protected_only and self.environment is not None:
+            return "project_protected_environment", f"{p}:protected:{self.environment}"
+        if self.protected_only:
+            return "project_protected", f"{p}:protected"
+        if self.environment is not None:
+            return "project_environment", f"{p}:{self.environment}"
+        return "project_id", p
+
+    def covers(self, other: BindingScope) -> bool:
+        """True when every job `other` admits is admitted by self."""
+        return (self.project_id == other.project_id
+                and (not self.protected_only or other.protected_only)
+                and (self.environment is None or self.environment == other.environment))
+
+    def describe(self) -> str:
+        refs = "protected refs" if self.protected_only else "any ref"
+        env = "any environment" if self.environment is None else f"environment {self.environment}"
+        return f"project {self.project_id}, {refs}, {env}"
+
+
+def minimal_scopes(scopes: Iterable[BindingScope]) -> tuple[BindingScope, ...]:
+    """Drop scopes another scope already covers; sorted for stable output."""
+    unique = sorted(set(scopes), key=lambda s: (s.project_id, s.protected_only, s.environment or ""))
+    return tuple(s for s in unique if not any(o != s and o.covers(s) for o in unique))
+
+
+def member(pool: str, scope: BindingScope) -> str:
+    name, value = scope.attribute()
+    return f"principalSet://{IAM_HOST}/{pool}/attribute.{name}/{value}"
+
+
+def members(pool: str, scopes: Iterable[BindingScope]) -> tuple[str, ...]:
+    return tuple(member(pool, s) for s in minimal_scopes(scopes))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A parsed IAM member from a workload identity pool.
+
+    kind: "attribute" (principalSet …/attribute.NAME/VALUE), "subject" (principal …/subject/S),
+    "group" (principalSet …/group/G), "pool" (principalSet …/*), or "other" (not federated)."""
+
+    kind: str
+    pool: str = ""
+    name: str = ""
+    value: str = ""
+
+
+_PRINCIPAL_RE = re.compile(
+    r"^(?P<scheme>principalSet|principal)://iam\.googleapis\.com/"
+    r"(?P<pool>projects/[^/]+/locations/global/workloadIdentityPools/[^/]+)/(?P<rest>.*)$")
+
+
+def parse_member(text: str) -> Principal:
+    m = _PRINCIPAL_RE.match(text)
+    if not m:
+        return Principal("other", value=text)
+    scheme, pool, rest = m.group("scheme"), m.group("pool"), m.group("rest")
+    if scheme == "principal" and rest.startswith("subject/"):
+        return Principal("subject", pool, "subject", rest[len("subject/"):])
+    if scheme == "principalSet":
+        if rest == "*":
+            return Principal("pool", pool)
+        if rest.startswith("group/"):
+            return Principal("group", pool, "group", rest[len("group/"):])
+        am = re.match(r"^attribute\.([a-z0-9_]+)/(.*)$", rest, re.S)
+        if am:
+            return Principal("attribute", pool, am.group(1), am.group(2))
+    return Principal("other", pool, value=rest)

@@ -1,0 +1,328 @@
+"""Who can impersonate each service account, before (through the key) and after (through
+federation). Pure: CEL is evaluated in-process with cel-python.
+
+*Before*: a job can use a key when its project can read the CI/CD variable holding it: a project
+variable → that project; a group variable → every project below the group; an instance variable →
+every project of the instance. A protected variable reaches protected refs only; an
+environment-scoped variable reaches jobs of a matching environment only.
+
+*After*: a job can impersonate when its ID token passes the provider's attribute condition, the
+attribute mapping evaluates (with `google.subject` ≤ 127 bytes), and some member of the service
+account's `roles/iam.workloadIdentityUser` binding admits the mapped attributes.
+
+Both are evaluated for the same concrete tokens: every project in scope on protected and
+unprotected refs, with no environment, each environment a variable is scoped to, and another one;
+plus adversarial tokens (look-alike namespace, fork merge-request pipeline, over-long ref). A plan
+whose *after* admits a token *before* did not is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import celpy
+
+from migrate.federation import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
+
+log = logging.getLogger(__name__)
+
+OTHER_ENVIRONMENT = "wif-migrate-other-environment"
+
+
+@dataclass(frozen=True)
+class TokenCase:
+    """One ID token a job could present. `ancestor_ids` are the namespaces above the project
+    (top-level group first, the project's own namespace last): group variables reach them."""
+
+    label: str
+    project: str
+    claims: Mapping[str, str]
+    ancestor_ids: tuple[int, ...] = ()
+    adversarial: str | None = None  # why this token exists: "look-alike namespace", ...
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One variable holding a key of a service account: who could read it."""
+
+    variable: str  # KeyVariable.ref
+    level: str  # instance | group | project
+    owner_id: int | None
+    protected: bool = False
+    environment_scope: str = "*"
+
+
+def environment_matches(scope: str, environment: str | None) -> bool:
+    """GitLab's environment-scope match: `*` matches every job (also jobs with no environment);
+    any other scope matches environment names with `*` as a wildcard."""
+    if scope == "*":
+        return True
+    if environment is None:
+        return False
+    pattern = "^" + ".*".join(re.escape(part) for part in scope.split("*")) + "$"
+    return re.match(pattern, environment) is not None
+
+
+def exposure_admits(exposure: Exposure, case: TokenCase) -> bool:
+    claims = case.claims
+    if exposure.level == "project":
+        if str(exposure.owner_id) != claims.get("project_id"):
+            return False
+    elif exposure.level == "group" and exposure.owner_id not in case.ancestor_ids:
+        return False
+    if exposure.protected and claims.get("ref_protected") != "true":
+        return False
+    return environment_matches(exposure.environment_scope, claims.get("environment"))
+
+
+# ---------------------------------------------------------------------------------------------
+# After: CEL mapping + condition + bindings
+
+
+@dataclass(frozen=True)
+class Mapped:
+    accepted: bool
+    reason: str
+    subject: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ProviderEvaluator:
+    """Compiled attribute mapping and condition of one provider design."""
+
+    def __init__(self, mapping: Mapping[str, str], condition: str) -> None:
+        self._env = celpy.Environment()
+        self._mapping = {k: self._env.program(self._env.compile(v)) for k, v in mapping.items()}
+        self._condition = self._env.program(self._env.compile(condition))
+
+    def evaluate(self, claims: Mapping[str, Any]) -> Mapped:
+        assertion = celpy.json_to_cel(dict(claims))
+        activation: dict[str, Any] = {"assertion": assertion}
+        attributes: dict[str, Any] = {}
+        subject: str | None = None
+        for key, program in self._mapping.items():
+            try:
+                value = _plain(program.evaluate(activation))
+            except Exception as exc:  # noqa: BLE001 - celpy raises several types; any is a refusal
+                return Mapped(False, f"mapping {key} does not evaluate: {_short(exc)}")
+            if key == "google.subject":
+                subject = str(value)
+            elif key.startswith("attribute."):
+                attributes[key[len("attribute."):]] = value
+        if subject is None:
+            return Mapped(False, "the mapping has no google.subject")
+        if len(subject.encode("utf-8")) > SUBJECT_MAX_BYTES:
+            return Mapped(False, f"google.subject is {len(subject.encode())} bytes (limit {SUBJECT_MAX_BYTES})",
+                          subject, attributes)
+        cond_activation = {"assertion": assertion, "attribute": celpy.json_to_cel(attributes),
+                           "google": celpy.json_to_cel({"subject": subject})}
+        try:
+            ok = bool(self._condition.evaluate(cond_activation))
+        except Exception as exc:  # noqa: BLE001
+            return Mapped(False, f"condition does not evaluate: {_short(exc)}", subject, attributes)
+        if not ok:
+            return Mapped(False, "rejected by the attribute condition", subject, attributes)
+        return Mapped(True, "accepted", subject, attributes)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc.args[0]) if exc.args else type(exc).__name__
+    return text[:120]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def members_admit(pool: str, members: Iterable[str], mapped: Mapped) -> str | None:
+    """The first member that admits the mapped token, or None."""
+    if not mapped.accepted:
+        return None
+    for text in members:
+        p = parse_member(text)
+        if p.kind == "other" or p.pool != pool:
+            continue
+        if p.kind == "pool":
+            return text
+        if p.kind == "subject" and mapped.subject == p.value:
+            return text
+        if p.kind == "attribute":
+            value = mapped.attributes.get(p.name)
+            values = value if isinstance(value, list) else [value]
+            if p.value in [str(v) for v in values if v is not None]:
+                return text
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Token cases
+
+
+@dataclass(frozen=True)
+class ProjectFacts:
+    """What a token of a project carries: ids, paths, ancestry."""
+
+    id: int
+    path: str
+    namespace_id: int
+    namespace_path: str
+    ancestor_ids: tuple[int, ...] = ()
+    default_branch: str = "main"
+
+
+def claims_for(issuer: str, aud: str, project: ProjectFacts, ref: str, protected: bool,
+               environment: str | None, ref_type: str = "branch", job_id: int = 1,
+               pipeline_source: str = "push") -> dict[str, str]:
+    """The claims GitLab puts in a job's ID token (gitlab.md §1), all strings."""
+    claims = {
+        "iss": issuer, "aud": aud,
+        "sub": f"project_path:{project.path}:ref_type:{ref_type}:ref:{ref}",
+        "project_id": str(project.id), "project_path": project.path,
+        "namespace_id": str(project.namespace_id), "namespace_path": project.namespace_path,
+        "user_id": "1", "user_login": "someone", "user_email": "someone@example.com",
+        "pipeline_id": str(1000 + job_id), "pipeline_source": pipeline_source, "job_id": str(job_id),
+        "ref": ref, "ref_type": ref_type, "ref_path": f"refs/{'heads' if ref_type == 'branch' else 'tags'}/{ref}",
+        "ref_protected": "true" if protected else "false",
+        "runner_environment": "self-hosted",
+    }
+    if environment is not None:
+        claims["environment"] = environment
+        claims["environment_protected"] = "false"
+    return claims
+
+
+def token_cases(issuer: str, aud: str, projects: Sequence[ProjectFacts],
+                environments: Iterable[str], adversarial_base: ProjectFacts | None = None,
+                outside_namespace_id: int = 999_999_901) -> tuple[TokenCase, ...]:
+    """Every project × {protected, unprotected ref} × {no environment, each scoped environment,
+    another environment}, plus adversarial tokens modelled on `adversarial_base`."""
+    envs: list[str | None] = [None, *sorted(set(environments)), OTHER_ENVIRONMENT]
+    cases: list[TokenCase] = []
+    job = 0
+    for p in projects:
+        for protected in (True, False):
+            ref = p.default_branch if protected else "feature/unprotected"
+            for env in envs:
+                job += 1
+                label = (f"{p.path} ({'protected' if protected else 'unprotected'} ref"
+                         f"{'' if env is None else ', environment ' + env})")
+                cases.append(TokenCase(label, p.path, claims_for(issuer, aud, p, ref, protected, env,
+                                                                 job_id=job),
+                                       p.ancestor_ids))
+    if adversarial_base is not None:
+        cases.extend(_adversarial(issuer, aud, adversarial_base, outside_namespace_id))
+    return tuple(cases)
+
+
+def _adversarial(issuer: str, aud: str, base: ProjectFacts, outside_ns: int) -> list[TokenCase]:
+    top = base.namespace_path.split("/")[0]
+    evil_ns = ProjectFacts(id=990_000_001, path=f"{top}-evil/{base.path.split('/')[-1]}",
+                           namespace_id=outside_ns, namespace_path=f"{top}-evil",
+                           ancestor_ids=(outside_ns,))
+    fork = ProjectFacts(id=990_000_002, path=f"mallory/{base.path.split('/')[-1]}",
+                        namespace_id=outside_ns + 1, namespace_path="mallory",
+                        ancestor_ids=(outside_ns + 1,))
+    deep_path = "/".join([top] + [f"subgroup-{i:02d}-with-a-long-name" for i in range(20)] + ["project"])
+    deep = ProjectFacts(id=base.id, path=deep_path, namespace_id=base.namespace_id,
+                        namespace_path=deep_path.rsplit("/", 1)[0], ancestor_ids=base.ancestor_ids)
+    long_ref = ("release/" + "x" * 255)[:255]
+    out = [
+        TokenCase(f"look-alike namespace {evil_ns.path} (protected ref)", evil_ns.path,
+                  claims_for(issuer, aud, evil_ns, "main", True, None), evil_ns.ancestor_ids,
+                  "look-alike namespace"),
+        TokenCase(f"fork merge-request pipeline from {fork.path} (unprotected ref)", fork.path,
+                  claims_for(issuer, aud, fork, "patch-1", False, None, pipeline_source="merge_request_event"),
+                  fork.ancestor_ids, "fork merge-request pipeline"),
+    ]
+    for protected in (True, False):
+        out.append(TokenCase(
+            f"{base.path} with a {len(long_ref)}-character ref and a {len(deep_path)}-character path "
+            f"({'protected' if protected else 'unprotected'})", base.path,
+            claims_for(issuer, aud, deep, long_ref, protected, None), base.ancestor_ids, "over-long ref"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The simulation
+
+
+@dataclass(frozen=True)
+class Verdict:
+    case: str
+    before: bool
+    after: bool
+    why_before: str = ""
+    why_after: str = ""
+    adversarial: str | None = None
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """Per service account: the tokens admitted before and after, and any widening."""
+
+    service_account: str
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def before(self) -> tuple[str, ...]:
+        return tuple(v.case for v in self.verdicts if v.before)
+
+    @property
+    def after(self) -> tuple[str, ...]:
+        return tuple(v.case for v in self.verdicts if v.after)
+
+    @property
+    def broader(self) -> tuple[str, ...]:
+        """Tokens admitted after but not before: any entry makes the plan unsafe."""
+        return tuple(v.case for v in self.verdicts if v.after and not v.before)
+
+    @property
+    def ok(self) -> bool:
+        return not self.broader
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"service_account": self.service_account, "before": list(self.before),
+                "after": list(self.after), "broader": list(self.broader),
+                "adversarial": [{"case": v.case, "kind": v.adversarial, "after": v.after,
+                                 "why_after": v.why_after} for v in self.verdicts if v.adversarial]}
+
+
+@lru_cache(maxsize=8)
+def _evaluator(mapping: tuple[tuple[str, str], ...], condition: str) -> ProviderEvaluator:
+    return ProviderEvaluator(dict(mapping), condition)
+
+
+def evaluator_for(design: ProviderDesign) -> ProviderEvaluator:
+    return _evaluator(tuple(sorted(design.attribute_mapping.items())), design.attribute_condition)
+
+
+def simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
+             exposures: Mapping[str, Sequence[Exposure]], cases: Sequence[TokenCase]) -> tuple[Impersonation, ...]:
+    """Before/after for every service account that has exposures or bindings."""
+    evaluator = evaluator_for(design)
+    mapped = [evaluator.evaluate(c.claims) for c in cases]
+    out = []
+    for sa in sorted(set(bindings) | set(exposures)):
+        verdicts = []
+        for case, m in zip(cases, mapped, strict=True):
+            exp = next((e for e in exposures.get(sa, ()) if exposure_admits(e, case)), None)
+            admitted = members_admit(design.pool_name, bindings.get(sa, ()), m)
+            verdicts.append(Verdict(
+                case.label, exp is not None, admitted is not None,
+                why_before=f"reads {exp.variable}" if exp else "",
+                why_after=f"admitted by {admitted}" if admitted else m.reason if not m.accepted
+                else "no binding admits it",
+                adversarial=case.adversarial))
+        out.append(Impersonation(sa, tuple(verdicts)))
+    return tuple(out)

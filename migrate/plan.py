@@ -1,0 +1,508 @@
+"""Plan: a pure function of the inventory, the configuration and a few facts → ordered actions.
+
+    ensure_pool → ensure_provider → ensure_binding (one per service account)
+      → merge_request (one per CI file to change; a shared template once, in its own project)
+        → disable_key (after every MR of every project holding/using the key)
+          → delete_key (after disable + grace)
+
+Facts are what the plan command read on its way (read-only): the identity project's number, the
+issuer, the instance's JWKS when uploading it, the CI files' text, and what Google shows of the pool
+and provider now (so apply can tell a stale plan). Nothing here does I/O.
+
+The plan carries its *inputs* (projects, variables, usages, namespace ids, ids of the federation):
+`derive(inputs)` recomputes the federation design and the bindings from them, which is how apply
+refuses a plan whose bindings were widened by hand. See docs/plan.md for the file format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from migrate.config import Config
+from migrate.federation import (
+    ROLE,
+    BindingScope,
+    ProviderDesign,
+    design_provider,
+    members,
+    minimal_scopes,
+)
+from migrate.impersonation import (
+    Exposure,
+    Impersonation,
+    ProjectFacts,
+    simulate,
+    token_cases,
+)
+from migrate.model import (
+    Action,
+    Inventory,
+    KeyIdentity,
+    KeyUsage,
+    KeyVariable,
+    Plan,
+    Problem,
+    from_dict,
+    to_dict,
+)
+
+log = logging.getLogger(__name__)
+
+POOL_FIELDS = ("displayName", "description", "disabled")
+PROVIDER_FIELDS = ("displayName", "description", "disabled", "attributeMapping", "attributeCondition",
+                   "oidc.issuerUri", "oidc.allowedAudiences", "oidc.jwksJson")
+
+
+class PlanRefusedError(Exception):
+    """The plan would widen who can impersonate a service account; it is not written."""
+
+    def __init__(self, message: str, result: PlanResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class FileText:
+    """A CI file as read (read-only) for the rewrite: content and the ids it was read at."""
+
+    content: str
+    blob_id: str | None = None
+    commit_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RewriteOutcome:
+    """What the CI rewriter said about one file (adapter over `migrate.ci.rewrite`)."""
+
+    status: str  # rewritten | manual | unchanged
+    text: str = ""
+    reasons: tuple[str, ...] = ()
+    diff: str = ""
+    jobs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RewriteRequest:
+    path: str
+    text: str
+    audience: str  # https://iam.googleapis.com/projects/N/…/providers/P
+    service_accounts: Mapping[str, str]  # key variable name → service account e-mail
+    key_variables: tuple[str, ...]
+    gitlab_version: str
+
+
+class Rewriter(Protocol):
+    def __call__(self, request: RewriteRequest) -> RewriteOutcome: ...
+
+
+@dataclass(frozen=True)
+class LiveFederation:
+    """Pool and provider as Google showed them at plan time. `known=False`: not looked at
+    (then apply creates what is absent and refuses to change anything that exists differently)."""
+
+    known: bool = False
+    pool: Mapping[str, Any] | None = None
+    provider: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PlanFacts:
+    project_number: str
+    issuer: str | None = None  # None: the configured GitLab URL
+    jwks_json: str | None = None
+    files: Mapping[tuple[str, str, str], FileText | str] = field(default_factory=dict)  # str = error
+    live: LiveFederation = LiveFederation()
+    live_bindings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # SA → members of ROLE now
+    generated_at: str = ""
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    design: ProviderDesign
+    impersonation: tuple[Impersonation, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Derivation from inputs (shared by plan and apply's integrity check)
+
+
+@dataclass(frozen=True)
+class Derived:
+    design: ProviderDesign
+    scopes: Mapping[str, tuple[BindingScope, ...]]  # service account → minimal scopes
+    exposures: Mapping[str, tuple[Exposure, ...]]
+    problems: tuple[Problem, ...]
+    key_vars: tuple[tuple[KeyVariable, KeyIdentity], ...]
+
+    def members(self, sa: str) -> tuple[str, ...]:
+        return members(self.design.pool_name, self.scopes.get(sa, ()))
+
+
+def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[str, Any]:
+    """The part of inventory, config and facts the federation and bindings depend on."""
+    projects = [p for p in inventory.projects if p.status != "error" or p.namespace_id]
+    namespace_ids = sorted({g.id for g in inventory.groups} | {p.namespace_id for p in projects if p.namespace_id})
+    return {
+        "gitlab_url": config.gitlab.url,
+        "issuer": (facts.issuer or config.gitlab.url).rstrip("/"),
+        "identity_project": config.google.identity_project,
+        "project_number": facts.project_number,
+        "pool_id": config.google.pool_id,
+        "provider_id": config.google.provider_id,
+        "jwks_json": facts.jwks_json,
+        "namespace_ids": namespace_ids,
+        "service_accounts": dict(sorted(config.google.service_accounts.items())),
+        "projects": [{"id": p.id, "path": p.path, "namespace_id": p.namespace_id,
+                      "namespace_path": p.namespace_path, "ancestor_ids": list(p.ancestor_ids),
+                      "default_branch": p.default_branch} for p in sorted(projects, key=lambda p: p.path)],
+        "variables": [to_dict(v) for v in sorted(inventory.variables, key=lambda v: v.ref)],
+        "usages": [{"file_project": u.file_project, "file_path": u.file_path, "ref": u.ref,
+                    "variable": u.finding.variable, "variables": list(u.variables),
+                    "consumers": list(u.consumers), "line": u.finding.line}
+                   for u in sorted(inventory.usages, key=_usage_key)],
+    }
+
+
+def inputs_digest(inputs: Mapping[str, Any]) -> str:
+    canon = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
+
+
+def _usage_key(u: KeyUsage) -> tuple[str, str, int, str]:
+    return (u.file_project, u.file_path, u.finding.line, u.finding.variable or "")
+
+
+def key_identity(var: KeyVariable, sa_map: Mapping[str, str]) -> KeyIdentity | None:
+    """The key a variable holds: read from the value at scan time, or (hidden variables) the
+    service account the configuration names for that variable, with an unknown key id."""
+    if var.key is not None:
+        return var.key
+    sa = sa_map.get(var.name)
+    return KeyIdentity(service_account=sa, key_id="") if sa else None
+
+
+def readers(var: Mapping[str, Any] | KeyVariable, projects: Sequence[ProjectFacts]) -> list[ProjectFacts]:
+    """Projects (of those known) whose jobs can read the variable, ignoring ref and environment."""
+    v = var if isinstance(var, KeyVariable) else from_dict(KeyVariable, var)
+    if v.level == "instance":
+        return list(projects)
+    if v.level == "project":
+        return [p for p in projects if p.id == v.owner_id or (v.owner_id is None and p.path == v.owner)]
+    return [p for p in projects
+            if (v.owner_id is not None and v.owner_id in p.ancestor_ids) or p.path.startswith(v.owner + "/")]
+
+
+def _uses(usages: Sequence[Mapping[str, Any]], var: KeyVariable, project: ProjectFacts) -> bool:
+    for u in usages:
+        if project.path not in u["consumers"]:
+            continue
+        if u["variables"]:
+            if var.ref in u["variables"]:
+                return True
+        elif u.get("variable") == var.name:
+            return True
+    return False
+
+
+def project_facts(inputs: Mapping[str, Any]) -> list[ProjectFacts]:
+    return [ProjectFacts(id=int(p["id"]), path=p["path"], namespace_id=int(p["namespace_id"] or 0),
+                         namespace_path=p["namespace_path"],
+                         ancestor_ids=tuple(int(a) for a in p["ancestor_ids"]) or (int(p["namespace_id"] or 0),),
+                         default_branch=p.get("default_branch") or "main")
+            for p in inputs["projects"]]
+
+
+def derive(inputs: Mapping[str, Any]) -> Derived:
+    """Design + per-SA binding scopes + exposures, from the plan's inputs alone."""
+    design = design_provider(inputs["project_number"], inputs["pool_id"], inputs["provider_id"],
+                             inputs["issuer"], inputs["namespace_ids"], inputs.get("jwks_json"))
+    projects = project_facts(inputs)
+    usages = inputs["usages"]
+    scopes: dict[str, list[BindingScope]] = {}
+    exposures: dict[str, list[Exposure]] = {}
+    problems: list[Problem] = []
+    key_vars: list[tuple[KeyVariable, KeyIdentity]] = []
+    for raw in inputs["variables"]:
+        var = from_dict(KeyVariable, raw)
+        key = key_identity(var, inputs["service_accounts"])
+        if key is None:
+            if var.suspected_reason:
+                problems.append(Problem(f"variable:{var.ref}", "suspected key variable whose service "
+                                        "account is unknown (hidden value); name it under "
+                                        "google.service_accounts to migrate it", "manual"))
+            continue
+        key_vars.append((var, key))
+        sa = key.service_account
+        exposures.setdefault(sa, []).append(Exposure(var.ref, var.level, var.owner_id, var.protected,
+                                                     var.environment_scope))
+        env = None if var.environment_scope == "*" else var.environment_scope
+        for project in readers(var, projects):
+            if not _uses(usages, var, project):
+                continue
+            if env is not None and "*" in env:
+                problems.append(Problem(
+                    f"variable:{var.ref}", f"environment scope {env!r} is a wildcard: no principalSet "
+                    f"can express it exactly, so {project.path} gets no binding for {sa}; migrate "
+                    "it by hand or scope the variable to exact environments", "manual"))
+                continue
+            scopes.setdefault(sa, []).append(BindingScope(project.id, var.protected, env))
+    return Derived(design, {sa: minimal_scopes(s) for sa, s in scopes.items()},
+                   {sa: tuple(e) for sa, e in exposures.items()}, tuple(problems), tuple(key_vars))
+
+
+def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
+                         bindings: Mapping[str, Sequence[str]] | None = None) -> tuple[Impersonation, ...]:
+    """Who could impersonate each service account before (key) and after (federation)."""
+    projects = project_facts(inputs)
+    envs = {e.environment_scope.replace("*", "x") for es in derived.exposures.values() for e in es
+            if e.environment_scope != "*"}
+    bound = {s.project_id for ss in derived.scopes.values() for s in ss}
+    base = next((p for p in projects if p.id in bound), projects[0] if projects else None)
+    cases = token_cases(derived.design.issuer, derived.design.audience, projects, envs, base)
+    if bindings is None:
+        bindings = {sa: derived.members(sa) for sa in derived.scopes}
+    return simulate(derived.design, bindings, derived.exposures, cases)
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter: Rewriter | None) -> PlanResult:
+    """Compute the plan. Raises `PlanRefusedError` when federation would widen access."""
+    inputs = make_inputs(inventory, config, facts)
+    derived = derive(inputs)
+    design = derived.design
+    manual: list[Problem] = list(derived.problems)
+    actions: list[Action] = []
+
+    pool_id = f"ensure_pool:{design.pool_id}"
+    provider_id = f"ensure_provider:{design.pool_id}/{design.provider_id}"
+    live = facts.live
+    actions.append(Action(
+        pool_id, "ensure_pool", design.pool_name, f"workload identity pool {design.pool_id} in "
+        f"{config.google.identity_project}", findings=("federation",),
+        params=_ensure_params(config.google.identity_project, design.pool_name, design.pool_body(),
+                              live.known, live.pool, POOL_FIELDS)))
+    actions.append(Action(
+        provider_id, "ensure_provider", design.provider_name,
+        f"OIDC provider {design.provider_id} for {design.issuer}", depends_on=(pool_id,),
+        findings=("federation",),
+        params=_ensure_params(config.google.identity_project, design.provider_name, design.provider_body(),
+                              live.known, live.provider, PROVIDER_FIELDS)))
+
+    binding_ids: dict[str, str] = {}
+    for sa in sorted(derived.scopes):
+        scopes = derived.scopes[sa]
+        aid = f"ensure_binding:{sa}"
+        binding_ids[sa] = aid
+        findings = tuple(sorted({v.ref for v, k in derived.key_vars if k.service_account == sa}))
+        actions.append(Action(
+            aid, "ensure_binding", sa_resource(sa, derived), f"{ROLE} on {sa} for {len(scopes)} scope(s)",
+            depends_on=(provider_id,), findings=findings,
+            params={"service_account": sa, "resource": sa_resource(sa, derived), "role": ROLE,
+                    "members": list(derived.members(sa)),
+                    "already_present": sorted(set(derived.members(sa)) & set(facts.live_bindings.get(sa, ()))),
+                    "scopes": [_scope_dict(s, inputs) for s in scopes]}))
+
+    mr_actions, file_manual, mr_by_var, manual_by_var = _merge_requests(
+        inventory, inputs, derived, facts, rewriter, binding_ids)
+    actions.extend(mr_actions)
+    manual.extend(file_manual)
+    actions.extend(_key_actions(derived, mr_by_var, manual_by_var, binding_ids, config))
+
+    impersonation = impersonation_report(inputs, derived)
+    plan = Plan(
+        gitlab_url=config.gitlab.url, identity_project=config.google.identity_project,
+        project_number=facts.project_number, pool_id=design.pool_id, provider_id=design.provider_id,
+        generated_at=facts.generated_at, inventory_digest=inventory_digest(inventory),
+        actions=tuple(actions), manual=tuple(manual) + tuple(p for p in inventory.problems),
+        impersonation=tuple(i.to_dict() for i in impersonation), inputs=inputs,
+        inputs_digest=inputs_digest(inputs))
+    result = PlanResult(plan, design, impersonation)
+    broader = [i for i in impersonation if not i.ok]
+    if broader:
+        lines = [f"{i.service_account}: after federation also {', '.join(i.broader)}" for i in broader]
+        raise PlanRefusedError("refusing the plan: federation would let more jobs impersonate than the "
+                               "keys did:\n  " + "\n  ".join(lines), result)
+    return result
+
+
+def inventory_digest(inventory: Inventory) -> str:
+    body = to_dict(inventory)
+    body.pop("generated_at", None)
+    return "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def sa_project(sa: str, derived: Derived | None = None) -> str:
+    """The project of a service account: from `NAME@PROJECT.iam.gserviceaccount.com`, else the key
+    file's project_id, else `-` (which turns a missing SA into 403 instead of 404; gcp.md §2)."""
+    local, _, domain = sa.partition("@")
+    if domain.endswith(".iam.gserviceaccount.com"):
+        return domain[: -len(".iam.gserviceaccount.com")]
+    if derived is not None:
+        for _v, k in derived.key_vars:
+            if k.service_account == sa and k.project_id:
+                return k.project_id
+    return "-"
+
+
+def sa_resource(sa: str, derived: Derived | None = None) -> str:
+    return f"projects/{sa_project(sa, derived)}/serviceAccounts/{sa}"
+
+
+def _scope_dict(scope: BindingScope, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    path = next((p["path"] for p in inputs["projects"] if int(p["id"]) == scope.project_id), "")
+    name, value = scope.attribute()
+    return {"project_id": scope.project_id, "project": path, "protected_only": scope.protected_only,
+            "environment": scope.environment, "attribute": name, "value": value}
+
+
+def _ensure_params(project: str, name: str, desired: dict[str, Any], known: bool,
+                   observed: Mapping[str, Any] | None, fields: Sequence[str]) -> dict[str, Any]:
+    """`observed` is what Google showed at plan time; `patch` the fields apply may change."""
+    patch: list[str] = []
+    if known and observed is not None:
+        deleted = observed.get("state") == "DELETED"
+        patch = [f for f in fields if deleted or field_value(observed, f) != field_value(desired, f)]
+    return {"project": project, "name": name, "desired": desired, "observed_known": known,
+            "observed": _observed_view(observed, fields) if observed is not None else None,
+            "patch": patch}
+
+
+def _observed_view(observed: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    view: dict[str, Any] = {"state": observed.get("state", "ACTIVE")}
+    for f in fields:
+        view[f] = field_value(observed, f)
+    return view
+
+
+def field_value(body: Mapping[str, Any], path: str) -> Any:
+    """A field by dotted update-mask path, normalised (proto3 JSON omits defaults)."""
+    value: Any = body
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if path.endswith("disabled"):
+        return bool(value)
+    if path == "oidc.allowedAudiences":
+        return list(value or [])
+    if path == "attributeMapping":
+        return dict(value or {})
+    return value if value is not None else ("" if path != "oidc.jwksJson" else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Merge requests
+
+
+def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: Derived, facts: PlanFacts,
+                    rewriter: Rewriter | None, binding_ids: Mapping[str, str],
+                    ) -> tuple[list[Action], list[Problem], dict[str, list[str]], dict[str, list[str]]]:
+    """One action per CI file that uses a key variable. Returns actions, manual entries, and for
+    each variable ref the MR action ids that stop its use and the manual files that still use it."""
+    var_key = {v.ref: k for v, k in derived.key_vars}
+    by_name: dict[str, KeyIdentity] = {}
+    for v, k in derived.key_vars:
+        by_name.setdefault(v.name, k)
+    projects = {p.path: p for p in inventory.projects}
+    files: dict[tuple[str, str, str], list[KeyUsage]] = {}
+    for u in inventory.usages:
+        files.setdefault((u.file_project, u.file_path, u.ref), []).append(u)
+    actions: list[Action] = []
+    manual: list[Problem] = []
+    mr_by_var: dict[str, list[str]] = {}
+    manual_by_var: dict[str, list[str]] = {}
+    for (fproject, fpath, ref), usages in sorted(files.items()):
+        refs = sorted({r for u in usages for r in (u.variables or ()) if r in var_key})
+        names = sorted({u.finding.variable for u in usages if u.finding.variable}
+                       | {r.split(":")[-1].split("[")[0] for r in refs})
+        keys = {var_key[r] for r in refs} | {by_name[n] for n in names if n in by_name and not refs}
+        if not keys:
+            continue
+        subject = f"file:{fproject}:{fpath}"
+        consumers = sorted({c for u in usages for c in u.consumers})
+        var_refs = refs or sorted(v.ref for v, k in derived.key_vars if v.name in names)
+        sa_map = {n: by_name[n].service_account for n in names if n in by_name}
+        text = facts.files.get((fproject, fpath, ref))
+        problem: str | None = None
+        outcome = RewriteOutcome("manual")
+        if text is None or isinstance(text, str):
+            problem = f"could not read the file at {ref}: {text or 'not fetched'}"
+        elif rewriter is None:
+            problem = "no CI rewriter available in this build"
+        else:
+            outcome = rewriter(RewriteRequest(fpath, text.content, derived.design.audience, sa_map,
+                                              tuple(names), inventory.gitlab_version))
+            if outcome.status == "unchanged":
+                continue
+            if outcome.status != "rewritten":
+                problem = "needs manual review: " + (
+                    "; ".join(outcome.reasons) or "the rewriter could not change it safely")
+        if problem is not None or not isinstance(text, FileText):
+            manual.append(Problem(subject, problem or "unreadable", "manual"))
+            for r in var_refs:
+                manual_by_var.setdefault(r, []).append(subject)
+            continue
+        aid = f"merge_request:{fproject}:{fpath}"
+        for r in var_refs:
+            mr_by_var.setdefault(r, []).append(aid)
+        sas = sorted({k.service_account for k in keys})
+        project = projects.get(fproject)
+        jobs = tuple(sorted({j for u in usages for j in u.finding.jobs})) or outcome.jobs
+        actions.append(Action(
+            aid, "merge_request", f"{fproject}:{fpath}@{ref}",
+            f"rewrite {fpath} in {fproject} to use federation ({', '.join(sas)})",
+            depends_on=tuple(binding_ids[sa] for sa in sas if sa in binding_ids),
+            findings=tuple(f"{u.file_project}:{u.file_path}:{u.finding.line}" for u in usages) + tuple(var_refs),
+            params={
+                "project": fproject, "project_id": project.id if project else None, "ref": ref,
+                "file_path": fpath, "base_blob_id": text.blob_id, "base_commit_id": text.commit_id,
+                "new_content": outcome.text, "diff": outcome.diff, "status": "rewritten",
+                "reasons": list(outcome.reasons), "jobs": list(jobs), "consumers": consumers,
+                "provider": derived.design.provider_name, "audience": derived.design.audience,
+                "service_accounts": sa_map,
+                "keys": [{"service_account": k.service_account, "key_id": k.key_id,
+                          "variables": [r for r in var_refs if var_key.get(r) == k]}
+                         for k in sorted(keys, key=lambda k: (k.service_account, k.key_id))],
+                "binding": {"bindings": [binding_ids[sa] for sa in sas if sa in binding_ids]},
+            }))
+    return actions, manual, mr_by_var, manual_by_var
+
+
+# ---------------------------------------------------------------------------------------------
+# Key retirement
+
+
+def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
+                 manual_by_var: Mapping[str, Sequence[str]], binding_ids: Mapping[str, str],
+                 config: Config) -> list[Action]:
+    keys: dict[tuple[str, str], list[KeyVariable]] = {}
+    for var, key in derived.key_vars:
+        if key.key_id:
+            keys.setdefault((key.service_account, key.key_id), []).append(var)
+    out: list[Action] = []
+    for (sa, kid), variables in sorted(keys.items()):
+        deps = sorted({a for v in variables for a in mr_by_var.get(v.ref, ())})
+        params = {
+            "service_account": sa, "key_id": kid, "key_project": sa_project(sa, derived),
+            "variables": [{"level": v.level, "owner": v.owner, "owner_id": v.owner_id, "name": v.name,
+                           "environment_scope": v.environment_scope, "ref": v.ref} for v in variables],
+            "blocked_by": sorted({f for v in variables for f in manual_by_var.get(v.ref, ())}),
+        }
+        label = KeyIdentity(sa, kid).label
+        disable = f"disable_key:{sa}#{kid}"
+        findings = tuple(v.ref for v in variables)
+        out.append(Action(disable, "disable_key", f"{sa}/keys/{kid}", f"disable key {label}",
+                          depends_on=tuple(deps) or ((binding_ids[sa],) if sa in binding_ids else ()),
+                          findings=findings, params=params))
+        out.append(Action(f"delete_key:{sa}#{kid}", "delete_key", f"{sa}/keys/{kid}",
+                          f"delete key {label} and its variables after {config.keys.grace_days} days",
+                          depends_on=(disable,), findings=findings,
+                          params={**params, "grace_days": config.keys.grace_days}))
+    return out

@@ -1,0 +1,91 @@
+"""Versioned plan JSON: the file `plan` writes and `apply`, `verify`, `keys`, `report` read.
+
+The format follows `migrate.model.Plan` (documented in docs/plan.md): deterministic (sorted keys,
+fixed indent) so two plans of the same inventory diff cleanly in review. A reader refuses a newer
+version it does not understand and anything that is not a plan, with a message saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from migrate.errors import UsageError
+from migrate.model import PLAN_VERSION, Action, Plan, from_dict, to_dict
+
+KIND = "wif-migrate/plan"
+KNOWN_KINDS = ("ensure_pool", "ensure_provider", "ensure_binding", "merge_request", "disable_key",
+               "delete_key")
+
+
+def dumps(plan: Plan) -> str:
+    return json.dumps({"kind": KIND, **to_dict(plan)}, indent=2, sort_keys=True) + "\n"
+
+
+def loads(text: str, source: str = "plan") -> Plan:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    return from_data(data, source)
+
+
+def from_data(data: Any, source: str = "plan") -> Plan:
+    if not isinstance(data, dict) or data.get("kind") != KIND or not isinstance(data.get("actions"), list):
+        raise UsageError(f"{source}: not a wif-migrate plan (run `wif-migrate plan` to make one)")
+    version = data.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise UsageError(f"{source}: plan has no valid version")
+    if version > PLAN_VERSION:
+        raise UsageError(f"{source}: plan version {version} is newer than this wif-migrate understands "
+                         f"({PLAN_VERSION}); upgrade wif-migrate or re-run plan")
+    try:
+        plan = from_dict(Plan, {k: v for k, v in data.items() if k != "kind"})
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None
+    _check_actions(plan.actions, source)
+    return plan
+
+
+def _check_actions(actions: tuple[Action, ...], source: str) -> None:
+    ids: set[str] = set()
+    for i, a in enumerate(actions):
+        if not isinstance(a.id, str) or not a.id:
+            raise UsageError(f"{source}: actions[{i}] has no id")
+        if a.id in ids:
+            raise UsageError(f"{source}: action id {a.id!r} appears twice")
+        if a.kind not in KNOWN_KINDS:
+            raise UsageError(f"{source}: action {a.id}: unknown kind {a.kind!r}")
+        if not isinstance(a.params, dict):
+            raise UsageError(f"{source}: action {a.id}: params must be an object")
+        for dep in a.depends_on:
+            if dep not in ids:
+                raise UsageError(f"{source}: action {a.id} depends on {dep!r}, which is not an earlier action")
+        ids.add(a.id)
+
+
+def write(plan: Plan, path: str | Path) -> Path:
+    """Atomic write (temp file + rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".json", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(dumps(plan))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read(path: str | Path) -> Plan:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read plan {p}: {exc.strerror}") from None
+    return loads(text, str(p))

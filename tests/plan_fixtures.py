@@ -1,0 +1,108 @@
+"""A hand-built inventory of a small organisation, shared by the plan/federation/apply tests.
+
+acme (100)
+├── api (1001)        project var GCP_SA_KEY, protected → deployer@acme-prod (key d1…)
+├── web (1002)        includes templates/gcp.yml which uses group var GCP_KEY → ci@acme-prod
+├── docs (1004)       never uses a key (but can read the group variable)
+├── templates (1005)  holds the shared template
+└── platform (101)
+    └── infra (1003)  project var TF_KEY scoped to `production` → tf@acme-prod
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrate.config import Config, parse_config
+from migrate.model import (
+    CIFinding,
+    GroupRecord,
+    Inventory,
+    KeyIdentity,
+    KeyUsage,
+    KeyVariable,
+    ProjectRecord,
+)
+from migrate.plan import FileText, PlanFacts, RewriteOutcome, RewriteRequest
+
+DEPLOYER = "deployer@acme-prod.iam.gserviceaccount.com"
+CI = "ci@acme-prod.iam.gserviceaccount.com"
+TF = "tf@acme-prod.iam.gserviceaccount.com"
+K_DEPLOYER = "d1" * 20
+K_CI = "c1" * 20
+K_TF = "f1" * 20
+NUMBER = "111111111111"
+POOL = f"projects/{NUMBER}/locations/global/workloadIdentityPools/gitlab"
+
+
+def config(**google: Any) -> Config:
+    g = {"identity_project": "acme-identity", "pool_id": "gitlab", "provider_id": "gitlab"}
+    g.update(google)
+    return parse_config({"gitlab": {"url": "https://gitlab.acme.example/"}, "scope": {"groups": ["acme"]},
+                         "google": g})
+
+
+def _project(pid: int, path: str, ns: int, ancestors: tuple[int, ...]) -> ProjectRecord:
+    return ProjectRecord(id=pid, path=path, namespace_id=ns, namespace_path=path.rsplit("/", 1)[0],
+                         ancestor_ids=ancestors, default_branch="main")
+
+
+def _usage(project: str, path: str, var: str, var_ref: str, consumers: tuple[str, ...], line: int = 3,
+           jobs: tuple[str, ...] = ("deploy",)) -> KeyUsage:
+    return KeyUsage(project, path, "main",
+                    CIFinding(line, line, "activate-service-account", var, jobs, "gcloud key file"),
+                    consumers, (var_ref,))
+
+
+V_API = KeyVariable("project", "acme/api", 1001, "GCP_SA_KEY", "file", protected=True,
+                    key=KeyIdentity(DEPLOYER, K_DEPLOYER, "acme-prod"))
+V_GROUP = KeyVariable("group", "acme", 100, "GCP_KEY", "env_var", key=KeyIdentity(CI, K_CI, "acme-prod"))
+V_TF = KeyVariable("project", "acme/platform/infra", 1003, "TF_KEY", "file", environment_scope="production",
+                   key=KeyIdentity(TF, K_TF, "acme-prod"))
+
+INVENTORY = Inventory(
+    gitlab_url="https://gitlab.acme.example", gitlab_version="17.5.0", generated_at="2026-01-01T00:00:00Z",
+    projects=(
+        _project(1001, "acme/api", 100, (100,)),
+        _project(1002, "acme/web", 100, (100,)),
+        _project(1003, "acme/platform/infra", 101, (100, 101)),
+        _project(1004, "acme/docs", 100, (100,)),
+        _project(1005, "acme/templates", 100, (100,)),
+    ),
+    groups=(GroupRecord(100, "acme"), GroupRecord(101, "acme/platform", 100)),
+    variables=(V_API, V_GROUP, V_TF),
+    usages=(
+        _usage("acme/api", ".gitlab-ci.yml", "GCP_SA_KEY", V_API.ref, ("acme/api",)),
+        _usage("acme/templates", "gcp.yml", "GCP_KEY", V_GROUP.ref, ("acme/web",)),
+        _usage("acme/platform/infra", ".gitlab-ci.yml", "TF_KEY", V_TF.ref, ("acme/platform/infra",)),
+    ),
+)
+
+CI_TEXT = "deploy:\n  script:\n    - gcloud auth activate-service-account --key-file \"${VAR}\"\n    - ./deploy.sh\n"
+
+
+def files() -> dict[tuple[str, str, str], FileText | str]:
+    return {
+        ("acme/api", ".gitlab-ci.yml", "main"): FileText(CI_TEXT.replace("VAR", "GCP_SA_KEY"), "blob-api", "c-api"),
+        ("acme/templates", "gcp.yml", "main"): FileText(CI_TEXT.replace("VAR", "GCP_KEY"), "blob-tpl", "c-tpl"),
+        ("acme/platform/infra", ".gitlab-ci.yml", "main"): FileText(CI_TEXT.replace("VAR", "TF_KEY"),
+                                                                    "blob-infra", "c-infra"),
+    }
+
+
+def facts(**kw: Any) -> PlanFacts:
+    base: dict[str, Any] = {"project_number": NUMBER, "files": files(), "generated_at": "2026-01-02T00:00:00Z"}
+    base.update(kw)
+    return PlanFacts(**base)
+
+
+def line_rewriter(request: RewriteRequest) -> RewriteOutcome:
+    """A stand-in for the CI rewriter in pure plan tests: swaps the one key line, or says manual."""
+    if "MANUAL" in request.text:
+        return RewriteOutcome("manual", reasons=("script builds the key path dynamically",))
+    old = [line for line in request.text.splitlines() if "activate-service-account" in line]
+    if not old:
+        return RewriteOutcome("unchanged", request.text)
+    sa = next(iter(request.service_accounts.values()))
+    new = request.text.replace(old[0], f"    - gcloud auth login --cred-file=\"$GCP_CRED\"  # {sa}")
+    return RewriteOutcome("rewritten", new, (), f"-{old[0]}\n+    - gcloud auth login ...\n", ("deploy",))
