@@ -21,7 +21,7 @@ from migrate.commands._common import config_from_args, new_parser
 from migrate.config import Config
 from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.keys import held_key_ids, iso, parse_time
-from migrate.model import Plan, from_dict
+from migrate.model import Plan
 from migrate.retire import (
     KeyAdmin,
     KeyItem,
@@ -107,14 +107,15 @@ class Context:
         self._variables: VariableAdmin | None = None
 
     def _plan(self, path: str | None, required: bool) -> Plan | None:
-        if path:
-            from migrate import plan_io
+        from migrate import plan_io
 
+        if path:
             return plan_io.read(path)
         snap = self.state.latest_snapshot("plan")
         if snap is not None:
-            body = {k: v for k, v in snap.items() if k != "kind"} if isinstance(snap, dict) else snap
-            return from_dict(Plan, body)
+            if isinstance(snap, dict) and "kind" not in snap:
+                snap = {"kind": plan_io.KIND, **snap}
+            return plan_io.from_data(snap, "plan snapshot in the state database")
         if required:
             raise UsageError("no plan: pass --plan FILE (written by `wif-migrate plan`)")
         return None
