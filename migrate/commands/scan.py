@@ -1,11 +1,81 @@
-"""`wif-migrate scan`: not built yet."""
+"""`wif-migrate scan`: inventory where service-account keys are stored and used.
+
+Writes the inventory JSON (`--output`, default `<state_dir>/inventory.json`) and a snapshot in
+the state database; prints a summary table (or, with `--format json`, the inventory) on stdout
+and a progress bar on stderr. Exit 0 when no key is stored or used in scope, 1 when keys were
+found (or, with `--strict`, when some project could not be read), 2 on usage errors.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import sys
+from pathlib import Path
 from typing import Any
 
-from migrate.commands._common import register_stub
+from migrate import inventory_io
+from migrate.commands._common import config_from_args, new_parser
+from migrate.config import Config
+from migrate.errors import EXIT_FINDINGS, EXIT_OK
+from migrate.model import Inventory, to_dict
+from migrate.progress import Progress, progress_for
+from migrate.scan import KeyFactsSource, ScanOptions, scan
+from migrate.scan_summary import keys_found, render_summary
+from migrate.state import State, utcnow
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any, help_text: str) -> None:
-    register_stub(sub, "scan", help_text)
+    parser = new_parser(sub, "scan", help_text)
+    parser.add_argument("--output", "-o", metavar="FILE",
+                        help="inventory file to write (default: <state_dir>/inventory.json)")
+    parser.add_argument("--format", choices=("table", "json"), default="table",
+                        help="stdout: a summary table (default) or the inventory JSON")
+    parser.add_argument("--no-google", action="store_true",
+                        help="do not ask Google for key facts (they are recorded as unknown)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 also when a project could not be read (ERROR rows)")
+    parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                        help="progress bar on stderr (auto: when stderr is a terminal)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    progress = progress_for(sys.stderr, {"auto": None, "always": True, "never": False}[args.progress])
+    inventory, stats = run_scan(config, progress, google=not args.no_google)
+    output = Path(args.output) if args.output else Path(config.state_dir) / "inventory.json"
+    inventory_io.write(inventory, output)
+    State(config.state_dir).save_snapshot("inventory", to_dict(inventory))
+    if args.format == "json":
+        sys.stdout.write(inventory_io.dumps(inventory))
+    else:
+        sys.stdout.write(render_summary(inventory))
+        sys.stdout.write(f"inventory written to {output}\n")
+    errors = sum(1 for p in inventory.projects if p.status == "error")
+    log.info("scan: %s GitLab requests (%s)", stats.get("requests"), stats.get("by_status"))
+    if errors:
+        print(f"wif-migrate scan: {errors} project(s) could not be read; see the ERROR rows", file=sys.stderr)
+    if keys_found(inventory) or (args.strict and errors):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def run_scan(config: Config, progress: Progress, google: bool = True) -> tuple[Inventory, dict[str, object]]:
+    """Build the real backends from `config` and scan; also returns the GitLab request counters."""
+    from migrate.gitlab.client import GitLabClients
+    from migrate.gitlab.read import GitLabReader
+
+    clients = GitLabClients.from_config(config)
+    facts: KeyFactsSource | None = None
+    if google:
+        from migrate.gcp.clients import GoogleClients
+        from migrate.gcp.keys import KeyFactsReader
+
+        facts = KeyFactsReader(GoogleClients(config.google))
+    options = ScanOptions(gitlab_url=config.gitlab.url, scope=config.scope, concurrency=config.concurrency,
+                          gitlab_version=config.gitlab.version, generated_at=utcnow())
+    inventory = scan(options, GitLabReader(clients), facts, progress)
+    return inventory, clients.stats.snapshot()

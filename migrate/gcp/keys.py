@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from migrate.errors import GoogleError
+from migrate.errors import GoogleError, WifMigrateError
 from migrate.gcp.clients import GoogleClients
 from migrate.gcp.service_account_keys import GoogleKeyAdmin, http_status, project_of
 from migrate.model import KeyFacts, KeyIdentity
@@ -37,8 +37,8 @@ class KeyFactsReader:
     def facts(self, key: KeyIdentity) -> KeyFacts:
         try:
             return self._facts(key)
-        except GoogleError as exc:
-            return KeyFacts(key=key, last_auth_unknown_reason=str(exc))
+        except WifMigrateError as exc:  # GoogleError, or credentials not configured (ConfigError)
+            return KeyFacts(key=key, last_auth_unknown_reason=str(exc), unknown_reason=str(exc))
         except Exception as exc:  # noqa: BLE001 - credentials/transport trouble: unknown, not a crash
             log.debug("key facts for %s failed", key.label, exc_info=True)
             return KeyFacts(key=key, last_auth_unknown_reason=f"Google not reachable: {type(exc).__name__}")

@@ -1,0 +1,137 @@
+"""Pure linking: which key variable does a CI usage read, and which hidden variables are keys.
+
+GitLab's rules (doc/ci/variables, reference/gitlab.md §6): a job sees instance, group (every
+ancestor group) and project variables; for one name the project variable wins over the closest
+group's, which wins over farther groups and the instance. A variable scoped to an environment is
+only visible to jobs whose `environment:` matches the scope (`*` wildcards); a job without an
+environment sees only `*`-scoped variables. Among several matching scopes at one level the most
+specific wins (exact name, then a wildcard pattern, then `*`). Protected variables reach jobs on
+protected refs, which is where the default-branch pipeline we read runs, so protection does not
+block a link here; it narrows the binding the planner derives from the variable.
+
+A usage whose variable is not visible, or resolves to a variable that holds no key, is reported
+(a warning), not guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from migrate.model import CIFinding, KeyVariable, Problem, ProjectRecord, VariableLevel
+
+# Names people give key variables (used only for hidden variables, whose value we cannot read).
+_KEY_NAME_RE = re.compile(
+    r"GCP|GCLOUD|GOOGLE|GKE|GCS|BIGQUERY|FIREBASE|SERVICE_?ACCOUNT|(^|_)SA(_|$)|CREDENTIAL|KEY_?FILE|"
+    r"JSON_?KEY|KEY_?JSON|(^|_)KEY$"
+)
+
+OwnerKey = tuple[VariableLevel, int | None]
+
+
+@dataclass(frozen=True)
+class VarEntry:
+    """One variable as linking needs it. `key_ref` is the KeyVariable.ref when it holds a key."""
+
+    name: str
+    scope: str
+    key_ref: str | None = None
+
+
+def looks_like_key_name(name: str) -> bool:
+    return _KEY_NAME_RE.search(name.upper()) is not None
+
+
+def scope_matches(scope: str, environment: str | None) -> bool:
+    """Does an `environment_scope` apply to a job with this environment (None: no environment)?"""
+    if scope == "*":
+        return True
+    if environment is None:
+        return False
+    if "$" in environment:  # dynamic environment name: it could be anything
+        return True
+    pattern = "^" + ".*".join(re.escape(part) for part in scope.split("*")) + "$"
+    return re.match(pattern, environment) is not None
+
+
+def _specificity(scope: str, environment: str | None) -> int:
+    if scope == environment:
+        return 2
+    return 0 if scope == "*" else 1
+
+
+def levels_for(project: ProjectRecord) -> list[OwnerKey]:
+    """Variable owners in precedence order: project, closest group … top group, instance."""
+    owners: list[OwnerKey] = [("project", project.id)]
+    owners += [("group", gid) for gid in reversed(project.ancestor_ids)]
+    owners.append(("instance", None))
+    return owners
+
+
+def resolve(name: str, environment: str | None, project: ProjectRecord,
+            index: Mapping[OwnerKey, list[VarEntry]]) -> list[VarEntry]:
+    """The variable(s) named `name` a job of `project` with `environment` actually reads."""
+    for owner in levels_for(project):
+        candidates = [v for v in index.get(owner, ()) if v.name == name and scope_matches(v.scope, environment)]
+        if not candidates:
+            continue
+        if environment is not None and "$" in environment:
+            return candidates  # cannot tell which one wins: all of them may be read
+        best = max(_specificity(v.scope, environment) for v in candidates)
+        return [v for v in candidates if _specificity(v.scope, environment) == best]
+    return []
+
+
+def link(finding: CIFinding, environments: Mapping[str, str | None], consumer: ProjectRecord,
+         index: Mapping[OwnerKey, list[VarEntry]], subject: str) -> tuple[list[str], list[Problem]]:
+    """KeyVariable refs a usage reads when run in `consumer`'s pipeline, and what did not link."""
+    if not finding.variable:
+        return [], []
+    refs: set[str] = set()
+    problems: list[Problem] = []
+    jobs = finding.jobs or ("",)
+    for job in jobs:
+        env = environments.get(job) if job else None
+        found = resolve(finding.variable, env, consumer, index)
+        keys = [v.key_ref for v in found if v.key_ref]
+        refs.update(keys)
+        where = f"in {consumer.path}" + (f" (job {job}" + (f", environment {env})" if env else ")") if job else "")
+        if not found:
+            problems.append(Problem(subject, f"${finding.variable} {where}: no such variable visible to the "
+                                    "project (defined in CI, at a level we could not read, or missing)",
+                                    "warning"))
+        elif not keys:
+            problems.append(Problem(subject, f"${finding.variable} {where}: the variable it reads holds no "
+                                    "service-account key", "warning"))
+    return sorted(refs), problems
+
+
+def visible_to(var: KeyVariable, project: ProjectRecord) -> bool:
+    if var.level == "instance":
+        return True
+    if var.level == "group":
+        return var.owner_id in project.ancestor_ids
+    return var.owner_id == project.id
+
+
+def suspect_hidden(hidden: Iterable[KeyVariable], projects: Iterable[ProjectRecord],
+                   key_names: Mapping[int, frozenset[str]]) -> list[KeyVariable]:
+    """Hidden variables that look like keys by name AND that CI below them uses as a key.
+
+    `key_names` maps project id → variable names its pipeline uses like a key file.
+    """
+    projects = list(projects)
+    out = []
+    for var in hidden:
+        if not looks_like_key_name(var.name):
+            continue
+        users = sorted(p.path for p in projects if var.name in key_names.get(p.id, frozenset())
+                       and visible_to(var, p))
+        if not users:
+            continue
+        shown = ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+        reason = (f"hidden variable (GitLab does not return its value); its name looks like a key and CI "
+                  f"uses it as a key in {shown}")
+        out.append(replace(var, suspected_reason=reason))
+    return out
