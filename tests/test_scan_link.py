@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from migrate.model import CIFinding, KeyIdentity, KeyVariable, ProjectRecord
-from migrate.scan_link import OwnerKey, VarEntry, link, looks_like_key_name, resolve, scope_matches, suspect_hidden
+from migrate.scan_link import (
+    OwnerKey,
+    VarEntry,
+    link,
+    looks_like_key_name,
+    resolve,
+    scope_matches,
+    suspect_hidden,
+)
 
 PROJECT = ProjectRecord(id=7, path="acme/platform/api", namespace_id=20, namespace_path="acme/platform",
                         ancestor_ids=(10, 20))
