@@ -148,6 +148,7 @@ class _Scan:
             while self.pending:
                 self._drain(FIRST_COMPLETED)
         self.progress.finish()
+        self._name_default_refs()
         variables = self._finish_variables()
         usages = self._link()
         facts = self._facts(variables)
@@ -406,6 +407,13 @@ class _Scan:
             out.append(KeyUsage(file_project=key.project, file_path=key.path, ref=ref, finding=finding,
                                 consumers=tuple(sorted(consumers)), variables=tuple(sorted(refs))))
         return tuple(sorted(out, key=lambda u: (u.file_project, u.file_path, u.finding.line, u.finding.kind)))
+
+    def _name_default_refs(self) -> None:
+        """Files read at "the default branch" of an in-scope project get that branch's name."""
+        for path, record in self.records.items():
+            if any(not f.ref for f in record.ci_files):
+                files = tuple(replace(f, ref=f.ref or self._default_branch(f.project)) for f in record.ci_files)
+                self.records[path] = replace(record, ci_files=files)
 
     def _default_branch(self, project: str) -> str:
         record = self.records.get(project)
