@@ -253,3 +253,21 @@ def parse_member(text: str) -> Principal:
         if am:
             return Principal("attribute", pool, am.group(1), am.group(2))
     return Principal("other", pool, value=rest)
+
+
+def credential_configuration(design: ProviderDesign, service_account: str, token_file: str,
+                             sts_url: str = "https://sts.googleapis.com/v1/token",
+                             iamcredentials_url: str = "https://iamcredentials.googleapis.com") -> dict[str, Any]:
+    """What `gcloud iam workload-identity-pools create-cred-config … --service-account` writes
+    (gcp.md §3): google-auth reads the job's ID token from `token_file`, exchanges it at STS and
+    impersonates the service account."""
+    return {
+        "universe_domain": "googleapis.com",
+        "type": "external_account",
+        "audience": design.sts_audience,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": sts_url,
+        "service_account_impersonation_url":
+            f"{iamcredentials_url.rstrip('/')}/v1/projects/-/serviceAccounts/{service_account}:generateAccessToken",
+        "credential_source": {"file": token_file, "format": {"type": "text"}},
+    }

@@ -28,6 +28,7 @@ from migrate.federation import (
     ROLE,
     BindingScope,
     ProviderDesign,
+    credential_configuration,
     design_provider,
     members,
     minimal_scopes,
@@ -309,7 +310,10 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
             params={"service_account": sa, "resource": sa_resource(sa, derived), "role": ROLE,
                     "members": list(derived.members(sa)),
                     "already_present": sorted(set(derived.members(sa)) & set(facts.live_bindings.get(sa, ()))),
-                    "scopes": [_scope_dict(s, inputs) for s in scopes]}))
+                    "scopes": [_scope_dict(s, inputs) for s in scopes],
+                    "credential_configuration": credential_configuration(
+                        design, sa, TOKEN_FILE, _endpoint(config, "sts", "https://sts.googleapis.com") + "/v1/token",
+                        _endpoint(config, "iamcredentials", "https://iamcredentials.googleapis.com"))}))
 
     mr_actions, file_manual, mr_by_var, manual_by_var = _merge_requests(
         inventory, inputs, derived, facts, rewriter, binding_ids)
@@ -332,6 +336,13 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
         raise PlanRefusedError("refusing the plan: federation would let more jobs impersonate than the "
                                "keys did:\n  " + "\n  ".join(lines), result)
     return result
+
+
+TOKEN_FILE = "${CI_BUILDS_DIR}/.wif-migrate/gcp_id_token"  # where the rewritten job writes its ID token
+
+
+def _endpoint(config: Config, api: str, default: str) -> str:
+    return str(config.google.endpoints.get(api) or default).rstrip("/")
 
 
 def inventory_digest(inventory: Inventory) -> str:
