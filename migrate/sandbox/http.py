@@ -9,7 +9,9 @@ injected faults before or after the handler:
   running the handler;
 - `drop_after`: run the handler (the write is applied) and then close the connection without an
   answer, so the client cannot know whether it happened;
-- latency: a fixed delay per request, plus per-fault extra delay.
+- latency: a fixed delay per request, plus per-fault extra delay (`mode: delay` only delays);
+- `rate`: a fault applies to each matching request with that probability (random 5xx, slow
+  responses), instead of to the next N.
 
 Handlers mutate state under `App.lock` (one lock per emulator keeps the state consistent; the
 emulators are not meant to be fast, only faithful).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import random
 import re
 import threading
 import time
@@ -105,6 +108,7 @@ class Fault:
     retry_after: int | None = None
     delay_s: float = 0.0
     body: Any = None
+    rate: float = 1.0  # probability that a matching request gets the fault (random faults: 0.05)
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method)) and re.search(self.path_regex, path) is not None
@@ -134,6 +138,7 @@ class App:
         self.log: list[LogEntry] = []
         self._log_lock = threading.Lock()
         self.faults: list[Fault] = []
+        self._rng = random.Random(0)  # for `Fault.rate`; seeded so fault runs are repeatable
         self.latency_s = 0.0
         self.base_url = ""  # set when served
         # Optional hook run before routing (rate limiting, auth); may return a Response.
@@ -186,6 +191,8 @@ class App:
         with self.lock:
             for fault in self.faults:
                 if fault.count != 0 and fault.matches(method, path):
+                    if fault.rate < 1.0 and self._rng.random() >= fault.rate:
+                        continue
                     if fault.count > 0:
                         fault.count -= 1
                     return fault
