@@ -37,7 +37,7 @@ KEY_KINDS = ("disable_key", "delete_key")
 # Modules that register executors when imported (each calls `register_executor`). A missing
 # module is fine: its actions are skipped with a reason.
 PLUGIN_MODULES = ("migrate.gcp.federation", "migrate.gcp.iam_policy", "migrate.mr_apply",
-                  "migrate.gitlab.merge_requests")
+                  "migrate.apply_mr", "migrate.gitlab.merge_requests")
 
 
 @dataclass

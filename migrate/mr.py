@@ -139,7 +139,9 @@ def parse_params(action: Action) -> MRParams:
         keys=tuple(_key(k) for k in (p.get("keys") or p.get("retires") or ())),
         binding=dict(binding),
         consumers=_strs(p.get("consumers")),
-        rewrite_options=dict(p.get("rewrite_options") or p.get("options") or {}),
+        rewrite_options=dict(p.get("rewrite_options") or p.get("options")
+                             or {"audience": p.get("audience") or "",
+                                 "service_accounts": dict(p.get("service_accounts") or {})}),
         provider=str(p.get("provider") or ""),
         project_id=p.get("project_id"),
     )
@@ -200,26 +202,44 @@ def render_commit_message(params: MRParams, action_id: str) -> str:
     return "\n".join(lines)
 
 
-def _binding_lines(binding: Mapping[str, Any]) -> list[str]:
-    entries: Sequence[Mapping[str, Any]] = (binding.get("bindings") or [binding]) if binding else []
+def _binding_lines(bindings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`ensure_binding` action params → readable lines (role, service account, members, scopes)."""
     out: list[str] = []
-    for b in entries:
+    for b in bindings:
         sa = b.get("service_account") or b.get("resource") or "?"
         role = b.get("role") or "roles/iam.workloadIdentityUser"
-        members = _strs(b.get("members") or b.get("member"))
         out.append(f"- `{role}` on `{sa}` for:")
-        out += [f"  - `{m}`" for m in members] or ["  - (members listed in the plan)"]
+        out += [f"  - `{m}`" for m in _strs(b.get("members") or b.get("member"))]
+        for sc in b.get("scopes") or ():
+            if not isinstance(sc, Mapping):
+                continue
+            limits = []
+            if sc.get("protected_only"):
+                limits.append("protected branches and tags only")
+            if sc.get("environment"):
+                limits.append(f"environment `{sc['environment']}` only")
+            who = f"project `{sc.get('project') or sc.get('project_id')}`"
+            out.append(f"  - {who}: " + (", ".join(limits) or "any ref (as the key was)"))
         cond = b.get("condition")
         if cond:
             text = cond.get("expression") if isinstance(cond, Mapping) else str(cond)
             out.append(f"  - condition: `{text}`")
-        why = b.get("scope") or b.get("why")
-        if why:
-            out.append(f"  - scope: {why}")
     return out
 
 
-def render_description(params: MRParams, action: Action, digest: str) -> str:
+def binding_params(plan: Plan | None, params: MRParams) -> list[Mapping[str, Any]]:
+    """The ensure_binding actions this MR depends on (by the ids in params.binding), as params."""
+    refs = params.binding.get("bindings") or []
+    inline = [b for b in refs if isinstance(b, Mapping)]
+    if plan is None:
+        return inline
+    by_id = {a.id: a for a in plan.actions}
+    found = [by_id[r].params for r in refs if isinstance(r, str) and r in by_id]
+    return inline + found
+
+
+def render_description(params: MRParams, action: Action, digest: str,
+                       bindings: Sequence[Mapping[str, Any]] = ()) -> str:
     """The MR description: what, why, keys retired, binding, verify, roll back, hidden marker."""
     jobs = ", ".join(f"`{j}`" for j in params.jobs) or "the jobs that use the key"
     out = [
@@ -265,7 +285,9 @@ def render_description(params: MRParams, action: Action, digest: str) -> str:
     if params.provider:
         out.append(f"Workload identity provider: `{params.provider}`")
         out.append("")
-    out += _binding_lines(params.binding) or ["(created by the plan's ensure_binding actions)"]
+    out += _binding_lines(bindings) or ["(created by the plan's ensure_binding actions: "
+                                         + ", ".join(f"`{b}`" for b in params.binding.get("bindings") or [])
+                                         + ")"]
     out += [
         "",
         "### How to verify",

@@ -1,0 +1,214 @@
+"""Branches, commits and merge requests through python-gitlab, returned as small records.
+
+The only module that writes to repositories. `apply_mr.py` decides; this module does one REST call
+per method (plus pagination) and converts python-gitlab objects and errors at the boundary:
+a missing file/branch is `None`, anything else GitLab refuses becomes `GitLabError` with what was
+attempted. Every method goes through the shared `GitLabClients` (rate limiter, per-thread client).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gitlab
+import gitlab.exceptions
+
+from migrate.errors import GitLabError
+from migrate.gitlab.client import GitLabClients
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileState:
+    path: str
+    ref: str
+    blob_id: str
+    commit_id: str
+    last_commit_id: str
+    content: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    id: str
+    message: str
+    author_name: str
+    author_email: str
+    parent_ids: tuple[str, ...] = ()
+    web_url: str = ""
+
+
+@dataclass(frozen=True)
+class MRInfo:
+    iid: int
+    state: str  # opened | closed | merged | locked
+    title: str
+    description: str
+    labels: tuple[str, ...]
+    web_url: str
+    source_branch: str
+    target_branch: str
+    sha: str | None = None
+    merge_commit_sha: str | None = None
+    squash_commit_sha: str | None = None
+    merged_at: str | None = None
+    closed_by: str | None = None
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class FileAction:
+    """One entry of a commit's `actions[]` (GitLab API: repository/commits)."""
+
+    action: str  # create | update
+    file_path: str
+    content: str
+    last_commit_id: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"action": self.action, "file_path": self.file_path, "content": self.content}
+        if self.last_commit_id:
+            data["last_commit_id"] = self.last_commit_id
+        return data
+
+
+class MergeRequestBackend(Protocol):
+    """What the MR executor needs from GitLab (the real one is `GitLabMergeRequests`)."""
+
+    def whoami(self) -> tuple[str, str]: ...
+    def file(self, project: str, path: str, ref: str) -> FileState | None: ...
+    def branch_head(self, project: str, branch: str) -> CommitInfo | None: ...
+    def merge_requests(self, project: str, source_branch: str) -> list[MRInfo]: ...
+    def commit(self, project: str, branch: str, message: str, actions: Sequence[FileAction],
+               start_branch: str | None = None) -> CommitInfo: ...
+    def create_mr(self, project: str, source: str, target: str, title: str, description: str,
+                  labels: Sequence[str], assignee_ids: Sequence[int]) -> MRInfo: ...
+    def update_mr(self, project: str, iid: int, changes: Mapping[str, Any]) -> MRInfo: ...
+    def user_ids(self, usernames: Sequence[str]) -> list[int]: ...
+
+
+def _mr(obj: Any) -> MRInfo:
+    a = obj.attributes if hasattr(obj, "attributes") else dict(obj)
+    closed = a.get("closed_by") or {}
+    author = a.get("author") or {}
+    return MRInfo(iid=int(a["iid"]), state=str(a.get("state")), title=str(a.get("title") or ""),
+                  description=str(a.get("description") or ""), labels=tuple(a.get("labels") or ()),
+                  web_url=str(a.get("web_url") or ""), source_branch=str(a.get("source_branch")),
+                  target_branch=str(a.get("target_branch")), sha=a.get("sha"),
+                  merge_commit_sha=a.get("merge_commit_sha"), squash_commit_sha=a.get("squash_commit_sha"),
+                  merged_at=a.get("merged_at"),
+                  closed_by=closed.get("username") if isinstance(closed, dict) else None,
+                  author=author.get("username") if isinstance(author, dict) else None)
+
+
+def _commit(data: Mapping[str, Any]) -> CommitInfo:
+    return CommitInfo(id=str(data["id"]), message=str(data.get("message") or data.get("title") or ""),
+                      author_name=str(data.get("author_name") or ""),
+                      author_email=str(data.get("author_email") or ""),
+                      parent_ids=tuple(data.get("parent_ids") or ()), web_url=str(data.get("web_url") or ""))
+
+
+class GitLabMergeRequests:
+    """`MergeRequestBackend` over python-gitlab (one shared `GitLabClients`)."""
+
+    def __init__(self, clients: GitLabClients) -> None:
+        self.clients = clients
+
+    def _project(self, project: str) -> Any:
+        return self.clients.gl().projects.get(project, lazy=True)
+
+    @staticmethod
+    def _fail(what: str, exc: gitlab.exceptions.GitlabError) -> GitLabError:
+        return GitLabError(f"{what}: GitLab answered {exc.response_code}: {exc.error_message}")
+
+    def whoami(self) -> tuple[str, str]:
+        gl = self.clients.gl()
+        try:
+            gl.auth()
+        except gitlab.exceptions.GitlabError as exc:
+            raise self._fail("GET /user", exc) from None
+        user = gl.user
+        if user is None:
+            raise GitLabError("GET /user returned no user")
+        return str(user.username), str(getattr(user, "email", "") or "")
+
+    def file(self, project: str, path: str, ref: str) -> FileState | None:
+        try:
+            f = self._project(project).files.get(file_path=path, ref=ref)
+        except gitlab.exceptions.GitlabGetError as exc:
+            if exc.response_code == 404:
+                return None
+            raise self._fail(f"read {project}:{path}@{ref}", exc) from None
+        return FileState(path, ref, str(f.blob_id), str(f.commit_id), str(f.last_commit_id),
+                         f.decode().decode("utf-8", errors="replace"))
+
+    def branch_head(self, project: str, branch: str) -> CommitInfo | None:
+        try:
+            b = self._project(project).branches.get(branch)
+        except gitlab.exceptions.GitlabGetError as exc:
+            if exc.response_code == 404:
+                return None
+            raise self._fail(f"read branch {project}:{branch}", exc) from None
+        return _commit(b.commit)
+
+    def merge_requests(self, project: str, source_branch: str) -> list[MRInfo]:
+        try:
+            mrs = self._project(project).mergerequests.list(source_branch=source_branch, state="all",
+                                                            get_all=True)
+        except gitlab.exceptions.GitlabError as exc:
+            raise self._fail(f"list merge requests of {project} from {source_branch}", exc) from None
+        return [_mr(m) for m in mrs]
+
+    def get_mr(self, project: str, iid: int) -> MRInfo:
+        try:
+            return _mr(self._project(project).mergerequests.get(iid))
+        except gitlab.exceptions.GitlabError as exc:
+            raise self._fail(f"read merge request {project}!{iid}", exc) from None
+
+    def commit(self, project: str, branch: str, message: str, actions: Sequence[FileAction],
+               start_branch: str | None = None) -> CommitInfo:
+        data: dict[str, Any] = {"branch": branch, "commit_message": message,
+                                "actions": [a.to_api() for a in actions]}
+        if start_branch:
+            data["start_branch"] = start_branch
+        try:
+            c = self._project(project).commits.create(data)
+        except gitlab.exceptions.GitlabError as exc:
+            raise self._fail(f"commit to {project}:{branch}", exc) from None
+        return _commit(c.attributes)
+
+    def create_mr(self, project: str, source: str, target: str, title: str, description: str,
+                  labels: Sequence[str], assignee_ids: Sequence[int]) -> MRInfo:
+        data: dict[str, Any] = {"source_branch": source, "target_branch": target, "title": title,
+                                "description": description, "labels": ",".join(labels),
+                                "remove_source_branch": True}
+        if assignee_ids:
+            data["assignee_ids"] = list(assignee_ids)
+        try:
+            return _mr(self._project(project).mergerequests.create(data))
+        except gitlab.exceptions.GitlabError as exc:
+            raise self._fail(f"open a merge request in {project} from {source}", exc) from None
+
+    def update_mr(self, project: str, iid: int, changes: Mapping[str, Any]) -> MRInfo:
+        try:
+            result = self._project(project).mergerequests.update(iid, dict(changes))
+        except gitlab.exceptions.GitlabError as exc:
+            raise self._fail(f"update merge request {project}!{iid}", exc) from None
+        return _mr(result)
+
+    def user_ids(self, usernames: Sequence[str]) -> list[int]:
+        ids: list[int] = []
+        gl = self.clients.gl()
+        for name in usernames:
+            try:
+                found = gl.users.list(username=name, get_all=False)
+            except gitlab.exceptions.GitlabError as exc:
+                raise self._fail(f"look up user {name}", exc) from None
+            if not found:
+                raise GitLabError(f"merge_requests.assignees: no GitLab user {name!r}")
+            ids.append(int(found[0].id))
+        return ids
