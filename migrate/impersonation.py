@@ -99,8 +99,17 @@ class ProviderEvaluator:
         self._env = celpy.Environment()
         self._mapping = {k: self._env.program(self._env.compile(v)) for k, v in mapping.items()}
         self._condition = self._env.program(self._env.compile(condition))
+        self._cache: dict[tuple[tuple[str, str], ...], Mapped] = {}
 
     def evaluate(self, claims: Mapping[str, Any]) -> Mapped:
+        """Map and check one token (cached: plan and apply evaluate the same tokens)."""
+        key = tuple(sorted((k, str(v)) for k, v in claims.items()))
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._evaluate(claims)
+        return hit
+
+    def _evaluate(self, claims: Mapping[str, Any]) -> Mapped:
         assertion = celpy.json_to_cel(dict(claims))
         activation: dict[str, Any] = {"assertion": assertion}
         attributes: dict[str, Any] = {}

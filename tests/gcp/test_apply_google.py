@@ -1,0 +1,187 @@
+"""apply against the Google sandbox with the real google clients over HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ALICE, GoogleSandbox, google_spec
+from plan_fixtures import CI, DEPLOYER, INVENTORY, NUMBER, POOL, TF, config, facts, line_rewriter
+
+from migrate.apply import ApplyContext, apply_plan, load_plugins
+from migrate.config import Config
+from migrate.federation import ROLE
+from migrate.gcp.clients import GoogleClients
+from migrate.gcp.projects import project_number
+from migrate.model import Plan
+from migrate.plan import LiveFederation, build_plan, derive
+from migrate.state import State
+
+load_plugins()
+PROVIDER = f"{POOL}/providers/gitlab"
+
+
+def cfg(sb: GoogleSandbox, **kw: Any) -> Config:
+    return config(endpoints=sb.endpoints(), access_token_env="WIF_TEST_GOOGLE_TOKEN", **kw)
+
+
+_PLAN: list[Plan] = []
+
+
+def make_plan(sb: GoogleSandbox, **facts_kw: Any) -> Plan:
+    """The plan depends on the sandbox only through endpoints in its credential configuration,
+    which apply does not use: plan once per session (CEL evaluation is slow in pure Python)."""
+    if facts_kw:
+        return build_plan(INVENTORY, cfg(sb), facts(**facts_kw), line_rewriter).plan
+    if not _PLAN:
+        _PLAN.append(build_plan(INVENTORY, cfg(sb), facts(), line_rewriter).plan)
+    return _PLAN[0]
+
+
+def run(sb: GoogleSandbox, plan: Plan, dry_run: bool = False, state: State | None = None) -> dict[str, Any]:
+    ctx = ApplyContext(plan, dry_run, cfg(sb), state, services={"poll_interval": 0.01})
+    return {r.action_id: r for r in apply_plan(plan, ctx)}
+
+
+def members(sb: GoogleSandbox, sa: str, role: str = ROLE) -> list[str]:
+    return [m for b in sb.app.policy(sa)["bindings"] if b["role"] == role for m in b["members"]]
+
+
+def test_project_number_comes_from_resource_manager(google_sandbox: GoogleSandbox) -> None:
+    assert project_number(GoogleClients(cfg(google_sandbox).google), "acme-identity") == NUMBER
+
+
+def test_dry_run_makes_no_mutating_request_and_journals_nothing(google_sandbox: GoogleSandbox,
+                                                               tmp_path: Path) -> None:
+    state = State(tmp_path)
+    results = run(google_sandbox, make_plan(google_sandbox), dry_run=True, state=state)
+    assert results["ensure_pool:gitlab"].outcome == "would_apply"
+    assert results[f"ensure_binding:{DEPLOYER}"].detail.startswith("would add 1 member(s)")
+    assert google_sandbox.writes() == []
+    assert google_sandbox.app.state()  # the sandbox answered reads
+    assert members(google_sandbox, DEPLOYER) == []
+    assert state.entries("apply") == []
+
+
+def test_apply_then_rerun_makes_no_mutating_request(google_sandbox: GoogleSandbox, tmp_path: Path) -> None:
+    plan = make_plan(google_sandbox)
+    state = State(tmp_path)
+    first = run(google_sandbox, plan, state=state)
+    assert [first[a].outcome for a in ("ensure_pool:gitlab", "ensure_provider:gitlab/gitlab",
+                                       f"ensure_binding:{CI}", f"ensure_binding:{DEPLOYER}",
+                                       f"ensure_binding:{TF}")] == ["applied"] * 5
+    writes = [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in google_sandbox.writes()]
+    assert writes == [("POST", "workloadIdentityPools"), ("POST", "providers"),
+                      ("POST", f"{CI}:setIamPolicy"), ("POST", f"{DEPLOYER}:setIamPolicy"),
+                      ("POST", f"{TF}:setIamPolicy")]
+    # The binding the plan did not add is still there.
+    assert {"role": ALICE["role"], "members": ALICE["members"]} in google_sandbox.app.policy(DEPLOYER)["bindings"]
+    assert members(google_sandbox, DEPLOYER) == [
+        f"principalSet://iam.googleapis.com/{POOL}/attribute.project_protected/1001:protected"]
+    # Journal: an intent and an outcome per Google action.
+    rows = [(e.phase, e.outcome) for e in state.entries("apply", "ensure_provider:gitlab/gitlab")]
+    assert rows == [("intent", None), ("outcome", "applied")]
+
+    google_sandbox.clear_log()
+    second = run(google_sandbox, plan, state=state)
+    assert google_sandbox.writes() == []
+    assert {second[a].outcome for a in first if a.startswith("ensure_")} == {"skipped"}
+    assert second["ensure_provider:gitlab/gitlab"].detail.endswith("up to date")
+
+
+def test_a_concurrent_writers_binding_survives(google_sandbox: GoogleSandbox) -> None:
+    other = "serviceAccount:robot@acme-prod.iam.gserviceaccount.com"
+    google_sandbox.app.race(DEPLOYER, other, "roles/iam.serviceAccountTokenCreator")
+    results = run(google_sandbox, make_plan(google_sandbox))
+    assert results[f"ensure_binding:{DEPLOYER}"].evidence["attempts"] == 2  # 409 ABORTED, then re-read
+    assert members(google_sandbox, DEPLOYER, "roles/iam.serviceAccountTokenCreator") == [other]
+    assert len(members(google_sandbox, DEPLOYER)) == 1
+    assert members(google_sandbox, DEPLOYER, ALICE["role"]) == ALICE["members"]
+
+
+def test_a_soft_deleted_pool_is_undeleted_not_recreated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIF_TEST_GOOGLE_TOKEN", "sandbox-google-token")
+    sb = GoogleSandbox(google_spec(pools=[{"id": "gitlab", "state": "DELETED", "display_name": "old"}]))
+    try:
+        results = run(sb, make_plan(sb))
+        assert results["ensure_pool:gitlab"].outcome == "applied"
+        assert results["ensure_pool:gitlab"].evidence["steps"] == ["undeleted", "patched displayName,description"]
+        writes = [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in sb.writes()][:2]
+        assert writes == [("POST", "gitlab:undelete"), ("PATCH", "gitlab")]
+        pool = sb.app.state()
+        assert json.dumps(pool).count('"DELETED"') == 0
+    finally:
+        sb.server.stop()
+
+
+def _existing_provider(**overrides: Any) -> dict[str, Any]:
+    d = derive(build_plan(INVENTORY, config(), facts(), line_rewriter).plan.inputs).design  # cached CEL
+    body = d.provider_body()
+    prov = {"id": "gitlab", "display_name": body["displayName"], "description": body["description"],
+            "attribute_mapping": body["attributeMapping"], "attribute_condition": body["attributeCondition"],
+            "oidc": {"issuer_uri": body["oidc"]["issuerUri"], "allowed_audiences": body["oidc"]["allowedAudiences"]}}
+    prov.update(overrides)
+    pool = d.pool_body()
+    return {"id": "gitlab", "display_name": pool["displayName"], "description": pool["description"],
+            "providers": [prov]}
+
+
+def test_a_provider_changed_since_planning_is_refused_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIF_TEST_GOOGLE_TOKEN", "sandbox-google-token")
+    pool = _existing_provider(oidc={"issuer_uri": "https://gitlab.other.example",
+                                    "allowed_audiences": ["https://x.example"]})
+    sb = GoogleSandbox(google_spec(pools=[pool]))
+    try:
+        results = run(sb, make_plan(sb))  # planned without looking at Google
+        assert results["ensure_pool:gitlab"].outcome == "skipped"
+        r = results["ensure_provider:gitlab/gitlab"]
+        assert r.outcome == "refused"
+        assert "stale plan" in r.detail and "oidc.issuerUri='https://gitlab.other.example'" in r.detail
+        assert results[f"ensure_binding:{DEPLOYER}"].outcome == "skipped"  # dependency refused
+        assert sb.writes() == []
+    finally:
+        sb.server.stop()
+
+
+def test_drift_the_plan_names_is_patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIF_TEST_GOOGLE_TOKEN", "sandbox-google-token")
+    pool = _existing_provider(attribute_condition='assertion.namespace_id == "100"')
+    sb = GoogleSandbox(google_spec(pools=[pool]))
+    try:
+        live_pool = sb.app.state()  # noqa: F841 - reads only
+        d = derive(make_plan(sb).inputs).design
+        observed_provider = {**d.provider_body(), "attributeCondition": 'assertion.namespace_id == "100"',
+                             "state": "ACTIVE"}
+        plan = make_plan(sb, live=LiveFederation(True, {**d.pool_body(), "state": "ACTIVE"}, observed_provider))
+        results = run(sb, plan)
+        r = results["ensure_provider:gitlab/gitlab"]
+        assert r.outcome == "applied" and r.evidence["mask"] == ["attributeCondition"]
+        patches = [e for e in sb.writes() if e["method"] == "PATCH"]
+        assert len(patches) == 1
+    finally:
+        sb.server.stop()
+
+
+def test_a_hand_widened_binding_is_refused(google_sandbox: GoogleSandbox) -> None:
+    plan = make_plan(google_sandbox)
+    wide = f"principalSet://iam.googleapis.com/{POOL}/attribute.project_id/1001"
+    actions = tuple(dataclasses.replace(a, params={**a.params, "members": [wide]})
+                    if a.id == f"ensure_binding:{DEPLOYER}" else a for a in plan.actions)
+    results = run(google_sandbox, dataclasses.replace(plan, actions=actions))
+    r = results[f"ensure_binding:{DEPLOYER}"]
+    assert r.outcome == "refused"
+    assert r.detail == f"members not in the design recomputed from the plan's inputs: {wide}"
+    assert results[f"ensure_binding:{CI}"].outcome == "applied"  # the others go on
+    assert members(google_sandbox, DEPLOYER) == []
+
+
+def test_edited_plan_inputs_are_refused(google_sandbox: GoogleSandbox) -> None:
+    plan = make_plan(google_sandbox)
+    inputs = {**plan.inputs, "namespace_ids": [*plan.inputs["namespace_ids"], 4242]}
+    results = run(google_sandbox, dataclasses.replace(plan, inputs=inputs))
+    assert results["ensure_pool:gitlab"].outcome == "refused"
+    assert "digest mismatch" in results["ensure_pool:gitlab"].detail
+    assert google_sandbox.writes() == []
