@@ -1,11 +1,71 @@
-"""`wif-migrate verify`: not built yet."""
+"""`wif-migrate verify [--plan FILE] [--format table|json]`: merged MRs → authenticated pipelines.
+
+Thin: load the config and the plan (the file, else the latest plan snapshot in the state), read
+GitLab through the shared rate-limited clients, run `migrate.verify`, journal every result
+(stage "verify"), print a table (stdout) or JSON, and exit 1 when anything failed or is pending.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 from typing import Any
 
-from migrate.commands._common import register_stub
+from tabulate import tabulate
+
+from migrate.commands._common import config_from_args, new_parser
+from migrate.errors import UsageError
+from migrate.model import Plan
+from migrate.state import State
+from migrate.verify import VerifyResult, exit_code, verify_plan
 
 
 def register(sub: Any, help_text: str) -> None:
-    register_stub(sub, "verify", help_text)
+    parser = new_parser(sub, "verify", help_text)
+    parser.add_argument("--plan", metavar="FILE", help="plan file (default: the latest plan in the state)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.set_defaults(func=run)
+
+
+def load_plan(path: str | None, state: State) -> Plan:
+    from migrate import plan_io
+
+    if path:
+        return plan_io.read(path)
+    snap = state.latest_snapshot("plan")
+    if snap is None:
+        raise UsageError("no plan: pass --plan FILE (written by `wif-migrate plan`)")
+    if isinstance(snap, dict) and "kind" not in snap:
+        snap = {"kind": plan_io.KIND, **snap}
+    return plan_io.from_data(snap, "plan snapshot in the state database")
+
+
+def render_table(results: list[VerifyResult]) -> str:
+    rows = [(r.project, f"!{r.mr_iid}" if r.mr_iid else "-", r.mr_state or "-",
+             ", ".join(str(c.pipeline_id) for c in r.checks if c.pipeline_id) or "-",
+             r.status.upper(), r.detail) for r in results]
+    counts = {s: sum(r.status == s for r in results) for s in ("verified", "failed", "pending")}
+    table = tabulate(rows, headers=("project", "MR", "state", "pipeline", "result", "detail"),
+                     tablefmt="simple", maxcolwidths=[None, None, None, None, None, 80])
+    summary = f"{counts['verified']} verified, {counts['failed']} failed, {counts['pending']} pending"
+    return (table + "\n\n" if rows else "no merge request actions in the plan\n\n") + summary + "\n"
+
+
+def render_json(results: list[VerifyResult]) -> str:
+    return json.dumps({"results": [r.to_dict() for r in results],
+                       "summary": {s: sum(r.status == s for r in results)
+                                   for s in ("verified", "failed", "pending")}}, indent=2) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    from migrate.gitlab.client import GitLabClients
+    from migrate.gitlab.pipelines import GitLabPipelines
+
+    config = config_from_args(args)
+    state = State(config.state_dir)
+    plan = load_plan(args.plan, state)
+    reader = GitLabPipelines(GitLabClients.from_config(config))
+    results = verify_plan(reader, plan, config.merge_requests.branch_prefix, state)
+    out = render_json(results) if args.format == "json" else render_table(results)
+    print(out, end="")
+    return exit_code(results)

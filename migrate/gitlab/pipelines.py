@@ -1,0 +1,100 @@
+"""Pipelines, jobs and job logs through python-gitlab (reads only), for `verify`.
+
+Returns small frozen records; a job log is returned as text for the caller to redact (a real job
+log may contain whatever a script printed, key material included, so `verify` keeps only the
+lines that explain a failure, after redaction).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gitlab.exceptions
+
+from migrate.errors import GitLabError
+from migrate.gitlab.client import GitLabClients
+from migrate.gitlab.merge_requests import GitLabMergeRequests, MRInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineInfo:
+    id: int
+    sha: str
+    ref: str
+    status: str
+    source: str
+    created_at: str
+    web_url: str = ""
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    id: int
+    name: str
+    stage: str
+    status: str
+    failure_reason: str | None = None
+    allow_failure: bool = False
+    web_url: str = ""
+
+
+class PipelineReader(Protocol):
+    """What `verify` reads from GitLab (the real one is `GitLabPipelines`)."""
+
+    def merge_requests(self, project: str, source_branch: str) -> list[MRInfo]: ...
+    def default_branch(self, project: str) -> str | None: ...
+    def pipelines(self, project: str, ref: str) -> list[PipelineInfo]: ...
+    def jobs(self, project: str, pipeline_id: int) -> list[JobInfo]: ...
+    def trace(self, project: str, job_id: int) -> str: ...
+
+
+def _fail(what: str, exc: gitlab.exceptions.GitlabError) -> GitLabError:
+    return GitLabError(f"{what}: GitLab answered {exc.response_code}: {exc.error_message}")
+
+
+class GitLabPipelines(GitLabMergeRequests):
+    """`PipelineReader` over python-gitlab."""
+
+    def __init__(self, clients: GitLabClients) -> None:
+        super().__init__(clients)
+
+    def default_branch(self, project: str) -> str | None:
+        try:
+            p = self.clients.gl().projects.get(project)
+        except gitlab.exceptions.GitlabError as exc:
+            raise _fail(f"read project {project}", exc) from None
+        value = getattr(p, "default_branch", None)
+        return str(value) if value else None
+
+    def pipelines(self, project: str, ref: str) -> list[PipelineInfo]:
+        """The ref's pipelines, oldest first."""
+        try:
+            rows: list[Any] = self._project(project).pipelines.list(ref=ref, order_by="id", sort="asc",
+                                                                    get_all=True)
+        except gitlab.exceptions.GitlabError as exc:
+            raise _fail(f"list pipelines of {project} on {ref}", exc) from None
+        return sorted((PipelineInfo(int(p.id), str(p.sha), str(p.ref), str(p.status),
+                                    str(getattr(p, "source", "") or ""), str(p.created_at),
+                                    str(getattr(p, "web_url", "") or "")) for p in rows),
+                      key=lambda p: p.id)
+
+    def jobs(self, project: str, pipeline_id: int) -> list[JobInfo]:
+        try:
+            pipeline = self._project(project).pipelines.get(pipeline_id, lazy=True)
+            rows: list[Any] = pipeline.jobs.list(get_all=True, include_retried=False)
+        except gitlab.exceptions.GitlabError as exc:
+            raise _fail(f"list jobs of pipeline {pipeline_id} in {project}", exc) from None
+        return [JobInfo(int(j.id), str(j.name), str(j.stage), str(j.status),
+                        getattr(j, "failure_reason", None), bool(getattr(j, "allow_failure", False)),
+                        str(getattr(j, "web_url", "") or "")) for j in rows]
+
+    def trace(self, project: str, job_id: int) -> str:
+        try:
+            raw = self._project(project).jobs.get(job_id, lazy=True).trace()
+        except gitlab.exceptions.GitlabError as exc:
+            raise _fail(f"read the log of job {job_id} in {project}", exc) from None
+        return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
