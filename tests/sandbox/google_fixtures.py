@@ -7,6 +7,7 @@ Imported by tests/sandbox/test_google_*.py (`from google_fixtures import ...`).
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -124,11 +125,12 @@ def serve_google(issuer_url: str = "http://127.0.0.1:9", lro_polls: int = 2,
 
 
 def iam_client(url: str, token: str = ADMIN) -> Any:
-    return discovery.build("iam", "v1", credentials=google.oauth2.credentials.Credentials(token),
-                           client_options={"api_endpoint": url}, static_discovery=True, cache_discovery=False)
+    return service("iam", "v1", url, token)
 
 
+@functools.lru_cache(maxsize=64)
 def service(name: str, version: str, url: str, token: str = ADMIN) -> Any:
+    """A googleapiclient service (cached: building one parses the whole discovery document)."""
     return discovery.build(name, version, credentials=google.oauth2.credentials.Credentials(token),
                            client_options={"api_endpoint": url}, static_discovery=True, cache_discovery=False)
 

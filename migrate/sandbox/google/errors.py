@@ -101,8 +101,10 @@ def failed_precondition(message: str) -> GoogleError:
 
 def permission_denied(permission: str, resource: str | None = None,
                       domain: str = "iam.googleapis.com") -> GoogleError:
-    """The 403 every Google API answers for a missing permission *or* an invisible resource."""
-    where = f"resource '{resource}'" if resource else "resource"
+    """The 403 every Google API answers for a missing permission *or* an invisible resource.
+
+    IAM's message does not name the resource; Resource Manager's and others' do."""
+    where = f"resource '{resource}'" if resource and domain != "iam.googleapis.com" else "resource"
     return GoogleError(
         403, f"Permission '{permission}' denied on {where} (or it may not exist).",
         "PERMISSION_DENIED", [error_info("IAM_PERMISSION_DENIED", domain, permission=permission)])
