@@ -469,6 +469,9 @@ class Shell:
             return False, None
         if name == "gcloud":
             return self.gcloud(argv), None
+        if name == "docker" and argv[1:2] == ["login"] and self._flag(argv, "-u") in ("_json_key",
+                                                                                    "_json_key_base64"):
+            return self.docker_login(argv, stdin), None
         if name in _GOOGLE_TOOLS:
             self.google_tools = True
         self.emit(f"  (sandbox: `{name}` not executed: only authentication steps are interpreted)")
@@ -600,8 +603,44 @@ class Shell:
         self.emit(f"Created credential configuration file [{out}].")
         return True
 
+    def docker_login(self, argv: list[str], stdin: str | None) -> bool:
+        """`docker login -u _json_key[_base64] -p KEY|--password-stdin REGISTRY`: the registry
+        exchanges the JSON key for a Google token, so this is a key sign-in."""
+        secret = self._flag(argv, "-p") or self._flag(argv, "--password")
+        if secret is None:
+            secret = stdin if "--password-stdin" in argv else None
+        if not secret:
+            self.emit("Error: Cannot perform an interactive login from a non TTY device")
+            return False
+        if self._flag(argv, "-u") == "_json_key_base64":
+            try:
+                secret = base64.b64decode("".join(secret.split())).decode("utf-8")
+            except (binascii.Error, ValueError, UnicodeDecodeError):
+                self.emit("Error response from daemon: Get \"https://gcr.io/v2/\": unauthorized")
+                return False
+        try:
+            data = json.loads(secret)
+        except ValueError:
+            self.emit("Error response from daemon: Get \"https://gcr.io/v2/\": unauthorized: not a JSON key")
+            return False
+        ok = self._sign_in("docker.login", data) if isinstance(data, dict) else False
+        self.emit("Login Succeeded" if ok else "Error response from daemon: unauthorized")
+        return ok
+
     def finish(self) -> bool:
-        """GOOGLE_APPLICATION_CREDENTIALS still set at the end: what client libraries would use."""
+        """GOOGLE_APPLICATION_CREDENTIALS (or Terraform's GOOGLE_CREDENTIALS) still set at the end:
+        what client libraries and Terraform would sign in with."""
+        tf_creds = self.env.get("GOOGLE_CREDENTIALS")
+        if tf_creds and self.google_tools:
+            self.emit("(sandbox: Terraform's google provider reads GOOGLE_CREDENTIALS)")
+            text = tf_creds if tf_creds.lstrip().startswith("{") else self.files.get(self.path(tf_creds))
+            try:
+                data = json.loads(text or "")
+            except ValueError:
+                self.emit("ERROR: google: GOOGLE_CREDENTIALS is neither a readable file nor JSON credentials")
+                return False
+            if not isinstance(data, dict) or not self._sign_in("terraform.google", data):
+                return False
         gac = self.env.get("GOOGLE_APPLICATION_CREDENTIALS")
         if not gac or not (self.gac_explicit or self.google_tools):
             return True
