@@ -15,7 +15,7 @@ import pytest
 from google.api_core import exceptions as core_exceptions
 from google.cloud import resourcemanager_v3
 from google.oauth2 import service_account
-from google_fixtures import (  # noqa: F401  (fixtures)
+from google_org import (
     ADMIN,
     BUILDER,
     DEPLOYER,
@@ -24,11 +24,7 @@ from google_fixtures import (  # noqa: F401  (fixtures)
     LIMITED,
     PROD_NUMBER,
     PROD_PROJECT,
-    fresh_google,
-    google_app,
     iam_client,
-    isolated,
-    issuer,
     service,
 )
 from googleapiclient.errors import HttpError
@@ -37,6 +33,9 @@ from migrate.sandbox.google import GoogleApp
 
 SA_NAME = f"projects/{PROD_PROJECT}/serviceAccounts/{DEPLOYER}"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+
+pytest_plugins = ["google_fixtures"]
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def accounts(app: GoogleApp, token: str = ADMIN) -> Any:

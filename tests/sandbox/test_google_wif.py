@@ -7,14 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from google_fixtures import (  # noqa: F401  (fixtures)
+from google_org import (
     ID_NUMBER,
     ID_PROJECT,
-    fresh_google,
-    google_app,
     iam_client,
-    isolated,
-    issuer,
 )
 from googleapiclient.errors import HttpError
 
@@ -23,6 +19,9 @@ from migrate.sandbox.google import GoogleApp
 
 PARENT = f"projects/{ID_PROJECT}/locations/global"
 MAPPING = {"google.subject": "assertion.sub", "attribute.namespace_id": "assertion.namespace_id"}
+
+pytest_plugins = ["google_fixtures"]
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
 def pools(app: GoogleApp) -> Any:
