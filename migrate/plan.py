@@ -54,9 +54,11 @@ from migrate.model import (
 
 log = logging.getLogger(__name__)
 
-POOL_FIELDS = ("displayName", "description", "disabled")
-PROVIDER_FIELDS = ("displayName", "description", "disabled", "attributeMapping", "attributeCondition",
-                   "oidc.issuerUri", "oidc.allowedAudiences", "oidc.jwksJson")
+# Fields compared with live state. Display name and description are set on create only: a team's
+# own wording on an existing pool is not drift worth a change.
+POOL_FIELDS = ("disabled",)
+PROVIDER_FIELDS = ("disabled", "attributeMapping", "attributeCondition", "oidc.issuerUri",
+                   "oidc.allowedAudiences", "oidc.jwksJson")
 
 
 class PlanRefusedError(Exception):
@@ -151,6 +153,7 @@ def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[
     namespace_ids = sorted({g.id for g in inventory.groups} | {p.namespace_id for p in projects if p.namespace_id})
     return {
         "gitlab_url": config.gitlab.url,
+        "gitlab_version": inventory.gitlab_version,
         "issuer": (facts.issuer or config.gitlab.url).rstrip("/"),
         "identity_project": config.google.identity_project,
         "project_number": facts.project_number,
@@ -448,8 +451,12 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
         elif rewriter is None:
             problem = "no CI rewriter available in this build"
         else:
-            outcome = rewriter(RewriteRequest(fpath, text.content, derived.design.audience, sa_map,
-                                              tuple(names), inventory.gitlab_version))
+            try:
+                outcome = rewriter(RewriteRequest(fpath, text.content, derived.design.audience, sa_map,
+                                                  tuple(names), inventory.gitlab_version))
+            except Exception as exc:  # noqa: BLE001 - a rewriter bug must not stop the plan
+                log.debug("rewriter failed on %s", subject, exc_info=True)
+                outcome = RewriteOutcome("manual", reasons=(f"the CI rewriter failed: {type(exc).__name__}",))
             if outcome.status == "unchanged":
                 continue
             if outcome.status != "rewritten":
@@ -482,6 +489,8 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                           "variables": [r for r in var_refs if var_key.get(r) == k]}
                          for k in sorted(keys, key=lambda k: (k.service_account, k.key_id))],
                 "binding": {"bindings": [binding_ids[sa] for sa in sas if sa in binding_ids]},
+                "rewrite_options": {"audience": derived.design.audience, "service_accounts": sa_map,
+                                    "key_variables": names, "gitlab_version": inventory.gitlab_version},
             }))
     return actions, manual, mr_by_var, manual_by_var
 
@@ -517,3 +526,37 @@ def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
                           depends_on=(disable,), findings=findings,
                           params={**params, "grace_days": config.keys.grace_days}))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The CI rewriter, when this build has one
+
+
+def default_rewriter() -> Rewriter | None:
+    """An adapter over `migrate.ci.rewrite` (None when the CI package has no rewriter)."""
+    try:
+        from migrate import ci
+    except ImportError:
+        return None
+    rewrite = getattr(ci, "rewrite", None)
+    options_cls = getattr(ci, "RewriteOptions", None)
+    if rewrite is None or options_cls is None:
+        return None
+
+    def adapter(request: RewriteRequest) -> RewriteOutcome:
+        sas = dict(request.service_accounts)
+        single = next(iter(sas.values())) if len(set(sas.values())) == 1 else None
+        wanted = {"provider": request.audience, "audience": request.audience, "service_account": single,
+                  "service_accounts": sas, "gitlab_version": request.gitlab_version, "path": request.path,
+                  "key_variables": tuple(request.key_variables)}
+        fields = getattr(options_cls, "__dataclass_fields__", None)
+        fields = wanted if fields is None else fields
+        options = options_cls(**{k: v for k, v in wanted.items() if k in fields})
+        result = rewrite(request.text, options)
+        status = str(getattr(result, "status", "manual"))
+        return RewriteOutcome(status=status, text=str(getattr(result, "text", "") or ""),
+                              reasons=tuple(str(r) for r in getattr(result, "reasons", ()) or ()),
+                              diff=str(getattr(result, "diff", "") or ""),
+                              jobs=tuple(getattr(result, "jobs", ()) or ()))
+
+    return adapter

@@ -1,11 +1,55 @@
-"""`wif-migrate apply`: not built yet."""
+"""`wif-migrate apply PLAN [--dry-run]`: create the federation and open the merge requests of a plan.
+
+Takes the state directory's run lock for a real run, journals every action (intent, outcome) under
+stage "apply", and prints one row per action. Exit 0 when nothing failed or was refused, 1 otherwise.
+A dry run sends no mutating request and writes nothing (not even the journal).
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
+import sys
 from typing import Any
 
-from migrate.commands._common import register_stub
+from tabulate import tabulate
+
+from migrate import plan_io
+from migrate.apply import ApplyContext, apply_plan, load_plugins, summarize
+from migrate.commands._common import config_from_args, new_parser
+from migrate.errors import EXIT_FINDINGS, EXIT_OK
+from migrate.model import to_dict
+from migrate.state import RunLock, State
 
 
 def register(sub: Any, help_text: str) -> None:
-    register_stub(sub, "apply", help_text)
+    p = new_parser(sub, "apply", help_text)
+    p.add_argument("plan", metavar="PLAN", help="plan file written by `wif-migrate plan`")
+    p.add_argument("--dry-run", action="store_true", help="read live state and say what would change; change nothing")
+    p.add_argument("--only", action="append", metavar="KIND", default=None,
+                   help="apply only actions of this kind (repeatable), e.g. --only ensure_binding")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    plan = plan_io.read(args.plan)
+    load_plugins()
+    lock = contextlib.nullcontext() if args.dry_run else RunLock(config.state_dir, "apply")
+    with lock:
+        state = None if args.dry_run else State(config.state_dir)
+        if state is not None:
+            state.save_snapshot("plan", to_dict(plan))
+        ctx = ApplyContext(plan, args.dry_run, config, state)
+        results = apply_plan(plan, ctx, kinds=args.only)
+    if args.format == "json":
+        print(json.dumps([to_dict(r) for r in results], indent=2, sort_keys=True))
+    else:
+        rows = [[r.action_id, r.outcome, r.detail] for r in results]
+        print(tabulate(rows, headers=["action", "outcome", "detail"], tablefmt="simple"))
+    counts = summarize(results)
+    print(("dry run: " if args.dry_run else "") + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
+          file=sys.stderr)
+    return EXIT_FINDINGS if counts.get("failed") or counts.get("refused") else EXIT_OK

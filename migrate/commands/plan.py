@@ -1,11 +1,152 @@
-"""`wif-migrate plan`: not built yet."""
+"""`wif-migrate plan`: compute the federation, bindings, CI changes and key retirement.
+
+Reads (never writes) GitLab and Google: the CI files' text and ids, the issuer (and JWKS when
+`google.upload_jwks`), the identity project's number, and the pool/provider/bindings as they are
+now (so apply can tell a stale plan). Then the pure planner; the plan is refused (exit 1, nothing
+written) when federation would let more jobs impersonate a service account than its key did.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import sys
+from pathlib import Path
 from typing import Any
 
-from migrate.commands._common import register_stub
+from migrate import inventory_io, plan_io, terraform
+from migrate.commands._common import config_from_args, new_parser
+from migrate.config import Config
+from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError, WifMigrateError
+from migrate.model import Inventory, to_dict
+from migrate.plan import (
+    LiveFederation,
+    PlanFacts,
+    PlanRefusedError,
+    build_plan,
+    default_rewriter,
+    derive,
+    make_inputs,
+)
+from migrate.plan_render import render_explain, render_plan
+from migrate.state import State, utcnow
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any, help_text: str) -> None:
-    register_stub(sub, "plan", help_text)
+    p = new_parser(sub, "plan", help_text)
+    p.add_argument("--inventory", metavar="FILE", help="inventory from `scan` (default: the latest in the state)")
+    p.add_argument("--output", "-o", metavar="FILE", default="plan.json", help="plan file to write (default plan.json)")
+    p.add_argument("--explain", metavar="SA", help="show every token considered for this service account")
+    p.add_argument("--emit", nargs=2, metavar=("FORMAT", "DIR"), help="also write the federation as FORMAT "
+                   "(terraform) into DIR")
+    p.add_argument("--offline", action="store_true", help="do not read Google or GitLab (needs --project-number)")
+    p.add_argument("--project-number", metavar="N", help="the identity project's number (skip Resource Manager)")
+    p.add_argument("--no-diff", action="store_true", help="do not print the CI diffs")
+    p.set_defaults(func=run)
+
+
+def _inventory(args: argparse.Namespace, config: Config) -> Inventory:
+    if args.inventory:
+        return inventory_io.read(args.inventory)
+    snap = State(config.state_dir).latest_snapshot("inventory")
+    if snap is None:
+        raise UsageError("no inventory: run `wif-migrate scan` first or pass --inventory FILE")
+    return inventory_io.from_data({"kind": inventory_io.KIND, **snap} if "kind" not in snap else snap,
+                                  "inventory snapshot in the state database")
+
+
+def gather_facts(config: Config, inventory: Inventory, offline: bool, number: str | None) -> PlanFacts:
+    """Everything the planner needs from the outside world, read-only."""
+    issuer, jwks = config.gitlab.url, None
+    if not offline:
+        from migrate.gitlab import oidc
+
+        try:
+            issuer = oidc.issuer(config.gitlab.url, config.gitlab.ssl_verify)
+        except WifMigrateError as exc:
+            log.warning("%s; using the configured URL %s as issuer", exc, config.gitlab.url)
+        if config.google.upload_jwks:
+            jwks = oidc.jwks_json(config.gitlab.url, config.gitlab.ssl_verify)
+    if number is None:
+        if offline:
+            raise UsageError("--offline needs --project-number")
+        from migrate.gcp.clients import GoogleClients
+        from migrate.gcp.projects import project_number
+
+        number = project_number(GoogleClients(config.google), config.google.identity_project)
+    facts = PlanFacts(project_number=number, issuer=issuer, jwks_json=jwks, generated_at=utcnow())
+    if offline:
+        return facts
+    live, bindings = _live(config, inventory, facts)
+    return PlanFacts(project_number=number, issuer=issuer, jwks_json=jwks, generated_at=facts.generated_at,
+                     files=_files(config, inventory), live=live, live_bindings=bindings)
+
+
+def _files(config: Config, inventory: Inventory) -> dict[tuple[str, str, str], Any]:
+    from migrate.gitlab.client import GitLabClients
+    from migrate.gitlab.files import read_files
+
+    wanted = {(u.file_project, u.file_path, u.ref) for u in inventory.usages}
+    return read_files(GitLabClients.from_config(config), wanted) if wanted else {}
+
+
+def _live(config: Config, inventory: Inventory, facts: PlanFacts) -> tuple[LiveFederation, dict[str, tuple[str, ...]]]:
+    from migrate.federation import ROLE
+    from migrate.gcp.clients import GoogleClients
+    from migrate.gcp.federation import WifAdmin, request_name
+    from migrate.gcp.iam_policy import PolicyEditor
+    from migrate.plan import sa_resource
+
+    clients = GoogleClients(config.google)
+    derived = derive(make_inputs(inventory, config, facts))
+    admin = WifAdmin(clients)
+    project = config.google.identity_project
+    pool = admin.get(request_name({"name": derived.design.pool_name, "project": project}))
+    provider = admin.get(request_name({"name": derived.design.provider_name, "project": project}))
+    bindings: dict[str, tuple[str, ...]] = {}
+    editor = PolicyEditor(clients)
+    for sa in derived.scopes:
+        try:
+            policy = editor.read(sa_resource(sa, derived))
+        except WifMigrateError as exc:
+            log.warning("cannot read the IAM policy of %s: %s", sa, exc)
+            continue
+        bindings[sa] = tuple(m for b in policy.get("bindings", []) if b.get("role") == ROLE
+                             and not b.get("condition") for m in b.get("members", []))
+    return LiveFederation(True, pool, provider), bindings
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    inventory = _inventory(args, config)
+    facts = gather_facts(config, inventory, args.offline, args.project_number)
+    rewriter = default_rewriter()
+    if rewriter is None:
+        log.warning("this build has no CI rewriter: every CI file becomes a manual entry")
+    try:
+        result = build_plan(inventory, config, facts, rewriter)
+    except PlanRefusedError as exc:
+        print(render_plan(exc.result.plan, diffs=False))
+        print(f"wif-migrate: {exc}", file=sys.stderr)
+        return EXIT_FINDINGS
+    plan = result.plan
+    if args.explain:
+        print(render_explain(result.impersonation, args.explain))
+    else:
+        print(render_plan(plan, diffs=not args.no_diff))
+    out = plan_io.write(plan, args.output)
+    State(config.state_dir).save_snapshot("plan", to_dict(plan))
+    print(f"plan written to {out} ({len(plan.actions)} actions, {len(plan.manual)} manual/error entries)",
+          file=sys.stderr)
+    if args.emit:
+        fmt, directory = args.emit
+        if fmt != "terraform":
+            raise UsageError(f"--emit {fmt}: unknown format (terraform)")
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        for name, text in terraform.render(plan).items():
+            (target / name).write_text(text, encoding="utf-8")
+        print(f"terraform written to {target}", file=sys.stderr)
+    return EXIT_OK

@@ -108,9 +108,9 @@ def test_a_soft_deleted_pool_is_undeleted_not_recreated(monkeypatch: pytest.Monk
     try:
         results = run(sb, make_plan(sb))
         assert results["ensure_pool:gitlab"].outcome == "applied"
-        assert results["ensure_pool:gitlab"].evidence["steps"] == ["undeleted", "patched displayName,description"]
+        assert results["ensure_pool:gitlab"].evidence["steps"] == ["undeleted"]
         writes = [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in sb.writes()][:2]
-        assert writes == [("POST", "gitlab:undelete"), ("PATCH", "gitlab")]
+        assert writes == [("POST", "gitlab:undelete"), ("POST", "providers")]
         pool = sb.app.state()
         assert json.dumps(pool).count('"DELETED"') == 0
     finally:
