@@ -175,3 +175,36 @@ def test_disabled_provider_is_an_invalid_target(google_app: GoogleApp, issuer: I
     finally:
         with google_app.lock:
             prov.fields.pop("disabled")
+
+
+def test_real_gitlab_emulator_tokens_federate_end_to_end(tmp_path: Path) -> None:
+    """The GitLab emulator's own issuer: a provider created through the IAM API trusts it, STS
+    fetches its JWKS over HTTP, and a job token of the bound project impersonates the SA."""
+    from google_org import iam_client, serve_google
+
+    from migrate.sandbox.gitlab import GitLabApp
+    from migrate.sandbox.http import SandboxServer
+
+    google_app, google_server = serve_google(lro_polls=0)
+    gitlab = GitLabApp({"users": [{"username": "migrator", "token": "glpat-sandbox", "admin": True}],
+                        "groups": [{"path": "acme", "id": 100, "projects": [{"path": "api", "id": 1001}]}]},
+                       google_app.keys, google_app.clock)
+    gitlab_server = SandboxServer(gitlab).start()
+    try:
+        providers = iam_client(google_app.base_url).projects().locations().workloadIdentityPools().providers()
+        op = providers.create(
+            parent="projects/acme-id/locations/global/workloadIdentityPools/gitlab",
+            workloadIdentityPoolProviderId="gitlab-real",
+            body={"attributeMapping": {"google.subject": "assertion.sub",
+                                       "attribute.project_id": "assertion.project_id"},
+                  "attributeCondition": "assertion.namespace_id == '100'",
+                  "oidc": {"issuerUri": gitlab.issuer}}).execute()
+        assert op["done"] is True and "error" not in op
+        provider = f"{POOL_NAME}/providers/gitlab-real"
+        token = gitlab.mint_id_token("acme/api", ref="main", audience=f"https://iam.googleapis.com/{provider}")
+        creds = exchange(google_app, tmp_path, token, provider=provider)
+        assert tokeninfo(google_app, creds.token)["email"] == DEPLOYER
+        assert google_app.jwks.fetches == 1
+    finally:
+        gitlab_server.stop()
+        google_server.stop()

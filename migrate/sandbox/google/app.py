@@ -45,6 +45,9 @@ class GoogleApp(App):
         self.lro_polls = lro_polls
         self.world: GoogleWorld = load_world(spec, keys, clock)
         self.jwks = JwksCache()
+        # issuer URL as tokens carry it → base URL that really serves its discovery document
+        self.issuer_aliases: dict[str, str] = {
+            str(k).rstrip("/"): str(v).rstrip("/") for k, v in (spec.get("issuer_aliases") or {}).items()}
         self.races: dict[str, list[tuple[str, str]]] = {}  # SA email → pending (member, role)
         self.operation_faults: list[dict[str, Any]] = []  # next operations finish with these errors
         self.route("GET", r"/_sandbox/state", lambda req: Response.json(self.state()))
@@ -53,6 +56,11 @@ class GoogleApp(App):
         self.route("POST", r"/_sandbox/clock", self._clock_route)
         for module in (iam, wif, tokens, resourcemanager, activity):
             module.register(self)
+
+    @property
+    def token_uri(self) -> str:
+        """The OAuth2 token endpoint key files should name (`token_uri`) to sign in here."""
+        return f"{self.base_url}/token"
 
     # --- rendering ---------------------------------------------------------------------------------
     def dispatch(self, req: Request) -> Response:

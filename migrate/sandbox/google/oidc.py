@@ -36,12 +36,14 @@ class JwksCache:
         with self._lock:
             self._cache.clear()
 
-    def get(self, issuer: str) -> dict[str, Any]:
+    def get(self, issuer: str, fetch_from: str | None = None) -> dict[str, Any]:
+        """The issuer's JWKS; `fetch_from` is where its discovery document really lives (an alias
+        for a sandbox issuer whose tokens carry another URL, e.g. `https://gitlab.com`)."""
         with self._lock:
             cached = self._cache.get(issuer)
         if cached is not None:
             return cached
-        jwks = self._fetch(issuer)
+        jwks = self._fetch(fetch_from or issuer)
         with self._lock:
             self._cache[issuer] = jwks
             self.fetches += 1

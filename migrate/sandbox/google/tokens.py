@@ -150,7 +150,8 @@ def _verify_subject_token(app: GoogleApp, provider: Provider, token: str) -> dic
                                           f"expected ISSUER {oidc.get('issuerUri')}.")
     if "kid" not in header:
         raise OAuthError("invalid_grant", "The ID Token header must contain a kid.")
-    jwks = json.loads(oidc["jwksJson"]) if oidc.get("jwksJson") else app.jwks.get(issuer)
+    jwks = json.loads(oidc["jwksJson"]) if oidc.get("jwksJson") \
+        else app.jwks.get(issuer, app.issuer_aliases.get(issuer))
     verify_signature(token, header, jwks)
     now = app.clock.time()
     exp, iat = claims.get("exp"), claims.get("iat")
