@@ -1,0 +1,95 @@
+"""MR text and comparison (pure): branch names, marker, description content, idempotence."""
+
+from __future__ import annotations
+
+import pytest
+
+from migrate.model import Action, Plan
+from migrate.mr import (
+    MRParamsError,
+    MRText,
+    binding_params,
+    branch_name,
+    content_equal,
+    marker,
+    parse_marker,
+    parse_params,
+    plan_digest,
+    render_description,
+    render_title,
+    text_changes,
+)
+
+SA = "deployer@acme-prod.iam.gserviceaccount.com"
+KID = "0123456789abcdef0123456789abcdef01234567"
+
+
+def action(**extra: object) -> Action:
+    params = {"project": "acme/api", "ref": "main", "file_path": ".gitlab-ci.yml", "new_content": "x: 1\n",
+              "base_blob_id": "b" * 40, "jobs": ["deploy"], "consumers": ["acme/api"],
+              "keys": [{"service_account": SA, "key_id": KID, "variables": ["group:acme:GCP_SA_KEY"]}],
+              "binding": {"bindings": [f"ensure_binding:{SA}"]}, "diff": "-old\n+new\n", **extra}
+    return Action("merge_request:acme/api:.gitlab-ci.yml", "merge_request", "acme/api:.gitlab-ci.yml@main",
+                  "rewrite .gitlab-ci.yml", params=params)
+
+
+def plan(*actions: Action, when: str = "2026-01-01T00:00:00Z") -> Plan:
+    bind = Action(f"ensure_binding:{SA}", "ensure_binding", SA, "binding",
+                  params={"service_account": SA, "role": "roles/iam.workloadIdentityUser",
+                          "members": ["principalSet://iam.googleapis.com/projects/1/locations/global/"
+                                      "workloadIdentityPools/gitlab/attribute.project_id/1001"],
+                          "scopes": [{"project": "acme/api", "protected_only": True, "environment": "production"}]})
+    return Plan("https://gitlab", "id", "1", "gitlab", "gitlab", when, "d", actions=(bind, *actions))
+
+
+@pytest.mark.parametrize(("prefix", "aid", "expected"), [
+    ("wif-migrate/", "merge_request:acme/api:.gitlab-ci.yml", "wif-migrate/merge_request-acme/api-.gitlab-ci.yml"),
+    ("wif-migrate/", "merge_request:a b~c^d", "wif-migrate/merge_request-a-b-c-d"),
+    ("wif/", "x:ci/../x.lock", "wif/x-ci/-/x-lock"),
+])
+def test_branch_names_are_valid_refs(prefix: str, aid: str, expected: str) -> None:
+    assert branch_name(prefix, aid) == expected
+
+
+def test_params_missing_project_is_a_clear_error() -> None:
+    bad = Action("m", "merge_request", "t", "s", params={"ref": "main"})
+    with pytest.raises(MRParamsError, match="params.project"):
+        parse_params(bad)
+
+
+def test_description_says_what_why_keys_binding_verify_rollback_and_marker() -> None:
+    a = action()
+    p = plan(a)
+    params = parse_params(a)
+    text = render_description(params, a, plan_digest(p), binding_params(p, params))
+    for needle in ("`deploy`", "Why", SA, KID, "group:acme:GCP_SA_KEY", "roles/iam.workloadIdentityUser",
+                   "attribute.project_id/1001", "protected branches and tags only",
+                   "environment `production` only", "wif-migrate verify", "How to roll back", "```diff"):
+        assert needle in text, needle
+    assert parse_marker(text) == (a.id, plan_digest(p))
+    assert "PRIVATE KEY" not in text
+    assert SA in render_title(params)
+
+
+def test_plan_digest_ignores_generation_time() -> None:
+    a = action()
+    assert plan_digest(plan(a)) == plan_digest(plan(a, when="2030-01-01T00:00:00Z"))
+    assert plan_digest(plan(a)) != plan_digest(plan(action(new_content="y: 2\n")))
+
+
+def test_text_changes_only_when_content_differs() -> None:
+    a = action()
+    params = parse_params(a)
+    desired = MRText(render_title(params), render_description(params, a, "digest1"), ("wif-migrate",))
+    same_but_other_plan = MRText(desired.title, desired.description.replace("digest1", "digest2") + "\n",
+                                 ("wif-migrate", "human-label"))
+    assert text_changes(same_but_other_plan, desired) == {}
+    edited = MRText(desired.title, "someone rewrote it", ())
+    changes = text_changes(edited, desired)
+    assert set(changes) == {"description", "labels"} and changes["labels"] == "wif-migrate"
+
+
+def test_content_equal() -> None:
+    assert content_equal("a\r\nb\n", "a\nb\n")
+    assert not content_equal("a\n", "a")
+    assert marker("x", "y") == "<!-- wif-migrate:action=x plan=y -->"
