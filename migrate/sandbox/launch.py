@@ -6,7 +6,9 @@
         cfg = sb.config_dict(state_dir=tmp)   # a tool config pointing at both emulators
         os.environ.update(sb.env())          # the two token variables it names
 
-Both emulators share one `KeyStore` (so a key in a GitLab variable is a key Google knows) and one
+With the Google emulator present, the sandbox pipeline runner (`migrate.sandbox.pipelines`) is
+installed on the GitLab app, so pipelines really run their authentication steps against Google;
+without it jobs pass with the "no runner" trace. Both emulators share one `KeyStore` (so a key in a GitLab variable is a key Google knows) and one
 `Clock`. The config never points at a real endpoint: without a Google emulator the Google
 endpoints are a closed local port, so nothing can reach real Google by accident.
 """
@@ -44,6 +46,15 @@ def _google_app_class() -> Any:
     return GoogleApp
 
 
+def _runner_installer() -> Any:
+    """`migrate.sandbox.pipelines.install(app, google_url)` when that module exists."""
+    try:
+        from migrate.sandbox.pipelines import install
+    except ImportError:
+        return None
+    return install
+
+
 class Sandbox:
     def __init__(self, org: OrgFile, latency_ms: int = 0, rate_limit_rpm: int | None = None,
                  now: datetime | None = None, gitlab_port: int = 0, google_port: int = 0) -> None:
@@ -71,6 +82,9 @@ class Sandbox:
             token_uri = getattr(self.google, "token_uri", None)
             if isinstance(token_uri, str) and token_uri:
                 self.gitlab.key_token_uri = token_uri
+            install = _runner_installer()
+            if install is not None and self.google_url:
+                install(self.gitlab, self.google_url)
             from migrate.sandbox.pipelines import install  # jobs authenticate against this Google
             install(self.gitlab, self.google.base_url)
         log.info("sandbox started: gitlab %s, google %s", self.gitlab_url, self.google_url)

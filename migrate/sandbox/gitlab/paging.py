@@ -12,6 +12,7 @@ totals.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -69,12 +70,12 @@ def keyset_page(req: Request, base_url: str, items: Sequence[T], key: Callable[[
     """Keyset pagination by id: `items` sorted ascending by `key`; honours `sort` and the cursor."""
     size = per_page(req)
     desc = (req.arg("sort") or "asc").lower() == "desc"
-    ordered = list(reversed(items)) if desc else list(items)
+    keys = [key(i) for i in items]
     after, before = req.arg("id_after"), req.arg("id_before")
-    if after is not None:
-        ordered = [i for i in ordered if key(i) > _int(after, 0)]
-    if before is not None:
-        ordered = [i for i in ordered if key(i) < _int(before, 0)]
+    lo = bisect.bisect_right(keys, _int(after, 0)) if after is not None else 0
+    hi = bisect.bisect_left(keys, _int(before, 0)) if before is not None else len(items)
+    window = items[lo:hi]
+    ordered = window[::-1][: size + 1] if desc else window[: size + 1]
     chunk = ordered[:size]
     headers: dict[str, str] = {}
     if len(ordered) > size:

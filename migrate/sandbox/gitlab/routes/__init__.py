@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from migrate.sandbox.gitlab.app import GitLabApp
 
+MODULES = ("meta", "groups", "projects", "variables", "repository", "merge_requests", "ci_lint", "pipelines")
+
 
 def register_all(app: GitLabApp) -> None:
-    from migrate.sandbox.gitlab.routes import (
-        ci_lint,
-        groups,
-        merge_requests,
-        meta,
-        pipelines,
-        projects,
-        repository,
-        variables,
-    )
-
-    for module in (meta, groups, projects, variables, repository, merge_requests, ci_lint, pipelines):
-        module.register(app)
+    for name in MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(app)
