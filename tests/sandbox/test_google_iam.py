@@ -282,3 +282,12 @@ def test_state_endpoint_has_keys_but_no_private_material(google_app: GoogleApp) 
     assert {p["projectId"] for p in state["projects"]} == {ID_PROJECT, PROD_PROJECT}
     log = get(f"{google_app.base_url}/_sandbox/requests")
     assert isinstance(log, list)
+
+
+def test_malformed_json_body_is_400_not_500(google_app: GoogleApp) -> None:
+    req = urllib.request.Request(f"{google_app.base_url}/v1/{SA_NAME}:setIamPolicy", b"{not json",
+                                 {"Authorization": f"Bearer {ADMIN}", "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req)
+    assert err.value.code == 400
+    assert json.loads(err.value.read())["error"]["message"].startswith("Invalid JSON payload received.")

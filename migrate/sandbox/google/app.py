@@ -14,6 +14,7 @@ STS, generateAccessToken). Sandbox-only routes under `/_sandbox/` need no token.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from datetime import timedelta
@@ -68,6 +69,9 @@ class GoogleApp(App):
             return super().dispatch(req)
         except (GoogleError, OAuthError) as exc:
             return exc.response()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return GoogleError(400, f"Invalid JSON payload received. {type(exc).__name__}: {exc.msg if isinstance(exc, json.JSONDecodeError) else 'not UTF-8'}",
+                               "INVALID_ARGUMENT").response()
 
     def error(self, status: int, message: str) -> Response:
         return GoogleError(status, message).response()
