@@ -185,3 +185,20 @@ def test_edited_plan_inputs_are_refused(google_sandbox: GoogleSandbox) -> None:
     assert results["ensure_pool:gitlab"].outcome == "refused"
     assert "digest mismatch" in results["ensure_pool:gitlab"].detail
     assert google_sandbox.writes() == []
+
+
+def test_a_soft_deleted_provider_is_undeleted_then_set_to_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIF_TEST_GOOGLE_TOKEN", "sandbox-google-token")
+    pool = _existing_provider(attribute_condition='assertion.namespace_id == "100"')
+    pool["providers"][0]["state"] = "DELETED"
+    sb = GoogleSandbox(google_spec(pools=[pool]))
+    try:
+        dry = run(sb, make_plan(sb), dry_run=True)["ensure_provider:gitlab/gitlab"]
+        assert dry.detail.endswith("would undelete projects/acme-identity/locations/global/"
+                                   "workloadIdentityPools/gitlab/providers/gitlab, then patch attributeCondition")
+        assert sb.writes() == []
+        r = run(sb, make_plan(sb))["ensure_provider:gitlab/gitlab"]
+        assert r.outcome == "applied" and r.evidence["steps"] == ["undeleted", "patched attributeCondition"]
+        assert [e["method"] for e in sb.writes()][:2] == ["POST", "PATCH"]  # :undelete, then patch
+    finally:
+        sb.server.stop()
