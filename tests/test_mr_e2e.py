@@ -8,6 +8,7 @@ shared template once. Federation (pool, provider, bindings) is pre-seeded in the
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,9 @@ import google.oauth2.credentials
 import pytest
 from googleapiclient import discovery
 
+from migrate import plan_io
 from migrate.apply_mr import MergeRequestExecutor
+from migrate.cli import main
 from migrate.config import GitLabConfig, MergeRequestConfig
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
@@ -202,7 +205,8 @@ def mutations(sb: Sandbox) -> list[dict[str, Any]]:
     return [r for r in sb.gitlab.mutating_requests() if r["path"].startswith("/api/")]
 
 
-def test_apply_merge_pipelines_verify(sb: Sandbox, tmp_path: Path) -> None:
+def test_apply_merge_pipelines_verify(sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     plan = the_plan()
     gl = gitlab.Gitlab(sb.gitlab_url, private_token=TOKEN)
 
@@ -270,6 +274,16 @@ def test_apply_merge_pipelines_verify(sb: Sandbox, tmp_path: Path) -> None:
     assert journal[api.action_id].outcome == "applied" and journal[jobs.action_id].outcome == "failed"
     assert journal[api.action_id].evidence["merge_commit_sha"] == api.merge_commit_sha
     assert journal[api.action_id].evidence["pipeline_id"] == api.checks[0].pipeline_id
+
+    # The CLI: same results from the journal's point of view, JSON on stdout, exit 1 (one failed).
+    for name, value in sb.env().items():
+        monkeypatch.setenv(name, value)
+    cfg = sb.write_config(tmp_path / "c.yaml", state_dir=str(tmp_path / "state"))
+    plan_file = plan_io.write(plan, tmp_path / "plan.json")
+    capsys.readouterr()
+    assert main(["verify", "--config", str(cfg), "--plan", str(plan_file), "--format", "json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["summary"] == {"verified": 2, "failed": 1, "pending": 0}
 
     # Merged MRs stay merged on a re-apply: skipped, no mutating request.
     sb.gitlab.log.clear()
