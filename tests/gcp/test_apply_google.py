@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ALICE, GoogleSandbox, google_spec
+from gcp_sandbox import ALICE, GoogleSandbox, google_spec
 from plan_fixtures import CI, DEPLOYER, INVENTORY, NUMBER, POOL, TF, config, facts, line_rewriter
 
 from migrate.apply import ApplyContext, apply_plan, load_plugins
