@@ -257,7 +257,9 @@ class SandboxPipelineRunner:
             values = {k: (var, app.variable_value(var)) for k, var in ci_vars.items()}
         for key, (var, value) in values.items():
             value = value or ""
-            masker.add(value)
+            if var.masked or var.hidden or var.sa_key is not None or var.variable_type == "file" \
+                    or len(value) >= 64:  # GitLab masks masked variables; we also mask key-like values
+                masker.add(value)
             if var.variable_type == "file":
                 path = f"{BUILDS_DIR}/{ctx['project_path']}.tmp/{key}"
                 files[path] = value
