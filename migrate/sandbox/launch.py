@@ -85,8 +85,6 @@ class Sandbox:
             install = _runner_installer()
             if install is not None and self.google_url:
                 install(self.gitlab, self.google_url)
-            from migrate.sandbox.pipelines import install  # jobs authenticate against this Google
-            install(self.gitlab, self.google.base_url)
         log.info("sandbox started: gitlab %s, google %s", self.gitlab_url, self.google_url)
         return self
 
