@@ -34,7 +34,7 @@ def test_group_projects_across_pages_and_subgroups(demo_gl: Callable[..., gitlab
 
 def test_offset_headers_and_link(demo_sandbox: Sandbox) -> None:
     resp = requests.get(f"{demo_sandbox.gitlab_url}/api/v4/groups/acme/projects",
-                        params={"include_subgroups": "true", "per_page": 5, "page": 2},
+                        params={"include_subgroups": "true", "per_page": "5", "page": "2"},
                         headers={"PRIVATE-TOKEN": demo_sandbox.gitlab_token()}, timeout=10)
     assert resp.status_code == 200 and len(resp.json()) == 5
     h = resp.headers

@@ -88,7 +88,7 @@ def test_commit_on_new_branch_then_merge_request_and_merge(demo_gl: Callable[...
     main_head = project.branches.get("main").commit
     assert main_head["id"] == merged.merge_commit_sha and len(main_head["parent_ids"]) == 2
     assert project.files.raw(file_path="ci/wif.yml", ref="main") == b".wif:\n  id_tokens: {}\n"
-    assert demo_sandbox.gitlab.file("acme/apps/inventory", ".gitlab-ci.yml").startswith("# rewritten\n")
+    assert (demo_sandbox.gitlab.file("acme/apps/inventory", ".gitlab-ci.yml") or "").startswith("# rewritten\n")
     assert project.files.get(file_path="ci/wif.yml", ref="main").last_commit_id == commit.id
     assert any(pl.sha == merged.merge_commit_sha and pl.source == "push"
                for pl in demo_sandbox.gitlab.pipelines("acme/apps/inventory"))
