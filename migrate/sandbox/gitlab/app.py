@@ -70,6 +70,10 @@ class GitLabApp(App):
 
     # --- dispatch --------------------------------------------------------------------------
     def dispatch(self, req: Request) -> Response:
+        for hook in self.before:
+            early = hook(req)
+            if early is not None:
+                return early
         if req.path.startswith("/api/") and self.rate_limit_rpm:
             limited = self._throttle(req)
             if limited is not None:
