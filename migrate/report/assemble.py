@@ -1,0 +1,212 @@
+"""Put the findings document together (the body of `findings.build_findings`).
+
+Key status, in order of progress: found → mr_opened (a merge request was opened for a project that
+uses it) → migrated (every merge request for it merged and verified) → disabled → deleted (Google's
+state, from the later of the inventory's facts and the journal's key steps; see burndown.py).
+A rollback (re-enable) takes a key back to its merge-request status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from migrate.model import Inventory, KeyFacts, KeyUsage, Plan, from_dict
+from migrate.report import burndown, controls, history, planfacts
+from migrate.report.findings import (
+    Exposure,
+    FindingsDocument,
+    KeyFinding,
+    KeyStatus,
+    MergeRequestRef,
+    ProjectFinding,
+    ProjectState,
+    ReviewItem,
+    Summary,
+)
+from migrate.state import JournalEntry
+
+log = logging.getLogger(__name__)
+
+
+def usage_subject(u: KeyUsage) -> str:
+    lines = f"{u.finding.line}" if u.finding.end_line == u.finding.line else f"{u.finding.line}-{u.finding.end_line}"
+    return f"{u.file_project}:{u.file_path}:{lines}"
+
+
+def _load_snapshots(snapshots: list[tuple[str, Any]], current: Inventory,
+                    errors: list[ReviewItem]) -> list[Inventory]:
+    out: list[Inventory] = []
+    for ts, body in snapshots:
+        try:
+            out.append(from_dict(Inventory, body))
+        except Exception as exc:  # noqa: BLE001 - an unreadable snapshot is an ERROR row
+            errors.append(ReviewItem(f"history:inventory@{ts}", f"inventory snapshot could not be read "
+                                     f"({type(exc).__name__}); the burn-down skips it", "error", "history"))
+    if not any(s.generated_at == current.generated_at for s in out):
+        out.append(current)
+    return out
+
+
+def _mr_status(mrs: list[history.MergeRequestRecord]) -> KeyStatus:
+    if not mrs:
+        return "found"
+    return "migrated" if all(m.state == "verified" for m in mrs) else "mr_opened"
+
+
+def _status(mrs: list[history.MergeRequestRecord], google: str) -> tuple[KeyStatus, str]:
+    if google == "deleted":
+        return "deleted", "Google no longer has the key (deleted)."
+    if google == "disabled":
+        return "disabled", "The key is disabled in Google."
+    status = _mr_status(mrs)
+    reasons = {
+        "found": "No merge request has been opened for it yet.",
+        "mr_opened": f"{sum(m.state == 'verified' for m in mrs)} of {len(mrs)} merge request(s) merged and verified.",
+        "migrated": f"All {len(mrs)} merge request(s) merged and verified; the key can be disabled.",
+    }
+    return status, reasons[status]
+
+
+def _days(now: str, then: str | None) -> int | None:
+    a, b = burndown.parse_ts(now), burndown.parse_ts(then or "")
+    return (a - b).days if a and b else None
+
+
+def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, inv: Inventory, now: str,
+                 mrs: list[history.MergeRequestRecord], google: str, members: tuple[str, ...]) -> KeyFinding:
+    usages = [u for u in inv.usages if kid in history.usage_keys(u, inv)]
+    status, reason = _status(mrs, google)
+    note = ""
+    if facts is None:
+        note = "Google facts were not collected for this key."
+    elif facts.last_authenticated is None:
+        note = facts.last_auth_unknown_reason or "no key-usage signal"
+    return KeyFinding(
+        service_account=sa, key_id=kid, gcp_project=project, status=status, status_reason=reason,
+        google_state=google, created=facts.created if facts else None,
+        age_days=_days(now, facts.created if facts else None),
+        last_used=facts.last_authenticated if facts else None, last_used_note=note,
+        stored_in=tuple(sorted(v.ref for v in inv.variables if v.key and v.key.key_id == kid)),
+        used_in=tuple(sorted(usage_subject(u) for u in usages)),
+        used_by=tuple(sorted({c for u in usages for c in (u.consumers or (u.file_project,))})),
+        merge_requests=tuple(MergeRequestRef(m.action_id, m.project, m.url, m.state) for m in mrs),
+        bindings=members,
+    )
+
+
+def _keys(inv: Inventory, events: list[history.KeyEvent], mrs: list[history.MergeRequestRecord],
+          states: dict[str, str], bindings: list[planfacts.BindingFact], now: str) -> tuple[KeyFinding, ...]:
+    ident: dict[str, tuple[str, str]] = {}
+    for e in events:
+        ident.setdefault(e.key_id, (e.service_account, ""))
+    for v in inv.variables:
+        if v.key:
+            ident[v.key.key_id] = (v.key.service_account, v.key.project_id)
+    facts = {f.key.key_id: f for f in inv.key_facts}
+    for f in inv.key_facts:
+        ident[f.key.key_id] = (f.key.service_account, f.key.project_id or ident.get(f.key.key_id, ("", ""))[1])
+    out = []
+    for kid, (sa, project) in ident.items():
+        key_mrs = [m for m in mrs if kid in m.key_ids]
+        members = tuple(sorted({m for b in bindings if b.service_account == sa for m in b.members}))
+        out.append(_key_finding(sa, kid, project, facts.get(kid), inv, now, key_mrs,
+                                states.get(kid, "unknown"), members))
+    return tuple(sorted(out, key=lambda k: (k.service_account, k.key_id)))
+
+
+def _exposures(inv: Inventory, status: dict[str, KeyStatus]) -> tuple[Exposure, ...]:
+    out = []
+    for v in inv.variables:
+        kid = v.key.key_id if v.key else ""
+        detail = f"{v.level} variable, {v.variable_type}, encoding {v.encoding}"
+        if v.key is None:
+            detail += f"; suspected: {v.suspected_reason or 'value unreadable'}"
+        out.append(Exposure("variable", v.ref, v.owner, v.name, v.key.service_account if v.key else "", kid,
+                            status.get(kid), detail=detail))
+    for u in inv.usages:
+        for kid in sorted(history.usage_keys(u, inv)) or [""]:
+            sa = next((v.key.service_account for v in inv.variables if v.key and v.key.key_id == kid), "")
+            out.append(Exposure("usage", usage_subject(u), u.file_project, u.finding.variable or "", sa, kid,
+                                status.get(kid), file=u.file_path, start_line=u.finding.line,
+                                end_line=u.finding.end_line, ref=u.ref, jobs=u.finding.jobs,
+                                detail=f"{u.finding.kind}: {u.finding.detail}"))
+    return tuple(sorted(out, key=lambda e: (e.kind, e.subject, e.key_id)))
+
+
+def _projects(inv: Inventory, keys: tuple[KeyFinding, ...],
+              mrs: list[history.MergeRequestRecord]) -> tuple[ProjectFinding, ...]:
+    labels = {k.key_id: k.label for k in keys}
+    out = []
+    for p in inv.projects:
+        holds = [v for v in inv.variables if v.level == "project" and v.owner == p.path]
+        readable = [v for v in inv.variables if v.level == "instance"
+                    or (v.level == "group" and p.path.startswith(v.owner + "/"))]
+        uses = [u for u in inv.usages if p.path in (u.consumers or (u.file_project,))]
+        kids = {v.key.key_id for v in holds if v.key} | {k for u in uses for k in history.usage_keys(u, inv)}
+        state: ProjectState = "error" if p.status == "error" else "skipped" if p.status == "skipped" else (
+            "key" if holds or uses else "keyless")
+        out.append(ProjectFinding(
+            path=p.path, id=p.id, state=state, auth=p.auth, holds=tuple(sorted(v.ref for v in holds)),
+            can_read=tuple(sorted(v.ref for v in readable)), uses=tuple(sorted(usage_subject(u) for u in uses)),
+            keys=tuple(sorted(labels.get(k, k) for k in kids)),
+            merge_requests=tuple(sorted(m.url for m in mrs if m.project == p.path and m.url)),
+            error=p.error or ""))
+    return tuple(sorted(out, key=lambda p: p.path))
+
+
+def _summary(keys: tuple[KeyFinding, ...], projects: tuple[ProjectFinding, ...]) -> Summary:
+    order = ("found", "mr_opened", "migrated", "disabled", "deleted")
+
+    def at_least(stage: str) -> int:
+        return sum(order.index(k.status) >= order.index(stage) for k in keys)
+
+    retired = at_least("disabled")
+    return Summary(
+        keys_found=len(keys), keys_mr_opened=at_least("mr_opened"), keys_migrated=at_least("migrated"),
+        keys_disabled=retired, keys_deleted=at_least("deleted"),
+        keys_live=sum(k.google_state not in ("disabled", "deleted") for k in keys),
+        projects_total=len(projects), projects_keyless=sum(p.state == "keyless" for p in projects),
+        projects_with_keys=sum(p.state == "key" for p in projects),
+        projects_error=sum(p.state == "error" for p in projects),
+        percent_done=(100 * retired // len(keys)) if keys else 100,
+    )
+
+
+def _reviews(inv: Inventory, plan: Plan | None, unplaced: list[JournalEntry],
+             errors: list[ReviewItem]) -> tuple[tuple[ReviewItem, ...], tuple[ReviewItem, ...]]:
+    manual = {ReviewItem(p.subject, p.reason, p.severity, "inventory") for p in inv.problems if p.severity != "error"}
+    manual |= {ReviewItem(p.subject, p.reason, p.severity, "plan") for p in (plan.manual if plan else ())}
+    errs = set(errors) | {ReviewItem(p.subject, p.reason, "error", "inventory")
+                          for p in inv.problems if p.severity == "error"}
+    errs |= {ReviewItem(f"project:{p.path}", p.error or "could not be read", "error", "inventory")
+             for p in inv.projects if p.status == "error"
+             and not any(e.subject == f"project:{p.path}" for e in errs)}
+    errs |= {ReviewItem(f"journal:{e.seq}", f"{e.kind} step on {e.target or e.action_id} names no key; "
+                        "it is not counted", "error", "journal") for e in unplaced}
+    key = lambda r: (r.subject, r.reason, r.source)  # noqa: E731
+    return tuple(sorted(manual, key=key)), tuple(sorted(errs, key=key))
+
+
+def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now: str,
+             snapshots: list[tuple[str, Any]], tool_version: str) -> FindingsDocument:
+    errors: list[ReviewItem] = []
+    history_invs = _load_snapshots(snapshots, inv, errors)
+    events, unplaced = history.key_events(journal, plan)
+    states, points = burndown.replay(history_invs, events, now)
+    mrs = history.merge_requests(journal, plan, inv)
+    binding_facts = planfacts.bindings(plan, journal)
+    keys = _keys(inv, events, mrs, states, binding_facts, now)
+    projects = _projects(inv, keys, mrs)
+    status = {k.key_id: k.status for k in keys}
+    ctx = controls.CheckContext(inv, plan, tuple(journal), keys)
+    manual, errs = _reviews(inv, plan, unplaced, errors)
+    return FindingsDocument(
+        generated_at=burndown.norm_ts(now), tool_version=tool_version, gitlab_url=inv.gitlab_url,
+        gitlab_version=inv.gitlab_version, inventory_generated_at=inv.generated_at,
+        plan_generated_at=plan.generated_at if plan else None,
+        identity_project=plan.identity_project if plan else "",
+        summary=_summary(keys, projects), keys=keys, projects=projects, exposures=_exposures(inv, status),
+        controls=controls.evaluate(ctx, controls.load_controls()), manual=manual, errors=errs,
+        burndown=points,
+    )

@@ -1,0 +1,92 @@
+"""Google-side state of each key over time: the burn-down of live keys, and the current state.
+
+Two kinds of evidence, merged in time order:
+- inventory snapshots: Google's facts as observed at scan time (exists? disabled?);
+- journal key steps: disable / delete / rollback applied by `wif-migrate keys`.
+Whichever is later wins, so a scan taken after a rollback shows the key live again, and a disable
+journaled after the last scan shows it disabled before the next scan. A key is *live* while it is
+neither disabled nor deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from migrate.model import Inventory
+from migrate.report.findings import BurnDownPoint
+from migrate.report.history import KeyEvent
+
+GoogleState = str  # enabled | disabled | deleted | unknown
+
+_EVENT_STATE = {"disable": "disabled", "delete": "deleted", "rollback": "enabled"}
+
+
+def parse_ts(value: str) -> datetime | None:
+    """ISO 8601 (with Z or offset, or a bare date) → aware UTC datetime; None when unparseable."""
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except (ValueError, AttributeError):
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def norm_ts(value: str) -> str:
+    dt = parse_ts(value)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else value
+
+
+def observed_states(inventory: Inventory) -> dict[str, GoogleState]:
+    """Key id → state per the inventory's Google facts; keys only seen in variables are 'unknown'."""
+    states: dict[str, GoogleState] = {v.key.key_id: "unknown" for v in inventory.variables if v.key}
+    for f in inventory.key_facts:
+        if f.key_exists is False:
+            states[f.key.key_id] = "deleted"
+        elif f.disabled is True:
+            states[f.key.key_id] = "disabled"
+        elif f.disabled is False:
+            states[f.key.key_id] = "enabled"
+        else:
+            states.setdefault(f.key.key_id, "unknown")
+    return states
+
+
+@dataclass(frozen=True)
+class _Step:
+    ts: str
+    order: int
+    observed: dict[str, GoogleState] | None
+    event: KeyEvent | None
+
+
+def _live(states: dict[str, GoogleState]) -> int:
+    return sum(1 for s in states.values() if s not in ("disabled", "deleted"))
+
+
+def replay(snapshots: Sequence[Inventory], events: Sequence[KeyEvent],
+           now: str) -> tuple[dict[str, GoogleState], tuple[BurnDownPoint, ...]]:
+    """Replay snapshots and key events in time order → (final state per key id, burn-down points).
+
+    A snapshot adds the keys it saw and sets the state of those whose facts it knows; keys it did
+    not see keep their state (a rescan after the variable was deleted no longer sees the key)."""
+    steps = [_Step(norm_ts(inv.generated_at), i, observed_states(inv), None) for i, inv in enumerate(snapshots)]
+    steps += [_Step(norm_ts(e.ts), len(steps) + i, None, e) for i, e in enumerate(events)]
+    steps.sort(key=lambda s: (s.ts, s.order))
+    states: dict[str, GoogleState] = {}
+    points: list[BurnDownPoint] = []
+    for step in steps:
+        if step.observed is not None:
+            for kid, state in step.observed.items():
+                if state != "unknown" or kid not in states:
+                    states[kid] = state
+            label = f"scan saw {len(step.observed)} key(s)"
+        else:
+            assert step.event is not None
+            ev = step.event
+            states[ev.key_id] = _EVENT_STATE[ev.kind]
+            label = f"{ev.kind} {ev.service_account}#{ev.key_id[:8]}"
+        points.append(BurnDownPoint(step.ts, _live(states), label))
+    if points:
+        points.append(BurnDownPoint(norm_ts(now), _live(states), "now"))
+    return states, tuple(points)

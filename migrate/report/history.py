@@ -1,0 +1,189 @@
+"""Read the journal: which merge requests exist for which keys, and what happened to each key.
+
+Other stages write the journal (`migrate.state`); this module only reads *outcome* rows and is
+tolerant of missing fields: a row it cannot attribute to a key is ignored for key status (and
+listed as an ERROR row by the caller only when it is a key step we cannot place). The exact rows and
+evidence fields read are documented in docs/report.md; keep the two in step.
+
+Dry runs (`would_apply`), refusals and failures never change a key's status.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from migrate.model import Action, Inventory, KeyUsage, Plan
+from migrate.state import JournalEntry
+
+KeyEventKind = Literal["disable", "delete", "rollback"]
+
+# journal kind (stage "keys") → what it does to a key
+KEY_KINDS: Mapping[str, KeyEventKind] = {
+    "disable_key": "disable",
+    "delete_key": "delete",
+    "rollback": "rollback",
+    "enable_key": "rollback",
+}
+_KEY_RESOURCE = re.compile(r"serviceAccounts/(?P<sa>[^/]+)/keys/(?P<kid>[0-9a-fA-F]+)")
+_HEX_ID = re.compile(r"^[0-9a-f]{16,64}$")
+
+
+@dataclass(frozen=True)
+class KeyEvent:
+    ts: str
+    service_account: str
+    key_id: str
+    kind: KeyEventKind
+    actor: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class MergeRequestRecord:
+    action_id: str
+    project: str
+    url: str
+    state: str  # opened | merged | verified | failed
+    key_ids: frozenset[str]
+
+
+def _actions(plan: Plan | None) -> dict[str, Action]:
+    return {a.id: a for a in plan.actions} if plan else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def key_identity_of(entry: JournalEntry, actions: Mapping[str, Action]) -> tuple[str, str] | None:
+    """(service account, key id) a keys-stage row is about, from the most explicit source on."""
+    ev = entry.evidence
+    action = actions.get(entry.action_id)
+    params = action.params if action else {}
+    raw = params.get("key")
+    nested: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    sa = _str(ev.get("service_account")) or _str(params.get("service_account")) or _str(nested.get("service_account"))
+    kid = _str(ev.get("key_id")) or _str(params.get("key_id")) or _str(nested.get("key_id"))
+    for text in (entry.target, action.target if action else ""):
+        match = _KEY_RESOURCE.search(text)
+        if match:
+            sa, kid = sa or match["sa"], kid or match["kid"]
+    if not kid and _HEX_ID.match(entry.action_id):
+        kid = entry.action_id
+    return (sa, kid) if kid else None
+
+
+def key_events(journal: Iterable[JournalEntry], plan: Plan | None) -> tuple[list[KeyEvent], list[JournalEntry]]:
+    """Applied key steps in journal order, and the key-step rows that name no key (unplaceable)."""
+    actions = _actions(plan)
+    events: list[KeyEvent] = []
+    unplaced: list[JournalEntry] = []
+    for e in journal:
+        if e.stage != "keys" or e.phase != "outcome" or e.outcome != "applied" or e.kind not in KEY_KINDS:
+            continue
+        ident = key_identity_of(e, actions)
+        if ident is None:
+            unplaced.append(e)
+            continue
+        events.append(KeyEvent(e.ts, ident[0], ident[1], KEY_KINDS[e.kind], e.actor, e.detail))
+    return events, unplaced
+
+
+def variable_keys(inventory: Inventory) -> dict[str, str]:
+    """KeyVariable.ref → key id, for variables whose value we could read."""
+    return {v.ref: v.key.key_id for v in inventory.variables if v.key is not None}
+
+
+def usage_keys(usage: KeyUsage, inventory: Inventory) -> set[str]:
+    """Key ids a usage reads: through its resolved variables, else by variable name."""
+    by_ref = variable_keys(inventory)
+    found = {by_ref[r] for r in usage.variables if r in by_ref}
+    if not found and usage.finding.variable:
+        readers = set(usage.consumers) | {usage.file_project}
+        for v in inventory.variables:
+            if v.key is None or v.name != usage.finding.variable:
+                continue
+            if v.level == "instance" or any(p == v.owner or p.startswith(v.owner + "/") for p in readers):
+                found.add(v.key.key_id)
+    return found
+
+
+def _keys_named(items: Iterable[str], inventory: Inventory) -> set[str]:
+    """Key ids referred to by plan findings / evidence strings: variable refs, key labels or ids,
+    usage locations ("project:file..." prefix)."""
+    by_ref = variable_keys(inventory)
+    known = {kid for kid in by_ref.values()} | {f.key.key_id for f in inventory.key_facts}
+    found: set[str] = set()
+    for item in items:
+        if item in by_ref:
+            found.add(by_ref[item])
+            continue
+        found.update(kid for kid in known if kid in item or f"#{kid[:8]}" in item)
+        for u in inventory.usages:
+            if item.startswith(f"{u.file_project}:{u.file_path}"):
+                found.update(usage_keys(u, inventory))
+    return found
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _mr_keys(entry: JournalEntry, action: Action | None, inventory: Inventory) -> frozenset[str]:
+    ev = entry.evidence
+    explicit = set(_strings(ev.get("key_ids")))
+    if action is not None:
+        explicit |= set(_strings(action.params.get("key_ids")))
+    if explicit:
+        return frozenset(explicit)
+    named = _strings(ev.get("variables")) + _strings(ev.get("findings"))
+    if action is not None:
+        named += list(action.findings)
+    keys = _keys_named(named, inventory)
+    if not keys:  # last resort: the keys used by the project the MR targets
+        project = _str(ev.get("project")) or entry.target
+        for u in inventory.usages:
+            if u.file_project == project:
+                keys |= usage_keys(u, inventory)
+    return frozenset(keys)
+
+
+def merge_requests(journal: Iterable[JournalEntry], plan: Plan | None,
+                   inventory: Inventory) -> list[MergeRequestRecord]:
+    """Merge requests opened by apply, with their latest state from apply / verify rows."""
+    actions = _actions(plan)
+    records: dict[str, MergeRequestRecord] = {}
+    for e in journal:
+        if e.phase != "outcome":
+            continue
+        ev = e.evidence
+        if e.stage == "apply" and e.kind == "merge_request":
+            url = _str(ev.get("web_url"))
+            if e.outcome == "applied" or (e.outcome == "skipped" and url):
+                action = actions.get(e.action_id)
+                state = _str(ev.get("state")) or "opened"
+                project = _str(ev.get("project")) or (action.target if action else e.target)
+                records[e.action_id] = MergeRequestRecord(
+                    e.action_id, project, url, "merged" if state == "merged" else "opened",
+                    _mr_keys(e, action, inventory))
+        elif e.stage == "verify":
+            mr_id = _str(ev.get("merge_request_action")) or e.action_id
+            old = records.get(mr_id)
+            if old is None:
+                continue
+            state = old.state
+            if e.outcome == "applied":
+                state = "verified"
+            elif e.outcome == "failed":
+                state = "failed"
+            elif _str(ev.get("state")) == "merged" and state == "opened":
+                state = "merged"
+            records[mr_id] = MergeRequestRecord(old.action_id, old.project, old.url, state, old.key_ids)
+    return [records[k] for k in sorted(records)]

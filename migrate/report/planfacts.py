@@ -1,0 +1,95 @@
+"""What the plan (intent) and the apply journal (observed) say about the provider and the bindings.
+
+Read tolerantly: parameter names are documented in docs/report.md; a journal outcome of apply that
+carries the live value wins over the plan's intended value for the same action.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from migrate.model import Plan
+from migrate.state import JournalEntry
+
+_SA = re.compile(r"serviceAccounts/([^/:]+@[^/:]+)")
+
+
+@dataclass(frozen=True)
+class ProviderFact:
+    name: str
+    condition: str | None  # None: neither plan nor journal said
+    source: str  # plan | journal
+
+
+@dataclass(frozen=True)
+class BindingFact:
+    action_id: str
+    service_account: str
+    members: tuple[str, ...]
+    source: str
+
+
+def _condition(data: Mapping[str, Any]) -> str | None:
+    for key in ("attribute_condition", "attributeCondition"):
+        if isinstance(data.get(key), str):
+            return str(data[key])
+    provider = data.get("provider")
+    return _condition(provider) if isinstance(provider, dict) else None
+
+
+def _members(data: Mapping[str, Any]) -> tuple[str, ...]:
+    for key in ("members", "principals", "member", "principal"):
+        value = data.get(key)
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, (list, tuple)):
+            return tuple(v for v in value if isinstance(v, str))
+    binding = data.get("binding")
+    return _members(binding) if isinstance(binding, dict) else ()
+
+
+def service_account_of(target: str, params: Mapping[str, Any]) -> str:
+    sa = params.get("service_account")
+    if isinstance(sa, str) and sa:
+        return sa
+    match = _SA.search(target)
+    if match:
+        return match.group(1)
+    return target if "@" in target else ""
+
+
+def _applied(journal: Iterable[JournalEntry], kind: str) -> dict[str, JournalEntry]:
+    latest: dict[str, JournalEntry] = {}
+    for e in journal:
+        if e.stage == "apply" and e.kind == kind and e.phase == "outcome" and e.outcome in ("applied", "skipped"):
+            latest[e.action_id] = e
+    return latest
+
+
+def providers(plan: Plan | None, journal: Iterable[JournalEntry]) -> list[ProviderFact]:
+    facts: dict[str, ProviderFact] = {}
+    for a in plan.actions if plan else ():
+        if a.kind == "ensure_provider":
+            facts[a.id] = ProviderFact(a.target, _condition(a.params), "plan")
+    for action_id, e in _applied(journal, "ensure_provider").items():
+        cond = _condition(e.evidence)
+        if cond is not None or action_id not in facts:
+            facts[action_id] = ProviderFact(e.target, cond, "journal")
+    return sorted(facts.values(), key=lambda f: f.name)
+
+
+def bindings(plan: Plan | None, journal: Iterable[JournalEntry]) -> list[BindingFact]:
+    facts: dict[str, BindingFact] = {}
+    for a in plan.actions if plan else ():
+        if a.kind == "ensure_binding":
+            facts[a.id] = BindingFact(a.id, service_account_of(a.target, a.params), _members(a.params), "plan")
+    for action_id, e in _applied(journal, "ensure_binding").items():
+        members = _members(e.evidence)
+        if members or action_id not in facts:
+            sa = service_account_of(e.target, e.evidence) or (facts[action_id].service_account
+                                                               if action_id in facts else "")
+            facts[action_id] = BindingFact(action_id, sa, members, "journal")
+    return sorted(facts.values(), key=lambda f: (f.service_account, f.action_id))
