@@ -138,7 +138,8 @@ def migration_gate(migrations: Sequence[Migration]) -> tuple[tuple[str, ...], st
 
 # --- gate 2: no authentication since the cut-over -----------------------------------------------
 
-def usage_gate(signal: UsageSignal, since: str, now: str, what: str = "cut-over") -> tuple[str | None, str]:
+def usage_gate(signal: UsageSignal, since: str, now: str, what: str = "cut-over",
+               need_coverage: bool = True) -> tuple[str | None, str]:
     """Has the key (possibly) authenticated after `since`? → (blocking reason or None, explanation).
 
     With T the day-truncated last authentication and C = `since`:
@@ -147,15 +148,15 @@ def usage_gate(signal: UsageSignal, since: str, now: str, what: str = "cut-over"
     - T < C < T + 24h (authenticated on the day of C, before or after it cannot be told): refuse
       until the day after that day has passed (T + 48h, judged on the observation end when
       Google reports it, else on `now`) with no newer entry; then pass.
-    Also refuses when the signal's observation window ends before C (it cannot see past C yet).
-    The caller handles `signal.known is False` (unknown usage) before calling.
+    Also refuses when the signal's observation window ends at or before C (it cannot see past C
+    yet), unless `need_coverage` is False (an orphan judged on recent use, C = now). The caller handles `signal.known is False` (unknown usage) before calling.
     """
     c = parse_time(since)
     n = parse_time(now)
     seen_until = n
     if signal.observation_end:
         seen_until = min(n, parse_time(signal.observation_end))
-    if seen_until <= c < n:  # (c == now: judging "recent use" of a key nothing migrated away from)
+    if need_coverage and seen_until <= c:
         return (f"usage signal: Policy Analyzer's observation ends {iso(seen_until)}, not after the {what} "
                 f"{iso(c)}; retry once it covers the time after the {what}",
                 "observation window does not reach past the " + what)
@@ -197,11 +198,12 @@ def _unknown(signal: UsageSignal, accept_unknown: str | None) -> tuple[str | Non
 
 def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: UsageSignal, now: str,
                      accept_unknown: str | None = None, cutover_if_unused: str | None = None,
-                     manual: Sequence[str] = ()) -> Decision:
+                     manual: Sequence[str] = (), orphan: bool = False) -> Decision:
     """May this key be disabled now?
 
     `cutover_if_unused` is the cut-over to judge usage against when no merge request is involved:
     the plan's time for a key that is held but not used, `now` for an orphan key named explicitly.
+    An `orphan` (named explicitly, no variable holds it) is judged on recent use: C = now.
     `manual` are CI files the plan could not rewrite that still use the key (plan `blocked_by`):
     each one blocks until a new scan and plan no longer find it.
     """
@@ -217,7 +219,10 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
                  for m in manual]
     if manual:
         evidence["manual"] = list(manual)
-    if not migrations:
+    if orphan:
+        cutover = now
+        evidence["orphan"] = True
+    elif not migrations:
         cutover = cutover_if_unused
         evidence["no_migrations"] = True
     evidence["cutover"] = cutover
@@ -226,7 +231,7 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
     if refusal:
         blockers.append(refusal)
     elif signal.known and cutover is not None:
-        usage_block, explanation = usage_gate(signal, cutover, now)
+        usage_block, explanation = usage_gate(signal, cutover, now, need_coverage=not orphan)
         evidence["usage"] = explanation
         if usage_block:
             blockers.append(usage_block)
@@ -234,7 +239,8 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
         blockers.append("no cut-over time known (no merge time recorded by verify)")
     if blockers:
         return Decision("refuse", "; ".join(blockers), tuple(blockers), evidence)
-    reason = "every project migrated and verified" if migrations else "no project uses the key"
+    reason = "every project migrated and verified" if migrations else \
+        "orphan key named explicitly" if orphan else "no project uses the key"
     if not signal.known:
         reason += "; usage unknown, accepted: " + str(accept_unknown)
     else:

@@ -243,8 +243,8 @@ class Retirement:
             signal = self.keys.last_authentication(item.service_account, item.key_id)
         migrations = migrations_from_journal(self.state, item.mr_actions)
         decision = disable_decision(live, migrations, signal, self.options.now, self.options.accept_unknown,
-                                    cutover_if_unused=self.options.now if item.orphan else self.options.plan_time,
-                                    manual=item.manual)
+                                    cutover_if_unused=self.options.plan_time, manual=item.manual,
+                                    orphan=item.orphan)
         meta = {"service_account": item.service_account, "key_id": item.key_id, "orphan": item.orphan}
         if decision.verdict == "skip":
             self._finish("disable_key", item.action_id, item.resource, "skipped", decision.reason, decision,

@@ -111,9 +111,16 @@ def test_already_disabled_and_deleted_are_skips() -> None:
 def test_orphan_named_explicitly_judged_against_now() -> None:
     now = "2026-03-20T12:00:00Z"
     recent = UsageSignal(last_authenticated="2026-03-20T07:00:00Z")
-    assert disable_decision(LIVE, [], recent, now, cutover_if_unused=now).verdict == "refuse"
-    old = UsageSignal(last_authenticated="2026-01-02T07:00:00Z")
-    assert disable_decision(LIVE, [], old, now, cutover_if_unused=now).verdict == "proceed"
+    assert disable_decision(LIVE, [], recent, now, orphan=True).verdict == "refuse"
+    old = UsageSignal(last_authenticated="2026-01-02T07:00:00Z", observation_end="2026-03-20T07:00:00Z")
+    assert disable_decision(LIVE, [], old, now, orphan=True).verdict == "proceed"
+
+
+def test_merge_at_now_is_not_covered_yet() -> None:
+    migs = [Migration("mr-api", "acme/api", True, merged_at="2026-03-20T12:00:00.800Z")]
+    sig = UsageSignal(last_authenticated="2026-01-02T07:00:00Z", observation_end="2026-03-20T07:00:00Z")
+    d = disable_decision(LIVE, migs, sig, "2026-03-20T12:00:00Z")
+    assert d.verdict == "refuse" and "observation ends" in d.reason
 
 
 def test_usage_gate_no_entry_passes() -> None:
