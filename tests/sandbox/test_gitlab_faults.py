@@ -19,6 +19,11 @@ def test_python_gitlab_waits_out_429(demo_sandbox: Sandbox, demo_gl: Callable[..
     app.rate_limit(3, window_s=1.0)
     start = len(app.requests_log())
     try:
+        headers = {"PRIVATE-TOKEN": "sandbox-alice-token"}
+        info = requests.get(f"{demo_sandbox.gitlab_url}/api/v4/version", headers=headers, timeout=10)
+        assert (info.headers["RateLimit-Limit"], info.headers["RateLimit-Remaining"]) == ("3", "2")
+        listing = requests.get(f"{demo_sandbox.gitlab_url}/api/v4/projects", headers=headers, timeout=10)
+        assert listing.status_code == 200 and "RateLimit-Limit" not in listing.headers
         names = [gl.projects.get(pid, lazy=True).variables.list(get_all=True) for pid in (1002, 1003, 1004, 1011)]
         resp = requests.get(f"{demo_sandbox.gitlab_url}/api/v4/version", timeout=10,
                             headers={"PRIVATE-TOKEN": demo_sandbox.gitlab_token()})
@@ -29,7 +34,7 @@ def test_python_gitlab_waits_out_429(demo_sandbox: Sandbox, demo_gl: Callable[..
         app.rate_limit(None)
     assert [len(n) for n in names] == [1, 2, 1, 0]  # every call succeeded in the end
     statuses = [e["status"] for e in app.requests_log()[start:]]
-    assert 429 in statuses[:5]  # python-gitlab met a 429 and retried after Retry-After
+    assert 429 in statuses[2:7]  # python-gitlab met a 429 and retried after Retry-After
     assert resp.text == "Retry later\n" and int(resp.headers["Retry-After"]) >= 1
     assert resp.headers["RateLimit-Remaining"] == "0" and resp.headers["RateLimit-Limit"] == "3"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import math
+import re
 import threading
 import time
 import uuid
@@ -35,6 +36,8 @@ from migrate.sandbox.keys import KeyStore
 PipelineRunner = Callable[["GitLabApp", Project, Pipeline], None]
 NO_RUNNER_TRACE = "no runner: authentication not executed\n"
 UNAUTHENTICATED = ("/.well-known/", "/oauth/discovery/", "/_sandbox/", "/-/jwks")
+# The Projects, Groups and Users API throttles send no RateLimit-* headers (gitlab.md §5).
+_SILENT_THROTTLES = re.compile(r"^/(projects(/[^/]+)?|groups(/[^/]+(/projects)?)?|users(/.*)?|user)$")
 
 
 class ApiError(Exception):
@@ -168,9 +171,7 @@ class GitLabApp(App):
 
     def _rate_headers(self, req: Request, resp: Response) -> None:
         # GitLab's Projects, Groups and Users API throttles send no informational headers.
-        tail = req.path[len("/api/v4"):]
-        if resp.status == 429 or tail.startswith(("/projects", "/groups", "/users")) and \
-                tail.count("/") <= 2:
+        if resp.status == 429 or _SILENT_THROTTLES.match(req.raw_path[len("/api/v4"):]):
             return
         with self._hits_lock:
             hits = self._hits.get(self.token_of(req) or "anonymous") or collections.deque()
