@@ -59,3 +59,22 @@ def test_generated_org_is_served_and_listed() -> None:
                              if "include:" in (sb.gitlab.file(p, ".gitlab-ci.yml") or ""))
         lint = gl.projects.get(template_user.id).ci_lint.get()
         assert lint.valid, lint.errors
+
+
+def test_ten_thousand_project_org_starts_and_pages_fast() -> None:
+    import requests
+
+    org = parse_org(generate_org(10_000, seed=2, keys=5))
+    started = time.monotonic()
+    with Sandbox(org) as sb:
+        assert time.monotonic() - started < 15
+        top = sb.top_level_groups()[0]
+        began = time.monotonic()
+        resp = requests.get(f"{sb.gitlab_url}/api/v4/groups/{top}/projects", timeout=10,
+                            params={"include_subgroups": "true", "per_page": "100", "page": "1"},
+                            headers={"PRIVATE-TOKEN": sb.gitlab_token()})
+        assert resp.status_code == 200 and len(resp.json()) == 100
+        assert time.monotonic() - began < 1.0
+        everything = requests.get(f"{sb.gitlab_url}/api/v4/projects", params={"per_page": "100"}, timeout=10,
+                                  headers={"PRIVATE-TOKEN": sb.gitlab_token()})
+        assert everything.headers["X-Total"] == "10000" and everything.headers["X-Total-Pages"] == "100"
