@@ -1,11 +1,78 @@
-"""`wif-migrate check`: not built yet."""
+"""`wif-migrate check`: fail (exit 1) while any project in scope holds or uses a service-account key.
+
+A gate for a scheduled CI job. Runs a fresh scan of the configured scope (`migrate.scan`, GitLab
+only unless `--google` asks Google for key facts too), or reads `--inventory FILE`. Prints the
+offenders as a table: every CI/CD variable holding (or suspected to hold) a key, every CI location
+using one, and every project or group that could not be read — an unreadable project is not known
+to be keyless, so it fails the check too. `--gitlab-report PATH` also writes GitLab's
+secret-detection report so the findings show in the security dashboard.
+
+Exit codes: 0 keyless, 1 offenders or unreadable items, 2 usage or configuration error.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
-from migrate.commands._common import register_stub
+from tabulate import tabulate
+
+from migrate.commands._common import config_from_args, new_parser
+from migrate.commands.report import optional_config, report_time
+from migrate.errors import EXIT_FINDINGS, EXIT_OK
+from migrate.model import Inventory
+from migrate.report import gitlab_format
+from migrate.report.findings import FindingsDocument, build_findings
 
 
 def register(sub: Any, help_text: str) -> None:
-    register_stub(sub, "check", help_text)
+    parser = new_parser(sub, "check", help_text)
+    parser.add_argument("--inventory", metavar="FILE", help="check this inventory instead of scanning")
+    parser.add_argument("--google", action="store_true",
+                        help="also read Google's key facts during the scan (disabled/deleted keys, age)")
+    parser.add_argument("--gitlab-report", metavar="PATH",
+                        help=f"also write GitLab's secret-detection report (e.g. {gitlab_format.FILENAME})")
+    parser.add_argument("--now", metavar="TIME", help="report time, ISO 8601 (default: now)")
+    parser.set_defaults(func=run)
+
+
+def _inventory(args: argparse.Namespace) -> Inventory:
+    if args.inventory:
+        from migrate import inventory_io
+
+        optional_config(args)  # a given --config must still be valid
+        return inventory_io.read(args.inventory)
+    from migrate.commands.scan import run_scan
+    from migrate.progress import progress_for
+
+    config = config_from_args(args)
+    inventory, _stats = run_scan(config, progress_for(sys.stderr, None), google=args.google)
+    return inventory
+
+
+def offenders_table(doc: FindingsDocument) -> str:
+    rows = [[e.kind, e.subject, e.variable or "-",
+             f"{e.service_account}#{e.key_id[:8]}" if e.key_id else "unreadable (suspected key)",
+             e.key_status or "-"] for e in doc.exposures]
+    rows += [["ERROR", i.subject, "-", i.reason, "-"] for i in doc.errors]
+    return tabulate(rows, headers=["kind", "where", "variable", "key", "status"], tablefmt="github")
+
+
+def run(args: argparse.Namespace) -> int:
+    doc = build_findings(_inventory(args), None, [], report_time(args.now))
+    if args.gitlab_report:
+        path = Path(args.gitlab_report)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(gitlab_format.render(doc), encoding="utf-8")
+    projects = len(doc.projects)
+    if not doc.exposures and not doc.errors:
+        print(f"keyless: none of the {projects} project(s) in scope holds or uses a service-account key")
+        return EXIT_OK
+    print(offenders_table(doc))
+    variables = sum(e.kind == "variable" for e in doc.exposures)
+    usages = sum(e.kind == "usage" for e in doc.exposures)
+    print(f"wif-migrate check: {variables} variable(s) hold a key, {usages} CI location(s) use one, "
+          f"{len(doc.errors)} item(s) could not be read ({projects} project(s) in scope)", file=sys.stderr)
+    return EXIT_FINDINGS

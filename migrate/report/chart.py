@@ -84,6 +84,7 @@ def render_svg(points: Sequence[BurnDownPoint]) -> str:
         coords += [(x_of[t], coords[-1][1]), (x_of[t], y(p.live))]
     if len(points) == 1:
         coords.append((LEFT + pw, coords[0][1]))
+    coords = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
     path = " ".join(f"{_f(x)},{_f(yy)}" for x, yy in coords)
     base = _f(y(0))
     parts.append(f'<polygon points="{_f(coords[0][0])},{base} {path} {_f(coords[-1][0])},{base}" '

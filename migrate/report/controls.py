@@ -120,34 +120,59 @@ def _key_projects(ctx: CheckContext, service_account: str) -> dict[str, str]:
     return out
 
 
-def _judge_member(member: str, sa: str, allowed: dict[str, str]) -> CheckResult:
+@dataclass(frozen=True)
+class _KeyScope:
+    """What a service account's keys allowed: the projects that used them, and whether every
+    variable holding them was protected / environment-scoped (then the binding must be too)."""
+
+    projects: dict[str, str]  # project id → path
+    protected: bool
+    environment: bool
+
+
+def _key_scope(ctx: CheckContext, sa: str) -> _KeyScope:
+    holders = [v for v in ctx.inventory.variables if v.key and v.key.service_account == sa]
+    return _KeyScope(_key_projects(ctx, sa), bool(holders) and all(v.protected for v in holders),
+                     bool(holders) and all(v.environment_scope != "*" for v in holders))
+
+
+def _judge_member(member: str, sa: str, scope: _KeyScope) -> CheckResult:
     m = _MEMBER.search(member)
     who = f"Binding on {sa} for {member}"
+    allowed = scope.projects
     if member.endswith("/*") or m is None:
         return CheckResult("FAIL", sa, f"{who} admits every identity in the pool.")
     attr = m["attr"] or ""
     if "namespace" in attr or "group" in attr:
         return CheckResult("FAIL", sa, f"{who} admits a whole namespace, broader than the projects that "
                                        f"used the key ({', '.join(sorted(allowed.values())) or 'none'}).")
-    if "project" in attr:
-        pid = re.match(r"\d+", m["value"] or "")
-        if pid and pid.group(0) in allowed:
-            return CheckResult("PASS", sa, f"{who} admits only project {allowed[pid.group(0)]}, which used the key.")
-        if pid:
-            return CheckResult("FAIL", sa, f"{who} admits project id {pid.group(0)}, which did not use a key "
-                                           f"of {sa}.")
-    return CheckResult("MANUAL", sa, f"{who} cannot be compared with the key's users automatically; review it.")
+    if "project" not in attr:
+        return CheckResult("MANUAL", sa, f"{who} cannot be compared with the key's users automatically; "
+                                         "review it.")
+    pid = re.match(r"\d+", m["value"] or "")
+    if not pid:
+        return CheckResult("MANUAL", sa, f"{who} names no project id; review it.")
+    if pid.group(0) not in allowed:
+        return CheckResult("FAIL", sa, f"{who} admits project id {pid.group(0)}, which did not use a key of {sa}.")
+    path = allowed[pid.group(0)]
+    if scope.protected and "protected" not in attr:
+        return CheckResult("FAIL", sa, f"{who} admits every ref of {path}, but the key's variables are protected "
+                                       "(protected refs only).")
+    if scope.environment and "environment" not in attr:
+        return CheckResult("FAIL", sa, f"{who} admits every environment of {path}, but the key's variables are "
+                                       "environment-scoped.")
+    return CheckResult("PASS", sa, f"{who} admits only project {path}, which used the key.")
 
 
 def binding_not_broader_than_key(ctx: CheckContext) -> Iterator[CheckResult]:
     found = planfacts.bindings(ctx.plan, ctx.journal)
     for b in found:
-        allowed = _key_projects(ctx, b.service_account)
+        scope = _key_scope(ctx, b.service_account)
         if not b.members:
             yield CheckResult("ERROR", b.service_account or b.action_id,
                               f"Binding action {b.action_id} names no members, so it could not be checked.")
         for member in b.members:
-            yield _judge_member(member, b.service_account, allowed)
+            yield _judge_member(member, b.service_account, scope)
     for entry in ctx.plan.impersonation if ctx.plan else ():
         yield from _impersonation(entry)
     if not found and ctx.plan is None:
@@ -157,14 +182,23 @@ def binding_not_broader_than_key(ctx: CheckContext) -> Iterator[CheckResult]:
 
 
 def _impersonation(entry: dict[str, Any]) -> Iterator[CheckResult]:
-    """Plan's who-can-impersonate table: the principals after must be a subset of those before."""
+    """The plan's who-can-impersonate table (migrate/impersonation.py): a token admitted after the
+    migration that could not use the key before (`broader`, or after − before) is a FAIL."""
     before, after = entry.get("before"), entry.get("after")
     sa = str(entry.get("service_account", "?"))
-    if isinstance(before, list) and isinstance(after, list):
-        wider = sorted(set(map(str, after)) - set(map(str, before)))
-        if wider:
-            yield CheckResult("FAIL", sa, f"After migration {', '.join(wider)} could impersonate {sa}, "
-                                          "which could not read its key before.")
+    broader = entry.get("broader")
+    if not isinstance(broader, list):
+        broader = sorted(set(map(str, after)) - set(map(str, before))) \
+            if isinstance(before, list) and isinstance(after, list) else None
+    if broader is None:
+        yield CheckResult("MANUAL", sa, f"The plan's impersonation table for {sa} has no before/after lists.")
+    elif broader:
+        yield CheckResult("FAIL", sa, f"After migration {', '.join(map(str, broader))} could impersonate {sa}, "
+                                      "which could not use its key before.")
+    else:
+        n = len(after) if isinstance(after, list) else 0
+        yield CheckResult("PASS", sa, f"After migration only tokens that could use the key before can impersonate "
+                                      f"{sa} ({n} token case(s) admitted).")
 
 
 def no_key_in_ci_variables(ctx: CheckContext) -> Iterator[CheckResult]:

@@ -59,7 +59,8 @@ def _describe(e: Exposure) -> tuple[str, str, str]:
         extract = f"{e.variable} = <{key}>"
     else:
         name = f"Service-account key used in {e.project}/{e.file}"
-        desc = (f"{e.project}/{e.file} lines {e.start_line}-{e.end_line} (jobs: {', '.join(e.jobs) or 'none'}) "
+        lines = f"line {e.start_line}" if e.start_line == e.end_line else f"lines {e.start_line}-{e.end_line}"
+        desc = (f"{e.project}/{e.file} {lines} (jobs: {', '.join(e.jobs) or 'none'}) "
                 f"authenticate with {key} from ${e.variable or '?'}{status}; {e.detail}.")
         extract = f"${e.variable} -> {key}"
     return name, desc, extract

@@ -24,6 +24,7 @@ KeyEventKind = Literal["disable", "delete", "rollback"]
 KEY_KINDS: Mapping[str, KeyEventKind] = {
     "disable_key": "disable",
     "delete_key": "delete",
+    "rollback_key": "rollback",
     "rollback": "rollback",
     "enable_key": "rollback",
 }
@@ -82,7 +83,11 @@ def key_events(journal: Iterable[JournalEntry], plan: Plan | None) -> tuple[list
     events: list[KeyEvent] = []
     unplaced: list[JournalEntry] = []
     for e in journal:
-        if e.stage != "keys" or e.phase != "outcome" or e.outcome != "applied" or e.kind not in KEY_KINDS:
+        if e.stage != "keys" or e.phase != "outcome" or e.kind not in KEY_KINDS:
+            continue
+        # `skipped` disable with evidence disabled=true: the key was found already disabled (observed)
+        observed = e.outcome == "skipped" and e.kind == "disable_key" and e.evidence.get("disabled") is True
+        if e.outcome != "applied" and not observed:
             continue
         ident = key_identity_of(e, actions)
         if ident is None:
@@ -141,6 +146,10 @@ def _mr_keys(entry: JournalEntry, action: Action | None, inventory: Inventory) -
     explicit = set(_strings(ev.get("key_ids")))
     if action is not None:
         explicit |= set(_strings(action.params.get("key_ids")))
+        keys = action.params.get("keys")
+        for k in keys if isinstance(keys, list) else ():
+            if isinstance(k, dict) and isinstance(k.get("key_id"), str):
+                explicit.add(k["key_id"])
     if explicit:
         return frozenset(explicit)
     named = _strings(ev.get("variables")) + _strings(ev.get("findings"))
@@ -168,7 +177,7 @@ def merge_requests(journal: Iterable[JournalEntry], plan: Plan | None,
             url = _str(ev.get("web_url"))
             if e.outcome == "applied" or (e.outcome == "skipped" and url):
                 action = actions.get(e.action_id)
-                state = _str(ev.get("state")) or "opened"
+                state = _str(ev.get("mr_state")) or _str(ev.get("state")) or "opened"
                 project = _str(ev.get("project")) or (action.target if action else e.target)
                 records[e.action_id] = MergeRequestRecord(
                     e.action_id, project, url, "merged" if state == "merged" else "opened",
@@ -183,7 +192,8 @@ def merge_requests(journal: Iterable[JournalEntry], plan: Plan | None,
                 state = "verified"
             elif e.outcome == "failed":
                 state = "failed"
-            elif _str(ev.get("state")) == "merged" and state == "opened":
+            elif (_str(ev.get("mr_state")) or _str(ev.get("state"))) == "merged" and state == "opened":
                 state = "merged"
-            records[mr_id] = MergeRequestRecord(old.action_id, old.project, old.url, state, old.key_ids)
+            url = old.url or _str(ev.get("web_url"))
+            records[mr_id] = MergeRequestRecord(old.action_id, old.project, url, state, old.key_ids)
     return [records[k] for k in sorted(records)]

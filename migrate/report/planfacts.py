@@ -36,8 +36,12 @@ def _condition(data: Mapping[str, Any]) -> str | None:
     for key in ("attribute_condition", "attributeCondition"):
         if isinstance(data.get(key), str):
             return str(data[key])
-    provider = data.get("provider")
-    return _condition(provider) if isinstance(provider, dict) else None
+    for nested in ("desired", "provider"):  # plan params `desired` is the provider's REST body
+        if isinstance(data.get(nested), dict):
+            found = _condition(data[nested])
+            if found is not None:
+                return found
+    return None
 
 
 def _members(data: Mapping[str, Any]) -> tuple[str, ...]:
@@ -47,6 +51,10 @@ def _members(data: Mapping[str, Any]) -> tuple[str, ...]:
             return (value,)
         if isinstance(value, (list, tuple)):
             return tuple(v for v in value if isinstance(v, str))
+    # apply's ensure_binding evidence: members it added and those already present
+    applied = [m for key in ("added", "already") for m in (data.get(key) or ()) if isinstance(m, str)]
+    if applied:
+        return tuple(sorted(set(applied)))
     binding = data.get("binding")
     return _members(binding) if isinstance(binding, dict) else ()
 
@@ -73,11 +81,13 @@ def providers(plan: Plan | None, journal: Iterable[JournalEntry]) -> list[Provid
     facts: dict[str, ProviderFact] = {}
     for a in plan.actions if plan else ():
         if a.kind == "ensure_provider":
-            facts[a.id] = ProviderFact(a.target, _condition(a.params), "plan")
+            name = a.params.get("name") if isinstance(a.params.get("name"), str) else a.target
+            facts[a.id] = ProviderFact(str(name), _condition(a.params), "plan")
     for action_id, e in _applied(journal, "ensure_provider").items():
         cond = _condition(e.evidence)
         if cond is not None or action_id not in facts:
-            facts[action_id] = ProviderFact(e.target, cond, "journal")
+            name = facts[action_id].name if action_id in facts else e.target
+            facts[action_id] = ProviderFact(name, cond, "journal")
     return sorted(facts.values(), key=lambda f: f.name)
 
 

@@ -97,13 +97,15 @@ def plan() -> Plan:
             Action("provider-1", "ensure_provider", PROVIDER, "ensure provider",
                    params={"attribute_condition": "assertion.namespace_id in ['100']"}),
             Action("binding-deployer", "ensure_binding", "projects/-/serviceAccounts/" + KEY_API.service_account,
-                   "bind", params={"members": [POOL + "/attribute.project_id/1001"]}),
+                   "bind", params={"members": [POOL + "/attribute.project_protected_environment/1001:protected:production"]}),
             Action("binding-builder", "ensure_binding", "projects/-/serviceAccounts/" + KEY_GROUP.service_account,
                    "bind", params={"members": [POOL + "/attribute.namespace_id/100"]}),
             Action("mr-api", "merge_request", "acme/api", "MR", findings=(VAR_API.ref,)),
             Action("mr-templates", "merge_request", "acme/templates", "MR",
-                   findings=("acme/templates:gcp.yml:3",)),
+                   params={"keys": [{"service_account": KEY_GROUP.service_account, "key_id": KEY_GROUP.key_id}]}),
         ),
+        impersonation=({"service_account": KEY_API.service_account, "before": ["acme/api protected production"],
+                        "after": ["acme/api protected production"], "broader": []},),
         manual=(Problem("file:acme/legacy:.gitlab-ci.yml", "the key is written to disk by a custom script", "manual"),),
     )
 
@@ -119,11 +121,11 @@ def journal() -> list[JournalEntry]:
     tpl_mr = "https://gitlab.example.com/acme/templates/-/merge_requests/3"
     return [
         entry(1, "2026-03-02T09:00:00Z", "apply", "mr-api", "merge_request", "acme/api", "applied",
-              {"web_url": api_mr, "iid": 7}),
+              {"project": "acme/api", "web_url": api_mr, "mr_iid": 7}),
         entry(2, "2026-03-02T09:01:00Z", "apply", "mr-templates", "merge_request", "acme/templates", "applied",
-              {"web_url": tpl_mr, "iid": 3}),
-        entry(3, "2026-03-03T10:00:00Z", "verify", "mr-api", "verify_pipeline", "acme/api", "applied",
-              {"state": "merged", "pipeline_id": 55}),
+              {"project": "acme/templates", "web_url": tpl_mr, "mr_iid": 3}),
+        entry(3, "2026-03-03T10:00:00Z", "verify", "mr-api", "verify", "acme/api", "applied",
+              {"mr_state": "merged", "merged_at": "2026-03-03T09:00:00Z", "pipeline_id": 55, "web_url": api_mr}),
         entry(4, "2026-03-04T10:00:00Z", "keys", KEY_OLD.key_id, "delete_key",
               f"projects/acme-prod/serviceAccounts/{KEY_OLD.service_account}/keys/{KEY_OLD.key_id}", "applied"),
         entry(5, "2026-03-05T10:00:00Z", "keys", "disable-api", "disable_key", "key", "applied",

@@ -1,0 +1,92 @@
+"""Every renderer on the fixed findings document of conftest.py, pinned to literal expected files.
+
+The expected files under tests/report/expected/ were generated once, reviewed by eye and frozen.
+After an intended change, regenerate with `WIF_UPDATE_GOLDEN=1 pytest tests/report` and review the diff.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from conftest import NOW, inventory, journal, plan, snapshots
+
+from migrate.report import chart, csv_format, gitlab_format, html, json_format, markdown, outputs
+from migrate.report.findings import FindingsDocument, build_findings
+
+EXPECTED = Path(__file__).parent / "expected"
+
+RENDERERS: dict[str, Callable[[FindingsDocument], str]] = {
+    "report.md": markdown.render,
+    "report.html": html.render,
+    "keys.csv": csv_format.render,
+    "controls.csv": csv_format.render_controls,
+    "report.json": json_format.render,
+    "gl-secret-detection-report.json": gitlab_format.render,
+    "burndown.svg": lambda doc: chart.render_svg(doc.burndown),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_renderer_matches_expected_file(doc: FindingsDocument, name: str) -> None:
+    got = RENDERERS[name](doc)
+    path = EXPECTED / name
+    if os.environ.get("WIF_UPDATE_GOLDEN"):
+        path.write_text(got, encoding="utf-8")
+    assert got == path.read_text(encoding="utf-8")
+
+
+def test_renderers_are_deterministic() -> None:
+    a = build_findings(inventory(), plan(), journal(), NOW, snapshots(), tool_version="0.1.0")
+    inv = inventory()
+    shuffled = replace(inv, projects=inv.projects[::-1], variables=inv.variables[::-1], usages=inv.usages[::-1],
+                       key_facts=inv.key_facts[::-1], problems=inv.problems[::-1])
+    b = build_findings(shuffled, plan(), journal(), NOW, snapshots(), tool_version="0.1.0")
+    for render in RENDERERS.values():
+        assert render(a) == render(b)
+
+
+def test_outputs_registry_names_every_format() -> None:
+    names = {fmt: [n for n, _ in outputs(fmt)] for fmt in ("md", "html", "csv", "json", "gitlab")}
+    assert names == {"md": ["report.md"], "html": ["report.html"], "csv": ["keys.csv", "controls.csv"],
+                     "json": ["report.json"], "gitlab": ["gl-secret-detection-report.json"]}
+
+
+def test_markdown_escapes_table_separators(doc: FindingsDocument) -> None:
+    item = replace(doc.manual[0], reason="uses a | pipe")
+    out = markdown.render(replace(doc, manual=(item,)))
+    assert "| uses a \\| pipe |" in out
+
+
+def test_html_escapes_gitlab_supplied_text(doc: FindingsDocument) -> None:
+    project = replace(doc.projects[0], path="acme/<script>alert(1)</script>")
+    out = html.render(replace(doc, projects=(project,)))
+    assert "<script>" not in out
+    assert "acme/&lt;script&gt;alert(1)&lt;/script&gt;" in out
+
+
+def test_html_is_self_contained(doc: FindingsDocument) -> None:
+    out = html.render(doc)
+    assert "<script" not in out and "@import" not in out
+    assert 'src="http' not in out and "<link" not in out
+    assert "@media print" in out and out.count("<svg") == 1
+
+
+def test_csv_neutralises_formulas(doc: FindingsDocument) -> None:
+    key = replace(doc.keys[0], stored_in=("=HYPERLINK(\"http://evil\")",))
+    rows = list(csv.reader(io.StringIO(csv_format.render(replace(doc, keys=(key,))))))
+    assert rows[1][csv_format.KEY_COLUMNS.index("stored_in")] == "'=HYPERLINK(\"http://evil\")"
+
+
+def test_json_carries_derived_status_and_labels(doc: FindingsDocument) -> None:
+    data = json.loads(json_format.render(doc))
+    assert data["schema"] == "wif-migrate/report"
+    assert [c["status"] for c in data["controls"]] == ["FAIL", "FAIL", "PASS", "FAIL", "FAIL"]
+    assert data["keys"][1]["label"] == "deployer@acme-prod.iam.gserviceaccount.com#a1a1a1a1"
+    assert data["summary"]["percent_done"] == 66
