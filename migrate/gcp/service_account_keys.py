@@ -17,6 +17,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import httplib2
+from google.auth.exceptions import GoogleAuthError
+
 from migrate.errors import GoogleError
 from migrate.gcp.clients import GoogleClients
 from migrate.keys import LiveKey, UsageSignal, parse_time
@@ -24,6 +27,9 @@ from migrate.keys import LiveKey, UsageSignal, parse_time
 log = logging.getLogger(__name__)
 
 ACTIVITY = "serviceAccountKeyLastAuthentication"
+# Connection refused/reset, TLS, timeouts (httplib2 and socket), and credentials that cannot refresh.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (OSError, httplib2.HttpLib2Error, GoogleAuthError)
+TRANSPORT_AND_DECODE_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, ValueError)
 RETRIES = 2  # googleapiclient retries 429/5xx with backoff
 
 
@@ -82,27 +88,33 @@ class GoogleKeyAdmin:
             hint = " (grant roles/iam.serviceAccountKeyAdmin on the service account to the operator)"
         return GoogleError(f"{verb} {name}: HTTP {status} {code} {message}{hint}".strip())
 
-    # --- reads ---------------------------------------------------------------------------------
-    def get_key(self, service_account: str, key_id: str) -> LiveKey:
+    def _execute(self, verb: str, name: str, request: Any, missing_ok: bool = False) -> dict[str, Any] | None:
+        """Run a request; None for a 404 when `missing_ok`; every failure a `GoogleError` saying which call."""
         from googleapiclient.errors import HttpError
 
-        name = key_name(service_account, key_id, self._project(service_account))
         try:
-            body = self._keys().get(name=name, publicKeyType="TYPE_NONE").execute(num_retries=RETRIES)
+            body = request.execute(num_retries=RETRIES)
         except HttpError as exc:
-            if http_status(exc)[0] == 404:
-                return LiveKey(service_account, key_id, exists=False)
-            raise self._fail("keys.get", name, exc) from None
+            if missing_ok and http_status(exc)[0] == 404:
+                return None
+            raise self._fail(verb, name, exc) from None
+        except TRANSPORT_ERRORS as exc:
+            raise GoogleError(f"{verb} {name}: Google not reachable or credentials unusable "
+                              f"({type(exc).__name__})") from None
+        return body if isinstance(body, dict) else {}
+
+    # --- reads ---------------------------------------------------------------------------------
+    def get_key(self, service_account: str, key_id: str) -> LiveKey:
+        name = key_name(service_account, key_id, self._project(service_account))
+        body = self._execute("keys.get", name, self._keys().get(name=name, publicKeyType="TYPE_NONE"),
+                             missing_ok=True)
+        if body is None:
+            return LiveKey(service_account, key_id, exists=False)
         return _live(service_account, key_id, body)
 
     def list_user_keys(self, service_account: str) -> list[LiveKey]:
-        from googleapiclient.errors import HttpError
-
         parent = f"projects/{self._project(service_account)}/serviceAccounts/{service_account}"
-        try:
-            body = self._keys().list(name=parent, keyTypes="USER_MANAGED").execute(num_retries=RETRIES)
-        except HttpError as exc:
-            raise self._fail("keys.list", parent, exc) from None
+        body = self._execute("keys.list", parent, self._keys().list(name=parent, keyTypes="USER_MANAGED")) or {}
         out = []
         for item in body.get("keys", []):
             kid = str(item.get("name", "")).rsplit("/", 1)[-1]
@@ -144,7 +156,7 @@ class GoogleKeyAdmin:
         except HttpError as exc:
             status, code, message = http_status(exc)
             return UsageSignal(unknown_reason=f"Policy Analyzer query failed: HTTP {status} {code} {message}".strip())
-        except (OSError, ValueError) as exc:  # connection trouble, undecodable answer
+        except TRANSPORT_AND_DECODE_ERRORS as exc:  # connection trouble, undecodable answer
             return UsageSignal(unknown_reason=f"Policy Analyzer unreachable: {type(exc).__name__}")
         if latest is None:
             return UsageSignal(last_authenticated=None)
@@ -160,26 +172,14 @@ class GoogleKeyAdmin:
         self._post("enable", service_account, key_id)
 
     def _post(self, verb: str, service_account: str, key_id: str) -> None:
-        from googleapiclient.errors import HttpError
-
         name = key_name(service_account, key_id, self._project(service_account))
-        method = getattr(self._keys(), verb)
-        try:
-            method(name=name, body={}).execute(num_retries=RETRIES)
-        except HttpError as exc:
-            raise self._fail(f"keys.{verb}", name, exc) from None
+        self._execute(f"keys.{verb}", name, getattr(self._keys(), verb)(name=name, body={}))
         log.info("keys.%s %s", verb, name)
 
     def delete_key(self, service_account: str, key_id: str) -> bool:
         """Delete; False when the key was already gone (404)."""
-        from googleapiclient.errors import HttpError
-
         name = key_name(service_account, key_id, self._project(service_account))
-        try:
-            self._keys().delete(name=name).execute(num_retries=RETRIES)
-        except HttpError as exc:
-            if http_status(exc)[0] == 404:
-                return False
-            raise self._fail("keys.delete", name, exc) from None
+        if self._execute("keys.delete", name, self._keys().delete(name=name), missing_ok=True) is None:
+            return False
         log.info("keys.delete %s", name)
         return True

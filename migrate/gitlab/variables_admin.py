@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 import gitlab
+import requests
 
 from migrate.errors import GitLabError
 from migrate.keyfile import parse_key
@@ -55,6 +56,8 @@ class GitLabVariableAdmin:
                 return VariableHolding(exists=False)
             raise GitLabError(f"read variable {var.ref}: HTTP {exc.response_code} "
                               f"{_safe_message(exc)}") from None
+        except requests.RequestException as exc:
+            raise GitLabError(f"read variable {var.ref}: GitLab not reachable ({type(exc).__name__})") from None
         scope = getattr(obj, "environment_scope", None)
         if var.level != "instance" and scope not in (None, var.environment_scope):
             # A server that ignored the filter answered with another scope's variable: do not act.
@@ -77,6 +80,8 @@ class GitLabVariableAdmin:
                 return False
             raise GitLabError(f"delete variable {var.ref}: HTTP {exc.response_code} "
                               f"{_safe_message(exc)}") from None
+        except requests.RequestException as exc:
+            raise GitLabError(f"delete variable {var.ref}: GitLab not reachable ({type(exc).__name__})") from None
         log.info("deleted variable %s", var.ref)
         return True
 
