@@ -1,0 +1,122 @@
+"""`analyze`: what a CI file does with service-account keys, as plain data for scan and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import yaml
+
+from migrate.ci import limits
+from migrate.ci.detect import Document, build
+from migrate.ci.yamlnodes import Pipeline, compose, get, items, scalar, strings
+from migrate.model import CIFinding
+
+INCLUDE_KINDS = ("local", "project", "remote", "template", "component")
+
+
+@dataclasses.dataclass(frozen=True)
+class Include:
+    """One `include:` entry, so scan can fetch the files a pipeline pulls in."""
+
+    kind: str  # local | project | remote | template | component
+    location: str  # the path, URL, template name or component address ('' for project)
+    project: str | None = None
+    files: tuple[str, ...] = ()
+    ref: str | None = None
+    line: int = 0  # 1-based
+
+
+@dataclasses.dataclass(frozen=True)
+class JobInfo:
+    """A job of the file (hidden `.x` jobs included) and its extends chain within the file."""
+
+    name: str
+    hidden: bool
+    extends: tuple[str, ...]
+    chain: tuple[str, ...]
+    line: int  # 1-based
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    path: str
+    findings: tuple[CIFinding, ...]
+    problems: tuple[str, ...]
+    federated: bool
+    includes: tuple[Include, ...]
+    key_variables: tuple[str, ...]
+    jobs: tuple[JobInfo, ...]
+
+
+def analyze(text: str, path: str = ".gitlab-ci.yml", key_variables: frozenset[str] = frozenset()) -> Analysis:
+    """Findings of key use in one CI file. Never raises on bad input: problems say what went wrong."""
+    try:
+        limits.check_text(text)
+        roots = compose(text)
+    except limits.InputRefused as error:
+        return Analysis(path, (), (str(error),), False, (), (), ())
+    except yaml.YAMLError as error:
+        problem = "not valid YAML: " + " ".join(str(error).split())[:200]
+        return Analysis(path, _line_scan(text), (problem,), _federated_text(text), (), (), ())
+    doc = build(text, roots, key_variables)
+    return from_document(doc, path)
+
+
+def from_document(doc: Document, path: str) -> Analysis:
+    findings = sorted(
+        (CIFinding(f.first + 1, f.last + 1, f.kind, f.variable, tuple(sorted(doc.finding_jobs.get(key, ()))),
+                   f.detail) for key, f in doc.findings.items()),
+        key=lambda f: (f.line, f.end_line, f.kind))
+    problems = tuple(f"{f.kind} at line {f.first + 1}: {f.detail}" for f in doc.stray)
+    return Analysis(path, tuple(findings), problems, doc.federated, includes(doc.pipe),
+                    tuple(sorted(doc.key_vars)), jobs(doc.pipe))
+
+
+def includes(pipe: Pipeline) -> tuple[Include, ...]:
+    node = pipe.value("include")
+    entries = node.value if isinstance(node, yaml.SequenceNode) else [node] if node is not None else []
+    result: list[Include] = []
+    for entry in entries:
+        line = entry.start_mark.line + 1
+        value = scalar(entry)
+        if value is not None:
+            kind = "remote" if re.match(r"^https?://", value) else "local"
+            result.append(Include(kind, value, line=line))
+            continue
+        keys = {key for key, _, _ in items(entry)}
+        kind = next((k for k in INCLUDE_KINDS if k in keys), None)
+        if kind is None:
+            continue
+        location = scalar(get(entry, kind)) or ""
+        project = location if kind == "project" else None
+        files = tuple(strings(get(entry, "file"))) if kind == "project" else ()
+        result.append(Include(kind, "" if kind == "project" else location, project, files,
+                              scalar(get(entry, "ref")), line))
+    return tuple(result)
+
+
+def jobs(pipe: Pipeline) -> tuple[JobInfo, ...]:
+    result = []
+    for name in pipe.job_names():
+        key = pipe.key_node(name)
+        result.append(JobInfo(name, name.startswith("."), tuple(strings(get(pipe.job(name), "extends"))),
+                              tuple(pipe.chain(name)[1:]), (key.start_mark.line + 1) if key else 0))
+    return tuple(result)
+
+
+def _line_scan(text: str) -> tuple[CIFinding, ...]:
+    """For text that is not YAML: the lines that unmistakably authenticate with a key."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        if "activate-service-account" in line:
+            found.append(CIFinding(number, number, "activate-service-account", None, (), line.strip()[:100]))
+        elif "_json_key" in line:
+            found.append(CIFinding(number, number, "docker-json-key", None, (), line.strip()[:100]))
+    return tuple(found)
+
+
+def _federated_text(text: str) -> bool:
+    return any(marker in text for marker in ("create-cred-config", "external_account", "CI_JOB_JWT", "id_tokens"))

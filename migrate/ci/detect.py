@@ -1,0 +1,383 @@
+"""Find where a CI file authenticates with a service-account key, job by job.
+
+Every job (hidden ones too, and a pseudo job for `default:`/top-level scripts) is walked as the
+runner would run it: `before_script` (own, from `extends`, or the default) then `script`, then
+`after_script`, with anchors, `!reference` and `extends` resolved. Each command is classified
+(`migrate.ci.commands`) and file paths are followed through the job: a variable written to a file
+is a *key variable* when that file reaches a key sink (`activate-service-account --key-file`,
+`GOOGLE_APPLICATION_CREDENTIALS`, `docker login -u _json_key`). Names are never guessed from
+how a variable is called; a caller that knows key variables from GitLab's API passes them as hints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable
+
+import yaml
+
+from migrate.ci import shell
+from migrate.ci.commands import Command, classify
+from migrate.ci.units import Budget, Unit, script_units
+from migrate.ci.yamlnodes import Pipeline, get, items, scalar, strings, walk
+
+GAC_NAMES = frozenset({"GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
+                       "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON"})
+NOT_KEYS = frozenset({"CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2", "CI_JOB_TOKEN", "CI_BUILD_TOKEN",
+                      "CI_REGISTRY_PASSWORD", "CI_PROJECT_DIR", "CI_BUILDS_DIR", "HOME", "PWD", "TMPDIR",
+                      "CI_PIPELINE_ID", "CI_JOB_ID"})
+SAFE_READERS = frozenset({"rm", "chmod", "chown", "ls", "test", "[", "echo", "mkdir", "export", "stat", "true"})
+DEFAULT_CONTEXT = "(default)"
+REQUIRED_CHECK = re.compile(
+    r"^\s*if\s+\[\[?\s+-z\s+\"?\$\{?(?P<var>\w+)\}?\"?\s+\]\]?\s*;\s*then\b.*\b(?:exit|return)\b[^;]*;\s*fi\s*$",
+    re.S)
+FEDERATED_MARKERS = ("create-cred-config", "external_account", "CI_JOB_JWT", "sts.googleapis.com",
+                     "identity: google_cloud", "workloadIdentityPools")
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One classified segment of a unit in one job context."""
+
+    unit: Unit
+    index: int  # segment index within the unit (-1: the unit could not be lexed)
+    command: Command | None
+    phase: str  # 'main' (before_script + script) or 'after'
+
+
+@dataclasses.dataclass
+class Context:
+    """A job as the runner runs it (or the `default:` pseudo job)."""
+
+    name: str
+    steps: list[Step]
+    env: dict[str, str]  # YAML variables, normalised, that scripts see at start
+    yaml_vars: list[tuple[str, yaml.Node]]  # (name, value node) of the variables it gets
+
+
+@dataclasses.dataclass(frozen=True)
+class RawFinding:
+    first: int  # 0-based lines, inclusive
+    last: int
+    kind: str
+    variable: str | None
+    detail: str
+
+
+@dataclasses.dataclass
+class Document:
+    """A parsed CI file with everything analysis and rewrite need."""
+
+    text: str
+    lines: list[str]
+    roots: list[yaml.Node]
+    pipe: Pipeline
+    contexts: list[Context]
+    token_vars: set[str]
+    assigned: set[str]
+    federated: bool
+    key_vars: set[str] = dataclasses.field(default_factory=set)
+    findings: dict[tuple[int, int, str], RawFinding] = dataclasses.field(default_factory=dict)
+    finding_jobs: dict[tuple[int, int, str], set[str]] = dataclasses.field(default_factory=dict)
+    remaps: list[tuple[str, str, yaml.Node]] = dataclasses.field(default_factory=list)
+    artifact_hits: list[tuple[str, yaml.Node]] = dataclasses.field(default_factory=list)
+    stray: list[RawFinding] = dataclasses.field(default_factory=list)
+
+    def add(self, finding: RawFinding, job: str | None) -> None:
+        key = (finding.first, finding.kind, finding.variable or "")
+        key3 = (finding.first, finding.last, finding.kind)
+        self.findings.setdefault(key3, finding)
+        jobs = self.finding_jobs.setdefault(key3, set())
+        if job and job != DEFAULT_CONTEXT:
+            jobs.add(job)
+        del key
+
+
+def segments_of(unit: Unit) -> list[shell.Segment] | None:
+    if unit.kind == "opaque":
+        return shell.segments(unit.text)
+    return shell.segments(unit.text)
+
+
+def build(text: str, roots: list[yaml.Node], hints: Iterable[str] = ()) -> Document:
+    """Walk every job of a composed file and classify its commands."""
+    lines = text.splitlines(keepends=True)
+    pipe = Pipeline.from_roots(roots)
+    doc = Document(text, lines, roots, pipe, [], _token_vars(pipe), _assigned(roots, text), False)
+    doc.federated = _federated(text, pipe)
+    budget = Budget()
+    global_vars = [(name, value) for name, _, value in items(pipe.value("variables"))]
+    names = pipe.job_names()
+    for name in names:
+        chain = pipe.chain(name)
+        yaml_vars = list(global_vars)
+        for owner in reversed(chain):
+            yaml_vars.extend((key, value) for key, _, value in items(get(pipe.job(owner), "variables")))
+        main = _units(pipe, pipe.effective(name, "before_script"), lines, budget)
+        found = pipe.lookup(name, "script")
+        main += _units(pipe, found, lines, budget)
+        after = _units(pipe, pipe.effective(name, "after_script"), lines, budget)
+        doc.contexts.append(Context(name, _steps(main, "main") + _steps(after, "after"),
+                                    _env(yaml_vars), yaml_vars))
+    defaults = [pipe.default_value("before_script"), pipe.default_value("after_script")]
+    if any(defaults):
+        main = _units(pipe, defaults[0], lines, budget)
+        after = _units(pipe, defaults[1], lines, budget)
+        doc.contexts.append(Context(DEFAULT_CONTEXT, _steps(main, "main") + _steps(after, "after"),
+                                    _env(global_vars), list(global_vars)))
+    _find_keys(doc, set(hints))
+    _record(doc)
+    return doc
+
+
+def _units(pipe: Pipeline, found: tuple[yaml.Node, str] | None, lines: list[str], budget: Budget) -> list[Unit]:
+    return list(script_units(pipe, found[0], lines, budget)) if found else []
+
+
+def _steps(units: list[Unit], phase: str) -> list[Step]:
+    steps: list[Step] = []
+    for unit in units:
+        parts = segments_of(unit)
+        if parts is None:
+            steps.append(Step(unit, -1, None, phase))
+            continue
+        steps.extend(Step(unit, index, classify(part), phase) for index, part in enumerate(parts))
+    return steps
+
+
+def _env(yaml_vars: list[tuple[str, yaml.Node]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for name, node in yaml_vars:
+        value = scalar(node)
+        if value is None and isinstance(node, yaml.MappingNode):
+            value = scalar(get(node, "value"))
+        if value is not None:
+            env[name] = shell.normalize_path(value) if "'" not in value and '"' not in value else value
+    return env
+
+
+def _token_vars(pipe: Pipeline) -> set[str]:
+    names = {"CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2"}
+    for root in pipe.roots:
+        for node in walk(root):
+            if isinstance(node, yaml.MappingNode):
+                names.update(key for key, _, _ in items(get(node, "id_tokens")))
+    return names
+
+
+def _assigned(roots: list[yaml.Node], text: str) -> set[str]:
+    """Variables the file itself gives a value (YAML variables, shell assignments)."""
+    names: set[str] = set()
+    for root in roots:
+        for node in walk(root):
+            if isinstance(node, yaml.MappingNode):
+                variables = get(node, "variables")
+                for key, _, value in items(variables):
+                    if shell.single_var(scalar(value) or "") != key:
+                        names.add(key)
+    for match in re.finditer(r"(?:^|[\s;&|(])(?:export\s+|local\s+|readonly\s+)?([A-Za-z_][A-Za-z0-9_]*)=", text, re.M):
+        names.add(match.group(1))
+    return names
+
+
+def _federated(text: str, pipe: Pipeline) -> bool:
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    return any(marker in code for marker in FEDERATED_MARKERS)
+
+
+def resolve(word: str, env: dict[str, str]) -> str:
+    """The normalised path a word names, following variables that hold a path."""
+    var = shell.single_var(word)
+    if var is not None and var in env and shell.single_var(env[var]) != var:
+        return env[var]
+    return shell.normalize_path(word)
+
+
+def _is_candidate(var: str | None, doc: Document) -> bool:
+    return bool(var) and var not in NOT_KEYS and var not in doc.token_vars
+
+
+def _find_keys(doc: Document, hints: set[str]) -> None:
+    """Key variables: hints, plus variables whose content reaches a key sink in some job."""
+    keys = {hint for hint in hints if hint}
+    for context in doc.contexts:
+        keys |= context_keys(context, doc)
+    changed = True
+    while changed:  # per-job remaps `KEY: ${KEY_PRODUCTION}` make the source a key variable too
+        changed = False
+        for context in doc.contexts:
+            for name, node in context.yaml_vars:
+                source = shell.single_var(scalar(node) or "")
+                if name in keys and source and source != name and source not in keys and _is_candidate(source, doc):
+                    keys.add(source)
+                    changed = True
+    doc.key_vars = keys
+
+
+def sinks(context: Context, doc: Document) -> set[str]:
+    """Normalised paths that reach a key consumer in this job."""
+    env = dict(context.env)
+    found = {f"${name}" for name in GAC_NAMES}
+    found |= {env[name] for name in GAC_NAMES if name in env}
+    for step in context.steps:
+        command = step.command
+        if command is None:
+            continue
+        if command.kind == "assign" and command.name:
+            value = resolve(command.value or "", env)
+            env[command.name] = value
+            if command.name in GAC_NAMES:
+                found.add(value)
+        elif command.kind in ("activate", "docker") and command.path:
+            found.add(resolve(command.path, env))
+    return found
+
+
+def context_keys(context: Context, doc: Document) -> set[str]:
+    keys: set[str] = set()
+    reached = sinks(context, doc)
+    env = dict(context.env)
+    for step in context.steps:
+        command = step.command
+        if command is None:
+            continue
+        if command.kind == "assign" and command.name:
+            source = shell.single_var(command.value or "")
+            if command.name in GAC_NAMES and source and source not in env and source not in doc.assigned \
+                    and _is_candidate(source, doc) and not doc.federated:
+                keys.add(source)
+            env[command.name] = resolve(command.value or "", env)
+        elif command.kind == "write" and command.path and _is_candidate(command.var, doc):
+            if resolve(command.path, env) in reached and command.var:
+                keys.add(command.var)
+        elif command.kind in ("activate", "docker") and command.var and _is_candidate(command.var, doc):
+            if command.var not in env:
+                keys.add(command.var)
+    for name, node in context.yaml_vars:
+        source = shell.single_var(scalar(node) or "")
+        if name in GAC_NAMES and source and source not in doc.assigned and _is_candidate(source, doc) \
+                and not doc.federated and source not in env:
+            keys.add(source)
+    return keys
+
+
+def key_paths(context: Context, doc: Document) -> set[str]:
+    """Normalised paths a key variable is written to in this job."""
+    env = dict(context.env)
+    paths: set[str] = set()
+    for step in context.steps:
+        command = step.command
+        if command is None:
+            continue
+        if command.kind == "assign" and command.name:
+            env[command.name] = resolve(command.value or "", env)
+        elif command.kind == "write" and command.var in doc.key_vars and command.path:
+            paths.add(resolve(command.path, env))
+    return paths
+
+
+def refs_key(text: str, keys: set[str]) -> str | None:
+    return next((name for name in shell.var_refs(text) if name in keys), None)
+
+
+def _record(doc: Document) -> None:
+    """Turn the classified steps into findings (deduplicated by place)."""
+    keys = doc.key_vars
+    for context in doc.contexts:
+        paths = key_paths(context, doc)
+        env = dict(context.env)
+        for step in context.steps:
+            finding = _finding(step, keys, paths, env)
+            if finding is not None:
+                doc.add(finding, context.name)
+        _artifacts(doc, context, paths)
+    for context in doc.contexts:
+        for name, node in context.yaml_vars:
+            value = scalar(node) or ""
+            var = refs_key(value, keys)
+            if var is not None:
+                kind = "gac-key-variable" if name in GAC_NAMES else "key-remap" if shell.single_var(value) else \
+                    "key-variable-reference"
+                doc.remaps.append((name, var, node))
+                doc.add(RawFinding(node.start_mark.line, node.end_mark.line, kind, var,
+                                   f"variable {name} is set from key variable ${var}"), context.name)
+    _stray(doc)
+
+
+def _finding(step: Step, keys: set[str], paths: set[str], env: dict[str, str]) -> RawFinding | None:
+    unit, command = step.unit, step.command
+    first, last = unit.first, unit.last
+    if command is None:
+        text = unit.text
+        if "activate-service-account" in text or "_json_key" in text or refs_key(text, keys):
+            return RawFinding(first, last, "unparsed-auth", refs_key(text, keys),
+                              "authentication in shell this tool cannot parse")
+        return None
+    text = command.segment.text
+    if command.kind == "assign" and command.name:
+        env[command.name] = resolve(command.value or "", env)
+    if command.kind == "activate":
+        return RawFinding(first, last, "activate-service-account", command.var or _var_in(text, keys),
+                          f"gcloud auth activate-service-account with key file {command.path or '$' + str(command.var)}")
+    if command.kind == "docker":
+        return RawFinding(first, last, "docker-json-key", command.var or _var_in(text, keys),
+                          f"docker login -u _json_key to {command.host or '?'}")
+    if command.kind == "write" and command.var in keys:
+        return RawFinding(first, last, "key-to-file", command.var, f"writes ${command.var} to {command.path}")
+    if command.kind == "cat" and command.path and resolve(command.path, env) in paths:
+        return RawFinding(first, last, "key-printed", None, f"prints the key file {command.path} to the job log")
+    if command.kind == "echo" and command.var in keys:
+        return RawFinding(first, last, "key-printed", command.var, f"prints ${command.var} to the job log")
+    var = refs_key(text, keys)
+    if var is not None:
+        if command.kind == "assign" and command.name in GAC_NAMES:
+            return RawFinding(first, last, "gac-key-variable", var,
+                              f"{command.name} points at the key file variable ${var}")
+        kind = "key-variable-check" if REQUIRED_CHECK.match(unit.text) else "key-variable-reference"
+        return RawFinding(first, last, kind, var, f"uses key variable ${var}: {text[:80]}")
+    return None
+
+
+def _var_in(text: str, keys: set[str]) -> str | None:
+    return refs_key(text, keys)
+
+
+def _artifacts(doc: Document, context: Context, paths: set[str]) -> None:
+    if not paths or context.name == DEFAULT_CONTEXT:
+        return
+    found = doc.pipe.effective(context.name, "artifacts")
+    node = get(found[0], "paths") if found else None
+    if not isinstance(node, yaml.SequenceNode):
+        return
+    for item in node.value:
+        value = scalar(item)
+        if value is not None and shell.normalize_path(value) in paths:
+            doc.artifact_hits.append((context.name, item))
+            doc.add(RawFinding(item.start_mark.line, item.end_mark.line, "key-in-artifacts", None,
+                               f"the key file {value} is kept as a job artifact"), context.name)
+
+
+def _stray(doc: Document) -> None:
+    """Key authentication in values no job runs (unused anchors, odd keys): report, never edit."""
+    seen = {(f.first, f.last) for f in doc.findings.values()}
+    for root in doc.roots:
+        for node in walk(root):
+            if not isinstance(node, yaml.ScalarNode):
+                continue
+            code = "\n".join(line for line in node.value.splitlines() if not line.lstrip().startswith("#"))
+            kind = "activate-service-account" if "activate-service-account" in code else \
+                "docker-json-key" if "_json_key" in code else None
+            if kind is None:
+                continue
+            first, last = node.start_mark.line, node.end_mark.line
+            if any(a <= first <= b or first <= a <= last for a, b in seen):
+                continue
+            finding = RawFinding(first, last, kind, refs_key(code, doc.key_vars), "key authentication outside any job's script")
+            doc.stray.append(finding)
+            doc.add(finding, None)
+            seen.add((first, last))
+
+
+def strings_of(node: yaml.Node | None) -> list[str]:
+    return strings(node)

@@ -1,0 +1,140 @@
+"""Text we add to a CI file: YAML scalars that round-trip, credential commands, splicing.
+
+Edits are line-based: `Replace(first, last, lines)` swaps whole physical lines and `Insert(before,
+lines)` adds lines; everything else in the file stays byte for byte, including CRLF line ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+import yaml
+
+from migrate.ci.yamlnodes import GitLabLoader
+
+STS_URL = "https://sts.googleapis.com/v1/token"
+IAM_CREDENTIALS = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{email}:generateAccessToken"
+PROVIDER_RE = re.compile(
+    r"^projects/\d+/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}$")
+EMAIL_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
+_PLAIN_BAD_START = tuple("-?:,[]{}#&*!|>'\"%@`")
+
+
+@dataclasses.dataclass(frozen=True)
+class Replace:
+    first: int  # 0-based physical lines, inclusive
+    last: int
+    lines: tuple[str, ...]  # without line ends
+
+
+@dataclasses.dataclass(frozen=True)
+class Insert:
+    before: int  # 0-based line the new lines go before
+    lines: tuple[str, ...]
+
+
+def yaml_scalar(value: str) -> str:
+    """`value` written as a one-line YAML scalar that loads back to exactly `value`."""
+    candidates = []
+    if value and value == value.strip() and not value.startswith(_PLAIN_BAD_START) \
+            and ": " not in value and " #" not in value and not value.endswith(":"):
+        candidates.append(value)
+    candidates.append("'" + value.replace("'", "''") + "'")
+    candidates.append(json.dumps(value))
+    for candidate in candidates:
+        if "\n" in candidate:
+            continue
+        try:
+            loaded = yaml.load(f"- {candidate}\n", Loader=GitLabLoader)  # noqa: S506 - safe loader subclass
+        except yaml.YAMLError:
+            continue
+        if loaded == [value]:
+            return candidate
+    raise ValueError("no one-line YAML form for this value")
+
+
+def cred_config(provider: str, service_account: str | None) -> dict[str, object]:
+    """What `gcloud iam workload-identity-pools create-cred-config` writes (token file left as %s)."""
+    config: dict[str, object] = {
+        "universe_domain": "googleapis.com",
+        "type": "external_account",
+        "audience": f"//iam.googleapis.com/{provider}",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": STS_URL,
+    }
+    if service_account:
+        config["service_account_impersonation_url"] = IAM_CREDENTIALS.format(email=service_account)
+    config["credential_source"] = {"file": "%s", "format": {"type": "text"}}
+    return config
+
+
+def printf_cred_config(provider: str, service_account: str, token_path: str, output: str) -> str:
+    """A shell command that writes the credential configuration without gcloud."""
+    body = json.dumps(cred_config(provider, service_account), separators=(",", ":"))
+    return f"printf '{body}' {token_path} > {output}"
+
+
+def create_cred_config(gcloud: str, provider: str, service_account: str, token_path: str, output: str) -> str:
+    return (f"{gcloud} iam workload-identity-pools create-cred-config {provider} "
+            f"--service-account={service_account} --credential-source-file={token_path} --output-file={output}")
+
+
+def token_path_for(raw_path: str, unquoted: str) -> str | None:
+    """Where the ID token goes when the credential configuration is written to `raw_path`.
+
+    Next to the file the job already relies on (so it survives wherever that file survives, e.g.
+    kaniko's /kaniko), made absolute because the configuration is read from other directories.
+    None when the path is too clever to reuse safely (command substitution, globs, quotes).
+    """
+    text = unquoted
+    if not text or any(mark in text for mark in ('"', "`", "\\", "$(", "*", "?", "[", "'", "\n", " ")):
+        return None
+    if text.startswith("~/"):
+        text = "$HOME/" + text[2:]
+    elif not text.startswith(("/", "$")):
+        text = "$PWD/" + text
+    return f'"{text}.jwt"'
+
+
+def splice(lines: list[str], edits: list[Replace | Insert], newline: str) -> str:
+    """Apply non-overlapping edits to the file's lines (which keep their own line ends)."""
+    out: list[str] = []
+    replaces = {edit.first: edit for edit in edits if isinstance(edit, Replace)}
+    inserts: dict[int, list[str]] = {}
+    for edit in edits:
+        if isinstance(edit, Insert):
+            inserts.setdefault(edit.before, []).extend(edit.lines)
+    index = 0
+    while index <= len(lines):
+        for new in inserts.get(index, []):
+            out.append(new + newline)
+        if index == len(lines):
+            break
+        edit = replaces.get(index)
+        if edit is not None:
+            ending = _ending(lines[edit.last], newline)
+            out.extend(new + newline for new in edit.lines[:-1])
+            if edit.lines:
+                out.append(edit.lines[-1] + ending)
+            index = edit.last + 1
+            continue
+        out.append(lines[index])
+        index += 1
+    if out and inserts.get(len(lines)) and lines and not lines[-1].endswith(("\n", "\r")):
+        pass
+    return "".join(out)
+
+
+def _ending(line: str, newline: str) -> str:
+    if line.endswith("\r\n"):
+        return "\r\n"
+    if line.endswith("\n"):
+        return "\n"
+    return ""
+
+
+def overlapping(edits: list[Replace | Insert]) -> bool:
+    spans = sorted((edit.first, edit.last) for edit in edits if isinstance(edit, Replace))
+    return any(b_first <= a_last for (_, a_last), (b_first, _) in zip(spans, spans[1:], strict=False))

@@ -1,0 +1,443 @@
+"""`rewrite`: replace service-account key authentication with Workload Identity Federation.
+
+The plan is computed per job (as `migrate.ci.detect` walked it) and applied to the *place* each
+command is written, so an anchored or `!reference`d block is changed once; when two jobs would
+need different text at the same place, the file goes to manual review instead. Every change is
+spliced into the original text. The result is then checked (`migrate.ci.selfcheck`) before it is
+called a rewrite; anything doubtful becomes `manual` with the reasons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from typing import Literal
+
+import yaml
+
+from migrate.ci import emit, limits, shell
+from migrate.ci.commands import Command
+from migrate.ci.detect import DEFAULT_CONTEXT, GAC_NAMES, REQUIRED_CHECK, SAFE_READERS, Context, Document, \
+    Step, build, refs_key, resolve
+from migrate.ci.tokens import TokenPlan, place_tokens
+from migrate.ci.units import Unit
+from migrate.ci.yamlnodes import compose
+
+Status = Literal["rewritten", "manual", "unchanged"]
+FILE_VAR_CONFIG = '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.json"'
+FILE_VAR_TOKEN = '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.jwt"'
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriteOptions:
+    """How to rewrite: the provider resource, service accounts, and the GitLab that runs it."""
+
+    provider: str  # projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER
+    service_account: str = ""
+    service_accounts: Mapping[str, str] = dataclasses.field(default_factory=dict)  # key variable → email
+    gitlab_version: tuple[int, int] | None = None
+    google_cloud_identity: bool = False
+    path: str = ".gitlab-ci.yml"
+    key_variables: frozenset[str] = frozenset()  # known from GitLab's variables API to hold keys
+    instance_url: str | None = None  # old GitLab (CI_JOB_JWT_V2): the audience its tokens carry
+
+
+@dataclasses.dataclass(frozen=True)
+class RewriteResult:
+    status: Status
+    text: str | None
+    reasons: tuple[str, ...]
+    diff: str
+
+
+class Manual(Exception):
+    """This file cannot be rewritten safely; the message says why."""
+
+
+def rewrite(text: str, options: RewriteOptions) -> RewriteResult:
+    """Rewrite one CI file; `manual` with reasons whenever the result would not be certainly right."""
+    try:
+        limits.check_text(text)
+        roots = compose(text)
+    except limits.InputRefused as error:
+        return RewriteResult("manual", None, (str(error),), "")
+    except yaml.YAMLError as error:
+        return RewriteResult("manual", None, ("not valid YAML: " + " ".join(str(error).split())[:200],), "")
+    doc = build(text, roots, options.key_variables)
+    if not doc.findings:
+        return RewriteResult("unchanged", None, ("no service-account key use found",), "")
+    try:
+        new_text, notes = _rewrite(doc, options)
+    except Manual as error:
+        return RewriteResult("manual", None, tuple(str(error).split("\n")), "")
+    from migrate.ci.selfcheck import check  # local: selfcheck imports this module's types
+
+    failures = check(doc, new_text, options, _token_plan_name(doc))
+    if failures:
+        return RewriteResult("manual", None, tuple(f"self-check: {failure}" for failure in failures), "")
+    diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), new_text.splitlines(keepends=True),
+                                        f"a/{options.path}", f"b/{options.path}"))
+    return RewriteResult("rewritten", new_text, tuple(notes), diff)
+
+
+def _token_plan_name(doc: Document) -> str:
+    return token_name(doc)
+
+
+def token_name(doc: Document) -> str:
+    """The ID token variable we add: GCP_ID_TOKEN unless the file already uses that name."""
+    return "GCP_ID_TOKEN" if "GCP_ID_TOKEN" not in doc.text else "GCP_WIF_ID_TOKEN"
+
+
+@dataclasses.dataclass
+class Plan:
+    """Replacement commands per (unit, segment), and what else the rewrite must do."""
+
+    doc: Document
+    options: RewriteOptions
+    token_var: str
+    replacements: dict[tuple[tuple[int, int, str], int], list[str]] = dataclasses.field(default_factory=dict)
+    units: dict[tuple[int, int, str], Unit] = dataclasses.field(default_factory=dict)
+    problems: list[str] = dataclasses.field(default_factory=list)
+    keyed_jobs: set[str] = dataclasses.field(default_factory=set)
+    default_keyed: bool = False
+    used_keys: set[str] = dataclasses.field(default_factory=set)
+
+    def put(self, step: Step, commands: list[str]) -> None:
+        key = (step.unit.key, step.index)
+        previous = self.replacements.get(key)
+        if previous is not None and previous != commands:
+            self.problems.append(f"line {step.unit.first + 1} is shared by jobs that need different rewrites")
+            return
+        self.replacements[key] = commands
+        self.units[step.unit.key] = step.unit
+
+    def problem(self, step: Step | None, message: str) -> None:
+        where = f"line {step.unit.first + 1}: " if step is not None else ""
+        self.problems.append(where + message)
+
+
+def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str]]:
+    notes: list[str] = []
+    _check_options(options)
+    old = options.gitlab_version is not None and options.gitlab_version < (15, 7)
+    if options.gitlab_version is not None and options.gitlab_version < (14, 7):
+        raise Manual("GitLab older than 14.7 issues no OIDC token (neither id_tokens nor CI_JOB_JWT_V2)")
+    token_var = "CI_JOB_JWT_V2" if old else token_name(doc)
+    plan = Plan(doc, options, token_var)
+    if doc.stray:
+        plan.problems.extend(f"line {f.first + 1}: {f.detail}" for f in doc.stray)
+    for name, var, node in doc.remaps:
+        plan.problems.append(f"line {node.start_mark.line + 1}: variable {name} is set from key variable ${var}; "
+                             "move each environment to its own service account by hand")
+    for job, item in doc.artifact_hits:
+        plan.problems.append(f"line {item.start_mark.line + 1}: job {job} keeps the key file as an artifact; "
+                             "jobs that download it would break")
+    eligible = _gcloud_eligible(doc)
+    for context in doc.contexts:
+        _plan_context(plan, context, eligible)
+    _check_service_accounts(plan)
+    if plan.problems:
+        raise Manual("\n".join(dict.fromkeys(plan.problems)))
+    edits = _unit_edits(plan)
+    if options.google_cloud_identity:
+        tokens = TokenPlan(doc, "identity", token_var, options)
+    else:
+        tokens = TokenPlan(doc, "none" if old else "id_tokens", token_var, options)
+    edits += place_tokens(tokens, plan.keyed_jobs, plan.default_keyed)
+    if emit.overlapping(edits):
+        raise Manual("edits overlap (an authentication command shares lines with a job header)")
+    newline = "\r\n" if doc.text.count("\r\n") > doc.text.count("\n") / 2 else "\n"
+    new_text = emit.splice(doc.lines, edits, newline)
+    if old:
+        audience = options.instance_url or "your GitLab URL"
+        notes.append(f"GitLab {options.gitlab_version} has no id_tokens: uses CI_JOB_JWT_V2, whose audience is "
+                     f"{audience}; the provider's allowed audiences must include it")
+    if options.google_cloud_identity:
+        notes.append("uses identity: google_cloud (GitLab.com Google Cloud IAM integration): grant roles to the "
+                     "integration's principals; no service-account impersonation")
+    return new_text, notes
+
+
+def _check_options(options: RewriteOptions) -> None:
+    if not emit.PROVIDER_RE.match(options.provider):
+        raise Manual("provider must be projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER")
+    for email in [options.service_account, *options.service_accounts.values()]:
+        if email and not emit.EMAIL_RE.match(email):
+            raise Manual(f"not a service-account e-mail: {email!r}")
+
+
+def _check_service_accounts(plan: Plan) -> None:
+    """Each key variable needs a service account; different keys must not silently share one."""
+    options = plan.options
+    if options.google_cloud_identity:
+        return
+    accounts: dict[str, list[str]] = {}
+    for var in sorted(plan.used_keys):
+        email = options.service_accounts.get(var) or options.service_account
+        if not email:
+            plan.problems.append(f"no service account for key variable ${var}: pass --service-account or --map")
+            continue
+        accounts.setdefault(email, []).append(var)
+    for email, names in accounts.items():
+        unmapped = [name for name in names if name not in options.service_accounts]
+        if len(names) > 1 and unmapped:
+            plan.problems.append(
+                f"key variables {', '.join('$' + n for n in names)} would all use {email}; different keys usually "
+                f"belong to different service accounts: map each with --map VARIABLE=EMAIL")
+
+
+def service_account(plan: Plan, var: str | None) -> str:
+    if var:
+        plan.used_keys.add(var)
+    return plan.options.service_accounts.get(var or "", "") or plan.options.service_account
+
+
+def _gcloud_eligible(doc: Document) -> set[tuple[int, int, str]]:
+    """Key writes that can become `gcloud ... create-cred-config` at the activation in every job."""
+    verdict: dict[tuple[int, int, str], bool] = {}
+    for context in doc.contexts:
+        env = dict(context.env)
+        steps = context.steps
+        for index, step in enumerate(steps):
+            command = step.command
+            if command is None:
+                continue
+            if command.kind == "assign" and command.name:
+                env[command.name] = resolve(command.value or "", env)
+            if command.kind != "write" or command.var not in doc.key_vars or not command.path:
+                continue
+            target = resolve(command.path, env)
+            ok = _activation_follows(steps[index + 1:], target, dict(env), step.phase)
+            key = step.unit.key
+            verdict[key] = verdict.get(key, True) and ok
+    return {key for key, ok in verdict.items() if ok}
+
+
+def _activation_follows(steps: list[Step], target: str, env: dict[str, str], phase: str) -> bool:
+    for step in steps:
+        command = step.command
+        if command is None or step.phase != phase:
+            return False
+        if command.kind == "assign" and command.name:
+            env[command.name] = resolve(command.value or "", env)
+            continue
+        if command.kind == "activate":
+            return bool(command.path) and resolve(command.path, env) == target and not command.unknown
+        words = [word for stage in command.segment.stages for word in stage.words]
+        if any(stage.name in ("cd", "pushd", "popd") for stage in command.segment.stages):
+            return False
+        if any(resolve(word, env) == target for word in words):
+            return False
+    return False
+
+
+def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, str]]) -> None:
+    """Replacement commands for every authentication step of one job."""
+    doc, options = plan.doc, plan.options
+    keys = doc.key_vars
+    env = dict(context.env)
+    written: dict[str, Step] = {}
+    token_paths: dict[str, str] = {}
+    gcloud: str | None = None
+    keyed = False
+    for step in context.steps:
+        command = step.command
+        if command is None:
+            if "activate-service-account" in step.unit.text or "_json_key" in step.unit.text or \
+                    refs_key(step.unit.text, keys):
+                plan.problem(step, "authentication in shell this tool cannot parse safely")
+                keyed = True
+            continue
+        kind = command.kind
+        if kind == "assign" and command.name:
+            var = refs_key(command.value or "", keys)
+            if var is not None:
+                plan.problem(step, f"{command.name} is set from key variable ${var}")
+            env[command.name] = resolve(command.value or "", env)
+        elif kind == "write" and command.var in keys and command.path:
+            keyed = True
+            target = resolve(command.path, env)
+            written[target] = step
+            _plan_write(plan, step, command, target, token_paths, step.unit.key in eligible)
+        elif kind == "activate":
+            keyed = True
+            gcloud = _plan_activate(plan, step, command, env, written, token_paths) or gcloud
+        elif kind == "docker":
+            keyed = True
+            _plan_docker(plan, step, command, gcloud)
+        elif kind == "cat" and command.path and resolve(command.path, env) in written:
+            plan.put(step, [])
+        elif kind == "echo" and command.var in keys:
+            plan.put(step, [])
+        else:
+            _check_other(plan, step, command, env, written)
+    if keyed:
+        if context.name == DEFAULT_CONTEXT:
+            plan.default_keyed = True
+        else:
+            plan.keyed_jobs.add(context.name)
+
+
+def _write_token(plan: Plan, token_path: str) -> str:
+    return f'echo "${{{plan.token_var}}}" > {token_path}'
+
+
+def _plan_write(plan: Plan, step: Step, command: Command, target: str, token_paths: dict[str, str],
+                gcloud_mode: bool) -> None:
+    raw = command.path or ""
+    if plan.options.google_cloud_identity:
+        if target in {f"${name}" for name in GAC_NAMES}:
+            plan.problem(step, "the key is written to GOOGLE_APPLICATION_CREDENTIALS, which the Google Cloud "
+                         "IAM integration sets itself; remove the variable by hand")
+            return
+        plan.put(step, [f'cp "$GOOGLE_APPLICATION_CREDENTIALS" {raw}'])
+        return
+    token = emit.token_path_for(raw, shell.unquote(raw))
+    if token is None:
+        plan.problem(step, f"cannot derive a token file next to {raw}")
+        return
+    token_paths[target] = token
+    email = service_account(plan, command.var)
+    if gcloud_mode:
+        plan.put(step, [_write_token(plan, token)])
+    else:
+        plan.put(step, [_write_token(plan, token), emit.printf_cred_config(plan.options.provider, email, token, raw)])
+
+
+def _plan_activate(plan: Plan, step: Step, command: Command, env: dict[str, str], written: dict[str, Step],
+                   token_paths: dict[str, str]) -> str | None:
+    if command.unknown:
+        plan.problem(step, f"gcloud auth activate-service-account with options this tool does not know: "
+                     f"{' '.join(command.unknown)}")
+        return None
+    g = command.gcloud
+    keep = (" " + " ".join(command.keep)) if command.keep else ""
+    keys = plan.doc.key_vars
+    if command.var and command.var in keys and command.var not in env:
+        if command.var in GAC_NAMES:
+            plan.problem(step, f"the key is the CI/CD file variable {command.var}; tools read it implicitly, "
+                         "so it must be removed and replaced by hand")
+            return None
+        if plan.options.google_cloud_identity:
+            plan.put(step, [f'{g} auth login --cred-file="$GOOGLE_APPLICATION_CREDENTIALS"{keep}'])
+            return g
+        email = service_account(plan, command.var)
+        plan.put(step, [_write_token(plan, FILE_VAR_TOKEN),
+                        emit.create_cred_config(g, plan.options.provider, email, FILE_VAR_TOKEN, FILE_VAR_CONFIG),
+                        f"{g} auth login --cred-file={FILE_VAR_CONFIG}{keep}"])
+        return g
+    if not command.path:
+        plan.problem(step, "gcloud auth activate-service-account without a key file this tool can follow")
+        return None
+    target = resolve(command.path, env)
+    write = written.get(target)
+    if write is None:
+        plan.problem(step, f"the activation reads {command.path}, which this job does not write from a key variable")
+        return None
+    login = f"{g} auth login --cred-file={command.path}{keep}"
+    if plan.options.google_cloud_identity:
+        plan.put(step, [login])
+        return g
+    write_cmd = write.command
+    token = token_paths.get(target)
+    is_gcloud_mode = token is not None and plan.replacements.get((write.unit.key, write.index)) == \
+        [_write_token(plan, token)]
+    if is_gcloud_mode and token is not None and write_cmd is not None:
+        email = service_account(plan, write_cmd.var)
+        plan.put(step, [emit.create_cred_config(g, plan.options.provider, email, token, command.path), login])
+    else:
+        plan.put(step, [login])
+    return g
+
+
+def _plan_docker(plan: Plan, step: Step, command: Command, gcloud: str | None) -> None:
+    if gcloud is None:
+        plan.problem(step, "docker login with a _json_key in a job that has no gcloud to mint an access token; "
+                     "use gcloud, or exchange the ID token through STS (see docs/ci-rewrite.md)")
+        return
+    if command.unknown or not command.host:
+        plan.problem(step, "docker login with options this tool does not know")
+        return
+    plan.put(step, [f"{gcloud} auth print-access-token | docker login -u oauth2accesstoken --password-stdin "
+                    f"{command.host}"])
+
+
+def _check_other(plan: Plan, step: Step, command: Command, env: dict[str, str], written: dict[str, Step]) -> None:
+    keys = plan.doc.key_vars
+    var = refs_key(command.segment.text, keys)
+    stage_names = [stage.name for stage in command.segment.stages]
+    if var is not None:
+        if REQUIRED_CHECK.match(step.unit.text):
+            if step.index == 0:
+                for index in range(len(shell.segments(step.unit.text) or [])):
+                    plan.put(dataclasses.replace(step, index=index), [])
+            return
+        if stage_names and stage_names[0] in ("chmod", "chown") and len(command.segment.stages) == 1:
+            plan.put(step, [])
+            return
+        plan.problem(step, f"key variable ${var} is used by a command this tool does not rewrite: "
+                     f"{command.segment.text[:100]}")
+        return
+    for stage in command.segment.stages:
+        for word in stage.words[1:]:
+            if resolve(word, env) in written and stage.name not in SAFE_READERS:
+                plan.problem(step, f"the key file {word} is read by `{stage.name}`; check that it accepts a "
+                             "credential configuration and rewrite it by hand")
+                return
+
+
+def _unit_edits(plan: Plan) -> list[emit.Replace | emit.Insert]:
+    """Turn per-segment replacements into line edits of each unit."""
+    edits: list[emit.Replace | emit.Insert] = []
+    by_unit: dict[tuple[int, int, str], dict[int, list[str]]] = {}
+    for (unit_key, index), commands in plan.replacements.items():
+        by_unit.setdefault(unit_key, {})[index] = commands
+    for unit_key, changes in by_unit.items():
+        unit = plan.units[unit_key]
+        edits.append(_unit_edit(unit, changes, plan.doc.lines))
+    return edits
+
+
+def _unit_edit(unit: Unit, changes: dict[int, list[str]], lines: list[str]) -> emit.Replace:
+    parts = shell.segments(unit.text) or []
+    if len(parts) == 1 and 0 in changes:
+        commands = changes[0]
+    else:
+        commands = _rebuild(unit.text, parts, changes)
+    if unit.kind == "item":
+        new = [unit.prefix + emit.yaml_scalar(command) for command in commands]
+        if new and unit.comment:
+            new[-1] += " " + unit.comment
+        return emit.Replace(unit.first, unit.last, tuple(new))
+    if unit.kind == "block_line":
+        if any("\n" in command for command in commands):
+            raise Manual(f"line {unit.first + 1}: a multi-line command in a block cannot be rewritten safely")
+        return emit.Replace(unit.first, unit.last, tuple(unit.prefix + command for command in commands))
+    if unit.kind == "scalar" and unit.first == unit.last and commands:
+        line = lines[unit.first].rstrip("\r\n")
+        value = emit.yaml_scalar(" && ".join(commands))
+        return emit.Replace(unit.first, unit.last, (line[:unit.start_col] + value + line[unit.end_col:],))
+    raise Manual(f"line {unit.first + 1}: this script value is written in a form this tool does not edit")
+
+
+def _rebuild(text: str, parts: list[shell.Segment], changes: dict[int, list[str]]) -> list[str]:
+    """One command line with some segments replaced (joined by &&) or removed."""
+    pieces: list[str] = []
+    for index, part in enumerate(parts):
+        separator = text[parts[index - 1].end:part.start] if index else ""
+        if index in changes:
+            replacement = changes[index]
+            if not replacement:
+                if part.before == "||" or (index + 1 < len(parts) and parts[index + 1].before == "||"):
+                    raise Manual("a removed command is part of an `||` list")
+                continue
+            body = " && ".join(replacement)
+        else:
+            body = part.text
+        if pieces:
+            pieces.append(separator if separator.strip() else " && ")
+        pieces.append(body)
+    result = "".join(pieces).strip()
+    return [result] if result else []

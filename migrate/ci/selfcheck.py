@@ -1,0 +1,154 @@
+"""Check a rewrite before calling it one: the claims a merge request reviewer relies on.
+
+1. the result parses with the GitLab loader;
+2. it validates against GitLab's CI JSON schema when the original did (the schema vendored by
+   check-jsonschema, the copy GitLab's pipeline editor uses);
+3. no non-comment line still activates a key, uses `_json_key` or mentions a key variable, and a
+   fresh analysis finds nothing (so a second rewrite is a no-op);
+4. every job that authenticated has an ID token for the provider (extends and `default:` resolved,
+   a job's own `id_tokens` hiding the default one), or `identity: google_cloud`;
+5. every original line that was removed or changed lies in a finding's span.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import re
+from importlib import resources
+from typing import Any
+
+import yaml
+from jsonschema import Draft7Validator
+
+from migrate.ci import limits
+from migrate.ci.detect import DEFAULT_CONTEXT, Document, build
+from migrate.ci.yamlnodes import Pipeline, compose, construct, get, items, scalar, strings
+
+SCHEMA_PACKAGE = "check_jsonschema.builtin_schemas.vendor"
+SCHEMA_FILE = "gitlab-ci.json"
+
+
+@functools.lru_cache(maxsize=1)
+def validator() -> Draft7Validator:
+    """GitLab's CI schema as shipped inside the installed check-jsonschema package."""
+    text = resources.files(SCHEMA_PACKAGE).joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    return Draft7Validator(json.loads(text))
+
+
+def to_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): to_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_json(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def schema_errors(documents: list[Any]) -> list[str]:
+    errors = []
+    for document in documents:
+        if isinstance(document, dict):
+            for error in validator().iter_errors(to_json(document)):
+                where = "/".join(str(part) for part in error.absolute_path) or "(top)"
+                errors.append(f"{where}: {error.message[:120]}")
+    return errors
+
+
+def check(doc: Document, new_text: str, options: Any, token_var: str) -> list[str]:
+    """Reasons the rewrite is not safe to propose (empty: it is)."""
+    try:
+        roots = compose(new_text)
+        documents = construct(new_text)
+    except (yaml.YAMLError, limits.InputRefused) as error:
+        return ["the result does not parse: " + " ".join(str(error).split())[:160]]
+    failures: list[str] = []
+    original_docs = construct(doc.text)
+    if not schema_errors(original_docs):
+        errors = schema_errors(documents)
+        if errors:
+            failures.append(f"the result fails GitLab's CI schema: {errors[0]}")
+    failures.extend(_leftovers(doc, new_text, roots))
+    failures.extend(_tokens(doc, Pipeline.from_roots(roots), options, token_var))
+    failures.extend(_changed_lines(doc, new_text))
+    return failures
+
+
+def _leftovers(doc: Document, new_text: str, roots: list[yaml.Node]) -> list[str]:
+    failures = []
+    # bare names (`validateVars KEY`) too, but only names that cannot be ordinary words or paths
+    names = sorted((name for name in doc.key_vars if "_" in name or len(name) >= 8), key=len, reverse=True)
+    word = re.compile(r"(?<![A-Za-z0-9_./-])(?:" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_.-])") \
+        if names else None
+    refs = sorted(doc.key_vars, key=len, reverse=True)
+    ref = re.compile(r"\$\{?(?:" + "|".join(map(re.escape, refs)) + r")(?![A-Za-z0-9_])") if refs else None
+    for number, line in enumerate(new_text.splitlines(), 1):
+        if line.lstrip().startswith("#"):
+            continue
+        code = line.split(" #", 1)[0]
+        if "activate-service-account" in code or "_json_key" in code or (word and word.search(code)) \
+                or (ref and ref.search(code)):
+            failures.append(f"line {number} still uses a key: {line.strip()[:100]}")
+    again = build(new_text, roots, doc.key_vars)
+    if again.findings and not failures:
+        first = min(again.findings.values(), key=lambda f: f.first)
+        failures.append(f"a second analysis still finds {first.kind} at line {first.first + 1}")
+    return failures
+
+
+def _keyed_jobs(doc: Document) -> set[str]:
+    jobs: set[str] = set()
+    for names in doc.finding_jobs.values():
+        jobs.update(name for name in names if name != DEFAULT_CONTEXT)
+    return jobs
+
+
+def _tokens(doc: Document, pipe: Pipeline, options: Any, token_var: str) -> list[str]:
+    version = getattr(options, "gitlab_version", None)
+    if version is not None and version < (15, 7) and not getattr(options, "google_cloud_identity", False):
+        return []
+    audience = f"https://iam.googleapis.com/{getattr(options, 'provider', '')}"
+    identity = bool(getattr(options, "google_cloud_identity", False))
+    missing = [job for job in sorted(_keyed_jobs(doc))
+               if not (_has_identity(pipe, job) if identity else _has_token(pipe, job, audience))]
+    return [f"job(s) without an ID token for the provider: {', '.join(missing[:6])}"] if missing else []
+
+
+def _effective(pipe: Pipeline, job: str, keyword: str) -> list[yaml.Node]:
+    """Every `keyword` value a job gets: its extends chain's own values, else the default's."""
+    found = [node for member in pipe.chain(job) if (node := get(pipe.job(member), keyword)) is not None]
+    if found:
+        return found
+    if pipe.inherits_default(job, keyword):
+        node = get(pipe.value("default"), keyword)
+        return [node] if node is not None else []
+    return []
+
+
+def _has_token(pipe: Pipeline, job: str, audience: str) -> bool:
+    for tokens in _effective(pipe, job, "id_tokens"):
+        for _, _, token in items(tokens):
+            aud = get(token, "aud")
+            values = strings(aud) if aud is not None else []
+            if any(audience in value for value in values):
+                return True
+    return False
+
+
+def _has_identity(pipe: Pipeline, job: str) -> bool:
+    found = _effective(pipe, job, "identity")
+    return bool(found) and scalar(found[0]) == "google_cloud"
+
+
+def _changed_lines(doc: Document, new_text: str) -> list[str]:
+    before, after = doc.text.splitlines(), new_text.splitlines()
+    spans = [(f.first + 1, f.last + 1) for f in doc.findings.values()]
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    stray = []
+    for tag, start, end, _, _ in matcher.get_opcodes():
+        if tag in ("replace", "delete"):
+            stray.extend(number for number in range(start + 1, end + 1)
+                         if before[number - 1].strip() and not any(a <= number <= b for a, b in spans))
+    return [f"line(s) {', '.join(map(str, stray[:8]))} changed outside any finding"] if stray else []
