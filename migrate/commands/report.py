@@ -94,7 +94,11 @@ def load_plan(path: str | None, state: State | None) -> Plan | None:
     if path:
         return plan_io.read(path)
     body = state.latest_snapshot("plan") if state else None
-    return plan_io.from_data(body, "the latest plan snapshot") if body is not None else None
+    if body is None:
+        return None
+    if isinstance(body, dict) and "kind" not in body:  # `plan` snapshots to_dict(plan), without the file's kind
+        body = {"kind": plan_io.KIND, **body}
+    return plan_io.from_data(body, "the latest plan snapshot")
 
 
 def build_document(args: argparse.Namespace, config: Config | None, with_history: bool = True) -> FindingsDocument:
