@@ -81,14 +81,13 @@ def includes(pipe: Pipeline) -> tuple[Include, ...]:
         line = entry.start_mark.line + 1
         value = scalar(entry)
         if value is not None:
-            kind = "remote" if re.match(r"^https?://", value) else "local"
-            result.append(Include(kind, value, line=line))
+            result.append(Include("remote" if re.match(r"^https?://", value) else "local", value, line=line))
             continue
         keys = {key for key, _, _ in items(entry)}
-        kind = next((k for k in INCLUDE_KINDS if k in keys), None)
+        kind: str | None = next((k for k in INCLUDE_KINDS if k in keys), None)
         if kind is None:
             continue
-        location = scalar(get(entry, kind)) or ""
+        location: str = scalar(get(entry, kind)) or ""
         project = location if kind == "project" else None
         files = tuple(strings(get(entry, "file"))) if kind == "project" else ()
         result.append(Include(kind, "" if kind == "project" else location, project, files,

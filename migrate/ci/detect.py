@@ -251,9 +251,9 @@ def context_keys(context: Context, doc: Document) -> set[str]:
         elif command.kind == "write" and command.path and _is_candidate(command.var, doc):
             if resolve(command.path, env) in reached and command.var:
                 keys.add(command.var)
-        elif command.kind in ("activate", "docker") and command.var and _is_candidate(command.var, doc):
-            if command.var not in env:
-                keys.add(command.var)
+        elif command.kind in ("activate", "docker") and command.var and _is_candidate(command.var, doc) \
+                and command.var not in env:
+            keys.add(command.var)
     for name, node in context.yaml_vars:
         source = shell.single_var(scalar(node) or "")
         if name in GAC_NAMES and source and source not in doc.assigned and _is_candidate(source, doc) \

@@ -101,7 +101,7 @@ def token_path_for(raw_path: str, unquoted: str) -> str | None:
 def splice(lines: list[str], edits: list[Replace | Insert], newline: str) -> str:
     """Apply non-overlapping edits to the file's lines (which keep their own line ends)."""
     out: list[str] = []
-    replaces = {edit.first: edit for edit in edits if isinstance(edit, Replace)}
+    replaces: dict[int, Replace] = {edit.first: edit for edit in edits if isinstance(edit, Replace)}
     inserts: dict[int, list[str]] = {}
     for edit in edits:
         if isinstance(edit, Insert):
@@ -112,13 +112,13 @@ def splice(lines: list[str], edits: list[Replace | Insert], newline: str) -> str
             out.append(new + newline)
         if index == len(lines):
             break
-        edit = replaces.get(index)
-        if edit is not None:
-            ending = _ending(lines[edit.last], newline)
-            out.extend(new + newline for new in edit.lines[:-1])
-            if edit.lines:
-                out.append(edit.lines[-1] + ending)
-            index = edit.last + 1
+        replace = replaces.get(index)
+        if replace is not None:
+            ending = _ending(lines[replace.last], newline)
+            out.extend(new + newline for new in replace.lines[:-1])
+            if replace.lines:
+                out.append(replace.lines[-1] + ending)
+            index = replace.last + 1
             continue
         out.append(lines[index])
         index += 1

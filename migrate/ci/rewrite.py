@@ -18,8 +18,18 @@ import yaml
 
 from migrate.ci import emit, limits, shell
 from migrate.ci.commands import Command
-from migrate.ci.detect import DEFAULT_CONTEXT, GAC_NAMES, REQUIRED_CHECK, SAFE_READERS, Context, Document, \
-    Step, build, refs_key, resolve
+from migrate.ci.detect import (
+    DEFAULT_CONTEXT,
+    GAC_NAMES,
+    REQUIRED_CHECK,
+    SAFE_READERS,
+    Context,
+    Document,
+    Step,
+    build,
+    refs_key,
+    resolve,
+)
 from migrate.ci.tokens import TokenPlan, place_tokens
 from migrate.ci.units import Unit
 from migrate.ci.yamlnodes import compose
@@ -224,7 +234,7 @@ def _activation_follows(steps: list[Step], target: str, env: dict[str, str], pha
             env[command.name] = resolve(command.value or "", env)
             continue
         if command.kind == "activate":
-            return bool(command.path) and resolve(command.path, env) == target and not command.unknown
+            return bool(command.path) and resolve(command.path or "", env) == target and not command.unknown
         words = [word for stage in command.segment.stages for word in stage.words]
         if any(stage.name in ("cd", "pushd", "popd") for stage in command.segment.stages):
             return False
@@ -235,7 +245,7 @@ def _activation_follows(steps: list[Step], target: str, env: dict[str, str], pha
 
 def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, str]]) -> None:
     """Replacement commands for every authentication step of one job."""
-    doc, options = plan.doc, plan.options
+    doc, _options = plan.doc, plan.options
     keys = doc.key_vars
     env = dict(context.env)
     written: dict[str, Step] = {}
@@ -269,6 +279,7 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
             _plan_docker(plan, step, command, gcloud)
         elif kind == "cat" and command.path and resolve(command.path, env) in written:
             plan.put(step, [])
+            _drop_echo_companions(plan, step)
         elif kind == "echo" and command.var in keys:
             plan.put(step, [])
         else:
@@ -278,6 +289,16 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
             plan.default_keyed = True
         else:
             plan.keyed_jobs.add(context.name)
+
+
+def _drop_echo_companions(plan: Plan, step: Step) -> None:
+    """`echo "using key:" && cat key.json`: the echo only announced the print, so it goes too."""
+    parts = shell.segments(step.unit.text) or []
+    others = [index for index in range(len(parts)) if index != step.index]
+    if others and all(len(parts[i].stages) == 1 and parts[i].stages[0].name == "echo"
+                      and not parts[i].stages[0].redirects for i in others):
+        for index in others:
+            plan.put(dataclasses.replace(step, index=index), [])
 
 
 def _write_token(plan: Plan, token_path: str) -> str:
@@ -402,10 +423,7 @@ def _unit_edits(plan: Plan) -> list[emit.Replace | emit.Insert]:
 
 def _unit_edit(unit: Unit, changes: dict[int, list[str]], lines: list[str]) -> emit.Replace:
     parts = shell.segments(unit.text) or []
-    if len(parts) == 1 and 0 in changes:
-        commands = changes[0]
-    else:
-        commands = _rebuild(unit.text, parts, changes)
+    commands = changes[0] if len(parts) == 1 and 0 in changes else _rebuild(unit.text, parts, changes)
     if unit.kind == "item":
         new = [unit.prefix + emit.yaml_scalar(command) for command in commands]
         if new and unit.comment:

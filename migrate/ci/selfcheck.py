@@ -146,7 +146,7 @@ def _changed_lines(doc: Document, new_text: str) -> list[str]:
     before, after = doc.text.splitlines(), new_text.splitlines()
     spans = [(f.first + 1, f.last + 1) for f in doc.findings.values()]
     matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    stray = []
+    stray: list[int] = []
     for tag, start, end, _, _ in matcher.get_opcodes():
         if tag in ("replace", "delete"):
             stray.extend(number for number in range(start + 1, end + 1)

@@ -35,11 +35,11 @@ DEFAULTABLE = frozenset({"before_script", "after_script", "image", "services", "
                          "identity", "artifacts", "tags", "retry", "timeout", "interruptible", "hooks"})
 
 
-class Reference(list):  # type: ignore[type-arg]
+class Reference(list):  # type: ignore[type-arg,unused-ignore]
     """Constructed value of a `!reference [job, key, ...]` tag."""
 
 
-class GitLabLoader(_BASE):  # type: ignore[misc]
+class GitLabLoader(_BASE):  # type: ignore[misc,unused-ignore]
     """Safe loader: `!reference` as a list, dates and `=` kept as strings (JSON-shaped data)."""
 
 
