@@ -49,9 +49,9 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
 
 def optional_config(args: argparse.Namespace) -> Config | None:
     """The configuration when one is given or present; None lets `--inventory` work without one."""
-    if getattr(args, "config", None) is None and not Path(DEFAULT_CONFIG).exists():
-        if getattr(args, "inventory", None):
-            return None
+    no_config = getattr(args, "config", None) is None and not Path(DEFAULT_CONFIG).exists()
+    if no_config and getattr(args, "inventory", None):
+        return None
     return config_from_args(args)
 
 
