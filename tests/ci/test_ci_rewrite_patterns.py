@@ -1,0 +1,462 @@
+"""Literal before/after pairs for every rewrite pattern, plus idempotence of each result."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from cihelpers import AUD, CREATE, PROVIDER, SA, dedent, printf, run, token_block
+
+from migrate.ci import analyze
+
+FILE_VAR = ('"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.jwt"', '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.json"')
+
+CASES: dict[str, tuple[str, str]] = {
+    "activate with a file variable": (
+        """
+        deploy:
+          stage: deploy
+          script:
+            - gcloud auth activate-service-account --key-file=$DEPLOY_KEY_FILE --project=my-proj
+            - gcloud run deploy app
+        """,
+        f"""
+        deploy:
+          @TOKENS@
+          stage: deploy
+          script:
+            - echo "${{GCP_ID_TOKEN}}" > {FILE_VAR[0]}
+            - {CREATE} --credential-source-file={FILE_VAR[0]} --output-file={FILE_VAR[1]}
+            - gcloud auth login --cred-file={FILE_VAR[1]} --project=my-proj
+            - gcloud run deploy app
+        """),
+    "base64 -d to a file, then activate (gcloud writes the config)": (
+        """
+        deploy:
+          image: google/cloud-sdk:slim
+          before_script:
+            - echo "$GCP_KEY_B64" | base64 -d > key.json  # the key
+            - gcloud auth activate-service-account --key-file key.json
+          script:
+            - gcloud storage ls
+        """,
+        f"""
+        deploy:
+          @TOKENS@
+          image: google/cloud-sdk:slim
+          before_script:
+            - echo "${{GCP_ID_TOKEN}}" > "$PWD/key.json.jwt" # the key
+            - {CREATE} --credential-source-file="$PWD/key.json.jwt" --output-file=key.json
+            - gcloud auth login --cred-file=key.json
+          script:
+            - gcloud storage ls
+        """),
+    "GOOGLE_APPLICATION_CREDENTIALS set in variables:, terraform": (
+        """
+        variables:
+          GOOGLE_APPLICATION_CREDENTIALS: ${CI_PROJECT_DIR}/creds/sa.json
+
+        plan:
+          image: hashicorp/terraform:1.9
+          script:
+            - mkdir -p $(dirname ${GOOGLE_APPLICATION_CREDENTIALS})
+            - echo "${TF_KEY}" > ${GOOGLE_APPLICATION_CREDENTIALS}
+            - terraform plan
+        """,
+        f"""
+        variables:
+          GOOGLE_APPLICATION_CREDENTIALS: ${{CI_PROJECT_DIR}}/creds/sa.json
+
+        plan:
+          @TOKENS@
+          image: hashicorp/terraform:1.9
+          script:
+            - mkdir -p $(dirname ${{GOOGLE_APPLICATION_CREDENTIALS}})
+            - echo "${{GCP_ID_TOKEN}}" > "${{GOOGLE_APPLICATION_CREDENTIALS}}.jwt"
+            - {printf('"${GOOGLE_APPLICATION_CREDENTIALS}.jwt"', "${GOOGLE_APPLICATION_CREDENTIALS}")}
+            - terraform plan
+        """),
+    "GOOGLE_APPLICATION_CREDENTIALS exported in the script, kaniko (no gcloud)": (
+        """
+        build:
+          image:
+            name: gcr.io/kaniko-project/executor:debug
+            entrypoint: [""]
+          script:
+            - mkdir -p /kaniko/.gcr; echo $KANIKO_KEY | base64 -d > /kaniko/.gcr/sa.json
+            - export GOOGLE_APPLICATION_CREDENTIALS=/kaniko/.gcr/sa.json
+            - /kaniko/executor --context . --destination gcr.io/p/app:1
+        """,
+        f"""
+        build:
+          @TOKENS@
+          image:
+            name: gcr.io/kaniko-project/executor:debug
+            entrypoint: [""]
+          script:
+            - mkdir -p /kaniko/.gcr; echo "${{GCP_ID_TOKEN}}" > "/kaniko/.gcr/sa.json.jwt" && {printf('"/kaniko/.gcr/sa.json.jwt"', "/kaniko/.gcr/sa.json")}
+            - export GOOGLE_APPLICATION_CREDENTIALS=/kaniko/.gcr/sa.json
+            - /kaniko/executor --context . --destination gcr.io/p/app:1
+        """),
+    "terraform in the top-level before_script: token in a new default:": (
+        """
+        image: hashicorp/terraform:1.9
+
+        before_script:
+          - echo $TF_SA | base64 -d > /tmp/sa.json
+          - export GOOGLE_APPLICATION_CREDENTIALS=/tmp/sa.json
+          - terraform init
+
+        plan:
+          script:
+            - terraform plan
+        """,
+        f"""
+        image: hashicorp/terraform:1.9
+
+        default:
+          @TOKENS@
+        before_script:
+          - echo "${{GCP_ID_TOKEN}}" > "/tmp/sa.json.jwt"
+          - {printf('"/tmp/sa.json.jwt"', "/tmp/sa.json")}
+          - export GOOGLE_APPLICATION_CREDENTIALS=/tmp/sa.json
+          - terraform init
+
+        plan:
+          script:
+            - terraform plan
+        """),
+    "docker login with _json_key becomes an access-token login": (
+        """
+        push:
+          image: google/cloud-sdk
+          script:
+            - echo "$REGISTRY_KEY" > /tmp/key.json
+            - gcloud auth activate-service-account --key-file /tmp/key.json
+            - cat /tmp/key.json | docker login -u _json_key --password-stdin https://europe-docker.pkg.dev
+            - docker push europe-docker.pkg.dev/p/r/app:1
+        """,
+        f"""
+        push:
+          @TOKENS@
+          image: google/cloud-sdk
+          script:
+            - echo "${{GCP_ID_TOKEN}}" > "/tmp/key.json.jwt"
+            - {CREATE} --credential-source-file="/tmp/key.json.jwt" --output-file=/tmp/key.json
+            - gcloud auth login --cred-file=/tmp/key.json
+            - gcloud auth print-access-token | docker login -u oauth2accesstoken --password-stdin https://europe-docker.pkg.dev
+            - docker push europe-docker.pkg.dev/p/r/app:1
+        """),
+    "anchored before_script is rewritten once, in the anchor": (
+        """
+        .auth: &auth
+          - echo "$SA_KEY" > /tmp/sa.json
+          - gcloud auth activate-service-account --key-file=/tmp/sa.json
+
+        deploy-a:
+          before_script: *auth
+          script:
+            - gcloud app deploy
+
+        deploy-b:
+          before_script:
+            - *auth
+            - echo ready
+          script:
+            - gcloud functions deploy f
+        """,
+        f"""
+        .auth: &auth
+          - echo "${{GCP_ID_TOKEN}}" > "/tmp/sa.json.jwt"
+          - {CREATE} --credential-source-file="/tmp/sa.json.jwt" --output-file=/tmp/sa.json
+          - gcloud auth login --cred-file=/tmp/sa.json
+
+        deploy-a:
+          @TOKENS@
+          before_script: *auth
+          script:
+            - gcloud app deploy
+
+        deploy-b:
+          @TOKENS@
+          before_script:
+            - *auth
+            - echo ready
+          script:
+            - gcloud functions deploy f
+        """),
+    "hidden job + extends: the token goes where the inheriting job sees it": (
+        """
+        .gcp:
+          image: google/cloud-sdk
+          before_script:
+            - echo $GCLOUD_KEY | base64 -d > /tmp/k.json
+            - gcloud auth activate-service-account --key-file=/tmp/k.json
+
+        deploy:
+          extends: .gcp
+          script:
+            - gsutil cp build/ gs://bucket/
+        """,
+        f"""
+        .gcp:
+          @TOKENS@
+          image: google/cloud-sdk
+          before_script:
+            - echo "${{GCP_ID_TOKEN}}" > "/tmp/k.json.jwt"
+            - {CREATE} --credential-source-file="/tmp/k.json.jwt" --output-file=/tmp/k.json
+            - gcloud auth login --cred-file=/tmp/k.json
+
+        deploy:
+          extends: .gcp
+          script:
+            - gsutil cp build/ gs://bucket/
+        """),
+    "!reference: the referencing job gets its own token": (
+        """
+        .login:
+          script:
+            - echo "$SA_KEY" > sa.json
+            - gcloud auth activate-service-account --key-file sa.json
+
+        deploy:
+          script:
+            - !reference [.login, script]
+            - gcloud run deploy app
+        """,
+        f"""
+        .login:
+          @TOKENS@
+          script:
+            - echo "${{GCP_ID_TOKEN}}" > "$PWD/sa.json.jwt"
+            - {CREATE} --credential-source-file="$PWD/sa.json.jwt" --output-file=sa.json
+            - gcloud auth login --cred-file=sa.json
+
+        deploy:
+          @TOKENS@
+          script:
+            - !reference [.login, script]
+            - gcloud run deploy app
+        """),
+    "default: before_script gets default: id_tokens": (
+        """
+        default:
+          image: google/cloud-sdk
+          before_script:
+            - echo "$SA_KEY" > /tmp/sa.json
+            - gcloud auth activate-service-account --key-file=/tmp/sa.json
+
+        a:
+          script: gcloud projects list
+        """,
+        f"""
+        default:
+          @TOKENS@
+          image: google/cloud-sdk
+          before_script:
+            - echo "${{GCP_ID_TOKEN}}" > "/tmp/sa.json.jwt"
+            - {CREATE} --credential-source-file="/tmp/sa.json.jwt" --output-file=/tmp/sa.json
+            - gcloud auth login --cred-file=/tmp/sa.json
+
+        a:
+          script: gcloud projects list
+        """),
+    "a job with its own id_tokens (which hide default:) gets ours too": (
+        """
+        default:
+          before_script:
+            - echo "$SA_KEY" > /tmp/sa.json
+            - gcloud auth activate-service-account --key-file=/tmp/sa.json
+
+        vault-job:
+          id_tokens:
+            VAULT_TOKEN:
+              aud: https://vault.example.com
+          script:
+            - gcloud storage ls
+        """,
+        f"""
+        default:
+          @TOKENS@
+          before_script:
+            - echo "${{GCP_ID_TOKEN}}" > "/tmp/sa.json.jwt"
+            - {CREATE} --credential-source-file="/tmp/sa.json.jwt" --output-file=/tmp/sa.json
+            - gcloud auth login --cred-file=/tmp/sa.json
+
+        vault-job:
+          id_tokens:
+            GCP_ID_TOKEN:
+              aud: {AUD}
+            VAULT_TOKEN:
+              aud: https://vault.example.com
+          script:
+            - gcloud storage ls
+        """),
+    "cat of the key file (log leak) is removed": (
+        """
+        deploy:
+          script:
+            - echo $APP_KEY > /tmp/$CI_PIPELINE_ID.json
+            - echo -n "using key " && cat /tmp/$CI_PIPELINE_ID.json
+            - gcloud auth activate-service-account --key-file /tmp/$CI_PIPELINE_ID.json
+        """,
+        f"""
+        deploy:
+          @TOKENS@
+          script:
+            - echo "${{GCP_ID_TOKEN}}" > "/tmp/$CI_PIPELINE_ID.json.jwt"
+            - {printf('"/tmp/$CI_PIPELINE_ID.json.jwt"', "/tmp/$CI_PIPELINE_ID.json")}
+            - gcloud auth login --cred-file=/tmp/$CI_PIPELINE_ID.json
+        """),
+    "activation inside a shell function in an anchored block scalar": (
+        """
+        .functions: &functions |
+          function login() {
+            echo "${CLUSTER_KEY}" | base64 -d > /etc/sa.json
+            gcloud auth activate-service-account --key-file /etc/sa.json --project="${P}"
+          }
+
+        deploy:
+          script:
+            - login
+
+        before_script:
+        - *functions
+        """,
+        f"""
+        .functions: &functions |
+          function login() {{
+            echo "${{GCP_ID_TOKEN}}" > "/etc/sa.json.jwt"
+            {CREATE} --credential-source-file="/etc/sa.json.jwt" --output-file=/etc/sa.json
+            gcloud auth login --cred-file=/etc/sa.json --project="${{P}}"
+          }}
+
+        deploy:
+          script:
+            - login
+
+        default:
+          @TOKENS@
+        before_script:
+        - *functions
+        """),
+}
+
+
+def expected(text: str) -> str:
+    """Dedent, then expand each `@TOKENS@` line into our id_tokens block at that indentation."""
+    return re.sub(r"^( *)@TOKENS@\n", lambda m: token_block(m.group(1)), dedent(text), flags=re.M)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_rewrite_pattern(name: str) -> None:
+    before, after = dedent(CASES[name][0]), expected(CASES[name][1])
+    result = run(before)
+    assert result.status == "rewritten", result.reasons
+    assert result.text == after
+    assert result.diff.startswith("--- a/")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_rewriting_a_rewrite_changes_nothing(name: str) -> None:
+    after = expected(CASES[name][1])
+    assert analyze(after).findings == ()
+    again = run(after)
+    assert again.status == "unchanged" and again.text is None
+
+
+def test_per_environment_keys_map_to_their_own_service_accounts() -> None:
+    before = dedent("""
+        staging:
+          script:
+            - echo $STAGING_KEY > /tmp/k.json
+            - gcloud auth activate-service-account --key-file /tmp/k.json
+        production:
+          script:
+            - echo $PROD_KEY > /tmp/k.json
+            - gcloud auth activate-service-account --key-file /tmp/k.json
+        """)
+    unmapped = run(before)
+    assert unmapped.status == "manual"
+    assert any("--map" in reason for reason in unmapped.reasons)
+    mapped = run(before, service_accounts={"STAGING_KEY": "stg@p.iam.gserviceaccount.com",
+                                           "PROD_KEY": "prd@p.iam.gserviceaccount.com"})
+    assert mapped.status == "rewritten", mapped.reasons
+    assert mapped.text is not None
+    assert "--service-account=stg@p.iam.gserviceaccount.com" in mapped.text.split("production:")[0]
+    assert "--service-account=prd@p.iam.gserviceaccount.com" in mapped.text.split("production:")[1]
+    assert SA not in mapped.text
+
+
+def test_old_gitlab_uses_ci_job_jwt_v2_and_no_id_tokens() -> None:
+    before = dedent("""
+        deploy:
+          script:
+            - echo "$K" | base64 -d > /tmp/k.json
+            - gcloud auth activate-service-account --key-file=/tmp/k.json
+        """)
+    result = run(before, gitlab_version=(15, 2), instance_url="https://gitlab.example.com")
+    assert result.status == "rewritten", result.reasons
+    assert result.text == dedent(f"""
+        deploy:
+          script:
+            - echo "${{CI_JOB_JWT_V2}}" > "/tmp/k.json.jwt"
+            - {CREATE} --credential-source-file="/tmp/k.json.jwt" --output-file=/tmp/k.json
+            - gcloud auth login --cred-file=/tmp/k.json
+        """)
+    assert any("https://gitlab.example.com" in reason for reason in result.reasons)
+    assert run(before, gitlab_version=(14, 3)).status == "manual"
+
+
+def test_google_cloud_identity_uses_the_integration() -> None:
+    before = dedent("""
+        deploy:
+          script:
+            - echo "$K" | base64 -d > /tmp/k.json
+            - gcloud auth activate-service-account --key-file=/tmp/k.json
+        """)
+    result = run(before, google_cloud_identity=True)
+    assert result.status == "rewritten", result.reasons
+    assert result.text == dedent("""
+        deploy:
+          identity: google_cloud
+          script:
+            - cp "$GOOGLE_APPLICATION_CREDENTIALS" /tmp/k.json
+            - gcloud auth login --cred-file=/tmp/k.json
+        """)
+
+
+def test_crlf_line_ends_and_comments_survive() -> None:
+    before = "# keep me\r\ndeploy:\r\n  script:\r\n    - gcloud auth activate-service-account --key-file=$KF\r\n" \
+             "    - gcloud run deploy  # and me\r\n"
+    result = run(before)
+    assert result.status == "rewritten" and result.text is not None
+    assert result.text.startswith("# keep me\r\ndeploy:\r\n  id_tokens:\r\n")
+    assert result.text.endswith("    - gcloud run deploy  # and me\r\n")
+    assert "\n" not in result.text.replace("\r\n", "")
+
+
+def test_spec_header_document_is_kept() -> None:
+    before = dedent("""
+        spec:
+          inputs:
+            stage:
+              default: deploy
+        ---
+        deploy:
+          stage: $[[ inputs.stage ]]
+          script:
+            - gcloud auth activate-service-account --key-file=$KF
+        """)
+    result = run(before)
+    assert result.status == "rewritten", result.reasons
+    assert result.text is not None and result.text.startswith(dedent("""
+        spec:
+          inputs:
+            stage:
+              default: deploy
+        ---
+        deploy:
+          id_tokens:
+        """))
+    assert PROVIDER in result.text
