@@ -1,0 +1,99 @@
+"""The `wif-migrate ci` JSON contracts (analyze and rewrite), driven through the real CLI entry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cihelpers import PROVIDER, SA, dedent
+
+from migrate.cli import main
+
+KEYED = dedent("""
+    deploy:
+      script:
+        - echo "$K" | base64 -d > /tmp/k.json
+        - gcloud auth activate-service-account --key-file=/tmp/k.json
+    """)
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_analyze_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad, binary = tmp_path / "a.yml", tmp_path / "b.yml", tmp_path / "c.yml"
+    good.write_text(KEYED)
+    bad.write_text("x: [\n")
+    binary.write_bytes(b"\xff\xfe\x00junk")
+    assert main(["ci", "analyze", str(good), str(bad), str(binary), "--format", "json"]) == 0
+    data = _json(capsys)
+    files = data["files"]
+    assert isinstance(files, list) and [f["path"] for f in files] == [str(good), str(bad), str(binary)]
+    first = files[0]
+    assert first["problems"] == []
+    assert [(f["line"], f["end_line"], f["kind"], f["variable"], f["jobs"]) for f in first["findings"]] == [
+        (3, 3, "key-to-file", "K", ["deploy"]),
+        (4, 4, "activate-service-account", None, ["deploy"]),
+    ]
+    assert all(isinstance(f["detail"], str) for f in first["findings"])
+    assert files[1]["findings"] == [] and "not valid YAML" in files[1]["problems"][0]
+    assert files[2]["findings"] == [] and files[2]["problems"]
+
+
+def test_analyze_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "a.yml"
+    path.write_text(KEYED)
+    assert main(["ci", "analyze", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "activate-service-account" in out and "key-to-file" in out
+
+
+def test_rewrite_json_contract_writes_out_only_when_rewritten(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    source, out = tmp_path / "in.yml", tmp_path / "out.yml"
+    source.write_text(KEYED)
+    args = ["ci", "rewrite", str(source), "--provider", PROVIDER, "--service-account", SA,
+            "--output", str(out), "--format", "json"]
+    assert main(args) == 0
+    assert _json(capsys) == {"path": str(source), "status": "rewritten", "reasons": []}
+    assert "gcloud auth login --cred-file=/tmp/k.json" in out.read_text()
+    assert source.read_text() == KEYED
+    out.unlink()
+    source.write_text("job:\n  script: [echo hi]\n")
+    assert main(args) == 0
+    assert _json(capsys)["status"] == "unchanged"
+    assert not out.exists()
+    source.write_text("job:\n  script:\n    - gcloud auth activate-service-account --key-file /x/key.json\n")
+    assert main(args) == 0
+    answer = _json(capsys)
+    assert answer["status"] == "manual" and answer["reasons"]
+    assert not out.exists()
+
+
+def test_rewrite_map_and_version_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source, out = tmp_path / "in.yml", tmp_path / "out.yml"
+    source.write_text(KEYED)
+    assert main(["ci", "rewrite", str(source), "--provider", PROVIDER, "--map", "K=k@p.iam.gserviceaccount.com",
+                 "--gitlab-version", "15.3", "--instance-url", "https://gl.example.com",
+                 "--output", str(out), "--format", "json"]) == 0
+    assert _json(capsys)["status"] == "rewritten"
+    text = out.read_text()
+    assert "k@p.iam.gserviceaccount.com" in text and "CI_JOB_JWT_V2" in text and "id_tokens" not in text
+
+
+def test_rewrite_text_output_shows_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source, out = tmp_path / "in.yml", tmp_path / "out.yml"
+    source.write_text(KEYED)
+    assert main(["ci", "rewrite", str(source), "--provider", PROVIDER, "--service-account", SA,
+                 "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "rewritten" in text and "+  id_tokens:" in text and "-    - gcloud auth activate" in text
+
+
+def test_bad_map_is_usage_error(tmp_path: Path) -> None:
+    source = tmp_path / "in.yml"
+    source.write_text(KEYED)
+    assert main(["ci", "rewrite", str(source), "--provider", PROVIDER, "--map", "nope",
+                 "--output", str(tmp_path / "o"), "--format", "json"]) == 2
