@@ -173,19 +173,30 @@ def _summary(keys: tuple[KeyFinding, ...], projects: tuple[ProjectFinding, ...])
     )
 
 
+def _merged(items: list[ReviewItem]) -> tuple[ReviewItem, ...]:
+    """One row per (subject, reason); the sources that reported it are joined ("inventory, plan")."""
+    by_key: dict[tuple[str, str], list[ReviewItem]] = {}
+    for item in items:
+        by_key.setdefault((item.subject, item.reason), []).append(item)
+    out = [ReviewItem(subject, reason, same[0].severity, ", ".join(sorted({i.source for i in same})))
+           for (subject, reason), same in by_key.items()]
+    return tuple(sorted(out, key=lambda r: (r.subject, r.reason)))
+
+
 def _reviews(inv: Inventory, plan: Plan | None, unplaced: list[JournalEntry],
              errors: list[ReviewItem]) -> tuple[tuple[ReviewItem, ...], tuple[ReviewItem, ...]]:
-    manual = {ReviewItem(p.subject, p.reason, p.severity, "inventory") for p in inv.problems if p.severity != "error"}
-    manual |= {ReviewItem(p.subject, p.reason, p.severity, "plan") for p in (plan.manual if plan else ())}
-    errs = set(errors) | {ReviewItem(p.subject, p.reason, "error", "inventory")
-                          for p in inv.problems if p.severity == "error"}
-    errs |= {ReviewItem(f"project:{p.path}", p.error or "could not be read", "error", "inventory")
-             for p in inv.projects if p.status == "error"
-             and not any(e.subject == f"project:{p.path}" for e in errs)}
-    errs |= {ReviewItem(f"journal:{e.seq}", f"{e.kind} step on {e.target or e.action_id} names no key; "
-                        "it is not counted", "error", "journal") for e in unplaced}
-    key = lambda r: (r.subject, r.reason, r.source)  # noqa: E731
-    return tuple(sorted(manual, key=key)), tuple(sorted(errs, key=key))
+    """Manual review (severity manual / warning) and ERROR rows, from inventory, plan and journal.
+    The plan repeats the inventory's problems (its `manual` has unreadable items as errors too)."""
+    found = [ReviewItem(p.subject, p.reason, p.severity, "inventory") for p in inv.problems]
+    found += [ReviewItem(p.subject, p.reason, p.severity, "plan") for p in (plan.manual if plan else ())]
+    manual = [i for i in found if i.severity != "error"]
+    errs = [i for i in found if i.severity == "error"] + errors
+    subjects = {i.subject for i in errs}
+    errs += [ReviewItem(f"project:{p.path}", p.error or "could not be read", "error", "inventory")
+             for p in inv.projects if p.status == "error" and f"project:{p.path}" not in subjects]
+    errs += [ReviewItem(f"journal:{e.seq}", f"{e.kind} step on {e.target or e.action_id} names no key; "
+                        "it is not counted", "error", "journal") for e in unplaced]
+    return _merged(manual), _merged(errs)
 
 
 def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now: str,

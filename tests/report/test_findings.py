@@ -112,3 +112,17 @@ def test_projects_keyless_and_inherited(doc: FindingsDocument) -> None:
     assert states["acme/secret"][0] == "error"
     docs = next(p for p in doc.projects if p.path == "acme/docs")
     assert docs.can_read == ("group:acme:GCP_GROUP_KEY",)
+
+
+def test_plan_repeats_of_inventory_problems_are_merged_and_plan_errors_are_errors() -> None:
+    from migrate.model import Problem
+
+    p = replace(plan(), manual=plan().manual + (
+        Problem("file:acme/web:.gitlab-ci.yml", "the job builds its include path from a variable", "manual"),
+        Problem("project:acme/secret", "403 Forbidden: the token cannot read this project", "error"),
+        Problem("file:labs/x:.gitlab-ci.yml", "404 Not Found", "error")))
+    doc = build_findings(inventory(), p, journal(), NOW)
+    assert [(m.subject, m.source) for m in doc.manual] == [
+        ("file:acme/legacy:.gitlab-ci.yml", "plan"), ("file:acme/web:.gitlab-ci.yml", "inventory, plan")]
+    assert [(e.subject, e.source) for e in doc.errors] == [
+        ("file:labs/x:.gitlab-ci.yml", "plan"), ("project:acme/secret", "inventory, plan")]
