@@ -67,7 +67,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     for path in args.files:
         try:
             text = _read(path)
-        except InputRefused as error:
+        except (InputRefused, UsageError) as error:  # an unreadable file is a row with its reason
             files.append({"path": path, "findings": [], "problems": [str(error)]})
             continue
         result = analyze(text, path, frozenset(args.key_variable))
