@@ -27,9 +27,11 @@ def _f(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def _y_ticks(top: int) -> list[int]:
-    step = max(1, -(-top // 5))
-    return list(range(0, top + 1, step))
+def _y_axis(highest: int) -> tuple[int, list[int]]:
+    """(axis top, ticks): at most about five integer ticks, the top on a tick."""
+    step = max(1, -(-highest // 5))
+    top = max(1, -(-highest // step) * step)
+    return top, list(range(0, top + 1, step))
 
 
 def _times(points: Sequence[BurnDownPoint]) -> list[float]:
@@ -68,7 +70,7 @@ def render_svg(points: Sequence[BurnDownPoint]) -> str:
     times = _times(points)
     t0, t1 = min(times), max(times)
     span = (t1 - t0) or 86400.0
-    top = max(1, max(p.live for p in points))
+    top, ticks = _y_axis(max(p.live for p in points))
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     x_of = {t: LEFT + (t - t0) / span * pw for t in times}
 
@@ -76,7 +78,7 @@ def render_svg(points: Sequence[BurnDownPoint]) -> str:
         return TOP + ph - v / top * ph
 
     parts = [head]
-    for v in _y_ticks(top):
+    for v in ticks:
         parts.append(f'<line x1="{LEFT}" y1="{_f(y(v))}" x2="{LEFT + pw}" y2="{_f(y(v))}" stroke="{GRID}"/>'
                      f'<text x="{LEFT - 8}" y="{_f(y(v) + 4)}" text-anchor="end" fill="{INK}">{v}</text>')
     coords = [(x_of[times[0]], y(points[0].live))]
