@@ -9,9 +9,10 @@ A rollback (re-enable) takes a key back to its merge-request status.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from migrate.model import Inventory, KeyFacts, KeyUsage, Plan, from_dict
+from migrate.model import Inventory, KeyFacts, KeyUsage, KeyVariable, Plan
 from migrate.report import burndown, controls, history, planfacts
 from migrate.report.findings import (
     Exposure,
@@ -29,22 +30,47 @@ from migrate.state import JournalEntry
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _Index:
+    """Lookups built once, so the document is linear-ish in the size of the organisation."""
+
+    usage_keys: dict[int, frozenset[str]]  # position in inventory.usages → key ids
+    usages_by_key: dict[str, list[KeyUsage]]
+    variables_by_key: dict[str, list[KeyVariable]]
+    service_account: dict[str, str]  # key id → e-mail
+
+    @classmethod
+    def of(cls, inv: Inventory) -> _Index:
+        by_ref = history.variable_keys(inv)
+        ukeys = {i: frozenset(history.usage_keys(u, inv, by_ref)) for i, u in enumerate(inv.usages)}
+        usages: dict[str, list[KeyUsage]] = {}
+        for i, u in enumerate(inv.usages):
+            for kid in ukeys[i]:
+                usages.setdefault(kid, []).append(u)
+        variables: dict[str, list[KeyVariable]] = {}
+        for v in inv.variables:
+            if v.key:
+                variables.setdefault(v.key.key_id, []).append(v)
+        sa = {kid: vs[0].key.service_account for kid, vs in variables.items() if vs[0].key}
+        return cls(ukeys, usages, variables, sa)
+
+
 def usage_subject(u: KeyUsage) -> str:
     lines = f"{u.finding.line}" if u.finding.end_line == u.finding.line else f"{u.finding.line}-{u.finding.end_line}"
     return f"{u.file_project}:{u.file_path}:{lines}"
 
 
 def _load_snapshots(snapshots: list[tuple[str, Any]], current: Inventory,
-                    errors: list[ReviewItem]) -> list[Inventory]:
-    out: list[Inventory] = []
+                    errors: list[ReviewItem]) -> list[tuple[str, dict[str, str]]]:
+    out: list[tuple[str, dict[str, str]]] = []
     for ts, body in snapshots:
         try:
-            out.append(from_dict(Inventory, body))
-        except Exception as exc:  # noqa: BLE001 - an unreadable snapshot is an ERROR row
+            out.append(burndown.observed_from_data(body))
+        except (ValueError, AttributeError, TypeError) as exc:  # an unreadable snapshot is an ERROR row
             errors.append(ReviewItem(f"history:inventory@{ts}", f"inventory snapshot could not be read "
-                                     f"({type(exc).__name__}); the burn-down skips it", "error", "history"))
-    if not any(s.generated_at == current.generated_at for s in out):
-        out.append(current)
+                                     f"({exc}); the burn-down skips it", "error", "history"))
+    if not any(generated == current.generated_at for generated, _ in out):
+        out.append((current.generated_at, burndown.observed_states(current)))
     return out
 
 
@@ -73,9 +99,9 @@ def _days(now: str, then: str | None) -> int | None:
     return (a - b).days if a and b else None
 
 
-def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, inv: Inventory, now: str,
+def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _Index, now: str,
                  mrs: list[history.MergeRequestRecord], google: str, members: tuple[str, ...]) -> KeyFinding:
-    usages = [u for u in inv.usages if kid in history.usage_keys(u, inv)]
+    usages = idx.usages_by_key.get(kid, [])
     status, reason = _status(mrs, google)
     note = ""
     if facts is None:
@@ -87,7 +113,7 @@ def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, inv: I
         google_state=google, created=facts.created if facts else None,
         age_days=_days(now, facts.created if facts else None),
         last_used=facts.last_authenticated if facts else None, last_used_note=note,
-        stored_in=tuple(sorted(v.ref for v in inv.variables if v.key and v.key.key_id == kid)),
+        stored_in=tuple(sorted(v.ref for v in idx.variables_by_key.get(kid, []))),
         used_in=tuple(sorted(usage_subject(u) for u in usages)),
         used_by=tuple(sorted({c for u in usages for c in (u.consumers or (u.file_project,))})),
         merge_requests=tuple(MergeRequestRef(m.action_id, m.project, m.url, m.state) for m in mrs),
@@ -95,7 +121,7 @@ def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, inv: I
     )
 
 
-def _keys(inv: Inventory, events: list[history.KeyEvent], mrs: list[history.MergeRequestRecord],
+def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list[history.MergeRequestRecord],
           states: dict[str, str], bindings: list[planfacts.BindingFact], now: str) -> tuple[KeyFinding, ...]:
     ident: dict[str, tuple[str, str]] = {}
     for e in events:
@@ -106,16 +132,23 @@ def _keys(inv: Inventory, events: list[history.KeyEvent], mrs: list[history.Merg
     facts = {f.key.key_id: f for f in inv.key_facts}
     for f in inv.key_facts:
         ident[f.key.key_id] = (f.key.service_account, f.key.project_id or ident.get(f.key.key_id, ("", ""))[1])
+    mrs_by_key: dict[str, list[history.MergeRequestRecord]] = {}
+    for m in mrs:
+        for k in m.key_ids:
+            mrs_by_key.setdefault(k, []).append(m)
+    members_by_sa: dict[str, set[str]] = {}
+    for b in bindings:
+        members_by_sa.setdefault(b.service_account, set()).update(b.members)
     out = []
     for kid, (sa, project) in ident.items():
-        key_mrs = [m for m in mrs if kid in m.key_ids]
-        members = tuple(sorted({m for b in bindings if b.service_account == sa for m in b.members}))
-        out.append(_key_finding(sa, kid, project, facts.get(kid), inv, now, key_mrs,
+        key_mrs = mrs_by_key.get(kid, [])
+        members = tuple(sorted(members_by_sa.get(sa, ())))
+        out.append(_key_finding(sa, kid, project, facts.get(kid), idx, now, key_mrs,
                                 states.get(kid, "unknown"), members))
     return tuple(sorted(out, key=lambda k: (k.service_account, k.key_id)))
 
 
-def _exposures(inv: Inventory, status: dict[str, KeyStatus]) -> tuple[Exposure, ...]:
+def _exposures(inv: Inventory, idx: _Index, status: dict[str, KeyStatus]) -> tuple[Exposure, ...]:
     out = []
     for v in inv.variables:
         kid = v.key.key_id if v.key else ""
@@ -124,9 +157,9 @@ def _exposures(inv: Inventory, status: dict[str, KeyStatus]) -> tuple[Exposure, 
             detail += f"; suspected: {v.suspected_reason or 'value unreadable'}"
         out.append(Exposure("variable", v.ref, v.owner, v.name, v.key.service_account if v.key else "", kid,
                             status.get(kid), detail=detail))
-    for u in inv.usages:
-        for kid in sorted(history.usage_keys(u, inv)) or [""]:
-            sa = next((v.key.service_account for v in inv.variables if v.key and v.key.key_id == kid), "")
+    for i, u in enumerate(inv.usages):
+        for kid in sorted(idx.usage_keys[i]) or [""]:
+            sa = idx.service_account.get(kid, "")
             out.append(Exposure("usage", usage_subject(u), u.file_project, u.finding.variable or "", sa, kid,
                                 status.get(kid), file=u.file_path, start_line=u.finding.line,
                                 end_line=u.finding.end_line, ref=u.ref, jobs=u.finding.jobs,
@@ -134,23 +167,36 @@ def _exposures(inv: Inventory, status: dict[str, KeyStatus]) -> tuple[Exposure, 
     return tuple(sorted(out, key=lambda e: (e.kind, e.subject, e.key_id)))
 
 
-def _projects(inv: Inventory, keys: tuple[KeyFinding, ...],
+def _projects(inv: Inventory, idx: _Index, keys: tuple[KeyFinding, ...],
               mrs: list[history.MergeRequestRecord]) -> tuple[ProjectFinding, ...]:
     labels = {k.key_id: k.label for k in keys}
+    own: dict[str, list[KeyVariable]] = {}
+    inherited = [v for v in inv.variables if v.level != "project"]
+    for v in inv.variables:
+        if v.level == "project":
+            own.setdefault(v.owner, []).append(v)
+    uses_by_project: dict[str, list[int]] = {}
+    for i, u in enumerate(inv.usages):
+        for c in set(u.consumers or (u.file_project,)):
+            uses_by_project.setdefault(c, []).append(i)
+    mr_urls: dict[str, list[str]] = {}
+    for m in mrs:
+        if m.url:
+            mr_urls.setdefault(m.project, []).append(m.url)
     out = []
     for p in inv.projects:
-        holds = [v for v in inv.variables if v.level == "project" and v.owner == p.path]
-        readable = [v for v in inv.variables if v.level == "instance"
-                    or (v.level == "group" and p.path.startswith(v.owner + "/"))]
-        uses = [u for u in inv.usages if p.path in (u.consumers or (u.file_project,))]
-        kids = {v.key.key_id for v in holds if v.key} | {k for u in uses for k in history.usage_keys(u, inv)}
+        holds = own.get(p.path, [])
+        readable = [v for v in inherited if v.level == "instance" or p.path.startswith(v.owner + "/")]
+        use_ids = uses_by_project.get(p.path, [])
+        uses = [inv.usages[i] for i in use_ids]
+        kids = {v.key.key_id for v in holds if v.key} | {k for i in use_ids for k in idx.usage_keys[i]}
         state: ProjectState = "error" if p.status == "error" else "skipped" if p.status == "skipped" else (
             "key" if holds or uses else "keyless")
         out.append(ProjectFinding(
             path=p.path, id=p.id, state=state, auth=p.auth, holds=tuple(sorted(v.ref for v in holds)),
             can_read=tuple(sorted(v.ref for v in readable)), uses=tuple(sorted(usage_subject(u) for u in uses)),
             keys=tuple(sorted(labels.get(k, k) for k in kids)),
-            merge_requests=tuple(sorted(m.url for m in mrs if m.project == p.path and m.url)),
+            merge_requests=tuple(sorted(mr_urls.get(p.path, []))),
             error=p.error or ""))
     return tuple(sorted(out, key=lambda p: p.path))
 
@@ -207,8 +253,9 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     states, points = burndown.replay(history_invs, events, now)
     mrs = history.merge_requests(journal, plan, inv)
     binding_facts = planfacts.bindings(plan, journal)
-    keys = _keys(inv, events, mrs, states, binding_facts, now)
-    projects = _projects(inv, keys, mrs)
+    idx = _Index.of(inv)
+    keys = _keys(inv, idx, events, mrs, states, binding_facts, now)
+    projects = _projects(inv, idx, keys, mrs)
     status = {k.key_id: k.status for k in keys}
     ctx = controls.CheckContext(inv, plan, tuple(journal), keys)
     manual, errs = _reviews(inv, plan, unplaced, errors)
@@ -217,7 +264,7 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
         gitlab_version=inv.gitlab_version, inventory_generated_at=inv.generated_at,
         plan_generated_at=plan.generated_at if plan else None,
         identity_project=plan.identity_project if plan else "",
-        summary=_summary(keys, projects), keys=keys, projects=projects, exposures=_exposures(inv, status),
+        summary=_summary(keys, projects), keys=keys, projects=projects, exposures=_exposures(inv, idx, status),
         controls=controls.evaluate(ctx, controls.load_controls()), manual=manual, errors=errs,
         burndown=points,
     )

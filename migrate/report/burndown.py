@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from migrate.model import Inventory
 from migrate.report.findings import BurnDownPoint
@@ -35,6 +36,32 @@ def parse_ts(value: str) -> datetime | None:
 def norm_ts(value: str) -> str:
     dt = parse_ts(value)
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else value
+
+
+def observed_from_data(body: Any) -> tuple[str, dict[str, GoogleState]]:
+    """(generated_at, states) straight from a snapshot's JSON: only the fields the burn-down needs,
+    so old or partly unreadable snapshots still count. Raises ValueError when it is not an inventory."""
+    if not isinstance(body, dict) or not isinstance(body.get("generated_at"), str):
+        raise ValueError("not an inventory snapshot")
+    states: dict[str, GoogleState] = {}
+    for v in body.get("variables") or ():
+        key = v.get("key") if isinstance(v, dict) else None
+        if isinstance(key, dict) and isinstance(key.get("key_id"), str):
+            states[key["key_id"]] = "unknown"
+    for f in body.get("key_facts") or ():
+        key = f.get("key") if isinstance(f, dict) else None
+        if not isinstance(key, dict) or not isinstance(key.get("key_id"), str):
+            raise ValueError("key fact without a key id")
+        kid = key["key_id"]
+        if f.get("key_exists") is False:
+            states[kid] = "deleted"
+        elif f.get("disabled") is True:
+            states[kid] = "disabled"
+        elif f.get("disabled") is False:
+            states[kid] = "enabled"
+        else:
+            states.setdefault(kid, "unknown")
+    return body["generated_at"], states
 
 
 def observed_states(inventory: Inventory) -> dict[str, GoogleState]:
@@ -64,13 +91,13 @@ def _live(states: dict[str, GoogleState]) -> int:
     return sum(1 for s in states.values() if s not in ("disabled", "deleted"))
 
 
-def replay(snapshots: Sequence[Inventory], events: Sequence[KeyEvent],
+def replay(snapshots: Sequence[tuple[str, dict[str, GoogleState]]], events: Sequence[KeyEvent],
            now: str) -> tuple[dict[str, GoogleState], tuple[BurnDownPoint, ...]]:
-    """Replay snapshots and key events in time order → (final state per key id, burn-down points).
+    """Replay snapshots ((generated_at, observed states)) and key events in time order → (final state per key id, burn-down points).
 
     A snapshot adds the keys it saw and sets the state of those whose facts it knows; keys it did
     not see keep their state (a rescan after the variable was deleted no longer sees the key)."""
-    steps = [_Step(norm_ts(inv.generated_at), i, observed_states(inv), None) for i, inv in enumerate(snapshots)]
+    steps = [_Step(norm_ts(ts), i, observed, None) for i, (ts, observed) in enumerate(snapshots)]
     steps += [_Step(norm_ts(e.ts), len(steps) + i, None, e) for i, e in enumerate(events)]
     steps.sort(key=lambda s: (s.ts, s.order))
     states: dict[str, GoogleState] = {}

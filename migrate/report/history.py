@@ -102,9 +102,9 @@ def variable_keys(inventory: Inventory) -> dict[str, str]:
     return {v.ref: v.key.key_id for v in inventory.variables if v.key is not None}
 
 
-def usage_keys(usage: KeyUsage, inventory: Inventory) -> set[str]:
+def usage_keys(usage: KeyUsage, inventory: Inventory, by_ref: Mapping[str, str] | None = None) -> set[str]:
     """Key ids a usage reads: through its resolved variables, else by variable name."""
-    by_ref = variable_keys(inventory)
+    by_ref = variable_keys(inventory) if by_ref is None else by_ref
     found = {by_ref[r] for r in usage.variables if r in by_ref}
     if not found and usage.finding.variable:
         readers = set(usage.consumers) | {usage.file_project}
@@ -116,11 +116,16 @@ def usage_keys(usage: KeyUsage, inventory: Inventory) -> set[str]:
     return found
 
 
-def _keys_named(items: Iterable[str], inventory: Inventory) -> set[str]:
+@dataclass(frozen=True)
+class _Known:
+    by_ref: dict[str, str]
+    key_ids: frozenset[str]
+
+
+def _keys_named(items: Iterable[str], inventory: Inventory, known_keys: _Known) -> set[str]:
     """Key ids referred to by plan findings / evidence strings: variable refs, key labels or ids,
     usage locations ("project:file..." prefix)."""
-    by_ref = variable_keys(inventory)
-    known = {kid for kid in by_ref.values()} | {f.key.key_id for f in inventory.key_facts}
+    by_ref, known = known_keys.by_ref, known_keys.key_ids
     found: set[str] = set()
     for item in items:
         if item in by_ref:
@@ -129,7 +134,7 @@ def _keys_named(items: Iterable[str], inventory: Inventory) -> set[str]:
         found.update(kid for kid in known if kid in item or f"#{kid[:8]}" in item)
         for u in inventory.usages:
             if item.startswith(f"{u.file_project}:{u.file_path}"):
-                found.update(usage_keys(u, inventory))
+                found.update(usage_keys(u, inventory, by_ref))
     return found
 
 
@@ -141,7 +146,7 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _mr_keys(entry: JournalEntry, action: Action | None, inventory: Inventory) -> frozenset[str]:
+def _mr_keys(entry: JournalEntry, action: Action | None, inventory: Inventory, known: _Known) -> frozenset[str]:
     ev = entry.evidence
     explicit = set(_strings(ev.get("key_ids")))
     if action is not None:
@@ -155,12 +160,12 @@ def _mr_keys(entry: JournalEntry, action: Action | None, inventory: Inventory) -
     named = _strings(ev.get("variables")) + _strings(ev.get("findings"))
     if action is not None:
         named += list(action.findings)
-    keys = _keys_named(named, inventory)
+    keys = _keys_named(named, inventory, known)
     if not keys:  # last resort: the keys used by the project the MR targets
         project = _str(ev.get("project")) or entry.target
         for u in inventory.usages:
             if u.file_project == project:
-                keys |= usage_keys(u, inventory)
+                keys |= usage_keys(u, inventory, known.by_ref)
     return frozenset(keys)
 
 
@@ -168,6 +173,8 @@ def merge_requests(journal: Iterable[JournalEntry], plan: Plan | None,
                    inventory: Inventory) -> list[MergeRequestRecord]:
     """Merge requests opened by apply, with their latest state from apply / verify rows."""
     actions = _actions(plan)
+    by_ref = variable_keys(inventory)
+    known = _Known(by_ref, frozenset(by_ref.values()) | {f.key.key_id for f in inventory.key_facts})
     records: dict[str, MergeRequestRecord] = {}
     for e in journal:
         if e.phase != "outcome":
@@ -181,7 +188,7 @@ def merge_requests(journal: Iterable[JournalEntry], plan: Plan | None,
                 project = _str(ev.get("project")) or (action.target if action else e.target)
                 records[e.action_id] = MergeRequestRecord(
                     e.action_id, project, url, "merged" if state == "merged" else "opened",
-                    _mr_keys(e, action, inventory))
+                    _mr_keys(e, action, inventory, known))
         elif e.stage == "verify":
             mr_id = _str(ev.get("merge_request_action")) or e.action_id
             old = records.get(mr_id)
