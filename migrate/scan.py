@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -52,9 +53,9 @@ class GitLabSource(Protocol):
     def version(self) -> str: ...
     def group(self, ref: str | int) -> GroupInfo: ...
     def descendant_groups(self, group_id: int) -> Iterator[GroupInfo]: ...
-    def group_projects(self, group_id: int, include_archived: bool = False) -> Iterator[ProjectInfo]: ...
+    def group_projects(self, group_id: int, include_archived: bool = True) -> Iterator[ProjectInfo]: ...
     def project(self, ref: str | int) -> ProjectInfo: ...
-    def all_projects(self, include_archived: bool = False) -> Iterator[ProjectInfo]: ...
+    def all_projects(self, include_archived: bool = True) -> Iterator[ProjectInfo]: ...
     def all_groups(self) -> Iterator[GroupInfo]: ...
     def variables(self, level: VariableLevel, owner: str, owner_id: int | None) -> list[VariableInfo]: ...
     def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
@@ -113,7 +114,6 @@ class _Scan:
         self.google = google
         self.progress = progress
         self.analyze = analyze
-        self.shared = SharedFiles(gitlab, analyze)
         self.groups: dict[int, GroupInfo] = {}
         self.unknown_groups: set[int] = set()
         self.records: dict[str, ProjectRecord] = {}
@@ -127,6 +127,12 @@ class _Scan:
         self.problems: list[Problem] = []
         self.pool: ThreadPoolExecutor | None = None
         self.pending: set[Future[Any]] = set()
+        self.var_futures: dict[OwnerKey, Future[_VarsResult]] = {}
+        self.shared = SharedFiles(gitlab, analyze, self._default_branch_of)
+        self.branches: dict[str, str | None] = {}  # project path → default branch (walk + lookups)
+        self.branch_lock = threading.Lock()
+        self.hint_lock = threading.Lock()
+        self.hint_cache: dict[int, frozenset[str]] = {}
 
     # --- driver ------------------------------------------------------------------------------
     def run(self) -> Inventory:
@@ -135,14 +141,14 @@ class _Scan:
         window = self.o.window or 4 * self.o.concurrency
         with ThreadPoolExecutor(self.o.concurrency, thread_name_prefix="scan") as pool:
             self.pool = pool
-            self._submit(self._variables_task, "instance", "", None)
+            self.var_futures[("instance", None)] = self._submit(self._variables_task, "instance", "", None)
             for item in self._walk():
                 if isinstance(item, ProjectRecord):
                     self._account(item)
                     continue
                 self.progress.add_total(1)
                 record = self._record(item)
-                self._submit(self._project_task, item, record)
+                self._submit(self._project_task, item, record, len(self.var_futures))
                 while len(self.pending) >= window:
                     self._drain(FIRST_COMPLETED)
             while self.pending:
@@ -172,9 +178,11 @@ class _Scan:
             self.problems.append(Problem("instance", f"GitLab version unknown: {exc.reason}", "warning"))
             return "unknown"
 
-    def _submit(self, fn: Callable[..., Any], *args: Any) -> None:
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         assert self.pool is not None
-        self.pending.add(self.pool.submit(fn, *args))
+        future = self.pool.submit(fn, *args)
+        self.pending.add(future)
+        return future
 
     def _drain(self, how: str) -> None:
         done, self.pending = wait(self.pending, return_when=how)
@@ -208,7 +216,8 @@ class _Scan:
         scope = self.o.scope
         if scope.instance:
             self._guard("groups", self._add_all_groups)
-            yield from self._guarded("projects", self.gitlab.all_projects(scope.include_archived))
+            # Archived projects are listed too (same pages) so they show as skipped rows.
+            yield from self._guarded("projects", self.gitlab.all_projects(True))
         for path in scope.groups:
             try:
                 group = self.gitlab.group(path)
@@ -219,8 +228,7 @@ class _Scan:
             self._add_group(group)
             self._ensure_chain(group.parent_id)
             self._guard(f"group:{path}", functools.partial(self._add_descendants, group.id))
-            yield from self._guarded(f"group:{path}",
-                                     self.gitlab.group_projects(group.id, scope.include_archived))
+            yield from self._guarded(f"group:{path}", self.gitlab.group_projects(group.id, True))
         for path in scope.projects:
             try:
                 yield self.gitlab.project(path)
@@ -262,7 +270,8 @@ class _Scan:
         if group.id in self.groups:
             return
         self.groups[group.id] = group
-        self._submit(self._variables_task, "group", group.full_path, group.id)
+        self.var_futures[("group", group.id)] = self._submit(self._variables_task, "group", group.full_path,
+                                                             group.id)
 
     def _ensure_chain(self, group_id: int | None) -> None:
         """Make sure a namespace and its ancestors are known (one GET each, only when missing)."""
@@ -289,7 +298,21 @@ class _Scan:
             gid = group.parent_id if group else None
         return tuple(reversed(chain))
 
+    def _default_branch_of(self, project: str) -> str | None:
+        """A project's default branch: from the listing when seen, else one GET (memoised)."""
+        with self.branch_lock:
+            if project in self.branches:
+                return self.branches[project]
+        try:
+            branch = self.gitlab.project(project).default_branch
+        except ReadError:
+            branch = None  # the fetch itself will report why the file cannot be read
+        with self.branch_lock:
+            return self.branches.setdefault(project, branch)
+
     def _record(self, info: ProjectInfo) -> ProjectRecord:
+        with self.branch_lock:
+            self.branches.setdefault(info.path, info.default_branch)
         return ProjectRecord(id=info.id, path=info.path, namespace_id=info.namespace_id,
                              namespace_path=info.namespace_path, ancestor_ids=self._ancestors(info),
                              default_branch=info.default_branch,
@@ -305,15 +328,38 @@ class _Scan:
         except ReadError as exc:
             return _VarsResult(level, owner, owner_id, error=exc)
 
-    def _project_task(self, info: ProjectInfo, record: ProjectRecord) -> _ProjectResult:
-        result = _ProjectResult(record, self._variables_task("project", info.path, info.id))
+    def _inherited(self, owners: list[OwnerKey]) -> list[_VarsResult]:
+        """Variable results of groups/instance (submitted before any project that needs them)."""
+        futures = [self.var_futures.get(o) for o in owners]
+        return [f.result() for f in futures if f is not None]
+
+    def _shared_hints(self, upto: int) -> frozenset[str]:
+        """Key variable names of the first `upto` groups/instance: hints for shared templates.
+
+        Only owners submitted before the asking project task are waited for (they are ahead of it
+        in the pool's FIFO queue, so waiting cannot deadlock); memoised per `upto`.
+        """
+        with self.hint_lock:
+            cached = self.hint_cache.get(upto)
+            if cached is None:
+                futures = list(self.var_futures.values())[:upto]
+                cached = _key_names([f.result() for f in futures])
+                self.hint_cache = {upto: cached}
+            return cached
+
+    def _project_task(self, info: ProjectInfo, record: ProjectRecord, owners_known: int) -> _ProjectResult:
+        own = self._variables_task("project", info.path, info.id)
+        owners: list[OwnerKey] = [("group", g) for g in record.ancestor_ids] + [("instance", None)]
+        hints = _key_names([own, *self._inherited(owners)])
+        result = _ProjectResult(record, own)
         if info.empty_repo or not info.default_branch:
             return result  # nothing to read: no repository content yet
         location = config_location(info.ci_config_path, info.path, info.default_branch)
         if isinstance(location, str):
             result.problems.append(Problem(f"project:{info.path}", location, "manual"))
             return result
-        walked = pipeline_files(info.path, location, self.gitlab, self.analyze, self.shared)
+        walked = pipeline_files(info.path, location, self.gitlab, self.analyze, self.shared, hints,
+                                lambda: self._shared_hints(owners_known))
         result.files = walked.files
         result.problems.extend(walked.problems)
         return result
@@ -356,9 +402,13 @@ class _Scan:
             if fs.error is not None:
                 if index == 0 and fs.status == 404 and record.ci_config_path == ".gitlab-ci.yml":
                     continue  # no CI configuration: a project without pipelines, not an error
-                what = "CI configuration" if index == 0 else "included file"
-                reason = f"{what} {fs.key.label()}: {fs.error}"
-                self.problems.append(Problem(f"file:{fs.key.label()}", fs.error))
+                if index == 0 and fs.status in (401, 403):
+                    reason = f"repository not readable with this token: {fs.error}"
+                elif index == 0:
+                    reason = f"CI configuration {fs.key.label()}: {fs.error}"
+                else:  # an included file may be shared by many projects: also a Problem of its own
+                    reason = f"included file {fs.key.label()}: {fs.error}"
+                    self.problems.append(Problem(f"file:{fs.key.label()}", fs.error))
                 if status != "error":
                     status, error = "error", reason
                 continue
@@ -436,3 +486,7 @@ class _Scan:
                 self.progress.advance()
         self.progress.finish()
         return tuple(facts)
+
+
+def _key_names(results: list[_VarsResult]) -> frozenset[str]:
+    return frozenset(v.name for r in results for v in r.variables if v.key is not None)

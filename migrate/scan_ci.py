@@ -19,9 +19,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+import yaml
 
 from migrate.gitlab.types import ReadError
 from migrate.model import CIFinding, Problem
@@ -63,7 +65,7 @@ class FileSource(Protocol):
     def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
 
 
-Analyzer = Callable[[str, str], Any]
+Analyzer = Callable[..., Any]  # migrate.ci.analyze(text, path, key_variables)
 
 
 def config_location(ci_config_path: str | None, project: str, default_branch: str | None
@@ -83,18 +85,22 @@ def config_location(ci_config_path: str | None, project: str, default_branch: st
     return FileKey(project, value.lstrip("/"), default_branch)
 
 
-def scan_file(key: FileKey, source: FileSource, analyze: Analyzer) -> FileScan:
-    """Fetch one file and analyse it; read failures become `FileScan.error`."""
+def scan_file(key: FileKey, source: FileSource, analyze: Analyzer,
+              hints: frozenset[str] = frozenset()) -> FileScan:
+    """Fetch one file and analyse it (`hints`: names known to hold keys); read failures → error."""
     try:
         text = source.file_text(key.project, key.path, key.ref)
     except ReadError as exc:
         return FileScan(key, error=exc.reason, status=exc.status)
     try:
-        analysis = analyze(text, key.path)
+        analysis = analyze(text, key.path, hints) if hints else analyze(text, key.path)
     except Exception as exc:  # noqa: BLE001 - a detector bug must not lose the project
         log.debug("analyze failed for %s", key.label(), exc_info=True)
         return FileScan(key, error=f"CI file could not be analysed ({type(exc).__name__})")
-    return from_analysis(key, analysis)
+    scanned = from_analysis(key, analysis)
+    if any(f.variable for f in scanned.findings):
+        scanned = replace(scanned, environments=job_environments(text, analysis))
+    return scanned
 
 
 def from_analysis(key: FileKey, analysis: Any) -> FileScan:
@@ -104,63 +110,76 @@ def from_analysis(key: FileKey, analysis: Any) -> FileScan:
     error: str | None = None
     for p in getattr(analysis, "problems", ()) or ():
         text = _problem_text(p)
-        if _is_parse_error(p):
-            error = error or f"unreadable YAML: {text}"
+        if _is_unreadable(text):
+            error = error or (text if text.lower().startswith("not valid yaml") else f"unreadable: {text}")
         else:
-            problems.append(Problem(subject, text, _severity(p)))
+            problems.append(Problem(subject, text, "manual"))
     includes: list[FileKey] = []
     for inc in getattr(analysis, "includes", ()) or ():
-        resolved = resolve_include(key, inc)
-        if isinstance(resolved, FileKey):
-            includes.append(resolved)
-        else:
-            problems.append(Problem(subject, resolved, "warning"))
-    federated = getattr(analysis, "federated", False)
+        for resolved in resolve_include(key, inc):
+            if isinstance(resolved, FileKey):
+                includes.append(resolved)
+            else:
+                problems.append(Problem(subject, resolved, "warning"))
     return FileScan(
         key=key,
         findings=tuple(getattr(analysis, "findings", ()) or ()),
-        federated=bool(federated),
+        federated=bool(getattr(analysis, "federated", False)),
         includes=tuple(includes),
         key_variables=frozenset(getattr(analysis, "key_variables", ()) or ()),
-        environments=_environments(analysis),
         problems=tuple(problems),
         error=error,
     )
 
 
-def resolve_include(parent: FileKey, inc: Any) -> FileKey | str:
-    """An include entry → the file it names, or why it is not fetched."""
+def resolve_include(parent: FileKey, inc: Any) -> list[FileKey | str]:
+    """An include entry → the files it names, or why they are not fetched."""
     kind = str(getattr(inc, "kind", "") or "")
-    file = str(getattr(inc, "file", "") or getattr(inc, "location", "") or "")
+    location = str(getattr(inc, "location", "") or "")
     if kind == "local":
-        if "*" in file:
-            return f"local include with a wildcard ({file}) not expanded; files it matches were not scanned"
-        if "$" in file:
-            return f"local include with a variable ({file}) not resolved; not scanned"
-        return FileKey(parent.project, file.lstrip("/"), parent.ref)
+        if "*" in location:
+            return [f"local include with a wildcard ({location}) not expanded; the files it matches "
+                    "were not scanned"]
+        if "$" in location:
+            return [f"local include with a variable ({location}) not resolved; not scanned"]
+        return [FileKey(parent.project, location.lstrip("/"), parent.ref)]
     if kind == "project":
         project = str(getattr(inc, "project", "") or "").strip("/")
         ref = getattr(inc, "ref", None) or None
-        if not project or "$" in project or "$" in file or (ref and "$" in str(ref)):
-            return f"project include {project}:{file} uses variables; not resolved, not scanned"
-        return FileKey(project, file.lstrip("/"), str(ref) if ref else None)
+        out: list[FileKey | str] = []
+        for file in getattr(inc, "files", ()) or ():
+            if not project or "$" in project or "$" in file or (ref and "$" in str(ref)):
+                out.append(f"project include {project}:{file} uses variables; not resolved, not scanned")
+            else:
+                out.append(FileKey(project, str(file).lstrip("/"), str(ref) if ref else None))
+        return out
     what = {"remote": "remote include", "template": "GitLab template include",
             "component": "CI/CD component include"}.get(kind, f"{kind or 'unknown'} include")
-    return f"{what} {file} not scanned (only local and project includes are read)"
+    return [f"{what} {location} not scanned (only local and project includes are read)"]
 
 
 class SharedFiles:
     """Single-flight memo of FileScans of files in *other* projects (shared templates)."""
 
-    def __init__(self, source: FileSource, analyze: Analyzer) -> None:
+    def __init__(self, source: FileSource, analyze: Analyzer,
+                 default_branch: Callable[[str], str | None] = lambda project: None) -> None:
         self.source = source
         self.analyze = analyze
+        # `include: project:` without `ref:` means the default branch: name it, so that
+        # `ref: main` and no ref are one file, fetched once.
+        self.default_branch = default_branch
         self._lock = threading.Lock()
         self._done: dict[FileKey, FileScan] = {}
         self._flight: dict[FileKey, threading.Event] = {}
         self.fetches = 0
 
-    def get(self, key: FileKey) -> FileScan:
+    def get(self, key: FileKey, hints: Callable[[], frozenset[str]] = frozenset) -> FileScan:
+        """The file's scan; `hints` (group/instance key variable names, not per consumer) is only
+        evaluated by the one caller that fetches it."""
+        if key.ref is None:
+            branch = self.default_branch(key.project)
+            if branch:
+                key = replace(key, ref=branch)
         while True:
             with self._lock:
                 if key in self._done:
@@ -175,7 +194,7 @@ class SharedFiles:
                 event.wait()
                 continue
             try:
-                result = scan_file(key, self.source, self.analyze)
+                result = scan_file(key, self.source, self.analyze, hints())
             except BaseException:
                 with self._lock:
                     self._flight.pop(key, None)
@@ -198,7 +217,8 @@ class PipelineFiles:
 
 
 def pipeline_files(project: str, root: FileKey, source: FileSource, analyze: Analyzer,
-                   shared: SharedFiles) -> PipelineFiles:
+                   shared: SharedFiles, hints: frozenset[str] = frozenset(),
+                   shared_hints: Callable[[], frozenset[str]] = frozenset) -> PipelineFiles:
     """Walk the config and its includes breadth-first (each file once, at most MAX_INCLUDES)."""
     out = PipelineFiles()
     queue: list[FileKey] = [root]
@@ -214,7 +234,7 @@ def pipeline_files(project: str, root: FileKey, source: FileSource, analyze: Ana
             break
         seen.add(key)
         is_shared = key.project != project
-        fs = shared.get(key) if is_shared else scan_file(key, source, analyze)
+        fs = shared.get(key, shared_hints) if is_shared else scan_file(key, source, analyze, hints)
         out.files.append((fs, is_shared))
         queue.extend(fs.includes)
     return out
@@ -228,33 +248,48 @@ def _problem_text(p: Any) -> str:
     for attr in ("reason", "message", "detail", "text"):
         value = getattr(p, attr, None)
         if isinstance(value, str) and value:
-            line = getattr(p, "line", None)
-            return f"line {line}: {value}" if isinstance(line, int) and line else value
+            return value
     return str(p)
 
 
-def _is_parse_error(p: Any) -> bool:
-    kind = str(getattr(p, "kind", "") or getattr(p, "code", "") or "")
-    if kind in ("yaml", "parse", "syntax", "unreadable", "invalid_yaml"):
-        return True
-    text = _problem_text(p).lower()
-    return text.startswith(("yaml", "invalid yaml", "unreadable yaml", "cannot parse", "not valid yaml"))
+def _is_unreadable(text: str) -> bool:
+    """The detector's problems that mean "this file could not be read as CI YAML"."""
+    lowered = text.lower()
+    return lowered.startswith(("not valid yaml", "file is larger than", "file contains nul",
+                               "file contains control characters"))
 
 
-def _severity(p: Any) -> Any:
-    sev = getattr(p, "severity", None)
-    return sev if sev in ("error", "manual", "warning") else "manual"
+class _Loader(yaml.SafeLoader):
+    """Safe loader that accepts GitLab's `!reference` tag (reference/gitlab.md §6)."""
 
 
-def _environments(analysis: Any) -> tuple[tuple[str, str | None], ...]:
-    envs = getattr(analysis, "environments", None)
-    if isinstance(envs, dict):
-        return tuple(sorted((str(k), None if v is None else str(v)) for k, v in envs.items()))
-    jobs: Iterable[Any] = getattr(analysis, "jobs", ()) or ()
-    pairs = []
-    for job in jobs:
+_Loader.add_constructor("!reference", lambda loader, node: loader.construct_sequence(node))  # type: ignore[arg-type]
+
+
+def job_environments(text: str, analysis: Any) -> tuple[tuple[str, str | None], ...]:
+    """(job, environment name) for the jobs of a file, following `extends` within the file.
+
+    Only the `environment:` keyword is read (name string or `{name: …}`); linking needs it to
+    apply environment-scoped variables. Not a detector: findings come from `migrate.ci`.
+    """
+    try:
+        docs = [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict)]  # noqa: S506
+    except yaml.YAMLError:
+        return ()
+    config = docs[-1] if docs else {}
+    out = []
+    for job in getattr(analysis, "jobs", ()) or ():
         name = getattr(job, "name", None)
-        if isinstance(name, str):
-            env = getattr(job, "environment", None)
-            pairs.append((name, None if env is None else str(env)))
-    return tuple(sorted(pairs))
+        if not isinstance(name, str):
+            continue
+        env: str | None = None
+        for candidate in (name, *(getattr(job, "chain", ()) or ())):
+            body = config.get(candidate)
+            value = body.get("environment") if isinstance(body, dict) else None
+            if isinstance(value, dict):
+                value = value.get("name")
+            if isinstance(value, str) and value:
+                env = value
+                break
+        out.append((name, env))
+    return tuple(sorted(out))

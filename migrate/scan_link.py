@@ -43,6 +43,9 @@ def looks_like_key_name(name: str) -> bool:
     return _KEY_NAME_RE.search(name.upper()) is not None
 
 
+UNKNOWN_ENVIRONMENT = "$unknown"  # any scope may apply (dynamic names, template jobs)
+
+
 def scope_matches(scope: str, environment: str | None) -> bool:
     """Does an `environment_scope` apply to a job with this environment (None: no environment)?"""
     if scope == "*":
@@ -90,13 +93,20 @@ def link(finding: CIFinding, environments: Mapping[str, str | None], consumer: P
         return [], []
     refs: set[str] = set()
     problems: list[Problem] = []
-    jobs = finding.jobs or ("",)
+    # Hidden jobs (`.name`) never run; the jobs that extend them are listed too. When only hidden
+    # jobs are known (a template whose consumers extend it), the environment is unknown.
+    running = tuple(j for j in finding.jobs if not j.startswith("."))
+    jobs = running or (("",) if not finding.jobs else finding.jobs)
     for job in jobs:
         env = environments.get(job) if job else None
+        if job.startswith("."):
+            env = UNKNOWN_ENVIRONMENT
         found = resolve(finding.variable, env, consumer, index)
         keys = [v.key_ref for v in found if v.key_ref]
         refs.update(keys)
-        where = f"in {consumer.path}" + (f" (job {job}" + (f", environment {env})" if env else ")") if job else "")
+        shown_env = env if env and env != UNKNOWN_ENVIRONMENT else None
+        where = f"in {consumer.path}" + (f" (job {job}" + (f", environment {shown_env})" if shown_env else ")")
+                                         if job else "")
         if not found:
             problems.append(Problem(subject, f"${finding.variable} {where}: no such variable visible to the "
                                     "project (defined in CI, at a level we could not read, or missing)",

@@ -33,6 +33,7 @@ USER_AGENT = f"wif-migrate/{__version__} (python-gitlab {gitlab.__version__})"
 DEFAULT_TIMEOUT_S = 60.0
 # A 429 without Retry-After (should not happen on GitLab, but proxies do it): back off this long.
 DEFAULT_429_PAUSE_S = 1.0
+RATE_HEADROOM = 0.98
 
 
 class LimitedSession(requests.Session):
@@ -78,7 +79,9 @@ class GitLabClients:
         self._token = token  # None: read config.gitlab.token_env lazily on first use
         self.timeout_s = timeout_s
         self.max_retries = max_retries
-        self.limiter = RateLimiter(rate_limit_rpm) if rate_limit_rpm else None
+        # Pace slightly under the limit: GitLab counts in a sliding one-minute window at *arrival*,
+        # and network jitter can bunch evenly spaced starts; 2% headroom absorbs ~1 s of jitter.
+        self.limiter = RateLimiter(rate_limit_rpm * RATE_HEADROOM) if rate_limit_rpm else None
         self.stats = RequestStats()
         self._local = threading.local()
         self._lock = threading.Lock()

@@ -62,7 +62,9 @@ class GitLabReader:
                               f"/groups/{group_id}/descendant_groups", {"all_available": True}):
             yield _group(row)
 
-    def group_projects(self, group_id: int, include_archived: bool = False) -> Iterator[ProjectInfo]:
+    def group_projects(self, group_id: int, include_archived: bool = True) -> Iterator[ProjectInfo]:
+        """Every project below the group (subgroups included, shared-in projects not). Archived
+        ones are listed unless `include_archived=False`, so the scan can account for them."""
         query: dict[str, Any] = {"include_subgroups": True, "with_shared": False,
                                  "order_by": "id", "sort": "asc"}
         if not include_archived:
@@ -73,7 +75,7 @@ class GitLabReader:
     def project(self, ref: str | int) -> ProjectInfo:
         return _project(self._call(f"project:{ref}", lambda gl: gl.http_get(f"/projects/{EncodedId(ref)}")))
 
-    def all_projects(self, include_archived: bool = False) -> Iterator[ProjectInfo]:
+    def all_projects(self, include_archived: bool = True) -> Iterator[ProjectInfo]:
         query: dict[str, Any] = {"order_by": "id", "sort": "asc"}
         if not include_archived:
             query["archived"] = False

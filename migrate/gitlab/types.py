@@ -66,5 +66,7 @@ class ReadError(GitLabError):
     def __init__(self, what: str, status: int | None, message: str) -> None:
         self.what = what
         self.status = status
-        self.reason = f"{status} {message}".strip() if status else message
+        # GitLab's messages often carry the status already ("403 Forbidden"): do not repeat it.
+        prefixed = status is not None and message.startswith(str(status))
+        self.reason = message if not status or prefixed else f"{status} {message}".strip()
         super().__init__(f"{what}: {self.reason}")
