@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import gitlab
@@ -34,6 +35,7 @@ DEFAULT_TIMEOUT_S = 60.0
 # A 429 without Retry-After (should not happen on GitLab, but proxies do it): back off this long.
 DEFAULT_429_PAUSE_S = 1.0
 RATE_HEADROOM = 0.98
+MAX_429_RESENDS = 30  # then python-gitlab's own 429 handling (10 more) applies
 
 
 class LimitedSession(requests.Session):
@@ -45,22 +47,33 @@ class LimitedSession(requests.Session):
         self.stats = stats
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
-        if self.limiter is not None:
-            self.limiter.acquire()
-        try:
-            response = super().request(method, url, *args, **kwargs)
-        except requests.RequestException:
-            self.stats.record(None)
-            raise
-        self.stats.record(response.status_code)
-        if response.status_code in (429, 503) and self.limiter is not None:
+        # A 429 means "not processed, come back later": never an answer for the caller. Resend
+        # here (after the global pause) so throttling does not eat python-gitlab's retry budget,
+        # which is then left for 5xx and dropped connections. Streamed bodies cannot be resent.
+        resendable = not hasattr(kwargs.get("data"), "read")
+        for attempt in range(MAX_429_RESENDS + 1):
+            if self.limiter is not None:
+                self.limiter.acquire()
+            try:
+                response = super().request(method, url, *args, **kwargs)
+            except requests.RequestException:
+                self.stats.record(None)
+                raise
+            self.stats.record(response.status_code)
+            if response.status_code not in (429, 503):
+                return response
             pause = retry_after_seconds(response.headers.get("Retry-After"))
             if pause is None and response.status_code == 429:
                 pause = DEFAULT_429_PAUSE_S
-            if pause:
+            if pause and self.limiter is not None:
                 log.info("GitLab asked us to slow down (%s, Retry-After %.1fs); pausing all workers",
                          response.status_code, pause)
                 self.limiter.pause(pause)
+            if response.status_code != 429 or not resendable or attempt == MAX_429_RESENDS:
+                return response  # 503: python-gitlab's transient-error retry decides
+            if self.limiter is None and pause:
+                time.sleep(pause)
+            response.close()
         return response
 
 
