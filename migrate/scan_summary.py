@@ -41,7 +41,8 @@ def render_summary(inventory: Inventory) -> str:
         lines.append(tabulate([_key_row(inventory, f) for f in inventory.key_facts],
                               headers=["key", "stored in", "used by", "SA", "key state", "last auth"]))
         lines.append("")
-    errors = [p for p in inventory.problems if p.severity == "error" and not p.subject.startswith("project:")]
+    error_rows = {f"project:{p.path}" for p in inventory.projects if p.status == "error"}
+    errors = [p for p in inventory.problems if p.severity == "error" and p.subject not in error_rows]
     if errors:
         lines.append(tabulate([[p.subject, p.reason] for p in errors], headers=["ERROR", "reason"]))
         lines.append("")
