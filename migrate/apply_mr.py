@@ -300,19 +300,11 @@ def executor_from_context(ctx: Any) -> MergeRequestExecutor:
     clients = ctx.service("gitlab_clients", lambda: GitLabClients.from_config(config))
     rewriter = ctx.services.get("ci_rewriter")
     if rewriter is None:
-        rewriter = _default_rewriter()
+        from migrate.plan import default_rewriter
+
+        rewriter = default_rewriter()
     return MergeRequestExecutor(GitLabMergeRequests(clients), config.merge_requests, ctx.plan,
                                 dry_run=ctx.dry_run, rewriter=rewriter, concurrency=config.concurrency)
-
-
-def _default_rewriter() -> Any:
-    """The CI rewriter adapter the planner uses, when this build has one."""
-    try:
-        from migrate import plan as plan_mod
-    except ImportError:  # pragma: no cover
-        return None
-    factory = getattr(plan_mod, "default_rewriter", None)
-    return factory() if callable(factory) else None
 
 
 def _register() -> None:

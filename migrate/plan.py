@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -532,31 +533,26 @@ def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
 # The CI rewriter, when this build has one
 
 
-def default_rewriter() -> Rewriter | None:
-    """An adapter over `migrate.ci.rewrite` (None when the CI package has no rewriter)."""
-    try:
-        from migrate import ci
-    except ImportError:
-        return None
-    rewrite = getattr(ci, "rewrite", None)
-    options_cls = getattr(ci, "RewriteOptions", None)
-    if rewrite is None or options_cls is None:
-        return None
+def default_rewriter() -> Rewriter:
+    """The plan's view of `migrate.ci.rewrite`: audience URL → provider resource, version string →
+    (major, minor)."""
+    from migrate import ci
 
     def adapter(request: RewriteRequest) -> RewriteOutcome:
         sas = dict(request.service_accounts)
-        single = next(iter(sas.values())) if len(set(sas.values())) == 1 else None
-        wanted = {"provider": request.audience, "audience": request.audience, "service_account": single,
-                  "service_accounts": sas, "gitlab_version": request.gitlab_version, "path": request.path,
-                  "key_variables": tuple(request.key_variables)}
-        fields = getattr(options_cls, "__dataclass_fields__", None)
-        fields = wanted if fields is None else fields
-        options = options_cls(**{k: v for k, v in wanted.items() if k in fields})
-        result = rewrite(request.text, options)
-        status = str(getattr(result, "status", "manual"))
-        return RewriteOutcome(status=status, text=str(getattr(result, "text", "") or ""),
-                              reasons=tuple(str(r) for r in getattr(result, "reasons", ()) or ()),
-                              diff=str(getattr(result, "diff", "") or ""),
-                              jobs=tuple(getattr(result, "jobs", ()) or ()))
+        single = next(iter(sas.values())) if len(set(sas.values())) == 1 else ""
+        options = ci.RewriteOptions(
+            provider=request.audience.removeprefix("https://iam.googleapis.com/"),
+            service_account=single, service_accounts=sas,
+            gitlab_version=_major_minor(request.gitlab_version), path=request.path,
+            key_variables=frozenset(request.key_variables))
+        result = ci.rewrite(request.text, options)
+        return RewriteOutcome(status=result.status, text=result.text or "", reasons=tuple(result.reasons),
+                              diff=result.diff)
 
     return adapter
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    m = re.match(r"^(\d+)\.(\d+)", version or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None

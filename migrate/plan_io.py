@@ -21,8 +21,13 @@ KNOWN_KINDS = ("ensure_pool", "ensure_provider", "ensure_binding", "merge_reques
                "delete_key")
 
 
+def to_data(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON-ready data, tagged with its kind (what files and state snapshots hold)."""
+    return {"kind": KIND, **to_dict(plan)}
+
+
 def dumps(plan: Plan) -> str:
-    return json.dumps({"kind": KIND, **to_dict(plan)}, indent=2, sort_keys=True) + "\n"
+    return json.dumps(to_data(plan), indent=2, sort_keys=True) + "\n"
 
 
 def loads(text: str, source: str = "plan") -> Plan:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     with lock:
         state = None if args.dry_run else State(config.state_dir)
         if state is not None:
-            state.save_snapshot("plan", to_dict(plan))
+            state.save_snapshot("plan", plan_io.to_data(plan))
         ctx = ApplyContext(plan, args.dry_run, config, state)
         results = apply_plan(plan, ctx, kinds=args.only)
     if args.format == "json":

@@ -18,7 +18,7 @@ from migrate import inventory_io, plan_io, terraform
 from migrate.commands._common import config_from_args, new_parser
 from migrate.config import Config
 from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError, WifMigrateError
-from migrate.model import Inventory, to_dict
+from migrate.model import Inventory
 from migrate.plan import (
     LiveFederation,
     PlanFacts,
@@ -123,8 +123,6 @@ def run(args: argparse.Namespace) -> int:
     inventory = _inventory(args, config)
     facts = gather_facts(config, inventory, args.offline, args.project_number)
     rewriter = default_rewriter()
-    if rewriter is None:
-        log.warning("this build has no CI rewriter: every CI file becomes a manual entry")
     try:
         result = build_plan(inventory, config, facts, rewriter)
     except PlanRefusedError as exc:
@@ -137,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_plan(plan, diffs=not args.no_diff))
     out = plan_io.write(plan, args.output)
-    State(config.state_dir).save_snapshot("plan", to_dict(plan))
+    State(config.state_dir).save_snapshot("plan", plan_io.to_data(plan))
     print(f"plan written to {out} ({len(plan.actions)} actions, {len(plan.manual)} manual/error entries)",
           file=sys.stderr)
     if args.emit:
