@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         step("2. plan: federation, bindings, merge requests, key retirement", "plan",
              "--inventory", str(out / "inventory.json"), "-o", str(out / "plan.json"), "--no-diff")
         step("3. apply: create the federation and open the merge requests", "apply", str(out / "plan.json"))
-        _step("4. review: a maintainer merges the merge requests")
+        _step("4. review: a maintainer merges the merge requests and runs the deploys")
         merged = _merge_all(sb, config, out / "plan.json")
         print(f"merged {len(merged)} merge request(s): " + ", ".join(merged))
         step("5. verify: did the pipelines after the merge authenticate through federation?",
@@ -114,12 +114,28 @@ def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
     plan = plan_io.read(plan_file)
     gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
     merged = []
-    for path in sorted({a.params["project"] for a in plan.actions if a.kind == "merge_request"}):
+    mr_actions = [a for a in plan.actions if a.kind == "merge_request"]
+    for path in sorted({a.params["project"] for a in mr_actions}):
         project = gl.projects.get(path)
         for mr in project.mergerequests.list(state="opened", iterator=True):
             if mr.source_branch.startswith(cfg.merge_requests.branch_prefix):
                 mr.merge()
                 merged.append(f"{path}!{mr.iid}")
+    # A shared template changes nothing until its consumers run: start their pipelines.
+    consumers = sorted({c for a in mr_actions for c in a.params.get("consumers") or ()} -
+                       {a.params["project"] for a in mr_actions})
+    for path in consumers:
+        project = gl.projects.get(path)
+        project.pipelines.create({"ref": project.default_branch})
+        print(f"started a pipeline on {path}@{project.default_branch} (consumer of a changed template)")
+    # Deploy jobs are often manual: the release manager plays them.
+    for path in sorted({a.params["project"] for a in mr_actions} | set(consumers)):
+        project = gl.projects.get(path)
+        for pipeline in project.pipelines.list(ref=project.default_branch, iterator=True):
+            for job in pipeline.jobs.list(iterator=True):
+                if job.status == "manual":
+                    project.jobs.get(job.id, lazy=True).play()
+                    print(f"played manual job {job.name} in {path} pipeline {pipeline.id}")
     return merged
 
 

@@ -418,11 +418,7 @@ class Shell:
             return True, " ".join(args) + ("\n" if newline else "")
         if name == "printf":
             fmt, args = (argv[1] if len(argv) > 1 else ""), argv[2:]
-            out = fmt.replace("%s", "{}").replace("\\n", "\n")
-            try:
-                return True, out.format(*args) if args else out
-            except (IndexError, ValueError):
-                return True, " ".join(args)
+            return True, _printf(fmt, args)
         if name == "base64":
             if not any(a in ("-d", "--decode", "-D", "-di", "-id") for a in argv[1:]):
                 return True, base64.b64encode((stdin or "").encode()).decode() + "\n"
@@ -652,3 +648,25 @@ class Shell:
         if data is None:
             return False
         return self._sign_in("google.auth", data)
+
+
+def _printf(fmt: str, args: list[str]) -> str:
+    """Shell `printf` for `%s`, `%%` and `\\n`: the format is reused while arguments remain.
+    (Not str.format: credential JSON in a format string is full of braces.)"""
+    out: list[str] = []
+    remaining = list(args)
+    while True:
+        parts = re.split(r"(%%|%s|\\n)", fmt)
+        used = False
+        for part in parts:
+            if part == "%s":
+                out.append(remaining.pop(0) if remaining else "")
+                used = True
+            elif part == "%%":
+                out.append("%")
+            elif part == "\\n":
+                out.append("\n")
+            else:
+                out.append(part)
+        if not remaining or not used:
+            return "".join(out)

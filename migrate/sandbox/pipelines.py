@@ -157,6 +157,17 @@ class SandboxPipelineRunner:
             if run.status == "failed" and not allow:
                 failed_stage = stage_index if failed_stage is None else min(failed_stage, stage_index)
 
+    def play(self, app: Any, project: Any, pipeline: Any, job: Any) -> None:
+        """Run one manual job that a user played (its rules already created it as manual)."""
+        with app.lock:
+            config = self._global_config(app, project, pipeline)
+            ctx = self._context(app, project, pipeline)
+        job_cfg = self._job_config(job, config)
+        env, _files, _names = self._job_env(app, project, pipeline, job, job_cfg, config, ctx, None, Masker())
+        decision = Decision("on_success", "played by a user")
+        run = self._run_job(app, project, pipeline, job, job_cfg, config, ctx, env, decision)
+        self._finish(app, job, self.runs.setdefault(pipeline.id, []), run, status=run.status)
+
     # --- configuration ------------------------------------------------------------------------
     def _global_config(self, app: Any, project: Any, pipeline: Any) -> dict[str, Any]:
         """The pipeline's merged configuration (includes resolved) for top-level sections."""

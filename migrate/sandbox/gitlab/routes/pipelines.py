@@ -100,6 +100,21 @@ def register(app: GitLabApp) -> None:
         pl, j = _job(project, req.params["jid"])
         return Response.json(entities.job(app, project, pl, j))
 
+    def play(req: Request) -> Response:
+        """`POST /projects/:id/jobs/:job_id/play`: start a manual job (developer role, as GitLab)."""
+        _, project = app.project_for(req, DEVELOPER)
+        pl, j = _job(project, req.params["jid"])
+        if j.status != "manual":
+            raise ApiError(400, "400 (Bad request) \"Unplayable Job\" not given")
+        player = getattr(app.pipeline_runner, "play", None)
+        if player is None:
+            app.finish_job(j, "success", "no runner: authentication not executed\n")
+        else:
+            player(app, project, pl, j)
+        with app.lock:
+            app.update_pipeline_status(pl)
+        return Response.json(entities.job(app, project, pl, j))
+
     def trace(req: Request) -> Response:
         _, project = app.project_for(req, REPORTER)
         _, j = _job(project, req.params["jid"])
@@ -113,3 +128,4 @@ def register(app: GitLabApp) -> None:
     app.route("GET", PROJECT + r"/jobs", project_jobs)
     app.route("GET", JOB, job)
     app.route("GET", JOB + "/trace", trace)
+    app.route("POST", JOB + "/play", play)
