@@ -463,6 +463,8 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
             if outcome.status != "rewritten":
                 problem = "needs manual review: " + (
                     "; ".join(outcome.reasons) or "the rewriter could not change it safely")
+            else:
+                problem = _consumer_problem(fproject, consumers, usages, projects, facts)
         if problem is not None or not isinstance(text, FileText):
             manual.append(Problem(subject, problem or "unreadable", "manual"))
             for r in var_refs:
@@ -494,6 +496,31 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                                     "key_variables": names, "gitlab_version": inventory.gitlab_version},
             }))
     return actions, manual, mr_by_var, manual_by_var
+
+
+_REFERENCE_RE = re.compile(r"!reference\s*\[\s*['\"]?([^,\]'\"]+)")
+
+
+def _consumer_problem(fproject: str, consumers: Sequence[str], usages: Sequence[KeyUsage],
+                      projects: Mapping[str, Any], facts: PlanFacts) -> str | None:
+    """A template's `id_tokens` reach jobs that `extends` it, not jobs that copy its script with
+    `!reference`: such a consumer would lose its credentials, so the template goes to manual."""
+    template_jobs = {j for u in usages for j in u.finding.jobs}
+    for consumer in consumers:
+        if consumer == fproject:
+            continue
+        record = projects.get(consumer)
+        path = (record.ci_config_path if record else "") or ".gitlab-ci.yml"
+        text = facts.files.get((consumer, path, record.default_branch if record else ""))
+        if not isinstance(text, FileText):
+            return (f"needs manual review: consumer {consumer}'s CI file could not be read to check that "
+                    "its jobs still get the ID token")
+        referenced = {m.strip() for m in _REFERENCE_RE.findall(text.content)} & template_jobs
+        if referenced:
+            return (f"needs manual review: {consumer} copies {', '.join(sorted(referenced))} with !reference; "
+                    "the ID token added to the template job would not reach it (add id_tokens to "
+                    f"{consumer}'s job, or make it extend the template job)")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

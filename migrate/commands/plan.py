@@ -89,6 +89,13 @@ def _files(config: Config, inventory: Inventory) -> dict[tuple[str, str, str], A
     from migrate.gitlab.files import read_files
 
     wanted = {(u.file_project, u.file_path, u.ref) for u in inventory.usages}
+    # Consumers of a shared template: the planner checks they still get the ID token.
+    projects = {p.path: p for p in inventory.projects}
+    for u in inventory.usages:
+        for c in u.consumers:
+            p = projects.get(c)
+            if c != u.file_project and p is not None and p.default_branch and "@" not in p.ci_config_path:
+                wanted.add((c, p.ci_config_path or ".gitlab-ci.yml", p.default_branch))
     return read_files(GitLabClients.from_config(config), wanted) if wanted else {}
 
 
