@@ -87,7 +87,18 @@ def files() -> dict[tuple[str, str, str], FileText | str]:
         ("acme/templates", "gcp.yml", "main"): FileText(CI_TEXT.replace("VAR", "GCP_KEY"), "blob-tpl", "c-tpl"),
         ("acme/platform/infra", ".gitlab-ci.yml", "main"): FileText(CI_TEXT.replace("VAR", "TF_KEY"),
                                                                     "blob-infra", "c-infra"),
+        ("acme/web", ".gitlab-ci.yml", "main"): FileText(WEB_CI, "blob-web", "c-web"),
     }
+
+
+# acme/web consumes the template through `extends`, so the template's ID token reaches its job.
+WEB_CI = """include:
+  - project: acme/templates
+    file: gcp.yml
+deploy:
+  extends: deploy
+  script: [./deploy.sh]
+"""
 
 
 def facts(**kw: Any) -> PlanFacts:

@@ -186,3 +186,16 @@ def test_group_variable_not_used_anywhere_gets_no_binding() -> None:
 def test_key_variable_ref_is_the_finding() -> None:
     by_id = {a.id: a for a in plan_of().actions}
     assert by_id[f"ensure_binding:{DEPLOYER}"].findings == (V_API.ref,)
+
+
+def test_template_consumer_using_reference_sends_the_template_to_manual() -> None:
+    """A consumer that copies the template's auth with !reference would not get the template's
+    id_tokens: the template rewrite must not be claimed safe."""
+    consumer_files = files()
+    consumer_files[("acme/web", ".gitlab-ci.yml", "main")] = FileText(
+        "include:\n  - project: acme/templates\n    file: gcp.yml\n"
+        "ship:\n  before_script:\n    - !reference [deploy, script]\n  script: [./ship.sh]\n", "b", "c")
+    result = build_plan(INVENTORY, config(), facts(files=consumer_files), line_rewriter)
+    assert "merge_request:acme/templates:gcp.yml" not in [a.id for a in result.plan.actions]
+    [problem] = [m for m in result.plan.manual if m.subject == "file:acme/templates:gcp.yml"]
+    assert "acme/web copies deploy with !reference" in problem.reason
