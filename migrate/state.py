@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,7 +73,21 @@ class JournalEntry:
     evidence: dict[str, Any]
 
 
+_clock: Callable[[], str] | None = None
+
+
+def set_clock(clock: Callable[[], str] | None) -> None:
+    """Make every timestamp the tool writes come from `clock` (an RFC 3339 string source).
+
+    `wif-migrate demo` points it at the sandbox's clock, so inventories, plans, the journal and the
+    report share one timeline with the emulated world (which `--now` pins and the demo advances)."""
+    global _clock
+    _clock = clock
+
+
 def utcnow() -> str:
+    if _clock is not None:
+        return _clock()
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,9 @@ def _step(title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from migrate.cli import main as cli
     from migrate.sandbox.launch import Sandbox
     from migrate.sandbox.org import load_org
+    from migrate.state import set_clock
 
     org = load_org(args.org)
     if args.seed is not None:
@@ -71,36 +72,47 @@ def run(args: argparse.Namespace) -> int:
         print(f"sandbox GitLab {sb.gitlab_url}  Google {sb.google_url}  (org: {org.source})")
 
         def now() -> str:
-            return sb.clock.iso()
+            return str(sb.clock.iso())
 
-        def step(title: str, *argv: str) -> int:
-            _step(title)
-            code = cli([*argv, "--config", config, *verbose])
-            sys.stdout.flush()
-            return code
-
-        step("1. scan: where are keys stored and used?", "scan", "-o", str(out / "inventory.json"),
-             "--progress", "never")
-        step("2. plan: federation, bindings, merge requests, key retirement", "plan",
-             "--inventory", str(out / "inventory.json"), "-o", str(out / "plan.json"), "--no-diff")
-        step("3. apply: create the federation and open the merge requests", "apply", str(out / "plan.json"))
-        _step("4. review: a maintainer merges the merge requests and runs the deploys")
-        merged = _merge_all(sb, config, out / "plan.json")
-        print(f"merged {len(merged)} merge request(s): " + ", ".join(merged))
-        step("5. verify: did the pipelines after the merge authenticate through federation?",
-             "verify", "--plan", str(out / "plan.json"))
-        sb.clock.advance(timedelta(days=2))  # Policy Analyzer reports by day: wait for the evidence
-        step("6. keys retire (two days later): disable keys nothing uses any more",
-             "keys", "retire", "--plan", str(out / "plan.json"), "--now", now())
-        sb.clock.advance(timedelta(days=15))
-        step("7. keys delete (after the grace period): delete keys and the variables that held them",
-             "keys", "delete", "--plan", str(out / "plan.json"), "--now", now())
-        reports = out / "reports"
-        step("8. report", "report", "--out", str(reports), "--format", "md,html,csv,json,gitlab",
-             "--plan", str(out / "plan.json"), "--inventory", str(out / "inventory.json"), "--now", now())
-        summary = _summary(reports / "report.json")
-    print(f"\ndemo: {summary}; report: {reports / 'report.html'}")
+        set_clock(now)  # the tool's timestamps follow the emulated world's calendar
+        try:
+            summary = _story(sb, out, config, reports=out / "reports", now=now, verbose=verbose)
+        finally:
+            set_clock(None)
+    print(f"\ndemo: {summary}; report: {out / 'reports' / 'report.html'}")
     return EXIT_OK
+
+
+def _story(sb: Any, out: Path, config: str, reports: Path, now: Callable[[], str],
+           verbose: list[str]) -> str:
+    """Scan → plan → apply → merge → verify → retire → delete → report; returns the summary line."""
+    from migrate.cli import main as cli
+
+    def step(title: str, *argv: str) -> int:
+        _step(title)
+        code = cli([*argv, "--config", config, *verbose])
+        sys.stdout.flush()
+        return code
+
+    step("1. scan: where are keys stored and used?", "scan", "-o", str(out / "inventory.json"),
+         "--progress", "never")
+    step("2. plan: federation, bindings, merge requests, key retirement", "plan",
+         "--inventory", str(out / "inventory.json"), "-o", str(out / "plan.json"), "--no-diff")
+    step("3. apply: create the federation and open the merge requests", "apply", str(out / "plan.json"))
+    _step("4. review: a maintainer merges the merge requests and runs the deploys")
+    merged = _merge_all(sb, config, out / "plan.json")
+    print(f"merged {len(merged)} merge request(s): " + ", ".join(merged))
+    step("5. verify: did the pipelines after the merge authenticate through federation?",
+         "verify", "--plan", str(out / "plan.json"))
+    sb.clock.advance(timedelta(days=2))  # Policy Analyzer reports by day: wait for the evidence
+    step("6. keys retire (two days later): disable keys nothing uses any more",
+         "keys", "retire", "--plan", str(out / "plan.json"), "--now", now())
+    sb.clock.advance(timedelta(days=15))
+    step("7. keys delete (after the grace period): delete keys and the variables that held them",
+         "keys", "delete", "--plan", str(out / "plan.json"), "--now", now())
+    step("8. report", "report", "--out", str(reports), "--format", "md,html,csv,json,gitlab",
+         "--plan", str(out / "plan.json"), "--inventory", str(out / "inventory.json"), "--now", now())
+    return _summary(reports / "report.json")
 
 
 def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
