@@ -9,12 +9,11 @@ keys, fixed indent) so two scans of an unchanged organisation give identical fil
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from migrate.errors import UsageError
+from migrate.files import read_text, write_atomic
 from migrate.model import INVENTORY_VERSION, Inventory, from_dict, to_dict
 
 KIND = "wif-migrate/inventory"
@@ -52,24 +51,9 @@ def from_data(data: Any, source: str = "inventory") -> Inventory:
 
 
 def write(inventory: Inventory, path: str | Path) -> Path:
-    """Write atomically (temp file + rename) so a crash never leaves half an inventory."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".inventory-", suffix=".json", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dumps(inventory))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """Write atomically (temp file + rename) so a crash never leaves half a inventory."""
+    return write_atomic(path, dumps(inventory), "inventory")
 
 
 def read(path: str | Path) -> Inventory:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read inventory {p}: {exc.strerror}") from None
-    return loads(text, str(p))
+    return loads(read_text(path, "inventory"), str(path))

@@ -8,12 +8,11 @@ version it does not understand and anything that is not a plan, with a message s
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from migrate.errors import UsageError
+from migrate.files import read_text, write_atomic
 from migrate.model import PLAN_VERSION, Action, Plan, from_dict, to_dict
 
 KIND = "wif-migrate/plan"
@@ -73,24 +72,9 @@ def _check_actions(actions: tuple[Action, ...], source: str) -> None:
 
 
 def write(plan: Plan, path: str | Path) -> Path:
-    """Atomic write (temp file + rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".plan-", suffix=".json", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dumps(plan))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    """Write atomically (temp file + rename) so a crash never leaves half a plan."""
+    return write_atomic(path, dumps(plan), "plan")
 
 
 def read(path: str | Path) -> Plan:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read plan {p}: {exc.strerror}") from None
-    return loads(text, str(p))
+    return loads(read_text(path, "plan"), str(path))
