@@ -8,6 +8,8 @@ shared template once. Federation (pool, provider, bindings) is pre-seeded in the
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import socket
 from collections.abc import Iterator
@@ -313,3 +315,26 @@ def test_target_changed_since_planning_is_refused_without_rewriter(sb: Sandbox) 
     r = results["merge_request:acme/api:.gitlab-ci.yml"]
     assert r.outcome == "refused" and "changed on main since planning" in r.detail
     assert sb.gitlab.merge_requests("acme/api") == []
+
+
+def test_target_changed_since_planning_is_rewritten_again(sb: Sandbox) -> None:
+    """main moved on after planning: the file is rewritten again from the live text (the human's
+    new line survives), not overwritten with the stale planned content."""
+    from migrate.plan import default_rewriter
+
+    aid = "merge_request:acme/api:.gitlab-ci.yml"
+    actions = tuple(
+        dataclasses.replace(a, params={**a.params, "rewrite_options": {
+            "audience": AUD, "service_accounts": {"API_KEY_FILE": API_SA}}}) if a.id == aid else a
+        for a in the_plan().actions)
+    plan = dataclasses.replace(the_plan(), actions=actions)
+    edited = API_OLD.replace("    - gcloud app deploy\n", "    - gcloud app deploy --quiet  # edited on main\n")
+    sb.gitlab.set_file("acme/api", ".gitlab-ci.yml", edited)
+    results = apply(sb, plan, rewriter=default_rewriter())
+    assert results[aid].outcome == "applied", results[aid].detail
+    branch = branch_name("wif-migrate/", aid)
+    content = sb.gitlab.file("acme/api", ".gitlab-ci.yml", branch)
+    assert content is not None
+    assert "gcloud app deploy --quiet  # edited on main" in content
+    assert "activate-service-account" not in content and "id_tokens:" in content and AUD in content
+    assert [mr.source_branch for mr in sb.gitlab.merge_requests("acme/api")] == [branch]
