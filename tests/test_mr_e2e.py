@@ -9,7 +9,6 @@ shared template once. Federation (pool, provider, bindings) is pre-seeded in the
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import socket
 from collections.abc import Iterator
