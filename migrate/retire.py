@@ -135,12 +135,40 @@ def items_from_plan(plan: Plan) -> list[KeyItem]:
         delete = deletes.get(key_id)
         if delete is not None:
             var_params += [v for v in delete.params.get("variables") or [] if v not in var_params]
+        manual = tuple(str(b) for b in action.params.get("blocked_by") or ())
+        manual += tuple(uncovered_users(plan, key_id, {d for d, _ in mrs}, manual))
         items.append(KeyItem(service_account=str(action.params["service_account"]), key_id=key_id,
                              action_id=action.id, delete_action_id=delete.id if delete else action.id,
                              mr_actions=mrs, variables=tuple(variable_from_params(v) for v in var_params),
-                             manual=tuple(str(b) for b in action.params.get("blocked_by") or ()),
+                             manual=manual,
                              key_project=str(action.params.get("key_project") or "") or None))
     return items
+
+
+def uncovered_users(plan: Plan, key_id: str, mr_ids: set[str], blocked: Sequence[str]) -> list[str]:
+    """Files that use the key (by the plan's own recorded inputs) but that the disable step neither
+    waits for nor lists as blocking: a plan edited by hand to disable a key before its users are
+    migrated. Each becomes a blocker with the reason, so the gate refuses and names it."""
+    from migrate.plan import inputs_digest
+
+    if not plan.inputs:
+        return []  # an old-format plan: the dependencies are all we have
+    if inputs_digest(plan.inputs) != plan.inputs_digest:
+        return ["the plan's inputs were edited (digest mismatch); re-run `wif-migrate plan`"]
+    holders = {f"{v['level']}:{v['owner']}:{v['name']}" + ("" if v.get("environment_scope", "*") == "*"
+                                                           else f"[{v['environment_scope']}]")
+               for v in plan.inputs.get("variables") or []
+               if (v.get("key") or {}).get("key_id") == key_id}
+    missing: list[str] = []
+    for u in plan.inputs.get("usages") or []:
+        if not holders & set(u.get("variables") or ()):
+            continue
+        file_ref = f"file:{u['file_project']}:{u['file_path']}"
+        mr_id = f"merge_request:{u['file_project']}:{u['file_path']}"
+        if mr_id not in mr_ids and file_ref not in blocked and not any(file_ref in b for b in missing):
+            missing.append(f"{file_ref}: uses the key but the plan's disable step does not wait for its "
+                           "migration (plan edited by hand?)")
+    return missing
 
 
 def service_accounts_in_scope(plan: Plan, extra: Iterable[str] = ()) -> list[str]:

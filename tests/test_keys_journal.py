@@ -74,3 +74,24 @@ def test_items_from_plan_keeps_mr_dependencies_variables_and_manual_blockers() -
     assert item.variables[0].owner_id == 11
     assert item.manual == ("file:acme/ops:deploy.yml",)
     assert item.resource == RES
+
+
+def test_a_disable_step_edited_to_skip_its_users_is_blocked() -> None:
+    """A plan edited by hand so a key's disable no longer waits for the projects that use it."""
+    import dataclasses
+
+    from plan_fixtures import INVENTORY, config, facts, line_rewriter
+
+    from migrate.plan import build_plan
+
+    plan = build_plan(INVENTORY, config(), facts(), line_rewriter).plan
+    [honest] = [i for i in items_from_plan(plan) if i.mr_actions][:1]
+    assert not any("plan edited" in m for m in honest.manual)
+    edited = dataclasses.replace(plan, actions=tuple(
+        dataclasses.replace(a, depends_on=()) if a.id == honest.action_id else a for a in plan.actions))
+    [item] = [i for i in items_from_plan(edited) if i.action_id == honest.action_id]
+    assert item.mr_actions == ()
+    users = {target.split("@")[0] for _, target in honest.mr_actions}
+    assert {m.split(": uses the key")[0].removeprefix("file:") for m in item.manual} >= users
+    tampered = dataclasses.replace(plan, inputs={**plan.inputs, "usages": []})
+    assert all("digest mismatch" in " ".join(i.manual) for i in items_from_plan(tampered))
