@@ -76,3 +76,15 @@ def test_parsed_result_holds_no_key_material(issued: IssuedKey) -> None:
     body = "".join(issued.private_pem.splitlines()[1:-1])
     assert body[20:40] not in repr(parsed)
     assert "PRIVATE" not in repr(parsed)
+
+
+def test_hostile_values_are_answered_quickly() -> None:
+    """Oversized, deeply nested and binary variable values are not keys, and cost bounded time."""
+    import time
+
+    values = ["A" * (8 << 20), "[" * 100_000 + "]" * 100_000, '{"a":' * 50_000 + "1" + "}" * 50_000,
+              bytes(range(256)) * 4096, base64.b64encode(b"{" * 300_000).decode()]
+    for value in values:
+        started = time.monotonic()
+        assert parse_key(value) is None
+        assert time.monotonic() - started < 2.0
