@@ -1,14 +1,13 @@
-"""Helpers shared by the verb modules: config loading and the 'not built yet' stub."""
+"""Helpers shared by the verb modules: parsers with the global options, config loading."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from migrate.config import Config, load_config
-from migrate.errors import EXIT_USAGE, UsageError
+from migrate.errors import UsageError
 
 DEFAULT_CONFIG = "wif-migrate.yaml"
 
@@ -31,16 +30,3 @@ def config_from_args(args: argparse.Namespace) -> Config:
                              "(see config.example.yaml)")
         path = DEFAULT_CONFIG
     return load_config(path)
-
-
-def not_built(verb: str) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        print(f"wif-migrate {verb}: not built yet in this version", file=sys.stderr)
-        return EXIT_USAGE
-
-    return run
-
-
-def register_stub(sub: Any, verb: str, help_text: str) -> None:
-    parser = new_parser(sub, verb, f"{help_text} (not built yet)")
-    parser.set_defaults(func=not_built(verb))
