@@ -1,0 +1,385 @@
+"""Reliability and security across commands, on the demo org in the sandbox (real clients over HTTP).
+
+1. Crash and resume: the server applies a write and the connection drops before the client hears
+   (`drop_after`); a re-run converges to one provider, bindings present once (others' kept), one
+   branch and one open MR per action, each key disabled/deleted once, and the journal keeps the
+   crashed attempt's intent next to a truthful final outcome. A second mutating run is refused.
+2. Secret canary: no 16-character piece of any issued private key reaches output, logs, state,
+   plan, inventory, reports, or GitLab branches/commits/MRs.
+3. Permissions: a missing GitLab role/scope or Google permission is named in the error.
+
+Scan and plan run once per module on fixed ports; each test starts its own sandbox on those ports
+(the org's seed makes the same keys), so the plan's issuer and key ids hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import shutil
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import gitlab
+import pytest
+
+from migrate import plan_io
+from migrate.cli import main
+from migrate.commands.demo import _merge_all
+from migrate.sandbox.http import Fault
+from migrate.sandbox.launch import Sandbox
+from migrate.sandbox.org import OrgFile, load_org
+from migrate.state import RunLock, State
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+ROLE = "roles/iam.workloadIdentityUser"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class Base:
+    org: OrgFile
+    gitlab_port: int
+    google_port: int
+    dir: Path
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Base]:
+    """Scan and plan the demo org once; tests copy the result and start their own sandbox."""
+    org = load_org("demo")
+    b = Base(org, free_port(), free_port(), tmp_path_factory.mktemp("base"))
+    mp = pytest.MonkeyPatch()
+    try:
+        with Sandbox(org, now=NOW, gitlab_port=b.gitlab_port, google_port=b.google_port) as sb:
+            cfg = str(sb.write_config(b.dir / "c.yaml", state_dir=str(b.dir / "state")))
+            for k, v in sb.env().items():
+                mp.setenv(k, v)
+            assert main(["scan", "-o", str(b.dir / "inventory.json"), "--progress", "never",
+                         "--config", cfg]) in (0, 1)
+            assert main(["plan", "--inventory", str(b.dir / "inventory.json"), "-o", str(b.dir / "plan.json"),
+                         "--no-diff", "--config", cfg]) in (0, 1)
+        yield b
+    finally:
+        mp.undo()
+
+
+@dataclasses.dataclass
+class Run:
+    sb: Sandbox
+    dir: Path
+    cfg: str
+
+    @property
+    def state_dir(self) -> Path:
+        return self.dir / "state"
+
+    @property
+    def plan(self) -> str:
+        return str(self.dir / "plan.json")
+
+    def cli(self, *argv: str) -> int:
+        return main([*argv, "--config", self.cfg])
+
+
+@pytest.fixture()
+def run(base: Base, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
+    for name in ("inventory.json", "plan.json", "c.yaml"):
+        shutil.copy(base.dir / name, tmp_path / name)
+    shutil.copytree(base.dir / "state", tmp_path / "state")
+    with Sandbox(base.org, now=NOW, gitlab_port=base.gitlab_port, google_port=base.google_port) as sb:
+        cfg = str(sb.write_config(tmp_path / "c.yaml", state_dir=str(tmp_path / "state")))
+        for k, v in sb.env().items():
+            monkeypatch.setenv(k, v)
+        yield Run(sb, tmp_path, cfg)
+
+
+# --- state probes ---------------------------------------------------------------------------------
+def policies(sb: Sandbox) -> dict[str, dict[str, list[str]]]:
+    """Every service account's policy: email → role → members (as stored, duplicates kept)."""
+    assert sb.google is not None
+    world: Any = sb.google.world  # type: ignore[attr-defined]
+    with sb.google.lock:
+        return {email: {b["role"]: list(b.get("members", [])) for b in sa.policy.bindings}
+                for email, sa in world.service_accounts.items()}
+
+
+def providers(sb: Sandbox) -> list[str]:
+    assert sb.google is not None
+    world: Any = sb.google.world  # type: ignore[attr-defined]
+    with sb.google.lock:
+        return [p.name for pool in world.pools.values() for p in pool.providers.values() if p.state == "ACTIVE"]
+
+
+def mr_projects(plan_file: str) -> list[str]:
+    return sorted({a.params["project"] for a in plan_io.read(Path(plan_file)).actions if a.kind == "merge_request"})
+
+
+def mr_state(sb: Sandbox, plan_file: str, prefix: str = "wif-migrate/") -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Per project of the plan's MRs: wif-migrate branches, and the number of open MRs from each branch."""
+    gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
+    branches: dict[str, list[str]] = {}
+    open_mrs: dict[str, int] = {}
+    for path in mr_projects(plan_file):
+        project = gl.projects.get(path)
+        names = [b.name for b in project.branches.list(iterator=True) if b.name.startswith(prefix)]
+        if names:
+            branches[project.path_with_namespace] = names
+        for mr in project.mergerequests.list(state="opened", iterator=True):
+            if mr.source_branch.startswith(prefix):
+                key = f"{project.path_with_namespace}:{mr.source_branch}"
+                open_mrs[key] = open_mrs.get(key, 0) + 1
+    return branches, open_mrs
+
+
+def journal(state_dir: Path, stage: str, action_prefix: str) -> list[tuple[str, str, str | None]]:
+    return [(e.action_id, e.phase, e.outcome) for e in State(state_dir).entries(stage=stage)
+            if e.action_id.startswith(action_prefix)]
+
+
+# --- 1. crash and resume: apply ---------------------------------------------------------------------
+APPLY_ROUTES = {
+    "provider": ("POST", r"/workloadIdentityPools/[^/]+/providers$", "ensure_provider:"),
+    "binding": ("POST", r":setIamPolicy$", "ensure_binding:"),
+    "commit+branch": ("POST", r"/repository/commits$", "merge_request:"),
+    "merge_request": ("POST", r"/merge_requests$", "merge_request:"),
+}
+
+
+@pytest.mark.parametrize("route", sorted(APPLY_ROUTES))
+def test_apply_resumes_after_a_dropped_write(run: Run, route: str) -> None:
+    method, regex, action_prefix = APPLY_ROUTES[route]
+    sb = run.sb
+    app = sb.gitlab if "merge_request" in action_prefix else sb.google
+    assert app is not None
+    before = policies(sb)
+    app.add_fault(Fault(method, regex, count=1, mode="drop_after"))
+
+    first = run.cli("apply", run.plan)
+    dropped = [e for e in app.requests_log() if e["status"] == 0]
+    assert len(dropped) == 1, f"the {route} write was not attempted"
+
+    app.faults.clear()
+    second = run.cli("apply", run.plan)
+    assert second == 0, f"re-run after the crash failed (first run exit {first})"
+
+    # Converged: one provider; every binding member once; the bindings that were there are kept.
+    assert len(providers(sb)) == 1
+    after = policies(sb)
+    for email, roles in after.items():
+        for role, members in roles.items():
+            assert len(members) == len(set(members)), f"{email} {role} has a duplicate member"
+        for role, members in before.get(email, {}).items():
+            assert set(members) <= set(roles.get(role, [])), f"{email}: others' {role} binding dropped"
+    added = {e: set(r.get(ROLE, [])) - set(before.get(e, {}).get(ROLE, [])) for e, r in after.items()}
+    assert sum(len(m) for m in added.values()) > 0
+    branches, open_mrs = mr_state(sb, run.plan)
+    mr_actions = [e for e in State(run.state_dir).entries(stage="apply")
+                  if e.action_id.startswith("merge_request:") and e.phase == "intent"]
+    n_mr_actions = len({e.action_id for e in mr_actions})
+    assert sum(len(b) for b in branches.values()) == n_mr_actions, branches
+    assert len(open_mrs) == n_mr_actions and set(open_mrs.values()) == {1}, open_mrs
+
+    # The journal: the crashed attempt's intent is there, and every action's last word is true.
+    entries = State(run.state_dir).entries(stage="apply")
+    crashed_ids = {e.action_id for e in entries if e.action_id.startswith(action_prefix)}
+    assert crashed_ids
+    for action_id in crashed_ids:
+        mine = [e for e in entries if e.action_id == action_id]
+        assert sum(e.phase == "intent" for e in mine) >= 2, f"{action_id}: no intent for both attempts"
+        assert mine[-1].phase == "outcome" and mine[-1].outcome in ("applied", "skipped"), mine[-1]
+    # Every outcome of the crashed steps is one of the journal's words; none is left without one.
+    for e in entries:
+        if e.action_id in crashed_ids and e.phase == "outcome":
+            assert e.outcome in ("applied", "skipped", "failed"), e
+
+
+# --- 1. crash and resume: keys ------------------------------------------------------------------------
+def key_states(sb: Sandbox) -> dict[str, tuple[bool, bool]]:
+    assert sb.google is not None
+    world: Any = sb.google.world  # type: ignore[attr-defined]
+    with sb.google.lock:
+        return {k.key_id: (k.disabled, k.deleted) for k in world.keys.values()}
+
+
+def test_keys_retire_and_delete_resume_after_dropped_writes(run: Run) -> None:
+    sb = run.sb
+    assert sb.google is not None
+    assert run.cli("apply", run.plan) == 0
+    _merge_all(sb, run.cfg, Path(run.plan))
+    run.cli("verify", "--plan", run.plan)
+    sb.clock.advance(timedelta(days=2))
+    before = key_states(sb)
+
+    for verb, method, regex, done_index, days in (("retire", "POST", r"/keys/[^/]+:disable$", 0, 15),
+                                                  ("delete", "DELETE", r"/keys/[^/:]+$", 1, 0)):
+        sb.google.add_fault(Fault(method, regex, count=1, mode="drop_after"))
+        sb.google.log.clear()
+        run.cli("keys", verb, "--plan", run.plan, "--now", sb.clock.iso())
+        assert [e for e in sb.google.requests_log() if e["status"] == 0], f"keys {verb}: no write attempted"
+        sb.google.faults.clear()
+        # Exit 1: some keys are refused by the evidence gates (their projects need manual work).
+        assert run.cli("keys", verb, "--plan", run.plan, "--now", sb.clock.iso()) in (0, 1), f"keys {verb}"
+        writes = [e for e in sb.google.mutating_requests() if re.search(regex, e["path"])]
+        done = {k for k, s in key_states(sb).items() if s[done_index] and not before[k][done_index]}
+        assert done, f"keys {verb}: nothing changed"
+        # Each key written at most twice (the dropped attempt, the one after); none left half-done.
+        per_key: dict[str, int] = {}
+        for e in writes:
+            kid = re.search(r"/keys/([^/:]+)", e["path"]).group(1)  # type: ignore[union-attr]
+            per_key[kid] = per_key.get(kid, 0) + 1
+        assert all(n <= 2 for n in per_key.values()), per_key
+        assert sum(n == 2 for n in per_key.values()) <= 1, per_key
+        entries = State(run.state_dir).entries(stage="keys")
+        for kid in done:
+            mine = [e for e in entries if kid in e.action_id or kid in e.target]
+            assert any(e.phase == "intent" for e in mine), f"{kid}: no intent"
+            last = [e for e in mine if e.phase == "outcome"][-1]
+            assert last.outcome in ("applied", "skipped"), last
+        before = key_states(sb)
+        sb.clock.advance(timedelta(days=days))
+
+
+def test_a_second_mutating_run_is_refused(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    with RunLock(run.state_dir, "test"):
+        code = run.cli("apply", run.plan)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "another wif-migrate run holds" in err
+    assert run.sb.google is not None
+    assert not run.sb.google.mutating_requests() and not run.sb.gitlab.mutating_requests()
+    assert not State(run.state_dir).entries(stage="apply")  # nothing journaled: nothing was attempted
+
+
+# --- 2. secret canary ----------------------------------------------------------------------------------
+def pem_windows(sb: Sandbox, n: int = 16) -> set[str]:
+    out: set[str] = set()
+    for key in sb.keys.all():
+        body = "".join(line for line in key.private_pem.splitlines() if line and not line.startswith("-----"))
+        out.update(body[i:i + n] for i in range(len(body) - n + 1))
+    return out
+
+
+def leaks(haystack: str, windows: set[str], n: int = 16) -> str | None:
+    for i in range(len(haystack) - n + 1):
+        if haystack[i:i + n] in windows:
+            return haystack[max(0, i - 20):i + n + 20]
+    return None
+
+
+def _variables(project: Any) -> list[Any]:
+    try:
+        return list(project.variables.list(get_all=True))
+    except gitlab.exceptions.GitlabError:
+        return []
+
+
+def strip_variables(doc: Any) -> Any:
+    """The GitLab state without CI/CD variables (where the keys legitimately live before deletion)."""
+    if isinstance(doc, dict):
+        return {k: strip_variables(v) for k, v in doc.items() if k != "variables"}
+    if isinstance(doc, list):
+        return [strip_variables(v) for v in doc]
+    return doc
+
+
+def test_no_piece_of_a_private_key_leaks(run: Run, capsys: pytest.CaptureFixture[str],
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    sb = run.sb
+    caplog.set_level(logging.DEBUG)
+    d = run.dir
+    run.cli("scan", "-o", str(d / "inventory.json"), "--progress", "never", "-vv")
+    run.cli("plan", "--inventory", str(d / "inventory.json"), "-o", run.plan, "--no-diff", "-vv")
+    run.cli("apply", run.plan, "-vv")
+    _merge_all(sb, run.cfg, Path(run.plan))
+    run.cli("verify", "--plan", run.plan, "-vv")
+    sb.clock.advance(timedelta(days=2))
+    run.cli("keys", "retire", "--plan", run.plan, "--now", sb.clock.iso(), "-vv")
+    run.cli("report", "--out", str(d / "reports"), "--format", "md,html,csv,json,gitlab", "--plan", run.plan,
+            "--inventory", str(d / "inventory.json"), "--now", sb.clock.iso(), "-vv")
+    run.cli("check", "-vv")
+    broken = d / "broken.json"
+    broken.write_text('{"version": 1, "actions": [{"kind": "nope"', encoding="utf-8")
+    assert run.cli("apply", str(broken), "-vv") != 0
+
+    windows = pem_windows(sb)
+    assert len(windows) > 1000
+    out = capsys.readouterr()
+    haystacks: dict[str, str] = {"stdout": out.out, "stderr": out.err,
+                                 "logs": "\n".join(r.getMessage() + " " + repr(r.args) for r in caplog.records)}
+    for f in sorted(d.rglob("*")):
+        if f.is_file() and f.name != "c.yaml":
+            haystacks[str(f.relative_to(d))] = f.read_bytes().decode("latin-1")
+    assert "plan.json" in haystacks and "inventory.json" in haystacks and "state/state.db" in haystacks
+    assert any(k.startswith("reports/") for k in haystacks)
+    haystacks["gitlab state"] = json.dumps(strip_variables(sb.gitlab.state()), default=str)
+    gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
+    texts = []
+    for path in mr_projects(run.plan):
+        for mr in gl.projects.get(path).mergerequests.list(state="all", iterator=True):
+            texts.append(f"{mr.title}\n{mr.description}")
+    assert texts, "no merge requests were opened"
+    haystacks["merge requests"] = "\n".join(texts)
+    # The canary itself works: a key file as stored in a GitLab variable trips it.
+    held = [v.value for p in gl.projects.list(iterator=True) for v in _variables(p)]
+    assert any(leaks(v, windows) for v in held), "canary: no variable holds a raw key file"
+    found = {name: hit for name, text in haystacks.items() if (hit := leaks(text, windows))}
+    assert not found, f"private key material leaked into: {sorted(found)}"
+
+
+# --- 3. permissions --------------------------------------------------------------------------------------
+def test_gitlab_token_without_access_is_named(base: Base, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    spec = dict(base.org.gitlab)
+    spec["users"] = [*spec.get("users", []),
+                     {"username": "outsider", "token": "t-outsider", "email": "outsider@example.com"}]
+    org = dataclasses.replace(base.org, gitlab=spec)
+    with Sandbox(org, now=NOW) as sb:
+        cfg = str(sb.write_config(tmp_path / "c.yaml", state_dir=str(tmp_path / "state")))
+        for k, v in sb.env().items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setenv(_gitlab_env(cfg), "t-outsider")
+        code = main(["scan", "-o", str(tmp_path / "inv.json"), "--progress", "never", "--config", cfg])
+    out = capsys.readouterr()
+    text = out.out + out.err + (tmp_path / "inv.json").read_text(encoding="utf-8") \
+        if (tmp_path / "inv.json").exists() else out.out + out.err
+    assert code in (0, 1)  # no keys visible to this token: the ERROR rows say why
+    # Each unreadable place is an ERROR row naming the role it needs.
+    assert re.search(r"group:acme +variables not readable: 403 Forbidden \(needs the Owner role\)", text), text
+    assert re.search(r"project:\S+ +variables not readable: 403 Forbidden \(needs the Maintainer role\)", text), text
+
+
+def _gitlab_env(cfg: str) -> str:
+    import yaml
+    return str(yaml.safe_load(Path(cfg).read_text(encoding="utf-8"))["gitlab"]["token_env"])
+
+
+def test_google_denied_permission_is_named(run: Run, base: Base, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    run.sb.stop()
+    denied = "iam.serviceAccounts.setIamPolicy"
+    google = {**base.org.google, "tokens": [*(base.org.google.get("tokens") or []),
+                                            {"token": "g-limited", "denied_permissions": [denied]}]}
+    org = dataclasses.replace(base.org, google=google)
+    with Sandbox(org, now=NOW, gitlab_port=base.gitlab_port, google_port=base.google_port) as sb:
+        cfg = str(sb.write_config(run.dir / "c.yaml", state_dir=str(run.dir / "state")))
+        import yaml
+        monkeypatch.setenv(yaml.safe_load(Path(cfg).read_text(encoding="utf-8"))["google"]["access_token_env"],
+                           "g-limited")
+        code = main(["apply", run.plan, "--config", cfg])
+    out = capsys.readouterr()
+    assert code != 0
+    text = out.out + out.err
+    failed = [line for line in text.splitlines() if line.startswith("ensure_binding:") and " failed " in line]
+    assert failed, text[-3000:]
+    assert all(denied in line for line in failed), failed
