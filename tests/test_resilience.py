@@ -293,10 +293,9 @@ def strip_variables(doc: Any) -> Any:
     return doc
 
 
-def test_no_piece_of_a_private_key_leaks(run: Run, capsys: pytest.CaptureFixture[str],
-                                         caplog: pytest.LogCaptureFixture) -> None:
+def _run_every_command(run: Run) -> None:
+    """scan, plan, apply, (merge), verify, keys retire, report, check, and a failing apply, all -vv."""
     sb = run.sb
-    caplog.set_level(logging.DEBUG)
     d = run.dir
     run.cli("scan", "-o", str(d / "inventory.json"), "--progress", "never", "-vv")
     run.cli("plan", "--inventory", str(d / "inventory.json"), "-o", run.plan, "--no-diff", "-vv")
@@ -312,9 +311,25 @@ def test_no_piece_of_a_private_key_leaks(run: Run, capsys: pytest.CaptureFixture
     broken.write_text('{"version": 1, "actions": [{"kind": "nope"', encoding="utf-8")
     assert run.cli("apply", str(broken), "-vv") != 0
 
+
+def test_no_piece_of_a_private_key_leaks(run: Run, capsys: pytest.CaptureFixture[str],
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    sb = run.sb
+    caplog.set_level(logging.DEBUG)
+    # The CLI replaces the root logger's handlers (its own goes to the captured stderr); hang the
+    # capture on the package logger too, so every record of ours is seen with its arguments.
+    ours = logging.getLogger("migrate")
+    ours.addHandler(caplog.handler)
+    try:
+        _run_every_command(run)
+    finally:
+        ours.removeHandler(caplog.handler)
+    assert any(r.levelno == logging.DEBUG for r in caplog.records), "no debug logs were captured"
+    d = run.dir
     windows = pem_windows(sb)
     assert len(windows) > 1000
     out = capsys.readouterr()
+    assert "DEBUG migrate." in out.err  # the CLI's own -vv handler wrote to the captured stderr
     haystacks: dict[str, str] = {"stdout": out.out, "stderr": out.err,
                                  "logs": "\n".join(r.getMessage() + " " + repr(r.args) for r in caplog.records)}
     for f in sorted(d.rglob("*")):
