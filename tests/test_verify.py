@@ -28,15 +28,19 @@ def test_pipeline_after_merge_prefers_the_merge_commit_then_time() -> None:
     assert pipeline_after_merge(pipelines, "nope", "2026-01-03T00:00:00Z") is None
 
 
+# Built at run time: no PEM header is ever committed, not even a fake one.
+PEM_HEADER = "-----BEGIN " + "PRIVATE KEY-----"
+
+
 def test_failed_job_reason_comes_from_its_log_redacted() -> None:
     log = ("$ gcloud auth login --cred-file=x\n"
-           "-----BEGIN PRIVATE KEY-----\n"
+           f"{PEM_HEADER}\n"
            "ERROR: (gcloud.auth.login) federated sign-in as sa@p refused: Unable to acquire impersonated "
            "credentials: PERMISSION_DENIED Permission 'iam.serviceAccounts.getAccessToken' denied\n"
            "ERROR: Job failed: exit code 1\n")
     reason = failure_reason(log)
     assert "Unable to acquire impersonated credentials" in reason and "Job failed" not in reason
-    assert "PRIVATE KEY" not in failure_reason("secret:\n-----BEGIN PRIVATE KEY-----\nMIIEv" + "A" * 80 + "\n")
+    assert "PRIVATE KEY" not in failure_reason(f"secret:\n{PEM_HEADER}\nMIIEv" + "A" * 80 + "\n")
     assert redact("token ya29." + "x" * 70).startswith("[redacted")
     check = judge_jobs("acme/api", pl(7, "m", "t", "failed"),
                        [JobInfo(70, "deploy", "deploy", "failed"), JobInfo(71, "test", "test", "success")],
