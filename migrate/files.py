@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -31,3 +32,11 @@ def read_text(path: str | Path, what: str) -> str:
         return p.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read {what} {p}: {exc.strerror}") from None
+
+
+def parse_json(text: str, source: str) -> object:
+    """JSON text → data, or a usage error that names the file and the line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.errors import UsageError
-from migrate.files import read_text, write_atomic
+from migrate.files import parse_json, read_text, write_atomic
 from migrate.model import INVENTORY_VERSION, Inventory, from_dict, to_dict
 
 KIND = "wif-migrate/inventory"
@@ -27,11 +27,7 @@ def dumps(inventory: Inventory) -> str:
 
 def loads(text: str, source: str = "inventory") -> Inventory:
     """Parse inventory JSON, refusing what is not an inventory or is from a newer tool."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    return from_data(data, source)
+    return from_data(parse_json(text, source), source)
 
 
 def from_data(data: Any, source: str = "inventory") -> Inventory:

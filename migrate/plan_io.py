@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.errors import UsageError
-from migrate.files import read_text, write_atomic
+from migrate.files import parse_json, read_text, write_atomic
 from migrate.model import PLAN_VERSION, Action, Plan, from_dict, to_dict
 
 KIND = "wif-migrate/plan"
@@ -30,11 +30,7 @@ def dumps(plan: Plan) -> str:
 
 
 def loads(text: str, source: str = "plan") -> Plan:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    return from_data(data, source)
+    return from_data(parse_json(text, source), source)
 
 
 def from_data(data: Any, source: str = "plan") -> Plan:
