@@ -12,7 +12,10 @@ MRs from it) and then does the least that makes GitLab match the plan:
 - branch missing → one commit with every file of the action, on a new branch from the target;
   branch ours but its files differ → one more commit on it; MR missing → opened; MR open with
   different title/description/labels → updated; everything equal → `skipped` "up to date" with
-  zero mutating requests.
+  zero mutating requests;
+- a write answered "already exists" (the branch, an open MR: typically our own write whose answer a
+  dropped connection lost, retried by the client) → read everything again and decide once more;
+  ours and as planned → `applied`, noting the lost answer; a human's → left alone as above.
 
 A dry run makes the same reads and returns `would_apply` with the steps it would take. Reads for all
 MR actions of a plan are made up front with bounded concurrency (config.concurrency) through the
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrate.config import Config, MergeRequestConfig
+from migrate.errors import GitLabConflict
 from migrate.gitlab.merge_requests import (
     CommitInfo,
     FileAction,
@@ -165,7 +169,10 @@ class MergeRequestExecutor:
         evidence: dict[str, Any] = {"project": params.project, "branch": branch,
                                     "target_branch": params.target_branch,
                                     "files": [f.path for f in params.files]}
-        obs = self._observed_for(action, params)
+        return self._decide(action, params, branch, self._observed_for(action, params), evidence)
+
+    def _decide(self, action: Action, params: MRParams, branch: str, obs: Observed,
+                evidence: dict[str, Any], retaking: bool = False) -> ActionResult:
         merged = [m for m in obs.mrs if m.state == "merged"]
         if merged:
             m = merged[0]
@@ -192,7 +199,7 @@ class MergeRequestExecutor:
         if not desired and open_mr is None and obs.branch_head is None:
             return ActionResult(action.id, "skipped", "the target branch already contains the change",
                                 evidence)
-        return self._converge(action, params, branch, obs, desired, open_mr, evidence)
+        return self._converge(action, params, branch, obs, desired, open_mr, evidence, retaking)
 
     def _human_push(self, action: Action, head: CommitInfo) -> str | None:
         _user, email = self.bot()
@@ -237,7 +244,7 @@ class MergeRequestExecutor:
 
     def _converge(self, action: Action, params: MRParams, branch: str, obs: Observed,
                   desired: Mapping[str, tuple[str, FileState]], open_mr: MRInfo | None,
-                  evidence: dict[str, Any]) -> ActionResult:
+                  evidence: dict[str, Any], retaking: bool = False) -> ActionResult:
         steps: list[str] = []
         commit_actions: list[FileAction] = []
         start: str | None = None
@@ -269,6 +276,33 @@ class MergeRequestExecutor:
                                 evidence)
         if self.dry_run:
             return ActionResult(action.id, "would_apply", "; ".join(steps), evidence)
+        try:
+            self._write(action, params, branch, commit_actions, start, text, open_mr, changes, evidence)
+        except GitLabConflict as exc:
+            if retaking:
+                raise
+            return self._take_over(action, params, branch, "; ".join(steps), str(exc))
+        return ActionResult(action.id, "applied", "; ".join(steps), evidence)
+
+    def _take_over(self, action: Action, params: MRParams, branch: str, planned: str,
+                   conflict: str) -> ActionResult:
+        """After "already exists": read GitLab again and decide once more, from what is there now."""
+        log.warning("%s: %s; reading GitLab again to take over what is there", action.id, conflict)
+        evidence: dict[str, Any] = {"project": params.project, "branch": branch,
+                                    "target_branch": params.target_branch,
+                                    "files": [f.path for f in params.files], "taken_over": True}
+        again = self._decide(action, params, branch, self.observe(action, params), evidence, retaking=True)
+        lost = f"{planned} (an answer was lost; re-read shows it took effect)"
+        if again.outcome == "skipped" and again.detail.startswith("up to date"):
+            return ActionResult(action.id, "applied", lost, again.evidence)
+        if again.outcome == "applied":
+            return ActionResult(action.id, "applied", f"{lost}; then {again.detail}", again.evidence)
+        return ActionResult(action.id, again.outcome, f"GitLab answered \"already exists\"; re-read: {again.detail}",
+                            again.evidence)
+
+    def _write(self, action: Action, params: MRParams, branch: str, commit_actions: Sequence[FileAction],
+               start: str | None, text: MRText, open_mr: MRInfo | None, changes: Mapping[str, Any],
+               evidence: dict[str, Any]) -> None:
         if commit_actions:
             commit = self.backend.commit(params.project, branch,
                                          render_commit_message(params, action.id) + "\n"
@@ -281,7 +315,6 @@ class MergeRequestExecutor:
             evidence.update(mr_iid=mr.iid, web_url=mr.web_url)
         elif changes:
             self.backend.update_mr(params.project, open_mr.iid, changes)
-        return ActionResult(action.id, "applied", "; ".join(steps), evidence)
 
     def _assignee_ids(self) -> list[int]:
         if self._assignees is None:

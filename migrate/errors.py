@@ -43,8 +43,20 @@ class GitLabError(BackendError):
     """GitLab answered with an error we cannot treat as a per-item outcome."""
 
 
+class GitLabConflict(GitLabError):
+    """GitLab refused to create something because it already exists (a branch, an open MR).
+
+    After a dropped connection this is usually our own write answered the first time; callers
+    re-read and take over instead of failing (the re-read decides whether it is really ours).
+    """
+
+
 class GoogleError(BackendError):
     """A Google API answered with an error we cannot treat as a per-item outcome."""
+
+
+class GoogleAlreadyExists(GoogleError):
+    """A create answered 409 ALREADY_EXISTS; like `GitLabConflict`, callers re-read and take over."""
 
 
 class LockedError(WifMigrateError):

@@ -307,6 +307,25 @@ def test_human_push_is_left_alone(sb: Sandbox) -> None:
     assert mutations(sb) == []
 
 
+def test_a_human_branch_created_between_read_and_write_is_left_alone(sb: Sandbox) -> None:
+    """GitLab answers "branch already exists" to our commit: we re-read, see a human's branch, stop."""
+    plan = the_plan()
+    aid = "merge_request:acme/api:.gitlab-ci.yml"
+    branch = branch_name("wif-migrate/", aid)
+    ex = MergeRequestExecutor(GitLabMergeRequests(clients(sb)), SETTINGS, plan, dry_run=False, concurrency=4)
+    ex.prefetch(plan.actions)  # our reads: no branch yet
+    human = sb.gitlab.set_file("acme/api", ".gitlab-ci.yml", API_NEW + "# by hand\n", branch=branch,
+                               username="alice", message="do it by hand")
+    sb.gitlab.log.clear()
+    result = ex.execute(next(a for a in plan.actions if a.id == aid))
+    assert result.outcome == "skipped", result
+    assert "already exists" in result.detail and "not made by wif-migrate" in result.detail
+    assert sb.gitlab.project("acme/api").repo.branches[branch] == human.id  # not overwritten
+    assert sb.gitlab.merge_requests("acme/api") == []  # and no MR opened from it
+    # exactly one refused write (the commit), then reads only
+    assert [(r["method"], r["status"]) for r in mutations(sb)] == [("POST", 400)]
+
+
 def test_target_changed_since_planning_is_refused_without_rewriter(sb: Sandbox) -> None:
     plan = the_plan()
     sb.gitlab.set_file("acme/api", ".gitlab-ci.yml", API_OLD + "# someone edited main\n")

@@ -150,6 +150,7 @@ def journal(state_dir: Path, stage: str, action_prefix: str) -> list[tuple[str, 
 
 # --- 1. crash and resume: apply ---------------------------------------------------------------------
 APPLY_ROUTES = {
+    "pool": ("POST", r"/workloadIdentityPools$", "ensure_pool:"),
     "provider": ("POST", r"/workloadIdentityPools/[^/]+/providers$", "ensure_provider:"),
     "binding": ("POST", r":setIamPolicy$", "ensure_binding:"),
     "commit+branch": ("POST", r"/repository/commits$", "merge_request:"),
@@ -158,8 +159,35 @@ APPLY_ROUTES = {
 
 
 @pytest.mark.parametrize("route", sorted(APPLY_ROUTES))
-def test_apply_resumes_after_a_dropped_write(run: Run, route: str) -> None:
+def without_pools(org: OrgFile) -> OrgFile:
+    """The org before any federation: no workload identity pool anywhere (so apply creates one)."""
+    google = dict(org.google)
+    google["projects"] = [{**p, "workload_identity_pools": []} for p in google["projects"]]
+    return dataclasses.replace(org, google=google)
+
+
+def pools(sb: Sandbox) -> list[str]:
+    assert sb.google is not None
+    world: Any = sb.google.world  # type: ignore[attr-defined]
+    with sb.google.lock:
+        return [p.name for p in world.pools.values() if p.state == "ACTIVE"]
+
+
+@pytest.mark.parametrize("route", sorted(APPLY_ROUTES))
+def test_apply_resumes_after_a_dropped_write(run: Run, base: Base, route: str) -> None:
     method, regex, action_prefix = APPLY_ROUTES[route]
+    if route == "pool":  # the demo org has its pool already: start from an org without one
+        run.sb.stop()
+        run.sb = Sandbox(without_pools(base.org), now=NOW, gitlab_port=base.gitlab_port,
+                         google_port=base.google_port).start()
+        assert not pools(run.sb)
+    try:
+        _dropped_write_converges(run, method, regex, action_prefix)
+    finally:
+        run.sb.stop()
+
+
+def _dropped_write_converges(run: Run, method: str, regex: str, action_prefix: str) -> None:
     sb = run.sb
     app = sb.gitlab if "merge_request" in action_prefix else sb.google
     assert app is not None
@@ -167,15 +195,27 @@ def test_apply_resumes_after_a_dropped_write(run: Run, route: str) -> None:
     app.add_fault(Fault(method, regex, count=1, mode="drop_after"))
 
     first = run.cli("apply", run.plan)
-    dropped = [e for e in app.requests_log() if e["status"] == 0]
-    assert len(dropped) == 1, f"the {route} write was not attempted"
+    dropped = [e for e in app.requests_log() if e["status"] == 0 and re.search(regex, e["path"])]
+    assert len(dropped) == 1, f"the {action_prefix} write was not attempted"
+    # The first run tells the truth: the write whose answer was lost is found on re-read and taken over.
+    assert first == 0, "the run that lost an answer did not finish"
+    entries = State(run.state_dir).entries(stage="apply")
+    crashed_ids = {e.action_id for e in entries if e.action_id.startswith(action_prefix)}
+    assert crashed_ids
+    outcomes = [e for e in entries if e.action_id in crashed_ids and e.phase == "outcome"]
+    assert outcomes and all(e.outcome in ("applied", "skipped") for e in outcomes), \
+        [(e.action_id, e.outcome, e.detail) for e in outcomes]
+    if method == "POST" and not regex.endswith("setIamPolicy$"):
+        # A create retried by the client meets "already exists": the detail says the answer was lost.
+        assert [e for e in outcomes if e.outcome == "applied" and "answer" in e.detail and "lost" in e.detail], \
+            [(e.action_id, e.outcome, e.detail) for e in outcomes]
 
     app.faults.clear()
     second = run.cli("apply", run.plan)
-    assert second == 0, f"re-run after the crash failed (first run exit {first})"
+    assert second == 0, "re-run after the crash failed"
 
-    # Converged: one provider; every binding member once; the bindings that were there are kept.
-    assert len(providers(sb)) == 1
+    # Converged: one pool, one provider; every binding member once; the bindings that were there are kept.
+    assert len(pools(sb)) == 1 and len(providers(sb)) == 1
     after = policies(sb)
     for email, roles in after.items():
         for role, members in roles.items():
@@ -191,10 +231,8 @@ def test_apply_resumes_after_a_dropped_write(run: Run, route: str) -> None:
     assert sum(len(b) for b in branches.values()) == n_mr_actions, branches
     assert len(open_mrs) == n_mr_actions and set(open_mrs.values()) == {1}, open_mrs
 
-    # The journal: the crashed attempt's intent is there, and every action's last word is true.
+    # The journal: both attempts' intents are there, and every action's last word is true.
     entries = State(run.state_dir).entries(stage="apply")
-    crashed_ids = {e.action_id for e in entries if e.action_id.startswith(action_prefix)}
-    assert crashed_ids
     for action_id in crashed_ids:
         mine = [e for e in entries if e.action_id == action_id]
         assert sum(e.phase == "intent" for e in mine) >= 2, f"{action_id}: no intent for both attempts"

@@ -6,6 +6,12 @@ create/patch/undelete answer a long-running Operation; it is polled through the 
 collection that matches its name (pool operations and provider operations are different methods,
 and googleapiclient refuses a name that does not fit the method's pattern), then the resource is
 read again rather than trusting the operation's `response` (it may be empty).
+
+A create whose answer was lost (the connection dropped after the server accepted it) comes back
+on the transport's retry as 409 ALREADY_EXISTS. The executor then reads the resource again and
+decides afresh: the same configuration is our own create and is reported `applied`; drift the plan
+allows is patched; anything else (another configuration, deleted meanwhile) is refused or failed
+with the reason, as on any run. The first run tells the truth instead of a spurious `failed`.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any
 from googleapiclient.errors import HttpError
 
 from migrate.apply import ApplyContext, decide_ensure, patch_body, register_executor
-from migrate.errors import GoogleError
+from migrate.errors import GoogleAlreadyExists, GoogleError
 from migrate.gcp.clients import GoogleClients
 from migrate.gcp.service_account_keys import http_status
 from migrate.model import Action, ActionResult
@@ -88,7 +94,8 @@ class WifAdmin:
             operation: dict[str, Any] = request.execute()
         except HttpError as exc:
             status, code, message = http_status(exc)
-            raise GoogleError(f"{verb} {name}: {status} {code} {message}".strip()) from None
+            error = GoogleAlreadyExists if verb == "create" and status == 409 else GoogleError
+            raise error(f"{verb} {name}: {status} {code} {message}".strip()) from None
         self.wait(operation, f"{verb} {name}")
         found = self.get(name)
         if found is None:
@@ -154,13 +161,37 @@ class EnsureExecutor:
             return ActionResult(action.id, "would_apply", f"would {what}", {"op": decision.op,
                                                                            "mask": list(decision.mask)})
         if decision.op == "create":
-            self.admin.create(name, params["desired"])
-            steps.append("created")
+            try:
+                self.admin.create(name, params["desired"])
+                steps.append("created")
+            except GoogleAlreadyExists:
+                # Usually our own create whose answer was lost: read it back and decide again.
+                log.warning("%s: create answered ALREADY_EXISTS; reading it back to take it over", name)
+                return self._take_over(action, name, params)
         else:
             self.admin.patch(name, patch_body(params["desired"], decision.mask), decision.mask)
             steps.append("patched " + ",".join(decision.mask))
         return ActionResult(action.id, "applied", f"{name}: {'; '.join(steps)}",
                             {"steps": steps, "mask": list(decision.mask)})
+
+    def _take_over(self, action: Action, name: str, params: Mapping[str, Any]) -> ActionResult:
+        """After ALREADY_EXISTS: the resource as it is now, brought to the plan like any live one."""
+        live = self.admin.get(name)
+        if live is None:
+            return ActionResult(action.id, "failed", f"{name}: create answered ALREADY_EXISTS but a read "
+                                "finds nothing; re-run apply")
+        steps = ["created (answer lost; found on re-read)"]
+        decision = decide_ensure(params, live, self.fields)
+        if decision.op == "refuse":
+            return ActionResult(action.id, "refused", f"{name}: {decision.reason}")
+        if decision.op == "patch":
+            self.admin.patch(name, patch_body(params["desired"], decision.mask), decision.mask)
+            steps.append("patched " + ",".join(decision.mask))
+        elif decision.op != "none":
+            return ActionResult(action.id, "failed", f"{name}: after ALREADY_EXISTS the live resource "
+                                f"still needs {decision.op}; re-run apply")
+        return ActionResult(action.id, "applied", f"{name}: {'; '.join(steps)}",
+                            {"steps": steps, "mask": list(decision.mask), "taken_over": True})
 
 
 def request_name(params: Mapping[str, Any]) -> str:

@@ -2,8 +2,9 @@
 
 The only module that writes to repositories. `apply_mr.py` decides; this module does one REST call
 per method (plus pagination) and converts python-gitlab objects and errors at the boundary:
-a missing file/branch is `None`, anything else GitLab refuses becomes `GitLabError` with what was
-attempted. Every method goes through the shared `GitLabClients` (rate limiter, per-thread client).
+a missing file/branch is `None`; "already exists" on a create (a branch, an open MR) is
+`GitLabConflict` so the caller can re-read and take over; anything else GitLab refuses becomes
+`GitLabError` with what was attempted. Every method goes through the shared `GitLabClients` (rate limiter, per-thread client).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 import gitlab
 import gitlab.exceptions
 
-from migrate.errors import GitLabError
+from migrate.errors import GitLabConflict, GitLabError
 from migrate.gitlab.client import GitLabClients
 
 log = logging.getLogger(__name__)
@@ -178,6 +179,10 @@ class GitLabMergeRequests:
         try:
             c = self._project(project).commits.create(data)
         except gitlab.exceptions.GitlabError as exc:
+            # GitLab: 400 "A branch called '…' already exists" when start_branch names a new branch.
+            message = str(exc.error_message)
+            if start_branch and exc.response_code == 400 and "branch" in message and "already exists" in message:
+                raise GitLabConflict(f"commit to {project}:{branch}: the branch already exists") from None
             raise self._fail(f"commit to {project}:{branch}", exc) from None
         return _commit(c.attributes)
 
@@ -191,6 +196,9 @@ class GitLabMergeRequests:
         try:
             return _mr(self._project(project).mergerequests.create(data))
         except gitlab.exceptions.GitlabError as exc:
+            if exc.response_code == 409:  # "Another open merge request already exists for this source branch"
+                raise GitLabConflict(f"open a merge request in {project} from {source}: "
+                                     f"{exc.error_message}") from None
             raise self._fail(f"open a merge request in {project} from {source}", exc) from None
 
     def update_mr(self, project: str, iid: int, changes: Mapping[str, Any]) -> MRInfo:

@@ -15,6 +15,7 @@ from migrate.apply import ApplyContext, apply_plan, load_plugins
 from migrate.config import Config
 from migrate.federation import ROLE
 from migrate.gcp.clients import GoogleClients
+from migrate.gcp.federation import WifAdmin
 from migrate.gcp.projects import project_number
 from migrate.model import Plan
 from migrate.plan import LiveFederation, build_plan, derive
@@ -200,5 +201,51 @@ def test_a_soft_deleted_provider_is_undeleted_then_set_to_the_plan(monkeypatch: 
         r = run(sb, make_plan(sb))["ensure_provider:gitlab/gitlab"]
         assert r.outcome == "applied" and r.evidence["steps"] == ["undeleted", "patched attributeCondition"]
         assert [e["method"] for e in sb.writes()][:2] == ["POST", "PATCH"]  # :undelete, then patch
+    finally:
+        sb.server.stop()
+
+
+class _RacingAdmin(WifAdmin):
+    """Our admin, but 'another writer' creates the resource (over HTTP) just before our create."""
+
+    def __init__(self, clients: GoogleClients, rival_body: dict[str, Any]) -> None:
+        super().__init__(clients, poll_interval=0.01)
+        self.rival_body = rival_body
+
+    def create(self, name: str, body: Any) -> dict[str, Any]:
+        if "/providers/" in name and self.rival_body:
+            rival, self.rival_body = self.rival_body, {}
+            super().create(name, rival)
+        return super().create(name, body)
+
+
+@pytest.mark.parametrize("same", [True, False], ids=["same-config", "other-config"])
+def test_already_exists_on_create_is_read_back_and_judged(monkeypatch: pytest.MonkeyPatch, same: bool) -> None:
+    """409 ALREADY_EXISTS on create: the live provider is read again; as planned → applied (taken
+    over); created meanwhile by someone else with another condition → refused, never overwritten."""
+    monkeypatch.setenv("WIF_TEST_GOOGLE_TOKEN", "sandbox-google-token")
+    pool = _existing_provider()
+    pool["providers"] = []
+    sb = GoogleSandbox(google_spec(pools=[pool]))
+    try:
+        plan = make_plan(sb)
+        body = dict(derive(plan.inputs).design.provider_body())
+        if not same:
+            body["attributeCondition"] = 'assertion.namespace_id == "100"'
+        config = cfg(sb)
+        admin = _RacingAdmin(GoogleClients(config.google), body)
+        ctx = ApplyContext(plan, False, config, None, services={"poll_interval": 0.01, "wif_admin": admin})
+        r = {x.action_id: x for x in apply_plan(plan, ctx)}["ensure_provider:gitlab/gitlab"]
+        creates = [e["status"] for e in sb.writes() if e["path"].endswith("/providers")]
+        assert creates == [200, 409]  # the rival's create, then ours
+        conditions = [p["attributeCondition"] for pool in sb.app.state()["workload_identity_pools"]
+                      for p in pool["providers"]]
+        assert conditions == [body["attributeCondition"]]  # one provider: the one that was created first
+        if same:
+            assert r.outcome == "applied" and r.evidence.get("taken_over") is True, r
+            assert "answer lost" in r.detail
+        else:
+            assert r.outcome == "refused" and "stale plan" in r.detail, r
+            assert not [e for e in sb.writes() if e["method"] == "PATCH"]  # the rival's provider is kept
     finally:
         sb.server.stop()

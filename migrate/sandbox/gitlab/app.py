@@ -421,7 +421,8 @@ class GitLabApp(App):
             user = self.db.users.get(username or "") or next(iter(self.db.users.values()))
             name = branch or p.default_branch
             head = p.repo.head(name)
-            exists = head is not None and path in head.files
+            base = head or p.repo.head(p.default_branch)  # a new branch starts from the default one
+            exists = base is not None and path in base.files
             action = Action("delete" if content is None else "update" if exists else "create", path,
                             None if content is None else content.encode())
             commit = p.repo.commit(branch=name, message=message, author=(user.name, user.email),
