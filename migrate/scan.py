@@ -374,8 +374,9 @@ class _Scan:
                 self.problems.append(Problem("instance", reason, "warning"))
             else:
                 role = "Owner" if res.level == "group" else "Maintainer"
-                self.problems.append(Problem(subject, f"variables not readable: {res.error.reason} (needs the "
-                                             f"{role} role); keys stored there are unknown"))
+                need = "" if "insufficient_scope" in res.error.reason else f" (needs the {role} role)"
+                self.problems.append(Problem(subject, f"variables not readable: {res.error.reason}{need}; "
+                                             "keys stored there are unknown"))
             return
         entries = self.index.setdefault((res.level, res.owner_id), [])
         for v in res.variables:

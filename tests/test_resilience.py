@@ -1,12 +1,17 @@
 """Reliability and security across commands, on the demo org in the sandbox (real clients over HTTP).
 
-1. Crash and resume: the server applies a write and the connection drops before the client hears
-   (`drop_after`); a re-run converges to one provider, bindings present once (others' kept), one
-   branch and one open MR per action, each key disabled/deleted once, and the journal keeps the
-   crashed attempt's intent next to a truthful final outcome. A second mutating run is refused.
+1. Crash and resume, at every mutating step (pool, provider, binding, commit+branch, MR, key
+   disable, key delete), two ways: the server applies a write and the connection drops before the
+   client hears (`drop_after`: the same run re-reads and reports `applied`), and the run is killed
+   with SIGKILL while the applied write is unanswered (`hang_after`: the journal is left with an
+   intent and no outcome). Either way a re-run converges to one pool, one provider, bindings
+   present once (others' kept), one branch and one open MR per action, each key disabled/deleted
+   once, and the journal's last word for every action is true. A second mutating run, in-process or
+   while another process holds the lock, is refused and writes nothing.
 2. Secret canary: no 16-character piece of any issued private key reaches output, logs, state,
    plan, inventory, reports, or GitLab branches/commits/MRs.
-3. Permissions: a missing GitLab role/scope or Google permission is named in the error.
+3. Permissions: a missing GitLab role or token scope, or a Google permission, is named in the
+   error; a token without `api` is refused before apply or keys delete change anything.
 
 Scan and plan run once per module on fixed ports; each test starts its own sandbox on those ports
 (the org's seed makes the same keys), so the plan's issuer and key ids hold.
@@ -17,9 +22,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +43,7 @@ from migrate.commands.demo import _merge_all
 from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import OrgFile, load_org
-from migrate.state import RunLock, State
+from migrate.state import RunLock, State, wait_for
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ROLE = "roles/iam.workloadIdentityUser"
@@ -213,7 +221,11 @@ def _dropped_write_converges(run: Run, method: str, regex: str, action_prefix: s
     app.faults.clear()
     second = run.cli("apply", run.plan)
     assert second == 0, "re-run after the crash failed"
+    _converged(run, before, crashed_ids)
 
+
+def _converged(run: Run, before: dict[str, dict[str, list[str]]], crashed_ids: set[str]) -> None:
+    sb = run.sb
     # Converged: one pool, one provider; every binding member once; the bindings that were there are kept.
     assert len(pools(sb)) == 1 and len(providers(sb)) == 1
     after = policies(sb)
@@ -241,6 +253,98 @@ def _dropped_write_converges(run: Run, method: str, regex: str, action_prefix: s
     for e in entries:
         if e.action_id in crashed_ids and e.phase == "outcome":
             assert e.outcome in ("applied", "skipped", "failed"), e
+
+
+# A real kill: the write is applied and unanswered (`hang_after`) when the run gets SIGKILL, so
+# no cleanup, no outcome, no retry. Meanwhile a second run is refused by the lock the first holds.
+def _start(run: Run, *argv: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "migrate", *argv, "--config", run.cfg],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+
+
+def _kill_when_written(run: Run, app: Any, regex: str, proc: subprocess.Popen[bytes], *second_run: str) -> None:
+    try:
+        hung = wait_for(lambda: any(e["status"] == 0 and re.search(regex, e["path"])
+                                    for e in app.requests_log()), timeout=90)
+        assert hung, f"no write matching {regex} reached the server (exit {proc.poll()})"
+        writes_before = len(app.mutating_requests())
+        assert run.cli(*second_run) != 0, "a second run went ahead while the first held the lock"
+        assert len(app.mutating_requests()) == writes_before  # the refused run wrote nothing
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        app.hung.set()  # let the server's hung connection go
+
+
+def _unfinished(state_dir: Path, stage: str) -> list[str]:
+    """Actions whose last journal word is an intent: what a killed run was doing."""
+    last: dict[str, str] = {}
+    for e in State(state_dir).entries(stage=stage):
+        last[e.action_id] = e.phase
+    return [a for a, phase in last.items() if phase == "intent"]
+
+
+@pytest.mark.parametrize("route", sorted(APPLY_ROUTES))
+def test_apply_killed_right_after_a_write_resumes(run: Run, base: Base, route: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    method, regex, action_prefix = APPLY_ROUTES[route]
+    if route == "pool":
+        run.sb.stop()
+        run.sb = Sandbox(without_pools(base.org), now=NOW, gitlab_port=base.gitlab_port,
+                         google_port=base.google_port).start()
+    try:
+        sb = run.sb
+        app = sb.gitlab if "merge_request" in action_prefix else sb.google
+        assert app is not None
+        before = policies(sb)
+        app.add_fault(Fault(method, regex, count=1, mode="hang_after", delay_s=120))
+        _kill_when_written(run, app, regex, _start(run, "apply", run.plan), "apply", run.plan)
+        assert "another wif-migrate run holds" in capsys.readouterr().err
+        unfinished = _unfinished(run.state_dir, "apply")
+        assert len(unfinished) == 1 and unfinished[0].startswith(action_prefix), unfinished
+        app.faults.clear()
+        assert run.cli("apply", run.plan) == 0, "re-run after the kill failed"  # the lock died with the process
+        _converged(run, before, set(unfinished))
+        assert not _unfinished(run.state_dir, "apply")
+    finally:
+        run.sb.stop()
+
+
+def test_keys_killed_right_after_disable_and_delete_resume(run: Run) -> None:
+    sb = run.sb
+    assert sb.google is not None
+    assert run.cli("apply", run.plan) == 0
+    _merge_all(sb, run.cfg, Path(run.plan))
+    run.cli("verify", "--plan", run.plan)
+    sb.clock.advance(timedelta(days=2))
+    for verb, method, regex, done_index, days in (("retire", "POST", r"/keys/[^/]+:disable$", 0, 15),
+                                                  ("delete", "DELETE", r"/keys/[^/:]+$", 1, 0)):
+        before = key_states(sb)
+        sb.google.hung.clear()
+        sb.google.add_fault(Fault(method, regex, count=1, mode="hang_after", delay_s=120))
+        argv = ("keys", verb, "--plan", run.plan, "--now", sb.clock.iso())
+        _kill_when_written(run, sb.google, regex, _start(run, *argv), *argv)
+        unfinished = _unfinished(run.state_dir, "keys")
+        assert len(unfinished) == 1, unfinished
+        sb.google.faults.clear()
+        assert run.cli(*argv) in (0, 1), f"keys {verb} after the kill"  # 1: some keys still gated
+        assert not _unfinished(run.state_dir, "keys")
+        done = {k for k, st in key_states(sb).items() if st[done_index] and not before[k][done_index]}
+        assert done, f"keys {verb}: nothing changed"
+        writes = [e for e in sb.google.mutating_requests() if re.search(regex, e["path"])]
+        per_key: dict[str, int] = {}
+        for e in writes:
+            kid = re.search(r"/keys/([^/:]+)", e["path"]).group(1)  # type: ignore[union-attr]
+            per_key[kid] = per_key.get(kid, 0) + 1
+        assert all(n == 1 for n in per_key.values()), per_key  # the killed write is not repeated
+        entries = State(run.state_dir).entries(stage="keys")
+        for kid in done:
+            last = [e for e in entries if (kid in e.action_id or kid in e.target) and e.phase == "outcome"][-1]
+            assert last.outcome in ("applied", "skipped"), last
+        sb.google.log.clear()
+        sb.clock.advance(timedelta(days=days))
 
 
 # --- 1. crash and resume: keys ------------------------------------------------------------------------
@@ -437,3 +541,75 @@ def test_google_denied_permission_is_named(run: Run, base: Base, tmp_path: Path,
     failed = [line for line in text.splitlines() if line.startswith("ensure_binding:") and " failed " in line]
     assert failed, text[-3000:]
     assert all(denied in line for line in failed), failed
+
+
+def with_scopes(org: OrgFile, username: str, scopes: list[str]) -> OrgFile:
+    """The org with `username`'s token limited to `scopes` (same token, same roles)."""
+    gl = dict(org.gitlab)
+    gl["users"] = [{**u, "scopes": scopes} if u["username"] == username else u for u in gl["users"]]
+    return dataclasses.replace(org, gitlab=gl)
+
+
+@pytest.fixture()
+def read_api_run(run: Run, base: Base) -> Iterator[Run]:
+    """The run's sandbox again, with the migrator's token cut down to `read_api`."""
+    run.sb.stop()
+    run.sb = Sandbox(with_scopes(base.org, "migrator", ["read_api"]), now=NOW, gitlab_port=base.gitlab_port,
+                     google_port=base.google_port).start()
+    try:
+        yield run
+    finally:
+        run.sb.stop()
+
+
+def test_a_read_api_token_is_refused_before_apply_changes_anything(read_api_run: Run,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    run = read_api_run
+    assert run.cli("apply", run.plan, "--dry-run") == 0  # reads are enough for a dry run
+    assert run.sb.google is not None
+    run.sb.google.log.clear()
+    run.sb.gitlab.log.clear()
+    code = run.cli("apply", run.plan)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "the GitLab token has the scopes read_api; apply (it opens merge requests) needs the api scope" in err
+    assert "Nothing was changed" in err
+    assert not run.sb.google.mutating_requests() and not run.sb.gitlab.mutating_requests()
+    assert not State(run.state_dir).entries(stage="apply")
+
+
+def test_without_the_preflight_each_refused_write_names_the_scope(read_api_run: Run,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """GitLab older than 15.5 cannot say the token's scopes: every refused write names the scope."""
+    run = read_api_run
+    run.sb.gitlab.add_fault(Fault("GET", r"/personal_access_tokens/self$", status=404, count=-1,
+                                  body={"message": "404 Not Found"}))
+    code = run.cli("apply", run.plan)
+    out = capsys.readouterr().out
+    assert code != 0
+    failed = [line for line in out.splitlines() if line.startswith("merge_request:")]
+    assert failed and all(" failed " in line for line in failed), failed
+    assert all("403 insufficient_scope: the token lacks the api scope this call needs" in line for line in failed)
+    assert {e["status"] for e in run.sb.gitlab.mutating_requests()} == {403}  # refused, nothing written
+
+
+def test_scan_with_a_token_without_read_api_names_the_scope(run: Run, base: Base,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    run.sb.stop()
+    with Sandbox(with_scopes(base.org, "migrator", ["read_user"]), now=NOW, gitlab_port=base.gitlab_port,
+                 google_port=base.google_port):
+        code = run.cli("scan", "-o", str(run.dir / "inv.json"), "--progress", "never")
+    out = capsys.readouterr()
+    assert code != 0
+    assert "the token lacks the read_api scope (or api) this call needs" in out.out + out.err
+
+
+def test_keys_delete_with_a_read_api_token_is_refused_up_front(read_api_run: Run,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    run = read_api_run
+    code = run.cli("keys", "delete", "--plan", run.plan, "--now", run.sb.clock.iso())
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "keys delete (it deletes the keys' CI/CD variables) needs the api scope" in err
+    assert run.sb.google is not None
+    assert not run.sb.google.mutating_requests() and not run.sb.gitlab.mutating_requests()

@@ -87,3 +87,27 @@ def test_keyless_org_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     out = capsys.readouterr().out
     assert code == 0
     assert "projects: 2 (2 scanned, 0 ERROR, 0 skipped)" in out
+
+
+@pytest.mark.parametrize(("projects", "problems", "strict", "expected"), [
+    (["scanned"], [], False, 0),
+    (["scanned", "error"], [], False, 0),
+    (["scanned", "error"], [], True, 1),
+    (["scanned"], ["group:acme/secret"], False, 0),
+    (["scanned"], ["group:acme/secret"], True, 1),  # a whole unreadable group counts under --strict
+    ([], ["group:acme", "group:labs"], False, 1),  # nothing could be read: not a clean org
+    (["error"], [], False, 1),
+])
+def test_scan_exit_code_counts_unreadable_groups(projects: list[str], problems: list[str], strict: bool,
+                                                 expected: int, capsys: pytest.CaptureFixture[str]) -> None:
+    from migrate.commands.scan import exit_code
+    from migrate.model import Inventory, Problem, ProjectRecord
+
+    inv = Inventory("https://gitlab.example", "17.5.0", "2026-11-25T00:00:00Z",
+                    projects=tuple(ProjectRecord(id=i, path=f"acme/p{i}", namespace_id=1, namespace_path="acme",
+                                                 status=s)  # type: ignore[arg-type]
+                                   for i, s in enumerate(projects)),
+                    problems=tuple(Problem(s, "group not readable: 403 Forbidden") for s in problems))
+    assert exit_code(inv, strict) == expected
+    if "error" in projects or problems:
+        assert "could not be read" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from migrate import plan_io
 from migrate.apply import ApplyContext, apply_plan, load_plugins, summarize
 from migrate.commands._common import config_from_args, new_parser
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
-from migrate.model import to_dict
+from migrate.model import Plan, to_dict
 from migrate.state import RunLock, State
 
 
@@ -39,6 +39,11 @@ def run(args: argparse.Namespace) -> int:
     load_plugins()
     lock = contextlib.nullcontext() if args.dry_run else RunLock(config.state_dir, "apply")
     with lock:
+        if not args.dry_run and _writes_gitlab(plan, args.only):
+            from migrate.gitlab.client import GitLabClients
+            from migrate.gitlab.refusals import require_scope
+
+            require_scope(GitLabClients.from_config(config), "api", "apply (it opens merge requests)")
         state = None if args.dry_run else State(config.state_dir)
         if state is not None:
             state.save_snapshot("plan", plan_io.to_data(plan))
@@ -53,3 +58,7 @@ def run(args: argparse.Namespace) -> int:
     print(("dry run: " if args.dry_run else "") + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
           file=sys.stderr)
     return EXIT_FINDINGS if counts.get("failed") or counts.get("refused") else EXIT_OK
+
+
+def _writes_gitlab(plan: Plan, only: list[str] | None) -> bool:
+    return any(a.kind == "merge_request" and (not only or a.kind in only) for a in plan.actions)

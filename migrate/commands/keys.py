@@ -226,6 +226,12 @@ def run_delete(args: argparse.Namespace) -> int:
                          grace_days=ctx.config.keys.grace_days)
     needs_gitlab = any(i.variables for i in items)
     with ctx.lock("keys delete", args.dry_run):
+        if needs_gitlab and not args.dry_run:
+            from migrate.gitlab.client import GitLabClients
+            from migrate.gitlab.refusals import require_scope
+
+            require_scope(GitLabClients.from_config(ctx.config), "api",
+                          "keys delete (it deletes the keys' CI/CD variables)")
         run = Retirement(ctx.state, ctx.keys(), ctx.variables() if needs_gitlab else None, options)
         results = run.delete(items)
     return _render(results, args.format)

@@ -3,7 +3,8 @@
 Writes the inventory JSON (`--output`, default `<state_dir>/inventory.json`) and a snapshot in
 the state database; prints a summary table (or, with `--format json`, the inventory) on stdout
 and a progress bar on stderr. Exit 0 when no key is stored or used in scope, 1 when keys were
-found (or, with `--strict`, when some project could not be read), 2 on usage errors.
+found (or, with `--strict`, when some project or group could not be read; or when nothing could
+be read at all), 2 on usage errors.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def register(sub: Any, help_text: str) -> None:
     parser.add_argument("--no-google", action="store_true",
                         help="do not ask Google for key facts (they are recorded as unknown)")
     parser.add_argument("--strict", action="store_true",
-                        help="exit 1 also when a project could not be read (ERROR rows)")
+                        help="exit 1 also when a project or group could not be read (ERROR rows)")
     parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                         help="progress bar on stderr (auto: when stderr is a terminal)")
     parser.set_defaults(func=run)
@@ -54,11 +55,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_summary(inventory))
         sys.stdout.write(f"inventory written to {output}\n")
-    errors = sum(1 for p in inventory.projects if p.status == "error")
     log.info("scan: %s GitLab requests (%s)", stats.get("requests"), stats.get("by_status"))
-    if errors:
-        print(f"wif-migrate scan: {errors} project(s) could not be read; see the ERROR rows", file=sys.stderr)
-    if keys_found(inventory) or (args.strict and errors):
+    return exit_code(inventory, args.strict)
+
+
+def exit_code(inventory: Inventory, strict: bool) -> int:
+    """1 when keys were found; with `strict`, also when a project or group could not be read; and
+    always when nothing at all could be read (an empty scan of an unreadable org is not "clean")."""
+    projects = sum(1 for p in inventory.projects if p.status == "error")
+    groups = sum(1 for p in inventory.problems if p.severity == "error" and p.subject.startswith("group:"))
+    scanned = sum(1 for p in inventory.projects if p.status != "error")
+    if projects or groups:
+        what = " and ".join(f"{n} {kind}(s)" for n, kind in ((projects, "project"), (groups, "group")) if n)
+        print(f"wif-migrate scan: {what} could not be read; see the ERROR rows", file=sys.stderr)
+    if keys_found(inventory) or (strict and (projects or groups)) or (not scanned and (projects or groups)):
         return EXIT_FINDINGS
     return EXIT_OK
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import gitlab
 
 from migrate.gitlab.client import GitLabClients
+from migrate.gitlab.refusals import explain
 from migrate.plan import FileText
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def read_file(clients: GitLabClients, project: str, path: str, ref: str) -> File
     try:
         f = clients.gl().projects.get(project, lazy=True).files.get(file_path=path, ref=ref)
     except gitlab.exceptions.GitlabError as exc:
-        return f"{exc.response_code or ''} {exc.error_message}".strip()
+        return explain(exc, "GET")
     try:
         content = base64.b64decode(f.content).decode("utf-8")
     except (ValueError, UnicodeDecodeError):

@@ -19,6 +19,7 @@ import gitlab.exceptions
 
 from migrate.errors import GitLabConflict, GitLabError
 from migrate.gitlab.client import GitLabClients
+from migrate.gitlab.refusals import explain
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +124,8 @@ class GitLabMergeRequests:
         return self.clients.gl().projects.get(project, lazy=True)
 
     @staticmethod
-    def _fail(what: str, exc: gitlab.exceptions.GitlabError) -> GitLabError:
-        return GitLabError(f"{what}: GitLab answered {exc.response_code}: {exc.error_message}")
+    def _fail(what: str, exc: gitlab.exceptions.GitlabError, method: str = "GET") -> GitLabError:
+        return GitLabError(f"{what}: GitLab answered {explain(exc, method)}")
 
     def whoami(self) -> tuple[str, str]:
         gl = self.clients.gl()
@@ -183,7 +184,7 @@ class GitLabMergeRequests:
             message = str(exc.error_message)
             if start_branch and exc.response_code == 400 and "branch" in message and "already exists" in message:
                 raise GitLabConflict(f"commit to {project}:{branch}: the branch already exists") from None
-            raise self._fail(f"commit to {project}:{branch}", exc) from None
+            raise self._fail(f"commit to {project}:{branch}", exc, "POST") from None
         return _commit(c.attributes)
 
     def create_mr(self, project: str, source: str, target: str, title: str, description: str,
@@ -199,13 +200,13 @@ class GitLabMergeRequests:
             if exc.response_code == 409:  # "Another open merge request already exists for this source branch"
                 raise GitLabConflict(f"open a merge request in {project} from {source}: "
                                      f"{exc.error_message}") from None
-            raise self._fail(f"open a merge request in {project} from {source}", exc) from None
+            raise self._fail(f"open a merge request in {project} from {source}", exc, "POST") from None
 
     def update_mr(self, project: str, iid: int, changes: Mapping[str, Any]) -> MRInfo:
         try:
             result = self._project(project).mergerequests.update(iid, dict(changes))
         except gitlab.exceptions.GitlabError as exc:
-            raise self._fail(f"update merge request {project}!{iid}", exc) from None
+            raise self._fail(f"update merge request {project}!{iid}", exc, "POST") from None
         return _mr(result)
 
     def user_ids(self, usernames: Sequence[str]) -> list[int]:

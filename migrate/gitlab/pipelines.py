@@ -16,6 +16,7 @@ import gitlab.exceptions
 from migrate.errors import GitLabError
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests, MRInfo
+from migrate.gitlab.refusals import explain
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class PipelineReader(Protocol):
 
 
 def _fail(what: str, exc: gitlab.exceptions.GitlabError) -> GitLabError:
-    return GitLabError(f"{what}: GitLab answered {exc.response_code}: {exc.error_message}")
+    return GitLabError(f"{what}: GitLab answered {explain(exc, 'GET')}")
 
 
 class GitLabPipelines(GitLabMergeRequests):

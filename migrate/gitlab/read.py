@@ -25,6 +25,7 @@ import requests
 from gitlab.utils import EncodedId
 
 from migrate.gitlab.client import GitLabClients
+from migrate.gitlab.refusals import explain
 from migrate.gitlab.types import GroupInfo, ProjectInfo, ReadError, VariableInfo
 from migrate.keyfile import parse_key
 from migrate.model import VariableLevel
@@ -140,13 +141,7 @@ class GitLabReader:
 
 
 def _read_error(what: str, exc: gitlab.exceptions.GitlabError) -> ReadError:
-    message = exc.error_message
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    text = str(message or "").strip()
-    if len(text) > 200:
-        text = text[:200] + "…"
-    return ReadError(what, exc.response_code, text or type(exc).__name__)
+    return ReadError(what, exc.response_code, explain(exc, "GET"))
 
 
 def _group(data: Any) -> GroupInfo:

@@ -22,6 +22,7 @@ import gitlab
 import requests
 
 from migrate.errors import GitLabError
+from migrate.gitlab.refusals import explain
 from migrate.keyfile import parse_key
 from migrate.keys import VariableHolding
 from migrate.model import KeyVariable
@@ -54,8 +55,7 @@ class GitLabVariableAdmin:
         except gitlab.exceptions.GitlabError as exc:
             if exc.response_code == 404:
                 return VariableHolding(exists=False)
-            raise GitLabError(f"read variable {var.ref}: HTTP {exc.response_code} "
-                              f"{_safe_message(exc)}") from None
+            raise GitLabError(f"read variable {var.ref}: {explain(exc, 'GET')}") from None
         except requests.RequestException as exc:
             raise GitLabError(f"read variable {var.ref}: GitLab not reachable ({type(exc).__name__})") from None
         scope = getattr(obj, "environment_scope", None)
@@ -78,15 +78,9 @@ class GitLabVariableAdmin:
         except gitlab.exceptions.GitlabError as exc:
             if exc.response_code == 404:
                 return False
-            raise GitLabError(f"delete variable {var.ref}: HTTP {exc.response_code} "
-                              f"{_safe_message(exc)}") from None
+            raise GitLabError(f"delete variable {var.ref}: {explain(exc, 'DELETE')}") from None
         except requests.RequestException as exc:
             raise GitLabError(f"delete variable {var.ref}: GitLab not reachable ({type(exc).__name__})") from None
         log.info("deleted variable %s", var.ref)
         return True
 
-
-def _safe_message(exc: gitlab.exceptions.GitlabError) -> str:
-    """GitLab's error message, cut short; error bodies never echo a variable value, but be safe."""
-    text = str(exc.error_message or "")
-    return text[:200] if "PRIVATE KEY" not in text else "(message withheld)"

@@ -9,6 +9,9 @@ injected faults before or after the handler:
   running the handler;
 - `drop_after`: run the handler (the write is applied) and then close the connection without an
   answer, so the client cannot know whether it happened;
+- `hang_after`: run the handler and then hold the connection without answering (until
+  `release_hung()`, the server stops, or `delay_s`), so a test can kill the client process at the
+  very point where the write is done and unacknowledged;
 - latency: a fixed delay per request, plus per-fault extra delay (`mode: delay` only delays);
 - `rate`: a fault applies to each matching request with that probability (random 5xx, slow
   responses), instead of to the next N.
@@ -105,7 +108,7 @@ class Fault:
     path_regex: str
     status: int = 500
     count: int = 1  # remaining; -1 = forever
-    mode: str = "fail"  # "fail" | "drop_after" | "delay"
+    mode: str = "fail"  # "fail" | "drop_after" | "hang_after" | "delay"
     retry_after: int | None = None
     delay_s: float = 0.0
     body: Any = None
@@ -141,6 +144,7 @@ class App:
         self.faults: list[Fault] = []
         self._rng = random.Random(0)  # for `Fault.rate`; seeded so fault runs are repeatable
         self.latency_s = 0.0
+        self.hung = threading.Event()  # set: `hang_after` connections let go
         self.base_url = ""  # set when served
         # Optional hook run before routing (rate limiting, auth); may return a Response.
         self.before: list[Callable[[Request], Response | None]] = []
@@ -255,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(app.latency_s)
         fault = app._take_fault(req.method, req.raw_path)
         drop = False
-        if fault is not None and fault.delay_s:
+        if fault is not None and fault.delay_s and fault.mode != "hang_after":
             time.sleep(fault.delay_s)
         if fault is not None and fault.mode == "fail":
             resp = app.error(fault.status, "injected fault") if fault.body is None \
@@ -268,12 +272,14 @@ class _Handler(BaseHTTPRequestHandler):
             except Exception as exc:  # an emulator bug must look like a 500, and be visible in logs
                 log.exception("sandbox handler failed: %s %s", req.method, req.path)
                 resp = app.error(500, f"sandbox internal error: {type(exc).__name__}")
-            drop = fault is not None and fault.mode == "drop_after"
+            drop = fault is not None and fault.mode in ("drop_after", "hang_after")
         with app._log_lock:
             app.log.append(LogEntry(req.method, req.raw_path, 0 if drop else resp.status, started,
                                     (time.time() - started) * 1000))
         if drop:
             # The write happened; the client never hears about it.
+            if fault is not None and fault.mode == "hang_after":
+                app.hung.wait(fault.delay_s or 300.0)
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(2)
@@ -310,5 +316,6 @@ class SandboxServer(ThreadingHTTPServer):
         return self
 
     def stop(self) -> None:
+        self.app.hung.set()
         self.shutdown()
         self.server_close()

@@ -48,6 +48,17 @@ class ApiError(Exception):
         self.status, self.message, self.field = status, message, field
 
 
+INSUFFICIENT_SCOPE = "The request requires higher privileges than provided by the access token."
+
+
+class InsufficientScope(Exception):
+    """The token's scopes do not cover the request (403 `insufficient_scope`)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
 class GitLabApp(App):
     name = "gitlab"
 
@@ -84,6 +95,11 @@ class GitLabApp(App):
         self._local.pending = []
         try:
             resp = self._route(req)
+        except InsufficientScope as exc:
+            resp = Response.json({"error": "insufficient_scope",
+                                  "error_description": INSUFFICIENT_SCOPE, "scope": exc.scope}, 403)
+            resp.headers["WWW-Authenticate"] = (f'Bearer realm="", error="insufficient_scope", '
+                                                f'error_description="{INSUFFICIENT_SCOPE}", scope="{exc.scope}"')
         except ApiError as exc:
             resp = Response.json({exc.field: exc.message}, exc.status)
         pending: list[tuple[Project, Pipeline]] = self._local.pending
@@ -105,7 +121,7 @@ class GitLabApp(App):
                 continue
             req.params = {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
             if not req.path.startswith(UNAUTHENTICATED) and req.path.startswith("/api/"):
-                self.current_user(req)
+                self._check_scope(req, self.current_user(req))
             with self.lock:
                 return handler(req)
         if allowed:
@@ -129,6 +145,23 @@ class GitLabApp(App):
         if user is None:
             raise ApiError(401, "401 Unauthorized")
         return user
+
+    def _check_scope(self, req: Request, user: User) -> None:
+        """GitLab's API guard: `api` allows everything, `read_api` only GET/HEAD, `read_user` only
+        GET /user; any token may read `/personal_access_tokens/self`. The refusal is GitLab's OAuth
+        error body, whose `scope` lists every scope the route accepts in some case (so a write
+        refused to a `read_api` token still says "api read_api")."""
+        if req.path == "/api/v4/personal_access_tokens/self" or "api" in user.scopes:
+            return
+        read = req.method in ("GET", "HEAD")
+        if read and "read_api" in user.scopes:
+            return
+        accepted = "api read_api"
+        if req.path == "/api/v4/user":
+            if read and "read_user" in user.scopes:
+                return
+            accepted = "read_user api read_api"
+        raise InsufficientScope(accepted)
 
     def project_for(self, req: Request, min_level: int = 10, key: str = "pid") -> tuple[User, Project]:
         """The route's project, or GitLab's 404 (invisible) / 403 (role too low)."""

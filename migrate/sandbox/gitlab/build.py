@@ -18,7 +18,7 @@ from migrate.sandbox.gitlab.state import GitLabState
 from migrate.sandbox.keys import KeyStore
 
 _TOP = {"version", "revision", "users", "instance_variables", "groups", "issuer_url", "description"}
-_USER = {"username", "token", "admin", "name", "email"}
+_USER = {"username", "token", "admin", "name", "email", "scopes"}
 _GROUP = {"path", "id", "name", "description", "visibility", "members", "variables", "subgroups",
           "projects", "created_at"}
 _PROJECT = {"path", "id", "name", "description", "default_branch", "ci_config_path", "archived",
@@ -76,7 +76,7 @@ class Builder:
         user = User(id=self.state.ids.take("user"), username=name, token=str(u["token"]),
                     name=str(u.get("name") or name.title()),
                     email=str(u.get("email") or f"{name}@sandbox.example"),
-                    admin=bool(u.get("admin", False)))
+                    admin=bool(u.get("admin", False)), scopes=_scopes(u, name))
         self.state.add_user(user)
 
     def _reserve_ids(self, groups: list[Any]) -> None:
@@ -187,3 +187,14 @@ class Builder:
 
 def build_state(spec: dict[str, Any], keys: KeyStore, clock: Clock) -> GitLabState:
     return Builder(spec, keys, clock).build()
+
+
+TOKEN_SCOPES = {"api", "read_api", "read_user", "read_repository", "write_repository", "read_registry",
+                "write_registry", "sudo", "admin_mode", "create_runner", "k8s_proxy", "ai_features"}
+
+
+def _scopes(u: dict[str, Any], name: str) -> tuple[str, ...]:
+    scopes = u.get("scopes", ["api"])
+    if not isinstance(scopes, list) or not scopes or any(s not in TOKEN_SCOPES for s in scopes):
+        raise UsageError(f"gitlab.users: {name}: scopes must be a non-empty list of {sorted(TOKEN_SCOPES)}")
+    return tuple(str(s) for s in scopes)

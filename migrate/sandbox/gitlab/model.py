@@ -28,6 +28,7 @@ class User:
     name: str = ""
     email: str = ""
     admin: bool = False
+    scopes: tuple[str, ...] = ("api",)  # the token's scopes (GitLab: api, read_api, read_user, …)
 
     def entity(self, base_url: str) -> dict[str, Any]:
         """The "basic user" shape GitLab embeds in other entities."""

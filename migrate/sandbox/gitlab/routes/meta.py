@@ -40,6 +40,13 @@ def register(app: GitLabApp) -> None:
                  if wanted is None or u.username.lower() == wanted.lower()]
         return Response.json(found)
 
+    def token_self(req: Request) -> Response:
+        u = app.current_user(req)
+        return Response.json({"id": u.id, "name": f"{u.username}-token", "revoked": False,
+                              "created_at": "2020-01-01T00:00:00.000Z", "description": None,
+                              "scopes": list(u.scopes), "user_id": u.id, "last_used_at": None,
+                              "active": True, "expires_at": None})
+
     def openid(req: Request) -> Response:
         return Response.json(discovery(app.issuer))
 
@@ -53,6 +60,7 @@ def register(app: GitLabApp) -> None:
     app.route("GET", API + "/metadata", version)
     app.route("GET", API + "/user", user)
     app.route("GET", API + "/users", users)
+    app.route("GET", API + "/personal_access_tokens/self", token_self)
     app.route("GET", r"/\.well-known/openid-configuration", openid)
     app.route("GET", r"/oauth/discovery/keys", jwks)
     app.route("GET", r"/-/jwks", jwks)
