@@ -437,11 +437,20 @@ def strip_variables(doc: Any) -> Any:
 
 
 def _run_every_command(run: Run) -> None:
-    """scan, plan, apply, (merge), verify, keys retire, report, check, and a failing apply, all -vv."""
+    """Every command of a migration, all at -vv: scan, plan, apply, (merge), verify, keys retire,
+    report, check, keys orphans/rollback/retire/delete, failing rollbacks/deletes/apply, ci analyze
+    and rewrite."""
     sb = run.sb
     d = run.dir
     run.cli("scan", "-o", str(d / "inventory.json"), "--progress", "never", "-vv")
     run.cli("plan", "--inventory", str(d / "inventory.json"), "-o", run.plan, "--no-diff", "-vv")
+    # the offline CI commands, on a file that authenticates with a key (before its MR is merged)
+    ci = d / "ci.yml"
+    ci.write_text(sb.gitlab.file("labs/ml-experiments", ".gitlab-ci.yml", "main") or "", encoding="utf-8")
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in ci.read_text(encoding="utf-8")
+    main(["ci", "analyze", str(ci), "-vv"])
+    main(["ci", "rewrite", str(ci), "--provider", "projects/1/locations/global/workloadIdentityPools/p/providers/p",
+          "--service-account", "sa@p.iam.gserviceaccount.com", "--output", str(d / "ci.new.yml"), "-vv"])
     run.cli("apply", run.plan, "-vv")
     _merge_all(sb, run.cfg, Path(run.plan))
     run.cli("verify", "--plan", run.plan, "-vv")
@@ -450,6 +459,18 @@ def _run_every_command(run: Run) -> None:
     run.cli("report", "--out", str(d / "reports"), "--format", "md,html,csv,json,gitlab", "--plan", run.plan,
             "--inventory", str(d / "inventory.json"), "--now", sb.clock.iso(), "-vv")
     run.cli("check", "-vv")
+    run.cli("keys", "orphans", "--plan", run.plan, "--now", sb.clock.iso(), "-vv")
+    disabled = [k for k, (off, _gone) in key_states(sb).items() if off]
+    assert disabled
+    run.cli("keys", "rollback", disabled[0], "--reason", "canary", "--plan", run.plan, "--now", sb.clock.iso(), "-vv")
+    run.cli("keys", "retire", "--plan", run.plan, "--now", sb.clock.iso(), "-vv")
+    sb.clock.advance(timedelta(days=15))
+    run.cli("keys", "delete", "--plan", run.plan, "--now", sb.clock.iso(), "-vv")
+    # failures: roll back a deleted key, an unknown key, a broken plan
+    deleted = [k for k, (_off, gone) in key_states(sb).items() if gone]
+    assert deleted
+    assert run.cli("keys", "rollback", deleted[0], "--reason", "canary", "--plan", run.plan, "-vv") != 0
+    assert run.cli("keys", "delete", "--key", "0" * 40, "--plan", run.plan, "-vv") != 0
     broken = d / "broken.json"
     broken.write_text('{"version": 1, "actions": [{"kind": "nope"', encoding="utf-8")
     assert run.cli("apply", str(broken), "-vv") != 0

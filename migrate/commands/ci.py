@@ -30,13 +30,13 @@ from migrate.errors import EXIT_OK, UsageError
 def register(sub: Any, help_text: str) -> None:
     parser = new_parser(sub, "ci", help_text)
     verbs = parser.add_subparsers(dest="ci_verb", metavar="ACTION", required=True)
-    analyze_parser = verbs.add_parser("analyze", help="report where CI files use service-account keys")
+    analyze_parser = new_parser(verbs, "analyze", "report where CI files use service-account keys")
     analyze_parser.add_argument("files", nargs="+", metavar="FILE")
     analyze_parser.add_argument("--format", choices=("table", "json"), default="table")
     analyze_parser.add_argument("--key-variable", action="append", default=[], metavar="NAME",
                                 help="a variable known to hold a key (repeatable)")
     analyze_parser.set_defaults(func=run_analyze)
-    rewrite_parser = verbs.add_parser("rewrite", help="rewrite one CI file to Workload Identity Federation")
+    rewrite_parser = new_parser(verbs, "rewrite", "rewrite one CI file to Workload Identity Federation")
     rewrite_parser.add_argument("file", metavar="FILE")
     rewrite_parser.add_argument("--provider", required=True,
                                 help="projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER")
