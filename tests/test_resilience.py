@@ -634,3 +634,13 @@ def test_keys_delete_with_a_read_api_token_is_refused_up_front(read_api_run: Run
     assert "keys delete (it deletes the keys' CI/CD variables) needs the api scope" in err
     assert run.sb.google is not None
     assert not run.sb.google.mutating_requests() and not run.sb.gitlab.mutating_requests()
+
+
+def test_a_rejected_gitlab_token_is_named_and_scan_fails(run: Run, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(_gitlab_env(run.cfg), "not-a-token")
+    code = run.cli("scan", "-o", str(run.dir / "inv.json"), "--progress", "never")
+    out = capsys.readouterr()
+    assert code == 1  # nothing could be read: not reported as a clean org
+    rows = [line for line in out.out.splitlines() if line.startswith("group:")]
+    assert rows and all("401 Unauthorized: the token is missing, wrong, expired or revoked" in r for r in rows)
