@@ -368,9 +368,16 @@ def test_keys_retire_and_delete_resume_after_dropped_writes(run: Run) -> None:
                                                   ("delete", "DELETE", r"/keys/[^/:]+$", 1, 0)):
         sb.google.add_fault(Fault(method, regex, count=1, mode="drop_after"))
         sb.google.log.clear()
+        if verb == "delete":  # the GitLab side too: a variable deleted whose answer is lost
+            sb.gitlab.add_fault(Fault("DELETE", r"/variables/[^/]+$", count=1, mode="drop_after"))
+            sb.gitlab.log.clear()
         run.cli("keys", verb, "--plan", run.plan, "--now", sb.clock.iso())
         assert [e for e in sb.google.requests_log() if e["status"] == 0], f"keys {verb}: no write attempted"
         sb.google.faults.clear()
+        if verb == "delete":
+            dropped = [e["path"] for e in sb.gitlab.requests_log() if e["status"] == 0]
+            assert len(dropped) == 1, "no variable delete was attempted"
+            sb.gitlab.faults.clear()
         # Exit 1: some keys are refused by the evidence gates (their projects need manual work).
         assert run.cli("keys", verb, "--plan", run.plan, "--now", sb.clock.iso()) in (0, 1), f"keys {verb}"
         writes = [e for e in sb.google.mutating_requests() if re.search(regex, e["path"])]
@@ -389,6 +396,13 @@ def test_keys_retire_and_delete_resume_after_dropped_writes(run: Run) -> None:
             assert any(e.phase == "intent" for e in mine), f"{kid}: no intent"
             last = [e for e in mine if e.phase == "outcome"][-1]
             assert last.outcome in ("applied", "skipped"), last
+        if verb == "delete":
+            gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
+            with pytest.raises(gitlab.exceptions.GitlabHttpError) as gone:  # deleted once, and it stays deleted
+                gl.http_get(dropped[0].removeprefix("/api/v4"))
+            assert gone.value.response_code == 404
+            deletes = [e for e in sb.gitlab.mutating_requests() if e["path"] == dropped[0]]
+            assert len(deletes) <= 2, deletes  # the dropped attempt and at most the client's retry
         before = key_states(sb)
         sb.clock.advance(timedelta(days=days))
 
