@@ -118,6 +118,9 @@ class Fault:
         return (self.method in ("*", method)) and re.search(self.path_regex, path) is not None
 
 
+FAULT_MODES = ("fail", "drop_after", "hang_after", "delay")
+
+
 @dataclass
 class LogEntry:
     method: str
@@ -179,7 +182,13 @@ class App:
 
     def _add_fault(self, req: Request) -> Response:
         data = req.json()
-        self.add_fault(Fault(**data))
+        try:
+            fault = Fault(**data)
+        except TypeError as exc:
+            return Response.json({"error": f"bad fault: {exc}"}, 400)
+        if fault.mode not in FAULT_MODES:
+            return Response.json({"error": f"bad fault: mode must be one of {', '.join(FAULT_MODES)}"}, 400)
+        self.add_fault(fault)
         return Response.json({"ok": True}, 201)
 
     def _clear_faults(self, req: Request) -> Response:

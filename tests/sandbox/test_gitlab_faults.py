@@ -77,3 +77,17 @@ def test_latency_is_applied(demo_sandbox: Sandbox) -> None:
         assert time.monotonic() - started >= 0.2
     finally:
         app.latency_s = 0.0
+
+
+def test_faults_over_http_are_checked(demo_sandbox: Sandbox) -> None:
+    url = f"{demo_sandbox.gitlab_url}/_sandbox/faults"
+    bad = requests.post(url, json={"method": "GET", "path_regex": "x", "mode": "explode"}, timeout=10)
+    assert bad.status_code == 400 and "mode must be one of" in bad.json()["error"]
+    assert requests.post(url, json={"method": "GET", "path_regex": "x", "nope": 1}, timeout=10).status_code == 400
+    ok = requests.post(url, json={"method": "GET", "path_regex": r"/api/v4/version$", "mode": "hang_after",
+                                  "delay_s": 0.2}, timeout=10)
+    assert ok.status_code == 201
+    with pytest.raises(requests.ConnectionError):  # applied, held ~0.2 s, then closed unanswered
+        requests.get(f"{demo_sandbox.gitlab_url}/api/v4/version", timeout=10,
+                     headers={"PRIVATE-TOKEN": demo_sandbox.gitlab_token()})
+    assert [e["status"] for e in demo_sandbox.gitlab.requests_log() if e["path"] == "/api/v4/version"][-1] == 0
