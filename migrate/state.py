@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +71,17 @@ class JournalEntry:
     outcome: str | None
     detail: str
     evidence: dict[str, Any]
+
+
+def unfinished_entries(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
+    """Intents with no later outcome for the same (stage, action): what a killed run was doing."""
+    pending: dict[tuple[str, str], JournalEntry] = {}
+    for e in entries:
+        if e.phase == "intent":
+            pending[(e.stage, e.action_id)] = e
+        else:
+            pending.pop((e.stage, e.action_id), None)
+    return list(pending.values())
 
 
 _clock: Callable[[], str] | None = None
@@ -172,13 +183,16 @@ class State:
 
     def unfinished(self, stage: str | None = None) -> list[JournalEntry]:
         """Intents with no later outcome: steps a crashed run may or may not have done."""
-        pending: dict[str, JournalEntry] = {}
-        for e in self.entries(stage):
-            if e.phase == "intent":
-                pending[e.action_id] = e
-            else:
-                pending.pop(e.action_id, None)
-        return list(pending.values())
+        return unfinished_entries(self.entries(stage))
+
+    def warn_unfinished(self, stage: str) -> list[JournalEntry]:
+        """Say, before a run starts, which steps an earlier run left without an outcome."""
+        left = self.unfinished(stage)
+        if left:
+            names = ", ".join(e.action_id for e in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+            log.warning("an earlier %s run stopped during %d step(s) (%s); each is read again from live "
+                        "state before anything is done", stage, len(left), names)
+        return left
 
     # --- snapshots ---------------------------------------------------------------------------
     def save_snapshot(self, kind: str, body: Any) -> None:

@@ -278,6 +278,14 @@ def _kill_when_written(run: Run, app: Any, regex: str, proc: subprocess.Popen[by
         app.hung.set()  # let the server's hung connection go
 
 
+def _report_errors(run: Run) -> list[dict[str, Any]]:
+    out = run.dir / "report"
+    run.cli("report", "--out", str(out), "--format", "json", "--plan", run.plan,
+            "--inventory", str(run.dir / "inventory.json"), "--now", run.sb.clock.iso())
+    errors: list[dict[str, Any]] = json.loads((out / "report.json").read_text(encoding="utf-8"))["errors"]
+    return errors
+
+
 def _unfinished(state_dir: Path, stage: str) -> list[str]:
     """Actions whose last journal word is an intent: what a killed run was doing."""
     last: dict[str, str] = {}
@@ -304,15 +312,20 @@ def test_apply_killed_right_after_a_write_resumes(run: Run, base: Base, route: s
         assert "another wif-migrate run holds" in capsys.readouterr().err
         unfinished = _unfinished(run.state_dir, "apply")
         assert len(unfinished) == 1 and unfinished[0].startswith(action_prefix), unfinished
+        # The report does not hide it: an ERROR row says the step was interrupted.
+        assert [e["reason"] for e in _report_errors(run) if e["subject"] == f"apply:{unfinished[0]}"
+                and e["reason"].startswith("interrupted:")], _report_errors(run)
         app.faults.clear()
         assert run.cli("apply", run.plan) == 0, "re-run after the kill failed"  # the lock died with the process
+        assert f"an earlier apply run stopped during 1 step(s) ({unfinished[0]})" in capsys.readouterr().err
         _converged(run, before, set(unfinished))
         assert not _unfinished(run.state_dir, "apply")
+        assert not [e for e in _report_errors(run) if e["reason"].startswith("interrupted:")]
     finally:
         run.sb.stop()
 
 
-def test_keys_killed_right_after_disable_and_delete_resume(run: Run) -> None:
+def test_keys_killed_right_after_disable_and_delete_resume(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
     sb = run.sb
     assert sb.google is not None
     assert run.cli("apply", run.plan) == 0
@@ -329,7 +342,9 @@ def test_keys_killed_right_after_disable_and_delete_resume(run: Run) -> None:
         unfinished = _unfinished(run.state_dir, "keys")
         assert len(unfinished) == 1, unfinished
         sb.google.faults.clear()
+        capsys.readouterr()
         assert run.cli(*argv) in (0, 1), f"keys {verb} after the kill"  # 1: some keys still gated
+        assert "an earlier keys run stopped during 1 step(s)" in capsys.readouterr().err
         assert not _unfinished(run.state_dir, "keys")
         done = {k for k, st in key_states(sb).items() if st[done_index] and not before[k][done_index]}
         assert done, f"keys {verb}: nothing changed"

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             require_scope(GitLabClients.from_config(config), "api", "apply (it opens merge requests)")
         state = None if args.dry_run else State(config.state_dir)
         if state is not None:
+            state.warn_unfinished("apply")
             state.save_snapshot("plan", plan_io.to_data(plan))
         ctx = ApplyContext(plan, args.dry_run, config, state)
         results = apply_plan(plan, ctx, kinds=args.only)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from typing import Any
 
@@ -140,8 +141,12 @@ class Context:
             self._variables = GitLabVariableAdmin(GitLabClients.from_config(self.config).gl())
         return self._variables
 
-    def lock(self, command: str, dry_run: bool) -> AbstractContextManager[Any]:
-        return nullcontext() if dry_run else RunLock(self.config.state_dir, command)
+    @contextmanager
+    def lock(self, command: str, dry_run: bool) -> Iterator[None]:
+        """The run lock for real runs; either way, first say what an earlier run left unfinished."""
+        with nullcontext() if dry_run else RunLock(self.config.state_dir, command):
+            self.state.warn_unfinished("keys")
+            yield
 
     def held(self) -> set[str]:
         """Key ids some GitLab variable holds (plan actions, plan inputs, latest inventory)."""

@@ -25,7 +25,7 @@ from migrate.report.findings import (
     ReviewItem,
     Summary,
 )
-from migrate.state import JournalEntry
+from migrate.state import JournalEntry, unfinished_entries
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +229,10 @@ def _merged(items: list[ReviewItem]) -> tuple[ReviewItem, ...]:
     return tuple(sorted(out, key=lambda r: (r.subject, r.reason)))
 
 
-def _reviews(inv: Inventory, plan: Plan | None, unplaced: list[JournalEntry],
-             errors: list[ReviewItem]) -> tuple[tuple[ReviewItem, ...], tuple[ReviewItem, ...]]:
-    """Manual review (severity manual / warning) and ERROR rows, from inventory, plan and journal.
+def _reviews(inv: Inventory, plan: Plan | None, unplaced: list[JournalEntry], errors: list[ReviewItem],
+             unfinished: list[JournalEntry]) -> tuple[tuple[ReviewItem, ...], tuple[ReviewItem, ...]]:
+    """Manual review (severity manual / warning) and ERROR rows, from inventory, plan and journal
+    (steps a killed run left without an outcome are ERROR rows: the report must not hide them).
     The plan repeats the inventory's problems (its `manual` has unreadable items as errors too)."""
     found = [ReviewItem(p.subject, p.reason, p.severity, "inventory") for p in inv.problems]
     found += [ReviewItem(p.subject, p.reason, p.severity, "plan") for p in (plan.manual if plan else ())]
@@ -242,7 +243,14 @@ def _reviews(inv: Inventory, plan: Plan | None, unplaced: list[JournalEntry],
              for p in inv.projects if p.status == "error" and f"project:{p.path}" not in subjects]
     errs += [ReviewItem(f"journal:{e.seq}", f"{e.kind} step on {e.target or e.action_id} names no key; "
                         "it is not counted", "error", "journal") for e in unplaced]
+    errs += [ReviewItem(f"{e.stage}:{e.action_id}", f"interrupted: started {e.ts} by {e.actor} and never "
+                        f"finished (no outcome); whether it took effect is unknown until `wif-migrate "
+                        f"{_RESUME.get(e.stage, e.stage)}` runs again (it reads live state first)", "error", "journal")
+             for e in unfinished]
     return _merged(manual), _merged(errs)
+
+
+_RESUME = {"apply": "apply PLAN", "keys": "keys retire/delete", "verify": "verify"}
 
 
 def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now: str,
@@ -258,7 +266,7 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     projects = _projects(inv, idx, keys, mrs)
     status = {k.key_id: k.status for k in keys}
     ctx = controls.CheckContext(inv, plan, tuple(journal), keys)
-    manual, errs = _reviews(inv, plan, unplaced, errors)
+    manual, errs = _reviews(inv, plan, unplaced, errors, unfinished_entries(journal))
     return FindingsDocument(
         generated_at=burndown.norm_ts(now), tool_version=tool_version, gitlab_url=inv.gitlab_url,
         gitlab_version=inv.gitlab_version, inventory_generated_at=inv.generated_at,
