@@ -61,6 +61,7 @@ from migrate.mr import (
 log = logging.getLogger(__name__)
 
 KIND = "merge_request"
+MAX_RETAKES = 3  # "already exists" answers taken over per action (each one is progress: one more step done)
 
 
 def action_marker_line(action_id: str) -> str:
@@ -172,7 +173,7 @@ class MergeRequestExecutor:
         return self._decide(action, params, branch, self._observed_for(action, params), evidence)
 
     def _decide(self, action: Action, params: MRParams, branch: str, obs: Observed,
-                evidence: dict[str, Any], retaking: bool = False) -> ActionResult:
+                evidence: dict[str, Any], retakes: int = 0) -> ActionResult:
         merged = [m for m in obs.mrs if m.state == "merged"]
         if merged:
             m = merged[0]
@@ -199,7 +200,7 @@ class MergeRequestExecutor:
         if not desired and open_mr is None and obs.branch_head is None:
             return ActionResult(action.id, "skipped", "the target branch already contains the change",
                                 evidence)
-        return self._converge(action, params, branch, obs, desired, open_mr, evidence, retaking)
+        return self._converge(action, params, branch, obs, desired, open_mr, evidence, retakes)
 
     def _human_push(self, action: Action, head: CommitInfo) -> str | None:
         _user, email = self.bot()
@@ -244,7 +245,7 @@ class MergeRequestExecutor:
 
     def _converge(self, action: Action, params: MRParams, branch: str, obs: Observed,
                   desired: Mapping[str, tuple[str, FileState]], open_mr: MRInfo | None,
-                  evidence: dict[str, Any], retaking: bool = False) -> ActionResult:
+                  evidence: dict[str, Any], retakes: int = 0) -> ActionResult:
         steps: list[str] = []
         commit_actions: list[FileAction] = []
         start: str | None = None
@@ -279,19 +280,19 @@ class MergeRequestExecutor:
         try:
             self._write(action, params, branch, commit_actions, start, text, open_mr, changes, evidence)
         except GitLabConflict as exc:
-            if retaking:
+            if retakes >= MAX_RETAKES:
                 raise
-            return self._take_over(action, params, branch, "; ".join(steps), str(exc))
+            return self._take_over(action, params, branch, "; ".join(steps), str(exc), retakes + 1)
         return ActionResult(action.id, "applied", "; ".join(steps), evidence)
 
     def _take_over(self, action: Action, params: MRParams, branch: str, planned: str,
-                   conflict: str) -> ActionResult:
+                   conflict: str, retakes: int) -> ActionResult:
         """After "already exists": read GitLab again and decide once more, from what is there now."""
         log.warning("%s: %s; reading GitLab again to take over what is there", action.id, conflict)
         evidence: dict[str, Any] = {"project": params.project, "branch": branch,
                                     "target_branch": params.target_branch,
                                     "files": [f.path for f in params.files], "taken_over": True}
-        again = self._decide(action, params, branch, self.observe(action, params), evidence, retaking=True)
+        again = self._decide(action, params, branch, self.observe(action, params), evidence, retakes)
         lost = f"{planned} (an answer was lost; re-read shows it took effect)"
         if again.outcome == "skipped" and again.detail.startswith("up to date"):
             return ActionResult(action.id, "applied", lost, again.evidence)

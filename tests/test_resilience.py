@@ -213,8 +213,9 @@ def _dropped_write_converges(run: Run, method: str, regex: str, action_prefix: s
     outcomes = [e for e in entries if e.action_id in crashed_ids and e.phase == "outcome"]
     assert outcomes and all(e.outcome in ("applied", "skipped") for e in outcomes), \
         [(e.action_id, e.outcome, e.detail) for e in outcomes]
-    if method == "POST" and not regex.endswith("setIamPolicy$"):
-        # A create retried by the client meets "already exists": the detail says the answer was lost.
+    if method == "POST":
+        # A write retried by the client meets "already exists" (or a changed etag): the detail says
+        # the answer was lost, and the step counts as applied, not as found "already bound".
         assert [e for e in outcomes if e.outcome == "applied" and "answer" in e.detail and "lost" in e.detail], \
             [(e.action_id, e.outcome, e.detail) for e in outcomes]
 
@@ -673,3 +674,40 @@ def test_a_rejected_gitlab_token_is_named_and_scan_fails(run: Run, capsys: pytes
     assert code == 1  # nothing could be read: not reported as a clean org
     rows = [line for line in out.out.splitlines() if line.startswith("group:")]
     assert rows and all("401 Unauthorized: the token is missing, wrong, expired or revoked" in r for r in rows)
+
+
+def test_every_kind_of_write_losing_its_answer_in_one_run_converges(run: Run, base: Base) -> None:
+    """Several crashes in one migration: pool, provider, two bindings, a commit and an MR all lose
+    their answers in the same run, which still finishes truthfully; the re-run changes nothing."""
+    run.sb.stop()
+    run.sb = Sandbox(without_pools(base.org), now=NOW, gitlab_port=base.gitlab_port,
+                     google_port=base.google_port).start()
+    try:
+        sb = run.sb
+        assert sb.google is not None
+        before = policies(sb)
+        for route in ("pool", "provider", "binding"):
+            method, regex, _ = APPLY_ROUTES[route]
+            sb.google.add_fault(Fault(method, regex, count=2 if route == "binding" else 1, mode="drop_after"))
+        sb.gitlab.add_fault(Fault("POST", APPLY_ROUTES["commit+branch"][1], count=1, mode="drop_after"))
+        sb.gitlab.add_fault(Fault("POST", APPLY_ROUTES["merge_request"][1], count=1, mode="drop_after"))
+        assert run.cli("apply", run.plan) == 0
+        lost = [e for e in sb.google.requests_log() + sb.gitlab.requests_log() if e["status"] == 0]
+        assert len(lost) == 6, lost
+        outcomes = [e for e in State(run.state_dir).entries(stage="apply") if e.phase == "outcome"]
+        assert all(e.outcome in ("applied", "skipped") for e in outcomes)
+        told = {e.action_id.split(":")[0] for e in outcomes if e.outcome == "applied" and "lost" in e.detail}
+        assert told == {"ensure_pool", "ensure_provider", "ensure_binding", "merge_request"}, told
+        sb.google.faults.clear()
+        sb.gitlab.faults.clear()
+        sb.google.log.clear()
+        sb.gitlab.log.clear()
+        assert run.cli("apply", run.plan) == 0
+        assert not [e for e in sb.google.mutating_requests() if not e["path"].endswith(":getIamPolicy")]
+        assert not sb.gitlab.mutating_requests()  # the re-run found everything done
+        crashed = {e.action_id for e in State(run.state_dir).entries(stage="apply")
+                   if e.action_id.split(":")[0] in ("ensure_pool", "ensure_provider", "ensure_binding",
+                                                    "merge_request")}
+        _converged(run, before, crashed)
+    finally:
+        run.sb.stop()

@@ -11,6 +11,7 @@ a key file for the *operator* at `google.credentials_file`; Application Default 
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 
 import google.auth
 import google.oauth2.credentials
+import httplib2
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import Credentials
 
@@ -27,6 +29,10 @@ from migrate.errors import ConfigError
 log = logging.getLogger(__name__)
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+# A write that raised one of these may or may not have been applied (the connection broke after
+# httplib2's own single retry): callers re-read before deciding anything.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (OSError, http.client.HTTPException, httplib2.HttpLib2Error)
 
 
 class GoogleClients:

@@ -8,7 +8,8 @@ and googleapiclient refuses a name that does not fit the method's pattern), then
 read again rather than trusting the operation's `response` (it may be empty).
 
 A create whose answer was lost (the connection dropped after the server accepted it) comes back
-on the transport's retry as 409 ALREADY_EXISTS. The executor then reads the resource again and
+on the transport's retry as 409 ALREADY_EXISTS, or as a broken connection when the retry breaks
+too. Either way the executor reads the resource again and
 decides afresh: the same configuration is our own create and is reported `applied`; drift the plan
 allows is patched; anything else (another configuration, deleted meanwhile) is refused or failed
 with the reason, as on any run. The first run tells the truth instead of a spurious `failed`.
@@ -25,12 +26,15 @@ from googleapiclient.errors import HttpError
 
 from migrate.apply import ApplyContext, decide_ensure, patch_body, register_executor
 from migrate.errors import GoogleAlreadyExists, GoogleError
-from migrate.gcp.clients import GoogleClients
+from migrate.gcp.clients import TRANSPORT_ERRORS, GoogleClients
 from migrate.gcp.service_account_keys import http_status
 from migrate.model import Action, ActionResult
 from migrate.plan import POOL_FIELDS, PROVIDER_FIELDS
 
 log = logging.getLogger(__name__)
+
+MAX_WRITE_ATTEMPTS = 3  # create/patch tries when answers are lost (each after a fresh read)
+LOST_ANSWER: tuple[type[BaseException], ...] = (GoogleAlreadyExists, *TRANSPORT_ERRORS)
 
 
 class OperationError(GoogleError):
@@ -160,38 +164,33 @@ class EnsureExecutor:
             what = f"create {name}" if decision.op == "create" else f"patch {', '.join(decision.mask)} of {name}"
             return ActionResult(action.id, "would_apply", f"would {what}", {"op": decision.op,
                                                                            "mask": list(decision.mask)})
-        if decision.op == "create":
+        for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
             try:
-                self.admin.create(name, params["desired"])
-                steps.append("created")
-            except GoogleAlreadyExists:
-                # Usually our own create whose answer was lost: read it back and decide again.
-                log.warning("%s: create answered ALREADY_EXISTS; reading it back to take it over", name)
-                return self._take_over(action, name, params)
-        else:
-            self.admin.patch(name, patch_body(params["desired"], decision.mask), decision.mask)
-            steps.append("patched " + ",".join(decision.mask))
+                if decision.op == "create":
+                    self.admin.create(name, params["desired"])
+                    steps.append("created")
+                else:
+                    self.admin.patch(name, patch_body(params["desired"], decision.mask), decision.mask)
+                    steps.append("patched " + ",".join(decision.mask))
+                break
+            except LOST_ANSWER as exc:
+                # Usually our own write whose answer was lost: read it back and decide again.
+                why = "ALREADY_EXISTS" if isinstance(exc, GoogleAlreadyExists) else f"no answer ({type(exc).__name__})"
+                log.warning("%s: %s %s; reading it back", name, decision.op, why)
+                live = self.admin.get(name)
+                after = decide_ensure(params, live, self.fields)
+                if after.op == "none":
+                    steps.append(f"{'created' if decision.op == 'create' else 'patched'} (answer lost; found on re-read)")
+                    return ActionResult(action.id, "applied", f"{name}: {'; '.join(steps)}",
+                                        {"steps": steps, "mask": list(decision.mask), "taken_over": True})
+                if after.op == "refuse":
+                    return ActionResult(action.id, "refused", f"{name}: {after.reason}")
+                if after.op not in ("create", "patch") or attempt == MAX_WRITE_ATTEMPTS:
+                    return ActionResult(action.id, "failed", f"{name}: {decision.op} got {why}; live state still "
+                                        f"needs {after.op}; re-run apply")
+                decision = after
         return ActionResult(action.id, "applied", f"{name}: {'; '.join(steps)}",
                             {"steps": steps, "mask": list(decision.mask)})
-
-    def _take_over(self, action: Action, name: str, params: Mapping[str, Any]) -> ActionResult:
-        """After ALREADY_EXISTS: the resource as it is now, brought to the plan like any live one."""
-        live = self.admin.get(name)
-        if live is None:
-            return ActionResult(action.id, "failed", f"{name}: create answered ALREADY_EXISTS but a read "
-                                "finds nothing; re-run apply")
-        steps = ["created (answer lost; found on re-read)"]
-        decision = decide_ensure(params, live, self.fields)
-        if decision.op == "refuse":
-            return ActionResult(action.id, "refused", f"{name}: {decision.reason}")
-        if decision.op == "patch":
-            self.admin.patch(name, patch_body(params["desired"], decision.mask), decision.mask)
-            steps.append("patched " + ",".join(decision.mask))
-        elif decision.op != "none":
-            return ActionResult(action.id, "failed", f"{name}: after ALREADY_EXISTS the live resource "
-                                f"still needs {decision.op}; re-run apply")
-        return ActionResult(action.id, "applied", f"{name}: {'; '.join(steps)}",
-                            {"steps": steps, "mask": list(decision.mask), "taken_over": True})
 
 
 def request_name(params: Mapping[str, Any]) -> str:

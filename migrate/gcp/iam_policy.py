@@ -4,7 +4,8 @@ Read with policy version 3 (a *query* parameter for service accounts:
 `options.requestedPolicyVersion=3`), add only the members that are missing to the role's
 unconditional binding, write back with the etag and `version: 3`. A concurrent writer makes the
 write fail with 409 ABORTED ("There were concurrent policy changes…"): re-read and retry, so the
-other writer's change is kept. Everything else in the policy (other roles, conditional bindings,
+other writer's change is kept. A write that gets no answer is handled the same way (re-read, then
+write only what is still missing). Everything else in the policy (other roles, conditional bindings,
 auditConfigs) is sent back exactly as read. gcp.md §2, §0.5.
 """
 
@@ -22,7 +23,7 @@ from googleapiclient.errors import HttpError
 
 from migrate.apply import ApplyContext, register_executor
 from migrate.errors import GoogleError
-from migrate.gcp.clients import GoogleClients
+from migrate.gcp.clients import TRANSPORT_ERRORS, GoogleClients
 from migrate.gcp.service_account_keys import http_status
 from migrate.model import Action, ActionResult
 
@@ -45,6 +46,7 @@ class PolicyChange:
     already: tuple[str, ...]
     attempts: int = 0  # setIamPolicy calls made (0: nothing to write, or dry run)
     etag: str = ""
+    answer_lost: bool = False  # a write went unanswered and the re-read shows `added` bound
 
 
 def add_members(policy: dict[str, Any], role: str, members: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
@@ -89,12 +91,19 @@ class PolicyEditor:
 
     def ensure_members(self, resource: str, role: str, members: Sequence[str], dry_run: bool,
                        max_attempts: int = MAX_ATTEMPTS) -> PolicyChange:
-        """Add missing members; retry the whole read-modify-write on 409 ABORTED."""
+        """Add missing members; redo the whole read-modify-write on 409 ABORTED (a concurrent
+        change, or our own write retried by httplib2 after a lost answer) and on a broken
+        connection. The etag makes redoing safe; members found bound after an unanswered write
+        are reported as added by us (`answer_lost`), not as "already bound"."""
         attempts = 0
+        unanswered: tuple[str, ...] = ()  # members of a write whose fate is unknown
         while True:
             policy = self.read(resource)
             new, missing = add_members(policy, role, members)
             already = tuple(m for m in members if m not in missing)
+            if not missing and unanswered:
+                return PolicyChange(resource, role, unanswered, tuple(m for m in already if m not in unanswered),
+                                    attempts, str(policy.get("etag", "")), answer_lost=True)
             if not missing or dry_run:
                 return PolicyChange(resource, role, tuple(missing), already, attempts, str(policy.get("etag", "")))
             attempts += 1
@@ -103,13 +112,23 @@ class PolicyEditor:
             except HttpError as exc:
                 status, code, _ = http_status(exc)
                 if status == 409 and attempts < max_attempts:
-                    delay = min(8.0, 0.2 * 2 ** (attempts - 1)) * (0.5 + random.random() / 2)
-                    log.info("setIamPolicy on %s: concurrent change (%s), retrying in %.2fs", resource,
-                             code or "ABORTED", delay)
-                    self.sleep(delay)
+                    unanswered = unanswered or tuple(missing)
+                    self._pause(attempts, resource, code or "ABORTED")
                     continue
                 raise self._error("setIamPolicy", resource, exc) from None
+            except TRANSPORT_ERRORS as exc:
+                if attempts >= max_attempts:
+                    raise GoogleError(f"setIamPolicy on {resource}: no answer after {attempts} attempts "
+                                      f"({type(exc).__name__}); re-run apply") from None
+                unanswered = unanswered or tuple(missing)
+                self._pause(attempts, resource, f"no answer: {type(exc).__name__}")
+                continue
             return PolicyChange(resource, role, tuple(missing), already, attempts, str(written.get("etag", "")))
+
+    def _pause(self, attempts: int, resource: str, why: str) -> None:
+        delay = min(8.0, 0.2 * 2 ** (attempts - 1)) * (0.5 + random.random() / 2)
+        log.info("setIamPolicy on %s: %s; re-reading in %.2fs", resource, why, delay)
+        self.sleep(delay)
 
     def _error(self, verb: str, resource: str, exc: HttpError) -> GoogleError:
         status, code, message = http_status(exc)
@@ -142,8 +161,9 @@ class EnsureBindingExecutor:
         if ctx.dry_run:
             return ActionResult(action.id, "would_apply", f"would add {len(change.added)} member(s) to {role} "
                                 f"on {resource}", evidence)
+        lost = "; an answer was lost, the re-read shows them bound" if change.answer_lost else ""
         return ActionResult(action.id, "applied", f"added {len(change.added)} member(s) to {role} on {resource}"
-                            f" ({change.attempts} write(s))", evidence)
+                            f" ({change.attempts} write(s){lost})", {**evidence, "answer_lost": change.answer_lost})
 
 
 def _editor(ctx: ApplyContext) -> PolicyEditor:
