@@ -21,7 +21,7 @@ import pytest
 from googleapiclient import discovery
 
 from migrate import plan_io
-from migrate.apply_mr import MergeRequestExecutor
+from migrate.apply_mr import MergeRequestExecutor, action_marker_line
 from migrate.cli import main
 from migrate.config import GitLabConfig, MergeRequestConfig
 from migrate.gitlab.client import GitLabClients
@@ -30,6 +30,7 @@ from migrate.gitlab.pipelines import GitLabPipelines
 from migrate.model import Action, ActionResult, Plan
 from migrate.mr import branch_name, parse_marker
 from migrate.sandbox.gitlab.repo import blob_id
+from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 from migrate.state import State
@@ -324,6 +325,26 @@ def test_a_human_branch_created_between_read_and_write_is_left_alone(sb: Sandbox
     assert sb.gitlab.merge_requests("acme/api") == []  # and no MR opened from it
     # exactly one refused write (the commit), then reads only
     assert [(r["method"], r["status"]) for r in mutations(sb)] == [("POST", 400)]
+
+
+def test_a_lost_answer_to_a_follow_up_commit_is_taken_over(sb: Sandbox) -> None:
+    """Our branch holds an older version of our change; the commit bringing it up to date is
+    applied but its answer lost; the client's retry meets "changed since you started editing"."""
+    plan = the_plan()
+    apply(sb, plan)
+    aid = "merge_request:acme/api:.gitlab-ci.yml"
+    branch = branch_name("wif-migrate/", aid)
+    sb.gitlab.set_file("acme/api", ".gitlab-ci.yml", API_NEW + "# an older rewrite\n", branch=branch,
+                       username="migrator", message=f"older rewrite\n{action_marker_line(aid)}")
+    sb.gitlab.add_fault(Fault("POST", r"/projects/[^/]+/repository/commits$", count=1, mode="drop_after"))
+    sb.gitlab.log.clear()
+    r = apply(sb, plan)[aid]
+    assert r.outcome == "applied" and "an answer was lost" in r.detail, r
+    assert sb.gitlab.file("acme/api", ".gitlab-ci.yml", branch) == API_NEW
+    commits = [e["status"] for e in sb.gitlab.requests_log() if e["path"].endswith("/repository/commits")
+               and e["method"] == "POST"]
+    assert commits == [0, 400], commits  # applied once (answer lost), the retry refused; nothing doubled
+    assert len([m for m in sb.gitlab.merge_requests("acme/api") if m.state == "opened"]) == 1
 
 
 def test_target_changed_since_planning_is_refused_without_rewriter(sb: Sandbox) -> None:

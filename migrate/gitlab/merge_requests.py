@@ -180,10 +180,13 @@ class GitLabMergeRequests:
         try:
             c = self._project(project).commits.create(data)
         except gitlab.exceptions.GitlabError as exc:
-            # GitLab: 400 "A branch called '…' already exists" when start_branch names a new branch.
+            # GitLab answers 400 when the commit no longer fits what we read: "A branch called '…'
+            # already exists" (start_branch), "A file with this name already exists" (create), "…
+            # a file that has changed since you started editing it" (update with last_commit_id).
+            # After a lost answer that is our own commit; the caller re-reads to find out.
             message = str(exc.error_message)
-            if start_branch and exc.response_code == 400 and "branch" in message and "already exists" in message:
-                raise GitLabConflict(f"commit to {project}:{branch}: the branch already exists") from None
+            if exc.response_code == 400 and ("already exists" in message or "changed since you started" in message):
+                raise GitLabConflict(f"commit to {project}:{branch}: {message[:160]}") from None
             raise self._fail(f"commit to {project}:{branch}", exc, "POST") from None
         return _commit(c.attributes)
 
