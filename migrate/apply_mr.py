@@ -91,6 +91,12 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str) 
     return outcome.status, outcome.text, "; ".join(outcome.reasons)
 
 
+def _evidence(params: MRParams, branch: str) -> dict[str, Any]:
+    """What every outcome of an action records (never file content)."""
+    return {"project": params.project, "branch": branch, "target_branch": params.target_branch,
+            "files": [f.path for f in params.files]}
+
+
 class MergeRequestExecutor:
     """`ActionExecutor` for `merge_request` (see migrate.apply)."""
 
@@ -167,10 +173,8 @@ class MergeRequestExecutor:
         except MRParamsError as exc:
             return ActionResult(action.id, "refused", str(exc))
         branch = branch_name(self.settings.branch_prefix, action.id)
-        evidence: dict[str, Any] = {"project": params.project, "branch": branch,
-                                    "target_branch": params.target_branch,
-                                    "files": [f.path for f in params.files]}
-        return self._decide(action, params, branch, self._observed_for(action, params), evidence)
+        return self._decide(action, params, branch, self._observed_for(action, params),
+                            _evidence(params, branch))
 
     def _decide(self, action: Action, params: MRParams, branch: str, obs: Observed,
                 evidence: dict[str, Any], retakes: int = 0) -> ActionResult:
@@ -289,10 +293,8 @@ class MergeRequestExecutor:
                    conflict: str, retakes: int) -> ActionResult:
         """After "already exists": read GitLab again and decide once more, from what is there now."""
         log.warning("%s: %s; reading GitLab again to take over what is there", action.id, conflict)
-        evidence: dict[str, Any] = {"project": params.project, "branch": branch,
-                                    "target_branch": params.target_branch,
-                                    "files": [f.path for f in params.files], "taken_over": True}
-        again = self._decide(action, params, branch, self.observe(action, params), evidence, retakes)
+        again = self._decide(action, params, branch, self.observe(action, params),
+                             {**_evidence(params, branch), "taken_over": True}, retakes)
         lost = f"{planned} (an answer was lost; re-read shows it took effect)"
         if again.outcome == "skipped" and again.detail.startswith("up to date"):
             return ActionResult(action.id, "applied", lost, again.evidence)

@@ -113,6 +113,13 @@ def run(base: Base, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
         yield Run(sb, tmp_path, cfg)
 
 
+def restart(run: Run, base: Base, org: OrgFile) -> Sandbox:
+    """Replace the run's sandbox with one serving `org` on the same ports (the plan still holds)."""
+    run.sb.stop()
+    run.sb = Sandbox(org, now=NOW, gitlab_port=base.gitlab_port, google_port=base.google_port).start()
+    return run.sb
+
+
 # --- state probes ---------------------------------------------------------------------------------
 def policies(sb: Sandbox) -> dict[str, dict[str, list[str]]]:
     """Every service account's policy: email → role → members (as stored, duplicates kept)."""
@@ -185,9 +192,7 @@ def pools(sb: Sandbox) -> list[str]:
 def test_apply_resumes_after_a_dropped_write(run: Run, base: Base, route: str) -> None:
     method, regex, action_prefix = APPLY_ROUTES[route]
     if route == "pool":  # the demo org has its pool already: start from an org without one
-        run.sb.stop()
-        run.sb = Sandbox(without_pools(base.org), now=NOW, gitlab_port=base.gitlab_port,
-                         google_port=base.google_port).start()
+        restart(run, base, without_pools(base.org))
         assert not pools(run.sb)
     try:
         _dropped_write_converges(run, method, regex, action_prefix)
@@ -300,9 +305,7 @@ def test_apply_killed_right_after_a_write_resumes(run: Run, base: Base, route: s
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     method, regex, action_prefix = APPLY_ROUTES[route]
     if route == "pool":
-        run.sb.stop()
-        run.sb = Sandbox(without_pools(base.org), now=NOW, gitlab_port=base.gitlab_port,
-                         google_port=base.google_port).start()
+        restart(run, base, without_pools(base.org))
     try:
         sb = run.sb
         app = sb.gitlab if "merge_request" in action_prefix else sb.google
@@ -327,14 +330,9 @@ def test_apply_killed_right_after_a_write_resumes(run: Run, base: Base, route: s
 
 
 def test_keys_killed_right_after_disable_and_delete_resume(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
-    sb = run.sb
+    sb = ready_to_retire(run)
     assert sb.google is not None
-    assert run.cli("apply", run.plan) == 0
-    _merge_all(sb, run.cfg, Path(run.plan))
-    run.cli("verify", "--plan", run.plan)
-    sb.clock.advance(timedelta(days=2))
-    for verb, method, regex, done_index, days in (("retire", "POST", r"/keys/[^/]+:disable$", 0, 15),
-                                                  ("delete", "DELETE", r"/keys/[^/:]+$", 1, 0)):
+    for verb, method, regex, done_index, days in KEY_STEPS:
         before = key_states(sb)
         sb.google.hung.clear()
         sb.google.add_fault(Fault(method, regex, count=1, mode="hang_after", delay_s=120))
@@ -349,16 +347,9 @@ def test_keys_killed_right_after_disable_and_delete_resume(run: Run, capsys: pyt
         assert not _unfinished(run.state_dir, "keys")
         done = {k for k, st in key_states(sb).items() if st[done_index] and not before[k][done_index]}
         assert done, f"keys {verb}: nothing changed"
-        writes = [e for e in sb.google.mutating_requests() if re.search(regex, e["path"])]
-        per_key: dict[str, int] = {}
-        for e in writes:
-            kid = re.search(r"/keys/([^/:]+)", e["path"]).group(1)  # type: ignore[union-attr]
-            per_key[kid] = per_key.get(kid, 0) + 1
+        per_key = key_writes(sb, regex)
         assert all(n == 1 for n in per_key.values()), per_key  # the killed write is not repeated
-        entries = State(run.state_dir).entries(stage="keys")
-        for kid in done:
-            last = [e for e in entries if (kid in e.action_id or kid in e.target) and e.phase == "outcome"][-1]
-            assert last.outcome in ("applied", "skipped"), last
+        assert_keys_journaled(run, done)
         sb.google.log.clear()
         sb.clock.advance(timedelta(days=days))
 
@@ -371,17 +362,48 @@ def key_states(sb: Sandbox) -> dict[str, tuple[bool, bool]]:
         return {k.key_id: (k.disabled, k.deleted) for k in world.keys.values()}
 
 
-def test_keys_retire_and_delete_resume_after_dropped_writes(run: Run) -> None:
+KEY_STEPS = (("retire", "POST", r"/keys/[^/]+:disable$", 0, 15),  # verb, method, path, state index, days after
+             ("delete", "DELETE", r"/keys/[^/:]+$", 1, 0))
+
+
+def ready_to_retire(run: Run) -> Sandbox:
+    """Apply, merge, verify, and two days later: the state in which `keys retire` can act."""
     sb = run.sb
     assert sb.google is not None
     assert run.cli("apply", run.plan) == 0
     _merge_all(sb, run.cfg, Path(run.plan))
     run.cli("verify", "--plan", run.plan)
     sb.clock.advance(timedelta(days=2))
+    return sb
+
+
+def key_writes(sb: Sandbox, regex: str) -> dict[str, int]:
+    """Key id → number of mutating requests on it matching `regex`."""
+    assert sb.google is not None
+    per_key: dict[str, int] = {}
+    for e in sb.google.mutating_requests():
+        if re.search(regex, e["path"]):
+            kid = re.search(r"/keys/([^/:]+)", e["path"]).group(1)  # type: ignore[union-attr]
+            per_key[kid] = per_key.get(kid, 0) + 1
+    return per_key
+
+
+def assert_keys_journaled(run: Run, keys: set[str]) -> None:
+    """Each key has an intent and, last, a true outcome in the keys journal."""
+    entries = State(run.state_dir).entries(stage="keys")
+    for kid in keys:
+        mine = [e for e in entries if kid in e.action_id or kid in e.target]
+        assert any(e.phase == "intent" for e in mine), f"{kid}: no intent"
+        last = [e for e in mine if e.phase == "outcome"][-1]
+        assert last.outcome in ("applied", "skipped"), last
+
+
+def test_keys_retire_and_delete_resume_after_dropped_writes(run: Run) -> None:
+    sb = ready_to_retire(run)
+    assert sb.google is not None
     before = key_states(sb)
 
-    for verb, method, regex, done_index, days in (("retire", "POST", r"/keys/[^/]+:disable$", 0, 15),
-                                                  ("delete", "DELETE", r"/keys/[^/:]+$", 1, 0)):
+    for verb, method, regex, done_index, days in KEY_STEPS:
         sb.google.add_fault(Fault(method, regex, count=1, mode="drop_after"))
         sb.google.log.clear()
         if verb == "delete":  # the GitLab side too: a variable deleted whose answer is lost
@@ -396,22 +418,13 @@ def test_keys_retire_and_delete_resume_after_dropped_writes(run: Run) -> None:
             sb.gitlab.faults.clear()
         # Exit 1: some keys are refused by the evidence gates (their projects need manual work).
         assert run.cli("keys", verb, "--plan", run.plan, "--now", sb.clock.iso()) in (0, 1), f"keys {verb}"
-        writes = [e for e in sb.google.mutating_requests() if re.search(regex, e["path"])]
         done = {k for k, s in key_states(sb).items() if s[done_index] and not before[k][done_index]}
         assert done, f"keys {verb}: nothing changed"
         # Each key written at most twice (the dropped attempt, the one after); none left half-done.
-        per_key: dict[str, int] = {}
-        for e in writes:
-            kid = re.search(r"/keys/([^/:]+)", e["path"]).group(1)  # type: ignore[union-attr]
-            per_key[kid] = per_key.get(kid, 0) + 1
+        per_key = key_writes(sb, regex)
         assert all(n <= 2 for n in per_key.values()), per_key
         assert sum(n == 2 for n in per_key.values()) <= 1, per_key
-        entries = State(run.state_dir).entries(stage="keys")
-        for kid in done:
-            mine = [e for e in entries if kid in e.action_id or kid in e.target]
-            assert any(e.phase == "intent" for e in mine), f"{kid}: no intent"
-            last = [e for e in mine if e.phase == "outcome"][-1]
-            assert last.outcome in ("applied", "skipped"), last
+        assert_keys_journaled(run, done)
         if verb == "delete":
             gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
             with pytest.raises(gitlab.exceptions.GitlabHttpError) as gone:  # deleted once, and it stays deleted
@@ -604,9 +617,7 @@ def with_scopes(org: OrgFile, username: str, scopes: list[str]) -> OrgFile:
 @pytest.fixture()
 def read_api_run(run: Run, base: Base) -> Iterator[Run]:
     """The run's sandbox again, with the migrator's token cut down to `read_api`."""
-    run.sb.stop()
-    run.sb = Sandbox(with_scopes(base.org, "migrator", ["read_api"]), now=NOW, gitlab_port=base.gitlab_port,
-                     google_port=base.google_port).start()
+    restart(run, base, with_scopes(base.org, "migrator", ["read_api"]))
     try:
         yield run
     finally:
@@ -679,9 +690,7 @@ def test_a_rejected_gitlab_token_is_named_and_scan_fails(run: Run, capsys: pytes
 def test_every_kind_of_write_losing_its_answer_in_one_run_converges(run: Run, base: Base) -> None:
     """Several crashes in one migration: pool, provider, two bindings, a commit and an MR all lose
     their answers in the same run, which still finishes truthfully; the re-run changes nothing."""
-    run.sb.stop()
-    run.sb = Sandbox(without_pools(base.org), now=NOW, gitlab_port=base.gitlab_port,
-                     google_port=base.google_port).start()
+    restart(run, base, without_pools(base.org))
     try:
         sb = run.sb
         assert sb.google is not None

@@ -39,16 +39,19 @@ def run(args: argparse.Namespace) -> int:
     load_plugins()
     lock = contextlib.nullcontext() if args.dry_run else RunLock(config.state_dir, "apply")
     with lock:
+        services: dict[str, Any] = {}
         if not args.dry_run and _writes_gitlab(plan, args.only):
             from migrate.gitlab.client import GitLabClients
             from migrate.gitlab.refusals import require_scope
 
-            require_scope(GitLabClients.from_config(config), "api", "apply (it opens merge requests)")
+            # the same clients the merge-request executor will use (one rate limiter)
+            services["gitlab_clients"] = GitLabClients.from_config(config)
+            require_scope(services["gitlab_clients"], "api", "apply (it opens merge requests)")
         state = None if args.dry_run else State(config.state_dir)
         if state is not None:
             state.warn_unfinished("apply")
             state.save_snapshot("plan", plan_io.to_data(plan))
-        ctx = ApplyContext(plan, args.dry_run, config, state)
+        ctx = ApplyContext(plan, args.dry_run, config, state, services=services)
         results = apply_plan(plan, ctx, kinds=args.only)
     if args.format == "json":
         print(json.dumps([to_dict(r) for r in results], indent=2, sort_keys=True))

@@ -106,6 +106,7 @@ class Context:
         self.plan = self._plan(getattr(args, "plan", None), need_plan)
         self._keys: KeyAdmin | None = None
         self._variables: VariableAdmin | None = None
+        self._gitlab: Any = None  # GitLabClients, built on first use
 
     def _plan(self, path: str | None, required: bool) -> Plan | None:
         from migrate import plan_io
@@ -133,12 +134,19 @@ class Context:
             self._keys = GoogleKeyAdmin(GoogleClients(self.config.google), projects)
         return self._keys
 
+    def gitlab(self) -> Any:
+        """The run's one set of GitLab clients (rate limiter shared by every call)."""
+        if self._gitlab is None:
+            from migrate.gitlab.client import GitLabClients
+
+            self._gitlab = GitLabClients.from_config(self.config)
+        return self._gitlab
+
     def variables(self) -> VariableAdmin:
         if self._variables is None:
-            from migrate.gitlab.client import GitLabClients
             from migrate.gitlab.variables_admin import GitLabVariableAdmin
 
-            self._variables = GitLabVariableAdmin(GitLabClients.from_config(self.config).gl())
+            self._variables = GitLabVariableAdmin(self.gitlab().gl())
         return self._variables
 
     @contextmanager
@@ -232,11 +240,9 @@ def run_delete(args: argparse.Namespace) -> int:
     needs_gitlab = any(i.variables for i in items)
     with ctx.lock("keys delete", args.dry_run):
         if needs_gitlab and not args.dry_run:
-            from migrate.gitlab.client import GitLabClients
             from migrate.gitlab.refusals import require_scope
 
-            require_scope(GitLabClients.from_config(ctx.config), "api",
-                          "keys delete (it deletes the keys' CI/CD variables)")
+            require_scope(ctx.gitlab(), "api", "keys delete (it deletes the keys' CI/CD variables)")
         run = Retirement(ctx.state, ctx.keys(), ctx.variables() if needs_gitlab else None, options)
         results = run.delete(items)
     return _render(results, args.format)

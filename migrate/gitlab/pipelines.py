@@ -13,10 +13,8 @@ from typing import Any, Protocol
 
 import gitlab.exceptions
 
-from migrate.errors import GitLabError
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests, MRInfo
-from migrate.gitlab.refusals import explain
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +51,6 @@ class PipelineReader(Protocol):
     def trace(self, project: str, job_id: int) -> str: ...
 
 
-def _fail(what: str, exc: gitlab.exceptions.GitlabError) -> GitLabError:
-    return GitLabError(f"{what}: GitLab answered {explain(exc, 'GET')}")
-
-
 class GitLabPipelines(GitLabMergeRequests):
     """`PipelineReader` over python-gitlab."""
 
@@ -67,7 +61,7 @@ class GitLabPipelines(GitLabMergeRequests):
         try:
             p = self.clients.gl().projects.get(project)
         except gitlab.exceptions.GitlabError as exc:
-            raise _fail(f"read project {project}", exc) from None
+            raise self._fail(f"read project {project}", exc) from None
         value = getattr(p, "default_branch", None)
         return str(value) if value else None
 
@@ -77,7 +71,7 @@ class GitLabPipelines(GitLabMergeRequests):
             rows: list[Any] = self._project(project).pipelines.list(ref=ref, order_by="id", sort="asc",
                                                                     get_all=True)
         except gitlab.exceptions.GitlabError as exc:
-            raise _fail(f"list pipelines of {project} on {ref}", exc) from None
+            raise self._fail(f"list pipelines of {project} on {ref}", exc) from None
         return sorted((PipelineInfo(int(p.id), str(p.sha), str(p.ref), str(p.status),
                                     str(getattr(p, "source", "") or ""), str(p.created_at),
                                     str(getattr(p, "web_url", "") or "")) for p in rows),
@@ -88,7 +82,7 @@ class GitLabPipelines(GitLabMergeRequests):
             pipeline = self._project(project).pipelines.get(pipeline_id, lazy=True)
             rows: list[Any] = pipeline.jobs.list(get_all=True, include_retried=False)
         except gitlab.exceptions.GitlabError as exc:
-            raise _fail(f"list jobs of pipeline {pipeline_id} in {project}", exc) from None
+            raise self._fail(f"list jobs of pipeline {pipeline_id} in {project}", exc) from None
         return [JobInfo(int(j.id), str(j.name), str(j.stage), str(j.status),
                         getattr(j, "failure_reason", None), bool(getattr(j, "allow_failure", False)),
                         str(getattr(j, "web_url", "") or "")) for j in rows]
@@ -97,5 +91,5 @@ class GitLabPipelines(GitLabMergeRequests):
         try:
             raw = self._project(project).jobs.get(job_id, lazy=True).trace()
         except gitlab.exceptions.GitlabError as exc:
-            raise _fail(f"read the log of job {job_id} in {project}", exc) from None
+            raise self._fail(f"read the log of job {job_id} in {project}", exc) from None
         return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
