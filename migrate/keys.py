@@ -38,6 +38,10 @@ class LiveKey:
     key_type: str = "USER_MANAGED"
     created: str | None = None
     expires: str | None = None
+    # SHA-256 of the public key in Google's X.509 certificate for this key ('' when not asked for).
+    public_key_sha256: str = ""
+    disable_reason: str | None = None  # USER_INITIATED / EXPOSED / COMPROMISE_DETECTED
+    extended_status: tuple[str, ...] = ()  # KEY_EXPOSED / KEY_COMPROMISE_DETECTED (permanent)
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,16 @@ AuthMode = Literal["key", "federated", "none"]
 
 @dataclass(frozen=True)
 class KeyIdentity:
-    """Who a key belongs to. `key_id` is the JSON key file's `private_key_id` (40 hex characters)."""
+    """Who a key belongs to. `key_id` is the JSON key file's `private_key_id` (40 hex characters).
+
+    `public_key_sha256` is the SHA-256 of the public half of the file's private key (public, like
+    the certificate Google serves for the key id): '' when unknown or the private key is unreadable.
+    """
 
     service_account: str
     key_id: str
     project_id: str = ""
+    public_key_sha256: str = ""
 
     @property
     def label(self) -> str:
@@ -138,6 +143,13 @@ class KeyFacts:
     observation_end: str | None = None
     # Why service-account / key facts above are None (permission denied, API error), if they are.
     unknown_reason: str | None = None
+    key_type: str | None = None  # USER_MANAGED / SYSTEM_MANAGED
+    # Does the file's private key match the public certificate Google serves for the key id?
+    # None: not checked (no certificate, or the key is unknown); see migrate.gcp.keys.
+    key_matches: bool | None = None
+    # Google's disableReason (USER_INITIATED, EXPOSED, COMPROMISE_DETECTED) and extendedStatus.
+    disable_reason: str | None = None
+    extended_status: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from migrate.impersonation import (
     simulate,
     token_cases,
 )
+from migrate.keygate import fact_for, key_inputs, refusal
 from migrate.model import (
     Action,
     Inventory,
@@ -167,6 +168,7 @@ def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[
                       "namespace_path": p.namespace_path, "ancestor_ids": list(p.ancestor_ids),
                       "default_branch": p.default_branch} for p in sorted(projects, key=lambda p: p.path)],
         "variables": [to_dict(v) for v in sorted(inventory.variables, key=lambda v: v.ref)],
+        "keys": key_inputs(inventory.key_facts),
         "usages": [{"file_project": u.file_project, "file_path": u.file_path, "ref": u.ref,
                     "variable": u.finding.variable, "variables": list(u.variables),
                     "consumers": list(u.consumers), "line": u.finding.line}
@@ -190,6 +192,16 @@ def key_identity(var: KeyVariable, sa_map: Mapping[str, str]) -> KeyIdentity | N
         return var.key
     sa = sa_map.get(var.name)
     return KeyIdentity(service_account=sa, key_id="") if sa else None
+
+
+def _renamed(var: KeyVariable, key: KeyIdentity, sa_map: Mapping[str, str]) -> str | None:
+    """`google.service_accounts` names the account of a *hidden* variable; for a readable key it
+    must agree with the key (a job always signs in as the account of the key it received)."""
+    named = sa_map.get(var.name)
+    if named and named.lower() != key.service_account.lower():
+        return (f"google.service_accounts names {named} for {var.name}, but the key it holds belongs to "
+                f"{key.service_account}; the tool never moves a job to another account (remove the entry)")
+    return None
 
 
 def readers(var: Mapping[str, Any] | KeyVariable, projects: Sequence[ProjectFacts]) -> list[ProjectFacts]:
@@ -242,6 +254,17 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
                                         "account is unknown (hidden value); name it under "
                                         "google.service_accounts to migrate it", "manual"))
             continue
+        if var.key is not None:  # a readable key earns a binding only on Google's word (keygate)
+            why = refusal(var.key, fact_for(var.key, inputs.get("keys") or ()))
+            if why is None:
+                why = _renamed(var, key, inputs["service_accounts"])
+            if why is not None:
+                problems.append(Problem(f"variable:{var.ref}", f"{why}; no binding", "error"))
+                continue
+        elif var.suspected_reason:
+            problems.append(Problem(f"variable:{var.ref}", f"hidden value: the key cannot be checked "
+                                    f"against Google's certificate; the binding on {key.service_account} "
+                                    "rests on google.service_accounts", "warning"))
         key_vars.append((var, key))
         sa = key.service_account
         exposures.setdefault(sa, []).append(Exposure(var.ref, var.level, var.owner_id, var.protected,

@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tabulate import tabulate
-
 from migrate.impersonation import Impersonation
 from migrate.model import Plan
+from migrate.textsafe import tabulate
 
 
 def _projects(labels: Sequence[str]) -> list[str]:

@@ -384,7 +384,11 @@ class _Scan:
                              variable_type=v.variable_type, protected=v.protected, masked=v.masked,
                              hidden=v.hidden, environment_scope=v.environment_scope,
                              encoding=v.encoding if v.key else "unknown", key=v.key)
-            if v.key is not None:
+            if v.key_problem:
+                # A key file whose identity is malformed: an ERROR row for this variable only.
+                self.problems.append(Problem(f"variable:{kv.ref}", f"{v.key_problem}; the variable "
+                                             "is not migrated (fix or remove the key file)"))
+            elif v.key is not None:
                 self.key_vars.append(kv)
             elif not v.readable:
                 self.hidden.append(kv)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from tabulate import tabulate
-
 from migrate.model import Inventory, KeyFacts
+from migrate.textsafe import tabulate
 
 
 def keys_found(inventory: Inventory) -> bool:

@@ -18,6 +18,7 @@ from migrate.model import (
     CIFinding,
     GroupRecord,
     Inventory,
+    KeyFacts,
     KeyIdentity,
     KeyUsage,
     KeyVariable,
@@ -54,11 +55,22 @@ def _usage(project: str, path: str, var: str, var_ref: str, consumers: tuple[str
                     consumers, (var_ref,))
 
 
+def confirmed(key: KeyIdentity) -> KeyFacts:
+    """What Google says of a genuine, live, user-managed key whose file matches its certificate."""
+    return KeyFacts(key, service_account_exists=True, service_account_disabled=False, key_exists=True,
+                    disabled=False, key_type="USER_MANAGED", key_matches=True)
+
+
+def ident(sa: str, kid: str, project: str = "acme-prod") -> KeyIdentity:
+    """A key identity with a (made-up) public-key fingerprint, as the scan derives from the file."""
+    return KeyIdentity(sa, kid, project, public_key_sha256=(kid[:2] * 32))
+
+
 V_API = KeyVariable("project", "acme/api", 1001, "GCP_SA_KEY", "file", protected=True,
-                    key=KeyIdentity(DEPLOYER, K_DEPLOYER, "acme-prod"))
-V_GROUP = KeyVariable("group", "acme", 100, "GCP_KEY", "env_var", key=KeyIdentity(CI, K_CI, "acme-prod"))
+                    key=ident(DEPLOYER, K_DEPLOYER))
+V_GROUP = KeyVariable("group", "acme", 100, "GCP_KEY", "env_var", key=ident(CI, K_CI))
 V_TF = KeyVariable("project", "acme/platform/infra", 1003, "TF_KEY", "file", environment_scope="production",
-                   key=KeyIdentity(TF, K_TF, "acme-prod"))
+                   key=ident(TF, K_TF))
 
 INVENTORY = Inventory(
     gitlab_url="https://gitlab.acme.example", gitlab_version="17.5.0", generated_at="2026-01-01T00:00:00Z",
@@ -76,6 +88,7 @@ INVENTORY = Inventory(
         _usage("acme/templates", "gcp.yml", "GCP_KEY", V_GROUP.ref, ("acme/web",)),
         _usage("acme/platform/infra", ".gitlab-ci.yml", "TF_KEY", V_TF.ref, ("acme/platform/infra",)),
     ),
+    key_facts=tuple(confirmed(v.key) for v in (V_API, V_GROUP, V_TF) if v.key is not None),
 )
 
 CI_TEXT = "deploy:\n  script:\n    - gcloud auth activate-service-account --key-file \"${VAR}\"\n    - ./deploy.sh\n"

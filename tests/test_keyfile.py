@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from migrate.keyfile import parse_key
+from migrate.keyfile import certificate_public_key_sha256, parse_key, public_key_sha256
 from migrate.model import KeyIdentity
 from migrate.sandbox.keys import IssuedKey, KeyStore
 
@@ -18,7 +18,9 @@ def issued() -> IssuedKey:
 
 
 def expected(key: IssuedKey) -> KeyIdentity:
-    return KeyIdentity(key.service_account, key.key_id, "acme-prod")
+    return KeyIdentity(key.service_account, key.key_id, "acme-prod",
+                       public_key_sha256=certificate_public_key_sha256(
+                           base64.b64encode(key.certificate_pem.encode()).decode()))
 
 
 def test_raw_json(issued: IssuedKey) -> None:
@@ -88,3 +90,45 @@ def test_hostile_values_are_answered_quickly() -> None:
         started = time.monotonic()
         assert parse_key(value) is None
         assert time.monotonic() - started < 2.0
+
+
+def test_the_private_key_fingerprint_matches_its_own_certificate_only(issued: IssuedKey) -> None:
+    """The file's private key is compared with Google's certificate offline: the same key pair
+    matches, another key pair (a forged file naming the same key id) does not."""
+    other = KeyStore(seed=4).issue("deployer@acme-prod.iam.gserviceaccount.com", "k1")
+    cert = base64.b64encode(issued.certificate_pem.encode()).decode()
+    assert public_key_sha256(issued.private_pem) == certificate_public_key_sha256(cert) != ""
+    assert public_key_sha256(other.private_pem) != certificate_public_key_sha256(cert)
+    forged = {**issued.key_file(), "private_key": other.private_pem}
+    parsed = parse_key(json.dumps(forged))
+    assert parsed is not None and parsed.identity.key_id == issued.key_id
+    assert parsed.identity.public_key_sha256 != certificate_public_key_sha256(cert)
+    garbage = parse_key(json.dumps({**issued.key_file(), "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA"}))
+    assert garbage is not None and garbage.identity.public_key_sha256 == ""
+    assert certificate_public_key_sha256(base64.b64encode(issued.public_pem.encode()).decode()) == ""
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("client_email", "deployer@acme-prod.iam.gserviceaccount.com\nproject:acme/evil  OK"),
+    ("client_email", "a b@acme-prod.iam.gserviceaccount.com"),
+    ("client_email", "x@acme-prod.iam.gserviceaccount.com\u001b[2J"),
+    ("client_email", "$(id)@acme-prod.iam.gserviceaccount.com"),
+    ("private_key_id", "not-a-key-id"),
+    ("private_key_id", "ab" * 10 + "\n" + "ab" * 10),
+    ("private_key_id", "ab" * 21),
+    ("project_id", "acme prod; rm -rf /"),
+    ("project_id", "Acme-Prod"),
+])
+def test_malformed_identity_is_a_problem_with_an_empty_identity(issued: IssuedKey, field: str, value: str) -> None:
+    parsed = parse_key(json.dumps({**issued.key_file(), field: value}))
+    assert parsed is not None and parsed.problem is not None
+    assert field in parsed.problem and value.strip() not in parsed.problem
+    assert parsed.identity.service_account == "" and parsed.identity.key_id == ""
+
+
+@pytest.mark.parametrize("email", ["deployer@acme-prod.iam.gserviceaccount.com",
+                                   "123456789-compute@developer.gserviceaccount.com",
+                                   "acme-prod@appspot.gserviceaccount.com", "ci.bot+x@example.co.uk"])
+def test_documented_email_shapes_are_accepted(issued: IssuedKey, email: str) -> None:
+    parsed = parse_key(json.dumps({**issued.key_file(), "client_email": email, "project_id": "acme-prod"}))
+    assert parsed is not None and parsed.problem is None and parsed.identity.service_account == email

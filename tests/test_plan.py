@@ -199,3 +199,32 @@ def test_template_consumer_using_reference_sends_the_template_to_manual() -> Non
     assert "merge_request:acme/templates:gcp.yml" not in [a.id for a in result.plan.actions]
     [problem] = [m for m in result.plan.manual if m.subject == "file:acme/templates:gcp.yml"]
     assert "acme/web copies deploy with !reference" in problem.reason
+
+
+def test_service_accounts_entry_never_moves_a_readable_key_to_another_account() -> None:
+    """google.service_accounts names the account of hidden variables only; for a readable key that
+    belongs to another account it is an ERROR row and no binding on either account (issue 16 §8)."""
+    cfg = config(service_accounts={"GCP_SA_KEY": CI})
+    plan = build_plan(INVENTORY, cfg, facts(), line_rewriter).plan
+    rows = [m for m in plan.manual if m.subject == "variable:project:acme/api:GCP_SA_KEY"]
+    assert rows and rows[0].severity == "error" and "never moves a job to another account" in rows[0].reason
+    assert f"ensure_binding:{DEPLOYER}" not in {a.id for a in plan.actions}
+    ci = next(a for a in plan.actions if a.id == f"ensure_binding:{CI}")
+    assert [s["project"] for s in ci.params["scopes"]] == ["acme/web"]  # not acme/api
+
+
+def test_a_key_google_does_not_confirm_earns_no_binding() -> None:
+    """The key gate reads the plan's journaled key facts: unconfirmed → ERROR row, no binding."""
+    from plan_fixtures import V_API, confirmed
+
+    for fact, reason in ((dataclasses.replace(confirmed(V_API.key), key_matches=False), "does not match"),
+                         (dataclasses.replace(confirmed(V_API.key), disabled=True), "is disabled"),
+                         (dataclasses.replace(confirmed(V_API.key), key_type="SYSTEM_MANAGED"), "not a user-managed"),
+                         (dataclasses.replace(confirmed(V_API.key), key_exists=None, unknown_reason="HTTP 403"),
+                          "HTTP 403")):
+        inv = dataclasses.replace(INVENTORY, key_facts=(fact, *INVENTORY.key_facts[1:]))
+        plan = build_plan(inv, config(), facts(), line_rewriter).plan
+        assert f"ensure_binding:{DEPLOYER}" not in {a.id for a in plan.actions}, reason
+        assert any(reason in m.reason and m.severity == "error" for m in plan.manual), reason
+    assert f"ensure_binding:{DEPLOYER}" in {a.id for a in build_plan(INVENTORY, config(), facts(),
+                                                                       line_rewriter).plan.actions}

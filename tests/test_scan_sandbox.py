@@ -16,6 +16,7 @@ import pytest
 
 from migrate.config import parse_config
 from migrate.gitlab.client import GitLabClients
+from migrate.keyfile import public_key_sha256
 from migrate.model import Inventory, KeyIdentity, KeyVariable
 from migrate.progress import SilentProgress
 from migrate.sandbox.http import Fault
@@ -82,7 +83,8 @@ def test_every_seeded_key_is_found_with_its_variable_and_identity(sandbox: Sandb
             assert found.key is None and found.suspected_reason
             continue
         issued = sandbox.keys.issue(spec["sa_key"]["service_account"], spec["sa_key"]["key"])
-        assert found.key == KeyIdentity(issued.service_account, issued.key_id, issued.project_id)
+        assert found.key == KeyIdentity(issued.service_account, issued.key_id, issued.project_id,
+                                        public_key_sha256(issued.private_pem))
         assert found.encoding == spec["sa_key"].get("encoding", "json")
         assert found.variable_type == spec.get("variable_type", "env_var")
         assert found.protected == bool(spec.get("protected", False))
@@ -175,6 +177,7 @@ def test_google_facts_match_the_google_sandbox(sandbox: Sandbox, inventory: Inve
     for facts in inventory.key_facts:
         spec = specs[facts.key.key_id]
         assert facts.service_account_exists and facts.key_exists
+        assert facts.key_matches is True and facts.key_type == "USER_MANAGED"  # the certificate matches
         assert facts.disabled == bool(spec.get("disabled", False))
         assert facts.created and facts.created[:10] == spec["created"][:10]
         assert facts.last_auth_unknown_reason is None

@@ -13,14 +13,13 @@ import json
 import sys
 from typing import Any
 
-from tabulate import tabulate
-
 from migrate import plan_io
 from migrate.apply import ApplyContext, apply_plan, load_plugins, summarize
 from migrate.commands._common import config_from_args, new_parser
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
 from migrate.model import Plan, to_dict
 from migrate.state import RunLock, State
+from migrate.textsafe import tabulate
 
 
 def register(sub: Any, help_text: str) -> None:

@@ -17,14 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from migrate.commands._common import config_from_args, new_parser
 from migrate.commands.report import optional_config, report_time
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
 from migrate.model import Inventory
 from migrate.report import gitlab_format
 from migrate.report.findings import FindingsDocument, build_findings
+from migrate.textsafe import tabulate
 
 
 def register(sub: Any, help_text: str) -> None:

@@ -19,12 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tabulate import tabulate
-
 from migrate.ci import RewriteOptions, analyze, rewrite
 from migrate.ci.limits import InputRefused, check_bytes
 from migrate.commands._common import new_parser
 from migrate.errors import EXIT_OK, UsageError
+from migrate.textsafe import tabulate
 
 
 def register(sub: Any, help_text: str) -> None:

@@ -16,8 +16,6 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from typing import Any
 
-from tabulate import tabulate
-
 from migrate.commands._common import config_from_args, new_parser
 from migrate.config import Config
 from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError
@@ -37,6 +35,7 @@ from migrate.retire import (
     service_accounts_in_scope,
 )
 from migrate.state import RunLock, State
+from migrate.textsafe import tabulate
 
 
 def register(sub: Any, help_text: str) -> None:

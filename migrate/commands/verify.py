@@ -11,12 +11,11 @@ import argparse
 import json
 from typing import Any
 
-from tabulate import tabulate
-
 from migrate.commands._common import config_from_args, new_parser
 from migrate.errors import UsageError
 from migrate.model import Plan
 from migrate.state import State
+from migrate.textsafe import tabulate
 from migrate.verify import VerifyResult, exit_code, verify_plan
 
 

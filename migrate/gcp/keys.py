@@ -2,7 +2,9 @@
 enabled; does the key exist, when was it created, when does it expire, is it disabled; when did it
 last authenticate.
 
-Reads only: IAM v1 `serviceAccounts.get` and `serviceAccounts.keys.get` (through
+Reads only: IAM v1 `serviceAccounts.get` and `serviceAccounts.keys.get` with
+`publicKeyType=TYPE_X509_PEM_FILE` (the key's certificate, whose public key is compared with the
+one the key file's private key derives — `key_matches`) (through
 `GoogleKeyAdmin`, shared with key retirement) and Policy Analyzer's
 `serviceAccountKeyLastAuthentication` activity. Every failure is a per-key *unknown* with the
 reason (permission denied, API disabled, unreachable) — the scan never stops for it, and nothing
@@ -49,17 +51,25 @@ class KeyFactsReader:
         created = expires = None
         disabled: bool | None = None
         key_reason: str | None = None
+        key_type = disable_reason = None
+        matches: bool | None = None
+        extended: tuple[str, ...] = ()
         if sa_exists is False:
             key_exists = False  # a key cannot outlive its service account
         elif key.key_id:
             try:
-                live = self.admin.get_key(key.service_account, key.key_id)
+                live = self.admin.get_key(key.service_account, key.key_id, certificate=True)
             except GoogleError as exc:
                 key_reason = str(exc)
             else:
                 key_exists = live.exists
                 if live.exists:
                     created, expires, disabled = live.created, live.expires, live.disabled
+                    key_type, disable_reason, extended = live.key_type, live.disable_reason, live.extended_status
+                    # Offline: the file's private key's public half against Google's certificate
+                    # for that key id. Never by signing in (that would refresh the key's last use).
+                    matches = (bool(key.public_key_sha256) and live.public_key_sha256 == key.public_key_sha256
+                               if live.public_key_sha256 else None)
         last: str | None = None
         start: str | None = None
         end: str | None = None
@@ -76,7 +86,8 @@ class KeyFactsReader:
                         key_exists=key_exists, created=created, expires=expires, disabled=disabled,
                         last_authenticated=last, last_auth_unknown_reason=reason,
                         observation_start=start, observation_end=end,
-                        unknown_reason=_join(sa_reason, key_reason))
+                        unknown_reason=_join(sa_reason, key_reason), key_type=key_type,
+                        key_matches=matches, disable_reason=disable_reason, extended_status=extended)
 
     def _service_account(self, key: KeyIdentity) -> tuple[bool | None, bool | None, str | None]:
         """(exists, disabled, reason when unknown) from serviceAccounts.get."""

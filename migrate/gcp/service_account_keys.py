@@ -22,6 +22,7 @@ from google.auth.exceptions import GoogleAuthError
 
 from migrate.errors import GoogleError
 from migrate.gcp.clients import GoogleClients
+from migrate.keyfile import certificate_public_key_sha256
 from migrate.keys import LiveKey, UsageSignal, parse_time
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,21 @@ def http_status(exc: Exception) -> tuple[int, str, str]:
     return status, code, message
 
 
+_REASON_PREFIX = "SERVICE_ACCOUNT_KEY_DISABLE_REASON_"
+_STATUS_PREFIX = "SERVICE_ACCOUNT_KEY_EXTENDED_STATUS_"
+
+
 def _live(service_account: str, key_id: str, body: dict[str, Any]) -> LiveKey:
+    reason = body.get("disableReason")
+    statuses = tuple(str(s.get("key", "")).removeprefix(_STATUS_PREFIX)
+                     for s in body.get("extendedStatus") or () if isinstance(s, dict))
+    cert = body.get("publicKeyData")
     return LiveKey(service_account=service_account, key_id=key_id, exists=True,
                    disabled=bool(body.get("disabled", False)), key_type=str(body.get("keyType", "")),
-                   created=body.get("validAfterTime"), expires=body.get("validBeforeTime"))
+                   created=body.get("validAfterTime"), expires=body.get("validBeforeTime"),
+                   public_key_sha256=certificate_public_key_sha256(cert) if isinstance(cert, str) else "",
+                   disable_reason=str(reason).removeprefix(_REASON_PREFIX) if reason else None,
+                   extended_status=statuses)
 
 
 class GoogleKeyAdmin:
@@ -104,9 +116,12 @@ class GoogleKeyAdmin:
         return body if isinstance(body, dict) else {}
 
     # --- reads ---------------------------------------------------------------------------------
-    def get_key(self, service_account: str, key_id: str) -> LiveKey:
+    def get_key(self, service_account: str, key_id: str, certificate: bool = False) -> LiveKey:
+        """The key's state; with `certificate`, also the public key of its X.509 certificate
+        (`publicKeyType=TYPE_X509_PEM_FILE`, reference gcp.md; compared offline by the scan)."""
         name = key_name(service_account, key_id, self._project(service_account))
-        body = self._execute("keys.get", name, self._keys().get(name=name, publicKeyType="TYPE_NONE"),
+        kind = "TYPE_X509_PEM_FILE" if certificate else "TYPE_NONE"
+        body = self._execute("keys.get", name, self._keys().get(name=name, publicKeyType=kind),
                              missing_ok=True)
         if body is None:
             return LiveKey(service_account, key_id, exists=False)

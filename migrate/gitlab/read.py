@@ -180,8 +180,9 @@ def _variable(row: dict[str, Any], level: VariableLevel, owner: str, owner_id: i
         hidden=hidden,
         environment_scope=str(row.get("environment_scope") or "*"),
         readable=value is not None,
-        key=parsed.identity if parsed else None,
+        key=parsed.identity if parsed and parsed.problem is None else None,
         encoding=parsed.encoding if parsed else "unknown",
+        key_problem=parsed.problem if parsed else None,
     )
     row.pop("value", None)  # drop the value as early as we can
     return info

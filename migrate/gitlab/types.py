@@ -55,6 +55,7 @@ class VariableInfo:
     readable: bool
     key: KeyIdentity | None = None
     encoding: KeyEncoding = "unknown"
+    key_problem: str | None = None  # a key file with a malformed identity (migrate.keyfile)
 
 
 class ReadError(GitLabError):

@@ -3,7 +3,10 @@
 The org description declares keys by label ("a JSON key of service account X, label k1"); the
 sandbox generates a real RSA key pair for each, so that the GitLab emulator can hold the JSON key
 file in a CI/CD variable and the Google emulator can verify JWTs signed with it (key-based
-sign-in). Key ids are derived from the seed so runs with the same seed show the same ids; the
+sign-in). Like Google, it also issues a self-signed X.509 certificate for the public half: IAM
+`keys.get?publicKeyType=TYPE_X509_PEM_FILE` serves it base64-encoded as `publicKeyData`
+(https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts.keys#ServiceAccountKey),
+which is what wif-migrate compares a key file's private key against. Key ids are derived from the seed so runs with the same seed show the same ids; the
 private key material itself is random and lives only in memory.
 
 RSA generation costs ~50 ms per key; large generated orgs reuse a small pool of keys.
@@ -16,10 +19,13 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class IssuedKey:
     key_id: str  # 40 hex; equals the JSON file's private_key_id and the last segment of `name`
     private_pem: str
     public_pem: str
+    certificate_pem: str = ""  # self-signed X.509 of the public key, as Google serves it
 
     def key_file(self, token_uri: str = "https://oauth2.googleapis.com/token") -> dict[str, Any]:
         """The JSON key file exactly as `keys.create` (TYPE_GOOGLE_CREDENTIALS_FILE) returns it."""
@@ -76,6 +83,8 @@ class KeyStore:
                 return existing
             key_id = hashlib.sha1(f"{self.seed}:{sa}:{label}".encode()).hexdigest()
             private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            public_pem = private.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
             issued = IssuedKey(
                 label=label,
                 service_account=sa,
@@ -86,9 +95,8 @@ class KeyStore:
                     serialization.PrivateFormat.PKCS8,
                     serialization.NoEncryption(),
                 ).decode(),
-                public_pem=private.public_key().public_bytes(
-                    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-                ).decode(),
+                public_pem=public_pem,
+                certificate_pem=certificate(private, sa, key_id),
             )
             self._by_label[(sa, label)] = issued
             self._by_id[key_id] = issued
@@ -99,6 +107,18 @@ class KeyStore:
 
     def all(self) -> list[IssuedKey]:
         return list(self._by_id.values())
+
+
+def certificate(private: rsa.RSAPrivateKey, service_account: str, key_id: str) -> str:
+    """A self-signed certificate of the key's public half (Google's are self-signed too, subject
+    and issuer naming the key's service account; validity ten years)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, service_account)])
+    start = datetime(2020, 1, 1, tzinfo=UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(private.public_key()).serial_number(int(key_id[:30] or "1", 16) or 1)
+            .not_valid_before(start).not_valid_after(start + timedelta(days=3650))
+            .sign(private, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _project_of(service_account: str) -> str:

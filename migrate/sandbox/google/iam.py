@@ -247,6 +247,7 @@ def set_key_disabled(app: GoogleApp, req: Request, disabled: bool) -> Response:
         if key.key_type == "SYSTEM_MANAGED":
             raise GoogleError(400, "System-managed keys cannot be disabled or enabled.", "FAILED_PRECONDITION")
         key.disabled = disabled
+        key.disable_reason = "USER_INITIATED"  # the extended status (exposure) stays
     return Response.json({})
 
 

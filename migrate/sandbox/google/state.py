@@ -128,6 +128,12 @@ class ServiceAccountKey:
     deleted: bool = False
     label: str = ""
     public_pem: str | None = None  # None for system-managed keys (no sign-in possible)
+    certificate_pem: str | None = None  # served for publicKeyType=TYPE_X509_PEM_FILE
+    # Google's own disables (exposure response): EXPOSED or COMPROMISE_DETECTED, with the
+    # permanent extendedStatus entry and its value (where the key was found).
+    disable_reason: str = "USER_INITIATED"
+    extended_status: str = ""  # EXPOSED / COMPROMISE_DETECTED: permanent for the key's lifetime
+    exposure: str = ""
     last_authenticated: datetime | None = None
 
     @property
@@ -146,8 +152,15 @@ class ServiceAccountKey:
         }
         if self.disabled:
             out["disabled"] = True
-            out["disableReason"] = "SERVICE_ACCOUNT_KEY_DISABLE_REASON_USER_INITIATED"
-        if public_key_type and public_key_type != "TYPE_NONE" and self.public_pem:
+            out["disableReason"] = f"SERVICE_ACCOUNT_KEY_DISABLE_REASON_{self.disable_reason}"
+        if self.extended_status:
+            out["extendedStatus"] = [{"key": f"SERVICE_ACCOUNT_KEY_EXTENDED_STATUS_KEY_{self.extended_status}",
+                                      "value": self.exposure or "detected by Google"}]
+        # publicKeyType (keys.get): TYPE_X509_PEM_FILE is the X.509 certificate in PEM,
+        # TYPE_RAW_PUBLIC_KEY the unencoded public key; either base64 as publicKeyData.
+        if public_key_type == "TYPE_X509_PEM_FILE" and self.certificate_pem:
+            out["publicKeyData"] = base64.b64encode(self.certificate_pem.encode()).decode()
+        elif public_key_type == "TYPE_RAW_PUBLIC_KEY" and self.public_pem:
             out["publicKeyData"] = base64.b64encode(self.public_pem.encode()).decode()
         return out
 
@@ -365,14 +378,31 @@ def _load_service_account(world: GoogleWorld, pid: str, s: dict[str, Any], where
             else now - timedelta(days=180),
             parse_time(key_spec["expires"], kw + ".expires") if key_spec.get("expires") else None,
             origin=str(key_spec.get("key_origin", "GOOGLE_PROVIDED")),
-            disabled=bool(key_spec.get("disabled", False)), deleted=bool(key_spec.get("deleted", False)),
+            disabled=bool(key_spec.get("disabled", False)) or bool(key_spec.get("disable_reason")),
+            deleted=bool(key_spec.get("deleted", False)),
             label=str(key_spec["label"]), public_pem=issued.public_pem,
+            certificate_pem=issued.certificate_pem,
+            disable_reason=_disable_reason(key_spec.get("disable_reason"), kw),
+            extended_status="" if _disable_reason(key_spec.get("disable_reason"), kw) == "USER_INITIATED"
+            else _disable_reason(key_spec.get("disable_reason"), kw),
+            exposure=str(key_spec.get("exposure", "")),
             last_authenticated=parse_time(last, kw + ".last_authenticated") if last else None)
     for n in range(int(s.get("system_managed_keys", 1))):
         key_id = hashlib.sha1(f"system:{n}:{email}".encode()).hexdigest()
         world.keys[key_id] = ServiceAccountKey(
             key_id, email, pid, now - timedelta(days=3 + n), now + timedelta(days=11),
             key_type="SYSTEM_MANAGED", label=f"system-{n}")
+
+
+def _disable_reason(value: Any, where: str) -> str:
+    """`disable_reason: EXPOSED | COMPROMISE_DETECTED` seeds a key Google disabled itself."""
+    if value is None:
+        return "USER_INITIATED"
+    text = str(value).upper()
+    if text not in ("USER_INITIATED", "EXPOSED", "COMPROMISE_DETECTED"):
+        raise UsageError(f"google: {where}.disable_reason: USER_INITIATED, EXPOSED or COMPROMISE_DETECTED, "
+                         f"not {value!r}")
+    return text
 
 
 def _load_pool(world: GoogleWorld, number: str, s: dict[str, Any], where: str, now: datetime) -> None:
