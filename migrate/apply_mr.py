@@ -86,9 +86,16 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str) 
     names = sorted({r.split(":")[-1].split("[")[0] for k in params.keys for r in k.variables})
     sa_map = dict(params.rewrite_options.get("service_accounts") or {})
     request = RewriteRequest(path, text, str(params.rewrite_options.get("audience") or ""), sa_map,
-                             tuple(names), str((plan.inputs or {}).get("gitlab_version") or ""))
+                             tuple(names), str((plan.inputs or {}).get("gitlab_version") or ""),
+                             _instance_url(plan))
     outcome = rewriter(request)
     return outcome.status, outcome.text, "; ".join(outcome.reasons)
+
+
+def _instance_url(plan: Plan) -> str:
+    from migrate.plan import legacy_audiences
+
+    return next(iter(legacy_audiences(plan.inputs or {})), "")
 
 
 def _evidence(params: MRParams, branch: str) -> dict[str, Any]:

@@ -89,6 +89,19 @@ def issuer_from_url(gitlab_url: str) -> str:
     return gitlab_url.rstrip("/")
 
 
+def base_url(gitlab_url: str) -> str:
+    """GitLab's `Settings.gitlab.base_url`: scheme://host[:port] without the relative URL root
+    (config/initializers/1_settings.rb `build_base_gitlab_url`). `CI_JOB_JWT_V2` carries it as
+    both `iss` and `aud` (lib/gitlab/ci/jwt_v2.rb, 14.7–16.11)."""
+    m = re.match(r"^(https?://[^/?#]+)", gitlab_url.strip())
+    return (m.group(1) if m else gitlab_url).rstrip("/")
+
+
+def has_id_tokens(version: tuple[int, int] | None) -> bool:
+    """`id_tokens:` exists from GitLab 15.7; older instances only give `CI_JOB_JWT_V2` (from 14.7)."""
+    return version is None or version >= (15, 7)
+
+
 def attribute_condition(namespace_ids: Iterable[int]) -> str:
     ids = sorted({int(n) for n in namespace_ids})
     if not ids:
@@ -114,10 +127,20 @@ class ProviderDesign:
     namespace_ids: tuple[int, ...]
     attribute_mapping: dict[str, str] = field(default_factory=lambda: dict(ATTRIBUTE_MAPPING))
     jwks_json: str | None = None
+    # Audiences allowed besides the provider's own: on GitLab < 15.7 jobs can only present
+    # `CI_JOB_JWT_V2`, whose `aud` is the instance's base URL. Trade-off (docs/federation.md):
+    # every job of the instance holds such a token and other relying parties (Vault, …) that
+    # accept the instance URL receive it too, so one of them could replay it here; the attribute
+    # condition and the bindings still limit it to the projects and refs that held the key.
+    extra_audiences: tuple[str, ...] = ()
 
     @property
     def audience(self) -> str:
         return audience(self.project_number, self.pool_id, self.provider_id)
+
+    @property
+    def allowed_audiences(self) -> tuple[str, ...]:
+        return (self.audience, *self.extra_audiences)
 
     @property
     def sts_audience(self) -> str:
@@ -141,7 +164,7 @@ class ProviderDesign:
 
     def provider_body(self) -> dict[str, Any]:
         """The REST body of the provider (create/patch), camelCase as in iam.v1.json."""
-        oidc: dict[str, Any] = {"issuerUri": self.issuer, "allowedAudiences": [self.audience]}
+        oidc: dict[str, Any] = {"issuerUri": self.issuer, "allowedAudiences": list(self.allowed_audiences)}
         if self.jwks_json:
             oidc["jwksJson"] = self.jwks_json
         return {
@@ -160,10 +183,12 @@ def _display(issuer: str) -> str:
 
 
 def design_provider(project_number: str, pool_id: str, provider_id: str, issuer: str,
-                    namespace_ids: Iterable[int], jwks_json: str | None = None) -> ProviderDesign:
+                    namespace_ids: Iterable[int], jwks_json: str | None = None,
+                    extra_audiences: Iterable[str] = ()) -> ProviderDesign:
     ids = tuple(sorted({int(n) for n in namespace_ids}))
     design = ProviderDesign(project_number=project_number, pool_id=pool_id, provider_id=provider_id,
-                            issuer=issuer_from_url(issuer), namespace_ids=ids, jwks_json=jwks_json)
+                            issuer=issuer_from_url(issuer), namespace_ids=ids, jwks_json=jwks_json,
+                            extra_audiences=tuple(dict.fromkeys(a.rstrip("/") for a in extra_audiences)))
     design.attribute_condition  # noqa: B018 - validate now, fail before anything is written
     return design
 

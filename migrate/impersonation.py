@@ -316,11 +316,21 @@ def evaluator_for(design: ProviderDesign) -> ProviderEvaluator:
     return _evaluator(tuple(sorted(design.attribute_mapping.items())), design.attribute_condition)
 
 
+def _audience_ok(claims: Mapping[str, Any], allowed: set[str]) -> bool:
+    """STS accepts a token only if one of its `aud` values is an allowed audience (gcp.md §1)."""
+    aud = claims.get("aud")
+    values = aud if isinstance(aud, list) else [aud]
+    return any(isinstance(a, str) and a.rstrip("/") in allowed for a in values)
+
+
 def simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
              exposures: Mapping[str, Sequence[Exposure]], cases: Sequence[TokenCase]) -> tuple[Impersonation, ...]:
     """Before/after for every service account that has exposures or bindings."""
     evaluator = evaluator_for(design)
-    mapped = [evaluator.evaluate(c.claims) for c in cases]
+    allowed = set(design.allowed_audiences)
+    mapped = [evaluator.evaluate(c.claims) if _audience_ok(c.claims, allowed)
+              else Mapped(False, f"audience {c.claims.get('aud')!r} is not allowed by the provider")
+              for c in cases]
     out = []
     for sa in sorted(set(bindings) | set(exposures)):
         verdicts = []

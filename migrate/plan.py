@@ -16,6 +16,7 @@ refuses a plan whose bindings were widened by hand. See docs/plan.md for the fil
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,8 +30,10 @@ from migrate.federation import (
     ROLE,
     BindingScope,
     ProviderDesign,
+    base_url,
     credential_configuration,
     design_provider,
+    has_id_tokens,
     members,
     minimal_scopes,
 )
@@ -99,6 +102,7 @@ class RewriteRequest:
     service_accounts: Mapping[str, str]  # key variable name → service account e-mail
     key_variables: tuple[str, ...]
     gitlab_version: str
+    instance_url: str = ""  # GitLab < 15.7: the `aud` of CI_JOB_JWT_V2 (federation.base_url)
 
 
 class Rewriter(Protocol):
@@ -235,10 +239,19 @@ def project_facts(inputs: Mapping[str, Any]) -> list[ProjectFacts]:
             for p in inputs["projects"]]
 
 
+def legacy_audiences(inputs: Mapping[str, Any]) -> tuple[str, ...]:
+    """GitLab < 15.7 has no `id_tokens`: migrated jobs present `CI_JOB_JWT_V2`, whose `aud` is the
+    instance's base URL, so the provider must allow that audience too (federation.base_url)."""
+    if has_id_tokens(_major_minor(str(inputs.get("gitlab_version") or ""))):
+        return ()
+    return (base_url(str(inputs.get("gitlab_url") or "")),)
+
+
 def derive(inputs: Mapping[str, Any]) -> Derived:
     """Design + per-SA binding scopes + exposures, from the plan's inputs alone."""
     design = design_provider(inputs["project_number"], inputs["pool_id"], inputs["provider_id"],
-                             inputs["issuer"], inputs["namespace_ids"], inputs.get("jwks_json"))
+                             inputs["issuer"], inputs["namespace_ids"], inputs.get("jwks_json"),
+                             legacy_audiences(inputs))
     projects = project_facts(inputs)
     usages = inputs["usages"]
     scopes: dict[str, list[BindingScope]] = {}
@@ -293,6 +306,12 @@ def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
     bound = {s.project_id for ss in derived.scopes.values() for s in ss}
     base = next((p for p in projects if p.id in bound), projects[0] if projects else None)
     cases = token_cases(derived.design.issuer, derived.design.audience, projects, envs, base)
+    for extra in derived.design.extra_audiences:
+        # Old GitLab: every job holds CI_JOB_JWT_V2 (aud = instance URL), whether or not it was
+        # migrated, and relying parties that accept that audience receive it too.
+        cases += tuple(dataclasses.replace(c, label=f"{c.label} [CI_JOB_JWT_V2, aud {extra}]",
+                                           claims={**c.claims, "aud": extra})
+                       for c in token_cases(derived.design.issuer, extra, projects, envs, base))
     if bindings is None:
         bindings = {sa: derived.members(sa) for sa in derived.scopes}
     return simulate(derived.design, bindings, derived.exposures, cases)
@@ -320,7 +339,8 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
                               live.known, live.pool, POOL_FIELDS)))
     actions.append(Action(
         provider_id, "ensure_provider", design.provider_name,
-        f"OIDC provider {design.provider_id} for {design.issuer}", depends_on=(pool_id,),
+        f"OIDC provider {design.provider_id} for {design.issuer}" + _audience_note(design, inputs),
+        depends_on=(pool_id,),
         findings=("federation",),
         params=_ensure_params(config.google.identity_project, design.provider_name, design.provider_body(),
                               live.known, live.provider, PROVIDER_FIELDS)))
@@ -363,6 +383,17 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
         raise PlanRefusedError("refusing the plan: federation would let more jobs impersonate than the "
                                "keys did:\n  " + "\n  ".join(lines), result)
     return result
+
+
+def _audience_note(design: ProviderDesign, inputs: Mapping[str, Any]) -> str:
+    """The trade-off of old GitLab, said where the reviewer reads the provider action."""
+    if not design.extra_audiences:
+        return ""
+    return (f"; also allows audience {', '.join(design.extra_audiences)} because GitLab "
+            f"{inputs.get('gitlab_version')} has no id_tokens (jobs present CI_JOB_JWT_V2). Trade-off: every "
+            "job of the instance holds that token and other relying parties that accept the instance URL "
+            "receive it too, so they could replay it here; the condition and bindings still limit it to "
+            "the projects and refs that held the key. Upgrade to GitLab 15.7+ and re-plan to drop it")
 
 
 TOKEN_FILE = "${CI_BUILDS_DIR}/.wif-migrate/gcp_id_token"  # where the rewritten job writes its ID token
@@ -477,7 +508,8 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
         else:
             try:
                 outcome = rewriter(RewriteRequest(fpath, text.content, derived.design.audience, sa_map,
-                                                  tuple(names), inventory.gitlab_version))
+                                                  tuple(names), inventory.gitlab_version,
+                                                  next(iter(derived.design.extra_audiences), "")))
             except Exception as exc:  # noqa: BLE001 - a rewriter bug must not stop the plan
                 log.debug("rewriter failed on %s", subject, exc_info=True)
                 outcome = RewriteOutcome("manual", reasons=(f"the CI rewriter failed: {type(exc).__name__}",))
@@ -595,7 +627,7 @@ def default_rewriter() -> Rewriter:
             provider=request.audience.removeprefix("https://iam.googleapis.com/"),
             service_account=single, service_accounts=sas,
             gitlab_version=_major_minor(request.gitlab_version), path=request.path,
-            key_variables=frozenset(request.key_variables))
+            key_variables=frozenset(request.key_variables), instance_url=request.instance_url or None)
         result = ci.rewrite(request.text, options)
         return RewriteOutcome(status=result.status, text=result.text or "", reasons=tuple(result.reasons),
                               diff=result.diff)

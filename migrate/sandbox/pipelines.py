@@ -282,13 +282,15 @@ class SandboxPipelineRunner:
         return env, files, set(values)
 
     def _mint(self, app: Any, project: Any, pipeline: Any, job: Any, ctx: Mapping[str, Any],
-              environment: str | None, audience: Any) -> str:
+              environment: str | None, audience: Any, jwt_v2: bool = False) -> str:
         kwargs: dict[str, Any] = {
             "ref": pipeline.ref, "ref_type": ctx["ref_type"], "ref_protected": ctx["ref_protected"],
             "environment": environment, "environment_protected": False, "audience": audience,
             "pipeline_source": pipeline.source, "user_login": pipeline.user, "pipeline": pipeline,
             "job": job, "sha": pipeline.sha,
         }
+        if jwt_v2:
+            kwargs["jwt_v2"] = True
         accepted = inspect.signature(app.mint_id_token).parameters
         return str(app.mint_id_token(project, **{k: v for k, v in kwargs.items() if k in accepted}))
 
@@ -326,6 +328,16 @@ class SandboxPipelineRunner:
                 masker.add(token)
                 env[str(name)] = token
                 emit(f"ID token {name} issued (aud {audience})")
+        offers_v2 = getattr(app, "offers_ci_job_jwt_v2", None)
+        if not isinstance(id_tokens, Mapping) and callable(offers_v2) and offers_v2():
+            # 14.7–16.11: every job gets CI_JOB_JWT_V2 with aud = the instance URL (jwt_v2.rb
+            # DEFAULT_AUD = Settings.gitlab.base_url); a job with `id_tokens:` gets none of the
+            # CI_JOB_JWT* variables (doc/ci/secrets/id_token_authentication.md).
+            token = self._mint(app, project, pipeline, job, ctx, environment, app.base_url.rstrip("/"),
+                               jwt_v2=True)
+            masker.add(token)
+            env["CI_JOB_JWT_V2"] = token
+            emit("CI_JOB_JWT_V2 issued (aud " + app.base_url.rstrip("/") + ")")
         script = _as_list(job_cfg.get("before_script")) + _as_list(job_cfg.get("script"))
         shell = Shell(env, files, GoogleSignIn(self.endpoints), env["CI_PROJECT_DIR"], emit)
         yaml_text = " ".join(script) + " " + " ".join(

@@ -361,13 +361,26 @@ class GitLabApp(App):
         return out
 
     # --- OIDC ------------------------------------------------------------------------------------
+    def version_at_least(self, major: int, minor: int) -> bool:
+        """Whether the emulated instance is at least `major.minor` (the org file's `version`)."""
+        return _version_at_least(self.db.version, major, minor)
+
+    def offers_ci_job_jwt_v2(self) -> bool:
+        """`CI_JOB_JWT_V2` is given to jobs from 14.7 until its removal in 17.0
+        (doc/update/deprecations.md "Old versions of JSON web tokens are deprecated")."""
+        return self.version_at_least(14, 7) and not self.version_at_least(17, 0)
+
     def mint_id_token(self, project: Project | str, *, ref: str, ref_type: str = "branch",
                       ref_protected: bool | None = None, environment: str | None = None,
                       environment_protected: bool = False, audience: str | list[str],
                       pipeline_source: str = "push", user_login: str | None = None, ttl: int = 300,
                       pipeline: Pipeline | None = None, job: Job | None = None,
-                      sha: str | None = None) -> str:
-        """A CI job ID token as GitLab would issue it for a job of `project` on `ref`."""
+                      sha: str | None = None, jwt_v2: bool = False) -> str:
+        """A CI job ID token as GitLab would issue it for a job of `project` on `ref`.
+
+        `jwt_v2=True`: the `CI_JOB_JWT_V2` variable of 14.7–16.11 instead (`lib/gitlab/ci/jwt_v2.rb`
+        of those versions): `iss` and the default `aud` are `Settings.gitlab.base_url` (no
+        `ci_id_tokens` issuer override existed) and `sub` is always `project_path:…:ref_type:…:ref:…`."""
         with self.lock:
             p = self.project(project) if isinstance(project, str) else project
             group = self.db.groups[p.namespace_id]
@@ -389,8 +402,10 @@ class GitLabApp(App):
                 values.update({"environment": environment,
                                "environment_protected": str(environment_protected).lower(),
                                "deployment_tier": deployment_tier(environment)})
-            sub = ":".join(f"{c}:{values[c]}" for c in p.ci_id_token_sub_claim_components
-                           if values.get(c) is not None)
+            components = (["project_path", "ref_type", "ref"] if jwt_v2
+                          else p.ci_id_token_sub_claim_components)
+            sub = ":".join(f"{c}:{values[c]}" for c in components if values.get(c) is not None)
+            issuer = self.base_url.rstrip("/") if jwt_v2 else self.issuer
             claims: dict[str, Any] = {
                 "namespace_id": str(group.id), "namespace_path": group.full_path,
                 "project_id": str(p.id), "project_path": p.path_with_namespace,
@@ -407,7 +422,7 @@ class GitLabApp(App):
                 if own_config else None,
                 "ci_config_sha": (commit.id if commit else None) if own_config else None,
                 "project_visibility": p.visibility,
-                "jti": str(uuid.uuid4()), "iss": self.issuer, "iat": now, "nbf": now - 5,
+                "jti": str(uuid.uuid4()), "iss": issuer, "iat": now, "nbf": now - 5,
                 "exp": now + ttl, "sub": sub, "aud": audience,
             }
             if environment:

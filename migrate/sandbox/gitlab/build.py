@@ -174,6 +174,9 @@ class Builder:
         else:
             value = str(v.get("value", ""))
         hidden = bool(v.get("hidden", False))
+        if hidden and not _at_least(self.state.version, 17, 4):
+            raise UsageError(f"{where}.hidden: hidden variables exist from GitLab 17.4 "
+                             f"(this org's version is {self.state.version})")
         var_type = str(v.get("variable_type", "env_var"))
         if var_type not in ("env_var", "file"):
             raise UsageError(f"{where}.variable_type: must be env_var or file")
@@ -198,3 +201,11 @@ def _scopes(u: dict[str, Any], name: str) -> tuple[str, ...]:
     if not isinstance(scopes, list) or not scopes or any(s not in TOKEN_SCOPES for s in scopes):
         raise UsageError(f"gitlab.users: {name}: scopes must be a non-empty list of {sorted(TOKEN_SCOPES)}")
     return tuple(str(s) for s in scopes)
+
+
+def _at_least(version: str, major: int, minor: int) -> bool:
+    parts = version.split(".")
+    try:
+        return (int(parts[0]), int(parts[1].split("-")[0])) >= (major, minor)
+    except (ValueError, IndexError):
+        return False

@@ -9,6 +9,7 @@ includes (lint.py) → `extends` (hashes deep-merged, arrays replaced, the `exte
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import yaml
@@ -152,9 +153,31 @@ def _show(ref: list[Any]) -> str:
     return "[" + ", ".join(f'"{p}"' for p in ref) + "]"
 
 
-def validate(config: dict[str, Any]) -> list[str]:
-    """GitLab's own checks that matter for a rewrite (not the whole of Gitlab::Ci::Config)."""
+# Keywords that exist only from some GitLab version (doc/ci/yaml/index.md "History" notes):
+# `id_tokens` from 15.7 (jobs) and 16.4 (`default:`); before that GitLab refuses the key as unknown.
+JOB_KEY_SINCE = {"id_tokens": (15, 7)}
+DEFAULT_KEY_SINCE = {"id_tokens": (16, 4)}
+DEFAULT_KEYS = {"after_script", "artifacts", "before_script", "cache", "hooks", "id_tokens", "image",
+                "interruptible", "retry", "services", "tags", "timeout"}
+
+
+def version_tuple(version: str | None) -> tuple[int, int] | None:
+    m = re.match(r"^(\d+)\.(\d+)", version or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def validate(config: dict[str, Any], version: str | None = None) -> list[str]:
+    """GitLab's own checks that matter for a rewrite (not the whole of Gitlab::Ci::Config).
+    `version` (the instance's) removes the keywords that instance does not know yet."""
     errors: list[str] = []
+    v = version_tuple(version)
+    job_keys = {k for k in JOB_KEYS if v is None or v >= JOB_KEY_SINCE.get(k, (0, 0))}
+    default = config.get("default")
+    if isinstance(default, dict) and v is not None:
+        known = {k for k in DEFAULT_KEYS if v >= DEFAULT_KEY_SINCE.get(k, (0, 0))}
+        unknown_default = sorted(set(map(str, default)) & (DEFAULT_KEYS - known))
+        if unknown_default:
+            errors.append(f"default config contains unknown keys: {', '.join(unknown_default)}")
     stages = config.get("stages") or DEFAULT_STAGES
     if not isinstance(stages, list):
         return ["stages config should be an array of strings"]
@@ -167,7 +190,7 @@ def validate(config: dict[str, Any]) -> list[str]:
         if not isinstance(job, dict):
             errors.append(f"jobs:{name} config should be a hash")
             continue
-        unknown = sorted(set(map(str, job)) - JOB_KEYS)
+        unknown = sorted(set(map(str, job)) - job_keys)
         if unknown:
             errors.append(f"jobs:{name} config contains unknown keys: {', '.join(unknown)}")
         if not any(k in job for k in ("script", "run", "trigger")):

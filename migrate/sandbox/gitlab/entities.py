@@ -96,7 +96,8 @@ def variable(app: GitLabApp, v: Variable, scope: str) -> dict[str, Any]:
         "protected": v.protected, "masked": v.masked, "raw": v.raw, "description": v.description,
     }
     if scope != "instance":
-        data["hidden"] = v.hidden
+        if app.version_at_least(17, 4):  # `hidden` exists from 17.4 (doc/api/project_level_variables.md)
+            data["hidden"] = v.hidden
         data["environment_scope"] = v.environment_scope
     return data
 

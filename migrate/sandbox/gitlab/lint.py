@@ -180,7 +180,7 @@ def lint(app: GitLabApp, user: User | None, project: Project, content: str,
     except CIConfigError as exc:
         return LintResult(valid=False, errors=[str(exc)], warnings=includes.warnings,
                           includes=includes.records)
-    errors = ciyaml.validate(final)
+    errors = ciyaml.validate(final, app.db.version)
     # The documented jobs[] shape plus, under "config", the resolved mapping the runner needs.
     jobs = [_job(final, name) for name in ciyaml.job_names(final) if isinstance(final[name], dict)]
     return LintResult(valid=not errors, errors=errors, warnings=includes.warnings,

@@ -48,7 +48,7 @@ def register(app: GitLabApp) -> None:
                               "active": True, "expires_at": None})
 
     def openid(req: Request) -> Response:
-        return Response.json(discovery(app.issuer))
+        return Response.json(discovery(app.base_url.rstrip("/")))  # always Gitlab.config.gitlab.url, whatever iss the tokens carry
 
     def jwks(req: Request) -> Response:
         return Response.json(app.issuer_keys.jwks())

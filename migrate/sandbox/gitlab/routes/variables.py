@@ -79,7 +79,9 @@ def register(app: GitLabApp) -> None:
             require(data, "key")
             if "value" not in data or data["value"] is None:
                 raise ApiError(400, "value is missing", field="error")
-            hidden = scope != "instance" and truthy(data.get("masked_and_hidden", False))
+            # `masked_and_hidden` is a 17.4 parameter; older instances ignore it (Grape drops unknown params)
+            hidden = scope != "instance" and app.version_at_least(17, 4) and \
+                truthy(data.get("masked_and_hidden", False))
             var = Variable(key=str(data["key"]), value=str(data["value"]),
                            variable_type=str(data.get("variable_type") or "env_var"),
                            protected=truthy(data.get("protected", False)),

@@ -1,0 +1,153 @@
+"""GitLab 14.7 (the `CI_JOB_JWT_V2` era, no `id_tokens`) end to end: the seed scenario.
+
+On 14.7–15.6 a migrated job can only present `CI_JOB_JWT_V2`, whose `aud` is the instance's base
+URL (lib/gitlab/ci/jwt_v2.rb: `DEFAULT_AUD = Settings.gitlab.base_url`). The provider must allow
+that audience as well as its own, the plan must say so, and the pipelines after the merge must
+authenticate through federation. The emulator's version knob gives jobs `CI_JOB_JWT_V2` (14.7–16.11)
+and refuses `id_tokens:` before 15.7, so a rewrite that used it would fail lint here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ORG = """
+seed: 3
+gitlab:
+  version: "14.7.0"
+  users:
+    - {username: migrator, token: sandbox-migrator-token, admin: true, name: WIF Migrator}
+  groups:
+    - path: acme
+      id: 100
+      projects:
+        - path: api
+          id: 1001
+          variables:
+            - key: GCP_SA_KEY
+              sa_key: {service_account: deployer@acme-prod.iam.gserviceaccount.com, key: k1}
+              variable_type: file
+          files:
+            .gitlab-ci.yml: |
+              deploy:
+                script:
+                  - gcloud auth activate-service-account --key-file "$GCP_SA_KEY"
+                  - gcloud run deploy api --region europe-west1
+google:
+  organization: {id: "123456789012", domain: acme.example}
+  admin_token: sandbox-google-token
+  projects:
+    - project_id: acme-identity
+      number: 499999999999
+      workload_identity_pools: [{id: gitlab, state: ACTIVE, providers: []}]
+    - project_id: acme-prod
+      number: 411111111111
+      service_accounts:
+        - email: deployer@acme-prod.iam.gserviceaccount.com
+          keys: [{label: k1, created: "2024-03-01T10:00:00Z", last_authenticated: "2026-11-20T07:00:00Z"}]
+"""
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "WIF_SANDBOX_"))}
+
+
+def run_demo(tmp_path: Path, org_text: str) -> str:
+    org = tmp_path / "org.yaml"
+    org.write_text(org_text, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "migrate", "demo", "--out", str(tmp_path / "out"),
+                           "--org", str(org), "--now", "2026-11-25T09:00:00Z"],
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_gitlab_14_7_org_migrates_end_to_end(tmp_path: Path) -> None:
+    out = run_demo(tmp_path, ORG)
+    plan = json.loads((tmp_path / "out" / "plan.json").read_text(encoding="utf-8"))
+    provider = next(a for a in plan["actions"] if a["kind"] == "ensure_provider")
+    audiences = provider["params"]["desired"]["oidc"]["allowedAudiences"]
+    gitlab_url = plan["gitlab_url"].rstrip("/")
+    assert audiences[0].startswith("https://iam.googleapis.com/projects/499999999999/")
+    assert audiences[1:] == [gitlab_url]  # CI_JOB_JWT_V2's aud
+    assert "CI_JOB_JWT_V2" in provider["summary"] and "other relying parties" in provider["summary"]
+    mr = next(a for a in plan["actions"] if a["kind"] == "merge_request")
+    assert "CI_JOB_JWT_V2" in json.dumps(mr["params"]) and "id_tokens" not in mr["params"]["new_content"]
+    verify = out.split("=== 5. verify")[1].split("=== 6.")[0]
+    assert "1 verified, 0 failed, 0 pending" in verify, verify
+    retire = out.split("=== 6. keys retire")[1].split("=== 7.")[0]
+    assert re.search(r"disabled|disable_key", retire), retire
+    report = json.loads((tmp_path / "out" / "reports" / "report.json").read_text(encoding="utf-8"))
+    assert report["summary"]["keys_migrated"] == 1 and report["summary"]["keys_disabled"] == 1
+
+
+def test_id_tokens_is_an_unknown_keyword_before_15_7() -> None:
+    from migrate.sandbox.gitlab import ciyaml
+
+    config = {"deploy": {"id_tokens": {"T": {"aud": "x"}}, "script": ["true"]}}
+    assert ciyaml.validate(config, "15.7.0") == []
+    assert ciyaml.validate(config, "15.6.9") == ["jobs:deploy config contains unknown keys: id_tokens"]
+    defaults = {"default": {"id_tokens": {"T": {"aud": "x"}}}, "deploy": {"script": ["true"]}}
+    assert ciyaml.validate(defaults, "16.4.0") == []
+    assert ciyaml.validate(defaults, "16.3.0") == ["default config contains unknown keys: id_tokens"]
+
+
+def test_hidden_variables_need_17_4() -> None:
+    from migrate.errors import UsageError
+    from migrate.sandbox.org import parse_org
+
+    data = yaml.safe_load(ORG)
+    data["gitlab"]["groups"][0]["projects"][0]["variables"][0]["hidden"] = True
+    from migrate.sandbox.launch import Sandbox
+
+    with pytest.raises(UsageError, match="hidden variables exist from GitLab 17.4"):
+        Sandbox(parse_org(data)).start()
+
+
+# --- the provider design and the who-can-impersonate simulation --------------------------------
+
+def _simulation(version: str, aud_of_token: str) -> tuple[bool, str]:
+    from migrate.federation import BindingScope, design_provider, members
+    from migrate.impersonation import Exposure, ProjectFacts, TokenCase, claims_for, simulate
+    from migrate.plan import legacy_audiences
+
+    extra = legacy_audiences({"gitlab_version": version, "gitlab_url": "https://git.example.com/gitlab/"})
+    design = design_provider("499999999999", "gitlab", "gitlab", "https://git.example.com", [100], None, extra)
+    project = ProjectFacts(id=1001, path="acme/api", namespace_id=100, namespace_path="acme", ancestor_ids=(100,))
+    bindings = {"sa@p.iam.gserviceaccount.com": members(design.pool_name, [BindingScope(1001)])}
+    exposures = {"sa@p.iam.gserviceaccount.com": [Exposure("project:acme/api:K", "project", 1001)]}
+    case = TokenCase("api", "acme/api", claims_for(design.issuer, aud_of_token, project, "main", True, None),
+                     (100,))
+    verdict = simulate(design, bindings, exposures, [case])[0].verdicts[0]
+    return verdict.after, verdict.why_after
+
+
+def test_old_gitlab_provider_allows_the_base_url_audience() -> None:
+    from migrate.plan import legacy_audiences
+
+    # Settings.gitlab.base_url: no relative URL root, no trailing slash
+    assert legacy_audiences({"gitlab_version": "15.6.2", "gitlab_url": "https://git.example.com/gitlab/"}) == (
+        "https://git.example.com",)
+    assert legacy_audiences({"gitlab_version": "15.7.0", "gitlab_url": "https://git.example.com"}) == ()
+    assert legacy_audiences({"gitlab_version": "17.5.0", "gitlab_url": "https://git.example.com"}) == ()
+
+
+def test_simulation_models_the_instance_url_audience() -> None:
+    provider_aud = ("https://iam.googleapis.com/projects/499999999999/locations/global/"
+                    "workloadIdentityPools/gitlab/providers/gitlab")
+    # Old GitLab: the CI_JOB_JWT_V2 audience is admitted (for the bound project only)
+    assert _simulation("14.7.0", "https://git.example.com")[0] is True
+    assert _simulation("14.7.0", provider_aud)[0] is True
+    # New GitLab: a token issued for another relying party (aud = instance URL) is refused, as STS does
+    after, why = _simulation("17.5.0", "https://git.example.com")
+    assert after is False and "audience" in why and "not allowed" in why
+    assert _simulation("17.5.0", provider_aud)[0] is True
