@@ -51,6 +51,7 @@ class RewriteOptions:
     path: str = ".gitlab-ci.yml"
     key_variables: frozenset[str] = frozenset()  # known from GitLab's variables API to hold keys
     instance_url: str | None = None  # old GitLab (CI_JOB_JWT_V2): the audience its tokens carry
+    included: tuple[str, ...] = ()  # texts of the files this one includes, in order (when the caller has them)
 
 
 @dataclasses.dataclass(frozen=True)

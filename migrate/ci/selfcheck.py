@@ -7,12 +7,15 @@
    fresh analysis finds nothing (so a second rewrite is a no-op);
 4. every job that authenticated has an ID token for the provider (extends and `default:` resolved,
    a job's own `id_tokens` hiding the default one), or `identity: google_cloud`;
-5. every original line that was removed or changed lies in a finding's span.
+5. every original line that was removed or changed lies in a finding's span (a linear
+   subsequence test: the original's other lines appear in the result in order);
+6. the *effective* jobs (as GitLab resolves them, `migrate.ci.effective`) pass the independent
+   comparison of `migrate.ci.acceptance`: tokens kept and added, only authentication changed, the
+   right service account, and nothing reads the key any more.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
 import json
 import re
@@ -22,7 +25,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator
 
-from migrate.ci import limits
+from migrate.ci import acceptance, effective, limits
 from migrate.ci.detect import DEFAULT_CONTEXT, Document, build
 from migrate.ci.yamlnodes import Pipeline, compose, construct, get, items, scalar, strings
 
@@ -73,7 +76,36 @@ def check(doc: Document, new_text: str, options: Any, token_var: str) -> list[st
     failures.extend(_leftovers(doc, new_text, roots))
     failures.extend(_tokens(doc, Pipeline.from_roots(roots), options, token_var))
     failures.extend(_changed_lines(doc, new_text))
+    if not failures:
+        failures.extend(_effective_jobs(doc, new_text, options, token_var))
     return failures
+
+
+def expectation(doc: Document, options: Any, token_var: str) -> acceptance.Expectation:
+    """What the effective jobs must show, from the options and the original's key variables."""
+    version = getattr(options, "gitlab_version", None)
+    mode = "identity" if getattr(options, "google_cloud_identity", False) else \
+        "jwt_v2" if version is not None and version < (15, 7) else "id_tokens"
+    accounts = dict(getattr(options, "service_accounts", {}) or {})
+    fallback = str(getattr(options, "service_account", "") or "")
+
+    def account_for(job: str, var: str) -> str:
+        return accounts.get(var) or fallback
+
+    return acceptance.Expectation(frozenset(doc.key_vars),
+                                  f"https://iam.googleapis.com/{getattr(options, 'provider', '')}", mode, account_for)
+
+
+def _effective_jobs(doc: Document, new_text: str, options: Any, token_var: str) -> list[str]:
+    try:
+        included = tuple(getattr(options, "included", ()) or ())
+        before = effective.resolve_text(doc.text, included)
+        after = effective.resolve_text(new_text, included)
+    except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
+        return [f"the jobs cannot be resolved: {' '.join(str(error).split())[:120]}"]
+    if before.problems:
+        return [f"GitLab would not resolve the jobs as written: {before.problems[0]}"]
+    return acceptance.compare(before, after, expectation(doc, options, token_var))
 
 
 def _leftovers(doc: Document, new_text: str, roots: list[yaml.Node]) -> list[str]:
@@ -143,12 +175,19 @@ def _has_identity(pipe: Pipeline, job: str) -> bool:
 
 
 def _changed_lines(doc: Document, new_text: str) -> list[str]:
+    """Original lines outside every finding must appear in the result, in order (O(n), no line diff)."""
     before, after = doc.text.splitlines(), new_text.splitlines()
-    spans = [(f.first + 1, f.last + 1) for f in doc.findings.values()]
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    stray: list[int] = []
-    for tag, start, end, _, _ in matcher.get_opcodes():
-        if tag in ("replace", "delete"):
-            stray.extend(number for number in range(start + 1, end + 1)
-                         if before[number - 1].strip() and not any(a <= number <= b for a, b in spans))
-    return [f"line(s) {', '.join(map(str, stray[:8]))} changed outside any finding"] if stray else []
+    inside = [False] * (len(before) + 2)
+    for finding in doc.findings.values():
+        for number in range(finding.first, min(finding.last, len(before) - 1) + 1):
+            inside[number] = True
+    position = 0
+    for number, line in enumerate(before):
+        if inside[number] or not line.strip():
+            continue
+        while position < len(after) and after[position] != line:
+            position += 1
+        if position == len(after):
+            return [f"line {number + 1} changed outside any finding"]
+        position += 1
+    return []

@@ -51,6 +51,10 @@ def place_tokens(plan: TokenPlan, keyed_jobs: set[str], default_keyed: bool) -> 
     for job in sorted(keyed_jobs, key=lambda name: len(pipe.chain(name))):
         if covered(pipe, job, targets, add_default, plan.mode):
             continue
+        if _gets_default_tokens(pipe, job, plan.mode):
+            # a job-level id_tokens would *replace* default:id_tokens (the Vault token, ...): add ours there
+            add_default = True
+            continue
         chain = pipe.chain(job)
         owner = next((member for member in reversed(chain) if member in keyed_jobs), job)
         if not covered(pipe, job, targets | {owner}, add_default, plan.mode):
@@ -73,6 +77,14 @@ def place_tokens(plan: TokenPlan, keyed_jobs: set[str], default_keyed: bool) -> 
     return edits
 
 
+def _gets_default_tokens(pipe: Pipeline, job: str, mode: str) -> bool:
+    """The job has no id_tokens of its own and inherits a `default:id_tokens` it would lose."""
+    if mode != "id_tokens" or get(pipe.value("default"), "id_tokens") is None:
+        return False
+    own = any(get(pipe.job(member), "id_tokens") is not None for member in pipe.chain(job))
+    return not own and pipe.inherits_default(job, "id_tokens")
+
+
 def covered(pipe: Pipeline, job: str, targets: set[str], add_default: bool, mode: str) -> bool:
     """Whether `job` would see our token given the planned targets."""
     keyword = "identity" if mode == "identity" else "id_tokens"
@@ -84,8 +96,12 @@ def covered(pipe: Pipeline, job: str, targets: set[str], add_default: bool, mode
             if get(pipe.job(member), keyword) is not None:
                 return False
         return add_default and pipe.inherits_default(job, keyword)
-    if any(member in targets for member in chain):
-        return True
+    for member in chain:  # nearest first: a non-hash id_tokens (a !reference) replaces the parents' hash
+        if member in targets:
+            return True
+        own = get(pipe.job(member), keyword)
+        if own is not None and not isinstance(own, yaml.MappingNode):
+            return False
     if any(get(pipe.job(member), keyword) is not None for member in chain):
         return False
     return add_default and pipe.inherits_default(job, keyword)
@@ -123,6 +139,9 @@ def _into_mapping(plan: TokenPlan, mapping: yaml.Node | None, key: yaml.Node | N
         if isinstance(value, yaml.ScalarNode) and value.value == "google_cloud":
             return []
         raise PlacementError(f"line {own[0].start_mark.line + 1}: the job already has another identity")
+    if value.tag == "!reference":
+        raise PlacementError(f"line {own[0].start_mark.line + 1}: id_tokens come from a !reference; GitLab resolves "
+                             "extends before !reference, so a token added to a template would not reach the job")
     if not isinstance(value, yaml.MappingNode) or value.flow_style or not value.value:
         raise PlacementError(f"line {own[0].start_mark.line + 1}: id_tokens in a form this tool does not edit")
     inner = value.start_mark.column
