@@ -6,7 +6,10 @@ A key is disabled only when
   2. the key has not authenticated since the cut-over (the latest merge among those MRs), judged on
      Policy Analyzer's `serviceAccountKeyLastAuthentication`, whose `lastAuthenticatedTime` is
      truncated to a day: a value T stands for "some time in [T, T+24h)";
-  3. the usage signal is known, or the user explicitly accepted an unknown one (with a reason).
+  3. the usage signal is known, or the user explicitly accepted an unknown one (with a reason);
+  4. no project the scan did not check can read it (a group or instance variable inherited outside
+     the configured scope, or by an unreadable project), unless the user accepted those readers for
+     this key explicitly (`--accept-outside-readers KEY_ID`, journaled).
 
 A disabled key is deleted only after the grace period, if it is still disabled and no sign-in was
 attempted after it was disabled (failed attempts count as activity in Policy Analyzer).
@@ -17,7 +20,7 @@ orchestration that gathers the evidence and acts on the decision lives in `migra
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -200,9 +203,23 @@ def _unknown(signal: UsageSignal, accept_unknown: str | None) -> tuple[str | Non
 
 # --- decisions ---------------------------------------------------------------------------------
 
+def outside_blockers(key_id: str, outside: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One blocker per reader outside the scope (project, variable, why), the way out on the last."""
+    out = []
+    for r in outside:
+        who = f"project {r.get('project')}" if r.get("project") else "unknown projects"
+        out.append(f"{who} can read {r.get('variable')} but the scan did not check its jobs "
+                   f"({r.get('reason') or 'outside the scope'})")
+    if out:
+        out[-1] += (f"; scan and migrate them, or pass --accept-outside-readers {key_id} to disable anyway "
+                    "(recorded)")
+    return out
+
+
 def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: UsageSignal, now: str,
                      accept_unknown: str | None = None, cutover_if_unused: str | None = None,
-                     manual: Sequence[str] = (), orphan: bool = False) -> Decision:
+                     manual: Sequence[str] = (), orphan: bool = False,
+                     outside: Sequence[Mapping[str, Any]] = (), accept_outside: bool = False) -> Decision:
     """May this key be disabled now?
 
     `cutover_if_unused` is the cut-over to judge usage against when no merge request is involved:
@@ -210,6 +227,8 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
     An `orphan` (named explicitly, no variable holds it) is judged on recent use: C = now.
     `manual` are CI files the plan could not rewrite that still use the key (plan `blocked_by`):
     each one blocks until a new scan and plan no longer find it.
+    `outside` are the readers the scan did not check (plan `outside_readers`): each blocks unless
+    `accept_outside` (the operator named this key with --accept-outside-readers).
     """
     evidence: dict[str, Any] = {"now": now, **_usage_evidence(signal)}
     if not key.exists:
@@ -223,6 +242,12 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
                  for m in manual]
     if manual:
         evidence["manual"] = list(manual)
+    if outside:
+        evidence["outside_readers"] = [dict(r) for r in outside]
+        if accept_outside:
+            evidence["accepted_outside_readers"] = [dict(r) for r in outside]
+        else:
+            blockers += outside_blockers(key.key_id, outside)
     if orphan:
         cutover = now
         evidence["orphan"] = True
@@ -245,6 +270,8 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
         return Decision("refuse", "; ".join(blockers), tuple(blockers), evidence)
     reason = "every project migrated and verified" if migrations else \
         "orphan key named explicitly" if orphan else "no project uses the key"
+    if outside and accept_outside:
+        reason += f"; {len(outside)} reader(s) outside the scope accepted by the operator"
     if not signal.known:
         reason += "; usage unknown, accepted: " + str(accept_unknown)
     else:

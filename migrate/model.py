@@ -162,6 +162,25 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class OutsideReader:
+    """A project that can read a key variable but whose CI the scan did not check.
+
+    GitLab gives a group variable to every project of the group and its subgroups, an instance
+    variable to every project (doc/ci/variables/_index.md, "For a group" / "For an instance"), so
+    such a variable reaches projects the configured scope leaves out (not listed, excluded by
+    `scope.include`/`scope.exclude`, archived) or could not read (an ERROR row). `project` is ''
+    when the readers could not be listed at all (`reason` says why). `keys retire` refuses the key
+    while any remains, unless the operator accepts them (`--accept-outside-readers KEY_ID`).
+    """
+
+    variable: str  # KeyVariable.ref
+    project: str
+    project_id: int | None = None
+    reason: str = ""
+    archived: bool = False
+
+
+@dataclass(frozen=True)
 class Inventory:
     """Everything `scan` learned. Versioned; see docs/inventory.md."""
 
@@ -174,6 +193,7 @@ class Inventory:
     key_facts: tuple[KeyFacts, ...] = ()
     problems: tuple[Problem, ...] = ()
     groups: tuple[GroupRecord, ...] = ()
+    outside_readers: tuple[OutsideReader, ...] = ()
     version: int = INVENTORY_VERSION
 
 

@@ -177,7 +177,18 @@ def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[
                     "variable": u.finding.variable, "variables": list(u.variables),
                     "consumers": list(u.consumers), "line": u.finding.line}
                    for u in sorted(inventory.usages, key=_usage_key)],
+        # Projects that can read a key variable but whose CI was not checked (docs/keys.md): keys
+        # retire re-reads them from here, under the digest, so deleting them from a step is caught.
+        "outside_readers": [to_dict(r) for r in inventory.outside_readers],
     }
+
+
+def outside_by_variable(inputs: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """KeyVariable.ref → the readers outside the scope recorded for it (plan inputs)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in inputs.get("outside_readers") or ():
+        out.setdefault(str(r.get("variable", "")), []).append(dict(r))
+    return out
 
 
 def inputs_digest(inputs: Mapping[str, Any]) -> str:
@@ -366,7 +377,8 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
         inventory, inputs, derived, facts, rewriter, binding_ids)
     actions.extend(mr_actions)
     manual.extend(file_manual)
-    actions.extend(_key_actions(derived, mr_by_var, manual_by_var, binding_ids, config))
+    actions.extend(_key_actions(derived, mr_by_var, manual_by_var, binding_ids, config,
+                                outside_by_variable(inputs)))
 
     impersonation = impersonation_report(inputs, derived)
     plan = Plan(
@@ -584,7 +596,7 @@ def _consumer_problem(fproject: str, consumers: Sequence[str], usages: Sequence[
 
 def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
                  manual_by_var: Mapping[str, Sequence[str]], binding_ids: Mapping[str, str],
-                 config: Config) -> list[Action]:
+                 config: Config, outside: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Action]:
     keys: dict[tuple[str, str], list[KeyVariable]] = {}
     for var, key in derived.key_vars:
         if key.key_id:
@@ -597,6 +609,8 @@ def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
             "variables": [{"level": v.level, "owner": v.owner, "owner_id": v.owner_id, "name": v.name,
                            "environment_scope": v.environment_scope, "ref": v.ref} for v in variables],
             "blocked_by": sorted({f for v in variables for f in manual_by_var.get(v.ref, ())}),
+            # readers whose CI was not checked: retire refuses unless --accept-outside-readers KEY_ID
+            "outside_readers": [dict(r) for v in variables for r in outside.get(v.ref, ())],
         }
         label = KeyIdentity(sa, kid).label
         disable = f"disable_key:{sa}#{kid}"

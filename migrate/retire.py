@@ -67,6 +67,9 @@ class KeyItem:
     orphan: bool = False
     manual: tuple[str, ...] = ()  # plan `blocked_by`: files needing manual migration that use the key
     key_project: str | None = None  # the service account's project when the e-mail does not say
+    # projects that can read one of its variables but whose CI the scan did not check (plan
+    # `outside_readers` and the plan's recorded inputs); each blocks unless accepted for this key
+    outside: tuple[dict[str, Any], ...] = ()
 
     @property
     def resource(self) -> str:
@@ -99,6 +102,7 @@ class RunOptions:
     accept_unknown: str | None = None
     grace_days: int = 14
     only_keys: tuple[str, ...] = ()  # --key: restrict to these; an orphan must be named here
+    accept_outside: tuple[str, ...] = ()  # --accept-outside-readers: key ids whose outside readers are accepted
     plan_time: str | None = None  # cut-over for keys held but used by no project (plan generated_at)
 
 
@@ -141,8 +145,28 @@ def items_from_plan(plan: Plan) -> list[KeyItem]:
                              action_id=action.id, delete_action_id=delete.id if delete else action.id,
                              mr_actions=mrs, variables=tuple(variable_from_params(v) for v in var_params),
                              manual=manual,
-                             key_project=str(action.params.get("key_project") or "") or None))
+                             key_project=str(action.params.get("key_project") or "") or None,
+                             outside=outside_readers_of(plan, key_id, action.params.get("outside_readers"))))
     return items
+
+
+def outside_readers_of(plan: Plan, key_id: str, listed: Any) -> tuple[dict[str, Any], ...]:
+    """The readers outside the scope of a key: the disable step's list, plus every one the plan's
+    recorded inputs hold for a variable holding the key (so a list cut out of the step by hand still
+    blocks; inputs edited by hand are caught by `uncovered_users`' digest check)."""
+    rows = [dict(r) for r in listed or () if isinstance(r, dict)]
+    if plan.inputs:
+        holders = {_ref(v) for v in plan.inputs.get("variables") or []
+                   if isinstance(v, dict) and (v.get("key") or {}).get("key_id") == key_id}
+        rows += [dict(r) for r in plan.inputs.get("outside_readers") or ()
+                 if isinstance(r, dict) and r.get("variable") in holders]
+    unique = {(str(r.get("variable")), str(r.get("project")), str(r.get("reason"))): r for r in rows}
+    return tuple(unique[k] for k in sorted(unique))
+
+
+def _ref(v: dict[str, Any]) -> str:
+    scope = v.get("environment_scope", "*")
+    return f"{v['level']}:{v['owner']}:{v['name']}" + ("" if scope == "*" else f"[{scope}]")
 
 
 def uncovered_users(plan: Plan, key_id: str, mr_ids: set[str], blocked: Sequence[str]) -> list[str]:
@@ -242,6 +266,8 @@ class Retirement:
                 evidence["blocking"] = list(blocking)
         if evidence.get("accepted_unknown_usage"):
             evidence["accepted_unknown_usage_by"] = self.state.actor
+        if evidence.get("accepted_outside_readers"):
+            evidence["accepted_outside_readers_by"] = self.state.actor
         evidence.update(extra or {})
         self.state.outcome(STAGE, action_id, kind, target, outcome, detail, evidence)
         result = StepResult(kind, action_id, target, outcome, detail, blocking, evidence)
@@ -272,7 +298,8 @@ class Retirement:
         migrations = migrations_from_journal(self.state, item.mr_actions)
         decision = disable_decision(live, migrations, signal, self.options.now, self.options.accept_unknown,
                                     cutover_if_unused=self.options.plan_time, manual=item.manual,
-                                    orphan=item.orphan)
+                                    orphan=item.orphan, outside=item.outside,
+                                    accept_outside=item.key_id in self.options.accept_outside)
         meta = {"service_account": item.service_account, "key_id": item.key_id, "orphan": item.orphan}
         if decision.verdict == "skip":
             self._finish("disable_key", item.action_id, item.resource, "skipped", decision.reason, decision,

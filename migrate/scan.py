@@ -19,7 +19,7 @@ import fnmatch
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -43,6 +43,7 @@ from migrate.model import (
 from migrate.progress import Progress, SilentProgress
 from migrate.scan_ci import Analyzer, FileKey, FileScan, SharedFiles, config_location, pipeline_files
 from migrate.scan_link import OwnerKey, VarEntry, link, suspect_hidden
+from migrate.scan_readers import Coverage, find_outside_readers
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class _Scan:
         self.branch_lock = threading.Lock()
         self.hint_lock = threading.Lock()
         self.hint_cache: dict[int, frozenset[str]] = {}
+        self.coverage = Coverage()  # what the scope walk listed completely (for readers outside it)
 
     # --- driver ------------------------------------------------------------------------------
     def run(self) -> Inventory:
@@ -157,6 +159,10 @@ class _Scan:
         self._name_default_refs()
         variables = self._finish_variables()
         usages = self._link()
+        outside, problems = find_outside_readers(
+            variables, self.records, {g.id: g.parent_id for g in self.groups.values()}, self.coverage,
+            lambda gid: self.gitlab.group_projects(gid, True), lambda: self.gitlab.all_projects(True))
+        self.problems.extend(problems)
         facts = self._facts(variables)
         return Inventory(
             gitlab_url=self.o.gitlab_url,
@@ -169,6 +175,7 @@ class _Scan:
             problems=tuple(sorted(set(self.problems), key=lambda p: (p.subject, p.reason))),
             groups=tuple(sorted((GroupRecord(g.id, g.full_path, g.parent_id) for g in self.groups.values()),
                                 key=lambda g: g.path)),
+            outside_readers=outside,
         )
 
     def _version(self) -> str:
@@ -217,7 +224,8 @@ class _Scan:
         if scope.instance:
             self._guard("groups", self._add_all_groups)
             # Archived projects are listed too (same pages) so they show as skipped rows.
-            yield from self._guarded("projects", self.gitlab.all_projects(True))
+            if (yield from self._guarded("projects", self.gitlab.all_projects(True))):
+                self.coverage = replace(self.coverage, instance=True)
         for path in scope.groups:
             try:
                 group = self.gitlab.group(path)
@@ -228,7 +236,8 @@ class _Scan:
             self._add_group(group)
             self._ensure_chain(group.parent_id)
             self._guard(f"group:{path}", functools.partial(self._add_descendants, group.id))
-            yield from self._guarded(f"group:{path}", self.gitlab.group_projects(group.id, True))
+            if (yield from self._guarded(f"group:{path}", self.gitlab.group_projects(group.id, True))):
+                self.coverage = replace(self.coverage, groups=self.coverage.groups | {group.id})
         for path in scope.projects:
             try:
                 yield self.gitlab.project(path)
@@ -250,12 +259,15 @@ class _Scan:
         except ReadError as exc:
             self.problems.append(Problem(subject, f"listing failed: {exc.reason}; scope may be incomplete"))
 
-    def _guarded(self, subject: str, rows: Iterator[ProjectInfo]) -> Iterator[ProjectInfo]:
+    def _guarded(self, subject: str, rows: Iterator[ProjectInfo]) -> Generator[ProjectInfo, None, bool]:
+        """Yield the listing's rows; return True when it completed (every project was seen)."""
         try:
             yield from rows
         except ReadError as exc:
             self.problems.append(Problem(subject, f"project listing failed part-way: {exc.reason}; "
                                          "projects after that point were not scanned"))
+            return False
+        return True
 
     def _skip_reason(self, info: ProjectInfo) -> str | None:
         scope = self.o.scope

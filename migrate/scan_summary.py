@@ -1,7 +1,8 @@
 """The human summary of an inventory (pure: returns a string; the CLI prints it on stdout).
 
-Three parts: totals; one row per project that holds or uses a key, plus every ERROR row with its
-reason (a project we could not read is never left out); one row per key with Google's facts.
+Parts: totals; one row per project that holds or uses a key, plus every ERROR row with its
+reason (a project we could not read is never left out); one row per key with Google's facts; one
+row per project outside the scope (or unreadable) that can read a key variable.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def render_summary(inventory: Inventory) -> str:
     if inventory.key_facts:
         lines.append(tabulate([_key_row(inventory, f) for f in inventory.key_facts],
                               headers=["key", "stored in", "used by", "SA", "key state", "last auth"]))
+        lines.append("")
+    if inventory.outside_readers:
+        lines.append(tabulate([[r.variable, r.project or "unknown", r.reason] for r in inventory.outside_readers],
+                              headers=["key variable", "also readable by (not checked)", "why"]))
         lines.append("")
     error_rows = {f"project:{p.path}" for p in inventory.projects if p.status == "error"}
     errors = [p for p in inventory.problems if p.severity == "error" and p.subject not in error_rows]

@@ -107,12 +107,27 @@ def _story(sb: Any, out: Path, config: str, reports: Path, now: Callable[[], str
     sb.clock.advance(timedelta(days=2))  # Policy Analyzer reports by day: wait for the evidence
     step("6. keys retire (two days later): disable keys nothing uses any more",
          "keys", "retire", "--plan", str(out / "plan.json"), "--now", now())
+    for kid, readers in _outside_readers(out / "plan.json"):
+        step(f"6b. keys retire --accept-outside-readers: the operator reviewed who else can read key "
+             f"{kid[:8]} ({'; '.join(readers)}) and accepts them",
+             "keys", "retire", "--plan", str(out / "plan.json"), "--key", kid, "--accept-outside-readers", kid,
+             "--now", now())
     sb.clock.advance(timedelta(days=15))
     step("7. keys delete (after the grace period): delete keys and the variables that held them",
          "keys", "delete", "--plan", str(out / "plan.json"), "--now", now())
     step("8. report", "report", "--out", str(reports), "--format", "md,html,csv,json,gitlab",
          "--plan", str(out / "plan.json"), "--inventory", str(out / "inventory.json"), "--now", now())
     return _summary(reports / "report.json")
+
+
+def _outside_readers(plan_file: Path) -> list[tuple[str, list[str]]]:
+    """Keys of the plan that projects the scan did not check can read, with those projects."""
+    from migrate import plan_io
+
+    plan = plan_io.read(plan_file)
+    return [(str(a.params["key_id"]), [f"{r.get('project') or 'unknown'}: {r.get('reason')}"
+                                       for r in a.params["outside_readers"]])
+            for a in plan.actions if a.kind == "disable_key" and a.params.get("outside_readers")]
 
 
 def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:

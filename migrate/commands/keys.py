@@ -46,6 +46,9 @@ def register(sub: Any, help_text: str) -> None:
     _common(retire)
     retire.add_argument("--accept-unknown-usage", metavar="REASON",
                         help="proceed when the key-usage signal is unavailable; the reason is journaled")
+    retire.add_argument("--accept-outside-readers", metavar="KEY_ID", action="append", default=[],
+                        help="disable KEY_ID although projects the scan did not check (outside the scope, "
+                             "or unreadable) can read its variable; repeatable; journaled with who accepted")
     retire.set_defaults(func=run_retire)
 
     delete = new_parser(keys_sub, "delete", "delete disabled keys and their GitLab variables after the grace period")
@@ -217,8 +220,13 @@ def _orphans_from_journal(ctx: Context, named: list[str]) -> list[KeyItem]:
 def run_retire(args: argparse.Namespace) -> int:
     ctx = Context(args)
     items = _select(ctx, args, allow_orphans=True)
+    accepted = tuple(k.strip() for k in args.accept_outside_readers)
+    planned = {i.key_id for i in items_from_plan(ctx.plan)} if ctx.plan else set()
+    unknown = [k for k in accepted if k not in planned]
+    if unknown:
+        raise UsageError(f"--accept-outside-readers {unknown[0]}: not a key id of the plan (give the full key id)")
     options = RunOptions(now=ctx.now, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
-                         grace_days=ctx.config.keys.grace_days,
+                         grace_days=ctx.config.keys.grace_days, accept_outside=accepted,
                          plan_time=ctx.plan.generated_at if ctx.plan else None)
     with ctx.lock("keys retire", args.dry_run):
         results = Retirement(ctx.state, ctx.keys(), None, options).retire(items)

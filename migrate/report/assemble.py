@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.model import Inventory, KeyFacts, KeyUsage, KeyVariable, Plan
+from migrate.model import Inventory, KeyFacts, KeyUsage, KeyVariable, OutsideReader, Plan
 from migrate.report import burndown, controls, history, planfacts
 from migrate.report.findings import (
     Exposure,
@@ -99,8 +99,20 @@ def _days(now: str, then: str | None) -> int | None:
     return (a - b).days if a and b else None
 
 
+def _outside_accepted(journal: list[JournalEntry]) -> dict[str, str]:
+    """Key id → who accepted its readers outside the scope, from applied disable steps."""
+    out: dict[str, str] = {}
+    for e in journal:
+        ev = e.evidence or {}
+        if e.stage == "keys" and e.kind == "disable_key" and e.phase == "outcome" and e.outcome == "applied" \
+                and ev.get("accepted_outside_readers") and ev.get("key_id"):
+            out[str(ev["key_id"])] = str(ev.get("accepted_outside_readers_by") or e.actor)
+    return out
+
+
 def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _Index, now: str,
-                 mrs: list[history.MergeRequestRecord], google: str, members: tuple[str, ...]) -> KeyFinding:
+                 mrs: list[history.MergeRequestRecord], google: str, members: tuple[str, ...],
+                 outside: tuple[OutsideReader, ...] = (), accepted_by: str = "") -> KeyFinding:
     usages = idx.usages_by_key.get(kid, [])
     status, reason = _status(mrs, google)
     note = ""
@@ -117,12 +129,13 @@ def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _
         used_in=tuple(sorted(usage_subject(u) for u in usages)),
         used_by=tuple(sorted({c for u in usages for c in (u.consumers or (u.file_project,))})),
         merge_requests=tuple(MergeRequestRef(m.action_id, m.project, m.url, m.state) for m in mrs),
-        bindings=members,
+        bindings=members, outside_readers=outside, outside_readers_accepted_by=accepted_by,
     )
 
 
 def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list[history.MergeRequestRecord],
-          states: dict[str, str], bindings: list[planfacts.BindingFact], now: str) -> tuple[KeyFinding, ...]:
+          states: dict[str, str], bindings: list[planfacts.BindingFact], now: str,
+          accepted: dict[str, str] | None = None) -> tuple[KeyFinding, ...]:
     ident: dict[str, tuple[str, str]] = {}
     for e in events:
         ident.setdefault(e.key_id, (e.service_account, ""))
@@ -139,12 +152,17 @@ def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list
     members_by_sa: dict[str, set[str]] = {}
     for b in bindings:
         members_by_sa.setdefault(b.service_account, set()).update(b.members)
+    readers: dict[str, list[OutsideReader]] = {}
+    for r in inv.outside_readers:
+        readers.setdefault(r.variable, []).append(r)
     out = []
     for kid, (sa, project) in ident.items():
         key_mrs = mrs_by_key.get(kid, [])
         members = tuple(sorted(members_by_sa.get(sa, ())))
+        outside = tuple(sorted({r for v in idx.variables_by_key.get(kid, []) for r in readers.get(v.ref, ())},
+                               key=lambda r: (r.variable, r.project, r.reason)))
         out.append(_key_finding(sa, kid, project, facts.get(kid), idx, now, key_mrs,
-                                states.get(kid, "unknown"), members))
+                                states.get(kid, "unknown"), members, outside, (accepted or {}).get(kid, "")))
     return tuple(sorted(out, key=lambda k: (k.service_account, k.key_id)))
 
 
@@ -262,7 +280,7 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     mrs = history.merge_requests(journal, plan, inv)
     binding_facts = planfacts.bindings(plan, journal)
     idx = _Index.of(inv)
-    keys = _keys(inv, idx, events, mrs, states, binding_facts, now)
+    keys = _keys(inv, idx, events, mrs, states, binding_facts, now, _outside_accepted(journal))
     projects = _projects(inv, idx, keys, mrs)
     status = {k.key_id: k.status for k in keys}
     ctx = controls.CheckContext(inv, plan, tuple(journal), keys)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from migrate import __version__
-from migrate.model import Inventory, KeyIdentity, Plan
+from migrate.model import Inventory, KeyIdentity, OutsideReader, Plan
 from migrate.state import JournalEntry
 
 CheckStatus = Literal["PASS", "FAIL", "MANUAL", "ERROR"]
@@ -59,6 +59,9 @@ class KeyFinding:
     used_by: tuple[str, ...]  # projects whose pipelines use it
     merge_requests: tuple[MergeRequestRef, ...]
     bindings: tuple[str, ...]  # principals granted roles/iam.workloadIdentityUser on the SA
+    # projects that can read a variable holding the key but whose CI the scan did not check
+    outside_readers: tuple[OutsideReader, ...] = ()
+    outside_readers_accepted_by: str = ""  # who accepted them when `keys retire` disabled the key
 
     @property
     def label(self) -> str:

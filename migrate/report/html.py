@@ -91,6 +91,18 @@ def _keys(doc: FindingsDocument) -> str:
                    "Merge requests", "Binding"], rows, "No key found.")
 
 
+def _outside(doc: FindingsDocument) -> list[str]:
+    rows = text.outside_rows(doc)
+    if not rows:
+        return []
+    return ["<h2>Readers outside the scope</h2>",
+            "<p>Projects that can read a key's variable (inherited from a group or the instance) but whose CI the "
+            "scan did not check. <code>keys retire</code> refuses the key until they are scanned and migrated, "
+            "or an operator accepts them with <code>--accept-outside-readers KEY_ID</code>.</p>",
+            _table(["Key", "Variable", "Project", "Why not checked", "Retirement"],
+                   [[_e(c) for c in row] for row in rows], "none")]
+
+
 def _projects(doc: FindingsDocument) -> str:
     rows = [[_e(p.path), _e(text.PROJECT_STATE_LABEL[p.state]) + (f"<br>{_e(p.error)}" if p.error else ""),
              _e(p.auth), _list(p.holds), _list(p.uses), _list(p.keys),
@@ -132,7 +144,7 @@ def render(doc: FindingsDocument) -> str:
         f"<figure>{chart.render_svg(doc.burndown)}<figcaption>Live keys (neither disabled nor deleted) after each "
         "scan and key step, from the state journal.</figcaption></figure>",
         "<h2>Controls</h2>", _controls(doc),
-        "<h2>Keys</h2>", _keys(doc),
+        "<h2>Keys</h2>", _keys(doc), *_outside(doc),
         "<h2>Projects</h2>", _projects(doc),
         "<h2>Manual review</h2>", _table(["Subject", "Reason", "Source"], _reviews(doc.manual),
                                          "Nothing needs manual review."),

@@ -41,6 +41,13 @@ def render(doc: FindingsDocument) -> str:
           text.joined(k.used_by), f"{text.STATUS_LABEL[k.status]}: {k.status_reason}",
           text.joined(text.merge_request(m) for m in k.merge_requests), text.joined(k.bindings)]
          for k in doc.keys], "No key found.")
+    outside = text.outside_rows(doc)
+    if outside:
+        out += ["## Readers outside the scope", "",
+                "Projects that can read a key's variable (inherited from a group or the instance) but whose "
+                "CI the scan did not check. `keys retire` refuses the key until they are scanned and "
+                "migrated, or an operator accepts them with `--accept-outside-readers KEY_ID`.", ""]
+        out += _table(["Key", "Variable", "Project", "Why not checked", "Retirement"], outside, "none")
     out += ["## Projects", ""]
     out += _table(
         ["Project", "State", "Auth", "Holds", "Uses", "Keys", "Merge requests"],

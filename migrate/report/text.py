@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from migrate.report.findings import FrameworkRef, KeyFinding, MergeRequestRef, Summary
+from migrate.report.findings import FindingsDocument, FrameworkRef, KeyFinding, MergeRequestRef, Summary
 
 STATUS_LABEL = {
     "found": "found",
@@ -60,3 +60,17 @@ def merge_request(m: MergeRequestRef) -> str:
 def joined(items: Iterable[str], empty: str = "none") -> str:
     items = list(items)
     return ", ".join(items) if items else empty
+
+
+def outside_rows(doc: FindingsDocument) -> list[list[str]]:
+    """One row per (key, reader outside the scope): what reads it, why unchecked, what retire did."""
+    rows = []
+    for k in doc.keys:
+        if k.outside_readers_accepted_by:
+            state = f"accepted by {k.outside_readers_accepted_by} (key disabled)"
+        elif k.status in ("disabled", "deleted"):
+            state = f"key {k.status}"
+        else:
+            state = "blocks keys retire"
+        rows += [[k.label, r.variable, r.project or "unknown", r.reason, state] for r in k.outside_readers]
+    return rows

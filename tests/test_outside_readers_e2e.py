@@ -1,0 +1,197 @@
+"""Readers outside the scope, end to end on the sandbox (issue 14, Deliver 4).
+
+The observed case: a key in a *group* variable is inherited by every project of that group and its
+subgroups (GitLab doc/ci/variables/_index.md, "For a group": "make a CI/CD variable available to all
+projects in a group … Variables from subgroups are recursively inherited"). The configured scope
+excludes one of those projects, so nothing looked at its CI; `keys retire` used to disable the key
+after the in-scope project migrated, and the out-of-scope project's next pipeline failed.
+
+Now: scan reports the out-of-scope reader, the plan lists it on the key's disable step, `keys
+retire` refuses the key naming the project (the out-of-scope pipeline still signs in), and only an
+explicit `--accept-outside-readers KEY_ID` disables it — journaled with who accepted it — and the
+report shows both. Real python-gitlab / google clients over HTTP; the pipelines sign in for real.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import gitlab
+import pytest
+import yaml
+
+from migrate import plan_io
+from migrate.cli import main
+from migrate.commands.demo import _merge_all
+from migrate.sandbox.launch import Sandbox
+from migrate.sandbox.org import parse_org
+from migrate.state import State
+
+SA = "deployer@acme-prod.iam.gserviceaccount.com"
+TOKEN = "t-migrator"
+START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+CI = """deploy:
+  script:
+    - gcloud auth activate-service-account --key-file "$GCP_SA_KEY"
+    - gcloud run deploy web --region europe-west1
+"""
+NIGHTLY = """nightly:
+  script:
+    - gcloud auth activate-service-account --key-file "$GCP_SA_KEY"
+    - bq query < reports/daily.sql
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def org() -> Any:
+    return parse_org({
+        "seed": 5,
+        "gitlab": {
+            "users": [{"username": "migrator", "token": TOKEN, "admin": True}],
+            "groups": [{"path": "acme", "id": 100, "variables": [
+                {"key": "GCP_SA_KEY", "variable_type": "file",
+                 "sa_key": {"service_account": SA, "key": "k1", "encoding": "json"}}],
+                "projects": [
+                    {"path": "web", "id": 1001, "files": {".gitlab-ci.yml": CI}},
+                    {"path": "legacy-reports", "id": 1002, "files": {".gitlab-ci.yml": NIGHTLY}},
+                ]}],
+        },
+        "google": {
+            "admin_token": "g-admin",
+            "projects": [
+                {"project_id": "acme-identity", "number": 499999999999,
+                 "workload_identity_pools": [{"id": "gitlab", "state": "ACTIVE", "providers": []}]},
+                {"project_id": "acme-prod", "number": 411111111111, "service_accounts": [
+                    {"email": SA, "keys": [{"label": "k1", "created": "2024-03-01T10:00:00Z",
+                                            "last_authenticated": "2026-11-10T07:00:00Z"}]}]},
+            ]},
+    }, "outside-readers org")
+
+
+class World:
+    def __init__(self, sb: Sandbox, tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.sb, self.tmp, self.capsys = sb, tmp, capsys
+        cfg = sb.config_dict(state_dir=str(tmp / "state"))
+        cfg["scope"]["exclude"] = ["acme/legacy-*"]  # the operator left the legacy project out
+        self.config = tmp / "c.yaml"
+        self.config.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+        self.plan = tmp / "plan.json"
+        self.inventory = tmp / "inventory.json"
+
+    def cli(self, *argv: str) -> tuple[int, str]:
+        self.capsys.readouterr()
+        code = main([*argv, "--config", str(self.config)])
+        return code, self.capsys.readouterr().out
+
+    def key_id(self) -> str:
+        return self.sb.keys.issue(SA, "k1").key_id
+
+    def key_disabled(self) -> bool:
+        return str(self.sb.google.key_state(self.key_id())["state"]) == "DISABLED"  # type: ignore[union-attr]
+
+    def run_pipeline(self, project: str) -> str:
+        gl = gitlab.Gitlab(self.sb.gitlab_url, private_token=TOKEN)
+        p = gl.projects.get(project)
+        created = p.pipelines.create({"ref": p.default_branch})
+        return str(p.pipelines.get(created.id).status)
+
+
+@pytest.fixture()
+def world(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    port = free_port()
+    with Sandbox(org(), gitlab_port=port, now=START) as sb:
+        for name, value in sb.env().items():
+            monkeypatch.setenv(name, value)
+        yield World(sb, tmp_path, capsys)
+
+
+def test_a_group_key_read_outside_the_scope_is_reported_and_not_disabled_unless_accepted(world: World) -> None:
+    w = world
+    kid = w.key_id()
+    assert w.cli("scan", "-o", str(w.inventory), "--progress", "never")[0] in (0, 1)
+    inventory = json.loads(w.inventory.read_text(encoding="utf-8"))
+    outside = inventory.get("outside_readers") or []
+    # scan: the excluded project can read the in-scope group variable, and says why it was not looked at
+    assert [(r["variable"], r["project"]) for r in outside] == [("group:acme:GCP_SA_KEY", "acme/legacy-reports")]
+    assert "scope.exclude" in outside[0]["reason"]
+
+    assert w.cli("plan", "--inventory", str(w.inventory), "-o", str(w.plan), "--no-diff")[0] in (0, 1)
+    plan = plan_io.read(w.plan)
+    disable = next(a for a in plan.actions if a.kind == "disable_key")
+    # plan: the disable step lists the reader, and the plan's review list says what retire will do
+    assert [r["project"] for r in disable.params["outside_readers"]] == ["acme/legacy-reports"]
+    assert any("acme/legacy-reports" in p.reason and p.subject == "variable:group:acme:GCP_SA_KEY"
+               for p in plan.manual)
+
+    assert w.cli("apply", str(w.plan))[0] == 0
+    _merge_all(w.sb, str(w.config), w.plan)
+    assert w.cli("verify", "--plan", str(w.plan))[0] == 0
+    w.sb.clock.advance(timedelta(days=2))
+
+    code, out = w.cli("keys", "retire", "--plan", str(w.plan), "--now", w.sb.clock.iso(), "--format", "json")
+    result = next(r for r in json.loads(out)["results"] if r["kind"] == "disable_key")
+    assert (code, result["outcome"]) == (1, "refused"), result
+    assert any("acme/legacy-reports" in b and "outside" in b for b in result["blocking"]), result["blocking"]
+    assert "--accept-outside-readers" in result["detail"]
+    assert not w.key_disabled()
+    # The out-of-scope job still works with the key, which is why the key was not disabled.
+    assert w.run_pipeline("acme/legacy-reports") == "success"
+
+    # A flag naming another key accepts nothing for this one.
+    code, out = w.cli("keys", "retire", "--plan", str(w.plan), "--now", w.sb.clock.iso(), "--format", "json",
+                      "--accept-outside-readers", "0" * 40)
+    assert code == 2 and not w.key_disabled()
+
+    w.sb.clock.advance(timedelta(days=2))  # the legacy sign-in above is before this retire's cut-over check
+    code, out = w.cli("keys", "retire", "--plan", str(w.plan), "--now", w.sb.clock.iso(), "--format", "json",
+                      "--accept-outside-readers", kid)
+    result = next(r for r in json.loads(out)["results"] if r["kind"] == "disable_key")
+    # The legacy project signed in with the key after the cut-over: the usage gate still refuses —
+    # acceptance waives the unchecked readers, never the evidence that the key is in use.
+    assert result["outcome"] == "refused", result
+    assert [b for b in result["blocking"] if "after the cut-over" in b and "authenticated" in b], result
+    assert not [b for b in result["blocking"] if "legacy-reports" in b], result["blocking"]
+    assert not w.key_disabled()
+
+
+def test_accepting_the_outside_readers_is_journaled_and_reported(world: World) -> None:
+    w = world
+    kid = w.key_id()
+    assert w.cli("scan", "-o", str(w.inventory), "--progress", "never")[0] in (0, 1)
+    assert w.cli("plan", "--inventory", str(w.inventory), "-o", str(w.plan), "--no-diff")[0] in (0, 1)
+    assert w.cli("apply", str(w.plan))[0] == 0
+    _merge_all(w.sb, str(w.config), w.plan)
+    assert w.cli("verify", "--plan", str(w.plan))[0] == 0
+    w.sb.clock.advance(timedelta(days=2))
+    code, out = w.cli("keys", "retire", "--plan", str(w.plan), "--now", w.sb.clock.iso(), "--format", "json",
+                      "--accept-outside-readers", kid)
+    result = next(r for r in json.loads(out)["results"] if r["kind"] == "disable_key")
+    assert (code, result["outcome"]) == (0, "applied"), result
+    assert w.key_disabled()
+    ev = result["evidence"]
+    assert [r["project"] for r in ev["accepted_outside_readers"]] == ["acme/legacy-reports"]
+    assert ev["accepted_outside_readers_by"]
+    journaled = [e for e in State(w.tmp / "state").entries(stage="keys")
+                 if e.kind == "disable_key" and e.phase == "outcome"]
+    assert journaled[-1].evidence["accepted_outside_readers"] == ev["accepted_outside_readers"]
+    # What the acceptance means: the job outside the scope now fails.
+    assert w.run_pipeline("acme/legacy-reports") == "failed"
+
+    code, _ = w.cli("report", "--out", str(w.tmp / "reports"), "--format", "md,json", "--plan", str(w.plan),
+                    "--inventory", str(w.inventory), "--now", w.sb.clock.iso())
+    doc = json.loads((w.tmp / "reports" / "report.json").read_text(encoding="utf-8"))
+    key = next(k for k in doc["keys"] if k["key_id"] == kid)
+    assert [r["project"] for r in key["outside_readers"]] == ["acme/legacy-reports"]
+    assert key["outside_readers_accepted_by"] == ev["accepted_outside_readers_by"]
+    md = (w.tmp / "reports" / "report.md").read_text(encoding="utf-8")
+    assert "acme/legacy-reports" in md and "outside the scope" in md
