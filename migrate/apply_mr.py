@@ -35,6 +35,7 @@ from typing import Any
 from migrate.config import Config, MergeRequestConfig
 from migrate.errors import GitLabConflict
 from migrate.gitlab.merge_requests import (
+    BotIdentity,
     CommitInfo,
     FileAction,
     FileState,
@@ -118,11 +119,11 @@ class MergeRequestExecutor:
         self.digest = plan_digest(plan)
         self._observed: dict[str, Observed | Exception] = {}
         self._lock = threading.Lock()
-        self._bot: tuple[str, str] | None = None
+        self._bot: BotIdentity | None = None
         self._assignees: list[int] | None = None
 
     # --- reads -------------------------------------------------------------------------------
-    def bot(self) -> tuple[str, str]:
+    def bot(self) -> BotIdentity:
         with self._lock:
             if self._bot is None:
                 self._bot = self.backend.whoami()
@@ -214,9 +215,9 @@ class MergeRequestExecutor:
         return self._converge(action, params, branch, obs, desired, open_mr, evidence, retakes)
 
     def _human_push(self, action: Action, head: CommitInfo) -> str | None:
-        _user, email = self.bot()
+        bot = self.bot()
         marker = action_marker_line(action.id)
-        if marker in head.message and (not email or head.author_email.lower() == email.lower()):
+        if marker in head.message and (not bot.emails or bot.authored(head)):
             return None
         who = head.author_name or head.author_email or "someone else"
         return (f"branch has commits not made by wif-migrate (head {head.id[:8]} by {who}); "

@@ -45,6 +45,29 @@ class CommitInfo:
 
 
 @dataclass(frozen=True)
+class BotIdentity:
+    """Who the tool's token is, as far as commit authorship goes. GitLab authors API commits with
+    the user's `commit_email` (`commit_email_or_default`: the chosen address, the private
+    `ID-USERNAME@<commit_email_hostname>` one, or the primary email; app/models/user.rb), which
+    `GET /user` exposes as `commit_email` (lib/api/entities/user_public.rb); `email` and
+    `public_email` are what older commits or a changed setting may carry."""
+
+    username: str
+    user_id: int | None = None
+    emails: tuple[str, ...] = ()
+
+    def authored(self, commit: CommitInfo) -> bool:
+        """True when `commit` carries one of the addresses GitLab may author this user's commits with."""
+        author = commit.author_email.strip().lower()
+        if not author:
+            return False
+        if author in {e.strip().lower() for e in self.emails if e and e.strip()}:
+            return True
+        # Gitlab::PrivateCommitEmail.for_user: "#{user.id}-#{user.username}@#{hostname}"
+        return self.user_id is not None and author.startswith(f"{self.user_id}-{self.username.lower()}@")
+
+
+@dataclass(frozen=True)
 class MRInfo:
     iid: int
     state: str  # opened | closed | merged | locked
@@ -81,7 +104,7 @@ class FileAction:
 class MergeRequestBackend(Protocol):
     """What the MR executor needs from GitLab (the real one is `GitLabMergeRequests`)."""
 
-    def whoami(self) -> tuple[str, str]: ...
+    def whoami(self) -> BotIdentity: ...
     def file(self, project: str, path: str, ref: str) -> FileState | None: ...
     def branch_head(self, project: str, branch: str) -> CommitInfo | None: ...
     def merge_requests(self, project: str, source_branch: str) -> list[MRInfo]: ...
@@ -127,7 +150,7 @@ class GitLabMergeRequests:
     def _fail(what: str, exc: gitlab.exceptions.GitlabError, method: str = "GET") -> GitLabError:
         return GitLabError(f"{what}: GitLab answered {explain(exc, method)}")
 
-    def whoami(self) -> tuple[str, str]:
+    def whoami(self) -> BotIdentity:
         gl = self.clients.gl()
         try:
             gl.auth()
@@ -136,7 +159,11 @@ class GitLabMergeRequests:
         user = gl.user
         if user is None:
             raise GitLabError("GET /user returned no user")
-        return str(user.username), str(getattr(user, "email", "") or "")
+        attrs = getattr(user, "attributes", {}) or {}
+        emails = tuple(dict.fromkeys(str(attrs[k]) for k in ("commit_email", "email", "public_email")
+                                     if attrs.get(k)))
+        user_id = attrs.get("id")
+        return BotIdentity(str(user.username), int(user_id) if isinstance(user_id, int) else None, emails)
 
     def file(self, project: str, path: str, ref: str) -> FileState | None:
         try:

@@ -473,7 +473,7 @@ class GitLabApp(App):
             exists = base is not None and path in base.files
             action = Action("delete" if content is None else "update" if exists else "create", path,
                             None if content is None else content.encode())
-            commit = p.repo.commit(branch=name, message=message, author=(user.name, user.email),
+            commit = p.repo.commit(branch=name, message=message, author=(user.name, user.commit_email_or_default),
                                    created_at=self.now(), actions=[action],
                                    start=None if head else p.repo.head(p.default_branch))
             p.last_activity_at = commit.created_at

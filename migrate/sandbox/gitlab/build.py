@@ -18,7 +18,7 @@ from migrate.sandbox.gitlab.state import GitLabState
 from migrate.sandbox.keys import KeyStore
 
 _TOP = {"version", "revision", "users", "instance_variables", "groups", "issuer_url", "description"}
-_USER = {"username", "token", "admin", "name", "email", "scopes"}
+_USER = {"username", "token", "admin", "name", "email", "scopes", "commit_email", "public_email"}
 _GROUP = {"path", "id", "name", "description", "visibility", "members", "variables", "subgroups",
           "projects", "created_at"}
 _PROJECT = {"path", "id", "name", "description", "default_branch", "ci_config_path", "archived",
@@ -76,7 +76,9 @@ class Builder:
         user = User(id=self.state.ids.take("user"), username=name, token=str(u["token"]),
                     name=str(u.get("name") or name.title()),
                     email=str(u.get("email") or f"{name}@sandbox.example"),
-                    admin=bool(u.get("admin", False)), scopes=_scopes(u, name))
+                    admin=bool(u.get("admin", False)), scopes=_scopes(u, name),
+                    commit_email=str(u["commit_email"]) if u.get("commit_email") else None,
+                    public_email=str(u["public_email"]) if u.get("public_email") else None)
         self.state.add_user(user)
 
     def _reserve_ids(self, groups: list[Any]) -> None:
@@ -151,7 +153,7 @@ class Builder:
             raise UsageError(f"{where}.files: must map file path to content")
         first = next(iter(self.state.users.values()))
         project.repo.commit(
-            branch=default_branch, message="Initial commit", author=(first.name, first.email),
+            branch=default_branch, message="Initial commit", author=(first.name, first.commit_email_or_default),
             created_at=created,
             actions=[Action("create", str(k), str(v).encode()) for k, v in files.items()])
         for name in p.get("branches") or []:

@@ -29,6 +29,17 @@ class User:
     email: str = ""
     admin: bool = False
     scopes: tuple[str, ...] = ("api",)  # the token's scopes (GitLab: api, read_api, read_user, …)
+    commit_email: str | None = None  # None: the primary email; "_private": the no-reply address
+    public_email: str | None = None
+    commit_email_hostname: str = "users.noreply.sandbox.example"
+
+    @property
+    def commit_email_or_default(self) -> str:
+        """The address GitLab authors this user's web/API commits with (app/models/user.rb
+        `commit_email_or_default`; `Gitlab::PrivateCommitEmail.for_user` = `ID-USERNAME@HOST`)."""
+        if self.commit_email == "_private":
+            return f"{self.id}-{self.username}@{self.commit_email_hostname}"
+        return self.commit_email or self.email
 
     def entity(self, base_url: str) -> dict[str, Any]:
         """The "basic user" shape GitLab embeds in other entities."""

@@ -121,7 +121,7 @@ def register(app: GitLabApp) -> None:
                       f"See merge request {project.path_with_namespace}!{mr.iid}")
         try:
             commit = project.repo.merge(source=mr.source_branch, target=mr.target_branch, message=message,
-                                        author=(user.name, user.email), created_at=app.now(), squash=squash)
+                                        author=(user.name, user.commit_email_or_default), created_at=app.now(), squash=squash)
         except CommitError as exc:
             raise ApiError(exc.status, str(exc)) from None
         now = app.now()

@@ -28,7 +28,9 @@ def register(app: GitLabApp) -> None:
     def user(req: Request) -> Response:
         u = app.current_user(req)
         data = u.entity(app.base_url)
-        data.update({"email": u.email, "public_email": None, "is_admin": u.admin, "bot": False,
+        # lib/api/entities/user_public.rb: `expose :commit_email_or_default, as: :commit_email`
+        data.update({"email": u.email, "public_email": u.public_email or "",
+                     "commit_email": u.commit_email_or_default, "is_admin": u.admin, "bot": False,
                      "created_at": "2020-01-01T00:00:00.000Z", "two_factor_enabled": False,
                      "can_create_group": True, "can_create_project": True})
         return Response.json(data)

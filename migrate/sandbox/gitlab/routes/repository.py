@@ -138,7 +138,7 @@ def register(app: GitLabApp) -> None:
             commit = project.repo.commit(
                 branch=branch_name, message=str(data["commit_message"]),
                 author=(str(data.get("author_name") or user.name),
-                        str(data.get("author_email") or user.email)),
+                        str(data.get("author_email") or user.commit_email_or_default)),
                 created_at=app.now(), actions=actions, start=start, force=truthy(data.get("force", False)))
         except CommitError as exc:
             raise ApiError(exc.status, str(exc)) from None
