@@ -155,6 +155,11 @@ def _norm(word: str, aliases: Mapping[str, str]) -> str:
     return _PROJECT_PREFIX.sub("", shell.normalize_path(word))
 
 
+def normalise(path: str) -> str:
+    """A resolved path in the form `mentions` compares (project-directory prefixes dropped)."""
+    return _PROJECT_PREFIX.sub("", path)
+
+
 def mentions(text: str, paths: frozenset[str], aliases: Mapping[str, str]) -> str | None:
     """The key path a command names anywhere in its text (in any word, flag value, mount or option)."""
     if not paths:

@@ -16,8 +16,8 @@ from typing import Literal
 
 import yaml
 
-from migrate.ci import emit, limits, shell
-from migrate.ci.commands import Command
+from migrate.ci import acceptance, emit, limits, shell
+from migrate.ci.commands import Command, classify
 from migrate.ci.detect import (
     DEFAULT_CONTEXT,
     GAC_NAMES,
@@ -30,6 +30,7 @@ from migrate.ci.detect import (
     refs_key,
     resolve,
 )
+from migrate.ci.redact import redact
 from migrate.ci.tokens import TokenPlan, place_tokens
 from migrate.ci.units import Unit
 from migrate.ci.yamlnodes import compose
@@ -253,6 +254,7 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
     token_paths: dict[str, str] = {}
     gcloud: str | None = None
     keyed = False
+    _check_conditional_keys(plan, context)
     for step in context.steps:
         command = step.command
         if command is None:
@@ -266,6 +268,8 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
             var = refs_key(command.value or "", keys)
             if var is not None:
                 plan.problem(step, f"{command.name} is set from key variable ${var}")
+            elif resolve(command.value or "", env) not in written:
+                _check_reads(plan, step, command.value or "", env, written)
             env[command.name] = resolve(command.value or "", env)
         elif kind == "write" and command.var in keys and command.path:
             keyed = True
@@ -290,6 +294,68 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
             plan.default_keyed = True
         else:
             plan.keyed_jobs.add(context.name)
+
+
+OPENERS = frozenset({"if", "case", "while", "until", "for", "select"})
+CLOSERS = frozenset({"fi", "esac", "done"})
+BRANCH_WORDS = frozenset({"then", "else", "elif", "do"})
+TESTS = frozenset({"[", "[[", "test"})
+
+
+def _check_conditional_keys(plan: Plan, context: Context) -> None:
+    """Which key a job gets must not be decided inside its script (`if [ "$CI_COMMIT_BRANCH" = main ]`,
+    `[ … ] && echo "$PROD" > k || echo "$STAGING" > k`, `case $CI_ENVIRONMENT_NAME`): one rewrite would
+    give every branch or environment the same service account."""
+    keys = plan.doc.key_vars
+    depth = 0
+    previous: dict[tuple[int, int, str], list[Step]] = {}
+    targets: dict[str, set[str]] = {}
+    activated = {shell.normalize_path(s.command.path) for s in context.steps
+                 if s.command is not None and s.command.kind == "activate" and s.command.path}
+    for step in context.steps:
+        command = step.command
+        if command is None:
+            continue
+        first = command.segment.stages[0].words[0] if command.segment.stages and command.segment.stages[0].words \
+            else ""
+        earlier = previous.setdefault(step.unit.key, [])
+        write = _written(command)
+        if write is not None and (write[0] in keys or shell.normalize_path(write[1]) in activated):
+            var, path = write
+            targets.setdefault(shell.normalize_path(path), set()).add(var)
+            tested = any(s.command is not None and s.command.segment.stages
+                         and s.command.segment.stages[0].name in TESTS for s in earlier)
+            conditional = depth > 0 or first in BRANCH_WORDS or command.segment.before == "||" or \
+                (command.segment.before == "&&" and tested)
+            if conditional:
+                plan.problem(step, f"which key is written to {path} is decided inside the script (a branch, "
+                             "environment or other condition); one rewrite would give every case the same service "
+                             "account: give each ref class or environment its own scoped variable and rewrite by hand")
+        if first in OPENERS:
+            depth += 1
+        elif first in CLOSERS:
+            depth = max(depth - 1, 0)
+        earlier.append(step)
+    for path, names in targets.items():
+        if len(names) > 1:
+            plan.problems.append(f"{path} is written from different key variables "
+                                 f"({', '.join('$' + n for n in sorted(names))}) in one job; which key is used "
+                                 "depends on the run: rewrite by hand")
+
+
+def _written(command: Command) -> tuple[str, str] | None:
+    """(variable, path) of a key write, also behind a `then`/`else`/`do` keyword."""
+    if command.kind == "write" and command.var and command.path:
+        return command.var, command.path
+    stages = command.segment.stages
+    if stages and stages[0].words and stages[0].words[0] in BRANCH_WORDS:
+        rest = command.segment.text.split(None, 1)[1] if len(command.segment.text.split(None, 1)) > 1 else ""
+        parts = shell.segments(rest) or []
+        if len(parts) == 1:
+            inner = classify(parts[0])
+            if inner.kind == "write" and inner.var and inner.path:
+                return inner.var, inner.path
+    return None
 
 
 def _drop_echo_companions(plan: Plan, step: Step) -> None:
@@ -408,6 +474,24 @@ def _check_other(plan: Plan, step: Step, command: Command, env: dict[str, str], 
                 plan.problem(step, f"the key file {word} is read by `{stage.name}`; check that it accepts a "
                              "credential configuration and rewrite it by hand")
                 return
+    _check_reads(plan, step, command.segment.text, env, written)
+
+
+def _check_reads(plan: Plan, step: Step, text: str, env: dict[str, str], written: dict[str, Step]) -> None:
+    """A key file named anywhere in a command: `$(jq … key.json)`, `--x=key.json`, `-v key.json:/…`,
+    `--from-file=k=key.json`, `< key.json`, `-o Section:option=key.json`. After the rewrite the file
+    holds a credential configuration (or nothing), so such a reader would break or copy it."""
+    stages = shell.segments(text) or []
+    if len(stages) == 1 and len(stages[0].stages) == 1:
+        stage = stages[0].stages[0]
+        if stage.name in SAFE_READERS and not stage.redirects and not any("$(" in w or "`" in w for w in stage.words):
+            return
+    paths = frozenset(acceptance.normalise(target) for target in written)
+    hit = acceptance.mentions(text, paths, env)
+    if hit is not None:
+        plan.problem(step, f"the key file {hit} is still read by a command this tool does not rewrite "
+                     f"({redact(' '.join(text.split()))[:90]}); after the rewrite it would not hold the key: "
+                     "change that command by hand")
 
 
 def _unit_edits(plan: Plan) -> list[emit.Replace | emit.Insert]:
