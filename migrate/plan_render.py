@@ -22,6 +22,13 @@ def _projects(labels: Sequence[str]) -> list[str]:
     return list(seen)
 
 
+def _outside(readers: Sequence[Mapping[str, Any]], shown: int = 6) -> str:
+    """Projects that can read the key but whose CI was not checked (plan `outside_readers`)."""
+    names = sorted({str(r.get("project") or "unknown (listing failed)") for r in readers})
+    more = f"\n+{len(names) - shown} more" if len(names) > shown else ""
+    return "\n".join(names[:shown]) + more if names else "-"
+
+
 def render_plan(plan: Plan, diffs: bool = True) -> str:
     out = [f"Plan for {plan.gitlab_url} → pool {plan.pool_id}, provider {plan.provider_id} in "
            f"{plan.identity_project} (project number {plan.project_number})", ""]
@@ -67,10 +74,13 @@ def render_plan(plan: Plan, diffs: bool = True) -> str:
         p = a.params
         krows.append([f"{p['service_account']}#{p['key_id'][:12]}",
                       "\n".join(v["ref"] for v in p["variables"]),
-                      "\n".join(a.depends_on) or "-", "\n".join(p.get("blocked_by") or []) or "-"])
+                      "\n".join(a.depends_on) or "-", "\n".join(p.get("blocked_by") or []) or "-",
+                      _outside(p.get("outside_readers") or [])])
     if krows:
-        out += ["Keys to retire (by `wif-migrate keys`, after merge and verification):",
-                tabulate(krows, headers=["key", "variables", "after", "blocked by"], tablefmt="simple"), ""]
+        out += ["Keys to retire (by `wif-migrate keys`, after merge and verification; readers outside the "
+                "scope block unless accepted with --accept-outside-readers KEY_ID):",
+                tabulate(krows, headers=["key", "variables", "after", "blocked by", "readers outside the scope"],
+                         tablefmt="simple"), ""]
     errors = [m for m in plan.manual if m.severity == "error"]
     if errors:
         out += ["Could not be read (ERROR):", tabulate([[m.subject, m.reason] for m in errors],

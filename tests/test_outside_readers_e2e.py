@@ -125,7 +125,10 @@ def test_a_group_key_read_outside_the_scope_is_reported_and_not_disabled_unless_
     assert [(r["variable"], r["project"]) for r in outside] == [("group:acme:GCP_SA_KEY", "acme/legacy-reports")]
     assert "scope.exclude" in outside[0]["reason"]
 
-    assert w.cli("plan", "--inventory", str(w.inventory), "-o", str(w.plan), "--no-diff")[0] in (0, 1)
+    code, printed = w.cli("plan", "--inventory", str(w.inventory), "-o", str(w.plan), "--no-diff")
+    assert code in (0, 1)
+    keys_table = printed.split("Keys to retire")[1]
+    assert "readers outside the scope" in keys_table and "acme/legacy-reports" in keys_table
     plan = plan_io.read(w.plan)
     disable = next(a for a in plan.actions if a.kind == "disable_key")
     # plan: the disable step lists the reader, and the plan's review list says what retire will do
@@ -195,3 +198,58 @@ def test_accepting_the_outside_readers_is_journaled_and_reported(world: World) -
     assert key["outside_readers_accepted_by"] == ev["accepted_outside_readers_by"]
     md = (w.tmp / "reports" / "report.md").read_text(encoding="utf-8")
     assert "acme/legacy-reports" in md and "outside the scope" in md
+
+
+def wide_org() -> Any:
+    """A key in group `acme`, a key in an instance variable; the scope is one project, acme/platform/api."""
+    ci = "deploy:\n  script:\n    - gcloud auth activate-service-account --key-file \"$GCP_SA_KEY\"\n"
+    return parse_org({
+        "seed": 6,
+        "gitlab": {
+            "users": [{"username": "migrator", "token": TOKEN, "admin": True}],
+            "instance_variables": [{"key": "SHARED_KEY", "sa_key": {"service_account": SA, "key": "k2",
+                                                                    "encoding": "base64"}}],
+            "groups": [
+                {"path": "acme", "id": 100, "variables": [
+                    {"key": "GCP_SA_KEY", "variable_type": "file",
+                     "sa_key": {"service_account": SA, "key": "k1", "encoding": "json"}}],
+                 "subgroups": [
+                     {"path": "platform", "id": 110, "projects": [{"path": "api", "id": 1001,
+                                                                  "files": {".gitlab-ci.yml": ci}}]},
+                     {"path": "apps", "id": 120, "projects": [
+                         {"path": "shop", "id": 1002, "files": {".gitlab-ci.yml": ci}},
+                         {"path": "attic", "id": 1003, "archived": True}]}]},
+                {"path": "tools", "id": 200, "projects": [{"path": "bot", "id": 2001}]},
+            ],
+        },
+        "google": {"admin_token": "g-admin", "projects": [
+            {"project_id": "acme-prod", "number": 411111111111, "service_accounts": [
+                {"email": SA, "keys": [{"label": "k1"}, {"label": "k2"}]}]}]},
+    }, "wide org")
+
+
+def test_scan_lists_readers_above_a_narrow_scope_through_the_real_listing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scope = one project. The key in its ancestor group `acme` reaches acme/apps/* too, and the
+    instance key reaches every project; scan lists them through GitLab's own listings (python-gitlab
+    over HTTP): `GET /groups/100/projects?include_subgroups=true`, `GET /projects`."""
+    with Sandbox(wide_org(), gitlab_port=free_port(), now=START) as sb:
+        for name, value in sb.env().items():
+            monkeypatch.setenv(name, value)
+        cfg = sb.config_dict(state_dir=str(tmp_path / "state"))
+        cfg["scope"] = {"groups": [], "projects": ["acme/platform/api"]}
+        (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+        capsys.readouterr()
+        assert main(["scan", "-o", str(tmp_path / "inv.json"), "--progress", "never", "--no-google",
+                     "--config", str(tmp_path / "c.yaml")]) in (0, 1)
+        printed = capsys.readouterr().out
+        listed = [e["path"] for e in sb.gitlab.requests_log() if e["path"].endswith("/projects")]
+    inventory = json.loads((tmp_path / "inv.json").read_text(encoding="utf-8"))
+    got = sorted((r["variable"], r["project"], r["archived"]) for r in inventory["outside_readers"])
+    assert got == [
+        ("group:acme:GCP_SA_KEY", "acme/apps/attic", True), ("group:acme:GCP_SA_KEY", "acme/apps/shop", False),
+        ("instance::SHARED_KEY", "acme/apps/attic", True), ("instance::SHARED_KEY", "acme/apps/shop", False),
+        ("instance::SHARED_KEY", "tools/bot", False)]
+    assert sorted(set(listed)) == ["/api/v4/groups/100/projects", "/api/v4/projects"]
+    assert listed.count("/api/v4/groups/100/projects") == 1  # once per group, not per variable
+    assert "acme/apps/shop" in printed and "tools/bot" in printed  # the scan's own summary says so
