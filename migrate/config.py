@@ -69,6 +69,9 @@ class GoogleConfig:
     upload_jwks: bool = False
     endpoints: Mapping[str, str] = field(default_factory=dict)
     service_accounts: Mapping[str, str] = field(default_factory=dict)  # variable name → e-mail
+    # Seconds before the first poll of a long-running operation (pool/provider writes); later
+    # polls back off ×1.5 up to 10 s. Google's operations finish in seconds; a sandbox at once.
+    operation_poll_interval: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Config:
     google: GoogleConfig
     scope: ScopeConfig = ScopeConfig()
     concurrency: int = 8
-    rate_limit_rpm: int = 1800
+    rate_limit_rpm: int | None = 1800  # None (config 0 or null): no client-side limit
     state_dir: str = ".wif-migrate"
     merge_requests: MergeRequestConfig = MergeRequestConfig()
     keys: KeysConfig = KeysConfig()
@@ -233,6 +236,7 @@ def parse_config(data: object, source: str = "config") -> Config:
         upload_jwks=go.get("upload_jwks", bool, False),
         endpoints={str(k): str(v).rstrip("/") for k, v in endpoints.data.items()},
         service_accounts={str(k): str(v) for k, v in sa_map.data.items()},
+        operation_poll_interval=_seconds(go, "operation_poll_interval", 1.0),
     )
     go.done()
 
@@ -261,7 +265,7 @@ def parse_config(data: object, source: str = "config") -> Config:
         google=google,
         scope=scope,
         concurrency=top.positive("concurrency", 8),
-        rate_limit_rpm=top.positive("rate_limit_rpm", 1800),
+        rate_limit_rpm=_rate_limit(top),
         state_dir=top.string("state_dir", ".wif-migrate"),
         merge_requests=merge_requests,
         keys=keys,
@@ -270,6 +274,27 @@ def parse_config(data: object, source: str = "config") -> Config:
     )
     top.done()
     return config
+
+
+def _rate_limit(top: _Section) -> int | None:
+    """`rate_limit_rpm`: absent → 1800; `0` or `null` → no client-side limit (a local sandbox;
+    python-gitlab still obeys GitLab's 429 answers); otherwise a positive integer."""
+    if "rate_limit_rpm" not in top.data:
+        top.seen.add("rate_limit_rpm")
+        return 1800
+    value = top.get("rate_limit_rpm", int, None)
+    if value is None or value == 0:
+        return None
+    if value < 0:
+        raise top.err("rate_limit_rpm", f"must be a positive integer, or 0/null for no limit, got {value}")
+    return int(value)
+
+
+def _seconds(section: _Section, name: str, default: float) -> float:
+    value = section.get(name, (int, float), default)
+    if isinstance(value, bool) or not 0 < float(value) <= 60:
+        raise section.err(name, f"must be a number of seconds in (0, 60], got {value!r}")
+    return float(value)
 
 
 def _version_string(gl: _Section) -> str | None:

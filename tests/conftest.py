@@ -1,5 +1,9 @@
 """Shared fixtures: the demo sandbox (GitLab + Google emulators over HTTP) and client factories.
 
+Tests marked `slow` (long end-to-end runs: subprocess kills, the whole demo, 10,000-project
+orgs) are left out of a plain `pytest` run so the default suite stays fast; `pytest -m slow` runs
+them (`.ci/run` does both), and so does naming a slow test's node id on the command line.
+
 `demo_sandbox` is session-scoped (key generation and start-up happen once per test process);
 tests that change it use their own branch names and never assume they are alone. Tests that
 need a pristine or specially configured instance build their own `Sandbox` or `GitLabApp`.
@@ -16,6 +20,16 @@ from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import load_org
 
 MIGRATOR_TOKEN = "sandbox-migrator-token"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect `slow` tests unless a `-m` expression chooses, or a node id is named."""
+    if config.option.markexpr or any("::" in str(a) for a in config.args):
+        return
+    slow = [i for i in items if i.get_closest_marker("slow") is not None]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [i for i in items if i.get_closest_marker("slow") is None]
 REPORTER_TOKEN = "sandbox-reporter-token"
 
 

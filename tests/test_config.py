@@ -56,6 +56,10 @@ def test_defaults_and_trailing_slash() -> None:
         ("concurrency", True, "concurrency", "must be int"),
         ("reports.formats", ["pdf"], "reports.formats", "unknown format"),
         ("keys.grace_days", -1, "keys.grace_days", "positive"),
+        ("rate_limit_rpm", -5, "rate_limit_rpm", "0/null for no limit"),
+        ("rate_limit_rpm", "fast", "rate_limit_rpm", "must be int"),
+        ("google.operation_poll_interval", 0, "google.operation_poll_interval", "seconds"),
+        ("google.operation_poll_interval", True, "google.operation_poll_interval", "seconds"),
     ],
 )
 def test_errors_name_the_key(path: str, value: object, key: str, words: str) -> None:
@@ -89,3 +93,19 @@ def test_token_is_read_from_the_named_variable(monkeypatch: pytest.MonkeyPatch) 
         config.gitlab.token()
     monkeypatch.setenv("MY_TOKEN", "t0k")
     assert config.gitlab.token() == "t0k"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1800, 1800), (120, 120), (0, None), (None, None)])
+def test_rate_limit_zero_or_null_means_no_client_side_limit(value: object, expected: int | None) -> None:
+    from migrate.gitlab.client import GitLabClients
+
+    config = parse_config({**BASE, "rate_limit_rpm": value})
+    assert config.rate_limit_rpm == expected
+    limiter = GitLabClients.from_config(config).limiter
+    assert (limiter is None) == (expected is None)
+
+
+def test_rate_limit_and_poll_interval_defaults() -> None:
+    config = parse_config(BASE)
+    assert config.rate_limit_rpm == 1800 and config.google.operation_poll_interval == 1.0
+    assert parse_config(with_("google.operation_poll_interval", 0.05)).google.operation_poll_interval == 0.05

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "reports" / "sample"
 NOW = "2026-11-25T09:00:00Z"
@@ -28,6 +30,7 @@ def normalise(text: str) -> str:
     return re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d)?(\.\d+)?Z?", "TIME", text)
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_migration(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "WIF_SANDBOX_"))}
     proc = subprocess.run([sys.executable, "-m", "migrate", "demo", "--out", str(tmp_path), "--seed", "7",

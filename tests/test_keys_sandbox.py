@@ -187,7 +187,7 @@ def the_plan(sb: Sandbox) -> Plan:
 
 
 def clients(sb: Sandbox) -> GitLabClients:
-    return GitLabClients(GitLabConfig(url=sb.gitlab_url), rate_limit_rpm=6000, token=TOKEN)
+    return GitLabClients(GitLabConfig(url=sb.gitlab_url), rate_limit_rpm=None, token=TOKEN)
 
 
 def migrate_api_only(sb: Sandbox, plan: Plan, state: State) -> None:

@@ -194,7 +194,7 @@ def the_plan() -> Plan:
 
 
 def clients(sb: Sandbox) -> GitLabClients:
-    return GitLabClients(GitLabConfig(url=sb.gitlab_url), rate_limit_rpm=6000, token=TOKEN)
+    return GitLabClients(GitLabConfig(url=sb.gitlab_url), rate_limit_rpm=None, token=TOKEN)
 
 
 def apply(sb: Sandbox, plan: Plan, dry_run: bool = False, rewriter: Any = None) -> dict[str, ActionResult]:

@@ -188,6 +188,7 @@ def pools(sb: Sandbox) -> list[str]:
         return [p.name for p in world.pools.values() if p.state == "ACTIVE"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", sorted(APPLY_ROUTES))
 def test_apply_resumes_after_a_dropped_write(run: Run, base: Base, route: str) -> None:
     method, regex, action_prefix = APPLY_ROUTES[route]
@@ -300,6 +301,7 @@ def _unfinished(state_dir: Path, stage: str) -> list[str]:
     return [a for a, phase in last.items() if phase == "intent"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route", sorted(APPLY_ROUTES))
 def test_apply_killed_right_after_a_write_resumes(run: Run, base: Base, route: str,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
@@ -329,6 +331,7 @@ def test_apply_killed_right_after_a_write_resumes(run: Run, base: Base, route: s
         run.sb.stop()
 
 
+@pytest.mark.slow
 def test_keys_killed_right_after_disable_and_delete_resume(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
     sb = ready_to_retire(run)
     assert sb.google is not None
@@ -687,6 +690,7 @@ def test_a_rejected_gitlab_token_is_named_and_scan_fails(run: Run, capsys: pytes
     assert rows and all("401 Unauthorized: the token is missing, wrong, expired or revoked" in r for r in rows)
 
 
+@pytest.mark.slow
 def test_every_kind_of_write_losing_its_answer_in_one_run_converges(run: Run, base: Base) -> None:
     """Several crashes in one migration: pool, provider, two bindings, a commit and an MR all lose
     their answers in the same run, which still finishes truthfully; the re-run changes nothing."""

@@ -208,8 +208,9 @@ def _admin(ctx: ApplyContext) -> WifAdmin:
     def build() -> WifAdmin:
         if ctx.config is None:
             raise GoogleError("applying federation needs a configuration (google.*)")
+        interval = ctx.services.get("poll_interval", ctx.config.google.operation_poll_interval)
         return WifAdmin(ctx.service("google", lambda: GoogleClients(ctx.config.google)),  # type: ignore[union-attr]
-                        poll_interval=float(ctx.services.get("poll_interval", 1.0)))
+                        poll_interval=float(interval))
     admin: WifAdmin = ctx.service("wif_admin", build)
     return admin
 

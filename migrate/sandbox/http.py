@@ -319,8 +319,9 @@ class SandboxServer(ThreadingHTTPServer):
         self._thread: threading.Thread | None = None
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self.serve_forever, name=f"sandbox-{self.app.name}",
-                                        daemon=True)
+        # A short poll interval: `shutdown()` waits up to one interval, and tests stop many servers.
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name=f"sandbox-{self.app.name}", daemon=True)
         self._thread.start()
         return self
 

@@ -135,14 +135,20 @@ class Sandbox:
         return "sandbox-identity"
 
     def config_dict(self, state_dir: str = ".wif-migrate") -> dict[str, Any]:
-        """A configuration `migrate.config.parse_config` accepts, pointing at this sandbox."""
+        """A configuration `migrate.config.parse_config` accepts, pointing at this sandbox.
+
+        The client-side GitLab limit follows the emulator's own (`rate_limit_rpm: 0` = none when the
+        emulator has none: pacing a local process only makes runs slower), and operations are polled
+        every 50 ms (the emulator finishes them after `lro_polls` reads, not after seconds)."""
         google_url = self.google_url or NOWHERE
         return {
             "version": 1,
             "gitlab": {"url": self.gitlab_url, "token_env": GITLAB_TOKEN_ENV},
             "scope": {"groups": self.top_level_groups()},
             "google": {"identity_project": self.identity_project(), "access_token_env": GOOGLE_TOKEN_ENV,
-                       "endpoints": {name: google_url for name in GOOGLE_ENDPOINTS}},
+                       "endpoints": {name: google_url for name in GOOGLE_ENDPOINTS},
+                       "operation_poll_interval": 0.05},
+            "rate_limit_rpm": int(self.gitlab.rate_limit_rpm or 0),
             "state_dir": state_dir,
         }
 

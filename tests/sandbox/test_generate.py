@@ -6,6 +6,7 @@ import collections
 import time
 
 import gitlab
+import pytest
 
 from migrate.sandbox.generate import generate_org
 from migrate.sandbox.launch import Sandbox
@@ -61,6 +62,7 @@ def test_generated_org_is_served_and_listed() -> None:
         assert lint.valid, lint.errors
 
 
+@pytest.mark.slow
 def test_ten_thousand_project_org_starts_and_pages_fast() -> None:
     import requests
 

@@ -31,9 +31,13 @@ def test_config_dict_is_a_valid_tool_config(tmp_path: Path) -> None:
         google = sb.google_url or "http://127.0.0.1:9"
         assert set(config.google.endpoints.values()) == {google} and len(config.google.endpoints) == 6
         assert sb.env() == {GITLAB_TOKEN_ENV: "t-root", GOOGLE_TOKEN_ENV: "sandbox-google-token"}
+        # Against a local emulator without a limit, pacing is only lost time; polls are short.
+        assert config.rate_limit_rpm is None and config.google.operation_poll_interval < 0.2
         assert gitlab.Gitlab(sb.gitlab_url, private_token="t-root").projects.get("one/p").path == "p"
         written = sb.write_config(tmp_path / "cfg.yaml", state_dir="st")
         assert load_config(written).state_dir == "st"
+        sb.gitlab.rate_limit(600)  # an emulator that enforces a limit: the client paces to it
+        assert parse_config(sb.config_dict()).rate_limit_rpm == 600
         url = sb.gitlab_url
     try:
         requests.get(url + "/api/v4/version", timeout=2)
