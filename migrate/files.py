@@ -29,9 +29,17 @@ def read_text(path: str | Path, what: str) -> str:
     """The file's text, or a usage error that names it."""
     p = Path(path)
     try:
-        return p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {what} {p}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read {what} {p}: not UTF-8 text (byte {exc.start}); is it a {what} "
+                         "file?") from None
+    if "\x00" in text:
+        raise UsageError(f"cannot read {what} {p}: binary data (NUL byte at {text.index(chr(0))})")
+    return text
 
 
 def parse_json(text: str, source: str) -> object:
@@ -40,3 +48,5 @@ def parse_json(text: str, source: str) -> object:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise UsageError(f"{source}: not a usable JSON file (nested too deeply)") from None

@@ -238,6 +238,11 @@ def binding_params(plan: Plan | None, params: MRParams) -> list[Mapping[str, Any
     return inline + found
 
 
+def short_id(key_id: str) -> str:
+    """The short key id shown everywhere (and accepted as a unique prefix by `wif-migrate keys`)."""
+    return key_id[:8] or "KEY_ID"
+
+
 def render_description(params: MRParams, action: Action, digest: str,
                        bindings: Sequence[Mapping[str, Any]] = ()) -> str:
     """The MR description: what, why, keys retired, binding, verify, roll back, hidden marker."""
@@ -277,8 +282,9 @@ def render_description(params: MRParams, action: Action, digest: str,
             out.append(f"| `{k.service_account}` | `{k.key_id}` | "
                        f"{', '.join(f'`{v}`' for v in k.variables) or '-'} |")
         out += ["", "Merging does **not** disable the key. It is disabled only after every project "
-                "that uses it is migrated and a pipeline authenticated through federation "
-                "(`wif-migrate keys disable`), and deleted after a grace period."]
+                "that uses it is migrated and every job that used it signed in through federation "
+                f"(`wif-migrate keys retire --key {short_id(params.keys[0].key_id)}`), and deleted after a "
+                "grace period (`wif-migrate keys delete`)."]
     else:
         out.append("(none recorded in the plan)")
     out += ["", "### The binding that makes it work", ""]
@@ -295,14 +301,16 @@ def render_description(params: MRParams, action: Action, digest: str,
         "1. Review the diff: only the authentication lines change.",
         f"2. Merge. The next pipeline on `{params.target_branch}` should show the jobs above signing in "
         "with the federated credential and succeeding.",
-        "3. Run `wif-migrate verify --plan <plan file>`: it finds that pipeline and reports this merge "
+        "3. Run `wif-migrate verify --plan plan.json`: it finds that pipeline and reports this merge "
         "request as verified, or the failing job and the reason from its log.",
         "",
         "### How to roll back",
         "",
-        "Revert this merge request. The key stays enabled until `wif-migrate keys disable` runs, so the "
-        "previous configuration keeps working; if the key was already disabled, "
-        "`wif-migrate keys enable` restores it.",
+        "Revert this merge request. The key stays enabled until `wif-migrate keys retire` disables it, so "
+        "the previous configuration keeps working; if the key was already disabled, "
+        + (f"`wif-migrate keys rollback {short_id(params.keys[0].key_id)} --reason \"why\"`"
+           if params.keys else "`wif-migrate keys rollback KEY_ID --reason \"why\"`")
+        + " re-enables it (and it stays enabled until the next plan).",
         "",
     ]
     diffs = [f.diff for f in params.files if f.diff]

@@ -104,6 +104,7 @@ class RunOptions:
     only_keys: tuple[str, ...] = ()  # --key: restrict to these; an orphan must be named here
     accept_outside: tuple[str, ...] = ()  # --accept-outside-readers: key ids whose outside readers are accepted
     plan_time: str | None = None  # cut-over for keys held but used by no project (plan generated_at)
+    include_rolled_back: bool = False  # --include-rolled-back: a rolled-back key may be disabled again
 
 
 def exit_code(results: Sequence[StepResult]) -> int:
@@ -242,6 +243,46 @@ def disable_history(state: State, resource: str) -> tuple[str | None, str | None
     return (after[0], None) if after else (disables[-1], rollback)
 
 
+@dataclass(frozen=True)
+class Rollback:
+    """The operator's latest re-enable of a key (journaled by `keys rollback`)."""
+
+    ts: str
+    who: str
+    reason: str
+
+
+def standing_rollback(state: State, resource: str) -> Rollback | None:
+    """The latest applied rollback of the key that no later disable superseded, else None."""
+    latest: Rollback | None = None
+    for e in state.entries(stage=STAGE):
+        if e.target != resource or e.phase != "outcome" or e.outcome != "applied":
+            continue
+        if e.kind == "rollback_key":
+            latest = Rollback(e.ts, str(e.evidence.get("who") or e.actor), str(e.evidence.get("reason") or e.detail))
+        elif e.kind == "disable_key" and latest is not None and parse_time(e.ts) >= parse_time(latest.ts):
+            latest = None
+    return latest
+
+
+def resolve_key_id(given: str, known: Iterable[str], what: str = "key") -> str:
+    """A full key id from a unique prefix of the known ones (the 8-character ids shown in tables
+    are accepted wherever a key id is). An ambiguous prefix is an error listing the matches; a
+    prefix matching nothing is returned unchanged (the caller may know more keys, or refuse)."""
+    text = given.strip().lower()
+    if not text:
+        raise UsageError(f"{what}: empty key id")
+    ids = sorted({k.lower() for k in known if k})
+    if text in ids:
+        return text
+    if len(text) < 4:
+        raise UsageError(f"{what} {given!r}: give at least 4 characters of the key id")
+    matches = [k for k in ids if k.startswith(text)]
+    if len(matches) > 1:
+        raise UsageError(f"{what} {given!r} is ambiguous; it matches: " + ", ".join(matches))
+    return matches[0] if matches else text
+
+
 # --- the runs -----------------------------------------------------------------------------------
 
 class Retirement:
@@ -289,8 +330,29 @@ class Retirement:
         return self.results
 
     def _retire_one(self, item: KeyItem) -> None:
+        rolled = standing_rollback(self.state, item.resource)
+        plan_time = self.options.plan_time
+        if rolled is not None and not self.options.include_rolled_back and (
+                plan_time is None or parse_time(plan_time) <= parse_time(rolled.ts)):
+            # Google's usage signal lags a day: right after a rollback the gates would pass again.
+            # A rolled-back key stays enabled until the operator re-plans or says so.
+            self._finish("disable_key", item.action_id, item.resource, "refused",
+                         f"rolled back at {rolled.ts} by {rolled.who} ({rolled.reason}); it stays enabled "
+                         "until you re-run `wif-migrate plan` or pass --include-rolled-back",
+                         extra={"service_account": item.service_account, "key_id": item.key_id,
+                                "rolled_back_at": rolled.ts, "rolled_back_by": rolled.who,
+                                "rollback_reason": rolled.reason})
+            return
         live = self._key_read("disable_key", item)
         if live is None:
+            return
+        if live.disabled and live.disable_reason in ("EXPOSED", "COMPROMISE_DETECTED"):
+            # Google's exposure response, not ours: an incident for the report, never a step.
+            self._finish("disable_key", item.action_id, item.resource, "skipped",
+                         f"disabled by Google itself ({live.disable_reason}): an incident, not a retirement "
+                         "step; see the report", extra={"service_account": item.service_account,
+                                                        "key_id": item.key_id, "disabled": False,
+                                                        "incident": live.disable_reason})
             return
         signal = UsageSignal()
         if live.exists and not live.disabled:

@@ -311,16 +311,26 @@ def test_retire_rollback_delete_end_to_end(sb: Sandbox, tmp_path: Path, capsys: 
     assert row["outcome"] == "refused" and "grace period" in row["detail"]
     assert key_state(sb, api_k1) == "DISABLED"
 
-    # Rollback re-enables (and the reason is journaled); delete then refuses until retired again.
-    code, out = cli("rollback", api_k1, "--reason", "deploy broke", plan=True)
+    # Rollback with the short id shown everywhere re-enables (and the reason is journaled); delete
+    # then refuses until retired again.
+    code, out = cli("rollback", api_k1[:8], "--reason", "deploy broke", plan=True)
     assert code == 0 and out["results"][0]["outcome"] == "applied"
     assert out["results"][0]["evidence"]["reason"] == "deploy broke"
     assert key_state(sb, api_k1) == "ENABLED"
+    # Rollback sticks: a second later (and days later) retire leaves the key enabled, saying why.
+    sb.clock.advance(timedelta(seconds=1))
+    code, out = cli("retire")
+    row = by_target(out, "disable_key")[api_k1]
+    assert code == 1 and row["outcome"] == "refused" and "deploy broke" in row["detail"], row
+    assert "--include-rolled-back" in row["detail"] and key_state(sb, api_k1) == "ENABLED"
     sb.clock.advance(timedelta(days=20))
-    code, out = cli("delete", "--key", api_k1)
+    code, out = cli("delete", "--key", api_k1[:8])
     assert code == 1 and "rolled back" in by_target(out, "delete_key")[api_k1]["detail"]
+    code, out = cli("retire", "--key", api_k1[:10])
+    assert code == 1 and by_target(out, "disable_key")[api_k1]["outcome"] == "refused"
+    assert key_state(sb, api_k1) == "ENABLED"
 
-    code, out = cli("retire", "--key", api_k1)
+    code, out = cli("retire", "--key", api_k1, "--include-rolled-back")
     assert code == 0 and by_target(out, "disable_key")[api_k1]["outcome"] == "applied"
     sb.clock.advance(timedelta(days=14, hours=1))
 

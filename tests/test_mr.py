@@ -93,3 +93,36 @@ def test_content_equal() -> None:
     assert content_equal("a\r\nb\n", "a\nb\n")
     assert not content_equal("a\n", "a")
     assert marker("x", "y") == "<!-- wif-migrate:action=x plan=y -->"
+
+
+def commands_in(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"`(wif-migrate [^`]+)`", text)
+
+
+def test_every_command_the_description_names_exists() -> None:
+    """Each `wif-migrate …` command in the MR text parses with the real CLI parser (issue 16 §9),
+    and the check does catch a command that does not exist."""
+    import shlex
+
+    from migrate.cli import build_parser
+
+    def parses(command: str) -> bool:
+        try:
+            build_parser().parse_args(shlex.split(command)[1:])
+        except SystemExit:
+            return False
+        return True
+
+    a = action()
+    p = plan(a)
+    params = parse_params(a)
+    text = render_description(params, a, plan_digest(p), binding_params(p, params))
+    commands = commands_in(text)
+    assert len(commands) >= 4, commands
+    assert {c.split()[1] for c in commands} >= {"verify", "keys"}
+    for command in commands:
+        assert parses(command), command
+    assert not parses("wif-migrate keys disable KEY")  # the old text named commands that do not exist
+    assert not parses("wif-migrate keys enable KEY")

@@ -32,6 +32,7 @@ from migrate.retire import (
     exit_code,
     find_orphans,
     items_from_plan,
+    resolve_key_id,
     service_accounts_in_scope,
 )
 from migrate.state import RunLock, State
@@ -49,6 +50,9 @@ def register(sub: Any, help_text: str) -> None:
     retire.add_argument("--accept-outside-readers", metavar="KEY_ID", action="append", default=[],
                         help="disable KEY_ID although projects the scan did not check (outside the scope, "
                              "or unreadable) can read its variable; repeatable; journaled with who accepted")
+    retire.add_argument("--include-rolled-back", action="store_true",
+                        help="also disable keys rolled back since the plan was made (they are left "
+                             "enabled otherwise, until the next plan)")
     retire.set_defaults(func=run_retire)
 
     delete = new_parser(keys_sub, "delete", "delete disabled keys and their GitLab variables after the grace period")
@@ -170,6 +174,10 @@ class Context:
             held |= held_key_ids(v for v in inventory.get("variables") or [] if isinstance(v, dict))
         return held
 
+    def journal_key_ids(self) -> list[str]:
+        """Key ids the keys-stage journal has acted on (orphans disabled earlier, rollbacks)."""
+        return [str(e.evidence["key_id"]) for e in self.state.entries(stage="keys") if e.evidence.get("key_id")]
+
     def service_accounts(self) -> list[str]:
         extra = list(self.config.google.service_accounts.values())
         inventory = self.state.latest_snapshot("inventory")
@@ -187,18 +195,20 @@ def _select(ctx: Context, args: argparse.Namespace, allow_orphans: bool) -> list
     """Plan items (restricted to --key); a named key not in the plan must be an in-scope orphan."""
     assert ctx.plan is not None
     items = items_from_plan(ctx.plan)
-    named = [k.strip() for k in args.key]
+    known = [i.key_id for i in items] + ctx.journal_key_ids()
+    named = [resolve_key_id(k, known, "--key") for k in args.key]
     if not named:
         return items
     chosen = [i for i in items if i.key_id in named]
     missing = [k for k in named if k not in {i.key_id for i in chosen}]
     if missing and allow_orphans:
-        for sa in ctx.service_accounts():
-            for key in ctx.keys().list_user_keys(sa):
-                if key.key_id in missing:
-                    chosen.append(KeyItem(sa, key.key_id, action_id=key.key_id, delete_action_id=key.key_id,
-                                          orphan=True))
-                    missing.remove(key.key_id)
+        listed = [(sa, key) for sa in ctx.service_accounts() for key in ctx.keys().list_user_keys(sa)]
+        missing = [resolve_key_id(k, [key.key_id for _, key in listed], "--key") for k in missing]
+        for sa, key in listed:
+            if key.key_id in missing:
+                chosen.append(KeyItem(sa, key.key_id, action_id=key.key_id, delete_action_id=key.key_id,
+                                      orphan=True))
+                missing.remove(key.key_id)
     if missing:
         raise UsageError(f"--key {missing[0]}: not a key of the plan nor a user-managed key of an in-scope "
                          "service account")
@@ -220,14 +230,15 @@ def _orphans_from_journal(ctx: Context, named: list[str]) -> list[KeyItem]:
 def run_retire(args: argparse.Namespace) -> int:
     ctx = Context(args)
     items = _select(ctx, args, allow_orphans=True)
-    accepted = tuple(k.strip() for k in args.accept_outside_readers)
     planned = {i.key_id for i in items_from_plan(ctx.plan)} if ctx.plan else set()
+    accepted = tuple(resolve_key_id(k, planned, "--accept-outside-readers") for k in args.accept_outside_readers)
     unknown = [k for k in accepted if k not in planned]
     if unknown:
-        raise UsageError(f"--accept-outside-readers {unknown[0]}: not a key id of the plan (give the full key id)")
+        raise UsageError(f"--accept-outside-readers {unknown[0]}: not a key id of the plan")
     options = RunOptions(now=ctx.now, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
                          grace_days=ctx.config.keys.grace_days, accept_outside=accepted,
-                         plan_time=ctx.plan.generated_at if ctx.plan else None)
+                         plan_time=ctx.plan.generated_at if ctx.plan else None,
+                         include_rolled_back=args.include_rolled_back)
     with ctx.lock("keys retire", args.dry_run):
         results = Retirement(ctx.state, ctx.keys(), None, options).retire(items)
     return _render(results, args.format)
@@ -236,7 +247,8 @@ def run_retire(args: argparse.Namespace) -> int:
 def run_delete(args: argparse.Namespace) -> int:
     ctx = Context(args)
     assert ctx.plan is not None
-    named = [k.strip() for k in args.key]
+    named = [resolve_key_id(k, [i.key_id for i in items_from_plan(ctx.plan)] + ctx.journal_key_ids(), "--key")
+             for k in args.key]
     items = [i for i in items_from_plan(ctx.plan) if not named or i.key_id in named]
     items += [o for o in _orphans_from_journal(ctx, named) if o.key_id not in {i.key_id for i in items}]
     missing = [k for k in named if k not in {i.key_id for i in items}]
@@ -257,9 +269,10 @@ def run_delete(args: argparse.Namespace) -> int:
 
 def run_rollback(args: argparse.Namespace) -> int:
     ctx = Context(args, need_plan=False)
-    kid = args.key_id.strip()
     if not args.reason.strip():
         raise UsageError("--reason: say why the key is re-enabled")
+    known = ([i.key_id for i in items_from_plan(ctx.plan)] if ctx.plan else []) + ctx.journal_key_ids()
+    kid = resolve_key_id(args.key_id, known, "KEY_ID")
     item = next((i for i in items_from_plan(ctx.plan) if i.key_id == kid), None) if ctx.plan else None
     if item is None:
         sa = args.service_account
@@ -268,6 +281,8 @@ def run_rollback(args: argparse.Namespace) -> int:
                        if e.evidence.get("key_id") == kid and e.evidence.get("service_account")), None)
         if sa is None:
             raise UsageError(f"key {kid}: unknown service account; pass --service-account EMAIL")
+        if len(kid) < 40:  # a short id the plan and journal do not know: resolve it on Google's list
+            kid = resolve_key_id(kid, [k.key_id for k in ctx.keys().list_user_keys(str(sa))], "KEY_ID")
         item = KeyItem(str(sa), kid, action_id=kid, delete_action_id=kid)
     options = RunOptions(now=ctx.now, dry_run=args.dry_run)
     with ctx.lock("keys rollback", args.dry_run):

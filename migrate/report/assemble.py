@@ -3,7 +3,10 @@
 Key status, in order of progress: found → mr_opened (a merge request was opened for a project that
 uses it) → migrated (every merge request for it merged and verified) → disabled → deleted (Google's
 state, from the later of the inventory's facts and the journal's key steps; see burndown.py).
-A rollback (re-enable) takes a key back to its merge-request status.
+A rollback (re-enable) takes a key back to its merge-request status; its time, who and reason are
+in the key's status reason. A key Google disabled itself (disableReason EXPOSED or
+COMPROMISE_DETECTED) is an *incident*: an ERROR row and the key's status reason say so; it is never
+counted as a retirement step.
 """
 
 from __future__ import annotations
@@ -110,11 +113,30 @@ def _outside_accepted(journal: list[JournalEntry]) -> dict[str, str]:
     return out
 
 
+INCIDENT_REASONS = ("EXPOSED", "COMPROMISE_DETECTED")
+
+
+def incident(facts: KeyFacts | None) -> str | None:
+    """The incident text for a key Google disabled itself (exposure response), else None."""
+    if facts is None or facts.disable_reason not in INCIDENT_REASONS:
+        return None
+    what = ("its private key was found exposed (for example in a public repository)"
+            if facts.disable_reason == "EXPOSED" else "it was used in an attack")
+    return (f"INCIDENT: Google disabled key {facts.key.label} itself ({facts.disable_reason}: {what}); "
+            "this is not a migration step: treat the key as leaked, review its use and delete it")
+
+
 def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _Index, now: str,
                  mrs: list[history.MergeRequestRecord], google: str, members: tuple[str, ...],
-                 outside: tuple[OutsideReader, ...] = (), accepted_by: str = "") -> KeyFinding:
+                 outside: tuple[OutsideReader, ...] = (), accepted_by: str = "",
+                 rollback: history.KeyEvent | None = None) -> KeyFinding:
     usages = idx.usages_by_key.get(kid, [])
     status, reason = _status(mrs, google)
+    if incident(facts):
+        reason = str(incident(facts))
+    elif rollback is not None:
+        reason = (f"Rolled back at {rollback.ts} by {rollback.actor} ({rollback.detail}); it stays enabled "
+                  f"until the next plan. {reason}")
     note = ""
     if facts is None:
         note = "Google facts were not collected for this key."
@@ -161,8 +183,11 @@ def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list
         members = tuple(sorted(members_by_sa.get(sa, ())))
         outside = tuple(sorted({r for v in idx.variables_by_key.get(kid, []) for r in readers.get(v.ref, ())},
                                key=lambda r: (r.variable, r.project, r.reason)))
+        latest = [e for e in events if e.key_id == kid]
+        rolled = latest[-1] if latest and latest[-1].kind == "rollback" else None
         out.append(_key_finding(sa, kid, project, facts.get(kid), idx, now, key_mrs,
-                                states.get(kid, "unknown"), members, outside, (accepted or {}).get(kid, "")))
+                                states.get(kid, "unknown"), members, outside, (accepted or {}).get(kid, ""),
+                                rolled))
     return tuple(sorted(out, key=lambda k: (k.service_account, k.key_id)))
 
 
@@ -259,6 +284,8 @@ def _reviews(inv: Inventory, plan: Plan | None, unplaced: list[JournalEntry], er
     subjects = {i.subject for i in errs}
     errs += [ReviewItem(f"project:{p.path}", p.error or "could not be read", "error", "inventory")
              for p in inv.projects if p.status == "error" and f"project:{p.path}" not in subjects]
+    errs += [ReviewItem(f"key:{f.key.label}", str(incident(f)), "error", "google")
+             for f in inv.key_facts if incident(f)]
     errs += [ReviewItem(f"journal:{e.seq}", f"{e.kind} step on {e.target or e.action_id} names no key; "
                         "it is not counted", "error", "journal") for e in unplaced]
     errs += [ReviewItem(f"{e.stage}:{e.action_id}", f"interrupted: started {e.ts} by {e.actor} and never "
