@@ -40,6 +40,7 @@ class GitLabConfig:
     token_env: str = "GITLAB_TOKEN"
     version: str | None = None  # None: ask the instance (GET /version)
     ssl_verify: bool = True
+    issuer: str | None = None  # the `iss` job tokens carry, when not the discovery's (migrate/issuer.py)
 
     def token(self) -> str:
         """The token from the environment; a clear error when it is missing."""
@@ -202,6 +203,7 @@ def parse_config(data: object, source: str = "config") -> Config:
         token_env=gl.string("token_env", "GITLAB_TOKEN", check=_env_name),
         version=_version_string(gl),
         ssl_verify=gl.get("ssl_verify", bool, True),
+        issuer=(gl.string("issuer", None, check=_url) or "").rstrip("/") or None,
     )
     gl.done()
 

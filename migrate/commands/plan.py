@@ -44,6 +44,8 @@ def register(sub: Any, help_text: str) -> None:
     p.add_argument("--offline", action="store_true", help="do not read Google or GitLab (needs --project-number)")
     p.add_argument("--project-number", metavar="N", help="the identity project's number (skip Resource Manager)")
     p.add_argument("--no-diff", action="store_true", help="do not print the CI diffs")
+    p.add_argument("--id-token", metavar="FILE", help="a job ID token from the instance (e.g. `echo "
+                   "\"$ID_TOKEN\" > t.jwt` in a throwaway job): its `iss` becomes the provider's issuer")
     p.set_defaults(func=run)
 
 
@@ -57,18 +59,42 @@ def _inventory(args: argparse.Namespace, config: Config) -> Inventory:
                                   "inventory snapshot in the state database")
 
 
-def gather_facts(config: Config, inventory: Inventory, offline: bool, number: str | None) -> PlanFacts:
+def _token_iss(path: str | None) -> str | None:
+    if not path:
+        return None
+    from migrate.issuer import token_issuer
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--id-token: cannot read {path}: {type(exc).__name__}") from None
+    return token_issuer(text)
+
+
+def gather_facts(config: Config, inventory: Inventory, offline: bool, number: str | None,
+                 id_token: str | None = None) -> PlanFacts:
     """Everything the planner needs from the outside world, read-only."""
-    issuer, jwks = config.gitlab.url, None
+    from migrate.issuer import choose_issuer
+
+    jwks = None
+    discovered: str | None = None
+    token_iss = _token_iss(id_token)
     if not offline:
         from migrate.gitlab import oidc
 
         try:
-            issuer = oidc.issuer(config.gitlab.url, config.gitlab.ssl_verify)
+            discovered = oidc.issuer(config.gitlab.url, config.gitlab.ssl_verify)
         except WifMigrateError as exc:
-            log.warning("%s; using the configured URL %s as issuer", exc, config.gitlab.url)
-        if config.google.upload_jwks:
-            jwks = oidc.jwks_json(config.gitlab.url, config.gitlab.ssl_verify)
+            log.warning("%s; cannot check the issuer against discovery", exc)
+    choice = choose_issuer(config.gitlab.url, inventory.gitlab_version, discovered, config.gitlab.issuer,
+                           token_iss)
+    issuer = choice.issuer
+    for warning in choice.warnings:
+        log.warning("issuer: %s", warning)
+    if not offline and config.google.upload_jwks:
+        from migrate.gitlab import oidc
+
+        jwks = oidc.jwks_json(config.gitlab.url, config.gitlab.ssl_verify)
     if number is None:
         if offline:
             raise UsageError("--offline needs --project-number")
@@ -128,7 +154,7 @@ def _live(config: Config, inventory: Inventory, facts: PlanFacts) -> tuple[LiveF
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     inventory = _inventory(args, config)
-    facts = gather_facts(config, inventory, args.offline, args.project_number)
+    facts = gather_facts(config, inventory, args.offline, args.project_number, getattr(args, "id_token", None))
     rewriter = default_rewriter()
     try:
         result = build_plan(inventory, config, facts, rewriter)

@@ -82,6 +82,12 @@ class Sandbox:
             token_uri = getattr(self.google, "token_uri", None)
             if isinstance(token_uri, str) and token_uri:
                 self.gitlab.key_token_uri = token_uri
+            override = getattr(self.gitlab, "issuer_override", None)
+            aliases = getattr(self.google, "issuer_aliases", None)
+            if override and isinstance(aliases, dict):
+                # ci_id_tokens_issuer_url: the discovery document and JWKS are published at the
+                # issuer URL (a bucket, say); here they are served by the GitLab emulator itself.
+                aliases.setdefault(str(override).rstrip("/"), self.gitlab_url.rstrip("/"))
             install = _runner_installer()
             if install is not None and self.google_url:
                 install(self.gitlab, self.google_url)
@@ -143,7 +149,10 @@ class Sandbox:
         google_url = self.google_url or NOWHERE
         return {
             "version": 1,
-            "gitlab": {"url": self.gitlab_url, "token_env": GITLAB_TOKEN_ENV},
+            "gitlab": {"url": self.gitlab_url, "token_env": GITLAB_TOKEN_ENV,
+                       # an operator who set ci_id_tokens_issuer_url knows it: say it in the config
+                       **({"issuer": str(self.gitlab.issuer_override).rstrip("/")}
+                          if getattr(self.gitlab, "issuer_override", None) else {})},
             "scope": {"groups": self.top_level_groups()},
             "google": {"identity_project": self.identity_project(), "access_token_env": GOOGLE_TOKEN_ENV,
                        "endpoints": {name: google_url for name in GOOGLE_ENDPOINTS},
