@@ -9,6 +9,7 @@ import yaml
 
 from migrate.ci import limits
 from migrate.ci.detect import Document, build
+from migrate.ci.redact import redact
 from migrate.ci.yamlnodes import Pipeline, compose, get, items, scalar, strings
 from migrate.model import CIFinding
 
@@ -50,7 +51,16 @@ class Analysis:
 
 
 def analyze(text: str, path: str = ".gitlab-ci.yml", key_variables: frozenset[str] = frozenset()) -> Analysis:
-    """Findings of key use in one CI file. Never raises on bad input: problems say what went wrong."""
+    """Findings of key use in one CI file. Never raises on bad input: problems say what went wrong.
+
+    Problems and finding details never quote secret-looking content (`migrate.ci.redact`)."""
+    result = _analyze(text, path, key_variables)
+    return dataclasses.replace(
+        result, problems=tuple(redact(problem) for problem in result.problems),
+        findings=tuple(dataclasses.replace(f, detail=redact(f.detail)) for f in result.findings))
+
+
+def _analyze(text: str, path: str, key_variables: frozenset[str]) -> Analysis:
     try:
         limits.check_text(text)
         roots = compose(text)

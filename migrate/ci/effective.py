@@ -50,6 +50,7 @@ class Resolved:
     problems: tuple[str, ...]  # things GitLab would reject (circular extends or references)
     partial: Mapping[str, str] = dataclasses.field(default_factory=dict)  # job -> what we could not see
     globals: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # workflow, stages, variables, ...
+    hidden: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # `.templates`, resolved
 
 
 class ResolveError(Exception):
@@ -112,7 +113,9 @@ def resolve(included: Sequence[Mapping[str, Any]], main: Mapping[str, Any]) -> R
                                 or "too deep" in message or "deeper" in message))
     globals_ = {key: value for key, value in resolved.items()
                 if key in GLOBAL_KEYWORDS and key not in ("default", "include", *LEGACY_TOP)}
-    return Resolved(jobs, fatal, partial, globals_)
+    hidden = {name: _finish(name, job, resolved) for name, job in resolved.items()
+              if _is_job(name, job) and name.startswith(".")}
+    return Resolved(jobs, fatal, partial, globals_, hidden)
 
 
 def _parents(job: Any, config: Mapping[str, Any], depth: int = 0) -> list[str]:

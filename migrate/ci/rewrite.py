@@ -16,7 +16,7 @@ from typing import Literal
 
 import yaml
 
-from migrate.ci import acceptance, emit, limits, shell
+from migrate.ci import acceptance, effective, emit, limits, shell, tooling
 from migrate.ci.commands import Command, classify
 from migrate.ci.detect import (
     DEFAULT_CONTEXT,
@@ -68,7 +68,14 @@ class Manual(Exception):
 
 
 def rewrite(text: str, options: RewriteOptions) -> RewriteResult:
-    """Rewrite one CI file; `manual` with reasons whenever the result would not be certainly right."""
+    """Rewrite one CI file; `manual` with reasons whenever the result would not be certainly right.
+
+    Reasons never quote secret-looking content (`migrate.ci.redact`)."""
+    result = _rewrite_file(text, options)
+    return dataclasses.replace(result, reasons=tuple(redact(reason) for reason in result.reasons))
+
+
+def _rewrite_file(text: str, options: RewriteOptions) -> RewriteResult:
     try:
         limits.check_text(text)
         roots = compose(text)
@@ -80,6 +87,7 @@ def rewrite(text: str, options: RewriteOptions) -> RewriteResult:
     if not doc.findings:
         return RewriteResult("unchanged", None, ("no service-account key use found",), "")
     try:
+        _check_tools(doc, options)
         new_text, notes = _rewrite(doc, options)
     except Manual as error:
         return RewriteResult("manual", None, tuple(str(error).split("\n")), "")
@@ -91,6 +99,20 @@ def rewrite(text: str, options: RewriteOptions) -> RewriteResult:
     diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), new_text.splitlines(keepends=True),
                                         f"a/{options.path}", f"b/{options.path}"))
     return RewriteResult("rewritten", new_text, tuple(notes), diff)
+
+
+def _check_tools(doc: Document, options: RewriteOptions) -> None:
+    """Keyed jobs whose image or tools cannot take a credential configuration (`migrate.ci.tooling`)."""
+    try:
+        resolved = effective.resolve_text(doc.text, options.included)
+    except (yaml.YAMLError, limits.InputRefused, RecursionError):
+        return  # the self-check reports it
+    found: list[str] = []
+    for name, job in [*resolved.jobs.items(), *resolved.hidden.items()]:
+        if acceptance.is_keyed(job, frozenset(doc.key_vars), frozenset()):
+            found.extend(tooling.problems(name, job))
+    if found:
+        raise Manual("\n".join(dict.fromkeys(found)))
 
 
 def _token_plan_name(doc: Document) -> str:
