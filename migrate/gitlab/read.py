@@ -77,7 +77,10 @@ class GitLabReader:
         return _project(self._call(f"project:{ref}", lambda gl: gl.http_get(f"/projects/{EncodedId(ref)}")))
 
     def all_projects(self, include_archived: bool = True) -> Iterator[ProjectInfo]:
-        query: dict[str, Any] = {"order_by": "id", "sort": "asc"}
+        """Every project of the instance, by keyset pagination: GitLab refuses offset pagination
+        of projects past 50,000 rows with 405 (lib/api/helpers/pagination_strategies.rb), and
+        keyset pages do not shift when projects are created during the walk."""
+        query: dict[str, Any] = {"pagination": "keyset", "order_by": "id", "sort": "asc"}
         if not include_archived:
             query["archived"] = False
         for row in self._list("projects", "/projects", query):

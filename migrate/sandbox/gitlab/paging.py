@@ -21,6 +21,9 @@ from migrate.sandbox.http import Request, Response
 
 T = TypeVar("T")
 TOTALS_LIMIT = 10_000
+# lib/api/helpers/pagination_strategies.rb: for types keyset pagination serves (projects),
+# `page * per_page > offset_pagination_limit` (50,000 by default) is refused with 405.
+OFFSET_LIMIT = 50_000
 
 
 def _int(value: str | None, default: int) -> int:
@@ -41,10 +44,17 @@ def _url(base_url: str, req: Request, **changes: Any) -> str:
 
 
 def offset_page(req: Request, base_url: str, items: Sequence[T],
-                render: Callable[[T], Any]) -> Response:
-    """One page of `items` as a JSON list with GitLab's offset-pagination headers."""
+                render: Callable[[T], Any], limited_type: str | None = None) -> Response:
+    """One page of `items` as a JSON list with GitLab's offset-pagination headers.
+    `limited_type` (e.g. "Project"): the type has keyset pagination, so offsets past
+    OFFSET_LIMIT answer GitLab's 405."""
     size = per_page(req)
     page = max(1, _int(req.arg("page"), 1))
+    if limited_type and page * size > OFFSET_LIMIT:
+        return Response.json({"error": f"Offset pagination has a maximum allowed offset of {OFFSET_LIMIT} "
+                                       f"for requests that return objects of type {limited_type}. "
+                                       "Remaining records can be retrieved using keyset pagination."},
+                             status=405)
     total = len(items)
     pages = max(1, -(-total // size))
     chunk = items[(page - 1) * size: page * size]

@@ -76,7 +76,7 @@ def register(app: GitLabApp) -> None:
                 projects = [p for p in projects if p.archived == archived]
             return keyset_page(req, app.base_url, projects, lambda p: p.id, render(user, simple))
         projects = project_listing(app, user, None, False, req)
-        return offset_page(req, app.base_url, projects, render(user, simple))
+        return offset_page(req, app.base_url, projects, render(user, simple), limited_type="Project")
 
     def get_project(req: Request) -> Response:
         user, project = app.project_for(req)
