@@ -1,10 +1,13 @@
 """Who can impersonate each service account, before (through the key) and after (through
 federation). Pure: CEL is evaluated in-process with cel-python.
 
-*Before*: a job can use a key when its project can read the CI/CD variable holding it: a project
-variable → that project; a group variable → every project below the group; an instance variable →
-every project of the instance. A protected variable reaches protected refs only; an
-environment-scoped variable reaches jobs of a matching environment only.
+*Before*: a job can use a key when the CI/CD variable holding it is what GitLab gives the job for
+that name — decided by `migrate.ci.variables.resolve`, the same resolver the bindings come from:
+a project variable → that project; a group variable → every project below the group; an instance
+variable → every project of the instance; unless a variable of the same name closer to the
+project (or with a more specific environment scope) shadows it there. A protected variable
+reaches protected refs only; an environment-scoped variable reaches jobs of a matching
+environment only.
 
 *After*: a job can impersonate when its ID token passes the provider's attribute condition, the
 attribute mapping evaluates (with `google.subject` ≤ 127 bytes), and some member of the service
@@ -27,6 +30,7 @@ from typing import Any
 
 import celpy
 
+from migrate.ci.variables import Context, Definition, Place, Resolution, resolve
 from migrate.federation import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class Exposure:
     owner_id: int | None
     protected: bool = False
     environment_scope: str = "*"
+    name: str = ""  # the variable's name: with the definitions, shadowing is resolved
 
 
 def environment_matches(scope: str, environment: str | None) -> bool:
@@ -68,7 +73,15 @@ def environment_matches(scope: str, environment: str | None) -> bool:
     return re.match(pattern, environment) is not None
 
 
-def exposure_admits(exposure: Exposure, case: TokenCase) -> bool:
+def exposure_admits(exposure: Exposure, case: TokenCase, definitions: Sequence[Definition] = ()) -> bool:
+    """Could a job presenting `case` read the key through this variable? With `definitions`
+    (every CI/CD variable known, key or not) the resolver decides, so a variable shadowed for
+    that project, ref or environment does not count; candidates of an undecided resolution do."""
+    if definitions and exposure.name:
+        resolution = _resolution(exposure.name, case, definitions)
+        if resolution.definite:
+            return getattr(resolution.variable, "ref", None) == exposure.variable
+        return any(getattr(c, "ref", None) == exposure.variable for c in resolution.candidates)
     claims = case.claims
     if exposure.level == "project":
         if str(exposure.owner_id) != claims.get("project_id"):
@@ -78,6 +91,14 @@ def exposure_admits(exposure: Exposure, case: TokenCase) -> bool:
     if exposure.protected and claims.get("ref_protected") != "true":
         return False
     return environment_matches(exposure.environment_scope, claims.get("environment"))
+
+
+def _resolution(name: str, case: TokenCase, definitions: Sequence[Definition]) -> Resolution:
+    claims = case.claims
+    place = Place(int(claims.get("project_id") or 0), case.project, case.ancestor_ids)
+    protected = claims.get("ref_protected") == "true"
+    context = Context("protected_branch" if protected else "unprotected_branch", claims.get("environment"))
+    return resolve(name, place, context, definitions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,18 +345,24 @@ def _audience_ok(claims: Mapping[str, Any], allowed: set[str]) -> bool:
 
 
 def simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
-             exposures: Mapping[str, Sequence[Exposure]], cases: Sequence[TokenCase]) -> tuple[Impersonation, ...]:
-    """Before/after for every service account that has exposures or bindings."""
+             exposures: Mapping[str, Sequence[Exposure]], cases: Sequence[TokenCase],
+             definitions: Sequence[Definition] = ()) -> tuple[Impersonation, ...]:
+    """Before/after for every service account that has exposures or bindings. `definitions`:
+    every CI/CD variable known (keys and the variables that shadow them), for the resolver."""
     evaluator = evaluator_for(design)
     allowed = set(design.allowed_audiences)
     mapped = [evaluator.evaluate(c.claims) if _audience_ok(c.claims, allowed)
               else Mapped(False, f"audience {c.claims.get('aud')!r} is not allowed by the provider")
               for c in cases]
+    by_name: dict[str, list[Definition]] = {}
+    for d in definitions:
+        by_name.setdefault(d.name, []).append(d)
     out = []
     for sa in sorted(set(bindings) | set(exposures)):
         verdicts = []
         for case, m in zip(cases, mapped, strict=True):
-            exp = next((e for e in exposures.get(sa, ()) if exposure_admits(e, case)), None)
+            exp = next((e for e in exposures.get(sa, ())
+                        if exposure_admits(e, case, by_name.get(e.name, ()) if definitions else ())), None)
             admitted = members_admit(design.pool_name, bindings.get(sa, ()), m)
             verdicts.append(Verdict(
                 case.label, exp is not None, admitted is not None,

@@ -82,6 +82,19 @@ class CIFinding:
 
 
 @dataclass(frozen=True)
+class UsageRun:
+    """One effective job that runs a usage: in which project's pipeline, under which job name and
+    environment (as written: `review/$CI_COMMIT_REF_SLUG` stays dynamic). `known=False`: no job of
+    the consumer could be found that runs it (e.g. a template job the consumer does not extend);
+    `job` is then the template's job and the environment is unknown."""
+
+    consumer: str
+    job: str
+    environment: str | None = None
+    known: bool = True
+
+
+@dataclass(frozen=True)
 class KeyUsage:
     """A finding located in GitLab: which file of which project, read by which projects.
 
@@ -95,6 +108,9 @@ class KeyUsage:
     finding: CIFinding
     consumers: tuple[str, ...]
     variables: tuple[str, ...] = ()  # KeyVariable.ref of the variables this usage can read
+    # The effective jobs that run it (per consumer); empty in inventories written before they
+    # were recorded — the planner then falls back to `variables`.
+    runs: tuple[UsageRun, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -195,6 +211,9 @@ class Inventory:
     groups: tuple[GroupRecord, ...] = ()
     outside_readers: tuple[OutsideReader, ...] = ()
     version: int = INVENTORY_VERSION
+    # CI/CD variables that hold no key but share a name with a variable CI uses as a key: they
+    # shadow key variables at other levels (migrate.ci.variables resolves which one a job gets).
+    other_variables: tuple[KeyVariable, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from migrate.model import (
     from_dict,
     to_dict,
 )
+from migrate.receipts import Receipt, binding_scope, definitions, has_runs, job_groups, receipts
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ class RewriteRequest:
     key_variables: tuple[str, ...]
     gitlab_version: str
     instance_url: str = ""  # GitLab < 15.7: the `aud` of CI_JOB_JWT_V2 (federation.base_url)
+    # job → key variable → e-mail, where jobs of the file received different keys (see receipts)
+    job_service_accounts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
 
 class Rewriter(Protocol):
@@ -148,6 +151,11 @@ class Derived:
     exposures: Mapping[str, tuple[Exposure, ...]]
     problems: tuple[Problem, ...]
     key_vars: tuple[tuple[KeyVariable, KeyIdentity], ...]
+    # What each effective job receives (migrate.receipts), and per CI file the reasons a job of it
+    # received a key that earned no binding (then the file is not rewritten).
+    receipts: tuple[Receipt, ...] = ()
+    unbound: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    definitions: tuple[KeyVariable, ...] = ()
 
     def members(self, sa: str) -> tuple[str, ...]:
         return members(self.design.pool_name, self.scopes.get(sa, ()))
@@ -173,9 +181,12 @@ def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[
                       "default_branch": p.default_branch} for p in sorted(projects, key=lambda p: p.path)],
         "variables": [to_dict(v) for v in sorted(inventory.variables, key=lambda v: v.ref)],
         "keys": key_inputs(inventory.key_facts),
+        "other_variables": [to_dict(v) for v in sorted(inventory.other_variables, key=lambda v: v.ref)],
+        "groups": [{"id": g.id, "path": g.path} for g in sorted(inventory.groups, key=lambda g: g.id)],
         "usages": [{"file_project": u.file_project, "file_path": u.file_path, "ref": u.ref,
                     "variable": u.finding.variable, "variables": list(u.variables),
-                    "consumers": list(u.consumers), "line": u.finding.line}
+                    "consumers": list(u.consumers), "line": u.finding.line,
+                    "runs": [to_dict(r) for r in u.runs]}
                    for u in sorted(inventory.usages, key=_usage_key)],
         # Projects that can read a key variable but whose CI was not checked (docs/keys.md): keys
         # retire re-reads them from here, under the digest, so deleting them from a step is caught.
@@ -264,7 +275,7 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
                              inputs["issuer"], inputs["namespace_ids"], inputs.get("jwks_json"),
                              legacy_audiences(inputs))
     projects = project_facts(inputs)
-    usages = inputs["usages"]
+    usages = [u for u in inputs["usages"] if not has_runs(u)]  # legacy: linked variables only
     scopes: dict[str, list[BindingScope]] = {}
     exposures: dict[str, list[Exposure]] = {}
     problems: list[Problem] = []
@@ -292,7 +303,7 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
         key_vars.append((var, key))
         sa = key.service_account
         exposures.setdefault(sa, []).append(Exposure(var.ref, var.level, var.owner_id, var.protected,
-                                                     var.environment_scope))
+                                                     var.environment_scope, var.name))
         env = None if var.environment_scope == "*" else var.environment_scope
         for project in readers(var, projects):
             if not _uses(usages, var, project):
@@ -304,8 +315,41 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
                     "it by hand or scope the variable to exact environments", "manual"))
                 continue
             scopes.setdefault(sa, []).append(BindingScope(project.id, var.protected, env))
+    defs = definitions(inputs)
+    rs = receipts(inputs, defs)
+    unbound = _receipt_scopes(rs, key_vars, defs, scopes)
     return Derived(design, {sa: minimal_scopes(s) for sa, s in scopes.items()},
-                   {sa: tuple(e) for sa, e in exposures.items()}, tuple(problems), tuple(key_vars))
+                   {sa: tuple(e) for sa, e in exposures.items()}, tuple(problems), tuple(key_vars),
+                   tuple(rs), unbound, tuple(defs))
+
+
+def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable, KeyIdentity]],
+                    defs: Sequence[KeyVariable], scopes: dict[str, list[BindingScope]],
+                    ) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Bindings from what each effective job receives (receipts.binding_scope); returns, per CI
+    file, why some job of it gets a key without a binding (the file is then not rewritten and
+    goes to manual review with that reason)."""
+    refs_by_sa: dict[str, set[str]] = {}
+    for var, key in key_vars:
+        refs_by_sa.setdefault(key.service_account, set()).add(var.ref)
+    sa_of = {ref: sa for sa, refs in refs_by_sa.items() for ref in refs}
+    keyed = {d.ref for d in defs if d.key is not None or d.suspected_reason}
+    by_name: dict[str, list[KeyVariable]] = {}
+    for d in defs:
+        by_name.setdefault(d.name, []).append(d)
+    unbound: dict[tuple[str, str], list[str]] = {}
+    for (fproject, fpath, _consumer, _job, _line), group in sorted(job_groups(rs).items()):
+        got = {r.variable for r in group if r.resolution.definite and r.variable}
+        for ref in sorted(got & keyed - set(sa_of)):
+            unbound.setdefault((fproject, fpath), []).append(
+                f"{group[0].job_label} gets {ref}, which earns no binding (see its own entry)")
+        for sa in sorted({sa_of[ref] for ref in got if ref in sa_of}):
+            outcome = binding_scope(group, frozenset(refs_by_sa[sa]), by_name)
+            if outcome.scope is not None:
+                scopes.setdefault(sa, []).append(outcome.scope)
+                continue
+            unbound.setdefault((fproject, fpath), []).append(f"no binding on {sa} for it: {outcome.reason}")
+    return {k: tuple(dict.fromkeys(v)) for k, v in unbound.items()}
 
 
 def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
@@ -314,6 +358,7 @@ def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
     projects = project_facts(inputs)
     envs = {e.environment_scope.replace("*", "x") for es in derived.exposures.values() for e in es
             if e.environment_scope != "*"}
+    envs |= {s.environment for ss in derived.scopes.values() for s in ss if s.environment}
     bound = {s.project_id for ss in derived.scopes.values() for s in ss}
     base = next((p for p in projects if p.id in bound), projects[0] if projects else None)
     cases = token_cases(derived.design.issuer, derived.design.audience, projects, envs, base)
@@ -325,7 +370,7 @@ def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
                        for c in token_cases(derived.design.issuer, extra, projects, envs, base))
     if bindings is None:
         bindings = {sa: derived.members(sa) for sa in derived.scopes}
-    return simulate(derived.design, bindings, derived.exposures, cases)
+    return simulate(derived.design, bindings, derived.exposures, cases, derived.definitions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -503,17 +548,28 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
         refs = sorted({r for u in usages for r in (u.variables or ()) if r in var_key})
         names = sorted({u.finding.variable for u in usages if u.finding.variable}
                        | {r.split(":")[-1].split("[")[0] for r in refs})
-        keys = {var_key[r] for r in refs} | {by_name[n] for n in names if n in by_name and not refs}
-        if not keys:
-            continue
+        job_map: dict[str, dict[str, str]] = {}
+        received: list[str] = []
+        if any(u.runs for u in usages):  # what each effective job receives decides (receipts)
+            accounts = file_accounts(fproject, fpath, usages, derived, var_key)
+            keys, var_refs, sa_map, job_map, received = (set(accounts.keys), accounts.var_refs, accounts.sa_map,
+                                                          accounts.job_map, accounts.reasons)
+            if not keys and not received:
+                continue
+        else:  # an inventory without effective jobs: the variables scan linked
+            keys = {var_key[r] for r in refs} | {by_name[n] for n in names if n in by_name and not refs}
+            if not keys:
+                continue
+            var_refs = refs or sorted(v.ref for v, k in derived.key_vars if v.name in names)
+            sa_map = {n: by_name[n].service_account for n in names if n in by_name}
         subject = f"file:{fproject}:{fpath}"
         consumers = sorted({c for u in usages for c in u.consumers})
-        var_refs = refs or sorted(v.ref for v, k in derived.key_vars if v.name in names)
-        sa_map = {n: by_name[n].service_account for n in names if n in by_name}
         text = facts.files.get((fproject, fpath, ref))
         problem: str | None = None
         outcome = RewriteOutcome("manual")
-        if text is None or isinstance(text, str):
+        if received:
+            problem = "needs manual review: " + "; ".join(received)
+        elif text is None or isinstance(text, str):
             problem = f"could not read the file at {ref}: {text or 'not fetched'}"
         elif rewriter is None:
             problem = "no CI rewriter available in this build"
@@ -521,7 +577,8 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
             try:
                 outcome = rewriter(RewriteRequest(fpath, text.content, derived.design.audience, sa_map,
                                                   tuple(names), inventory.gitlab_version,
-                                                  next(iter(derived.design.extra_audiences), "")))
+                                                  next(iter(derived.design.extra_audiences), ""),
+                                                  job_map))
             except Exception as exc:  # noqa: BLE001 - a rewriter bug must not stop the plan
                 log.debug("rewriter failed on %s", subject, exc_info=True)
                 outcome = RewriteOutcome("manual", reasons=(f"the CI rewriter failed: {type(exc).__name__}",))
@@ -560,9 +617,86 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                          for k in sorted(keys, key=lambda k: (k.service_account, k.key_id))],
                 "binding": {"bindings": [binding_ids[sa] for sa in sas if sa in binding_ids]},
                 "rewrite_options": {"audience": derived.design.audience, "service_accounts": sa_map,
+                                    "job_service_accounts": job_map,
                                     "key_variables": names, "gitlab_version": inventory.gitlab_version},
             }))
     return actions, manual, mr_by_var, manual_by_var
+
+
+@dataclass(frozen=True)
+class FileAccounts:
+    """For one CI file, from the receipts of its effective jobs: the keys they receive, the
+    variables it stops using, the service account per variable (uniform) or per job, and the
+    reasons it cannot be rewritten automatically (empty when it can)."""
+
+    keys: frozenset[KeyIdentity]
+    var_refs: list[str]
+    sa_map: dict[str, str]
+    job_map: dict[str, dict[str, str]]
+    reasons: list[str]
+
+
+def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived: Derived,
+                  var_key: Mapping[str, KeyIdentity]) -> FileAccounts:
+    """Every rewritten job must sign in as the account of the key it received before: per job,
+    per line (a line shared by jobs, e.g. a hidden job or a template, can name one account only),
+    and only where the contexts it received the key in are bound."""
+    rs = [r for r in derived.receipts if r.file_project == fproject and r.file_path == fpath]
+    keyed = set(var_key) | {d.ref for d in derived.definitions if d.key is not None or d.suspected_reason}
+    reasons = list(derived.unbound.get((fproject, fpath), ()))
+    per_job: dict[tuple[str, str], dict[str, set[str]]] = {}
+    per_line: dict[tuple[int, str], dict[str, set[str]]] = {}
+    var_refs: set[str] = set()
+    for r in rs:
+        res = r.resolution
+        if not res.definite:
+            risky = sorted(c.ref for c in res.candidates if isinstance(c, KeyVariable) and c.ref in keyed)
+            if risky:
+                var_refs.update(x for x in risky if x in var_key)
+                reasons.append(f"{r.job_label} ({_ctx_label(r)}): which ${r.name} it gets is not decided: "
+                               f"{res.reason}")
+            continue
+        ref = r.variable
+        if ref is None or ref not in var_key:
+            continue
+        key = var_key[ref]
+        var_refs.add(ref)
+        per_job.setdefault((r.consumer, r.job), {}).setdefault(
+            f"{key.label} ({key.service_account}) from {ref}", set()).add(r.context.ref_class)
+        per_line.setdefault((r.line, r.name), {}).setdefault(key.service_account, set()).add(r.job_label)
+    for (consumer, job), got in sorted(per_job.items()):
+        if len({k.split(" (")[1] for k in got}) > 1:
+            parts = [f"{k} on {', '.join(sorted(c.replace('_', ' ') for c in classes))}"
+                     for k, classes in sorted(got.items())]
+            reasons.append(f"{consumer}: job {job} gets different keys by ref: {'; '.join(parts)}; one job "
+                           "cannot sign in as both accounts (split the job per ref, or migrate by hand)")
+    line_sa: dict[tuple[int, str], str] = {}
+    for (line, name), sas in sorted(per_line.items()):
+        if len(sas) > 1:
+            who = "; ".join(f"{', '.join(sorted(jobs))} as {sa}" for sa, jobs in sorted(sas.items()))
+            reasons.append(f"line {line} (${name}) runs in {who}: one command cannot sign in as two "
+                           "service accounts (a shared hidden job or template whose users received different "
+                           "keys); give each its own authentication step, or migrate by hand")
+        else:
+            line_sa[(line, name)] = next(iter(sas))
+    by_var: dict[str, set[str]] = {}
+    for (_line, name), sa in line_sa.items():
+        by_var.setdefault(name, set()).add(sa)
+    sa_map = {name: next(iter(sas)) for name, sas in by_var.items() if len(sas) == 1}
+    job_map: dict[str, dict[str, str]] = {}
+    for u in usages:
+        line_account = line_sa.get((u.finding.line, u.finding.variable or ""))
+        if line_account is not None and u.finding.variable and u.finding.variable not in sa_map:
+            for job in u.finding.jobs:
+                job_map.setdefault(job, {})[u.finding.variable] = line_account
+    keys = frozenset(var_key[r.variable] for r in rs if r.resolution.definite and r.variable and r.variable in var_key)
+    return FileAccounts(keys, sorted(var_refs), sa_map, job_map, list(dict.fromkeys(reasons)))
+
+
+def _ctx_label(r: Receipt) -> str:
+    env = "environment unknown" if not r.known else (f"environment {r.environment}" if r.environment
+                                                    else "no environment")
+    return f"{r.context.ref_class.replace('_', ' ')}, {env}"
 
 
 _REFERENCE_RE = re.compile(r"!reference\s*\[\s*['\"]?([^,\]'\"]+)")
@@ -636,10 +770,12 @@ def default_rewriter() -> Rewriter:
 
     def adapter(request: RewriteRequest) -> RewriteOutcome:
         sas = dict(request.service_accounts)
-        single = next(iter(sas.values())) if len(set(sas.values())) == 1 else ""
+        every = set(sas.values()) | {e for m in request.job_service_accounts.values() for e in m.values()}
+        single = next(iter(every)) if len(every) == 1 else ""
         options = ci.RewriteOptions(
             provider=request.audience.removeprefix("https://iam.googleapis.com/"),
             service_account=single, service_accounts=sas,
+            job_service_accounts={job: dict(m) for job, m in request.job_service_accounts.items()},
             gitlab_version=_major_minor(request.gitlab_version), path=request.path,
             key_variables=frozenset(request.key_variables), instance_url=request.instance_url or None)
         result = ci.rewrite(request.text, options)

@@ -58,7 +58,7 @@ def render_plan(plan: Plan, diffs: bool = True) -> str:
                          tablefmt="simple"), ""]
     mrs = [a for a in plan.actions if a.kind == "merge_request"]
     prow = [[a.params["project"], a.params["file_path"], a.params["ref"], a.params["status"],
-             ", ".join(sorted(set(a.params.get("service_accounts", {}).values()))),
+             _accounts(a.params),
              ", ".join(a.params.get("consumers") or [])] for a in mrs]
     prow += [[m.subject.split(":")[1] if m.subject.startswith("file:") else m.subject,
               m.subject.split(":", 2)[-1] if m.subject.startswith("file:") else "", "", "manual", m.reason, ""]
@@ -103,3 +103,12 @@ def render_explain(rows: Sequence[Impersonation] | Sequence[Mapping[str, Any]], 
                     + tabulate(table, headers=["token", "before", "after", "before because", "after because"],
                                tablefmt="simple") + f"\n{verdict}\n")
     return f"{service_account}: not in this plan (no key of it was found in scope)\n"
+
+
+def _accounts(params: dict[str, Any]) -> str:
+    """The accounts a rewritten file signs in as: one per variable, or per job where its jobs
+    received different keys (`job: account`)."""
+    per_job = params.get("rewrite_options", {}).get("job_service_accounts") or {}
+    if per_job:
+        return ", ".join(f"{job}: {sa}" for job, m in sorted(per_job.items()) for sa in sorted(set(m.values())))
+    return ", ".join(sorted(set(params.get("service_accounts", {}).values())))

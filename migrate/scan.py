@@ -38,11 +38,12 @@ from migrate.model import (
     KeyVariable,
     Problem,
     ProjectRecord,
+    UsageRun,
     VariableLevel,
 )
 from migrate.progress import Progress, SilentProgress
 from migrate.scan_ci import Analyzer, FileKey, FileScan, SharedFiles, config_location, pipeline_files
-from migrate.scan_link import OwnerKey, VarEntry, link, suspect_hidden
+from migrate.scan_link import OwnerKey, VarEntry, job_table, link, suspect_hidden, usage_runs
 from migrate.scan_readers import Coverage, find_outside_readers
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,11 @@ class _Scan:
         self.index: dict[OwnerKey, list[VarEntry]] = {}
         self.usages: dict[tuple[FileKey, CIFinding], set[str]] = {}
         self.environments: dict[FileKey, dict[str, str | None]] = {}
+        # Jobs of every file a pipeline reads, and which files each project's pipeline reads (in
+        # discovery order): the effective jobs of a consumer that extend a template's job.
+        self.file_jobs: dict[FileKey, tuple[tuple[str, tuple[str, ...], str | None], ...]] = {}
+        self.pipeline_keys: dict[str, list[FileKey]] = {}
+        self.plain_vars: list[KeyVariable] = []  # variables holding no key: they may shadow one
         self.key_names: dict[int, frozenset[str]] = {}
         self.problems: list[Problem] = []
         self.pool: ThreadPoolExecutor | None = None
@@ -163,6 +169,7 @@ class _Scan:
             variables, self.records, {g.id: g.parent_id for g in self.groups.values()}, self.coverage,
             lambda gid: self.gitlab.group_projects(gid, True), lambda: self.gitlab.all_projects(True))
         self.problems.extend(problems)
+        others = self._other_variables(variables, usages)
         facts = self._facts(variables)
         return Inventory(
             gitlab_url=self.o.gitlab_url,
@@ -176,6 +183,7 @@ class _Scan:
             groups=tuple(sorted((GroupRecord(g.id, g.full_path, g.parent_id) for g in self.groups.values()),
                                 key=lambda g: g.path)),
             outside_readers=outside,
+            other_variables=others,
         )
 
     def _version(self) -> str:
@@ -431,6 +439,8 @@ class _Scan:
                 continue
             files.append(CIFileRef(fs.key.project, fs.key.path, fs.key.ref or "",
                                    included_by=record.path if shared else None))
+            self.file_jobs.setdefault(fs.key, fs.jobs)
+            self.pipeline_keys.setdefault(record.path, []).append(fs.key)
             self.problems.extend(fs.problems)
             names |= fs.key_variables
             federated = federated or fs.federated
@@ -459,9 +469,11 @@ class _Scan:
 
     def _link(self) -> tuple[KeyUsage, ...]:
         out = []
+        tables: dict[str, dict[str, tuple[tuple[str, ...], str | None]]] = {}
         for (key, finding), consumers in self.usages.items():
             envs = self.environments.get(key, {})
             refs: set[str] = set()
+            runs: list[UsageRun] = []
             subject = f"file:{key.label()}:{finding.line}"
             for path in sorted(consumers):
                 record = self.records.get(path)
@@ -470,10 +482,22 @@ class _Scan:
                 linked, problems = link(finding, envs, record, self.index, subject)
                 refs.update(linked)
                 self.problems.extend(problems)
+                if path not in tables:
+                    tables[path] = job_table(self.file_jobs.get(k, ()) for k in self.pipeline_keys.get(path, ()))
+                runs.extend(usage_runs(path, finding.jobs, tables[path]))
             ref = key.ref or self._default_branch(key.project)
             out.append(KeyUsage(file_project=key.project, file_path=key.path, ref=ref, finding=finding,
-                                consumers=tuple(sorted(consumers)), variables=tuple(sorted(refs))))
+                                consumers=tuple(sorted(consumers)), variables=tuple(sorted(refs)),
+                                runs=tuple(runs)))
         return tuple(sorted(out, key=lambda u: (u.file_project, u.file_path, u.finding.line, u.finding.kind)))
+
+    def _other_variables(self, variables: list[KeyVariable], usages: tuple[KeyUsage, ...]
+                         ) -> tuple[KeyVariable, ...]:
+        """Variables without a key named like a variable CI uses as a key (they may shadow it)."""
+        names = {u.finding.variable for u in usages if u.finding.variable} | {v.name for v in variables}
+        keyed = {v.ref for v in variables}
+        return tuple(sorted((v for v in self.plain_vars + self.hidden if v.name in names and v.ref not in keyed),
+                            key=lambda v: v.ref))
 
     def _name_default_refs(self) -> None:
         """Files read at "the default branch" of an in-scope project get that branch's name."""

@@ -56,6 +56,9 @@ class FileScan:
     includes: tuple[FileKey, ...] = ()
     key_variables: frozenset[str] = frozenset()
     environments: tuple[tuple[str, str | None], ...] = ()  # (job, environment name) pairs
+    # Every job of the file: (name, extends, its own environment), so scan can find the effective
+    # jobs of a consumer that extend a template's hidden job (and their environments).
+    jobs: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
     problems: tuple[Problem, ...] = ()
     error: str | None = None  # unreadable: "404 Not Found", "403 Forbidden", "unreadable YAML: …"
     status: int | None = None
@@ -127,6 +130,8 @@ def from_analysis(key: FileKey, analysis: Any) -> FileScan:
         federated=bool(getattr(analysis, "federated", False)),
         includes=tuple(includes),
         key_variables=frozenset(getattr(analysis, "key_variables", ()) or ()),
+        jobs=tuple((j.name, tuple(j.extends), getattr(j, "environment", None))
+                   for j in getattr(analysis, "jobs", ()) or () if isinstance(getattr(j, "name", None), str)),
         problems=tuple(problems),
         error=error,
     )

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from migrate.model import CIFinding, KeyVariable, Problem, ProjectRecord, VariableLevel
+from migrate.model import CIFinding, KeyVariable, Problem, ProjectRecord, UsageRun, VariableLevel
 
 # Names people give key variables (used only for hidden variables, whose value we cannot read).
 _KEY_NAME_RE = re.compile(
@@ -145,3 +145,70 @@ def suspect_hidden(hidden: Iterable[KeyVariable], projects: Iterable[ProjectReco
                   f"uses it as a key in {shown}")
         out.append(replace(var, suspected_reason=reason))
     return out
+
+
+# --- effective jobs ---------------------------------------------------------------------------
+
+JobRow = tuple[str, tuple[str, ...], str | None]  # (job, extends, its own environment)
+JobTable = dict[str, tuple[tuple[str, ...], str | None]]
+
+
+def job_table(files: Iterable[Iterable[JobRow]]) -> JobTable:
+    """The jobs of one project's merged configuration, from its files in discovery order (own
+    file first, then includes). GitLab deep-merges the included files in order and the project's
+    own file over them (doc/ci/yaml/includes.md "Merge method for include"), so a job key set in
+    the own file wins, then the last include that sets it."""
+    rows = [list(f) for f in files]
+    ordered = rows[:1] + list(reversed(rows[1:]))
+    table: JobTable = {}
+    for file_rows in ordered:
+        for name, extends, env in file_rows:
+            old_ext, old_env = table.get(name, ((), None))
+            table[name] = (old_ext or tuple(extends), old_env if old_env is not None else env)
+    return table
+
+
+def _environment_of(name: str, table: JobTable, depth: int = 0) -> str | None:
+    """A job's environment: its own, else inherited through `extends` (a later parent wins;
+    GitLab allows 11 levels of extends, lib/gitlab/ci/config/extendable/entry.rb MAX_NESTING_LEVELS)."""
+    extends, env = table.get(name, ((), None))
+    if env is not None or depth > 11:
+        return env
+    for parent in reversed(extends):
+        found = _environment_of(parent, table, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def _ancestors(name: str, table: JobTable) -> set[str]:
+    seen: set[str] = set()
+    stack = list(table.get(name, ((), None))[0])
+    while stack and len(seen) < 64:
+        parent = stack.pop()
+        if parent not in seen:
+            seen.add(parent)
+            stack.extend(table.get(parent, ((), None))[0])
+    return seen
+
+
+def usage_runs(consumer: str, finding_jobs: Iterable[str], table: JobTable) -> list[UsageRun]:
+    """The running jobs of `consumer` that run a usage found in `finding_jobs` (jobs of the file
+    it is written in, hidden ones included), with their environments. A finding job no running job
+    of the consumer is or extends is returned with `known=False` (e.g. copied with `!reference`)."""
+    wanted = set(finding_jobs)
+    runs = []
+    covered: set[str] = set()
+    for name in sorted(table):
+        if name.startswith("."):
+            continue
+        hit = ({name} | _ancestors(name, table)) & wanted
+        if hit:
+            covered |= hit
+            runs.append(UsageRun(consumer, name, _environment_of(name, table)))
+    for job in sorted(wanted - covered):
+        if not any(r.job == job for r in runs):
+            runs.append(UsageRun(consumer, job, None, known=False))
+    if not wanted:
+        runs.append(UsageRun(consumer, "", None, known=False))
+    return runs

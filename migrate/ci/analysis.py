@@ -37,6 +37,7 @@ class JobInfo:
     extends: tuple[str, ...]
     chain: tuple[str, ...]
     line: int  # 1-based
+    environment: str | None = None  # its own `environment:` name (not inherited), as written
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,9 +110,19 @@ def jobs(pipe: Pipeline) -> tuple[JobInfo, ...]:
     result = []
     for name in pipe.job_names():
         key = pipe.key_node(name)
-        result.append(JobInfo(name, name.startswith("."), tuple(strings(get(pipe.job(name), "extends"))),
-                              tuple(pipe.chain(name)[1:]), (key.start_mark.line + 1) if key else 0))
+        job = pipe.job(name)
+        result.append(JobInfo(name, name.startswith("."), tuple(strings(get(job, "extends"))),
+                              tuple(pipe.chain(name)[1:]), (key.start_mark.line + 1) if key else 0,
+                              _environment(get(job, "environment"))))
     return tuple(result)
+
+
+def _environment(node: yaml.Node | None) -> str | None:
+    """`environment: NAME` or `environment: {name: NAME}` (the scopes of CI/CD variables match it)."""
+    if isinstance(node, yaml.MappingNode):
+        node = get(node, "name")
+    value = scalar(node)
+    return value or None
 
 
 def _line_scan(text: str) -> tuple[CIFinding, ...]:

@@ -47,6 +47,9 @@ class RewriteOptions:
     provider: str  # projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER
     service_account: str = ""
     service_accounts: Mapping[str, str] = dataclasses.field(default_factory=dict)  # key variable → email
+    # job → key variable → email: where jobs of one file received different keys (per environment),
+    # each job impersonates the account of the key it received (overrides `service_accounts`).
+    job_service_accounts: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
     gitlab_version: tuple[int, int] | None = None
     google_cloud_identity: bool = False
     path: str = ".gitlab-ci.yml"
@@ -137,6 +140,7 @@ class Plan:
     keyed_jobs: set[str] = dataclasses.field(default_factory=set)
     default_keyed: bool = False
     used_keys: set[str] = dataclasses.field(default_factory=set)
+    job: str = ""  # the job (context) being planned
 
     def put(self, step: Step, commands: list[str]) -> None:
         key = (step.unit.key, step.index)
@@ -197,7 +201,8 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str]]:
 def _check_options(options: RewriteOptions) -> None:
     if not emit.PROVIDER_RE.match(options.provider):
         raise Manual("provider must be projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER")
-    for email in [options.service_account, *options.service_accounts.values()]:
+    per_job = [e for m in options.job_service_accounts.values() for e in m.values()]
+    for email in [options.service_account, *options.service_accounts.values(), *per_job]:
         if email and not emit.EMAIL_RE.match(email):
             raise Manual(f"not a service-account e-mail: {email!r}")
 
@@ -209,7 +214,8 @@ def _check_service_accounts(plan: Plan) -> None:
         return
     accounts: dict[str, list[str]] = {}
     for var in sorted(plan.used_keys):
-        email = options.service_accounts.get(var) or options.service_account
+        email = options.service_accounts.get(var) or options.service_account or next(
+            (m[var] for m in options.job_service_accounts.values() if var in m), "")
         if not email:
             plan.problems.append(f"no service account for key variable ${var}: pass --service-account or --map")
             continue
@@ -225,7 +231,8 @@ def _check_service_accounts(plan: Plan) -> None:
 def service_account(plan: Plan, var: str | None) -> str:
     if var:
         plan.used_keys.add(var)
-    return plan.options.service_accounts.get(var or "", "") or plan.options.service_account
+    per_job = plan.options.job_service_accounts.get(plan.job, {}).get(var or "")
+    return per_job or plan.options.service_accounts.get(var or "", "") or plan.options.service_account
 
 
 def _gcloud_eligible(doc: Document) -> set[tuple[int, int, str]]:
@@ -270,6 +277,7 @@ def _activation_follows(steps: list[Step], target: str, env: dict[str, str], pha
 def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, str]]) -> None:
     """Replacement commands for every authentication step of one job."""
     doc, _options = plan.doc, plan.options
+    plan.job = context.name
     keys = doc.key_vars
     env = dict(context.env)
     written: dict[str, Step] = {}
