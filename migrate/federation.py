@@ -21,7 +21,7 @@ Why the mapping looks the way it does (docs/federation.md has the long form):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +60,23 @@ ATTRIBUTE_MAPPING: dict[str, str] = {
     "attribute.project_protected_environment":
         f'assertion.project_id + ":" + {_PROTECTED} + ":" + {_ENVIRONMENT}',
 }
+
+
+# Namespace-level attributes, mapped only when a policy needs consolidation (consolidate()).
+# Tokens carry the project's own namespace (`namespace_id`), so one principalSet admits exactly
+# the projects directly in that namespace.
+NAMESPACE_ATTRIBUTES: dict[str, str] = {
+    "attribute.namespace_protected": f'assertion.namespace_id + ":" + {_PROTECTED}',
+    "attribute.namespace_environment": f'assertion.namespace_id + ":" + {_ENVIRONMENT}',
+    "attribute.namespace_protected_environment":
+        f'assertion.namespace_id + ":" + {_PROTECTED} + ":" + {_ENVIRONMENT}',
+}
+
+# "Total number of principals (including domains and Google groups) in all role bindings and
+# audit-logging exemptions within a single policy: 1,500" (cloud.google.com/iam/quotas); past it
+# setIamPolicy answers 400 "The number of members in the policy (1,501) is larger than the maximum
+# allowed size 1,500."
+MAX_POLICY_MEMBERS = 1500
 
 
 class FederationError(ValueError):
@@ -233,6 +250,84 @@ def minimal_scopes(scopes: Iterable[BindingScope]) -> tuple[BindingScope, ...]:
     """Drop scopes another scope already covers; sorted for stable output."""
     unique = sorted(set(scopes), key=lambda s: (s.project_id, s.protected_only, s.environment or ""))
     return tuple(s for s in unique if not any(o != s and o.covers(s) for o in unique))
+
+
+@dataclass(frozen=True)
+class NamespaceScope:
+    """Every project directly in one GitLab namespace, optionally protected refs only and/or one
+    environment: a consolidated binding, used only where each such project could read the key."""
+
+    namespace_id: int
+    protected_only: bool = False
+    environment: str | None = None
+
+    def attribute(self) -> tuple[str, str]:
+        n = str(self.namespace_id)
+        if self.protected_only and self.environment is not None:
+            return "namespace_protected_environment", f"{n}:protected:{self.environment}"
+        if self.protected_only:
+            return "namespace_protected", f"{n}:protected"
+        if self.environment is not None:
+            return "namespace_environment", f"{n}:{self.environment}"
+        return "namespace_id", n
+
+    def describe(self) -> str:
+        refs = "protected refs" if self.protected_only else "any ref"
+        env = "any environment" if self.environment is None else f"environment {self.environment}"
+        return f"every project directly in namespace {self.namespace_id}, {refs}, {env}"
+
+
+@dataclass(frozen=True)
+class Consolidation:
+    """The members of one service account's binding after fitting the policy limit."""
+
+    members: tuple[str, ...]
+    namespaces: tuple[tuple[NamespaceScope, tuple[int, ...]], ...] = ()  # (scope, project ids it replaces)
+    over_by: int = 0  # > 0: even consolidated, the policy would exceed the limit by this many
+
+    @property
+    def needs_namespace_attributes(self) -> bool:
+        return any(ns.attribute()[0] != "namespace_id" for ns, _ in self.namespaces)
+
+
+def consolidate(pool: str, scopes: Iterable[BindingScope], namespace_of: Mapping[int, int],
+                readable: Callable[[NamespaceScope], bool], budget: int) -> Consolidation:
+    """Fit the binding into `budget` members (the policy limit minus the policy's other members).
+
+    Project scopes that share (namespace, protected, environment) are replaced, largest group
+    first, by one namespace principalSet — only when `readable` says every project directly in
+    that namespace could read the key under the same ref and environment restrictions, so the
+    binding stays within who could read the key (never broader). What still does not fit is
+    reported (`over_by`), never silently cut."""
+    minimal = minimal_scopes(scopes)
+    plain = [member(pool, s) for s in minimal]
+    if len(plain) <= budget:
+        return Consolidation(tuple(plain))
+    groups: dict[NamespaceScope, list[BindingScope]] = {}
+    for s in minimal:
+        namespace_id = namespace_of.get(s.project_id)
+        if namespace_id is not None:
+            groups.setdefault(NamespaceScope(namespace_id, s.protected_only, s.environment), []).append(s)
+    candidates = sorted(((k, v) for k, v in groups.items() if len(v) > 1 and readable(k)),
+                        key=lambda kv: (-len(kv[1]), kv[0].namespace_id, kv[0].protected_only,
+                                        kv[0].environment or ""))
+    replaced: set[BindingScope] = set()
+    chosen: list[tuple[NamespaceScope, tuple[int, ...]]] = []
+    count = len(plain)
+    for group, members_of in candidates:
+        if count <= budget:
+            break
+        replaced.update(members_of)
+        chosen.append((group, tuple(sorted(s.project_id for s in members_of))))
+        count -= len(members_of) - 1
+    kept = [member(pool, s) for s in minimal if s not in replaced]
+    merged = tuple(kept + [namespace_member(pool, ns) for ns, _ in chosen])
+    return Consolidation(merged, tuple(chosen), max(0, len(merged) - budget))
+
+
+def namespace_member(pool: str, scope: NamespaceScope) -> str:
+    name, value = scope.attribute()
+    return f"principalSet://{IAM_HOST}/{pool}/attribute.{name}/{value}"
 
 
 def member(pool: str, scope: BindingScope) -> str:

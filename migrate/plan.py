@@ -27,10 +27,15 @@ from typing import Any, Protocol
 
 from migrate.config import Config
 from migrate.federation import (
+    MAX_POLICY_MEMBERS,
+    NAMESPACE_ATTRIBUTES,
     ROLE,
     BindingScope,
+    Consolidation,
+    NamespaceScope,
     ProviderDesign,
     base_url,
+    consolidate,
     credential_configuration,
     design_provider,
     has_id_tokens,
@@ -130,6 +135,8 @@ class PlanFacts:
     files: Mapping[tuple[str, str, str], FileText | str] = field(default_factory=dict)  # str = error
     live: LiveFederation = LiveFederation()
     live_bindings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # SA → members of ROLE now
+    # SA → principals already in its IAM policy that are not ours (count against the 1,500 limit)
+    policy_members_other: Mapping[str, int] = field(default_factory=dict)
     generated_at: str = ""
 
 
@@ -157,7 +164,11 @@ class Derived:
     unbound: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     definitions: tuple[KeyVariable, ...] = ()
 
+    consolidations: Mapping[str, Consolidation] = field(default_factory=dict)  # only SAs past the limit
+
     def members(self, sa: str) -> tuple[str, ...]:
+        if sa in self.consolidations:
+            return self.consolidations[sa].members
         return members(self.design.pool_name, self.scopes.get(sa, ()))
 
 
@@ -200,6 +211,24 @@ def outside_by_variable(inputs: Mapping[str, Any]) -> dict[str, list[dict[str, A
     for r in inputs.get("outside_readers") or ():
         out.setdefault(str(r.get("variable", "")), []).append(dict(r))
     return out
+
+
+def _with_policy_sizes(inputs: dict[str, Any], facts: PlanFacts) -> dict[str, Any]:
+    others = {sa: int(n) for sa, n in sorted(facts.policy_members_other.items()) if n}
+    if others:  # only when known and non-zero, so other plans' inputs (and digests) are unchanged
+        inputs["policy_members_other"] = others
+    return inputs
+
+
+def policy_members_other(policy: Mapping[str, Any], pool_name: str) -> int:
+    """Principals of an IAM policy that count against the 1,500 limit and are not this tool's
+    (every occurrence counts, as Google counts them; members from our pool are ours to recompute)."""
+    ours = f"principalSet://iam.googleapis.com/{pool_name}/"
+    count = sum(1 for b in policy.get("bindings") or [] for m in b.get("members") or []
+                if not (b.get("role") == ROLE and str(m).startswith(ours)))
+    count += sum(len(c.get("exemptedMembers") or []) for a in policy.get("auditConfigs") or []
+                 for c in a.get("auditLogConfigs") or [])
+    return count
 
 
 def inputs_digest(inputs: Mapping[str, Any]) -> str:
@@ -318,9 +347,20 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
     defs = definitions(inputs)
     rs = receipts(inputs, defs)
     unbound = _receipt_scopes(rs, key_vars, defs, scopes)
-    return Derived(design, {sa: minimal_scopes(s) for sa, s in scopes.items()},
-                   {sa: tuple(e) for sa, e in exposures.items()}, tuple(problems), tuple(key_vars),
-                   tuple(rs), unbound, tuple(defs))
+    final = {sa: minimal_scopes(s) for sa, s in scopes.items()}
+    consolidations = _fit_policies(inputs, design, final, exposures, projects, defs)
+    for sa, c in consolidations.items():
+        if c.over_by:
+            problems.append(Problem(
+                f"binding:{sa}", f"the IAM policy of {sa} would hold {MAX_POLICY_MEMBERS + c.over_by} "
+                f"principals; Google allows {MAX_POLICY_MEMBERS} per policy and no namespace principal "
+                "set can replace enough projects without admitting projects that could not read the key. "
+                "Split the key's users over several service accounts, or remove unused members", "manual"))
+    if any(c.needs_namespace_attributes for c in consolidations.values()):
+        design = dataclasses.replace(design, attribute_mapping={**design.attribute_mapping,
+                                                                **NAMESPACE_ATTRIBUTES})
+    return Derived(design, final, {sa: tuple(e) for sa, e in exposures.items()}, tuple(problems),
+                   tuple(key_vars), tuple(rs), unbound, tuple(defs), consolidations)
 
 
 def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable, KeyIdentity]],
@@ -352,6 +392,50 @@ def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable,
     return {k: tuple(dict.fromkeys(v)) for k, v in unbound.items()}
 
 
+def _fit_policies(inputs: Mapping[str, Any], design: ProviderDesign,
+                  scopes: Mapping[str, tuple[BindingScope, ...]], exposures: Mapping[str, list[Exposure]],
+                  projects: Sequence[ProjectFacts], defs: Sequence[KeyVariable] = ()) -> dict[str, Consolidation]:
+    """Per service account whose binding would not fit Google's 1,500 principals per policy (with
+    the policy's other members, `inputs["policy_members_other"]`): namespace principal sets that
+    stay within who could read the key (federation.consolidate)."""
+    others = inputs.get("policy_members_other") or {}
+    namespace_of = {p.id: p.namespace_id for p in projects}
+    ancestors: dict[int, set[int]] = {}
+    in_namespace: dict[int, list[ProjectFacts]] = {}
+    for p in projects:
+        ancestors.setdefault(p.namespace_id, set()).update(p.ancestor_ids or (p.namespace_id,))
+        in_namespace.setdefault(p.namespace_id, []).append(p)
+    project_vars: dict[int, set[str]] = {}
+    names: dict[str, str] = {}
+    every = [from_dict(KeyVariable, raw) for raw in inputs["variables"]] + list(defs)
+    for var in every:  # key variables, and every definition that may shadow one (receipts)
+        names[var.ref] = var.name
+        if var.level == "project" and var.owner_id is not None:
+            project_vars.setdefault(int(var.owner_id), set()).add(var.name)
+    out: dict[str, Consolidation] = {}
+    for sa, sa_scopes in scopes.items():
+        budget = MAX_POLICY_MEMBERS - int(others.get(sa, 0))
+        if len(sa_scopes) <= budget:
+            continue
+
+        def readable(ns: NamespaceScope, sa: str = sa) -> bool:
+            for e in exposures.get(sa, ()):
+                reaches = e.level == "instance" or (e.level == "group" and e.owner_id in ancestors.get(
+                    ns.namespace_id, set()))
+                restricted = (ns.protected_only or not e.protected) and (
+                    e.environment_scope == "*" or e.environment_scope == ns.environment)
+                # a project variable of the same name shadows the key in that project (GitLab's
+                # precedence): such a project never received this key
+                shadowed = any(names.get(e.variable) in project_vars.get(p.id, set())
+                               for p in in_namespace.get(ns.namespace_id, ()))
+                if reaches and restricted and not shadowed:
+                    return True
+            return False
+
+        out[sa] = consolidate(design.pool_name, sa_scopes, namespace_of, readable, budget)
+    return out
+
+
 def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
                          bindings: Mapping[str, Sequence[str]] | None = None) -> tuple[Impersonation, ...]:
     """Who could impersonate each service account before (key) and after (federation)."""
@@ -379,7 +463,7 @@ def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
 
 def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter: Rewriter | None) -> PlanResult:
     """Compute the plan. Raises `PlanRefusedError` when federation would widen access."""
-    inputs = make_inputs(inventory, config, facts)
+    inputs = _with_policy_sizes(make_inputs(inventory, config, facts), facts)
     derived = derive(inputs)
     design = derived.design
     manual: list[Problem] = list(derived.problems)
@@ -407,13 +491,27 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
         aid = f"ensure_binding:{sa}"
         binding_ids[sa] = aid
         findings = tuple(sorted({v.ref for v, k in derived.key_vars if k.service_account == sa}))
+        consolidation = derived.consolidations.get(sa)
+        note = ""
+        if consolidation is not None and consolidation.namespaces:
+            note = (f"; {sum(len(p) for _, p in consolidation.namespaces)} project scopes consolidated into "
+                    f"{len(consolidation.namespaces)} namespace principal set(s) to fit Google's "
+                    f"{MAX_POLICY_MEMBERS} principals per policy: each admits every project directly in the "
+                    "namespace, all of which could read the key (never broader than the key)")
         actions.append(Action(
-            aid, "ensure_binding", sa_resource(sa, derived), f"{ROLE} on {sa} for {len(scopes)} scope(s)",
+            aid, "ensure_binding", sa_resource(sa, derived),
+            f"{ROLE} on {sa} for {len(scopes)} scope(s)" + note,
             depends_on=(provider_id,), findings=findings,
             params={"service_account": sa, "resource": sa_resource(sa, derived), "role": ROLE,
                     "members": list(derived.members(sa)),
                     "already_present": sorted(set(derived.members(sa)) & set(facts.live_bindings.get(sa, ()))),
                     "scopes": [_scope_dict(s, inputs) for s in scopes],
+                    **({"consolidated": [{"namespace_id": ns.namespace_id, "protected_only": ns.protected_only,
+                                          "environment": ns.environment, "attribute": ns.attribute()[0],
+                                          "value": ns.attribute()[1], "describe": ns.describe(),
+                                          "replaces_projects": list(ids)}
+                                         for ns, ids in consolidation.namespaces]}
+                       if consolidation is not None and consolidation.namespaces else {}),
                     "credential_configuration": credential_configuration(
                         design, sa, TOKEN_FILE, _endpoint(config, "sts", "https://sts.googleapis.com") + "/v1/token",
                         _endpoint(config, "iamcredentials", "https://iamcredentials.googleapis.com"))}))

@@ -105,9 +105,10 @@ def gather_facts(config: Config, inventory: Inventory, offline: bool, number: st
     facts = PlanFacts(project_number=number, issuer=issuer, jwks_json=jwks, generated_at=utcnow())
     if offline:
         return facts
-    live, bindings = _live(config, inventory, facts)
+    live, bindings, others = _live(config, inventory, facts)
     return PlanFacts(project_number=number, issuer=issuer, jwks_json=jwks, generated_at=facts.generated_at,
-                     files=_files(config, inventory), live=live, live_bindings=bindings)
+                     files=_files(config, inventory), live=live, live_bindings=bindings,
+                     policy_members_other=others)
 
 
 def _files(config: Config, inventory: Inventory) -> dict[tuple[str, str, str], Any]:
@@ -125,12 +126,13 @@ def _files(config: Config, inventory: Inventory) -> dict[tuple[str, str, str], A
     return read_files(GitLabClients.from_config(config), wanted) if wanted else {}
 
 
-def _live(config: Config, inventory: Inventory, facts: PlanFacts) -> tuple[LiveFederation, dict[str, tuple[str, ...]]]:
+def _live(config: Config, inventory: Inventory, facts: PlanFacts
+          ) -> tuple[LiveFederation, dict[str, tuple[str, ...]], dict[str, int]]:
     from migrate.federation import ROLE
     from migrate.gcp.clients import GoogleClients
     from migrate.gcp.federation import WifAdmin, request_name
     from migrate.gcp.iam_policy import PolicyEditor
-    from migrate.plan import sa_resource
+    from migrate.plan import policy_members_other, sa_resource
 
     clients = GoogleClients(config.google)
     derived = derive(make_inputs(inventory, config, facts))
@@ -139,6 +141,7 @@ def _live(config: Config, inventory: Inventory, facts: PlanFacts) -> tuple[LiveF
     pool = admin.get(request_name({"name": derived.design.pool_name, "project": project}))
     provider = admin.get(request_name({"name": derived.design.provider_name, "project": project}))
     bindings: dict[str, tuple[str, ...]] = {}
+    others: dict[str, int] = {}
     editor = PolicyEditor(clients)
     for sa in derived.scopes:
         try:
@@ -148,7 +151,8 @@ def _live(config: Config, inventory: Inventory, facts: PlanFacts) -> tuple[LiveF
             continue
         bindings[sa] = tuple(m for b in policy.get("bindings", []) if b.get("role") == ROLE
                              and not b.get("condition") for m in b.get("members", []))
-    return LiveFederation(True, pool, provider), bindings
+        others[sa] = policy_members_other(policy, derived.design.pool_name)
+    return LiveFederation(True, pool, provider), bindings, others
 
 
 def run(args: argparse.Namespace) -> int:
