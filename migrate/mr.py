@@ -64,6 +64,9 @@ class MRParams:
     rewrite_options: Mapping[str, Any] = field(default_factory=dict)
     provider: str = ""
     project_id: int | None = None
+    # consumer project → the effective jobs (as GitLab resolves them) that receive a key and run
+    # the changed lines (migrate.receipts): what verify must see authenticate after the merge.
+    effective_jobs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def jobs(self) -> tuple[str, ...]:
@@ -144,6 +147,7 @@ def parse_params(action: Action) -> MRParams:
                                  "service_accounts": dict(p.get("service_accounts") or {})}),
         provider=str(p.get("provider") or ""),
         project_id=p.get("project_id"),
+        effective_jobs={str(c): _strs(j) for c, j in (p.get("effective_jobs") or {}).items()},
     )
 
 

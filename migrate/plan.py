@@ -647,11 +647,13 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
         names = sorted({u.finding.variable for u in usages if u.finding.variable}
                        | {r.split(":")[-1].split("[")[0] for r in refs})
         job_map: dict[str, dict[str, str]] = {}
+        effective_jobs: dict[str, list[str]] = {}
         received: list[str] = []
         if any(u.runs for u in usages):  # what each effective job receives decides (receipts)
             accounts = file_accounts(fproject, fpath, usages, derived, var_key)
             keys, var_refs, sa_map, job_map, received = (set(accounts.keys), accounts.var_refs, accounts.sa_map,
                                                           accounts.job_map, accounts.reasons)
+            effective_jobs = accounts.effective_jobs
             if not keys and not received:
                 continue
         else:  # an inventory without effective jobs: the variables scan linked
@@ -708,6 +710,7 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                 "file_path": fpath, "base_blob_id": text.blob_id, "base_commit_id": text.commit_id,
                 "new_content": outcome.text, "diff": outcome.diff, "status": "rewritten",
                 "reasons": list(outcome.reasons), "jobs": list(jobs), "consumers": consumers,
+                "effective_jobs": effective_jobs,
                 "provider": derived.design.provider_name, "audience": derived.design.audience,
                 "service_accounts": sa_map,
                 "keys": [{"service_account": k.service_account, "key_id": k.key_id,
@@ -732,6 +735,7 @@ class FileAccounts:
     sa_map: dict[str, str]
     job_map: dict[str, dict[str, str]]
     reasons: list[str]
+    effective_jobs: dict[str, list[str]] = field(default_factory=dict)  # consumer → jobs receiving a key
 
 
 def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived: Derived,
@@ -788,7 +792,12 @@ def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived
             for job in u.finding.jobs:
                 job_map.setdefault(job, {})[u.finding.variable] = line_account
     keys = frozenset(var_key[r.variable] for r in rs if r.resolution.definite and r.variable and r.variable in var_key)
-    return FileAccounts(keys, sorted(var_refs), sa_map, job_map, list(dict.fromkeys(reasons)))
+    effective: dict[str, set[str]] = {}
+    for r in rs:
+        if r.known and r.resolution.definite and r.variable in var_key:
+            effective.setdefault(r.consumer, set()).add(r.job)
+    return FileAccounts(keys, sorted(var_refs), sa_map, job_map, list(dict.fromkeys(reasons)),
+                        {c: sorted(j) for c, j in sorted(effective.items())})
 
 
 def _ctx_label(r: Receipt) -> str:

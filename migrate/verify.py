@@ -195,7 +195,7 @@ def verify_action(reader: PipelineReader, action: Action, branch_prefix: str) ->
                             **base)  # type: ignore[arg-type]
     projects = list(params.consumers) or [params.project]
     checks = tuple(check_project(reader, p, params.target_branch if p == params.project else None, mr,
-                                 params.jobs) for p in projects)
+                                 params.effective_jobs.get(p) or params.jobs) for p in projects)
     status: Status = "failed" if any(c.status == "failed" for c in checks) else \
         "pending" if any(c.status == "pending" for c in checks) else "verified"
     detail = "; ".join(f"{c.project}: {c.detail}" if len(checks) > 1 else c.detail for c in checks
