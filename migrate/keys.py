@@ -85,6 +85,7 @@ class Migration:
     merged_at: str | None = None
     verified_at: str | None = None
     detail: str = ""
+    accepted_jobs: tuple[str, ...] = ()  # PROJECT:JOB the operator accepted without job evidence
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,8 @@ def migration_gate(migrations: Sequence[Migration]) -> tuple[tuple[str, ...], st
     times: list[datetime] = []
     for m in migrations:
         rows.append({"action_id": m.action_id, "target": m.target, "verified": m.verified,
-                     "merged_at": m.merged_at, "verified_at": m.verified_at})
+                     "merged_at": m.merged_at, "verified_at": m.verified_at,
+                     **({"accepted_jobs": list(m.accepted_jobs)} if m.accepted_jobs else {})})
         if not m.verified:
             why = f" ({m.detail})" if m.detail else ""
             blocking.append(f"project {m.target}: merge request {m.action_id} not merged and verified{why}")

@@ -884,7 +884,8 @@ def default_rewriter() -> Rewriter:
             service_account=single, service_accounts=sas,
             job_service_accounts={job: dict(m) for job, m in request.job_service_accounts.items()},
             gitlab_version=_major_minor(request.gitlab_version), path=request.path,
-            key_variables=frozenset(request.key_variables), instance_url=request.instance_url or None)
+            key_variables=frozenset(request.key_variables), instance_url=request.instance_url or None,
+            verify_marker=True)
         result = ci.rewrite(request.text, options)
         return RewriteOutcome(status=result.status, text=result.text or "", reasons=tuple(result.reasons),
                               diff=result.diff)

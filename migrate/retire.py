@@ -105,6 +105,7 @@ class RunOptions:
     accept_outside: tuple[str, ...] = ()  # --accept-outside-readers: key ids whose outside readers are accepted
     plan_time: str | None = None  # cut-over for keys held but used by no project (plan generated_at)
     include_rolled_back: bool = False  # --include-rolled-back: a rolled-back key may be disabled again
+    accept_jobs: tuple[str, ...] = ()  # --accept-job PROJECT:JOB: accepted without job-level evidence
 
 
 def exit_code(results: Sequence[StepResult]) -> int:
@@ -204,8 +205,12 @@ def service_accounts_in_scope(plan: Plan, extra: Iterable[str] = ()) -> list[str
 
 # --- journal reads ------------------------------------------------------------------------------
 
-def migrations_from_journal(state: State, mr_actions: Sequence[tuple[str, str]]) -> list[Migration]:
-    """Each MR action's verify status: verified iff the latest verify outcome is `applied`."""
+def migrations_from_journal(state: State, mr_actions: Sequence[tuple[str, str]],
+                            accept_jobs: Iterable[str] = ()) -> list[Migration]:
+    """Each MR action's verify status: verified iff the latest verify outcome is `applied` — or it
+    is pending only on named jobs that did not show federation evidence (did not run, manual, no
+    marker; verify's `acceptable`) and the operator accepted every one of them by PROJECT:JOB."""
+    accepted = {a.strip() for a in accept_jobs}
     out = []
     for action_id, target in mr_actions:
         entry = state.last_outcome(action_id, stage="verify")
@@ -214,9 +219,17 @@ def migrations_from_journal(state: State, mr_actions: Sequence[tuple[str, str]])
             continue
         ev = entry.evidence or {}
         merged = ev.get("merged_at") or ev.get("merge_time") or (ev.get("merge_request") or {}).get("merged_at")
+        jobs = [f"{u.get('project')}:{u.get('job')}" for u in ev.get("unverified_jobs") or () if isinstance(u, dict)]
+        if entry.outcome != "applied" and ev.get("acceptable") and jobs and set(jobs) <= accepted:
+            out.append(Migration(action_id, target, True, merged_at=str(merged) if merged else None,
+                                 verified_at=entry.ts, detail=f"jobs accepted by the operator: {', '.join(jobs)}",
+                                 accepted_jobs=tuple(jobs)))
+            continue
+        detail = "" if entry.outcome == "applied" else f"verify {entry.outcome}: {entry.detail}"
+        if jobs and entry.outcome != "applied" and ev.get("acceptable"):
+            detail += f" (to accept without that evidence: --accept-job {' --accept-job '.join(jobs)})"
         out.append(Migration(action_id, target, entry.outcome == "applied",
-                             merged_at=str(merged) if merged else None, verified_at=entry.ts,
-                             detail="" if entry.outcome == "applied" else f"verify {entry.outcome}: {entry.detail}"))
+                             merged_at=str(merged) if merged else None, verified_at=entry.ts, detail=detail))
     return out
 
 
@@ -357,12 +370,16 @@ class Retirement:
         signal = UsageSignal()
         if live.exists and not live.disabled:
             signal = self.keys.last_authentication(item.service_account, item.key_id)
-        migrations = migrations_from_journal(self.state, item.mr_actions)
+        migrations = migrations_from_journal(self.state, item.mr_actions, self.options.accept_jobs)
         decision = disable_decision(live, migrations, signal, self.options.now, self.options.accept_unknown,
                                     cutover_if_unused=self.options.plan_time, manual=item.manual,
                                     orphan=item.orphan, outside=item.outside,
                                     accept_outside=item.key_id in self.options.accept_outside)
-        meta = {"service_account": item.service_account, "key_id": item.key_id, "orphan": item.orphan}
+        meta: dict[str, Any] = {"service_account": item.service_account, "key_id": item.key_id,
+                                "orphan": item.orphan}
+        accepted = [j for m in migrations for j in m.accepted_jobs]
+        if accepted:
+            meta.update(accepted_jobs=accepted, accepted_jobs_by=self.state.actor)
         if decision.verdict == "skip":
             self._finish("disable_key", item.action_id, item.resource, "skipped", decision.reason, decision,
                          {**meta, "disabled": live.exists})

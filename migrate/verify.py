@@ -1,17 +1,27 @@
-"""`verify`: did each merge request of the plan land, and did the next pipeline authenticate?
+"""`verify`: did each merge request of the plan land, and did every job that used the key sign in
+through federation afterwards?
 
 For every `merge_request` action: find the MR from the bot branch (open, merged or closed). Once
 merged, for each project whose pipelines run the changed file (the project itself, or every
-consumer of a shared template) take the first pipeline on its default branch at or after the
-merge (same sha as the merge commit, or created at/after `merged_at`) and judge its jobs that
-authenticate (the jobs the plan rewrote; all jobs when none of those names appear, e.g. a template
-whose jobs are named by its consumers):
+consumer of a shared template) take the pipeline after the merge — in the MR's own project the
+pipeline *of the merge commit* (`merge_commit_sha`; `squash_commit_sha`; for a fast-forward merge,
+which has no merge commit, the MR's `sha`), never "the next pipeline by time", which could be an
+unrelated one; in a template's consumers the first pipeline created at/after `merged_at` — and judge
+it **job by job**: every job the plan rewrote (the jobs that used the key) must
 
-- verified — every such job succeeded;
-- failed — one failed: the job and the reason from its log (the `ERROR` lines, redacted), or the MR
-  was closed without merging;
-- pending — not merged yet, no pipeline since the merge, or it is still running / waiting on a
-  manual job.
+  1. be in that pipeline (a job left out by `rules:`/`only:` — tag-only, schedule-only, another
+     environment — did not run: the project stays *pending*, naming the job and why);
+  2. have succeeded (a manual job not yet played is pending; a failed one is *failed*, with the
+     `ERROR` lines of its log, redacted);
+  3. show in its log (jobs trace API) the marker line the rewritten step prints after its token
+     mint (`migrate.ci.emit.MARKER`, or `MARKER_CONFIGURED` for jobs whose tool reads the
+     credential configuration) — a job that succeeded without it did not go through the new step.
+
+A template's own jobs are hidden (`.gcp-auth`); its consumers' jobs that extend them are judged by
+the marker: at least one job must print it, and none may fail. Only when every project's every
+relevant job passes is the action *verified*. Pending results carry `unverified_jobs`
+(project, job, reason), which `keys retire --accept-job PROJECT:JOB` can accept explicitly
+(journaled, shown in the report).
 
 Outcomes are data (`VerifyResult`) and are journaled (stage "verify", kind "verify"): applied
 (verified), failed, skipped (pending). The keys stage reads these rows as its migration gate.
@@ -26,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from migrate.ci.emit import MARKER, MARKER_CONFIGURED
 from migrate.gitlab.merge_requests import MRInfo
 from migrate.gitlab.pipelines import JobInfo, PipelineInfo, PipelineReader
 from migrate.model import Action, Outcome, Plan
@@ -52,6 +63,9 @@ class ProjectCheck:
     pipeline_id: int | None = None
     pipeline_url: str = ""
     jobs: tuple[dict[str, Any], ...] = ()
+    # Jobs that keep the project pending although the pipeline ran (did not run, not played, no
+    # marker): {"project", "job", "reason"}; an operator may accept them by name at retire time.
+    unverified: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,7 +92,13 @@ class VerifyResult:
                 "pipeline_id": self.checks[0].pipeline_id if len(self.checks) == 1 else None,
                 "pipelines": [{"project": c.project, "pipeline_id": c.pipeline_id, "status": c.status,
                                "detail": c.detail, "jobs": list(c.jobs)} for c in self.checks],
-                "jobs": [j for c in self.checks for j in c.jobs]}
+                "jobs": [j for c in self.checks for j in c.jobs],
+                "unverified_jobs": [u for c in self.checks for u in c.unverified],
+                # True when only named jobs keep it pending (each pipeline found, nothing failed):
+                # what `keys retire --accept-job` may accept.
+                "acceptable": self.status == "pending" and bool(self.checks) and all(
+                    c.status == "verified" or (c.status == "pending" and c.unverified and c.pipeline_id)
+                    for c in self.checks)}
 
     def to_dict(self) -> dict[str, Any]:
         return {"action_id": self.action_id, "outcome": self.outcome, "detail": self.detail,
@@ -110,12 +130,13 @@ def failure_reason(trace: str, limit: int = 400) -> str:
 
 def pipeline_after_merge(pipelines: Sequence[PipelineInfo], merge_sha: str | None,
                          merged_at: str | None) -> PipelineInfo | None:
-    """The first pipeline at or after the merge: the merge commit's own, else the first created
-    at/after `merged_at` (a later commit's pipeline also runs the merged change)."""
+    """The pipeline after the merge. With a commit SHA (the MR's own project): the pipeline of
+    exactly that commit, nothing else — a later or unrelated pipeline proves nothing about the
+    merged change. Without one (a template's consumer project, whose commits are its own): the
+    first pipeline created at/after `merged_at`."""
     ordered = sorted(pipelines, key=lambda p: p.id)
-    for p in ordered:
-        if merge_sha and p.sha == merge_sha:
-            return p
+    if merge_sha:
+        return next((p for p in ordered if p.sha == merge_sha), None)
     when = _time(merged_at)
     if when is None:
         return None
@@ -126,47 +147,93 @@ def pipeline_after_merge(pipelines: Sequence[PipelineInfo], merge_sha: str | Non
     return None
 
 
+def merged_sha(mr: MRInfo) -> str | None:
+    """The commit the merge put on the target branch: the merge commit, the squash commit, or —
+    for a fast-forward merge, which has neither — the MR's head `sha` (GitLab merge requests API)."""
+    return mr.merge_commit_sha or mr.squash_commit_sha or mr.sha
+
+
+def has_marker(trace: str) -> bool:
+    """The rewritten step's marker line is in the job log (as a line of its own)."""
+    return any(line.strip() in (MARKER, MARKER_CONFIGURED) for line in trace.splitlines())
+
+
+_NOT_RUN = ("its rules/only/except left it out of this pipeline (it runs only on tags, schedules, "
+            "other refs or environments); it stays pending until it runs after the merge")
+
+
 def judge_jobs(project: str, pipeline: PipelineInfo, jobs: Sequence[JobInfo], expected: Iterable[str],
                reader: PipelineReader) -> ProjectCheck:
-    wanted = set(expected)
-    relevant = [j for j in jobs if j.name in wanted] if wanted else list(jobs)
-    note = ""
-    if not relevant:
-        relevant = list(jobs)
-        if wanted:
-            note = f" (jobs {', '.join(sorted(wanted))} not in the pipeline; judged on all its jobs)"
+    """Job-level evidence: each job that used the key ran after the merge, succeeded and printed
+    the marker (module docstring)."""
+    wanted = sorted({j for j in expected if not j.startswith(".")})
+    by_name = {j.name: j for j in jobs}
     rows = tuple({"project": project, "pipeline_id": pipeline.id, "job": j.name, "job_id": j.id,
-                  "status": j.status, "web_url": j.web_url} for j in relevant)
-    if not relevant:
-        status: Status = "failed" if pipeline.status == "failed" else \
-            "pending" if pipeline.status in _RUNNING else "failed"
-        return ProjectCheck(project, status, f"pipeline {pipeline.id} has no jobs ({pipeline.status})",
-                            pipeline.id, pipeline.web_url, rows)
-    failed = [j for j in relevant if j.status == "failed" and not j.allow_failure]
+                  "status": j.status, "web_url": j.web_url} for j in jobs if not wanted or j.name in wanted)
+    if not wanted:
+        return _judge_by_marker(project, pipeline, jobs, reader, rows)
+    failed = [by_name[n] for n in wanted if n in by_name and by_name[n].status == "failed"
+              and not by_name[n].allow_failure]
     if failed:
         j = failed[0]
         reason = failure_reason(reader.trace(project, j.id))
         return ProjectCheck(project, "failed", f"job {j.name} ({j.id}) failed in pipeline {pipeline.id}: "
                             f"{reason or j.failure_reason or 'no log'}", pipeline.id, pipeline.web_url, rows)
-    waiting = [j for j in relevant if j.status != "success"]
-    if waiting:
-        shown = ", ".join(f"{j.name}: {j.status}" for j in waiting)
-        return ProjectCheck(project, "pending", f"pipeline {pipeline.id}: {shown}{note}", pipeline.id,
+    unverified: list[dict[str, str]] = []
+    for name in wanted:
+        job = by_name.get(name)
+        if job is None:
+            unverified.append({"project": project, "job": name, "reason": f"did not run: {_NOT_RUN}"})
+        elif job.status == "manual":
+            unverified.append({"project": project, "job": name, "reason": "manual job not played yet"})
+        elif job.status in _RUNNING:
+            return ProjectCheck(project, "pending", f"pipeline {pipeline.id}: job {name} is {job.status}",
+                                pipeline.id, pipeline.web_url, rows)
+        elif job.status != "success":
+            unverified.append({"project": project, "job": name, "reason": f"job {job.status}, not run to success"})
+        elif not has_marker(reader.trace(project, job.id)):
+            unverified.append({"project": project, "job": name, "reason": "succeeded, but its log has no "
+                               f"federated sign-in marker ({MARKER!r}): it did not run the rewritten step"})
+    if unverified:
+        shown = "; ".join(f"job {u['job']}: {u['reason']}" for u in unverified)
+        return ProjectCheck(project, "pending", f"pipeline {pipeline.id}: {shown}", pipeline.id,
+                            pipeline.web_url, rows, tuple(unverified))
+    return ProjectCheck(project, "verified", f"pipeline {pipeline.id}: {', '.join(wanted)} signed in through "
+                        "federation and succeeded", pipeline.id, pipeline.web_url, rows)
+
+
+def _judge_by_marker(project: str, pipeline: PipelineInfo, jobs: Sequence[JobInfo], reader: PipelineReader,
+                     rows: tuple[dict[str, Any], ...]) -> ProjectCheck:
+    """A template's consumer: its jobs that extend the template are the ones printing the marker."""
+    failed = [j for j in jobs if j.status == "failed" and not j.allow_failure]
+    if failed:
+        j = failed[0]
+        reason = failure_reason(reader.trace(project, j.id))
+        return ProjectCheck(project, "failed", f"job {j.name} ({j.id}) failed in pipeline {pipeline.id}: "
+                            f"{reason or j.failure_reason or 'no log'}", pipeline.id, pipeline.web_url, rows)
+    if any(j.status in _RUNNING for j in jobs):
+        return ProjectCheck(project, "pending", f"pipeline {pipeline.id} still has running jobs", pipeline.id,
                             pipeline.web_url, rows)
-    return ProjectCheck(project, "verified", f"pipeline {pipeline.id}: "
-                        f"{', '.join(j.name for j in relevant)} succeeded{note}", pipeline.id,
-                        pipeline.web_url, rows)
+    signed = [j.name for j in jobs if j.status == "success" and has_marker(reader.trace(project, j.id))]
+    if not signed:
+        unverified = ({"project": project, "job": "(jobs extending the template)",
+                       "reason": f"no job of pipeline {pipeline.id} printed the federated sign-in marker"},)
+        return ProjectCheck(project, "pending", f"pipeline {pipeline.id}: no job printed the federated sign-in "
+                            "marker", pipeline.id, pipeline.web_url, rows, unverified)
+    return ProjectCheck(project, "verified", f"pipeline {pipeline.id}: {', '.join(signed)} signed in through "
+                        "federation and succeeded", pipeline.id, pipeline.web_url, rows)
 
 
 def check_project(reader: PipelineReader, project: str, ref: str | None, mr: MRInfo,
-                  expected: Sequence[str]) -> ProjectCheck:
+                  expected: Sequence[str], own: bool = True) -> ProjectCheck:
     branch = ref or reader.default_branch(project)
     if not branch:
         return ProjectCheck(project, "failed", "project has no default branch")
-    merge_sha = mr.merge_commit_sha or mr.squash_commit_sha
+    merge_sha = merged_sha(mr) if own else None
     pipeline = pipeline_after_merge(reader.pipelines(project, branch), merge_sha, mr.merged_at)
     if pipeline is None:
-        return ProjectCheck(project, "pending", f"no pipeline on {branch} since the merge yet")
+        what = f"for the merge commit {merge_sha[:12]}" if merge_sha else "since the merge"
+        return ProjectCheck(project, "pending", f"no pipeline on {branch} {what} yet")
     if pipeline.status in _RUNNING:
         return ProjectCheck(project, "pending", f"pipeline {pipeline.id} is {pipeline.status}",
                             pipeline.id, pipeline.web_url)
@@ -195,13 +262,16 @@ def verify_action(reader: PipelineReader, action: Action, branch_prefix: str) ->
                             **base)  # type: ignore[arg-type]
     projects = list(params.consumers) or [params.project]
     checks = tuple(check_project(reader, p, params.target_branch if p == params.project else None, mr,
-                                 params.effective_jobs.get(p) or params.jobs) for p in projects)
+                                 params.effective_jobs.get(p) or (
+                                     params.jobs if p == params.project or not params.consumers else
+                                     [j for j in params.jobs if j.startswith(".")] or params.jobs),
+                                 own=p == params.project) for p in projects)
     status: Status = "failed" if any(c.status == "failed" for c in checks) else \
         "pending" if any(c.status == "pending" for c in checks) else "verified"
     detail = "; ".join(f"{c.project}: {c.detail}" if len(checks) > 1 else c.detail for c in checks
                        if c.status == status or status == "verified")
     return VerifyResult(action.id, params.project, status, detail, mr.iid, mr.state, mr.web_url,
-                        mr.merge_commit_sha or mr.squash_commit_sha, mr.merged_at, checks)
+                        merged_sha(mr), mr.merged_at, checks)
 
 
 def verify_plan(reader: PipelineReader, plan: Plan, branch_prefix: str, state: State | None = None

@@ -46,6 +46,15 @@ def test_demo_runs_the_whole_migration(tmp_path: Path) -> None:
     found, migrated, disabled, deleted = map(int, m.groups())
     assert found >= 5 and migrated >= 2 and disabled >= 2 and deleted >= 1
     assert "FAILED" not in out.split("=== 5. verify")[1].split("=== 6.")[0]
+    # Job-level verification (issue 16): android-app's keyed job runs only on tags, so the pipeline
+    # after the merge (build only) is no evidence: the project stays PENDING, naming the job, and
+    # the key it used (deployer@acme-prod) is not disabled.
+    verify = out.split("=== 5. verify")[1].split("=== 6.")[0]
+    android = verify.split("acme/apps/mobile/android-app", 1)[1].split("\nacme/", 1)[0]
+    assert "PENDING" in android and "job distribute: did not run" in android, verify
+    retire = out.split("=== 6. keys retire")[1].split("=== 7.")[0]
+    deployer = retire.split("serviceAccounts/deployer@acme-prod", 1)[1].split("disable_key", 1)[0]
+    assert "refused" in deployer and "android-app" in deployer and "applied" not in deployer.split("\n")[0]
     reports = tmp_path / "reports"
     if os.environ.get("WIF_UPDATE_SAMPLE"):
         SAMPLE.mkdir(parents=True, exist_ok=True)

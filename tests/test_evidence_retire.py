@@ -37,3 +37,23 @@ def test_a_rollback_stands_until_a_later_disable(tmp_path: Path) -> None:
     assert standing_rollback(state, res.replace(IDS[0], IDS[1])) is None
     state.outcome("keys", "d", "disable_key", res, "applied", "", {})
     assert standing_rollback(state, res) is None
+
+
+def test_jobs_that_did_not_run_block_retirement_unless_accepted_by_name(tmp_path: Path) -> None:
+    from migrate.retire import migrations_from_journal
+
+    state = State(tmp_path, actor="ops")
+    mr = ("merge_request:acme/release:.gitlab-ci.yml", "acme/release:.gitlab-ci.yml@main")
+    evidence = {"merged_at": "2026-01-01T00:00:00Z", "acceptable": True,
+                "unverified_jobs": [{"project": "acme/release", "job": "publish", "reason": "did not run"}]}
+    state.outcome("verify", mr[0], "verify", mr[1], "skipped", "pipeline 4: job publish: did not run", evidence)
+    (m,) = migrations_from_journal(state, [mr])
+    assert not m.verified and "--accept-job acme/release:publish" in m.detail
+    (m,) = migrations_from_journal(state, [mr], ["acme/release:build"])  # another job: still blocked
+    assert not m.verified
+    (m,) = migrations_from_journal(state, [mr], ["acme/release:publish"])
+    assert m.verified and m.accepted_jobs == ("acme/release:publish",)
+    # a failure is never acceptable by name
+    state.outcome("verify", mr[0], "verify", mr[1], "failed", "job publish failed", {**evidence, "acceptable": False})
+    (m,) = migrations_from_journal(state, [mr], ["acme/release:publish"])
+    assert not m.verified

@@ -27,6 +27,7 @@ from googleapiclient import discovery
 
 from migrate import plan_io
 from migrate.apply_mr import MergeRequestExecutor
+from migrate.ci.emit import marker_after_login
 from migrate.cli import main
 from migrate.config import GitLabConfig, MergeRequestConfig
 from migrate.gitlab.client import GitLabClients
@@ -55,7 +56,8 @@ def federated(sa: str) -> str:
     return ("    - echo \"$GCP_ID_TOKEN\" > \"$CI_BUILDS_DIR/.gcp_oidc_token\"\n"
             f"    - gcloud iam workload-identity-pools create-cred-config {PROVIDER} --service-account=\"{sa}\" "
             "--credential-source-file=\"$CI_BUILDS_DIR/.gcp_oidc_token\" --output-file=\"$CI_BUILDS_DIR/.gcp_cred.json\"\n"
-            "    - gcloud auth login --cred-file=\"$CI_BUILDS_DIR/.gcp_cred.json\"\n")
+            "    - gcloud auth login --cred-file=\"$CI_BUILDS_DIR/.gcp_cred.json\"\n"
+            f"    - '{marker_after_login('gcloud')}'\n")
 
 
 ID_TOKENS = f"  id_tokens:\n    GCP_ID_TOKEN:\n      aud: {AUD}\n"

@@ -22,6 +22,7 @@ from googleapiclient import discovery
 
 from migrate import plan_io
 from migrate.apply_mr import MergeRequestExecutor, action_marker_line
+from migrate.ci.emit import marker_after_login
 from migrate.cli import main
 from migrate.config import GitLabConfig, MergeRequestConfig
 from migrate.gitlab.client import GitLabClients
@@ -55,7 +56,9 @@ def federated_steps(sa: str, indent: str = "    ") -> str:
     lines = ['echo "$GCP_ID_TOKEN" > "$CI_BUILDS_DIR/.gcp_oidc_token"',
              f'gcloud iam workload-identity-pools create-cred-config {PROVIDER} --service-account="{sa}" '
              '--credential-source-file="$CI_BUILDS_DIR/.gcp_oidc_token" --output-file="$CI_BUILDS_DIR/.gcp_cred.json"',
-             'gcloud auth login --cred-file="$CI_BUILDS_DIR/.gcp_cred.json"']
+             'gcloud auth login --cred-file="$CI_BUILDS_DIR/.gcp_cred.json"',
+             # the marker the rewriter adds (verify_marker), single-quoted for YAML
+             "'" + marker_after_login("gcloud") + "'"]
     return "".join(f"{indent}- {ln}\n" for ln in lines)
 
 

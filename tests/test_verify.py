@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from migrate.ci.emit import MARKER
+from migrate.gitlab.merge_requests import MRInfo
 from migrate.gitlab.pipelines import JobInfo, PipelineInfo
-from migrate.verify import exit_code, failure_reason, judge_jobs, pipeline_after_merge, redact
+from migrate.verify import exit_code, failure_reason, judge_jobs, merged_sha, pipeline_after_merge, redact
+
+SIGNED = f"$ gcloud auth login --cred-file=c.json\nAuthenticated with external account credentials for: [sa].\n{MARKER}\n"
 
 
 def pl(pid: int, sha: str, created: str, status: str = "success") -> PipelineInfo:
@@ -20,12 +24,22 @@ class Traces:
         return self.logs[job_id]
 
 
-def test_pipeline_after_merge_prefers_the_merge_commit_then_time() -> None:
+def test_pipeline_after_merge_is_the_merge_commits_own() -> None:
+    """By commit SHA, never by time: an unrelated pipeline created after the merge is not evidence
+    (issue 16 §3); without a SHA (a template's consumer) the first pipeline since the merge."""
     pipelines = [pl(1, "old", "2026-01-01T00:00:00Z"), pl(2, "other", "2026-01-02T00:00:00.500Z"),
                  pl(3, "merge", "2026-01-02T00:00:01Z")]
     assert pipeline_after_merge(pipelines, "merge", "2026-01-02T00:00:00Z").id == 3  # type: ignore[union-attr]
     assert pipeline_after_merge(pipelines, None, "2026-01-02T00:00:00Z").id == 2  # type: ignore[union-attr]
     assert pipeline_after_merge(pipelines, "nope", "2026-01-03T00:00:00Z") is None
+    assert pipeline_after_merge(pipelines[:2], "merge", "2026-01-02T00:00:00Z") is None  # not "other"
+
+
+def test_a_fast_forward_merge_is_found_by_the_mr_head_sha() -> None:
+    ff = MRInfo(1, "merged", "t", "", (), "", "b", "main", sha="head1", merge_commit_sha=None)
+    assert merged_sha(ff) == "head1"
+    assert merged_sha(MRInfo(1, "merged", "t", "", (), "", "b", "main", sha="h", merge_commit_sha="m")) == "m"
+    assert merged_sha(MRInfo(1, "merged", "t", "", (), "", "b", "main", sha="h", squash_commit_sha="q")) == "q"
 
 
 # Built at run time: no PEM header is ever committed, not even a fake one.
@@ -50,13 +64,38 @@ def test_failed_job_reason_comes_from_its_log_redacted() -> None:
 
 def test_judging_jobs() -> None:
     ok = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy", "d", "success"), JobInfo(2, "x", "t", "failed")],
-                    ["deploy"], Traces({}))  # type: ignore[arg-type]
+                    ["deploy"], Traces({1: SIGNED}))  # type: ignore[arg-type]
     assert ok.status == "verified"  # only the authenticating job counts
     manual = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy", "d", "manual")], ["deploy"], Traces({}))  # type: ignore[arg-type]
-    assert manual.status == "pending" and "deploy: manual" in manual.detail
-    renamed = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy-prod", "d", "success")], [".gcp-auth"],
-                         Traces({}))  # type: ignore[arg-type]
-    assert renamed.status == "verified" and "judged on all its jobs" in renamed.detail
+    assert manual.status == "pending" and "manual job not played" in manual.detail
+    assert manual.unverified == ({"project": "p", "job": "deploy", "reason": "manual job not played yet"},)
+    template = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy-prod", "d", "success"),
+                                                 JobInfo(2, "lint", "t", "success")], [".gcp-auth"],
+                          Traces({1: SIGNED, 2: "$ yamllint .\n"}))  # type: ignore[arg-type]
+    assert template.status == "verified" and "deploy-prod" in template.detail and "lint" not in template.detail
+    unsigned = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy-prod", "d", "success")], [".gcp-auth"],
+                          Traces({1: "$ ./build.sh\n"}))  # type: ignore[arg-type]
+    assert unsigned.status == "pending" and unsigned.unverified
+
+
+def test_a_job_that_did_not_run_keeps_the_project_pending() -> None:
+    """The attack from issue 16: the keyed job runs only on tags; the pipeline after the merge ran
+    only a build job that never touches Google. That is not evidence: pending, naming the job."""
+    check = judge_jobs("acme/release", pl(9, "m", "t"), [JobInfo(90, "build", "build", "success")],
+                       ["publish"], Traces({90: "$ make\n"}))  # type: ignore[arg-type]
+    assert check.status == "pending", check
+    assert check.unverified[0]["job"] == "publish" and "did not run" in check.unverified[0]["reason"]
+    assert "judged on all its jobs" not in check.detail
+
+
+def test_a_job_that_succeeded_without_the_marker_is_not_verified() -> None:
+    check = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy", "d", "success")], ["deploy"],
+                       Traces({1: "$ gcloud auth login --cred-file=c.json || true\n$ ./deploy.sh\n"}))  # type: ignore[arg-type]
+    assert check.status == "pending" and "marker" in check.unverified[0]["reason"]
+    # the marker must be a line of its own, not a word in some other output
+    fake = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy", "d", "success")], ["deploy"],
+                      Traces({1: f"$ echo 'not {MARKER} really'\n"}))  # type: ignore[arg-type]
+    assert fake.status == "pending"
 
 
 def test_exit_code() -> None:

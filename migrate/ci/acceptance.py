@@ -276,6 +276,9 @@ _FEDERATION = (
                r"oauth2accesstoken --password-stdin \S+)$"),
     re.compile(r"^printf '\{\"universe_domain\":\"googleapis.com\",\"type\":\"external_account\",[^']*' \S+ > \S+$"),
     re.compile(r"^cp \"\$GOOGLE_APPLICATION_CREDENTIALS\" \S+$"),
+    # the verify markers (migrate.ci.emit.MARKER / MARKER_CONFIGURED), alone or after a token mint
+    re.compile(r"^(?:\S*gcloud auth print-access-token > /dev/null && )?echo \"wif-migrate: federated "
+               r"(?:sign-in ok|credential configuration ready)\"$"),
 )
 
 

@@ -20,6 +20,13 @@ PROVIDER_RE = re.compile(
     r"^projects/\d+/locations/global/workloadIdentityPools/[a-z0-9-]{4,32}/providers/[a-z0-9-]{4,32}$")
 EMAIL_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*\.[a-z]{2,}$")
 _PLAIN_BAD_START = tuple("-?:,[]{}#&*!|>'\"%@`")
+# Lines the rewritten step prints into the job log (RewriteOptions.verify_marker), which `verify`
+# reads back through the jobs trace API (docs/verify.md). After a gcloud sign-in the step mints an
+# access token first, so the line shows the federated path really produced a token; a job that
+# hands the credential configuration to client libraries or Terraform prints the second once the
+# configuration is in place (its tool mints the token; the job's success is that evidence).
+MARKER = "wif-migrate: federated sign-in ok"
+MARKER_CONFIGURED = "wif-migrate: federated credential configuration ready"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +81,15 @@ def printf_cred_config(provider: str, service_account: str, token_path: str, out
     """A shell command that writes the credential configuration without gcloud."""
     body = json.dumps(cred_config(provider, service_account), separators=(",", ":"))
     return f"printf '{body}' {token_path} > {output}"
+
+
+def marker_after_login(gcloud: str) -> str:
+    """Mint an access token with the federated login, then print the marker `verify` looks for."""
+    return f'{gcloud} auth print-access-token > /dev/null && echo "{MARKER}"'
+
+
+def marker_configured() -> str:
+    return f'echo "{MARKER_CONFIGURED}"'
 
 
 def create_cred_config(gcloud: str, provider: str, service_account: str, token_path: str, output: str) -> str:

@@ -56,6 +56,8 @@ class RewriteOptions:
     key_variables: frozenset[str] = frozenset()  # known from GitLab's variables API to hold keys
     instance_url: str | None = None  # old GitLab (CI_JOB_JWT_V2): the audience its tokens carry
     included: tuple[str, ...] = ()  # texts of the files this one includes, in order (when the caller has them)
+    # Print the markers `verify` reads from the job log after the federated sign-in (emit.MARKER).
+    verify_marker: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -398,6 +400,13 @@ def _drop_echo_companions(plan: Plan, step: Step) -> None:
             plan.put(dataclasses.replace(step, index=index), [])
 
 
+def _marker(plan: Plan, gcloud: str | None) -> list[str]:
+    """The verify marker lines after a federated sign-in step (none unless asked for)."""
+    if not plan.options.verify_marker:
+        return []
+    return [emit.marker_after_login(gcloud) if gcloud else emit.marker_configured()]
+
+
 def _write_token(plan: Plan, token_path: str) -> str:
     return f'echo "${{{plan.token_var}}}" > {token_path}'
 
@@ -421,7 +430,8 @@ def _plan_write(plan: Plan, step: Step, command: Command, target: str, token_pat
     if gcloud_mode:
         plan.put(step, [_write_token(plan, token)])
     else:
-        plan.put(step, [_write_token(plan, token), emit.printf_cred_config(plan.options.provider, email, token, raw)])
+        plan.put(step, [_write_token(plan, token), emit.printf_cred_config(plan.options.provider, email, token, raw),
+                        *_marker(plan, None)])
 
 
 def _plan_activate(plan: Plan, step: Step, command: Command, env: dict[str, str], written: dict[str, Step],
@@ -439,12 +449,13 @@ def _plan_activate(plan: Plan, step: Step, command: Command, env: dict[str, str]
                          "so it must be removed and replaced by hand")
             return None
         if plan.options.google_cloud_identity:
-            plan.put(step, [f'{g} auth login --cred-file="$GOOGLE_APPLICATION_CREDENTIALS"{keep}'])
+            plan.put(step, [f'{g} auth login --cred-file="$GOOGLE_APPLICATION_CREDENTIALS"{keep}',
+                            *_marker(plan, g)])
             return g
         email = service_account(plan, command.var)
         plan.put(step, [_write_token(plan, FILE_VAR_TOKEN),
                         emit.create_cred_config(g, plan.options.provider, email, FILE_VAR_TOKEN, FILE_VAR_CONFIG),
-                        f"{g} auth login --cred-file={FILE_VAR_CONFIG}{keep}"])
+                        f"{g} auth login --cred-file={FILE_VAR_CONFIG}{keep}", *_marker(plan, g)])
         return g
     if not command.path:
         plan.problem(step, "gcloud auth activate-service-account without a key file this tool can follow")
@@ -456,7 +467,7 @@ def _plan_activate(plan: Plan, step: Step, command: Command, env: dict[str, str]
         return None
     login = f"{g} auth login --cred-file={command.path}{keep}"
     if plan.options.google_cloud_identity:
-        plan.put(step, [login])
+        plan.put(step, [login, *_marker(plan, g)])
         return g
     write_cmd = write.command
     token = token_paths.get(target)
@@ -464,9 +475,10 @@ def _plan_activate(plan: Plan, step: Step, command: Command, env: dict[str, str]
         [_write_token(plan, token)]
     if is_gcloud_mode and token is not None and write_cmd is not None:
         email = service_account(plan, write_cmd.var)
-        plan.put(step, [emit.create_cred_config(g, plan.options.provider, email, token, command.path), login])
+        plan.put(step, [emit.create_cred_config(g, plan.options.provider, email, token, command.path), login,
+                        *_marker(plan, g)])
     else:
-        plan.put(step, [login])
+        plan.put(step, [login, *_marker(plan, g)])
     return g
 
 

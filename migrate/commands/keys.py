@@ -50,6 +50,10 @@ def register(sub: Any, help_text: str) -> None:
     retire.add_argument("--accept-outside-readers", metavar="KEY_ID", action="append", default=[],
                         help="disable KEY_ID although projects the scan did not check (outside the scope, "
                              "or unreadable) can read its variable; repeatable; journaled with who accepted")
+    retire.add_argument("--accept-job", action="append", default=[], metavar="PROJECT:JOB",
+                        help="count this job as migrated although verify has no federation evidence for it "
+                             "(it did not run after the merge, is manual, or printed no marker); repeatable; "
+                             "journaled with who accepted, shown in the report")
     retire.add_argument("--include-rolled-back", action="store_true",
                         help="also disable keys rolled back since the plan was made (they are left "
                              "enabled otherwise, until the next plan)")
@@ -238,7 +242,8 @@ def run_retire(args: argparse.Namespace) -> int:
     options = RunOptions(now=ctx.now, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
                          grace_days=ctx.config.keys.grace_days, accept_outside=accepted,
                          plan_time=ctx.plan.generated_at if ctx.plan else None,
-                         include_rolled_back=args.include_rolled_back)
+                         include_rolled_back=args.include_rolled_back,
+                         accept_jobs=tuple(args.accept_job))
     with ctx.lock("keys retire", args.dry_run):
         results = Retirement(ctx.state, ctx.keys(), None, options).retire(items)
     return _render(results, args.format)

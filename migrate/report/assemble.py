@@ -113,6 +113,20 @@ def _outside_accepted(journal: list[JournalEntry]) -> dict[str, str]:
     return out
 
 
+def _jobs_accepted(journal: list[JournalEntry]) -> dict[str, str]:
+    """Key id → the sentence naming jobs the operator accepted without federation evidence
+    (`keys retire --accept-job`), from applied disable steps."""
+    out: dict[str, str] = {}
+    for e in journal:
+        ev = e.evidence or {}
+        if e.stage == "keys" and e.kind == "disable_key" and e.phase == "outcome" and e.outcome == "applied" \
+                and ev.get("accepted_jobs") and ev.get("key_id"):
+            out[str(ev["key_id"])] = (f"Disabled with job(s) accepted without federation evidence by "
+                                      f"{ev.get('accepted_jobs_by') or e.actor}: "
+                                      + ", ".join(str(j) for j in ev["accepted_jobs"]) + ".")
+    return out
+
+
 INCIDENT_REASONS = ("EXPOSED", "COMPROMISE_DETECTED")
 
 
@@ -129,9 +143,11 @@ def incident(facts: KeyFacts | None) -> str | None:
 def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _Index, now: str,
                  mrs: list[history.MergeRequestRecord], google: str, members: tuple[str, ...],
                  outside: tuple[OutsideReader, ...] = (), accepted_by: str = "",
-                 rollback: history.KeyEvent | None = None) -> KeyFinding:
+                 rollback: history.KeyEvent | None = None, jobs_accepted: str = "") -> KeyFinding:
     usages = idx.usages_by_key.get(kid, [])
     status, reason = _status(mrs, google)
+    if jobs_accepted:
+        reason = f"{reason} {jobs_accepted}"
     if incident(facts):
         reason = str(incident(facts))
     elif rollback is not None:
@@ -157,7 +173,8 @@ def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _
 
 def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list[history.MergeRequestRecord],
           states: dict[str, str], bindings: list[planfacts.BindingFact], now: str,
-          accepted: dict[str, str] | None = None) -> tuple[KeyFinding, ...]:
+          accepted: dict[str, str] | None = None, jobs_accepted: dict[str, str] | None = None,
+          ) -> tuple[KeyFinding, ...]:
     ident: dict[str, tuple[str, str]] = {}
     for e in events:
         ident.setdefault(e.key_id, (e.service_account, ""))
@@ -187,7 +204,7 @@ def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list
         rolled = latest[-1] if latest and latest[-1].kind == "rollback" else None
         out.append(_key_finding(sa, kid, project, facts.get(kid), idx, now, key_mrs,
                                 states.get(kid, "unknown"), members, outside, (accepted or {}).get(kid, ""),
-                                rolled))
+                                rolled, (jobs_accepted or {}).get(kid, "")))
     return tuple(sorted(out, key=lambda k: (k.service_account, k.key_id)))
 
 
@@ -307,7 +324,8 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     mrs = history.merge_requests(journal, plan, inv)
     binding_facts = planfacts.bindings(plan, journal)
     idx = _Index.of(inv)
-    keys = _keys(inv, idx, events, mrs, states, binding_facts, now, _outside_accepted(journal))
+    keys = _keys(inv, idx, events, mrs, states, binding_facts, now, _outside_accepted(journal),
+                 _jobs_accepted(journal))
     projects = _projects(inv, idx, keys, mrs)
     status = {k.key_id: k.status for k in keys}
     ctx = controls.CheckContext(inv, plan, tuple(journal), keys)

@@ -246,6 +246,7 @@ class Shell:
         self.gac_explicit = False
         self.used_files: set[str] = set()
         self.google_tools = False
+        self.gcloud_account: AuthAttempt | None = None  # gcloud's active credentials, when signed in
 
     # --- expansion -----------------------------------------------------------------------
     def _var(self, expr: str) -> str:
@@ -360,6 +361,10 @@ class Shell:
             ok, data = self.run_simple(stage, data)
             if not ok:
                 return False
+        if data and data.startswith("wif-migrate:"):
+            # What the job prints to its log: only our own marker lines are reproduced (the trace
+            # never carries other output, which could be a variable's value).
+            self.emit(data.rstrip("\n"))
         return True
 
     def run_simple(self, tokens: list[Word | str], stdin: str | None) -> tuple[bool, str | None]:
@@ -463,6 +468,9 @@ class Shell:
             return True, None
         if name == "false":
             return False, None
+        if name == "gcloud" and [a for a in argv[1:] if a not in ("--quiet", "-q")][:2] == \
+                ["auth", "print-access-token"]:
+            return self.print_access_token()
         if name == "gcloud":
             return self.gcloud(argv), None
         if name == "docker" and argv[1:2] == ["login"] and self._flag(argv, "-u") in ("_json_key",
@@ -494,6 +502,15 @@ class Shell:
         self.google_tools = True
         self.emit(f"  (sandbox: `gcloud {' '.join(args[:3])}` not executed: not an authentication step)")
         return True
+
+    def print_access_token(self) -> tuple[bool, str | None]:
+        """`gcloud auth print-access-token`: a token from the active credentials (the sign-in the
+        login did is the mint here); fails like gcloud without an active account."""
+        if self.gcloud_account is None or not self.gcloud_account.ok:
+            self.emit("ERROR: (gcloud.auth.print-access-token) You do not currently have an active account "
+                      "selected.")
+            return False, None
+        return True, "ya29.sandbox-access-token\n"
 
     def _read_json(self, command: str, path: str) -> dict[str, Any] | None:
         real = self.path(path)
@@ -543,6 +560,7 @@ class Shell:
             self.emit("ERROR: (gcloud.auth.activate-service-account) the file is not a service account key")
             return False
         ok = self._sign_in("gcloud.auth.activate-service-account", data)
+        self.gcloud_account = self.attempts[-1] if self.attempts else None
         if ok:
             self.emit(f"Activated service account credentials for: [{data.get('client_email')}]")
         return ok
@@ -553,6 +571,7 @@ class Shell:
         if data is None:
             return False
         ok = self._sign_in("gcloud.auth.login", data)
+        self.gcloud_account = self.attempts[-1] if self.attempts else None
         if ok:
             who = data.get("client_email") or str(data.get("service_account_impersonation_url", "")) \
                 .rsplit("/", 1)[-1].split(":")[0] or "the federated principal"

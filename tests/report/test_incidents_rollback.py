@@ -37,3 +37,13 @@ def test_a_key_google_disabled_itself_is_an_incident_not_a_step() -> None:
                  for f in inv.key_facts)
     assert not [e for e in build_findings(dataclasses.replace(inv, key_facts=user), plan(), journal(), NOW).errors
                 if e.source == "google"]
+
+
+def test_jobs_accepted_without_evidence_are_named_in_the_report() -> None:
+    rows = [*journal()]
+    rows[4] = dataclasses.replace(rows[4], evidence={**rows[4].evidence, "accepted_jobs": ["acme/api:publish"],
+                                                     "accepted_jobs_by": "ops@host"})
+    doc = build_findings(inventory(), plan(), rows, NOW)
+    key = next(k for k in doc.keys if k.key_id == KEY_API.key_id)
+    assert "accepted without federation evidence by ops@host: acme/api:publish" in key.status_reason
+    assert "acme/api:publish" in markdown.render(doc)
