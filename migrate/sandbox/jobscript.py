@@ -585,7 +585,7 @@ class Shell:
         flags_with_values = {self._flag(args, f) for f in (
             "--service-account", "--credential-source-file", "--output-file", "--credential-source-type",
             "--credential-source-field-name", "--service-account-token-lifetime-seconds",
-            "--credential-source-url")}
+            "--credential-source-url", "--subject-token-type")}
         positional = [p for p in positional if p not in flags_with_values]
         out = self._flag(args, "--output-file")
         source = self._flag(args, "--credential-source-file")
@@ -596,17 +596,34 @@ class Shell:
             self.emit(f"ERROR: ({cmd}) the sandbox interprets --credential-source-file only")
             return False
         provider = positional[0]
-        audience = provider if provider.startswith("//") else "//iam.googleapis.com/" + provider.lstrip("/")
-        fmt: dict[str, str] = {"type": self._flag(args, "--credential-source-type") or "text"}
-        if fmt["type"] == "json":
-            fmt["subject_token_field_name"] = self._flag(args, "--credential-source-field-name") or ""
+        # What gcloud writes (googlecloudsdk/command_lib/iam/byoid_utilities/cred_config.py, checked
+        # against the real CLI in tests/gcp/test_real_gcloud.py): `format` only when
+        # --credential-source-type is given; `token_info_url` when nothing is impersonated.
+        audience = "//iam.googleapis.com/" + provider
+        source_type = self._flag(args, "--credential-source-type")
+        credential_source: dict[str, Any] = {"file": self.path(source)}
+        if source_type:
+            source_type = source_type.lower()
+            problem = None
+            if source_type not in ("json", "text"):
+                problem = '--credential-source-type must be either "json" or "text"'
+            field_name = self._flag(args, "--credential-source-field-name")
+            if source_type == "json" and not field_name:
+                problem = "--credential-source-field-name required for JSON formatted tokens"
+            if problem:  # gcloud logs the failure and writes no file
+                self.emit(f"Failed to create credential configuration file [{out}]: {problem}")
+                return True
+            fmt: dict[str, str] = {"type": source_type}
+            if source_type == "json":
+                fmt["subject_token_field_name"] = str(field_name)
+            credential_source["format"] = fmt
         config: dict[str, Any] = {
             "universe_domain": "googleapis.com",
             "type": "external_account",
             "audience": audience,
-            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "subject_token_type": self._flag(args, "--subject-token-type") or "urn:ietf:params:oauth:token-type:jwt",
             "token_url": STS_TOKEN_URL,
-            "credential_source": {"file": self.path(source), "format": fmt},
+            "credential_source": credential_source,
         }
         sa = self._flag(args, "--service-account")
         if sa:
@@ -614,6 +631,8 @@ class Shell:
             lifetime = self._flag(args, "--service-account-token-lifetime-seconds")
             if lifetime:
                 config["service_account_impersonation"] = {"token_lifetime_seconds": int(lifetime)}
+        else:
+            config["token_info_url"] = STS_TOKEN_URL.rsplit("/", 1)[0] + "/introspect"
         self.files[self.path(out)] = json.dumps(config, indent=2)
         self.emit(f"Created credential configuration file [{out}].")
         return True

@@ -61,8 +61,9 @@ def test_create_cred_config_writes_what_gcloud_writes() -> None:
     assert config["type"] == "external_account"
     assert config["audience"] == "//iam.googleapis.com/" + provider
     assert config["token_url"] == "https://sts.googleapis.com/v1/token"
-    assert config["credential_source"] == {"file": "/builds/acme/api/.ci_job_jwt_file",
-                                           "format": {"type": "text"}}
+    # gcloud writes `format` only with --credential-source-type (tests/gcp/test_real_gcloud.py
+    # compares with the real CLI)
+    assert config["credential_source"] == {"file": "/builds/acme/api/.ci_job_jwt_file"}
     assert config["service_account_impersonation_url"].endswith(
         "/serviceAccounts/deployer@acme-prod.iam.gserviceaccount.com:generateAccessToken")
 
