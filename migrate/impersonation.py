@@ -30,7 +30,7 @@ from typing import Any
 
 import celpy
 
-from migrate.ci.variables import Context, Definition, Place, Resolution, resolve
+from migrate.ci.variables import Context, Definition, DefinitionIndex, Place, Resolution, resolve
 from migrate.federation import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
 
 log = logging.getLogger(__name__)
@@ -354,15 +354,15 @@ def simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
     mapped = [evaluator.evaluate(c.claims) if _audience_ok(c.claims, allowed)
               else Mapped(False, f"audience {c.claims.get('aud')!r} is not allowed by the provider")
               for c in cases]
-    by_name: dict[str, list[Definition]] = {}
-    for d in definitions:
-        by_name.setdefault(d.name, []).append(d)
+    index = DefinitionIndex(definitions)
     out = []
     for sa in sorted(set(bindings) | set(exposures)):
         verdicts = []
         for case, m in zip(cases, mapped, strict=True):
             exp = next((e for e in exposures.get(sa, ())
-                        if exposure_admits(e, case, by_name.get(e.name, ()) if definitions else ())), None)
+                        if exposure_admits(e, case, index.for_place(e.name, Place(
+                            int(case.claims.get("project_id") or 0), case.project, case.ancestor_ids))
+                            if definitions else ())), None)
             admitted = members_admit(design.pool_name, bindings.get(sa, ()), m)
             verdicts.append(Verdict(
                 case.label, exp is not None, admitted is not None,

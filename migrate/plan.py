@@ -61,7 +61,7 @@ from migrate.model import (
     from_dict,
     to_dict,
 )
-from migrate.receipts import Receipt, binding_scope, definitions, has_runs, job_groups, receipts
+from migrate.receipts import Receipt, binding_scope, has_runs, job_groups, receipts
 
 log = logging.getLogger(__name__)
 
@@ -309,8 +309,8 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
     exposures: dict[str, list[Exposure]] = {}
     problems: list[Problem] = []
     key_vars: list[tuple[KeyVariable, KeyIdentity]] = []
-    for raw in inputs["variables"]:
-        var = from_dict(KeyVariable, raw)
+    parsed = [from_dict(KeyVariable, raw) for raw in inputs["variables"]]
+    for var in parsed:
         key = key_identity(var, inputs["service_accounts"])
         if key is None:
             if var.suspected_reason:
@@ -334,7 +334,7 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
         exposures.setdefault(sa, []).append(Exposure(var.ref, var.level, var.owner_id, var.protected,
                                                      var.environment_scope, var.name))
         env = None if var.environment_scope == "*" else var.environment_scope
-        for project in readers(var, projects):
+        for project in (readers(var, projects) if usages else ()):
             if not _uses(usages, var, project):
                 continue
             if env is not None and "*" in env:
@@ -344,7 +344,7 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
                     "it by hand or scope the variable to exact environments", "manual"))
                 continue
             scopes.setdefault(sa, []).append(BindingScope(project.id, var.protected, env))
-    defs = definitions(inputs)
+    defs = parsed + [from_dict(KeyVariable, raw) for raw in inputs.get("other_variables", ())]
     rs = receipts(inputs, defs)
     unbound = _receipt_scopes(rs, key_vars, defs, scopes)
     final = {sa: minimal_scopes(s) for sa, s in scopes.items()}
@@ -374,9 +374,6 @@ def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable,
         refs_by_sa.setdefault(key.service_account, set()).add(var.ref)
     sa_of = {ref: sa for sa, refs in refs_by_sa.items() for ref in refs}
     keyed = {d.ref for d in defs if d.key is not None or d.suspected_reason}
-    by_name: dict[str, list[KeyVariable]] = {}
-    for d in defs:
-        by_name.setdefault(d.name, []).append(d)
     unbound: dict[tuple[str, str], list[str]] = {}
     for (fproject, fpath, _consumer, _job, _line), group in sorted(job_groups(rs).items()):
         got = {r.variable for r in group if r.resolution.definite and r.variable}
@@ -384,7 +381,7 @@ def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable,
             unbound.setdefault((fproject, fpath), []).append(
                 f"{group[0].job_label} gets {ref}, which earns no binding (see its own entry)")
         for sa in sorted({sa_of[ref] for ref in got if ref in sa_of}):
-            outcome = binding_scope(group, frozenset(refs_by_sa[sa]), by_name)
+            outcome = binding_scope(group, frozenset(refs_by_sa[sa]))
             if outcome.scope is not None:
                 scopes.setdefault(sa, []).append(outcome.scope)
                 continue

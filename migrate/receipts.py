@@ -22,6 +22,7 @@ from typing import Any
 from migrate.ci.variables import (
     REF_CLASSES,
     Context,
+    DefinitionIndex,
     Place,
     Resolution,
     is_dynamic,
@@ -49,6 +50,7 @@ class Receipt:
     known: bool  # False: the job (and so its environment) could not be determined
     context: Context
     resolution: Resolution
+    reaching: tuple[KeyVariable, ...] = ()  # every definition of the name that reaches the project
 
     @property
     def variable(self) -> str | None:
@@ -76,9 +78,7 @@ def receipts(inputs: Mapping[str, Any], defs: Sequence[KeyVariable] | None = Non
     """Every (usage, consumer job, ref class) with its resolution. Usages recorded before scan
     noted the jobs that run them fall back to the variables scan linked (legacy inventories)."""
     defs = list(defs) if defs is not None else definitions(inputs)
-    by_name: dict[str, list[KeyVariable]] = {}
-    for d in defs:
-        by_name.setdefault(d.name, []).append(d)
+    index = DefinitionIndex(defs)
     groups = {int(g["id"]): g["path"] for g in inputs.get("groups", ())}
     projects = {p["path"]: p for p in inputs["projects"]}
     out: list[Receipt] = []
@@ -92,6 +92,8 @@ def receipts(inputs: Mapping[str, Any], defs: Sequence[KeyVariable] | None = Non
             if project is None:
                 continue
             place = place_of(project, groups)
+            reaching = index.for_place(name, place)
+            keyvars = tuple(d for d in reaching if isinstance(d, KeyVariable))
             env = run.get("environment")
             known = bool(run.get("known", True))
             if not known:
@@ -100,7 +102,7 @@ def receipts(inputs: Mapping[str, Any], defs: Sequence[KeyVariable] | None = Non
                 ctx = Context(ref_class, env)
                 out.append(Receipt(u["file_project"], u["file_path"], int(u.get("line") or 0), name,
                                    run["consumer"], place.project_id, run.get("job") or "", env, known, ctx,
-                                   resolve(name, place, ctx, by_name.get(name, ()))))
+                                   resolve(name, place, ctx, reaching), keyvars))
     return out
 
 
@@ -116,8 +118,7 @@ class ScopeOutcome:
     reason: str = ""
 
 
-def binding_scope(group: Sequence[Receipt], key_refs: frozenset[str],
-                  defs_by_name: Mapping[str, Sequence[KeyVariable]]) -> ScopeOutcome:
+def binding_scope(group: Sequence[Receipt], key_refs: frozenset[str]) -> ScopeOutcome:
     """`group`: the receipts of one (consumer, job, usage variable); `key_refs`: the variables
     holding one key. The exact principal set for the contexts in which the job gets that key."""
     hit = [r for r in group if r.resolution.definite and r.variable in key_refs]
@@ -135,8 +136,7 @@ def binding_scope(group: Sequence[Receipt], key_refs: frozenset[str],
                                   "protected refs, which never received it")
     winners = {r.resolution.variable for r in hit}
     scoped = any(v is not None and v.environment_scope != "*" for v in winners)
-    shadowable = scoped or any(d.environment_scope != "*" and d.ref not in key_refs
-                               for d in defs_by_name.get(first.name, ()))
+    shadowable = scoped or any(d.environment_scope != "*" and d.ref not in key_refs for d in first.reaching)
     if not shadowable:
         return ScopeOutcome(BindingScope(first.consumer_id, protected_only, None))
     if not first.known or is_dynamic(first.environment):

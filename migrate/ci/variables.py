@@ -343,3 +343,28 @@ def contexts_for(environment: str | None,
                  ref_classes: Sequence[RefClass] = REF_CLASSES) -> tuple[Context, ...]:
     """Every context a job with this environment may run in (its rules are not narrowed here)."""
     return tuple(Context(r, environment) for r in ref_classes)
+
+
+class DefinitionIndex:
+    """Definitions by (name, owner), so resolving for one place looks only at the owners that
+    reach it (an organisation can hold thousands of same-named project variables)."""
+
+    def __init__(self, definitions: Iterable[Definition]) -> None:
+        self._by: dict[tuple[str, str, object], list[Definition]] = {}
+        for d in definitions:
+            owner: object = d.owner_id if d.owner_id is not None else d.owner
+            if d.level == "instance":
+                owner = None
+            self._by.setdefault((d.name, d.level, owner), []).append(d)
+
+    def for_place(self, name: str, place: Place) -> list[Definition]:
+        """The definitions of `name` that can reach a job at `place` (any ref, any environment)."""
+        out = list(self._by.get((name, "instance", None), ()))
+        for i, gid in enumerate(place.ancestor_ids):
+            out += self._by.get((name, "group", gid), ())
+            if i < len(place.ancestor_paths) and place.ancestor_paths[i]:
+                out += self._by.get((name, "group", place.ancestor_paths[i]), ())
+        out += self._by.get((name, "project", place.project_id), ())
+        if place.project_path:
+            out += self._by.get((name, "project", place.project_path), ())
+        return out

@@ -182,3 +182,14 @@ def test_contexts_cover_every_ref_class() -> None:
     ctxs = contexts_for("production")
     assert {c.ref_class for c in ctxs} == set(REF_CLASSES)
     assert {c.protected for c in ctxs} == {True, False}
+
+
+def test_index_returns_only_definitions_that_reach_the_place() -> None:
+    from migrate.ci.variables import DefinitionIndex
+
+    defs = [var("instance", None), var("group", 10), var("group", 11), var("project", 100), var("project", 200),
+            var("group", 10, name="OTHER")]
+    index = DefinitionIndex(defs)
+    assert set(index.for_place("GCP_KEY", SHOP)) == set(defs[:4])
+    assert set(index.for_place("GCP_KEY", OTHER)) == {defs[0], defs[1], defs[4]}
+    assert got(index.for_place("GCP_KEY", SHOP)) is defs[3]
