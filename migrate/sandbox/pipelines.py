@@ -221,8 +221,9 @@ class SandboxPipelineRunner:
             "project_id": project.id, "project_path": project.path_with_namespace,
             "project_name": project.path, "namespace": group.full_path,
             "default_branch": project.default_branch, "ref_type": ref_type,
-            "ref_protected": ref_type == "branch" and ref_is_protected(project.protected_branches,
-                                                                       pipeline.ref),
+            "ref_protected": ref_is_protected(
+                getattr(project, "protected_tags", set()) if ref_type == "tag" else project.protected_branches,
+                pipeline.ref),
             "files": list(commit.files) if commit else [], "server_url": app.base_url,
         }
 

@@ -258,6 +258,7 @@ class GitLabApp(App):
                             project_id=project.id, sha=commit.id, ref=ref, source=source,
                             created_at=now, updated_at=now, status="created",
                             user=user.username if user else None, variables=dict(variables or {}),
+                            tag=ref in project.repo.tags and ref not in project.repo.branches,
                             before_sha=commit.parent_ids[0] if commit.parent_ids else "0" * 40)
         project.pipelines.append(pipeline)
         project.last_activity_at = now
@@ -343,7 +344,7 @@ class GitLabApp(App):
         Instance < group (farther ancestors first) < project; protected ones only on protected
         refs; `environment_scope` matched as GitLab does (`*` wildcard, exact names).
         """
-        protected = ref in project.protected_branches
+        protected = self.ref_protected(project, ref)
         out: dict[str, Variable] = {}
         chain = list(reversed(self.db.ancestors(self.db.groups[project.namespace_id])))
         layers = [self.db.instance_variables, *[g.variables for g in chain], project.variables]
@@ -359,6 +360,16 @@ class GitLabApp(App):
                     best[var.key] = var
             out.update(best)
         return out
+
+    @staticmethod
+    def ref_protected(project: Project, ref: str, tag: bool | None = None) -> bool:
+        """A protected branch or a protected tag (names or wildcards; doc/user/project/protected_tags.md:
+        pipelines on protected tags get protected variables, and `ref_protected` is "true")."""
+        import fnmatch
+
+        is_tag = (ref in project.repo.tags and ref not in project.repo.branches) if tag is None else tag
+        patterns = project.protected_tags if is_tag else project.protected_branches
+        return any(ref == p or fnmatch.fnmatchcase(ref, p) for p in patterns)
 
     # --- OIDC ------------------------------------------------------------------------------------
     def version_at_least(self, major: int, minor: int) -> bool:
@@ -386,7 +397,7 @@ class GitLabApp(App):
             group = self.db.groups[p.namespace_id]
             user = self.db.users.get(user_login or "") or next(iter(self.db.users.values()))
             commit = p.repo.resolve(sha or ref)
-            protected = ref in p.protected_branches if ref_protected is None else ref_protected
+            protected = self.ref_protected(p, ref, ref_type == "tag") if ref_protected is None else ref_protected
             level = max(self.db.project_level(user, p), 0)
             role = {50: "owner", 40: "maintainer", 30: "developer", 20: "reporter", 10: "guest"}
             access = next((name for lvl, name in role.items() if level >= lvl), "guest")

@@ -22,7 +22,7 @@ _USER = {"username", "token", "admin", "name", "email", "scopes", "commit_email"
 _GROUP = {"path", "id", "name", "description", "visibility", "members", "variables", "subgroups",
           "projects", "created_at"}
 _PROJECT = {"path", "id", "name", "description", "default_branch", "ci_config_path", "archived",
-            "visibility", "protected_branches", "members", "no_access", "max_role", "variables",
+            "visibility", "protected_branches", "protected_tags", "tags", "merge_method", "members", "no_access", "max_role", "variables",
             "files", "branches", "topics", "created_at", "ci_id_token_sub_claim_components",
             "expected"}
 _VARIABLE = {"key", "value", "sa_key", "variable_type", "protected", "masked", "hidden", "raw",
@@ -142,8 +142,12 @@ class Builder:
             max_role={str(u): _level(r, f"{where}.max_role.{u}")
                       for u, r in (p.get("max_role") or {}).items()},
             protected_branches=set(p.get("protected_branches") or [default_branch]),
+            protected_tags=set(p.get("protected_tags") or []),
+            merge_method=str(p.get("merge_method") or "merge"),
             last_activity_at=created,
         )
+        if project.merge_method not in ("merge", "ff"):
+            raise UsageError(f"{where}.merge_method: must be merge or ff")
         if p.get("ci_id_token_sub_claim_components"):
             project.ci_id_token_sub_claim_components = list(p["ci_id_token_sub_claim_components"])
         project.variables = [self._variable(v, f"{where}.variables[{i}]")
@@ -158,6 +162,8 @@ class Builder:
             actions=[Action("create", str(k), str(v).encode()) for k, v in files.items()])
         for name in p.get("branches") or []:
             project.repo.branches[str(name)] = project.repo.branches[default_branch]
+        for name in p.get("tags") or []:  # lightweight tags at the default branch's head
+            project.repo.tags[str(name)] = project.repo.branches[default_branch]
         self.state.add_project(project)
 
     def _variable(self, v: Any, where: str) -> Variable:

@@ -70,7 +70,7 @@ def project(app: GitLabApp, p: Project, level: int = 0, simple: bool = False) ->
         "public_jobs": True, "shared_with_groups": [],
         "only_allow_merge_if_pipeline_succeeds": False, "allow_merge_on_skipped_pipeline": None,
         "request_access_enabled": True, "remove_source_branch_after_merge": True,
-        "merge_method": "merge", "squash_option": "default_off", "marked_for_deletion_at": None,
+        "merge_method": p.merge_method, "squash_option": "default_off", "marked_for_deletion_at": None,
         "permissions": {"project_access": {"access_level": min(level, 50), "notification_level": 3}
                         if level > 0 else None, "group_access": None},
     })

@@ -185,6 +185,8 @@ class Project:
     no_access: set[str] = field(default_factory=set)  # invisible to these users (404, unlisted)
     max_role: dict[str, int] = field(default_factory=dict)  # caps these users' level here
     protected_branches: set[str] = field(default_factory=set)
+    protected_tags: set[str] = field(default_factory=set)  # names or wildcards (`v*`)
+    merge_method: str = "merge"  # merge | ff (fast-forward only: no merge commit)
     variables: list[Variable] = field(default_factory=list)
     merge_requests: list[MergeRequest] = field(default_factory=list)
     pipelines: list[Pipeline] = field(default_factory=list)

@@ -55,6 +55,7 @@ class Repository:
     def __init__(self) -> None:
         self.commits: dict[str, Commit] = {}
         self.branches: dict[str, str] = {}  # name → commit id
+        self.tags: dict[str, str] = {}  # name → commit id (lightweight tags)
 
     def head(self, branch: str) -> Commit | None:
         cid = self.branches.get(branch)
@@ -68,6 +69,10 @@ class Repository:
             return self.commits[self.branches[ref]]
         if ref.startswith("refs/heads/") and ref[11:] in self.branches:
             return self.commits[self.branches[ref[11:]]]
+        if ref in self.tags:
+            return self.commits[self.tags[ref]]
+        if ref.startswith("refs/tags/") and ref[10:] in self.tags:
+            return self.commits[self.tags[ref[10:]]]
         if ref in self.commits:
             return self.commits[ref]
         if len(ref) >= 7:
@@ -189,6 +194,15 @@ class Repository:
             if s != b and t != b and s != t:
                 out.append(path)
         return sorted(out)
+
+    def fast_forward(self, *, source: str, target: str) -> Commit:
+        """`merge_method: ff`: the target branch moves to the source head; no merge commit. Only
+        when the target head is an ancestor of the source head (else GitLab asks for a rebase)."""
+        src, tgt = self.head(source), self.head(target)
+        if src is None or tgt is None or tgt.id not in set(self.ancestors(src)):
+            raise CommitError("Branch cannot be merged", 406)
+        self.branches[target] = src.id
+        return src
 
     def merge(self, *, source: str, target: str, message: str, author: tuple[str, str],
               created_at: str, squash: bool = False) -> Commit:

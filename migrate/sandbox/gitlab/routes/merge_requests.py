@@ -120,13 +120,17 @@ def register(app: GitLabApp) -> None:
                       f"Merge branch '{mr.source_branch}' into '{mr.target_branch}'\n\n{mr.title}\n\n"
                       f"See merge request {project.path_with_namespace}!{mr.iid}")
         try:
-            commit = project.repo.merge(source=mr.source_branch, target=mr.target_branch, message=message,
-                                        author=(user.name, user.commit_email_or_default), created_at=app.now(), squash=squash)
+            if project.merge_method == "ff":  # no merge commit: merge_commit_sha stays null
+                commit = project.repo.fast_forward(source=mr.source_branch, target=mr.target_branch)
+            else:
+                commit = project.repo.merge(source=mr.source_branch, target=mr.target_branch, message=message,
+                                            author=(user.name, user.commit_email_or_default), created_at=app.now(),
+                                            squash=squash)
         except CommitError as exc:
             raise ApiError(exc.status, str(exc)) from None
         now = app.now()
         mr.state, mr.merged_at, mr.merged_by, mr.updated_at = "merged", now, user.username, now
-        mr.merge_commit_sha, mr.sha = commit.id, head
+        mr.merge_commit_sha, mr.sha = (None if project.merge_method == "ff" else commit.id), head
         if truthy(data.get("should_remove_source_branch", mr.remove_source_branch)):
             project.repo.branches.pop(mr.source_branch, None)
         project.last_activity_at = now

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 FILES = PROJECT + r"/repository/files/(?P<path>[^/]+)"
 BRANCHES = PROJECT + r"/repository/branches"
 COMMITS = PROJECT + r"/repository/commits"
+TAGS = PROJECT + r"/repository/tags"
 
 
 def _commit_at(project: Project, ref: str | None) -> Commit:
@@ -97,6 +98,30 @@ def register(app: GitLabApp) -> None:
             raise ApiError(400, "Invalid reference name: " + ref)
         project.repo.branches[name] = commit.id
         return Response.json(entities.branch(app, project, name), 201)
+
+    def create_tag(req: Request) -> Response:
+        """POST /projects/:id/repository/tags (lib/api/tags.rb; doc/api/tags.md): a lightweight tag,
+        400 "Tag X already exists"; a protected tag needs a maintainer. The tag push runs a pipeline."""
+        user, project = app.project_for(req, DEVELOPER)
+        data = req.data()
+        require(data, "tag_name", "ref")
+        name, ref = str(data["tag_name"]), str(data["ref"])
+        if app.ref_protected(project, name, tag=True) and app.db.project_level(user, project) < MAINTAINER:
+            raise ApiError(403, "403 Forbidden")
+        if name in project.repo.tags:
+            raise ApiError(400, f"Tag {name} already exists")
+        commit = project.repo.resolve(ref)
+        if commit is None:
+            raise ApiError(400, "Target " + ref + " is invalid")
+        project.repo.tags[name] = commit.id
+        app.maybe_push_pipeline(project, name, commit, user)
+        return Response.json(_tag(app, project, name, commit), 201)
+
+    def list_tags(req: Request) -> Response:
+        _, project = app.project_for(req, REPORTER)
+        names = sorted(project.repo.tags)
+        return offset_page(req, app.base_url, names,
+                           lambda n: _tag(app, project, n, project.repo.commits[project.repo.tags[n]]))
 
     def delete_branch(req: Request) -> Response:
         user, project = app.project_for(req, DEVELOPER)
@@ -170,5 +195,14 @@ def register(app: GitLabApp) -> None:
     app.route("GET", BRANCHES + r"/(?P<branch>[^/]+)", branch)
     app.route("DELETE", BRANCHES + r"/(?P<branch>[^/]+)", delete_branch)
     app.route("POST", COMMITS, create_commit)
+    app.route("POST", TAGS, create_tag)
+    app.route("GET", TAGS, list_tags)
     app.route("GET", COMMITS, list_commits)
     app.route("GET", COMMITS + r"/(?P<sha>[^/]+)", get_commit)
+
+
+def _tag(app: GitLabApp, project: Project, name: str, commit: Commit) -> dict[str, object]:
+    """The Tag entity (doc/api/tags.md): lightweight, so `message` null and no `release`."""
+    return {"name": name, "message": None, "target": commit.id,
+            "commit": entities.commit(app, project, commit), "release": None,
+            "protected": app.ref_protected(project, name, tag=True), "created_at": None}
