@@ -140,6 +140,10 @@ class ProviderEvaluator:
                 value = _plain(program.evaluate(activation))
             except Exception as exc:  # noqa: BLE001 - celpy raises several types; any is a refusal
                 return Mapped(False, f"mapping {key} does not evaluate: {_short(exc)}")
+            if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+                # STS: "The mapped attribute 'KEY' must be of type STRING." (unauthorized_client)
+                return Mapped(False, f"mapped attribute {key} is a {type(value).__name__}, not a string: "
+                                     "STS refuses the token")
             if key == "google.subject":
                 subject = str(value)
             elif key.startswith("attribute."):

@@ -182,8 +182,13 @@ def _map_attributes(provider: Provider, claims: dict[str, Any]) -> FederatedPrin
             value = cel.evaluate(expr, {"assertion": claims})
         except cel.CelError:
             continue  # a missing claim leaves the attribute unset
+        # Mapped values must be strings (lists of strings for multi-valued ones, e.g. google.groups);
+        # STS refuses anything else: "The mapped attribute 'google.subject' must be of type STRING."
+        # (unauthorized_client; google-github-actions/auth#378). GitLab's runner_id is an integer.
+        if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+            raise OAuthError("unauthorized_client", f"The mapped attribute '{key}' must be of type STRING.")
         target = google if key.startswith("google.") else attributes
-        target[key.split(".", 1)[1]] = value if isinstance(value, list) else str(value)
+        target[key.split(".", 1)[1]] = value
     subject = google.get("subject")
     if not isinstance(subject, str) or not subject:
         raise OAuthError("invalid_request", "The mapped attribute google.subject must be a non-empty string.")
