@@ -22,7 +22,6 @@ whose *after* admits a token *before* did not is refused.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -30,7 +29,7 @@ from typing import Any
 
 import celpy
 
-from migrate.ci.variables import Context, Definition, DefinitionIndex, Place, Resolution, resolve
+from migrate.ci.variables import Context, Definition, DefinitionIndex, Place, Resolution, resolve, scope_match
 from migrate.federation import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
 
 log = logging.getLogger(__name__)
@@ -63,14 +62,8 @@ class Exposure:
 
 
 def environment_matches(scope: str, environment: str | None) -> bool:
-    """GitLab's environment-scope match: `*` matches every job (also jobs with no environment);
-    any other scope matches environment names with `*` as a wildcard."""
-    if scope == "*":
-        return True
-    if environment is None:
-        return False
-    pattern = "^" + ".*".join(re.escape(part) for part in scope.split("*")) + "$"
-    return re.match(pattern, environment) is not None
+    """GitLab's environment-scope match for a concrete token (migrate.ci.variables, rule R3)."""
+    return scope_match(scope, environment) == "always"
 
 
 def exposure_admits(exposure: Exposure, case: TokenCase, definitions: Sequence[Definition] = ()) -> bool:

@@ -412,7 +412,7 @@ class _Scan:
                 self.key_vars.append(kv)
             elif not v.readable:
                 self.hidden.append(kv)
-            entries.append(VarEntry(v.name, v.environment_scope, kv.ref if v.key else None))
+            entries.append(VarEntry(v.name, v.environment_scope, kv.ref if v.key else None, v.protected))
 
     def _merge_project(self, res: _ProjectResult) -> None:
         record = res.record

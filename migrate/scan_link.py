@@ -1,13 +1,10 @@
 """Pure linking: which key variable does a CI usage read, and which hidden variables are keys.
 
-GitLab's rules (doc/ci/variables, reference/gitlab.md §6): a job sees instance, group (every
-ancestor group) and project variables; for one name the project variable wins over the closest
-group's, which wins over farther groups and the instance. A variable scoped to an environment is
-only visible to jobs whose `environment:` matches the scope (`*` wildcards); a job without an
-environment sees only `*`-scoped variables. Among several matching scopes at one level the most
-specific wins (exact name, then a wildcard pattern, then `*`). Protected variables reach jobs on
-protected refs, which is where the default-branch pipeline we read runs, so protection does not
-block a link here; it narrows the binding the planner derives from the variable.
+Which variable a job reads is decided by the one resolver, `migrate.ci.variables.resolve`
+(GitLab's precedence, protected refs, environment scopes, run-time environment names; its
+docstring cites the sources). A usage links to every key variable its jobs may read on a protected
+or an unprotected ref: the planner later resolves each (job, ref class) itself from the inventory
+(`KeyUsage.runs`, `Inventory.other_variables`), so these links are for the inventory and report.
 
 A usage whose variable is not visible, or resolves to a variable that holds no key, is reported
 (a warning), not guessed.
@@ -19,6 +16,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from migrate.ci.variables import Context, Place, scope_match
+from migrate.ci.variables import resolve as resolve_variable
 from migrate.model import CIFinding, KeyVariable, Problem, ProjectRecord, UsageRun, VariableLevel
 
 # Names people give key variables (used only for hidden variables, whose value we cannot read).
@@ -37,6 +36,30 @@ class VarEntry:
     name: str
     scope: str
     key_ref: str | None = None
+    protected: bool = False
+
+
+@dataclass(frozen=True)
+class _Definition:
+    """A VarEntry as `migrate.ci.variables.resolve` reads it."""
+
+    level: str
+    owner_id: int | None
+    entry: VarEntry
+    owner: str = ""
+    variable_type: str = "env_var"
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def protected(self) -> bool:
+        return self.entry.protected
+
+    @property
+    def environment_scope(self) -> str:
+        return self.entry.scope
 
 
 def looks_like_key_name(name: str) -> bool:
@@ -47,21 +70,9 @@ UNKNOWN_ENVIRONMENT = "$unknown"  # any scope may apply (dynamic names, template
 
 
 def scope_matches(scope: str, environment: str | None) -> bool:
-    """Does an `environment_scope` apply to a job with this environment (None: no environment)?"""
-    if scope == "*":
-        return True
-    if environment is None:
-        return False
-    if "$" in environment:  # dynamic environment name: it could be anything
-        return True
-    pattern = "^" + ".*".join(re.escape(part) for part in scope.split("*")) + "$"
-    return re.match(pattern, environment) is not None
-
-
-def _specificity(scope: str, environment: str | None) -> int:
-    if scope == environment:
-        return 2
-    return 0 if scope == "*" else 1
+    """Can an `environment_scope` apply to a job with this environment (None: no environment)?
+    A run-time name (`review/$SLUG`) may match any scope its fixed parts allow."""
+    return scope_match(scope, environment) != "never"
 
 
 def levels_for(project: ProjectRecord) -> list[OwnerKey]:
@@ -74,16 +85,19 @@ def levels_for(project: ProjectRecord) -> list[OwnerKey]:
 
 def resolve(name: str, environment: str | None, project: ProjectRecord,
             index: Mapping[OwnerKey, list[VarEntry]]) -> list[VarEntry]:
-    """The variable(s) named `name` a job of `project` with `environment` actually reads."""
-    for owner in levels_for(project):
-        candidates = [v for v in index.get(owner, ()) if v.name == name and scope_matches(v.scope, environment)]
-        if not candidates:
-            continue
-        if environment is not None and "$" in environment:
-            return candidates  # cannot tell which one wins: all of them may be read
-        best = max(_specificity(v.scope, environment) for v in candidates)
-        return [v for v in candidates if _specificity(v.scope, environment) == best]
-    return []
+    """The variable(s) named `name` a job of `project` with `environment` may read, on a protected
+    or an unprotected ref — decided by the one resolver (`migrate.ci.variables.resolve`); where
+    GitLab's choice is undecided (run-time environment names), every candidate."""
+    defs = [_Definition(level, owner_id, e) for level, owner_id in levels_for(project)
+            for e in index.get((level, owner_id), ()) if e.name == name]
+    place = Place(project.id, project.path, tuple(project.ancestor_ids))
+    found: dict[int, VarEntry] = {}
+    for ref_class in ("protected_branch", "unprotected_branch"):
+        r = resolve_variable(name, place, Context(ref_class, environment), defs)
+        for d in ([r.variable] if r.definite and r.variable is not None else list(r.candidates)):
+            if isinstance(d, _Definition):
+                found.setdefault(id(d.entry), d.entry)
+    return list(found.values())
 
 
 def link(finding: CIFinding, environments: Mapping[str, str | None], consumer: ProjectRecord,

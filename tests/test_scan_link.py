@@ -31,7 +31,8 @@ def test_scope_matching_follows_gitlab_wildcards() -> None:
     assert scope_matches("review/*", "review/feature-1")
     assert not scope_matches("review/*", "staging")
     assert scope_matches("prod*", "production")
-    assert scope_matches("staging", "review/$CI_COMMIT_REF_SLUG")  # dynamic: could be anything
+    assert scope_matches("review/main", "review/$CI_COMMIT_REF_SLUG")  # dynamic: could be review/main
+    assert not scope_matches("staging", "review/$CI_COMMIT_REF_SLUG")  # never: it starts with review/
 
 
 def test_project_variable_wins_over_group_and_instance() -> None:
