@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from migrate.config import Config
 from migrate.federation import ROLE
-from migrate.model import Action, ActionResult, Plan
+from migrate.model import Action, ActionResult, Inventory, Plan
 from migrate.plan import PROVIDER_FIELDS, derive, field_value, impersonation_report, inputs_digest
 from migrate.state import State
 
@@ -159,6 +159,59 @@ def patch_body(desired: Mapping[str, Any], mask: Sequence[str]) -> dict[str, Any
     return body
 
 
+def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | None, where: str) -> dict[str, str]:
+    """Action id → why it is refused, checking the plan against the scan that produced it.
+
+    `integrity_refusals` checks a plan against itself, which a consistent forgery passes (inputs
+    edited, digest recomputed with our own function, members from our own `derive`). Here the
+    plan's `inputs` must equal what `make_inputs` computes *now* from the inventory snapshot the
+    scan journaled in this state directory (found by the plan's `inventory_digest`, or named
+    explicitly with `apply --inventory`) and the current configuration; the facts the plan read
+    on its own (project number, issuer, JWKS) are taken from the plan and checked live by the
+    executors. Every federation and merge-request action is refused on a mismatch."""
+    from migrate.plan import PlanFacts, inventory_digest, make_inputs
+
+    guarded = [a for a in plan.actions if a.kind in (*GOOGLE_KINDS, "merge_request")]
+    if inventory is None:
+        why = (f"the plan was not made from a scan journaled in this state directory ({where}): run "
+               "`wif-migrate scan` and `plan` here, or name the scan's inventory with `apply --inventory FILE`")
+        return {a.id: why for a in guarded}
+    if inventory_digest(inventory) != plan.inventory_digest:
+        why = "the named inventory is not the one the plan was made from (inventory_digest differs)"
+        return {a.id: why for a in guarded}
+    if config is None:
+        return {}
+    inputs = plan.inputs or {}
+    facts = PlanFacts(project_number=str(inputs.get("project_number") or plan.project_number),
+                      issuer=inputs.get("issuer"), jwks_json=inputs.get("jwks_json"))
+    expected = make_inputs(inventory, config, facts)
+    # Keys the planner adds from what it read live (e.g. the policy's other principals) are not
+    # recomputable from the scan; the executors re-read those live.
+    differing = sorted(k for k in expected if expected.get(k) != inputs.get(k))
+    if not differing:
+        return {}
+    why = ("the plan's inputs differ from the journaled scan and the configuration "
+           f"({', '.join(differing)}): it was edited or the configuration changed; re-run `wif-migrate plan`")
+    return {a.id: why for a in guarded}
+
+
+def find_inventory(snapshots: Iterable[Any], digest: str) -> Inventory | None:
+    """The journaled inventory snapshot whose digest is `digest` (newest first), else None."""
+    from migrate import inventory_io
+    from migrate.errors import UsageError
+    from migrate.plan import inventory_digest
+
+    for body in reversed(list(snapshots)):
+        try:
+            inventory = inventory_io.from_data({"kind": inventory_io.KIND, **body} if isinstance(body, dict)
+                                               and "kind" not in body else body, "snapshot")
+        except UsageError:
+            continue
+        if inventory_digest(inventory) == digest:
+            return inventory
+    return None
+
+
 def integrity_refusals(plan: Plan) -> dict[str, str]:
     """Action id → why it is refused, for plans edited by hand (see module docstring)."""
     google = [a for a in plan.actions if a.kind in GOOGLE_KINDS]
@@ -214,11 +267,13 @@ def _blocked(result: ActionResult | None) -> bool:
 
 
 def apply_plan(plan: Plan, ctx: ApplyContext, kinds: Iterable[str] | None = None,
-               registry: Mapping[str, ExecutorFactory] | None = None) -> list[ActionResult]:
-    """Run the plan's actions in order; every outcome is returned (and journaled unless dry run)."""
+               registry: Mapping[str, ExecutorFactory] | None = None,
+               extra_refusals: Mapping[str, str] | None = None) -> list[ActionResult]:
+    """Run the plan's actions in order; every outcome is returned (and journaled unless dry run).
+    `extra_refusals` (the CLI's `journal_refusals`) refuse actions before anything else."""
     reg = dict(_REGISTRY if registry is None else registry)
     wanted = set(kinds) if kinds is not None else None
-    refusals = integrity_refusals(plan)
+    refusals = {**integrity_refusals(plan), **(extra_refusals or {})}
     executors: dict[str, ActionExecutor] = {}
     results: list[ActionResult] = []
     for action in plan.actions:

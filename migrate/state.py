@@ -206,6 +206,10 @@ class State:
                                (kind,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def snapshots_bodies(self, kind: str) -> list[Any]:
+        """Every snapshot body of `kind`, oldest first."""
+        return [body for _, body in self.snapshots(kind)]
+
     def snapshots(self, kind: str) -> list[tuple[str, Any]]:
         with self._conn() as conn:
             rows = conn.execute("SELECT ts, body FROM snapshots WHERE kind = ? ORDER BY seq",

@@ -11,13 +11,14 @@ import argparse
 import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from migrate import plan_io
-from migrate.apply import ApplyContext, apply_plan, load_plugins, summarize
+from migrate import inventory_io, plan_io
+from migrate.apply import ApplyContext, apply_plan, find_inventory, journal_refusals, load_plugins, summarize
 from migrate.commands._common import config_from_args, new_parser
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
-from migrate.model import Plan, to_dict
+from migrate.model import Inventory, Plan, to_dict
 from migrate.state import RunLock, State
 from migrate.textsafe import tabulate
 
@@ -28,6 +29,9 @@ def register(sub: Any, help_text: str) -> None:
     p.add_argument("--dry-run", action="store_true", help="read live state and say what would change; change nothing")
     p.add_argument("--only", action="append", metavar="KIND", default=None,
                    help="apply only actions of this kind (repeatable), e.g. --only ensure_binding")
+    p.add_argument("--inventory", metavar="FILE",
+                   help="the scan's inventory the plan was made from, when that scan was not journaled in "
+                        "this state directory (a plan made elsewhere is refused unless named so)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(func=run)
 
@@ -35,6 +39,14 @@ def register(sub: Any, help_text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     plan = plan_io.read(args.plan)
+    inventory: Inventory | None
+    if args.inventory:
+        inventory = inventory_io.read(args.inventory)
+    else:
+        journaled = (Path(config.state_dir) / "state.db").exists()  # a dry run creates no state
+        inventory = find_inventory(State(config.state_dir).snapshots_bodies("inventory") if journaled else (),
+                                   plan.inventory_digest)
+    refusals = journal_refusals(plan, inventory, config, str(config.state_dir))
     load_plugins()
     lock = contextlib.nullcontext() if args.dry_run else RunLock(config.state_dir, "apply")
     with lock:
@@ -51,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             state.warn_unfinished("apply")
             state.save_snapshot("plan", plan_io.to_data(plan))
         ctx = ApplyContext(plan, args.dry_run, config, state, services=services)
-        results = apply_plan(plan, ctx, kinds=args.only)
+        results = apply_plan(plan, ctx, kinds=args.only, extra_refusals=refusals)
     if args.format == "json":
         print(json.dumps([to_dict(r) for r in results], indent=2, sort_keys=True))
     else:
