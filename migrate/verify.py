@@ -29,6 +29,7 @@ Outcomes are data (`VerifyResult`) and are journaled (stage "verify", kind "veri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -287,11 +288,32 @@ def verify_plan(reader: PipelineReader, plan: Plan, branch_prefix: str, state: S
             log.debug("verify %s failed", action.id, exc_info=True)
             result = VerifyResult(action.id, str(action.params.get("project") or ""), "failed",
                                   f"could not read GitLab: {exc}")
+        if state is not None and result.status == "failed":
+            result = _propagation(result, action, state)
         results.append(result)
         if state is not None:
             state.outcome(STAGE, action.id, KIND, action.target, result.outcome, result.detail,
                           result.evidence())
     return results
+
+
+def _propagation(result: VerifyResult, action: Action, state: State) -> VerifyResult:
+    """A refusal within the IAM propagation window of this MR's binding is pending, not failed
+    (migrate/propagation.py); the post-merge pipeline starts at the merge."""
+    from migrate.propagation import explain, within_propagation
+
+    bound = [e for d in action.depends_on if d.startswith("ensure_binding:")
+             for e in [state.last_outcome(d, stage="apply")] if e is not None and e.outcome == "applied"]
+    if not bound:
+        return result
+    bound_at = max(e.ts for e in bound)
+    seconds = within_propagation(result.detail, bound_at, result.merged_at)
+    if seconds is None:
+        return result
+    checks = tuple(dataclasses.replace(c, status="pending", detail=f"{c.detail} — {explain(seconds, bound_at)}")
+                   if c.status == "failed" else c for c in result.checks)
+    return dataclasses.replace(result, status="pending", detail=f"{result.detail} — {explain(seconds, bound_at)}",
+                               checks=checks)
 
 
 def exit_code(results: Sequence[VerifyResult]) -> int:

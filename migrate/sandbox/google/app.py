@@ -44,6 +44,10 @@ class GoogleApp(App):
         self.keys = keys
         self.clock = clock
         self.lro_polls = lro_polls
+        # "Policy changes typically take effect within 2 minutes, but can take 7 minutes or more"
+        # (cloud.google.com/iam/docs/access-change-propagation): a member added by setIamPolicy
+        # grants impersonation only `iam_propagation_s` of sandbox clock later (default 0).
+        self.iam_propagation_s = float(spec.get("iam_propagation_s") or 0)
         self.world: GoogleWorld = load_world(spec, keys, clock)
         self.jwks = JwksCache()
         # issuer URL as tokens carry it → base URL that really serves its discovery document

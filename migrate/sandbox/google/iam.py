@@ -170,6 +170,12 @@ def set_policy(app: GoogleApp, req: Request) -> Response:
             raise aborted_concurrent()
         bindings = _check_bindings(policy.get("bindings") or [], int(policy.get("version") or 0))
         _check_size(bindings, list(policy.get("auditConfigs") or []))
+        before = {(b["role"], m) for b in sa.policy.bindings for m in b.get("members") or []}
+        now = app.clock.time()
+        for b in bindings:
+            for m in b.get("members") or []:
+                if (b["role"], m) not in before:
+                    sa.policy.added_at[(b["role"], m)] = now
         sa.policy.bindings = bindings
         sa.policy.audit_configs = list(policy.get("auditConfigs") or [])
         sa.policy.revision += 1

@@ -74,6 +74,8 @@ class Policy:
     bindings: list[dict[str, Any]] = field(default_factory=list)
     audit_configs: list[dict[str, Any]] = field(default_factory=list)
     revision: int = 0
+    # (role, member) → clock time it was added by setIamPolicy (seeded bindings: always effective)
+    added_at: dict[tuple[str, str], float] = field(default_factory=dict)
 
     @property
     def etag(self) -> str:

@@ -257,8 +257,14 @@ def _may_impersonate(app: GoogleApp, caller: Token, sa: ServiceAccount) -> bool:
         if pool is None or pool.state != "ACTIVE" or pool.fields.get("disabled"):
             return False  # a disabled or deleted pool stops federated tokens from granting access
         members = principal.members()
+    now = app.clock.time()
     for binding in sa.policy.bindings:
-        if binding["role"] not in _IMPERSONATION_ROLES or not members & set(binding["members"]):
+        if binding["role"] not in _IMPERSONATION_ROLES:
+            continue
+        # IAM propagation: a member added less than iam_propagation_s ago does not grant yet
+        effective = {m for m in binding["members"]
+                     if now - sa.policy.added_at.get((binding["role"], m), float("-inf")) >= app.iam_propagation_s}
+        if not members & effective:
             continue
         if _condition_holds(app, binding.get("condition")):
             return True
