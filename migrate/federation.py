@@ -249,7 +249,10 @@ class BindingScope:
 def minimal_scopes(scopes: Iterable[BindingScope]) -> tuple[BindingScope, ...]:
     """Drop scopes another scope already covers; sorted for stable output."""
     unique = sorted(set(scopes), key=lambda s: (s.project_id, s.protected_only, s.environment or ""))
-    return tuple(s for s in unique if not any(o != s and o.covers(s) for o in unique))
+    by_project: dict[int, list[BindingScope]] = {}  # `covers` needs the same project: compare within one
+    for s in unique:
+        by_project.setdefault(s.project_id, []).append(s)
+    return tuple(s for s in unique if not any(o != s and o.covers(s) for o in by_project[s.project_id]))
 
 
 @dataclass(frozen=True)

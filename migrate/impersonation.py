@@ -22,7 +22,7 @@ whose *after* admits a token *before* did not is refused.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -31,6 +31,7 @@ import celpy
 
 from migrate.ci.variables import Context, Definition, DefinitionIndex, Place, Resolution, resolve, scope_match
 from migrate.federation import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
+from migrate.token_classes import BindingsIndex, ClassProgram
 
 log = logging.getLogger(__name__)
 
@@ -107,30 +108,22 @@ class Mapped:
 
 
 class ProviderEvaluator:
-    """Compiled attribute mapping and condition of one provider design."""
+    """Compiled attribute mapping and condition of one provider design. Each program is compiled
+    once and evaluated once per class of equivalent tokens (`migrate.token_classes`): the same
+    answers as evaluating every token, without the cost."""
 
     def __init__(self, mapping: Mapping[str, str], condition: str) -> None:
         self._env = celpy.Environment()
-        self._mapping = {k: self._env.program(self._env.compile(v)) for k, v in mapping.items()}
-        self._condition = self._env.program(self._env.compile(condition))
-        self._cache: dict[tuple[tuple[str, str], ...], Mapped] = {}
+        self._mapping = {k: ClassProgram(self._env, v) for k, v in mapping.items()}
+        self._condition = ClassProgram(self._env, condition, value_root=False)
 
     def evaluate(self, claims: Mapping[str, Any]) -> Mapped:
-        """Map and check one token (cached: plan and apply evaluate the same tokens)."""
-        key = tuple(sorted((k, str(v)) for k, v in claims.items()))
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = self._cache[key] = self._evaluate(claims)
-        return hit
-
-    def _evaluate(self, claims: Mapping[str, Any]) -> Mapped:
-        assertion = celpy.json_to_cel(dict(claims))
-        activation: dict[str, Any] = {"assertion": assertion}
+        """Map and check one token."""
         attributes: dict[str, Any] = {}
         subject: str | None = None
         for key, program in self._mapping.items():
             try:
-                value = _plain(program.evaluate(activation))
+                value = program.evaluate(claims)
             except Exception as exc:  # noqa: BLE001 - celpy raises several types; any is a refusal
                 return Mapped(False, f"mapping {key} does not evaluate: {_short(exc)}")
             if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
@@ -146,10 +139,11 @@ class ProviderEvaluator:
         if len(subject.encode("utf-8")) > SUBJECT_MAX_BYTES:
             return Mapped(False, f"google.subject is {len(subject.encode())} bytes (limit {SUBJECT_MAX_BYTES})",
                           subject, attributes)
-        cond_activation = {"assertion": assertion, "attribute": celpy.json_to_cel(attributes),
-                           "google": celpy.json_to_cel({"subject": subject})}
+        extra = None
+        if self._condition.reads.other_idents:
+            extra = {"attribute": celpy.json_to_cel(attributes), "google": celpy.json_to_cel({"subject": subject})}
         try:
-            ok = bool(self._condition.evaluate(cond_activation))
+            ok = bool(self._condition.evaluate(claims, extra))
         except Exception as exc:  # noqa: BLE001
             return Mapped(False, f"condition does not evaluate: {_short(exc)}", subject, attributes)
         if not ok:
@@ -162,18 +156,9 @@ def _short(exc: Exception) -> str:
     return text[:120]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def members_admit(pool: str, members: Iterable[str], mapped: Mapped) -> str | None:
-    """The first member that admits the mapped token, or None."""
+    """The first member that admits the mapped token, or None (parses every member: for one
+    token; the simulation uses `token_classes.BindingsIndex`, which gives the same answer)."""
     if not mapped.accepted:
         return None
     for text in members:
@@ -284,7 +269,7 @@ def _adversarial(issuer: str, aud: str, base: ProjectFacts, outside_ns: int) -> 
 # The simulation
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one per (service account, token) — hundreds of thousands
 class Verdict:
     case: str
     before: bool
@@ -325,6 +310,39 @@ class Impersonation:
                                  "why_after": v.why_after} for v in self.verdicts if v.adversarial]}
 
 
+class CaseIndex:
+    """Token cases by project id and by ancestor namespace: the cases a project or group variable
+    can reach at all, so each exposure is tested only against those (`exposure_admits` still
+    decides each one). Instance (and unknown) levels are tested against every case."""
+
+    def __init__(self, cases: Sequence[TokenCase]) -> None:
+        self.cases = cases
+        self.by_project: dict[str, list[int]] = {}
+        self.by_ancestor: dict[int, list[int]] = {}
+        for i, c in enumerate(cases):
+            self.by_project.setdefault(str(c.claims.get("project_id")), []).append(i)
+            for a in dict.fromkeys(c.ancestor_ids):
+                self.by_ancestor.setdefault(a, []).append(i)
+
+    def candidates(self, exposure: Exposure) -> Iterable[int]:
+        """A superset of the cases the exposure can admit (a variable known only by path: all)."""
+        if exposure.owner_id is not None and exposure.level == "project":
+            return self.by_project.get(str(exposure.owner_id), ())
+        if exposure.owner_id is not None and exposure.level == "group":
+            return self.by_ancestor.get(exposure.owner_id, ())
+        return range(len(self.cases))
+
+    def first_exposures(self, exposures: Sequence[Exposure],
+                        admits: Callable[[Exposure, TokenCase], bool] = exposure_admits) -> list[Exposure | None]:
+        """Per case, the first exposure (in order) that `admits` it — as trying each in turn."""
+        first: list[Exposure | None] = [None] * len(self.cases)
+        for e in exposures:
+            for i in self.candidates(e):
+                if first[i] is None and admits(e, self.cases[i]):
+                    first[i] = e
+        return first
+
+
 @lru_cache(maxsize=8)
 def _evaluator(mapping: tuple[tuple[str, str], ...], condition: str) -> ProviderEvaluator:
     return ProviderEvaluator(dict(mapping), condition)
@@ -351,16 +369,21 @@ def simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
     mapped = [evaluator.evaluate(c.claims) if _audience_ok(c.claims, allowed)
               else Mapped(False, f"audience {c.claims.get('aud')!r} is not allowed by the provider")
               for c in cases]
-    index = DefinitionIndex(definitions)
+    definition_index = DefinitionIndex(definitions)
+
+    def admits(e: Exposure, case: TokenCase) -> bool:
+        return exposure_admits(e, case, definition_index.for_place(e.name, Place(
+            int(case.claims.get("project_id") or 0), case.project, case.ancestor_ids)) if definitions else ())
+
+    index = BindingsIndex(design.pool_name, bindings)
+    admitting = [index.admitting(m.subject, m.attributes) if m.accepted else {} for m in mapped]
+    case_index = CaseIndex(cases)
     out = []
     for sa in sorted(set(bindings) | set(exposures)):
+        firsts = case_index.first_exposures(exposures.get(sa, ()), admits)
         verdicts = []
-        for case, m in zip(cases, mapped, strict=True):
-            exp = next((e for e in exposures.get(sa, ())
-                        if exposure_admits(e, case, index.for_place(e.name, Place(
-                            int(case.claims.get("project_id") or 0), case.project, case.ancestor_ids))
-                            if definitions else ())), None)
-            admitted = members_admit(design.pool_name, bindings.get(sa, ()), m)
+        for case, m, exp, by_sa in zip(cases, mapped, firsts, admitting, strict=True):
+            admitted = by_sa.get(sa)
             verdicts.append(Verdict(
                 case.label, exp is not None, admitted is not None,
                 why_before=f"reads {exp.variable}" if exp else "",

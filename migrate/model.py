@@ -8,6 +8,7 @@ from JSON-ready dicts (`to_dict` / `from_dict`) so inventories and plans are rev
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -257,12 +258,19 @@ def to_dict(obj: Any) -> Any:
 
 def from_dict(cls: type[D], data: Any) -> D:
     """JSON data → dataclass `cls`, recursively, using the field annotations."""
-    hints = typing.get_type_hints(cls)
+    hints, fields = _hints(cls)  # type: ignore[arg-type]
     kwargs = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in fields:
         if f.name in data:
             kwargs[f.name] = _convert(hints[f.name], data[f.name])
     return cls(**kwargs)
+
+
+@functools.cache
+def _hints(cls: type) -> tuple[dict[str, Any], tuple[dataclasses.Field[Any], ...]]:
+    """Resolved annotations and fields of a dataclass, once per class (`get_type_hints` is slow
+    and an inventory of 10,000 projects has tens of thousands of records)."""
+    return typing.get_type_hints(cls), dataclasses.fields(cls)
 
 
 def _convert(hint: Any, value: Any) -> Any:

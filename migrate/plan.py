@@ -166,9 +166,14 @@ class Derived:
 
     consolidations: Mapping[str, Consolidation] = field(default_factory=dict)  # only SAs past the limit
 
+    # The members of each binding, computed once (plan, dry run and the integrity check ask often).
+    member_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
     def members(self, sa: str) -> tuple[str, ...]:
         if sa in self.consolidations:
             return self.consolidations[sa].members
+        if sa in self.member_lists:
+            return self.member_lists[sa]
         return members(self.design.pool_name, self.scopes.get(sa, ()))
 
 
@@ -262,12 +267,55 @@ def _renamed(var: KeyVariable, key: KeyIdentity, sa_map: Mapping[str, str]) -> s
 def readers(var: Mapping[str, Any] | KeyVariable, projects: Sequence[ProjectFacts]) -> list[ProjectFacts]:
     """Projects (of those known) whose jobs can read the variable, ignoring ref and environment."""
     v = var if isinstance(var, KeyVariable) else from_dict(KeyVariable, var)
-    if v.level == "instance":
-        return list(projects)
-    if v.level == "project":
-        return [p for p in projects if p.id == v.owner_id or (v.owner_id is None and p.path == v.owner)]
-    return [p for p in projects
-            if (v.owner_id is not None and v.owner_id in p.ancestor_ids) or p.path.startswith(v.owner + "/")]
+    return ProjectIndex(projects).readers(v)
+
+
+class ProjectIndex:
+    """Projects by id, path, ancestor id and group path, built once per derivation: the readers of
+    every variable without a pass over every project per variable (issue 18). `readers` answers
+    exactly what the definition says, in the projects' order:
+    instance → all; project → id (or path when the id is unknown); group → the group's id among
+    the ancestors, or the path below the group's path."""
+
+    def __init__(self, projects: Sequence[ProjectFacts]) -> None:
+        self.projects = list(projects)
+        self.by_id: dict[int, list[int]] = {}
+        self.by_path: dict[str, list[int]] = {}
+        self.by_ancestor: dict[int, list[int]] = {}
+        self.by_group_path: dict[str, list[int]] = {}
+        for i, p in enumerate(self.projects):
+            self.by_id.setdefault(p.id, []).append(i)
+            self.by_path.setdefault(p.path, []).append(i)
+            for a in set(p.ancestor_ids):
+                self.by_ancestor.setdefault(a, []).append(i)
+            for k, ch in enumerate(p.path):
+                if ch == "/":
+                    self.by_group_path.setdefault(p.path[:k], []).append(i)
+
+    def readers(self, v: KeyVariable) -> list[ProjectFacts]:
+        if v.level == "instance":
+            return list(self.projects)
+        if v.level == "project":
+            hits = set(self.by_id.get(v.owner_id, ()) if v.owner_id is not None else ())
+            if v.owner_id is None:
+                hits.update(self.by_path.get(v.owner, ()))
+        else:
+            hits = set(self.by_ancestor.get(v.owner_id, ()) if v.owner_id is not None else ())
+            hits.update(self.by_group_path.get(v.owner, ()))
+        return [self.projects[i] for i in sorted(hits)]
+
+
+class UsageIndex:
+    """Usages by consumer project path, so `uses` reads only the usages of one project."""
+
+    def __init__(self, usages: Sequence[Mapping[str, Any]]) -> None:
+        self.by_consumer: dict[str, list[Mapping[str, Any]]] = {}
+        for u in usages:
+            for c in dict.fromkeys(u["consumers"]):
+                self.by_consumer.setdefault(c, []).append(u)
+
+    def uses(self, var: KeyVariable, project: ProjectFacts) -> bool:
+        return _uses(self.by_consumer.get(project.path, ()), var, project)
 
 
 def _uses(usages: Sequence[Mapping[str, Any]], var: KeyVariable, project: ProjectFacts) -> bool:
@@ -305,6 +353,8 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
                              legacy_audiences(inputs))
     projects = project_facts(inputs)
     usages = [u for u in inputs["usages"] if not has_runs(u)]  # legacy: linked variables only
+    index = ProjectIndex(projects)
+    usage_index = UsageIndex(usages)
     scopes: dict[str, list[BindingScope]] = {}
     exposures: dict[str, list[Exposure]] = {}
     problems: list[Problem] = []
@@ -334,8 +384,8 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
         exposures.setdefault(sa, []).append(Exposure(var.ref, var.level, var.owner_id, var.protected,
                                                      var.environment_scope, var.name))
         env = None if var.environment_scope == "*" else var.environment_scope
-        for project in (readers(var, projects) if usages else ()):
-            if not _uses(usages, var, project):
+        for project in (index.readers(var) if usages else ()):
+            if not usage_index.uses(var, project):
                 continue
             if env is not None and "*" in env:
                 problems.append(Problem(
@@ -360,7 +410,8 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
         design = dataclasses.replace(design, attribute_mapping={**design.attribute_mapping,
                                                                 **NAMESPACE_ATTRIBUTES})
     return Derived(design, final, {sa: tuple(e) for sa, e in exposures.items()}, tuple(problems),
-                   tuple(key_vars), tuple(rs), unbound, tuple(defs), consolidations)
+                   tuple(key_vars), tuple(rs), unbound, tuple(defs), consolidations,
+                   member_lists={sa: members(design.pool_name, sc) for sa, sc in final.items()})
 
 
 def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable, KeyIdentity]],
@@ -483,6 +534,9 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
                               live.known, live.provider, PROVIDER_FIELDS)))
 
     binding_ids: dict[str, str] = {}
+    paths: dict[int, str] = {}
+    for p in inputs["projects"]:
+        paths.setdefault(int(p["id"]), p["path"])
     for sa in sorted(derived.scopes):
         scopes = derived.scopes[sa]
         aid = f"ensure_binding:{sa}"
@@ -502,7 +556,7 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
             params={"service_account": sa, "resource": sa_resource(sa, derived), "role": ROLE,
                     "members": list(derived.members(sa)),
                     "already_present": sorted(set(derived.members(sa)) & set(facts.live_bindings.get(sa, ()))),
-                    "scopes": [_scope_dict(s, inputs) for s in scopes],
+                    "scopes": [_scope_dict(s, paths) for s in scopes],
                     **({"consolidated": [{"namespace_id": ns.namespace_id, "protected_only": ns.protected_only,
                                           "environment": ns.environment, "attribute": ns.attribute()[0],
                                           "value": ns.attribute()[1], "describe": ns.describe(),
@@ -578,8 +632,8 @@ def sa_resource(sa: str, derived: Derived | None = None) -> str:
     return f"projects/{sa_project(sa, derived)}/serviceAccounts/{sa}"
 
 
-def _scope_dict(scope: BindingScope, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    path = next((p["path"] for p in inputs["projects"] if int(p["id"]) == scope.project_id), "")
+def _scope_dict(scope: BindingScope, paths: Mapping[int, str]) -> dict[str, Any]:
+    path = paths.get(scope.project_id, "")
     name, value = scope.attribute()
     return {"project_id": scope.project_id, "project": path, "protected_only": scope.protected_only,
             "environment": scope.environment, "attribute": name, "value": value}
@@ -869,10 +923,24 @@ def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
 
 def default_rewriter() -> Rewriter:
     """The plan's view of `migrate.ci.rewrite`: audience URL → provider resource, version string →
-    (major, minor)."""
+    (major, minor).
+
+    `migrate.ci.rewrite` is a pure function of the text and the options, and organisations hold
+    many identical CI files (copied pipelines, generated repositories): each distinct request is
+    rewritten once per plan and its outcome reused (issue 18)."""
     from migrate import ci
 
+    memo: dict[tuple[Any, ...], RewriteOutcome] = {}
+
     def adapter(request: RewriteRequest) -> RewriteOutcome:
+        # Every field of the request (also ones added later), mappings as sorted items.
+        key = tuple((f.name, _frozen(getattr(request, f.name))) for f in dataclasses.fields(request))
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = rewrite_once(request)
+        return hit
+
+    def rewrite_once(request: RewriteRequest) -> RewriteOutcome:
         sas = dict(request.service_accounts)
         every = set(sas.values()) | {e for m in request.job_service_accounts.values() for e in m.values()}
         single = next(iter(every)) if len(every) == 1 else ""
@@ -888,6 +956,15 @@ def default_rewriter() -> Rewriter:
                               diff=result.diff)
 
     return adapter
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_frozen(v) for v in value]
+        return tuple(sorted(items, key=repr)) if isinstance(value, (set, frozenset)) else tuple(items)
+    return value
 
 
 def _major_minor(version: str) -> tuple[int, int] | None:

@@ -123,7 +123,7 @@ def _files(config: Config, inventory: Inventory) -> dict[tuple[str, str, str], A
             p = projects.get(c)
             if c != u.file_project and p is not None and p.default_branch and "@" not in p.ci_config_path:
                 wanted.add((c, p.ci_config_path or ".gitlab-ci.yml", p.default_branch))
-    return read_files(GitLabClients.from_config(config), wanted) if wanted else {}
+    return read_files(GitLabClients.from_config(config), wanted, config.concurrency) if wanted else {}
 
 
 def _live(config: Config, inventory: Inventory, facts: PlanFacts
