@@ -60,6 +60,9 @@ class ScopeConfig:
     include_archived: bool = False
 
 
+GOOGLE_QUOTAS: dict[str, int | None] = {"iam_policy_writes_per_minute": 600, "wif_writes_per_minute": 60}
+
+
 @dataclass(frozen=True)
 class GoogleConfig:
     identity_project: str
@@ -73,6 +76,9 @@ class GoogleConfig:
     # Seconds before the first poll of a long-running operation (pool/provider writes); later
     # polls back off ×1.5 up to 10 s. Google's operations finish in seconds; a sandbox at once.
     operation_poll_interval: float = 1.0
+    # Client-side pacing of Google writes, per minute (0/None: none). Defaults: Google's documented
+    # quotas (https://cloud.google.com/iam/quotas): IAM v1 writes 600, workload identity writes 60.
+    quotas: Mapping[str, int | None] = field(default_factory=lambda: dict(GOOGLE_QUOTAS))
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,7 @@ def parse_config(data: object, source: str = "config") -> Config:
         endpoints={str(k): str(v).rstrip("/") for k, v in endpoints.data.items()},
         service_accounts={str(k): str(v) for k, v in sa_map.data.items()},
         operation_poll_interval=_seconds(go, "operation_poll_interval", 1.0),
+        quotas=_quotas(go.section("quotas")),
     )
     go.done()
 
@@ -290,6 +297,22 @@ def _rate_limit(top: _Section) -> int | None:
     if value < 0:
         raise top.err("rate_limit_rpm", f"must be a positive integer, or 0/null for no limit, got {value}")
     return int(value)
+
+
+def _quotas(section: _Section) -> dict[str, int | None]:
+    """`google.quotas.*_per_minute`: a positive integer, or 0/null for no client-side pacing."""
+    out: dict[str, int | None] = {}
+    for name, default in GOOGLE_QUOTAS.items():
+        if name not in section.data:
+            section.seen.add(name)
+            out[name] = default
+            continue
+        value = section.get(name, int, None)
+        if value is not None and value < 0:
+            raise section.err(name, f"must be a positive integer, or 0/null for no limit, got {value}")
+        out[name] = value or None
+    section.done()
+    return out
 
 
 def _seconds(section: _Section, name: str, default: float) -> float:

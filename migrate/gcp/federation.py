@@ -27,6 +27,7 @@ from googleapiclient.errors import HttpError
 from migrate.apply import ApplyContext, decide_ensure, patch_body, register_executor
 from migrate.errors import GoogleAlreadyExists, GoogleError
 from migrate.gcp.clients import TRANSPORT_ERRORS, GoogleClients
+from migrate.gcp.quota import WIF_WRITES, WriteQuotas, run_quotas
 from migrate.gcp.service_account_keys import http_status
 from migrate.model import Action, ActionResult
 from migrate.plan import POOL_FIELDS, PROVIDER_FIELDS
@@ -45,11 +46,12 @@ class WifAdmin:
     """The IAM v1 calls the federation needs. Resource names may use the project id or number."""
 
     def __init__(self, clients: GoogleClients, poll_interval: float = 1.0, timeout: float = 600.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, quotas: WriteQuotas | None = None) -> None:
         self.clients = clients
         self.poll_interval = poll_interval
         self.timeout = timeout
         self.sleep = sleep
+        self.quotas = quotas if quotas is not None else WriteQuotas()  # Google's default quotas
 
     def _pools(self) -> Any:
         return self.clients.iam().projects().locations().workloadIdentityPools()
@@ -95,7 +97,7 @@ class WifAdmin:
 
     def _run(self, verb: str, name: str, request: Any) -> dict[str, Any]:
         try:
-            operation: dict[str, Any] = request.execute()
+            operation: dict[str, Any] = self.quotas.call(WIF_WRITES, request.execute, f"{verb} {name}")
         except HttpError as exc:
             status, code, message = http_status(exc)
             error = GoogleAlreadyExists if verb == "create" and status == 409 else GoogleError
@@ -210,7 +212,7 @@ def _admin(ctx: ApplyContext) -> WifAdmin:
             raise GoogleError("applying federation needs a configuration (google.*)")
         interval = ctx.services.get("poll_interval", ctx.config.google.operation_poll_interval)
         return WifAdmin(ctx.service("google", lambda: GoogleClients(ctx.config.google)),  # type: ignore[union-attr]
-                        poll_interval=float(interval))
+                        poll_interval=float(interval), quotas=run_quotas(ctx))
     admin: WifAdmin = ctx.service("wif_admin", build)
     return admin
 

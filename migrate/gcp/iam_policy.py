@@ -24,6 +24,7 @@ from googleapiclient.errors import HttpError
 from migrate.apply import ApplyContext, register_executor
 from migrate.errors import GoogleError
 from migrate.gcp.clients import TRANSPORT_ERRORS, GoogleClients
+from migrate.gcp.quota import IAM_POLICY_WRITES, WriteQuotas, run_quotas
 from migrate.gcp.service_account_keys import http_status
 from migrate.model import Action, ActionResult
 
@@ -69,9 +70,11 @@ def add_members(policy: dict[str, Any], role: str, members: Sequence[str]) -> tu
 class PolicyEditor:
     """get/setIamPolicy on service accounts through googleapiclient."""
 
-    def __init__(self, clients: GoogleClients, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, clients: GoogleClients, sleep: Callable[[float], None] = time.sleep,
+                 quotas: WriteQuotas | None = None) -> None:
         self.clients = clients
         self.sleep = sleep
+        self.quotas = quotas if quotas is not None else WriteQuotas()  # Google's default quotas
 
     def _sa(self) -> Any:
         return self.clients.iam().projects().serviceAccounts()
@@ -108,7 +111,8 @@ class PolicyEditor:
                 return PolicyChange(resource, role, tuple(missing), already, attempts, str(policy.get("etag", "")))
             attempts += 1
             try:
-                written = self._sa().setIamPolicy(resource=resource, body={"policy": new}).execute()
+                request = self._sa().setIamPolicy(resource=resource, body={"policy": new})
+                written = self.quotas.call(IAM_POLICY_WRITES, request.execute, f"setIamPolicy on {resource}")
             except HttpError as exc:
                 status, code, _ = http_status(exc)
                 if status == 409 and attempts < max_attempts:
@@ -170,7 +174,8 @@ def _editor(ctx: ApplyContext) -> PolicyEditor:
     def build() -> PolicyEditor:
         if ctx.config is None:
             raise GoogleError("applying bindings needs a configuration (google.*)")
-        return PolicyEditor(ctx.service("google", lambda: GoogleClients(ctx.config.google)))  # type: ignore[union-attr]
+        return PolicyEditor(ctx.service("google", lambda: GoogleClients(ctx.config.google)),  # type: ignore[union-attr]
+                            quotas=run_quotas(ctx))
     editor: PolicyEditor = ctx.service("policy_editor", build)
     return editor
 

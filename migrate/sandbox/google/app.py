@@ -24,6 +24,7 @@ from migrate.sandbox.clock import Clock
 from migrate.sandbox.google import activity, iam, resourcemanager, tokens, wif
 from migrate.sandbox.google.errors import GoogleError, OAuthError, permission_denied, unauthenticated
 from migrate.sandbox.google.oidc import JwksCache
+from migrate.sandbox.google.quota import GOOGLE_DEFAULTS, Quotas
 from migrate.sandbox.google.state import FederatedPrincipal, GoogleWorld, Token, load_world
 from migrate.sandbox.http import App, Request, Response
 from migrate.sandbox.keys import KeyStore
@@ -55,6 +56,7 @@ class GoogleApp(App):
             str(k).rstrip("/"): str(v).rstrip("/") for k, v in (spec.get("issuer_aliases") or {}).items()}
         self.races: dict[str, list[tuple[str, str]]] = {}  # SA email → pending (member, role)
         self.operation_faults: list[dict[str, Any]] = []  # next operations finish with these errors
+        self.quotas: Quotas | None = None  # Google's write quotas, when `set_quotas` turned them on
         self.route("GET", r"/_sandbox/state", lambda req: Response.json(self.state()))
         self.route("POST", r"/_sandbox/race", self._race_route)
         self.route("POST", r"/_sandbox/operation_faults", self._operation_fault_route)
@@ -70,6 +72,8 @@ class GoogleApp(App):
     # --- rendering ---------------------------------------------------------------------------------
     def dispatch(self, req: Request) -> Response:
         try:
+            if self.quotas is not None:
+                self.quotas.charge(req.method, req.path)
             return super().dispatch(req)
         except (GoogleError, OAuthError) as exc:
             return exc.response()
@@ -114,6 +118,11 @@ class GoogleApp(App):
         return token
 
     # --- test helpers ------------------------------------------------------------------------------
+    def set_quotas(self, limits: dict[str, int] | None = None, window_s: float = 60.0) -> Quotas:
+        """Enforce per-project write quotas (Google's when `limits` is None); see quota.py."""
+        self.quotas = Quotas(dict(GOOGLE_DEFAULTS if limits is None else limits), window_s)
+        return self.quotas
+
     def race(self, service_account: str, member: str, role: str) -> None:
         """Make 'another writer' add `member` to `role` on the SA's policy just before the next
         setIamPolicy on it, so a write carrying the etag read before this call gets 409 ABORTED."""
