@@ -8,6 +8,7 @@ from typing import Any
 
 from migrate.config import Config, load_config
 from migrate.errors import UsageError
+from migrate.state import State
 
 DEFAULT_CONFIG = "wif-migrate.yaml"
 
@@ -30,3 +31,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
                              "(see config.example.yaml)")
         path = DEFAULT_CONFIG
     return load_config(path)
+
+
+def existing_state(config: Config) -> State | None:
+    """The state database when one exists; None otherwise (a read never creates a state folder)."""
+    if not (Path(config.state_dir) / "state.db").exists():
+        return None
+    return State(config.state_dir)

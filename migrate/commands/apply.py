@@ -15,12 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from migrate import inventory_io, plan_io
-from migrate.apply import ApplyContext, apply_plan, find_inventory, journal_refusals, load_plugins, summarize
+from migrate.apply import (
+    KEY_KINDS,
+    ApplyContext,
+    apply_plan,
+    find_inventory,
+    journal_refusals,
+    load_plugins,
+    summarize,
+)
 from migrate.commands._common import config_from_args, new_parser
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
-from migrate.model import Inventory, Plan, to_dict
+from migrate.model import ActionResult, Inventory, Plan, to_dict
+from migrate.plan_io import KNOWN_KINDS
 from migrate.state import RunLock, State
-from migrate.textsafe import tabulate
+from migrate.tables import loud, render_table
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -28,7 +37,8 @@ def register(sub: Any, help_text: str) -> None:
     p.add_argument("plan", metavar="PLAN", help="plan file written by `wif-migrate plan`")
     p.add_argument("--dry-run", action="store_true", help="read live state and say what would change; change nothing")
     p.add_argument("--only", action="append", metavar="KIND", default=None,
-                   help="apply only actions of this kind (repeatable), e.g. --only ensure_binding")
+                   help="apply only actions of this kind and those they depend on (repeatable), "
+                   "e.g. --only ensure_binding (also ensures the pool and provider)")
     p.add_argument("--inventory", metavar="FILE",
                    help="the scan's inventory the plan was made from, when that scan was not journaled in "
                         "this state directory (a plan made elsewhere is refused unless named so)")
@@ -47,11 +57,15 @@ def run(args: argparse.Namespace) -> int:
         inventory = find_inventory(State(config.state_dir).snapshots_bodies("inventory") if journaled else (),
                                    plan.inventory_digest)
     refusals = journal_refusals(plan, inventory, config, str(config.state_dir))
+    kinds = with_dependencies(plan, args.only)
+    if args.only and kinds is not None and set(kinds) != set(args.only):
+        print(f"--only {', '.join(args.only)}: also running {', '.join(sorted(set(kinds) - set(args.only)))} "
+              "(its dependencies; each is idempotent)", file=sys.stderr)
     load_plugins()
     lock = contextlib.nullcontext() if args.dry_run else RunLock(config.state_dir, "apply")
     with lock:
         services: dict[str, Any] = {}
-        if not args.dry_run and _writes_gitlab(plan, args.only):
+        if not args.dry_run and _writes_gitlab(plan, kinds):
             from migrate.gitlab.client import GitLabClients
             from migrate.gitlab.refusals import require_scope
 
@@ -63,16 +77,43 @@ def run(args: argparse.Namespace) -> int:
             state.warn_unfinished("apply")
             state.save_snapshot("plan", plan_io.to_data(plan))
         ctx = ApplyContext(plan, args.dry_run, config, state, services=services)
-        results = apply_plan(plan, ctx, kinds=args.only, extra_refusals=refusals)
+        results = apply_plan(plan, ctx, kinds=kinds, extra_refusals=refusals)
     if args.format == "json":
         print(json.dumps([to_dict(r) for r in results], indent=2, sort_keys=True))
     else:
-        rows = [[r.action_id, r.outcome, r.detail] for r in results]
-        print(tabulate(rows, headers=["action", "outcome", "detail"], tablefmt="simple"))
+        rows = [[r.action_id, loud(r.outcome), _detail(r)] for r in results]
+        print(render_table(rows, ["action", "outcome", "detail"]))
     counts = summarize(results)
     print(("dry run: " if args.dry_run else "") + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
           file=sys.stderr)
     return EXIT_FINDINGS if counts.get("failed") or counts.get("refused") else EXIT_OK
+
+
+def with_dependencies(plan: Plan, only: list[str] | None) -> list[str] | None:
+    """The selected kinds plus every kind their actions depend on, transitively. Key kinds never pull
+    in anything (apply does not retire keys; `wif-migrate keys` does)."""
+    if not only:
+        return None
+    by_id = {a.id: a for a in plan.actions}
+    kinds = set(only)
+    todo = [a for a in plan.actions if a.kind in kinds and a.kind not in KEY_KINDS]
+    seen: set[str] = set()
+    while todo:
+        action = todo.pop()
+        for dep in action.depends_on:
+            if dep in by_id and dep not in seen:
+                seen.add(dep)
+                kinds.add(by_id[dep].kind)
+                todo.append(by_id[dep])
+    return [k for k in KNOWN_KINDS if k in kinds] + sorted(kinds - set(KNOWN_KINDS))
+
+
+def _detail(result: ActionResult) -> str | list[str]:
+    """The executor's sentence, plus the members a binding adds (named, as a reviewer needs them)."""
+    added = [m for m in result.evidence.get("added") or () if isinstance(m, str)]
+    if not added or result.outcome not in ("applied", "would_apply"):
+        return result.detail
+    return [result.detail, *(f"+ {m}" for m in added)]
 
 
 def _writes_gitlab(plan: Plan, only: list[str] | None) -> bool:

@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from migrate import inventory_io, plan_io, terraform
-from migrate.commands._common import config_from_args, new_parser
+from migrate.commands._common import config_from_args, existing_state, new_parser
+from migrate.commands._output import STDOUT, print_envelope, write_output
 from migrate.config import Config
 from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError, WifMigrateError
-from migrate.model import Inventory
+from migrate.model import Inventory, Plan
 from migrate.plan import (
     LiveFederation,
     PlanFacts,
@@ -29,6 +31,7 @@ from migrate.plan import (
     make_inputs,
 )
 from migrate.plan_render import render_explain, render_plan
+from migrate.plan_summary import changes, counts, pending, summary_line
 from migrate.state import State, utcnow
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,12 @@ log = logging.getLogger(__name__)
 def register(sub: Any, help_text: str) -> None:
     p = new_parser(sub, "plan", help_text)
     p.add_argument("--inventory", metavar="FILE", help="inventory from `scan` (default: the latest in the state)")
-    p.add_argument("--output", "-o", metavar="FILE", default="plan.json", help="plan file to write (default plan.json)")
+    p.add_argument("--output", "-o", metavar="FILE", default="plan.json",
+                   help="plan file to write (default plan.json; `-` = stdout, the tables then go to stderr)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="table (default) or json: the output envelope with one item per action on stdout")
+    p.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 0 when there is nothing to do, 2 when changes are pending, 1 on error or refusal")
     p.add_argument("--explain", metavar="SA", help="show every token considered for this service account")
     p.add_argument("--emit", nargs=2, metavar=("FORMAT", "DIR"), help="also write the federation as FORMAT "
                    "(terraform) into DIR")
@@ -156,32 +164,72 @@ def _live(config: Config, inventory: Inventory, facts: PlanFacts
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.format == "json" and args.output == STDOUT:
+        raise UsageError("--format json and -o - both want stdout: write the plan to a file with -o FILE")
     config = config_from_args(args)
     inventory = _inventory(args, config)
     facts = gather_facts(config, inventory, args.offline, args.project_number, getattr(args, "id_token", None))
     rewriter = default_rewriter()
+    human = sys.stderr if args.output == STDOUT else sys.stdout
     try:
         result = build_plan(inventory, config, facts, rewriter)
     except PlanRefusedError as exc:
-        print(render_plan(exc.result.plan, diffs=False))
+        if args.format == "json":
+            return print_envelope("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),
+                                  _items(exc.result.plan), [{"subject": "plan", "reason": str(exc)}])
+        print(render_plan(exc.result.plan, diffs=False), file=human)
         print(f"wif-migrate: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
     plan = result.plan
-    if args.explain:
-        print(render_explain(result.impersonation, args.explain))
+    if args.format == "json":
+        pass
+    elif args.explain:
+        print(render_explain(result.impersonation, args.explain), file=human)
     else:
-        print(render_plan(plan, diffs=not args.no_diff))
-    out = plan_io.write(plan, args.output)
+        print(render_plan(plan, diffs=not args.no_diff), file=human)
+    where = write_output(args.output, plan_io.dumps(plan), "plan")
     State(config.state_dir).save_snapshot("plan", plan_io.to_data(plan))
-    print(f"plan written to {out} ({len(plan.actions)} actions, {len(plan.manual)} manual/error entries)",
+    print(f"plan written to {where} ({len(plan.actions)} actions, {len(plan.manual)} manual/error entries)",
           file=sys.stderr)
     if args.emit:
-        fmt, directory = args.emit
-        if fmt != "terraform":
-            raise UsageError(f"--emit {fmt}: unknown format (terraform)")
-        target = Path(directory)
-        target.mkdir(parents=True, exist_ok=True)
-        for name, text in terraform.render(plan).items():
-            (target / name).write_text(text, encoding="utf-8")
-        print(f"terraform written to {target}", file=sys.stderr)
-    return EXIT_OK
+        _emit(args.emit, plan, config)
+    code = EXIT_OK
+    if args.detailed_exitcode and pending(changes(plan)):
+        code = EXIT_PENDING
+    if args.format == "json":
+        return print_envelope("plan", code, _summary(plan), _items(plan),
+                              [{"subject": m.subject, "reason": m.reason} for m in plan.manual
+                               if m.severity == "error"])
+    return code
+
+
+EXIT_PENDING = 2  # `--detailed-exitcode`: changes pending (as `terraform plan -detailed-exitcode`)
+
+
+def _summary(plan: Plan, refused: bool = False) -> dict[str, Any]:
+    rows = changes(plan)
+    return {**counts(rows), "pending": pending(rows), "refused": refused, "line": summary_line(plan),
+            "manual": sum(1 for m in plan.manual if m.severity == "manual"),
+            "could_not_read": sum(1 for m in plan.manual if m.severity == "error")}
+
+
+def _items(plan: Plan) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"id": c.action_id, "kind": c.kind, "change": c.verb, "description": c.words, "members": list(c.members)}
+        for c in changes(plan)]
+    out += [{"id": m.subject, "kind": m.severity, "change": "manual" if m.severity == "manual" else "error",
+             "description": m.reason, "members": []} for m in plan.manual]
+    return out
+
+
+def _emit(emit: Sequence[str], plan: Plan, config: Config) -> None:
+    fmt, directory = emit
+    if fmt != "terraform":
+        raise UsageError(f"--emit {fmt}: unknown format (terraform)")
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    state = existing_state(config)
+    applied = terraform.applied_bindings(state.entries("apply")) if state is not None else {}
+    for name, text in terraform.render(plan, applied).items():
+        (target / name).write_text(text, encoding="utf-8")
+    print(f"terraform written to {target}", file=sys.stderr)
