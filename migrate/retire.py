@@ -13,8 +13,10 @@ Journal (stage "keys", see docs/keys.md): an *intent* row before each mutating c
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Protocol
 
 from migrate.errors import BackendError, UsageError
@@ -47,6 +49,12 @@ class KeyAdmin(Protocol):
     def delete_key(self, service_account: str, key_id: str) -> bool: ...
 
 
+class ScheduleReader(Protocol):
+    """A project's active pipeline schedules (real: `migrate.gitlab.pipelines.GitLabPipelines`)."""
+
+    def schedules(self, project: str) -> list[dict[str, Any]]: ...
+
+
 class VariableAdmin(Protocol):
     def holding(self, var: KeyVariable) -> VariableHolding: ...
     def delete(self, var: KeyVariable) -> bool: ...
@@ -67,6 +75,7 @@ class KeyItem:
     orphan: bool = False
     manual: tuple[str, ...] = ()  # plan `blocked_by`: files needing manual migration that use the key
     key_project: str | None = None  # the service account's project when the e-mail does not say
+    projects: tuple[str, ...] = ()  # projects whose pipelines used the key (MR consumers)
     # projects that can read one of its variables but whose CI the scan did not check (plan
     # `outside_readers` and the plan's recorded inputs); each blocks unless accepted for this key
     outside: tuple[dict[str, Any], ...] = ()
@@ -143,12 +152,15 @@ def items_from_plan(plan: Plan) -> list[KeyItem]:
             var_params += [v for v in delete.params.get("variables") or [] if v not in var_params]
         manual = tuple(str(b) for b in action.params.get("blocked_by") or ())
         manual += tuple(uncovered_users(plan, key_id, {d for d, _ in mrs}, manual))
+        users = sorted({str(c) for d, _ in mrs for c in (by_id[d].params.get("consumers")
+                                                          or [by_id[d].params.get("project")]) if c})
         items.append(KeyItem(service_account=str(action.params["service_account"]), key_id=key_id,
                              action_id=action.id, delete_action_id=delete.id if delete else action.id,
                              mr_actions=mrs, variables=tuple(variable_from_params(v) for v in var_params),
                              manual=manual,
                              key_project=str(action.params.get("key_project") or "") or None,
-                             outside=outside_readers_of(plan, key_id, action.params.get("outside_readers"))))
+                             outside=outside_readers_of(plan, key_id, action.params.get("outside_readers")),
+                             projects=tuple(users)))
     return items
 
 
@@ -296,17 +308,49 @@ def resolve_key_id(given: str, known: Iterable[str], what: str = "key") -> str:
     return matches[0] if matches else text
 
 
+def _days(gap: timedelta) -> str:
+    days = gap.total_seconds() / 86400
+    return f"{days:.0f} day(s)" if days >= 1 else f"{gap.total_seconds() / 3600:.1f} hour(s)"
+
+
 # --- the runs -----------------------------------------------------------------------------------
 
 class Retirement:
     """Runs the key steps for one command invocation."""
 
-    def __init__(self, state: State, keys: KeyAdmin, variables: VariableAdmin | None, options: RunOptions) -> None:
+    def __init__(self, state: State, keys: KeyAdmin, variables: VariableAdmin | None, options: RunOptions,
+                 schedules: ScheduleReader | None = None) -> None:
         self.state = state
         self.keys = keys
         self.variables = variables
         self.options = options
         self.results: list[StepResult] = []
+        self.schedules = schedules
+
+    def schedule_window(self, item: KeyItem) -> tuple[timedelta, str, str | None]:
+        """(window, why, error): the longest interval of any active pipeline schedule of the
+        projects that used the key — a job run only from a monthly schedule looks unused for a
+        month. Zero when there is none; an unreadable schedule list or cron is an error."""
+        from migrate.cron import max_interval
+
+        if self.schedules is None or not item.projects:
+            return timedelta(0), "no pipeline schedules looked at", None
+        best, why = timedelta(0), "no active pipeline schedule in " + ", ".join(item.projects)
+        for project in item.projects:
+            try:
+                rows = self.schedules.schedules(project)
+            except BackendError as exc:
+                return timedelta(0), "", f"cannot read the pipeline schedules of {project}: {exc}"
+            for row in rows:
+                try:
+                    gap = max_interval(str(row.get("cron") or ""))
+                except ValueError as exc:
+                    return timedelta(0), "", f"pipeline schedule {row.get('id')} of {project}: {exc}"
+                if gap > best:
+                    best = gap
+                    why = (f"pipeline schedule {row.get('id')} of {project} ({row.get('description') or 'no description'}"
+                           f", cron {row.get('cron')!r}) runs as rarely as every {_days(gap)}")
+        return best, why, None
 
     # journal + result in one place, so nothing is reported that was not journaled
     def _finish(self, kind: str, action_id: str, target: str, outcome: str, detail: str,
@@ -384,6 +428,8 @@ class Retirement:
             self._finish("disable_key", item.action_id, item.resource, "skipped", decision.reason, decision,
                          {**meta, "disabled": live.exists})
             return
+        if decision.verdict == "proceed" and not item.orphan:
+            decision = self._schedule_gate(item, decision, meta)
         if decision.verdict == "refuse":
             self._finish("disable_key", item.action_id, item.resource, "refused", decision.reason, decision, meta)
             return
@@ -400,6 +446,24 @@ class Retirement:
             return
         self._finish("disable_key", item.action_id, item.resource, "applied", decision.reason, decision, meta)
 
+    def _schedule_gate(self, item: KeyItem, decision: Decision, meta: dict[str, Any]) -> Decision:
+        """Schedule-aware no-use window: the cut-over must lie at least the longest schedule
+        interval of the key's projects in the past (else a scheduled job may still need the key)."""
+        window, why, error = self.schedule_window(item)
+        meta.update(no_use_window_days=round(window.total_seconds() / 86400, 2), no_use_window_reason=why or error)
+        if error:
+            return Decision("refuse", f"{error}; the no-use window cannot be known", (error,), decision.evidence)
+        cutover = decision.evidence.get("cutover")
+        if window and cutover and parse_time(self.options.now) - parse_time(str(cutover)) < window:
+            until = (parse_time(str(cutover)) + window).strftime("%Y-%m-%dT%H:%M:%SZ")
+            reason = (f"{why}: the key must show no use for that long after the cut-over {cutover}; "
+                      f"not before {until}")
+            return Decision("refuse", reason, (reason,), decision.evidence)
+        if window:
+            return Decision(decision.verdict, f"{decision.reason}; no-use window {_days(window)} ({why}) passed",
+                            decision.blocking, decision.evidence)
+        return decision
+
     def delete(self, items: Sequence[KeyItem]) -> list[StepResult]:
         for item in items:
             self._delete_one(item)
@@ -413,8 +477,18 @@ class Retirement:
         signal = UsageSignal()
         if live.exists and live.disabled and disabled_at:
             signal = self.keys.last_authentication(item.service_account, item.key_id)
+        window, why, error = self.schedule_window(item)
+        grace = max(self.options.grace_days, math.ceil(window.total_seconds() / 86400))
+        if error:
+            self._finish("delete_key", item.delete_action_id, item.resource, "refused",
+                         f"{error}; the grace period cannot be known",
+                         extra={"service_account": item.service_account, "key_id": item.key_id})
+            return
         decision = delete_decision(live, disabled_at, rolled_back_at, signal, self.options.now,
-                                   self.options.grace_days, self.options.accept_unknown)
+                                   grace, self.options.accept_unknown)
+        if grace > self.options.grace_days:
+            decision = Decision(decision.verdict, f"{decision.reason} (grace {grace} days: {why})",
+                                decision.blocking, {**decision.evidence, "grace_days": grace, "grace_reason": why})
         meta = {"service_account": item.service_account, "key_id": item.key_id}
         aid = item.delete_action_id
         if decision.verdict == "refuse":

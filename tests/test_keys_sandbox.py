@@ -82,7 +82,7 @@ def member(project_id: int) -> str:
     return f"principalSet://iam.googleapis.com/{POOL}/attribute.project_id/{project_id}"
 
 
-def org(port: int) -> Any:
+def org(port: int, schedules: list[dict[str, Any]] | None = None) -> Any:
     def sa(email: str, pid: int, keys: list[dict[str, Any]]) -> dict[str, Any]:
         return {"email": email, "keys": keys, "iam_policy": {"bindings": [
             {"role": "roles/iam.workloadIdentityUser", "members": [member(pid)]}]}}
@@ -93,6 +93,7 @@ def org(port: int) -> Any:
             "users": [{"username": "migrator", "token": TOKEN, "admin": True, "email": "migrator@acme.example"}],
             "groups": [{"path": "acme", "id": 100, "projects": [
                 {"path": "api", "id": 2004, "protected_branches": ["main"], "files": {".gitlab-ci.yml": API_OLD},
+                 "pipeline_schedules": schedules or [],
                  "variables": [
                      {"key": "API_KEY_FILE", "variable_type": "file", "environment_scope": "production",
                       "sa_key": {"service_account": API_SA, "key": "k1", "encoding": "json"}},
@@ -133,9 +134,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def new_sandbox() -> Sandbox:
+def new_sandbox(schedules: list[dict[str, Any]] | None = None) -> Sandbox:
     port = free_port()
-    return Sandbox(org(port), gitlab_port=port, now=START)
+    return Sandbox(org(port, schedules), gitlab_port=port, now=START)
 
 
 @pytest.fixture()
@@ -483,3 +484,31 @@ def test_orphans_are_listed_and_touched_only_when_named(
     with pytest.raises(SystemExit):
         main(["keys", "retire", "--bogus"])
     assert main(["keys", "retire", "--config", cli.config, "--plan", cli.plan, "--key", "f" * 40]) == 2
+
+
+def test_a_monthly_schedule_stretches_the_no_use_window_and_the_grace(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """acme/api runs a job from a monthly schedule: two days after the cut-over the key looks unused
+    but the scheduled job may not have run yet, so retire refuses, naming the schedule; after a
+    month it proceeds; delete then waits a month, not the 14-day grace (issue 16 §5)."""
+    with new_sandbox([{"description": "monthly report", "cron": "0 2 1 * *", "ref": "main"}]) as sb:
+        plan = the_plan(sb)
+        migrate_api_only(sb, plan, State(tmp_path / "state"))
+        cli = Cli(sb, tmp_path, plan, capsys, monkeypatch)
+        api_k1 = kid(sb, API_SA, "k1")
+        sb.clock.advance(timedelta(days=2))
+        code, out = cli("retire", "--key", api_k1)
+        row = by_target(out, "disable_key")[api_k1]
+        assert code == 1 and row["outcome"] == "refused", row
+        assert "monthly report" in row["detail"] and "31 day(s)" in row["detail"] and "not before" in row["detail"]
+        assert row["evidence"]["no_use_window_days"] == 31
+        assert key_state(sb, api_k1) == "ENABLED"
+        sb.clock.advance(timedelta(days=30))
+        code, out = cli("retire", "--key", api_k1)
+        row = by_target(out, "disable_key")[api_k1]
+        assert code == 0 and row["outcome"] == "applied" and "no-use window 31 day(s)" in row["detail"], row
+        sb.clock.advance(timedelta(days=15))  # past the configured 14-day grace, not past the schedule's
+        code, out = cli("delete", "--key", api_k1)
+        row = by_target(out, "delete_key")[api_k1]
+        assert code == 1 and row["outcome"] == "refused" and "grace 31 days" in row["detail"], row
+        assert key_state(sb, api_k1) == "DISABLED"

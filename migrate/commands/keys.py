@@ -152,6 +152,26 @@ class Context:
             self._gitlab = GitLabClients.from_config(self.config)
         return self._gitlab
 
+    def schedules(self) -> Any:
+        """Pipeline schedules of the key's projects, read live (the no-use window and grace); the
+        GitLab clients are built on the first read, and a configuration without GitLab access is
+        a per-key refusal naming it, not a crash."""
+        ctx = self
+
+        class Lazy:
+            def schedules(self, project: str) -> list[dict[str, Any]]:
+                from migrate.errors import BackendError, WifMigrateError
+                from migrate.gitlab.pipelines import GitLabPipelines
+
+                try:
+                    return GitLabPipelines(ctx.gitlab()).schedules(project)
+                except BackendError:
+                    raise
+                except WifMigrateError as exc:
+                    raise BackendError(str(exc)) from None
+
+        return Lazy()
+
     def variables(self) -> VariableAdmin:
         if self._variables is None:
             from migrate.gitlab.variables_admin import GitLabVariableAdmin
@@ -245,7 +265,7 @@ def run_retire(args: argparse.Namespace) -> int:
                          include_rolled_back=args.include_rolled_back,
                          accept_jobs=tuple(args.accept_job))
     with ctx.lock("keys retire", args.dry_run):
-        results = Retirement(ctx.state, ctx.keys(), None, options).retire(items)
+        results = Retirement(ctx.state, ctx.keys(), None, options, ctx.schedules()).retire(items)
     return _render(results, args.format)
 
 
@@ -267,7 +287,8 @@ def run_delete(args: argparse.Namespace) -> int:
             from migrate.gitlab.refusals import require_scope
 
             require_scope(ctx.gitlab(), "api", "keys delete (it deletes the keys' CI/CD variables)")
-        run = Retirement(ctx.state, ctx.keys(), ctx.variables() if needs_gitlab else None, options)
+        run = Retirement(ctx.state, ctx.keys(), ctx.variables() if needs_gitlab else None, options,
+                         ctx.schedules())
         results = run.delete(items)
     return _render(results, args.format)
 

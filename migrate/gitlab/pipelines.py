@@ -87,6 +87,18 @@ class GitLabPipelines(GitLabMergeRequests):
                         getattr(j, "failure_reason", None), bool(getattr(j, "allow_failure", False)),
                         str(getattr(j, "web_url", "") or "")) for j in rows]
 
+    def schedules(self, project: str) -> list[dict[str, Any]]:
+        """The project's active pipeline schedules: {id, description, ref, cron, cron_timezone}
+        (GET /projects/:id/pipeline_schedules?scope=active)."""
+        try:
+            rows: list[Any] = self._project(project).pipelineschedules.list(scope="active", get_all=True)
+        except gitlab.exceptions.GitlabError as exc:
+            raise self._fail(f"list pipeline schedules of {project}", exc) from None
+        return [{"id": int(r.id), "description": str(getattr(r, "description", "") or ""),
+                 "ref": str(getattr(r, "ref", "") or ""), "cron": str(getattr(r, "cron", "") or ""),
+                 "cron_timezone": str(getattr(r, "cron_timezone", "") or "UTC")}
+                for r in rows if getattr(r, "active", True)]
+
     def trace(self, project: str, job_id: int) -> str:
         try:
             raw = self._project(project).jobs.get(job_id, lazy=True).trace()

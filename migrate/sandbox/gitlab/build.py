@@ -24,7 +24,7 @@ _GROUP = {"path", "id", "name", "description", "visibility", "members", "variabl
 _PROJECT = {"path", "id", "name", "description", "default_branch", "ci_config_path", "archived",
             "visibility", "protected_branches", "protected_tags", "tags", "merge_method", "members", "no_access", "max_role", "variables",
             "files", "branches", "topics", "created_at", "ci_id_token_sub_claim_components",
-            "expected"}
+            "pipeline_schedules", "expected"}
 _VARIABLE = {"key", "value", "sa_key", "variable_type", "protected", "masked", "hidden", "raw",
              "environment_scope", "description"}
 _SA_KEY = {"service_account", "key", "encoding"}
@@ -148,6 +148,14 @@ class Builder:
         )
         if project.merge_method not in ("merge", "ff"):
             raise UsageError(f"{where}.merge_method: must be merge or ff")
+        for i, sched in enumerate(p.get("pipeline_schedules") or []):
+            if not isinstance(sched, dict) or "cron" not in sched:
+                raise UsageError(f"{where}.pipeline_schedules[{i}]: needs cron:")
+            project.pipeline_schedules.append({
+                "id": len(project.pipeline_schedules) + 1, "description": str(sched.get("description") or ""),
+                "ref": str(sched.get("ref") or f"refs/heads/{default_branch}"), "cron": str(sched["cron"]),
+                "cron_timezone": str(sched.get("cron_timezone") or "UTC"),
+                "active": bool(sched.get("active", True)), "created_at": created, "updated_at": created})
         if p.get("ci_id_token_sub_claim_components"):
             project.ci_id_token_sub_claim_components = list(p["ci_id_token_sub_claim_components"])
         project.variables = [self._variable(v, f"{where}.variables[{i}]")

@@ -187,6 +187,8 @@ class Project:
     protected_branches: set[str] = field(default_factory=set)
     protected_tags: set[str] = field(default_factory=set)  # names or wildcards (`v*`)
     merge_method: str = "merge"  # merge | ff (fast-forward only: no merge commit)
+    # GET /projects/:id/pipeline_schedules rows (id, description, ref, cron, cron_timezone, active, …)
+    pipeline_schedules: list[dict[str, Any]] = field(default_factory=list)
     variables: list[Variable] = field(default_factory=list)
     merge_requests: list[MergeRequest] = field(default_factory=list)
     pipelines: list[Pipeline] = field(default_factory=list)

@@ -120,6 +120,15 @@ def register(app: GitLabApp) -> None:
         _, j = _job(project, req.params["jid"])
         return Response.text(j.trace)
 
+    def schedules(req: Request) -> Response:
+        # GET /projects/:id/pipeline_schedules (https://docs.gitlab.com/api/pipeline_schedules/)
+        _, project = app.project_for(req, REPORTER)
+        scope = req.arg("scope")
+        rows = [s for s in project.pipeline_schedules
+                if scope in (None, "") or (scope == "active") == bool(s.get("active"))]
+        return offset_page(req, app.base_url, rows, lambda s: dict(s))
+
+    app.route("GET", PROJECT + r"/pipeline_schedules", schedules)
     app.route("POST", PROJECT + r"/pipeline", create)
     app.route("GET", PIPELINES, listing)
     app.route("GET", PIPELINES + "/latest", latest)
