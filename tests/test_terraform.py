@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from plan_fixtures import INVENTORY, V_API, V_TF, config, facts, line_rewriter
+from plan_fixtures import INVENTORY, V_API, V_GROUP, V_TF, config, confirmed, facts, ident, line_rewriter
 
 from migrate import terraform
-from migrate.model import KeyIdentity
 from migrate.plan import LiveFederation, build_plan, derive
 from migrate.state import State
 
@@ -27,10 +26,11 @@ needs_terraform = pytest.mark.skipif(TF is None, reason="the terraform CLI is no
 
 def _same_named_inventory():  # type: ignore[no-untyped-def]
     """Two accounts with the same local part in two projects (the issue's `terraform_0` collision)."""
-    api = dataclasses.replace(V_API, key=KeyIdentity(PROD, "a1" * 20, "acme-prod"))
-    tf = dataclasses.replace(V_TF, key=KeyIdentity(STAGING, "b1" * 20, "acme-staging"))
+    api = dataclasses.replace(V_API, key=ident(PROD, "a1" * 20))
+    tf = dataclasses.replace(V_TF, key=ident(STAGING, "b1" * 20, "acme-staging"))
     variables = tuple(api if v == V_API else tf if v == V_TF else v for v in INVENTORY.variables)
-    return dataclasses.replace(INVENTORY, variables=variables)
+    keys = tuple(confirmed(v.key) for v in (api, V_GROUP, tf) if v.key is not None)
+    return dataclasses.replace(INVENTORY, variables=variables, key_facts=keys)
 
 
 def _plan(**kw):  # type: ignore[no-untyped-def]
