@@ -94,6 +94,18 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str) 
     return outcome.status, outcome.text, "; ".join(outcome.reasons)
 
 
+def _content_diff(planned: str, now: str, limit: int = 40) -> str:
+    """A short unified diff (plan → recomputed), control characters escaped."""
+    import difflib
+
+    from migrate.ci.redact import redact
+    from migrate.textsafe import escape_multiline
+
+    lines = list(difflib.unified_diff(now.splitlines(), planned.splitlines(), "recomputed", "plan", lineterm="", n=1))
+    shown = lines[:limit] + ([f"... ({len(lines) - limit} more lines)"] if len(lines) > limit else [])
+    return escape_multiline(redact("\n".join(shown)))
+
+
 def _instance_url(plan: Plan) -> str:
     from migrate.plan import legacy_audiences
 
@@ -235,6 +247,18 @@ class MergeRequestExecutor:
             if content_equal(live.content, f.new_content):
                 continue  # already there (merged by hand, or re-applied after a merge)
             content = f.new_content
+            if self.rewriter is not None and (not f.base_blob_id or live.blob_id == f.base_blob_id):
+                # Execute only what the tool would compute now: the planned content must equal the
+                # rewrite of the live base file with the plan's options (a job appended to the
+                # plan's content by hand is refused here, with the difference shown).
+                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content)
+                if status != "rewritten":
+                    return {}, ("refused", f"{f.path}: the live file would not be rewritten now "
+                                f"({reasons or status}); the plan's content is not executed")
+                if not content_equal(text, f.new_content):
+                    return {}, ("refused", f"{f.path}: the plan's content differs from the rewrite of the live "
+                                "file (plan edited by hand?); re-run `wif-migrate plan`. Difference (plan vs "
+                                f"now):\n{_content_diff(f.new_content, text)}")
             if f.base_blob_id and live.blob_id != f.base_blob_id:
                 if self.rewriter is None:
                     return {}, ("refused", f"{f.path} changed on {params.target_branch} since planning "

