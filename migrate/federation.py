@@ -242,7 +242,8 @@ class BindingScope:
 
     def describe(self) -> str:
         refs = "protected refs" if self.protected_only else "any ref"
-        env = "any environment" if self.environment is None else f"environment {self.environment}"
+        env = "any environment" if self.environment is None else \
+            "jobs without an environment" if self.environment == "" else f"environment {self.environment}"
         return f"project {self.project_id}, {refs}, {env}"
 
 

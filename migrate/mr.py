@@ -222,6 +222,8 @@ def _binding_lines(bindings: Sequence[Mapping[str, Any]]) -> list[str]:
                 limits.append("protected branches and tags only")
             if sc.get("environment"):
                 limits.append(f"environment `{sc['environment']}` only")
+            elif sc.get("environment") == "":
+                limits.append("jobs without an environment only")
             who = f"project `{sc.get('project') or sc.get('project_id')}`"
             out.append(f"  - {who}: " + (", ".join(limits) or "any ref (as the key was)"))
         cond = b.get("condition")

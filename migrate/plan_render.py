@@ -100,7 +100,7 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
         binding = by_id.get(f"ensure_binding:{r['service_account']}")
         change = change_of(binding) if binding else None
         scopes = [f"{s['project']}: {'protected refs' if s['protected_only'] else 'any ref'}"
-                  f"{', env ' + s['environment'] if s['environment'] else ''}"
+                  f"{_env_label(s['environment'])}"
                   for s in (binding.params["scopes"] if binding else [])]
         todo: list[str] | str = (["add " + _short_member(m) for m in change.members] if change and change.members
                                  else "already bound" if change else "-")
@@ -167,3 +167,10 @@ def render_explain(rows: Sequence[Impersonation] | Sequence[Mapping[str, Any]], 
                     + tabulate(table, headers=["token", "before", "after", "before because", "after because"],
                                tablefmt="simple") + f"\n{verdict}\n")
     return f"{service_account}: not in this plan (no key of it was found in scope)\n"
+
+
+def _env_label(environment: str | None) -> str:
+    """`None`: any environment; `""`: jobs without an environment (receipts bind them exactly)."""
+    if environment is None:
+        return ""
+    return ", no environment" if environment == "" else f", env {environment}"

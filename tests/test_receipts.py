@@ -196,3 +196,23 @@ def test_receipts_cover_every_ref_class_of_every_effective_job() -> None:
         (job, rc) for job in ("deploy_staging", "deploy_production")
         for rc in ("protected_branch", "protected_tag", "unprotected_branch", "unprotected_tag", "merge_request")}
     assert {x.job for x in rs if x.variable} == {"deploy_staging"}
+
+
+def test_job_without_environment_is_bound_to_no_environment_when_the_name_is_shadowed_elsewhere() -> None:
+    """K (`*`) reaches `build` (no environment); `deploy` (production) gets K2 instead: K's binding
+    must not admit production tokens of the project (they never received K)."""
+    text = SIMPLE.replace("deploy:\n", "build:\n") + SIMPLE.replace("deploy:\n", "deploy:\n  environment: production\n")
+    r = plan([project(10, "mixed")], {"acme/mixed:.gitlab-ci.yml": text},
+             [key_var("group", "acme", 100, "DEPLOY_KEY", "general"),
+              key_var("project", "acme/mixed", 10, "DEPLOY_KEY", "prodonly", "production")])
+    bindings = actions(r, "ensure_binding")
+    general = bindings[f"ensure_binding:{sa('general')}"]
+    assert [(s["environment"], s["attribute"]) for s in general["scopes"]] == [("", "project_environment")]
+    assert general["members"][0].endswith("/attribute.project_environment/10:")
+    assert [s["environment"] for s in bindings[f"ensure_binding:{sa('prodonly')}"]["scopes"]] == ["production"]
+    mr = actions(r, "merge_request")["merge_request:acme/mixed:.gitlab-ci.yml"]
+    assert mr["rewrite_options"]["job_service_accounts"] == {"build": {"DEPLOY_KEY": sa("general")},
+                                                              "deploy": {"DEPLOY_KEY": sa("prodonly")}}
+    assert all(i.ok for i in r.impersonation)
+    general_sim = next(i for i in r.impersonation if i.service_account == sa("general"))
+    assert not any("environment production" in c for c in general_sim.after)
