@@ -151,3 +151,29 @@ def test_simulation_models_the_instance_url_audience() -> None:
     after, why = _simulation("17.5.0", "https://git.example.com")
     assert after is False and "audience" in why and "not allowed" in why
     assert _simulation("17.5.0", provider_aud)[0] is True
+
+
+@pytest.mark.parametrize("version,offered", [("14.6.0", False), ("14.7.0", True), ("16.11.3", True),
+                                             ("17.0.0", False), ("17.5.0", False)])
+def test_ci_job_jwt_v2_is_offered_from_14_7_until_17_0(version: str, offered: bool) -> None:
+    from migrate.sandbox.launch import Sandbox
+    from migrate.sandbox.org import parse_org
+
+    data = yaml.safe_load(ORG)
+    data["gitlab"]["version"] = version
+    with Sandbox(parse_org(data)) as sb:
+        app = sb.gitlab
+        assert app.offers_ci_job_jwt_v2() is offered
+        ci = "deploy:\n  script: [echo hi]\n"
+        with_tokens = "deploy:\n  id_tokens:\n    T:\n      aud: x\n  script: [echo hi]\n"
+        app.set_file("acme/api", ".gitlab-ci.yml", ci, pipeline=True)
+        trace = app.pipelines("acme/api")[-1].jobs[0].trace
+        assert ("CI_JOB_JWT_V2 issued (aud " + sb.gitlab_url.rstrip("/") + ")" in trace) is offered
+        if version >= "15.7":
+            app.set_file("acme/api", ".gitlab-ci.yml", with_tokens, pipeline=True)
+            trace = app.pipelines("acme/api")[-1].jobs[0].trace
+            assert "CI_JOB_JWT_V2" not in trace and "ID token T issued" in trace  # id_tokens: no CI_JOB_JWT*
+        claims = __import__("jwt").decode(app.mint_id_token("acme/api", ref="main", audience="x", jwt_v2=True),
+                                          options={"verify_signature": False})
+        assert claims["iss"] == sb.gitlab_url.rstrip("/") and claims["sub"] == \
+            "project_path:acme/api:ref_type:branch:ref:main"
