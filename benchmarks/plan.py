@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     global PROFILE
     PROFILE = args.profile
 
+    load_before = os.getloadavg()[0]  # a shared machine: wall times mean little without it
     org = generate_org(args.projects, seed=args.seed)
     ctx = mp.get_context("fork")
     conn, child = ctx.Pipe()
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "actions": {"total": len(plan["actions"]), **dict(sorted(kinds.items()))},
         "manual": len(plan.get("manual", [])),
         "python": platform.python_version(),
+        "load_avg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "cpus": os.cpu_count(),
     }
     if args.json:

@@ -156,10 +156,19 @@ class Sandbox:
             "scope": {"groups": self.top_level_groups()},
             "google": {"identity_project": self.identity_project(), "access_token_env": GOOGLE_TOKEN_ENV,
                        "endpoints": {name: google_url for name in GOOGLE_ENDPOINTS},
-                       "operation_poll_interval": 0.05},
+                       "operation_poll_interval": 0.05, "quotas": self._google_quotas()},
             "rate_limit_rpm": int(self.gitlab.rate_limit_rpm or 0),
             "state_dir": state_dir,
         }
+
+    def _google_quotas(self) -> dict[str, int]:
+        """The tool paces Google writes to what the emulator enforces: nothing (0) unless
+        `GoogleApp.set_quotas` turned Google's quotas on."""
+        quotas = getattr(self.google, "quotas", None)
+        limits = quotas.limits if quotas is not None else {}
+        scale = 60.0 / quotas.window_s if quotas is not None else 1.0
+        return {"iam_policy_writes_per_minute": int(limits.get("iam_writes", 0) * scale),
+                "wif_writes_per_minute": int(limits.get("wif_writes", 0) * scale)}
 
     def write_config(self, path: str | Path, state_dir: str = ".wif-migrate") -> Path:
         target = Path(path)
