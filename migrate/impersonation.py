@@ -31,7 +31,7 @@ import celpy
 
 from migrate.ci.variables import Context, Definition, DefinitionIndex, Place, Resolution, resolve, scope_match
 from migrate.federation import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
-from migrate.token_classes import BindingsIndex, ClassProgram
+from migrate.token_classes import MARK, BindingsIndex, ClassProgram, substitute
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +116,51 @@ class ProviderEvaluator:
         self._env = celpy.Environment()
         self._mapping = {k: ClassProgram(self._env, v) for k, v in mapping.items()}
         self._condition = ClassProgram(self._env, condition, value_root=False)
+        programs = [*self._mapping.values(), self._condition]
+        # One class key for the whole token: the values every program inspects, and which read
+        # claims are present. Claims only copied (by every program) are substituted afterwards.
+        self._whole = not any(p.exact or p.reads.other_idents for p in programs)
+        read = sorted({c for p in programs for c in p.reads.claims})
+        inspected = {c for p in programs for c in p.reads.inspected}
+        self._key_claims = tuple(read)
+        self._key_inspected = tuple(c in inspected for c in read)
+        self._copied = frozenset(c for c in read if c not in inspected)
+        self._templates: dict[tuple[Any, ...], Any] = {}
 
     def evaluate(self, claims: Mapping[str, Any]) -> Mapped:
-        """Map and check one token."""
+        """Map and check one token: from its class's template when the class is known."""
+        if self._whole and all(isinstance(claims[c], str) for c in self._copied if c in claims):
+            key = tuple(claims.get(c) if insp else (c in claims)
+                        for c, insp in zip(self._key_claims, self._key_inspected, strict=True))
+            try:
+                template = self._templates.get(key)
+            except TypeError:  # an unhashable inspected value
+                return self._evaluate(claims)
+            if template is None:
+                marked = {k: (f"{MARK}{k}\x00" if k in self._copied else v) for k, v in claims.items()
+                          if k in self._copied or k in self._key_claims}
+                try:
+                    template = self._evaluate(marked, check_length=False)
+                except Exception:  # noqa: BLE001 - defensive: this class is evaluated per token
+                    template = _NO_TEMPLATE
+                if template is not _NO_TEMPLATE and MARK in template.reason:
+                    template = _NO_TEMPLATE
+                self._templates[key] = template
+            if template is not _NO_TEMPLATE:
+                return self._instantiate(template, claims)
+        return self._evaluate(claims)
+
+    def _instantiate(self, template: Mapped, claims: Mapping[str, Any]) -> Mapped:
+        subject = substitute(template.subject, claims) if template.subject is not None else None
+        attributes = {k: substitute(v, claims) for k, v in template.attributes.items()}
+        if subject is not None and len(subject.encode("utf-8")) > SUBJECT_MAX_BYTES:
+            return Mapped(False, f"google.subject is {len(subject.encode())} bytes (limit {SUBJECT_MAX_BYTES})",
+                          subject, attributes)
+        return Mapped(template.accepted, template.reason, subject, attributes)
+
+    def _evaluate(self, claims: Mapping[str, Any], check_length: bool = True) -> Mapped:
+        """Map and check one token, program by program (each cached by its own classes).
+        `check_length=False`: a template (markers stand for copied values), checked when filled."""
         attributes: dict[str, Any] = {}
         subject: str | None = None
         for key, program in self._mapping.items():
@@ -136,7 +178,7 @@ class ProviderEvaluator:
                 attributes[key[len("attribute."):]] = value
         if subject is None:
             return Mapped(False, "the mapping has no google.subject")
-        if len(subject.encode("utf-8")) > SUBJECT_MAX_BYTES:
+        if check_length and len(subject.encode("utf-8")) > SUBJECT_MAX_BYTES:
             return Mapped(False, f"google.subject is {len(subject.encode())} bytes (limit {SUBJECT_MAX_BYTES})",
                           subject, attributes)
         extra = None
@@ -149,6 +191,9 @@ class ProviderEvaluator:
         if not ok:
             return Mapped(False, "rejected by the attribute condition", subject, attributes)
         return Mapped(True, "accepted", subject, attributes)
+
+
+_NO_TEMPLATE: Any = object()
 
 
 def _short(exc: Exception) -> str:
@@ -378,17 +423,19 @@ def simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
     index = BindingsIndex(design.pool_name, bindings)
     admitting = [index.admitting(m.subject, m.attributes) if m.accepted else {} for m in mapped]
     case_index = CaseIndex(cases)
+    # Per case, what does not depend on the service account (built once, not once per account).
+    labels = [c.label for c in cases]
+    kinds = [c.adversarial for c in cases]
+    refusals = [m.reason if not m.accepted else "no binding admits it" for m in mapped]
     out = []
     for sa in sorted(set(bindings) | set(exposures)):
         firsts = case_index.first_exposures(exposures.get(sa, ()), admits)
         verdicts = []
-        for case, m, exp, by_sa in zip(cases, mapped, firsts, admitting, strict=True):
-            admitted = by_sa.get(sa)
-            verdicts.append(Verdict(
-                case.label, exp is not None, admitted is not None,
-                why_before=f"reads {exp.variable}" if exp else "",
-                why_after=f"admitted by {admitted}" if admitted else m.reason if not m.accepted
-                else "no binding admits it",
-                adversarial=case.adversarial))
+        append = verdicts.append
+        for label, kind, refusal, exp, by_sa in zip(labels, kinds, refusals, firsts, admitting, strict=True):
+            admitted = by_sa.get(sa) if by_sa else None
+            append(Verdict(label, exp is not None, admitted is not None,
+                           f"reads {exp.variable}" if exp else "",
+                           f"admitted by {admitted}" if admitted else refusal, kind))
         out.append(Impersonation(sa, tuple(verdicts)))
     return tuple(out)

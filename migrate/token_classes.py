@@ -201,6 +201,11 @@ def _substitutable(value: Any) -> bool:
     return not isinstance(value, (dict, tuple))
 
 
+def substitute(value: Any, claims: Mapping[str, Any]) -> Any:
+    """A template value (string or list of strings with markers) with the token's values."""
+    return _substitute(value, claims)
+
+
 def _substitute(value: Any, claims: Mapping[str, Any]) -> Any:
     if isinstance(value, str):
         if "\x00" not in value:
