@@ -430,7 +430,7 @@ def simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
     out = []
     for sa in sorted(set(bindings) | set(exposures)):
         firsts = case_index.first_exposures(exposures.get(sa, ()), admits)
-        verdicts = []
+        verdicts: list[Verdict] = []
         append = verdicts.append
         for label, kind, refusal, exp, by_sa in zip(labels, kinds, refusals, firsts, admitting, strict=True):
             admitted = by_sa.get(sa) if by_sa else None
