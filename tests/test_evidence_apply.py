@@ -82,7 +82,7 @@ def test_apply_cli_refuses_a_plan_whose_scan_is_not_in_this_state(
         "state_dir": str(tmp_path / "state")}))
     State(tmp_path / "state").save_snapshot("inventory", to_dict(INVENTORY))
     code = main(["apply", str(tmp_path / "plan.json"), "--dry-run", "--format", "json", "-c", str(tmp_path / "c.yaml")])
-    rows = {r["action_id"]: r for r in json.loads(capsys.readouterr().out)}
+    rows = {r["action_id"]: r for r in json.loads(capsys.readouterr().out)["results"]}
     assert code == 1
     assert rows[f"ensure_binding:{DEPLOYER}"]["outcome"] == "refused"
     assert "differ from the journaled scan" in rows[f"ensure_binding:{DEPLOYER}"]["detail"]

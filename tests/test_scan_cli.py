@@ -65,14 +65,14 @@ def test_scan_with_keys_exits_1_and_leaks_no_key_material(
     assert snapshot is not None and snapshot["gitlab_url"] == demo.gitlab_url
 
 
-def test_json_format_prints_the_inventory(demo: Sandbox, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_format_prints_the_envelope(demo: Sandbox, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(demo, tmp_path)
     code = main(["scan", "--config", str(config), "--format", "json", "--no-google"])
     out = capsys.readouterr().out
     data = json.loads(out)
     assert code == 1
-    assert data["kind"] == "wif-migrate/inventory" and data["version"] == 1
+    assert data["command"] == "scan" and data["exit_code"] == 1 and data["summary"]["key_variables"] > 0
     assert (tmp_path / "state" / "inventory.json").exists()  # default output under state_dir
 
 

@@ -4,7 +4,7 @@ Every verb's `--format json` prints the same top-level shape (docs/output.schema
 
     {"command": "plan", "version": "0.1.0", "exit_code": 0,
      "summary": {...counts, "line": "Plan: 3 to add, ..."},
-     "items": [...one object per action / project / key...],
+     "results": [...one object per action / project / key...],
      "errors": [{"subject": "...", "reason": "..."}]}
 
 so a script reads `exit_code`, `summary` and `errors` the same way whatever it ran. Verb-specific
@@ -28,7 +28,7 @@ STDOUT = "-"
 def envelope(command: str, exit_code: int, summary: Mapping[str, Any], items: Iterable[Any],
              errors: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
     return {"command": command, "version": __version__, "exit_code": int(exit_code), "summary": dict(summary),
-            "items": list(items), "errors": [dict(e) for e in errors]}
+            "results": list(items), "errors": [dict(e) for e in errors]}
 
 
 def dumps(doc: Mapping[str, Any]) -> str:

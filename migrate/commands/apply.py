@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from migrate.apply import (
     summarize,
 )
 from migrate.commands._common import config_from_args, new_parser
+from migrate.commands._output import print_envelope
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
 from migrate.model import ActionResult, Inventory, Plan, to_dict
 from migrate.plan_io import KNOWN_KINDS
@@ -78,15 +78,18 @@ def run(args: argparse.Namespace) -> int:
             state.save_snapshot("plan", plan_io.to_data(plan))
         ctx = ApplyContext(plan, args.dry_run, config, state, services=services)
         results = apply_plan(plan, ctx, kinds=kinds, extra_refusals=refusals)
+    counts = summarize(results)
+    code = EXIT_FINDINGS if counts.get("failed") or counts.get("refused") else EXIT_OK
     if args.format == "json":
-        print(json.dumps([to_dict(r) for r in results], indent=2, sort_keys=True))
+        print_envelope("apply", code, {**counts, "dry_run": bool(args.dry_run)}, [to_dict(r) for r in results],
+                       [{"subject": r.action_id, "reason": r.detail} for r in results
+                        if r.outcome in ("failed", "refused")])
     else:
         rows = [[r.action_id, loud(r.outcome), _detail(r)] for r in results]
         print(render_table(rows, ["action", "outcome", "detail"]))
-    counts = summarize(results)
     print(("dry run: " if args.dry_run else "") + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
           file=sys.stderr)
-    return EXIT_FINDINGS if counts.get("failed") or counts.get("refused") else EXIT_OK
+    return code
 
 
 def with_dependencies(plan: Plan, only: list[str] | None) -> list[str] | None:

@@ -5,7 +5,8 @@ only unless `--google` asks Google for key facts too), or reads `--inventory FIL
 offenders as a table: every CI/CD variable holding (or suspected to hold) a key, every CI location
 using one, and every project or group that could not be read — an unreadable project is not known
 to be keyless, so it fails the check too. `--gitlab-report PATH` also writes GitLab's
-secret-detection report so the findings show in the security dashboard.
+secret-detection report so the findings show in the security dashboard; `--sarif PATH` (or
+`--format sarif`) SARIF 2.1.0 for code-scanning dashboards; `--format json` the output envelope.
 
 Exit codes: 0 keyless, 1 offenders or unreadable items, 2 usage or configuration error.
 """
@@ -14,14 +15,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from migrate.commands._common import config_from_args, new_parser
+from migrate.commands._output import STDOUT, print_envelope, write_output
 from migrate.commands.report import optional_config, report_time
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
-from migrate.model import Inventory
-from migrate.report import gitlab_format
+from migrate.model import Inventory, to_dict
+from migrate.report import gitlab_format, sarif
 from migrate.report.findings import FindingsDocument, build_findings
 from migrate.textsafe import tabulate
 
@@ -33,6 +34,10 @@ def register(sub: Any, help_text: str) -> None:
                         help="also read Google's key facts during the scan (disabled/deleted keys, age)")
     parser.add_argument("--gitlab-report", metavar="PATH",
                         help=f"also write GitLab's secret-detection report (e.g. {gitlab_format.FILENAME})")
+    parser.add_argument("--sarif", metavar="PATH",
+                        help="also write SARIF 2.1.0 for code-scanning dashboards (`-` = stdout)")
+    parser.add_argument("--format", choices=("table", "json", "sarif"), default="table",
+                        help="stdout: the offenders table (default), the JSON output envelope, or SARIF 2.1.0")
     parser.add_argument("--now", metavar="TIME", help="report time, ISO 8601 (default: now)")
     parser.set_defaults(func=run)
 
@@ -62,14 +67,26 @@ def offenders_table(doc: FindingsDocument) -> str:
 def run(args: argparse.Namespace) -> int:
     doc = build_findings(_inventory(args), None, [], report_time(args.now))
     if args.gitlab_report:
-        path = Path(args.gitlab_report)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(gitlab_format.render(doc), encoding="utf-8")
+        write_output(args.gitlab_report, gitlab_format.render(doc), "gitlab-report")
+    if args.sarif:
+        write_output(args.sarif, sarif.render(doc), "sarif")
     projects = len(doc.projects)
+    code = EXIT_OK if not doc.exposures and not doc.errors else EXIT_FINDINGS
+    if args.format == "json":
+        return print_envelope("check", code, {"projects": projects, "keyless": code == EXIT_OK,
+                                              "variables": sum(e.kind == "variable" for e in doc.exposures),
+                                              "usages": sum(e.kind == "usage" for e in doc.exposures),
+                                              "could_not_read": len(doc.errors)},
+                              [to_dict(e) for e in doc.exposures],
+                              [{"subject": i.subject, "reason": i.reason} for i in doc.errors])
+    if args.format == "sarif":
+        sys.stdout.write(sarif.render(doc))
+        return code
+    human = sys.stderr if STDOUT in (args.gitlab_report, args.sarif) else sys.stdout
     if not doc.exposures and not doc.errors:
-        print(f"keyless: none of the {projects} project(s) in scope holds or uses a service-account key")
+        print(f"keyless: none of the {projects} project(s) in scope holds or uses a service-account key", file=human)
         return EXIT_OK
-    print(offenders_table(doc))
+    print(offenders_table(doc), file=human)
     variables = sum(e.kind == "variable" for e in doc.exposures)
     usages = sum(e.kind == "usage" for e in doc.exposures)
     print(f"wif-migrate check: {variables} variable(s) hold a key, {usages} CI location(s) use one, "

@@ -14,7 +14,6 @@ Contracts (scripts and the corpus judge rely on them):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from migrate.ci import RewriteOptions, analyze, rewrite
 from migrate.ci.limits import InputRefused, check_bytes
 from migrate.commands._common import new_parser
+from migrate.commands._output import STDOUT, print_envelope
 from migrate.errors import EXIT_OK, UsageError
 from migrate.textsafe import tabulate
 
@@ -77,8 +77,9 @@ def run_analyze(args: argparse.Namespace) -> int:
             "problems": list(result.problems),
         })
     if args.format == "json":
-        print(json.dumps({"files": files}, indent=2))
-        return EXIT_OK
+        return print_envelope("ci analyze", EXIT_OK, {"files": len(files),
+                                                      "findings": sum(len(f["findings"]) for f in files)},
+                              files, [{"subject": f["path"], "reason": p} for f in files for p in f["problems"]])
     for entry in files:
         print(f"{entry['path']}: {len(entry['findings'])} finding(s)")
         rows = [(f["line"] if f["line"] == f["end_line"] else f"{f['line']}-{f['end_line']}", f["kind"],
@@ -123,18 +124,26 @@ def run_rewrite(args: argparse.Namespace) -> int:
     result = rewrite(text, options)
     if result.status == "rewritten" and result.text is not None:
         if not args.output:
-            raise UsageError("--output is required to write the rewritten file")
-        Path(args.output).write_bytes(result.text.encode("utf-8"))
+            raise UsageError("--output is required to write the rewritten file (`-o -` for stdout)")
+        if args.output == STDOUT:
+            if args.format == "json":
+                raise UsageError("--format json and -o - both want stdout: write the file with -o FILE")
+            sys.stdout.write(result.text)
+            sys.stdout.flush()
+            args = argparse.Namespace(**{**vars(args), "human": sys.stderr})
+        else:
+            Path(args.output).write_bytes(result.text.encode("utf-8"))
     return _report(args, result.status, list(result.reasons), result.diff)
 
 
 def _report(args: argparse.Namespace, status: str, reasons: list[str], diff: str) -> int:
     if args.format == "json":
-        print(json.dumps({"path": args.file, "status": status, "reasons": reasons}, indent=2))
-        return EXIT_OK
-    print(f"{args.file}: {status}")
+        return print_envelope("ci rewrite", EXIT_OK, {status: 1},
+                              [{"path": args.file, "status": status, "reasons": reasons}])
+    human = getattr(args, "human", sys.stdout)
+    print(f"{args.file}: {status}", file=human)
     for reason in reasons:
-        print(f"  - {reason}")
+        print(f"  - {reason}", file=human)
     if diff:
-        sys.stdout.write(diff)
+        human.write(diff)
     return EXIT_OK

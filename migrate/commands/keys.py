@@ -9,7 +9,6 @@ See docs/keys.md for the gate rules and the journal.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -17,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from migrate.commands._common import config_from_args, new_parser
+from migrate.commands._output import print_envelope
 from migrate.config import Config
 from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.keys import held_key_ids, iso, parse_time
@@ -266,7 +266,7 @@ def run_retire(args: argparse.Namespace) -> int:
                          accept_jobs=tuple(args.accept_job))
     with ctx.lock("keys retire", args.dry_run):
         results = Retirement(ctx.state, ctx.keys(), None, options, ctx.schedules()).retire(items)
-    return _render(results, args.format)
+    return _render(results, args.format, "keys retire")
 
 
 def run_delete(args: argparse.Namespace) -> int:
@@ -290,7 +290,7 @@ def run_delete(args: argparse.Namespace) -> int:
         run = Retirement(ctx.state, ctx.keys(), ctx.variables() if needs_gitlab else None, options,
                          ctx.schedules())
         results = run.delete(items)
-    return _render(results, args.format)
+    return _render(results, args.format, "keys delete")
 
 
 def run_rollback(args: argparse.Namespace) -> int:
@@ -313,14 +313,16 @@ def run_rollback(args: argparse.Namespace) -> int:
     options = RunOptions(now=ctx.now, dry_run=args.dry_run)
     with ctx.lock("keys rollback", args.dry_run):
         results = Retirement(ctx.state, ctx.keys(), None, options).rollback(item, args.reason.strip())
-    return _render(results, args.format)
+    return _render(results, args.format, "keys rollback")
 
 
 def run_orphans(args: argparse.Namespace) -> int:
     ctx = Context(args, need_plan=False)
     orphans = find_orphans(ctx.keys(), ctx.service_accounts(), ctx.held(), ctx.now)
     if args.format == "json":
-        print(json.dumps({"orphans": [asdict(o) for o in orphans]}, indent=2, sort_keys=True))
+        code = EXIT_FINDINGS if any(o.error for o in orphans) else EXIT_OK
+        return print_envelope("keys orphans", code, {"orphans": len(orphans)}, [asdict(o) for o in orphans],
+                              [{"subject": o.key_id, "reason": str(o.error)} for o in orphans if o.error])
     else:
         print(_orphan_table(orphans))
     print(f"{len(orphans)} orphan key(s); they are never touched unless named: keys retire --key KEY_ID",
@@ -340,16 +342,18 @@ def _orphan_table(orphans: list[OrphanKey]) -> str:
                                    "last authentication"])
 
 
-def _render(results: list[StepResult], fmt: str) -> int:
+def _render(results: list[StepResult], fmt: str, command: str = "keys") -> int:
     code = exit_code(results)
-    if fmt == "json":
-        print(json.dumps({"results": [asdict(r) for r in results], "exit_code": code}, indent=2, sort_keys=True))
-    else:
-        rows = [[r.kind, r.target, r.outcome, r.detail] for r in results]
-        print(tabulate(rows, headers=["step", "target", "outcome", "detail"], maxcolwidths=[None, 60, None, 80]))
     counts: dict[str, int] = {}
     for r in results:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    if fmt == "json":
+        print_envelope(command, code, counts, [asdict(r) for r in results],
+                       [{"subject": r.target, "reason": r.detail} for r in results
+                        if r.outcome in ("failed", "refused")])
+    else:
+        rows = [[r.kind, r.target, r.outcome, r.detail] for r in results]
+        print(tabulate(rows, headers=["step", "target", "outcome", "detail"], maxcolwidths=[None, 60, None, 80]))
     summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "nothing to do"
     print(f"keys: {summary}", file=sys.stderr)
     return code

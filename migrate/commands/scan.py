@@ -1,7 +1,8 @@
 """`wif-migrate scan`: inventory where service-account keys are stored and used.
 
 Writes the inventory JSON (`--output`, default `<state_dir>/inventory.json`) and a snapshot in
-the state database; prints a summary table (or, with `--format json`, the inventory) on stdout
+the state database; prints a summary table (or, with `--format json`, the output envelope: one result per project) on stdout
+(`-o -` puts the inventory itself on stdout and the table on stderr)
 and a progress bar on stderr. Exit 0 when no key is stored or used in scope, 1 when keys were
 found (or, with `--strict`, when some project or group could not be read; or when nothing could
 be read at all), 2 on usage errors.
@@ -17,8 +18,9 @@ from typing import Any
 
 from migrate import inventory_io
 from migrate.commands._common import config_from_args, new_parser
+from migrate.commands._output import STDOUT, print_envelope, write_output
 from migrate.config import Config
-from migrate.errors import EXIT_FINDINGS, EXIT_OK
+from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.model import Inventory, to_dict
 from migrate.progress import Progress, progress_for
 from migrate.scan import KeyFactsSource, ScanOptions, scan
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 def register(sub: Any, help_text: str) -> None:
     parser = new_parser(sub, "scan", help_text)
     parser.add_argument("--output", "-o", metavar="FILE",
-                        help="inventory file to write (default: <state_dir>/inventory.json)")
+                        help="inventory file to write (default: <state_dir>/inventory.json; `-` = stdout)")
     parser.add_argument("--format", choices=("table", "json"), default="table",
                         help="stdout: a summary table (default) or the inventory JSON")
     parser.add_argument("--no-google", action="store_true",
@@ -48,15 +50,32 @@ def run(args: argparse.Namespace) -> int:
     progress = progress_for(sys.stderr, {"auto": None, "always": True, "never": False}[args.progress])
     inventory, stats = run_scan(config, progress, google=not args.no_google)
     output = Path(args.output) if args.output else Path(config.state_dir) / "inventory.json"
-    inventory_io.write(inventory, output)
-    State(config.state_dir).save_snapshot("inventory", to_dict(inventory))
-    if args.format == "json":
-        sys.stdout.write(inventory_io.dumps(inventory))
+    if str(output) == STDOUT:
+        if args.format == "json":
+            raise UsageError("--format json and -o - both want stdout: write the inventory to a file with -o FILE")
+        write_output(STDOUT, inventory_io.dumps(inventory), "inventory")
     else:
-        sys.stdout.write(render_summary(inventory))
-        sys.stdout.write(f"inventory written to {output}\n")
+        inventory_io.write(inventory, output)
+    State(config.state_dir).save_snapshot("inventory", to_dict(inventory))
+    code = exit_code(inventory, args.strict)
+    if args.format == "json":
+        print_envelope("scan", code, scan_counts(inventory), [to_dict(p) for p in inventory.projects],
+                       [{"subject": p.subject, "reason": p.reason} for p in inventory.problems
+                        if p.severity == "error"])
+    else:
+        human = sys.stderr if str(output) == STDOUT else sys.stdout
+        human.write(render_summary(inventory))
+        human.write(f"inventory written to {'stdout' if str(output) == STDOUT else output}\n")
     log.info("scan: %s GitLab requests (%s)", stats.get("requests"), stats.get("by_status"))
-    return exit_code(inventory, args.strict)
+    return code
+
+
+def scan_counts(inventory: Inventory) -> dict[str, int]:
+    counts = {"projects": len(inventory.projects), "key_variables": len(inventory.variables),
+              "key_usages": len(inventory.usages), "distinct_keys": len(inventory.key_facts)}
+    for p in inventory.projects:
+        counts[f"projects_{p.status}"] = counts.get(f"projects_{p.status}", 0) + 1
+    return counts
 
 
 def exit_code(inventory: Inventory, strict: bool) -> int:

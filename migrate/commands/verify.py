@@ -8,10 +8,10 @@ GitLab through the shared rate-limited clients, run `migrate.verify`, journal ev
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from migrate.commands._common import config_from_args, new_parser
+from migrate.commands._output import dumps, envelope
 from migrate.errors import UsageError
 from migrate.model import Plan
 from migrate.state import State
@@ -51,9 +51,11 @@ def render_table(results: list[VerifyResult]) -> str:
 
 
 def render_json(results: list[VerifyResult]) -> str:
-    return json.dumps({"results": [r.to_dict() for r in results],
-                       "summary": {s: sum(r.status == s for r in results)
-                                   for s in ("verified", "failed", "pending")}}, indent=2) + "\n"
+    """The output envelope (docs/output.md): one result per merge request of the plan."""
+    return dumps(envelope("verify", exit_code(results),
+                          {s: sum(r.status == s for r in results) for s in ("verified", "failed", "pending")},
+                          [r.to_dict() for r in results],
+                          [{"subject": r.project, "reason": r.detail} for r in results if r.status == "failed"]))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,6 +22,13 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
 
 
+def _rewrite_result(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    """The one result of `ci rewrite --format json` (the output envelope's `results[0]`)."""
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["command"] == "ci rewrite" and len(doc["results"]) == 1
+    return doc["results"][0]  # type: ignore[no-any-return]
+
+
 def test_analyze_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good, bad, binary = tmp_path / "a.yml", tmp_path / "b.yml", tmp_path / "c.yml"
     good.write_text(KEYED)
@@ -29,7 +36,8 @@ def test_analyze_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str
     binary.write_bytes(b"\xff\xfe\x00junk")
     assert main(["ci", "analyze", str(good), str(bad), str(binary), "--format", "json"]) == 0
     data = _json(capsys)
-    files = data["files"]
+    assert data["command"] == "ci analyze" and data["summary"]["files"] == 3
+    files = data["results"]
     assert isinstance(files, list) and [f["path"] for f in files] == [str(good), str(bad), str(binary)]
     first = files[0]
     assert first["problems"] == []
@@ -57,17 +65,17 @@ def test_rewrite_json_contract_writes_out_only_when_rewritten(tmp_path: Path,
     args = ["ci", "rewrite", str(source), "--provider", PROVIDER, "--service-account", SA,
             "--output", str(out), "--format", "json"]
     assert main(args) == 0
-    assert _json(capsys) == {"path": str(source), "status": "rewritten", "reasons": []}
+    assert _rewrite_result(capsys) == {"path": str(source), "status": "rewritten", "reasons": []}
     assert "gcloud auth login --cred-file=/tmp/k.json" in out.read_text()
     assert source.read_text() == KEYED
     out.unlink()
     source.write_text("job:\n  script: [echo hi]\n")
     assert main(args) == 0
-    assert _json(capsys)["status"] == "unchanged"
+    assert _rewrite_result(capsys)["status"] == "unchanged"
     assert not out.exists()
     source.write_text("job:\n  script:\n    - gcloud auth activate-service-account --key-file /x/key.json\n")
     assert main(args) == 0
-    answer = _json(capsys)
+    answer = _rewrite_result(capsys)
     assert answer["status"] == "manual" and answer["reasons"]
     assert not out.exists()
 
@@ -78,7 +86,7 @@ def test_rewrite_map_and_version_options(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["ci", "rewrite", str(source), "--provider", PROVIDER, "--map", "K=k@p.iam.gserviceaccount.com",
                  "--gitlab-version", "15.3", "--instance-url", "https://gl.example.com",
                  "--output", str(out), "--format", "json"]) == 0
-    assert _json(capsys)["status"] == "rewritten"
+    assert _rewrite_result(capsys)["status"] == "rewritten"
     text = out.read_text()
     assert "k@p.iam.gserviceaccount.com" in text and "CI_JOB_JWT_V2" in text and "id_tokens" not in text
 
