@@ -459,7 +459,7 @@ def test_orphans_are_listed_and_touched_only_when_named(
     cli = Cli(sb, tmp_path, plan, capsys, monkeypatch)
     k2, k3 = kid(sb, API_SA, "k2"), kid(sb, API_SA, "k3")
     code, out = cli("orphans")
-    orphans = {o["key_id"]: o for o in out["orphans"]}
+    orphans = {o["key_id"]: o for o in out["results"]}
     # k2 is held by the staging variable, but the plan does not know it (no inventory in this test):
     # orphans are judged on what the plan and inventory say. k3 is held by nothing.
     assert k3 in orphans and orphans[k3]["last_authenticated"] == "2025-06-01T07:00:00Z"

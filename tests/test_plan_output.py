@@ -96,7 +96,7 @@ def test_plan_json_envelope(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     doc = json.loads(capsys.readouterr().out)
     assert doc["command"] == "plan" and doc["exit_code"] == 2
     assert doc["summary"]["add"] == 3 and doc["summary"]["pending"] is True
-    binding = next(i for i in doc["items"] if i["kind"] == "ensure_binding")
+    binding = next(i for i in doc["results"] if i["kind"] == "ensure_binding")
     assert binding["change"] == "add" and binding["members"]
 
 
