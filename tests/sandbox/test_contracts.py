@@ -225,6 +225,14 @@ VARIABLE = {"variable_type", "key", "value", "hidden", "protected", "masked", "r
             "description"}  # lib/api/entities/ci/variable.rb (hidden from 17.4)
 INSTANCE_VARIABLE = VARIABLE - {"hidden", "environment_scope"}  # instance variables respond to neither
 USER_SELF = {"commit_email", "email", "public_email"}  # lib/api/entities/user_public.rb
+MERGE_REQUEST_BASIC = {"merged_by", "merged_at", "closed_by", "closed_at", "target_branch", "source_branch",
+                       "user_notes_count", "upvotes", "downvotes", "assignee", "author", "assignees",
+                       "source_project_id", "target_project_id", "labels", "milestone",
+                       "merge_when_pipeline_succeeds", "merge_status", "sha", "merge_commit_sha",
+                       "squash_commit_sha", "discussion_locked", "should_remove_source_branch",
+                       "force_remove_source_branch", "reference", "references", "web_url", "time_stats",
+                       "squash", "task_completion_status", "has_conflicts",
+                       "blocking_discussions_resolved"}  # lib/api/entities/merge_request_basic.rb
 
 
 def test_gitlab_responses_expose_what_the_entities_expose(sb: Sandbox) -> None:
@@ -247,6 +255,10 @@ def test_gitlab_responses_expose_what_the_entities_expose(sb: Sandbox) -> None:
     need("JobBasic.pipeline", job.pipeline, PIPELINE_BASIC)
     need("Variable (project)", project.variables.get("V").attributes, VARIABLE)
     need("Variable (group)", gl.groups.get("acme").variables.get("G").attributes, VARIABLE)
+    project.branches.create({"branch": "contract", "ref": "main"})
+    mr = project.mergerequests.create({"source_branch": "contract", "target_branch": "main", "title": "c"})
+    need("MergeRequestBasic", project.mergerequests.list(get_all=False)[0].attributes, MERGE_REQUEST_BASIC)
+    need("MergeRequest", project.mergerequests.get(mr.iid).attributes, MERGE_REQUEST_BASIC)
     gl.auth()
     assert gl.user is not None
     need("UserPublic (GET /user)", gl.user.attributes, USER_SELF)
