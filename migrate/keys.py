@@ -73,6 +73,8 @@ class VariableHolding:
     exists: bool
     key_id: str | None = None
     readable: bool = True
+    protected: bool | None = None  # as GitLab says now (None: not read)
+    public_key_sha256: str = ""  # of the value's private key (keyfile), '' when not a key
 
 
 @dataclass(frozen=True)

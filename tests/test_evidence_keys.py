@@ -167,3 +167,32 @@ def test_merge_request_content_edited_in_the_plan_is_refused_with_the_difference
     refused = run(forged_plan, forged)
     assert refused.outcome == "refused" and "differs from the rewrite of the live file" in refused.detail
     assert "+exfiltrate:" in refused.detail and "evil.example" in refused.detail
+
+
+def test_a_binding_is_refused_when_its_variable_changed_since_the_scan(
+        sb: Sandbox, planned: tuple[Path, str]) -> None:
+    """Apply re-reads, per binding, the variable it rests on and the projects it admits (issue 16
+    §2): protection flipped, or another key pasted in, refuses the binding, naming the change."""
+    from migrate.apply_live import GitLabLiveFacts, binding_refusals
+
+    tmp, _ = planned
+    plan = plan_io.read(tmp / "plan.json")
+    gl = gitlab.Gitlab(sb.gitlab_url, private_token="tok")
+    live = GitLabLiveFacts(gl)
+    assert binding_refusals(plan, live) == {}
+    var = gl.projects.get(PROJECTS["api"][0]).variables.get("API_KEY", filter={"environment_scope": "*"})
+    original = var.value
+    try:
+        gl.projects.get(PROJECTS["api"][0]).variables.update(
+            "API_KEY", {"protected": True}, filter={"environment_scope": "*"})
+        refused = binding_refusals(plan, live)
+        assert "is protected now" in refused[f"ensure_binding:{SA}"]
+        gl.projects.get(PROJECTS["api"][0]).variables.update(
+            "API_KEY", {"protected": False, "value": json.dumps({**json.loads(original),
+                                                                  "private_key": fresh_private_pem()})},
+            filter={"environment_scope": "*"})
+        assert "another private key" in binding_refusals(plan, live)[f"ensure_binding:{SA}"]
+    finally:
+        gl.projects.get(PROJECTS["api"][0]).variables.update(
+            "API_KEY", {"protected": False, "value": original}, filter={"environment_scope": "*"})
+    assert binding_refusals(plan, live) == {}

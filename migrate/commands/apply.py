@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
                                    plan.inventory_digest)
     refusals = journal_refusals(plan, inventory, config, str(config.state_dir))
     kinds = with_dependencies(plan, args.only)
+    if any(a.kind == "ensure_binding" and a.id not in refusals and (kinds is None or a.kind in kinds)
+           for a in plan.actions):
+        refusals = {**_live_refusals(plan, config), **refusals}
     if args.only and kinds is not None and set(kinds) != set(args.only):
         print(f"--only {', '.join(args.only)}: also running {', '.join(sorted(set(kinds) - set(args.only)))} "
               "(its dependencies; each is idempotent)", file=sys.stderr)
@@ -117,6 +120,21 @@ def _detail(result: ActionResult) -> str | list[str]:
     if not added or result.outcome not in ("applied", "would_apply"):
         return result.detail
     return [result.detail, *(f"+ {m}" for m in added)]
+
+
+def _live_refusals(plan: Plan, config: Any) -> dict[str, str]:
+    """Re-read the GitLab facts every binding rests on (migrate.apply_live); a GitLab that cannot
+    be reached refuses the bindings, naming why."""
+    from migrate.apply_live import GitLabLiveFacts, binding_refusals
+    from migrate.errors import WifMigrateError
+    from migrate.gitlab.client import GitLabClients
+
+    try:
+        live = GitLabLiveFacts(GitLabClients.from_config(config).gl())
+    except WifMigrateError as exc:
+        return {a.id: f"cannot re-read the GitLab facts the binding rests on: {exc}"
+                for a in plan.actions if a.kind == "ensure_binding"}
+    return binding_refusals(plan, live)
 
 
 def _writes_gitlab(plan: Plan, only: list[str] | None) -> bool:

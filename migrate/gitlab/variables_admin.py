@@ -64,12 +64,15 @@ class GitLabVariableAdmin:
             raise GitLabError(f"read variable {var.ref}: the server answered for scope {scope!r}; "
                               "refusing to act on it")
         value = getattr(obj, "value", None)
+        raw_protected = getattr(obj, "protected", None)
+        protected = bool(raw_protected) if raw_protected is not None else None
         hidden = value is None  # hidden variables (17.4+) answer value: null
         parsed = None if hidden else parse_key(value)
         del value, obj
         if parsed is None:
-            return VariableHolding(exists=True, key_id=None, readable=not hidden)
-        return VariableHolding(exists=True, key_id=parsed.identity.key_id)
+            return VariableHolding(exists=True, key_id=None, readable=not hidden, protected=protected)
+        return VariableHolding(exists=True, key_id=parsed.identity.key_id, protected=protected,
+                               public_key_sha256=parsed.identity.public_key_sha256)
 
     def delete(self, var: KeyVariable) -> bool:
         """Delete exactly this (name, scope); False when it was already gone."""

@@ -65,6 +65,11 @@ class IssuedKey:
         return base64.b64encode(self.key_file_json(token_uri).encode()).decode()
 
 
+# A key id stands for one key pair, as at Google: sandboxes started with the same seed in one
+# process (a test restarting its sandbox) reuse the pair, so a scan's key fingerprints stay true.
+_PROCESS_KEYS: dict[tuple[int, str, str], IssuedKey] = {}
+
+
 class KeyStore:
     """All keys issued by one sandbox, by (service account, label) and by key id."""
 
@@ -82,6 +87,11 @@ class KeyStore:
             if existing is not None:
                 return existing
             key_id = hashlib.sha1(f"{self.seed}:{sa}:{label}".encode()).hexdigest()
+            cached = _PROCESS_KEYS.get((self.seed, sa, label))
+            if cached is not None:  # the same seed in the same process: the same key pair
+                self._by_label[(sa, label)] = cached
+                self._by_id[key_id] = cached
+                return cached
             private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
             public_pem = private.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
@@ -100,6 +110,7 @@ class KeyStore:
             )
             self._by_label[(sa, label)] = issued
             self._by_id[key_id] = issued
+            _PROCESS_KEYS[(self.seed, sa, label)] = issued
             return issued
 
     def by_id(self, key_id: str) -> IssuedKey | None:
