@@ -512,3 +512,24 @@ def test_a_monthly_schedule_stretches_the_no_use_window_and_the_grace(
         row = by_target(out, "delete_key")[api_k1]
         assert code == 1 and row["outcome"] == "refused" and "grace 31 days" in row["detail"], row
         assert key_state(sb, api_k1) == "DISABLED"
+
+
+def test_a_key_google_disabled_itself_is_an_incident_not_a_retirement_step(
+        sb: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Google's exposure response (disableReason EXPOSED) is never journaled as our disable."""
+    plan = the_plan(sb)
+    migrate_api_only(sb, plan, State(tmp_path / "state"))
+    cli = Cli(sb, tmp_path, plan, capsys, monkeypatch)
+    api_k1 = kid(sb, API_SA, "k1")
+    world: Any = sb.google.world  # type: ignore[union-attr]
+    with sb.google.lock:  # type: ignore[union-attr]
+        key = world.keys[api_k1]
+        key.disabled, key.disable_reason, key.extended_status = True, "EXPOSED", "EXPOSED"
+    live = iam(sb).projects().serviceAccounts().keys().get(
+        name=f"projects/acme-prod/serviceAccounts/{API_SA}/keys/{api_k1}").execute()
+    assert live["disableReason"].endswith("_EXPOSED") and live["extendedStatus"][0]["key"].endswith("KEY_EXPOSED")
+    sb.clock.advance(timedelta(days=2))
+    code, out = cli("retire", "--key", api_k1)
+    row = by_target(out, "disable_key")[api_k1]
+    assert row["outcome"] == "skipped" and "incident" in row["detail"] and row["evidence"]["incident"] == "EXPOSED"
+    assert row["evidence"]["disabled"] is False  # not counted as a disable by the report's history
