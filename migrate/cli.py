@@ -22,6 +22,7 @@ from migrate import __version__
 from migrate.errors import EXIT_INTERNAL, EXIT_USAGE, WifMigrateError
 
 VERBS: tuple[tuple[str, str], ...] = (
+    ("init", "write a commented starter configuration (wif-migrate.yaml)"),
     ("scan", "inventory where service-account keys are stored and used"),
     ("plan", "compute the federation, bindings, CI changes and key retirement"),
     ("apply", "create the federation and open the merge requests of a plan"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -177,7 +177,7 @@ class _Section:
     def done(self) -> None:
         extra = sorted(set(map(str, self.data)) - self.seen)
         if extra:
-            raise self.err(extra[0], "unknown key (check the spelling; see config.example.yaml)")
+            raise self.err(extra[0], "unknown key (check the spelling; `wif-migrate init -` prints every key, commented)")
 
 
 def _url(value: str) -> str | None:
@@ -345,4 +345,19 @@ def load_config(path: str | Path) -> Config:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
         raise ConfigError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}", str(p)) from None
-    return parse_config(data, source=str(p))
+    return resolve_paths(parse_config(data, source=str(p)), p.parent)
+
+
+def resolve_paths(config: Config, folder: Path) -> Config:
+    """Relative paths in a config file mean "next to this file", not "wherever the command runs":
+    `verify -c ../wif-migrate.yaml` from a subfolder finds the same state as from the folder itself.
+    (`state_dir`, `reports.out`, `google.credentials_file`; `~` is expanded.)"""
+    def at(value: str) -> str:
+        path = Path(value).expanduser()
+        return os.path.abspath(path if path.is_absolute() else folder / path)
+
+    google = config.google
+    if google.credentials_file:
+        google = replace(google, credentials_file=at(google.credentials_file))
+    return replace(config, state_dir=at(config.state_dir), reports=replace(config.reports, out=at(config.reports.out)),
+                   google=google)

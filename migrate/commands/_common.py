@@ -28,7 +28,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if path is None:
         if not Path(DEFAULT_CONFIG).exists():
             raise UsageError(f"no configuration: pass --config FILE or create {DEFAULT_CONFIG} "
-                             "(see config.example.yaml)")
+                             "(`wif-migrate init` writes a commented starter)")
         path = DEFAULT_CONFIG
     return load_config(path)
 

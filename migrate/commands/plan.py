@@ -60,9 +60,11 @@ def register(sub: Any, help_text: str) -> None:
 def _inventory(args: argparse.Namespace, config: Config) -> Inventory:
     if args.inventory:
         return inventory_io.read(args.inventory)
-    snap = State(config.state_dir).latest_snapshot("inventory")
+    state = existing_state(config)
+    snap = state.latest_snapshot("inventory") if state is not None else None
     if snap is None:
-        raise UsageError("no inventory: run `wif-migrate scan` first or pass --inventory FILE")
+        raise UsageError(f"no inventory in the state at {config.state_dir} (state_dir of {config.source}): "
+                         "run `wif-migrate scan` first or pass --inventory FILE")
     return inventory_io.from_data({"kind": inventory_io.KIND, **snap} if "kind" not in snap else snap,
                                   "inventory snapshot in the state database")
 

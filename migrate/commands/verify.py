@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from migrate.commands._common import config_from_args, new_parser
+from migrate.commands._common import config_from_args, existing_state, new_parser
 from migrate.commands._output import dumps, envelope
 from migrate.errors import UsageError
 from migrate.model import Plan
@@ -63,7 +63,11 @@ def run(args: argparse.Namespace) -> int:
     from migrate.gitlab.pipelines import GitLabPipelines
 
     config = config_from_args(args)
-    state = State(config.state_dir)
+    state = existing_state(config)
+    if state is None and not args.plan:
+        raise UsageError(f"no plan: there is no state at {config.state_dir} (state_dir of {config.source}); "
+                         "run `wif-migrate plan` first or pass --plan FILE")
+    state = state or State(config.state_dir)  # verification results are journaled
     plan = load_plan(args.plan, state)
     reader = GitLabPipelines(GitLabClients.from_config(config))
     results = verify_plan(reader, plan, config.merge_requests.branch_prefix, state)
