@@ -35,7 +35,7 @@ def test_config_dict_is_a_valid_tool_config(tmp_path: Path) -> None:
         assert config.rate_limit_rpm is None and config.google.operation_poll_interval < 0.2
         assert gitlab.Gitlab(sb.gitlab_url, private_token="t-root").projects.get("one/p").path == "p"
         written = sb.write_config(tmp_path / "cfg.yaml", state_dir="st")
-        assert load_config(written).state_dir == "st"
+        assert load_config(written).state_dir == str(tmp_path / "st")  # relative to the config file
         sb.gitlab.rate_limit(600)  # an emulator that enforces a limit: the client paces to it
         assert parse_config(sb.config_dict()).rate_limit_rpm == 600
         url = sb.gitlab_url
