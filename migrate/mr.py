@@ -153,8 +153,32 @@ def parse_params(action: Action) -> MRParams:
 
 # --- names -----------------------------------------------------------------------------------
 
+MAX_SLUG = 40
+TITLE_MAX = 72  # git and GitLab lists show ~72 characters of a title
+
+
+def file_slug(path: str) -> str:
+    """`.gitlab-ci.yml` → `gitlab-ci-yml`; `ci/Deploy Prod.yml` → `ci-deploy-prod-yml-<hash>`.
+
+    Lower case, `[a-z0-9-]` only, at most 40 characters. Only `.gitlab-ci.yml` (one per project)
+    goes without a suffix: any other path gets 6 hex digits of its sha256, because the slug alone
+    is lossy (`ci/a.yml`, `ci-a.yml` and `ci.a.yml` slug alike) and one project's MRs must not share
+    a branch."""
+    slug = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "file"
+    if path == ".gitlab-ci.yml":
+        return slug
+    digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:6]
+    return f"{slug[:MAX_SLUG - 7].rstrip('-')}-{digest}"
+
+
 def branch_name(prefix: str, action_id: str) -> str:
-    """`wif-migrate/<action id>`, made a valid git ref (no spaces, `..`, `~^:?*[\\`, `.lock`)."""
+    """`wif-migrate/<file-slug>` for a merge-request action (`merge_request:PROJECT:PATH`; the branch
+    lives in PROJECT, so only the file names it). Stable across runs: the same file, the same branch.
+    Other ids: the id made a valid git ref (no spaces, `..`, `~^:?*[\\`, `.lock`)."""
+    kind, _, rest = action_id.partition(":")
+    project, sep, path = rest.partition(":")
+    if kind == "merge_request" and sep and path:
+        return f"{prefix}{file_slug(path)}"
     name = _BRANCH_BAD.sub("-", f"{prefix}{action_id}")
     name = re.sub(r"\.{2,}", ".", name).replace("/.", "/-").strip("/.")
     if name.endswith(".lock"):
@@ -188,11 +212,16 @@ def _key_short(k: RetiredKey) -> str:
 
 
 def render_title(params: MRParams) -> str:
+    """Under 72 characters: what, and the file (shortened from the left when long). The accounts,
+    keys and jobs are in the description."""
+    base = "CI: Workload Identity Federation for Google Cloud"
     paths = ", ".join(f.path for f in params.files)
-    sas = sorted({k.service_account for k in params.keys if k.service_account})
-    who = f" for {', '.join(sas)}" if sas else ""
-    title = f"CI: authenticate to Google Cloud with Workload Identity Federation{who} ({paths})"
-    return title if len(title) <= 255 else title[:252] + "..."
+    room = TITLE_MAX - len(base) - len(" ()") - 1
+    if not paths or room < 8:
+        return base
+    if len(paths) > room:
+        paths = "…" + paths[-(room - 1):]
+    return f"{base} ({paths})"
 
 
 def render_commit_message(params: MRParams, action_id: str) -> str:
@@ -278,9 +307,10 @@ def render_description(params: MRParams, action: Action, digest: str,
         out.append(f"- `{f.path}`{job_text}: the key activation is replaced by `id_tokens` and a "
                    "credential configuration (`gcloud auth login --cred-file` / "
                    "`GOOGLE_APPLICATION_CREDENTIALS`). Every other line is unchanged.")
-    if params.consumers:
-        out += ["", "This file is shared: the pipelines of these projects use it and change with it: "
-                + ", ".join(f"`{c}`" for c in params.consumers) + "."]
+    others = [c for c in params.consumers if c != params.project]
+    if others:
+        out += ["", "This file is shared: the pipelines of these projects include it and change with it: "
+                + ", ".join(f"`{c}`" for c in others) + "."]
     out += ["", "### Keys this retires", ""]
     if params.keys:
         out += ["| Service account | Key id | Stored in |", "|---|---|---|"]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from migrate.model import Action, Plan
 from migrate.mr import (
@@ -43,7 +48,9 @@ def plan(*actions: Action, when: str = "2026-01-01T00:00:00Z") -> Plan:
 
 
 @pytest.mark.parametrize(("prefix", "aid", "expected"), [
-    ("wif-migrate/", "merge_request:acme/api:.gitlab-ci.yml", "wif-migrate/merge_request-acme/api-.gitlab-ci.yml"),
+    ("wif-migrate/", "merge_request:acme/apps/mobile/android-app:.gitlab-ci.yml", "wif-migrate/gitlab-ci-yml"),
+    ("wif-migrate/", "merge_request:acme/api:ci/Deploy Prod.yml", "wif-migrate/ci-deploy-prod-yml-"
+     + __import__("hashlib").sha256(b"ci/Deploy Prod.yml").hexdigest()[:6]),
     ("wif-migrate/", "merge_request:a b~c^d", "wif-migrate/merge_request-a-b-c-d"),
     ("wif/", "x:ci/../x.lock", "wif/x-ci/-/x-lock"),
 ])
@@ -68,7 +75,7 @@ def test_description_says_what_why_keys_binding_verify_rollback_and_marker() -> 
         assert needle in text, needle
     assert parse_marker(text) == (a.id, plan_digest(p))
     assert "PRIVATE KEY" not in text
-    assert SA in render_title(params)
+    assert len(render_title(params)) < 72 and ".gitlab-ci.yml" in render_title(params)
 
 
 def test_plan_digest_ignores_generation_time() -> None:
@@ -126,3 +133,25 @@ def test_every_command_the_description_names_exists() -> None:
         assert parses(command), command
     assert not parses("wif-migrate keys disable KEY")  # the old text named commands that do not exist
     assert not parses("wif-migrate keys enable KEY")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="abC./- _x", min_size=1, max_size=90), min_size=2, max_size=8, unique=True))
+def test_branches_are_short_and_distinct_per_file_and_titles_fit(paths: list[str]) -> None:
+    branches = [branch_name("wif-migrate/", f"merge_request:acme/api:{p}") for p in paths]
+    assert len(set(branches)) == len(paths)  # one project's files never share a branch
+    assert all(len(b) <= len("wif-migrate/") + 40 and re.fullmatch(r"wif-migrate/[a-z0-9-]+", b) for b in branches)
+    for p in paths:
+        a = action()
+        params = dataclasses.replace(parse_params(a), files=(dataclasses.replace(parse_params(a).files[0], path=p),))
+        assert len(render_title(params)) < 72
+
+
+def test_body_says_shared_only_when_other_projects_include_it() -> None:
+    a = action()
+    own = dataclasses.replace(parse_params(a), consumers=(parse_params(a).project,))
+    assert "This file is shared" not in render_description(own, a, "d")
+    shared = dataclasses.replace(parse_params(a), consumers=(parse_params(a).project, "acme/web"))
+    text = render_description(shared, a, "d")
+    assert "This file is shared" in text and "`acme/web`" in text
+    assert f"`{parse_params(a).project}`." not in text.split("This file is shared", 1)[1].split("\n")[0]
