@@ -113,6 +113,18 @@ def _outside_accepted(journal: list[JournalEntry]) -> dict[str, str]:
     return out
 
 
+def _windows(journal: list[JournalEntry]) -> dict[str, str]:
+    """Key id → the schedule-aware no-use window of its latest disable decision (`keys retire`)."""
+    out: dict[str, str] = {}
+    for e in journal:
+        ev = e.evidence or {}
+        if e.stage == "keys" and e.kind == "disable_key" and e.phase == "outcome" and ev.get("key_id") \
+                and ev.get("no_use_window_days"):
+            out[str(ev["key_id"])] = (f"No-use window {ev['no_use_window_days']} day(s): "
+                                      f"{ev.get('no_use_window_reason') or 'pipeline schedules'}.")
+    return out
+
+
 def _jobs_accepted(journal: list[JournalEntry]) -> dict[str, str]:
     """Key id → the sentence naming jobs the operator accepted without federation evidence
     (`keys retire --accept-job`), from applied disable steps."""
@@ -324,8 +336,11 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     mrs = history.merge_requests(journal, plan, inv)
     binding_facts = planfacts.bindings(plan, journal)
     idx = _Index.of(inv)
+    accepted_jobs = _jobs_accepted(journal)
+    for kid, text in _windows(journal).items():
+        accepted_jobs[kid] = f"{accepted_jobs[kid]} {text}" if kid in accepted_jobs else text
     keys = _keys(inv, idx, events, mrs, states, binding_facts, now, _outside_accepted(journal),
-                 _jobs_accepted(journal))
+                 accepted_jobs)
     projects = _projects(inv, idx, keys, mrs)
     status = {k.key_id: k.status for k in keys}
     ctx = controls.CheckContext(inv, plan, tuple(journal), keys)

@@ -47,3 +47,13 @@ def test_jobs_accepted_without_evidence_are_named_in_the_report() -> None:
     key = next(k for k in doc.keys if k.key_id == KEY_API.key_id)
     assert "accepted without federation evidence by ops@host: acme/api:publish" in key.status_reason
     assert "acme/api:publish" in markdown.render(doc)
+
+
+def test_the_schedule_window_of_a_disable_decision_is_in_the_key_row() -> None:
+    rows = [*journal()]
+    rows[4] = dataclasses.replace(rows[4], evidence={**rows[4].evidence, "no_use_window_days": 31,
+                                                     "no_use_window_reason": "pipeline schedule 1 of acme/api "
+                                                     "(monthly report, cron '0 2 1 * *') runs as rarely as every 31 day(s)"})
+    doc = build_findings(inventory(), plan(), rows, NOW)
+    key = next(k for k in doc.keys if k.key_id == KEY_API.key_id)
+    assert "No-use window 31 day(s): pipeline schedule 1 of acme/api" in key.status_reason
