@@ -53,7 +53,7 @@ def test_every_route_names_its_source(sb: Sandbox) -> None:
     assert sb.google is not None
     for app, table in ((sb.gitlab, sources.GITLAB), (sb.google, sources.GOOGLE)):
         routes = _patterns(app)
-        assert routes - set(table) == set(), "routes without a source"
+        assert routes - set(table) == set(), "routes without a source: add each to migrate/sandbox/sources.py"
         assert set(table) - routes == set(), "sources for routes that do not exist"
         assert all(v.strip() for v in table.values())
     # the check can fail: a route added without a source is caught
