@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1  # expected failure: keys found, something blocked, a check failed
 EXIT_USAGE = 2  # bad command line, bad config, verb not built yet
 EXIT_INTERNAL = 3  # a bug: unexpected exception
+EXIT_UNREACHABLE = 4  # a backend cannot be used at all: refused, DNS, TLS, 401 (migrate.preflight)
 
 
 class WifMigrateError(Exception):
@@ -61,3 +62,10 @@ class GoogleAlreadyExists(GoogleError):
 
 class LockedError(WifMigrateError):
     """Another wif-migrate run holds the state directory's lock."""
+
+
+class UnreachableError(BackendError):
+    """GitLab or Google cannot be used at all (connection refused, DNS, TLS, a rejected token): the
+    command stops at once, naming the endpoint and what to check."""
+
+    exit_code = EXIT_UNREACHABLE

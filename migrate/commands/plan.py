@@ -91,7 +91,11 @@ def gather_facts(config: Config, inventory: Inventory, offline: bool, number: st
     token_iss = _token_iss(id_token)
     if not offline:
         from migrate.gitlab import oidc
+        from migrate.preflight import check_gitlab, check_google
 
+        check_gitlab(config)  # seconds, not minutes of retries, when the URL or token is wrong
+        if number is None:
+            check_google(config)
         try:
             discovered = oidc.issuer(config.gitlab.url, config.gitlab.ssl_verify)
         except WifMigrateError as exc:

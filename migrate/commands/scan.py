@@ -96,7 +96,11 @@ def run_scan(config: Config, progress: Progress, google: bool = True) -> tuple[I
     """Build the real backends from `config` and scan; also returns the GitLab request counters."""
     from migrate.gitlab.client import GitLabClients
     from migrate.gitlab.read import GitLabReader
+    from migrate.preflight import check_gitlab, check_google
 
+    check_gitlab(config)  # seconds, not minutes of retries, when the URL or token is wrong
+    if google:
+        check_google(config)
     clients = GitLabClients.from_config(config)
     facts: KeyFactsSource | None = None
     if google:

@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
                          "run `wif-migrate plan` first or pass --plan FILE")
     state = state or State(config.state_dir)  # verification results are journaled
     plan = load_plan(args.plan, state)
+    from migrate.preflight import check_gitlab
+
+    check_gitlab(config)
     reader = GitLabPipelines(GitLabClients.from_config(config))
     results = verify_plan(reader, plan, config.merge_requests.branch_prefix, state)
     out = render_json(results) if args.format == "json" else render_table(results)
