@@ -33,12 +33,13 @@ def _config(tmp_path: Path, url: str, **google: object) -> str:
 
 
 @pytest.mark.parametrize(("url", "cause"), [
-    (f"http://127.0.0.1:{_free_port()}", "connection refused by 127.0.0.1:"),
+    ("http://127.0.0.1:CLOSED", "connection refused by 127.0.0.1:"),
     ("https://gitlab.wif-migrate-test.invalid", "DNS failure: cannot resolve gitlab.wif-migrate-test.invalid"),
 ])
 def test_unreachable_gitlab_stops_within_seconds(url: str, cause: str, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    url = url.replace("CLOSED", str(_free_port()))  # here, not at collection: xdist workers must agree
     monkeypatch.setenv("T", "x")
     monkeypatch.setenv("G", "y")
     plan_io.write(plan_of(), tmp_path / "plan.json")
