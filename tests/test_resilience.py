@@ -685,9 +685,10 @@ def test_a_rejected_gitlab_token_is_named_and_scan_fails(run: Run, capsys: pytes
     monkeypatch.setenv(_gitlab_env(run.cfg), "not-a-token")
     code = run.cli("scan", "-o", str(run.dir / "inv.json"), "--progress", "never")
     out = capsys.readouterr()
-    assert code == 1  # nothing could be read: not reported as a clean org
-    rows = [line for line in out.out.splitlines() if line.startswith("group:")]
-    assert rows and all("401 Unauthorized: the token is missing, wrong, expired or revoked" in r for r in rows)
+    # Stopped up front (migrate.preflight), never reported as a clean org: exit 4, the variable named.
+    assert code == 4
+    assert f"rejected the token in ${_gitlab_env(run.cfg)} (401 Unauthorized)" in out.err
+    assert not (run.dir / "inv.json").exists()
 
 
 @pytest.mark.slow
