@@ -100,6 +100,7 @@ def test_plan_takes_the_issuer_from_an_id_token(tmp_path: Path, monkeypatch: pyt
         assert token.read_text(encoding="utf-8").strip() not in err
 
 
+@pytest.mark.slow
 def test_issuer_override_org_migrates_end_to_end(tmp_path: Path) -> None:
     out = run_demo(tmp_path, _org())
     plan = json.loads((tmp_path / "out" / "plan.json").read_text(encoding="utf-8"))
