@@ -32,7 +32,7 @@ from typing import Any
 from migrate.ci import shell
 from migrate.ci.effective import Resolved
 
-MAX_EFFECTIVE_LINES = 200_000  # script lines over all effective jobs; beyond that we do not guess
+MAX_EFFECTIVE_LINES = 120_000  # script lines over all effective jobs; beyond that we do not guess
 GAC_NAMES = frozenset({"GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
                        "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON"})
 PATH_HARMLESS = frozenset({"rm", "chmod", "chown", "ls", "test", "[", "stat", "mkdir", "touch", "true"})
@@ -105,7 +105,7 @@ def key_paths(job: Mapping[str, Any], key_vars: Iterable[str]) -> frozenset[str]
     found: set[str] = set()
     aliases = _aliases(job)
     for segment in _all_segments(job):
-        if segment is None:
+        if segment is None or ("--key-file" not in segment.text and not any(key in segment.text for key in keys)):
             continue
         for stage in segment.stages:
             plain = [shell.unquote(word) for word in stage.words]
@@ -164,10 +164,18 @@ def mentions(text: str, paths: frozenset[str], aliases: Mapping[str, str]) -> st
     """The key path a command names anywhere in its text (in any word, flag value, mount or option)."""
     if not paths:
         return None
+    names = _needles(paths, tuple(sorted(name for name, value in aliases.items() if value in paths)))
+    if not any(needle in text for needle in names):
+        return None  # fast path: no path's file name and no alias appears at all
     for piece in _PIECE_SPLIT.split(text):
         if piece and _norm(piece, aliases) in paths:
             return piece
     return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _needles(paths: frozenset[str], alias_names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple({path.rsplit("/", 1)[-1].lstrip("$") or path for path in paths} | set(alias_names))
 
 
 # -- scripts -----------------------------------------------------------------------------------
@@ -215,16 +223,23 @@ def _residue(lines: list[str], keys: frozenset[str], paths: frozenset[str], drop
     """The commands that are not authentication, in order (a line of only auth and echo/exit goes)."""
     kept: list[str] = []
     for line in lines:
-        for physical in _physical_lines(line):
-            parts = _segments(physical)
-            if parts is None:
-                kept.append(" ".join(physical.split()))
-                continue
-            flags = [dropped(part, keys, paths) for part in parts]
-            if any(flags) and all(flag or _harmless(part) for flag, part in zip(flags, parts, strict=True)):
-                continue
-            kept.extend(part.text for part, flag in zip(parts, flags, strict=True) if not flag)
+        kept.extend(_line_residue(line, keys, paths, dropped))
     return kept
+
+
+@functools.lru_cache(maxsize=65536)
+def _line_residue(line: str, keys: frozenset[str], paths: frozenset[str], dropped: StepTest) -> tuple[str, ...]:
+    kept: list[str] = []
+    for physical in _physical_lines(line):
+        parts = _segments(physical)
+        if parts is None:
+            kept.append(" ".join(physical.split()))
+            continue
+        flags = [dropped(part, keys, paths) for part in parts]
+        if any(flags) and all(flag or _harmless(part) for flag, part in zip(flags, parts, strict=True)):
+            continue
+        kept.extend(part.text for part, flag in zip(parts, flags, strict=True) if not flag)
+    return tuple(kept)
 
 
 def _harmless(segment: shell.Segment) -> bool:
@@ -335,7 +350,10 @@ def _token_failures(old: Mapping[str, Any], new: Mapping[str, Any], keyed: bool,
 def _read_failures(job: Mapping[str, Any], keys: frozenset[str], paths: frozenset[str]) -> list[str]:
     failures: list[str] = []
     aliases = _aliases(job)
+    needles = (*keys, *(_needles(paths, tuple(sorted(n for n, v in aliases.items() if v in paths))) if paths else ()))
     for line in _script_lines(job):
+        if not any(needle in line for needle in needles):
+            continue  # names neither a key variable nor the key file: nothing to read
         refs = sorted(set(shell.var_refs(line)) & keys)
         if refs:
             failures.append(f"a command still reads key variable ${refs[0]}")

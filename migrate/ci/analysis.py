@@ -10,10 +10,13 @@ import yaml
 from migrate.ci import limits
 from migrate.ci.detect import Document, build
 from migrate.ci.redact import redact
+from migrate.ci.units import MAX_SCRIPT_UNITS
 from migrate.ci.yamlnodes import Pipeline, compose, get, items, scalar, strings
 from migrate.model import CIFinding
 
 INCLUDE_KINDS = ("local", "project", "remote", "template", "component")
+TRUNCATED = (f"the jobs expand (extends, !reference, anchors) to more than {MAX_SCRIPT_UNITS} command lines; "
+             "only the first were analyzed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +83,8 @@ def from_document(doc: Document, path: str) -> Analysis:
                    f.detail) for key, f in doc.findings.items()),
         key=lambda f: (f.line, f.end_line, f.kind))
     problems = tuple(f"{f.kind} at line {f.first + 1}: {f.detail}" for f in doc.stray)
+    if doc.truncated:
+        problems += (TRUNCATED,)
     return Analysis(path, tuple(findings), problems, doc.federated, includes(doc.pipe),
                     tuple(sorted(doc.key_vars)), jobs(doc.pipe))
 

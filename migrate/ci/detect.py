@@ -12,8 +12,10 @@ how a variable is called; a caller that knows key variables from GitLab's API pa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import yaml
 
@@ -83,6 +85,8 @@ class Document:
     remaps: list[tuple[str, str, yaml.Node]] = dataclasses.field(default_factory=list)
     artifact_hits: list[tuple[str, yaml.Node]] = dataclasses.field(default_factory=list)
     stray: list[RawFinding] = dataclasses.field(default_factory=list)
+    cache: dict[str, Any] = dataclasses.field(default_factory=dict)  # constructed documents, effective jobs
+    truncated: bool = False  # the jobs expand beyond units.MAX_SCRIPT_UNITS: not every command was seen
 
     def add(self, finding: RawFinding, job: str | None) -> None:
         key = (finding.first, finding.kind, finding.variable or "")
@@ -126,6 +130,7 @@ def build(text: str, roots: list[yaml.Node], hints: Iterable[str] = ()) -> Docum
         after = _units(pipe, defaults[1], lines, budget)
         doc.contexts.append(Context(DEFAULT_CONTEXT, _steps(main, "main") + _steps(after, "after"),
                                     _env(global_vars), list(global_vars)))
+    doc.truncated = budget.exhausted
     _find_keys(doc, set(hints))
     _record(doc)
     return doc
@@ -138,12 +143,19 @@ def _units(pipe: Pipeline, found: tuple[yaml.Node, str] | None, lines: list[str]
 def _steps(units: list[Unit], phase: str) -> list[Step]:
     steps: list[Step] = []
     for unit in units:
-        parts = segments_of(unit)
-        if parts is None:
+        commands = _classified(unit.text)
+        if commands is None:
             steps.append(Step(unit, -1, None, phase))
             continue
-        steps.extend(Step(unit, index, classify(part), phase) for index, part in enumerate(parts))
+        steps.extend(Step(unit, index, command, phase) for index, command in enumerate(commands))
     return steps
+
+
+@functools.lru_cache(maxsize=32768)
+def _classified(text: str) -> tuple[Command, ...] | None:
+    """The classified segments of one command line (memoised: big files repeat lines)."""
+    parts = shell.segments(text)
+    return None if parts is None else tuple(classify(part) for part in parts)
 
 
 def _env(yaml_vars: list[tuple[str, yaml.Node]]) -> dict[str, str]:
@@ -360,7 +372,9 @@ def _artifacts(doc: Document, context: Context, paths: set[str]) -> None:
 
 def _stray(doc: Document) -> None:
     """Key authentication in values no job runs (unused anchors, odd keys): report, never edit."""
-    seen = {(f.first, f.last) for f in doc.findings.values()}
+    covered = bytearray(len(doc.lines) + 2)  # lines inside a finding (linear, not pairwise overlap tests)
+    for finding in doc.findings.values():
+        covered[finding.first:finding.last + 1] = b"\x01" * (finding.last + 1 - finding.first)
     for root in doc.roots:
         for node in walk(root):
             if not isinstance(node, yaml.ScalarNode):
@@ -371,12 +385,12 @@ def _stray(doc: Document) -> None:
             if kind is None:
                 continue
             first, last = node.start_mark.line, node.end_mark.line
-            if any(a <= first <= b or first <= a <= last for a, b in seen):
+            if any(covered[first:last + 1]):
                 continue
             finding = RawFinding(first, last, kind, refs_key(code, doc.key_vars), "key authentication outside any job's script")
             doc.stray.append(finding)
             doc.add(finding, None)
-            seen.add((first, last))
+            covered[first:last + 1] = b"\x01" * (last + 1 - first)
 
 
 def strings_of(node: yaml.Node | None) -> list[str]:

@@ -60,7 +60,11 @@ class ResolveError(Exception):
 def load(text: str) -> dict[str, Any]:
     """The configuration mapping of a CI file (a leading `spec:` header document skipped)."""
     limits.check_text(text)
-    documents = [doc for doc in yaml.load_all(text, Loader=GitLabLoader) if doc is not None]  # noqa: S506
+    return from_documents(list(yaml.load_all(text, Loader=GitLabLoader)))  # noqa: S506
+
+
+def from_documents(documents: Sequence[Any]) -> dict[str, Any]:
+    """The configuration mapping of already constructed YAML documents."""
     mappings = [doc for doc in documents if isinstance(doc, dict)]
     if len(mappings) > 1 and list(mappings[0]) == ["spec"]:
         mappings = mappings[1:]
@@ -83,6 +87,10 @@ def deep_merge(base: Any, other: Any) -> Any:
 def resolve_text(text: str, included: Sequence[str] = ()) -> Resolved:
     """Effective jobs of a CI file (raises yaml.YAMLError / limits.InputRefused on unreadable text)."""
     return resolve([load(extra) for extra in included], load(text))
+
+
+def resolve_documents(documents: Sequence[Any], included: Sequence[str] = ()) -> Resolved:
+    return resolve([load(extra) for extra in included], from_documents(documents))
 
 
 def resolve(included: Sequence[Mapping[str, Any]], main: Mapping[str, Any]) -> Resolved:

@@ -154,3 +154,49 @@ def _ending(line: str, newline: str) -> str:
 def overlapping(edits: list[Replace | Insert]) -> bool:
     spans = sorted((edit.first, edit.last) for edit in edits if isinstance(edit, Replace))
     return any(b_first <= a_last for (_, a_last), (b_first, _) in zip(spans, spans[1:], strict=False))
+
+
+def unified_diff(lines: list[str], edits: list[Replace | Insert], newline: str, path: str, context: int = 3) -> str:
+    """The merge request diff, built from the edits in linear time (a line diff is quadratic on files
+    with many repeated lines); the same text `difflib.unified_diff` would print for these edits."""
+    changes = sorted(((e.first, e.last + 1, list(e.lines)) if isinstance(e, Replace) else (e.before, e.before,
+                                                                                             list(e.lines))
+                      for e in edits), key=lambda change: (change[0], change[1]))
+    changes = [change for change in changes if change[2] != lines[change[0]:change[1]]]
+    if not changes:
+        return ""
+    groups: list[list[tuple[int, int, list[str]]]] = [[changes[0]]]
+    for change in changes[1:]:
+        if change[0] - groups[-1][-1][1] <= 2 * context:
+            groups[-1].append(change)
+        else:
+            groups.append([change])
+    out = [f"--- a/{path}\n", f"+++ b/{path}\n"]
+    offset = 0
+    for group in groups:
+        a_start, a_end = max(0, group[0][0] - context), min(len(lines), group[-1][1] + context)
+        body: list[str] = []
+        index = a_start
+        delta = 0
+        for start, end, new in group:
+            body.extend(" " + line for line in lines[index:start])
+            body.extend("-" + line for line in lines[start:end])
+            body.extend("+" + line + newline for line in new)
+            delta += len(new) - (end - start)
+            index = end
+        body.extend(" " + line for line in lines[index:a_end])
+        b_start = a_start + offset
+        out.append(f"@@ -{_range(a_start, a_end)} +{_range(b_start, b_start + (a_end - a_start) + delta)} @@\n")
+        out.extend(body)
+        offset += delta
+    return "".join(out)
+
+
+def _range(start: int, stop: int) -> str:
+    """difflib's unified range format."""
+    beginning, length = start + 1, stop - start
+    if length == 1:
+        return str(beginning)
+    if not length:
+        beginning -= 1
+    return f"{beginning},{length}"

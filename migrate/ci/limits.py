@@ -14,6 +14,10 @@ import yaml
 MAX_BYTES = 1024 * 1024  # 1 MiB: GitLab's own limit for a CI config is 1 MB by default
 MAX_EXPANDED_NODES = 200_000  # nodes after alias expansion; real files have a few thousand
 MAX_DEPTH = 64  # nesting of mappings/sequences; real files rarely exceed 10
+# top-level keys (jobs) of one file: every job is resolved, analyzed and compared, so this bounds the
+# cost; GitLab.com itself caps a pipeline at a few hundred to a few thousand jobs by plan
+# (https://docs.gitlab.com/ee/administration/instance_limits.html#number-of-jobs-in-a-pipeline)
+MAX_JOBS = 3000
 
 
 class InputRefused(Exception):
@@ -47,6 +51,9 @@ def check_bytes(data: bytes) -> str:
 
 def check_graph(roots: list[yaml.Node]) -> None:
     """Raise InputRefused when the node graph is too deep or expands (through aliases) too far."""
+    for root in roots:
+        if isinstance(root, yaml.MappingNode) and len(root.value) > MAX_JOBS:
+            raise InputRefused(f"file defines more than {MAX_JOBS} top-level keys (jobs); refusing to analyze it")
     sizes: dict[int, int] = {}
     depths: dict[int, int] = {}
     total = 0

@@ -10,13 +10,12 @@ called a rewrite; anything doubtful becomes `manual` with the reasons.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from typing import Literal
 
 import yaml
 
-from migrate.ci import acceptance, effective, emit, limits, shell, tooling
+from migrate.ci import acceptance, emit, limits, shell, tooling
 from migrate.ci.commands import Command, classify
 from migrate.ci.detect import (
     DEFAULT_CONTEXT,
@@ -32,7 +31,7 @@ from migrate.ci.detect import (
 )
 from migrate.ci.redact import redact
 from migrate.ci.tokens import TokenPlan, place_tokens
-from migrate.ci.units import Unit
+from migrate.ci.units import MAX_SCRIPT_UNITS, Unit
 from migrate.ci.yamlnodes import compose
 
 Status = Literal["rewritten", "manual", "unchanged"]
@@ -91,9 +90,12 @@ def _rewrite_file(text: str, options: RewriteOptions) -> RewriteResult:
     doc = build(text, roots, options.key_variables)
     if not doc.findings:
         return RewriteResult("unchanged", None, ("no service-account key use found",), "")
+    if doc.truncated:
+        return RewriteResult("manual", None, (f"the jobs expand (extends, !reference, anchors) to more than "
+                                              f"{MAX_SCRIPT_UNITS} command lines; too large to rewrite safely",), "")
     try:
         _check_tools(doc, options)
-        new_text, notes = _rewrite(doc, options)
+        new_text, notes, edits = _rewrite(doc, options)
     except Manual as error:
         return RewriteResult("manual", None, tuple(str(error).split("\n")), "")
     from migrate.ci.selfcheck import check  # local: selfcheck imports this module's types
@@ -101,15 +103,16 @@ def _rewrite_file(text: str, options: RewriteOptions) -> RewriteResult:
     failures = check(doc, new_text, options, _token_plan_name(doc))
     if failures:
         return RewriteResult("manual", None, tuple(f"self-check: {failure}" for failure in failures), "")
-    diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), new_text.splitlines(keepends=True),
-                                        f"a/{options.path}", f"b/{options.path}"))
+    diff = emit.unified_diff(doc.lines, edits, _newline(doc), options.path)
     return RewriteResult("rewritten", new_text, tuple(notes), diff)
 
 
 def _check_tools(doc: Document, options: RewriteOptions) -> None:
     """Keyed jobs whose image or tools cannot take a credential configuration (`migrate.ci.tooling`)."""
+    from migrate.ci.selfcheck import original_jobs
+
     try:
-        resolved = effective.resolve_text(doc.text, options.included)
+        resolved = original_jobs(doc, options.included)
     except (yaml.YAMLError, limits.InputRefused, RecursionError):
         return  # the self-check reports it
     found: list[str] = []
@@ -158,7 +161,11 @@ class Plan:
         self.problems.append(where + message)
 
 
-def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str]]:
+def _newline(doc: Document) -> str:
+    return "\r\n" if doc.text.count("\r\n") > doc.text.count("\n") / 2 else "\n"
+
+
+def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], list[emit.Replace | emit.Insert]]:
     notes: list[str] = []
     _check_options(options)
     old = options.gitlab_version is not None and options.gitlab_version < (15, 7)
@@ -188,8 +195,7 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str]]:
     edits += place_tokens(tokens, plan.keyed_jobs, plan.default_keyed)
     if emit.overlapping(edits):
         raise Manual("edits overlap (an authentication command shares lines with a job header)")
-    newline = "\r\n" if doc.text.count("\r\n") > doc.text.count("\n") / 2 else "\n"
-    new_text = emit.splice(doc.lines, edits, newline)
+    new_text = emit.splice(doc.lines, edits, _newline(doc))
     if old:
         audience = options.instance_url or "your GitLab URL"
         notes.append(f"GitLab {options.gitlab_version} has no id_tokens: uses CI_JOB_JWT_V2, whose audience is "
@@ -197,7 +203,7 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str]]:
     if options.google_cloud_identity:
         notes.append("uses identity: google_cloud (GitLab.com Google Cloud IAM integration): grant roles to the "
                      "integration's principals; no service-account impersonation")
-    return new_text, notes
+    return new_text, notes, edits
 
 
 def _check_options(options: RewriteOptions) -> None:
@@ -300,7 +306,8 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
             var = refs_key(command.value or "", keys)
             if var is not None:
                 plan.problem(step, f"{command.name} is set from key variable ${var}")
-            elif resolve(command.value or "", env) not in written:
+            elif written and _names_written(command.value or "", env, written) and \
+                    resolve(command.value or "", env) not in written:
                 _check_reads(plan, step, command.value or "", env, written)
             env[command.name] = resolve(command.value or "", env)
         elif kind == "write" and command.var in keys and command.path:
@@ -510,6 +517,8 @@ def _check_other(plan: Plan, step: Step, command: Command, env: dict[str, str], 
         plan.problem(step, f"key variable ${var} is used by a command this tool does not rewrite: "
                      f"{command.segment.text[:100]}")
         return
+    if not written or not _names_written(command.segment.text, env, written):
+        return
     for stage in command.segment.stages:
         for word in stage.words[1:]:
             if resolve(word, env) in written and stage.name not in SAFE_READERS:
@@ -517,6 +526,13 @@ def _check_other(plan: Plan, step: Step, command: Command, env: dict[str, str], 
                              "credential configuration and rewrite it by hand")
                 return
     _check_reads(plan, step, command.segment.text, env, written)
+
+
+def _names_written(text: str, env: dict[str, str], written: dict[str, Step]) -> bool:
+    """Cheap pre-test: the text contains a written file's name or a variable that holds its path."""
+    names = {target.rsplit("/", 1)[-1].lstrip("$") for target in written} | {name for name, value in env.items()
+                                                                               if value in written}
+    return any(name and name in text for name in names)
 
 
 def _check_reads(plan: Plan, step: Step, text: str, env: dict[str, str], written: dict[str, Step]) -> None:

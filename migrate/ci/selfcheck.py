@@ -27,10 +27,11 @@ from jsonschema import Draft7Validator
 
 from migrate.ci import acceptance, effective, limits
 from migrate.ci.detect import DEFAULT_CONTEXT, Document, build
-from migrate.ci.yamlnodes import Pipeline, compose, construct, get, items, scalar, strings
+from migrate.ci.yamlnodes import Pipeline, compose, construct_nodes, get, items, scalar, strings
 
 SCHEMA_PACKAGE = "check_jsonschema.builtin_schemas.vendor"
 SCHEMA_FILE = "gitlab-ci.json"
+SECOND_ANALYSIS_BYTES = 256 * 1024  # above: bounded cost (issue: ≤ 2 s per file) wins over the re-analysis
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,22 +64,87 @@ def schema_errors(documents: list[Any]) -> list[str]:
 def check(doc: Document, new_text: str, options: Any, token_var: str) -> list[str]:
     """Reasons the rewrite is not safe to propose (empty: it is)."""
     try:
-        roots = compose(new_text)
-        documents = construct(new_text)
+        limits.check_text(new_text)  # GitLab refuses a configuration over its size limit too
+        roots = compose(new_text, measure=False)
+        documents = construct_nodes(roots)
     except (yaml.YAMLError, limits.InputRefused) as error:
         return ["the result does not parse: " + " ".join(str(error).split())[:160]]
     failures: list[str] = []
-    original_docs = construct(doc.text)
-    if not schema_errors(original_docs):
-        errors = schema_errors(documents)
-        if errors:
-            failures.append(f"the result fails GitLab's CI schema: {errors[0]}")
+    original_docs = original_documents(doc)
+    changed = _changed_keys(original_docs, documents)
+    old_part, new_part = _only(original_docs, changed), _only(documents, changed)
+    if changed is not None:  # only what differs is validated, on both sides (errors *introduced* count)
+        old_part, new_part = _new_items(new_part, old_part), _new_items(old_part, new_part)
+    errors = schema_errors(new_part)  # the original is validated only when the result fails
+    if errors and not schema_errors(old_part):
+        failures.append(f"the result fails GitLab's CI schema: {errors[0]}")
     failures.extend(_leftovers(doc, new_text, roots))
     failures.extend(_tokens(doc, Pipeline.from_roots(roots), options, token_var))
     failures.extend(_changed_lines(doc, new_text))
     if not failures:
-        failures.extend(_effective_jobs(doc, new_text, options, token_var))
+        failures.extend(_effective_jobs(doc, documents, options, token_var))
     return failures
+
+
+def original_documents(doc: Document) -> list[Any]:
+    """The original's constructed documents, built once per rewrite."""
+    if "documents" not in doc.cache:
+        doc.cache["documents"] = construct_nodes(doc.roots)
+    documents: list[Any] = doc.cache["documents"]
+    return documents
+
+
+def original_jobs(doc: Document, included: tuple[str, ...]) -> effective.Resolved:
+    """The original's effective jobs, resolved once per rewrite."""
+    if "resolved" not in doc.cache:
+        doc.cache["resolved"] = effective.resolve_documents(original_documents(doc), included)
+    resolved: effective.Resolved = doc.cache["resolved"]
+    return resolved
+
+
+def _changed_keys(before: list[Any], after: list[Any]) -> set[str] | None:
+    """Top-level keys whose value differs (None: the document structure itself changed)."""
+    if len(before) != len(after) or not all(isinstance(a, dict) and isinstance(b, dict)
+                                            for a, b in zip(before, after, strict=True)):
+        return None
+    keys: set[str] = set()
+    for a, b in zip(before, after, strict=True):
+        keys.update(str(key) for key in set(a) | set(b) if a.get(key) != b.get(key))
+    return keys
+
+
+def _only(documents: list[Any], keys: set[str] | None) -> list[Any]:
+    """The documents reduced to the changed keys: the schema then checks what the rewrite touched
+    (validating a 1 MiB file twice costs more than the whole rewrite budget)."""
+    if keys is None:
+        return documents
+    return [{key: value for key, value in document.items() if str(key) in keys} for document in documents]
+
+
+def _new_items(before: list[Any], after: list[Any]) -> list[Any]:
+    """For the schema, list values keep only their new items (the original's items already
+    validated): a 50,000-line script is then one or two items, not 50,000 schema descents."""
+    result = []
+    for old, new in zip(before, after, strict=True):
+        if not isinstance(old, dict) or not isinstance(new, dict):
+            result.append(new)
+            continue
+        document = {}
+        for key, value in new.items():
+            document[key] = _trim(old.get(key), value)
+        result.append(document)
+    return result
+
+
+def _trim(old: Any, new: Any) -> Any:
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {key: _trim(old.get(key), value) for key, value in new.items()}
+    if isinstance(new, list) and isinstance(old, list) and len(new) > 8 \
+            and all(isinstance(item, str) for item in new) and all(isinstance(item, str) for item in old):
+        seen = set(old)
+        fresh = [item for item in new if item not in seen]
+        return fresh + new[:1] if fresh or not new else new[:1]
+    return new
 
 
 def expectation(doc: Document, options: Any, token_var: str) -> acceptance.Expectation:
@@ -96,11 +162,11 @@ def expectation(doc: Document, options: Any, token_var: str) -> acceptance.Expec
                                   f"https://iam.googleapis.com/{getattr(options, 'provider', '')}", mode, account_for)
 
 
-def _effective_jobs(doc: Document, new_text: str, options: Any, token_var: str) -> list[str]:
+def _effective_jobs(doc: Document, documents: list[Any], options: Any, token_var: str) -> list[str]:
     try:
         included = tuple(getattr(options, "included", ()) or ())
-        before = effective.resolve_text(doc.text, included)
-        after = effective.resolve_text(new_text, included)
+        before = original_jobs(doc, included)
+        after = effective.resolve_documents(documents, included)
     except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
         return [f"the jobs cannot be resolved: {' '.join(str(error).split())[:120]}"]
     if before.problems:
@@ -123,6 +189,8 @@ def _leftovers(doc: Document, new_text: str, roots: list[yaml.Node]) -> list[str
         if "activate-service-account" in code or "_json_key" in code or (word and word.search(code)) \
                 or (ref and ref.search(code)):
             failures.append(f"line {number} still uses a key: {line.strip()[:100]}")
+    if len(new_text) > SECOND_ANALYSIS_BYTES:
+        return failures  # the line scan above is the guarantee; a second full analysis costs too much here
     again = build(new_text, roots, doc.key_vars)
     if again.findings and not failures:
         first = min(again.findings.values(), key=lambda f: f.first)

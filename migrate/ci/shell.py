@@ -10,6 +10,7 @@ reported as such, so callers can refuse to edit it rather than guess.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 OPERATORS = ("&&", "||", ";;", ";", "&", "|")
@@ -207,7 +208,21 @@ def split_redirect(word: str) -> tuple[str, str] | None:
 
 
 def segments(text: str) -> list[Segment] | None:
-    """Split a command line into segments; None when it cannot be lexed."""
+    """Split a command line into segments; None when it cannot be lexed.
+
+    Memoised: a 1 MiB file repeats the same command lines many times, and detection, planning and
+    the self-check all lex them (the segments are frozen, so sharing them is safe)."""
+    found = _segments_cached(text)
+    return None if found is None else list(found)
+
+
+@functools.lru_cache(maxsize=32768)
+def _segments_cached(text: str) -> tuple[Segment, ...] | None:
+    parts = _segments(text)
+    return None if parts is None else tuple(parts)
+
+
+def _segments(text: str) -> list[Segment] | None:
     tokens = tokenize(text)
     if tokens is None:
         return None

@@ -46,15 +46,28 @@ class Unit:
         return (self.first, self.last, self.text)
 
 
-class Budget:
-    """Bounds the work of one walk (aliases can make a small file expand enormously)."""
+MAX_SCRIPT_UNITS = 60_000  # command lines over all jobs after extends/!reference/anchors (bounded cost)
 
-    def __init__(self, limit: int = 50_000) -> None:
+
+class Budget:
+    """Bounds the work of one walk (aliases, extends and !reference can make a small file expand
+    enormously: 20,000 jobs extending one 400-line template are 8 million commands)."""
+
+    def __init__(self, limit: int = 50_000, units: int = MAX_SCRIPT_UNITS) -> None:
         self.left = limit
+        self.units_left = units
 
     def spend(self) -> bool:
         self.left -= 1
-        return self.left >= 0
+        return self.left >= 0 and self.units_left >= 0
+
+    def unit(self) -> bool:
+        self.units_left -= 1
+        return self.units_left >= 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.left < 0 or self.units_left < 0
 
 
 def script_units(pipe: Pipeline, node: yaml.Node | None, lines: list[str], budget: Budget,
@@ -68,10 +81,12 @@ def script_units(pipe: Pipeline, node: yaml.Node | None, lines: list[str], budge
             return
         for item in node.value:
             if isinstance(item, yaml.ScalarNode):
+                if not budget.unit():
+                    return
                 yield from _scalar_units(item, lines, in_sequence=not node.flow_style)
             else:
                 yield from script_units(pipe, item, lines, budget, depth + 1)
-    elif isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null":
+    elif isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null" and budget.unit():
         yield from _scalar_units(node, lines, in_sequence=False)
 
 

@@ -51,14 +51,27 @@ GitLabLoader.add_constructor(
     REFERENCE_TAG, lambda loader, node: Reference(loader.construct_sequence(node, deep=True)))
 
 
-def compose(text: str) -> list[yaml.Node]:
-    """Every document of `text` as a node tree (raises yaml.YAMLError, limits.InputRefused)."""
+def compose(text: str, measure: bool = True) -> list[yaml.Node]:
+    """Every document of `text` as a node tree (raises yaml.YAMLError, limits.InputRefused).
+
+    `measure=False` skips the alias-expansion guard, for text we produced by splicing plain lines
+    into a file that already passed it."""
     try:
         roots = [node for node in yaml.compose_all(text, Loader=GitLabLoader) if node is not None]
     except RecursionError:
         raise limits.InputRefused(f"YAML nesting deeper than {limits.MAX_DEPTH} levels") from None
-    limits.check_graph(roots)
+    if measure:
+        limits.check_graph(roots)
     return roots
+
+
+def construct_nodes(roots: list[yaml.Node]) -> list[Any]:
+    """Plain data of composed documents, without parsing the text again."""
+    loader = GitLabLoader("")
+    try:
+        return [loader.construct_document(root) for root in roots]
+    finally:
+        loader.dispose()
 
 
 def construct(text: str) -> list[Any]:
@@ -128,6 +141,11 @@ class Pipeline:
 
     roots: list[yaml.Node]  # every document's root node
     top: list[tuple[str, yaml.Node, yaml.Node]]  # merged top-level (key, key node, value node)
+    index: dict[str, tuple[str, yaml.Node, yaml.Node]] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # lookups by name are constant time: a 1 MiB file can hold thousands of jobs
+        self.index = {entry[0]: entry for entry in self.top}
 
     @classmethod
     def from_roots(cls, roots: list[yaml.Node]) -> Pipeline:
@@ -147,10 +165,8 @@ class Pipeline:
         return mappings[-1] if mappings else None
 
     def value(self, name: str) -> yaml.Node | None:
-        for key, _, value in self.top:
-            if key == name:
-                return value
-        return None
+        entry = self.index.get(name)
+        return entry[2] if entry is not None else None
 
     def job_names(self) -> list[str]:
         """Every top-level key that is a job, hidden (`.x`) ones included."""
@@ -162,10 +178,8 @@ class Pipeline:
         return node if name not in GLOBAL_KEYWORDS and isinstance(node, yaml.MappingNode) else None
 
     def key_node(self, name: str) -> yaml.Node | None:
-        for key, key_node, _ in self.top:
-            if key == name:
-                return key_node
-        return None
+        entry = self.index.get(name)
+        return entry[1] if entry is not None else None
 
     def chain(self, name: str) -> list[str]:
         """`name` and its extends ancestors, nearest (highest precedence) first, within this file."""
