@@ -5,10 +5,12 @@ SARIF 2.1.0; `-o -` is stdout."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gitlab
 import jsonschema
 import pytest
 
@@ -71,7 +73,7 @@ def test_the_schema_rejects_another_shape() -> None:
             jsonschema.validate(broken, SCHEMA)
 
 
-def test_check_writes_sarif_and_dash_is_stdout(cli: Run, tmp_path: Path,
+def test_check_writes_sarif_and_dash_is_stdout(cli: Run, tmp_path: Path, demo_sandbox: Sandbox,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     inv = str(tmp_path / "inv.json")
     cli("scan", "--format", "json", "--no-google", "-o", inv)
@@ -85,9 +87,18 @@ def test_check_writes_sarif_and_dash_is_stdout(cli: Run, tmp_path: Path,
     variable = next(r for r in results if r["ruleId"] == "gcp-sa-key-ci-variable")
     assert variable["locations"][0]["logicalLocations"][0]["kind"] == "variable"
     assert "PRIVATE KEY" not in json.dumps(sarif)
-    assert main(["check", "--inventory", inv, "--gitlab-report", "-"]) == 1
+    assert main(["check", "--inventory", inv, "--gitlab-report", "-", "-c", str(tmp_path / "c.yaml")]) == 1
     report = json.loads(capsys.readouterr().out)  # the table went to stderr
-    assert report["scan"]["type"] == "secret_detection"
+    assert report["scan"]["type"] == "secret_detection" and report["vulnerabilities"]
+    gl = gitlab.Gitlab(demo_sandbox.gitlab_url, private_token=demo_sandbox.gitlab_token())
+    for v in report["vulnerabilities"]:
+        loc = v["location"]
+        assert "/" not in loc["file"] or not loc["file"].startswith("acme/")  # relative to its project
+        assert re.fullmatch(r"[0-9a-f]{40}", loc["commit"]["sha"]) and "$?" not in v["description"]
+    usage = next(v for v in report["vulnerabilities"] if "start_line" in v["location"])
+    project = usage["name"].split(" used in ", 1)[1].rsplit("/" + usage["location"]["file"], 1)[0]
+    commit = gl.projects.get(project).commits.get(usage["location"]["commit"]["sha"])
+    assert commit.id == usage["location"]["commit"]["sha"]  # a real commit of that project
     assert main(["scan", "--no-google", "-o", "-", "-c", str(tmp_path / "c.yaml")]) == 1
     captured = capsys.readouterr()
     assert plan_io is not None and json.loads(captured.out)["kind"] == "wif-migrate/inventory"

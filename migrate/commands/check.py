@@ -17,6 +17,7 @@ import argparse
 import sys
 from typing import Any
 
+from migrate.commands._commits import file_commits
 from migrate.commands._common import config_from_args, new_parser
 from migrate.commands._output import STDOUT, print_envelope, write_output
 from migrate.commands.report import optional_config, report_time
@@ -67,7 +68,8 @@ def offenders_table(doc: FindingsDocument) -> str:
 def run(args: argparse.Namespace) -> int:
     doc = build_findings(_inventory(args), None, [], report_time(args.now))
     if args.gitlab_report:
-        write_output(args.gitlab_report, gitlab_format.render(doc), "gitlab-report")
+        commits = file_commits(optional_config(args), doc)
+        write_output(args.gitlab_report, gitlab_format.render(doc, commits), "gitlab-report")
     if args.sarif:
         write_output(args.sarif, sarif.render(doc), "sarif")
     projects = len(doc.projects)

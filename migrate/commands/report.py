@@ -12,15 +12,17 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from migrate import inventory_io, plan_io
+from migrate.commands._commits import file_commits
 from migrate.commands._common import DEFAULT_CONFIG, config_from_args, new_parser
 from migrate.config import REPORT_FORMATS, Config
 from migrate.errors import EXIT_OK, UsageError
 from migrate.model import Inventory, Plan
-from migrate.report import outputs
+from migrate.report import gitlab_format, outputs
 from migrate.report.burndown import parse_ts
 from migrate.report.findings import FindingsDocument, build_findings
 from migrate.state import JournalEntry, State, utcnow
@@ -110,13 +112,15 @@ def build_document(args: argparse.Namespace, config: Config | None, with_history
     return build_findings(inventory, plan, journal, report_time(args.now), snapshots)
 
 
-def write_reports(doc: FindingsDocument, formats: list[str], out: Path) -> list[Path]:
+def write_reports(doc: FindingsDocument, formats: list[str], out: Path,
+                  commits: Mapping[tuple[str, str, str], str] | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for fmt in formats:
         for name, render in outputs(fmt):
             path = out / name
-            path.write_text(render(doc), encoding="utf-8")
+            text = gitlab_format.render(doc, commits) if fmt == "gitlab" else render(doc)
+            path.write_text(text, encoding="utf-8")
             written.append(path)
     return written
 
@@ -126,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     formats = parse_formats(args.format, config)
     doc = build_document(args, config)
     out = Path(args.out or (config.reports.out if config else "reports"))
-    for path in write_reports(doc, formats, out):
+    commits = file_commits(config, doc) if "gitlab" in formats else {}
+    for path in write_reports(doc, formats, out, commits):
         print(path)
     s = doc.summary
     print(f"wif-migrate report: {s.keys_found} key(s) found, {s.keys_migrated} migrated, {s.keys_disabled} "

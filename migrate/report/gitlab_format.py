@@ -6,16 +6,22 @@ Ids are UUIDv5 of (kind, location, key id), so the same finding keeps its id acr
 tracks it instead of opening a new one. The key material never appears: `raw_source_code_extract`
 names the variable and the key's identity only.
 
-Location: a usage points at `<project>/<file>` (the report covers many projects, so the project
-is part of the path) with its lines, and `commit.sha` is the ref the file was read at. A variable
-lives outside any repository; its `file` is the variable's reference and `commit.sha` the all-zero
-id, because the schema requires one (reference/gitlab.md §8).
+Location (reference/gitlab.md §8: `commit.sha` is required, `file` is repository-relative):
+a usage points at its file *relative to the project that holds it* (`.gitlab-ci.yml`, the project
+is named in the vulnerability's name and description), its lines, and the real SHA of the commit
+the file was read at (`commits`, read from GitLab by `check`). A CI/CD variable lives outside any
+repository: it points at the CI file that reads it, at that file's commit. A finding whose commit
+is not known (an offline `--inventory` without GitLab access) is left out of this report, with a
+scan message saying how many and why — never a branch name or forty zeros as a SHA; `check`'s
+table and SARIF still list it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from migrate.report.findings import Exposure, FindingsDocument
@@ -25,7 +31,6 @@ FILENAME = "gl-secret-detection-report.json"
 SCHEMA_VERSION = "15.2.1"
 SCHEMA_URL = ("https://gitlab.com/gitlab-org/security-products/security-report-schemas/-/raw/"
               f"v{SCHEMA_VERSION}/dist/secret-detection-report-format.json")
-NO_COMMIT = "0" * 40
 _NAMESPACE = uuid.UUID("5f1d0d2e-7b0c-4e53-9a53-7769662d6d69")  # fixed: ids must be stable forever
 SEVERITY = {None: "Unknown", "found": "Critical", "mr_opened": "Critical", "migrated": "High",
             "disabled": "Medium", "deleted": "Low"}
@@ -60,19 +65,41 @@ def _describe(e: Exposure) -> tuple[str, str, str]:
     else:
         name = f"Service-account key used in {e.project}/{e.file}"
         lines = f"line {e.start_line}" if e.start_line == e.end_line else f"lines {e.start_line}-{e.end_line}"
-        desc = (f"{e.project}/{e.file} {lines} (jobs: {', '.join(e.jobs) or 'none'}) "
-                f"authenticate with {key} from ${e.variable or '?'}{status}; {e.detail}.")
-        extract = f"${e.variable} -> {key}"
+        source = f"from the variable {e.variable}" if e.variable else "from a variable the scan could not name"
+        desc = (f"In {e.project}, {e.file} {lines} (jobs: {', '.join(e.jobs) or 'none'}) "
+                f"authenticate with {key} {source}{status}; {e.detail}.")
+        extract = f"{e.variable or '(unnamed variable)'} -> {key}"
     return name, desc, extract
 
 
-def _vulnerability(e: Exposure, doc: FindingsDocument) -> dict[str, Any]:
+SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+Commits = Mapping[tuple[str, str, str], str]  # (project, file, ref) -> commit SHA
+
+
+def _reader_of(e: Exposure, doc: FindingsDocument) -> Exposure | None:
+    """For a variable: a usage of it (same name, in the owner or below it)."""
+    for u in doc.exposures:
+        if u.kind == "usage" and u.variable == e.variable and u.file and (
+                u.project == e.project or u.project.startswith(e.project + "/") or e.subject.startswith("instance:")):
+            return u
+    return None
+
+
+def _location(e: Exposure, doc: FindingsDocument, commits: Commits) -> dict[str, Any] | None:
+    where = e if e.kind == "usage" else _reader_of(e, doc)
+    if where is None or not where.file:
+        return None
+    sha = commits.get((where.project, where.file, where.ref or ""), "")
+    if not SHA.fullmatch(sha):
+        return None
+    location: dict[str, Any] = {"file": where.file, "commit": {"sha": sha}}
+    if e.kind == "usage" and e.start_line:
+        location.update(start_line=e.start_line, end_line=e.end_line or e.start_line)
+    return location
+
+
+def _vulnerability(e: Exposure, doc: FindingsDocument, location: dict[str, Any]) -> dict[str, Any]:
     name, desc, extract = _describe(e)
-    if e.kind == "variable":
-        location: dict[str, Any] = {"file": e.subject, "commit": {"sha": NO_COMMIT}}
-    else:
-        location = {"file": f"{e.project}/{e.file}", "start_line": e.start_line, "end_line": e.end_line,
-                    "commit": {"sha": e.ref or NO_COMMIT}}
     return {
         "id": str(uuid.uuid5(_NAMESPACE, f"{e.kind}|{e.subject}|{e.key_id}")),
         "name": name,
@@ -86,10 +113,22 @@ def _vulnerability(e: Exposure, doc: FindingsDocument) -> dict[str, Any]:
     }
 
 
-def render(doc: FindingsDocument) -> str:
+def render(doc: FindingsDocument, commits: Commits | None = None) -> str:
+    """`commits`: the SHA each usage's file was read at; findings without one are left out."""
     scanner = {"id": "wif-migrate", "name": "wif-migrate", "version": doc.tool_version,
                "vendor": {"name": "wif-migrate"}}
     messages = [{"level": "warn", "value": f"{i.subject} could not be read: {i.reason}"} for i in doc.errors]
+    vulnerabilities = []
+    left_out = 0
+    for e in doc.exposures:
+        location = _location(e, doc, commits or {})
+        if location is None:
+            left_out += 1
+        else:
+            vulnerabilities.append(_vulnerability(e, doc, location))
+    if left_out:
+        messages.append({"level": "warn", "value": f"{left_out} finding(s) left out: the commit of the CI file "
+                         "is not known (run `wif-migrate check` with GitLab access); `check` lists them all"})
     report = {
         "version": SCHEMA_VERSION,
         "schema": SCHEMA_URL,
@@ -102,6 +141,6 @@ def render(doc: FindingsDocument) -> str:
             "status": "success",
             "messages": messages,
         },
-        "vulnerabilities": [_vulnerability(e, doc) for e in doc.exposures],
+        "vulnerabilities": vulnerabilities,
     }
     return json.dumps(report, indent=2, ensure_ascii=False) + "\n"

@@ -28,9 +28,38 @@ RENDERERS: dict[str, Callable[[FindingsDocument], str]] = {
     "keys.csv": csv_format.render,
     "controls.csv": csv_format.render_controls,
     "report.json": json_format.render,
-    "gl-secret-detection-report.json": gitlab_format.render,
+    # every CI file read at a (made-up) commit: what `check`/`report` read from GitLab
+    "gl-secret-detection-report.json": lambda doc: gitlab_format.render(doc, fixture_commits(doc)),
     "burndown.svg": lambda doc: chart.render_svg(doc.burndown),
 }
+
+
+def fixture_commits(doc: FindingsDocument) -> dict[tuple[str, str, str], str]:
+    import hashlib
+
+    return {(e.project, e.file, e.ref or ""): hashlib.sha1(f"{e.project}:{e.file}".encode()).hexdigest()
+            for e in doc.exposures if e.kind == "usage" and e.file}
+
+
+def test_gitlab_report_locations_are_project_relative_with_real_shas(doc: FindingsDocument) -> None:
+    import json
+    import re
+
+    report = json.loads(gitlab_format.render(doc, fixture_commits(doc)))
+    vulns = report["vulnerabilities"]
+    assert vulns
+    for v in vulns:
+        loc = v["location"]
+        assert re.fullmatch(r"[0-9a-f]{40}", loc["commit"]["sha"]) and loc["commit"]["sha"] != "0" * 40
+        assert not loc["file"].startswith(("acme/", "project:", "group:", "instance:")), loc["file"]
+        assert "$?" not in v["description"] and "$?" not in v["raw_source_code_extract"]
+    # without commits (an offline inventory) nothing is invented: the findings are left out, said so
+    bare = json.loads(gitlab_format.render(doc))
+    assert bare["vulnerabilities"] == []
+    assert any("left out" in m["value"] for m in bare["scan"]["messages"])
+    # the check can fail: a branch name is not a SHA
+    wrong = {k: "main" for k in fixture_commits(doc)}
+    assert json.loads(gitlab_format.render(doc, wrong))["vulnerabilities"] == []
 
 
 @pytest.mark.parametrize("name", sorted(RENDERERS))
