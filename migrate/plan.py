@@ -169,6 +169,24 @@ class Derived:
     # The members of each binding, computed once (plan, dry run and the integrity check ask often).
     member_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
+    def receipts_of(self, file_project: str, file_path: str) -> list[Receipt]:
+        """The receipts of one CI file, in order (indexed once: plans have thousands of files)."""
+        index: dict[tuple[str, str], list[Receipt]] | None = self.__dict__.get("_receipts_by_file")
+        if index is None:
+            index = {}
+            for r in self.receipts:
+                index.setdefault((r.file_project, r.file_path), []).append(r)
+            object.__setattr__(self, "_receipts_by_file", index)  # a cache, not state: frozen otherwise
+        return index.get((file_project, file_path), [])
+
+    def keyed_definition_refs(self) -> frozenset[str]:
+        """Refs of the definitions that hold (or may hold) a key, computed once."""
+        refs: frozenset[str] | None = self.__dict__.get("_keyed_refs")
+        if refs is None:
+            refs = frozenset(d.ref for d in self.definitions if d.key is not None or d.suspected_reason)
+            object.__setattr__(self, "_keyed_refs", refs)
+        return refs
+
     def members(self, sa: str) -> tuple[str, ...]:
         if sa in self.consolidations:
             return self.consolidations[sa].members
@@ -794,8 +812,8 @@ def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived
     """Every rewritten job must sign in as the account of the key it received before: per job,
     per line (a line shared by jobs, e.g. a hidden job or a template, can name one account only),
     and only where the contexts it received the key in are bound."""
-    rs = [r for r in derived.receipts if r.file_project == fproject and r.file_path == fpath]
-    keyed = set(var_key) | {d.ref for d in derived.definitions if d.key is not None or d.suspected_reason}
+    rs = derived.receipts_of(fproject, fpath)
+    keyed = set(var_key) | derived.keyed_definition_refs()
     reasons = list(derived.unbound.get((fproject, fpath), ()))
     per_job: dict[tuple[str, str], dict[str, set[str]]] = {}
     per_line: dict[tuple[int, str], dict[str, set[str]]] = {}
