@@ -19,7 +19,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -140,13 +142,33 @@ def _identity(data: Any) -> KeyIdentity | str | None:
                        public_key_sha256=public_key_sha256(data.get("private_key")))
 
 
+# An organisation reuses a few keys in thousands of variables, and loading an RSA private key costs
+# tens of milliseconds: the fingerprint of each key is computed once per process. The cache holds
+# only an HMAC of the PEM under a random per-process salt (nothing that reveals or confirms the key
+# outside this process) and the public fingerprint, never key material.
+_FINGERPRINT_SALT = os.urandom(32)
+_FINGERPRINTS: dict[bytes, str] = {}
+_FINGERPRINTS_MAX = 4096
+
+
 def public_key_sha256(private_pem: Any) -> str:
     """SHA-256 (hex) of the DER SubjectPublicKeyInfo of `private_pem`'s public half; '' when the
     private key does not load. The private key object is dropped before returning."""
-    from cryptography.hazmat.primitives import serialization
-
     if not isinstance(private_pem, str):
         return ""
+    tag = hmac.new(_FINGERPRINT_SALT, private_pem.encode(), hashlib.sha256).digest()
+    known = _FINGERPRINTS.get(tag)
+    if known is None:
+        known = _load_fingerprint(private_pem)
+        if len(_FINGERPRINTS) >= _FINGERPRINTS_MAX:
+            _FINGERPRINTS.clear()
+        _FINGERPRINTS[tag] = known
+    return known
+
+
+def _load_fingerprint(private_pem: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     try:
         private = serialization.load_pem_private_key(private_pem.encode(), password=None)
         der = private.public_key().public_bytes(serialization.Encoding.DER,

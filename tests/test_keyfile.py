@@ -132,3 +132,28 @@ def test_malformed_identity_is_a_problem_with_an_empty_identity(issued: IssuedKe
 def test_documented_email_shapes_are_accepted(issued: IssuedKey, email: str) -> None:
     parsed = parse_key(json.dumps({**issued.key_file(), "client_email": email, "project_id": "acme-prod"}))
     assert parsed is not None and parsed.problem is None and parsed.identity.service_account == email
+
+
+def test_each_key_is_loaded_once_and_the_cache_holds_no_key_material(issued: IssuedKey,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of variables reuse a few keys (issue 18): one RSA load per key per process."""
+    from cryptography.hazmat.primitives import serialization
+
+    import migrate.keyfile as keyfile
+
+    pem = issued.private_pem
+    loads: list[int] = []
+    real = serialization.load_pem_private_key
+
+    def counting(*args: object, **kwargs: object) -> object:
+        loads.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", counting)
+    monkeypatch.setattr(keyfile, "_FINGERPRINTS", {})
+    first = public_key_sha256(pem)
+    assert first and public_key_sha256(pem) == first and public_key_sha256(pem + "\n") != "x"
+    assert len(loads) == 2  # the PEM and the PEM with a newline: two distinct inputs, each once
+    body = pem.split("-----")[2].strip().splitlines()[1]
+    for k, v in keyfile._FINGERPRINTS.items():
+        assert body.encode() not in k and body not in v and len(k) == 32
