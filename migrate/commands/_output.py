@@ -8,7 +8,10 @@ Every verb's `--format json` prints the same top-level shape (docs/output.schema
      "errors": [{"subject": "...", "reason": "..."}]}
 
 so a script reads `exit_code`, `summary` and `errors` the same way whatever it ran. Verb-specific
-detail lives inside `summary` and `items`; the key set never changes.
+detail lives inside `summary` and `results`. The only other top-level keys are the `ci` verbs' older
+published contract, which external scorers (e.g. ../shared/tools/corpus_check.py) read and which
+therefore stays: `ci analyze` also prints `files` (= `results`), `ci rewrite` also prints `status`
+and `reasons` of its one file. docs/output.schema.json lists them.
 """
 
 from __future__ import annotations
@@ -25,10 +28,20 @@ from migrate.files import write_atomic
 STDOUT = "-"
 
 
+#: Top-level keys besides the envelope's own, per verb: the `ci` verbs' published contract.
+CONTRACT_KEYS: dict[str, frozenset[str]] = {"ci analyze": frozenset({"files"}),
+                                            "ci rewrite": frozenset({"status", "reasons"})}
+
+
 def envelope(command: str, exit_code: int, summary: Mapping[str, Any], items: Iterable[Any],
-             errors: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    return {"command": command, "version": __version__, "exit_code": int(exit_code), "summary": dict(summary),
-            "results": list(items), "errors": [dict(e) for e in errors]}
+             errors: Iterable[Mapping[str, Any]] = (), extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    doc = {"command": command, "version": __version__, "exit_code": int(exit_code), "summary": dict(summary),
+           "results": list(items), "errors": [dict(e) for e in errors]}
+    for key, value in (extra or {}).items():
+        if key in doc or key not in CONTRACT_KEYS.get(command, frozenset()):
+            raise ValueError(f"internal error: {command!r} may not add top-level key {key!r} to the envelope")
+        doc[key] = value
+    return doc
 
 
 def dumps(doc: Mapping[str, Any]) -> str:
@@ -36,9 +49,9 @@ def dumps(doc: Mapping[str, Any]) -> str:
 
 
 def print_envelope(command: str, exit_code: int, summary: Mapping[str, Any], items: Iterable[Any],
-                   errors: Iterable[Mapping[str, Any]] = ()) -> int:
+                   errors: Iterable[Mapping[str, Any]] = (), extra: Mapping[str, Any] | None = None) -> int:
     """Print the envelope on stdout and return `exit_code` (so `return print_envelope(...)`)."""
-    sys.stdout.write(dumps(envelope(command, exit_code, summary, items, errors)))
+    sys.stdout.write(dumps(envelope(command, exit_code, summary, items, errors, extra)))
     return exit_code
 
 

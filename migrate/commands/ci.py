@@ -79,7 +79,8 @@ def run_analyze(args: argparse.Namespace) -> int:
     if args.format == "json":
         return print_envelope("ci analyze", EXIT_OK, {"files": len(files),
                                                       "findings": sum(len(f["findings"]) for f in files)},
-                              files, [{"subject": f["path"], "reason": p} for f in files for p in f["problems"]])
+                              files, [{"subject": f["path"], "reason": p} for f in files for p in f["problems"]],
+                              extra={"files": files})
     for entry in files:
         print(f"{entry['path']}: {len(entry['findings'])} finding(s)")
         rows = [(f["line"] if f["line"] == f["end_line"] else f"{f['line']}-{f['end_line']}", f["kind"],
@@ -139,7 +140,8 @@ def run_rewrite(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace, status: str, reasons: list[str], diff: str) -> int:
     if args.format == "json":
         return print_envelope("ci rewrite", EXIT_OK, {status: 1},
-                              [{"path": args.file, "status": status, "reasons": reasons}])
+                              [{"path": args.file, "status": status, "reasons": reasons}],
+                              extra={"status": status, "reasons": reasons})
     human = getattr(args, "human", sys.stdout)
     print(f"{args.file}: {status}", file=human)
     for reason in reasons:

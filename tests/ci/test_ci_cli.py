@@ -105,3 +105,35 @@ def test_bad_map_is_usage_error(tmp_path: Path) -> None:
     source.write_text(KEYED)
     assert main(["ci", "rewrite", str(source), "--provider", PROVIDER, "--map", "nope",
                  "--output", str(tmp_path / "o"), "--format", "json"]) == 2
+
+
+SCORER = next((up / "shared" / "tools" / "corpus_check.py" for up in Path(__file__).resolve().parents
+               if (up / "shared" / "tools" / "corpus_check.py").is_file()),
+              Path(__file__).resolve().parents[3] / "shared" / "tools" / "corpus_check.py")  # ../shared, as in CI
+
+
+@pytest.mark.skipif(not SCORER.is_file(), reason=f"the corpus scorer is not at {SCORER} (../shared absent)")
+def test_the_corpus_scorer_reads_our_ci_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The published `ci` JSON contract ({"files": [...]} and {"status", "reasons"}) is read by the
+    scorer's own parsers, next to the envelope: an envelope-only answer is a crash for the scorer."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("corpus_check", SCORER)
+    assert spec is not None and spec.loader is not None
+    scorer = importlib.util.module_from_spec(spec)
+    sys.modules["corpus_check"] = scorer
+    spec.loader.exec_module(scorer)
+    source = tmp_path / "a.yml"
+    source.write_text(KEYED)
+    assert main(["ci", "analyze", str(source), "--format", "json"]) == 0
+    analyzed = scorer.ToolRun(("analyze",), data=_json(capsys), stderr_tail="")
+    findings, error = scorer.analysis_findings(analyzed)
+    assert error is None and len(findings) == 2
+    assert main(["ci", "rewrite", str(source), "--provider", PROVIDER, "--service-account", SA,
+                 "--output", str(tmp_path / "out.yml"), "--format", "json"]) == 0
+    status, _reasons, error = scorer.rewrite_answer(scorer.ToolRun(("rewrite",), data=_json(capsys), stderr_tail=""))
+    assert (status, error) == ("rewritten", None)
+    # the same readers refuse the envelope without the contract keys (so this test can fail)
+    envelope_only = {k: v for k, v in analyzed.data.items() if k != "files"}
+    assert scorer.analysis_findings(scorer.ToolRun(("analyze",), data=envelope_only, stderr_tail=""))[1]
