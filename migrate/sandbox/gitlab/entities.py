@@ -71,6 +71,18 @@ def project(app: GitLabApp, p: Project, level: int = 0, simple: bool = False) ->
         "only_allow_merge_if_pipeline_succeeds": False, "allow_merge_on_skipped_pipeline": None,
         "request_access_enabled": True, "remove_source_branch_after_merge": True,
         "merge_method": p.merge_method, "squash_option": "default_off", "marked_for_deletion_at": None,
+        # the rest of lib/api/entities/project.rb's unconditional fields, at GitLab's defaults
+        "service_desk_enabled": False,
+        "service_desk_address": None, "can_create_merge_request_in": level >= 30,
+        "issues_access_level": "enabled", "forking_access_level": "enabled", "wiki_access_level": "enabled",
+        "snippets_access_level": "enabled", "pages_access_level": "private",
+        "analytics_access_level": "enabled", "container_registry_access_level": "enabled",
+        "emails_disabled": False, "lfs_enabled": True, "build_timeout": 3600,
+        "auto_cancel_pending_pipelines": "enabled", "restrict_user_defined_variables": False,
+        "only_allow_merge_if_all_discussions_are_resolved": False,
+        "printing_merge_request_link_enabled": True, "suggestion_commit_message": None,
+        "auto_devops_enabled": False, "auto_devops_deploy_strategy": "continuous",
+        "autoclose_referenced_issues": True, "keep_latest_artifact": True,
         "permissions": {"project_access": {"access_level": min(level, 50), "notification_level": 3}
                         if level > 0 else None, "group_access": None},
     })
@@ -85,7 +97,10 @@ def group(app: GitLabApp, g: Group) -> dict[str, Any]:
             "lfs_enabled": True, "default_branch": None, "request_access_enabled": True,
             "full_name": " / ".join(a.name for a in reversed(app.db.ancestors(g))),
             "full_path": g.full_path, "created_at": ts(g.created_at), "parent_id": g.parent_id,
-            "avatar_url": None, "marked_for_deletion_on": None}
+            "avatar_url": None, "marked_for_deletion_on": None,
+            # lib/api/entities/group.rb, at GitLab's defaults
+            "two_factor_grace_period": 48, "auto_devops_enabled": None, "emails_disabled": False,
+            "mentions_disabled": None, "default_branch_protection": 2}
 
 
 def variable(app: GitLabApp, v: Variable, scope: str) -> dict[str, Any]:
@@ -214,7 +229,14 @@ def note(app: GitLabApp, n: Note, mr: MergeRequest) -> dict[str, Any]:
             "author": author.entity(app.base_url) if author else None,
             "created_at": ts(n.created_at), "updated_at": ts(n.created_at), "system": n.system,
             "noteable_id": mr.id, "noteable_type": "MergeRequest", "noteable_iid": mr.iid,
-            "resolvable": False, "confidential": False, "internal": False}
+            "resolvable": False, "confidential": False, "internal": False, "commands_changes": {}}
+
+
+def pipeline_schedule(s: dict[str, Any]) -> dict[str, Any]:
+    """lib/api/entities/ci/pipeline_schedule.rb. `next_run_at` and `owner` are not modelled (null)."""
+    return {"id": s["id"], "description": s["description"], "ref": s["ref"], "cron": s["cron"],
+            "cron_timezone": s["cron_timezone"], "next_run_at": None, "active": s["active"],
+            "created_at": ts(s["created_at"]), "updated_at": ts(s["updated_at"]), "owner": None}
 
 
 def pipeline(app: GitLabApp, p: Project, pl: Pipeline, short: bool = False) -> dict[str, Any]:

@@ -1,0 +1,342 @@
+"""Response shapes of every GitLab route the emulator serves, from GitLab's own source.
+
+Each call below names a route of migrate/sandbox/sources.py, the fields GitLab answers there (copied
+from the gitlabhq/gitlabhq file cited with each set — the Grape entity the endpoint presents, or the
+endpoint's own hash/headers), and is made over HTTP against the emulator. A completeness test fails
+when a GitLab route in sources.py has no call here, so the set stays whole as routes are added.
+The field sets are never derived from the emulator's code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gitlab
+import pytest
+import requests
+
+from migrate.sandbox import sources
+from migrate.sandbox.launch import Sandbox
+from migrate.sandbox.org import parse_org
+
+# --- fields copied from gitlabhq/gitlabhq (path with each) -----------------------------------
+
+USER_BASIC = {"id", "username", "name",  # lib/api/entities/user_safe.rb
+              "state", "avatar_url", "web_url"}  # lib/api/entities/user_basic.rb
+USER_PUBLIC = USER_BASIC | {"created_at", "bot", "public_email",  # lib/api/entities/user.rb
+                            "email", "commit_email", "can_create_group", "can_create_project",
+                            "two_factor_enabled"}  # lib/api/entities/user_public.rb
+PAT = {"id", "name", "revoked", "created_at", "scopes", "user_id", "active",
+       "expires_at"}  # lib/api/entities/personal_access_token.rb
+VERSION = {"version", "revision"}  # lib/api/version.rb (its fallback hash)
+METADATA = VERSION | {"kas", "enterprise"}  # lib/api/metadata.rb (15.2+; GET /version answers it too here)
+# OpenID Connect Discovery 1.0 §3 REQUIRED provider metadata (GitLab serves it through
+# doorkeeper-openid_connect; doc/integration/openid_connect_provider.md)
+OIDC = {"issuer", "authorization_endpoint", "jwks_uri", "response_types_supported",
+        "subject_types_supported", "id_token_signing_alg_values_supported"}
+JWK = {"kty", "kid", "n", "e", "use", "alg"}  # RFC 7517 §4; app/controllers/jwks_controller.rb adds use, alg
+NAMESPACE_BASIC = {"id", "name", "path", "kind", "full_path", "parent_id", "avatar_url",
+                   "web_url"}  # lib/api/entities/namespace_basic.rb
+PROJECT_IDENTITY = {"id", "description", "name", "name_with_namespace", "path", "path_with_namespace",
+                    "created_at"}  # lib/api/entities/project_identity.rb
+BASIC_PROJECT = PROJECT_IDENTITY | {"default_branch", "tag_list", "topics", "ssh_url_to_repo",
+                                    "http_url_to_repo", "web_url", "readme_url", "forks_count", "avatar_url",
+                                    "star_count", "last_activity_at",
+                                    "namespace"}  # lib/api/entities/basic_project_details.rb
+# lib/api/entities/project.rb, its unconditional exposures that exist from 14.7 to today
+# (operations_access_level, build_coverage_regex were removed in 15.x/16.0 and are left out)
+PROJECT = BASIC_PROJECT | {
+    "_links", "packages_enabled", "empty_repo", "archived", "visibility", "resolve_outdated_diff_discussions",
+    "issues_enabled", "merge_requests_enabled", "wiki_enabled", "jobs_enabled", "snippets_enabled",
+    "container_registry_enabled", "service_desk_enabled", "can_create_merge_request_in",
+    "issues_access_level", "repository_access_level", "merge_requests_access_level", "forking_access_level",
+    "wiki_access_level", "builds_access_level", "snippets_access_level", "pages_access_level",
+    "analytics_access_level", "container_registry_access_level", "emails_disabled",
+    "shared_runners_enabled", "lfs_enabled", "creator_id", "import_status", "open_issues_count",
+    "ci_default_git_depth", "ci_forward_deployment_enabled", "ci_job_token_scope_enabled", "public_jobs",
+    "build_timeout", "auto_cancel_pending_pipelines", "ci_config_path", "shared_with_groups",
+    "only_allow_merge_if_pipeline_succeeds", "allow_merge_on_skipped_pipeline",
+    "restrict_user_defined_variables", "request_access_enabled",
+    "only_allow_merge_if_all_discussions_are_resolved", "remove_source_branch_after_merge",
+    "printing_merge_request_link_enabled", "merge_method", "squash_option", "suggestion_commit_message",
+    "auto_devops_enabled", "auto_devops_deploy_strategy", "autoclose_referenced_issues",
+    "keep_latest_artifact"}
+PROJECT_WITH_ACCESS = PROJECT | {"permissions"}  # lib/api/entities/project_with_access.rb (GET /projects/:id)
+# lib/api/entities/basic_group_details.rb + lib/api/entities/group.rb (fields present 14.7 to today;
+# emails_enabled, archived, organization_id, math_* and shared_runners_setting are later additions)
+GROUP = {"id", "web_url", "name", "path", "description", "visibility", "share_with_group_lock",
+         "require_two_factor_authentication", "two_factor_grace_period", "project_creation_level",
+         "auto_devops_enabled", "subgroup_creation_level", "emails_disabled", "mentions_disabled",
+         "lfs_enabled", "default_branch_protection", "avatar_url", "request_access_enabled", "full_name",
+         "full_path", "created_at", "parent_id"}
+VARIABLE = {"variable_type", "key", "value", "hidden", "protected", "masked", "raw", "environment_scope",
+            "description"}  # lib/api/entities/ci/variable.rb (hidden from 17.4)
+INSTANCE_VARIABLE = VARIABLE - {"hidden", "environment_scope"}  # lib/api/admin/ci/variables.rb presents the same entity
+# lib/api/files.rb `blob_data` (GET adds `content`; HEAD and /raw send it as X-Gitlab-* headers via
+# lib/api/helpers/headers_helpers.rb `set_http_headers`)
+BLOB_DATA = {"file_name", "file_path", "size", "encoding", "content_sha256", "ref", "blob_id", "commit_id",
+             "last_commit_id", "execute_filemode"}
+BLOB_HEADERS = {"X-Gitlab-" + k.replace("_", "-") for k in BLOB_DATA}
+COMMIT = {"id", "short_id", "created_at", "parent_ids", "title", "message", "author_name", "author_email",
+          "authored_date", "committer_name", "committer_email", "committed_date",
+          "web_url"}  # lib/api/entities/commit.rb
+COMMIT_DETAIL = COMMIT | {"stats", "status", "project_id", "last_pipeline"}  # lib/api/entities/commit_detail.rb
+BRANCH = {"name", "commit", "merged", "protected", "developers_can_push", "developers_can_merge", "can_push",
+          "default", "web_url"}  # lib/api/entities/branch.rb
+TAG = {"name", "message", "target", "commit", "release", "protected"}  # lib/api/entities/tag.rb
+MERGE_REQUEST_BASIC = {"id", "iid", "project_id", "title", "description", "state", "created_at",
+                       "updated_at",  # lib/api/entities/issuable_entity.rb
+                       "merged_by", "merged_at", "closed_by", "closed_at", "target_branch", "source_branch",
+                       "user_notes_count", "upvotes", "downvotes", "assignee", "author", "assignees",
+                       "source_project_id", "target_project_id", "labels", "milestone",
+                       "merge_when_pipeline_succeeds", "merge_status", "sha", "merge_commit_sha",
+                       "squash_commit_sha", "discussion_locked", "should_remove_source_branch",
+                       "force_remove_source_branch", "reference", "references", "web_url", "time_stats",
+                       "squash", "task_completion_status", "has_conflicts",
+                       "blocking_discussions_resolved"}  # lib/api/entities/merge_request_basic.rb
+MERGE_REQUEST = MERGE_REQUEST_BASIC | {"subscribed", "changes_count", "latest_build_started_at",
+                                       "latest_build_finished_at", "first_deployed_to_production_at",
+                                       "pipeline", "head_pipeline", "diff_refs", "merge_error",
+                                       "user"}  # lib/api/entities/merge_request.rb
+NOTE = {"id", "type", "body", "attachment", "author", "created_at", "updated_at", "system", "noteable_id",
+        "noteable_type", "resolvable", "confidential", "noteable_iid",
+        "commands_changes"}  # lib/api/entities/note.rb
+LINT = {"valid", "errors", "warnings", "merged_yaml", "includes"}  # lib/api/entities/ci/lint/result.rb
+PIPELINE_BASIC = {"id", "project_id", "sha", "ref", "status", "source", "created_at", "updated_at",
+                  "web_url"}  # lib/api/entities/ci/pipeline_basic.rb
+PIPELINE = PIPELINE_BASIC | {"before_sha", "tag", "yaml_errors", "user", "started_at", "finished_at",
+                             "committed_at", "duration", "queued_duration", "coverage",
+                             "detailed_status"}  # lib/api/entities/ci/pipeline.rb
+SCHEDULE = {"id", "description", "ref", "cron", "cron_timezone", "next_run_at", "active", "created_at",
+            "updated_at", "owner"}  # lib/api/entities/ci/pipeline_schedule.rb (inputs: 17.11+, not modelled)
+JOB_BASIC = {"id", "status", "stage", "name", "ref", "tag", "coverage", "allow_failure", "created_at",
+             "started_at", "finished_at", "erased_at", "duration", "queued_duration", "user", "commit",
+             "pipeline", "web_url", "project"}  # lib/api/entities/ci/job_basic.rb
+JOB = JOB_BASIC | {"artifacts", "runner", "runner_manager", "artifacts_expire_at", "archived",
+                   "tag_list"}  # lib/api/entities/ci/job.rb
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request to one emulated route and what GitLab's source says it answers.
+
+    kind: "object" (JSON object with `fields`), "list" (JSON array, each item with `fields`),
+    "headers" (`fields` are response headers), "text" (a non-JSON body), "empty" (204, no body)."""
+
+    verb: str
+    route: str  # pattern, as in sources.GITLAB
+    url: str  # path template: {p} project id, {g} group id, {iid}, {plid}, {jid}, {manual}, {sha}
+    fields: frozenset[str]
+    kind: str = "object"
+    body: dict[str, Any] | None = None
+    status: int = 200
+
+
+P, G, MR, A = sources.P, sources.G, sources.MR, r"/api/v4"
+PV, GV, IV = P + r"/variables", G + r"/variables", r"/api/v4/admin/ci/variables"
+KEY = r"/(?P<key>[^/]+)"
+FILE = P + r"/repository/files/(?P<path>[^/]+)"
+PL, JOBR = P + r"/pipelines/(?P<plid>\d+)", P + r"/jobs/(?P<jid>\d+)"
+F = frozenset
+CI_FILE = "deploy:\n  script: [echo]\nmanual:\n  script: [echo]\n  when: manual\n"
+
+CALLS: list[Call] = [
+    Call("GET", A + "/version", "/api/v4/version", F(VERSION)),
+    Call("GET", A + "/metadata", "/api/v4/metadata", F(METADATA)),
+    Call("GET", A + "/user", "/api/v4/user", F(USER_PUBLIC)),
+    Call("GET", A + "/users", "/api/v4/users?username=migrator", F(USER_BASIC), "list"),
+    Call("GET", A + "/personal_access_tokens/self", "/api/v4/personal_access_tokens/self", F(PAT)),
+    Call("GET", r"/\.well-known/openid-configuration", "/.well-known/openid-configuration", F(OIDC)),
+    Call("GET", r"/oauth/discovery/keys", "/oauth/discovery/keys", F(JWK), "jwks"),
+    Call("GET", r"/-/jwks", "/-/jwks", F(JWK), "jwks"),
+    Call("GET", A + "/groups", "/api/v4/groups", F(GROUP), "list"),
+    Call("GET", G, "/api/v4/groups/{g}", F(GROUP)),
+    Call("GET", G + "/subgroups", "/api/v4/groups/{g}/subgroups", F(GROUP), "list"),
+    Call("GET", G + "/descendant_groups", "/api/v4/groups/{g}/descendant_groups", F(GROUP), "list"),
+    Call("GET", G + "/projects", "/api/v4/groups/{g}/projects", F(PROJECT), "list"),
+    Call("GET", A + "/projects", "/api/v4/projects", F(PROJECT), "list"),
+    Call("GET", P, "/api/v4/projects/{p}", F(PROJECT_WITH_ACCESS)),
+    # variables: lib/api/ci/variables.rb, lib/api/group_variables.rb, lib/api/admin/ci/variables.rb
+    *[c for base, url, fields in ((PV, "/api/v4/projects/{p}/variables", VARIABLE),
+                                  (GV, "/api/v4/groups/{g}/variables", VARIABLE),
+                                  (IV, "/api/v4/admin/ci/variables", INSTANCE_VARIABLE))
+      for c in (Call("POST", base, url, F(fields), body={"key": "SHAPE", "value": "shape-value-1"}, status=201),
+                Call("GET", base, url, F(fields), "list"),
+                Call("GET", base + KEY, url + "/SHAPE", F(fields)),
+                Call("PUT", base + KEY, url + "/SHAPE", F(fields), body={"value": "shape-value-2"}),
+                Call("DELETE", base + KEY, url + "/SHAPE", F(), "empty", status=204))],
+    Call("GET", FILE, "/api/v4/projects/{p}/repository/files/.gitlab-ci.yml?ref=main", F(BLOB_DATA | {"content"})),
+    Call("HEAD", FILE, "/api/v4/projects/{p}/repository/files/.gitlab-ci.yml?ref=main", F(BLOB_HEADERS), "headers"),
+    Call("GET", FILE + "/raw", "/api/v4/projects/{p}/repository/files/.gitlab-ci.yml/raw?ref=main",
+         F(BLOB_HEADERS), "headers"),
+    Call("POST", P + "/repository/branches", "/api/v4/projects/{p}/repository/branches?branch=shape&ref=main",
+         F(BRANCH), status=201),
+    Call("GET", P + "/repository/branches", "/api/v4/projects/{p}/repository/branches", F(BRANCH), "list"),
+    Call("GET", P + r"/repository/branches/(?P<branch>[^/]+)", "/api/v4/projects/{p}/repository/branches/main",
+         F(BRANCH)),
+    Call("POST", P + "/repository/commits", "/api/v4/projects/{p}/repository/commits", F(COMMIT_DETAIL),
+         body={"branch": "shape", "commit_message": "shape", "actions": [
+             {"action": "update", "file_path": ".gitlab-ci.yml", "content": CI_FILE + "# shape\n"}]}, status=201),
+    Call("GET", P + "/repository/commits", "/api/v4/projects/{p}/repository/commits?ref_name=main", F(COMMIT), "list"),
+    Call("GET", P + r"/repository/commits/(?P<sha>[^/]+)", "/api/v4/projects/{p}/repository/commits/{sha}",
+         F(COMMIT_DETAIL)),
+    Call("POST", P + "/repository/tags", "/api/v4/projects/{p}/repository/tags?tag_name=v2&ref=main", F(TAG),
+         status=201),
+    Call("GET", P + "/repository/tags", "/api/v4/projects/{p}/repository/tags", F(TAG), "list"),
+    Call("POST", P + "/merge_requests", "/api/v4/projects/{p}/merge_requests", F(MERGE_REQUEST),
+         body={"source_branch": "shape", "target_branch": "main", "title": "shape"}, status=201),
+    Call("GET", P + "/merge_requests", "/api/v4/projects/{p}/merge_requests", F(MERGE_REQUEST_BASIC), "list"),
+    Call("GET", MR, "/api/v4/projects/{p}/merge_requests/{iid}", F(MERGE_REQUEST)),
+    Call("PUT", MR, "/api/v4/projects/{p}/merge_requests/{iid}", F(MERGE_REQUEST), body={"title": "shape 2"}),
+    Call("POST", MR + "/notes", "/api/v4/projects/{p}/merge_requests/{iid}/notes", F(NOTE),
+         body={"body": "a note"}, status=201),
+    Call("GET", MR + "/notes", "/api/v4/projects/{p}/merge_requests/{iid}/notes", F(NOTE), "list"),
+    Call("POST", P + "/ci/lint", "/api/v4/projects/{p}/ci/lint", F(LINT | {"jobs"}),
+         body={"content": CI_FILE, "include_jobs": True}),
+    Call("GET", P + "/ci/lint", "/api/v4/projects/{p}/ci/lint", F(LINT)),
+    Call("POST", P + "/pipeline", "/api/v4/projects/{p}/pipeline?ref=shape", F(PIPELINE), status=201),
+    Call("GET", P + "/pipelines", "/api/v4/projects/{p}/pipelines", F(PIPELINE_BASIC), "list"),
+    Call("GET", P + "/pipelines/latest", "/api/v4/projects/{p}/pipelines/latest?ref=shape", F(PIPELINE)),
+    Call("GET", PL, "/api/v4/projects/{p}/pipelines/{plid}", F(PIPELINE)),
+    Call("GET", PL + "/jobs", "/api/v4/projects/{p}/pipelines/{plid}/jobs", F(JOB), "list"),
+    Call("GET", P + "/jobs", "/api/v4/projects/{p}/jobs", F(JOB), "list"),
+    Call("GET", JOBR, "/api/v4/projects/{p}/jobs/{jid}", F(JOB)),
+    # lib/api/ci/jobs.rb GET :id/jobs/:job_id/trace: `content_type 'text/plain'`, the log as the body
+    Call("GET", JOBR + "/trace", "/api/v4/projects/{p}/jobs/{jid}/trace", F(), "text"),
+    Call("POST", JOBR + "/play", "/api/v4/projects/{p}/jobs/{manual}/play", F(JOB)),
+    Call("GET", MR + "/pipelines", "/api/v4/projects/{p}/merge_requests/{iid}/pipelines", F(PIPELINE_BASIC), "list"),
+    Call("PUT", MR + "/merge", "/api/v4/projects/{p}/merge_requests/{iid}/merge", F(MERGE_REQUEST)),
+    Call("GET", P + "/pipeline_schedules", "/api/v4/projects/{p}/pipeline_schedules", F(SCHEDULE), "list"),
+    # lib/api/branches.rb DELETE: `destroy_conditionally!` → 204 No Content
+    Call("DELETE", P + r"/repository/branches/(?P<branch>[^/]+)",
+         "/api/v4/projects/{p}/repository/branches/unmerged", F(), "empty", status=204),
+]
+
+ORG = {
+    "seed": 7,
+    "gitlab": {"version": "17.5.0", "users": [{"username": "migrator", "token": "t", "admin": True,
+                                               "email": "m@acme.example"}],
+               "groups": [{"path": "acme", "id": 100, "variables": [{"key": "G", "value": "group-value"}],
+                           "subgroups": [{"path": "team", "id": 101}],
+                           "projects": [{"path": "api", "id": 1001, "tags": ["v1"], "protected_tags": ["v*"],
+                                         "pipeline_schedules": [{"cron": "0 3 * * *", "description": "nightly"}],
+                                         "variables": [{"key": "V", "value": "value-12345"}],
+                                         "files": {".gitlab-ci.yml": CI_FILE}}]}]},
+}
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(parse_org(ORG)) as sandbox:
+        yield sandbox
+
+
+def uncovered(calls: list[Call]) -> set[tuple[str, str]]:
+    """GitLab routes of sources.py that no call exercises (a call whose path does not match its
+    route's pattern does not count)."""
+    covered = {(c.verb, c.route) for c in calls
+               if re.fullmatch(c.route, c.url.split("?")[0].format(p="1", g="1", iid="1", plid="1", jid="1",
+                                                                    manual="1", sha="abc"))}
+    return set(sources.GITLAB) - covered
+
+
+def test_every_gitlab_route_has_a_shape_check() -> None:
+    assert uncovered(CALLS) == set()
+    assert {(c.verb, c.route) for c in CALLS} <= set(sources.GITLAB)
+    # the check can fail: a route whose call is removed, or whose call goes elsewhere, is reported
+    assert uncovered(CALLS[1:]) == {("GET", A + "/version")}
+    wrong = [Call("GET", A + "/metadata", "/api/v4/version", F()) if c.route == A + "/metadata" else c
+             for c in CALLS]
+    assert uncovered(wrong) == {("GET", A + "/metadata")}
+
+
+def problems(call: Call, r: requests.Response) -> list[str]:
+    """What `r` lacks of what GitLab's source says `call` answers."""
+    where = f"{call.verb} {call.url}"
+    if r.status_code != call.status:
+        return [f"{where}: status {r.status_code} (want {call.status}): {r.text[:200]}"]
+    if call.kind == "empty":
+        return [f"{where}: body {r.text[:80]!r}"] if r.content else []
+    if call.kind == "text":
+        return [] if r.headers.get("Content-Type", "").startswith("text/plain") else [
+            f"{where}: Content-Type {r.headers.get('Content-Type')}"]
+    if call.kind == "headers":
+        lacking = {h for h in call.fields if h not in r.headers}
+        return [f"{where}: lacks headers {sorted(lacking)}"] if lacking else []
+    data = r.json()
+    if call.kind == "jwks":
+        data = data.get("keys") if isinstance(data, dict) else None
+    if call.kind in ("list", "jwks"):
+        if not isinstance(data, list) or not data:
+            return [f"{where}: want a non-empty array, got {str(data)[:80]}"]
+        items = data
+    else:
+        items = [data]
+    out = []
+    for item in items:
+        lacking = call.fields - set(item) if isinstance(item, dict) else call.fields
+        if lacking:
+            out.append(f"{where}: lacks {sorted(lacking)}")
+    return out
+
+
+def test_every_gitlab_route_answers_the_shape_its_source_gives(sb: Sandbox) -> None:
+    base = sb.gitlab_url.rstrip("/")
+    s = requests.Session()
+    s.headers["PRIVATE-TOKEN"] = "t"
+    facts: dict[str, str] = {"p": "1001", "g": "100"}
+
+    def fact(name: str) -> str:
+        if name not in facts:
+            api = f"{base}/api/v4/projects/1001"
+            if name == "iid":
+                facts[name] = str(s.get(f"{api}/merge_requests", timeout=10).json()[0]["iid"])
+            elif name == "sha":
+                facts[name] = s.get(f"{api}/repository/branches/main", timeout=10).json()["commit"]["id"]
+            elif name == "plid":
+                facts[name] = str(s.get(f"{api}/pipelines/latest?ref=shape", timeout=10).json()["id"])
+            else:
+                jobs = s.get(f"{api}/pipelines/{fact('plid')}/jobs", timeout=10).json()
+                facts["jid"] = str(next(j["id"] for j in jobs if j["name"] == "deploy"))
+                facts["manual"] = str(next(j["id"] for j in jobs if j["name"] == "manual"))
+        return facts[name]
+
+    # an unmerged branch for the DELETE call (the shape branch is merged, then removed, by the MR)
+    s.post(f"{base}/api/v4/projects/1001/repository/branches?branch=unmerged&ref=main", timeout=10)
+    found: list[str] = []
+    for call in CALLS:
+        names = set(re.findall(r"\{(\w+)\}", call.url))
+        url = base + call.url.format(**{n: fact(n) for n in names})
+        r = s.request(call.verb, url, json=call.body, timeout=10)
+        found += problems(call, r)
+    assert found == []
+    # the checker can fail: a response without a field its entity exposes is reported
+    tag_call = next(c for c in CALLS if c.route == P + "/repository/tags" and c.verb == "GET")
+    r = s.get(base + tag_call.url.format(p="1001"), timeout=10)
+    assert problems(tag_call, r) == []
+    r._content = r.content.replace(b'"protected"', b'"protectd"')
+    assert problems(tag_call, r) and "lacks ['protected']" in problems(tag_call, r)[0]
+
+
+def test_values_clients_read_through_python_gitlab(sb: Sandbox) -> None:
+    """Beyond field names, the values a client relies on, through the real python-gitlab client:
+    the pipeline-schedule and project-lint keys of python-gitlab's own fixtures
+    (python-gitlab/python-gitlab tests/unit/objects/test_pipeline_schedules.py, test_ci_lint.py),
+    protected tags (doc/api/tags.md: `protected` true for a tag matching a protected-tag pattern),
+    and the namespace a project embeds (lib/api/entities/namespace_basic.rb)."""
+    gl = gitlab.Gitlab(sb.gitlab_url, private_token="t")
+    project = gl.projects.get(1001)
+    assert set(project.namespace) >= NAMESPACE_BASIC and project.namespace["kind"] == "group"
+    tags = {t.name: t for t in project.tags.list(get_all=True)}
+    assert tags["v1"].protected is True and tags["v1"].commit["id"] == tags["v1"].target
+    sched = project.pipelineschedules.list(get_all=True)[0]
+    assert (sched.cron, sched.cron_timezone, sched.active, sched.ref) == ("0 3 * * *", "UTC", True,
+                                                                          "refs/heads/main")
+    assert sched.created_at.endswith("Z") and "." in sched.created_at  # GitLab's timestamp format
+    lint = project.ci_lint.get()
+    assert lint.valid is True and lint.errors == [] and lint.warnings == [] and "deploy" in lint.merged_yaml
+    lint = project.ci_lint.create({"content": "deploy:\n  script: 1: 2\n"})
+    assert lint.valid is False and lint.errors
