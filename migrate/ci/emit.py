@@ -83,6 +83,11 @@ def printf_cred_config(provider: str, service_account: str, token_path: str, out
     return f"printf '{body}' {token_path} > {output}"
 
 
+def mint(gcloud: str) -> str:
+    """Mint an access token with the federated login (fail at the sign-in step, not later)."""
+    return f"{gcloud} auth print-access-token > /dev/null"
+
+
 def marker_after_login(gcloud: str) -> str:
     """Mint an access token with the federated login, then print the marker `verify` looks for."""
     return f'{gcloud} auth print-access-token > /dev/null && echo "{MARKER}"'

@@ -408,9 +408,11 @@ def _drop_echo_companions(plan: Plan, step: Step) -> None:
 
 
 def _marker(plan: Plan, gcloud: str | None) -> list[str]:
-    """The verify marker lines after a federated sign-in step (none unless asked for)."""
+    """What follows a federated sign-in: a token mint, so a federation mistake fails right at the
+    authentication step with Google's message (`gcloud auth login --cred-file` itself contacts no
+    one; google-github-actions/auth fails early the same way), plus the verify marker when asked."""
     if not plan.options.verify_marker:
-        return []
+        return [emit.mint(gcloud)] if gcloud else []
     return [emit.marker_after_login(gcloud) if gcloud else emit.marker_configured()]
 
 

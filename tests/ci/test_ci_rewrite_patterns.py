@@ -28,6 +28,7 @@ CASES: dict[str, tuple[str, str]] = {
             - echo "${{GCP_ID_TOKEN}}" > {FILE_VAR[0]}
             - {CREATE} --credential-source-file={FILE_VAR[0]} --output-file={FILE_VAR[1]}
             - gcloud auth login --cred-file={FILE_VAR[1]} --project=my-proj
+            - gcloud auth print-access-token > /dev/null
             - gcloud run deploy app
         """),
     "base64 -d to a file, then activate (gcloud writes the config)": (
@@ -48,6 +49,7 @@ CASES: dict[str, tuple[str, str]] = {
             - echo "${{GCP_ID_TOKEN}}" > "$PWD/key.json.jwt" # the key
             - {CREATE} --credential-source-file="$PWD/key.json.jwt" --output-file=key.json
             - gcloud auth login --cred-file=key.json
+            - gcloud auth print-access-token > /dev/null
           script:
             - gcloud storage ls
         """),
@@ -144,6 +146,7 @@ CASES: dict[str, tuple[str, str]] = {
             - echo "${{GCP_ID_TOKEN}}" > "/tmp/key.json.jwt"
             - {CREATE} --credential-source-file="/tmp/key.json.jwt" --output-file=/tmp/key.json
             - gcloud auth login --cred-file=/tmp/key.json
+            - gcloud auth print-access-token > /dev/null
             - gcloud auth print-access-token | docker login -u oauth2accesstoken --password-stdin https://europe-docker.pkg.dev
             - docker push europe-docker.pkg.dev/p/r/app:1
         """),
@@ -170,6 +173,7 @@ CASES: dict[str, tuple[str, str]] = {
           - echo "${{GCP_ID_TOKEN}}" > "/tmp/sa.json.jwt"
           - {CREATE} --credential-source-file="/tmp/sa.json.jwt" --output-file=/tmp/sa.json
           - gcloud auth login --cred-file=/tmp/sa.json
+          - gcloud auth print-access-token > /dev/null
 
         deploy-a:
           @TOKENS@
@@ -206,6 +210,7 @@ CASES: dict[str, tuple[str, str]] = {
             - echo "${{GCP_ID_TOKEN}}" > "/tmp/k.json.jwt"
             - {CREATE} --credential-source-file="/tmp/k.json.jwt" --output-file=/tmp/k.json
             - gcloud auth login --cred-file=/tmp/k.json
+            - gcloud auth print-access-token > /dev/null
 
         deploy:
           extends: .gcp
@@ -231,6 +236,7 @@ CASES: dict[str, tuple[str, str]] = {
             - echo "${{GCP_ID_TOKEN}}" > "$PWD/sa.json.jwt"
             - {CREATE} --credential-source-file="$PWD/sa.json.jwt" --output-file=sa.json
             - gcloud auth login --cred-file=sa.json
+            - gcloud auth print-access-token > /dev/null
 
         deploy:
           @TOKENS@
@@ -257,6 +263,7 @@ CASES: dict[str, tuple[str, str]] = {
             - echo "${{GCP_ID_TOKEN}}" > "/tmp/sa.json.jwt"
             - {CREATE} --credential-source-file="/tmp/sa.json.jwt" --output-file=/tmp/sa.json
             - gcloud auth login --cred-file=/tmp/sa.json
+            - gcloud auth print-access-token > /dev/null
 
         a:
           script: gcloud projects list
@@ -282,6 +289,7 @@ CASES: dict[str, tuple[str, str]] = {
             - echo "${{GCP_ID_TOKEN}}" > "/tmp/sa.json.jwt"
             - {CREATE} --credential-source-file="/tmp/sa.json.jwt" --output-file=/tmp/sa.json
             - gcloud auth login --cred-file=/tmp/sa.json
+            - gcloud auth print-access-token > /dev/null
 
         vault-job:
           id_tokens:
@@ -307,6 +315,7 @@ CASES: dict[str, tuple[str, str]] = {
             - echo "${{GCP_ID_TOKEN}}" > "/tmp/$CI_PIPELINE_ID.json.jwt"
             - {printf('"/tmp/$CI_PIPELINE_ID.json.jwt"', "/tmp/$CI_PIPELINE_ID.json")}
             - gcloud auth login --cred-file=/tmp/$CI_PIPELINE_ID.json
+            - gcloud auth print-access-token > /dev/null
         """),
     "activation inside a shell function in an anchored block scalar": (
         """
@@ -329,6 +338,7 @@ CASES: dict[str, tuple[str, str]] = {
             echo "${{GCP_ID_TOKEN}}" > "/etc/sa.json.jwt"
             {CREATE} --credential-source-file="/etc/sa.json.jwt" --output-file=/etc/sa.json
             gcloud auth login --cred-file=/etc/sa.json --project="${{P}}"
+            gcloud auth print-access-token > /dev/null
           }}
 
         deploy:
@@ -403,6 +413,7 @@ def test_old_gitlab_uses_ci_job_jwt_v2_and_no_id_tokens() -> None:
             - echo "${{CI_JOB_JWT_V2}}" > "/tmp/k.json.jwt"
             - {CREATE} --credential-source-file="/tmp/k.json.jwt" --output-file=/tmp/k.json
             - gcloud auth login --cred-file=/tmp/k.json
+            - gcloud auth print-access-token > /dev/null
         """)
     assert any("https://gitlab.example.com" in reason for reason in result.reasons)
     assert run(before, gitlab_version=(14, 3)).status == "manual"
@@ -423,6 +434,7 @@ def test_google_cloud_identity_uses_the_integration() -> None:
           script:
             - cp "$GOOGLE_APPLICATION_CREDENTIALS" /tmp/k.json
             - gcloud auth login --cred-file=/tmp/k.json
+            - gcloud auth print-access-token > /dev/null
         """)
 
 
