@@ -33,7 +33,8 @@ code { font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .card .v { font-size: 24px; font-weight: 600; }
 .card .k { color: var(--muted); font-size: 12px; }
 .badge { display: inline-block; min-width: 58px; text-align: center; padding: 1px 6px; border-radius: 10px;
-  color: #fff; font-weight: 600; font-size: 12px; }
+  color: #fff; font-weight: 600; font-size: 12px; white-space: nowrap; }
+code { overflow-wrap: anywhere; word-break: break-word; }
 .PASS { background: var(--pass); } .FAIL { background: var(--fail); }
 .MANUAL { background: var(--manual); } .ERROR { background: var(--error); }
 figure { margin: 8px 0 16px; } figcaption { color: var(--muted); font-size: 12px; }
@@ -43,10 +44,17 @@ svg.burndown { width: 100%; max-width: 760px; height: auto; border: 1px solid va
   h2 { break-after: avoid; } h3 { break-after: avoid; }
   tr, .card, figure { break-inside: avoid; }
   thead { display: table-header-group; }
+  /* The page is narrower than a screen: columns share it instead of pushing the table past the
+     right edge; long ids, e-mails and URLs wrap anywhere; badges never wrap. */
+  table { table-layout: fixed; width: 100%; font-size: 9pt; }
+  th, td { overflow-wrap: anywhere; word-break: break-word; padding: 3px 5px; }
+  code { font-size: 8.5pt; white-space: pre-wrap; }
+  .badge { min-width: 0; padding: 0 4px; font-size: 8pt; white-space: nowrap; }
+  .cards { grid-template-columns: repeat(4, 1fr); }
   th { background: none; }
   .badge { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
   a { color: inherit; text-decoration: none; }
-  a[href]::after { content: " (" attr(href) ")"; font-size: 9pt; color: var(--muted); }
+  a[href]::after { content: " (" attr(href) ")"; font-size: 8pt; color: var(--muted); overflow-wrap: anywhere; }
   @page { margin: 14mm; }
 }
 """

@@ -119,3 +119,20 @@ def test_json_carries_derived_status_and_labels(doc: FindingsDocument) -> None:
     assert [c["status"] for c in data["controls"]] == ["FAIL", "FAIL", "PASS", "FAIL", "FAIL"]
     assert data["keys"][1]["label"] == "deployer@acme-prod.iam.gserviceaccount.com#a1a1a1a1"
     assert data["summary"]["percent_done"] == 66
+
+
+def test_html_prints_without_cutting_tables_or_wrapping_badges(doc: FindingsDocument) -> None:
+    """The print stylesheet: fixed table layout (columns share the page width), cells and code wrap
+    anywhere, badges never wrap. (Rendering to PDF needs Chromium: tests/report/test_html_browser.py.)"""
+    text = html.render(doc)
+    css = text.split("<style>", 1)[1].split("</style>", 1)[0]
+    css = __import__("re").sub(r"/\*.*?\*/", "", css, flags=__import__("re").S)
+    screen, _, printed = css.partition("@media print")
+    printed = printed.split("{", 1)[1]
+    assert "white-space: nowrap" in screen.split(".badge", 1)[1].split("}", 1)[0]
+    rules: dict[str, str] = {}
+    for sel, body in (r.split("{", 1) for r in printed.split("}") if "{" in r):
+        rules[sel.strip()] = rules.get(sel.strip(), "") + body
+    assert "table-layout: fixed" in rules["table"]
+    assert "overflow-wrap: anywhere" in rules["th, td"]
+    assert "white-space: nowrap" in rules[".badge"]
