@@ -12,7 +12,9 @@ Unparseable expressions raise `ValueError` (the caller turns it into a refusal w
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _NAMES = {"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
           "oct": 10, "nov": 11, "dec": 12, "sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5,
@@ -49,8 +51,8 @@ def _value(text: str) -> int:
     return _NAMES[text] if text in _NAMES else int(text)  # int() raises ValueError on anything else
 
 
-def max_interval(expression: str) -> timedelta:
-    """The longest time between consecutive firings of `expression` (a five-field cron)."""
+def _parse(expression: str) -> tuple[list[int], Callable[[date], bool]]:
+    """(sorted minutes-of-day it fires at, does it fire on this day?) of a five-field cron."""
     text = _MACROS.get(expression.strip().lower(), expression)
     fields = text.split()
     if len(fields) != 5:
@@ -60,20 +62,45 @@ def max_interval(expression: str) -> timedelta:
     doms, dom_restricted = _field(fields[2], 1, 31)
     months, _ = _field(fields[3], 1, 12)
     dows, dow_restricted = _field(fields[4].replace("7", "0"), 0, 6)
-    times = sorted(h * 60 + m for h in hours for m in minutes)
-    start = date(2024, 1, 1)
-    days = []
-    for offset in range(366 * 4):  # four years: every leap-year and weekday combination
-        day = start + timedelta(days=offset)
+
+    def fires_on(day: date) -> bool:
         dow = (day.weekday() + 1) % 7  # cron: 0 = Sunday
         if day.month not in months:
-            continue
+            return False
         if dom_restricted and dow_restricted:
-            ok = day.day in doms or dow in dows
-        else:
-            ok = day.day in doms and dow in dows
-        if ok:
-            days.append(offset)
+            return day.day in doms or dow in dows
+        return day.day in doms and dow in dows
+
+    return sorted(h * 60 + m for h in hours for m in minutes), fires_on
+
+
+def next_run(expression: str, after: datetime, timezone: str) -> datetime | None:
+    """The first firing strictly after `after` (aware), in UTC; the cron is read in `timezone`
+    (an IANA name, as `cron_timezone` holds). None when it never fires within four years or the
+    zone is unknown. Raises ValueError on an unparseable expression."""
+    times, fires_on = _parse(expression)
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    local = after.astimezone(zone)
+    for offset in range(366 * 4):
+        day = local.date() + timedelta(days=offset)
+        if not fires_on(day):
+            continue
+        for minute in times:
+            at = datetime.combine(day, time(minute // 60, minute % 60), zone)
+            if at > local:
+                return at.astimezone(UTC)
+    return None
+
+
+def max_interval(expression: str) -> timedelta:
+    """The longest time between consecutive firings of `expression` (a five-field cron)."""
+    times, fires_on = _parse(expression)
+    start = date(2024, 1, 1)
+    days = [offset for offset in range(366 * 4)  # four years: every leap-year and weekday combination
+            if fires_on(start + timedelta(days=offset))]
     if not days or not times:
         raise ValueError(f"cron {expression!r} never fires")
     gap = 24 * 60 - times[-1] + times[0]  # from the last firing of a day to the first of the next

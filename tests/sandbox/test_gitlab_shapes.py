@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import gitlab
 import pytest
 import requests
 
+from migrate import cron
 from migrate.sandbox import sources
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
@@ -336,7 +338,25 @@ def test_values_clients_read_through_python_gitlab(sb: Sandbox) -> None:
     assert (sched.cron, sched.cron_timezone, sched.active, sched.ref) == ("0 3 * * *", "UTC", True,
                                                                           "refs/heads/main")
     assert sched.created_at.endswith("Z") and "." in sched.created_at  # GitLab's timestamp format
+    assert sched.owner["username"] == "migrator"  # the schedule's pipelines run as its owner
+    now = sb.clock.now()
+    at = datetime.fromisoformat(sched.next_run_at.replace("Z", "+00:00"))
+    assert now < at <= now + timedelta(days=1) and (at.hour, at.minute) == (3, 0)
     lint = project.ci_lint.get()
     assert lint.valid is True and lint.errors == [] and lint.warnings == [] and "deploy" in lint.merged_yaml
     lint = project.ci_lint.create({"content": "deploy:\n  script: 1: 2\n"})
     assert lint.valid is False and lint.errors
+
+
+def test_next_run_at_matches_python_gitlabs_fixture() -> None:
+    """python-gitlab tests/unit/objects/test_pipeline_schedules.py: cron "0 1 * * 5" (UTC) created
+    2017-05-19T13:43:08Z (a Friday) has next_run_at 2017-05-26T01:00:00Z; the zone is honoured."""
+    created = datetime(2017, 5, 19, 13, 43, 8, tzinfo=UTC)
+    assert cron.next_run("0 1 * * 5", created, "UTC") == datetime(2017, 5, 26, 1, 0, tzinfo=UTC)
+    # 01:00 Friday in Tokyo is 16:00 UTC on Thursday; 22:43 Friday JST has just missed this week's
+    assert cron.next_run("0 1 * * 5", created, "Asia/Tokyo") == datetime(2017, 5, 25, 16, 0, tzinfo=UTC)
+    assert cron.next_run("0 1 30 2 *", created, "UTC") is None  # 30 February never comes
+    assert cron.next_run("0 1 * * 5", created, "Not/AZone") is None
+    # the check can fail: a run at the same instant is not "next"
+    assert cron.next_run("43 13 * * *", datetime(2017, 5, 19, 13, 43, tzinfo=UTC), "UTC") == \
+        datetime(2017, 5, 20, 13, 43, tzinfo=UTC)

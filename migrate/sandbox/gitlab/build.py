@@ -71,6 +71,14 @@ class Builder:
             self._group(g, None, f"gitlab.groups[{i}]")
         return self.state
 
+    def _schedule_owner(self, sched: dict[str, Any], where: str) -> str:
+        """`owner:` (a username), else the first admin: the user the schedule's pipelines run as."""
+        name = str(sched.get("owner") or next(
+            (u.username for u in self.state.users.values() if u.admin), next(iter(self.state.users))))
+        if name not in self.state.users:
+            raise UsageError(f"{where}.owner: {name}: no such user in gitlab.users")
+        return name
+
     def _user(self, u: dict[str, Any]) -> None:
         name = str(u["username"])
         user = User(id=self.state.ids.take("user"), username=name, token=str(u["token"]),
@@ -155,7 +163,8 @@ class Builder:
                 "id": len(project.pipeline_schedules) + 1, "description": str(sched.get("description") or ""),
                 "ref": str(sched.get("ref") or f"refs/heads/{default_branch}"), "cron": str(sched["cron"]),
                 "cron_timezone": str(sched.get("cron_timezone") or "UTC"),
-                "active": bool(sched.get("active", True)), "created_at": created, "updated_at": created})
+                "active": bool(sched.get("active", True)), "created_at": created, "updated_at": created,
+                "owner": self._schedule_owner(sched, f"{where}.pipeline_schedules[{i}]")})
         if p.get("ci_id_token_sub_claim_components"):
             project.ci_id_token_sub_claim_components = list(p["ci_id_token_sub_claim_components"])
         project.variables = [self._variable(v, f"{where}.variables[{i}]")

@@ -10,6 +10,7 @@ import base64
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from migrate import cron
 from migrate.sandbox.gitlab.model import Group, Job, MergeRequest, Note, Pipeline, Project, Variable
 from migrate.sandbox.gitlab.repo import Commit, blob_id
 
@@ -232,11 +233,19 @@ def note(app: GitLabApp, n: Note, mr: MergeRequest) -> dict[str, Any]:
             "resolvable": False, "confidential": False, "internal": False, "commands_changes": {}}
 
 
-def pipeline_schedule(s: dict[str, Any]) -> dict[str, Any]:
-    """lib/api/entities/ci/pipeline_schedule.rb. `next_run_at` and `owner` are not modelled (null)."""
+def pipeline_schedule(app: GitLabApp, s: dict[str, Any]) -> dict[str, Any]:
+    """lib/api/entities/ci/pipeline_schedule.rb. `next_run_at` is the cron's next firing in its
+    zone (GitLab rounds it further to its schedule worker's tick; not modelled)."""
+    owner = app.db.users.get(s.get("owner") or "")
+    try:
+        after = cron.next_run(s["cron"], app.clock.now(), s["cron_timezone"])
+    except ValueError:
+        after = None
     return {"id": s["id"], "description": s["description"], "ref": s["ref"], "cron": s["cron"],
-            "cron_timezone": s["cron_timezone"], "next_run_at": None, "active": s["active"],
-            "created_at": ts(s["created_at"]), "updated_at": ts(s["updated_at"]), "owner": None}
+            "cron_timezone": s["cron_timezone"],
+            "next_run_at": ts(after.strftime("%Y-%m-%dT%H:%M:%SZ")) if after else None,
+            "active": s["active"], "created_at": ts(s["created_at"]), "updated_at": ts(s["updated_at"]),
+            "owner": owner.entity(app.base_url) if owner else None}
 
 
 def pipeline(app: GitLabApp, p: Project, pl: Pipeline, short: bool = False) -> dict[str, Any]:

@@ -126,7 +126,7 @@ def register(app: GitLabApp) -> None:
         scope = req.arg("scope")
         rows = [s for s in project.pipeline_schedules
                 if scope in (None, "") or (scope == "active") == bool(s.get("active"))]
-        return offset_page(req, app.base_url, rows, entities.pipeline_schedule)
+        return offset_page(req, app.base_url, rows, lambda s: entities.pipeline_schedule(app, s))
 
     app.route("GET", PROJECT + r"/pipeline_schedules", schedules)
     app.route("POST", PROJECT + r"/pipeline", create)
