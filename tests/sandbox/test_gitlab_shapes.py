@@ -255,6 +255,33 @@ def test_every_gitlab_route_has_a_shape_check() -> None:
     assert uncovered(wrong) == {("GET", A + "/metadata")}
 
 
+# Types GitLab's entities document (`documentation: { type: 'integer' }` on ids, e.g.
+# lib/api/entities/ci/pipeline_schedule.rb; timestamps as in their examples, '2017-05-19T13:41:00.000Z').
+# A commit's `id` is its SHA (lib/api/entities/commit.rb: type 'String'); PAT `expires_at` is a date.
+INTEGER_IDS = {"id", "iid", "project_id", "user_id", "parent_id", "noteable_id", "noteable_iid", "creator_id",
+               "source_project_id", "target_project_id"}
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def type_problems(value: Any, where: str) -> list[str]:
+    out: list[str] = []
+    if isinstance(value, list):
+        for item in value:
+            out += type_problems(item, where + "[]")
+    elif isinstance(value, dict):
+        commit = "short_id" in value
+        for k, v in value.items():
+            at = f"{where}.{k}"
+            if k in INTEGER_IDS and v is not None and not (k == "id" and commit) and (
+                    not isinstance(v, int) or isinstance(v, bool)):
+                out.append(f"{at}: {v!r} is not an integer")
+            if k.endswith("_at") and k != "expires_at" and v is not None and not (
+                    isinstance(v, str) and TIMESTAMP.fullmatch(v)):
+                out.append(f"{at}: {v!r} is not GitLab's timestamp format")
+            out += type_problems(v, at)
+    return out
+
+
 def problems(call: Call, r: requests.Response) -> list[str]:
     """What `r` lacks of what GitLab's source says `call` answers."""
     where = f"{call.verb} {call.url}"
@@ -277,7 +304,7 @@ def problems(call: Call, r: requests.Response) -> list[str]:
         items = data
     else:
         items = [data]
-    out = []
+    out = type_problems(items, where)
     for item in items:
         lacking = call.fields - set(item) if isinstance(item, dict) else call.fields
         if lacking:
@@ -321,6 +348,10 @@ def test_every_gitlab_route_answers_the_shape_its_source_gives(sb: Sandbox) -> N
     assert problems(tag_call, r) == []
     r._content = r.content.replace(b'"protected"', b'"protectd"')
     assert problems(tag_call, r) and "lacks ['protected']" in problems(tag_call, r)[0]
+    # and a string id or a timestamp without milliseconds is reported (a commit's SHA id is not)
+    assert type_problems({"id": "7", "created_at": "2024-01-01T00:00:00Z",
+                          "commit": {"id": "ab12", "short_id": "ab"}}, "$") == [
+        "$.id: '7' is not an integer", "$.created_at: '2024-01-01T00:00:00Z' is not GitLab's timestamp format"]
 
 
 def test_values_clients_read_through_python_gitlab(sb: Sandbox) -> None:
