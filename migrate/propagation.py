@@ -21,7 +21,8 @@ _DENIAL = re.compile(r"iam\.serviceAccounts\.getAccessToken|PERMISSION_DENIED|Pe
                      r"|caller does not have permission", re.I)
 
 
-def _time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """An ISO-8601 time as GitLab and the journal write it (`Z` or an offset); None when absent or bad."""
     if not value:
         return None
     try:
@@ -36,7 +37,7 @@ def within_propagation(failure: str, bound_at: str | None, ran_at: str | None,
     that started less than `window_s` after the binding was added; else None."""
     if not _DENIAL.search(failure or ""):
         return None
-    bound, ran = _time(bound_at), _time(ran_at)
+    bound, ran = parse_time(bound_at), parse_time(ran_at)
     if bound is None or ran is None:
         return None
     delta = int((ran - bound).total_seconds())

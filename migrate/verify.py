@@ -34,7 +34,6 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED
@@ -42,6 +41,7 @@ from migrate.gitlab.merge_requests import MRInfo
 from migrate.gitlab.pipelines import JobInfo, PipelineInfo, PipelineReader
 from migrate.model import Action, Outcome, Plan
 from migrate.mr import MRParamsError, branch_name, parse_params
+from migrate.propagation import explain, parse_time, within_propagation
 from migrate.state import State
 
 log = logging.getLogger(__name__)
@@ -106,15 +106,6 @@ class VerifyResult:
                 **self.evidence()}
 
 
-def _time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def redact(line: str) -> str:
     """A log line safe to store: anything that looks like key material or a token is cut."""
     return "[redacted: looks like secret material]" if _SECRETISH.search(line) else line
@@ -138,11 +129,11 @@ def pipeline_after_merge(pipelines: Sequence[PipelineInfo], merge_sha: str | Non
     ordered = sorted(pipelines, key=lambda p: p.id)
     if merge_sha:
         return next((p for p in ordered if p.sha == merge_sha), None)
-    when = _time(merged_at)
+    when = parse_time(merged_at)
     if when is None:
         return None
     for p in ordered:
-        created = _time(p.created_at)
+        created = parse_time(p.created_at)
         if created is not None and created >= when:
             return p
     return None
@@ -300,7 +291,6 @@ def verify_plan(reader: PipelineReader, plan: Plan, branch_prefix: str, state: S
 def _propagation(result: VerifyResult, action: Action, state: State) -> VerifyResult:
     """A refusal within the IAM propagation window of this MR's binding is pending, not failed
     (migrate/propagation.py); the post-merge pipeline starts at the merge."""
-    from migrate.propagation import explain, within_propagation
 
     bound = [e for d in action.depends_on if d.startswith("ensure_binding:")
              for e in [state.last_outcome(d, stage="apply")] if e is not None and e.outcome == "applied"]
