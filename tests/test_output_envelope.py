@@ -104,3 +104,18 @@ def test_check_writes_sarif_and_dash_is_stdout(cli: Run, tmp_path: Path, demo_sa
     assert plan_io is not None and json.loads(captured.out)["kind"] == "wif-migrate/inventory"
     assert "inventory written to stdout" in captured.err
     assert not Path("-").exists()
+
+
+def test_apply_shows_progress_on_stderr_only_when_asked_or_a_terminal(cli: Run, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    inv, plan = str(tmp_path / "inv.json"), str(tmp_path / "plan.json")
+    cli("scan", "--format", "json", "--no-google", "-o", inv)
+    cli("plan", "--inventory", inv, "-o", plan, "--format", "json", "--no-diff")
+    config = str(tmp_path / "c.yaml")
+    n = sum(1 for a in plan_io.read(plan).actions if a.kind not in ("disable_key", "delete_key"))
+    assert main(["apply", plan, "--dry-run", "--progress", "always", "-c", config]) in (0, 1)
+    shown = capsys.readouterr()
+    assert "apply (dry run)" in shown.err and f"{n}/{n}" in shown.err
+    assert "apply (dry run)" not in shown.out  # stdout stays the table
+    assert main(["apply", plan, "--dry-run", "-c", config]) in (0, 1)  # not a terminal: quiet
+    assert "apply (dry run)" not in capsys.readouterr().err

@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from migrate import inventory_io, plan_io
+from migrate.apply import _REGISTRY as EXECUTORS  # the registry the loop uses; wrapped, not changed
 from migrate.apply import (
     KEY_KINDS,
+    ActionExecutor,
     ApplyContext,
+    ExecutorFactory,
     apply_plan,
     find_inventory,
     journal_refusals,
@@ -26,8 +29,9 @@ from migrate.apply import (
 from migrate.commands._common import config_from_args, new_parser
 from migrate.commands._output import print_envelope
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
-from migrate.model import ActionResult, Inventory, Plan, to_dict
+from migrate.model import Action, ActionResult, Inventory, Plan, to_dict
 from migrate.plan_io import KNOWN_KINDS
+from migrate.progress import Progress, progress_for
 from migrate.state import RunLock, State
 from migrate.tables import loud, render_table
 
@@ -43,6 +47,8 @@ def register(sub: Any, help_text: str) -> None:
                    help="the scan's inventory the plan was made from, when that scan was not journaled in "
                         "this state directory (a plan made elsewhere is refused unless named so)")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                   help="progress bar on stderr (auto: when stderr is a terminal)")
     p.set_defaults(func=run)
 
 
@@ -80,7 +86,14 @@ def run(args: argparse.Namespace) -> int:
             state.warn_unfinished("apply")
             state.save_snapshot("plan", plan_io.to_data(plan))
         ctx = ApplyContext(plan, args.dry_run, config, state, services=services)
-        results = apply_plan(plan, ctx, kinds=kinds, extra_refusals=refusals)
+        progress = progress_for(sys.stderr, {"auto": None, "always": True, "never": False}[args.progress])
+        todo = [a for a in plan.actions if a.kind not in KEY_KINDS and (kinds is None or a.kind in kinds)]
+        progress.start("apply (dry run)" if args.dry_run else "apply", total=len(todo))
+        try:
+            results = apply_plan(plan, ctx, kinds=kinds, extra_refusals=refusals,
+                                 registry=announcing(progress))
+        finally:
+            progress.finish()
     counts = summarize(results)
     code = EXIT_FINDINGS if counts.get("failed") or counts.get("refused") else EXIT_OK
     if args.format == "json":
@@ -93,6 +106,26 @@ def run(args: argparse.Namespace) -> int:
     print(("dry run: " if args.dry_run else "") + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
           file=sys.stderr)
     return code
+
+
+class _Announced:
+    """An executor that advances the progress bar when its action is done."""
+
+    def __init__(self, inner: ActionExecutor, progress: Progress) -> None:
+        self.inner, self.progress = inner, progress
+
+    def execute(self, action: Action, ctx: ApplyContext) -> ActionResult:
+        try:
+            return self.inner.execute(action, ctx)
+        finally:
+            self.progress.advance()
+
+
+def announcing(progress: Progress) -> dict[str, ExecutorFactory]:
+    """The registered executors, each wrapped to advance `progress` (the core loop never prints)."""
+    def wrap(factory: ExecutorFactory) -> ExecutorFactory:
+        return lambda ctx: _Announced(factory(ctx), progress)
+    return {kind: wrap(factory) for kind, factory in EXECUTORS.items()}
 
 
 def with_dependencies(plan: Plan, only: list[str] | None) -> list[str] | None:
