@@ -66,11 +66,19 @@ def compare(before: Resolved, after: Resolved, expect: Expectation) -> list[str]
     for key in sorted(set(before.globals) | set(after.globals)):
         if before.globals.get(key) != after.globals.get(key):
             failures.append(f"top-level `{key}` changed")
-    for name in sorted(set(before.jobs) & set(after.jobs)):
-        if name in before.partial and is_keyed(before.jobs[name], expect.key_vars, frozenset()):
+    before_jobs, after_jobs = dict(before.jobs), dict(after.jobs)
+    if not any(is_keyed(job, expect.key_vars, frozenset()) for job in before_jobs.values()):
+        # a template file: its hidden jobs are what consumers extend, so they are what must still work
+        before_jobs.update(before.hidden)
+        after_jobs.update(after.hidden)
+        extra = sorted(set(before.hidden) ^ set(after.hidden))
+        if extra:
+            failures.append(f"the set of template jobs changed ({', '.join(extra[:4])})")
+    for name in sorted(set(before_jobs) & set(after_jobs)):
+        if name in before.partial and is_keyed(before_jobs[name], expect.key_vars, frozenset()):
             failures.append(f"job {name}: {before.partial[name]}; the rewrite cannot be proven for it")
             continue
-        failures.extend(f"job {name}: {reason}" for reason in job_failures(before.jobs[name], after.jobs[name],
+        failures.extend(f"job {name}: {reason}" for reason in job_failures(before_jobs[name], after_jobs[name],
                                                                           name, expect))
     return failures
 

@@ -87,3 +87,58 @@ def test_mutated_files(jobs: list[dict[str, object]], where: int, junk: str) -> 
     text = render(jobs, [])
     position = where % (len(text) + 1)
     check(text[:position] + junk + text[position:])
+
+
+# -- the effective-job oracle: every rewrite keeps every job working; broken rewrites are caught ----
+
+def oracle(before: str, after: str) -> list[str]:
+    """The independent comparison (migrate.ci.acceptance, written apart from the rewriter)."""
+    from cihelpers import AUD, SA
+
+    from migrate.ci import acceptance, effective
+
+    keys = frozenset(analyze(before).key_variables)
+    expect = acceptance.Expectation(keys, AUD, "id_tokens", lambda job, var: SA)
+    return acceptance.compare(effective.resolve_text(before), effective.resolve_text(after), expect)
+
+
+def breakages(text: str) -> list[str]:
+    """Deliberately broken variants of a good rewrite: token dropped, account swapped, a command lost."""
+    from cihelpers import AUD, SA
+
+    variants = [text.replace(f"aud: {AUD}", "aud: https://example.com"),
+                text.replace(SA, "other@proj.iam.gserviceaccount.com")]
+    lines = text.splitlines(keepends=True)
+    for index, line in enumerate(lines):
+        if line.strip() in ("- echo run", "- terraform plan", "- gcloud run deploy app", "- echo done"):
+            variants.append("".join(lines[:index] + lines[index + 1:]))
+            break
+    return [variant for variant in variants if variant != text]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(job, min_size=1, max_size=4), st.lists(st.sampled_from(COMMANDS), max_size=3))
+def test_every_rewrite_passes_the_oracle_and_broken_ones_fail_it(jobs: list[dict[str, object]],
+                                                                 default_before: list[str]) -> None:
+    text = render(jobs, default_before)
+    result = run(text)
+    if result.status != "rewritten":
+        assert result.status == "unchanged" or result.reasons
+        return
+    assert result.text is not None
+    assert oracle(text, result.text) == []
+    for broken in breakages(result.text):
+        if effective_of(broken, text) == effective_of(result.text, text):
+            continue  # a change no job would see is no breakage
+        assert oracle(text, broken), broken
+
+
+def effective_of(text: str, original: str) -> tuple[object, object]:
+    """What runs: the visible jobs, and the templates too when no visible job of the original uses
+    a key (a template file, whose hidden jobs are what consumers extend)."""
+    from migrate.ci import acceptance, effective
+
+    keys = frozenset(analyze(original).key_variables)
+    keyed = any(acceptance.is_keyed(job, keys, frozenset()) for job in effective.resolve_text(original).jobs.values())
+    resolved = effective.resolve_text(text)
+    return dict(resolved.jobs), ({} if keyed else dict(resolved.hidden))
