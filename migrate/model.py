@@ -140,6 +140,12 @@ class ProjectRecord:
     error: str | None = None
     auth: AuthMode = "none"
     ci_files: tuple[CIFileRef, ...] = ()
+    # Projects whose pipelines used a key: the longest interval between two firings of any of
+    # their active pipeline schedules (seconds; 0 = none) and which schedule it is. The plan's
+    # no-use window and grace rest on it (issue 16 §5); `None`: not read (no key use, or the
+    # schedule list was unreadable, which is a Problem row).
+    schedule_interval_s: int | None = None
+    schedule_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -590,7 +591,7 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
     actions.extend(mr_actions)
     manual.extend(file_manual)
     actions.extend(_key_actions(derived, mr_by_var, manual_by_var, binding_ids, config,
-                                outside_by_variable(inputs)))
+                                outside_by_variable(inputs), inventory))
 
     impersonation = impersonation_report(inputs, derived)
     plan = Plan(
@@ -906,7 +907,8 @@ def _consumer_problem(fproject: str, consumers: Sequence[str], usages: Sequence[
 
 def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
                  manual_by_var: Mapping[str, Sequence[str]], binding_ids: Mapping[str, str],
-                 config: Config, outside: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Action]:
+                 config: Config, outside: Mapping[str, Sequence[Mapping[str, Any]]],
+                 inventory: Inventory | None = None) -> list[Action]:
     keys: dict[tuple[str, str], list[KeyVariable]] = {}
     for var, key in derived.key_vars:
         if key.key_id:
@@ -914,7 +916,7 @@ def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
     out: list[Action] = []
     for (sa, kid), variables in sorted(keys.items()):
         deps = sorted({a for v in variables for a in mr_by_var.get(v.ref, ())})
-        params = {
+        params: dict[str, Any] = {
             "service_account": sa, "key_id": kid, "key_project": sa_project(sa, derived),
             "variables": [{"level": v.level, "owner": v.owner, "owner_id": v.owner_id, "name": v.name,
                            "environment_scope": v.environment_scope, "ref": v.ref} for v in variables],
@@ -922,17 +924,48 @@ def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
             # readers whose CI was not checked: retire refuses unless --accept-outside-readers KEY_ID
             "outside_readers": [dict(r) for v in variables for r in outside.get(v.ref, ())],
         }
+        window_days, why = _schedule_window(inventory, {v.ref for v in variables})
+        params.update(no_use_window_days=window_days, no_use_window_reason=why)
+        grace = max(config.keys.grace_days, window_days)
+        grace_why = why if window_days > config.keys.grace_days else f"keys.grace_days is {config.keys.grace_days}"
         label = KeyIdentity(sa, kid).label
         disable = f"disable_key:{sa}#{kid}"
         findings = tuple(v.ref for v in variables)
-        out.append(Action(disable, "disable_key", f"{sa}/keys/{kid}", f"disable key {label}",
+        window_text = f" once unused for {window_days} days ({why})" if window_days else ""
+        out.append(Action(disable, "disable_key", f"{sa}/keys/{kid}", f"disable key {label}{window_text}",
                           depends_on=tuple(deps) or ((binding_ids[sa],) if sa in binding_ids else ()),
                           findings=findings, params=params))
         out.append(Action(f"delete_key:{sa}#{kid}", "delete_key", f"{sa}/keys/{kid}",
-                          f"delete key {label} and its variables after {config.keys.grace_days} days",
+                          f"delete key {label} and its variables after {grace} days ({grace_why})",
                           depends_on=(disable,), findings=findings,
-                          params={**params, "grace_days": config.keys.grace_days}))
+                          params={**params, "grace_days": grace, "grace_reason": grace_why}))
     return out
+
+
+def _schedule_window(inventory: Inventory | None, refs: set[str]) -> tuple[int, str]:
+    """(days, why): the longest interval of any active pipeline schedule of a project whose
+    pipeline used the key (recorded by scan), rounded up to whole days — a job run only from a
+    monthly schedule looks unused for a month (issue 16 §5). `keys retire` re-reads the schedules
+    live and the longer of the two wins."""
+    if inventory is None:
+        return 0, "no pipeline schedules recorded"
+    users = sorted({c for u in inventory.usages if set(u.variables) & refs for c in u.consumers})
+    records = {r.path: r for r in inventory.projects}
+    best, why, unknown = 0, "", []
+    for path in users:
+        record = records.get(path)
+        if record is None or record.schedule_interval_s is None:
+            unknown.append(path)
+            continue
+        if record.schedule_interval_s > best:
+            best, why = record.schedule_interval_s, record.schedule_reason
+    days = math.ceil(best / 86400) if best else 0
+    if not why:
+        why = ("no active pipeline schedule in " + ", ".join(users)) if users else "no project used the key"
+    if unknown:
+        why += ("; pipeline schedules not known for " + ", ".join(unknown)
+                + " (see the ERROR rows; keys retire re-reads them live)")
+    return days, why
 
 
 # ---------------------------------------------------------------------------------------------

@@ -122,6 +122,7 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
         out += [_fill("CI changes per project:", width), render_table(prow, ["project", "file", "ref", "status",
                                                                 "service accounts / reason", "used by"], width), ""]
     krows = []
+    deletes = {d: a.params for a in plan.actions if a.kind == "delete_key" for d in a.depends_on}
     for a in plan.actions:
         if a.kind != "disable_key":
             continue
@@ -129,11 +130,12 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
         krows.append([f"{p['service_account']}#{p['key_id'][:12]}",
                       [v["ref"] for v in p["variables"]],
                       list(a.depends_on) or "-", list(p.get("blocked_by") or []) or "-",
-                      _outside(p.get("outside_readers") or [])])
+                      _outside(p.get("outside_readers") or []), _window(p, deletes.get(a.id))])
     if krows:
         out += [_fill("Keys to retire (by `wif-migrate keys`, after merge and verification; readers outside the "
                       "scope block unless accepted with --accept-outside-readers KEY_ID):", width),
-                render_table(krows, ["key", "variables", "after", "blocked by", "readers outside the scope"],
+                render_table(krows, ["key", "variables", "after", "blocked by", "readers outside the scope",
+                                     "no-use window / grace (why)"],
                              width), ""]
     errors = [m for m in plan.manual if m.severity == "error"]
     if errors:
@@ -145,6 +147,17 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
                 out += [f"--- diff {a.params['project']}:{a.params['file_path']} ---", a.params["diff"].rstrip(), ""]
     out.append(_fill(summary_line(plan), width))
     return "\n".join(out).rstrip() + "\n"
+
+
+def _window(params: Mapping[str, Any], delete: Mapping[str, Any] | None) -> str:
+    """The schedule-aware no-use window before disabling and the grace before deleting, with why."""
+    days = params.get("no_use_window_days")
+    if days is None:
+        return "-"
+    text = f"{days} days: {params.get('no_use_window_reason')}" if days else f"none ({params.get('no_use_window_reason')})"
+    if delete is not None:
+        text += f"; grace {delete.get('grace_days')} days ({delete.get('grace_reason')})"
+    return text
 
 
 def _fill(text: str, width: int) -> str:

@@ -79,6 +79,10 @@ class KeyItem:
     # projects that can read one of its variables but whose CI the scan did not check (plan
     # `outside_readers` and the plan's recorded inputs); each blocks unless accepted for this key
     outside: tuple[dict[str, Any], ...] = ()
+    # the plan's no-use window (days) and why, from the schedules scan recorded; retire re-reads
+    # the schedules live and the longer window wins
+    planned_window_days: int = 0
+    planned_window_reason: str = ""
 
     @property
     def resource(self) -> str:
@@ -160,8 +164,17 @@ def items_from_plan(plan: Plan) -> list[KeyItem]:
                              manual=manual,
                              key_project=str(action.params.get("key_project") or "") or None,
                              outside=outside_readers_of(plan, key_id, action.params.get("outside_readers")),
-                             projects=tuple(users)))
+                             projects=tuple(users),
+                             planned_window_days=_int(action.params.get("no_use_window_days")),
+                             planned_window_reason=str(action.params.get("no_use_window_reason") or "")))
     return items
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 def outside_readers_of(plan: Plan, key_id: str, listed: Any) -> tuple[dict[str, Any], ...]:
@@ -333,9 +346,13 @@ class Retirement:
         month. Zero when there is none; an unreadable schedule list or cron is an error."""
         from migrate.cron import max_interval
 
+        planned = timedelta(days=item.planned_window_days)
         if self.schedules is None or not item.projects:
+            if planned:
+                return planned, f"{item.planned_window_reason} (as scanned)", None
             return timedelta(0), "no pipeline schedules looked at", None
-        best, why = timedelta(0), "no active pipeline schedule in " + ", ".join(item.projects)
+        best, why = planned, (f"{item.planned_window_reason} (as scanned)" if planned
+                              else "no active pipeline schedule in " + ", ".join(item.projects))
         for project in item.projects:
             try:
                 rows = self.schedules.schedules(project)

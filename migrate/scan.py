@@ -61,6 +61,7 @@ class GitLabSource(Protocol):
     def all_groups(self) -> Iterator[GroupInfo]: ...
     def variables(self, level: VariableLevel, owner: str, owner_id: int | None) -> list[VariableInfo]: ...
     def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
+    def schedules(self, project: str | int) -> list[dict[str, Any]]: ...
 
 
 class KeyFactsSource(Protocol):
@@ -165,6 +166,7 @@ class _Scan:
         self._name_default_refs()
         variables = self._finish_variables()
         usages = self._link()
+        self._schedules(usages)
         outside, problems = find_outside_readers(
             variables, self.records, {g.id: g.parent_id for g in self.groups.values()}, self.coverage,
             lambda gid: self.gitlab.group_projects(gid, True), lambda: self.gitlab.all_projects(True))
@@ -491,6 +493,37 @@ class _Scan:
                                 runs=tuple(runs)))
         return tuple(sorted(out, key=lambda u: (u.file_project, u.file_path, u.finding.line, u.finding.kind)))
 
+    def _schedules(self, usages: tuple[KeyUsage, ...]) -> None:
+        """Per project whose pipeline used a key: its active pipeline schedules' longest cron
+        interval (a monthly scheduled job looks unused for a month; issue 16 §5). An unreadable
+        schedule list or an unparsable cron is an ERROR row, never a silent zero."""
+        from migrate.cron import max_interval
+
+        users = sorted({c for u in usages if u.variables for c in u.consumers if c in self.records})
+        for path in users:
+            subject = f"project:{path}"
+            try:
+                rows = self.gitlab.schedules(path)
+            except ReadError as exc:
+                self.problems.append(Problem(subject, f"cannot read its pipeline schedules (the key's no-use "
+                                                      f"window cannot be known): {exc}"))
+                continue
+            best, why, bad = 0, "", None
+            for row in rows:
+                try:
+                    gap = int(max_interval(str(row.get("cron") or "")).total_seconds())
+                except ValueError as exc:
+                    bad = f"pipeline schedule {row.get('id')}: {exc}"
+                    break
+                if gap > best:
+                    best = gap
+                    why = (f"schedule {row.get('description') or row.get('id')!r} in {path} "
+                           f"(cron {row.get('cron')!r}) runs as rarely as every {_interval_words(gap)}")
+            if bad:
+                self.problems.append(Problem(subject, f"{bad} (the key's no-use window cannot be known)"))
+                continue
+            self.records[path] = replace(self.records[path], schedule_interval_s=best, schedule_reason=why)
+
     def _other_variables(self, variables: list[KeyVariable], usages: tuple[KeyUsage, ...]
                          ) -> tuple[KeyVariable, ...]:
         """Variables without a key named like a variable CI uses as a key (they may shadow it)."""
@@ -527,6 +560,11 @@ class _Scan:
                 self.progress.advance()
         self.progress.finish()
         return tuple(facts)
+
+
+def _interval_words(seconds: int) -> str:
+    days = seconds / 86400
+    return f"{days:.0f} day(s)" if days >= 1 else f"{seconds / 3600:.1f} hour(s)"
 
 
 def _key_names(results: list[_VarsResult]) -> frozenset[str]:

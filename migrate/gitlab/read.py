@@ -116,6 +116,16 @@ class GitLabReader:
             raise ReadError(what, None, "not UTF-8 text") from None
 
     # --- plumbing ------------------------------------------------------------------------
+    def schedules(self, project: str | int) -> list[dict[str, Any]]:
+        """The project's active pipeline schedules (`GET /projects/:id/pipeline_schedules?scope=active`,
+        doc/api/pipeline_schedules.md): {id, description, ref, cron, cron_timezone}."""
+        return [{"id": row.get("id"), "description": str(row.get("description") or ""),
+                 "ref": str(row.get("ref") or ""), "cron": str(row.get("cron") or ""),
+                 "cron_timezone": str(row.get("cron_timezone") or "UTC")}
+                for row in self._list(f"project:{project}:pipeline_schedules",
+                                      f"/projects/{EncodedId(project)}/pipeline_schedules", {"scope": "active"})
+                if row.get("active", True)]
+
     def _call(self, what: str, fn: Callable[[gitlab.Gitlab], T]) -> T:
         try:
             return fn(self.clients.gl())
