@@ -77,6 +77,16 @@ def _load_snapshots(snapshots: list[tuple[str, Any]], current: Inventory,
     return out
 
 
+def retire_blockers(plan: Plan | None) -> dict[str, tuple[str, ...]]:
+    """Key id → what makes `keys retire` refuse it from the plan alone (files needing manual
+    migration that use it, users no merge request covers), from retire's own `items_from_plan`."""
+    if plan is None:
+        return {}
+    from migrate.retire import items_from_plan
+
+    return {item.key_id: item.manual for item in items_from_plan(plan) if item.manual}
+
+
 def _mr_status(mrs: list[history.MergeRequestRecord]) -> KeyStatus:
     if not mrs:
         return "found"
@@ -155,9 +165,15 @@ def incident(facts: KeyFacts | None) -> str | None:
 def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _Index, now: str,
                  mrs: list[history.MergeRequestRecord], google: str, members: tuple[str, ...],
                  outside: tuple[OutsideReader, ...] = (), accepted_by: str = "",
-                 rollback: history.KeyEvent | None = None, jobs_accepted: str = "") -> KeyFinding:
+                 rollback: history.KeyEvent | None = None, jobs_accepted: str = "",
+                 blockers: tuple[str, ...] = ()) -> KeyFinding:
     usages = idx.usages_by_key.get(kid, [])
     status, reason = _status(mrs, google)
+    if status == "migrated" and blockers:
+        # The same plan-derived blockers `keys retire` refuses on (retire.items_from_plan): never
+        # "can be disabled" while a file needing manual migration still uses the key.
+        reason = (f"All {len(mrs)} merge request(s) merged and verified, but `keys retire` refuses it: still "
+                  f"used by {', '.join(blockers)} (manual review).")
     if jobs_accepted:
         reason = f"{reason} {jobs_accepted}"
     if incident(facts):
@@ -186,7 +202,7 @@ def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _
 def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list[history.MergeRequestRecord],
           states: dict[str, str], bindings: list[planfacts.BindingFact], now: str,
           accepted: dict[str, str] | None = None, jobs_accepted: dict[str, str] | None = None,
-          ) -> tuple[KeyFinding, ...]:
+          blockers: dict[str, tuple[str, ...]] | None = None) -> tuple[KeyFinding, ...]:
     ident: dict[str, tuple[str, str]] = {}
     for e in events:
         ident.setdefault(e.key_id, (e.service_account, ""))
@@ -216,7 +232,7 @@ def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list
         rolled = latest[-1] if latest and latest[-1].kind == "rollback" else None
         out.append(_key_finding(sa, kid, project, facts.get(kid), idx, now, key_mrs,
                                 states.get(kid, "unknown"), members, outside, (accepted or {}).get(kid, ""),
-                                rolled, (jobs_accepted or {}).get(kid, "")))
+                                rolled, (jobs_accepted or {}).get(kid, ""), (blockers or {}).get(kid, ())))
     return tuple(sorted(out, key=lambda k: (k.service_account, k.key_id)))
 
 
@@ -340,7 +356,7 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     for kid, text in _windows(journal).items():
         accepted_jobs[kid] = f"{accepted_jobs[kid]} {text}" if kid in accepted_jobs else text
     keys = _keys(inv, idx, events, mrs, states, binding_facts, now, _outside_accepted(journal),
-                 accepted_jobs)
+                 accepted_jobs, retire_blockers(plan))
     projects = _projects(inv, idx, keys, mrs)
     status = {k.key_id: k.status for k in keys}
     ctx = controls.CheckContext(inv, plan, tuple(journal), keys)

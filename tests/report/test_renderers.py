@@ -136,3 +136,28 @@ def test_html_prints_without_cutting_tables_or_wrapping_badges(doc: FindingsDocu
     assert "table-layout: fixed" in rules["table"]
     assert "overflow-wrap: anywhere" in rules["th, td"]
     assert "white-space: nowrap" in rules[".badge"]
+
+
+def test_report_never_says_can_be_disabled_when_keys_retire_would_refuse() -> None:
+    """The report's "can be disabled" and `keys retire` come from the same plan-derived blockers
+    (retire.items_from_plan): a manual file still using the key keeps it from being "disableable"."""
+    from migrate.model import Action
+    from migrate.report import assemble, history
+    from migrate.retire import items_from_plan
+
+    sa, kid = "ci@acme-prod.iam.gserviceaccount.com", "c1" * 20
+    p = plan()
+    blocked = Action(f"disable_key:{sa}#{kid}", "disable_key", kid, "disable",
+                     params={"service_account": sa, "key_id": kid, "variables": [],
+                             "blocked_by": ["file:acme/templates:legacy.yml"]})
+    p = replace(p, actions=(*p.actions, blocked))
+    blockers = assemble.retire_blockers(p)
+    assert blockers[kid] == next(i.manual for i in items_from_plan(p) if i.key_id == kid)
+    idx = assemble._Index.of(inventory())  # noqa: SLF001 - the unit under test is the key finding
+    mrs = [history.MergeRequestRecord("merge_request:acme/api:.gitlab-ci.yml", "acme/api", "", "verified",
+                                      frozenset({kid}))]
+    free = assemble._key_finding(sa, kid, "acme-prod", None, idx, NOW, mrs, "enabled", ())  # noqa: SLF001
+    assert "can be disabled" in free.status_reason  # the check can fail: without blockers it says so
+    held = assemble._key_finding(sa, kid, "acme-prod", None, idx, NOW, mrs, "enabled", (),  # noqa: SLF001
+                                 blockers=blockers[kid])
+    assert "can be disabled" not in held.status_reason and "file:acme/templates:legacy.yml" in held.status_reason
