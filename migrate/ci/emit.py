@@ -105,17 +105,21 @@ def create_cred_config(gcloud: str, provider: str, service_account: str, token_p
 def token_path_for(raw_path: str, unquoted: str) -> str | None:
     """Where the ID token goes when the credential configuration is written to `raw_path`.
 
-    Next to the file the job already relies on (so it survives wherever that file survives, e.g.
-    kaniko's /kaniko), made absolute because the configuration is read from other directories.
-    None when the path is too clever to reuse safely (command substitution, globs, quotes).
+    The token is the secret: it never goes inside `$CI_PROJECT_DIR`, where `artifacts:` and `cache:`
+    would pick it up. A path in the project directory (relative, `$CI_PROJECT_DIR/…`, `$PWD/…`) gets
+    its token under `$CI_BUILDS_DIR` (outside the project, unique per job); any other path gets it
+    next to the file the job already relies on (so it survives wherever that file survives, e.g.
+    kaniko's /kaniko). None when the path is too clever to reuse safely (substitution, globs, quotes).
     """
     text = unquoted
     if not text or any(mark in text for mark in ('"', "`", "\\", "$(", "*", "?", "[", "'", "\n", " ")):
         return None
     if text.startswith("~/"):
         text = "$HOME/" + text[2:]
-    elif not text.startswith(("/", "$")):
-        text = "$PWD/" + text
+    inside = re.match(r"^(?:\$\{?(?:CI_PROJECT_DIR|PWD)\}?/)?(.*)$", text)
+    if inside is not None and (not text.startswith(("/", "$")) or inside.group(1) != text):
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", inside.group(1).lstrip("./")) or "key"
+        return f'"${{CI_BUILDS_DIR}}/.gcp_wif_${{CI_JOB_ID}}_{name}.jwt"'
     return f'"{text}.jwt"'
 
 

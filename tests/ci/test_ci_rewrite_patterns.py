@@ -46,8 +46,8 @@ CASES: dict[str, tuple[str, str]] = {
           @TOKENS@
           image: google/cloud-sdk:slim
           before_script:
-            - echo "${{GCP_ID_TOKEN}}" > "$PWD/key.json.jwt" # the key
-            - {CREATE} --credential-source-file="$PWD/key.json.jwt" --output-file=key.json
+            - echo "${{GCP_ID_TOKEN}}" > "${{CI_BUILDS_DIR}}/.gcp_wif_${{CI_JOB_ID}}_key.json.jwt" # the key
+            - {CREATE} --credential-source-file="${{CI_BUILDS_DIR}}/.gcp_wif_${{CI_JOB_ID}}_key.json.jwt" --output-file=key.json
             - gcloud auth login --cred-file=key.json
             - gcloud auth print-access-token > /dev/null
           script:
@@ -233,8 +233,8 @@ CASES: dict[str, tuple[str, str]] = {
         .login:
           @TOKENS@
           script:
-            - echo "${{GCP_ID_TOKEN}}" > "$PWD/sa.json.jwt"
-            - {CREATE} --credential-source-file="$PWD/sa.json.jwt" --output-file=sa.json
+            - echo "${{GCP_ID_TOKEN}}" > "${{CI_BUILDS_DIR}}/.gcp_wif_${{CI_JOB_ID}}_sa.json.jwt"
+            - {CREATE} --credential-source-file="${{CI_BUILDS_DIR}}/.gcp_wif_${{CI_JOB_ID}}_sa.json.jwt" --output-file=sa.json
             - gcloud auth login --cred-file=sa.json
             - gcloud auth print-access-token > /dev/null
 

@@ -97,3 +97,15 @@ def test_redact_keeps_ordinary_text_and_catches_a_broken_variant() -> None:
         return text
 
     assert body_pieces(pem)[0] in broken(pem)
+
+
+@pytest.mark.parametrize("path", ["key.json", "./ci/key.json", "$CI_PROJECT_DIR/key.json"])
+def test_the_token_never_lands_in_the_project_directory_and_the_login_mints(path: str) -> None:
+    text = f"deploy:\n  script:\n    - echo \"$KEY\" > {path}\n    - gcloud auth activate-service-account --key-file {path}\n"
+    result = run(text)
+    assert result.status == "rewritten" and result.text is not None
+    writes = [line for line in result.text.splitlines() if "GCP_ID_TOKEN}" in line and ">" in line]
+    assert writes and all('> "${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}_' in line for line in writes), writes
+    lines = [line.strip() for line in result.text.splitlines()]
+    login = next(i for i, line in enumerate(lines) if "auth login --cred-file" in line)
+    assert lines[login + 1] == "- gcloud auth print-access-token > /dev/null"
