@@ -32,7 +32,8 @@ from typing import Any
 from migrate.ci import shell
 from migrate.ci.effective import Resolved
 
-MAX_EFFECTIVE_LINES = 120_000  # script lines over all effective jobs; beyond that we do not guess
+MAX_EFFECTIVE_LINES = 120_000
+MAX_REASONS = 5  # script lines over all effective jobs; beyond that we do not guess
 GAC_NAMES = frozenset({"GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
                        "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON"})
 PATH_HARMLESS = frozenset({"rm", "chmod", "chown", "ls", "test", "[", "stat", "mkdir", "touch", "true"})
@@ -80,6 +81,8 @@ def compare(before: Resolved, after: Resolved, expect: Expectation) -> list[str]
             continue
         failures.extend(f"job {name}: {reason}" for reason in job_failures(before_jobs[name], after_jobs[name],
                                                                           name, expect))
+        if len(failures) >= MAX_REASONS:
+            break  # the rewrite is refused already; a few reasons are enough to act on
     return failures
 
 
