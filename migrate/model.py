@@ -146,6 +146,30 @@ class ProjectRecord:
     # schedule list was unreadable, which is a Problem row).
     schedule_interval_s: int | None = None
     schedule_reason: str = ""
+    # Pipeline schedule variables named like a key variable this project's jobs use: the scheduled
+    # pipelines receive another value (schedule variables outrank project/group/instance ones,
+    # doc/ci/variables/_index.md), so the project's files go to manual review. variable "*": the
+    # schedules could not be read, so any key variable may be overridden.
+    schedule_overrides: tuple[ScheduleOverride, ...] = ()
+    # Keys held in this project's pipeline schedule variables: the plan's retire steps of those
+    # keys are blocked by them (the scheduled pipelines still receive the key).
+    schedule_keys: tuple[ScheduleKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScheduleOverride:
+    """One pipeline schedule variable that overrides a key variable (see ProjectRecord)."""
+
+    variable: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScheduleKey:
+    """A key found in a pipeline schedule variable; `subject` names the schedule and variable."""
+
+    subject: str
+    key: KeyIdentity
 
 
 @dataclass(frozen=True)

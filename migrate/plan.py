@@ -590,8 +590,12 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
         inventory, inputs, derived, facts, rewriter, binding_ids)
     actions.extend(mr_actions)
     manual.extend(file_manual)
+    held: dict[tuple[str, str], list[str]] = {}  # keys in pipeline schedule variables (scan)
+    for record in inventory.projects:
+        for sk in record.schedule_keys:
+            held.setdefault((sk.key.service_account, sk.key.key_id), []).append(sk.subject)
     actions.extend(_key_actions(derived, mr_by_var, manual_by_var, binding_ids, config,
-                                outside_by_variable(inputs), inventory))
+                                outside_by_variable(inputs), inventory, held))
 
     impersonation = impersonation_report(inputs, derived)
     plan = Plan(
@@ -737,7 +741,10 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
         text = facts.files.get((fproject, fpath, ref))
         problem: str | None = None
         outcome = RewriteOutcome("manual")
-        if received:
+        overridden = _schedule_overrides(consumers, names, projects)
+        if overridden:
+            problem = "needs manual review: " + "; ".join(overridden)
+        elif received:
             problem = "needs manual review: " + "; ".join(received)
         elif text is None or isinstance(text, str):
             problem = f"could not read the file at {ref}: {text or 'not fetched'}"
@@ -879,6 +886,20 @@ def _ctx_label(r: Receipt) -> str:
 _REFERENCE_RE = re.compile(r"!reference\s*\[\s*['\"]?([^,\]'\"]+)")
 
 
+def _schedule_overrides(consumers: Sequence[str], names: Sequence[str], projects: Mapping[str, Any]) -> list[str]:
+    """Pipeline schedule variables that override a key variable the file's jobs use, in any
+    consumer project (scan: ProjectRecord.schedule_overrides). The scheduled pipelines receive
+    another value than the one the binding was derived from, so no automatic rewrite."""
+    out: list[str] = []
+    for consumer in consumers:
+        record = projects.get(consumer)
+        for o in getattr(record, "schedule_overrides", ()) or ():
+            reason = o.reason if len(consumers) == 1 else f"{consumer}: {o.reason}"
+            if (o.variable == "*" or o.variable in names) and reason not in out:
+                out.append(reason)
+    return out
+
+
 def _consumer_problem(fproject: str, consumers: Sequence[str], usages: Sequence[KeyUsage],
                       projects: Mapping[str, Any], facts: PlanFacts) -> str | None:
     """A template's `id_tokens` reach jobs that `extends` it, not jobs that copy its script with
@@ -908,7 +929,8 @@ def _consumer_problem(fproject: str, consumers: Sequence[str], usages: Sequence[
 def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
                  manual_by_var: Mapping[str, Sequence[str]], binding_ids: Mapping[str, str],
                  config: Config, outside: Mapping[str, Sequence[Mapping[str, Any]]],
-                 inventory: Inventory | None = None) -> list[Action]:
+                 inventory: Inventory | None = None,
+                 held: Mapping[tuple[str, str], Sequence[str]] | None = None) -> list[Action]:
     keys: dict[tuple[str, str], list[KeyVariable]] = {}
     for var, key in derived.key_vars:
         if key.key_id:
@@ -920,7 +942,9 @@ def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
             "service_account": sa, "key_id": kid, "key_project": sa_project(sa, derived),
             "variables": [{"level": v.level, "owner": v.owner, "owner_id": v.owner_id, "name": v.name,
                            "environment_scope": v.environment_scope, "ref": v.ref} for v in variables],
-            "blocked_by": sorted({f for v in variables for f in manual_by_var.get(v.ref, ())}),
+            # files that still use the key, and pipeline schedule variables that hold it
+            "blocked_by": sorted({f for v in variables for f in manual_by_var.get(v.ref, ())}
+                                 | set((held or {}).get((sa, kid), ()))),
             # readers whose CI was not checked: retire refuses unless --accept-outside-readers KEY_ID
             "outside_readers": [dict(r) for v in variables for r in outside.get(v.ref, ())],
         }

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from migrate.config import ScopeConfig
-from migrate.gitlab.types import GroupInfo, ProjectInfo, ReadError, VariableInfo
+from migrate.gitlab.types import GroupInfo, ProjectInfo, ReadError, ScheduleInfo, VariableInfo
 from migrate.model import (
     AuthMode,
     CIFileRef,
@@ -38,6 +38,8 @@ from migrate.model import (
     KeyVariable,
     Problem,
     ProjectRecord,
+    ScheduleKey,
+    ScheduleOverride,
     UsageRun,
     VariableLevel,
 )
@@ -62,6 +64,7 @@ class GitLabSource(Protocol):
     def variables(self, level: VariableLevel, owner: str, owner_id: int | None) -> list[VariableInfo]: ...
     def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
     def schedules(self, project: str | int) -> list[dict[str, Any]]: ...
+    def pipeline_schedules(self, project: str, project_id: int) -> list[ScheduleInfo]: ...
 
 
 class KeyFactsSource(Protocol):
@@ -107,6 +110,7 @@ class _ProjectResult:
     variables: _VarsResult | None = None
     files: list[tuple[FileScan, bool]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    schedules: list[ScheduleInfo] | None = None  # None: not readable (a Problem says why)
 
 
 class _Scan:
@@ -130,6 +134,7 @@ class _Scan:
         # discovery order): the effective jobs of a consumer that extend a template's job.
         self.file_jobs: dict[FileKey, tuple[tuple[str, tuple[str, ...], str | None], ...]] = {}
         self.pipeline_keys: dict[str, list[FileKey]] = {}
+        self.schedules: dict[str, list[ScheduleInfo] | None] = {}  # project path → its schedules
         self.plain_vars: list[KeyVariable] = []  # variables holding no key: they may shadow one
         self.key_names: dict[int, frozenset[str]] = {}
         self.problems: list[Problem] = []
@@ -165,6 +170,7 @@ class _Scan:
         self.progress.finish()
         self._name_default_refs()
         variables = self._finish_variables()
+        self._schedule_findings(variables)
         usages = self._link()
         self._schedules(usages)
         outside, problems = find_outside_readers(
@@ -374,6 +380,13 @@ class _Scan:
         owners: list[OwnerKey] = [("group", g) for g in record.ancestor_ids] + [("instance", None)]
         hints = _key_names([own, *self._inherited(owners)])
         result = _ProjectResult(record, own)
+        try:
+            result.schedules = self.gitlab.pipeline_schedules(info.path, info.id)
+        except ReadError as exc:
+            result.problems.append(Problem(
+                f"project:{info.path}", f"pipeline schedules not readable: {exc.reason} (needs the Maintainer "
+                "role); a schedule variable may override a key variable or hold a key, so this project's "
+                "files go to manual review"))
         if info.empty_repo or not info.default_branch:
             return result  # nothing to read: no repository content yet
         location = config_location(info.ci_config_path, info.path, info.default_branch)
@@ -420,6 +433,7 @@ class _Scan:
         record = res.record
         if res.variables is not None:
             self._merge_vars(res.variables)
+        self.schedules[record.path] = res.schedules
         self.problems.extend(res.problems)
         status, error = record.status, record.error
         files: list[CIFileRef] = []
@@ -468,6 +482,49 @@ class _Scan:
                 if e.name == var.name and e.scope == var.environment_scope:
                     entries[i] = replace(e, key_ref=var.ref)
         return self.key_vars + suspected
+
+    def _schedule_findings(self, variables: list[KeyVariable]) -> None:
+        """Pipeline schedule variables, by the resolver's precedence (migrate/ci/variables.py: a
+        schedule's variables outrank instance, group and project ones — doc/ci/variables/_index.md):
+        one named like a key variable the project's jobs use overrides it for the scheduled pipelines
+        (unless it holds the same key), so the project's files go to manual review; one holding a key
+        file is a finding of its own (location "pipeline schedule", a MANUAL row)."""
+        for path, schedules in self.schedules.items():
+            record = self.records.get(path)
+            if record is None:
+                continue
+            used = self.key_names.get(record.id, frozenset())
+            overrides: list[ScheduleOverride] = []
+            held: list[ScheduleKey] = []
+            if schedules is None:
+                if used:
+                    overrides.append(ScheduleOverride("*", "pipeline schedules not readable: a schedule may "
+                                                      "override " + ", ".join(sorted(used))))
+                self.records[path] = replace(record, schedule_overrides=tuple(overrides))
+                continue
+            reach = {("project", record.id), ("instance", None), *(("group", g) for g in record.ancestor_ids)}
+            for sched in schedules:
+                ref = sched.ref.removeprefix("refs/heads/").removeprefix("refs/tags/")
+                where = f"pipeline schedule '{sched.description}' on {ref}"
+                for var in sched.variables:
+                    subject = f"variable:schedule:{path}#{sched.id}:{var.name}"
+                    if var.key_problem:
+                        self.problems.append(Problem(subject, f"{var.key_problem} (location: {where})"))
+                    elif var.key is not None:
+                        self.problems.append(Problem(subject, (
+                            f"key variable {var.name} in {where} (location: pipeline schedule) holds key "
+                            f"{var.key.key_id} of {var.key.service_account}; not migrated automatically: "
+                            "move the schedule off the key (or delete the variable) before retiring it"),
+                            "manual"))
+                        held.append(ScheduleKey(subject, var.key))
+                    if var.name not in used:
+                        continue
+                    same = {v.key for v in variables if v.name == var.name and v.key is not None
+                            and (v.level, v.owner_id) in reach}
+                    if var.key is not None and same == {var.key}:
+                        continue  # the scheduled pipelines receive the same key
+                    overrides.append(ScheduleOverride(var.name, f"{where} overrides {var.name}"))
+            self.records[path] = replace(record, schedule_overrides=tuple(overrides), schedule_keys=tuple(held))
 
     def _link(self) -> tuple[KeyUsage, ...]:
         out = []

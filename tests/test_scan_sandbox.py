@@ -207,11 +207,15 @@ def test_last_authentication_unknown_with_the_reason_when_policy_analyzer_refuse
 def test_requests_per_project_stay_low(sandbox: Sandbox, inventory: Inventory) -> None:
     scanned = sum(1 for p in inventory.projects if p.status != "skipped")
     requests = [e for e in sandbox.gitlab.requests_log() if e["path"].startswith("/api/")]
-    # one pipeline-schedule listing per project that used a key (the plan's no-use window, issue 16 §5)
+    # one pipeline-schedule listing per project that used a key (the plan's no-use window, issue 16 §5),
+    # plus, per scanned project, one listing and one GET per schedule (only that GET carries the
+    # schedule's variables: issue 14), each schedule read once
     schedules = [e for e in requests if e["path"].endswith("/pipeline_schedules")]
+    single = [e["path"] for e in requests if re.search(r"/pipeline_schedules/\d+$", e["path"])]
     keyed = sum(1 for p in inventory.projects if p.schedule_interval_s is not None)
-    assert len(schedules) <= keyed <= scanned
-    assert len(requests) - len(schedules) <= 3.5 * scanned  # demo projects include several files each
+    assert keyed <= scanned and len(schedules) <= keyed + scanned
+    assert len(single) == len(set(single))
+    assert len(requests) - len(schedules) - len(single) <= 3.5 * scanned  # demo projects include several files each
 
 
 def test_variables_403_is_a_problem_not_a_crash(sandbox: Sandbox) -> None:

@@ -26,7 +26,14 @@ from gitlab.utils import EncodedId
 
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
-from migrate.gitlab.types import GroupInfo, ProjectInfo, ReadError, VariableInfo
+from migrate.gitlab.types import (
+    GroupInfo,
+    ProjectInfo,
+    ReadError,
+    ScheduleInfo,
+    ScheduleVariable,
+    VariableInfo,
+)
 from migrate.keyfile import parse_key
 from migrate.model import VariableLevel
 
@@ -100,6 +107,34 @@ class GitLabReader:
         else:
             path, what = f"/projects/{owner_id}/variables", f"project:{owner} variables"
         return [_variable(row, level, owner, owner_id) for row in self._list(what, path, {})]
+
+    def pipeline_schedules(self, project: str, project_id: int) -> list[ScheduleInfo]:
+        """Every pipeline schedule of the project (active or not: a paused one can be resumed) with
+        its variables, values reduced to key identities. The listing has no variables; each
+        schedule's GET has (doc/api/pipeline_schedules.md, "Get a single pipeline schedule")."""
+        out = []
+        for row in list(self._list(f"project:{project} pipeline schedules",
+                                   f"/projects/{project_id}/pipeline_schedules", {})):
+            sid = int(row["id"])
+            what = f"project:{project} pipeline schedule {sid}"
+            url = f"/projects/{project_id}/pipeline_schedules/{sid}"
+            data = self._call(what, lambda gl: gl.http_get(url))  # noqa: B023 - called at once
+            if not isinstance(data, dict) or not isinstance(data.get("variables"), list):
+                raise ReadError(what, None, "the schedule's variables were not returned")
+            variables = []
+            for v in data["variables"]:
+                value = v.pop("value", None) if isinstance(v, dict) else None
+                parsed = parse_key(value) if isinstance(value, str) else None
+                del value  # drop the value as early as we can
+                variables.append(ScheduleVariable(
+                    name=str(v.get("key", "")),
+                    variable_type="file" if v.get("variable_type") == "file" else "env_var",
+                    key=parsed.identity if parsed and parsed.problem is None else None,
+                    encoding=parsed.encoding if parsed else "unknown",
+                    key_problem=parsed.problem if parsed else None))
+            out.append(ScheduleInfo(sid, str(data.get("description") or ""), str(data.get("ref") or ""),
+                                    bool(data.get("active", True)), tuple(variables)))
+        return out
 
     def file_text(self, project: str | int, path: str, ref: str | None) -> str:
         """A file's content at `ref` (None: the default branch), via the raw endpoint."""

@@ -37,6 +37,28 @@ class ProjectInfo:
 
 
 @dataclass(frozen=True)
+class ScheduleVariable:
+    """A pipeline schedule's variable, its value reduced to a key identity (or none)."""
+
+    name: str
+    variable_type: VariableType
+    key: KeyIdentity | None = None
+    encoding: KeyEncoding = "unknown"
+    key_problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """A pipeline schedule and its variables (GET /projects/:id/pipeline_schedules/:schedule_id)."""
+
+    id: int
+    description: str
+    ref: str
+    active: bool
+    variables: tuple[ScheduleVariable, ...] = ()
+
+
+@dataclass(frozen=True)
 class VariableInfo:
     """A CI/CD variable as the scan needs it. `key` is set when the value is a key file.
 

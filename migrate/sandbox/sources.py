@@ -67,6 +67,7 @@ GITLAB: dict[tuple[str, str], str] = {
     ("POST", P + r"/pipeline"): "lib/api/ci/pipelines.rb; doc/api/pipelines.md#create-a-new-pipeline",
     ("GET", P + r"/pipelines"): "lib/api/ci/pipelines.rb (Entities::Ci::PipelineBasic); doc/api/pipelines.md",
     ("GET", P + r"/pipeline_schedules"): "lib/api/ci/pipeline_schedules.rb; doc/api/pipeline_schedules.md",
+    ("GET", P + r"/pipeline_schedules/(?P<sid>\d+)"): "lib/api/ci/pipeline_schedules.rb; doc/api/pipeline_schedules.md",
     ("GET", P + r"/pipelines/latest"): "lib/api/ci/pipelines.rb; doc/api/pipelines.md",
     ("GET", P + r"/pipelines/(?P<plid>\d+)"): "lib/api/ci/pipelines.rb; doc/api/pipelines.md",
     ("GET", P + r"/pipelines/(?P<plid>\d+)/jobs"): "lib/api/ci/jobs.rb (Entities::Ci::Job); doc/api/jobs.md",

@@ -114,6 +114,8 @@ PIPELINE = PIPELINE_BASIC | {"before_sha", "tag", "yaml_errors", "user", "starte
                              "detailed_status"}  # lib/api/entities/ci/pipeline.rb
 SCHEDULE = {"id", "description", "ref", "cron", "cron_timezone", "next_run_at", "active", "created_at",
             "updated_at", "owner"}  # lib/api/entities/ci/pipeline_schedule.rb (inputs: 17.11+, not modelled)
+# lib/api/entities/ci/pipeline_schedule_details.rb (doc/api/pipeline_schedules.md "Get a single pipeline schedule")
+SCHEDULE_DETAILS = SCHEDULE | {"last_pipeline", "variables"}
 JOB_BASIC = {"id", "status", "stage", "name", "ref", "tag", "coverage", "allow_failure", "created_at",
              "started_at", "finished_at", "erased_at", "duration", "queued_duration", "user", "commit",
              "pipeline", "web_url", "project"}  # lib/api/entities/ci/job_basic.rb
@@ -212,6 +214,8 @@ CALLS: list[Call] = [
     Call("GET", MR + "/pipelines", "/api/v4/projects/{p}/merge_requests/{iid}/pipelines", F(PIPELINE_BASIC), "list"),
     Call("PUT", MR + "/merge", "/api/v4/projects/{p}/merge_requests/{iid}/merge", F(MERGE_REQUEST)),
     Call("GET", P + "/pipeline_schedules", "/api/v4/projects/{p}/pipeline_schedules", F(SCHEDULE), "list"),
+    Call("GET", P + r"/pipeline_schedules/(?P<sid>\d+)", "/api/v4/projects/{p}/pipeline_schedules/1",
+         F(SCHEDULE_DETAILS)),
     # lib/api/branches.rb DELETE: `destroy_conditionally!` → 204 No Content
     Call("DELETE", P + r"/repository/branches/(?P<branch>[^/]+)",
          "/api/v4/projects/{p}/repository/branches/unmerged", F(), "empty", status=204),

@@ -164,7 +164,12 @@ class Builder:
                 "ref": str(sched.get("ref") or f"refs/heads/{default_branch}"), "cron": str(sched["cron"]),
                 "cron_timezone": str(sched.get("cron_timezone") or "UTC"),
                 "active": bool(sched.get("active", True)), "created_at": created, "updated_at": created,
-                "owner": self._schedule_owner(sched, f"{where}.pipeline_schedules[{i}]")})
+                "owner": self._schedule_owner(sched, f"{where}.pipeline_schedules[{i}]"),
+                # Schedule variables (doc/api/pipeline_schedules.md, "Create a pipeline schedule
+                # variable"): key, value, variable_type; they take precedence over project/group
+                # variables for the schedule's pipelines (doc/ci/variables/_index.md precedence).
+                "variables": [self._variable(v, f"{where}.pipeline_schedules[{i}].variables[{j}]")
+                              for j, v in enumerate(sched.get("variables") or [])]})
         if p.get("ci_id_token_sub_claim_components"):
             project.ci_id_token_sub_claim_components = list(p["ci_id_token_sub_claim_components"])
         project.variables = [self._variable(v, f"{where}.variables[{i}]")

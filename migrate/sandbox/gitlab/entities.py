@@ -233,9 +233,12 @@ def note(app: GitLabApp, n: Note, mr: MergeRequest) -> dict[str, Any]:
             "resolvable": False, "confidential": False, "internal": False, "commands_changes": {}}
 
 
-def pipeline_schedule(app: GitLabApp, s: dict[str, Any]) -> dict[str, Any]:
+def pipeline_schedule(app: GitLabApp, s: dict[str, Any], details: bool = False) -> dict[str, Any]:
     """lib/api/entities/ci/pipeline_schedule.rb. `next_run_at` is the cron's next firing in its
-    zone (GitLab rounds it further to its schedule worker's tick; not modelled)."""
+    zone (GitLab rounds it further to its schedule worker's tick; not modelled). `details`: the
+    single-schedule GET (lib/api/entities/ci/pipeline_schedule_details.rb, doc/api/
+    pipeline_schedules.md "Get a single pipeline schedule") adds `last_pipeline` and `variables`
+    (key, value, variable_type; `raw` from 17.x, not modelled)."""
     owner = app.db.users.get(s.get("owner") or "")
     try:
         after = cron.next_run(s["cron"], app.clock.now(), s["cron_timezone"])
@@ -245,7 +248,10 @@ def pipeline_schedule(app: GitLabApp, s: dict[str, Any]) -> dict[str, Any]:
             "cron_timezone": s["cron_timezone"],
             "next_run_at": ts(after.strftime("%Y-%m-%dT%H:%M:%SZ")) if after else None,
             "active": s["active"], "created_at": ts(s["created_at"]), "updated_at": ts(s["updated_at"]),
-            "owner": owner.entity(app.base_url) if owner else None}
+            "owner": owner.entity(app.base_url) if owner else None,
+            **({"last_pipeline": None,
+                "variables": [{"key": v.key, "value": app.variable_value(v), "variable_type": v.variable_type}
+                              for v in s.get("variables") or []]} if details else {})}
 
 
 def pipeline(app: GitLabApp, p: Project, pl: Pipeline, short: bool = False) -> dict[str, Any]:

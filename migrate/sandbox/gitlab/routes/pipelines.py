@@ -13,7 +13,7 @@ from migrate.sandbox.gitlab.app import ApiError
 from migrate.sandbox.gitlab.model import Job, Pipeline, Project
 from migrate.sandbox.gitlab.paging import offset_page
 from migrate.sandbox.gitlab.routes._common import PROJECT, require
-from migrate.sandbox.gitlab.state import DEVELOPER, REPORTER
+from migrate.sandbox.gitlab.state import DEVELOPER, MAINTAINER, REPORTER
 from migrate.sandbox.http import Request, Response
 
 if TYPE_CHECKING:
@@ -128,7 +128,17 @@ def register(app: GitLabApp) -> None:
                 if scope in (None, "") or (scope == "active") == bool(s.get("active"))]
         return offset_page(req, app.base_url, rows, lambda s: entities.pipeline_schedule(app, s))
 
+    def schedule(req: Request) -> Response:
+        # GET /projects/:id/pipeline_schedules/:schedule_id, with `variables` (doc/api/pipeline_schedules.md).
+        # Modelled as Maintainer-only (variables are values): below it, 403 — the scan must report it.
+        _, project = app.project_for(req, MAINTAINER)
+        found = [s for s in project.pipeline_schedules if str(s["id"]) == req.params["sid"]]
+        if not found:
+            raise ApiError(404, "404 Pipeline Schedule Not Found")
+        return Response.json(entities.pipeline_schedule(app, found[0], details=True))
+
     app.route("GET", PROJECT + r"/pipeline_schedules", schedules)
+    app.route("GET", PROJECT + r"/pipeline_schedules/(?P<sid>\d+)", schedule)
     app.route("POST", PROJECT + r"/pipeline", create)
     app.route("GET", PIPELINES, listing)
     app.route("GET", PIPELINES + "/latest", latest)
