@@ -139,19 +139,12 @@ class GitLabLiveFacts:
 
     def file_text(self, project: str, path: str, ref: str) -> str | None:
         """The file's content at `ref` now (`GET /projects/:id/repository/files/:path/raw`)."""
-        import gitlab
-        import requests
-
         from migrate.errors import GitLabError
 
-        try:
-            raw = self.gl.projects.get(project, lazy=True).files.raw(file_path=path, ref=ref or None)
-        except gitlab.exceptions.GitlabError as exc:
-            if exc.response_code == 404:
-                return None
-            raise GitLabError(f"read {project}:{path}@{ref}: HTTP {exc.response_code}") from None
-        except requests.RequestException as exc:
-            raise GitLabError(f"read {project}:{path}: GitLab not reachable ({type(exc).__name__})") from None
+        raw = _read_or_none(f"read {project}:{path}@{ref}", lambda: self.gl.projects.get(project, lazy=True)
+                            .files.raw(file_path=path, ref=ref or None))
+        if raw is None:
+            return None
         data = raw if isinstance(raw, bytes) else bytes(raw or b"")
         try:
             return data.decode("utf-8")
@@ -159,17 +152,24 @@ class GitLabLiveFacts:
             raise GitLabError(f"read {project}:{path}@{ref}: not UTF-8 text") from None
 
     def project_namespace(self, project_id: int) -> int | None:
-        import gitlab
-        import requests
-
-        from migrate.errors import GitLabError
-
-        try:
-            project = self.gl.projects.get(project_id)
-        except gitlab.exceptions.GitlabError as exc:
-            if exc.response_code == 404:
-                return None
-            raise GitLabError(f"read project {project_id}: HTTP {exc.response_code}") from None
-        except requests.RequestException as exc:
-            raise GitLabError(f"read project {project_id}: GitLab not reachable ({type(exc).__name__})") from None
+        project = _read_or_none(f"read project {project_id}", lambda: self.gl.projects.get(project_id))
+        if project is None:
+            return None
         return int((getattr(project, "namespace", None) or {}).get("id") or 0)
+
+
+def _read_or_none(what: str, read: Callable[[], Any]) -> Any:
+    """One GitLab read: its answer, None on 404 (gone), else a GitLabError naming `what` and the cause."""
+    import gitlab
+    import requests
+
+    from migrate.errors import GitLabError
+
+    try:
+        return read()
+    except gitlab.exceptions.GitlabError as exc:
+        if exc.response_code == 404:
+            return None
+        raise GitLabError(f"{what}: HTTP {exc.response_code}") from None
+    except requests.RequestException as exc:
+        raise GitLabError(f"{what}: GitLab not reachable ({type(exc).__name__})") from None
