@@ -14,6 +14,15 @@ from typing import Any
 import gitlab
 import pytest
 import requests
+from gitlab_entities import (
+    BRANCH,
+    COMMIT,
+    INSTANCE_VARIABLE,
+    JOB_BASIC,
+    MERGE_REQUEST_BASIC,
+    PIPELINE_BASIC,
+    VARIABLE,
+)
 
 from migrate.sandbox import sources
 from migrate.sandbox.launch import Sandbox
@@ -211,28 +220,8 @@ def test_sts_and_generate_access_token_have_the_discovery_shape(sb: Sandbox) -> 
 
 # --- GitLab: the fields its Grape entities expose ---------------------------------------------
 
-# Copied from gitlabhq/gitlabhq (the file named with each); the emulator must answer each of them.
-COMMIT = {"id", "short_id", "created_at", "parent_ids", "title", "message", "author_name", "author_email",
-          "authored_date", "committer_name", "committer_email", "committed_date"}  # lib/api/entities/commit.rb
-BRANCH = {"name", "commit", "merged", "protected", "developers_can_push", "developers_can_merge", "can_push",
-          "default", "web_url"}  # lib/api/entities/branch.rb
-PIPELINE_BASIC = {"id", "project_id", "sha", "ref", "status", "source", "created_at", "updated_at",
-                  "web_url"}  # lib/api/entities/ci/pipeline_basic.rb
-JOB_BASIC = {"id", "status", "stage", "name", "ref", "tag", "coverage", "allow_failure", "created_at",
-             "started_at", "finished_at", "erased_at", "duration", "queued_duration", "user", "commit",
-             "pipeline", "web_url", "project"}  # lib/api/entities/ci/job_basic.rb (failure_reason if failed)
-VARIABLE = {"variable_type", "key", "value", "hidden", "protected", "masked", "raw", "environment_scope",
-            "description"}  # lib/api/entities/ci/variable.rb (hidden from 17.4)
-INSTANCE_VARIABLE = VARIABLE - {"hidden", "environment_scope"}  # instance variables respond to neither
+# The fields of GitLab's entities (gitlab_entities.py, copied from gitlabhq/gitlabhq).
 USER_SELF = {"commit_email", "email", "public_email"}  # lib/api/entities/user_public.rb
-MERGE_REQUEST_BASIC = {"merged_by", "merged_at", "closed_by", "closed_at", "target_branch", "source_branch",
-                       "user_notes_count", "upvotes", "downvotes", "assignee", "author", "assignees",
-                       "source_project_id", "target_project_id", "labels", "milestone",
-                       "merge_when_pipeline_succeeds", "merge_status", "sha", "merge_commit_sha",
-                       "squash_commit_sha", "discussion_locked", "should_remove_source_branch",
-                       "force_remove_source_branch", "reference", "references", "web_url", "time_stats",
-                       "squash", "task_completion_status", "has_conflicts",
-                       "blocking_discussions_resolved"}  # lib/api/entities/merge_request_basic.rb
 
 
 def test_gitlab_responses_expose_what_the_entities_expose(sb: Sandbox) -> None:
