@@ -14,6 +14,9 @@ repository: it points at the CI file that reads it, at that file's commit. A fin
 is not known (an offline `--inventory` without GitLab access) is left out of this report, with a
 scan message saying how many and why — never a branch name or forty zeros as a SHA; `check`'s
 table and SARIF still list it.
+
+Validated against GitLab's own schema (schemas/, see its README for why that copy is 15.2.4 while
+the report declares 15.2.1): tests/report/test_gitlab_schema.py.
 """
 
 from __future__ import annotations
@@ -72,6 +75,13 @@ def _describe(e: Exposure) -> tuple[str, str, str]:
     return name, desc, extract
 
 
+NAME_MAX = 255  # vulnerabilities[].name maxLength (schemas/secret-detection-report-format-15.2.4.json)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 Commits = Mapping[tuple[str, str, str], str]  # (project, file, ref) -> commit SHA
 
@@ -102,7 +112,7 @@ def _vulnerability(e: Exposure, doc: FindingsDocument, location: dict[str, Any])
     name, desc, extract = _describe(e)
     return {
         "id": str(uuid.uuid5(_NAMESPACE, f"{e.kind}|{e.subject}|{e.key_id}")),
-        "name": name,
+        "name": _bounded(name, NAME_MAX),  # the schema's maxLength; the description has it all
         "description": desc,
         "severity": SEVERITY.get(e.key_status, "Unknown"),
         "solution": "Move the pipelines to Workload Identity Federation (wif-migrate plan, apply, verify), then "
