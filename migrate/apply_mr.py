@@ -87,9 +87,11 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str) 
     names = sorted({r.split(":")[-1].split("[")[0] for k in params.keys for r in k.variables})
     sa_map = dict(params.rewrite_options.get("service_accounts") or {})
     job_map = {str(j): dict(m) for j, m in (params.rewrite_options.get("job_service_accounts") or {}).items()}
+    contexts = {str(j): {str(v): {str(c): str(e) for c, e in dict(m).items()} for v, m in dict(by_var).items()}
+                for j, by_var in (params.rewrite_options.get("context_accounts") or {}).items()}
     request = RewriteRequest(path, text, str(params.rewrite_options.get("audience") or ""), sa_map,
                              tuple(names), str((plan.inputs or {}).get("gitlab_version") or ""),
-                             _instance_url(plan), job_map)
+                             _instance_url(plan), job_map, contexts)
     outcome = rewriter(request)
     return outcome.status, outcome.text, "; ".join(outcome.reasons)
 

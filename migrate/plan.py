@@ -112,6 +112,9 @@ class RewriteRequest:
     instance_url: str = ""  # GitLab < 15.7: the `aud` of CI_JOB_JWT_V2 (federation.base_url)
     # job → key variable → e-mail, where jobs of the file received different keys (see receipts)
     job_service_accounts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # job of the file → key variable → context → e-mail: the account of the key each job receives in
+    # each context (receipts: ref class, environment), for the rewriter's self-check (issue 15 §2)
+    context_accounts: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
 
 
 class Rewriter(Protocol):
@@ -721,13 +724,14 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
         names = sorted({u.finding.variable for u in usages if u.finding.variable}
                        | {r.split(":")[-1].split("[")[0] for r in refs})
         job_map: dict[str, dict[str, str]] = {}
+        context_map: dict[str, dict[str, dict[str, str]]] = {}
         effective_jobs: dict[str, list[str]] = {}
         received: list[str] = []
         if any(u.runs for u in usages):  # what each effective job receives decides (receipts)
             accounts = file_accounts(fproject, fpath, usages, derived, var_key)
             keys, var_refs, sa_map, job_map, received = (set(accounts.keys), accounts.var_refs, accounts.sa_map,
                                                           accounts.job_map, accounts.reasons)
-            effective_jobs = accounts.effective_jobs
+            effective_jobs, context_map = accounts.effective_jobs, accounts.context_map
             if not keys and not received:
                 continue
         else:  # an inventory without effective jobs: the variables scan linked
@@ -755,7 +759,7 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                 outcome = rewriter(RewriteRequest(fpath, text.content, derived.design.audience, sa_map,
                                                   tuple(names), inventory.gitlab_version,
                                                   next(iter(derived.design.extra_audiences), ""),
-                                                  job_map))
+                                                  job_map, context_map))
             except Exception as exc:  # noqa: BLE001 - a rewriter bug must not stop the plan
                 log.debug("rewriter failed on %s", subject, exc_info=True)
                 outcome = RewriteOutcome("manual", reasons=(f"the CI rewriter failed: {type(exc).__name__}",))
@@ -795,7 +799,7 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                          for k in sorted(keys, key=lambda k: (k.service_account, k.key_id))],
                 "binding": {"bindings": [binding_ids[sa] for sa in sas if sa in binding_ids]},
                 "rewrite_options": {"audience": derived.design.audience, "service_accounts": sa_map,
-                                    "job_service_accounts": job_map,
+                                    "job_service_accounts": job_map, "context_accounts": context_map,
                                     "key_variables": names, "gitlab_version": inventory.gitlab_version},
             }))
     return actions, manual, mr_by_var, manual_by_var
@@ -813,6 +817,8 @@ class FileAccounts:
     job_map: dict[str, dict[str, str]]
     reasons: list[str]
     effective_jobs: dict[str, list[str]] = field(default_factory=dict)  # consumer → jobs receiving a key
+    # job of the file → variable → context → account (see RewriteRequest.context_accounts)
+    context_map: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived: Derived,
@@ -874,7 +880,33 @@ def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived
         if r.known and r.resolution.definite and r.variable in var_key:
             effective.setdefault(r.consumer, set()).add(r.job)
     return FileAccounts(keys, sorted(var_refs), sa_map, job_map, list(dict.fromkeys(reasons)),
-                        {c: sorted(j) for c, j in sorted(effective.items())})
+                        {c: sorted(j) for c, j in sorted(effective.items())},
+                        context_accounts(rs, usages, var_key, fproject))
+
+
+def context_accounts(rs: Sequence[Receipt], usages: Sequence[KeyUsage], var_key: Mapping[str, KeyIdentity],
+                     fproject: str) -> dict[str, dict[str, dict[str, str]]]:
+    """For the rewriter's self-check: per job of the file and key variable, the account of the key
+    the job receives in each context the resolver decided (`migrate.receipts`). A receipt of a
+    consumer's job counts for the file's job of the same name in the file's own project, and for
+    every hidden job of the file that holds the line (a template job runs wherever it is used)."""
+    jobs_at: dict[tuple[int, str], set[str]] = {}
+    for u in usages:
+        jobs_at.setdefault((u.finding.line, u.finding.variable or ""), set()).update(u.finding.jobs)
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for r in rs:
+        if not r.resolution.definite or r.variable not in var_key:
+            continue
+        env = "environment unknown" if not r.known else (f"environment {r.environment}" if r.environment
+                                                        else "no environment")
+        where = f"{r.consumer} job {r.job or '(unknown)'} ({r.context.ref_class.replace('_', ' ')}, {env})"
+        jobs = jobs_at.get((r.line, r.name), set())
+        targets = {j for j in jobs if j.startswith(".")}
+        if r.consumer == fproject and r.job in jobs:
+            targets.add(r.job)
+        for job in targets:
+            out.setdefault(job, {}).setdefault(r.name, {})[where] = var_key[str(r.variable)].service_account
+    return out
 
 
 def _ctx_label(r: Receipt) -> str:
@@ -1023,6 +1055,8 @@ def default_rewriter() -> Rewriter:
             provider=request.audience.removeprefix("https://iam.googleapis.com/"),
             service_account=single, service_accounts=sas,
             job_service_accounts={job: dict(m) for job, m in request.job_service_accounts.items()},
+            context_accounts={job: {var: dict(c) for var, c in m.items()}
+                              for job, m in request.context_accounts.items()},
             gitlab_version=_major_minor(request.gitlab_version), path=request.path,
             key_variables=frozenset(request.key_variables), instance_url=request.instance_url or None,
             verify_marker=True)

@@ -12,7 +12,8 @@ job of the original with the same job of the result:
   key to a file, activating it, `docker login -u _json_key`, printing, chmod/rm, GAC assignment) and
   the result's federation steps (token write, credential configuration, `gcloud auth login
   --cred-file`, an access-token mint), the command sequences are equal;
-- the job signs in as the service account of the key it used;
+- the job signs in as the service account of the key it used, in every context (ref class,
+  environment) the caller's resolver says it received a key in (`Expectation.accounts_in`);
 - no remaining command, variable, artifact or cache path reads the key variable or the key file:
   the file is looked for in every *piece* of every command (command substitutions, `--flag=value`
   and next-word values, `a=b`/`a:b` mount and option forms, redirections, here-doc bodies).
@@ -50,6 +51,10 @@ class Expectation:
     audience: str  # https://iam.googleapis.com/projects/N/.../providers/P
     token_mode: str  # 'id_tokens' | 'identity' | 'jwt_v2'
     account_for: Callable[[str, str], str]  # (job, key variable) -> service-account e-mail ('' unknown)
+    # (job, key variable) -> {context: e-mail}: the account of the key the job receives in each
+    # context (ref class, environment; from the caller's variable resolver, `migrate.ci.variables`).
+    # Where given, the job must sign in as that account in *every* context, not only in one.
+    accounts_in: Callable[[str, str], Mapping[str, str]] = lambda job, var: {}
 
 
 def compare(before: Resolved, after: Resolved, expect: Expectation) -> list[str]:
@@ -427,8 +432,19 @@ _ACCOUNT = re.compile(r"(?:--service-account=|serviceAccounts/)([A-Za-z0-9._%+@-
 def _account_failures(old: Mapping[str, Any], new: Mapping[str, Any], name: str, expect: Expectation,
                       paths: frozenset[str]) -> list[str]:
     used = sorted({var for line in _script_lines(old) for var in shell.var_refs(line) if var in expect.key_vars})
-    wanted = {expect.account_for(name, var) for var in used} - {""}
     named = {match.group(1) for line in _script_lines(new) for match in _ACCOUNT.finditer(line)}
+    # The rewritten job names its account literally, so it signs in as the same account in every
+    # context; each context must have received a key of exactly that account.
+    contexts: dict[str, set[str]] = {}
+    for var in used:
+        for context, email in expect.accounts_in(name, var).items():
+            if email:
+                contexts.setdefault(context, set()).add(email)
+    for context, wanted_here in sorted(contexts.items()):
+        if named != wanted_here:
+            return [f"signs in as {', '.join(sorted(named)) or 'nobody'} but in {context} it received the key "
+                    f"of {', '.join(sorted(wanted_here))}"]
+    wanted = {expect.account_for(name, var) for var in used} - {""}
     if wanted and named != wanted:
         return [f"signs in as {', '.join(sorted(named)) or 'nobody'} but its key(s) belong to "
                 f"{', '.join(sorted(wanted))}"]

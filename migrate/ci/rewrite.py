@@ -49,6 +49,10 @@ class RewriteOptions:
     # job → key variable → email: where jobs of one file received different keys (per environment),
     # each job impersonates the account of the key it received (overrides `service_accounts`).
     job_service_accounts: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    # job → key variable → context → email: what the caller's variable resolver says each job
+    # receives in each context (ref class, environment). The self-check refuses a rewrite whose job
+    # would sign in, in any of them, as another account than the one of the key it received there.
+    context_accounts: Mapping[str, Mapping[str, Mapping[str, str]]] = dataclasses.field(default_factory=dict)
     gitlab_version: tuple[int, int] | None = None
     google_cloud_identity: bool = False
     path: str = ".gitlab-ci.yml"

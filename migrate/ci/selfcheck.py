@@ -153,13 +153,19 @@ def expectation(doc: Document, options: Any, token_var: str) -> acceptance.Expec
     mode = "identity" if getattr(options, "google_cloud_identity", False) else \
         "jwt_v2" if version is not None and version < (15, 7) else "id_tokens"
     accounts = dict(getattr(options, "service_accounts", {}) or {})
+    per_job = dict(getattr(options, "job_service_accounts", {}) or {})
     fallback = str(getattr(options, "service_account", "") or "")
+    contexts = dict(getattr(options, "context_accounts", {}) or {})
 
     def account_for(job: str, var: str) -> str:
-        return accounts.get(var) or fallback
+        return dict(per_job.get(job) or {}).get(var) or accounts.get(var) or fallback
+
+    def accounts_in(job: str, var: str) -> dict[str, str]:
+        return dict(dict(contexts.get(job) or {}).get(var) or {})
 
     return acceptance.Expectation(frozenset(doc.key_vars),
-                                  f"https://iam.googleapis.com/{getattr(options, 'provider', '')}", mode, account_for)
+                                  f"https://iam.googleapis.com/{getattr(options, 'provider', '')}", mode, account_for,
+                                  accounts_in)
 
 
 def _effective_jobs(doc: Document, documents: list[Any], options: Any, token_var: str) -> list[str]:
