@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from tabulate import tabulate
 
-from migrate.textsafe import escape
+from migrate.textsafe import Styled, escape
 
 GAP = 2  # tabulate's "simple" format puts two spaces between columns
 MIN_COL = 6
@@ -52,7 +52,7 @@ def colour_enabled(stream: TextIO | None = None) -> bool:
 
 
 LOUD = {"failed": "31;1", "refused": "31;1", "error": "31;1", "fail": "31;1", "blocked": "33;1",
-        "manual": "33;1", "broader": "31;1"}
+        "manual": "33;1", "pending": "33;1", "broader": "31;1"}
 
 
 def loud(word: str, stream: TextIO | None = None) -> str:
@@ -62,10 +62,6 @@ def loud(word: str, stream: TextIO | None = None) -> str:
     if code is None or not colour_enabled(stream):
         return word
     return Styled(f"\x1b[{code}m{escape(word)}\x1b[0m")
-
-
-class Styled(str):
-    """Text already escaped and coloured by `loud`: `render_table` keeps its escape codes."""
 
 
 def cell_text(cell: Any) -> str:

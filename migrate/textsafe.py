@@ -38,9 +38,14 @@ def escape_multiline(text: str) -> str:
     return "\n".join(escape(line) for line in text.split("\n"))
 
 
+class Styled(str):
+    """Text already escaped and coloured (`migrate.tables.loud`): tables keep its escape codes."""
+
+
 def tabulate(rows: Iterable[Sequence[Any]], headers: Any = (), **kwargs: Any) -> str:
     """`tabulate.tabulate` with every cell and header escaped (None stays empty)."""
-    safe = [["" if cell is None else escape(cell) if isinstance(cell, str) else cell for cell in row]
+    safe = [["" if cell is None else cell if isinstance(cell, Styled) else escape(cell) if isinstance(cell, str)
+             else cell for cell in row]
             for row in rows]
     if isinstance(headers, (list, tuple)):
         headers = [escape(h) for h in headers]

@@ -41,6 +41,7 @@ from migrate.gitlab.merge_requests import MRInfo
 from migrate.gitlab.pipelines import JobInfo, PipelineInfo, PipelineReader
 from migrate.model import Action, Outcome, Plan
 from migrate.mr import MRParamsError, branch_name, parse_params
+from migrate.progress import Progress, SilentProgress
 from migrate.propagation import explain, parse_time, within_propagation
 from migrate.state import State
 
@@ -266,26 +267,36 @@ def verify_action(reader: PipelineReader, action: Action, branch_prefix: str) ->
                         merged_sha(mr), mr.merged_at, checks)
 
 
-def verify_plan(reader: PipelineReader, plan: Plan, branch_prefix: str, state: State | None = None
-                ) -> list[VerifyResult]:
-    """Verify every merge_request action; journal each result (stage verify) when `state` is given."""
+def verify_plan(reader: PipelineReader, plan: Plan, branch_prefix: str, state: State | None = None,
+                progress: Progress | None = None) -> list[VerifyResult]:
+    """Verify every merge_request action; journal each result (stage verify) when `state` is given;
+    `progress` counts the merge requests (the CLI's bar on stderr)."""
     results: list[VerifyResult] = []
-    for action in plan.actions:
-        if action.kind != "merge_request":
-            continue
-        try:
-            result = verify_action(reader, action, branch_prefix)
-        except Exception as exc:  # noqa: BLE001 - one MR's read failure is its result, not the run's
-            log.debug("verify %s failed", action.id, exc_info=True)
-            result = VerifyResult(action.id, str(action.params.get("project") or ""), "failed",
-                                  f"could not read GitLab: {exc}")
-        if state is not None and result.status == "failed":
-            result = _propagation(result, action, state)
-        results.append(result)
-        if state is not None:
-            state.outcome(STAGE, action.id, KIND, action.target, result.outcome, result.detail,
-                          result.evidence())
+    progress = progress or SilentProgress()
+    actions = [a for a in plan.actions if a.kind == "merge_request"]
+    progress.start("Verifying merge requests", len(actions))
+    try:
+        for action in actions:
+            results.append(_verify_one(reader, action, branch_prefix, state))
+            progress.advance()
+    finally:
+        progress.finish()
     return results
+
+
+def _verify_one(reader: PipelineReader, action: Action, branch_prefix: str, state: State | None) -> VerifyResult:
+    """One merge request's result, journaled when `state` is given (a read failure is its result)."""
+    try:
+        result = verify_action(reader, action, branch_prefix)
+    except Exception as exc:  # noqa: BLE001 - one MR's read failure is its result, not the run's
+        log.debug("verify %s failed", action.id, exc_info=True)
+        result = VerifyResult(action.id, str(action.params.get("project") or ""), "failed",
+                              f"could not read GitLab: {exc}")
+    if state is not None and result.status == "failed":
+        result = _propagation(result, action, state)
+    if state is not None:
+        state.outcome(STAGE, action.id, KIND, action.target, result.outcome, result.detail, result.evidence())
+    return result
 
 
 def _propagation(result: VerifyResult, action: Action, state: State) -> VerifyResult:

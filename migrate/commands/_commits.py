@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 
 from migrate.config import Config
+from migrate.progress import Progress, SilentProgress
 from migrate.report.findings import FindingsDocument
 
 log = logging.getLogger(__name__)
 
 
-def file_commits(config: Config | None, doc: FindingsDocument) -> dict[tuple[str, str, str], str]:
+def file_commits(config: Config | None, doc: FindingsDocument,
+                 progress: Progress | None = None) -> dict[tuple[str, str, str], str]:
     wanted = {(e.project, e.file, e.ref or "") for e in doc.exposures if e.kind == "usage" and e.file and e.ref}
     if config is None or not wanted:
         return {}
@@ -21,10 +23,14 @@ def file_commits(config: Config | None, doc: FindingsDocument) -> dict[tuple[str
     from migrate.gitlab.files import read_files
     from migrate.plan import FileText
 
+    progress = progress or SilentProgress()
+    progress.start("Reading the CI files' commits from GitLab", len(wanted))
     try:
-        texts = read_files(GitLabClients.from_config(config), wanted, config.concurrency)
+        texts = read_files(GitLabClients.from_config(config), wanted, config.concurrency, progress)
     except Exception as exc:  # noqa: BLE001 - the report is still written, without those findings
         log.warning("cannot read the CI files' commits from GitLab (%s): the GitLab report leaves their "
                     "findings out", type(exc).__name__)
         return {}
+    finally:
+        progress.finish()
     return {k: str(t.commit_id) for k, t in texts.items() if isinstance(t, FileText) and t.commit_id}

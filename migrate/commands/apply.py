@@ -31,7 +31,7 @@ from migrate.commands._output import print_envelope
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
 from migrate.model import Action, ActionResult, Inventory, Plan, to_dict
 from migrate.plan_io import KNOWN_KINDS
-from migrate.progress import Progress, progress_for
+from migrate.progress import Progress, add_progress_option, progress_from_args
 from migrate.state import RunLock, State
 from migrate.tables import loud, render_table
 
@@ -47,8 +47,7 @@ def register(sub: Any, help_text: str) -> None:
                    help="the scan's inventory the plan was made from, when that scan was not journaled in "
                         "this state directory (a plan made elsewhere is refused unless named so)")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
-                   help="progress bar on stderr (auto: when stderr is a terminal)")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -86,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             state.warn_unfinished("apply")
             state.save_snapshot("plan", plan_io.to_data(plan))
         ctx = ApplyContext(plan, args.dry_run, config, state, services=services)
-        progress = progress_for(sys.stderr, {"auto": None, "always": True, "never": False}[args.progress])
+        progress = progress_from_args(args)
         todo = [a for a in plan.actions if a.kind not in KEY_KINDS and (kinds is None or a.kind in kinds)]
         progress.start("apply (dry run)" if args.dry_run else "apply", total=len(todo))
         try:

@@ -23,8 +23,10 @@ from migrate.commands._output import STDOUT, print_envelope, write_output
 from migrate.commands.report import optional_config, report_time
 from migrate.errors import EXIT_FINDINGS, EXIT_OK
 from migrate.model import Inventory, to_dict
+from migrate.progress import add_progress_option, progress_from_args
 from migrate.report import gitlab_format, sarif
 from migrate.report.findings import FindingsDocument, build_findings
+from migrate.tables import loud
 from migrate.textsafe import tabulate
 
 
@@ -40,6 +42,7 @@ def register(sub: Any, help_text: str) -> None:
     parser.add_argument("--format", choices=("table", "json", "sarif"), default="table",
                         help="stdout: the offenders table (default), the JSON output envelope, or SARIF 2.1.0")
     parser.add_argument("--now", metavar="TIME", help="report time, ISO 8601 (default: now)")
+    add_progress_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -50,10 +53,10 @@ def _inventory(args: argparse.Namespace) -> Inventory:
         optional_config(args)  # a given --config must still be valid
         return inventory_io.read(args.inventory)
     from migrate.commands.scan import run_scan
-    from migrate.progress import progress_for
+    from migrate.progress import progress_from_args
 
     config = config_from_args(args)
-    inventory, _stats = run_scan(config, progress_for(sys.stderr, None), google=args.google)
+    inventory, _stats = run_scan(config, progress_from_args(args), google=args.google)
     return inventory
 
 
@@ -61,14 +64,14 @@ def offenders_table(doc: FindingsDocument) -> str:
     rows = [[e.kind, e.subject, e.variable or "-",
              f"{e.service_account}#{e.key_id[:8]}" if e.key_id else "unreadable (suspected key)",
              e.key_status or "-"] for e in doc.exposures]
-    rows += [["ERROR", i.subject, "-", i.reason, "-"] for i in doc.errors]
+    rows += [[loud("ERROR"), i.subject, "-", i.reason, "-"] for i in doc.errors]
     return tabulate(rows, headers=["kind", "where", "variable", "key", "status"], tablefmt="github")
 
 
 def run(args: argparse.Namespace) -> int:
     doc = build_findings(_inventory(args), None, [], report_time(args.now))
     if args.gitlab_report:
-        commits = file_commits(optional_config(args), doc)
+        commits = file_commits(optional_config(args), doc, progress_from_args(args))
         write_output(args.gitlab_report, gitlab_format.render(doc, commits), "gitlab-report")
     if args.sarif:
         write_output(args.sarif, sarif.render(doc), "sarif")

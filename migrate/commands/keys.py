@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from typing import Any
@@ -21,6 +21,7 @@ from migrate.config import Config
 from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.keys import held_key_ids, iso, parse_time
 from migrate.model import Plan
+from migrate.progress import Progress, add_progress_option, progress_from_args
 from migrate.retire import (
     KeyAdmin,
     KeyItem,
@@ -36,6 +37,7 @@ from migrate.retire import (
     service_accounts_in_scope,
 )
 from migrate.state import RunLock, State
+from migrate.tables import loud
 from migrate.textsafe import tabulate
 
 
@@ -77,6 +79,7 @@ def register(sub: Any, help_text: str) -> None:
     orphans.add_argument("--plan", metavar="FILE", help="plan file (default: the latest plan in the state)")
     orphans.add_argument("--now", metavar="ISO", help="override the current time (tests, demos)")
     orphans.add_argument("--format", choices=("table", "json"), default="table")
+    add_progress_option(orphans)
     orphans.set_defaults(func=run_orphans)
 
     parser.set_defaults(func=lambda args: _usage(parser))
@@ -92,6 +95,7 @@ def _common(p: argparse.ArgumentParser, keys: bool = True) -> None:
     p.add_argument("--dry-run", action="store_true", help="decide and report; change nothing")
     p.add_argument("--now", metavar="ISO", help="override the current time for the gates (tests, demos)")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    add_progress_option(p)
     if keys:
         p.add_argument("--key", action="append", default=[], metavar="KEY_ID",
                        help="only this key (repeatable); an orphan key is touched only when named here")
@@ -265,8 +269,27 @@ def run_retire(args: argparse.Namespace) -> int:
                          include_rolled_back=args.include_rolled_back,
                          accept_jobs=tuple(args.accept_job))
     with ctx.lock("keys retire", args.dry_run):
-        results = Retirement(ctx.state, ctx.keys(), None, options, ctx.schedules()).retire(items)
+        run = Retirement(ctx.state, ctx.keys(), None, options, ctx.schedules())
+        results = _each(items, run.retire, progress_from_args(args), "keys retire" + _dry(args))
     return _render(results, args.format, "keys retire")
+
+
+def _dry(args: argparse.Namespace) -> str:
+    return " (dry run)" if getattr(args, "dry_run", False) else ""
+
+
+def _each(items: list[KeyItem], step: Callable[[Sequence[KeyItem]], list[StepResult]], progress: Progress,
+          what: str) -> list[StepResult]:
+    """Run `step` key by key so the bar on stderr counts keys (each key: live reads, gates, journal)."""
+    results: list[StepResult] = []
+    progress.start(what, len(items))
+    try:
+        for item in items:
+            results = step([item])  # the run accumulates its results
+            progress.advance()
+    finally:
+        progress.finish()
+    return results
 
 
 def run_delete(args: argparse.Namespace) -> int:
@@ -289,7 +312,7 @@ def run_delete(args: argparse.Namespace) -> int:
             require_scope(ctx.gitlab(), "api", "keys delete (it deletes the keys' CI/CD variables)")
         run = Retirement(ctx.state, ctx.keys(), ctx.variables() if needs_gitlab else None, options,
                          ctx.schedules())
-        results = run.delete(items)
+        results = _each(items, run.delete, progress_from_args(args), "keys delete" + _dry(args))
     return _render(results, args.format, "keys delete")
 
 
@@ -318,7 +341,16 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 def run_orphans(args: argparse.Namespace) -> int:
     ctx = Context(args, need_plan=False)
-    orphans = find_orphans(ctx.keys(), ctx.service_accounts(), ctx.held(), ctx.now)
+    progress = progress_from_args(args)
+    accounts, held = ctx.service_accounts(), ctx.held()
+    progress.start("Listing keys of in-scope service accounts", len(accounts))
+    orphans: list[OrphanKey] = []
+    try:
+        for sa in accounts:
+            orphans += find_orphans(ctx.keys(), [sa], held, ctx.now)
+            progress.advance()
+    finally:
+        progress.finish()
     if args.format == "json":
         code = EXIT_FINDINGS if any(o.error for o in orphans) else EXIT_OK
         return print_envelope("keys orphans", code, {"orphans": len(orphans)}, [asdict(o) for o in orphans],
@@ -336,7 +368,7 @@ def _orphan_table(orphans: list[OrphanKey]) -> str:
     rows = []
     for o in orphans:
         last = o.last_authenticated or (f"unknown: {o.usage_unknown_reason}" if o.usage_unknown_reason else "none")
-        rows.append([o.service_account, o.key_id or "ERROR", o.created or "", "" if o.age_days is None else o.age_days,
+        rows.append([o.service_account, o.key_id or loud("ERROR"), o.created or "", "" if o.age_days is None else o.age_days,
                      "yes" if o.disabled else "no", o.error or last])
     return tabulate(rows, headers=["service account", "key id", "created", "age (days)", "disabled",
                                    "last authentication"])
@@ -352,7 +384,7 @@ def _render(results: list[StepResult], fmt: str, command: str = "keys") -> int:
                        [{"subject": r.target, "reason": r.detail} for r in results
                         if r.outcome in ("failed", "refused")])
     else:
-        rows = [[r.kind, r.target, r.outcome, r.detail] for r in results]
+        rows = [[r.kind, r.target, loud(r.outcome), r.detail] for r in results]
         print(tabulate(rows, headers=["step", "target", "outcome", "detail"], maxcolwidths=[None, 60, None, 80]))
     summary = ", ".join(f"{n} {o}" for o, n in sorted(counts.items())) or "nothing to do"
     print(f"keys: {summary}", file=sys.stderr)

@@ -32,6 +32,7 @@ from migrate.plan import (
 )
 from migrate.plan_render import render_explain, render_plan
 from migrate.plan_summary import changes, counts, pending, summary_line
+from migrate.progress import Progress, SilentProgress, add_progress_option, progress_from_args
 from migrate.state import State, utcnow
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def register(sub: Any, help_text: str) -> None:
     p.add_argument("--no-diff", action="store_true", help="do not print the CI diffs")
     p.add_argument("--id-token", metavar="FILE", help="a job ID token from the instance (e.g. `echo "
                    "\"$ID_TOKEN\" > t.jwt` in a throwaway job): its `iss` becomes the provider's issuer")
+    add_progress_option(p)
     p.set_defaults(func=run)
 
 
@@ -82,8 +84,9 @@ def _token_iss(path: str | None) -> str | None:
 
 
 def gather_facts(config: Config, inventory: Inventory, offline: bool, number: str | None,
-                 id_token: str | None = None) -> PlanFacts:
-    """Everything the planner needs from the outside world, read-only."""
+                 id_token: str | None = None, progress: Progress | None = None) -> PlanFacts:
+    """Everything the planner needs from the outside world, read-only; `progress` counts the reads."""
+    progress = progress or SilentProgress()
     from migrate.issuer import choose_issuer
 
     jwks = None
@@ -119,13 +122,13 @@ def gather_facts(config: Config, inventory: Inventory, offline: bool, number: st
     facts = PlanFacts(project_number=number, issuer=issuer, jwks_json=jwks, generated_at=utcnow())
     if offline:
         return facts
-    live, bindings, others = _live(config, inventory, facts)
+    live, bindings, others = _live(config, inventory, facts, progress)
     return PlanFacts(project_number=number, issuer=issuer, jwks_json=jwks, generated_at=facts.generated_at,
-                     files=_files(config, inventory), live=live, live_bindings=bindings,
+                     files=_files(config, inventory, progress), live=live, live_bindings=bindings,
                      policy_members_other=others)
 
 
-def _files(config: Config, inventory: Inventory) -> dict[tuple[str, str, str], Any]:
+def _files(config: Config, inventory: Inventory, progress: Progress) -> dict[tuple[str, str, str], Any]:
     from migrate.gitlab.client import GitLabClients
     from migrate.gitlab.files import read_files
 
@@ -137,10 +140,16 @@ def _files(config: Config, inventory: Inventory) -> dict[tuple[str, str, str], A
             p = projects.get(c)
             if c != u.file_project and p is not None and p.default_branch and "@" not in p.ci_config_path:
                 wanted.add((c, p.ci_config_path or ".gitlab-ci.yml", p.default_branch))
-    return read_files(GitLabClients.from_config(config), wanted, config.concurrency) if wanted else {}
+    if not wanted:
+        return {}
+    progress.start("Reading CI files from GitLab", len(wanted))
+    try:
+        return read_files(GitLabClients.from_config(config), wanted, config.concurrency, progress)
+    finally:
+        progress.finish()
 
 
-def _live(config: Config, inventory: Inventory, facts: PlanFacts
+def _live(config: Config, inventory: Inventory, facts: PlanFacts, progress: Progress
           ) -> tuple[LiveFederation, dict[str, tuple[str, ...]], dict[str, int]]:
     from migrate.federation import ROLE
     from migrate.gcp.clients import GoogleClients
@@ -157,15 +166,20 @@ def _live(config: Config, inventory: Inventory, facts: PlanFacts
     bindings: dict[str, tuple[str, ...]] = {}
     others: dict[str, int] = {}
     editor = PolicyEditor(clients)
-    for sa in derived.scopes:
-        try:
-            policy = editor.read(sa_resource(sa, derived))
-        except WifMigrateError as exc:
-            log.warning("cannot read the IAM policy of %s: %s", sa, exc)
-            continue
-        bindings[sa] = tuple(m for b in policy.get("bindings", []) if b.get("role") == ROLE
-                             and not b.get("condition") for m in b.get("members", []))
-        others[sa] = policy_members_other(policy, derived.design.pool_name)
+    progress.start("Reading service-account IAM policies", len(derived.scopes))
+    try:
+        for sa in derived.scopes:
+            progress.advance()
+            try:
+                policy = editor.read(sa_resource(sa, derived))
+            except WifMigrateError as exc:
+                log.warning("cannot read the IAM policy of %s: %s", sa, exc)
+                continue
+            bindings[sa] = tuple(m for b in policy.get("bindings", []) if b.get("role") == ROLE
+                                 and not b.get("condition") for m in b.get("members", []))
+            others[sa] = policy_members_other(policy, derived.design.pool_name)
+    finally:
+        progress.finish()
     return LiveFederation(True, pool, provider), bindings, others
 
 
@@ -174,11 +188,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--format json and -o - both want stdout: write the plan to a file with -o FILE")
     config = config_from_args(args)
     inventory = _inventory(args, config)
-    facts = gather_facts(config, inventory, args.offline, args.project_number, getattr(args, "id_token", None))
+    progress = progress_from_args(args)
+    facts = gather_facts(config, inventory, args.offline, args.project_number, getattr(args, "id_token", None),
+                         progress)
     rewriter = default_rewriter()
     human = sys.stderr if args.output == STDOUT else sys.stdout
     try:
-        result = build_plan(inventory, config, facts, rewriter)
+        # one step the planner does not count (CI rewrites, self-checks, simulation): a spinner
+        # with the elapsed time, so a long plan is never a blank screen
+        progress.start(f"Computing the plan ({len(inventory.usages)} CI usages, "
+                       f"{len(inventory.variables)} key variables)", None)
+        try:
+            result = build_plan(inventory, config, facts, rewriter)
+        finally:
+            progress.finish()
     except PlanRefusedError as exc:
         if args.format == "json":
             return print_envelope("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),

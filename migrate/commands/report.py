@@ -22,6 +22,7 @@ from migrate.commands._common import DEFAULT_CONFIG, config_from_args, new_parse
 from migrate.config import REPORT_FORMATS, Config
 from migrate.errors import EXIT_OK, UsageError
 from migrate.model import Inventory, Plan
+from migrate.progress import Progress, SilentProgress, add_progress_option, progress_from_args
 from migrate.report import gitlab_format, outputs
 from migrate.report.burndown import parse_ts
 from migrate.report.findings import FindingsDocument, build_findings
@@ -38,6 +39,7 @@ def register(sub: Any, help_text: str) -> None:
     parser.add_argument("--out", "-o", metavar="DIR", help="output directory (default: config reports.out)")
     add_input_options(parser)
     parser.add_argument("--plan", metavar="FILE", help="plan file (default: the latest plan snapshot, if any)")
+    add_progress_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -113,25 +115,37 @@ def build_document(args: argparse.Namespace, config: Config | None, with_history
 
 
 def write_reports(doc: FindingsDocument, formats: list[str], out: Path,
-                  commits: Mapping[tuple[str, str, str], str] | None = None) -> list[Path]:
+                  commits: Mapping[tuple[str, str, str], str] | None = None,
+                  progress: Progress | None = None) -> list[Path]:
+    progress = progress or SilentProgress()
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for fmt in formats:
-        for name, render in outputs(fmt):
+    files = [(fmt, name, render) for fmt in formats for name, render in outputs(fmt)]
+    progress.start(f"Writing reports to {out}", len(files))
+    try:
+        for fmt, name, render in files:
             path = out / name
             text = gitlab_format.render(doc, commits) if fmt == "gitlab" else render(doc)
             path.write_text(text, encoding="utf-8")
             written.append(path)
+            progress.advance()
+    finally:
+        progress.finish()
     return written
 
 
 def run(args: argparse.Namespace) -> int:
     config = optional_config(args)
     formats = parse_formats(args.format, config)
-    doc = build_document(args, config)
+    progress = progress_from_args(args)
+    progress.start("Building the findings (inventory, plan, journal)", None)
+    try:
+        doc = build_document(args, config)
+    finally:
+        progress.finish()
     out = Path(args.out or (config.reports.out if config else "reports"))
-    commits = file_commits(config, doc) if "gitlab" in formats else {}
-    for path in write_reports(doc, formats, out, commits):
+    commits = file_commits(config, doc, progress) if "gitlab" in formats else {}
+    for path in write_reports(doc, formats, out, commits, progress):
         print(path)
     s = doc.summary
     print(f"wif-migrate report: {s.keys_found} key(s) found, {s.keys_migrated} migrated, {s.keys_disabled} "

@@ -22,7 +22,7 @@ from migrate.commands._output import STDOUT, print_envelope, write_output
 from migrate.config import Config
 from migrate.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.model import Inventory, to_dict
-from migrate.progress import Progress, progress_for
+from migrate.progress import Progress, add_progress_option, progress_from_args
 from migrate.scan import KeyFactsSource, ScanOptions, scan
 from migrate.scan_summary import keys_found, render_summary
 from migrate.state import State, utcnow
@@ -40,14 +40,13 @@ def register(sub: Any, help_text: str) -> None:
                         help="do not ask Google for key facts (they are recorded as unknown)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 also when a project or group could not be read (ERROR rows)")
-    parser.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
-                        help="progress bar on stderr (auto: when stderr is a terminal)")
+    add_progress_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    progress = progress_for(sys.stderr, {"auto": None, "always": True, "never": False}[args.progress])
+    progress = progress_from_args(args)
     inventory, stats = run_scan(config, progress, google=not args.no_google)
     output = Path(args.output) if args.output else Path(config.state_dir) / "inventory.json"
     if str(output) == STDOUT:

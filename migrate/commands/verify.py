@@ -14,7 +14,9 @@ from migrate.commands._common import config_from_args, existing_state, new_parse
 from migrate.commands._output import dumps, envelope
 from migrate.errors import UsageError
 from migrate.model import Plan
+from migrate.progress import add_progress_option, progress_from_args
 from migrate.state import State
+from migrate.tables import loud
 from migrate.textsafe import tabulate
 from migrate.verify import VerifyResult, exit_code, verify_plan
 
@@ -23,6 +25,7 @@ def register(sub: Any, help_text: str) -> None:
     parser = new_parser(sub, "verify", help_text)
     parser.add_argument("--plan", metavar="FILE", help="plan file (default: the latest plan in the state)")
     parser.add_argument("--format", choices=("table", "json"), default="table")
+    add_progress_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -42,7 +45,7 @@ def load_plan(path: str | None, state: State) -> Plan:
 def render_table(results: list[VerifyResult]) -> str:
     rows = [(r.project, f"!{r.mr_iid}" if r.mr_iid else "-", r.mr_state or "-",
              ", ".join(str(c.pipeline_id) for c in r.checks if c.pipeline_id) or "-",
-             r.status.upper(), r.detail) for r in results]
+             loud(r.status.upper()), r.detail) for r in results]
     counts = {s: sum(r.status == s for r in results) for s in ("verified", "failed", "pending")}
     table = tabulate(rows, headers=("project", "MR", "state", "pipeline", "result", "detail"),
                      tablefmt="simple", maxcolwidths=[None, None, None, None, None, 80])
@@ -73,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_gitlab(config)
     reader = GitLabPipelines(GitLabClients.from_config(config))
-    results = verify_plan(reader, plan, config.merge_requests.branch_prefix, state)
+    results = verify_plan(reader, plan, config.merge_requests.branch_prefix, state, progress_from_args(args))
     out = render_json(results) if args.format == "json" else render_table(results)
     print(out, end="")
     return exit_code(results)

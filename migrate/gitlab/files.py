@@ -17,6 +17,7 @@ import gitlab
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
 from migrate.plan import FileText
+from migrate.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def read_file(clients: GitLabClients, project: str, path: str, ref: str) -> File
 
 
 def read_files(clients: GitLabClients, wanted: Iterable[tuple[str, str, str]],
-               concurrency: int = 8) -> dict[tuple[str, str, str], FileText | str]:
+               concurrency: int = 8, progress: Progress | None = None) -> dict[tuple[str, str, str], FileText | str]:
     """Every wanted file, read by `concurrency` threads through the shared (rate-limited) clients:
     one request each, so thousands of files take seconds, not minutes."""
     keys = sorted(set(wanted))
@@ -44,6 +45,8 @@ def read_files(clients: GitLabClients, wanted: Iterable[tuple[str, str, str]],
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="read-file") as pool:
         for key, result in zip(keys, pool.map(lambda k: read_file(clients, *k), keys), strict=True):
             out[key] = result
+            if progress is not None:
+                progress.advance()
             if isinstance(result, str):
                 log.info("could not read %s:%s@%s: %s", *key, result)
     return out
