@@ -30,13 +30,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from migrate.ci import shell
+from migrate.ci import credvars, shell
 from migrate.ci.effective import Resolved
 
 MAX_EFFECTIVE_LINES = 120_000
 MAX_REASONS = 5  # script lines over all effective jobs; beyond that we do not guess
-GAC_NAMES = frozenset({"GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
-                       "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON"})
+GAC_NAMES = credvars.variable_names()  # tools' credential variables (migrate/ci/credvars.yaml)
 PATH_HARMLESS = frozenset({"rm", "chmod", "chown", "ls", "test", "[", "stat", "mkdir", "touch", "true"})
 LINE_HARMLESS = frozenset({"echo", "exit", "return", "then", "fi", "else", "true", ":", "printf"})
 _PIECE_SPLIT = re.compile(r"[\s\"'`()=:,;|&<>]+")

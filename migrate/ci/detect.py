@@ -19,13 +19,14 @@ from typing import Any
 
 import yaml
 
-from migrate.ci import shell
+from migrate.ci import credvars, shell
 from migrate.ci.commands import Command, classify
 from migrate.ci.units import Budget, Unit, script_units
 from migrate.ci.yamlnodes import Pipeline, get, items, scalar, strings, walk
 
-GAC_NAMES = frozenset({"GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
-                       "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON"})
+# Variables a tool reads a key file (or key JSON) from: ADC, Terraform, gcloud, build caches, ...
+# The catalogue (`migrate/ci/credvars.yaml`) names each one's tool and its source.
+GAC_NAMES = credvars.variable_names()
 NOT_KEYS = frozenset({"CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2", "CI_JOB_TOKEN", "CI_BUILD_TOKEN",
                       "CI_REGISTRY_PASSWORD", "CI_PROJECT_DIR", "CI_BUILDS_DIR", "HOME", "PWD", "TMPDIR",
                       "CI_PIPELINE_ID", "CI_JOB_ID"})
@@ -158,6 +159,14 @@ def _classified(text: str) -> tuple[Command, ...] | None:
     return None if parts is None else tuple(classify(part) for part in parts)
 
 
+def value_text(node: yaml.Node) -> str:
+    """A YAML variable's value: `NAME: V` or `NAME: {value: V, description: ...}` (GitLab's two forms)."""
+    value = scalar(node)
+    if value is None and isinstance(node, yaml.MappingNode):
+        value = scalar(get(node, "value"))
+    return value or ""
+
+
 def _env(yaml_vars: list[tuple[str, yaml.Node]]) -> dict[str, str]:
     env: dict[str, str] = {}
     for name, node in yaml_vars:
@@ -220,7 +229,7 @@ def _find_keys(doc: Document, hints: set[str]) -> None:
         changed = False
         for context in doc.contexts:
             for name, node in context.yaml_vars:
-                source = shell.single_var(scalar(node) or "")
+                source = shell.single_var(value_text(node))
                 if name in keys and source and source != name and source not in keys and _is_candidate(source, doc):
                     keys.add(source)
                     changed = True
@@ -243,6 +252,25 @@ def sinks(context: Context, doc: Document) -> set[str]:
                 found.add(value)
         elif command.kind in ("activate", "docker") and command.path:
             found.add(resolve(command.path, env))
+        for _, value in credential_flags(command):
+            found.add(resolve(value, env))
+    return found
+
+
+def credential_flags(command: Command) -> list[tuple[str, str]]:
+    """(flag, value word) of every catalogued credential flag (`--google_credentials=K`, `… K`)."""
+    flags = credvars.flag_names()
+    if not any(flag in command.segment.text for flag in flags):
+        return []
+    found: list[tuple[str, str]] = []
+    for stage in command.segment.stages:
+        for index, word in enumerate(stage.words):
+            plain = shell.unquote(word)
+            for flag in flags:
+                if plain.startswith(flag + "="):
+                    found.append((flag, word.split("=", 1)[1]))
+                elif plain == flag and index + 1 < len(stage.words):
+                    found.append((flag, stage.words[index + 1]))
     return found
 
 
@@ -266,8 +294,13 @@ def context_keys(context: Context, doc: Document) -> set[str]:
         elif command.kind in ("activate", "docker") and command.var and _is_candidate(command.var, doc) \
                 and command.var not in env:
             keys.add(command.var)
+        for _, value in credential_flags(command):
+            source = shell.single_var(value)
+            if source and source not in env and source not in doc.assigned and _is_candidate(source, doc) \
+                    and not doc.federated:
+                keys.add(source)
     for name, node in context.yaml_vars:
-        source = shell.single_var(scalar(node) or "")
+        source = shell.single_var(value_text(node))
         if name in GAC_NAMES and source and source not in doc.assigned and _is_candidate(source, doc) \
                 and not doc.federated and source not in env:
             keys.add(source)
@@ -306,7 +339,7 @@ def _record(doc: Document) -> None:
         _artifacts(doc, context, paths)
     for context in doc.contexts:
         for name, node in context.yaml_vars:
-            value = scalar(node) or ""
+            value = value_text(node)
             var = refs_key(value, keys)
             if var is not None:
                 kind = "gac-key-variable" if name in GAC_NAMES else "key-remap" if shell.single_var(value) else \
@@ -341,6 +374,12 @@ def _finding(step: Step, keys: set[str], paths: set[str], env: dict[str, str]) -
         return RawFinding(first, last, "key-printed", None, f"prints the key file {command.path} to the job log")
     if command.kind == "echo" and command.var in keys:
         return RawFinding(first, last, "key-printed", command.var, f"prints ${command.var} to the job log")
+    for flag, value in credential_flags(command):
+        source = shell.single_var(value)
+        if resolve(value, env) in paths or (source is not None and source in keys):
+            tool = getattr(credvars.entry(flag), "tool", flag)
+            return RawFinding(first, last, "tool-credential-flag", source if source in keys else None,
+                              f"{tool} reads the key file through {flag}")
     var = refs_key(text, keys)
     if var is not None:
         if command.kind == "assign" and command.name in GAC_NAMES:

@@ -15,7 +15,7 @@ from typing import Literal
 
 import yaml
 
-from migrate.ci import acceptance, emit, limits, shell, tooling
+from migrate.ci import acceptance, credvars, emit, limits, shell, tooling
 from migrate.ci.commands import Command, classify
 from migrate.ci.detect import (
     DEFAULT_CONTEXT,
@@ -26,6 +26,7 @@ from migrate.ci.detect import (
     Document,
     Step,
     build,
+    credential_flags,
     refs_key,
     resolve,
 )
@@ -180,8 +181,7 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], li
     if doc.stray:
         plan.problems.extend(f"line {f.first + 1}: {f.detail}" for f in doc.stray)
     for name, var, node in doc.remaps:
-        plan.problems.append(f"line {node.start_mark.line + 1}: variable {name} is set from key variable ${var}; "
-                             "move each environment to its own service account by hand")
+        plan.problems.append(f"line {node.start_mark.line + 1}: " + _remap_reason(name, var))
     for job, item in doc.artifact_hits:
         plan.problems.append(f"line {item.start_mark.line + 1}: job {job} keeps the key file as an artifact; "
                              "jobs that download it would break")
@@ -332,11 +332,58 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
             plan.put(step, [])
         else:
             _check_other(plan, step, command, env, written)
+    _check_catalogue(plan, context, written)
     if keyed:
         if context.name == DEFAULT_CONTEXT:
             plan.default_keyed = True
         else:
             plan.keyed_jobs.add(context.name)
+
+
+def _remap_reason(name: str, var: str) -> str:
+    """Why a YAML variable set from a key variable is left to a human."""
+    entry = credvars.entry(name)
+    if entry is not None and not entry.rewritable:
+        return entry.manual_reason()
+    if entry is not None:
+        return (f"{name} ({entry.tool}) is set from key variable ${var} in `variables:`; {entry.tool} accepts an "
+                "external_account credential configuration there, but a credential variable set in `variables:` "
+                "is not rewritten automatically: point it at a credential configuration by hand")
+    return f"variable {name} is set from key variable ${var}; move each environment to its own service account by hand"
+
+
+def _check_catalogue(plan: Plan, context: Context, written: dict[str, Step]) -> None:
+    """A key handed to a tool through its own variable (`credvars.yaml`) whose tool does not accept
+    an external_account credential configuration: after the rewrite the file it reads would hold
+    one, so the job goes to manual review naming the tool (the order of write and export does not
+    matter: the tool reads the variable when it runs)."""
+    keys = plan.doc.key_vars
+    env = dict(context.env)
+    for name, node in context.yaml_vars:
+        entry = credvars.entry(name)
+        value = scalar_text(node)
+        if entry is not None and not entry.rewritable and value and \
+                (refs_key(value, keys) or shell.normalize_path(value) in written):
+            plan.problem(None, f"line {node.start_mark.line + 1}: {entry.manual_reason()}")
+    for step in context.steps:
+        command = step.command
+        if command is None or command.kind != "assign" or not command.name:
+            continue
+        entry = credvars.entry(command.name)
+        target = resolve(command.value or "", env)
+        env[command.name] = target
+        if entry is not None and not entry.rewritable and \
+                (refs_key(command.value or "", keys) or target in written):
+            plan.problem(step, entry.manual_reason())
+
+
+def scalar_text(node: yaml.Node) -> str:
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return next((str(v.value) for k, v in node.value if getattr(k, "value", None) == "value"
+                     and isinstance(v, yaml.ScalarNode)), "")
+    return ""
 
 
 OPENERS = frozenset({"if", "case", "while", "until", "for", "select"})
@@ -509,6 +556,12 @@ def _plan_docker(plan: Plan, step: Step, command: Command, gcloud: str | None) -
 
 def _check_other(plan: Plan, step: Step, command: Command, env: dict[str, str], written: dict[str, Step]) -> None:
     keys = plan.doc.key_vars
+    for flag, value in credential_flags(command):
+        entry = credvars.entry(flag)
+        if entry is not None and not entry.rewritable and \
+                (resolve(value, env) in written or shell.single_var(value) in keys):
+            plan.problem(step, entry.manual_reason())
+            return
     var = refs_key(command.segment.text, keys)
     stage_names = [stage.name for stage in command.segment.stages]
     if var is not None:

@@ -14,6 +14,8 @@ interpreted faithfully, against an in-memory file system, and the sign-ins are d
   --credential-source-file … --output-file …` → writes the external_account JSON gcloud writes;
 - `gcloud auth login --cred-file F` → external_account: STS exchange + generateAccessToken through
   google-auth's `identity_pool.Credentials`; service_account: key sign-in;
+- `sccache` with `SCCACHE_GCS_BUCKET` → signs in with the file at `SCCACHE_GCS_KEY_PATH` (else
+  GOOGLE_APPLICATION_CREDENTIALS), key or external_account (mozilla/sccache docs/Gcs.md);
 - `GOOGLE_APPLICATION_CREDENTIALS` → when the job sets it (or mentions it) and still holds it at
   the end of the script, the file it names is used to sign in the same way (client libraries,
   Terraform).
@@ -476,6 +478,8 @@ class Shell:
         if name == "docker" and argv[1:2] == ["login"] and self._flag(argv, "-u") in ("_json_key",
                                                                                     "_json_key_base64"):
             return self.docker_login(argv, stdin), None
+        if name == "sccache" and self.env.get("SCCACHE_GCS_BUCKET"):
+            return self.sccache_gcs(), None
         if name in _GOOGLE_TOOLS:
             self.google_tools = True
         self.emit(f"  (sandbox: `{name}` not executed: only authentication steps are interpreted)")
@@ -660,6 +664,19 @@ class Shell:
         ok = self._sign_in("docker.login", data) if isinstance(data, dict) else False
         self.emit("Login Succeeded" if ok else "Error response from daemon: unauthorized")
         return ok
+
+    def sccache_gcs(self) -> bool:
+        """sccache with a GCS cache (`SCCACHE_GCS_BUCKET`) signs in from the first credential source
+        its docs list: the file at `SCCACHE_GCS_KEY_PATH` ("Service accounts JSONs, External
+        accounts JSONs"), else `GOOGLE_APPLICATION_CREDENTIALS` (mozilla/sccache docs/Gcs.md,
+        Credentials). `SCCACHE_GCS_CREDENTIALS_URL` and metadata tokens are not modelled."""
+        path = self.env.get("SCCACHE_GCS_KEY_PATH") or self.env.get("GOOGLE_APPLICATION_CREDENTIALS")
+        if not path:
+            self.emit("  (sandbox: sccache has no GCS credentials the sandbox models; not executed)")
+            return True
+        self.emit(f"(sandbox: sccache reads GCS credentials from {path})")
+        data = self._read_json("sccache", path)
+        return data is not None and self._sign_in("sccache", data)
 
     def finish(self) -> bool:
         """GOOGLE_APPLICATION_CREDENTIALS (or Terraform's GOOGLE_CREDENTIALS) still set at the end:

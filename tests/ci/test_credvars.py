@@ -1,0 +1,179 @@
+"""The credential-variable catalogue (issue 21 item 4): one test per entry, generated from the data.
+
+For every tool's own credential variable or flag in `migrate/ci/credvars.yaml`: a key handed to it
+is *found* (in a script `export`, in job-level, template-level and top-level `variables:`), and
+the file is rewritten to point the variable at the credential configuration where the tool
+accepts `external_account`, otherwise sent to manual review with a reason naming the tool. A
+look-alike name that is not catalogued is not flagged (detection stays precise).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cihelpers import PROVIDER, SA, dedent, run
+
+from migrate.ci import analyze, credvars
+
+ENTRIES = credvars.catalogue()
+VARIABLES = [entry for entry in ENTRIES if entry.kind == "variable"]
+FLAGS = [entry for entry in ENTRIES if entry.kind == "flag"]
+
+
+def ids(entry: credvars.CredentialVariable) -> str:
+    return entry.name
+
+
+def script_export(name: str) -> str:
+    """A key decoded to a file and handed to the tool through its variable (the tool runs later)."""
+    return dedent(f"""
+        build:
+          image: acme/builder:1.0
+          script:
+            - echo "$TOOL_SA_KEY" | base64 -d > /tmp/tool-key.json
+            - export {name}=/tmp/tool-key.json
+            - make release
+        """)
+
+
+def template_variables(name: str) -> str:
+    """The variable set from a (file-type) key variable in a shared template's `variables:`."""
+    return dedent(f"""
+        .tool-auth:
+          variables:
+            {name}: "${{TOOL_KEY_FILE}}"
+
+        build:
+          extends: .tool-auth
+          image: acme/builder:1.0
+          script:
+            - make release
+        """)
+
+
+def top_level_variables(name: str) -> str:
+    return dedent(f"""
+        variables:
+          {name}: $TOOL_KEY_FILE
+
+        build:
+          image: acme/builder:1.0
+          script:
+            - make release
+        """)
+
+
+def job_variables(name: str) -> str:
+    return dedent(f"""
+        build:
+          image: acme/builder:1.0
+          variables:
+            {name}:
+              value: ${{TOOL_KEY_FILE}}
+              description: key for the tool
+          script:
+            - make release
+        """)
+
+
+def test_catalogue_entries_have_sources_and_an_answer() -> None:
+    assert {entry.name for entry in ENTRIES} >= {
+        "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON",
+        "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "SCCACHE_GCS_KEY_PATH"}
+    for entry in ENTRIES:
+        assert entry.source.split()[0].startswith("https://"), entry.name
+        assert entry.external_account in ("yes", "no", "unknown")
+        assert entry.external_account_source, entry.name
+
+
+def test_catalogue_parser_refuses_an_entry_without_its_sources() -> None:
+    good = {"name": "X_KEY", "kind": "variable", "tool": "x", "takes": "path", "source": "https://x",
+            "external_account": "no", "external_account_source": "https://x", "note": ""}
+    assert credvars.parse(json.dumps({"entries": [good]}))[0].name == "X_KEY"
+    for broken in ({**good, "source": ""}, {**good, "external_account": "maybe"},
+                   {k: v for k, v in good.items() if k != "note"}):
+        with pytest.raises(credvars.CatalogueError):
+            credvars.parse(json.dumps({"entries": [broken]}))
+    with pytest.raises(credvars.CatalogueError):
+        credvars.parse(json.dumps({"entries": [good, good]}))
+
+
+@pytest.mark.parametrize("entry", VARIABLES, ids=ids)
+def test_key_exported_to_a_catalogued_variable_is_found_and_rewritten_or_manual(
+        entry: credvars.CredentialVariable) -> None:
+    text = script_export(entry.name)
+    analysis = analyze(text)
+    assert "TOOL_SA_KEY" in analysis.key_variables, entry.name
+    assert any(f.kind == "key-to-file" and f.variable == "TOOL_SA_KEY" for f in analysis.findings)
+    result = run(text)
+    if entry.rewritable:
+        assert result.status == "rewritten", result.reasons
+        assert result.text is not None and "$TOOL_SA_KEY" not in result.text
+        # the file the variable names now holds the credential configuration (same path)
+        assert f"export {entry.name}=/tmp/tool-key.json" in result.text
+        assert '"type":"external_account"' in result.text and f"serviceAccounts/{SA}" in result.text
+        assert f"aud: https://iam.googleapis.com/{PROVIDER}" in result.text
+    else:
+        assert result.status == "manual"
+        reason = "\n".join(result.reasons)
+        assert entry.tool in reason and entry.name in reason, reason
+
+
+@pytest.mark.parametrize("builder", [template_variables, top_level_variables, job_variables],
+                         ids=["template", "top-level", "job-level"])
+@pytest.mark.parametrize("entry", VARIABLES, ids=ids)
+def test_key_variable_in_a_catalogued_yaml_variable_is_found(entry: credvars.CredentialVariable,
+                                                            builder: object) -> None:
+    text = builder(entry.name)  # type: ignore[operator]
+    analysis = analyze(text)
+    assert "TOOL_KEY_FILE" in analysis.key_variables, (entry.name, analysis)
+    assert any(f.variable == "TOOL_KEY_FILE" for f in analysis.findings)
+    result = run(text)
+    assert result.status in ("manual", "rewritten")
+    if result.status == "manual":
+        reason = "\n".join(result.reasons)
+        assert entry.name in reason and entry.tool in reason, reason
+    else:
+        assert entry.rewritable and result.text is not None and "TOOL_KEY_FILE" not in result.text
+
+
+@pytest.mark.parametrize("entry", FLAGS, ids=ids)
+def test_key_passed_through_a_catalogued_flag_is_found_and_manual(entry: credvars.CredentialVariable) -> None:
+    for form in (f"{entry.name}=/tmp/cache-key.json", f"{entry.name} /tmp/cache-key.json"):
+        text = dedent(f"""
+            build:
+              image: gcr.io/bazel-public/bazel:7.0.0
+              script:
+                - echo "$CACHE_SA_KEY" > /tmp/cache-key.json
+                - bazel build --remote_cache=https://storage.googleapis.com/acme-cache {form} //...
+            """)
+        analysis = analyze(text)
+        assert "CACHE_SA_KEY" in analysis.key_variables, form
+        assert any(f.kind == "tool-credential-flag" for f in analysis.findings), analysis.findings
+        result = run(text)
+        assert not entry.rewritable and result.status == "manual"
+        assert entry.tool in "\n".join(result.reasons) and entry.name in "\n".join(result.reasons)
+    # a file-type variable given straight to the flag is a key variable too
+    direct = analyze("build:\n  script:\n    - bazel test " + entry.name + "=$CACHE_KEY_FILE //...\n")
+    assert "CACHE_KEY_FILE" in direct.key_variables
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=ids)
+def test_a_look_alike_name_that_is_not_catalogued_is_not_flagged(entry: credvars.CredentialVariable) -> None:
+    """The check can fail: the same files with an uncatalogued name find nothing (no guessing)."""
+    look_alike = entry.name.replace("_", "-").upper() + "_X" if entry.kind == "variable" else "--remote_header"
+    if entry.kind == "variable":
+        texts = [script_export(look_alike.replace("-", "_")), template_variables(look_alike.replace("-", "_"))]
+    else:
+        texts = ["build:\n  script:\n    - echo \"$CACHE_SA_KEY\" > /tmp/k.json\n"
+                 f"    - bazel build {look_alike}=/tmp/k.json //...\n"]
+    for text in texts:
+        assert analyze(text).findings == (), text
+
+
+def test_docs_show_the_catalogue_as_it_is() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "credential-variables.md").read_text(encoding="utf-8")
+    assert credvars.markdown_table() in doc, "docs/credential-variables.md is out of date: regenerate the table"
