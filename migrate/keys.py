@@ -220,6 +220,24 @@ def outside_blockers(key_id: str, outside: Sequence[Mapping[str, Any]]) -> list[
     return out
 
 
+def evidence_blockers(key_id: str, migrations: Sequence[Migration], manual: Sequence[str] = (),
+                      outside: Sequence[Mapping[str, Any]] = (), accept_outside: bool = False) -> list[str]:
+    """What blocks disabling a key on the plan and the journal alone, before any live read: each
+    merge request not merged and verified (gate 1), each CI file needing manual migration that still
+    uses the key, each reader outside the scope not accepted (gate 4).
+
+    The one gate both `disable_decision` (`keys retire`) and the report's "can be disabled"
+    (`migrate.retire.disable_blockers`) ask, so they cannot disagree; the live gates (usage signal,
+    schedule window, the key's state) come after it in `keys retire` only.
+    """
+    blockers = list(migration_gate(migrations)[0])
+    blockers += [f"{m}: still uses the key and needs a manual migration (re-scan and re-plan once done)"
+                 for m in manual]
+    if outside and not accept_outside:
+        blockers += outside_blockers(key_id, outside)
+    return blockers
+
+
 def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: UsageSignal, now: str,
                      accept_unknown: str | None = None, cutover_if_unused: str | None = None,
                      manual: Sequence[str] = (), orphan: bool = False,
@@ -241,17 +259,13 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
         return Decision("skip", "already disabled", evidence=evidence)
     blocking, cutover, rows = migration_gate(migrations)
     evidence["migrations"] = rows
-    blockers = list(blocking)
-    blockers += [f"{m}: still uses the key and needs a manual migration (re-scan and re-plan once done)"
-                 for m in manual]
+    blockers = evidence_blockers(key.key_id, migrations, manual, outside, accept_outside)
     if manual:
         evidence["manual"] = list(manual)
     if outside:
         evidence["outside_readers"] = [dict(r) for r in outside]
         if accept_outside:
             evidence["accepted_outside_readers"] = [dict(r) for r in outside]
-        else:
-            blockers += outside_blockers(key.key_id, outside)
     if orphan:
         cutover = now
         evidence["orphan"] = True

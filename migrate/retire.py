@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
+from migrate import keys as gates
 from migrate.errors import BackendError, UsageError
 from migrate.keys import (
     Decision,
@@ -31,7 +32,7 @@ from migrate.keys import (
     parse_time,
 )
 from migrate.model import KeyVariable, Plan
-from migrate.state import State
+from migrate.state import JournalEntry, State
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,40 @@ def service_accounts_in_scope(plan: Plan, extra: Iterable[str] = ()) -> list[str
 
 # --- journal reads ------------------------------------------------------------------------------
 
-def migrations_from_journal(state: State, mr_actions: Sequence[tuple[str, str]],
+class OutcomeJournal(Protocol):
+    """What the gates read from the journal: an action's latest outcome row (`State` has it)."""
+
+    def last_outcome(self, action_id: str, stage: str | None = None) -> JournalEntry | None: ...
+
+
+class EntriesJournal:
+    """`OutcomeJournal` over journal rows already read (the report has them as a list)."""
+
+    def __init__(self, entries: Iterable[JournalEntry]) -> None:
+        self._last: dict[tuple[str, str], JournalEntry] = {}
+        for e in entries:
+            if e.phase == "outcome":
+                self._last[(e.stage, e.action_id)] = e
+
+    def last_outcome(self, action_id: str, stage: str | None = None) -> JournalEntry | None:
+        if stage is not None:
+            return self._last.get((stage, action_id))
+        rows = [e for (_, aid), e in self._last.items() if aid == action_id]
+        return max(rows, key=lambda e: e.seq) if rows else None
+
+
+def disable_blockers(plan: Plan, entries: Iterable[JournalEntry]) -> dict[str, tuple[str, ...]]:
+    """Key id → what makes `keys retire` refuse it from the plan and the journal alone (empty when
+    nothing does): `keys.evidence_blockers`, the gate `disable_decision` applies first, on the same
+    items (`items_from_plan`) and verify outcomes (`migrations_from_journal`). The report derives
+    "can be disabled" from this, never from its own reading of the history."""
+    journal = EntriesJournal(entries)
+    return {item.key_id: tuple(gates.evidence_blockers(item.key_id, migrations_from_journal(journal, item.mr_actions),
+                                                       item.manual, item.outside))
+            for item in items_from_plan(plan)}
+
+
+def migrations_from_journal(state: OutcomeJournal, mr_actions: Sequence[tuple[str, str]],
                             accept_jobs: Iterable[str] = ()) -> list[Migration]:
     """Each MR action's verify status: verified iff the latest verify outcome is `applied` — or it
     is pending only on named jobs that did not show federation evidence (did not run, manual, no

@@ -77,14 +77,14 @@ def _load_snapshots(snapshots: list[tuple[str, Any]], current: Inventory,
     return out
 
 
-def retire_blockers(plan: Plan | None) -> dict[str, tuple[str, ...]]:
-    """Key id → what makes `keys retire` refuse it from the plan alone (files needing manual
-    migration that use it, users no merge request covers), from retire's own `items_from_plan`."""
+def retire_blockers(plan: Plan | None, journal: list[JournalEntry] | None = None) -> dict[str, tuple[str, ...]]:
+    """Key id → what makes `keys retire` refuse it from the plan and the journal alone: the very
+    gate `keys retire` applies (`migrate.retire.disable_blockers` → `keys.evidence_blockers`)."""
     if plan is None:
         return {}
-    from migrate.retire import items_from_plan
+    from migrate.retire import disable_blockers
 
-    return {item.key_id: item.manual for item in items_from_plan(plan) if item.manual}
+    return {kid: why for kid, why in disable_blockers(plan, journal or []).items() if why}
 
 
 def _mr_status(mrs: list[history.MergeRequestRecord]) -> KeyStatus:
@@ -170,10 +170,10 @@ def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _
     usages = idx.usages_by_key.get(kid, [])
     status, reason = _status(mrs, google)
     if status == "migrated" and blockers:
-        # The same plan-derived blockers `keys retire` refuses on (retire.items_from_plan): never
-        # "can be disabled" while a file needing manual migration still uses the key.
-        reason = (f"All {len(mrs)} merge request(s) merged and verified, but `keys retire` refuses it: still "
-                  f"used by {', '.join(blockers)} (manual review).")
+        # The gate `keys retire` applies (keys.evidence_blockers): never "can be disabled" while a
+        # file needing manual migration still uses the key, or a reader outside the scope can read it.
+        reason = (f"All {len(mrs)} merge request(s) merged and verified, but `keys retire` refuses it: "
+                  f"{'; '.join(blockers)}.")
     if jobs_accepted:
         reason = f"{reason} {jobs_accepted}"
     if incident(facts):
@@ -356,7 +356,7 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     for kid, text in _windows(journal).items():
         accepted_jobs[kid] = f"{accepted_jobs[kid]} {text}" if kid in accepted_jobs else text
     keys = _keys(inv, idx, events, mrs, states, binding_facts, now, _outside_accepted(journal),
-                 accepted_jobs, retire_blockers(plan))
+                 accepted_jobs, retire_blockers(plan, journal))
     projects = _projects(inv, idx, keys, mrs)
     status = {k.key_id: k.status for k in keys}
     ctx = controls.CheckContext(inv, plan, tuple(journal), keys)

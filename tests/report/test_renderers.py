@@ -152,7 +152,8 @@ def test_report_never_says_can_be_disabled_when_keys_retire_would_refuse() -> No
                              "blocked_by": ["file:acme/templates:legacy.yml"]})
     p = replace(p, actions=(*p.actions, blocked))
     blockers = assemble.retire_blockers(p)
-    assert blockers[kid] == next(i.manual for i in items_from_plan(p) if i.key_id == kid)
+    manual = next(i.manual for i in items_from_plan(p) if i.key_id == kid)
+    assert manual and all(any(m in b for b in blockers[kid]) for m in manual)
     idx = assemble._Index.of(inventory())  # noqa: SLF001 - the unit under test is the key finding
     mrs = [history.MergeRequestRecord("merge_request:acme/api:.gitlab-ci.yml", "acme/api", "", "verified",
                                       frozenset({kid}))]
