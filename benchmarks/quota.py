@@ -13,7 +13,7 @@ accepted for one project in any 60 s; ≤ 600) and `busiest_minute_all_projects`
 together: the client's single bucket keeps even that ≤ 600), `quota_errors_client` and `refused_by_emulator`
 (target 0), and all bindings present afterwards.
 
-The pacer is one bucket for the whole run (migrate/gcp/quota.py), so spreading the service
+The pacer is one bucket for the whole run (migrate/google/quota.py), so spreading the service
 accounts over several projects does not raise the rate: the run stays under the quota whichever
 project Google charges.
 """
@@ -27,12 +27,12 @@ import sys
 import time
 from typing import Any
 
-from migrate.apply import ApplyContext
-from migrate.config import parse_config
-from migrate.federation import ROLE
-from migrate.gcp.iam_policy import EnsureBindingExecutor, _editor
-from migrate.gcp.quota import IAM_POLICY_WRITES, run_quotas
-from migrate.model import Action, Plan
+from migrate.apply.binding_executor import EnsureBindingExecutor, _editor
+from migrate.apply.loop import ApplyContext
+from migrate.core.config import parse_config
+from migrate.core.model import Action, Plan
+from migrate.google.quota import IAM_POLICY_WRITES, run_quotas
+from migrate.plan.federation_design import ROLE
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 

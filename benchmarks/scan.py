@@ -36,13 +36,13 @@ from typing import Any
 
 import requests
 
-from migrate.config import Config, parse_config
+from migrate.core.config import Config, parse_config
+from migrate.core.model import Inventory
+from migrate.core.progress import SilentProgress
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.read import GitLabReader
-from migrate.model import Inventory
-from migrate.progress import SilentProgress
 from migrate.sandbox.generate import generate_org
-from migrate.scan import ScanOptions, scan
+from migrate.scan.runner import ScanOptions, scan
 
 # --- the sandbox in a child process -----------------------------------------------------------
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrate.config import Config, parse_config
-from migrate.model import (
+from migrate.core.config import Config, parse_config
+from migrate.core.model import (
     CIFinding,
     GroupRecord,
     Inventory,
@@ -24,7 +24,7 @@ from migrate.model import (
     KeyVariable,
     ProjectRecord,
 )
-from migrate.plan import FileText, PlanFacts, RewriteOutcome, RewriteRequest
+from migrate.plan.planner import FileText, PlanFacts, RewriteOutcome, RewriteRequest
 
 DEPLOYER = "deployer@acme-prod.iam.gserviceaccount.com"
 CI = "ci@acme-prod.iam.gserviceaccount.com"

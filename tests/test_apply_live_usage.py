@@ -14,9 +14,9 @@ import pytest
 import yaml
 from test_plan_schedules import API_SA, JOBS_SA, org
 
-from migrate import plan_io
-from migrate.apply_live import GitLabLiveFacts, binding_refusals, detect
-from migrate.cli import main
+from migrate.apply.live_checks import GitLabLiveFacts, binding_refusals, detect
+from migrate.cli.verbs import main
+from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 
 WITHOUT_KEY = "deploy:\n  script:\n    - ./deploy.sh\n"

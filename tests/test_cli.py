@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.cli import VERBS, main
+from migrate.cli.verbs import VERBS, main
 
 
 def test_help_lists_every_verb(capsys: pytest.CaptureFixture[str]) -> None:

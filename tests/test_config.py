@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from migrate.config import load_config, parse_config
-from migrate.errors import ConfigError
+from migrate.core.config import load_config, parse_config
+from migrate.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"gitlab": {"url": "https://gitlab.example.com"}, "scope": {"groups": ["acme"]},

@@ -2,7 +2,7 @@
 *every* context (ref class, environment) the variable resolver (`migrate.ci.variables`, via the
 receipts) decides, as the service account of the key it received there.
 
-The plan derives the per-context facts (`migrate.plan.context_accounts`) and hands them to the
+The plan derives the per-context facts (`migrate.plan.planner.context_accounts`) and hands them to the
 rewriter (`RewriteOptions.context_accounts`); the self-check (`acceptance.Expectation.accounts_in`)
 refuses a rewrite that names one account when some context received another. The attacking tests
 give the rewriter a deliberately wrong account for one context (the protected-branch account while
@@ -21,8 +21,8 @@ from plan_fixtures import NUMBER, config
 from test_effective_properties import ENVS, Def, Job, Org, Project, ci_text, inventory, orgs, received
 
 from migrate import ci
-from migrate.plan import PlanFacts, context_accounts, make_inputs
-from migrate.receipts import receipts
+from migrate.plan.planner import PlanFacts, context_accounts, make_inputs
+from migrate.plan.receipts import receipts
 
 PROVIDER = f"projects/{NUMBER}/locations/global/workloadIdentityPools/gitlab/providers/gitlab"
 PROTECTED_SA = "prod@acme-prod.iam.gserviceaccount.com"

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrate.cron import max_interval
+from migrate.core.cron import max_interval
 
 
 @pytest.mark.parametrize(("cron", "days"), [

@@ -31,13 +31,13 @@ from hypothesis import strategies as st
 from plan_fixtures import NUMBER, config, confirmed, ident
 
 import migrate.ci.variables as variables_mod
-import migrate.impersonation as impersonation_mod
-import migrate.receipts as receipts_mod
+import migrate.plan.impersonation as impersonation_mod
+import migrate.plan.receipts as receipts_mod
 from migrate import ci
-from migrate.federation import parse_member
-from migrate.model import CIFinding, GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
-from migrate.plan import FileText, PlanFacts, PlanRefusedError, build_plan, default_rewriter
-from migrate.scan_link import job_table, usage_runs
+from migrate.core.model import CIFinding, GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
+from migrate.plan.federation_design import parse_member
+from migrate.plan.planner import FileText, PlanFacts, PlanRefusedError, build_plan, default_rewriter
+from migrate.scan.link import job_table, usage_runs
 
 NAMES = ("K1", "K2")
 SCOPES = ("*", "production", "staging", "review/*")

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from plan_fixtures import DEPLOYER, INVENTORY, config, facts, line_rewriter
 
-from migrate import plan_io
-from migrate.apply import find_inventory, integrity_refusals, journal_refusals
-from migrate.cli import main
-from migrate.model import Plan, to_dict
-from migrate.plan import build_plan, derive, inputs_digest
-from migrate.state import State
+from migrate.apply.loop import find_inventory, integrity_refusals, journal_refusals
+from migrate.cli.verbs import main
+from migrate.core.model import Plan, to_dict
+from migrate.core.state import State
+from migrate.plan import plan_io
+from migrate.plan.planner import build_plan, derive, inputs_digest
 
 
 def the_plan() -> Plan:

@@ -22,10 +22,11 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from migrate import inventory_io, plan_io
-from migrate.cli import main
+from migrate.cli.verbs import main
+from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
+from migrate.scan import inventory_io
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 CI = "deploy:\n  script:\n    - gcloud auth activate-service-account --key-file \"${VAR}\"\n    - ./deploy.sh\n"
@@ -137,11 +138,11 @@ def test_merge_request_content_edited_in_the_plan_is_refused_with_the_difference
     content from the live base file with the planned options and refuses the difference, showing it."""
     import dataclasses
 
-    from migrate.apply_mr import MergeRequestExecutor
-    from migrate.config import GitLabConfig, MergeRequestConfig
+    from migrate.apply.merge_request_executor import MergeRequestExecutor
+    from migrate.core.config import GitLabConfig, MergeRequestConfig
     from migrate.gitlab.client import GitLabClients
     from migrate.gitlab.merge_requests import GitLabMergeRequests
-    from migrate.plan import default_rewriter
+    from migrate.plan.planner import default_rewriter
 
     tmp, _ = planned
     plan = plan_io.read(tmp / "plan.json")
@@ -173,7 +174,7 @@ def test_a_binding_is_refused_when_its_variable_changed_since_the_scan(
         sb: Sandbox, planned: tuple[Path, str]) -> None:
     """Apply re-reads, per binding, the variable it rests on and the projects it admits (issue 16
     §2): protection flipped, or another key pasted in, refuses the binding, naming the change."""
-    from migrate.apply_live import GitLabLiveFacts, binding_refusals
+    from migrate.apply.live_checks import GitLabLiveFacts, binding_refusals
 
     tmp, _ = planned
     plan = plan_io.read(tmp / "plan.json")

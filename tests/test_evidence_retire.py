@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from migrate.errors import UsageError
-from migrate.retire import resolve_key_id, standing_rollback
-from migrate.state import State
+from migrate.core.errors import UsageError
+from migrate.core.state import State
+from migrate.retire.runner import resolve_key_id, standing_rollback
 
 IDS = ["ab12cd34" + "0" * 32, "ab12ff00" + "1" * 32, "9f" * 20]
 
@@ -40,7 +40,7 @@ def test_a_rollback_stands_until_a_later_disable(tmp_path: Path) -> None:
 
 
 def test_jobs_that_did_not_run_block_retirement_unless_accepted_by_name(tmp_path: Path) -> None:
-    from migrate.retire import migrations_from_journal
+    from migrate.retire.runner import migrations_from_journal
 
     state = State(tmp_path, actor="ops")
     mr = ("merge_request:acme/release:.gitlab-ci.yml", "acme/release:.gitlab-ci.yml@main")

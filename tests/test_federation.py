@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrate.federation import (
+from migrate.plan.federation_design import (
     ATTRIBUTE_MAPPING,
     SUBJECT_BOUND_BYTES,
     BindingScope,
@@ -15,7 +15,7 @@ from migrate.federation import (
     minimal_scopes,
     parse_member,
 )
-from migrate.impersonation import ProjectFacts, ProviderEvaluator, claims_for
+from migrate.plan.impersonation import ProjectFacts, ProviderEvaluator, claims_for
 
 POOL = "projects/111111111111/locations/global/workloadIdentityPools/gitlab"
 

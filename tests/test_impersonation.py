@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from migrate.federation import BindingScope, design_provider, members
-from migrate.impersonation import (
+from migrate.plan.federation_design import BindingScope, design_provider, members
+from migrate.plan.impersonation import (
     Exposure,
     ProjectFacts,
     TokenCase,

@@ -1,4 +1,4 @@
-"""The provider's issuer is what the tokens carry, not what discovery says (migrate/issuer.py).
+"""The provider's issuer is what the tokens carry, not what discovery says (migrate/plan/issuer.py).
 
 GitLab's discovery document always says `Gitlab.config.gitlab.url`; tokens carry the
 `ci_id_tokens_issuer_url` setting when set, and up to 18.0 `Settings.gitlab.base_url` (no relative
@@ -17,9 +17,9 @@ import requests
 import yaml
 from test_old_gitlab import ORG, run_demo
 
-from migrate.cli import main
-from migrate.errors import UsageError
-from migrate.issuer import choose_issuer, token_issuer
+from migrate.cli.verbs import main
+from migrate.core.errors import UsageError
+from migrate.plan.issuer import choose_issuer, token_issuer
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 

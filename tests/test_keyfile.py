@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from migrate.keyfile import certificate_public_key_sha256, parse_key, public_key_sha256
-from migrate.model import KeyIdentity
+from migrate.core.keyfile import certificate_public_key_sha256, parse_key, public_key_sha256
+from migrate.core.model import KeyIdentity
 from migrate.sandbox.keys import IssuedKey, KeyStore
 
 
@@ -139,7 +139,7 @@ def test_each_key_is_loaded_once_and_the_cache_holds_no_key_material(issued: Iss
     """Thousands of variables reuse a few keys (issue 18): one RSA load per key per process."""
     from cryptography.hazmat.primitives import serialization
 
-    import migrate.keyfile as keyfile
+    import migrate.core.keyfile as keyfile
 
     pem = issued.private_pem
     loads: list[int] = []

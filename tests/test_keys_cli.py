@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from migrate import plan_io
-from migrate.cli import main
-from migrate.model import Action, Plan, to_dict
-from migrate.state import RunLock, State
+from migrate.cli.verbs import main
+from migrate.core.model import Action, Plan, to_dict
+from migrate.core.state import RunLock, State
+from migrate.plan import plan_io
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 KID = "c" * 40

@@ -1,10 +1,10 @@
-"""The pure retirement gates (migrate/keys.py): literal evidence in, decision out."""
+"""The pure retirement gates (migrate/retire/gates.py): literal evidence in, decision out."""
 
 from __future__ import annotations
 
 import pytest
 
-from migrate.keys import (
+from migrate.retire.gates import (
     LiveKey,
     Migration,
     UsageSignal,

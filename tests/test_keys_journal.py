@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migrate.model import Action, Plan
-from migrate.retire import disable_history, items_from_plan, migrations_from_journal
-from migrate.state import State
+from migrate.core.model import Action, Plan
+from migrate.core.state import State
+from migrate.retire.runner import disable_history, items_from_plan, migrations_from_journal
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 KID = "b" * 40
@@ -82,7 +82,7 @@ def test_a_disable_step_edited_to_skip_its_users_is_blocked() -> None:
 
     from plan_fixtures import INVENTORY, config, facts, line_rewriter
 
-    from migrate.plan import build_plan
+    from migrate.plan.planner import build_plan
 
     plan = build_plan(INVENTORY, config(), facts(), line_rewriter).plan
     [honest] = [i for i in items_from_plan(plan) if i.mr_actions][:1]

@@ -25,21 +25,21 @@ import pytest
 from google.oauth2 import service_account
 from googleapiclient import discovery
 
-from migrate import plan_io
-from migrate.apply_mr import MergeRequestExecutor
+from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.ci.emit import marker_after_login
-from migrate.cli import main
-from migrate.config import GitLabConfig, MergeRequestConfig
+from migrate.cli.verbs import main
+from migrate.core.config import GitLabConfig, MergeRequestConfig
+from migrate.core.model import Action, Plan
+from migrate.core.state import State
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
 from migrate.gitlab.pipelines import GitLabPipelines
-from migrate.model import Action, Plan
+from migrate.plan import plan_io
 from migrate.sandbox.gitlab.repo import blob_id
 from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import GOOGLE_TOKEN_ENV, Sandbox
 from migrate.sandbox.org import parse_org
-from migrate.state import State
-from migrate.verify import verify_plan
+from migrate.verify.runner import verify_plan
 
 NUMBER = "111111111111"
 POOL = f"projects/{NUMBER}/locations/global/workloadIdentityPools/gitlab"

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migrate.model import Action, Plan
-from migrate.mr import (
+from migrate.apply.merge_request_content import (
     MRParamsError,
     MRText,
     binding_params,
@@ -24,6 +23,7 @@ from migrate.mr import (
     render_title,
     text_changes,
 )
+from migrate.core.model import Action, Plan
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 KID = "0123456789abcdef0123456789abcdef01234567"
@@ -113,7 +113,7 @@ def test_every_command_the_description_names_exists() -> None:
     and the check does catch a command that does not exist."""
     import shlex
 
-    from migrate.cli import build_parser
+    from migrate.cli.verbs import build_parser
 
     def parses(command: str) -> bool:
         try:

@@ -20,22 +20,22 @@ import google.oauth2.credentials
 import pytest
 from googleapiclient import discovery
 
-from migrate import plan_io
-from migrate.apply_mr import MergeRequestExecutor, action_marker_line
+from migrate.apply.merge_request_content import branch_name, parse_marker
+from migrate.apply.merge_request_executor import MergeRequestExecutor, action_marker_line
 from migrate.ci.emit import marker_after_login
-from migrate.cli import main
-from migrate.config import GitLabConfig, MergeRequestConfig
+from migrate.cli.verbs import main
+from migrate.core.config import GitLabConfig, MergeRequestConfig
+from migrate.core.model import Action, ActionResult, Plan
+from migrate.core.state import State
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
 from migrate.gitlab.pipelines import GitLabPipelines
-from migrate.model import Action, ActionResult, Plan
-from migrate.mr import branch_name, parse_marker
+from migrate.plan import plan_io
 from migrate.sandbox.gitlab.repo import blob_id
 from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
-from migrate.state import State
-from migrate.verify import exit_code, verify_plan
+from migrate.verify.runner import exit_code, verify_plan
 
 NUMBER = "111111111111"
 POOL = f"projects/{NUMBER}/locations/global/workloadIdentityPools/gitlab"
@@ -362,7 +362,7 @@ def test_target_changed_since_planning_is_refused_without_rewriter(sb: Sandbox) 
 def test_target_changed_since_planning_is_rewritten_again(sb: Sandbox) -> None:
     """main moved on after planning: the file is rewritten again from the live text (the human's
     new line survives), not overwritten with the stale planned content."""
-    from migrate.plan import default_rewriter
+    from migrate.plan.planner import default_rewriter
 
     aid = "merge_request:acme/api:.gitlab-ci.yml"
     actions = tuple(

@@ -102,7 +102,7 @@ def test_id_tokens_is_an_unknown_keyword_before_15_7() -> None:
 
 
 def test_hidden_variables_need_17_4() -> None:
-    from migrate.errors import UsageError
+    from migrate.core.errors import UsageError
     from migrate.sandbox.org import parse_org
 
     data = yaml.safe_load(ORG)
@@ -116,9 +116,9 @@ def test_hidden_variables_need_17_4() -> None:
 # --- the provider design and the who-can-impersonate simulation --------------------------------
 
 def _simulation(version: str, aud_of_token: str) -> tuple[bool, str]:
-    from migrate.federation import BindingScope, design_provider, members
-    from migrate.impersonation import Exposure, ProjectFacts, TokenCase, claims_for, simulate
-    from migrate.plan import legacy_audiences
+    from migrate.plan.federation_design import BindingScope, design_provider, members
+    from migrate.plan.impersonation import Exposure, ProjectFacts, TokenCase, claims_for, simulate
+    from migrate.plan.planner import legacy_audiences
 
     extra = legacy_audiences({"gitlab_version": version, "gitlab_url": "https://git.example.com/gitlab/"})
     design = design_provider("499999999999", "gitlab", "gitlab", "https://git.example.com", [100], None, extra)
@@ -132,7 +132,7 @@ def _simulation(version: str, aud_of_token: str) -> tuple[bool, str]:
 
 
 def test_old_gitlab_provider_allows_the_base_url_audience() -> None:
-    from migrate.plan import legacy_audiences
+    from migrate.plan.planner import legacy_audiences
 
     # Settings.gitlab.base_url: no relative URL root, no trailing slash
     assert legacy_audiences({"gitlab_version": "15.6.2", "gitlab_url": "https://git.example.com/gitlab/"}) == (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from migrate.cli import main
-from migrate.commands.init import starter_text
-from migrate.config import load_config
+from migrate.cli.init import starter_text
+from migrate.cli.verbs import main
+from migrate.core.config import load_config
 
 ROOT = Path(__file__).parents[1]
 

@@ -14,8 +14,8 @@ import gitlab
 import jsonschema
 import pytest
 
-from migrate import plan_io
-from migrate.cli import main
+from migrate.cli.verbs import main
+from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "docs" / "output.schema.json").read_text(encoding="utf-8"))

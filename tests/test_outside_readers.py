@@ -1,4 +1,4 @@
-"""Readers outside the scope (migrate/scan_readers.py, the retire gate, the plan's record): literal
+"""Readers outside the scope (migrate/scan/outside_readers.py, the retire gate, the plan's record): literal
 cases for each rule, and a generated-organisation property checked against a brute-force oracle.
 
 The rules (GitLab doc/ci/variables/_index.md, "For a group" / "For an instance"): a group variable
@@ -16,13 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import migrate.scan_readers as sr
+import migrate.scan.outside_readers as sr
+from migrate.core.model import Action, KeyIdentity, KeyVariable, OutsideReader, Plan, ProjectRecord, to_dict
 from migrate.gitlab.types import ProjectInfo, ReadError
-from migrate.keys import LiveKey, Migration, UsageSignal, disable_decision
-from migrate.model import Action, KeyIdentity, KeyVariable, OutsideReader, Plan, ProjectRecord, to_dict
-from migrate.plan import inputs_digest
-from migrate.retire import items_from_plan
-from migrate.scan_readers import Coverage, find_outside_readers
+from migrate.plan.planner import inputs_digest
+from migrate.retire.gates import LiveKey, Migration, UsageSignal, disable_decision
+from migrate.retire.runner import items_from_plan
+from migrate.scan.outside_readers import Coverage, find_outside_readers
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 KID = "c" * 40

@@ -25,12 +25,12 @@ import gitlab
 import pytest
 import yaml
 
-from migrate import plan_io
-from migrate.cli import main
-from migrate.commands.demo import _merge_all
+from migrate.cli.demo import _merge_all
+from migrate.cli.verbs import main
+from migrate.core.state import State
+from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
-from migrate.state import State
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 TOKEN = "t-migrator"

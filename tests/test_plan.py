@@ -21,10 +21,10 @@ from plan_fixtures import (
     line_rewriter,
 )
 
-from migrate import plan_io, terraform
-from migrate.errors import UsageError
-from migrate.model import KeyVariable
-from migrate.plan import FileText, LiveFederation, build_plan, derive, impersonation_report
+from migrate.core.errors import UsageError
+from migrate.core.model import KeyVariable
+from migrate.plan import plan_io, terraform
+from migrate.plan.planner import FileText, LiveFederation, build_plan, derive, impersonation_report
 
 
 def plan_of(inventory=INVENTORY, **kw):  # type: ignore[no-untyped-def]

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from plan_fixtures import DEPLOYER, INVENTORY
 
-from migrate import inventory_io, plan_io
-from migrate.cli import main
+from migrate.cli.verbs import main
+from migrate.plan import plan_io
+from migrate.scan import inventory_io
 
 
 def _setup(tmp_path: Path) -> None:

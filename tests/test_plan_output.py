@@ -11,12 +11,13 @@ import pytest
 from plan_fixtures import CI, DEPLOYER, INVENTORY, POOL
 from test_plan import plan_of
 
-from migrate import inventory_io, plan_io
-from migrate.cli import main
-from migrate.commands.apply import with_dependencies
-from migrate.plan import LiveFederation
-from migrate.plan_render import in_words, render_plan, verdict
-from migrate.plan_summary import changes, pending, summary_line
+from migrate.cli.apply import with_dependencies
+from migrate.cli.verbs import main
+from migrate.plan import plan_io
+from migrate.plan.planner import LiveFederation
+from migrate.plan.render import in_words, render_plan, verdict
+from migrate.plan.summary import changes, pending, summary_line
+from migrate.scan import inventory_io
 
 
 def _setup(tmp_path: Path) -> list[str]:
@@ -110,7 +111,7 @@ def test_only_includes_the_dependencies() -> None:
 
 
 def test_render_table_escapes_hostile_cells_but_keeps_list_lines() -> None:
-    from migrate.tables import cell_text, render_table
+    from migrate.core.tables import cell_text, render_table
 
     rows = [["a\nforged  row", ["line 1", "line\x1b[2J 2"]], ["b", "c"]]
     text = render_table(rows, ["x", "y"], width=10_000)

@@ -17,10 +17,11 @@ from typing import Any
 import pytest
 import yaml
 
-from migrate import inventory_io, plan_io
-from migrate.cli import main
+from migrate.cli.verbs import main
+from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
+from migrate.scan import inventory_io
 
 API_SA = "deployer@acme-prod.iam.gserviceaccount.com"
 JOBS_SA = "jobs@acme-prod.iam.gserviceaccount.com"
@@ -91,7 +92,7 @@ def test_the_plan_shows_the_no_use_window_and_grace_and_why(planned: tuple[Path,
     flat = " ".join(text.split())
     assert "no-use window" in flat and "31 days: schedule 'monthly report' in acme/api" in flat, text
     plan = plan_io.read(tmp / "plan.json")
-    from migrate.retire import items_from_plan
+    from migrate.retire.runner import items_from_plan
 
     item = next(i for i in items_from_plan(plan) if i.service_account == API_SA)
     assert item.planned_window_days == 31  # retire starts from the plan's window; live may be longer

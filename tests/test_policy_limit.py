@@ -19,10 +19,10 @@ from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 from plan_fixtures import CI, K_CI, NUMBER, config, confirmed, facts, ident, line_rewriter
 
-from migrate import plan as plan_mod
-from migrate.federation import MAX_POLICY_MEMBERS
-from migrate.model import CIFinding, GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
-from migrate.plan import FileText, PlanRefusedError, build_plan
+from migrate.core.model import CIFinding, GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
+from migrate.plan import planner as plan_mod
+from migrate.plan.federation_design import MAX_POLICY_MEMBERS
+from migrate.plan.planner import FileText, PlanRefusedError, build_plan
 
 POOL = f"projects/{NUMBER}/locations/global/workloadIdentityPools/gitlab"
 
@@ -133,7 +133,7 @@ def test_other_members_of_the_policy_count(limit: int) -> None:
 def test_consolidation_never_widens_a_broken_variant_is_caught(limit: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """If consolidation ignored who could read the key (here: project variables, and one project of
     namespace 200 without one), the simulation flags the plan as broader: the guard can fail."""
-    from migrate import federation
+    from migrate.plan import federation_design as federation
 
     original = federation.consolidate
 

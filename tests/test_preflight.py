@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from test_plan import plan_of
 
-from migrate import plan_io
-from migrate.cli import main
-from migrate.errors import EXIT_UNREACHABLE
+from migrate.cli.verbs import main
+from migrate.core.errors import EXIT_UNREACHABLE
+from migrate.plan import plan_io
 from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import Sandbox
 

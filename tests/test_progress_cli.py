@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from migrate.cli import main
-from migrate.progress import LineProgress, RichProgress, SilentProgress, progress_for
+from migrate.cli.verbs import main
+from migrate.core.progress import LineProgress, RichProgress, SilentProgress, progress_for
 from migrate.sandbox.launch import Sandbox
 
 #: verb argv (after the fixture's files are substituted) → the progress text it must show

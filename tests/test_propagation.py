@@ -14,9 +14,9 @@ import requests
 import yaml
 from test_old_gitlab import ORG, run_demo
 
-from migrate.propagation import PROPAGATION_MAX_S, within_propagation
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
+from migrate.verify.propagation import PROPAGATION_MAX_S, within_propagation
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 AUTH = {"Authorization": "Bearer sandbox-google-token"}

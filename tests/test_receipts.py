@@ -10,10 +10,10 @@ import pytest
 from plan_fixtures import NUMBER, config, confirmed, ident
 
 from migrate import ci
-from migrate.model import GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
-from migrate.plan import FileText, PlanFacts, PlanResult, build_plan, default_rewriter
-from migrate.receipts import receipts
-from migrate.scan_link import job_table, usage_runs
+from migrate.core.model import GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
+from migrate.plan.planner import FileText, PlanFacts, PlanResult, build_plan, default_rewriter
+from migrate.plan.receipts import receipts
+from migrate.scan.link import job_table, usage_runs
 
 GROUP = GroupRecord(100, "acme")
 

@@ -37,13 +37,13 @@ import gitlab
 import pytest
 import yaml
 
-from migrate import plan_io
-from migrate.cli import main
-from migrate.commands.demo import _merge_all
+from migrate.cli.demo import _merge_all
+from migrate.cli.verbs import main
+from migrate.core.state import RunLock, State, wait_for
+from migrate.plan import plan_io
 from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import OrgFile, load_org
-from migrate.state import RunLock, State, wait_for
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ROLE = "roles/iam.workloadIdentityUser"
@@ -685,7 +685,7 @@ def test_a_rejected_gitlab_token_is_named_and_scan_fails(run: Run, capsys: pytes
     monkeypatch.setenv(_gitlab_env(run.cfg), "not-a-token")
     code = run.cli("scan", "-o", str(run.dir / "inv.json"), "--progress", "never")
     out = capsys.readouterr()
-    # Stopped up front (migrate.preflight), never reported as a clean org: exit 4, the variable named.
+    # Stopped up front (migrate.cli.preflight), never reported as a clean org: exit 4, the variable named.
     assert code == 4
     assert f"rejected the token in ${_gitlab_env(run.cfg)} (401 Unauthorized)" in out.err
     assert not (run.dir / "inv.json").exists()

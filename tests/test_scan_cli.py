@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from migrate.cli import main
+from migrate.cli.verbs import main
+from migrate.core.state import State
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import load_org, parse_org
-from migrate.state import State
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +100,8 @@ def test_keyless_org_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 ])
 def test_scan_exit_code_counts_unreadable_groups(projects: list[str], problems: list[str], strict: bool,
                                                  expected: int, capsys: pytest.CaptureFixture[str]) -> None:
-    from migrate.commands.scan import exit_code
-    from migrate.model import Inventory, Problem, ProjectRecord
+    from migrate.cli.scan import exit_code
+    from migrate.core.model import Inventory, Problem, ProjectRecord
 
     inv = Inventory("https://gitlab.example", "17.5.0", "2026-11-25T00:00:00Z",
                     projects=tuple(ProjectRecord(id=i, path=f"acme/p{i}", namespace_id=1, namespace_path="acme",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from migrate.model import CIFinding, KeyIdentity, KeyVariable, ProjectRecord
-from migrate.scan_link import (
+from migrate.core.model import CIFinding, KeyIdentity, KeyVariable, ProjectRecord
+from migrate.scan.link import (
     OwnerKey,
     VarEntry,
     link,

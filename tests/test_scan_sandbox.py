@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from migrate.config import parse_config
+from migrate.core.config import parse_config
+from migrate.core.keyfile import public_key_sha256
+from migrate.core.model import Inventory, KeyIdentity, KeyVariable
+from migrate.core.progress import SilentProgress
 from migrate.gitlab.client import GitLabClients
-from migrate.keyfile import public_key_sha256
-from migrate.model import Inventory, KeyIdentity, KeyVariable
-from migrate.progress import SilentProgress
 from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import load_org
-from migrate.scan import ScanOptions, scan
+from migrate.scan.runner import ScanOptions, scan
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module")
 def inventory(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Inventory:
-    from migrate.commands.scan import run_scan
+    from migrate.cli.scan import run_scan
 
     state = tmp_path_factory.mktemp("state")
     config = parse_config(sandbox.config_dict(state_dir=str(state)))
@@ -185,8 +185,8 @@ def test_google_facts_match_the_google_sandbox(sandbox: Sandbox, inventory: Inve
 
 
 def test_last_authentication_unknown_with_the_reason_when_policy_analyzer_refuses(sandbox: Sandbox) -> None:
-    from migrate.gcp.clients import GoogleClients
-    from migrate.gcp.keys import KeyFactsReader
+    from migrate.google.clients import GoogleClients
+    from migrate.google.key_facts import KeyFactsReader
 
     assert sandbox.google is not None
     config = parse_config(sandbox.config_dict())
@@ -231,7 +231,7 @@ def test_variables_403_is_a_problem_not_a_crash(sandbox: Sandbox) -> None:
 
 
 def test_inventory_round_trips(inventory: Inventory, tmp_path: Path) -> None:
-    from migrate import inventory_io
+    from migrate.scan import inventory_io
 
     path = inventory_io.write(inventory, tmp_path / "inv.json")
     assert inventory_io.read(path) == inventory

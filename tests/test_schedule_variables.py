@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from migrate import plan_io
-from migrate.cli import main
+from migrate.cli.verbs import main
+from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 

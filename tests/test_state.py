@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from migrate.errors import LockedError
-from migrate.state import RunLock, State
+from migrate.core.errors import LockedError
+from migrate.core.state import RunLock, State
 
 
 def test_journal_intent_outcome_and_unfinished(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_snapshots(tmp_path: Path) -> None:
 
 def test_second_process_is_refused_with_clear_message(tmp_path: Path) -> None:
     with RunLock(tmp_path, "apply"):
-        code = (f"from migrate.state import RunLock\n"
+        code = (f"from migrate.core.state import RunLock\n"
                 f"with RunLock({str(tmp_path)!r}, 'keys retire'): pass\n")
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert proc.returncode != 0

@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from plan_fixtures import INVENTORY, V_API, V_GROUP, V_TF, config, confirmed, facts, ident, line_rewriter
 
-from migrate import terraform
-from migrate.plan import LiveFederation, build_plan, derive
-from migrate.state import State
+from migrate.core.state import State
+from migrate.plan import terraform
+from migrate.plan.planner import LiveFederation, build_plan, derive
 
 PROD = "terraform@acme-prod.iam.gserviceaccount.com"
 STAGING = "terraform@acme-staging.iam.gserviceaccount.com"

@@ -8,7 +8,7 @@ import tabulate as raw
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrate.textsafe import escape, tabulate
+from migrate.core.textsafe import escape, tabulate
 
 CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 

@@ -19,10 +19,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migrate import token_classes
-from migrate.config import parse_config
-from migrate.federation import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
-from migrate.impersonation import (
+from migrate.core.config import parse_config
+from migrate.core.model import Inventory
+from migrate.core.progress import SilentProgress
+from migrate.plan import token_classes
+from migrate.plan.federation_design import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
+from migrate.plan.impersonation import (
     Exposure,
     Impersonation,
     Mapped,
@@ -35,13 +37,11 @@ from migrate.impersonation import (
     simulate,
     token_cases,
 )
-from migrate.model import Inventory
-from migrate.plan import PlanFacts, derive, impersonation_report, make_inputs, project_facts
-from migrate.progress import SilentProgress
+from migrate.plan.planner import PlanFacts, derive, impersonation_report, make_inputs, project_facts
+from migrate.plan.token_classes import ClassProgram, MemberIndex, analyse
 from migrate.sandbox.generate import generate_org
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import load_org, parse_org
-from migrate.token_classes import ClassProgram, MemberIndex, analyse
 
 # --- the per-token reference -------------------------------------------------------------------
 
@@ -136,7 +136,7 @@ def _for_place(definitions: Sequence[Any], name: str, place: Any) -> list[Any]:
 
 
 def _scanned(org: Any, tmp: Path) -> Inventory:
-    from migrate.commands.scan import run_scan
+    from migrate.cli.scan import run_scan
 
     with Sandbox(org) as sb:
         config = parse_config(sb.config_dict(state_dir=str(tmp / "state")))
@@ -165,7 +165,7 @@ def _cases(inputs: Mapping[str, Any], derived: Any) -> tuple[TokenCase, ...]:
 
 def _report_cases(inputs: Mapping[str, Any], derived: Any) -> list[TokenCase]:
     """The cases `impersonation_report` builds (captured by running it on a spy simulate)."""
-    import migrate.plan as plan_module
+    import migrate.plan.planner as plan_module
 
     seen: list[TokenCase] = []
     real = plan_module.simulate
@@ -324,7 +324,7 @@ def test_member_index_answers_like_trying_each_member() -> None:
 
 def test_evaluator_answers_like_the_reference_on_odd_tokens() -> None:
     """Tokens missing claims, with non-string values, or over-long: the exact paths."""
-    from migrate.federation import design_provider
+    from migrate.plan.federation_design import design_provider
 
     design = design_provider("123", "pool", "prov", "https://gitlab.example.com", [5, 6])
     evaluator = ProviderEvaluator(design.attribute_mapping, design.attribute_condition)
@@ -336,7 +336,7 @@ def test_evaluator_answers_like_the_reference_on_odd_tokens() -> None:
 
 
 def test_bindings_index_answers_like_each_binding_in_turn() -> None:
-    from migrate.token_classes import BindingsIndex
+    from migrate.plan.token_classes import BindingsIndex
 
     pool = "projects/1/locations/global/workloadIdentityPools/p"
     attr = f"principalSet://iam.googleapis.com/{pool}/attribute"

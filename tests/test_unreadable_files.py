@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from migrate.cli import main
+from migrate.cli.verbs import main
 
 BODIES = {
     "binary": bytes(range(256)) * 4,

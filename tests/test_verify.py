@@ -5,7 +5,14 @@ from __future__ import annotations
 from migrate.ci.emit import MARKER
 from migrate.gitlab.merge_requests import MRInfo
 from migrate.gitlab.pipelines import JobInfo, PipelineInfo
-from migrate.verify import exit_code, failure_reason, judge_jobs, merged_sha, pipeline_after_merge, redact
+from migrate.verify.runner import (
+    exit_code,
+    failure_reason,
+    judge_jobs,
+    merged_sha,
+    pipeline_after_merge,
+    redact,
+)
 
 SIGNED = f"$ gcloud auth login --cred-file=c.json\nAuthenticated with external account credentials for: [sa].\n{MARKER}\n"
 

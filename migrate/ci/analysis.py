@@ -12,7 +12,7 @@ from migrate.ci.detect import Document, build
 from migrate.ci.redact import redact
 from migrate.ci.units import MAX_SCRIPT_UNITS
 from migrate.ci.yamlnodes import Pipeline, compose, get, items, scalar, strings
-from migrate.model import CIFinding
+from migrate.core.model import CIFinding
 
 INCLUDE_KINDS = ("local", "project", "remote", "template", "component")
 TRUNCATED = (f"the jobs expand (extends, !reference, anchors) to more than {MAX_SCRIPT_UNITS} command lines; "

@@ -61,7 +61,7 @@ Match = Literal["always", "maybe", "never"]
 
 
 class Definition(Protocol):
-    """What the resolver needs of one CI/CD variable (`migrate.model.KeyVariable` fits)."""
+    """What the resolver needs of one CI/CD variable (`migrate.core.model.KeyVariable` fits)."""
 
     @property
     def level(self) -> str: ...

@@ -25,7 +25,7 @@ import gitlab
 import requests
 
 from migrate import __version__
-from migrate.config import Config, GitLabConfig
+from migrate.core.config import Config, GitLabConfig
 from migrate.gitlab.ratelimit import RateLimiter, RequestStats, retry_after_seconds
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import gitlab
 
+from migrate.core.progress import Progress
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
-from migrate.plan import FileText
-from migrate.progress import Progress
+from migrate.plan.planner import FileText
 
 log = logging.getLogger(__name__)
 

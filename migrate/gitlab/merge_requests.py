@@ -1,6 +1,6 @@
 """Branches, commits and merge requests through python-gitlab, returned as small records.
 
-The only module that writes to repositories. `apply_mr.py` decides; this module does one REST call
+The only module that writes to repositories. `apply/merge_request_executor.py` decides; this module does one REST call
 per method (plus pagination) and converts python-gitlab objects and errors at the boundary:
 a missing file/branch is `None`; "already exists" on a create (a branch, an open MR) is
 `GitLabConflict` so the caller can re-read and take over; anything else GitLab refuses becomes
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import gitlab
 import gitlab.exceptions
 
-from migrate.errors import GitLabConflict, GitLabError
+from migrate.core.errors import GitLabConflict, GitLabError
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
 

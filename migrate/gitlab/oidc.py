@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from migrate.errors import GitLabError
+from migrate.core.errors import GitLabError
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 30

@@ -6,7 +6,7 @@ records of `migrate.gitlab.types` as they stream in (listings are iterated page 
 materialised), and python-gitlab exceptions become `ReadError` with the HTTP status, which the scan
 turns into per-item problems.
 
-Variable values are handed to `migrate.keyfile.parse_key` here and dropped; only the key identity
+Variable values are handed to `migrate.core.keyfile.parse_key` here and dropped; only the key identity
 leaves this module.
 
 Request economy (reference/gitlab.md §3.1): group project listings already carry
@@ -24,6 +24,8 @@ import gitlab
 import requests
 from gitlab.utils import EncodedId
 
+from migrate.core.keyfile import parse_key
+from migrate.core.model import VariableLevel
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
 from migrate.gitlab.types import (
@@ -34,8 +36,6 @@ from migrate.gitlab.types import (
     ScheduleVariable,
     VariableInfo,
 )
-from migrate.keyfile import parse_key
-from migrate.model import VariableLevel
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ PER_PAGE = 100
 
 
 class GitLabReader:
-    """The read side of the GitLab backend (implements `migrate.scan.GitLabSource`)."""
+    """The read side of the GitLab backend (implements `migrate.scan.runner.GitLabSource`)."""
 
     def __init__(self, clients: GitLabClients) -> None:
         self.clients = clients

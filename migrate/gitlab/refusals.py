@@ -20,7 +20,7 @@ from typing import Any
 import gitlab.exceptions
 import requests
 
-from migrate.errors import GitLabError
+from migrate.core.errors import GitLabError
 
 log = logging.getLogger(__name__)
 

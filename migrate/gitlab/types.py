@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from migrate.errors import GitLabError
-from migrate.model import KeyEncoding, KeyIdentity, VariableLevel, VariableType
+from migrate.core.errors import GitLabError
+from migrate.core.model import KeyEncoding, KeyIdentity, VariableLevel, VariableType
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class VariableInfo:
     readable: bool
     key: KeyIdentity | None = None
     encoding: KeyEncoding = "unknown"
-    key_problem: str | None = None  # a key file with a malformed identity (migrate.keyfile)
+    key_problem: str | None = None  # a key file with a malformed identity (migrate.core.keyfile)
 
 
 class ReadError(GitLabError):

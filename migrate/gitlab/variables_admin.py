@@ -21,11 +21,11 @@ from typing import Any
 import gitlab
 import requests
 
-from migrate.errors import GitLabError
+from migrate.core.errors import GitLabError
+from migrate.core.keyfile import parse_key
+from migrate.core.model import KeyVariable
 from migrate.gitlab.refusals import explain
-from migrate.keyfile import parse_key
-from migrate.keys import VariableHolding
-from migrate.model import KeyVariable
+from migrate.retire.gates import VariableHolding
 
 log = logging.getLogger(__name__)
 

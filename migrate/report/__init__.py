@@ -2,7 +2,7 @@
 
 `findings.build_findings(...)` makes the document; each renderer is `render(doc) -> str` and never
 touches files or the clock, so output is reproducible. `OUTPUTS` says which file each format writes;
-only the command (`migrate/commands/report.py`) writes them.
+only the command (`migrate/cli/report.py`) writes them.
 """
 
 from __future__ import annotations

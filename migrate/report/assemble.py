@@ -15,7 +15,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.model import Inventory, KeyFacts, KeyUsage, KeyVariable, OutsideReader, Plan
+from migrate.core.model import Inventory, KeyFacts, KeyUsage, KeyVariable, OutsideReader, Plan
+from migrate.core.state import JournalEntry, unfinished_entries
 from migrate.report import burndown, controls, history, planfacts
 from migrate.report.findings import (
     Exposure,
@@ -28,7 +29,6 @@ from migrate.report.findings import (
     ReviewItem,
     Summary,
 )
-from migrate.state import JournalEntry, unfinished_entries
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +79,10 @@ def _load_snapshots(snapshots: list[tuple[str, Any]], current: Inventory,
 
 def retire_blockers(plan: Plan | None, journal: list[JournalEntry] | None = None) -> dict[str, tuple[str, ...]]:
     """Key id → what makes `keys retire` refuse it from the plan and the journal alone: the very
-    gate `keys retire` applies (`migrate.retire.disable_blockers` → `keys.evidence_blockers`)."""
+    gate `keys retire` applies (`migrate.retire.runner.disable_blockers` → `keys.evidence_blockers`)."""
     if plan is None:
         return {}
-    from migrate.retire import disable_blockers
+    from migrate.retire.runner import disable_blockers
 
     return {kid: why for kid, why in disable_blockers(plan, journal or []).items() if why}
 

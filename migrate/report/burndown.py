@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from migrate.model import Inventory
+from migrate.core.model import Inventory
 from migrate.report.findings import BurnDownPoint
 from migrate.report.history import KeyEvent
 

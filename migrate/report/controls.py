@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from migrate.model import Inventory, Plan
+from migrate.core.model import Inventory, Plan
+from migrate.core.state import JournalEntry
 from migrate.report import planfacts
 from migrate.report.findings import CheckResult, ControlFinding, FrameworkRef, KeyFinding
-from migrate.state import JournalEntry
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def binding_not_broader_than_key(ctx: CheckContext) -> Iterator[CheckResult]:
 
 
 def _impersonation(entry: dict[str, Any]) -> Iterator[CheckResult]:
-    """The plan's who-can-impersonate table (migrate/impersonation.py): a token admitted after the
+    """The plan's who-can-impersonate table (migrate/plan/impersonation.py): a token admitted after the
     migration that could not use the key before (`broader`, or after − before) is a FAIL."""
     before, after = entry.get("before"), entry.get("after")
     sa = str(entry.get("service_account", "?"))

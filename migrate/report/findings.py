@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from migrate import __version__
-from migrate.model import Inventory, KeyIdentity, OutsideReader, Plan
-from migrate.state import JournalEntry
+from migrate.core.model import Inventory, KeyIdentity, OutsideReader, Plan
+from migrate.core.state import JournalEntry
 
 CheckStatus = Literal["PASS", "FAIL", "MANUAL", "ERROR"]
 KeyStatus = Literal["found", "mr_opened", "migrated", "disabled", "deleted"]

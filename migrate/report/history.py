@@ -1,6 +1,6 @@
 """Read the journal: which merge requests exist for which keys, and what happened to each key.
 
-Other stages write the journal (`migrate.state`); this module only reads *outcome* rows and is
+Other stages write the journal (`migrate.core.state`); this module only reads *outcome* rows and is
 tolerant of missing fields: a row it cannot attribute to a key is ignored for key status (and
 listed as an ERROR row by the caller only when it is a key step we cannot place). The exact rows and
 evidence fields read are documented in docs/report.md; keep the two in step.
@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from migrate.model import Action, Inventory, KeyUsage, Plan
-from migrate.state import JournalEntry
+from migrate.core.model import Action, Inventory, KeyUsage, Plan
+from migrate.core.state import JournalEntry
 
 KeyEventKind = Literal["disable", "delete", "rollback"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from migrate.model import to_dict
+from migrate.core.model import to_dict
 from migrate.report.findings import FindingsDocument
 
 SCHEMA_ID = "wif-migrate/report"

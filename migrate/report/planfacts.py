@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.model import Plan
-from migrate.state import JournalEntry
+from migrate.core.model import Plan
+from migrate.core.state import JournalEntry
 
 _SA = re.compile(r"serviceAccounts/([^/:]+@[^/:]+)")
 

@@ -141,7 +141,7 @@ class Sandbox:
         return "sandbox-identity"
 
     def config_dict(self, state_dir: str = ".wif-migrate") -> dict[str, Any]:
-        """A configuration `migrate.config.parse_config` accepts, pointing at this sandbox.
+        """A configuration `migrate.core.config.parse_config` accepts, pointing at this sandbox.
 
         The client-side GitLab limit follows the emulator's own (`rate_limit_rpm: 0` = none when the
         emulator has none: pacing a local process only makes runs slower), and operations are polled

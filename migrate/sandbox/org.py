@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from migrate.errors import UsageError
+from migrate.core.errors import UsageError
 
 
 @dataclass(frozen=True)

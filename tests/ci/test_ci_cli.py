@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cihelpers import PROVIDER, SA, dedent
 
-from migrate.cli import main
+from migrate.cli.verbs import main
 
 KEYED = dedent("""
     deploy:

@@ -12,7 +12,7 @@ from migrate.ci.variables import (
     resolve,
     scope_match,
 )
-from migrate.model import KeyVariable
+from migrate.core.model import KeyVariable
 
 SHOP = Place(100, "acme/web/shop", (10, 11), ("acme", "acme/web"))
 OTHER = Place(200, "acme/other", (10,), ("acme",))

@@ -11,15 +11,15 @@ import pytest
 from gcp_sandbox import ALICE, GoogleSandbox, google_spec
 from plan_fixtures import CI, DEPLOYER, INVENTORY, NUMBER, POOL, TF, config, facts, line_rewriter
 
-from migrate.apply import ApplyContext, apply_plan, load_plugins
-from migrate.config import Config
-from migrate.federation import ROLE
-from migrate.gcp.clients import GoogleClients
-from migrate.gcp.federation import WifAdmin
-from migrate.gcp.projects import project_number
-from migrate.model import Plan
-from migrate.plan import LiveFederation, build_plan, derive
-from migrate.state import State
+from migrate.apply.loop import ApplyContext, apply_plan, load_plugins
+from migrate.apply.pool_provider_executor import WifAdmin
+from migrate.core.config import Config
+from migrate.core.model import Plan
+from migrate.core.state import State
+from migrate.google.clients import GoogleClients
+from migrate.google.projects import project_number
+from migrate.plan.federation_design import ROLE
+from migrate.plan.planner import LiveFederation, build_plan, derive
 
 load_plugins()
 PROVIDER = f"{POOL}/providers/gitlab"

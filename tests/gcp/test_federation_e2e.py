@@ -16,9 +16,9 @@ import google.auth.transport.requests
 import pytest
 from google.auth import identity_pool
 
-from migrate import plan_io
-from migrate.cli import main
-from migrate.model import Plan
+from migrate.cli.verbs import main
+from migrate.core.model import Plan
+from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import OrgFile, load_org
 

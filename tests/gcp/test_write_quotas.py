@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from googleapiclient.errors import HttpError
 
-from migrate.config import GoogleConfig, parse_config
-from migrate.gcp.clients import GoogleClients
-from migrate.gcp.iam_policy import PolicyEditor
-from migrate.gcp.quota import IAM_POLICY_WRITES, WIF_WRITES, WriteQuotas, is_quota_error, pacer
+from migrate.apply.binding_executor import PolicyEditor
+from migrate.core.config import GoogleConfig, parse_config
+from migrate.google.clients import GoogleClients
+from migrate.google.quota import IAM_POLICY_WRITES, WIF_WRITES, WriteQuotas, is_quota_error, pacer
 from migrate.sandbox.google.quota import classify
 from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import Sandbox

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from migrate.config import GitLabConfig
+from migrate.core.config import GitLabConfig
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.read import GitLabReader
 from migrate.gitlab.types import ReadError

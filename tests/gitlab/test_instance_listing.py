@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import gitlab
 import pytest
 
-from migrate.config import GitLabConfig
+from migrate.core.config import GitLabConfig
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.read import GitLabReader
 from migrate.sandbox.generate import generate_org

@@ -6,8 +6,8 @@ import json
 
 import jwt
 
-from migrate.federation import design_provider
 from migrate.gitlab import oidc
+from migrate.plan.federation_design import design_provider
 from migrate.sandbox.launch import Sandbox
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from migrate.model import (
+from migrate.core.model import (
     Action,
     CIFinding,
     GroupRecord,
@@ -30,8 +30,8 @@ from migrate.model import (
     ProjectRecord,
     to_dict,
 )
+from migrate.core.state import JournalEntry
 from migrate.report.findings import FindingsDocument, build_findings
-from migrate.state import JournalEntry
 
 NOW = "2026-03-10T12:00:00Z"
 KEY_API = KeyIdentity("deployer@acme-prod.iam.gserviceaccount.com", "a1" * 20, "acme-prod")

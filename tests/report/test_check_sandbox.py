@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from migrate.cli import main
+from migrate.cli.verbs import main
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import OrgFile
 

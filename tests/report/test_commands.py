@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from conftest import KEY_API, NOW, inventory, journal, plan
 
-from migrate import inventory_io, plan_io
-from migrate.cli import main
-from migrate.model import Inventory, to_dict
-from migrate.state import State
+from migrate.cli.verbs import main
+from migrate.core.model import Inventory, to_dict
+from migrate.core.state import State
+from migrate.plan import plan_io
+from migrate.scan import inventory_io
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from conftest import KEY_API, KEY_GROUP, NOW, POOL, PROVIDER, VAR_API, VAR_HIDDEN, inventory, plan, project
 
-from migrate.model import Action, Inventory, KeyFacts, KeyIdentity, Plan, Problem
+from migrate.core.model import Action, Inventory, KeyFacts, KeyIdentity, Plan, Problem
 from migrate.report import controls
 from migrate.report.findings import CheckResult, ControlFinding, FindingsDocument, build_findings
 

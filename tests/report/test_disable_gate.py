@@ -13,11 +13,11 @@ from dataclasses import replace
 import pytest
 from conftest import KEY_API, NOW, inventory, journal, plan, snapshots
 
-import migrate.keys
-from migrate.keys import LiveKey, UsageSignal, disable_decision
-from migrate.model import Action, Plan
+import migrate.retire.gates
+from migrate.core.model import Action, Plan
 from migrate.report.findings import FindingsDocument, KeyFinding, build_findings
-from migrate.retire import EntriesJournal, disable_blockers, items_from_plan, migrations_from_journal
+from migrate.retire.gates import LiveKey, UsageSignal, disable_decision
+from migrate.retire.runner import EntriesJournal, disable_blockers, items_from_plan, migrations_from_journal
 
 TEMPLATE = "file:acme/templates:legacy.yml"
 SA, KID = KEY_API.service_account, KEY_API.key_id
@@ -40,7 +40,7 @@ def _report_key(p: Plan) -> KeyFinding:
     return next(k for k in doc.keys if k.key_id == KID)
 
 
-def _retire_decision(p: Plan) -> migrate.keys.Decision:
+def _retire_decision(p: Plan) -> migrate.retire.gates.Decision:
     """What `keys retire` decides for the key (Retirement._retire_one without the I/O): the same
     items, the same verify outcomes, a live key that exists and a usage signal that shows no use."""
     item = next(i for i in items_from_plan(p) if i.key_id == KID)
@@ -77,6 +77,6 @@ def test_breaking_the_one_gate_changes_both(monkeypatch: pytest.MonkeyPatch) -> 
     there is no second copy of the rule that would keep either one right."""
     held = _plan(blocked_by=(TEMPLATE,))
     assert "can be disabled" not in _report_key(held).status_reason and _retire_decision(held).verdict == "refuse"
-    monkeypatch.setattr(migrate.keys, "evidence_blockers", lambda *args, **kwargs: [])
+    monkeypatch.setattr(migrate.retire.gates, "evidence_blockers", lambda *args, **kwargs: [])
     assert "can be disabled" in _report_key(held).status_reason
     assert _retire_decision(held).verdict == "proceed"

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from conftest import KEY_API, KEY_GROUP, KEY_OLD, NOW, entry, inventory, journal, plan, snapshots
 
-from migrate.model import to_dict
+from migrate.core.model import to_dict
 from migrate.report.findings import BurnDownPoint, FindingsDocument, KeyFinding, Summary, build_findings
 
 
@@ -115,7 +115,7 @@ def test_projects_keyless_and_inherited(doc: FindingsDocument) -> None:
 
 
 def test_plan_repeats_of_inventory_problems_are_merged_and_plan_errors_are_errors() -> None:
-    from migrate.model import Problem
+    from migrate.core.model import Problem
 
     p = replace(plan(), manual=plan().manual + (
         Problem("file:acme/web:.gitlab-ci.yml", "the job builds its include path from a variable", "manual"),

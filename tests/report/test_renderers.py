@@ -141,9 +141,9 @@ def test_html_prints_without_cutting_tables_or_wrapping_badges(doc: FindingsDocu
 def test_report_never_says_can_be_disabled_when_keys_retire_would_refuse() -> None:
     """The report's "can be disabled" and `keys retire` come from the same plan-derived blockers
     (retire.items_from_plan): a manual file still using the key keeps it from being "disableable"."""
-    from migrate.model import Action
+    from migrate.core.model import Action
     from migrate.report import assemble, history
-    from migrate.retire import items_from_plan
+    from migrate.retire.runner import items_from_plan
 
     sa, kid = "ci@acme-prod.iam.gserviceaccount.com", "c1" * 20
     p = plan()

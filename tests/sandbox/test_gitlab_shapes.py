@@ -49,7 +49,7 @@ from gitlab_entities import (
     VERSION,
 )
 
-from migrate import cron
+from migrate.core import cron
 from migrate.sandbox import sources
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org

@@ -14,8 +14,8 @@ import requests
 import yaml
 from test_old_gitlab import ORG
 
-from migrate.federation import ATTRIBUTE_MAPPING, NAMESPACE_ATTRIBUTES, design_provider
-from migrate.impersonation import ProviderEvaluator
+from migrate.plan.federation_design import ATTRIBUTE_MAPPING, NAMESPACE_ATTRIBUTES, design_provider
+from migrate.plan.impersonation import ProviderEvaluator
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 

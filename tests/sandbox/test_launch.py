@@ -12,7 +12,7 @@ from pathlib import Path
 import gitlab
 import requests
 
-from migrate.config import load_config, parse_config
+from migrate.core.config import load_config, parse_config
 from migrate.sandbox.launch import GITLAB_TOKEN_ENV, GOOGLE_TOKEN_ENV, Sandbox
 from migrate.sandbox.org import parse_org
 
@@ -71,7 +71,7 @@ def test_sandbox_serve_writes_config_and_stops_on_sigterm(tmp_path: Path) -> Non
 
 
 def test_sandbox_without_action_is_usage_error() -> None:
-    from migrate.cli import main
+    from migrate.cli.verbs import main
 
     assert main(["sandbox"]) == 2
     assert main(["sandbox", "serve", "--org", "/nonexistent/org.yaml"]) == 2

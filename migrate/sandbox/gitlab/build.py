@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrate.errors import UsageError
+from migrate.core.errors import UsageError
 from migrate.sandbox.clock import Clock
 from migrate.sandbox.gitlab.model import ACCESS_LEVELS, Group, Project, SaKeyRef, User, Variable
 from migrate.sandbox.gitlab.repo import Action, Repository

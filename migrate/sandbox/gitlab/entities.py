@@ -10,7 +10,7 @@ import base64
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from migrate import cron
+from migrate.core import cron
 from migrate.sandbox.gitlab.model import Group, Job, MergeRequest, Note, Pipeline, Project, Variable
 from migrate.sandbox.gitlab.repo import Commit, blob_id
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from migrate.errors import UsageError
+from migrate.core.errors import UsageError
 from migrate.sandbox.clock import Clock
 from migrate.sandbox.google.discovery import camel
 from migrate.sandbox.keys import KeyStore

@@ -1,0 +1,1 @@
+"""Stage 3, apply: run a plan's actions through their executors, journaled."""

@@ -1,0 +1,175 @@
+"""Before a binding is granted: do the GitLab facts it rests on still hold *now*?
+
+A binding is derived from the scan: this variable, with this scope and protection, holding this
+key, read by these projects. Between scan and apply someone may unprotect the variable (the
+binding would then admit refs the key no longer reaches... or the reverse), swap its key, delete
+it, or move a project to another namespace. `apply` re-reads, for every `ensure_binding` action,
+each variable it exists for (`findings`), each project it admits (`scopes`) and each CI file
+whose key use the binding rests on (plan `inputs.usages`: re-read at the planned ref, detector
+re-run, same keyed variable required), and refuses the action, naming the difference, when
+anything changed or cannot be read. Pure decision; the
+reads go through the `LiveGitLab` protocol (real: python-gitlab, `GitLabLiveFacts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from migrate.core.errors import WifMigrateError
+from migrate.core.model import KeyVariable, Plan, from_dict
+from migrate.retire.gates import VariableHolding
+
+
+class LiveGitLab(Protocol):
+    def holding(self, var: KeyVariable) -> VariableHolding: ...
+    def project_namespace(self, project_id: int) -> int | None: ...  # None: the project is gone
+    def file_text(self, project: str, path: str, ref: str) -> str | None: ...  # None: the file is gone
+
+
+Detector = Callable[[str, str, frozenset[str]], set[str | None]]  # text, path, key names → keyed variables
+
+
+def detect(text: str, path: str, names: frozenset[str]) -> set[str | None]:
+    """The variables a CI file uses as keys, by the scan's own detector (`migrate.ci.analyze`)."""
+    import migrate.ci
+    from migrate.scan.ci_files import FileKey, from_analysis
+
+    analysis = migrate.ci.analyze(text, path, names)  # type: ignore[attr-defined,unused-ignore]
+    return {f.variable for f in from_analysis(FileKey("live", path, None), analysis).findings}
+
+
+def binding_refusals(plan: Plan, live: LiveGitLab, detector: Detector = detect) -> dict[str, str]:
+    """ensure_binding action id → why the live GitLab facts no longer support it."""
+    variables = {}
+    for raw in (plan.inputs or {}).get("variables") or ():
+        var = from_dict(KeyVariable, raw)
+        variables[var.ref] = var
+    namespaces = {int(p["id"]): int(p.get("namespace_id") or 0) for p in (plan.inputs or {}).get("projects") or ()}
+    usages = [u for u in (plan.inputs or {}).get("usages") or () if isinstance(u, Mapping)]
+    texts: dict[tuple[str, str, str], str | None] = {}
+    out: dict[str, str] = {}
+    for action in plan.actions:
+        if action.kind != "ensure_binding":
+            continue
+        try:
+            why = (_check(action.findings, action.params.get("scopes") or (), variables, namespaces, live)
+                   or _still_used(action.findings, usages, variables, live, detector, texts))
+        except WifMigrateError as exc:
+            why = f"cannot re-read the GitLab facts the binding rests on: {exc}"
+        if why:
+            out[action.id] = f"{why}; re-run `wif-migrate scan` and `plan`"
+    return out
+
+
+def _check(findings: tuple[str, ...], scopes: Any, variables: Mapping[str, KeyVariable],
+           namespaces: Mapping[int, int], live: LiveGitLab) -> str | None:
+    for ref in findings:
+        var = variables.get(ref)
+        if var is None:
+            continue  # not a variable finding
+        held = live.holding(var)
+        if not held.exists:
+            return f"variable {ref} no longer exists"
+        if held.protected is not None and held.protected != var.protected:
+            now = "protected" if held.protected else "unprotected"
+            return f"variable {ref} is {now} now (it was {'protected' if var.protected else 'unprotected'})"
+        if var.key is not None:
+            if not held.readable:
+                return f"variable {ref} is hidden now; its key cannot be confirmed"
+            if held.key_id != var.key.key_id:
+                return f"variable {ref} holds another key now"
+            if var.key.public_key_sha256 and held.public_key_sha256 != var.key.public_key_sha256:
+                return f"variable {ref} holds another private key now"
+    for scope in scopes if isinstance(scopes, (list, tuple)) else ():
+        pid = scope.get("project_id") if isinstance(scope, Mapping) else None
+        if pid is None:
+            continue
+        moved_to = live.project_namespace(int(pid))
+        if moved_to is None:
+            return f"project {scope.get('project') or pid} no longer exists"
+        was = namespaces.get(int(pid))
+        if was and moved_to != was:
+            return f"project {scope.get('project') or pid} moved to namespace {moved_to} (was {was})"
+    return None
+
+
+def _still_used(findings: tuple[str, ...], usages: list[Mapping[str, Any]], variables: Mapping[str, KeyVariable],
+                live: LiveGitLab, detector: Detector, texts: dict[tuple[str, str, str], str | None]) -> str | None:
+    """Every CI file use of the binding's variables the plan rests on is still there: the file
+    (at the planned ref) is re-read and the scan's detector must still find the same keyed
+    variable in it. A project that dropped the key (or its file) would be admitted for nothing."""
+    refs = set(findings)
+    names = frozenset(v.name for r, v in variables.items() if r in refs)
+    for u in usages:
+        if not refs & {str(v) for v in u.get("variables") or ()}:
+            continue
+        project, path, ref = str(u.get("file_project")), str(u.get("file_path")), str(u.get("ref") or "")
+        where = f"{path}@{ref}" if ref else path
+        consumers = ", ".join(str(c) for c in u.get("consumers") or ()) or project
+        if (project, path, ref) not in texts:
+            texts[(project, path, ref)] = live.file_text(project, path, ref)
+        text = texts[(project, path, ref)]
+        if text is None:
+            return f"project {consumers} no longer uses the key: {project}:{where} no longer exists"
+        variable = u.get("variable")
+        try:
+            found = detector(text, path, names)
+        except Exception as exc:  # noqa: BLE001 - a detector failure refuses, never admits
+            return f"project {consumers}: {project}:{where} could not be analysed now ({type(exc).__name__})"
+        if variable not in found:
+            what = f"variable {variable}" if variable else "a key file"
+            return (f"project {consumers} no longer uses the key: {project}:{where} no longer uses {what} "
+                    f"as a key (line {u.get('line')} at scan time)")
+    return None
+
+
+class GitLabLiveFacts:
+    """`LiveGitLab` over python-gitlab: variables through `GitLabVariableAdmin` (scope-filtered
+    reads, value parsed for its identity only), projects by id."""
+
+    def __init__(self, gl: Any) -> None:
+        from migrate.gitlab.variables_admin import GitLabVariableAdmin
+
+        self.gl = gl
+        self.variables = GitLabVariableAdmin(gl)
+
+    def holding(self, var: KeyVariable) -> VariableHolding:
+        return self.variables.holding(var)
+
+    def file_text(self, project: str, path: str, ref: str) -> str | None:
+        """The file's content at `ref` now (`GET /projects/:id/repository/files/:path/raw`)."""
+        from migrate.core.errors import GitLabError
+
+        raw = _read_or_none(f"read {project}:{path}@{ref}", lambda: self.gl.projects.get(project, lazy=True)
+                            .files.raw(file_path=path, ref=ref or None))
+        if raw is None:
+            return None
+        data = raw if isinstance(raw, bytes) else bytes(raw or b"")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise GitLabError(f"read {project}:{path}@{ref}: not UTF-8 text") from None
+
+    def project_namespace(self, project_id: int) -> int | None:
+        project = _read_or_none(f"read project {project_id}", lambda: self.gl.projects.get(project_id))
+        if project is None:
+            return None
+        return int((getattr(project, "namespace", None) or {}).get("id") or 0)
+
+
+def _read_or_none(what: str, read: Callable[[], Any]) -> Any:
+    """One GitLab read: its answer, None on 404 (gone), else a GitLabError naming `what` and the cause."""
+    import gitlab
+    import requests
+
+    from migrate.core.errors import GitLabError
+
+    try:
+        return read()
+    except gitlab.exceptions.GitlabError as exc:
+        if exc.response_code == 404:
+            return None
+        raise GitLabError(f"{what}: HTTP {exc.response_code}") from None
+    except requests.RequestException as exc:
+        raise GitLabError(f"{what}: GitLab not reachable ({type(exc).__name__})") from None

@@ -1,0 +1,321 @@
+"""Apply a plan: run each action through the executor registered for its kind, in order.
+
+The loop is generic; what an action does lives in its executor (`ActionExecutor`): the Google
+federation (`ensure_pool`, `ensure_provider`, `ensure_binding`, in migrate.google), merge requests
+(`merge_request`, plugged in by the MR module), and key steps (left to `wif-migrate keys`, which
+applies them only after verification). An executor reads live state first, decides, and in a dry
+run never sends a mutating request; per-item problems are returned as outcomes, not raised.
+
+Around every action the loop
+- refuses it when the plan was edited by hand in a way that widens access: the federation design
+  and bindings are recomputed from the plan's own inputs and the who-can-impersonate simulation is
+  re-run on the bindings the file asks for;
+- skips it when a dependency did not succeed;
+- writes an *intent* row to the state journal before calling the executor and an *outcome* row
+  after (stage "apply"), so an interrupted run leaves evidence.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from migrate.core.config import Config
+from migrate.core.model import Action, ActionResult, Inventory, Plan
+from migrate.core.state import State
+from migrate.plan.federation_design import ROLE
+from migrate.plan.planner import PROVIDER_FIELDS, derive, field_value, impersonation_report, inputs_digest
+
+log = logging.getLogger(__name__)
+
+STAGE = "apply"
+GOOGLE_KINDS = ("ensure_pool", "ensure_provider", "ensure_binding")
+KEY_KINDS = ("disable_key", "delete_key")
+# Modules that register executors when imported (each calls `register_executor`). A missing
+# module is fine: its actions are skipped with a reason.
+PLUGIN_MODULES = ("migrate.apply.pool_provider_executor", "migrate.apply.binding_executor", "migrate.mr_apply",
+                  "migrate.apply.merge_request_executor", "migrate.gitlab.merge_requests")
+
+
+@dataclass
+class ApplyContext:
+    """What an executor gets besides its action. `results` holds the outcomes so far."""
+
+    plan: Plan
+    dry_run: bool
+    config: Config | None = None
+    state: State | None = None
+    results: dict[str, ActionResult] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)  # shared clients, built by factories
+
+    def service(self, name: str, build: Callable[[], Any]) -> Any:
+        """A client shared by every executor of this run, built once on first use."""
+        if name not in self.services:
+            self.services[name] = build()
+        return self.services[name]
+
+
+class ActionExecutor(Protocol):
+    """Executes one kind of plan action.
+
+    Contract: read live state first; if it already matches, return `skipped` with detail "up to
+    date" (a re-run makes no mutating request); if `ctx.dry_run`, make no mutating request and
+    return `would_apply` (or `skipped`); if live state contradicts what the plan was computed from,
+    return `refused` with the reason; return `failed` for errors of this item. Never log or return
+    secret material. Raising is allowed (the loop records `failed` with the message)."""
+
+    def execute(self, action: Action, ctx: ApplyContext) -> ActionResult: ...
+
+
+ExecutorFactory = Callable[[ApplyContext], ActionExecutor]
+_REGISTRY: dict[str, ExecutorFactory] = {}
+
+
+def register_executor(kind: str, factory: ExecutorFactory) -> None:
+    """Plug in the executor for an action kind (later registrations replace earlier ones)."""
+    _REGISTRY[kind] = factory
+
+
+def registered_kinds() -> tuple[str, ...]:
+    return tuple(sorted(_REGISTRY))
+
+
+def load_plugins(modules: Iterable[str] = PLUGIN_MODULES) -> list[str]:
+    """Import the executor modules that exist; returns those loaded."""
+    loaded = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            log.debug("executor module %s not present", name)
+            continue
+        loaded.append(name)
+    return loaded
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure decisions
+
+
+@dataclass(frozen=True)
+class EnsureDecision:
+    op: Literal["none", "create", "undelete", "patch", "refuse"]
+    mask: tuple[str, ...] = ()
+    reason: str = ""
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def decide_ensure(params: Mapping[str, Any], live: Mapping[str, Any] | None, fields: Sequence[str],
+                  undeleted: bool = False) -> EnsureDecision:
+    """What to do with a pool/provider given the plan's params and the live resource.
+
+    Patches only fields the plan lists in `patch`, and only if their live value is still what the
+    plan observed; a resource the plan did not expect to exist with a different configuration is
+    refused (stale plan). After undeleting, the resource is made to match the plan (the plan
+    intended to create it)."""
+    desired = params["desired"]
+    if live is None:
+        return EnsureDecision("create", reason="does not exist")
+    if live.get("state") == "DELETED":
+        return EnsureDecision("undelete", reason="soft-deleted; undeleting instead of re-creating")
+    diff = [f for f in fields if field_value(live, f) != field_value(desired, f)]
+    if not diff:
+        return EnsureDecision("none", reason="up to date")
+    if undeleted:
+        return EnsureDecision("patch", tuple(diff), "undeleted; setting the planned configuration")
+    observed = params.get("observed")
+    allowed = set(params.get("patch") or ())
+    if not isinstance(observed, Mapping) or observed.get("state") == "DELETED":
+        seen = "was absent" if params.get("observed_known") else "was not looked at"
+        return EnsureDecision("refuse", reason=f"stale plan: it exists now but {seen} when planned, with "
+                              + "; ".join(f"{f}={_show(field_value(live, f))} (plan: "
+                                          f"{_show(field_value(desired, f))})" for f in diff)
+                              + ". Re-run `wif-migrate plan`.")
+    for f in diff:
+        if field_value(live, f) != observed.get(f):
+            return EnsureDecision("refuse", reason=f"stale plan: live {f} is {_show(field_value(live, f))}, "
+                                  f"the plan saw {_show(observed.get(f))}. Re-run `wif-migrate plan`.")
+        if f not in allowed:
+            return EnsureDecision("refuse", reason=f"live {f} differs from the plan and the plan does not "
+                                  "patch it. Re-run `wif-migrate plan`.")
+    return EnsureDecision("patch", tuple(diff), "drift the plan patches: " + ", ".join(diff))
+
+
+def patch_body(desired: Mapping[str, Any], mask: Sequence[str]) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for f in mask:
+        head = f.split(".")[0]
+        if head in desired:
+            body[head] = desired[head]
+    return body
+
+
+def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | None, where: str) -> dict[str, str]:
+    """Action id → why it is refused, checking the plan against the scan that produced it.
+
+    `integrity_refusals` checks a plan against itself, which a consistent forgery passes (inputs
+    edited, digest recomputed with our own function, members from our own `derive`). Here the
+    plan's `inputs` must equal what `make_inputs` computes *now* from the inventory snapshot the
+    scan journaled in this state directory (found by the plan's `inventory_digest`, or named
+    explicitly with `apply --inventory`) and the current configuration; the facts the plan read
+    on its own (project number, issuer, JWKS) are taken from the plan and checked live by the
+    executors. Every federation and merge-request action is refused on a mismatch."""
+    from migrate.plan.planner import PlanFacts, inventory_digest, make_inputs
+
+    guarded = [a for a in plan.actions if a.kind in (*GOOGLE_KINDS, "merge_request")]
+    if inventory is None:
+        why = (f"the plan was not made from a scan journaled in this state directory ({where}): run "
+               "`wif-migrate scan` and `plan` here, or name the scan's inventory with `apply --inventory FILE`")
+        return {a.id: why for a in guarded}
+    if inventory_digest(inventory) != plan.inventory_digest:
+        why = "the named inventory is not the one the plan was made from (inventory_digest differs)"
+        return {a.id: why for a in guarded}
+    if config is None:
+        return {}
+    inputs = plan.inputs or {}
+    facts = PlanFacts(project_number=str(inputs.get("project_number") or plan.project_number),
+                      issuer=inputs.get("issuer"), jwks_json=inputs.get("jwks_json"))
+    expected = make_inputs(inventory, config, facts)
+    # Keys the planner adds from what it read live (e.g. the policy's other principals) are not
+    # recomputable from the scan; the executors re-read those live.
+    differing = sorted(k for k in expected if expected.get(k) != inputs.get(k))
+    if not differing:
+        return {}
+    why = ("the plan's inputs differ from the journaled scan and the configuration "
+           f"({', '.join(differing)}): it was edited or the configuration changed; re-run `wif-migrate plan`")
+    return {a.id: why for a in guarded}
+
+
+def find_inventory(snapshots: Iterable[Any], digest: str) -> Inventory | None:
+    """The journaled inventory snapshot whose digest is `digest` (newest first), else None."""
+    from migrate.core.errors import UsageError
+    from migrate.plan.planner import inventory_digest
+    from migrate.scan import inventory_io
+
+    for body in reversed(list(snapshots)):
+        try:
+            inventory = inventory_io.from_data({"kind": inventory_io.KIND, **body} if isinstance(body, dict)
+                                               and "kind" not in body else body, "snapshot")
+        except UsageError:
+            continue
+        if inventory_digest(inventory) == digest:
+            return inventory
+    return None
+
+
+def integrity_refusals(plan: Plan) -> dict[str, str]:
+    """Action id → why it is refused, for plans edited by hand (see module docstring)."""
+    google = [a for a in plan.actions if a.kind in GOOGLE_KINDS]
+    if not plan.inputs:
+        return {a.id: "the plan has no inputs to check its federation against; re-run `wif-migrate plan`"
+                for a in google}
+    if inputs_digest(plan.inputs) != plan.inputs_digest:
+        return {a.id: "the plan's inputs were edited (digest mismatch); re-run `wif-migrate plan`" for a in google}
+    try:
+        derived = derive(plan.inputs)
+    except ValueError as exc:
+        return {a.id: f"the plan's inputs do not give a valid federation: {exc}" for a in google}
+    design = derived.design
+    out: dict[str, str] = {}
+    bindings: dict[str, list[str]] = {}
+    for a in google:
+        if a.kind == "ensure_pool" and a.params.get("desired") != design.pool_body():
+            out[a.id] = "the pool does not match the design recomputed from the plan's inputs"
+        elif a.kind == "ensure_provider":
+            desired = a.params.get("desired") or {}
+            for f in PROVIDER_FIELDS:
+                if field_value(desired, f) != field_value(design.provider_body(), f):
+                    out[a.id] = (f"the provider's {f} does not match the design recomputed from the plan's "
+                                 f"inputs ({_show(field_value(design.provider_body(), f))})")
+                    break
+        elif a.kind == "ensure_binding":
+            sa = str(a.params.get("service_account", ""))
+            members = [str(m) for m in a.params.get("members") or []]
+            bindings[sa] = members
+            expected = set(derived.members(sa))
+            if a.params.get("role") != ROLE:
+                out[a.id] = f"binding role {a.params.get('role')!r} is not {ROLE}"
+            elif not a.params.get("resource", "").endswith(f"/serviceAccounts/{sa}"):
+                out[a.id] = "binding resource does not name its service account"
+            elif set(members) - expected:
+                out[a.id] = ("members not in the design recomputed from the plan's inputs: "
+                             + ", ".join(sorted(set(members) - expected)))
+    for row in impersonation_report(plan.inputs, derived, bindings):
+        if row.broader:
+            aid = f"ensure_binding:{row.service_account}"
+            out.setdefault(aid, "would let more jobs impersonate than the key did: " + ", ".join(row.broader[:5]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+_OK = ("applied", "would_apply", "skipped")
+
+
+def _blocked(result: ActionResult | None) -> bool:
+    return result is None or result.outcome not in _OK or bool(result.evidence.get("blocked"))
+
+
+def apply_plan(plan: Plan, ctx: ApplyContext, kinds: Iterable[str] | None = None,
+               registry: Mapping[str, ExecutorFactory] | None = None,
+               extra_refusals: Mapping[str, str] | None = None) -> list[ActionResult]:
+    """Run the plan's actions in order; every outcome is returned (and journaled unless dry run).
+    `extra_refusals` (the CLI's `journal_refusals`) refuse actions before anything else."""
+    reg = dict(_REGISTRY if registry is None else registry)
+    wanted = set(kinds) if kinds is not None else None
+    refusals = {**integrity_refusals(plan), **(extra_refusals or {})}
+    executors: dict[str, ActionExecutor] = {}
+    results: list[ActionResult] = []
+    for action in plan.actions:
+        result = _one(action, ctx, reg, executors, wanted, refusals)
+        ctx.results[action.id] = result
+        results.append(result)
+        if ctx.state is not None and not ctx.dry_run:  # a dry run changes nothing, not even the journal
+            ctx.state.outcome(STAGE, action.id, action.kind, action.target, result.outcome, result.detail,
+                              {**result.evidence, "dry_run": ctx.dry_run})
+    return results
+
+
+def _one(action: Action, ctx: ApplyContext, reg: Mapping[str, ExecutorFactory],
+         executors: dict[str, ActionExecutor], wanted: set[str] | None, refusals: Mapping[str, str]) -> ActionResult:
+    if wanted is not None and action.kind not in wanted:
+        return ActionResult(action.id, "skipped", f"{action.kind} not selected in this run", {"blocked": True})
+    if action.id in refusals:
+        return ActionResult(action.id, "refused", refusals[action.id])
+    if action.kind in KEY_KINDS and action.kind not in reg:
+        return ActionResult(action.id, "skipped", "keys are retired by `wif-migrate keys` after the merge "
+                            "requests are merged and verified", {"blocked": True})
+    for dep in action.depends_on:
+        r = ctx.results.get(dep)
+        if _blocked(r):
+            why = "did not run" if r is None else f"{r.outcome}: {r.detail}"
+            return ActionResult(action.id, "skipped", f"dependency {dep} {why}", {"blocked": True})
+    factory = reg.get(action.kind)
+    if factory is None:
+        return ActionResult(action.id, "skipped", f"no executor for {action.kind} in this build", {"blocked": True})
+    if action.kind not in executors:
+        executors[action.kind] = factory(ctx)
+    if ctx.state is not None and not ctx.dry_run:
+        ctx.state.intent(STAGE, action.id, action.kind, action.target, action.summary)
+    try:
+        return executors[action.kind].execute(action, ctx)
+    except Exception as exc:  # noqa: BLE001 - one item's failure is data; the run goes on
+        log.debug("action %s failed", action.id, exc_info=True)
+        return ActionResult(action.id, "failed", f"{type(exc).__name__}: {exc}")
+
+
+def summarize(results: Sequence[ActionResult]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    return counts

@@ -1,0 +1,397 @@
+"""Merge requests, the pure part: what a migration MR looks like, and whether one already does.
+
+`apply` turns each `merge_request` plan action into one branch, one commit and one MR. Everything
+that can be decided without GitLab lives here: the branch name, the commit message, the title and
+the description (what changes and why, which keys it retires, the binding that makes it work, how
+to verify and roll back, and a hidden marker carrying the plan action id), and the comparison that
+keeps re-runs idempotent (an open MR is only touched when its content differs).
+
+Key *identities* appear in the text (service account + key id), never key material: the action
+params carry no material to begin with, and nothing here reads a variable's value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrate.core.model import Action, Plan, to_dict
+
+MARKER_RE = re.compile(r"<!--\s*wif-migrate:action=(?P<action>\S+)\s+plan=(?P<plan>\S+)\s*-->")
+_BRANCH_BAD = re.compile(r"[^A-Za-z0-9._/-]+")
+
+
+class MRParamsError(ValueError):
+    """A merge_request action lacks what an MR needs (a malformed or hand-edited plan)."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file the MR commit writes: the planned new content and what it was planned against."""
+
+    path: str
+    new_content: str
+    base_blob_id: str | None = None
+    base_commit_id: str | None = None
+    diff: str = ""
+    jobs: tuple[str, ...] = ()
+    action: str = "update"  # GitLab commit action: update | create
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    """A key the MR makes unnecessary: identity only (service account + key id) and where it sat."""
+
+    service_account: str
+    key_id: str
+    variables: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MRParams:
+    """The `params` of a `merge_request` action, typed. See docs/plan.md for the file format."""
+
+    project: str
+    target_branch: str
+    files: tuple[FileChange, ...]
+    keys: tuple[RetiredKey, ...] = ()
+    binding: Mapping[str, Any] = field(default_factory=dict)
+    consumers: tuple[str, ...] = ()
+    rewrite_options: Mapping[str, Any] = field(default_factory=dict)
+    provider: str = ""
+    project_id: int | None = None
+    # consumer project → the effective jobs (as GitLab resolves them) that receive a key and run
+    # the changed lines (migrate.plan.receipts): what verify must see authenticate after the merge.
+    effective_jobs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def jobs(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for f in self.files:
+            for j in f.jobs:
+                seen.setdefault(j, None)
+        return tuple(seen)
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _file(data: Mapping[str, Any], fallback: Mapping[str, Any]) -> FileChange:
+    path = data.get("file_path") or data.get("path")
+    content = data.get("new_content", data.get("content"))
+    if not path or content is None:
+        raise MRParamsError("a file change needs file_path and new_content")
+    return FileChange(
+        path=str(path),
+        new_content=str(content),
+        base_blob_id=data.get("base_blob_id") or data.get("blob_id"),
+        base_commit_id=data.get("base_commit_id") or data.get("commit_id")
+        or fallback.get("base_commit_id"),
+        diff=str(data.get("diff") or ""),
+        jobs=_strs(data.get("jobs")),
+        action=str(data.get("action") or "update"),
+    )
+
+
+def _key(data: Any) -> RetiredKey:
+    if isinstance(data, str):  # "sa@p.iam.gserviceaccount.com#<key id>" (KeyIdentity.label form)
+        sa, _, kid = data.partition("#")
+        return RetiredKey(sa, kid)
+    return RetiredKey(
+        service_account=str(data.get("service_account", "")),
+        key_id=str(data.get("key_id", "")),
+        variables=_strs(data.get("variables") or data.get("variable")),
+    )
+
+
+def parse_params(action: Action) -> MRParams:
+    """Read a merge_request action's params; `MRParamsError` names what is missing.
+
+    Accepts one file (`file_path`, `new_content`, `base_blob_id`, `base_commit_id`, `diff`, `jobs`
+    at the top level) or several (`files: [{...}, ...]`), so one commit can carry every file.
+    """
+    p = action.params
+    project = p.get("project") or p.get("file_project")
+    if not project:
+        raise MRParamsError(f"action {action.id}: params.project is missing")
+    target = p.get("ref") or p.get("target_branch") or p.get("default_branch")
+    if not target:
+        raise MRParamsError(f"action {action.id}: params.ref (the target branch) is missing")
+    raw_files = p.get("files") or [p]
+    try:
+        files = tuple(_file(f, p) for f in raw_files)
+    except MRParamsError as exc:
+        raise MRParamsError(f"action {action.id}: {exc}") from None
+    binding = p.get("binding") or {}
+    bindings = p.get("bindings")
+    if not binding and bindings:
+        binding = {"bindings": list(bindings)}
+    return MRParams(
+        project=str(project),
+        target_branch=str(target),
+        files=files,
+        keys=tuple(_key(k) for k in (p.get("keys") or p.get("retires") or ())),
+        binding=dict(binding),
+        consumers=_strs(p.get("consumers")),
+        rewrite_options=dict(p.get("rewrite_options") or p.get("options")
+                             or {"audience": p.get("audience") or "",
+                                 "service_accounts": dict(p.get("service_accounts") or {})}),
+        provider=str(p.get("provider") or ""),
+        project_id=p.get("project_id"),
+        effective_jobs={str(c): _strs(j) for c, j in (p.get("effective_jobs") or {}).items()},
+    )
+
+
+# --- names -----------------------------------------------------------------------------------
+
+MAX_SLUG = 40
+TITLE_MAX = 72  # git and GitLab lists show ~72 characters of a title
+
+
+def file_slug(path: str) -> str:
+    """`.gitlab-ci.yml` → `gitlab-ci-yml`; `ci/Deploy Prod.yml` → `ci-deploy-prod-yml-<hash>`.
+
+    Lower case, `[a-z0-9-]` only, at most 40 characters. Only `.gitlab-ci.yml` (one per project)
+    goes without a suffix: any other path gets 6 hex digits of its sha256, because the slug alone
+    is lossy (`ci/a.yml`, `ci-a.yml` and `ci.a.yml` slug alike) and one project's MRs must not share
+    a branch."""
+    slug = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "file"
+    if path == ".gitlab-ci.yml":
+        return slug
+    digest = hashlib.sha256(path.encode("utf-8")).hexdigest()[:6]
+    return f"{slug[:MAX_SLUG - 7].rstrip('-')}-{digest}"
+
+
+def branch_name(prefix: str, action_id: str) -> str:
+    """`wif-migrate/<file-slug>` for a merge-request action (`merge_request:PROJECT:PATH`; the branch
+    lives in PROJECT, so only the file names it). Stable across runs: the same file, the same branch.
+    Other ids: the id made a valid git ref (no spaces, `..`, `~^:?*[\\`, `.lock`)."""
+    kind, _, rest = action_id.partition(":")
+    project, sep, path = rest.partition(":")
+    if kind == "merge_request" and sep and path:
+        return f"{prefix}{file_slug(path)}"
+    name = _BRANCH_BAD.sub("-", f"{prefix}{action_id}")
+    name = re.sub(r"\.{2,}", ".", name).replace("/.", "/-").strip("/.")
+    if name.endswith(".lock"):
+        name = name[: -len(".lock")] + "-lock"
+    return name
+
+
+def plan_digest(plan: Plan) -> str:
+    """A short digest of what the plan would do (not when it was made): re-planning the same
+    inventory gives the same digest, so MR markers stay stable."""
+    body = to_dict(plan)
+    body.pop("generated_at", None)
+    canon = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+
+
+def marker(action_id: str, digest: str) -> str:
+    return f"<!-- wif-migrate:action={action_id} plan={digest} -->"
+
+
+def parse_marker(description: str | None) -> tuple[str, str] | None:
+    """(action id, plan digest) from an MR description, or None if it carries no marker."""
+    m = MARKER_RE.search(description or "")
+    return (m.group("action"), m.group("plan")) if m else None
+
+
+# --- text ------------------------------------------------------------------------------------
+
+def _key_short(k: RetiredKey) -> str:
+    return f"{k.service_account} (key {k.key_id[:12]})" if k.key_id else k.service_account
+
+
+def render_title(params: MRParams) -> str:
+    """Under 72 characters: what, and the file (shortened from the left when long). The accounts,
+    keys and jobs are in the description."""
+    base = "CI: Workload Identity Federation for Google Cloud"
+    paths = ", ".join(f.path for f in params.files)
+    room = TITLE_MAX - len(base) - len(" ()") - 1
+    if not paths or room < 8:
+        return base
+    if len(paths) > room:
+        paths = "…" + paths[-(room - 1):]
+    return f"{base} ({paths})"
+
+
+def render_commit_message(params: MRParams, action_id: str) -> str:
+    lines = ["ci: replace service-account key authentication with Workload Identity Federation", ""]
+    for f in params.files:
+        jobs = f" (jobs: {', '.join(f.jobs)})" if f.jobs else ""
+        lines.append(f"- {f.path}{jobs}")
+    for k in params.keys:
+        lines.append(f"Retires key {k.key_id} of {k.service_account}.")
+    lines += ["", f"wif-migrate action: {action_id}"]
+    return "\n".join(lines)
+
+
+def _binding_lines(bindings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`ensure_binding` action params → readable lines (role, service account, members, scopes)."""
+    out: list[str] = []
+    for b in bindings:
+        sa = b.get("service_account") or b.get("resource") or "?"
+        role = b.get("role") or "roles/iam.workloadIdentityUser"
+        out.append(f"- `{role}` on `{sa}` for:")
+        out += [f"  - `{m}`" for m in _strs(b.get("members") or b.get("member"))]
+        for sc in b.get("scopes") or ():
+            if not isinstance(sc, Mapping):
+                continue
+            limits = []
+            if sc.get("protected_only"):
+                limits.append("protected branches and tags only")
+            if sc.get("environment"):
+                limits.append(f"environment `{sc['environment']}` only")
+            elif sc.get("environment") == "":
+                limits.append("jobs without an environment only")
+            who = f"project `{sc.get('project') or sc.get('project_id')}`"
+            out.append(f"  - {who}: " + (", ".join(limits) or "any ref (as the key was)"))
+        cond = b.get("condition")
+        if cond:
+            text = cond.get("expression") if isinstance(cond, Mapping) else str(cond)
+            out.append(f"  - condition: `{text}`")
+    return out
+
+
+def binding_params(plan: Plan | None, params: MRParams) -> list[Mapping[str, Any]]:
+    """The ensure_binding actions this MR depends on (by the ids in params.binding), as params."""
+    refs = params.binding.get("bindings") or []
+    inline = [b for b in refs if isinstance(b, Mapping)]
+    if plan is None:
+        return inline
+    by_id = {a.id: a for a in plan.actions}
+    found = [by_id[r].params for r in refs if isinstance(r, str) and r in by_id]
+    return inline + found
+
+
+def short_id(key_id: str) -> str:
+    """The short key id shown everywhere (and accepted as a unique prefix by `wif-migrate keys`)."""
+    return key_id[:8] or "KEY_ID"
+
+
+def render_description(params: MRParams, action: Action, digest: str,
+                       bindings: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The MR description: what, why, keys retired, binding, verify, roll back, hidden marker."""
+    jobs = ", ".join(f"`{j}`" for j in params.jobs) or "the jobs that use the key"
+    out = [
+        "## Authenticate to Google Cloud with Workload Identity Federation",
+        "",
+        f"This merge request was opened by **wif-migrate**. It changes how {jobs} in "
+        f"`{params.project}` sign in to Google Cloud: instead of a long-lived service-account JSON key "
+        "stored in a CI/CD variable, each job asks GitLab for a short-lived OIDC ID token (`id_tokens:`) "
+        "and exchanges it through Workload Identity Federation for a Google access token.",
+        "",
+        "### Why",
+        "",
+        "A JSON key in a CI/CD variable never expires on its own, can be copied by anyone who can read "
+        "the variable or a job log, and cannot be tied to a branch or environment. Federation tokens "
+        "last minutes and are granted only to this project's pipelines on the refs the key was "
+        "available to.",
+        "",
+        f"Plan action `{action.id}`: {action.summary}",
+        "",
+        "### What changes",
+        "",
+    ]
+    for f in params.files:
+        job_text = f" (jobs: {', '.join(f'`{j}`' for j in f.jobs)})" if f.jobs else ""
+        out.append(f"- `{f.path}`{job_text}: the key activation is replaced by `id_tokens` and a "
+                   "credential configuration (`gcloud auth login --cred-file` / "
+                   "`GOOGLE_APPLICATION_CREDENTIALS`). Every other line is unchanged.")
+    others = [c for c in params.consumers if c != params.project]
+    if others:
+        out += ["", "This file is shared: the pipelines of these projects include it and change with it: "
+                + ", ".join(f"`{c}`" for c in others) + "."]
+    out += ["", "### Keys this retires", ""]
+    if params.keys:
+        out += ["| Service account | Key id | Stored in |", "|---|---|---|"]
+        for k in params.keys:
+            out.append(f"| `{k.service_account}` | `{k.key_id}` | "
+                       f"{', '.join(f'`{v}`' for v in k.variables) or '-'} |")
+        out += ["", "Merging does **not** disable the key. It is disabled only after every project "
+                "that uses it is migrated and every job that used it signed in through federation "
+                f"(`wif-migrate keys retire --key {short_id(params.keys[0].key_id)}`), and deleted after a "
+                "grace period (`wif-migrate keys delete`)."]
+    else:
+        out.append("(none recorded in the plan)")
+    out += ["", "### The binding that makes it work", ""]
+    if params.provider:
+        out.append(f"Workload identity provider: `{params.provider}`")
+        out.append("")
+    out += _binding_lines(bindings) or ["(created by the plan's ensure_binding actions: "
+                                         + ", ".join(f"`{b}`" for b in params.binding.get("bindings") or [])
+                                         + ")"]
+    out += [
+        "",
+        "### How to verify",
+        "",
+        "1. Review the diff: only the authentication lines change.",
+        f"2. Merge. The next pipeline on `{params.target_branch}` should show the jobs above signing in "
+        "with the federated credential and succeeding.",
+        "3. Run `wif-migrate verify --plan plan.json`: it finds that pipeline and reports this merge "
+        "request as verified, or the failing job and the reason from its log.",
+        "",
+        "### How to roll back",
+        "",
+        "Revert this merge request. The key stays enabled until `wif-migrate keys retire` disables it, so "
+        "the previous configuration keeps working; if the key was already disabled, "
+        + (f"`wif-migrate keys rollback {short_id(params.keys[0].key_id)} --reason \"why\"`"
+           if params.keys else "`wif-migrate keys rollback KEY_ID --reason \"why\"`")
+        + " re-enables it (and it stays enabled until the next plan).",
+        "",
+    ]
+    diffs = [f.diff for f in params.files if f.diff]
+    if diffs:
+        out += ["<details><summary>Planned diff</summary>", "", "```diff", *[d.rstrip("\n") for d in diffs],
+                "```", "", "</details>", ""]
+    out.append(marker(action.id, digest))
+    return "\n".join(out) + "\n"
+
+
+# --- comparison ------------------------------------------------------------------------------
+
+def _norm(text: str | None) -> str:
+    """Description as compared: marker's plan digest ignored, line endings and trailing space."""
+    text = MARKER_RE.sub(lambda m: f"<!-- wif-migrate:action={m.group('action')} -->", text or "")
+    return "\n".join(line.rstrip() for line in text.replace("\r\n", "\n").strip().split("\n"))
+
+
+@dataclass(frozen=True)
+class MRText:
+    title: str
+    description: str
+    labels: tuple[str, ...] = ()
+
+
+def text_changes(current: MRText, desired: MRText) -> dict[str, Any]:
+    """The fields to update on an open MR so it matches `desired` ({} when nothing differs).
+
+    A different plan digest alone is not a change: the MR already says the same thing.
+    Labels a human added are kept; only missing ones are added.
+    """
+    changes: dict[str, Any] = {}
+    if current.title.strip() != desired.title.strip():
+        changes["title"] = desired.title
+    if _norm(current.description) != _norm(desired.description):
+        changes["description"] = desired.description
+    missing = [lb for lb in desired.labels if lb not in current.labels]
+    if missing:
+        changes["labels"] = ",".join([*current.labels, *missing])
+    return changes
+
+
+def content_equal(a: str | None, b: str | None) -> bool:
+    """File contents equal as git would store them (CRLF normalised; a missing final newline is
+    a difference GitLab would show, so it counts)."""
+    if a is None or b is None:
+        return a is b
+    return a.replace("\r\n", "\n") == b.replace("\r\n", "\n")

@@ -1,0 +1,387 @@
+"""The executor for `merge_request` plan actions: one branch, one commit, one MR per action.
+
+For each action it reads live state first (the file on the target branch, the bot branch and the
+MRs from it) and then does the least that makes GitLab match the plan:
+
+- an MR from the branch was merged → `skipped` (done); closed by someone → `skipped` (left closed);
+- the branch exists but its head was not made by us (another author, or no action marker in the
+  commit message) → `skipped`, reported: a human pushed there, we do not overwrite;
+- the file on the target changed since planning (blob id differs) → re-rewritten with the CI
+  rewriter and the plan's options when one is available, else `refused` with the reason; the live
+  file already containing the planned text → nothing to commit;
+- branch missing → one commit with every file of the action, on a new branch from the target;
+  branch ours but its files differ → one more commit on it; MR missing → opened; MR open with
+  different title/description/labels → updated; everything equal → `skipped` "up to date" with
+  zero mutating requests;
+- a write answered "already exists" (the branch, an open MR: typically our own write whose answer a
+  dropped connection lost, retried by the client) → read everything again and decide once more;
+  ours and as planned → `applied`, noting the lost answer; a human's → left alone as above.
+
+A dry run makes the same reads and returns `would_apply` with the steps it would take. Reads for all
+MR actions of a plan are made up front with bounded concurrency (config.concurrency) through the
+shared, rate-limited GitLab clients; writes are sequential. The apply loop journals intent and
+outcome; the evidence carries project, MR iid, web_url, branch and commit sha (never file content).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrate.apply.merge_request_content import (
+    MRParams,
+    MRParamsError,
+    MRText,
+    binding_params,
+    branch_name,
+    content_equal,
+    parse_params,
+    plan_digest,
+    render_commit_message,
+    render_description,
+    render_title,
+    text_changes,
+)
+from migrate.core.config import Config, MergeRequestConfig
+from migrate.core.errors import GitLabConflict
+from migrate.core.model import Action, ActionResult, Outcome, Plan
+from migrate.gitlab.merge_requests import (
+    BotIdentity,
+    CommitInfo,
+    FileAction,
+    FileState,
+    GitLabMergeRequests,
+    MergeRequestBackend,
+    MRInfo,
+)
+
+log = logging.getLogger(__name__)
+
+KIND = "merge_request"
+MAX_RETAKES = 3  # "already exists" answers taken over per action (each one is progress: one more step done)
+
+
+def action_marker_line(action_id: str) -> str:
+    """The line every commit we make carries; how a later run recognises the bot's commits."""
+    return f"wif-migrate action: {action_id}"
+
+
+@dataclass
+class Observed:
+    """Live GitLab state for one action, read before deciding."""
+
+    target_files: dict[str, FileState | None] = field(default_factory=dict)
+    branch_head: CommitInfo | None = None
+    branch_files: dict[str, FileState | None] = field(default_factory=dict)
+    mrs: list[MRInfo] = field(default_factory=list)
+
+
+def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str) -> tuple[str, str, str]:
+    """Call the plan's CI rewriter again on a file that changed: (status, new text, reasons)."""
+    from migrate.plan.planner import RewriteRequest
+
+    names = sorted({r.split(":")[-1].split("[")[0] for k in params.keys for r in k.variables})
+    sa_map = dict(params.rewrite_options.get("service_accounts") or {})
+    job_map = {str(j): dict(m) for j, m in (params.rewrite_options.get("job_service_accounts") or {}).items()}
+    contexts = {str(j): {str(v): {str(c): str(e) for c, e in dict(m).items()} for v, m in dict(by_var).items()}
+                for j, by_var in (params.rewrite_options.get("context_accounts") or {}).items()}
+    request = RewriteRequest(path, text, str(params.rewrite_options.get("audience") or ""), sa_map,
+                             tuple(names), str((plan.inputs or {}).get("gitlab_version") or ""),
+                             _instance_url(plan), job_map, contexts)
+    outcome = rewriter(request)
+    return outcome.status, outcome.text, "; ".join(outcome.reasons)
+
+
+def _content_diff(planned: str, now: str, limit: int = 40) -> str:
+    """A short unified diff (plan → recomputed), control characters escaped."""
+    import difflib
+
+    from migrate.ci.redact import redact
+    from migrate.core.textsafe import escape_multiline
+
+    lines = list(difflib.unified_diff(now.splitlines(), planned.splitlines(), "recomputed", "plan", lineterm="", n=1))
+    shown = lines[:limit] + ([f"... ({len(lines) - limit} more lines)"] if len(lines) > limit else [])
+    return escape_multiline(redact("\n".join(shown)))
+
+
+def _instance_url(plan: Plan) -> str:
+    from migrate.plan.planner import legacy_audiences
+
+    return next(iter(legacy_audiences(plan.inputs or {})), "")
+
+
+def _evidence(params: MRParams, branch: str) -> dict[str, Any]:
+    """What every outcome of an action records (never file content)."""
+    return {"project": params.project, "branch": branch, "target_branch": params.target_branch,
+            "files": [f.path for f in params.files]}
+
+
+class MergeRequestExecutor:
+    """`ActionExecutor` for `merge_request` (see migrate.apply.loop)."""
+
+    def __init__(self, backend: MergeRequestBackend, settings: MergeRequestConfig, plan: Plan, *,
+                 dry_run: bool, rewriter: Any = None, concurrency: int = 8) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.plan = plan
+        self.dry_run = dry_run
+        self.rewriter = rewriter
+        self.concurrency = max(1, concurrency)
+        self.digest = plan_digest(plan)
+        self._observed: dict[str, Observed | Exception] = {}
+        self._lock = threading.Lock()
+        self._bot: BotIdentity | None = None
+        self._assignees: list[int] | None = None
+
+    # --- reads -------------------------------------------------------------------------------
+    def bot(self) -> BotIdentity:
+        with self._lock:
+            if self._bot is None:
+                self._bot = self.backend.whoami()
+            return self._bot
+
+    def observe(self, action: Action, params: MRParams) -> Observed:
+        branch = branch_name(self.settings.branch_prefix, action.id)
+        obs = Observed()
+        for f in params.files:
+            obs.target_files[f.path] = self.backend.file(params.project, f.path, params.target_branch)
+        obs.branch_head = self.backend.branch_head(params.project, branch)
+        if obs.branch_head is not None:
+            for f in params.files:
+                obs.branch_files[f.path] = self.backend.file(params.project, f.path, branch)
+        obs.mrs = self.backend.merge_requests(params.project, branch)
+        return obs
+
+    def prefetch(self, actions: Sequence[Action]) -> None:
+        """Read live state for many actions at once (bounded concurrency; writes stay serial)."""
+        todo = []
+        for a in actions:
+            if a.kind != KIND or a.id in self._observed:
+                continue
+            try:
+                todo.append((a, parse_params(a)))
+            except MRParamsError:
+                continue
+        if not todo:
+            return
+        self.bot()
+
+        def read(item: tuple[Action, MRParams]) -> tuple[str, Observed | Exception]:
+            try:
+                return item[0].id, self.observe(*item)
+            except Exception as exc:  # noqa: BLE001 - becomes this action's failure
+                return item[0].id, exc
+
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo)),
+                                thread_name_prefix="mr-read") as pool:
+            for aid, obs in pool.map(read, todo):
+                self._observed[aid] = obs
+
+    def _observed_for(self, action: Action, params: MRParams) -> Observed:
+        if action.id not in self._observed:
+            self.prefetch([a for a in self.plan.actions if a.kind == KIND])
+        obs = self._observed.pop(action.id, None)
+        if isinstance(obs, Exception):
+            raise obs
+        return obs if obs is not None else self.observe(action, params)
+
+    # --- decision ----------------------------------------------------------------------------
+    def execute(self, action: Action, ctx: Any = None) -> ActionResult:
+        try:
+            params = parse_params(action)
+        except MRParamsError as exc:
+            return ActionResult(action.id, "refused", str(exc))
+        branch = branch_name(self.settings.branch_prefix, action.id)
+        return self._decide(action, params, branch, self._observed_for(action, params),
+                            _evidence(params, branch))
+
+    def _decide(self, action: Action, params: MRParams, branch: str, obs: Observed,
+                evidence: dict[str, Any], retakes: int = 0) -> ActionResult:
+        merged = [m for m in obs.mrs if m.state == "merged"]
+        if merged:
+            m = merged[0]
+            evidence.update(mr_iid=m.iid, web_url=m.web_url, merge_commit_sha=m.merge_commit_sha,
+                            merged_at=m.merged_at)
+            return ActionResult(action.id, "skipped", f"already merged as !{m.iid}", evidence)
+        open_mr = next((m for m in obs.mrs if m.state in ("opened", "locked")), None)
+        closed = next((m for m in obs.mrs if m.state == "closed"), None)
+        if open_mr is None and closed is not None:
+            evidence.update(mr_iid=closed.iid, web_url=closed.web_url)
+            who = f" by {closed.closed_by}" if closed.closed_by else ""
+            return ActionResult(action.id, "skipped", f"merge request !{closed.iid} was closed{who}; "
+                                "not reopened (reopen it, or delete the branch to start over)", evidence)
+        if obs.branch_head is not None:
+            evidence["commit_sha"] = obs.branch_head.id
+            human = self._human_push(action, obs.branch_head)
+            if human:
+                if open_mr is not None:
+                    evidence.update(mr_iid=open_mr.iid, web_url=open_mr.web_url)
+                return ActionResult(action.id, "skipped", human, evidence)
+        desired, problem = self._desired_files(action, params, obs)
+        if problem is not None:
+            return ActionResult(action.id, problem[0], problem[1], evidence)
+        if not desired and open_mr is None and obs.branch_head is None:
+            return ActionResult(action.id, "skipped", "the target branch already contains the change",
+                                evidence)
+        return self._converge(action, params, branch, obs, desired, open_mr, evidence, retakes)
+
+    def _human_push(self, action: Action, head: CommitInfo) -> str | None:
+        bot = self.bot()
+        marker = action_marker_line(action.id)
+        if marker in head.message and (not bot.emails or bot.authored(head)):
+            return None
+        who = head.author_name or head.author_email or "someone else"
+        return (f"branch has commits not made by wif-migrate (head {head.id[:8]} by {who}); "
+                "left alone — merge or close its merge request yourself, or delete the branch")
+
+    def _desired_files(self, action: Action, params: MRParams, obs: Observed
+                       ) -> tuple[dict[str, tuple[str, FileState]], tuple[Outcome, str] | None]:
+        """path → (content to commit, live target file); or an outcome (refused/skipped) and why."""
+        desired: dict[str, tuple[str, FileState]] = {}
+        for f in params.files:
+            live = obs.target_files.get(f.path)
+            if live is None:
+                return {}, ("refused", f"{f.path} no longer exists on {params.target_branch}; re-run plan")
+            if content_equal(live.content, f.new_content):
+                continue  # already there (merged by hand, or re-applied after a merge)
+            content = f.new_content
+            if self.rewriter is not None and (not f.base_blob_id or live.blob_id == f.base_blob_id):
+                # Execute only what the tool would compute now: the planned content must equal the
+                # rewrite of the live base file with the plan's options (a job appended to the
+                # plan's content by hand is refused here, with the difference shown).
+                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content)
+                if status != "rewritten":
+                    return {}, ("refused", f"{f.path}: the live file would not be rewritten now "
+                                f"({reasons or status}); the plan's content is not executed")
+                if not content_equal(text, f.new_content):
+                    return {}, ("refused", f"{f.path}: the plan's content differs from the rewrite of the live "
+                                "file (plan edited by hand?); re-run `wif-migrate plan`. Difference (plan vs "
+                                f"now):\n{_content_diff(f.new_content, text)}")
+            if f.base_blob_id and live.blob_id != f.base_blob_id:
+                if self.rewriter is None:
+                    return {}, ("refused", f"{f.path} changed on {params.target_branch} since planning "
+                                f"(blob {f.base_blob_id[:12]} → {live.blob_id[:12]}) and no CI rewriter is "
+                                "available to redo the change; re-run `wif-migrate plan`")
+                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content)
+                if status == "unchanged":
+                    continue
+                if status != "rewritten":
+                    return {}, ("refused", f"{f.path} changed since planning and the new version cannot be "
+                                f"rewritten automatically: {reasons or status}")
+                content = text
+                log.info("%s: %s changed since planning; re-rewritten", action.id, f.path)
+            desired[f.path] = (content, live)
+        return desired, None
+
+    def _text(self, action: Action, params: MRParams) -> MRText:
+        return MRText(render_title(params),
+                      render_description(params, action, self.digest, binding_params(self.plan, params)),
+                      tuple(self.settings.labels))
+
+    def _converge(self, action: Action, params: MRParams, branch: str, obs: Observed,
+                  desired: Mapping[str, tuple[str, FileState]], open_mr: MRInfo | None,
+                  evidence: dict[str, Any], retakes: int = 0) -> ActionResult:
+        steps: list[str] = []
+        commit_actions: list[FileAction] = []
+        start: str | None = None
+        if obs.branch_head is None:
+            start = params.target_branch
+            commit_actions = [FileAction("update", p, c, live.last_commit_id) for p, (c, live) in desired.items()]
+            if commit_actions:
+                steps.append(f"create branch {branch} from {params.target_branch} with one commit "
+                             f"({', '.join(desired)})")
+        else:
+            for path, (content, _live) in desired.items():
+                on_branch = obs.branch_files.get(path)
+                if on_branch is None or not content_equal(on_branch.content, content):
+                    commit_actions.append(FileAction("update" if on_branch else "create", path, content,
+                                                     on_branch.last_commit_id if on_branch else None))
+            if commit_actions:
+                steps.append(f"commit {', '.join(a.file_path for a in commit_actions)} on {branch}")
+        text = self._text(action, params)
+        changes: dict[str, Any] = {}
+        if open_mr is None:
+            steps.append(f"open a merge request {branch} → {params.target_branch}")
+        else:
+            evidence.update(mr_iid=open_mr.iid, web_url=open_mr.web_url)
+            changes = text_changes(MRText(open_mr.title, open_mr.description, open_mr.labels), text)
+            if changes:
+                steps.append(f"update !{open_mr.iid} ({', '.join(sorted(changes))})")
+        if not steps:
+            return ActionResult(action.id, "skipped", f"up to date (merge request !{open_mr.iid if open_mr else '?'})",
+                                evidence)
+        if self.dry_run:
+            return ActionResult(action.id, "would_apply", "; ".join(steps), evidence)
+        try:
+            self._write(action, params, branch, commit_actions, start, text, open_mr, changes, evidence)
+        except GitLabConflict as exc:
+            if retakes >= MAX_RETAKES:
+                raise
+            return self._take_over(action, params, branch, "; ".join(steps), str(exc), retakes + 1)
+        return ActionResult(action.id, "applied", "; ".join(steps), evidence)
+
+    def _take_over(self, action: Action, params: MRParams, branch: str, planned: str,
+                   conflict: str, retakes: int) -> ActionResult:
+        """After "already exists": read GitLab again and decide once more, from what is there now."""
+        log.warning("%s: %s; reading GitLab again to take over what is there", action.id, conflict)
+        again = self._decide(action, params, branch, self.observe(action, params),
+                             {**_evidence(params, branch), "taken_over": True}, retakes)
+        lost = f"{planned} (an answer was lost; re-read shows it took effect)"
+        if again.outcome == "skipped" and again.detail.startswith("up to date"):
+            return ActionResult(action.id, "applied", lost, again.evidence)
+        if again.outcome == "applied":
+            return ActionResult(action.id, "applied", f"{lost}; then {again.detail}", again.evidence)
+        return ActionResult(action.id, again.outcome, f"GitLab answered \"already exists\"; re-read: {again.detail}",
+                            again.evidence)
+
+    def _write(self, action: Action, params: MRParams, branch: str, commit_actions: Sequence[FileAction],
+               start: str | None, text: MRText, open_mr: MRInfo | None, changes: Mapping[str, Any],
+               evidence: dict[str, Any]) -> None:
+        if commit_actions:
+            commit = self.backend.commit(params.project, branch,
+                                         render_commit_message(params, action.id) + "\n"
+                                         + action_marker_line(action.id),
+                                         commit_actions, start_branch=start)
+            evidence["commit_sha"] = commit.id
+        if open_mr is None:
+            mr = self.backend.create_mr(params.project, branch, params.target_branch, text.title,
+                                        text.description, text.labels, self._assignee_ids())
+            evidence.update(mr_iid=mr.iid, web_url=mr.web_url)
+        elif changes:
+            self.backend.update_mr(params.project, open_mr.iid, changes)
+
+    def _assignee_ids(self) -> list[int]:
+        if self._assignees is None:
+            self._assignees = self.backend.user_ids(list(self.settings.assignees)) \
+                if self.settings.assignees else []
+        return self._assignees
+
+
+def executor_from_context(ctx: Any) -> MergeRequestExecutor:
+    """The factory `migrate.apply.loop` calls once per run (shares the run's GitLab clients)."""
+    from migrate.gitlab.client import GitLabClients
+
+    config: Config | None = ctx.config
+    if config is None:
+        raise ValueError("the merge_request executor needs the configuration")
+    clients = ctx.service("gitlab_clients", lambda: GitLabClients.from_config(config))
+    rewriter = ctx.services.get("ci_rewriter")
+    if rewriter is None:
+        from migrate.plan.planner import default_rewriter
+
+        rewriter = default_rewriter()
+    return MergeRequestExecutor(GitLabMergeRequests(clients), config.merge_requests, ctx.plan,
+                                dry_run=ctx.dry_run, rewriter=rewriter, concurrency=config.concurrency)
+
+
+def _register() -> None:
+    from migrate.apply.loop import register_executor
+
+    register_executor(KIND, executor_from_context)
+
+
+_register()

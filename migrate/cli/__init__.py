@@ -1,0 +1,1 @@
+"""Command line: the verb table (`verbs.py`) and one thin module per verb."""

@@ -1,0 +1,174 @@
+"""`wif-migrate apply PLAN [--dry-run]`: create the federation and open the merge requests of a plan.
+
+Takes the state directory's run lock for a real run, journals every action (intent, outcome) under
+stage "apply", and prints one row per action. Exit 0 when nothing failed or was refused, 1 otherwise.
+A dry run sends no mutating request and writes nothing (not even the journal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from migrate.apply.loop import _REGISTRY as EXECUTORS  # the registry the loop uses; wrapped, not changed
+from migrate.apply.loop import (
+    KEY_KINDS,
+    ActionExecutor,
+    ApplyContext,
+    ExecutorFactory,
+    apply_plan,
+    find_inventory,
+    journal_refusals,
+    load_plugins,
+    summarize,
+)
+from migrate.cli.common import config_from_args, new_parser
+from migrate.cli.output import print_envelope
+from migrate.core.errors import EXIT_FINDINGS, EXIT_OK
+from migrate.core.model import Action, ActionResult, Inventory, Plan, to_dict
+from migrate.core.progress import Progress, add_progress_option, progress_from_args
+from migrate.core.state import RunLock, State
+from migrate.core.tables import loud, render_table
+from migrate.plan import plan_io
+from migrate.plan.plan_io import KNOWN_KINDS
+from migrate.scan import inventory_io
+
+
+def register(sub: Any, help_text: str) -> None:
+    p = new_parser(sub, "apply", help_text)
+    p.add_argument("plan", metavar="PLAN", help="plan file written by `wif-migrate plan`")
+    p.add_argument("--dry-run", action="store_true", help="read live state and say what would change; change nothing")
+    p.add_argument("--only", action="append", metavar="KIND", default=None,
+                   help="apply only actions of this kind and those they depend on (repeatable), "
+                   "e.g. --only ensure_binding (also ensures the pool and provider)")
+    p.add_argument("--inventory", metavar="FILE",
+                   help="the scan's inventory the plan was made from, when that scan was not journaled in "
+                        "this state directory (a plan made elsewhere is refused unless named so)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    add_progress_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    plan = plan_io.read(args.plan)
+    inventory: Inventory | None
+    if args.inventory:
+        inventory = inventory_io.read(args.inventory)
+    else:
+        journaled = (Path(config.state_dir) / "state.db").exists()  # a dry run creates no state
+        inventory = find_inventory(State(config.state_dir).snapshots_bodies("inventory") if journaled else (),
+                                   plan.inventory_digest)
+    refusals = journal_refusals(plan, inventory, config, str(config.state_dir))
+    kinds = with_dependencies(plan, args.only)
+    if any(a.kind == "ensure_binding" and a.id not in refusals and (kinds is None or a.kind in kinds)
+           for a in plan.actions):
+        refusals = {**_live_refusals(plan, config), **refusals}
+    if args.only and kinds is not None and set(kinds) != set(args.only):
+        print(f"--only {', '.join(args.only)}: also running {', '.join(sorted(set(kinds) - set(args.only)))} "
+              "(its dependencies; each is idempotent)", file=sys.stderr)
+    load_plugins()
+    lock = contextlib.nullcontext() if args.dry_run else RunLock(config.state_dir, "apply")
+    with lock:
+        services: dict[str, Any] = {}
+        if not args.dry_run and _writes_gitlab(plan, kinds):
+            from migrate.gitlab.client import GitLabClients
+            from migrate.gitlab.refusals import require_scope
+
+            # the same clients the merge-request executor will use (one rate limiter)
+            services["gitlab_clients"] = GitLabClients.from_config(config)
+            require_scope(services["gitlab_clients"], "api", "apply (it opens merge requests)")
+        state = None if args.dry_run else State(config.state_dir)
+        if state is not None:
+            state.warn_unfinished("apply")
+            state.save_snapshot("plan", plan_io.to_data(plan))
+        ctx = ApplyContext(plan, args.dry_run, config, state, services=services)
+        progress = progress_from_args(args)
+        todo = [a for a in plan.actions if a.kind not in KEY_KINDS and (kinds is None or a.kind in kinds)]
+        progress.start("apply (dry run)" if args.dry_run else "apply", total=len(todo))
+        try:
+            results = apply_plan(plan, ctx, kinds=kinds, extra_refusals=refusals,
+                                 registry=announcing(progress))
+        finally:
+            progress.finish()
+    counts = summarize(results)
+    code = EXIT_FINDINGS if counts.get("failed") or counts.get("refused") else EXIT_OK
+    if args.format == "json":
+        print_envelope("apply", code, {**counts, "dry_run": bool(args.dry_run)}, [to_dict(r) for r in results],
+                       [{"subject": r.action_id, "reason": r.detail} for r in results
+                        if r.outcome in ("failed", "refused")])
+    else:
+        rows = [[r.action_id, loud(r.outcome), _detail(r)] for r in results]
+        print(render_table(rows, ["action", "outcome", "detail"]))
+    print(("dry run: " if args.dry_run else "") + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
+          file=sys.stderr)
+    return code
+
+
+class _Announced:
+    """An executor that advances the progress bar when its action is done."""
+
+    def __init__(self, inner: ActionExecutor, progress: Progress) -> None:
+        self.inner, self.progress = inner, progress
+
+    def execute(self, action: Action, ctx: ApplyContext) -> ActionResult:
+        try:
+            return self.inner.execute(action, ctx)
+        finally:
+            self.progress.advance()
+
+
+def announcing(progress: Progress) -> dict[str, ExecutorFactory]:
+    """The registered executors, each wrapped to advance `progress` (the core loop never prints)."""
+    def wrap(factory: ExecutorFactory) -> ExecutorFactory:
+        return lambda ctx: _Announced(factory(ctx), progress)
+    return {kind: wrap(factory) for kind, factory in EXECUTORS.items()}
+
+
+def with_dependencies(plan: Plan, only: list[str] | None) -> list[str] | None:
+    """The selected kinds plus every kind their actions depend on, transitively. Key kinds never pull
+    in anything (apply does not retire keys; `wif-migrate keys` does)."""
+    if not only:
+        return None
+    by_id = {a.id: a for a in plan.actions}
+    kinds = set(only)
+    todo = [a for a in plan.actions if a.kind in kinds and a.kind not in KEY_KINDS]
+    seen: set[str] = set()
+    while todo:
+        action = todo.pop()
+        for dep in action.depends_on:
+            if dep in by_id and dep not in seen:
+                seen.add(dep)
+                kinds.add(by_id[dep].kind)
+                todo.append(by_id[dep])
+    return [k for k in KNOWN_KINDS if k in kinds] + sorted(kinds - set(KNOWN_KINDS))
+
+
+def _detail(result: ActionResult) -> str | list[str]:
+    """The executor's sentence, plus the members a binding adds (named, as a reviewer needs them)."""
+    added = [m for m in result.evidence.get("added") or () if isinstance(m, str)]
+    if not added or result.outcome not in ("applied", "would_apply"):
+        return result.detail
+    return [result.detail, *(f"+ {m}" for m in added)]
+
+
+def _live_refusals(plan: Plan, config: Any) -> dict[str, str]:
+    """Re-read the GitLab facts every binding rests on (migrate.apply.live_checks); a GitLab that cannot
+    be reached refuses the bindings, naming why."""
+    from migrate.apply.live_checks import GitLabLiveFacts, binding_refusals
+    from migrate.core.errors import WifMigrateError
+    from migrate.gitlab.client import GitLabClients
+
+    try:
+        live = GitLabLiveFacts(GitLabClients.from_config(config).gl())
+    except WifMigrateError as exc:
+        return {a.id: f"cannot re-read the GitLab facts the binding rests on: {exc}"
+                for a in plan.actions if a.kind == "ensure_binding"}
+    return binding_refusals(plan, live)
+
+
+def _writes_gitlab(plan: Plan, only: list[str] | None) -> bool:
+    return any(a.kind == "merge_request" and (not only or a.kind in only) for a in plan.actions)

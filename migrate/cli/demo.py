@@ -1,0 +1,176 @@
+"""`wif-migrate demo`: the whole migration, end to end, against the sandbox demo organisation.
+
+Starts the GitLab and Google emulators seeded with the demo org (or `--org FILE`), writes a tool
+config pointing at them, and runs the real verbs in order — scan, plan (with the
+who-can-impersonate table), apply (federation + merge requests), merges the merge requests as a
+maintainer would, verify, keys retire, keys delete after the grace period, report — printing each
+step. The sandbox clock moves forward between steps the way the calendar would (Policy Analyzer
+is day-granular; deletion waits for the grace period). `--seed` and `--now` make it repeatable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from migrate.cli.common import new_parser
+from migrate.core.errors import EXIT_OK, UsageError
+
+
+def register(sub: Any, help_text: str) -> None:
+    p = new_parser(sub, "demo", help_text)
+    p.add_argument("--out", default="wif-migrate-demo", metavar="DIR",
+                   help="working folder: config, state, inventory, plan and reports/ (default wif-migrate-demo)")
+    p.add_argument("--org", default="demo", help="org description file, or a shipped org name (default demo)")
+    p.add_argument("--seed", type=int, default=None, help="key-id seed (default: the org file's)")
+    p.add_argument("--now", default=None, metavar="TIME", help="start time, e.g. 2026-11-25T09:00:00Z")
+    p.set_defaults(func=run)
+
+
+def _parse_now(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise UsageError(f"--now: not an ISO time: {text!r}") from None
+
+
+def _step(title: str) -> None:
+    print(f"\n=== {title} " + "=" * max(0, 72 - len(title)), flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from migrate.core.state import set_clock
+    from migrate.sandbox.launch import Sandbox
+    from migrate.sandbox.org import load_org
+
+    org = load_org(args.org)
+    if args.seed is not None:
+        org = dataclasses.replace(org, seed=args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state_dir = out / "state"
+    if state_dir.exists():
+        # A demo is a fresh story each time: start from an empty journal.
+        for f in state_dir.iterdir():
+            f.unlink()
+    config = str(out / "wif-migrate.yaml")
+    verbose = ["-v"] * (getattr(args, "verbose", 0) or 0)
+
+    with Sandbox(org, now=_parse_now(args.now)) as sb:
+        sb.write_config(config, state_dir=str(state_dir))
+        os.environ.update(sb.env())
+        os.environ.setdefault("GOOGLE_CLOUD_PROJECT", sb.identity_project())
+        print(f"sandbox GitLab {sb.gitlab_url}  Google {sb.google_url}  (org: {org.source})")
+
+        def now() -> str:
+            return str(sb.clock.iso())
+
+        set_clock(now)  # the tool's timestamps follow the emulated world's calendar
+        try:
+            summary = _story(sb, out, config, reports=out / "reports", now=now, verbose=verbose)
+        finally:
+            set_clock(None)
+    print(f"\ndemo: {summary}; report: {out / 'reports' / 'report.html'}")
+    return EXIT_OK
+
+
+def _story(sb: Any, out: Path, config: str, reports: Path, now: Callable[[], str],
+           verbose: list[str]) -> str:
+    """Scan → plan → apply → merge → verify → retire → delete → report; returns the summary line."""
+    from migrate.cli.verbs import main as cli
+
+    def step(title: str, *argv: str) -> int:
+        _step(title)
+        code = cli([*argv, "--config", config, *verbose])
+        sys.stdout.flush()
+        return code
+
+    step("1. scan: where are keys stored and used?", "scan", "-o", str(out / "inventory.json"),
+         "--progress", "never")
+    step("2. plan: federation, bindings, merge requests, key retirement", "plan",
+         "--inventory", str(out / "inventory.json"), "-o", str(out / "plan.json"), "--no-diff")
+    step("3. apply: create the federation and open the merge requests", "apply", str(out / "plan.json"))
+    _step("4. review: a maintainer merges the merge requests and runs the deploys")
+    merged = _merge_all(sb, config, out / "plan.json")
+    print(f"merged {len(merged)} merge request(s): " + ", ".join(merged))
+    step("5. verify: did the pipelines after the merge authenticate through federation?",
+         "verify", "--plan", str(out / "plan.json"))
+    sb.clock.advance(timedelta(days=2))  # Policy Analyzer reports by day: wait for the evidence
+    step("6. keys retire (two days later): disable keys nothing uses any more",
+         "keys", "retire", "--plan", str(out / "plan.json"), "--now", now())
+    for kid, readers in _outside_readers(out / "plan.json"):
+        step(f"6b. keys retire --accept-outside-readers: the operator reviewed who else can read key "
+             f"{kid[:8]} ({'; '.join(readers)}) and accepts them",
+             "keys", "retire", "--plan", str(out / "plan.json"), "--key", kid, "--accept-outside-readers", kid,
+             "--now", now())
+    sb.clock.advance(timedelta(days=15))
+    step("7. keys delete (after the grace period): delete keys and the variables that held them",
+         "keys", "delete", "--plan", str(out / "plan.json"), "--now", now())
+    step("8. report", "report", "--out", str(reports), "--format", "md,html,csv,json,gitlab",
+         "--plan", str(out / "plan.json"), "--inventory", str(out / "inventory.json"), "--now", now())
+    return _summary(reports / "report.json")
+
+
+def _outside_readers(plan_file: Path) -> list[tuple[str, list[str]]]:
+    """Keys of the plan that projects the scan did not check can read, with those projects."""
+    from migrate.plan import plan_io
+
+    plan = plan_io.read(plan_file)
+    return [(str(a.params["key_id"]), [f"{r.get('project') or 'unknown'}: {r.get('reason')}"
+                                       for r in a.params["outside_readers"]])
+            for a in plan.actions if a.kind == "disable_key" and a.params.get("outside_readers")]
+
+
+def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
+    """Merge every open wif-migrate MR of the plan through the API, as a reviewing maintainer would."""
+    import gitlab
+
+    from migrate.core.config import load_config
+    from migrate.plan import plan_io
+
+    cfg = load_config(config)
+    plan = plan_io.read(plan_file)
+    gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
+    merged = []
+    mr_actions = [a for a in plan.actions if a.kind == "merge_request"]
+    for path in sorted({a.params["project"] for a in mr_actions}):
+        project = gl.projects.get(path)
+        for mr in project.mergerequests.list(state="opened", iterator=True):
+            if mr.source_branch.startswith(cfg.merge_requests.branch_prefix):
+                mr.merge()
+                merged.append(f"{path}!{mr.iid}")
+    # A shared template changes nothing until its consumers run: start their pipelines.
+    consumers = sorted({c for a in mr_actions for c in a.params.get("consumers") or ()} -
+                       {a.params["project"] for a in mr_actions})
+    for path in consumers:
+        project = gl.projects.get(path)
+        project.pipelines.create({"ref": project.default_branch})
+        print(f"started a pipeline on {path}@{project.default_branch} (consumer of a changed template)")
+    # Deploy jobs are often manual: the release manager plays them.
+    for path in sorted({a.params["project"] for a in mr_actions} | set(consumers)):
+        project = gl.projects.get(path)
+        for pipeline in project.pipelines.list(ref=project.default_branch, iterator=True):
+            for job in pipeline.jobs.list(iterator=True):
+                if job.status == "manual":
+                    project.jobs.get(job.id, lazy=True).play()
+                    print(f"played manual job {job.name} in {path} pipeline {pipeline.id}")
+    return merged
+
+
+def _summary(report_json: Path) -> str:
+    try:
+        doc = json.loads(report_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no report was written"
+    s = doc.get("summary", {})
+    return (f"{s.get('keys_found', '?')} keys found, {s.get('keys_migrated', '?')} migrated, "
+            f"{s.get('keys_disabled', '?')} disabled, {s.get('keys_deleted', '?')} deleted")

@@ -1,0 +1,155 @@
+"""`wif-migrate report`: write compliance reports from the inventory, the plan and the journal.
+
+Inputs: the inventory (`--inventory FILE`, else the latest snapshot in the state database), the
+plan (`--plan FILE`, else the latest plan snapshot, if any) and the journal of
+`State(config.state_dir)`. One findings document is built and rendered per format into `--out`
+(default `config.reports.out`); this module is the only place that writes the files.
+Exit 0 when the reports were written (findings do not fail this command; `check` does that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from migrate.cli.commit_shas import file_commits
+from migrate.cli.common import DEFAULT_CONFIG, config_from_args, new_parser
+from migrate.core.config import REPORT_FORMATS, Config
+from migrate.core.errors import EXIT_OK, UsageError
+from migrate.core.model import Inventory, Plan
+from migrate.core.progress import Progress, SilentProgress, add_progress_option, progress_from_args
+from migrate.core.state import JournalEntry, State, utcnow
+from migrate.plan import plan_io
+from migrate.report import gitlab_format, outputs
+from migrate.report.burndown import parse_ts
+from migrate.report.findings import FindingsDocument, build_findings
+from migrate.scan import inventory_io
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any, help_text: str) -> None:
+    parser = new_parser(sub, "report", help_text)
+    parser.add_argument("--format", "-f", metavar="LIST",
+                        help=f"comma-separated formats: {','.join(REPORT_FORMATS)} "
+                             "(default: config reports.formats)")
+    parser.add_argument("--out", "-o", metavar="DIR", help="output directory (default: config reports.out)")
+    add_input_options(parser)
+    parser.add_argument("--plan", metavar="FILE", help="plan file (default: the latest plan snapshot, if any)")
+    add_progress_option(parser)
+    parser.set_defaults(func=run)
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inventory", metavar="FILE",
+                        help="inventory file (default: the latest inventory snapshot in the state directory)")
+    parser.add_argument("--state-dir", metavar="DIR", help="state directory (default: config state_dir)")
+    parser.add_argument("--now", metavar="TIME",
+                        help="report time, ISO 8601 (default: the current time; for reproducible reports)")
+
+
+def optional_config(args: argparse.Namespace) -> Config | None:
+    """The configuration when one is given or present; None lets `--inventory` work without one."""
+    no_config = getattr(args, "config", None) is None and not Path(DEFAULT_CONFIG).exists()
+    if no_config and getattr(args, "inventory", None):
+        return None
+    return config_from_args(args)
+
+
+def parse_formats(text: str | None, config: Config | None) -> list[str]:
+    if text is None:
+        return list(config.reports.formats) if config else ["md", "html", "csv", "json"]
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    for f in formats:
+        if f not in REPORT_FORMATS:
+            raise UsageError(f"--format: unknown format {f!r}; choose from {', '.join(REPORT_FORMATS)}")
+    if not formats:
+        raise UsageError("--format: name at least one format")
+    return list(dict.fromkeys(formats))
+
+
+def report_time(text: str | None) -> str:
+    if text is None:
+        return utcnow()
+    if parse_ts(text) is None:
+        raise UsageError(f"--now: {text!r} is not an ISO 8601 time such as 2026-03-10T12:00:00Z")
+    return text
+
+
+def open_state(args: argparse.Namespace, config: Config | None) -> State | None:
+    """The state database, if it exists (a report never creates one)."""
+    state_dir = Path(args.state_dir or (config.state_dir if config else ".wif-migrate"))
+    return State(state_dir) if (state_dir / "state.db").exists() else None
+
+
+def load_inventory(path: str | None, state: State | None) -> Inventory:
+    if path:
+        return inventory_io.read(path)
+    body = state.latest_snapshot("inventory") if state else None
+    if body is None:
+        raise UsageError("no inventory: run `wif-migrate scan` first, or pass --inventory FILE")
+    return inventory_io.from_data(body, "the latest inventory snapshot")
+
+
+def load_plan(path: str | None, state: State | None) -> Plan | None:
+    if path:
+        return plan_io.read(path)
+    body = state.latest_snapshot("plan") if state else None
+    if body is None:
+        return None
+    if isinstance(body, dict) and "kind" not in body:  # `plan` snapshots to_dict(plan), without the file's kind
+        body = {"kind": plan_io.KIND, **body}
+    return plan_io.from_data(body, "the latest plan snapshot")
+
+
+def build_document(args: argparse.Namespace, config: Config | None, with_history: bool = True) -> FindingsDocument:
+    state = open_state(args, config)
+    inventory = load_inventory(args.inventory, state)
+    plan = load_plan(getattr(args, "plan", None), state) if with_history else None
+    journal: list[JournalEntry] = state.entries() if state and with_history else []
+    snapshots = state.snapshots("inventory") if state and with_history else []
+    return build_findings(inventory, plan, journal, report_time(args.now), snapshots)
+
+
+def write_reports(doc: FindingsDocument, formats: list[str], out: Path,
+                  commits: Mapping[tuple[str, str, str], str] | None = None,
+                  progress: Progress | None = None) -> list[Path]:
+    progress = progress or SilentProgress()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    files = [(fmt, name, render) for fmt in formats for name, render in outputs(fmt)]
+    progress.start(f"Writing reports to {out}", len(files))
+    try:
+        for fmt, name, render in files:
+            path = out / name
+            text = gitlab_format.render(doc, commits) if fmt == "gitlab" else render(doc)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+            progress.advance()
+    finally:
+        progress.finish()
+    return written
+
+
+def run(args: argparse.Namespace) -> int:
+    config = optional_config(args)
+    formats = parse_formats(args.format, config)
+    progress = progress_from_args(args)
+    progress.start("Building the findings (inventory, plan, journal)", None)
+    try:
+        doc = build_document(args, config)
+    finally:
+        progress.finish()
+    out = Path(args.out or (config.reports.out if config else "reports"))
+    commits = file_commits(config, doc, progress) if "gitlab" in formats else {}
+    for path in write_reports(doc, formats, out, commits, progress):
+        print(path)
+    s = doc.summary
+    print(f"wif-migrate report: {s.keys_found} key(s) found, {s.keys_migrated} migrated, {s.keys_disabled} "
+          f"disabled, {s.keys_deleted} deleted; {s.projects_keyless} of {s.projects_total} project(s) keyless; "
+          f"{len(doc.errors)} ERROR row(s)", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,82 @@
+"""`wif-migrate verify [--plan FILE] [--format table|json]`: merged MRs → authenticated pipelines.
+
+Thin: load the config and the plan (the file, else the latest plan snapshot in the state), read
+GitLab through the shared rate-limited clients, run `migrate.verify.runner`, journal every result
+(stage "verify"), print a table (stdout) or JSON, and exit 1 when anything failed or is pending.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from migrate.cli.common import config_from_args, existing_state, new_parser
+from migrate.cli.output import dumps, envelope
+from migrate.core.errors import UsageError
+from migrate.core.model import Plan
+from migrate.core.progress import add_progress_option, progress_from_args
+from migrate.core.state import State
+from migrate.core.tables import loud
+from migrate.core.textsafe import tabulate
+from migrate.verify.runner import VerifyResult, exit_code, verify_plan
+
+
+def register(sub: Any, help_text: str) -> None:
+    parser = new_parser(sub, "verify", help_text)
+    parser.add_argument("--plan", metavar="FILE", help="plan file (default: the latest plan in the state)")
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+    add_progress_option(parser)
+    parser.set_defaults(func=run)
+
+
+def load_plan(path: str | None, state: State) -> Plan:
+    from migrate.plan import plan_io
+
+    if path:
+        return plan_io.read(path)
+    snap = state.latest_snapshot("plan")
+    if snap is None:
+        raise UsageError("no plan: pass --plan FILE (written by `wif-migrate plan`)")
+    if isinstance(snap, dict) and "kind" not in snap:
+        snap = {"kind": plan_io.KIND, **snap}
+    return plan_io.from_data(snap, "plan snapshot in the state database")
+
+
+def render_table(results: list[VerifyResult]) -> str:
+    rows = [(r.project, f"!{r.mr_iid}" if r.mr_iid else "-", r.mr_state or "-",
+             ", ".join(str(c.pipeline_id) for c in r.checks if c.pipeline_id) or "-",
+             loud(r.status.upper()), r.detail) for r in results]
+    counts = {s: sum(r.status == s for r in results) for s in ("verified", "failed", "pending")}
+    table = tabulate(rows, headers=("project", "MR", "state", "pipeline", "result", "detail"),
+                     tablefmt="simple", maxcolwidths=[None, None, None, None, None, 80])
+    summary = f"{counts['verified']} verified, {counts['failed']} failed, {counts['pending']} pending"
+    return (table + "\n\n" if rows else "no merge request actions in the plan\n\n") + summary + "\n"
+
+
+def render_json(results: list[VerifyResult]) -> str:
+    """The output envelope (docs/output.md): one result per merge request of the plan."""
+    return dumps(envelope("verify", exit_code(results),
+                          {s: sum(r.status == s for r in results) for s in ("verified", "failed", "pending")},
+                          [r.to_dict() for r in results],
+                          [{"subject": r.project, "reason": r.detail} for r in results if r.status == "failed"]))
+
+
+def run(args: argparse.Namespace) -> int:
+    from migrate.gitlab.client import GitLabClients
+    from migrate.gitlab.pipelines import GitLabPipelines
+
+    config = config_from_args(args)
+    state = existing_state(config)
+    if state is None and not args.plan:
+        raise UsageError(f"no plan: there is no state at {config.state_dir} (state_dir of {config.source}); "
+                         "run `wif-migrate plan` first or pass --plan FILE")
+    state = state or State(config.state_dir)  # verification results are journaled
+    plan = load_plan(args.plan, state)
+    from migrate.cli.preflight import check_gitlab
+
+    check_gitlab(config)
+    reader = GitLabPipelines(GitLabClients.from_config(config))
+    results = verify_plan(reader, plan, config.merge_requests.branch_prefix, state, progress_from_args(args))
+    out = render_json(results) if args.format == "json" else render_table(results)
+    print(out, end="")
+    return exit_code(results)

@@ -1,1 +1,0 @@
-"""One module per verb; each has `register(subparsers, help)` and sets `func` on its parser."""

@@ -1,0 +1,52 @@
+"""Small file helpers shared by the inventory and plan files."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from migrate.core.errors import UsageError
+
+
+def write_atomic(path: str | Path, text: str, what: str) -> Path:
+    """Write via a temp file + rename, so a crash never leaves half a file behind."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{what}-", suffix=".json", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The file's text, or a usage error that names it."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {p}: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"cannot read {what} {p}: not UTF-8 text (byte {exc.start}); is it a {what} "
+                         "file?") from None
+    if "\x00" in text:
+        raise UsageError(f"cannot read {what} {p}: binary data (NUL byte at {text.index(chr(0))})")
+    return text
+
+
+def parse_json(text: str, source: str) -> object:
+    """JSON text → data, or a usage error that names the file and the line."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise UsageError(f"{source}: not a usable JSON file (nested too deeply)") from None

@@ -1,0 +1,371 @@
+"""The plain frozen dataclasses passed between stages (scan → plan → apply → verify → keys → report).
+
+Nothing here ever holds private key material: a key is known by its identity (service-account
+e-mail + key id = the key file's `private_key_id`) and where it is stored. Every type converts to and
+from JSON-ready dicts (`to_dict` / `from_dict`) so inventories and plans are reviewable files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+INVENTORY_VERSION = 1
+
+VariableLevel = Literal["instance", "group", "project"]
+VariableType = Literal["env_var", "file"]
+KeyEncoding = Literal["json", "base64", "unknown"]
+ProjectStatus = Literal["scanned", "error", "skipped"]
+AuthMode = Literal["key", "federated", "none"]
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    """Who a key belongs to. `key_id` is the JSON key file's `private_key_id` (40 hex characters).
+
+    `public_key_sha256` is the SHA-256 of the public half of the file's private key (public, like
+    the certificate Google serves for the key id): '' when unknown or the private key is unreadable.
+    """
+
+    service_account: str
+    key_id: str
+    project_id: str = ""
+    public_key_sha256: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.service_account}#{self.key_id[:8]}"
+
+
+@dataclass(frozen=True)
+class KeyVariable:
+    """A CI/CD variable that holds (or is suspected to hold) a service-account key.
+
+    `owner` is the group or project full path ('' for the instance); `owner_id` its numeric id.
+    `key` is None when the value could not be read (hidden) — then `suspected_reason` says why we
+    think it is a key anyway.
+    """
+
+    level: VariableLevel
+    owner: str
+    owner_id: int | None
+    name: str
+    variable_type: VariableType = "env_var"
+    protected: bool = False
+    masked: bool = False
+    hidden: bool = False
+    environment_scope: str = "*"
+    encoding: KeyEncoding = "json"
+    key: KeyIdentity | None = None
+    suspected_reason: str | None = None
+
+    @property
+    def ref(self) -> str:
+        """Stable human id: `project:acme/api:GCP_KEY[production]`."""
+        scope = "" if self.environment_scope == "*" else f"[{self.environment_scope}]"
+        return f"{self.level}:{self.owner}:{self.name}{scope}"
+
+
+@dataclass(frozen=True)
+class CIFinding:
+    """One place in a CI file that uses a key (the `ci analyze` contract; lines 1-based)."""
+
+    line: int
+    end_line: int
+    kind: str
+    variable: str | None
+    jobs: tuple[str, ...]
+    detail: str
+
+
+@dataclass(frozen=True)
+class UsageRun:
+    """One effective job that runs a usage: in which project's pipeline, under which job name and
+    environment (as written: `review/$CI_COMMIT_REF_SLUG` stays dynamic). `known=False`: no job of
+    the consumer could be found that runs it (e.g. a template job the consumer does not extend);
+    `job` is then the template's job and the environment is unknown."""
+
+    consumer: str
+    job: str
+    environment: str | None = None
+    known: bool = True
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """A finding located in GitLab: which file of which project, read by which projects.
+
+    `file_project` holds the file; `consumers` are the projects whose pipelines include it (the
+    project itself for its own CI file; every including project for a shared template).
+    """
+
+    file_project: str
+    file_path: str
+    ref: str
+    finding: CIFinding
+    consumers: tuple[str, ...]
+    variables: tuple[str, ...] = ()  # KeyVariable.ref of the variables this usage can read
+    # The effective jobs that run it (per consumer); empty in inventories written before they
+    # were recorded — the planner then falls back to `variables`.
+    runs: tuple[UsageRun, ...] = ()
+
+
+@dataclass(frozen=True)
+class CIFileRef:
+    """A CI file a project's pipeline reads: its own config or an included file."""
+
+    project: str
+    path: str
+    ref: str
+    included_by: str | None = None  # the project whose config includes it, if not its own
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    """A project in scope and what became of scanning it. ERROR rows carry `error`."""
+
+    id: int
+    path: str
+    namespace_id: int
+    namespace_path: str
+    ancestor_ids: tuple[int, ...] = ()  # namespace ids from top-level group down to the project's
+    default_branch: str | None = None
+    ci_config_path: str = ".gitlab-ci.yml"
+    archived: bool = False
+    status: ProjectStatus = "scanned"
+    error: str | None = None
+    auth: AuthMode = "none"
+    ci_files: tuple[CIFileRef, ...] = ()
+    # Projects whose pipelines used a key: the longest interval between two firings of any of
+    # their active pipeline schedules (seconds; 0 = none) and which schedule it is. The plan's
+    # no-use window and grace rest on it (issue 16 §5); `None`: not read (no key use, or the
+    # schedule list was unreadable, which is a Problem row).
+    schedule_interval_s: int | None = None
+    schedule_reason: str = ""
+    # Pipeline schedule variables named like a key variable this project's jobs use: the scheduled
+    # pipelines receive another value (schedule variables outrank project/group/instance ones,
+    # doc/ci/variables/_index.md), so the project's files go to manual review. variable "*": the
+    # schedules could not be read, so any key variable may be overridden.
+    schedule_overrides: tuple[ScheduleOverride, ...] = ()
+    # Keys held in this project's pipeline schedule variables: the plan's retire steps of those
+    # keys are blocked by them (the scheduled pipelines still receive the key).
+    schedule_keys: tuple[ScheduleKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScheduleOverride:
+    """One pipeline schedule variable that overrides a key variable (see ProjectRecord)."""
+
+    variable: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScheduleKey:
+    """A key found in a pipeline schedule variable; `subject` names the schedule and variable."""
+
+    subject: str
+    key: KeyIdentity
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """What Google says about one key. `None` fields are unknown; `unknown_reason` says why."""
+
+    key: KeyIdentity
+    service_account_exists: bool | None = None
+    service_account_disabled: bool | None = None
+    key_exists: bool | None = None
+    created: str | None = None
+    expires: str | None = None
+    disabled: bool | None = None
+    last_authenticated: str | None = None
+    last_auth_unknown_reason: str | None = None
+    # Policy Analyzer's observation window for `last_authenticated` (None: not known).
+    observation_start: str | None = None
+    observation_end: str | None = None
+    # Why service-account / key facts above are None (permission denied, API error), if they are.
+    unknown_reason: str | None = None
+    key_type: str | None = None  # USER_MANAGED / SYSTEM_MANAGED
+    # Does the file's private key match the public certificate Google serves for the key id?
+    # None: not checked (no certificate, or the key is unknown); see migrate.google.key_facts.
+    key_matches: bool | None = None
+    # Google's disableReason (USER_INITIATED, EXPOSED, COMPROMISE_DETECTED) and extendedStatus.
+    disable_reason: str | None = None
+    extended_status: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something that could not be read or decided; becomes an ERROR or MANUAL row in reports."""
+
+    subject: str  # e.g. "project:acme/api", "file:acme/api:.gitlab-ci.yml", "key:sa#id"
+    reason: str
+    severity: Literal["error", "manual", "warning"] = "error"
+
+
+@dataclass(frozen=True)
+class OutsideReader:
+    """A project that can read a key variable but whose CI the scan did not check.
+
+    GitLab gives a group variable to every project of the group and its subgroups, an instance
+    variable to every project (doc/ci/variables/_index.md, "For a group" / "For an instance"), so
+    such a variable reaches projects the configured scope leaves out (not listed, excluded by
+    `scope.include`/`scope.exclude`, archived) or could not read (an ERROR row). `project` is ''
+    when the readers could not be listed at all (`reason` says why). `keys retire` refuses the key
+    while any remains, unless the operator accepts them (`--accept-outside-readers KEY_ID`).
+    """
+
+    variable: str  # KeyVariable.ref
+    project: str
+    project_id: int | None = None
+    reason: str = ""
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Everything `scan` learned. Versioned; see docs/inventory.md."""
+
+    gitlab_url: str
+    gitlab_version: str
+    generated_at: str
+    projects: tuple[ProjectRecord, ...] = ()
+    variables: tuple[KeyVariable, ...] = ()
+    usages: tuple[KeyUsage, ...] = ()
+    key_facts: tuple[KeyFacts, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    groups: tuple[GroupRecord, ...] = ()
+    outside_readers: tuple[OutsideReader, ...] = ()
+    version: int = INVENTORY_VERSION
+    # CI/CD variables that hold no key but share a name with a variable CI uses as a key: they
+    # shadow key variables at other levels (migrate.ci.variables resolves which one a job gets).
+    other_variables: tuple[KeyVariable, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """A group in scope: ids let bindings and conditions use immutable namespace ids."""
+
+    id: int
+    path: str
+    parent_id: int | None = None
+
+
+Outcome = Literal["applied", "skipped", "failed", "would_apply", "refused"]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome of one plan action: data, not an exception."""
+
+    action_id: str
+    outcome: Outcome
+    detail: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON conversion. Generic over the dataclasses above so the file format follows the types.
+
+D = TypeVar("D")
+
+
+def to_dict(obj: Any) -> Any:
+    """Dataclass tree → JSON-ready data (tuples become lists)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def from_dict(cls: type[D], data: Any) -> D:
+    """JSON data → dataclass `cls`, recursively, using the field annotations."""
+    hints, fields = _hints(cls)  # type: ignore[arg-type]
+    kwargs = {}
+    for f in fields:
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name])
+    return cls(**kwargs)
+
+
+@functools.cache
+def _hints(cls: type) -> tuple[dict[str, Any], tuple[dataclasses.Field[Any], ...]]:
+    """Resolved annotations and fields of a dataclass, once per class (`get_type_hints` is slow
+    and an inventory of 10,000 projects has tens of thousands of records)."""
+    return typing.get_type_hints(cls), dataclasses.fields(cls)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        return _convert(non_none[0], value) if len(non_none) == 1 else value
+    if origin is tuple:
+        return tuple(_convert(args[0], v) for v in value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Plan (from `plan`, consumed by `apply`, `verify`, `keys`, `report`). See docs/plan.md.
+
+PLAN_VERSION = 1
+
+ActionKind = Literal[
+    "ensure_pool",
+    "ensure_provider",
+    "ensure_binding",
+    "merge_request",
+    "disable_key",
+    "delete_key",
+]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a plan. `id` is stable across re-plans of the same inventory and config
+    (derived from kind + target), so apply can journal by it and MRs can carry it in a marker.
+    `params` is JSON-ready and kind-specific (documented in docs/plan.md); `findings` names the
+    inventory items (KeyVariable.ref, usage locations, key labels) the action exists for."""
+
+    id: str
+    kind: ActionKind
+    target: str
+    summary: str
+    depends_on: tuple[str, ...] = ()
+    findings: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the migration will do, reviewable as a file. `apply` re-checks each action's
+    precondition against live state, so a stale plan is refused per action, never executed."""
+
+    gitlab_url: str
+    identity_project: str
+    project_number: str
+    pool_id: str
+    provider_id: str
+    generated_at: str
+    inventory_digest: str
+    actions: tuple[Action, ...] = ()
+    manual: tuple[Problem, ...] = ()
+    impersonation: tuple[dict[str, Any], ...] = ()  # who-can-impersonate, before/after per SA
+    version: int = PLAN_VERSION
+    # What the federation and bindings were derived from (projects, variables, usages, namespace
+    # ids, issuer, ids): apply re-derives the design from it and refuses hand-widened bindings.
+    inputs: dict[str, Any] = field(default_factory=dict)
+    inputs_digest: str = ""

@@ -1,0 +1,262 @@
+"""The state database: a journal of every action and snapshots of inventories and plans.
+
+SQLite in `<state_dir>/state.db` (WAL, one connection per thread). The journal is append-only:
+each mutating step writes an *intent* row before it calls a remote API and an *outcome* row after,
+so a run killed in between leaves evidence that the next run must re-check live state instead of
+trusting memory. The report's history (burn-down of live keys) is read from it.
+
+`RunLock` keeps two runs from working on the same state at once (an OS-level `flock` on
+`<state_dir>/lock`, released automatically if the process dies).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from migrate.core.errors import LockedError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    stage TEXT NOT NULL,          -- apply | keys | verify | scan ...
+    action_id TEXT NOT NULL,      -- plan action id, or a key id for key steps
+    kind TEXT NOT NULL,           -- ensure_pool, ensure_binding, merge_request, disable_key ...
+    target TEXT NOT NULL,         -- the resource acted on
+    phase TEXT NOT NULL,          -- intent | outcome
+    outcome TEXT,                 -- applied | skipped | failed | would_apply | refused (outcome rows)
+    detail TEXT NOT NULL DEFAULT '',
+    evidence TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS journal_action ON journal(action_id, seq);
+CREATE TABLE IF NOT EXISTS snapshots (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    kind TEXT NOT NULL,           -- inventory | plan
+    body TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    seq: int
+    ts: str
+    run_id: str
+    actor: str
+    stage: str
+    action_id: str
+    kind: str
+    target: str
+    phase: str
+    outcome: str | None
+    detail: str
+    evidence: dict[str, Any]
+
+
+def unfinished_entries(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
+    """Intents with no later outcome for the same (stage, action): what a killed run was doing."""
+    pending: dict[tuple[str, str], JournalEntry] = {}
+    for e in entries:
+        if e.phase == "intent":
+            pending[(e.stage, e.action_id)] = e
+        else:
+            pending.pop((e.stage, e.action_id), None)
+    return list(pending.values())
+
+
+_clock: Callable[[], str] | None = None
+
+
+def set_clock(clock: Callable[[], str] | None) -> None:
+    """Make every timestamp the tool writes come from `clock` (an RFC 3339 string source).
+
+    `wif-migrate demo` points it at the sandbox's clock, so inventories, plans, the journal and the
+    report share one timeline with the emulated world (which `--now` pins and the demo advances)."""
+    global _clock
+    _clock = clock
+
+
+def utcnow() -> str:
+    if _clock is not None:
+        return _clock()
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_actor() -> str:
+    """Who is acting: the GitLab CI user when run in a pipeline, else the OS user, @ host."""
+    user = os.environ.get("GITLAB_USER_LOGIN")
+    if not user:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+class State:
+    """Journal and snapshots. Thread-safe; cheap to open."""
+
+    def __init__(self, state_dir: str | Path, actor: str | None = None, clock: Any = None) -> None:
+        self.dir = Path(state_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / "state.db"
+        self.run_id = uuid.uuid4().hex[:12]
+        self.actor = actor or default_actor()
+        self._clock = clock  # optional callable returning an ISO timestamp (sandbox / --now)
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(SCHEMA)
+
+    def now(self) -> str:
+        return str(self._clock()) if self._clock is not None else utcnow()
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+        yield conn
+
+    # --- journal -----------------------------------------------------------------------------
+    def record(self, stage: str, action_id: str, kind: str, target: str, phase: str,
+               outcome: str | None = None, detail: str = "", evidence: dict[str, Any] | None = None) -> None:
+        """Append one journal row. Callers pass identities and reasons, never secret material."""
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO journal (ts, run_id, actor, stage, action_id, kind, target, phase, outcome,"
+                " detail, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (self.now(), self.run_id, self.actor, stage, action_id, kind, target, phase, outcome,
+                 detail, json.dumps(evidence or {}, sort_keys=True)),
+            )
+
+    def intent(self, stage: str, action_id: str, kind: str, target: str, detail: str = "",
+               evidence: dict[str, Any] | None = None) -> None:
+        self.record(stage, action_id, kind, target, "intent", None, detail, evidence)
+
+    def outcome(self, stage: str, action_id: str, kind: str, target: str, outcome: str, detail: str = "",
+                evidence: dict[str, Any] | None = None) -> None:
+        self.record(stage, action_id, kind, target, "outcome", outcome, detail, evidence)
+
+    def entries(self, stage: str | None = None, action_id: str | None = None) -> list[JournalEntry]:
+        sql = "SELECT * FROM journal"
+        where, args = [], []
+        if stage is not None:
+            where.append("stage = ?")
+            args.append(stage)
+        if action_id is not None:
+            where.append("action_id = ?")
+            args.append(action_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._conn() as conn:
+            rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
+        return [JournalEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+                             json.loads(r[11])) for r in rows]
+
+    def last_outcome(self, action_id: str, stage: str | None = None) -> JournalEntry | None:
+        """The latest outcome row for an action (None if it never finished)."""
+        outcomes = [e for e in self.entries(stage, action_id) if e.phase == "outcome"]
+        return outcomes[-1] if outcomes else None
+
+    def unfinished(self, stage: str | None = None) -> list[JournalEntry]:
+        """Intents with no later outcome: steps a crashed run may or may not have done."""
+        return unfinished_entries(self.entries(stage))
+
+    def warn_unfinished(self, stage: str) -> list[JournalEntry]:
+        """Say, before a run starts, which steps an earlier run left without an outcome."""
+        left = self.unfinished(stage)
+        if left:
+            names = ", ".join(e.action_id for e in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+            log.warning("an earlier %s run stopped during %d step(s) (%s); each is read again from live "
+                        "state before anything is done", stage, len(left), names)
+        return left
+
+    # --- snapshots ---------------------------------------------------------------------------
+    def save_snapshot(self, kind: str, body: Any) -> None:
+        with self._conn() as conn:
+            conn.execute("INSERT INTO snapshots (ts, kind, body) VALUES (?,?,?)",
+                         (self.now(), kind, json.dumps(body, sort_keys=True)))
+
+    def latest_snapshot(self, kind: str) -> Any | None:
+        with self._conn() as conn:
+            row = conn.execute("SELECT body FROM snapshots WHERE kind = ? ORDER BY seq DESC LIMIT 1",
+                               (kind,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def snapshots_bodies(self, kind: str) -> list[Any]:
+        """Every snapshot body of `kind`, oldest first."""
+        return [body for _, body in self.snapshots(kind)]
+
+    def snapshots(self, kind: str) -> list[tuple[str, Any]]:
+        with self._conn() as conn:
+            rows = conn.execute("SELECT ts, body FROM snapshots WHERE kind = ? ORDER BY seq",
+                                (kind,)).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+
+class RunLock:
+    """An exclusive lock on a state directory for the duration of a mutating run."""
+
+    def __init__(self, state_dir: str | Path, command: str) -> None:
+        self.path = Path(state_dir) / "lock"
+        self.command = command
+        self._fh: IO[str] | None = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the run
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise LockedError(
+                f"another wif-migrate run holds {self.path} ({holder}); wait for it to finish. "
+                "If no run is active, the lock is released automatically when its process exits."
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{self.command} pid {os.getpid()} on {socket.gethostname()} since {utcnow()}")
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+
+def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.05) -> bool:
+    """Small polling helper for tests and for eventually-consistent reads."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())

@@ -1,1 +1,0 @@
-"""The only code that talks to Google: IAM, Resource Manager, Policy Analyzer, STS, IAM Credentials."""

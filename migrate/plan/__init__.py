@@ -1,0 +1,1 @@
+"""Stage 2, plan: federation design, bindings, CI rewrites and key retirement (pure)."""

@@ -1,0 +1,76 @@
+"""Versioned plan JSON: the file `plan` writes and `apply`, `verify`, `keys`, `report` read.
+
+The format follows `migrate.core.model.Plan` (documented in docs/plan.md): deterministic (sorted keys,
+fixed indent) so two plans of the same inventory diff cleanly in review. A reader refuses a newer
+version it does not understand and anything that is not a plan, with a message saying so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from migrate.core.errors import UsageError
+from migrate.core.files import parse_json, read_text, write_atomic
+from migrate.core.model import PLAN_VERSION, Action, Plan, from_dict, to_dict
+
+KIND = "wif-migrate/plan"
+KNOWN_KINDS = ("ensure_pool", "ensure_provider", "ensure_binding", "merge_request", "disable_key",
+               "delete_key")
+
+
+def to_data(plan: Plan) -> dict[str, Any]:
+    """The plan as JSON-ready data, tagged with its kind (what files and state snapshots hold)."""
+    return {"kind": KIND, **to_dict(plan)}
+
+
+def dumps(plan: Plan) -> str:
+    return json.dumps(to_data(plan), indent=2, sort_keys=True) + "\n"
+
+
+def loads(text: str, source: str = "plan") -> Plan:
+    return from_data(parse_json(text, source), source)
+
+
+def from_data(data: Any, source: str = "plan") -> Plan:
+    if not isinstance(data, dict) or data.get("kind") != KIND or not isinstance(data.get("actions"), list):
+        raise UsageError(f"{source}: not a wif-migrate plan (run `wif-migrate plan` to make one)")
+    version = data.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise UsageError(f"{source}: plan has no valid version")
+    if version > PLAN_VERSION:
+        raise UsageError(f"{source}: plan version {version} is newer than this wif-migrate understands "
+                         f"({PLAN_VERSION}); upgrade wif-migrate or re-run plan")
+    try:
+        plan = from_dict(Plan, {k: v for k, v in data.items() if k != "kind"})
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None
+    _check_actions(plan.actions, source)
+    return plan
+
+
+def _check_actions(actions: tuple[Action, ...], source: str) -> None:
+    ids: set[str] = set()
+    for i, a in enumerate(actions):
+        if not isinstance(a.id, str) or not a.id:
+            raise UsageError(f"{source}: actions[{i}] has no id")
+        if a.id in ids:
+            raise UsageError(f"{source}: action id {a.id!r} appears twice")
+        if a.kind not in KNOWN_KINDS:
+            raise UsageError(f"{source}: action {a.id}: unknown kind {a.kind!r}")
+        if not isinstance(a.params, dict):
+            raise UsageError(f"{source}: action {a.id}: params must be an object")
+        for dep in a.depends_on:
+            if dep not in ids:
+                raise UsageError(f"{source}: action {a.id} depends on {dep!r}, which is not an earlier action")
+        ids.add(a.id)
+
+
+def write(plan: Plan, path: str | Path) -> Path:
+    """Write atomically (temp file + rename) so a crash never leaves half a plan."""
+    return write_atomic(path, dumps(plan), "plan")
+
+
+def read(path: str | Path) -> Plan:
+    return loads(read_text(path, "plan"), str(path))

@@ -1,0 +1,1081 @@
+"""Plan: a pure function of the inventory, the configuration and a few facts → ordered actions.
+
+    ensure_pool → ensure_provider → ensure_binding (one per service account)
+      → merge_request (one per CI file to change; a shared template once, in its own project)
+        → disable_key (after every MR of every project holding/using the key)
+          → delete_key (after disable + grace)
+
+Facts are what the plan command read on its way (read-only): the identity project's number, the
+issuer, the instance's JWKS when uploading it, the CI files' text, and what Google shows of the pool
+and provider now (so apply can tell a stale plan). Nothing here does I/O.
+
+The plan carries its *inputs* (projects, variables, usages, namespace ids, ids of the federation):
+`derive(inputs)` recomputes the federation design and the bindings from them, which is how apply
+refuses a plan whose bindings were widened by hand. See docs/plan.md for the file format.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from migrate.core.config import Config
+from migrate.core.model import (
+    Action,
+    Inventory,
+    KeyIdentity,
+    KeyUsage,
+    KeyVariable,
+    Plan,
+    Problem,
+    from_dict,
+    to_dict,
+)
+from migrate.plan.federation_design import (
+    MAX_POLICY_MEMBERS,
+    NAMESPACE_ATTRIBUTES,
+    ROLE,
+    BindingScope,
+    Consolidation,
+    NamespaceScope,
+    ProviderDesign,
+    base_url,
+    consolidate,
+    credential_configuration,
+    design_provider,
+    has_id_tokens,
+    members,
+    minimal_scopes,
+)
+from migrate.plan.impersonation import (
+    Exposure,
+    Impersonation,
+    ProjectFacts,
+    simulate,
+    token_cases,
+)
+from migrate.plan.key_identity import fact_for, key_inputs, refusal
+from migrate.plan.receipts import Receipt, binding_scope, has_runs, job_groups, receipts
+
+log = logging.getLogger(__name__)
+
+# Fields compared with live state. Display name and description are set on create only: a team's
+# own wording on an existing pool is not drift worth a change.
+POOL_FIELDS = ("disabled",)
+PROVIDER_FIELDS = ("disabled", "attributeMapping", "attributeCondition", "oidc.issuerUri",
+                   "oidc.allowedAudiences", "oidc.jwksJson")
+
+
+class PlanRefusedError(Exception):
+    """The plan would widen who can impersonate a service account; it is not written."""
+
+    def __init__(self, message: str, result: PlanResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class FileText:
+    """A CI file as read (read-only) for the rewrite: content and the ids it was read at."""
+
+    content: str
+    blob_id: str | None = None
+    commit_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RewriteOutcome:
+    """What the CI rewriter said about one file (adapter over `migrate.ci.rewrite`)."""
+
+    status: str  # rewritten | manual | unchanged
+    text: str = ""
+    reasons: tuple[str, ...] = ()
+    diff: str = ""
+    jobs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RewriteRequest:
+    path: str
+    text: str
+    audience: str  # https://iam.googleapis.com/projects/N/…/providers/P
+    service_accounts: Mapping[str, str]  # key variable name → service account e-mail
+    key_variables: tuple[str, ...]
+    gitlab_version: str
+    instance_url: str = ""  # GitLab < 15.7: the `aud` of CI_JOB_JWT_V2 (federation.base_url)
+    # job → key variable → e-mail, where jobs of the file received different keys (see receipts)
+    job_service_accounts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # job of the file → key variable → context → e-mail: the account of the key each job receives in
+    # each context (receipts: ref class, environment), for the rewriter's self-check (issue 15 §2)
+    context_accounts: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+
+
+class Rewriter(Protocol):
+    def __call__(self, request: RewriteRequest) -> RewriteOutcome: ...
+
+
+@dataclass(frozen=True)
+class LiveFederation:
+    """Pool and provider as Google showed them at plan time. `known=False`: not looked at
+    (then apply creates what is absent and refuses to change anything that exists differently)."""
+
+    known: bool = False
+    pool: Mapping[str, Any] | None = None
+    provider: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PlanFacts:
+    project_number: str
+    issuer: str | None = None  # None: the configured GitLab URL
+    jwks_json: str | None = None
+    files: Mapping[tuple[str, str, str], FileText | str] = field(default_factory=dict)  # str = error
+    live: LiveFederation = LiveFederation()
+    live_bindings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # SA → members of ROLE now
+    # SA → principals already in its IAM policy that are not ours (count against the 1,500 limit)
+    policy_members_other: Mapping[str, int] = field(default_factory=dict)
+    generated_at: str = ""
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    design: ProviderDesign
+    impersonation: tuple[Impersonation, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# Derivation from inputs (shared by plan and apply's integrity check)
+
+
+@dataclass(frozen=True)
+class Derived:
+    design: ProviderDesign
+    scopes: Mapping[str, tuple[BindingScope, ...]]  # service account → minimal scopes
+    exposures: Mapping[str, tuple[Exposure, ...]]
+    problems: tuple[Problem, ...]
+    key_vars: tuple[tuple[KeyVariable, KeyIdentity], ...]
+    # What each effective job receives (migrate.plan.receipts), and per CI file the reasons a job of it
+    # received a key that earned no binding (then the file is not rewritten).
+    receipts: tuple[Receipt, ...] = ()
+    unbound: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    definitions: tuple[KeyVariable, ...] = ()
+
+    consolidations: Mapping[str, Consolidation] = field(default_factory=dict)  # only SAs past the limit
+
+    # The members of each binding, computed once (plan, dry run and the integrity check ask often).
+    member_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+
+    def receipts_of(self, file_project: str, file_path: str) -> list[Receipt]:
+        """The receipts of one CI file, in order (indexed once: plans have thousands of files)."""
+        index: dict[tuple[str, str], list[Receipt]] | None = self.__dict__.get("_receipts_by_file")
+        if index is None:
+            index = {}
+            for r in self.receipts:
+                index.setdefault((r.file_project, r.file_path), []).append(r)
+            object.__setattr__(self, "_receipts_by_file", index)  # a cache, not state: frozen otherwise
+        return index.get((file_project, file_path), [])
+
+    def keyed_definition_refs(self) -> frozenset[str]:
+        """Refs of the definitions that hold (or may hold) a key, computed once."""
+        refs: frozenset[str] | None = self.__dict__.get("_keyed_refs")
+        if refs is None:
+            refs = frozenset(d.ref for d in self.definitions if d.key is not None or d.suspected_reason)
+            object.__setattr__(self, "_keyed_refs", refs)
+        return refs
+
+    def members(self, sa: str) -> tuple[str, ...]:
+        if sa in self.consolidations:
+            return self.consolidations[sa].members
+        if sa in self.member_lists:
+            return self.member_lists[sa]
+        return members(self.design.pool_name, self.scopes.get(sa, ()))
+
+
+def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[str, Any]:
+    """The part of inventory, config and facts the federation and bindings depend on."""
+    projects = [p for p in inventory.projects if p.status != "error" or p.namespace_id]
+    namespace_ids = sorted({g.id for g in inventory.groups} | {p.namespace_id for p in projects if p.namespace_id})
+    return {
+        "gitlab_url": config.gitlab.url,
+        "gitlab_version": inventory.gitlab_version,
+        "issuer": (facts.issuer or config.gitlab.url).rstrip("/"),
+        "identity_project": config.google.identity_project,
+        "project_number": facts.project_number,
+        "pool_id": config.google.pool_id,
+        "provider_id": config.google.provider_id,
+        "jwks_json": facts.jwks_json,
+        "namespace_ids": namespace_ids,
+        "service_accounts": dict(sorted(config.google.service_accounts.items())),
+        "projects": [{"id": p.id, "path": p.path, "namespace_id": p.namespace_id,
+                      "namespace_path": p.namespace_path, "ancestor_ids": list(p.ancestor_ids),
+                      "default_branch": p.default_branch} for p in sorted(projects, key=lambda p: p.path)],
+        "variables": [to_dict(v) for v in sorted(inventory.variables, key=lambda v: v.ref)],
+        "keys": key_inputs(inventory.key_facts),
+        "other_variables": [to_dict(v) for v in sorted(inventory.other_variables, key=lambda v: v.ref)],
+        "groups": [{"id": g.id, "path": g.path} for g in sorted(inventory.groups, key=lambda g: g.id)],
+        "usages": [{"file_project": u.file_project, "file_path": u.file_path, "ref": u.ref,
+                    "variable": u.finding.variable, "variables": list(u.variables),
+                    "consumers": list(u.consumers), "line": u.finding.line,
+                    "runs": [to_dict(r) for r in u.runs]}
+                   for u in sorted(inventory.usages, key=_usage_key)],
+        # Projects that can read a key variable but whose CI was not checked (docs/keys.md): keys
+        # retire re-reads them from here, under the digest, so deleting them from a step is caught.
+        "outside_readers": [to_dict(r) for r in inventory.outside_readers],
+    }
+
+
+def outside_by_variable(inputs: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """KeyVariable.ref → the readers outside the scope recorded for it (plan inputs)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in inputs.get("outside_readers") or ():
+        out.setdefault(str(r.get("variable", "")), []).append(dict(r))
+    return out
+
+
+def _with_policy_sizes(inputs: dict[str, Any], facts: PlanFacts) -> dict[str, Any]:
+    others = {sa: int(n) for sa, n in sorted(facts.policy_members_other.items()) if n}
+    if others:  # only when known and non-zero, so other plans' inputs (and digests) are unchanged
+        inputs["policy_members_other"] = others
+    return inputs
+
+
+def policy_members_other(policy: Mapping[str, Any], pool_name: str) -> int:
+    """Principals of an IAM policy that count against the 1,500 limit and are not this tool's
+    (every occurrence counts, as Google counts them; members from our pool are ours to recompute)."""
+    ours = f"principalSet://iam.googleapis.com/{pool_name}/"
+    count = sum(1 for b in policy.get("bindings") or [] for m in b.get("members") or []
+                if not (b.get("role") == ROLE and str(m).startswith(ours)))
+    count += sum(len(c.get("exemptedMembers") or []) for a in policy.get("auditConfigs") or []
+                 for c in a.get("auditLogConfigs") or [])
+    return count
+
+
+def inputs_digest(inputs: Mapping[str, Any]) -> str:
+    canon = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
+
+
+def _usage_key(u: KeyUsage) -> tuple[str, str, int, str]:
+    return (u.file_project, u.file_path, u.finding.line, u.finding.variable or "")
+
+
+def key_identity(var: KeyVariable, sa_map: Mapping[str, str]) -> KeyIdentity | None:
+    """The key a variable holds: read from the value at scan time, or (hidden variables) the
+    service account the configuration names for that variable, with an unknown key id."""
+    if var.key is not None:
+        return var.key
+    sa = sa_map.get(var.name)
+    return KeyIdentity(service_account=sa, key_id="") if sa else None
+
+
+def _renamed(var: KeyVariable, key: KeyIdentity, sa_map: Mapping[str, str]) -> str | None:
+    """`google.service_accounts` names the account of a *hidden* variable; for a readable key it
+    must agree with the key (a job always signs in as the account of the key it received)."""
+    named = sa_map.get(var.name)
+    if named and named.lower() != key.service_account.lower():
+        return (f"google.service_accounts names {named} for {var.name}, but the key it holds belongs to "
+                f"{key.service_account}; the tool never moves a job to another account (remove the entry)")
+    return None
+
+
+def readers(var: Mapping[str, Any] | KeyVariable, projects: Sequence[ProjectFacts]) -> list[ProjectFacts]:
+    """Projects (of those known) whose jobs can read the variable, ignoring ref and environment."""
+    v = var if isinstance(var, KeyVariable) else from_dict(KeyVariable, var)
+    return ProjectIndex(projects).readers(v)
+
+
+class ProjectIndex:
+    """Projects by id, path, ancestor id and group path, built once per derivation: the readers of
+    every variable without a pass over every project per variable (issue 18). `readers` answers
+    exactly what the definition says, in the projects' order:
+    instance → all; project → id (or path when the id is unknown); group → the group's id among
+    the ancestors, or the path below the group's path."""
+
+    def __init__(self, projects: Sequence[ProjectFacts]) -> None:
+        self.projects = list(projects)
+        self.by_id: dict[int, list[int]] = {}
+        self.by_path: dict[str, list[int]] = {}
+        self.by_ancestor: dict[int, list[int]] = {}
+        self.by_group_path: dict[str, list[int]] = {}
+        for i, p in enumerate(self.projects):
+            self.by_id.setdefault(p.id, []).append(i)
+            self.by_path.setdefault(p.path, []).append(i)
+            for a in set(p.ancestor_ids):
+                self.by_ancestor.setdefault(a, []).append(i)
+            for k, ch in enumerate(p.path):
+                if ch == "/":
+                    self.by_group_path.setdefault(p.path[:k], []).append(i)
+
+    def readers(self, v: KeyVariable) -> list[ProjectFacts]:
+        if v.level == "instance":
+            return list(self.projects)
+        if v.level == "project":
+            hits = set(self.by_id.get(v.owner_id, ()) if v.owner_id is not None else ())
+            if v.owner_id is None:
+                hits.update(self.by_path.get(v.owner, ()))
+        else:
+            hits = set(self.by_ancestor.get(v.owner_id, ()) if v.owner_id is not None else ())
+            hits.update(self.by_group_path.get(v.owner, ()))
+        return [self.projects[i] for i in sorted(hits)]
+
+
+class UsageIndex:
+    """Usages by consumer project path, so `uses` reads only the usages of one project."""
+
+    def __init__(self, usages: Sequence[Mapping[str, Any]]) -> None:
+        self.by_consumer: dict[str, list[Mapping[str, Any]]] = {}
+        for u in usages:
+            for c in dict.fromkeys(u["consumers"]):
+                self.by_consumer.setdefault(c, []).append(u)
+
+    def uses(self, var: KeyVariable, project: ProjectFacts) -> bool:
+        return _uses(self.by_consumer.get(project.path, ()), var, project)
+
+
+def _uses(usages: Sequence[Mapping[str, Any]], var: KeyVariable, project: ProjectFacts) -> bool:
+    for u in usages:
+        if project.path not in u["consumers"]:
+            continue
+        if u["variables"]:
+            if var.ref in u["variables"]:
+                return True
+        elif u.get("variable") == var.name:
+            return True
+    return False
+
+
+def project_facts(inputs: Mapping[str, Any]) -> list[ProjectFacts]:
+    return [ProjectFacts(id=int(p["id"]), path=p["path"], namespace_id=int(p["namespace_id"] or 0),
+                         namespace_path=p["namespace_path"],
+                         ancestor_ids=tuple(int(a) for a in p["ancestor_ids"]) or (int(p["namespace_id"] or 0),),
+                         default_branch=p.get("default_branch") or "main")
+            for p in inputs["projects"]]
+
+
+def legacy_audiences(inputs: Mapping[str, Any]) -> tuple[str, ...]:
+    """GitLab < 15.7 has no `id_tokens`: migrated jobs present `CI_JOB_JWT_V2`, whose `aud` is the
+    instance's base URL, so the provider must allow that audience too (federation.base_url)."""
+    if has_id_tokens(_major_minor(str(inputs.get("gitlab_version") or ""))):
+        return ()
+    return (base_url(str(inputs.get("gitlab_url") or "")),)
+
+
+def derive(inputs: Mapping[str, Any]) -> Derived:
+    """Design + per-SA binding scopes + exposures, from the plan's inputs alone."""
+    design = design_provider(inputs["project_number"], inputs["pool_id"], inputs["provider_id"],
+                             inputs["issuer"], inputs["namespace_ids"], inputs.get("jwks_json"),
+                             legacy_audiences(inputs))
+    projects = project_facts(inputs)
+    usages = [u for u in inputs["usages"] if not has_runs(u)]  # legacy: linked variables only
+    index = ProjectIndex(projects)
+    usage_index = UsageIndex(usages)
+    scopes: dict[str, list[BindingScope]] = {}
+    exposures: dict[str, list[Exposure]] = {}
+    problems: list[Problem] = []
+    key_vars: list[tuple[KeyVariable, KeyIdentity]] = []
+    parsed = [from_dict(KeyVariable, raw) for raw in inputs["variables"]]
+    for var in parsed:
+        key = key_identity(var, inputs["service_accounts"])
+        if key is None:
+            if var.suspected_reason:
+                problems.append(Problem(f"variable:{var.ref}", "suspected key variable whose service "
+                                        "account is unknown (hidden value); name it under "
+                                        "google.service_accounts to migrate it", "manual"))
+            continue
+        if var.key is not None:  # a readable key earns a binding only on Google's word (keygate)
+            why = refusal(var.key, fact_for(var.key, inputs.get("keys") or ()))
+            if why is None:
+                why = _renamed(var, key, inputs["service_accounts"])
+            if why is not None:
+                problems.append(Problem(f"variable:{var.ref}", f"{why}; no binding", "error"))
+                continue
+        elif var.suspected_reason:
+            problems.append(Problem(f"variable:{var.ref}", f"hidden value: the key cannot be checked "
+                                    f"against Google's certificate; the binding on {key.service_account} "
+                                    "rests on google.service_accounts", "warning"))
+        key_vars.append((var, key))
+        sa = key.service_account
+        exposures.setdefault(sa, []).append(Exposure(var.ref, var.level, var.owner_id, var.protected,
+                                                     var.environment_scope, var.name))
+        env = None if var.environment_scope == "*" else var.environment_scope
+        for project in (index.readers(var) if usages else ()):
+            if not usage_index.uses(var, project):
+                continue
+            if env is not None and "*" in env:
+                problems.append(Problem(
+                    f"variable:{var.ref}", f"environment scope {env!r} is a wildcard: no principalSet "
+                    f"can express it exactly, so {project.path} gets no binding for {sa}; migrate "
+                    "it by hand or scope the variable to exact environments", "manual"))
+                continue
+            scopes.setdefault(sa, []).append(BindingScope(project.id, var.protected, env))
+    defs = parsed + [from_dict(KeyVariable, raw) for raw in inputs.get("other_variables", ())]
+    rs = receipts(inputs, defs)
+    unbound = _receipt_scopes(rs, key_vars, defs, scopes)
+    final = {sa: minimal_scopes(s) for sa, s in scopes.items()}
+    consolidations = _fit_policies(inputs, design, final, exposures, projects, defs)
+    for sa, c in consolidations.items():
+        if c.over_by:
+            problems.append(Problem(
+                f"binding:{sa}", f"the IAM policy of {sa} would hold {MAX_POLICY_MEMBERS + c.over_by} "
+                f"principals; Google allows {MAX_POLICY_MEMBERS} per policy and no namespace principal "
+                "set can replace enough projects without admitting projects that could not read the key. "
+                "Split the key's users over several service accounts, or remove unused members", "manual"))
+    if any(c.needs_namespace_attributes for c in consolidations.values()):
+        design = dataclasses.replace(design, attribute_mapping={**design.attribute_mapping,
+                                                                **NAMESPACE_ATTRIBUTES})
+    return Derived(design, final, {sa: tuple(e) for sa, e in exposures.items()}, tuple(problems),
+                   tuple(key_vars), tuple(rs), unbound, tuple(defs), consolidations,
+                   member_lists={sa: members(design.pool_name, sc) for sa, sc in final.items()})
+
+
+def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable, KeyIdentity]],
+                    defs: Sequence[KeyVariable], scopes: dict[str, list[BindingScope]],
+                    ) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Bindings from what each effective job receives (receipts.binding_scope); returns, per CI
+    file, why some job of it gets a key without a binding (the file is then not rewritten and
+    goes to manual review with that reason)."""
+    refs_by_sa: dict[str, set[str]] = {}
+    for var, key in key_vars:
+        refs_by_sa.setdefault(key.service_account, set()).add(var.ref)
+    sa_of = {ref: sa for sa, refs in refs_by_sa.items() for ref in refs}
+    keyed = {d.ref for d in defs if d.key is not None or d.suspected_reason}
+    unbound: dict[tuple[str, str], list[str]] = {}
+    for (fproject, fpath, _consumer, _job, _line), group in sorted(job_groups(rs).items()):
+        got = {r.variable for r in group if r.resolution.definite and r.variable}
+        for ref in sorted(got & keyed - set(sa_of)):
+            unbound.setdefault((fproject, fpath), []).append(
+                f"{group[0].job_label} gets {ref}, which earns no binding (see its own entry)")
+        for sa in sorted({sa_of[ref] for ref in got if ref in sa_of}):
+            outcome = binding_scope(group, frozenset(refs_by_sa[sa]))
+            if outcome.scope is not None:
+                scopes.setdefault(sa, []).append(outcome.scope)
+                continue
+            unbound.setdefault((fproject, fpath), []).append(f"no binding on {sa} for it: {outcome.reason}")
+    return {k: tuple(dict.fromkeys(v)) for k, v in unbound.items()}
+
+
+def _fit_policies(inputs: Mapping[str, Any], design: ProviderDesign,
+                  scopes: Mapping[str, tuple[BindingScope, ...]], exposures: Mapping[str, list[Exposure]],
+                  projects: Sequence[ProjectFacts], defs: Sequence[KeyVariable] = ()) -> dict[str, Consolidation]:
+    """Per service account whose binding would not fit Google's 1,500 principals per policy (with
+    the policy's other members, `inputs["policy_members_other"]`): namespace principal sets that
+    stay within who could read the key (federation.consolidate)."""
+    others = inputs.get("policy_members_other") or {}
+    namespace_of = {p.id: p.namespace_id for p in projects}
+    ancestors: dict[int, set[int]] = {}
+    in_namespace: dict[int, list[ProjectFacts]] = {}
+    for p in projects:
+        ancestors.setdefault(p.namespace_id, set()).update(p.ancestor_ids or (p.namespace_id,))
+        in_namespace.setdefault(p.namespace_id, []).append(p)
+    project_vars: dict[int, set[str]] = {}
+    names: dict[str, str] = {}
+    every = [from_dict(KeyVariable, raw) for raw in inputs["variables"]] + list(defs)
+    for var in every:  # key variables, and every definition that may shadow one (receipts)
+        names[var.ref] = var.name
+        if var.level == "project" and var.owner_id is not None:
+            project_vars.setdefault(int(var.owner_id), set()).add(var.name)
+    out: dict[str, Consolidation] = {}
+    for sa, sa_scopes in scopes.items():
+        budget = MAX_POLICY_MEMBERS - int(others.get(sa, 0))
+        if len(sa_scopes) <= budget:
+            continue
+
+        def readable(ns: NamespaceScope, sa: str = sa) -> bool:
+            for e in exposures.get(sa, ()):
+                reaches = e.level == "instance" or (e.level == "group" and e.owner_id in ancestors.get(
+                    ns.namespace_id, set()))
+                restricted = (ns.protected_only or not e.protected) and (
+                    e.environment_scope == "*" or e.environment_scope == ns.environment)
+                # a project variable of the same name shadows the key in that project (GitLab's
+                # precedence): such a project never received this key
+                shadowed = any(names.get(e.variable) in project_vars.get(p.id, set())
+                               for p in in_namespace.get(ns.namespace_id, ()))
+                if reaches and restricted and not shadowed:
+                    return True
+            return False
+
+        out[sa] = consolidate(design.pool_name, sa_scopes, namespace_of, readable, budget)
+    return out
+
+
+def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
+                         bindings: Mapping[str, Sequence[str]] | None = None) -> tuple[Impersonation, ...]:
+    """Who could impersonate each service account before (key) and after (federation)."""
+    projects = project_facts(inputs)
+    envs = {e.environment_scope.replace("*", "x") for es in derived.exposures.values() for e in es
+            if e.environment_scope != "*"}
+    envs |= {s.environment for ss in derived.scopes.values() for s in ss if s.environment}
+    bound = {s.project_id for ss in derived.scopes.values() for s in ss}
+    base = next((p for p in projects if p.id in bound), projects[0] if projects else None)
+    cases = token_cases(derived.design.issuer, derived.design.audience, projects, envs, base)
+    for extra in derived.design.extra_audiences:
+        # Old GitLab: every job holds CI_JOB_JWT_V2 (aud = instance URL), whether or not it was
+        # migrated, and relying parties that accept that audience receive it too.
+        cases += tuple(dataclasses.replace(c, label=f"{c.label} [CI_JOB_JWT_V2, aud {extra}]",
+                                           claims={**c.claims, "aud": extra})
+                       for c in token_cases(derived.design.issuer, extra, projects, envs, base))
+    if bindings is None:
+        bindings = {sa: derived.members(sa) for sa in derived.scopes}
+    return simulate(derived.design, bindings, derived.exposures, cases, derived.definitions)
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter: Rewriter | None) -> PlanResult:
+    """Compute the plan. Raises `PlanRefusedError` when federation would widen access."""
+    inputs = _with_policy_sizes(make_inputs(inventory, config, facts), facts)
+    derived = derive(inputs)
+    design = derived.design
+    manual: list[Problem] = list(derived.problems)
+    actions: list[Action] = []
+
+    pool_id = f"ensure_pool:{design.pool_id}"
+    provider_id = f"ensure_provider:{design.pool_id}/{design.provider_id}"
+    live = facts.live
+    actions.append(Action(
+        pool_id, "ensure_pool", design.pool_name, f"workload identity pool {design.pool_id} in "
+        f"{config.google.identity_project}", findings=("federation",),
+        params=_ensure_params(config.google.identity_project, design.pool_name, design.pool_body(),
+                              live.known, live.pool, POOL_FIELDS)))
+    actions.append(Action(
+        provider_id, "ensure_provider", design.provider_name,
+        f"OIDC provider {design.provider_id} for {design.issuer}" + _audience_note(design, inputs),
+        depends_on=(pool_id,),
+        findings=("federation",),
+        params=_ensure_params(config.google.identity_project, design.provider_name, design.provider_body(),
+                              live.known, live.provider, PROVIDER_FIELDS)))
+
+    binding_ids: dict[str, str] = {}
+    paths: dict[int, str] = {}
+    for p in inputs["projects"]:
+        paths.setdefault(int(p["id"]), p["path"])
+    for sa in sorted(derived.scopes):
+        scopes = derived.scopes[sa]
+        aid = f"ensure_binding:{sa}"
+        binding_ids[sa] = aid
+        findings = tuple(sorted({v.ref for v, k in derived.key_vars if k.service_account == sa}))
+        consolidation = derived.consolidations.get(sa)
+        note = ""
+        if consolidation is not None and consolidation.namespaces:
+            note = (f"; {sum(len(p) for _, p in consolidation.namespaces)} project scopes consolidated into "
+                    f"{len(consolidation.namespaces)} namespace principal set(s) to fit Google's "
+                    f"{MAX_POLICY_MEMBERS} principals per policy: each admits every project directly in the "
+                    "namespace, all of which could read the key (never broader than the key)")
+        actions.append(Action(
+            aid, "ensure_binding", sa_resource(sa, derived),
+            f"{ROLE} on {sa} for {len(scopes)} scope(s)" + note,
+            depends_on=(provider_id,), findings=findings,
+            params={"service_account": sa, "resource": sa_resource(sa, derived), "role": ROLE,
+                    "members": list(derived.members(sa)),
+                    "already_present": sorted(set(derived.members(sa)) & set(facts.live_bindings.get(sa, ()))),
+                    "scopes": [_scope_dict(s, paths) for s in scopes],
+                    **({"consolidated": [{"namespace_id": ns.namespace_id, "protected_only": ns.protected_only,
+                                          "environment": ns.environment, "attribute": ns.attribute()[0],
+                                          "value": ns.attribute()[1], "describe": ns.describe(),
+                                          "replaces_projects": list(ids)}
+                                         for ns, ids in consolidation.namespaces]}
+                       if consolidation is not None and consolidation.namespaces else {}),
+                    "credential_configuration": credential_configuration(
+                        design, sa, TOKEN_FILE, _endpoint(config, "sts", "https://sts.googleapis.com") + "/v1/token",
+                        _endpoint(config, "iamcredentials", "https://iamcredentials.googleapis.com"))}))
+
+    mr_actions, file_manual, mr_by_var, manual_by_var = _merge_requests(
+        inventory, inputs, derived, facts, rewriter, binding_ids)
+    actions.extend(mr_actions)
+    manual.extend(file_manual)
+    held: dict[tuple[str, str], list[str]] = {}  # keys in pipeline schedule variables (scan)
+    for record in inventory.projects:
+        for sk in record.schedule_keys:
+            held.setdefault((sk.key.service_account, sk.key.key_id), []).append(sk.subject)
+    actions.extend(_key_actions(derived, mr_by_var, manual_by_var, binding_ids, config,
+                                outside_by_variable(inputs), inventory, held))
+
+    impersonation = impersonation_report(inputs, derived)
+    plan = Plan(
+        gitlab_url=config.gitlab.url, identity_project=config.google.identity_project,
+        project_number=facts.project_number, pool_id=design.pool_id, provider_id=design.provider_id,
+        generated_at=facts.generated_at, inventory_digest=inventory_digest(inventory),
+        actions=tuple(actions), manual=tuple(manual) + tuple(p for p in inventory.problems),
+        impersonation=tuple(i.to_dict() for i in impersonation), inputs=inputs,
+        inputs_digest=inputs_digest(inputs))
+    result = PlanResult(plan, design, impersonation)
+    broader = [i for i in impersonation if not i.ok]
+    if broader:
+        lines = [f"{i.service_account}: after federation also {', '.join(i.broader)}" for i in broader]
+        raise PlanRefusedError("refusing the plan: federation would let more jobs impersonate than the "
+                               "keys did:\n  " + "\n  ".join(lines), result)
+    return result
+
+
+def _audience_note(design: ProviderDesign, inputs: Mapping[str, Any]) -> str:
+    """The trade-off of old GitLab, said where the reviewer reads the provider action."""
+    if not design.extra_audiences:
+        return ""
+    return (f"; also allows audience {', '.join(design.extra_audiences)} because GitLab "
+            f"{inputs.get('gitlab_version')} has no id_tokens (jobs present CI_JOB_JWT_V2). Trade-off: every "
+            "job of the instance holds that token and other relying parties that accept the instance URL "
+            "receive it too, so they could replay it here; the condition and bindings still limit it to "
+            "the projects and refs that held the key. Upgrade to GitLab 15.7+ and re-plan to drop it")
+
+
+TOKEN_FILE = "${CI_BUILDS_DIR}/.wif-migrate/gcp_id_token"  # where the rewritten job writes its ID token
+
+
+def _endpoint(config: Config, api: str, default: str) -> str:
+    return str(config.google.endpoints.get(api) or default).rstrip("/")
+
+
+def inventory_digest(inventory: Inventory) -> str:
+    body = to_dict(inventory)
+    body.pop("generated_at", None)
+    return "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def sa_project(sa: str, derived: Derived | None = None) -> str:
+    """The project of a service account: from `NAME@PROJECT.iam.gserviceaccount.com`, else the key
+    file's project_id, else `-` (which turns a missing SA into 403 instead of 404; gcp.md §2)."""
+    local, _, domain = sa.partition("@")
+    if domain.endswith(".iam.gserviceaccount.com"):
+        return domain[: -len(".iam.gserviceaccount.com")]
+    if derived is not None:
+        for _v, k in derived.key_vars:
+            if k.service_account == sa and k.project_id:
+                return k.project_id
+    return "-"
+
+
+def sa_resource(sa: str, derived: Derived | None = None) -> str:
+    return f"projects/{sa_project(sa, derived)}/serviceAccounts/{sa}"
+
+
+def _scope_dict(scope: BindingScope, paths: Mapping[int, str]) -> dict[str, Any]:
+    path = paths.get(scope.project_id, "")
+    name, value = scope.attribute()
+    return {"project_id": scope.project_id, "project": path, "protected_only": scope.protected_only,
+            "environment": scope.environment, "attribute": name, "value": value}
+
+
+def _ensure_params(project: str, name: str, desired: dict[str, Any], known: bool,
+                   observed: Mapping[str, Any] | None, fields: Sequence[str]) -> dict[str, Any]:
+    """`observed` is what Google showed at plan time; `patch` the fields apply may change."""
+    patch: list[str] = []
+    if known and observed is not None:
+        deleted = observed.get("state") == "DELETED"
+        patch = [f for f in fields if deleted or field_value(observed, f) != field_value(desired, f)]
+    return {"project": project, "name": name, "desired": desired, "observed_known": known,
+            "observed": _observed_view(observed, fields) if observed is not None else None,
+            "patch": patch}
+
+
+def _observed_view(observed: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    view: dict[str, Any] = {"state": observed.get("state", "ACTIVE")}
+    for f in fields:
+        view[f] = field_value(observed, f)
+    return view
+
+
+def field_value(body: Mapping[str, Any], path: str) -> Any:
+    """A field by dotted update-mask path, normalised (proto3 JSON omits defaults)."""
+    value: Any = body
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if path.endswith("disabled"):
+        return bool(value)
+    if path == "oidc.allowedAudiences":
+        return list(value or [])
+    if path == "attributeMapping":
+        return dict(value or {})
+    return value if value is not None else ("" if path != "oidc.jwksJson" else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Merge requests
+
+
+def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: Derived, facts: PlanFacts,
+                    rewriter: Rewriter | None, binding_ids: Mapping[str, str],
+                    ) -> tuple[list[Action], list[Problem], dict[str, list[str]], dict[str, list[str]]]:
+    """One action per CI file that uses a key variable. Returns actions, manual entries, and for
+    each variable ref the MR action ids that stop its use and the manual files that still use it."""
+    var_key = {v.ref: k for v, k in derived.key_vars}
+    by_name: dict[str, KeyIdentity] = {}
+    for v, k in derived.key_vars:
+        by_name.setdefault(v.name, k)
+    projects = {p.path: p for p in inventory.projects}
+    files: dict[tuple[str, str, str], list[KeyUsage]] = {}
+    for u in inventory.usages:
+        files.setdefault((u.file_project, u.file_path, u.ref), []).append(u)
+    actions: list[Action] = []
+    manual: list[Problem] = []
+    mr_by_var: dict[str, list[str]] = {}
+    manual_by_var: dict[str, list[str]] = {}
+    for (fproject, fpath, ref), usages in sorted(files.items()):
+        refs = sorted({r for u in usages for r in (u.variables or ()) if r in var_key})
+        names = sorted({u.finding.variable for u in usages if u.finding.variable}
+                       | {r.split(":")[-1].split("[")[0] for r in refs})
+        job_map: dict[str, dict[str, str]] = {}
+        context_map: dict[str, dict[str, dict[str, str]]] = {}
+        effective_jobs: dict[str, list[str]] = {}
+        received: list[str] = []
+        if any(u.runs for u in usages):  # what each effective job receives decides (receipts)
+            accounts = file_accounts(fproject, fpath, usages, derived, var_key)
+            keys, var_refs, sa_map, job_map, received = (set(accounts.keys), accounts.var_refs, accounts.sa_map,
+                                                          accounts.job_map, accounts.reasons)
+            effective_jobs, context_map = accounts.effective_jobs, accounts.context_map
+            if not keys and not received:
+                continue
+        else:  # an inventory without effective jobs: the variables scan linked
+            keys = {var_key[r] for r in refs} | {by_name[n] for n in names if n in by_name and not refs}
+            if not keys:
+                continue
+            var_refs = refs or sorted(v.ref for v, k in derived.key_vars if v.name in names)
+            sa_map = {n: by_name[n].service_account for n in names if n in by_name}
+        subject = f"file:{fproject}:{fpath}"
+        consumers = sorted({c for u in usages for c in u.consumers})
+        text = facts.files.get((fproject, fpath, ref))
+        problem: str | None = None
+        outcome = RewriteOutcome("manual")
+        overridden = _schedule_overrides(consumers, names, projects)
+        if overridden:
+            problem = "needs manual review: " + "; ".join(overridden)
+        elif received:
+            problem = "needs manual review: " + "; ".join(received)
+        elif text is None or isinstance(text, str):
+            problem = f"could not read the file at {ref}: {text or 'not fetched'}"
+        elif rewriter is None:
+            problem = "no CI rewriter available in this build"
+        else:
+            try:
+                outcome = rewriter(RewriteRequest(fpath, text.content, derived.design.audience, sa_map,
+                                                  tuple(names), inventory.gitlab_version,
+                                                  next(iter(derived.design.extra_audiences), ""),
+                                                  job_map, context_map))
+            except Exception as exc:  # noqa: BLE001 - a rewriter bug must not stop the plan
+                log.debug("rewriter failed on %s", subject, exc_info=True)
+                outcome = RewriteOutcome("manual", reasons=(f"the CI rewriter failed: {type(exc).__name__}",))
+            if outcome.status == "unchanged":
+                continue
+            if outcome.status != "rewritten":
+                problem = "needs manual review: " + (
+                    "; ".join(outcome.reasons) or "the rewriter could not change it safely")
+            else:
+                problem = _consumer_problem(fproject, consumers, usages, projects, facts)
+        if problem is not None or not isinstance(text, FileText):
+            manual.append(Problem(subject, problem or "unreadable", "manual"))
+            for r in var_refs:
+                manual_by_var.setdefault(r, []).append(subject)
+            continue
+        aid = f"merge_request:{fproject}:{fpath}"
+        for r in var_refs:
+            mr_by_var.setdefault(r, []).append(aid)
+        sas = sorted({k.service_account for k in keys})
+        project = projects.get(fproject)
+        jobs = tuple(sorted({j for u in usages for j in u.finding.jobs})) or outcome.jobs
+        actions.append(Action(
+            aid, "merge_request", f"{fproject}:{fpath}@{ref}",
+            f"rewrite {fpath} in {fproject} to use federation ({', '.join(sas)})",
+            depends_on=tuple(binding_ids[sa] for sa in sas if sa in binding_ids),
+            findings=tuple(f"{u.file_project}:{u.file_path}:{u.finding.line}" for u in usages) + tuple(var_refs),
+            params={
+                "project": fproject, "project_id": project.id if project else None, "ref": ref,
+                "file_path": fpath, "base_blob_id": text.blob_id, "base_commit_id": text.commit_id,
+                "new_content": outcome.text, "diff": outcome.diff, "status": "rewritten",
+                "reasons": list(outcome.reasons), "jobs": list(jobs), "consumers": consumers,
+                "effective_jobs": effective_jobs,
+                "provider": derived.design.provider_name, "audience": derived.design.audience,
+                "service_accounts": sa_map,
+                "keys": [{"service_account": k.service_account, "key_id": k.key_id,
+                          "variables": [r for r in var_refs if var_key.get(r) == k]}
+                         for k in sorted(keys, key=lambda k: (k.service_account, k.key_id))],
+                "binding": {"bindings": [binding_ids[sa] for sa in sas if sa in binding_ids]},
+                "rewrite_options": {"audience": derived.design.audience, "service_accounts": sa_map,
+                                    "job_service_accounts": job_map, "context_accounts": context_map,
+                                    "key_variables": names, "gitlab_version": inventory.gitlab_version},
+            }))
+    return actions, manual, mr_by_var, manual_by_var
+
+
+@dataclass(frozen=True)
+class FileAccounts:
+    """For one CI file, from the receipts of its effective jobs: the keys they receive, the
+    variables it stops using, the service account per variable (uniform) or per job, and the
+    reasons it cannot be rewritten automatically (empty when it can)."""
+
+    keys: frozenset[KeyIdentity]
+    var_refs: list[str]
+    sa_map: dict[str, str]
+    job_map: dict[str, dict[str, str]]
+    reasons: list[str]
+    effective_jobs: dict[str, list[str]] = field(default_factory=dict)  # consumer → jobs receiving a key
+    # job of the file → variable → context → account (see RewriteRequest.context_accounts)
+    context_map: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+
+
+def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived: Derived,
+                  var_key: Mapping[str, KeyIdentity]) -> FileAccounts:
+    """Every rewritten job must sign in as the account of the key it received before: per job,
+    per line (a line shared by jobs, e.g. a hidden job or a template, can name one account only),
+    and only where the contexts it received the key in are bound."""
+    rs = derived.receipts_of(fproject, fpath)
+    keyed = set(var_key) | derived.keyed_definition_refs()
+    reasons = list(derived.unbound.get((fproject, fpath), ()))
+    per_job: dict[tuple[str, str], dict[str, set[str]]] = {}
+    per_line: dict[tuple[int, str], dict[str, set[str]]] = {}
+    var_refs: set[str] = set()
+    for r in rs:
+        res = r.resolution
+        if not res.definite:
+            risky = sorted(c.ref for c in res.candidates if isinstance(c, KeyVariable) and c.ref in keyed)
+            if risky:
+                var_refs.update(x for x in risky if x in var_key)
+                reasons.append(f"{r.job_label} ({_ctx_label(r)}): which ${r.name} it gets is not decided: "
+                               f"{res.reason}")
+            continue
+        ref = r.variable
+        if ref is None or ref not in var_key:
+            continue
+        key = var_key[ref]
+        var_refs.add(ref)
+        per_job.setdefault((r.consumer, r.job), {}).setdefault(
+            f"{key.label} ({key.service_account}) from {ref}", set()).add(r.context.ref_class)
+        per_line.setdefault((r.line, r.name), {}).setdefault(key.service_account, set()).add(r.job_label)
+    for (consumer, job), got in sorted(per_job.items()):
+        if len({k.split(" (")[1] for k in got}) > 1:
+            parts = [f"{k} on {', '.join(sorted(c.replace('_', ' ') for c in classes))}"
+                     for k, classes in sorted(got.items())]
+            reasons.append(f"{consumer}: job {job} gets different keys by ref: {'; '.join(parts)}; one job "
+                           "cannot sign in as both accounts (split the job per ref, or migrate by hand)")
+    line_sa: dict[tuple[int, str], str] = {}
+    for (line, name), sas in sorted(per_line.items()):
+        if len(sas) > 1:
+            who = "; ".join(f"{', '.join(sorted(jobs))} as {sa}" for sa, jobs in sorted(sas.items()))
+            reasons.append(f"line {line} (${name}) runs in {who}: one command cannot sign in as two "
+                           "service accounts (a shared hidden job or template whose users received different "
+                           "keys); give each its own authentication step, or migrate by hand")
+        else:
+            line_sa[(line, name)] = next(iter(sas))
+    by_var: dict[str, set[str]] = {}
+    for (_line, name), sa in line_sa.items():
+        by_var.setdefault(name, set()).add(sa)
+    sa_map = {name: next(iter(sas)) for name, sas in by_var.items() if len(sas) == 1}
+    job_map: dict[str, dict[str, str]] = {}
+    for u in usages:
+        line_account = line_sa.get((u.finding.line, u.finding.variable or ""))
+        if line_account is not None and u.finding.variable and u.finding.variable not in sa_map:
+            for job in u.finding.jobs:
+                job_map.setdefault(job, {})[u.finding.variable] = line_account
+    keys = frozenset(var_key[r.variable] for r in rs if r.resolution.definite and r.variable and r.variable in var_key)
+    effective: dict[str, set[str]] = {}
+    for r in rs:
+        if r.known and r.resolution.definite and r.variable in var_key:
+            effective.setdefault(r.consumer, set()).add(r.job)
+    return FileAccounts(keys, sorted(var_refs), sa_map, job_map, list(dict.fromkeys(reasons)),
+                        {c: sorted(j) for c, j in sorted(effective.items())},
+                        context_accounts(rs, usages, var_key, fproject))
+
+
+def context_accounts(rs: Sequence[Receipt], usages: Sequence[KeyUsage], var_key: Mapping[str, KeyIdentity],
+                     fproject: str) -> dict[str, dict[str, dict[str, str]]]:
+    """For the rewriter's self-check: per job of the file and key variable, the account of the key
+    the job receives in each context the resolver decided (`migrate.plan.receipts`). A receipt of a
+    consumer's job counts for the file's job of the same name in the file's own project, and for
+    every hidden job of the file that holds the line (a template job runs wherever it is used)."""
+    jobs_at: dict[tuple[int, str], set[str]] = {}
+    for u in usages:
+        jobs_at.setdefault((u.finding.line, u.finding.variable or ""), set()).update(u.finding.jobs)
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for r in rs:
+        if not r.resolution.definite or r.variable not in var_key:
+            continue
+        env = "environment unknown" if not r.known else (f"environment {r.environment}" if r.environment
+                                                        else "no environment")
+        where = f"{r.consumer} job {r.job or '(unknown)'} ({r.context.ref_class.replace('_', ' ')}, {env})"
+        jobs = jobs_at.get((r.line, r.name), set())
+        targets = {j for j in jobs if j.startswith(".")}
+        if r.consumer == fproject and r.job in jobs:
+            targets.add(r.job)
+        for job in targets:
+            out.setdefault(job, {}).setdefault(r.name, {})[where] = var_key[str(r.variable)].service_account
+    return out
+
+
+def _ctx_label(r: Receipt) -> str:
+    env = "environment unknown" if not r.known else (f"environment {r.environment}" if r.environment
+                                                    else "no environment")
+    return f"{r.context.ref_class.replace('_', ' ')}, {env}"
+
+
+_REFERENCE_RE = re.compile(r"!reference\s*\[\s*['\"]?([^,\]'\"]+)")
+
+
+def _schedule_overrides(consumers: Sequence[str], names: Sequence[str], projects: Mapping[str, Any]) -> list[str]:
+    """Pipeline schedule variables that override a key variable the file's jobs use, in any
+    consumer project (scan: ProjectRecord.schedule_overrides). The scheduled pipelines receive
+    another value than the one the binding was derived from, so no automatic rewrite."""
+    out: list[str] = []
+    for consumer in consumers:
+        record = projects.get(consumer)
+        for o in getattr(record, "schedule_overrides", ()) or ():
+            reason = o.reason if len(consumers) == 1 else f"{consumer}: {o.reason}"
+            if (o.variable == "*" or o.variable in names) and reason not in out:
+                out.append(reason)
+    return out
+
+
+def _consumer_problem(fproject: str, consumers: Sequence[str], usages: Sequence[KeyUsage],
+                      projects: Mapping[str, Any], facts: PlanFacts) -> str | None:
+    """A template's `id_tokens` reach jobs that `extends` it, not jobs that copy its script with
+    `!reference`: such a consumer would lose its credentials, so the template goes to manual."""
+    template_jobs = {j for u in usages for j in u.finding.jobs}
+    for consumer in consumers:
+        if consumer == fproject:
+            continue
+        record = projects.get(consumer)
+        path = (record.ci_config_path if record else "") or ".gitlab-ci.yml"
+        text = facts.files.get((consumer, path, record.default_branch if record else ""))
+        if not isinstance(text, FileText):
+            return (f"needs manual review: consumer {consumer}'s CI file could not be read to check that "
+                    "its jobs still get the ID token")
+        referenced = {m.strip() for m in _REFERENCE_RE.findall(text.content)} & template_jobs
+        if referenced:
+            return (f"needs manual review: {consumer} copies {', '.join(sorted(referenced))} with !reference; "
+                    "the ID token added to the template job would not reach it (add id_tokens to "
+                    f"{consumer}'s job, or make it extend the template job)")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Key retirement
+
+
+def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
+                 manual_by_var: Mapping[str, Sequence[str]], binding_ids: Mapping[str, str],
+                 config: Config, outside: Mapping[str, Sequence[Mapping[str, Any]]],
+                 inventory: Inventory | None = None,
+                 held: Mapping[tuple[str, str], Sequence[str]] | None = None) -> list[Action]:
+    keys: dict[tuple[str, str], list[KeyVariable]] = {}
+    for var, key in derived.key_vars:
+        if key.key_id:
+            keys.setdefault((key.service_account, key.key_id), []).append(var)
+    out: list[Action] = []
+    for (sa, kid), variables in sorted(keys.items()):
+        deps = sorted({a for v in variables for a in mr_by_var.get(v.ref, ())})
+        params: dict[str, Any] = {
+            "service_account": sa, "key_id": kid, "key_project": sa_project(sa, derived),
+            "variables": [{"level": v.level, "owner": v.owner, "owner_id": v.owner_id, "name": v.name,
+                           "environment_scope": v.environment_scope, "ref": v.ref} for v in variables],
+            # files that still use the key, and pipeline schedule variables that hold it
+            "blocked_by": sorted({f for v in variables for f in manual_by_var.get(v.ref, ())}
+                                 | set((held or {}).get((sa, kid), ()))),
+            # readers whose CI was not checked: retire refuses unless --accept-outside-readers KEY_ID
+            "outside_readers": [dict(r) for v in variables for r in outside.get(v.ref, ())],
+        }
+        window_days, why = _schedule_window(inventory, {v.ref for v in variables})
+        params.update(no_use_window_days=window_days, no_use_window_reason=why)
+        grace = max(config.keys.grace_days, window_days)
+        grace_why = why if window_days > config.keys.grace_days else f"keys.grace_days is {config.keys.grace_days}"
+        label = KeyIdentity(sa, kid).label
+        disable = f"disable_key:{sa}#{kid}"
+        findings = tuple(v.ref for v in variables)
+        window_text = f" once unused for {window_days} days ({why})" if window_days else ""
+        out.append(Action(disable, "disable_key", f"{sa}/keys/{kid}", f"disable key {label}{window_text}",
+                          depends_on=tuple(deps) or ((binding_ids[sa],) if sa in binding_ids else ()),
+                          findings=findings, params=params))
+        out.append(Action(f"delete_key:{sa}#{kid}", "delete_key", f"{sa}/keys/{kid}",
+                          f"delete key {label} and its variables after {grace} days ({grace_why})",
+                          depends_on=(disable,), findings=findings,
+                          params={**params, "grace_days": grace, "grace_reason": grace_why}))
+    return out
+
+
+def _schedule_window(inventory: Inventory | None, refs: set[str]) -> tuple[int, str]:
+    """(days, why): the longest interval of any active pipeline schedule of a project whose
+    pipeline used the key (recorded by scan), rounded up to whole days — a job run only from a
+    monthly schedule looks unused for a month (issue 16 §5). `keys retire` re-reads the schedules
+    live and the longer of the two wins."""
+    if inventory is None:
+        return 0, "no pipeline schedules recorded"
+    users = sorted({c for u in inventory.usages if set(u.variables) & refs for c in u.consumers})
+    records = {r.path: r for r in inventory.projects}
+    best, why, unknown = 0, "", []
+    for path in users:
+        record = records.get(path)
+        if record is None or record.schedule_interval_s is None:
+            unknown.append(path)
+            continue
+        if record.schedule_interval_s > best:
+            best, why = record.schedule_interval_s, record.schedule_reason
+    days = math.ceil(best / 86400) if best else 0
+    if not why:
+        why = ("no active pipeline schedule in " + ", ".join(users)) if users else "no project used the key"
+    if unknown:
+        why += ("; pipeline schedules not known for " + ", ".join(unknown)
+                + " (see the ERROR rows; keys retire re-reads them live)")
+    return days, why
+
+
+# ---------------------------------------------------------------------------------------------
+# The CI rewriter, when this build has one
+
+
+def default_rewriter() -> Rewriter:
+    """The plan's view of `migrate.ci.rewrite`: audience URL → provider resource, version string →
+    (major, minor).
+
+    `migrate.ci.rewrite` is a pure function of the text and the options, and organisations hold
+    many identical CI files (copied pipelines, generated repositories): each distinct request is
+    rewritten once per plan and its outcome reused (issue 18)."""
+    from migrate import ci
+
+    memo: dict[tuple[Any, ...], RewriteOutcome] = {}
+
+    def adapter(request: RewriteRequest) -> RewriteOutcome:
+        # Every field of the request (also ones added later), mappings as sorted items.
+        key = tuple((f.name, _frozen(getattr(request, f.name))) for f in dataclasses.fields(request))
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = rewrite_once(request)
+        return hit
+
+    def rewrite_once(request: RewriteRequest) -> RewriteOutcome:
+        sas = dict(request.service_accounts)
+        every = set(sas.values()) | {e for m in request.job_service_accounts.values() for e in m.values()}
+        single = next(iter(every)) if len(every) == 1 else ""
+        options = ci.RewriteOptions(
+            provider=request.audience.removeprefix("https://iam.googleapis.com/"),
+            service_account=single, service_accounts=sas,
+            job_service_accounts={job: dict(m) for job, m in request.job_service_accounts.items()},
+            context_accounts={job: {var: dict(c) for var, c in m.items()}
+                              for job, m in request.context_accounts.items()},
+            gitlab_version=_major_minor(request.gitlab_version), path=request.path,
+            key_variables=frozenset(request.key_variables), instance_url=request.instance_url or None,
+            verify_marker=True)
+        result = ci.rewrite(request.text, options)
+        return RewriteOutcome(status=result.status, text=result.text or "", reasons=tuple(result.reasons),
+                              diff=result.diff)
+
+    return adapter
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_frozen(v) for v in value]
+        return tuple(sorted(items, key=repr)) if isinstance(value, (set, frozenset)) else tuple(items)
+    return value
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    m = re.match(r"^(\d+)\.(\d+)", version or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None

@@ -1,0 +1,189 @@
+"""Human views of a plan: tables per project, service account and key, the CI diffs and the
+Terraform-style summary line.
+
+Renderers return strings; the CLI prints them. Tables fit the terminal (`migrate.core.tables`); who can
+impersonate is said in words per project ("acme/api on protected refs"), the full token list is in
+`--explain` and the JSON plan.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from migrate.core.model import Plan
+from migrate.core.tables import loud, render_table, terminal_width
+from migrate.core.textsafe import tabulate
+from migrate.plan.impersonation import Impersonation
+from migrate.plan.summary import change_of, summary_line
+
+
+def _contexts(labels: Sequence[str]) -> dict[str, set[tuple[bool, str]]]:
+    """Token labels → project → {(protected, environment)}; adversarial cases left out."""
+    out: dict[str, set[tuple[bool, str]]] = {}
+    for label in labels:
+        if label.startswith(("look-alike", "fork ")) or "-character ref" in label:
+            continue
+        project, _, rest = label.partition(" (")
+        protected = not rest.startswith("unprotected")
+        env = rest.split("environment ", 1)[1].rstrip(")") if "environment " in rest else ""
+        out.setdefault(project, set()).add((protected, env))
+    return out
+
+
+def in_words(labels: Sequence[str]) -> str:
+    """`acme/api, acme/web on any ref; acme/infra on protected refs` (who, and on which refs)."""
+    groups: dict[str, list[str]] = {}
+    for project, ctx in sorted(_contexts(labels).items()):
+        refs = {p for p, _ in ctx}
+        envs = {e for _, e in ctx}
+        where = "protected refs" if refs == {True} else "unprotected refs" if refs == {False} else "any ref"
+        named = sorted(e for e in envs if e and not e.startswith("wif-migrate-"))
+        if "" not in envs and named and len(envs) == len(named):
+            where += ", environment " + " or ".join(named)
+        groups.setdefault(where, []).append(project)
+    return "; ".join(f"{', '.join(projects)} on {where}" for where, projects in groups.items()) or "nobody"
+
+
+def _outside(readers: Sequence[Mapping[str, Any]], shown: int = 6) -> list[str]:
+    """Projects that can read the key but whose CI was not checked (plan `outside_readers`)."""
+    names = sorted({str(r.get("project") or "unknown (listing failed)") for r in readers})
+    more = [f"+{len(names) - shown} more"] if len(names) > shown else []
+    return names[:shown] + more if names else ["-"]
+
+
+def _accounts(params: dict[str, Any]) -> str:
+    """The accounts a rewritten file signs in as: one per variable, or per job where its jobs
+    received different keys (`job: account`)."""
+    per_job = params.get("rewrite_options", {}).get("job_service_accounts") or {}
+    if per_job:
+        return ", ".join(f"{job}: {sa}" for job, m in sorted(per_job.items()) for sa in sorted(set(m.values())))
+    return ", ".join(sorted(set(params.get("service_accounts", {}).values())))
+
+
+def verdict(row: Mapping[str, Any]) -> str:
+    if row.get("broader"):
+        return loud("BROADER") + ": " + ", ".join(row["broader"])
+    before, after = set(row.get("before") or ()), set(row.get("after") or ())
+    if before == after:
+        return "same"
+    return "narrower" if after < before else "not broader"
+
+
+def _provider_rows(plan: Plan) -> list[list[str]]:
+    provider = next((a for a in plan.actions if a.kind == "ensure_provider"), None)
+    pool = next((a for a in plan.actions if a.kind == "ensure_pool"), None)
+    if provider is None:
+        return []
+    d = provider.params["desired"]
+    rows = [["issuer", d["oidc"]["issuerUri"]],
+            ["allowed audience", ", ".join(d["oidc"]["allowedAudiences"])],
+            ["attribute condition", d["attributeCondition"]],
+            ["JWKS uploaded", "yes" if d["oidc"].get("jwksJson") else "no"]]
+    if pool is not None:
+        rows.append(["pool", change_of(pool).words])
+    rows.append(["provider", change_of(provider).words])
+    return rows
+
+
+def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str:
+    width = width or terminal_width()
+    out = [_fill(f"Plan for {plan.gitlab_url} → pool {plan.pool_id}, provider {plan.provider_id} in "
+                 f"{plan.identity_project} (project number {plan.project_number})", width), ""]
+    provider_rows = _provider_rows(plan)
+    if provider_rows:
+        out += [render_table(provider_rows, [], width), ""]
+    rows = []
+    by_id = {a.id: a for a in plan.actions}
+    for r in plan.impersonation:
+        binding = by_id.get(f"ensure_binding:{r['service_account']}")
+        change = change_of(binding) if binding else None
+        scopes = [f"{s['project']}: {'protected refs' if s['protected_only'] else 'any ref'}"
+                  f"{_env_label(s['environment'])}"
+                  for s in (binding.params["scopes"] if binding else [])]
+        todo: list[str] | str = (["add " + _short_member(m) for m in change.members] if change and change.members
+                                 else "already bound" if change else "-")
+        rows.append([r["service_account"], scopes or "(no binding)", todo,
+                     "via the key: " + in_words(r["before"]), "via federation: " + in_words(r["after"]),
+                     verdict(r)])
+    if rows:
+        out += [_fill("Service accounts (who can impersonate, before via the key, after via federation):", width),
+                render_table(rows, ["service account", "binding", "members", "before", "after", "access"], width),
+                ""]
+    mrs = [a for a in plan.actions if a.kind == "merge_request"]
+    prow = [[a.params["project"], a.params["file_path"], a.params["ref"], a.params["status"],
+             _accounts(a.params),
+             ", ".join(a.params.get("consumers") or [])] for a in mrs]
+    prow += [[m.subject.split(":")[1] if m.subject.startswith("file:") else m.subject,
+              m.subject.split(":", 2)[-1] if m.subject.startswith("file:") else "", "", loud("manual"), m.reason, ""]
+             for m in plan.manual if m.severity == "manual"]
+    if prow:
+        out += [_fill("CI changes per project:", width), render_table(prow, ["project", "file", "ref", "status",
+                                                                "service accounts / reason", "used by"], width), ""]
+    krows = []
+    deletes = {d: a.params for a in plan.actions if a.kind == "delete_key" for d in a.depends_on}
+    for a in plan.actions:
+        if a.kind != "disable_key":
+            continue
+        p = a.params
+        krows.append([f"{p['service_account']}#{p['key_id'][:12]}",
+                      [v["ref"] for v in p["variables"]],
+                      list(a.depends_on) or "-", list(p.get("blocked_by") or []) or "-",
+                      _outside(p.get("outside_readers") or []), _window(p, deletes.get(a.id))])
+    if krows:
+        out += [_fill("Keys to retire (by `wif-migrate keys`, after merge and verification; readers outside the "
+                      "scope block unless accepted with --accept-outside-readers KEY_ID):", width),
+                render_table(krows, ["key", "variables", "after", "blocked by", "readers outside the scope",
+                                     "no-use window / grace (why)"],
+                             width), ""]
+    errors = [m for m in plan.manual if m.severity == "error"]
+    if errors:
+        out += [_fill("Could not be read (ERROR):", width), render_table([[m.subject, m.reason] for m in errors],
+                                                           ["subject", "reason"], width), ""]
+    if diffs:
+        for a in mrs:
+            if a.params.get("diff"):
+                out += [f"--- diff {a.params['project']}:{a.params['file_path']} ---", a.params["diff"].rstrip(), ""]
+    out.append(_fill(summary_line(plan), width))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _window(params: Mapping[str, Any], delete: Mapping[str, Any] | None) -> str:
+    """The schedule-aware no-use window before disabling and the grace before deleting, with why."""
+    days = params.get("no_use_window_days")
+    if days is None:
+        return "-"
+    text = f"{days} days: {params.get('no_use_window_reason')}" if days else f"none ({params.get('no_use_window_reason')})"
+    if delete is not None:
+        text += f"; grace {delete.get('grace_days')} days ({delete.get('grace_reason')})"
+    return text
+
+
+def _fill(text: str, width: int) -> str:
+    return textwrap.fill(text, width=width, break_on_hyphens=False, break_long_words=False)
+
+
+def _short_member(member: str) -> str:
+    """`principalSet://…/attribute.project_protected/1001:protected` → `project_protected/1001:protected`."""
+    return member.split("/attribute.", 1)[1] if "/attribute." in member else member.rsplit("/", 1)[-1]
+
+
+def render_explain(rows: Sequence[Impersonation] | Sequence[Mapping[str, Any]], service_account: str) -> str:
+    """Every token considered for one service account: before, after, and why."""
+    for r in rows:
+        if isinstance(r, Impersonation) and r.service_account == service_account:
+            table = [[v.case, "yes" if v.before else "no", "yes" if v.after else "no",
+                      v.why_before or "-", v.why_after] for v in r.verdicts]
+            verdict = "after ⊆ before" if r.ok else "BROADER after: " + ", ".join(r.broader)
+            return (f"Who can impersonate {service_account}\n"
+                    + tabulate(table, headers=["token", "before", "after", "before because", "after because"],
+                               tablefmt="simple") + f"\n{verdict}\n")
+    return f"{service_account}: not in this plan (no key of it was found in scope)\n"
+
+
+def _env_label(environment: str | None) -> str:
+    """`None`: any environment; `""`: jobs without an environment (receipts bind them exactly)."""
+    if environment is None:
+        return ""
+    return ", no environment" if environment == "" else f", env {environment}"

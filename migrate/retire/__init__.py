@@ -1,0 +1,1 @@
+"""Stage 5, retire: key disable/delete/rollback behind evidence gates."""

@@ -1,0 +1,655 @@
+"""Key retirement runs: gather evidence, ask the gates (`migrate.retire.gates`), act, journal every step.
+
+`retire` disables keys, `delete` deletes them (and the GitLab variables that held them) after the
+grace period, `rollback` re-enables one, `orphans` lists keys no variable holds. The backends are
+passed in (`KeyAdmin`, `VariableAdmin` protocols; the real ones live in `migrate.google` and
+`migrate.gitlab`), so this module does no I/O of its own besides the `State` journal.
+
+Journal (stage "keys", see docs/keys.md): an *intent* row before each mutating call and an
+*outcome* row after (applied | failed); refusals, skips and dry-run results are outcome rows only
+(nothing was attempted). Evidence always carries who, when and the gate evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from migrate.core.errors import BackendError, UsageError
+from migrate.core.model import KeyVariable, Plan
+from migrate.core.state import JournalEntry, State
+from migrate.retire import gates as gates
+from migrate.retire.gates import (
+    Decision,
+    LiveKey,
+    Migration,
+    UsageSignal,
+    VariableHolding,
+    delete_decision,
+    disable_decision,
+    parse_time,
+)
+
+log = logging.getLogger(__name__)
+
+STAGE = "keys"
+
+
+# --- backends -----------------------------------------------------------------------------------
+
+class KeyAdmin(Protocol):
+    def get_key(self, service_account: str, key_id: str) -> LiveKey: ...
+    def list_user_keys(self, service_account: str) -> list[LiveKey]: ...
+    def last_authentication(self, service_account: str, key_id: str) -> UsageSignal: ...
+    def disable_key(self, service_account: str, key_id: str) -> None: ...
+    def enable_key(self, service_account: str, key_id: str) -> None: ...
+    def delete_key(self, service_account: str, key_id: str) -> bool: ...
+
+
+class ScheduleReader(Protocol):
+    """A project's active pipeline schedules (real: `migrate.gitlab.pipelines.GitLabPipelines`)."""
+
+    def schedules(self, project: str) -> list[dict[str, Any]]: ...
+
+
+class VariableAdmin(Protocol):
+    def holding(self, var: KeyVariable) -> VariableHolding: ...
+    def delete(self, var: KeyVariable) -> bool: ...
+
+
+# --- items and results --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeyItem:
+    """One key to retire, with what its retirement waits for (from the plan, or an orphan)."""
+
+    service_account: str
+    key_id: str
+    action_id: str  # the plan's disable_key action id (the key id for an orphan)
+    delete_action_id: str
+    mr_actions: tuple[tuple[str, str], ...] = ()  # (merge_request action id, its target)
+    variables: tuple[KeyVariable, ...] = ()
+    orphan: bool = False
+    manual: tuple[str, ...] = ()  # plan `blocked_by`: files needing manual migration that use the key
+    key_project: str | None = None  # the service account's project when the e-mail does not say
+    projects: tuple[str, ...] = ()  # projects whose pipelines used the key (MR consumers)
+    # projects that can read one of its variables but whose CI the scan did not check (plan
+    # `outside_readers` and the plan's recorded inputs); each blocks unless accepted for this key
+    outside: tuple[dict[str, Any], ...] = ()
+    # the plan's no-use window (days) and why, from the schedules scan recorded; retire re-reads
+    # the schedules live and the longer window wins
+    planned_window_days: int = 0
+    planned_window_reason: str = ""
+
+    @property
+    def resource(self) -> str:
+        from migrate.google.service_account_keys import key_name  # pure string helper
+
+        return key_name(self.service_account, self.key_id, self.key_project)
+
+    @property
+    def label(self) -> str:
+        return f"{self.service_account}#{self.key_id[:8]}"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One journaled step: what, on what, and how it ended (with the gate evidence)."""
+
+    kind: str  # disable_key | delete_key | delete_variable | rollback_key
+    action_id: str
+    target: str
+    outcome: str  # applied | skipped | refused | would_apply | failed
+    detail: str
+    blocking: tuple[str, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    now: str
+    dry_run: bool = False
+    accept_unknown: str | None = None
+    grace_days: int = 14
+    only_keys: tuple[str, ...] = ()  # --key: restrict to these; an orphan must be named here
+    accept_outside: tuple[str, ...] = ()  # --accept-outside-readers: key ids whose outside readers are accepted
+    plan_time: str | None = None  # cut-over for keys held but used by no project (plan generated_at)
+    include_rolled_back: bool = False  # --include-rolled-back: a rolled-back key may be disabled again
+    accept_jobs: tuple[str, ...] = ()  # --accept-job PROJECT:JOB: accepted without job-level evidence
+
+
+def exit_code(results: Sequence[StepResult]) -> int:
+    """1 when anything was refused or failed, else 0 (all done, or nothing to do)."""
+    return 1 if any(r.outcome in ("refused", "failed") for r in results) else 0
+
+
+# --- plan → items -------------------------------------------------------------------------------
+
+def variable_from_params(data: dict[str, Any]) -> KeyVariable:
+    level = str(data.get("level", "project"))
+    if level not in ("instance", "group", "project"):
+        raise UsageError(f"plan: unknown variable level {level!r}")
+    owner_id = data.get("owner_id")
+    return KeyVariable(level=level,  # type: ignore[arg-type]
+                       owner=str(data.get("owner", "")),
+                       owner_id=int(owner_id) if owner_id is not None else None,
+                       name=str(data["name"]), environment_scope=str(data.get("environment_scope") or "*"))
+
+
+def items_from_plan(plan: Plan) -> list[KeyItem]:
+    """One item per `disable_key` action, with its merge-request dependencies and variables."""
+    by_id = {a.id: a for a in plan.actions}
+    deletes = {str(a.params.get("key_id")): a for a in plan.actions if a.kind == "delete_key"}
+    items = []
+    for action in plan.actions:
+        if action.kind != "disable_key":
+            continue
+        key_id = str(action.params["key_id"])
+        mrs = tuple((d, by_id[d].target) for d in action.depends_on
+                    if d in by_id and by_id[d].kind == "merge_request")
+        var_params = list(action.params.get("variables") or [])
+        delete = deletes.get(key_id)
+        if delete is not None:
+            var_params += [v for v in delete.params.get("variables") or [] if v not in var_params]
+        manual = tuple(str(b) for b in action.params.get("blocked_by") or ())
+        manual += tuple(uncovered_users(plan, key_id, {d for d, _ in mrs}, manual))
+        users = sorted({str(c) for d, _ in mrs for c in (by_id[d].params.get("consumers")
+                                                          or [by_id[d].params.get("project")]) if c})
+        items.append(KeyItem(service_account=str(action.params["service_account"]), key_id=key_id,
+                             action_id=action.id, delete_action_id=delete.id if delete else action.id,
+                             mr_actions=mrs, variables=tuple(variable_from_params(v) for v in var_params),
+                             manual=manual,
+                             key_project=str(action.params.get("key_project") or "") or None,
+                             outside=outside_readers_of(plan, key_id, action.params.get("outside_readers")),
+                             projects=tuple(users),
+                             planned_window_days=_int(action.params.get("no_use_window_days")),
+                             planned_window_reason=str(action.params.get("no_use_window_reason") or "")))
+    return items
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def outside_readers_of(plan: Plan, key_id: str, listed: Any) -> tuple[dict[str, Any], ...]:
+    """The readers outside the scope of a key: the disable step's list, plus every one the plan's
+    recorded inputs hold for a variable holding the key (so a list cut out of the step by hand still
+    blocks; inputs edited by hand are caught by `uncovered_users`' digest check)."""
+    rows = [dict(r) for r in listed or () if isinstance(r, dict)]
+    if plan.inputs:
+        holders = {_ref(v) for v in plan.inputs.get("variables") or []
+                   if isinstance(v, dict) and (v.get("key") or {}).get("key_id") == key_id}
+        rows += [dict(r) for r in plan.inputs.get("outside_readers") or ()
+                 if isinstance(r, dict) and r.get("variable") in holders]
+    unique = {(str(r.get("variable")), str(r.get("project")), str(r.get("reason"))): r for r in rows}
+    return tuple(unique[k] for k in sorted(unique))
+
+
+def _ref(v: dict[str, Any]) -> str:
+    scope = v.get("environment_scope", "*")
+    return f"{v['level']}:{v['owner']}:{v['name']}" + ("" if scope == "*" else f"[{scope}]")
+
+
+def uncovered_users(plan: Plan, key_id: str, mr_ids: set[str], blocked: Sequence[str]) -> list[str]:
+    """Files that use the key (by the plan's own recorded inputs) but that the disable step neither
+    waits for nor lists as blocking: a plan edited by hand to disable a key before its users are
+    migrated. Each becomes a blocker with the reason, so the gate refuses and names it."""
+    from migrate.plan.planner import inputs_digest
+
+    if not plan.inputs:
+        return []  # an old-format plan: the dependencies are all we have
+    if inputs_digest(plan.inputs) != plan.inputs_digest:
+        return ["the plan's inputs were edited (digest mismatch); re-run `wif-migrate plan`"]
+    holders = {f"{v['level']}:{v['owner']}:{v['name']}" + ("" if v.get("environment_scope", "*") == "*"
+                                                           else f"[{v['environment_scope']}]")
+               for v in plan.inputs.get("variables") or []
+               if (v.get("key") or {}).get("key_id") == key_id}
+    missing: list[str] = []
+    for u in plan.inputs.get("usages") or []:
+        if not holders & set(u.get("variables") or ()):
+            continue
+        file_ref = f"file:{u['file_project']}:{u['file_path']}"
+        mr_id = f"merge_request:{u['file_project']}:{u['file_path']}"
+        if mr_id not in mr_ids and file_ref not in blocked and not any(file_ref in b for b in missing):
+            missing.append(f"{file_ref}: uses the key but the plan's disable step does not wait for its "
+                           "migration (plan edited by hand?)")
+    return missing
+
+
+def service_accounts_in_scope(plan: Plan, extra: Iterable[str] = ()) -> list[str]:
+    found = {str(a.params["service_account"]).lower() for a in plan.actions if a.params.get("service_account")}
+    found.update(e.lower() for e in extra)
+    return sorted(found)
+
+
+# --- journal reads ------------------------------------------------------------------------------
+
+class OutcomeJournal(Protocol):
+    """What the gates read from the journal: an action's latest outcome row (`State` has it)."""
+
+    def last_outcome(self, action_id: str, stage: str | None = None) -> JournalEntry | None: ...
+
+
+class EntriesJournal:
+    """`OutcomeJournal` over journal rows already read (the report has them as a list)."""
+
+    def __init__(self, entries: Iterable[JournalEntry]) -> None:
+        self._last: dict[tuple[str, str], JournalEntry] = {}
+        for e in entries:
+            if e.phase == "outcome":
+                self._last[(e.stage, e.action_id)] = e
+
+    def last_outcome(self, action_id: str, stage: str | None = None) -> JournalEntry | None:
+        if stage is not None:
+            return self._last.get((stage, action_id))
+        rows = [e for (_, aid), e in self._last.items() if aid == action_id]
+        return max(rows, key=lambda e: e.seq) if rows else None
+
+
+def disable_blockers(plan: Plan, entries: Iterable[JournalEntry]) -> dict[str, tuple[str, ...]]:
+    """Key id → what makes `keys retire` refuse it from the plan and the journal alone (empty when
+    nothing does): `keys.evidence_blockers`, the gate `disable_decision` applies first, on the same
+    items (`items_from_plan`) and verify outcomes (`migrations_from_journal`). The report derives
+    "can be disabled" from this, never from its own reading of the history."""
+    journal = EntriesJournal(entries)
+    return {item.key_id: tuple(gates.evidence_blockers(item.key_id, migrations_from_journal(journal, item.mr_actions),
+                                                       item.manual, item.outside))
+            for item in items_from_plan(plan)}
+
+
+def migrations_from_journal(state: OutcomeJournal, mr_actions: Sequence[tuple[str, str]],
+                            accept_jobs: Iterable[str] = ()) -> list[Migration]:
+    """Each MR action's verify status: verified iff the latest verify outcome is `applied` — or it
+    is pending only on named jobs that did not show federation evidence (did not run, manual, no
+    marker; verify's `acceptable`) and the operator accepted every one of them by PROJECT:JOB."""
+    accepted = {a.strip() for a in accept_jobs}
+    out = []
+    for action_id, target in mr_actions:
+        entry = state.last_outcome(action_id, stage="verify")
+        if entry is None:
+            out.append(Migration(action_id, target, False, detail="no verify outcome recorded"))
+            continue
+        ev = entry.evidence or {}
+        merged = ev.get("merged_at") or ev.get("merge_time") or (ev.get("merge_request") or {}).get("merged_at")
+        jobs = [f"{u.get('project')}:{u.get('job')}" for u in ev.get("unverified_jobs") or () if isinstance(u, dict)]
+        if entry.outcome != "applied" and ev.get("acceptable") and jobs and set(jobs) <= accepted:
+            out.append(Migration(action_id, target, True, merged_at=str(merged) if merged else None,
+                                 verified_at=entry.ts, detail=f"jobs accepted by the operator: {', '.join(jobs)}",
+                                 accepted_jobs=tuple(jobs)))
+            continue
+        detail = "" if entry.outcome == "applied" else f"verify {entry.outcome}: {entry.detail}"
+        if jobs and entry.outcome != "applied" and ev.get("acceptable"):
+            detail += f" (to accept without that evidence: --accept-job {' --accept-job '.join(jobs)})"
+        out.append(Migration(action_id, target, entry.outcome == "applied",
+                             merged_at=str(merged) if merged else None, verified_at=entry.ts, detail=detail))
+    return out
+
+
+def disable_history(state: State, resource: str) -> tuple[str | None, str | None]:
+    """(disabled since, last rollback) for a key, from the keys-stage journal.
+
+    "Disabled since" is the first disable outcome (applied, or skipped because already disabled)
+    after the latest rollback; when the latest event is a rollback it is the last disable before it.
+    """
+    disables: list[str] = []
+    rollback: str | None = None
+    for e in state.entries(stage=STAGE):
+        if e.target != resource or e.phase != "outcome":
+            continue
+        if e.kind == "disable_key" and e.outcome in ("applied", "skipped") and e.evidence.get("disabled", True):
+            disables.append(e.ts)
+        elif e.kind == "rollback_key" and e.outcome == "applied":
+            rollback = e.ts
+    if not disables:
+        return None, rollback
+    if rollback is None:
+        return disables[0], None
+    after = [d for d in disables if parse_time(d) > parse_time(rollback)]
+    return (after[0], None) if after else (disables[-1], rollback)
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """The operator's latest re-enable of a key (journaled by `keys rollback`)."""
+
+    ts: str
+    who: str
+    reason: str
+
+
+def standing_rollback(state: State, resource: str) -> Rollback | None:
+    """The latest applied rollback of the key that no later disable superseded, else None."""
+    latest: Rollback | None = None
+    for e in state.entries(stage=STAGE):
+        if e.target != resource or e.phase != "outcome" or e.outcome != "applied":
+            continue
+        if e.kind == "rollback_key":
+            latest = Rollback(e.ts, str(e.evidence.get("who") or e.actor), str(e.evidence.get("reason") or e.detail))
+        elif e.kind == "disable_key" and latest is not None and parse_time(e.ts) >= parse_time(latest.ts):
+            latest = None
+    return latest
+
+
+def resolve_key_id(given: str, known: Iterable[str], what: str = "key") -> str:
+    """A full key id from a unique prefix of the known ones (the 8-character ids shown in tables
+    are accepted wherever a key id is). An ambiguous prefix is an error listing the matches; a
+    prefix matching nothing is returned unchanged (the caller may know more keys, or refuse)."""
+    text = given.strip().lower()
+    if not text:
+        raise UsageError(f"{what}: empty key id")
+    ids = sorted({k.lower() for k in known if k})
+    if text in ids:
+        return text
+    if len(text) < 4:
+        raise UsageError(f"{what} {given!r}: give at least 4 characters of the key id")
+    matches = [k for k in ids if k.startswith(text)]
+    if len(matches) > 1:
+        raise UsageError(f"{what} {given!r} is ambiguous; it matches: " + ", ".join(matches))
+    return matches[0] if matches else text
+
+
+def _days(gap: timedelta) -> str:
+    days = gap.total_seconds() / 86400
+    return f"{days:.0f} day(s)" if days >= 1 else f"{gap.total_seconds() / 3600:.1f} hour(s)"
+
+
+# --- the runs -----------------------------------------------------------------------------------
+
+class Retirement:
+    """Runs the key steps for one command invocation."""
+
+    def __init__(self, state: State, keys: KeyAdmin, variables: VariableAdmin | None, options: RunOptions,
+                 schedules: ScheduleReader | None = None) -> None:
+        self.state = state
+        self.keys = keys
+        self.variables = variables
+        self.options = options
+        self.results: list[StepResult] = []
+        self.schedules = schedules
+
+    def schedule_window(self, item: KeyItem) -> tuple[timedelta, str, str | None]:
+        """(window, why, error): the longest interval of any active pipeline schedule of the
+        projects that used the key — a job run only from a monthly schedule looks unused for a
+        month. Zero when there is none; an unreadable schedule list or cron is an error."""
+        from migrate.core.cron import max_interval
+
+        planned = timedelta(days=item.planned_window_days)
+        if self.schedules is None or not item.projects:
+            if planned:
+                return planned, f"{item.planned_window_reason} (as scanned)", None
+            return timedelta(0), "no pipeline schedules looked at", None
+        best, why = planned, (f"{item.planned_window_reason} (as scanned)" if planned
+                              else "no active pipeline schedule in " + ", ".join(item.projects))
+        for project in item.projects:
+            try:
+                rows = self.schedules.schedules(project)
+            except BackendError as exc:
+                return timedelta(0), "", f"cannot read the pipeline schedules of {project}: {exc}"
+            for row in rows:
+                try:
+                    gap = max_interval(str(row.get("cron") or ""))
+                except ValueError as exc:
+                    return timedelta(0), "", f"pipeline schedule {row.get('id')} of {project}: {exc}"
+                if gap > best:
+                    best = gap
+                    why = (f"pipeline schedule {row.get('id')} of {project} ({row.get('description') or 'no description'}"
+                           f", cron {row.get('cron')!r}) runs as rarely as every {_days(gap)}")
+        return best, why, None
+
+    # journal + result in one place, so nothing is reported that was not journaled
+    def _finish(self, kind: str, action_id: str, target: str, outcome: str, detail: str,
+                decision: Decision | None = None, extra: dict[str, Any] | None = None) -> StepResult:
+        evidence: dict[str, Any] = {"who": self.state.actor, "when": self.state.now(), "dry_run": self.options.dry_run}
+        blocking: tuple[str, ...] = ()
+        if decision is not None:
+            evidence.update(decision.evidence)
+            blocking = decision.blocking
+            if blocking:
+                evidence["blocking"] = list(blocking)
+        if evidence.get("accepted_unknown_usage"):
+            evidence["accepted_unknown_usage_by"] = self.state.actor
+        if evidence.get("accepted_outside_readers"):
+            evidence["accepted_outside_readers_by"] = self.state.actor
+        evidence.update(extra or {})
+        self.state.outcome(STAGE, action_id, kind, target, outcome, detail, evidence)
+        result = StepResult(kind, action_id, target, outcome, detail, blocking, evidence)
+        self.results.append(result)
+        log.info("%s %s: %s (%s)", kind, target, outcome, detail)
+        return result
+
+    def _key_read(self, kind: str, item: KeyItem) -> LiveKey | None:
+        try:
+            return self.keys.get_key(item.service_account, item.key_id)
+        except BackendError as exc:
+            self._finish(kind, item.action_id if kind == "disable_key" else item.delete_action_id,
+                         item.resource, "failed", f"cannot read the key: {exc}")
+            return None
+
+    def retire(self, items: Sequence[KeyItem]) -> list[StepResult]:
+        for item in items:
+            self._retire_one(item)
+        return self.results
+
+    def _retire_one(self, item: KeyItem) -> None:
+        rolled = standing_rollback(self.state, item.resource)
+        plan_time = self.options.plan_time
+        if rolled is not None and not self.options.include_rolled_back and (
+                plan_time is None or parse_time(plan_time) <= parse_time(rolled.ts)):
+            # Google's usage signal lags a day: right after a rollback the gates would pass again.
+            # A rolled-back key stays enabled until the operator re-plans or says so.
+            self._finish("disable_key", item.action_id, item.resource, "refused",
+                         f"rolled back at {rolled.ts} by {rolled.who} ({rolled.reason}); it stays enabled "
+                         "until you re-run `wif-migrate plan` or pass --include-rolled-back",
+                         extra={"service_account": item.service_account, "key_id": item.key_id,
+                                "rolled_back_at": rolled.ts, "rolled_back_by": rolled.who,
+                                "rollback_reason": rolled.reason})
+            return
+        live = self._key_read("disable_key", item)
+        if live is None:
+            return
+        if live.disabled and live.disable_reason in ("EXPOSED", "COMPROMISE_DETECTED"):
+            # Google's exposure response, not ours: an incident for the report, never a step.
+            self._finish("disable_key", item.action_id, item.resource, "skipped",
+                         f"disabled by Google itself ({live.disable_reason}): an incident, not a retirement "
+                         "step; see the report", extra={"service_account": item.service_account,
+                                                        "key_id": item.key_id, "disabled": False,
+                                                        "incident": live.disable_reason})
+            return
+        signal = UsageSignal()
+        if live.exists and not live.disabled:
+            signal = self.keys.last_authentication(item.service_account, item.key_id)
+        migrations = migrations_from_journal(self.state, item.mr_actions, self.options.accept_jobs)
+        decision = disable_decision(live, migrations, signal, self.options.now, self.options.accept_unknown,
+                                    cutover_if_unused=self.options.plan_time, manual=item.manual,
+                                    orphan=item.orphan, outside=item.outside,
+                                    accept_outside=item.key_id in self.options.accept_outside)
+        meta: dict[str, Any] = {"service_account": item.service_account, "key_id": item.key_id,
+                                "orphan": item.orphan}
+        accepted = [j for m in migrations for j in m.accepted_jobs]
+        if accepted:
+            meta.update(accepted_jobs=accepted, accepted_jobs_by=self.state.actor)
+        if decision.verdict == "skip":
+            self._finish("disable_key", item.action_id, item.resource, "skipped", decision.reason, decision,
+                         {**meta, "disabled": live.exists})
+            return
+        if decision.verdict == "proceed" and not item.orphan:
+            decision = self._schedule_gate(item, decision, meta)
+        if decision.verdict == "refuse":
+            self._finish("disable_key", item.action_id, item.resource, "refused", decision.reason, decision, meta)
+            return
+        if self.options.dry_run:
+            self._finish("disable_key", item.action_id, item.resource, "would_apply", decision.reason, decision,
+                         {**meta, "disabled": False})
+            return
+        self.state.intent(STAGE, item.action_id, "disable_key", item.resource, decision.reason, meta)
+        try:
+            self.keys.disable_key(item.service_account, item.key_id)
+        except BackendError as exc:
+            self._finish("disable_key", item.action_id, item.resource, "failed", str(exc), decision,
+                         {**meta, "disabled": False})
+            return
+        self._finish("disable_key", item.action_id, item.resource, "applied", decision.reason, decision, meta)
+
+    def _schedule_gate(self, item: KeyItem, decision: Decision, meta: dict[str, Any]) -> Decision:
+        """Schedule-aware no-use window: the cut-over must lie at least the longest schedule
+        interval of the key's projects in the past (else a scheduled job may still need the key)."""
+        window, why, error = self.schedule_window(item)
+        meta.update(no_use_window_days=round(window.total_seconds() / 86400, 2), no_use_window_reason=why or error)
+        if error:
+            return Decision("refuse", f"{error}; the no-use window cannot be known", (error,), decision.evidence)
+        cutover = decision.evidence.get("cutover")
+        if window and cutover and parse_time(self.options.now) - parse_time(str(cutover)) < window:
+            until = (parse_time(str(cutover)) + window).strftime("%Y-%m-%dT%H:%M:%SZ")
+            reason = (f"{why}: the key must show no use for that long after the cut-over {cutover}; "
+                      f"not before {until}")
+            return Decision("refuse", reason, (reason,), decision.evidence)
+        if window:
+            return Decision(decision.verdict, f"{decision.reason}; no-use window {_days(window)} ({why}) passed",
+                            decision.blocking, decision.evidence)
+        return decision
+
+    def delete(self, items: Sequence[KeyItem]) -> list[StepResult]:
+        for item in items:
+            self._delete_one(item)
+        return self.results
+
+    def _delete_one(self, item: KeyItem) -> None:
+        live = self._key_read("delete_key", item)
+        if live is None:
+            return
+        disabled_at, rolled_back_at = disable_history(self.state, item.resource)
+        signal = UsageSignal()
+        if live.exists and live.disabled and disabled_at:
+            signal = self.keys.last_authentication(item.service_account, item.key_id)
+        window, why, error = self.schedule_window(item)
+        grace = max(self.options.grace_days, math.ceil(window.total_seconds() / 86400))
+        if error:
+            self._finish("delete_key", item.delete_action_id, item.resource, "refused",
+                         f"{error}; the grace period cannot be known",
+                         extra={"service_account": item.service_account, "key_id": item.key_id})
+            return
+        decision = delete_decision(live, disabled_at, rolled_back_at, signal, self.options.now,
+                                   grace, self.options.accept_unknown)
+        if grace > self.options.grace_days:
+            decision = Decision(decision.verdict, f"{decision.reason} (grace {grace} days: {why})",
+                                decision.blocking, {**decision.evidence, "grace_days": grace, "grace_reason": why})
+        meta = {"service_account": item.service_account, "key_id": item.key_id}
+        aid = item.delete_action_id
+        if decision.verdict == "refuse":
+            self._finish("delete_key", aid, item.resource, "refused", decision.reason, decision, meta)
+            return
+        if decision.verdict == "done":
+            self._finish("delete_key", aid, item.resource, "applied", "already deleted", decision,
+                         {**meta, "already_done": True})
+        elif self.options.dry_run:
+            self._finish("delete_key", aid, item.resource, "would_apply", decision.reason, decision, meta)
+        else:
+            self.state.intent(STAGE, aid, "delete_key", item.resource, decision.reason, meta)
+            try:
+                deleted = self.keys.delete_key(item.service_account, item.key_id)
+            except BackendError as exc:
+                self._finish("delete_key", aid, item.resource, "failed", str(exc), decision, meta)
+                return
+            detail = decision.reason if deleted else "already deleted (404)"
+            self._finish("delete_key", aid, item.resource, "applied", detail, decision,
+                         {**meta, "already_done": not deleted})
+        for var in item.variables:
+            self._delete_variable(item, var)
+
+    def _delete_variable(self, item: KeyItem, var: KeyVariable) -> None:
+        aid = item.delete_action_id
+        meta: dict[str, Any] = {"key_id": item.key_id, "service_account": item.service_account, "level": var.level,
+                "owner": var.owner, "name": var.name, "environment_scope": var.environment_scope}
+        if self.variables is None:
+            self._finish("delete_variable", aid, var.ref, "failed", "no GitLab connection configured", extra=meta)
+            return
+        try:
+            held = self.variables.holding(var)
+        except BackendError as exc:
+            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta)
+            return
+        if not held.exists:
+            self._finish("delete_variable", aid, var.ref, "applied", "already deleted",
+                         extra={**meta, "already_done": True})
+            return
+        if held.readable and held.key_id != item.key_id:
+            what = f"key {held.key_id[:8]}…" if held.key_id else "something that is not a key file"
+            self._finish("delete_variable", aid, var.ref, "refused",
+                         f"the variable now holds {what}, not the retired key; left in place", extra=meta)
+            return
+        meta["value_readable"] = held.readable
+        if self.options.dry_run:
+            self._finish("delete_variable", aid, var.ref, "would_apply", "holds the retired key", extra=meta)
+            return
+        self.state.intent(STAGE, aid, "delete_variable", var.ref, "holds the retired key", meta)
+        try:
+            deleted = self.variables.delete(var)
+        except BackendError as exc:
+            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta)
+            return
+        self._finish("delete_variable", aid, var.ref, "applied",
+                     "deleted" if deleted else "already deleted (404)", extra={**meta, "already_done": not deleted})
+
+    def rollback(self, item: KeyItem, reason: str) -> list[StepResult]:
+        live = self._key_read("rollback_key", item)
+        if live is None:
+            return self.results
+        meta = {"service_account": item.service_account, "key_id": item.key_id, "reason": reason}
+        aid = item.action_id
+        if not live.exists:
+            self._finish("rollback_key", aid, item.resource, "failed",
+                         "the key was deleted; a deleted key cannot be re-enabled", extra=meta)
+        elif not live.disabled:
+            self._finish("rollback_key", aid, item.resource, "skipped", "not disabled", extra=meta)
+        elif self.options.dry_run:
+            self._finish("rollback_key", aid, item.resource, "would_apply", reason, extra=meta)
+        else:
+            self.state.intent(STAGE, aid, "rollback_key", item.resource, reason, meta)
+            try:
+                self.keys.enable_key(item.service_account, item.key_id)
+            except BackendError as exc:
+                self._finish("rollback_key", aid, item.resource, "failed", str(exc), extra=meta)
+                return self.results
+            self._finish("rollback_key", aid, item.resource, "applied", f"re-enabled: {reason}", extra=meta)
+        return self.results
+
+
+# --- orphans ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OrphanKey:
+    service_account: str
+    key_id: str
+    created: str | None
+    expires: str | None
+    disabled: bool
+    age_days: int | None
+    last_authenticated: str | None
+    usage_unknown_reason: str | None
+    error: str | None = None  # the service account's keys could not be listed (an ERROR row)
+
+
+def find_orphans(keys: KeyAdmin, service_accounts: Iterable[str], held: set[str], now: str) -> list[OrphanKey]:
+    """User-managed keys of these service accounts that no GitLab variable holds. Read-only."""
+    out = []
+    for sa in service_accounts:
+        try:
+            listed = keys.list_user_keys(sa)
+        except BackendError as exc:
+            out.append(OrphanKey(sa, "", None, None, False, None, None, None, error=str(exc)))
+            continue
+        for key in listed:
+            if key.key_id in held or (key.key_type and key.key_type != "USER_MANAGED"):
+                continue
+            signal = keys.last_authentication(sa, key.key_id)
+            age = (parse_time(now) - parse_time(key.created)).days if key.created else None
+            out.append(OrphanKey(sa, key.key_id, key.created, key.expires, key.disabled, age,
+                                 signal.last_authenticated, signal.unknown_reason))
+    return out

@@ -1,0 +1,300 @@
+"""Which CI files a project's pipeline reads, read once each, analysed by `migrate.ci.analyze`.
+
+A project's pipeline starts at its `ci_config_path` (default `.gitlab-ci.yml`; `file@group/project`
+or `file@group/project:ref` puts it in another project) and pulls in `include:` entries: `local`
+files of the same project and ref (nested locals resolve against the project holding the including
+file), `project` files of other projects at a ref (default: that project's default branch).
+`remote`, `template` and `component` includes are not fetched; they are reported, never skipped
+silently.
+
+`FileScan` is what one file says, independent of which project includes it, so a shared template
+is fetched and analysed ONCE per (project, file, ref) however many projects include it
+(`SharedFiles` is a single-flight memo: concurrent workers asking for the same template wait for
+the first fetch). A project's own files are not memoised, so memory grows with the number of
+shared templates, not with the organisation. File text is analysed and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import yaml
+
+from migrate.core.model import CIFinding, Problem
+from migrate.gitlab.types import ReadError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CI_PATH = ".gitlab-ci.yml"
+MAX_INCLUDES = 150  # GitLab's default limit per pipeline, nested and duplicates counted
+
+
+@dataclass(frozen=True, order=True)
+class FileKey:
+    """A file at a ref; `ref=None` is the project's default branch (HEAD)."""
+
+    project: str
+    path: str
+    ref: str | None = None
+
+    def label(self) -> str:
+        return f"{self.project}:{self.path}@{self.ref or 'HEAD'}"
+
+
+@dataclass(frozen=True)
+class FileScan:
+    """What one CI file says (or why it could not be read)."""
+
+    key: FileKey
+    findings: tuple[CIFinding, ...] = ()
+    federated: bool = False
+    includes: tuple[FileKey, ...] = ()
+    key_variables: frozenset[str] = frozenset()
+    environments: tuple[tuple[str, str | None], ...] = ()  # (job, environment name) pairs
+    # Every job of the file: (name, extends, its own environment), so scan can find the effective
+    # jobs of a consumer that extend a template's hidden job (and their environments).
+    jobs: tuple[tuple[str, tuple[str, ...], str | None], ...] = ()
+    problems: tuple[Problem, ...] = ()
+    error: str | None = None  # unreadable: "404 Not Found", "403 Forbidden", "unreadable YAML: …"
+    status: int | None = None
+
+
+class FileSource(Protocol):
+    def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
+
+
+Analyzer = Callable[..., Any]  # migrate.ci.analyze(text, path, key_variables)
+
+
+def config_location(ci_config_path: str | None, project: str, default_branch: str | None
+                    ) -> FileKey | str:
+    """Where a project's pipeline config lives, or the reason it cannot be read (remote URL)."""
+    value = (ci_config_path or "").strip()
+    if not value:
+        return FileKey(project, DEFAULT_CI_PATH, default_branch)
+    if re.match(r"^https?://", value):
+        return f"CI configuration is a remote URL ({value}); not scanned"
+    if "@" in value:
+        path, _, other = value.rpartition("@")
+        ref: str | None = None
+        if ":" in other:
+            other, _, ref = other.partition(":")
+        return FileKey(other.strip("/"), path.lstrip("/"), ref or None)
+    return FileKey(project, value.lstrip("/"), default_branch)
+
+
+def scan_file(key: FileKey, source: FileSource, analyze: Analyzer,
+              hints: frozenset[str] = frozenset()) -> FileScan:
+    """Fetch one file and analyse it (`hints`: names known to hold keys); read failures → error."""
+    try:
+        text = source.file_text(key.project, key.path, key.ref)
+    except ReadError as exc:
+        return FileScan(key, error=exc.reason, status=exc.status)
+    try:
+        analysis = analyze(text, key.path, hints) if hints else analyze(text, key.path)
+    except Exception as exc:  # noqa: BLE001 - a detector bug must not lose the project
+        log.debug("analyze failed for %s", key.label(), exc_info=True)
+        return FileScan(key, error=f"CI file could not be analysed ({type(exc).__name__})")
+    scanned = from_analysis(key, analysis)
+    if any(f.variable for f in scanned.findings):
+        scanned = replace(scanned, environments=job_environments(text, analysis))
+    return scanned
+
+
+def from_analysis(key: FileKey, analysis: Any) -> FileScan:
+    """Normalise a `migrate.ci.Analysis` into a FileScan, resolving includes against `key`."""
+    subject = f"file:{key.label()}"
+    problems: list[Problem] = []
+    error: str | None = None
+    for p in getattr(analysis, "problems", ()) or ():
+        text = _problem_text(p)
+        if _is_unreadable(text):
+            error = error or (text if text.lower().startswith("not valid yaml") else f"unreadable: {text}")
+        else:
+            problems.append(Problem(subject, text, "manual"))
+    includes: list[FileKey] = []
+    for inc in getattr(analysis, "includes", ()) or ():
+        for resolved in resolve_include(key, inc):
+            if isinstance(resolved, FileKey):
+                includes.append(resolved)
+            else:
+                problems.append(Problem(subject, resolved, "warning"))
+    return FileScan(
+        key=key,
+        findings=tuple(getattr(analysis, "findings", ()) or ()),
+        federated=bool(getattr(analysis, "federated", False)),
+        includes=tuple(includes),
+        key_variables=frozenset(getattr(analysis, "key_variables", ()) or ()),
+        jobs=tuple((j.name, tuple(j.extends), getattr(j, "environment", None))
+                   for j in getattr(analysis, "jobs", ()) or () if isinstance(getattr(j, "name", None), str)),
+        problems=tuple(problems),
+        error=error,
+    )
+
+
+def resolve_include(parent: FileKey, inc: Any) -> list[FileKey | str]:
+    """An include entry → the files it names, or why they are not fetched."""
+    kind = str(getattr(inc, "kind", "") or "")
+    location = str(getattr(inc, "location", "") or "")
+    if kind == "local":
+        if "*" in location:
+            return [f"local include with a wildcard ({location}) not expanded; the files it matches "
+                    "were not scanned"]
+        if "$" in location:
+            return [f"local include with a variable ({location}) not resolved; not scanned"]
+        return [FileKey(parent.project, location.lstrip("/"), parent.ref)]
+    if kind == "project":
+        project = str(getattr(inc, "project", "") or "").strip("/")
+        ref = getattr(inc, "ref", None) or None
+        out: list[FileKey | str] = []
+        for file in getattr(inc, "files", ()) or ():
+            if not project or "$" in project or "$" in file or (ref and "$" in str(ref)):
+                out.append(f"project include {project}:{file} uses variables; not resolved, not scanned")
+            else:
+                out.append(FileKey(project, str(file).lstrip("/"), str(ref) if ref else None))
+        return out
+    what = {"remote": "remote include", "template": "GitLab template include",
+            "component": "CI/CD component include"}.get(kind, f"{kind or 'unknown'} include")
+    return [f"{what} {location} not scanned (only local and project includes are read)"]
+
+
+class SharedFiles:
+    """Single-flight memo of FileScans of files in *other* projects (shared templates)."""
+
+    def __init__(self, source: FileSource, analyze: Analyzer,
+                 default_branch: Callable[[str], str | None] = lambda project: None) -> None:
+        self.source = source
+        self.analyze = analyze
+        # `include: project:` without `ref:` means the default branch: name it, so that
+        # `ref: main` and no ref are one file, fetched once.
+        self.default_branch = default_branch
+        self._lock = threading.Lock()
+        self._done: dict[FileKey, FileScan] = {}
+        self._flight: dict[FileKey, threading.Event] = {}
+        self.fetches = 0
+
+    def get(self, key: FileKey, hints: Callable[[], frozenset[str]] = frozenset) -> FileScan:
+        """The file's scan; `hints` (group/instance key variable names, not per consumer) is only
+        evaluated by the one caller that fetches it."""
+        if key.ref is None:
+            branch = self.default_branch(key.project)
+            if branch:
+                key = replace(key, ref=branch)
+        while True:
+            with self._lock:
+                if key in self._done:
+                    return self._done[key]
+                event = self._flight.get(key)
+                if event is None:
+                    event = self._flight[key] = threading.Event()
+                    leader = True
+                else:
+                    leader = False
+            if not leader:
+                event.wait()
+                continue
+            try:
+                result = scan_file(key, self.source, self.analyze, hints())
+            except BaseException:
+                with self._lock:
+                    self._flight.pop(key, None)
+                event.set()
+                raise
+            with self._lock:
+                self._done[key] = result
+                self._flight.pop(key, None)
+                self.fetches += 1
+            event.set()
+            return result
+
+
+@dataclass
+class PipelineFiles:
+    """Every file one project's pipeline reads, in discovery order, plus walk problems."""
+
+    files: list[tuple[FileScan, bool]] = field(default_factory=list)  # (scan, shared?)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def pipeline_files(project: str, root: FileKey, source: FileSource, analyze: Analyzer,
+                   shared: SharedFiles, hints: frozenset[str] = frozenset(),
+                   shared_hints: Callable[[], frozenset[str]] = frozenset) -> PipelineFiles:
+    """Walk the config and its includes breadth-first (each file once, at most MAX_INCLUDES)."""
+    out = PipelineFiles()
+    queue: list[FileKey] = [root]
+    seen: set[FileKey] = set()
+    while queue:
+        key = queue.pop(0)
+        if key in seen:
+            continue
+        if len(seen) >= MAX_INCLUDES:
+            out.problems.append(Problem(f"project:{project}", f"more than {MAX_INCLUDES} included files; "
+                                        "the rest were not scanned (GitLab refuses such pipelines too)",
+                                        "warning"))
+            break
+        seen.add(key)
+        is_shared = key.project != project
+        fs = shared.get(key, shared_hints) if is_shared else scan_file(key, source, analyze, hints)
+        out.files.append((fs, is_shared))
+        queue.extend(fs.includes)
+    return out
+
+
+# --- adapters to the detector's result (tolerant of its exact shapes) -------------------------
+
+def _problem_text(p: Any) -> str:
+    if isinstance(p, str):
+        return p
+    for attr in ("reason", "message", "detail", "text"):
+        value = getattr(p, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return str(p)
+
+
+def _is_unreadable(text: str) -> bool:
+    """The detector's problems that mean "this file could not be read as CI YAML"."""
+    lowered = text.lower()
+    return lowered.startswith(("not valid yaml", "file is larger than", "file contains nul",
+                               "file contains control characters"))
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader that accepts GitLab's `!reference` tag (reference/gitlab.md §6)."""
+
+
+_Loader.add_constructor("!reference", lambda loader, node: loader.construct_sequence(node))  # type: ignore[arg-type]
+
+
+def job_environments(text: str, analysis: Any) -> tuple[tuple[str, str | None], ...]:
+    """(job, environment name) for the jobs of a file, following `extends` within the file.
+
+    Only the `environment:` keyword is read (name string or `{name: …}`); linking needs it to
+    apply environment-scoped variables. Not a detector: findings come from `migrate.ci`.
+    """
+    try:
+        docs = [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict)]  # noqa: S506
+    except yaml.YAMLError:
+        return ()
+    config = docs[-1] if docs else {}
+    out = []
+    for job in getattr(analysis, "jobs", ()) or ():
+        name = getattr(job, "name", None)
+        if not isinstance(name, str):
+            continue
+        env: str | None = None
+        for candidate in (name, *(getattr(job, "chain", ()) or ())):
+            body = config.get(candidate)
+            value = body.get("environment") if isinstance(body, dict) else None
+            if isinstance(value, dict):
+                value = value.get("name")
+            if isinstance(value, str) and value:
+                env = value
+                break
+        out.append((name, env))
+    return tuple(sorted(out))
