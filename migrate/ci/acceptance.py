@@ -109,6 +109,7 @@ def job_failures(old: Mapping[str, Any], new: Mapping[str, Any], name: str, expe
     failures.extend(_read_failures(new, expect.key_vars, paths))
     if keyed and expect.token_mode != "identity":
         failures.extend(_account_failures(old, new, name, expect, paths))
+        failures.extend(_provider_failures(new, expect))
     return failures
 
 
@@ -306,6 +307,32 @@ _FEDERATION = (
                r"oauth2accesstoken --password-stdin \S+)$"),
     re.compile(r"^printf '\{\"universe_domain\":\"googleapis.com\",\"type\":\"external_account\",[^']*' \S+ > \S+$"),
     re.compile(r"^cp \"\$GOOGLE_APPLICATION_CREDENTIALS\" \S+$"),
+    # the token exchange without gcloud (docker login in an image with curl or wget): the STS
+    # request body, the STS exchange and the impersonation (each with curl, else wget), the login
+    re.compile("^GCP_STS_REQUEST=" + re.escape("\"$(printf '{\"audience\":\"//iam.googleapis.com/")
+               + r"projects/\d+/locations/global/workloadIdentityPools/[a-z0-9-]+/providers/[a-z0-9-]+"
+               + re.escape("\",\"grantType\":\"urn:ietf:params:oauth:grant-type:token-exchange\","
+                           "\"requestedTokenType\":\"urn:ietf:params:oauth:token-type:access_token\","
+                           "\"scope\":\"https://www.googleapis.com/auth/cloud-platform\","
+                           "\"subjectTokenType\":\"urn:ietf:params:oauth:token-type:jwt\",\"subjectToken\":\"%s\"}' ")
+               + r"\"\$\{(?:GCP_ID_TOKEN|GCP_WIF_ID_TOKEN|CI_JOB_JWT_V2)\}\"\)\"$"),
+    re.compile("^" + re.escape(
+        "GCP_STS_TOKEN=\"$(if command -v curl > /dev/null; then curl -sSf -H 'Content-Type: application/json' "
+        "-d \"${GCP_STS_REQUEST}\" https://sts.googleapis.com/v1/token; else wget -qO- --header "
+        "'Content-Type: application/json' --post-data \"${GCP_STS_REQUEST}\" https://sts.googleapis.com/v1/token; "
+        "fi | sed -n 's/.*\"access_token\": *\"\\([^\"]*\\)\".*/\\1/p')\"") + "$"),
+    re.compile("^" + re.escape(
+        "GCP_ACCESS_TOKEN=\"$(if command -v curl > /dev/null; then curl -sSf -H 'Content-Type: application/json' "
+        "-H \"Authorization: Bearer ${GCP_STS_TOKEN}\" -d '{\"scope\":[\"https://www.googleapis.com/auth/"
+        "cloud-platform\"]}' https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/")
+        + r"(?P<a>[A-Za-z0-9._%+@-]+)"
+        + re.escape(":generateAccessToken; else wget -qO- --header 'Content-Type: application/json' --header "
+                    "\"Authorization: Bearer ${GCP_STS_TOKEN}\" --post-data '{\"scope\":[\"https://www.googleapis.com/"
+                    "auth/cloud-platform\"]}' https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/")
+        + r"(?P=a)"
+        + re.escape(":generateAccessToken; fi | sed -n 's/.*\"accessToken\": *\"\\([^\"]*\\)\".*/\\1/p')\"")
+        + "$"),
+    re.compile(r"^printf '%s' \"\$\{GCP_ACCESS_TOKEN\}\" \| docker login -u oauth2accesstoken --password-stdin \S+$"),
     # the verify markers (migrate.ci.emit.MARKER / MARKER_CONFIGURED), alone or after a token mint
     re.compile(r"^(?:\S*gcloud auth print-access-token > /dev/null && )?echo \"wif-migrate: federated "
                r"(?:sign-in ok|credential configuration ready)\"$"),
@@ -448,6 +475,18 @@ def _account_failures(old: Mapping[str, Any], new: Mapping[str, Any], name: str,
         return [f"signs in as {', '.join(sorted(named)) or 'nobody'} but its key(s) belong to "
                 f"{', '.join(sorted(wanted))}"]
     return []
+
+
+_PROVIDER_NAMED = re.compile(r"(?://iam\.googleapis\.com/|create-cred-config )(projects/[^\s\"',]+/providers/[a-z0-9-]+)")
+
+
+def _provider_failures(new: Mapping[str, Any], expect: Expectation) -> list[str]:
+    """Every workload identity provider the new steps name (credential configurations, STS
+    requests) is the expected one: a token exchanged at another provider's audience is refused."""
+    wanted = expect.audience.removeprefix("https://iam.googleapis.com/")
+    named = {match.group(1) for line in _script_lines(new) for match in _PROVIDER_NAMED.finditer(line)}
+    wrong = sorted(named - {wanted})
+    return [f"exchanges its token at {wrong[0]}, not at the provider {wanted}"] if wrong else []
 
 
 def _first_difference(before: list[str], after: list[str]) -> str:

@@ -348,6 +348,35 @@ def _record(doc: Document) -> None:
                 doc.add(RawFinding(node.start_mark.line, node.end_mark.line, kind, var,
                                    f"variable {name} is set from key variable ${var}"), context.name)
     _stray(doc)
+    _auth_only_lists(doc)
+
+
+def _auth_only_lists(doc: Document) -> None:
+    """A `before_script:`/`after_script:` list whose every command is a finding exists only for the
+    key (a lone `chmod 400 $KEY_FILE`, say): its first finding spans the keyword's line too, since a
+    rewrite that removes every command must also write the list as `[]`."""
+    starts: dict[int, tuple[int, int, str]] = {}
+    for key3, finding in doc.findings.items():
+        starts.setdefault(finding.first, key3)
+    for root in doc.roots:
+        for node in walk(root):
+            if not isinstance(node, yaml.MappingNode):
+                continue
+            for key, value in node.value:
+                if not (isinstance(key, yaml.ScalarNode) and key.value in ("before_script", "after_script")
+                        and isinstance(value, yaml.SequenceNode) and not value.flow_style and value.value
+                        and value.start_mark.line > key.start_mark.line):  # written here, not an alias
+                    continue
+                lines = [item.start_mark.line for item in value.value if isinstance(item, yaml.ScalarNode)]
+                if len(lines) != len(value.value) or not all(line in starts for line in lines):
+                    continue
+                first = starts[lines[0]]
+                finding = doc.findings.pop(first)
+                wider = dataclasses.replace(finding, first=key.start_mark.line)
+                wider_key = (wider.first, wider.last, wider.kind)
+                doc.findings[wider_key] = wider
+                doc.finding_jobs[wider_key] = doc.finding_jobs.pop(first, set()) | doc.finding_jobs.get(wider_key, set())
+                starts.pop(lines[0])
 
 
 def _finding(step: Step, keys: set[str], paths: set[str], env: dict[str, str]) -> RawFinding | None:

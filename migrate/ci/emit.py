@@ -209,3 +209,65 @@ def _range(start: int, stop: int) -> str:
     if not length:
         beginning -= 1
     return f"{beginning},{length}"
+
+
+# -- the token exchange without gcloud (docker login in an image with curl or wget) ------------
+#
+# The classic manual recipe (GitLab's "Configure OpenID Connect with GCP Workload Identity
+# Federation", Google's STS and IAM Credentials references): POST the ID token to
+# sts.googleapis.com/v1/token (token exchange, RFC 8693 field names as Google spells them), then
+# impersonate the service account with iamcredentials generateAccessToken. Each step runs with
+# whichever of curl and wget the image has (busybox wget takes --header and --post-data), fails on
+# an HTTP error (`curl -f`, wget's non-zero exit), and the registry login is the documented
+# `oauth2accesstoken` user with the access token on stdin.
+CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
+STS_REQUEST_VAR = "GCP_STS_REQUEST"
+STS_TOKEN_VAR = "GCP_STS_TOKEN"
+ACCESS_TOKEN_VAR = "GCP_ACCESS_TOKEN"
+
+
+def _http_post(url: str, body: str, headers: tuple[str, ...]) -> str:
+    """`curl` when the image has it, else `wget`, POSTing JSON `body` (a shell word) to `url`."""
+    curl_headers = "".join(f" -H {header}" for header in headers)
+    wget_headers = "".join(f" --header {header}" for header in headers)
+    return (f"if command -v curl > /dev/null; then curl -sSf{curl_headers} -d {body} {url}; "
+            f"else wget -qO-{wget_headers} --post-data {body} {url}; fi")
+
+
+def _field(name: str) -> str:
+    return f"sed -n 's/.*\"{name}\": *\"\\([^\"]*\\)\".*/\\1/p'"
+
+
+def sts_exchange(provider: str, service_account: str, token_var: str) -> list[str]:
+    """Commands that leave a Google access token for `service_account` in $GCP_ACCESS_TOKEN."""
+    request = json.dumps({
+        "audience": f"//iam.googleapis.com/{provider}",
+        "grantType": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "requestedTokenType": "urn:ietf:params:oauth:token-type:access_token",
+        "scope": CLOUD_PLATFORM,
+        "subjectTokenType": "urn:ietf:params:oauth:token-type:jwt",
+        "subjectToken": "%s",
+    }, separators=(",", ":"))
+    json_type = "'Content-Type: application/json'"
+    scope = json.dumps({"scope": [CLOUD_PLATFORM]}, separators=(",", ":"))
+    impersonate = IAM_CREDENTIALS.format(email=service_account)
+    request_word = '"${' + STS_REQUEST_VAR + '}"'
+    bearer = '"Authorization: Bearer ${' + STS_TOKEN_VAR + '}"'
+    exchange = _http_post(STS_URL, request_word, (json_type,))
+    generate = _http_post(impersonate, repr_single(scope), (json_type, bearer))
+    return [
+        STS_REQUEST_VAR + "=\"$(printf '" + request + "' \"${" + token_var + "}\")\"",
+        STS_TOKEN_VAR + "=\"$(" + exchange + " | " + _field("access_token") + ")\"",
+        ACCESS_TOKEN_VAR + "=\"$(" + generate + " | " + _field("accessToken") + ")\"",
+    ]
+
+
+def repr_single(text: str) -> str:
+    """`text` as one single-quoted shell word (it holds no single quote)."""
+    if "'" in text:
+        raise ValueError("single quote in a single-quoted word")
+    return f"'{text}'"
+
+
+def docker_login_with_access_token(host: str) -> str:
+    return f'printf \'%s\' "${{{ACCESS_TOKEN_VAR}}}" | docker login -u oauth2accesstoken --password-stdin {host}'

@@ -10,12 +10,13 @@ called a rewrite; anything doubtful becomes `manual` with the reasons.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Literal
 
 import yaml
 
-from migrate.ci import acceptance, credvars, emit, limits, shell, tooling
+from migrate.ci import acceptance, credvars, effective, emit, limits, shell, tooling
 from migrate.ci.commands import Command, classify
 from migrate.ci.detect import (
     DEFAULT_CONTEXT,
@@ -33,7 +34,7 @@ from migrate.ci.detect import (
 from migrate.ci.redact import redact
 from migrate.ci.tokens import TokenPlan, place_tokens
 from migrate.ci.units import MAX_SCRIPT_UNITS, Unit
-from migrate.ci.yamlnodes import compose
+from migrate.ci.yamlnodes import compose, walk
 
 Status = Literal["rewritten", "manual", "unchanged"]
 FILE_VAR_CONFIG = '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.json"'
@@ -151,6 +152,7 @@ class Plan:
     default_keyed: bool = False
     used_keys: set[str] = dataclasses.field(default_factory=set)
     job: str = ""  # the job (context) being planned
+    images: dict[str, str] = dataclasses.field(default_factory=dict)  # job (context) -> effective image
 
     def put(self, step: Step, commands: list[str]) -> None:
         key = (step.unit.key, step.index)
@@ -186,12 +188,14 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], li
         plan.problems.append(f"line {item.start_mark.line + 1}: job {job} keeps the key file as an artifact; "
                              "jobs that download it would break")
     eligible = _gcloud_eligible(doc)
+    plan.images = _images(doc, options)
     for context in doc.contexts:
         _plan_context(plan, context, eligible)
     _check_service_accounts(plan)
     if plan.problems:
         raise Manual("\n".join(dict.fromkeys(plan.problems)))
     edits = _unit_edits(plan)
+    edits += _emptied_scripts(doc, edits)
     if options.google_cloud_identity:
         tokens = TokenPlan(doc, "identity", token_var, options)
     else:
@@ -208,6 +212,56 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], li
         notes.append("uses identity: google_cloud (GitLab.com Google Cloud IAM integration): grant roles to the "
                      "integration's principals; no service-account impersonation")
     return new_text, notes, edits
+
+
+_EMPTY_KEY_REST = re.compile(r"^:\s*(#.*)?$")
+
+
+def _emptied_scripts(doc: Document, edits: list[emit.Replace | emit.Insert]) -> list[emit.Replace | emit.Insert]:
+    """A `before_script:`/`after_script:` whose every item was removed (only a `chmod` of a key
+    file variable, say) becomes `[]`: an empty list keeps overriding the default, as the job's
+    own list did, where an empty value would fail GitLab's schema."""
+    removed = {edit.first for edit in edits if isinstance(edit, emit.Replace) and not edit.lines}
+    if not removed:
+        return []
+    found: list[emit.Replace | emit.Insert] = []
+    for root in doc.roots:
+        for node in walk(root):
+            if not isinstance(node, yaml.MappingNode):
+                continue
+            for key, value in node.value:
+                if not (isinstance(key, yaml.ScalarNode) and key.value in ("before_script", "after_script")
+                        and isinstance(value, yaml.SequenceNode) and not value.flow_style and value.value
+                        and value.tag != "!reference" and value.start_mark.line > key.start_mark.line):
+                    continue
+                if not all(isinstance(item, yaml.ScalarNode) and item.start_mark.line in removed
+                           for item in value.value):
+                    continue
+                line = doc.lines[key.start_mark.line].rstrip("\r\n")
+                rest = _EMPTY_KEY_REST.match(line[key.end_mark.column:])
+                if key.start_mark.line != key.end_mark.line or rest is None:
+                    continue  # an anchor or a comment we cannot keep: the schema check refuses it
+                comment = f" {rest.group(1)}" if rest.group(1) else ""
+                found.append(emit.Replace(key.start_mark.line, key.start_mark.line,
+                                          (line[:key.end_mark.column] + ": []" + comment,)))
+    return found
+
+
+def _images(doc: Document, options: RewriteOptions) -> dict[str, str]:
+    """Each job's effective image (extends, `default:`, top-level `image:`), '' when it names none."""
+    from migrate.ci.selfcheck import original_documents, original_jobs
+
+    try:
+        resolved = original_jobs(doc, options.included)
+        config = effective.from_documents(original_documents(doc))
+    except (yaml.YAMLError, limits.InputRefused, RecursionError):
+        return {}
+    images = {name: tooling.image_name(job) for name, job in [*resolved.hidden.items(), *resolved.jobs.items()]}
+    default = config.get("default")
+    top = {"image": default["image"]} if isinstance(default, dict) and "image" in default else \
+        {"image": config.get("image")}
+    images[DEFAULT_CONTEXT] = tooling.image_name(top)
+    return images
 
 
 def _check_options(options: RewriteOptions) -> None:
@@ -324,7 +378,7 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
             gcloud = _plan_activate(plan, step, command, env, written, token_paths) or gcloud
         elif kind == "docker":
             keyed = True
-            _plan_docker(plan, step, command, gcloud)
+            _plan_docker(plan, step, command, gcloud, env, written)
         elif kind == "cat" and command.path and resolve(command.path, env) in written:
             plan.put(step, [])
             _drop_echo_companions(plan, step)
@@ -542,16 +596,43 @@ def _plan_activate(plan: Plan, step: Step, command: Command, env: dict[str, str]
     return g
 
 
-def _plan_docker(plan: Plan, step: Step, command: Command, gcloud: str | None) -> None:
-    if gcloud is None:
-        plan.problem(step, "docker login with a _json_key in a job that has no gcloud to mint an access token; "
-                     "use gcloud, or exchange the ID token through STS (see docs/ci-rewrite.md)")
-        return
+def _plan_docker(plan: Plan, step: Step, command: Command, gcloud: str | None, env: dict[str, str],
+                 written: dict[str, Step]) -> None:
     if command.unknown or not command.host:
         plan.problem(step, "docker login with options this tool does not know")
         return
-    plan.put(step, [f"{gcloud} auth print-access-token | docker login -u oauth2accesstoken --password-stdin "
-                    f"{command.host}"])
+    if gcloud is not None:
+        plan.put(step, [f"{gcloud} auth print-access-token | docker login -u oauth2accesstoken --password-stdin "
+                        f"{command.host}"])
+        return
+    # No gcloud signed in here: exchange the ID token at STS and impersonate with curl or wget,
+    # when the job's image is known to ship one of them (migrate.ci.tooling.http_clients).
+    image = plan.images.get(plan.job, "")
+    clients = tooling.http_clients(image)
+    if not clients:
+        what = f"image {image}" if image else "the runner's default image (the job names none)"
+        known = "has neither curl nor wget" if clients is not None else "is not one this tool knows to ship curl or wget"
+        plan.problem(step, f"docker login with a _json_key in job {plan.job}, which has no gcloud, and {what} "
+                     f"{known} to exchange the ID token at STS: rewrite by hand")
+        return
+    var = command.var
+    if var is None and command.path and shell.single_var(command.path) in plan.doc.key_vars \
+            and shell.single_var(command.path) not in env:
+        var = shell.single_var(command.path)  # `cat $KEY_FILE | docker login ...`: a file variable
+    elif var is None and command.path:
+        source = written.get(resolve(command.path, env))
+        var = source.command.var if source is not None and source.command is not None else None
+    if var is None or var not in plan.doc.key_vars:
+        plan.problem(step, "docker login reads a key this job does not take from a key variable")
+        return
+    email = service_account(plan, var)
+    plan.put(step, [*emit.sts_exchange(plan.options.provider, email, plan.token_var),
+                    emit.docker_login_with_access_token(command.host), *_docker_marker(plan)])
+
+
+def _docker_marker(plan: Plan) -> list[str]:
+    """The verify marker after a registry login with a federated access token (the token was minted)."""
+    return [f'echo "{emit.MARKER}"'] if plan.options.verify_marker else []
 
 
 def _check_other(plan: Plan, step: Step, command: Command, env: dict[str, str], written: dict[str, Step]) -> None:

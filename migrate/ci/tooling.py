@@ -61,3 +61,44 @@ def problems(name: str, job: Mapping[str, Any]) -> list[str]:
         found.append(f"job {name}: uses standalone gsutil (pip-installed, boto configuration), which cannot take "
                      "external_account credentials; use the Cloud SDK's gsutil or gcloud storage")
     return found
+
+
+# -- HTTP clients in well-known images (for the token exchange without gcloud) ------------------
+#
+# Which of curl / wget an image ships, from the images' own Dockerfiles. An image not listed here
+# (a private registry, a `$VARIABLE`, no image at all: the runner's default) is unknown, and a job
+# that would need an HTTP client in it goes to manual review.
+#
+# - docker (docker-library/docker, every Linux tag: `FROM alpine`): busybox `wget` (the Dockerfile
+#   itself downloads with it); curl only in releases before 18.x, so it is not relied on;
+# - alpine (Alpine's minirootfs): busybox `wget` with `ssl_client` for HTTPS;
+# - google/cloud-sdk, gcr.io/google.com/cloudsdktool/*, google-cloud-cli
+#   (GoogleCloudPlatform/cloud-sdk-docker Dockerfiles, debian, slim and alpine): `curl`;
+# - curlimages/curl: `curl`;
+# - buildpack-deps and the language images built on it (node, python, ruby, golang, openjdk,
+#   maven, gradle without `-slim`/`-alpine`): `curl` and `wget`; their `-alpine` variants: busybox
+#   `wget`; `-slim` variants: neither.
+_WINDOWS = re.compile(r"windows|nanoserver|servercore", re.I)
+_HTTP_IMAGES: tuple[tuple[re.Pattern[str], frozenset[str]], ...] = (
+    (re.compile(r"^(?:docker\.io/)?(?:library/)?docker(?::[\w.-]+)?$"), frozenset({"wget"})),
+    (re.compile(r"^(?:docker\.io/)?(?:library/)?alpine(?::[\w.-]+)?$"), frozenset({"wget"})),
+    (re.compile(r"^(?:docker\.io/)?(?:google/cloud-sdk|(?:[a-z0-9.-]+\.)?gcr\.io/google\.com/cloudsdktool/"
+                r"(?:google-)?cloud-(?:sdk|cli)|google-cloud-cli)(?::[\w.-]+)?$"), frozenset({"curl"})),
+    (re.compile(r"^(?:docker\.io/)?curlimages/curl(?::[\w.-]+)?$"), frozenset({"curl"})),
+    (re.compile(r"^(?:docker\.io/)?(?:library/)?(?:node|python|ruby|golang|openjdk|maven|gradle|buildpack-deps)"
+                r":[\w.-]*alpine[\w.-]*$"), frozenset({"wget"})),
+    (re.compile(r"^(?:docker\.io/)?(?:library/)?(?:node|python|ruby|golang|openjdk|maven|gradle|buildpack-deps)"
+                r":[\w.-]*slim[\w.-]*$"), frozenset()),
+    (re.compile(r"^(?:docker\.io/)?(?:library/)?(?:node|python|ruby|golang|buildpack-deps)(?::[\w.-]+)?$"),
+     frozenset({"curl", "wget"})),
+)
+
+
+def http_clients(image: str) -> frozenset[str] | None:
+    """The HTTP clients (`curl`, `wget`) an image is known to ship; None when the image is unknown."""
+    if not image or "$" in image or _WINDOWS.search(image):
+        return None
+    for pattern, clients in _HTTP_IMAGES:
+        if pattern.match(image):
+            return clients
+    return None

@@ -41,3 +41,31 @@ def run(text: str, **options: object) -> RewriteResult:
     settings: dict[str, object] = {"provider": PROVIDER, "service_account": SA}
     settings.update(options)
     return rewrite(text, RewriteOptions(**settings))  # type: ignore[arg-type]
+
+
+def sts_lines(email: str = SA, token: str = "GCP_ID_TOKEN") -> list[str]:
+    """The token exchange without gcloud, as a reviewer reads it (literal text, not the emitter's)."""
+    iam = f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{email}:generateAccessToken"
+    scope = '\'{"scope":["https://www.googleapis.com/auth/cloud-platform"]}\''
+    return [
+        'GCP_STS_REQUEST="$(printf \'{"audience":"//iam.googleapis.com/' + PROVIDER + '",'
+        '"grantType":"urn:ietf:params:oauth:grant-type:token-exchange",'
+        '"requestedTokenType":"urn:ietf:params:oauth:token-type:access_token",'
+        '"scope":"https://www.googleapis.com/auth/cloud-platform",'
+        '"subjectTokenType":"urn:ietf:params:oauth:token-type:jwt","subjectToken":"%s"}\' "${' + token + '}")"',
+        'GCP_STS_TOKEN="$(if command -v curl > /dev/null; then curl -sSf -H \'Content-Type: application/json\' '
+        '-d "${GCP_STS_REQUEST}" https://sts.googleapis.com/v1/token; else wget -qO- --header '
+        '\'Content-Type: application/json\' --post-data "${GCP_STS_REQUEST}" https://sts.googleapis.com/v1/token; '
+        'fi | sed -n \'s/.*"access_token": *"\\([^"]*\\)".*/\\1/p\')"',
+        'GCP_ACCESS_TOKEN="$(if command -v curl > /dev/null; then curl -sSf -H \'Content-Type: application/json\' '
+        f'-H "Authorization: Bearer ${{GCP_STS_TOKEN}}" -d {scope} {iam}; else wget -qO- --header '
+        f'\'Content-Type: application/json\' --header "Authorization: Bearer ${{GCP_STS_TOKEN}}" --post-data {scope} '
+        f'{iam}; fi | sed -n \'s/.*"accessToken": *"\\([^"]*\\)".*/\\1/p\')"',
+    ]
+
+
+def yaml_item(command: str) -> str:
+    """A command as the rewriter writes it into a `- ` item (single-quoted when YAML needs it)."""
+    if ": " in command or " #" in command:
+        return "'" + command.replace("'", "''") + "'"
+    return command

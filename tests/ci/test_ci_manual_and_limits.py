@@ -11,13 +11,25 @@ from migrate.ci import analyze
 from migrate.ci.limits import MAX_BYTES
 
 MANUAL: dict[str, tuple[str, str]] = {
-    "docker login in an image without gcloud": ("""
+    "docker login in an image with neither gcloud, curl nor wget": ("""
         push:
-          image: docker:24
+          image: python:3.12-slim
           script:
             - echo "$REG_KEY" > key.json
             - docker login -u _json_key --password-stdin https://gcr.io < key.json
-        """, "no gcloud"),
+        """, "has neither curl nor wget"),
+    "docker login in an image this tool cannot see into": ("""
+        push:
+          image: registry.example.com/team/builder:3
+          script:
+            - echo "$REG_KEY" > key.json
+            - docker login -u _json_key --password-stdin https://gcr.io < key.json
+        """, "is not one this tool knows to ship curl or wget"),
+    "docker login in a job that names no image (the runner's default)": ("""
+        push:
+          script:
+            - docker login -u _json_key --password-stdin https://gcr.io < $REG_KEY_FILE
+        """, "the runner's default image"),
     "key file passed to an unknown tool": ("""
         .tpl:
           before_script:

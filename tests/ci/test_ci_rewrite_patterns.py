@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from cihelpers import AUD, CREATE, PROVIDER, SA, dedent, printf, run, token_block
+from cihelpers import AUD, CREATE, PROVIDER, SA, dedent, printf, run, sts_lines, token_block, yaml_item
 
 from migrate.ci import analyze
 
+STS = "\n".join(f"    - {yaml_item(line)}" for line in sts_lines())
+STS_BLOCK = "\n".join(f"  {line}" for line in sts_lines())
 FILE_VAR = ('"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.jwt"', '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.json"')
 
 CASES: dict[str, tuple[str, str]] = {
@@ -149,6 +151,91 @@ CASES: dict[str, tuple[str, str]] = {
             - gcloud auth print-access-token > /dev/null
             - gcloud auth print-access-token | docker login -u oauth2accesstoken --password-stdin https://europe-docker.pkg.dev
             - docker push europe-docker.pkg.dev/p/r/app:1
+        """),
+    "docker login -u _json_key without gcloud: STS exchange + impersonation with curl or wget": (
+        """
+        push:
+          image: docker:24
+          services: [docker:dind]
+          script:
+            - echo "$REG_KEY" > key.json
+            - docker login -u _json_key --password-stdin https://europe-docker.pkg.dev < key.json
+            - docker push europe-docker.pkg.dev/p/r/app:1
+        """,
+        f"""
+        push:
+          @TOKENS@
+          image: docker:24
+          services: [docker:dind]
+          script:
+            - echo "${{GCP_ID_TOKEN}}" > "${{CI_BUILDS_DIR}}/.gcp_wif_${{CI_JOB_ID}}_key.json.jwt"
+            - {printf('"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}_key.json.jwt"', "key.json")}
+        @STS@
+            - printf '%s' "${{GCP_ACCESS_TOKEN}}" | docker login -u oauth2accesstoken --password-stdin https://europe-docker.pkg.dev
+            - docker push europe-docker.pkg.dev/p/r/app:1
+        """),
+    "docker login from a file variable in a before_script; a list left empty becomes []": (
+        """
+        push:
+          image: docker:latest
+          before_script:
+            - chmod 400 $REG_KEY_FILE
+            - cat $REG_KEY_FILE | docker login -u _json_key --password-stdin https://gcr.io
+          script:
+            - docker push gcr.io/p/app:1
+        deploy:
+          image: google/cloud-sdk:480.0.0
+          before_script:
+            - chmod 400 $REG_KEY_FILE
+          script:
+            - gcloud auth activate-service-account --key-file $REG_KEY_FILE
+            - gcloud run deploy app
+        """,
+        f"""
+        push:
+          @TOKENS@
+          image: docker:latest
+          before_script:
+        @STS@
+            - printf '%s' "${{GCP_ACCESS_TOKEN}}" | docker login -u oauth2accesstoken --password-stdin https://gcr.io
+          script:
+            - docker push gcr.io/p/app:1
+        deploy:
+          @TOKENS@
+          image: google/cloud-sdk:480.0.0
+          before_script: []
+          script:
+            - echo "${{GCP_ID_TOKEN}}" > {FILE_VAR[0]}
+            - {CREATE} --credential-source-file={FILE_VAR[0]} --output-file={FILE_VAR[1]}
+            - gcloud auth login --cred-file={FILE_VAR[1]}
+            - gcloud auth print-access-token > /dev/null
+            - gcloud run deploy app
+        """),
+    "docker login in an anchored block scalar of a template (busybox wget image)": (
+        """
+        .login: &login |
+          echo "${GCR_KEY}" | base64 -d > /tmp/key.json
+          cat /tmp/key.json | docker login -u _json_key --password-stdin "https://${GCR_DOMAIN}"
+        .build:
+          image: docker
+          before_script:
+            - *login
+          script:
+            - docker build -t "$IMAGE" .
+        """,
+        f"""
+        .login: &login |
+          echo "${{GCP_ID_TOKEN}}" > "/tmp/key.json.jwt"
+          {printf('"/tmp/key.json.jwt"', "/tmp/key.json")}
+        @STSBLOCK@
+          printf '%s' "${{GCP_ACCESS_TOKEN}}" | docker login -u oauth2accesstoken --password-stdin "https://${{GCR_DOMAIN}}"
+        .build:
+          @TOKENS@
+          image: docker
+          before_script:
+            - *login
+          script:
+            - docker build -t "$IMAGE" .
         """),
     "anchored before_script is rewritten once, in the anchor": (
         """
@@ -355,7 +442,8 @@ CASES: dict[str, tuple[str, str]] = {
 
 def expected(text: str) -> str:
     """Dedent, then expand each `@TOKENS@` line into our id_tokens block at that indentation."""
-    return re.sub(r"^( *)@TOKENS@\n", lambda m: token_block(m.group(1)), dedent(text), flags=re.M)
+    text = re.sub(r"^( *)@TOKENS@\n", lambda m: token_block(m.group(1)), dedent(text), flags=re.M)
+    return text.replace("@STSBLOCK@", STS_BLOCK).replace("@STS@", STS)
 
 
 @pytest.mark.parametrize("name", list(CASES))

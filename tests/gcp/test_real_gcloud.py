@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -296,3 +297,48 @@ def test_create_cred_config_bad_format_writes_no_file_in_either(world: tuple[San
     emulated = shell.gcloud(["gcloud", *argv])
     assert not out.exists() and str(out) not in files
     assert (real.returncode == 0) is emulated
+
+
+# --- the token exchange without gcloud (docker login in an image with curl or wget) ---------------
+
+def _exchange_in_shell(sb: Sandbox, tmp_path: Path, client: str, token: str, sa: str = SA,
+                       provider: str = PROVIDER) -> subprocess.CompletedProcess[str]:
+    """Run the emitted exchange (migrate.ci.emit.sts_exchange) in a POSIX shell (dash) whose PATH
+    holds only `sed` and one HTTP client, the Google URLs pointed at the emulator as the sandbox
+    runner does; print the access token it leaves in $GCP_ACCESS_TOKEN."""
+    from migrate.ci import emit
+
+    dash, tool, sed = shutil.which("dash") or shutil.which("sh"), shutil.which(client), shutil.which("sed")
+    if dash is None or tool is None or sed is None:
+        pytest.skip(f"needs a POSIX shell, sed and {client}")
+    bin_dir = tmp_path / client
+    bin_dir.mkdir(parents=True)
+    for program in (tool, sed):
+        (bin_dir / Path(program).name).symlink_to(program)
+    assert sb.google_url
+    endpoints = GoogleEndpoints.single(sb.google_url)
+    lines = [re.sub(r"https://(?:sts|iamcredentials)\.googleapis\.com[^\s;\"']*",
+                    lambda m: endpoints.remap(m.group(0)), line)
+             for line in emit.sts_exchange(provider, sa, "GCP_ID_TOKEN")]
+    script = "\n".join(["set -e", *lines, 'printf \'%s\' "${GCP_ACCESS_TOKEN}"'])
+    return subprocess.run([dash, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={"PATH": str(bin_dir), "GCP_ID_TOKEN": token})
+
+
+@pytest.mark.parametrize("client", ["curl", "wget"])
+def test_sts_exchange_without_gcloud_mints_a_token_for_the_account(world: tuple[Sandbox, Gcloud], tmp_path: Path,
+                                                                   client: str) -> None:
+    sb, _ = world
+    if not _has_provider(sb):
+        test_gcloud_creates_a_provider_and_binding_the_emulator_accepts(world)
+    token = sb.gitlab.mint_id_token("acme/api", ref="main", audience=AUD)
+    done = _exchange_in_shell(sb, tmp_path, client, token)
+    assert done.returncode == 0 and done.stdout, done.stderr
+    info = requests.get(f"{sb.google_url}/tokeninfo", params={"access_token": done.stdout}, timeout=10).json()
+    assert info["email"] == SA
+    # no binding on OTHER: the impersonation is refused and the job gets no token
+    refused = _exchange_in_shell(sb, tmp_path / "other", client, token, sa=OTHER)
+    assert not refused.stdout
+    # a token for another audience: STS refuses it
+    wrong = sb.gitlab.mint_id_token("acme/api", ref="main", audience=sb.gitlab_url.rstrip("/"))
+    assert not _exchange_in_shell(sb, tmp_path / "aud", client, wrong).stdout
