@@ -22,7 +22,10 @@ def test_marker_follows_each_federated_sign_in(name: str) -> None:
     assert added and all(MARKER in line or MARKER_CONFIGURED in line for line in added), added
     lines = marked.text.splitlines()
     for i, line in enumerate(lines):
-        if MARKER in line:  # after a gcloud login: a token is minted first
+        if MARKER in line and "docker login -u oauth2accesstoken" in lines[i - 1]:
+            # no gcloud: the registry accepted the federated access token the exchange minted
+            assert line.strip() in (f'- echo "{MARKER}"', f'- \'echo "{MARKER}"\'', f'echo "{MARKER}"')
+        elif MARKER in line:  # after a gcloud login: a token is minted first
             assert "auth print-access-token > /dev/null &&" in line
             assert "auth login --cred-file" in lines[i - 1]
 
