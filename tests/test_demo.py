@@ -67,3 +67,24 @@ def test_demo_runs_the_whole_migration(tmp_path: Path) -> None:
         sample = normalise((SAMPLE / name).read_text(encoding="utf-8"))
         assert produced == sample, (f"reports/sample/{name} is out of date: rerun with WIF_UPDATE_SAMPLE=1 "
                                     "and review the change")
+
+
+@pytest.mark.slow
+def test_demo_json_prints_one_envelope(tmp_path: Path) -> None:
+    """`demo --format json`: the steps' tables go to stderr; stdout is the output envelope."""
+    import json
+
+    import jsonschema
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "WIF_SANDBOX_"))}
+    proc = subprocess.run([sys.executable, "-m", "migrate", "demo", "--out", str(tmp_path), "--seed", "7",
+                           "--now", NOW, "--format", "json"], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(proc.stdout)  # nothing else on stdout
+    schema = json.loads((ROOT / "docs" / "output.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(doc, schema)
+    assert doc["command"] == "demo" and doc["exit_code"] == 0 and doc["errors"] == []
+    assert [r["command"] for r in doc["results"]][:3] == ["scan", "plan", "apply"]
+    assert doc["summary"]["keys_found"] >= 5 and doc["summary"]["line"].startswith(
+        f"{doc['summary']['keys_found']} keys found")
+    assert "=== 1. scan" in proc.stderr

@@ -58,6 +58,11 @@ def test_every_verb_prints_the_envelope(cli: Run, tmp_path: Path) -> None:
     assert all(r["outcome"] != "applied" for r in doc["results"])  # a dry run
     code, doc = cli("keys", "orphans", "--plan", plan, "--format", "json")
     assert "orphans" in doc["summary"]
+    code, doc = cli("report", "--format", "json", "--inventory", inv, "--plan", plan, "--out", str(tmp_path / "r"))
+    assert code == 0 and doc["summary"]["keys_found"] >= 1 and doc["summary"]["line"].startswith(
+        f"{doc['summary']['keys_found']} key(s) found")
+    assert doc["results"] == [{"format": "json", "path": str(tmp_path / "r" / "report.json")}]
+    assert (tmp_path / "r" / "report.json").exists()
     ci = tmp_path / "a.yml"
     ci.write_text("deploy:\n  script:\n    - gcloud auth activate-service-account --key-file $K\n")
     code, doc = cli("ci", "analyze", str(ci), "--format", "json")
@@ -99,6 +104,13 @@ def test_check_writes_sarif_and_dash_is_stdout(cli: Run, tmp_path: Path, demo_sa
     project = usage["name"].split(" used in ", 1)[1].rsplit("/" + usage["location"]["file"], 1)[0]
     commit = gl.projects.get(project).commits.get(usage["location"]["commit"]["sha"])
     assert commit.id == usage["location"]["commit"]["sha"]  # a real commit of that project
+    # report: `-o -` is stdout too (one single-file format), never a folder named "-"
+    assert main(["report", "--inventory", inv, "--format", "json", "-o", "-", "-c", str(tmp_path / "c.yaml")]) == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["keys_found"] >= 1
+    assert main(["report", "--inventory", inv, "--format", "md", "-o", "-", "-c", str(tmp_path / "c.yaml")]) == 0
+    assert capsys.readouterr().out.startswith("#")
+    assert main(["report", "--inventory", inv, "--format", "csv", "-o", "-", "-c", str(tmp_path / "c.yaml")]) == 2
+    assert "single-file format" in capsys.readouterr().err
     assert main(["scan", "--no-google", "-o", "-", "-c", str(tmp_path / "c.yaml")]) == 1
     captured = capsys.readouterr()
     assert plan_io is not None and json.loads(captured.out)["kind"] == "wif-migrate/inventory"

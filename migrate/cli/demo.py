@@ -11,6 +11,7 @@ is day-granular; deletion waits for the grace period). `--seed` and `--now` make
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.cli.common import new_parser
+from migrate.cli.output import print_envelope
 from migrate.core.errors import EXIT_OK, UsageError
 
 
@@ -31,6 +33,9 @@ def register(sub: Any, help_text: str) -> None:
     p.add_argument("--org", default="demo", help="org description file, or a shipped org name (default demo)")
     p.add_argument("--seed", type=int, default=None, help="key-id seed (default: the org file's)")
     p.add_argument("--now", default=None, metavar="TIME", help="start time, e.g. 2026-11-25T09:00:00Z")
+    p.add_argument("--format", choices=("text", "json"), default="text",
+                   help="json: the steps' output goes to stderr and stdout holds one output envelope "
+                        "(one result per step with its exit code)")
     p.set_defaults(func=run)
 
 
@@ -48,8 +53,6 @@ def _step(title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from migrate.core.state import set_clock
-    from migrate.sandbox.launch import Sandbox
     from migrate.sandbox.org import load_org
 
     org = load_org(args.org)
@@ -64,6 +67,30 @@ def run(args: argparse.Namespace) -> int:
             f.unlink()
     config = str(out / "wif-migrate.yaml")
     verbose = ["-v"] * (getattr(args, "verbose", 0) or 0)
+    as_json = getattr(args, "format", "text") == "json"
+    steps: list[dict[str, Any]] = []
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        summary = _run_story(org, args, out, state_dir, config, verbose, steps)
+    if as_json:
+        failed = [st for st in steps if st["exit_code"] not in _EXPECTED.get(st["command"], (0,))]
+        return print_envelope("demo", EXIT_OK, {"line": summary, "steps": len(steps),
+                                                "report": str(out / "reports" / "report.html"),
+                                                **_counts(out / "reports" / "report.json")},
+                              steps, [{"subject": st["step"], "reason": f"exit code {st['exit_code']}"}
+                                      for st in failed])
+    return EXIT_OK
+
+
+#: exit codes a step of the story may end with and still be the story working as designed
+#: (scan finds keys; verify and retire refuse what has no evidence yet, e.g. the tag-only app)
+_EXPECTED: dict[str, tuple[int, ...]] = {"scan": (0, 1), "verify": (0, 1), "keys retire": (0, 1),
+                                         "keys delete": (0, 1)}
+
+
+def _run_story(org: Any, args: argparse.Namespace, out: Path, state_dir: Path, config: str, verbose: list[str],
+               steps: list[dict[str, Any]]) -> str:
+    from migrate.core.state import set_clock
+    from migrate.sandbox.launch import Sandbox
 
     with Sandbox(org, now=_parse_now(args.now)) as sb:
         sb.write_config(config, state_dir=str(state_dir))
@@ -76,22 +103,26 @@ def run(args: argparse.Namespace) -> int:
 
         set_clock(now)  # the tool's timestamps follow the emulated world's calendar
         try:
-            summary = _story(sb, out, config, reports=out / "reports", now=now, verbose=verbose)
+            summary = _story(sb, out, config, reports=out / "reports", now=now, verbose=verbose, steps=steps)
         finally:
             set_clock(None)
     print(f"\ndemo: {summary}; report: {out / 'reports' / 'report.html'}")
-    return EXIT_OK
+    return summary
 
 
 def _story(sb: Any, out: Path, config: str, reports: Path, now: Callable[[], str],
-           verbose: list[str]) -> str:
-    """Scan → plan → apply → merge → verify → retire → delete → report; returns the summary line."""
+           verbose: list[str], steps: list[dict[str, Any]] | None = None) -> str:
+    """Scan → plan → apply → merge → verify → retire → delete → report; returns the summary line
+    and appends each step (title, command, exit code) to `steps`."""
     from migrate.cli.verbs import main as cli
 
     def step(title: str, *argv: str) -> int:
         _step(title)
         code = cli([*argv, "--config", config, *verbose])
         sys.stdout.flush()
+        if steps is not None:
+            command = " ".join(argv[:2]) if argv[0] == "keys" else argv[0]
+            steps.append({"step": title, "command": command, "exit_code": code})
         return code
 
     step("1. scan: where are keys stored and used?", "scan", "-o", str(out / "inventory.json"),
@@ -164,6 +195,14 @@ def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
                     project.jobs.get(job.id, lazy=True).play()
                     print(f"played manual job {job.name} in {path} pipeline {pipeline.id}")
     return merged
+
+
+def _counts(report_json: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads(report_json.read_text(encoding="utf-8")).get("summary", {})
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in summary.items() if isinstance(v, int)}
 
 
 def _summary(report_json: Path) -> str:

@@ -10,6 +10,7 @@ Exit 0 when the reports were written (findings do not fail this command; `check`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from typing import Any
 
 from migrate.cli.commit_shas import file_commits
 from migrate.cli.common import DEFAULT_CONFIG, config_from_args, new_parser
+from migrate.cli.output import STDOUT, print_envelope, write_output
 from migrate.core.config import REPORT_FORMATS, Config
 from migrate.core.errors import EXIT_OK, UsageError
 from migrate.core.model import Inventory, Plan
@@ -37,7 +39,9 @@ def register(sub: Any, help_text: str) -> None:
     parser.add_argument("--format", "-f", metavar="LIST",
                         help=f"comma-separated formats: {','.join(REPORT_FORMATS)} "
                              "(default: config reports.formats)")
-    parser.add_argument("--out", "-o", metavar="DIR", help="output directory (default: config reports.out)")
+    parser.add_argument("--out", "-o", metavar="DIR",
+                        help="output directory (default: config reports.out); `-` prints the one report "
+                             "of a single-file format (md, html, json, gitlab) on stdout instead")
     add_input_options(parser)
     parser.add_argument("--plan", metavar="FILE", help="plan file (default: the latest plan snapshot, if any)")
     add_progress_option(parser)
@@ -138,18 +142,34 @@ def write_reports(doc: FindingsDocument, formats: list[str], out: Path,
 def run(args: argparse.Namespace) -> int:
     config = optional_config(args)
     formats = parse_formats(args.format, config)
+    to_stdout = args.out == STDOUT
+    if to_stdout and (len(formats) != 1 or len(outputs(formats[0])) != 1):
+        raise UsageError("--out -: name one single-file format (md, html, json or gitlab) with --format; "
+                         "csv writes two files")
     progress = progress_from_args(args)
     progress.start("Building the findings (inventory, plan, journal)", None)
     try:
         doc = build_document(args, config)
     finally:
         progress.finish()
-    out = Path(args.out or (config.reports.out if config else "reports"))
     commits = file_commits(config, doc, progress) if "gitlab" in formats else {}
-    for path in write_reports(doc, formats, out, commits, progress):
-        print(path)
     s = doc.summary
-    print(f"wif-migrate report: {s.keys_found} key(s) found, {s.keys_migrated} migrated, {s.keys_disabled} "
-          f"disabled, {s.keys_deleted} deleted; {s.projects_keyless} of {s.projects_total} project(s) keyless; "
-          f"{len(doc.errors)} ERROR row(s)", file=sys.stderr)
+    line = (f"wif-migrate report: {s.keys_found} key(s) found, {s.keys_migrated} migrated, {s.keys_disabled} "
+            f"disabled, {s.keys_deleted} deleted; {s.projects_keyless} of {s.projects_total} project(s) keyless; "
+            f"{len(doc.errors)} ERROR row(s)")
+    if to_stdout:
+        name, render = outputs(formats[0])[0]
+        write_output(STDOUT, gitlab_format.render(doc, commits) if formats[0] == "gitlab" else render(doc), name)
+        print(line, file=sys.stderr)
+        return EXIT_OK
+    out = Path(args.out or (config.reports.out if config else "reports"))
+    written = write_reports(doc, formats, out, commits, progress)
+    if formats == ["json"]:
+        # `--format json`: the output envelope (docs/output.md) on stdout; report.json is written too
+        return print_envelope("report", EXIT_OK, {**dataclasses.asdict(s), "line": line.split(": ", 1)[1]},
+                              [{"format": "json", "path": str(p)} for p in written],
+                              [{"subject": i.subject, "reason": i.reason} for i in doc.errors])
+    for path in written:
+        print(path)
+    print(line, file=sys.stderr)
     return EXIT_OK
