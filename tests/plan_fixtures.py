@@ -108,7 +108,7 @@ def files() -> dict[tuple[str, str, str], FileText | str]:
 WEB_CI = """include:
   - project: acme/templates
     file: gcp.yml
-deploy:
+ship:
   extends: deploy
   script: [./deploy.sh]
 """
@@ -128,5 +128,12 @@ def line_rewriter(request: RewriteRequest) -> RewriteOutcome:
     if not old:
         return RewriteOutcome("unchanged", request.text)
     sa = next(iter(request.service_accounts.values()))
-    new = request.text.replace(old[0], f"    - gcloud auth login --cred-file=\"$GCP_CRED\"  # {sa}")
+    provider = request.audience.removeprefix("https://iam.googleapis.com/")
+    new = request.text.replace(old[0], (
+        '    - echo "$GCP_ID_TOKEN" > .gcp_token\n'
+        f"    - gcloud iam workload-identity-pools create-cred-config {provider} --service-account={sa} "
+        "--credential-source-file=.gcp_token --output-file=.gcp_cred.json\n"
+        "    - gcloud auth login --cred-file=.gcp_cred.json"))
+    # the ID token the federated sign-in needs, on the job (so jobs extending it get it too)
+    new = new.replace("deploy:\n", f"deploy:\n  id_tokens:\n    GCP_ID_TOKEN:\n      aud: {request.audience}\n", 1)
     return RewriteOutcome("rewritten", new, (), f"-{old[0]}\n+    - gcloud auth login ...\n", ("deploy",))

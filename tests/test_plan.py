@@ -198,7 +198,8 @@ def test_template_consumer_using_reference_sends_the_template_to_manual() -> Non
     result = build_plan(INVENTORY, config(), facts(files=consumer_files), line_rewriter)
     assert "merge_request:acme/templates:gcp.yml" not in [a.id for a in result.plan.actions]
     [problem] = [m for m in result.plan.manual if m.subject == "file:acme/templates:gcp.yml"]
-    assert "acme/web copies deploy with !reference" in problem.reason
+    assert ("consumer acme/web, file .gitlab-ci.yml, job ship: no ID token with the provider audience reaches "
+            "the job") in problem.reason
 
 
 def test_service_accounts_entry_never_moves_a_readable_key_to_another_account() -> None:

@@ -67,6 +67,9 @@ class MRParams:
     # consumer project → the effective jobs (as GitLab resolves them) that receive a key and run
     # the changed lines (migrate.plan.receipts): what verify must see authenticate after the merge.
     effective_jobs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # the pipelines that read the file and what their jobs receive (migrate.plan.consumer_check): apply
+    # re-reads those files live and reruns the check on the rewrite it recomputes
+    consumer_check: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def jobs(self) -> tuple[str, ...]:
@@ -148,6 +151,7 @@ def parse_params(action: Action) -> MRParams:
         provider=str(p.get("provider") or ""),
         project_id=p.get("project_id"),
         effective_jobs={str(c): _strs(j) for c, j in (p.get("effective_jobs") or {}).items()},
+        consumer_check=dict(p.get("consumer_check") or {}),
     )
 
 

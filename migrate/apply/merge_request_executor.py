@@ -78,6 +78,10 @@ class Observed:
     branch_head: CommitInfo | None = None
     branch_files: dict[str, FileState | None] = field(default_factory=dict)
     mrs: list[MRInfo] = field(default_factory=list)
+    # the files of the pipelines that read the action's files (params.consumer_check), read live:
+    # (project, path, ref) → content, or why it could not be read
+    consumer_files: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    consumer_errors: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
 def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str) -> tuple[str, str, str]:
@@ -94,6 +98,31 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str) 
                              _instance_url(plan), job_map, contexts)
     outcome = rewriter(request)
     return outcome.status, outcome.text, "; ".join(outcome.reasons)
+
+
+def _pipelines(params: MRParams) -> list[Any]:
+    from migrate.plan.consumer_check import Pipeline
+
+    return [Pipeline.from_data(p) for p in params.consumer_check.get("pipelines") or ()]
+
+
+def _consumer_failures(params: MRParams, obs: Observed, path: str, base: str, content: str) -> list[str]:
+    """The plan's consumer check (migrate.plan.consumer_check), recomputed with the live files."""
+    from migrate.plan import consumer_check
+
+    pipelines = _pipelines(params)
+    if not pipelines:
+        return []
+    check = params.consumer_check
+    target = (params.project, path, params.target_branch)
+    texts = {**obs.consumer_files, target: base}
+    names = [str(n) for n in check.get("key_variables") or ()]
+    audience = str(params.rewrite_options.get("audience") or "")
+    mode = str(check.get("token_mode") or "id_tokens")
+    accounts = dict(check.get("accounts") or {})
+    return consumer_check.failures(
+        pipelines, texts, obs.consumer_errors, target, content,
+        lambda c: consumer_check.expectation(names, audience, mode, dict(accounts.get(c) or {})))
 
 
 def _content_diff(planned: str, now: str, limit: int = 40) -> str:
@@ -154,6 +183,17 @@ class MergeRequestExecutor:
             for f in params.files:
                 obs.branch_files[f.path] = self.backend.file(params.project, f.path, branch)
         obs.mrs = self.backend.merge_requests(params.project, branch)
+        own = {(params.project, f.path, params.target_branch) for f in params.files}
+        for file in sorted({f.id for p in _pipelines(params) for f in p.files} - own):
+            try:
+                state = self.backend.file(*file)
+            except Exception as exc:  # noqa: BLE001 - an unreadable consumer file refuses the action, with why
+                obs.consumer_errors[file] = str(exc) or type(exc).__name__
+                continue
+            if state is None:
+                obs.consumer_errors[file] = "404 Not Found"
+            else:
+                obs.consumer_files[file] = state.content
         return obs
 
     def prefetch(self, actions: Sequence[Action]) -> None:
@@ -274,6 +314,11 @@ class MergeRequestExecutor:
                                 f"rewritten automatically: {reasons or status}")
                 content = text
                 log.info("%s: %s changed since planning; re-rewritten", action.id, f.path)
+            failures = _consumer_failures(params, obs, f.path, live.content, content)
+            if failures:
+                return {}, ("refused", f"{f.path}: the rewrite would break a job of a pipeline that reads it "
+                            f"(re-checked with the live files): {'; '.join(failures)}; the plan's content is not "
+                            "executed")
             desired[f.path] = (content, live)
         return desired, None
 

@@ -134,13 +134,16 @@ def _files(config: Config, inventory: Inventory, progress: Progress) -> dict[tup
     from migrate.gitlab.files import read_files
 
     wanted = {(u.file_project, u.file_path, u.ref) for u in inventory.usages}
-    # Consumers of a shared template: the planner checks they still get the ID token.
+    # Every file of every pipeline that reads a keyed file: the planner checks that each job of
+    # those pipelines still gets the ID token after the rewrite (migrate.plan.consumer_check).
     projects = {p.path: p for p in inventory.projects}
-    for u in inventory.usages:
-        for c in u.consumers:
-            p = projects.get(c)
-            if c != u.file_project and p is not None and p.default_branch and "@" not in p.ci_config_path:
-                wanted.add((c, p.ci_config_path or ".gitlab-ci.yml", p.default_branch))
+    for c in sorted({c for u in inventory.usages for c in u.consumers}):
+        p = projects.get(c)
+        if p is None:
+            continue
+        wanted.update((f.project, f.path, f.ref) for f in p.ci_files if f.ref)
+        if not p.ci_files and p.default_branch and "@" not in p.ci_config_path:
+            wanted.add((c, p.ci_config_path or ".gitlab-ci.yml", p.default_branch))
     if not wanted:
         return {}
     progress.start("Reading CI files from GitLab", len(wanted))

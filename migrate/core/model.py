@@ -122,6 +122,10 @@ class CIFileRef:
     path: str
     ref: str
     included_by: str | None = None  # the project whose config includes it, if not its own
+    # The files its own `include:` names, in order, as (project, path, ref; "" = default branch):
+    # with them the planner rebuilds the pipeline's include tree and merges the files in GitLab's
+    # order to resolve the consumer's effective jobs (issue 15 §3).
+    includes: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -744,6 +744,7 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
         consumers = sorted({c for u in usages for c in u.consumers})
         text = facts.files.get((fproject, fpath, ref))
         problem: str | None = None
+        checked: dict[str, Any] = {}
         outcome = RewriteOutcome("manual")
         overridden = _schedule_overrides(consumers, names, projects)
         if overridden:
@@ -769,7 +770,8 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                 problem = "needs manual review: " + (
                     "; ".join(outcome.reasons) or "the rewriter could not change it safely")
             else:
-                problem = _consumer_problem(fproject, consumers, usages, projects, facts)
+                problem, checked = _consumer_problem(fproject, fpath, ref, outcome.text, consumers, names,
+                                                     projects, facts, derived, var_key, inventory.gitlab_version)
         if problem is not None or not isinstance(text, FileText):
             manual.append(Problem(subject, problem or "unreadable", "manual"))
             for r in var_refs:
@@ -792,6 +794,9 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                 "new_content": outcome.text, "diff": outcome.diff, "status": "rewritten",
                 "reasons": list(outcome.reasons), "jobs": list(jobs), "consumers": consumers,
                 "effective_jobs": effective_jobs,
+                # the pipelines of the projects that read this file, and what each of their jobs
+                # receives: apply re-reads those files and recomputes the consumer check live
+                "consumer_check": checked,
                 "provider": derived.design.provider_name, "audience": derived.design.audience,
                 "service_accounts": sa_map,
                 "keys": [{"service_account": k.service_account, "key_id": k.key_id,
@@ -915,9 +920,6 @@ def _ctx_label(r: Receipt) -> str:
     return f"{r.context.ref_class.replace('_', ' ')}, {env}"
 
 
-_REFERENCE_RE = re.compile(r"!reference\s*\[\s*['\"]?([^,\]'\"]+)")
-
-
 def _schedule_overrides(consumers: Sequence[str], names: Sequence[str], projects: Mapping[str, Any]) -> list[str]:
     """Pipeline schedule variables that override a key variable the file's jobs use, in any
     consumer project (scan: ProjectRecord.schedule_overrides). The scheduled pipelines receive
@@ -932,26 +934,41 @@ def _schedule_overrides(consumers: Sequence[str], names: Sequence[str], projects
     return out
 
 
-def _consumer_problem(fproject: str, consumers: Sequence[str], usages: Sequence[KeyUsage],
-                      projects: Mapping[str, Any], facts: PlanFacts) -> str | None:
-    """A template's `id_tokens` reach jobs that `extends` it, not jobs that copy its script with
-    `!reference`: such a consumer would lose its credentials, so the template goes to manual."""
-    template_jobs = {j for u in usages for j in u.finding.jobs}
-    for consumer in consumers:
-        if consumer == fproject:
-            continue
-        record = projects.get(consumer)
-        path = (record.ci_config_path if record else "") or ".gitlab-ci.yml"
-        text = facts.files.get((consumer, path, record.default_branch if record else ""))
-        if not isinstance(text, FileText):
-            return (f"needs manual review: consumer {consumer}'s CI file could not be read to check that "
-                    "its jobs still get the ID token")
-        referenced = {m.strip() for m in _REFERENCE_RE.findall(text.content)} & template_jobs
-        if referenced:
-            return (f"needs manual review: {consumer} copies {', '.join(sorted(referenced))} with !reference; "
-                    "the ID token added to the template job would not reach it (add id_tokens to "
-                    f"{consumer}'s job, or make it extend the template job)")
-    return None
+def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consumers: Sequence[str],
+                      names: Sequence[str], projects: Mapping[str, Any], facts: PlanFacts, derived: Derived,
+                      var_key: Mapping[str, KeyIdentity], gitlab_version: str | None
+                      ) -> tuple[str | None, dict[str, Any]]:
+    """Every job of every pipeline that reads this file (in any of its files, through `extends`,
+    `!reference` or nested includes) must still get the ID token and sign in right after the
+    rewrite (`migrate.plan.consumer_check`); else manual, naming the consumer, file and job.
+    Returns the
+    reason (None: fine) and what apply needs to recompute the same check live."""
+    from migrate.plan import consumer_check
+
+    target = (fproject, fpath, ref)
+    pipelines = [consumer_check.pipeline_of(projects[c], target) for c in consumers if c in projects]
+    pipelines = [p for p in pipelines if p.holds(target) and not p.alone(target)]
+    accounts = consumer_check.consumer_accounts(derived.receipts_of(fproject, fpath), var_key)
+    mode = consumer_check.token_mode(gitlab_version)
+    checked = {"pipelines": [p.to_data() for p in pipelines], "key_variables": list(names),
+               "token_mode": mode, "accounts": {p.consumer: accounts.get(p.consumer, {}) for p in pipelines}}
+    if not pipelines:
+        return None, checked
+    texts: dict[tuple[str, str, str], str] = {}
+    errors: dict[tuple[str, str, str], str] = {}
+    for pipeline in pipelines:
+        for file in pipeline.files:
+            found = facts.files.get(file.id)
+            if isinstance(found, FileText):
+                texts[file.id] = found.content
+            else:
+                errors[file.id] = found or "not fetched"
+    reasons = consumer_check.failures(
+        pipelines, texts, errors, target, new_text,
+        lambda c: consumer_check.expectation(names, derived.design.audience, mode, accounts.get(c, {})))
+    if reasons:
+        return "needs manual review: " + "; ".join(dict.fromkeys(reasons)), checked
+    return None, checked
 
 
 # ---------------------------------------------------------------------------------------------

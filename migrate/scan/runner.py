@@ -454,7 +454,8 @@ class _Scan:
                     status, error = "error", reason
                 continue
             files.append(CIFileRef(fs.key.project, fs.key.path, fs.key.ref or "",
-                                   included_by=record.path if shared else None))
+                                   included_by=record.path if shared else None,
+                                   includes=tuple((k.project, k.path, k.ref or "") for k in fs.includes)))
             self.file_jobs.setdefault(fs.key, fs.jobs)
             self.pipeline_keys.setdefault(record.path, []).append(fs.key)
             self.problems.extend(fs.problems)
@@ -592,8 +593,11 @@ class _Scan:
     def _name_default_refs(self) -> None:
         """Files read at "the default branch" of an in-scope project get that branch's name."""
         for path, record in self.records.items():
-            if any(not f.ref for f in record.ci_files):
-                files = tuple(replace(f, ref=f.ref or self._default_branch(f.project)) for f in record.ci_files)
+            if any(not f.ref or any(not ref for _, _, ref in f.includes) for f in record.ci_files):
+                files = tuple(replace(f, ref=f.ref or self._default_branch(f.project),
+                                      includes=tuple((p, name, ref or self._default_branch(p))
+                                                     for p, name, ref in f.includes))
+                              for f in record.ci_files)
                 self.records[path] = replace(record, ci_files=files)
 
     def _default_branch(self, project: str) -> str:

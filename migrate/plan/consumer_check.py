@@ -1,0 +1,237 @@
+"""Every job that copies a rewritten file's authentication must still get the ID token (issue 15 §3).
+
+A template job's `id_tokens` reach the jobs that `extends` it (deep merge), but not a job that
+copies its script with `!reference [.tpl, script]`, nor one whose own `id_tokens: !reference [...]`
+replaces the merged hash, nor one that loses its `default:id_tokens` to the template's job-level
+ones. Such jobs can live in any file of any pipeline that includes the template: the consumer's
+root CI file, its local includes, other projects' files it includes, nested.
+
+So for each pipeline that reads a file the plan rewrites, this module rebuilds the pipeline from
+the files the scan read (`ProjectRecord.ci_files` with each file's `includes`), resolves its jobs
+as GitLab does before and after the rewrite (`migrate.ci.effective`: included files deep-merged in
+GitLab's order — each file's includes, in order, then the file itself, `Config::External::
+Processor#perform` in `lib/gitlab/ci/config/external/processor.rb`, nested through
+`File::Base#expanded_content_hash` — then `extends`, `!reference`, `default:`/`inherit:`), and
+runs the independent comparison (`migrate.ci.acceptance.compare`) on the consumer's effective jobs:
+the provider token reaches every job that used the key, every token it had is kept, only
+authentication changed, and each job signs in as the account of the key it received (per context).
+A file of the pipeline that could not be read, or does not parse, is a failure with its reason:
+never a silent pass. Pure: the caller passes the texts (plan: read at plan time; apply: re-read live).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from migrate.ci import acceptance, effective, limits
+
+FileId = tuple[str, str, str]  # (project, path, ref)
+
+
+@dataclass(frozen=True)
+class PipelineFile:
+    """One file of a pipeline and the files its own `include:` names, in order."""
+
+    id: FileId
+    includes: tuple[FileId, ...] = ()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The files one project's pipeline reads (root first), as the scan found them."""
+
+    consumer: str
+    files: tuple[PipelineFile, ...]
+    unread: str = ""  # why the scan could not read all of it ('' = it could)
+
+    def to_data(self) -> dict[str, Any]:
+        return {"consumer": self.consumer, "unread": self.unread,
+                "files": [{"id": list(f.id), "includes": [list(i) for i in f.includes]} for f in self.files]}
+
+    @staticmethod
+    def from_data(data: Mapping[str, Any]) -> Pipeline:
+        files = tuple(PipelineFile(_file_id(f.get("id")), tuple(_file_id(i) for i in f.get("includes") or ()))
+                      for f in data.get("files") or ())
+        return Pipeline(str(data.get("consumer") or ""), files, str(data.get("unread") or ""))
+
+    def holds(self, target: FileId) -> bool:
+        return any(_same(f.id, target) for f in self.files)
+
+    def alone(self, target: FileId) -> bool:
+        """The pipeline is the target file and nothing else (its own self-check covers it)."""
+        return len(self.files) == 1 and _same(self.files[0].id, target) and not self.files[0].includes
+
+
+def _file_id(value: Any) -> FileId:
+    parts = [str(part) for part in (value or ())][:3]
+    parts += [""] * (3 - len(parts))
+    return parts[0], parts[1], parts[2]
+
+
+def _same(a: FileId, b: FileId) -> bool:
+    """The same file; an empty ref (the default branch, not named) matches any ref."""
+    return a[:2] == b[:2] and (a[2] == b[2] or not a[2] or not b[2])
+
+
+def merge_order(pipeline: Pipeline) -> tuple[list[FileId], list[FileId]]:
+    """(files in GitLab's merge order, root last; include targets the pipeline does not hold).
+
+    A file's content is its includes' expanded contents deep-merged in order, then its own, so the
+    whole pipeline is the post-order walk of the include tree. A file included twice is merged
+    where it first appears."""
+    if not pipeline.files:
+        return [], []
+    order: list[FileId] = []
+    missing: list[FileId] = []
+    seen: set[FileId] = set()
+
+    def find(target: FileId) -> PipelineFile | None:
+        return next((f for f in pipeline.files if f.id == target), None) or \
+            next((f for f in pipeline.files if _same(f.id, target)), None)
+
+    def visit(node: PipelineFile, depth: int) -> None:
+        if node.id in seen or depth > 100:
+            return
+        seen.add(node.id)
+        for target in node.includes:
+            child = find(target)
+            if child is None:
+                if target not in missing:
+                    missing.append(target)
+            else:
+                visit(child, depth + 1)
+        order.append(node.id)
+
+    root = pipeline.files[0]
+    if any(f.includes for f in pipeline.files):
+        visit(root, 0)
+        order += [f.id for f in pipeline.files if f.id not in seen]  # not reached: keep, before the root
+        if order[-1] != root.id:
+            order.remove(root.id)
+            order.append(root.id)
+    else:  # an inventory without the include tree: the includes in discovery order, then the root
+        order = [f.id for f in pipeline.files[1:]] + [root.id]
+    return order, missing
+
+
+def label(file: FileId, consumer: str) -> str:
+    return file[1] if file[0] == consumer else f"{file[0]}:{file[1]}"
+
+
+_JOB = re.compile(r"^job (\S+): (.*)$", re.S)
+
+
+def check(pipeline: Pipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str], target: FileId,
+          new_text: str, expect: acceptance.Expectation) -> list[str]:
+    """Reasons the rewrite of `target` would break a job of this pipeline (empty: it would not)."""
+    consumer = pipeline.consumer
+    if not pipeline.holds(target) or pipeline.alone(target):
+        return []
+    if pipeline.unread:
+        return [f"consumer {consumer}: {pipeline.unread}; cannot check that its jobs still get the ID token"]
+    order, missing = merge_order(pipeline)
+    if missing:
+        return [f"consumer {consumer}: file {label(missing[0], consumer)} of its pipeline could not be read; "
+                "cannot check that its jobs still get the ID token"]
+    before_maps: list[dict[str, Any]] = []
+    after_maps: list[dict[str, Any]] = []
+    for file in order:
+        text = _text(texts, file)
+        if text is None:
+            why = _text(errors, file) or "not read"
+            return [f"consumer {consumer}: file {label(file, consumer)} could not be read ({why}); cannot check "
+                    "that its jobs still get the ID token"]
+        try:
+            loaded = effective.load(text)
+            before_maps.append(loaded)
+            after_maps.append(effective.load(new_text) if _same(file, target) else loaded)
+        except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
+            which = "the rewritten " + label(file, consumer) if _same(file, target) else label(file, consumer)
+            return [f"consumer {consumer}: file {which} cannot be loaded "
+                    f"({' '.join(str(error).split())[:100]}); cannot check that its jobs still get the ID token"]
+    try:
+        before = effective.resolve(before_maps[:-1], before_maps[-1])
+        after = effective.resolve(after_maps[:-1], after_maps[-1])
+    except RecursionError:
+        return [f"consumer {consumer}: its jobs cannot be resolved (nesting too deep)"]
+    if before.problems:
+        return [f"consumer {consumer}: GitLab would not resolve its jobs as written: {before.problems[0]}"]
+    out = []
+    for failure in acceptance.compare(before, after, expect):
+        match = _JOB.match(failure)
+        if match is None:
+            out.append(f"consumer {consumer}: {failure}")
+            continue
+        job, reason = match.groups()
+        where = next((label(f, consumer) for f, body in zip(reversed(order), reversed(before_maps), strict=True)
+                      if job in body), label(order[-1], consumer))
+        out.append(f"consumer {consumer}, file {where}, job {job}: {reason}")
+    return out
+
+
+def _text(texts: Mapping[FileId, str], file: FileId) -> str | None:
+    if file in texts:
+        return texts[file]
+    return next((text for key, text in texts.items() if _same(key, file)), None)
+
+
+def failures(pipelines: Sequence[Pipeline], texts: Mapping[FileId, str], errors: Mapping[FileId, str],
+             target: FileId, new_text: str, expectation_for: Any) -> list[str]:
+    """`check` over every pipeline; `expectation_for(consumer)` gives each its Expectation."""
+    out: list[str] = []
+    for pipeline in pipelines:
+        out.extend(check(pipeline, texts, errors, target, new_text, expectation_for(pipeline.consumer)))
+    return out
+
+
+# --- what the planner and the MR recheck pass in ---------------------------------------------------
+
+def pipeline_of(record: Any, target: FileId) -> Pipeline:
+    """A project's pipeline from its scan record (`ProjectRecord.ci_files`). Records without the
+    files (older inventories) are taken as their root CI file including the target."""
+    files = tuple(PipelineFile((f.project, f.path, f.ref), tuple(_file_id(i) for i in f.includes))
+                  for f in record.ci_files)
+    if not files:
+        root = (record.path, record.ci_config_path or ".gitlab-ci.yml", record.default_branch or "")
+        files = (PipelineFile(root),) + (() if _same(root, target) else (PipelineFile(target),))
+    unread = f"its CI could not be read completely ({record.error})" if record.status == "error" and record.error \
+        else ""
+    return Pipeline(record.path, files, unread)
+
+
+def consumer_accounts(receipts: Sequence[Any], var_key: Mapping[str, Any]
+                      ) -> dict[str, dict[str, dict[str, dict[str, str]]]]:
+    """consumer → job → key variable → context → account, from the resolver's receipts."""
+    out: dict[str, dict[str, dict[str, dict[str, str]]]] = {}
+    for r in receipts:
+        if not r.resolution.definite or r.variable not in var_key or not r.known:
+            continue
+        env = f"environment {r.environment}" if r.environment else "no environment"
+        where = f"{r.consumer} job {r.job} ({r.context.ref_class.replace('_', ' ')}, {env})"
+        out.setdefault(r.consumer, {}).setdefault(r.job, {}).setdefault(r.name, {})[where] = \
+            var_key[str(r.variable)].service_account
+    return out
+
+
+def expectation(key_vars: Sequence[str], audience: str, token_mode: str,
+                accounts: Mapping[str, Mapping[str, Mapping[str, str]]]) -> acceptance.Expectation:
+    """What a consumer's effective jobs must show: `accounts` is its job → variable → context → account."""
+    def accounts_in(job: str, var: str) -> dict[str, str]:
+        return dict(dict(accounts.get(job) or {}).get(var) or {})
+
+    def account_for(job: str, var: str) -> str:
+        found = set(accounts_in(job, var).values())
+        return next(iter(found)) if len(found) == 1 else ""
+
+    return acceptance.Expectation(frozenset(key_vars), audience, token_mode, account_for, accounts_in)
+
+
+def token_mode(gitlab_version: str | None) -> str:
+    """`jwt_v2` for GitLab before 15.7 (no `id_tokens`), else `id_tokens`."""
+    match = re.match(r"(\d+)\.(\d+)", gitlab_version or "")
+    return "jwt_v2" if match and (int(match.group(1)), int(match.group(2))) < (15, 7) else "id_tokens"
