@@ -24,7 +24,8 @@ from migrate.core.model import (
     KeyVariable,
     ProjectRecord,
 )
-from migrate.plan.planner import FileText, PlanFacts, RewriteOutcome, RewriteRequest
+from migrate.plan.planner import PlanFacts, RewriteOutcome, RewriteRequest
+from migrate.plan.ports import FileText
 
 DEPLOYER = "deployer@acme-prod.iam.gserviceaccount.com"
 CI = "ci@acme-prod.iam.gserviceaccount.com"

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import pytest
 import test_mr_e2e as e2e
 
-from migrate.gitlab.merge_requests import BotIdentity, CommitInfo, GitLabMergeRequests
+from migrate.apply.ports import BotIdentity, CommitInfo
+from migrate.gitlab.merge_requests import GitLabMergeRequests
 from migrate.sandbox.launch import Sandbox
 
 

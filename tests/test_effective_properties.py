@@ -36,7 +36,8 @@ import migrate.plan.receipts as receipts_mod
 from migrate import ci
 from migrate.core.model import CIFinding, GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
 from migrate.plan.federation_design import parse_member
-from migrate.plan.planner import FileText, PlanFacts, PlanRefusedError, build_plan, default_rewriter
+from migrate.plan.planner import PlanFacts, PlanRefusedError, build_plan, default_rewriter
+from migrate.plan.ports import FileText
 from migrate.scan.link import job_table, usage_runs
 
 NAMES = ("K1", "K2")

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from migrate.retire.gates import (
-    LiveKey,
-    Migration,
-    UsageSignal,
-    delete_decision,
-    disable_decision,
-    migration_gate,
-    parse_time,
-    usage_gate,
-)
+from migrate.core.times import parse_time
+from migrate.retire.gates import Migration, delete_decision, disable_decision, migration_gate, usage_gate
+from migrate.retire.ports import LiveKey, UsageSignal
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 KID = "a" * 40

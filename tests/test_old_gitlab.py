@@ -102,14 +102,14 @@ def test_id_tokens_is_an_unknown_keyword_before_15_7() -> None:
 
 
 def test_hidden_variables_need_17_4() -> None:
-    from migrate.core.errors import UsageError
+    from migrate.sandbox.errors import OrgFileError
     from migrate.sandbox.org import parse_org
 
     data = yaml.safe_load(ORG)
     data["gitlab"]["groups"][0]["projects"][0]["variables"][0]["hidden"] = True
     from migrate.sandbox.launch import Sandbox
 
-    with pytest.raises(UsageError, match="hidden variables exist from GitLab 17.4"):
+    with pytest.raises(OrgFileError, match="hidden variables exist from GitLab 17.4"):
         Sandbox(parse_org(data)).start()
 
 

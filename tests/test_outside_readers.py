@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 import migrate.scan.outside_readers as sr
 from migrate.core.model import Action, KeyIdentity, KeyVariable, OutsideReader, Plan, ProjectRecord, to_dict
-from migrate.gitlab.types import ProjectInfo, ReadError
 from migrate.plan.planner import inputs_digest
-from migrate.retire.gates import LiveKey, Migration, UsageSignal, disable_decision
+from migrate.retire.gates import Migration, disable_decision
+from migrate.retire.ports import LiveKey, UsageSignal
 from migrate.retire.runner import items_from_plan
 from migrate.scan.outside_readers import Coverage, find_outside_readers
+from migrate.scan.ports import ProjectInfo, ReadError
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 KID = "c" * 40

@@ -24,7 +24,8 @@ from plan_fixtures import (
 from migrate.core.errors import UsageError
 from migrate.core.model import KeyVariable
 from migrate.plan import plan_io, terraform
-from migrate.plan.planner import FileText, LiveFederation, build_plan, derive, impersonation_report
+from migrate.plan.planner import LiveFederation, build_plan, derive, impersonation_report
+from migrate.plan.ports import FileText
 
 
 def plan_of(inventory=INVENTORY, **kw):  # type: ignore[no-untyped-def]

@@ -22,7 +22,8 @@ from plan_fixtures import CI, K_CI, NUMBER, config, confirmed, facts, ident, lin
 from migrate.core.model import CIFinding, GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
 from migrate.plan import planner as plan_mod
 from migrate.plan.federation_design import MAX_POLICY_MEMBERS
-from migrate.plan.planner import FileText, PlanRefusedError, build_plan
+from migrate.plan.planner import PlanRefusedError, build_plan
+from migrate.plan.ports import FileText
 
 POOL = f"projects/{NUMBER}/locations/global/workloadIdentityPools/gitlab"
 

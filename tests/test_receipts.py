@@ -11,7 +11,8 @@ from plan_fixtures import NUMBER, config, confirmed, ident
 
 from migrate import ci
 from migrate.core.model import GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
-from migrate.plan.planner import FileText, PlanFacts, PlanResult, build_plan, default_rewriter
+from migrate.plan.planner import PlanFacts, PlanResult, build_plan, default_rewriter
+from migrate.plan.ports import FileText
 from migrate.plan.receipts import receipts
 from migrate.scan.link import job_table, usage_runs
 

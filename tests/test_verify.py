@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER
-from migrate.gitlab.merge_requests import MRInfo
-from migrate.gitlab.pipelines import JobInfo, PipelineInfo
+from migrate.verify.ports import JobInfo, PipelineInfo
 from migrate.verify.runner import (
     exit_code,
     failure_reason,

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from migrate.core.errors import WifMigrateError
 from migrate.core.model import KeyVariable, Plan, from_dict
-from migrate.retire.gates import VariableHolding
+from migrate.retire.ports import VariableHolding
 
 
 class LiveGitLab(Protocol):

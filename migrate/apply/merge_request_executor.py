@@ -46,18 +46,11 @@ from migrate.apply.merge_request_content import (
     render_title,
     text_changes,
 )
+from migrate.apply.ports import BotIdentity, CommitInfo, FileAction, FileState, MergeRequestBackend, MRInfo
 from migrate.core.config import Config, MergeRequestConfig
 from migrate.core.errors import GitLabConflict
 from migrate.core.model import Action, ActionResult, Outcome, Plan
-from migrate.gitlab.merge_requests import (
-    BotIdentity,
-    CommitInfo,
-    FileAction,
-    FileState,
-    GitLabMergeRequests,
-    MergeRequestBackend,
-    MRInfo,
-)
+from migrate.gitlab.merge_requests import GitLabMergeRequests
 
 log = logging.getLogger(__name__)
 

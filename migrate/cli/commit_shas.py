@@ -21,7 +21,7 @@ def file_commits(config: Config | None, doc: FindingsDocument,
         return {}
     from migrate.gitlab.client import GitLabClients
     from migrate.gitlab.files import read_files
-    from migrate.plan.planner import FileText
+    from migrate.plan.ports import FileText
 
     progress = progress or SilentProgress()
     progress.start("Reading the CI files' commits from GitLab", len(wanted))

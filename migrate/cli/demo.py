@@ -53,6 +53,15 @@ def _step(title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from migrate.sandbox.errors import OrgFileError
+
+    try:
+        return _run(args)
+    except OrgFileError as exc:  # the sandbox has its own error type; to the user it is bad usage
+        raise UsageError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     from migrate.sandbox.org import load_org
 
     org = load_org(args.org)

@@ -24,15 +24,15 @@ from migrate.core.progress import Progress, add_progress_option, progress_from_a
 from migrate.core.state import RunLock, State
 from migrate.core.tables import loud
 from migrate.core.textsafe import tabulate
-from migrate.retire.gates import held_key_ids, iso, parse_time
+from migrate.core.times import iso, parse_time
+from migrate.retire.gates import held_key_ids
+from migrate.retire.ports import KeyAdmin, VariableAdmin
 from migrate.retire.runner import (
-    KeyAdmin,
     KeyItem,
     OrphanKey,
     Retirement,
     RunOptions,
     StepResult,
-    VariableAdmin,
     exit_code,
     find_orphans,
     items_from_plan,

@@ -51,6 +51,15 @@ def _parse_now(text: str | None) -> datetime | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from migrate.sandbox.errors import OrgFileError
+
+    try:
+        return _run(args)
+    except OrgFileError as exc:  # the sandbox has its own error type; to the user it is bad usage
+        raise UsageError(str(exc)) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     if getattr(args, "sandbox_action", None) != "serve":
         raise UsageError("sandbox: name an action: serve")
     from migrate.sandbox.launch import Sandbox

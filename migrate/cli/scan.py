@@ -24,8 +24,9 @@ from migrate.core.model import Inventory, to_dict
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
 from migrate.core.state import State, utcnow
 from migrate.scan import inventory_io
+from migrate.scan.ports import KeyFactsSource
 from migrate.scan.render import keys_found, render_summary
-from migrate.scan.runner import KeyFactsSource, ScanOptions, scan
+from migrate.scan.runner import ScanOptions, scan
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import gitlab
 from migrate.core.progress import Progress
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
-from migrate.plan.planner import FileText
+from migrate.plan.ports import FileText
 
 log = logging.getLogger(__name__)
 

@@ -8,47 +8,15 @@ lines that explain a failure, after redaction).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import gitlab.exceptions
 
 from migrate.gitlab.client import GitLabClients
-from migrate.gitlab.merge_requests import GitLabMergeRequests, MRInfo
+from migrate.gitlab.merge_requests import GitLabMergeRequests
+from migrate.verify.ports import JobInfo, PipelineInfo
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PipelineInfo:
-    id: int
-    sha: str
-    ref: str
-    status: str
-    source: str
-    created_at: str
-    web_url: str = ""
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    id: int
-    name: str
-    stage: str
-    status: str
-    failure_reason: str | None = None
-    allow_failure: bool = False
-    web_url: str = ""
-
-
-class PipelineReader(Protocol):
-    """What `verify` reads from GitLab (the real one is `GitLabPipelines`)."""
-
-    def merge_requests(self, project: str, source_branch: str) -> list[MRInfo]: ...
-    def default_branch(self, project: str) -> str | None: ...
-    def pipelines(self, project: str, ref: str) -> list[PipelineInfo]: ...
-    def jobs(self, project: str, pipeline_id: int) -> list[JobInfo]: ...
-    def trace(self, project: str, job_id: int) -> str: ...
 
 
 class GitLabPipelines(GitLabMergeRequests):

@@ -2,7 +2,7 @@
 
 Every call goes through this thread's python-gitlab client (`GitLabClients.gl()`), so it is paced
 by the shared rate limiter and retried on 429/5xx by python-gitlab. Rows are converted to the small
-records of `migrate.gitlab.types` as they stream in (listings are iterated page by page, never
+records of `migrate.scan.ports` as they stream in (listings are iterated page by page, never
 materialised), and python-gitlab exceptions become `ReadError` with the HTTP status, which the scan
 turns into per-item problems.
 
@@ -28,7 +28,7 @@ from migrate.core.keyfile import parse_key
 from migrate.core.model import VariableLevel
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
-from migrate.gitlab.types import (
+from migrate.scan.ports import (
     GroupInfo,
     ProjectInfo,
     ReadError,
@@ -44,7 +44,7 @@ PER_PAGE = 100
 
 
 class GitLabReader:
-    """The read side of the GitLab backend (implements `migrate.scan.runner.GitLabSource`)."""
+    """The read side of the GitLab backend (implements `migrate.scan.ports.GitLabSource`)."""
 
     def __init__(self, clients: GitLabClients) -> None:
         self.clients = clients

@@ -25,7 +25,7 @@ from migrate.core.errors import GitLabError
 from migrate.core.keyfile import parse_key
 from migrate.core.model import KeyVariable
 from migrate.gitlab.refusals import explain
-from migrate.retire.gates import VariableHolding
+from migrate.retire.ports import VariableHolding
 
 log = logging.getLogger(__name__)
 

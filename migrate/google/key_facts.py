@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 
 from migrate.core.errors import GoogleError, WifMigrateError
+from migrate.core.key_names import project_of
 from migrate.core.model import KeyFacts, KeyIdentity
 from migrate.google.clients import GoogleClients
-from migrate.google.service_account_keys import GoogleKeyAdmin, http_status, project_of
+from migrate.google.service_account_keys import GoogleKeyAdmin, http_status
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ RETRIES = 2
 
 
 class KeyFactsReader:
-    """Implements `migrate.scan.runner.KeyFactsSource` on the real Google APIs."""
+    """Implements `migrate.scan.ports.KeyFactsSource` on the real Google APIs."""
 
     def __init__(self, clients: GoogleClients) -> None:
         self.clients = clients

@@ -21,9 +21,11 @@ import httplib2
 from google.auth.exceptions import GoogleAuthError
 
 from migrate.core.errors import GoogleError
+from migrate.core.key_names import full_resource_name, key_name, project_of
 from migrate.core.keyfile import certificate_public_key_sha256
+from migrate.core.times import parse_time
 from migrate.google.clients import GoogleClients
-from migrate.retire.gates import LiveKey, UsageSignal, parse_time
+from migrate.retire.ports import LiveKey, UsageSignal
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +34,6 @@ ACTIVITY = "serviceAccountKeyLastAuthentication"
 TRANSPORT_ERRORS: tuple[type[Exception], ...] = (OSError, httplib2.HttpLib2Error, GoogleAuthError)
 TRANSPORT_AND_DECODE_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, ValueError)
 RETRIES = 2  # googleapiclient retries 429/5xx with backoff
-
-
-def project_of(service_account: str) -> str:
-    """`name@PROJECT.iam.gserviceaccount.com` → PROJECT; `-` (any project) otherwise."""
-    domain = service_account.split("@", 1)[-1]
-    suffix = ".iam.gserviceaccount.com"
-    return domain[: -len(suffix)] if domain.endswith(suffix) else "-"
-
-
-def key_name(service_account: str, key_id: str, project: str | None = None) -> str:
-    return f"projects/{project or project_of(service_account)}/serviceAccounts/{service_account}/keys/{key_id}"
-
-
-def full_resource_name(service_account: str, key_id: str, project: str | None = None) -> str:
-    return "//iam.googleapis.com/" + key_name(service_account, key_id, project)
 
 
 def http_status(exc: Exception) -> tuple[int, str, str]:

@@ -62,6 +62,7 @@ from migrate.plan.impersonation import (
     token_cases,
 )
 from migrate.plan.key_identity import fact_for, key_inputs, refusal
+from migrate.plan.ports import FileText
 from migrate.plan.receipts import Receipt, binding_scope, has_runs, job_groups, receipts
 
 log = logging.getLogger(__name__)
@@ -79,15 +80,6 @@ class PlanRefusedError(Exception):
     def __init__(self, message: str, result: PlanResult) -> None:
         super().__init__(message)
         self.result = result
-
-
-@dataclass(frozen=True)
-class FileText:
-    """A CI file as read (read-only) for the rewrite: content and the ids it was read at."""
-
-    content: str
-    blob_id: str | None = None
-    commit_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,59 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
+
+from migrate.core.times import iso, parse_time
+from migrate.retire.ports import LiveKey, UsageSignal
 
 DAY = timedelta(days=1)
 
 Verdict = Literal["proceed", "refuse", "skip", "done"]
-
-
-@dataclass(frozen=True)
-class LiveKey:
-    """What IAM says about a key right now. `exists=False` when keys.get answered 404."""
-
-    service_account: str
-    key_id: str
-    exists: bool
-    disabled: bool = False
-    key_type: str = "USER_MANAGED"
-    created: str | None = None
-    expires: str | None = None
-    # SHA-256 of the public key in Google's X.509 certificate for this key ('' when not asked for).
-    public_key_sha256: str = ""
-    disable_reason: str | None = None  # USER_INITIATED / EXPOSED / COMPROMISE_DETECTED
-    extended_status: tuple[str, ...] = ()  # KEY_EXPOSED / KEY_COMPROMISE_DETECTED (permanent)
-
-
-@dataclass(frozen=True)
-class UsageSignal:
-    """Policy Analyzer's last-authentication answer for one key.
-
-    `last_authenticated` is the day-truncated `lastAuthenticatedTime`, None when the key has no
-    entry in the observation window. `unknown_reason` is set when the signal could not be read
-    (permission denied, API error, Preview API unavailable): then nothing else is meaningful.
-    """
-
-    last_authenticated: str | None = None
-    observation_start: str | None = None
-    observation_end: str | None = None
-    unknown_reason: str | None = None
-
-    @property
-    def known(self) -> bool:
-        return self.unknown_reason is None
-
-
-@dataclass(frozen=True)
-class VariableHolding:
-    """What a GitLab variable holds now: absent, a key (its id), unreadable (hidden), or no key."""
-
-    exists: bool
-    key_id: str | None = None
-    readable: bool = True
-    protected: bool | None = None  # as GitLab says now (None: not read)
-    public_key_sha256: str = ""  # of the value's private key (keyfile), '' when not a key
 
 
 @dataclass(frozen=True)
@@ -101,23 +57,6 @@ class Decision:
 
 
 # --- time helpers ------------------------------------------------------------------------------
-
-def parse_time(value: str) -> datetime:
-    """RFC 3339 (`Z` or offset, optional fraction, nanoseconds tolerated) → aware UTC datetime."""
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    if "." in text:  # Google may send 9 fractional digits; Python reads at most 6
-        head, _, tail = text.partition(".")
-        digits = "".join(ch for ch in tail if ch.isdigit())
-        rest = tail[len(digits):]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- gate 1: migrated and verified -------------------------------------------------------------

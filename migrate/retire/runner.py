@@ -22,16 +22,15 @@ from typing import Any, Protocol
 from migrate.core.errors import BackendError, UsageError
 from migrate.core.model import KeyVariable, Plan
 from migrate.core.state import JournalEntry, State
+from migrate.core.times import parse_time
 from migrate.retire import gates as gates
-from migrate.retire.gates import (
-    Decision,
+from migrate.retire.gates import Decision, Migration, delete_decision, disable_decision
+from migrate.retire.ports import (
+    KeyAdmin,
     LiveKey,
-    Migration,
+    ScheduleReader,
     UsageSignal,
-    VariableHolding,
-    delete_decision,
-    disable_decision,
-    parse_time,
+    VariableAdmin,
 )
 
 log = logging.getLogger(__name__)
@@ -40,25 +39,6 @@ STAGE = "keys"
 
 
 # --- backends -----------------------------------------------------------------------------------
-
-class KeyAdmin(Protocol):
-    def get_key(self, service_account: str, key_id: str) -> LiveKey: ...
-    def list_user_keys(self, service_account: str) -> list[LiveKey]: ...
-    def last_authentication(self, service_account: str, key_id: str) -> UsageSignal: ...
-    def disable_key(self, service_account: str, key_id: str) -> None: ...
-    def enable_key(self, service_account: str, key_id: str) -> None: ...
-    def delete_key(self, service_account: str, key_id: str) -> bool: ...
-
-
-class ScheduleReader(Protocol):
-    """A project's active pipeline schedules (real: `migrate.gitlab.pipelines.GitLabPipelines`)."""
-
-    def schedules(self, project: str) -> list[dict[str, Any]]: ...
-
-
-class VariableAdmin(Protocol):
-    def holding(self, var: KeyVariable) -> VariableHolding: ...
-    def delete(self, var: KeyVariable) -> bool: ...
 
 
 # --- items and results --------------------------------------------------------------------------
@@ -87,7 +67,7 @@ class KeyItem:
 
     @property
     def resource(self) -> str:
-        from migrate.google.service_account_keys import key_name  # pure string helper
+        from migrate.core.key_names import key_name  # pure string helper
 
         return key_name(self.service_account, self.key_id, self.key_project)
 

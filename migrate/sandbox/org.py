@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from migrate.core.errors import UsageError
+from migrate.sandbox.errors import OrgFileError
 
 
 @dataclass(frozen=True)
@@ -29,16 +29,16 @@ class OrgFile:
 
 def parse_org(data: Any, source: str = "org") -> OrgFile:
     if not isinstance(data, dict):
-        raise UsageError(f"{source}: the org description must be a mapping with gitlab: and google:")
+        raise OrgFileError(f"{source}: the org description must be a mapping with gitlab: and google:")
     unknown = set(data) - {"seed", "gitlab", "google", "description"}
     if unknown:
-        raise UsageError(f"{source}: {sorted(unknown)[0]}: unknown top-level key (seed, gitlab, google)")
+        raise OrgFileError(f"{source}: {sorted(unknown)[0]}: unknown top-level key (seed, gitlab, google)")
     seed = data.get("seed", 0)
     if not isinstance(seed, int):
-        raise UsageError(f"{source}: seed: must be an integer")
+        raise OrgFileError(f"{source}: seed: must be an integer")
     for part in ("gitlab", "google"):
         if not isinstance(data.get(part) or {}, dict):
-            raise UsageError(f"{source}: {part}: must be a mapping")
+            raise OrgFileError(f"{source}: {part}: must be a mapping")
     return OrgFile(seed=seed, gitlab=data.get("gitlab") or {}, google=data.get("google") or {},
                    source=source)
 
@@ -51,10 +51,10 @@ def load_org(name_or_path: str) -> OrgFile:
     else:
         shipped = resources.files("migrate.sandbox") / "orgs" / f"{name_or_path}.yaml"
         if not shipped.is_file():
-            raise UsageError(f"org {name_or_path!r}: no such file, and not a shipped org (try 'demo')")
+            raise OrgFileError(f"org {name_or_path!r}: no such file, and not a shipped org (try 'demo')")
         text, source = shipped.read_text(encoding="utf-8"), f"{name_or_path} (shipped)"
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise UsageError(f"{source}: not valid YAML: {exc}") from None
+        raise OrgFileError(f"{source}: not valid YAML: {exc}") from None
     return parse_org(data, source)

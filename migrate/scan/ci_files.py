@@ -21,12 +21,12 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import yaml
 
 from migrate.core.model import CIFinding, Problem
-from migrate.gitlab.types import ReadError
+from migrate.scan.ports import FileSource, ReadError
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,6 @@ class FileScan:
     problems: tuple[Problem, ...] = ()
     error: str | None = None  # unreadable: "404 Not Found", "403 Forbidden", "unreadable YAML: …"
     status: int | None = None
-
-
-class FileSource(Protocol):
-    def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
 
 
 Analyzer = Callable[..., Any]  # migrate.ci.analyze(text, path, key_variables)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from migrate.core.model import KeyVariable, OutsideReader, Problem, ProjectRecord
-from migrate.gitlab.types import ProjectInfo, ReadError
+from migrate.scan.ports import ProjectInfo, ReadError
 
 SHOWN = 8  # readers named in a Problem's reason; the inventory lists all of them
 

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from migrate.core.config import ScopeConfig
 from migrate.core.model import (
@@ -32,7 +32,6 @@ from migrate.core.model import (
     GroupRecord,
     Inventory,
     KeyFacts,
-    KeyIdentity,
     KeyUsage,
     KeyVariable,
     Problem,
@@ -43,34 +42,20 @@ from migrate.core.model import (
     VariableLevel,
 )
 from migrate.core.progress import Progress, SilentProgress
-from migrate.gitlab.types import GroupInfo, ProjectInfo, ReadError, ScheduleInfo, VariableInfo
 from migrate.scan.ci_files import Analyzer, FileKey, FileScan, SharedFiles, config_location, pipeline_files
 from migrate.scan.link import OwnerKey, VarEntry, job_table, link, suspect_hidden, usage_runs
 from migrate.scan.outside_readers import Coverage, find_outside_readers
+from migrate.scan.ports import (
+    GitLabSource,
+    GroupInfo,
+    KeyFactsSource,
+    ProjectInfo,
+    ReadError,
+    ScheduleInfo,
+    VariableInfo,
+)
 
 log = logging.getLogger(__name__)
-
-
-class GitLabSource(Protocol):
-    """The GitLab reads a scan needs (real: `migrate.gitlab.read.GitLabReader`)."""
-
-    def version(self) -> str: ...
-    def group(self, ref: str | int) -> GroupInfo: ...
-    def descendant_groups(self, group_id: int) -> Iterator[GroupInfo]: ...
-    def group_projects(self, group_id: int, include_archived: bool = True) -> Iterator[ProjectInfo]: ...
-    def project(self, ref: str | int) -> ProjectInfo: ...
-    def all_projects(self, include_archived: bool = True) -> Iterator[ProjectInfo]: ...
-    def all_groups(self) -> Iterator[GroupInfo]: ...
-    def variables(self, level: VariableLevel, owner: str, owner_id: int | None) -> list[VariableInfo]: ...
-    def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
-    def schedules(self, project: str | int) -> list[dict[str, Any]]: ...
-    def pipeline_schedules(self, project: str, project_id: int) -> list[ScheduleInfo]: ...
-
-
-class KeyFactsSource(Protocol):
-    """Google's facts per key (real: `migrate.google.key_facts.KeyFactsReader`)."""
-
-    def facts(self, key: KeyIdentity) -> KeyFacts: ...
 
 
 @dataclass(frozen=True)

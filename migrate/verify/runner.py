@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from migrate.apply.merge_request_content import MRParamsError, branch_name, parse_params
+from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED
 from migrate.core.model import Action, Outcome, Plan
 from migrate.core.progress import Progress, SilentProgress
 from migrate.core.state import State
-from migrate.gitlab.merge_requests import MRInfo
-from migrate.gitlab.pipelines import JobInfo, PipelineInfo, PipelineReader
+from migrate.verify.ports import JobInfo, PipelineInfo, PipelineReader
 from migrate.verify.propagation import explain, parse_time, within_propagation
 
 log = logging.getLogger(__name__)

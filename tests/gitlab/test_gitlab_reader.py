@@ -10,11 +10,11 @@ import pytest
 from migrate.core.config import GitLabConfig
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.read import GitLabReader
-from migrate.gitlab.types import ReadError
 from migrate.sandbox.clock import Clock
 from migrate.sandbox.gitlab import GitLabApp
 from migrate.sandbox.http import Fault, SandboxServer
 from migrate.sandbox.keys import KeyStore
+from migrate.scan.ports import ReadError
 
 SPEC = {"groups": [{"path": "acme", "id": 100, "variables": [
     {"key": "GCP_SA_KEY", "sa_key": {"service_account": "d@acme-prod.iam.gserviceaccount.com", "key": "k1",

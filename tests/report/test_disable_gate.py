@@ -16,7 +16,8 @@ from conftest import KEY_API, NOW, inventory, journal, plan, snapshots
 import migrate.retire.gates
 from migrate.core.model import Action, Plan
 from migrate.report.findings import FindingsDocument, KeyFinding, build_findings
-from migrate.retire.gates import LiveKey, UsageSignal, disable_decision
+from migrate.retire.gates import disable_decision
+from migrate.retire.ports import LiveKey, UsageSignal
 from migrate.retire.runner import EntriesJournal, disable_blockers, items_from_plan, migrations_from_journal
 
 TEMPLATE = "file:acme/templates:legacy.yml"

@@ -77,7 +77,7 @@ def test_fast_forward_merge_has_no_merge_commit(sb: Sandbox) -> None:
     assert mr.state == "merged" and mr.merge_commit_sha is None and mr.squash_commit_sha is None
     assert mr.sha == head and project.branches.get("main").commit["id"] == head
     assert any(pl.sha == head and pl.ref == "main" for pl in project.pipelines.list(ref="main"))
-    from migrate.gitlab.merge_requests import MRInfo
+    from migrate.apply.ports import MRInfo
     from migrate.verify.runner import merged_sha
 
     assert merged_sha(MRInfo(iid=mr.iid, state="merged", title="", description="", labels=(), web_url="",

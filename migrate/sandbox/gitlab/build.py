@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrate.core.errors import UsageError
 from migrate.sandbox.clock import Clock
+from migrate.sandbox.errors import OrgFileError
 from migrate.sandbox.gitlab.model import ACCESS_LEVELS, Group, Project, SaKeyRef, User, Variable
 from migrate.sandbox.gitlab.repo import Action, Repository
 from migrate.sandbox.gitlab.state import GitLabState
@@ -37,16 +37,16 @@ DEFAULT_USERS = [
 
 def _check(data: Any, allowed: set[str], where: str) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise UsageError(f"{where}: must be a mapping")
+        raise OrgFileError(f"{where}: must be a mapping")
     unknown = sorted(set(map(str, data)) - allowed)
     if unknown:
-        raise UsageError(f"{where}: {unknown[0]}: unknown key (known: {', '.join(sorted(allowed))})")
+        raise OrgFileError(f"{where}: {unknown[0]}: unknown key (known: {', '.join(sorted(allowed))})")
     return data
 
 
 def _level(role: Any, where: str) -> int:
     if role not in ACCESS_LEVELS:
-        raise UsageError(f"{where}: unknown role {role!r} (known: {', '.join(ACCESS_LEVELS)})")
+        raise OrgFileError(f"{where}: unknown role {role!r} (known: {', '.join(ACCESS_LEVELS)})")
     return ACCESS_LEVELS[role]
 
 
@@ -76,7 +76,7 @@ class Builder:
         name = str(sched.get("owner") or next(
             (u.username for u in self.state.users.values() if u.admin), next(iter(self.state.users))))
         if name not in self.state.users:
-            raise UsageError(f"{where}.owner: {name}: no such user in gitlab.users")
+            raise OrgFileError(f"{where}.owner: {name}: no such user in gitlab.users")
         return name
 
     def _user(self, u: dict[str, Any]) -> None:
@@ -101,11 +101,11 @@ class Builder:
 
     def _members(self, data: Any, where: str) -> dict[str, int]:
         if not isinstance(data or {}, dict):
-            raise UsageError(f"{where}: must map username to role")
+            raise OrgFileError(f"{where}: must map username to role")
         out = {}
         for username, role in (data or {}).items():
             if username not in self.state.users:
-                raise UsageError(f"{where}: {username}: no such user in gitlab.users")
+                raise OrgFileError(f"{where}: {username}: no such user in gitlab.users")
             out[str(username)] = _level(role, f"{where}.{username}")
         return out
 
@@ -114,7 +114,7 @@ class Builder:
         path = str(g["path"])
         full = f"{parent.full_path}/{path}" if parent else path
         if full.lower() in self.state.groups_by_path:
-            raise UsageError(f"{where}: group {full} is defined twice")
+            raise OrgFileError(f"{where}: group {full} is defined twice")
         gid = g["id"] if isinstance(g.get("id"), int) else self.state.ids.next_group()
         group = Group(id=gid, path=path, full_path=full, name=str(g.get("name") or path),
                       parent_id=parent.id if parent else None,
@@ -135,7 +135,7 @@ class Builder:
         path = str(p["path"])
         full = f"{group.full_path}/{path}"
         if full.lower() in self.state.projects_by_path:
-            raise UsageError(f"{where}: project {full} is defined twice")
+            raise OrgFileError(f"{where}: project {full} is defined twice")
         pid = p["id"] if isinstance(p.get("id"), int) else self.state.ids.next_project()
         created = str(p.get("created_at") or self.clock.iso())
         default_branch = str(p.get("default_branch") or "main")
@@ -155,10 +155,10 @@ class Builder:
             last_activity_at=created,
         )
         if project.merge_method not in ("merge", "ff"):
-            raise UsageError(f"{where}.merge_method: must be merge or ff")
+            raise OrgFileError(f"{where}.merge_method: must be merge or ff")
         for i, sched in enumerate(p.get("pipeline_schedules") or []):
             if not isinstance(sched, dict) or "cron" not in sched:
-                raise UsageError(f"{where}.pipeline_schedules[{i}]: needs cron:")
+                raise OrgFileError(f"{where}.pipeline_schedules[{i}]: needs cron:")
             project.pipeline_schedules.append({
                 "id": len(project.pipeline_schedules) + 1, "description": str(sched.get("description") or ""),
                 "ref": str(sched.get("ref") or f"refs/heads/{default_branch}"), "cron": str(sched["cron"]),
@@ -176,7 +176,7 @@ class Builder:
                              for i, v in enumerate(p.get("variables") or [])]
         files = p.get("files") or {}
         if not isinstance(files, dict):
-            raise UsageError(f"{where}.files: must map file path to content")
+            raise OrgFileError(f"{where}.files: must map file path to content")
         first = next(iter(self.state.users.values()))
         project.repo.commit(
             branch=default_branch, message="Initial commit", author=(first.name, first.commit_email_or_default),
@@ -191,25 +191,25 @@ class Builder:
     def _variable(self, v: Any, where: str) -> Variable:
         v = _check(v, _VARIABLE, where)
         if "key" not in v:
-            raise UsageError(f"{where}: key is required")
+            raise OrgFileError(f"{where}: key is required")
         sa_key = None
         value: str | None = None
         if "sa_key" in v:
             ref = _check(v["sa_key"], _SA_KEY, f"{where}.sa_key")
             encoding = str(ref.get("encoding", "json"))
             if encoding not in ("json", "base64"):
-                raise UsageError(f"{where}.sa_key.encoding: must be json or base64")
+                raise OrgFileError(f"{where}.sa_key.encoding: must be json or base64")
             issued = self.keys.issue(str(ref["service_account"]), str(ref["key"]))
             sa_key = SaKeyRef(issued.service_account, issued.label, issued.key_id, encoding)
         else:
             value = str(v.get("value", ""))
         hidden = bool(v.get("hidden", False))
         if hidden and not _at_least(self.state.version, 17, 4):
-            raise UsageError(f"{where}.hidden: hidden variables exist from GitLab 17.4 "
+            raise OrgFileError(f"{where}.hidden: hidden variables exist from GitLab 17.4 "
                              f"(this org's version is {self.state.version})")
         var_type = str(v.get("variable_type", "env_var"))
         if var_type not in ("env_var", "file"):
-            raise UsageError(f"{where}.variable_type: must be env_var or file")
+            raise OrgFileError(f"{where}.variable_type: must be env_var or file")
         return Variable(key=str(v["key"]), value=value, variable_type=var_type,
                         protected=bool(v.get("protected", False)),
                         masked=bool(v.get("masked", hidden)), hidden=hidden,
@@ -229,7 +229,7 @@ TOKEN_SCOPES = {"api", "read_api", "read_user", "read_repository", "write_reposi
 def _scopes(u: dict[str, Any], name: str) -> tuple[str, ...]:
     scopes = u.get("scopes", ["api"])
     if not isinstance(scopes, list) or not scopes or any(s not in TOKEN_SCOPES for s in scopes):
-        raise UsageError(f"gitlab.users: {name}: scopes must be a non-empty list of {sorted(TOKEN_SCOPES)}")
+        raise OrgFileError(f"gitlab.users: {name}: scopes must be a non-empty list of {sorted(TOKEN_SCOPES)}")
     return tuple(str(s) for s in scopes)
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from migrate.core.errors import UsageError
 from migrate.sandbox.clock import Clock
+from migrate.sandbox.errors import OrgFileError
 from migrate.sandbox.google.discovery import camel
 from migrate.sandbox.keys import KeyStore
 
@@ -38,7 +38,7 @@ def parse_time(value: Any, where: str) -> datetime:
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"google: {where}: not an RFC 3339 time: {value!r}") from None
+        raise OrgFileError(f"google: {where}: not an RFC 3339 time: {value!r}") from None
 
 
 def unique_id(email: str) -> str:
@@ -331,7 +331,7 @@ def load_world(spec: dict[str, Any], keys: KeyStore, clock: Clock) -> GoogleWorl
         world.tokens[str(admin)] = Token(str(admin), "admin")
     for i, entry in enumerate(spec.get("tokens") or []):
         if not isinstance(entry, dict) or "token" not in entry:
-            raise UsageError(f"google: tokens[{i}]: needs token:")
+            raise OrgFileError(f"google: tokens[{i}]: needs token:")
         world.tokens[str(entry["token"])] = Token(
             str(entry["token"]), "limited", frozenset(entry.get("denied_permissions") or []),
             service_account=entry.get("service_account"))
@@ -343,7 +343,7 @@ def load_world(spec: dict[str, Any], keys: KeyStore, clock: Clock) -> GoogleWorl
 
 def _load_project(world: GoogleWorld, p: dict[str, Any], where: str, keys: KeyStore, now: datetime) -> None:
     if "project_id" not in p or "number" not in p:
-        raise UsageError(f"google: {where}: needs project_id: and number:")
+        raise OrgFileError(f"google: {where}: needs project_id: and number:")
     pid, number = str(p["project_id"]), str(p["number"])
     world.projects[pid] = Project(
         pid, number, str(p.get("display_name", pid)),
@@ -360,7 +360,7 @@ def _load_service_account(world: GoogleWorld, pid: str, s: dict[str, Any], where
                           now: datetime) -> None:
     email = s.get("email") or (f"{s['name']}@{pid}.iam.gserviceaccount.com" if s.get("name") else None)
     if not email:
-        raise UsageError(f"google: {where}: needs email: or name:")
+        raise OrgFileError(f"google: {where}: needs email: or name:")
     email = str(email).lower()
     policy_spec = s.get("iam_policy") or {}
     sa = ServiceAccount(email, pid, str(s.get("display_name", "")), str(s.get("description", "")),
@@ -371,7 +371,7 @@ def _load_service_account(world: GoogleWorld, pid: str, s: dict[str, Any], where
     for k, key_spec in enumerate(s.get("keys") or []):
         kw = f"{where}.keys[{k}]"
         if "label" not in key_spec:
-            raise UsageError(f"google: {kw}: needs label:")
+            raise OrgFileError(f"google: {kw}: needs label:")
         issued = keys.issue(email, str(key_spec["label"]), pid)
         last = key_spec.get("last_authenticated")
         world.keys[issued.key_id] = ServiceAccountKey(
@@ -402,21 +402,21 @@ def _disable_reason(value: Any, where: str) -> str:
         return "USER_INITIATED"
     text = str(value).upper()
     if text not in ("USER_INITIATED", "EXPOSED", "COMPROMISE_DETECTED"):
-        raise UsageError(f"google: {where}.disable_reason: USER_INITIATED, EXPOSED or COMPROMISE_DETECTED, "
+        raise OrgFileError(f"google: {where}.disable_reason: USER_INITIATED, EXPOSED or COMPROMISE_DETECTED, "
                          f"not {value!r}")
     return text
 
 
 def _load_pool(world: GoogleWorld, number: str, s: dict[str, Any], where: str, now: datetime) -> None:
     if "id" not in s:
-        raise UsageError(f"google: {where}: needs id:")
+        raise OrgFileError(f"google: {where}: needs id:")
     fields = {camel(k): v for k, v in s.items() if k not in ("id", "state", "deleted", "providers")}
     state, delete_time = _soft_state(s, where, now)
     pool = Pool(number, str(s["id"]), fields, state, delete_time)
     for j, ps in enumerate(s.get("providers") or []):
         pw = f"{where}.providers[{j}]"
         if "id" not in ps:
-            raise UsageError(f"google: {pw}: needs id:")
+            raise OrgFileError(f"google: {pw}: needs id:")
         pf = {camel(k): v for k, v in ps.items() if k not in ("id", "state", "deleted")}
         if isinstance(pf.get("oidc"), dict):
             pf["oidc"] = {camel(k): v for k, v in pf["oidc"].items()}
@@ -428,7 +428,7 @@ def _load_pool(world: GoogleWorld, number: str, s: dict[str, Any], where: str, n
 def _soft_state(s: dict[str, Any], where: str, now: datetime) -> tuple[str, datetime | None]:
     state = str(s.get("state", "ACTIVE"))
     if state not in ("ACTIVE", "DELETED"):
-        raise UsageError(f"google: {where}.state: ACTIVE or DELETED, not {state!r}")
+        raise OrgFileError(f"google: {where}.state: ACTIVE or DELETED, not {state!r}")
     if state == "ACTIVE":
         return state, None
     deleted = s.get("deleted")

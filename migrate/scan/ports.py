@@ -1,4 +1,8 @@
-"""Small frozen records the GitLab reader returns (instead of python-gitlab objects).
+"""What `scan` needs from the outside: the `GitLabSource`, `FileSource` and `KeyFactsSource`
+Protocols and the small frozen records the GitLab reader returns (instead of python-gitlab objects).
+
+The adapters (`migrate.gitlab.read.GitLabReader`, `migrate.google.key_facts.KeyFactsReader`)
+implement them; the scan never imports an adapter.
 
 Converting at the boundary keeps memory flat (a python-gitlab object holds the whole JSON entity)
 and keeps secrets in: a `VariableInfo` carries the *identity* of a key found in the value, never
@@ -7,10 +11,12 @@ the value.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from migrate.core.errors import GitLabError
-from migrate.core.model import KeyEncoding, KeyIdentity, VariableLevel, VariableType
+from migrate.core.model import KeyEncoding, KeyFacts, KeyIdentity, VariableLevel, VariableType
 
 
 @dataclass(frozen=True)
@@ -93,3 +99,29 @@ class ReadError(GitLabError):
         prefixed = status is not None and message.startswith(str(status))
         self.reason = message if not status or prefixed else f"{status} {message}".strip()
         super().__init__(f"{what}: {self.reason}")
+
+
+class GitLabSource(Protocol):
+    """The GitLab reads a scan needs (real: `migrate.gitlab.read.GitLabReader`)."""
+
+    def version(self) -> str: ...
+    def group(self, ref: str | int) -> GroupInfo: ...
+    def descendant_groups(self, group_id: int) -> Iterator[GroupInfo]: ...
+    def group_projects(self, group_id: int, include_archived: bool = True) -> Iterator[ProjectInfo]: ...
+    def project(self, ref: str | int) -> ProjectInfo: ...
+    def all_projects(self, include_archived: bool = True) -> Iterator[ProjectInfo]: ...
+    def all_groups(self) -> Iterator[GroupInfo]: ...
+    def variables(self, level: VariableLevel, owner: str, owner_id: int | None) -> list[VariableInfo]: ...
+    def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
+    def schedules(self, project: str | int) -> list[dict[str, Any]]: ...
+    def pipeline_schedules(self, project: str, project_id: int) -> list[ScheduleInfo]: ...
+
+
+class KeyFactsSource(Protocol):
+    """Google's facts per key (real: `migrate.google.key_facts.KeyFactsReader`)."""
+
+    def facts(self, key: KeyIdentity) -> KeyFacts: ...
+
+
+class FileSource(Protocol):
+    def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
