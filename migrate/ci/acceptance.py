@@ -260,8 +260,11 @@ def _line_residue(line: str, keys: frozenset[str], paths: frozenset[str], droppe
 
 def _harmless(segment: shell.Segment) -> bool:
     stage = segment.stages[0] if segment.stages else None
-    return stage is not None and len(segment.stages) == 1 and (stage.name in LINE_HARMLESS or not stage.words) \
-        and not any(r.op in (">", ">>") for r in stage.redirects)
+    if stage is None or len(segment.stages) != 1 or any(r.op in (">", ">>") for r in stage.redirects):
+        return False
+    if stage.name in ("{", "}"):  # a `{ echo …; exit 1; }` group: harmless when what it runs is
+        return stage.words[1:2] == () or stage.words[1] in LINE_HARMLESS
+    return stage.name in LINE_HARMLESS or not stage.words
 
 
 def auth_step(segment: shell.Segment, keys: frozenset[str], paths: frozenset[str]) -> bool:
@@ -275,7 +278,7 @@ def auth_step(segment: shell.Segment, keys: frozenset[str], paths: frozenset[str
     refs = set(shell.var_refs(text)) & keys
     names = {s.name for s in segment.stages}
     if refs and (any(r.op in (">", ">>") for r in stage.redirects) or names <= {"echo", "printf", "base64", "cat",
-                                                                                  "tr", "cp", "chmod", "test", "[",
+                                                                                  "tr", "cp", "chmod", "test", "[", "[[", ":",
                                                                                   "if", "export", ""}):
         return True
     plain = [shell.unquote(word) for word in stage.words]

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from migrate.ci import credvars, shell
+from migrate.ci import credvars, guards, shell
 from migrate.ci.commands import Command, classify
 from migrate.ci.units import Budget, Unit, script_units
 from migrate.ci.yamlnodes import Pipeline, get, items, scalar, strings, walk
@@ -207,12 +207,55 @@ def _federated(text: str, pipe: Pipeline) -> bool:
     return any(marker in code for marker in FEDERATED_MARKERS)
 
 
+MOVED = "\0moved"  # env marker: the job's shell may have left $CI_PROJECT_DIR (a cd, a sourced script)
+PHASE = "\0phase"
+_PROJECT_DIR = re.compile(r"^\$CI_PROJECT_DIR/+")
+_DIRECTORY_CHANGE = re.compile(r"(?:^|[\s;&|(`{])(?:cd|pushd|popd|source|eval|\.)(?=\s|$|;)")
+
+
+def enter(step: Step, env: dict[str, str]) -> None:
+    """Track whether relative paths still mean `$CI_PROJECT_DIR/…` at this step.
+
+    A job's shell starts in `$CI_PROJECT_DIR` (GitLab's doc/ci/variables/predefined_variables.md:
+    "The full path the repository is cloned to, and where the job runs from"), and `after_script`
+    runs in a new shell that starts there again (doc/ci/yaml/_index.md, `after_script`: "the
+    current working directory set back to the default"). Anything that may change directory — `cd`,
+    `pushd`/`popd`, a sourced script, `eval`, a line this lexer cannot read — ends the equivalence
+    for the rest of that shell."""
+    if step.phase != env.get(PHASE, "main"):
+        env[PHASE] = step.phase
+        env.pop(MOVED, None)
+    text = step.command.segment.text if step.command is not None else step.unit.text
+    if step.command is None or _DIRECTORY_CHANGE.search(text):
+        env[MOVED] = "1"
+
+
 def resolve(word: str, env: dict[str, str]) -> str:
-    """The normalised path a word names, following variables that hold a path."""
+    """The path a word names, following variables that hold a path, in a comparable form.
+
+    A relative path (or `$PWD/…`) means `$CI_PROJECT_DIR/…` while the shell has not changed
+    directory (`enter`), so both spellings resolve to `$CI_PROJECT_DIR/…`; after a possible change a
+    relative path could be anywhere and resolves to a form that matches nothing (so the tool refuses
+    rather than guess). Absolute paths and `$VAR/…` paths stay as written."""
     var = shell.single_var(word)
     if var is not None and var in env and shell.single_var(env[var]) != var:
-        return env[var]
-    return shell.normalize_path(word)
+        return canonical(env[var], env)
+    return canonical(shell.normalize_path(word), env)
+
+
+def canonical(path: str, env: dict[str, str]) -> str:
+    """`resolve`'s comparable form of an already normalised path (idempotent)."""
+    if not path or path.startswith("\0"):
+        return path
+    match = _PROJECT_DIR.match(path)
+    if match is not None:
+        return "$CI_PROJECT_DIR/" + path[match.end():]
+    relative = path[5:].lstrip("/") if path.startswith("$PWD/") else path
+    if relative.startswith(("/", "$", "~", "-")) or relative in (".", ".."):
+        return path
+    if MOVED in env:
+        return "\0moved:" + relative
+    return "$CI_PROJECT_DIR/" + relative
 
 
 def _is_candidate(var: str | None, doc: Document) -> bool:
@@ -240,8 +283,9 @@ def sinks(context: Context, doc: Document) -> set[str]:
     """Normalised paths that reach a key consumer in this job."""
     env = dict(context.env)
     found = {f"${name}" for name in GAC_NAMES}
-    found |= {env[name] for name in GAC_NAMES if name in env}
+    found |= {resolve(f"${name}", env) for name in GAC_NAMES if name in env}
     for step in context.steps:
+        enter(step, env)
         command = step.command
         if command is None:
             continue
@@ -279,6 +323,7 @@ def context_keys(context: Context, doc: Document) -> set[str]:
     reached = sinks(context, doc)
     env = dict(context.env)
     for step in context.steps:
+        enter(step, env)
         command = step.command
         if command is None:
             continue
@@ -312,6 +357,7 @@ def key_paths(context: Context, doc: Document) -> set[str]:
     env = dict(context.env)
     paths: set[str] = set()
     for step in context.steps:
+        enter(step, env)
         command = step.command
         if command is None:
             continue
@@ -333,6 +379,7 @@ def _record(doc: Document) -> None:
         paths = key_paths(context, doc)
         env = dict(context.env)
         for step in context.steps:
+            enter(step, env)
             finding = _finding(step, keys, paths, env)
             if finding is not None:
                 doc.add(finding, context.name)
@@ -414,7 +461,7 @@ def _finding(step: Step, keys: set[str], paths: set[str], env: dict[str, str]) -
         if command.kind == "assign" and command.name in GAC_NAMES:
             return RawFinding(first, last, "gac-key-variable", var,
                               f"{command.name} points at the key file variable ${var}")
-        kind = "key-variable-check" if REQUIRED_CHECK.match(unit.text) else "key-variable-reference"
+        kind = "key-variable-check" if guards.guarded(unit.text, keys) else "key-variable-reference"
         return RawFinding(first, last, kind, var, f"uses key variable ${var}: {text[:80]}")
     return None
 
@@ -432,7 +479,7 @@ def _artifacts(doc: Document, context: Context, paths: set[str]) -> None:
         return
     for item in node.value:
         value = scalar(item)
-        if value is not None and shell.normalize_path(value) in paths:
+        if value is not None and canonical(shell.normalize_path(value), {}) in paths:
             doc.artifact_hits.append((context.name, item))
             doc.add(RawFinding(item.start_mark.line, item.end_mark.line, "key-in-artifacts", None,
                                f"the key file {value} is kept as a job artifact"), context.name)

@@ -16,18 +16,18 @@ from typing import Literal
 
 import yaml
 
-from migrate.ci import acceptance, credvars, effective, emit, limits, shell, tooling
+from migrate.ci import acceptance, credvars, effective, emit, guards, limits, shell, tooling
 from migrate.ci.commands import Command, classify
 from migrate.ci.detect import (
     DEFAULT_CONTEXT,
     GAC_NAMES,
-    REQUIRED_CHECK,
     SAFE_READERS,
     Context,
     Document,
     Step,
     build,
     credential_flags,
+    enter,
     refs_key,
     resolve,
 )
@@ -308,6 +308,7 @@ def _gcloud_eligible(doc: Document) -> set[tuple[int, int, str]]:
         env = dict(context.env)
         steps = context.steps
         for index, step in enumerate(steps):
+            enter(step, env)
             command = step.command
             if command is None:
                 continue
@@ -324,6 +325,7 @@ def _gcloud_eligible(doc: Document) -> set[tuple[int, int, str]]:
 
 def _activation_follows(steps: list[Step], target: str, env: dict[str, str], phase: str) -> bool:
     for step in steps:
+        enter(step, env)
         command = step.command
         if command is None or step.phase != phase:
             return False
@@ -352,8 +354,12 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
     keyed = False
     _check_conditional_keys(plan, context)
     for step in context.steps:
+        enter(step, env)
         command = step.command
         if command is None:
+            if guards.guarded(step.unit.text, keys):  # a guard the lexer cannot split: it goes whole
+                plan.put(step, [])
+                continue
             if "activate-service-account" in step.unit.text or "_json_key" in step.unit.text or \
                     refs_key(step.unit.text, keys):
                 plan.problem(step, "authentication in shell this tool cannot parse safely")
@@ -417,9 +423,10 @@ def _check_catalogue(plan: Plan, context: Context, written: dict[str, Step]) -> 
         entry = credvars.entry(name)
         value = scalar_text(node)
         if entry is not None and not entry.rewritable and value and \
-                (refs_key(value, keys) or shell.normalize_path(value) in written):
+                (refs_key(value, keys) or resolve(value, env) in written):
             plan.problem(None, f"line {node.start_mark.line + 1}: {entry.manual_reason()}")
     for step in context.steps:
+        enter(step, env)
         command = step.command
         if command is None or command.kind != "assign" or not command.name:
             continue
@@ -646,7 +653,7 @@ def _check_other(plan: Plan, step: Step, command: Command, env: dict[str, str], 
     var = refs_key(command.segment.text, keys)
     stage_names = [stage.name for stage in command.segment.stages]
     if var is not None:
-        if REQUIRED_CHECK.match(step.unit.text):
+        if guards.guarded(step.unit.text, keys):
             if step.index == 0:
                 for index in range(len(shell.segments(step.unit.text) or [])):
                     plan.put(dataclasses.replace(step, index=index), [])
@@ -670,7 +677,7 @@ def _check_other(plan: Plan, step: Step, command: Command, env: dict[str, str], 
 
 def _names_written(text: str, env: dict[str, str], written: dict[str, Step]) -> bool:
     """Cheap pre-test: the text contains a written file's name or a variable that holds its path."""
-    names = {target.rsplit("/", 1)[-1].lstrip("$") for target in written} | {name for name, value in env.items()
+    names = {re.split(r"[/:]", target)[-1].lstrip("$") for target in written} | {name for name, value in env.items()
                                                                                if value in written}
     return any(name and name in text for name in names)
 
@@ -706,7 +713,10 @@ def _unit_edits(plan: Plan) -> list[emit.Replace | emit.Insert]:
 
 def _unit_edit(unit: Unit, changes: dict[int, list[str]], lines: list[str]) -> emit.Replace:
     parts = shell.segments(unit.text) or []
-    commands = changes[0] if len(parts) == 1 and 0 in changes else _rebuild(unit.text, parts, changes)
+    if parts and all(changes.get(index) == [] for index in range(len(parts))):
+        commands: list[str] = []  # the whole line goes (a guard, a print of the key)
+    else:
+        commands = changes[0] if len(parts) == 1 and 0 in changes else _rebuild(unit.text, parts, changes)
     if unit.kind == "item":
         new = [unit.prefix + emit.yaml_scalar(command) for command in commands]
         if new and unit.comment:
