@@ -22,7 +22,7 @@ whose *after* admits a token *before* did not is refused.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -324,35 +324,110 @@ class Verdict:
     adversarial: str | None = None
 
 
-@dataclass(frozen=True)
+class CaseTable:
+    """What every service account's verdicts share about the token cases: labels, adversarial
+    kinds and the refusal each token gets when no binding admits it — one copy per simulation,
+    not one per (service account, token)."""
+
+    __slots__ = ("labels", "kinds", "refusals")
+
+    def __init__(self, labels: Sequence[str], kinds: Sequence[str | None], refusals: Sequence[str]) -> None:
+        self.labels, self.kinds, self.refusals = tuple(labels), tuple(kinds), tuple(refusals)
+
+
+class VerdictTable(Sequence[Verdict]):
+    """One service account's verdicts, stored per token as two references (the variable the
+    token reads the key through, the member admitting it) over a shared `CaseTable`: an
+    organisation of 10,000 projects has 20 accounts × 40,000 tokens, and 800,000 `Verdict`
+    objects with their own strings cost hundreds of megabytes (issue 18). A `Verdict` is made
+    when one is asked for, equal to what the per-token simulation makes."""
+
+    __slots__ = ("table", "reads", "admitted")
+
+    def __init__(self, table: CaseTable, reads: Sequence[Exposure | None], admitted: Sequence[str | None]) -> None:
+        self.table, self.reads, self.admitted = table, reads, admitted
+
+    def __len__(self) -> int:
+        return len(self.table.labels)
+
+    def _verdict(self, i: int) -> Verdict:
+        read, member = self.reads[i], self.admitted[i]
+        return Verdict(self.table.labels[i], read is not None, member is not None,
+                       f"reads {read.variable}" if read is not None else "",
+                       f"admitted by {member}" if member else self.table.refusals[i],
+                       self.table.kinds[i])
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return tuple(self._verdict(k) for k in range(*i.indices(len(self))))
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._verdict(i)
+
+    def __iter__(self) -> Iterator[Verdict]:
+        return (self._verdict(i) for i in range(len(self)))
+
+    def cases(self, before: bool | None = None, after: bool | None = None) -> tuple[str, ...]:
+        """Labels of the tokens with these before/after answers (None: either), without Verdicts."""
+        labels, reads, admitted = self.table.labels, self.reads, self.admitted
+        return tuple(labels[i] for i in range(len(labels))
+                     if (before is None or (reads[i] is not None) == before)
+                     and (after is None or (admitted[i] is not None) == after))
+
+    def adversarial(self) -> list[Verdict]:
+        return [self._verdict(i) for i, kind in enumerate(self.table.kinds) if kind]
+
+
+@dataclass(frozen=True, eq=False)
 class Impersonation:
-    """Per service account: the tokens admitted before and after, and any widening."""
+    """Per service account: the tokens admitted before and after, and any widening.
+    `verdicts`: a tuple of `Verdict`, or the simulation's compact `VerdictTable`; two
+    Impersonations are equal when their accounts and verdicts are."""
 
     service_account: str
-    verdicts: tuple[Verdict, ...]
+    verdicts: Sequence[Verdict]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Impersonation):
+            return NotImplemented
+        return (self.service_account == other.service_account and len(self.verdicts) == len(other.verdicts)
+                and all(a == b for a, b in zip(self.verdicts, other.verdicts, strict=True)))
+
+    def __hash__(self) -> int:
+        return hash((self.service_account, len(self.verdicts)))
+
+    def _select(self, before: bool | None, after: bool | None) -> tuple[str, ...]:
+        if isinstance(self.verdicts, VerdictTable):
+            return self.verdicts.cases(before, after)
+        return tuple(v.case for v in self.verdicts
+                     if (before is None or v.before == before) and (after is None or v.after == after))
 
     @property
     def before(self) -> tuple[str, ...]:
-        return tuple(v.case for v in self.verdicts if v.before)
+        return self._select(True, None)
 
     @property
     def after(self) -> tuple[str, ...]:
-        return tuple(v.case for v in self.verdicts if v.after)
+        return self._select(None, True)
 
     @property
     def broader(self) -> tuple[str, ...]:
         """Tokens admitted after but not before: any entry makes the plan unsafe."""
-        return tuple(v.case for v in self.verdicts if v.after and not v.before)
+        return self._select(False, True)
 
     @property
     def ok(self) -> bool:
         return not self.broader
 
     def to_dict(self) -> dict[str, Any]:
+        adversarial = (self.verdicts.adversarial() if isinstance(self.verdicts, VerdictTable)
+                       else [v for v in self.verdicts if v.adversarial])
         return {"service_account": self.service_account, "before": list(self.before),
                 "after": list(self.after), "broader": list(self.broader),
                 "adversarial": [{"case": v.case, "kind": v.adversarial, "after": v.after,
-                                 "why_after": v.why_after} for v in self.verdicts if v.adversarial]}
+                                 "why_after": v.why_after} for v in adversarial]}
 
 
 class CaseIndex:
@@ -424,18 +499,11 @@ def simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
     admitting = [index.admitting(m.subject, m.attributes) if m.accepted else {} for m in mapped]
     case_index = CaseIndex(cases)
     # Per case, what does not depend on the service account (built once, not once per account).
-    labels = [c.label for c in cases]
-    kinds = [c.adversarial for c in cases]
-    refusals = [m.reason if not m.accepted else "no binding admits it" for m in mapped]
+    table = CaseTable([c.label for c in cases], [c.adversarial for c in cases],
+                      [m.reason if not m.accepted else "no binding admits it" for m in mapped])
     out = []
     for sa in sorted(set(bindings) | set(exposures)):
         firsts = case_index.first_exposures(exposures.get(sa, ()), admits)
-        verdicts: list[Verdict] = []
-        append = verdicts.append
-        for label, kind, refusal, exp, by_sa in zip(labels, kinds, refusals, firsts, admitting, strict=True):
-            admitted = by_sa.get(sa) if by_sa else None
-            append(Verdict(label, exp is not None, admitted is not None,
-                           f"reads {exp.variable}" if exp else "",
-                           f"admitted by {admitted}" if admitted else refusal, kind))
-        out.append(Impersonation(sa, tuple(verdicts)))
+        admitted = [by_sa.get(sa) if by_sa else None for by_sa in admitting]
+        out.append(Impersonation(sa, VerdictTable(table, firsts, admitted)))
     return tuple(out)
