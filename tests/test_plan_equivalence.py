@@ -90,9 +90,11 @@ def reference_plan(inventory: Inventory, config: Config, facts: PlanFacts, monke
 
 
 def tool_plan(inventory: Inventory, config: Config, facts: PlanFacts) -> str:
-    plan_module._DERIVED.clear()
+    """As `wif-migrate plan` computes it: the derivation memo on, derived first as `_live` does."""
     _evaluator.cache_clear()
-    return plan_io.dumps(build_plan(inventory, config, facts, default_rewriter()).plan)
+    with plan_module.derivation_memo():
+        plan_module.derive(plan_module.make_inputs(inventory, config, facts))
+        return plan_io.dumps(build_plan(inventory, config, facts, default_rewriter()).plan)
 
 
 # --- real organisations, scanned and planned against the sandbox -------------------------------
@@ -129,8 +131,20 @@ def test_the_plan_file_equals_the_directly_computed_one(scanned: Any, monkeypatc
     kinds = {a.kind for a in plan.actions}
     assert {"ensure_binding", "merge_request", "disable_key"} <= kinds  # the comparison covered them
     assert any(i["before"] for i in plan.impersonation) and any(i["after"] for i in plan.impersonation)
-    # computed a second time in the same process (the derivation memo is warm): still the same
+    # computed a second time in the same process: still the same
     assert tool_plan(inventory, config, facts) == new
+
+
+def test_the_derivation_memo_lives_only_inside_its_block(scanned: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside the block the second derivation of the same inputs is the first one; outside,
+    every call derives afresh (a changed model is never answered from an earlier call)."""
+    inventory, config, facts = scanned
+    inputs = plan_module.make_inputs(inventory, config, facts)
+    with plan_module.derivation_memo():
+        assert plan_module.derive(inputs) is plan_module.derive(inputs)
+        assert plan_module.derive({**inputs, "pool_id": "other"}) is not plan_module.derive(inputs)
+    assert plan_module.derive(inputs) is not plan_module.derive(inputs)
+    assert plan_module.derive(inputs) == plan_module.derive(inputs)
 
 
 def test_a_wrong_step_is_caught_by_the_comparison(scanned: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,6 +29,7 @@ from migrate.plan.planner import (
     PlanRefusedError,
     build_plan,
     default_rewriter,
+    derivation_memo,
     derive,
     make_inputs,
 )
@@ -193,26 +194,28 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     inventory = _inventory(args, config)
     progress = progress_from_args(args)
-    facts = gather_facts(config, inventory, args.offline, args.project_number, getattr(args, "id_token", None),
-                         progress)
-    rewriter = default_rewriter()
-    human = sys.stderr if args.output == STDOUT else sys.stdout
-    try:
-        # one step the planner does not count (CI rewrites, self-checks, simulation): a spinner
-        # with the elapsed time, so a long plan is never a blank screen
-        progress.start(f"Computing the plan ({len(inventory.usages)} CI usages, "
-                       f"{len(inventory.variables)} key variables)", None)
+    # _live (the policies to read) and build_plan derive from the same inputs: once (issue 18)
+    with derivation_memo():
+        facts = gather_facts(config, inventory, args.offline, args.project_number, getattr(args, "id_token", None),
+                             progress)
+        rewriter = default_rewriter()
+        human = sys.stderr if args.output == STDOUT else sys.stdout
         try:
-            result = build_plan(inventory, config, facts, rewriter)
-        finally:
-            progress.finish()
-    except PlanRefusedError as exc:
-        if args.format == "json":
-            return print_envelope("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),
-                                  _items(exc.result.plan), [{"subject": "plan", "reason": str(exc)}])
-        print(render_plan(exc.result.plan, diffs=False), file=human)
-        print(f"wif-migrate: {exc}", file=sys.stderr)
-        return EXIT_FINDINGS
+            # one step the planner does not count (CI rewrites, self-checks, simulation): a spinner
+            # with the elapsed time, so a long plan is never a blank screen
+            progress.start(f"Computing the plan ({len(inventory.usages)} CI usages, "
+                           f"{len(inventory.variables)} key variables)", None)
+            try:
+                result = build_plan(inventory, config, facts, rewriter)
+            finally:
+                progress.finish()
+        except PlanRefusedError as exc:
+            if args.format == "json":
+                return print_envelope("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),
+                                      _items(exc.result.plan), [{"subject": "plan", "reason": str(exc)}])
+            print(render_plan(exc.result.plan, diffs=False), file=human)
+            print(f"wif-migrate: {exc}", file=sys.stderr)
+            return EXIT_FINDINGS
     plan = result.plan
     if args.format == "json":
         pass

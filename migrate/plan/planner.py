@@ -16,13 +16,14 @@ refuses a plan whose bindings were widened by hand. See docs/plan.md for the fil
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -360,21 +361,34 @@ def legacy_audiences(inputs: Mapping[str, Any]) -> tuple[str, ...]:
     return (base_url(str(inputs.get("gitlab_url") or "")),)
 
 
-_DERIVED: dict[str, Derived] = {}  # inputs digest → derivation: the last one only (see `derive`)
+_DERIVED: dict[str, Derived] | None = None  # inputs digest → derivation, inside `derivation_memo()`
+
+
+@contextlib.contextmanager
+def derivation_memo() -> Iterator[None]:
+    """Within this block `derive` keeps its answers by the inputs' digest. `plan` derives once to
+    read the live policies and again to build the plan from the same inputs: the second call then
+    costs a hash (~0.1 s at 10,000 projects) instead of a derivation (issue 18). A block, not a
+    global cache, so a caller that changes the model between two derivations is never answered
+    from the first."""
+    global _DERIVED
+    outer = _DERIVED
+    _DERIVED = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _DERIVED = outer
 
 
 def derive(inputs: Mapping[str, Any]) -> Derived:
-    """Design + per-SA binding scopes + exposures, from the plan's inputs alone.
-
-    A pure function of the inputs, so the last answer is kept under the inputs' digest: `plan`
-    derives once to read the live policies and again to build the plan from the same inputs, and
-    the second call costs a hash (~0.1 s at 10,000 projects) instead of a derivation (issue 18)."""
+    """Design + per-SA binding scopes + exposures, from the plan's inputs alone (pure; see
+    `derivation_memo`)."""
+    if _DERIVED is None:
+        return _derive(inputs)
     key = inputs_digest(inputs)
     hit = _DERIVED.get(key)
     if hit is None:
-        hit = _derive(inputs)
-        _DERIVED.clear()
-        _DERIVED[key] = hit
+        hit = _DERIVED[key] = _derive(inputs)
     return hit
 
 
