@@ -21,14 +21,14 @@ from typing import Any
 import pytest
 from test_token_classes import reference_simulate
 
-import migrate.plan as plan_module
-from migrate import plan_io
-from migrate.config import Config, parse_config
-from migrate.impersonation import Impersonation, Verdict, _evaluator
-from migrate.keygate import FactIndex, fact_for
-from migrate.model import Inventory
-from migrate.plan import PlanFacts, PlanRefusedError, build_plan, default_rewriter
-from migrate.progress import SilentProgress
+import migrate.plan.planner as plan_module
+from migrate.core.config import Config, parse_config
+from migrate.core.model import Inventory
+from migrate.core.progress import SilentProgress
+from migrate.plan import plan_io
+from migrate.plan.impersonation import Impersonation, Verdict, _evaluator
+from migrate.plan.key_identity import FactIndex, fact_for
+from migrate.plan.planner import PlanFacts, PlanRefusedError, build_plan, default_rewriter
 from migrate.sandbox.generate import generate_org
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import load_org, parse_org
@@ -103,8 +103,8 @@ def tool_plan(inventory: Inventory, config: Config, facts: PlanFacts) -> str:
 @pytest.fixture(scope="module", params=["demo", pytest.param("generated", marks=pytest.mark.slow)])
 def scanned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[Inventory, Config, PlanFacts]]:
-    from migrate.commands.plan import gather_facts
-    from migrate.commands.scan import run_scan
+    from migrate.cli.plan import gather_facts
+    from migrate.cli.scan import run_scan
 
     org = load_org("demo") if request.param == "demo" else parse_org(generate_org(120, seed=7))
     tmp: Path = tmp_path_factory.mktemp(request.param)
@@ -170,7 +170,7 @@ def test_fact_index_answers_like_the_linear_search() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from migrate.model import KeyIdentity
+    from migrate.core.model import KeyIdentity
 
     row = st.fixed_dictionaries({"service_account": st.sampled_from(["a@x", "b@x"]),
                                  "key_id": st.sampled_from(["k1", "k2", ""]),
