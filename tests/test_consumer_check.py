@@ -166,3 +166,16 @@ def test_the_old_root_file_search_fails_the_same_oracle() -> None:
              if root_only(consumer_files(way, place)) != oracle(way)]
     assert ("reference-script", "local") in wrong and ("reference-script", "nested") in wrong
     assert ("reference-tokens", "root") in wrong and ("default-tokens", "root") in wrong
+
+
+def test_the_files_a_file_includes_are_its_subtree_in_merge_order() -> None:
+    from migrate.plan.consumer_check import included_by
+
+    root, a, b, c = ("p", ".gitlab-ci.yml", "main"), ("p", "a.yml", "main"), ("q", "b.yml", "main"), ("q", "c.yml", "main")
+    p = Pipeline("p", (PipelineFile(root, (a, b)), PipelineFile(a), PipelineFile(b, (c,)), PipelineFile(c)))
+    assert included_by([p], root) == (a, c, b)
+    assert included_by([p], b) == (c,)
+    assert included_by([p], c) == ()
+    gone = Pipeline("p", (PipelineFile(root, (a, ("p", "gone.yml", "main"))), PipelineFile(a)))
+    assert included_by([gone], root) is None  # not known completely: nothing is passed
+    assert included_by([], root) is None

@@ -67,11 +67,17 @@ CASES: dict[str, dict[str, str]] = {
                       "deploy:\n  extends: .gcp-auth\n  script: [vault read secret/x, gcloud storage ls]\n"},
     "nested": {".gitlab-ci.yml": "include:\n  - project: acme/lib\n    file: lib.yml\n"
                "deploy:\n  extends: .ship\n  script: [gcloud storage ls]\n"},
+    # not a template consumer: its own root file's keyed job extends `.base` from a local include
+    "own-include": {".gitlab-ci.yml": "include:\n  - local: ci/base.yml\ndeploy:\n  extends: .base\n  script:\n"
+                    "    - gcloud auth activate-service-account --key-file \"$GCP_SA_KEY\"\n"
+                    "    - gcloud storage ls\n",
+                    "ci/base.yml": ".base:\n  image: google/cloud-sdk:467.0.0-slim\n  variables: {REGION: eu}\n"},
     "unread": {".gitlab-ci.yml": inc("unread.yml") + "  - local: ci/extra.yml\n"
                "deploy:\n  extends: .gcp-auth\n  script: [gcloud storage ls]\n",
                "ci/extra.yml": "lint:\n  script: [make lint]\n"},
 }
-TEMPLATES = {f"{name}.yml": TEMPLATE for name in CASES if name != "nested"} | {"nested.yml": TEMPLATE}
+TEMPLATES = {f"{name}.yml": TEMPLATE for name in CASES if name not in ("nested", "own-include")} | \
+    {"nested.yml": TEMPLATE}
 LIB = inc("nested.yml") + ".ship:\n  image: google/cloud-sdk:467.0.0-slim\n  before_script:\n" \
     "    - !reference [.gcp-auth, before_script]\n"
 
@@ -109,7 +115,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...
             inv, plan = tmp / "inventory.json", tmp / "plan.json"
             assert main(["scan", "-o", str(inv), "--progress", "never", "--config", str(config)]) in (0, 1)
             # acme/unread's local include becomes unreadable after the scan, when the plan reads it
-            sb.gitlab.add_fault(Fault("GET", r"/projects/(acme%2Funread|1016)/repository/files/ci%2Fextra\.yml",
+            sb.gitlab.add_fault(Fault("GET", r"/projects/(acme%2Funread|10\d\d)/repository/files/ci%2Fextra\.yml",
                                       403, count=-1))
             assert main(["plan", "--inventory", str(inv), "-o", str(plan), "--no-diff", "--config",
                          str(config)]) in (0, 1)
@@ -205,6 +211,9 @@ def test_apply_rechecks_the_consumers_with_the_live_files(planned: tuple[Any, ..
     extends, hidden = "merge_request:acme/templates:extends.yml", "merge_request:acme/templates:hidden.yml"
     rows = dry_run()
     assert rows[extends]["outcome"] == "would_apply", rows[extends]
+    # the recomputed rewrite of a file that needs its includes gets them, read live
+    own = rows["merge_request:acme/own-include:.gitlab-ci.yml"]
+    assert own["outcome"] == "would_apply", own
     project = gitlab.Gitlab(sb.gitlab_url, private_token="t-migrator").projects.get("acme/extends")
     project.commits.create({"branch": "main", "commit_message": "copy the auth", "actions": [{
         "action": "update", "file_path": ".gitlab-ci.yml",
@@ -215,3 +224,13 @@ def test_apply_rechecks_the_consumers_with_the_live_files(planned: tuple[Any, ..
     assert ("consumer acme/extends, file .gitlab-ci.yml, job deploy: no ID token with the provider audience "
             "reaches the job") in rows[extends]["detail"]
     assert rows[hidden]["outcome"] == "would_apply", rows[hidden]
+
+
+def test_a_file_is_rewritten_with_the_files_it_includes(planned: tuple[Any, ...]) -> None:
+    """`RewriteOptions.included` filled: acme/own-include's keyed job extends `.base` from its local
+    include, so its own self-check needs that file (without it: "cannot be proven", manual)."""
+    plan = planned[0]
+    action = next((a for a in plan.actions if a.id == "merge_request:acme/own-include:.gitlab-ci.yml"), None)
+    assert action is not None, [m.reason for m in plan.manual if "own-include" in m.subject]
+    assert action.params["rewrite_options"]["included"] == [["acme/own-include", "ci/base.yml", "main"]]
+    assert "GCP_ID_TOKEN" in action.params["new_content"]

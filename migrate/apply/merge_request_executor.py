@@ -77,8 +77,10 @@ class Observed:
     consumer_errors: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
 
-def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str) -> tuple[str, str, str]:
-    """Call the plan's CI rewriter again on a file that changed: (status, new text, reasons)."""
+def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str,
+             obs: Observed | None = None) -> tuple[str, str, str]:
+    """Call the plan's CI rewriter again on a file that changed: (status, new text, reasons).
+    The files it includes are the live ones (read with the consumers' files)."""
     from migrate.plan.planner import RewriteRequest
 
     names = sorted({r.split(":")[-1].split("[")[0] for k in params.keys for r in k.variables})
@@ -88,9 +90,20 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str) 
                 for j, by_var in (params.rewrite_options.get("context_accounts") or {}).items()}
     request = RewriteRequest(path, text, str(params.rewrite_options.get("audience") or ""), sa_map,
                              tuple(names), str((plan.inputs or {}).get("gitlab_version") or ""),
-                             _instance_url(plan), job_map, contexts)
+                             _instance_url(plan), job_map, contexts, _included_texts(params, obs))
     outcome = rewriter(request)
     return outcome.status, outcome.text, "; ".join(outcome.reasons)
+
+
+def _included_texts(params: MRParams, obs: Observed | None) -> tuple[str, ...]:
+    """The live texts of the files the plan rewrote this file with (rewrite_options.included)."""
+    ids = [tuple(str(part) for part in i) for i in params.rewrite_options.get("included") or ()]
+    if not ids or obs is None:
+        return ()
+    texts = [obs.consumer_files.get((i[0], i[1], i[2])) for i in ids if len(i) == 3]
+    if len(texts) != len(ids) or any(t is None for t in texts):
+        return ()  # unreadable now: the self-check then cannot prove what uses them
+    return tuple(t for t in texts if t is not None)
 
 
 def _pipelines(params: MRParams) -> list[Any]:
@@ -286,7 +299,7 @@ class MergeRequestExecutor:
                 # Execute only what the tool would compute now: the planned content must equal the
                 # rewrite of the live base file with the plan's options (a job appended to the
                 # plan's content by hand is refused here, with the difference shown).
-                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content)
+                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content, obs)
                 if status != "rewritten":
                     return {}, ("refused", f"{f.path}: the live file would not be rewritten now "
                                 f"({reasons or status}); the plan's content is not executed")
@@ -299,7 +312,7 @@ class MergeRequestExecutor:
                     return {}, ("refused", f"{f.path} changed on {params.target_branch} since planning "
                                 f"(blob {f.base_blob_id[:12]} → {live.blob_id[:12]}) and no CI rewriter is "
                                 "available to redo the change; re-run `wif-migrate plan`")
-                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content)
+                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content, obs)
                 if status == "unchanged":
                     continue
                 if status != "rewritten":

@@ -119,6 +119,37 @@ def merge_order(pipeline: Pipeline) -> tuple[list[FileId], list[FileId]]:
     return order, missing
 
 
+def included_by(pipelines: Sequence[Pipeline], target: FileId) -> tuple[FileId, ...] | None:
+    """The files `target` itself includes (nested), in GitLab's merge order: what its own
+    self-check resolves it with (`RewriteOptions.included`). None: not known completely."""
+    for pipeline in pipelines:
+        node = next((f for f in pipeline.files if _same(f.id, target)), None)
+        if node is None:
+            continue
+        if not node.includes:
+            return ()
+        rest = tuple(f for f in pipeline.files if f is not node)
+        order, missing = merge_order(Pipeline(pipeline.consumer, (node, *rest)))
+        if missing:
+            return None
+        reached = _reached(node, pipeline)
+        return tuple(f for f in order[:-1] if f in reached)
+    return None
+
+
+def _reached(node: PipelineFile, pipeline: Pipeline) -> set[FileId]:
+    """Every file below `node` in the include tree."""
+    seen: set[FileId] = set()
+    stack = list(node.includes)
+    while stack and len(seen) < 1000:
+        target = stack.pop()
+        child = next((f for f in pipeline.files if _same(f.id, target)), None)
+        if child is not None and child.id not in seen:
+            seen.add(child.id)
+            stack.extend(child.includes)
+    return seen
+
+
 def label(file: FileId, consumer: str) -> str:
     return file[1] if file[0] == consumer else f"{file[0]}:{file[1]}"
 

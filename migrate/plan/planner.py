@@ -108,6 +108,9 @@ class RewriteRequest:
     # job of the file → key variable → context → e-mail: the account of the key each job receives in
     # each context (receipts: ref class, environment), for the rewriter's self-check (issue 15 §2)
     context_accounts: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    # the texts of the files this one includes (nested, in GitLab's merge order), so its own
+    # self-check resolves jobs that extend or reference templates from them (RewriteOptions.included)
+    included: tuple[str, ...] = ()
 
 
 class Rewriter(Protocol):
@@ -770,6 +773,7 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
         text = facts.files.get((fproject, fpath, ref))
         problem: str | None = None
         checked: dict[str, Any] = {}
+        included_ids: tuple[tuple[str, str, str], ...] = ()
         outcome = RewriteOutcome("manual")
         overridden = _schedule_overrides(consumers, names, projects)
         if overridden:
@@ -782,10 +786,11 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
             problem = "no CI rewriter available in this build"
         else:
             try:
+                included_ids, included = _included(fproject, fpath, ref, consumers, projects, facts)
                 outcome = rewriter(RewriteRequest(fpath, text.content, derived.design.audience, sa_map,
                                                   tuple(names), inventory.gitlab_version,
                                                   next(iter(derived.design.extra_audiences), ""),
-                                                  job_map, context_map))
+                                                  job_map, context_map, included))
             except Exception as exc:  # noqa: BLE001 - a rewriter bug must not stop the plan
                 log.debug("rewriter failed on %s", subject, exc_info=True)
                 outcome = RewriteOutcome("manual", reasons=(f"the CI rewriter failed: {type(exc).__name__}",))
@@ -830,6 +835,7 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                 "binding": {"bindings": [binding_ids[sa] for sa in sas if sa in binding_ids]},
                 "rewrite_options": {"audience": derived.design.audience, "service_accounts": sa_map,
                                     "job_service_accounts": job_map, "context_accounts": context_map,
+                                    "included": [list(i) for i in included_ids],
                                     "key_variables": names, "gitlab_version": inventory.gitlab_version},
             }))
     return actions, manual, mr_by_var, manual_by_var
@@ -958,6 +964,24 @@ def _schedule_overrides(consumers: Sequence[str], names: Sequence[str], projects
             if (o.variable == "*" or o.variable in names) and reason not in out:
                 out.append(reason)
     return out
+
+
+def _included(fproject: str, fpath: str, ref: str, consumers: Sequence[str], projects: Mapping[str, Any],
+              facts: PlanFacts) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
+    """The files a CI file includes (ids and texts, in GitLab's merge order), from the scan's
+    record of a pipeline that reads it; nothing when any of them is unknown or unread (the
+    self-check then cannot prove jobs that use them, and says so)."""
+    from migrate.plan import consumer_check
+
+    target = (fproject, fpath, ref)
+    pipelines = [consumer_check.pipeline_of(projects[c], target) for c in consumers if c in projects]
+    ids = consumer_check.included_by(pipelines, target)
+    if not ids:
+        return (), ()
+    texts = [facts.files.get(i) for i in ids]
+    if not all(isinstance(t, FileText) for t in texts):
+        return (), ()
+    return ids, tuple(t.content for t in texts if isinstance(t, FileText))
 
 
 def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consumers: Sequence[str],
@@ -1120,6 +1144,7 @@ def default_rewriter() -> Rewriter:
             job_service_accounts={job: dict(m) for job, m in request.job_service_accounts.items()},
             context_accounts={job: {var: dict(c) for var, c in m.items()}
                               for job, m in request.context_accounts.items()},
+            included=tuple(request.included),
             gitlab_version=_major_minor(request.gitlab_version), path=request.path,
             key_variables=frozenset(request.key_variables), instance_url=request.instance_url or None,
             verify_marker=True)
