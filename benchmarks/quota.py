@@ -27,11 +27,13 @@ import sys
 import time
 from typing import Any
 
-from migrate.apply.binding_executor import EnsureBindingExecutor, _editor
-from migrate.apply.loop import ApplyContext
+from migrate.apply.binding_executor import EnsureBindingExecutor
+from migrate.apply.context import ApplyContext
 from migrate.core.config import parse_config
 from migrate.core.model import Action, Plan
-from migrate.google.quota import IAM_POLICY_WRITES, run_quotas
+from migrate.google.clients import GoogleClients
+from migrate.google.iam_policy import PolicyEditor
+from migrate.google.quota import IAM_POLICY_WRITES, quotas_from
 from migrate.plan.federation_design import ROLE
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
@@ -70,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         ctx = ApplyContext(Plan(gitlab_url=sb.gitlab_url, identity_project="q-identity", project_number="1",
                                 pool_id="gitlab", provider_id="gitlab", generated_at="", inventory_digest="",
                                 actions=()), False, config)
-        executor = EnsureBindingExecutor(_editor(ctx))
+        client = quotas_from(config.google)  # the run's pacer, as `apply` builds it
+        executor = EnsureBindingExecutor(PolicyEditor(GoogleClients(config.google), quotas=client))
         accounts = [(gp["project_id"], sa["email"]) for gp in spec["google"]["projects"]
                     for sa in gp["service_accounts"]]
         outcomes: dict[str, int] = {}
@@ -83,7 +86,6 @@ def main(argv: list[str] | None = None) -> int:
             result = executor.execute(action, ctx)
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
         wall = time.perf_counter() - started
-        client = run_quotas(ctx)
         times = [t for t, q, _p in quotas.accepted if q == "iam_writes"]
         achieved = (len(times) - 1) / (times[-1] - times[0]) * 60.0 if len(times) > 1 else 0.0
         configured = client.rates[IAM_POLICY_WRITES] or 0

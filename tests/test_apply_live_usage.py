@@ -14,8 +14,9 @@ import pytest
 import yaml
 from test_plan_schedules import API_SA, JOBS_SA, org
 
-from migrate.apply.live_checks import GitLabLiveFacts, binding_refusals, detect
+from migrate.apply.live_checks import binding_refusals, detect
 from migrate.cli.verbs import main
+from migrate.gitlab.live_facts import GitLabLiveFacts
 from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 

@@ -174,7 +174,8 @@ def test_a_binding_is_refused_when_its_variable_changed_since_the_scan(
         sb: Sandbox, planned: tuple[Path, str]) -> None:
     """Apply re-reads, per binding, the variable it rests on and the projects it admits (issue 16
     §2): protection flipped, or another key pasted in, refuses the binding, naming the change."""
-    from migrate.apply.live_checks import GitLabLiveFacts, binding_refusals
+    from migrate.apply.live_checks import binding_refusals
+    from migrate.gitlab.live_facts import GitLabLiveFacts
 
     tmp, _ = planned
     plan = plan_io.read(tmp / "plan.json")

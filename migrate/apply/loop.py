@@ -17,15 +17,16 @@ Around every action the loop
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from migrate.apply.context import ActionExecutor, ApplyContext, ExecutorFactory
+from migrate.apply.ensure import _show
+from migrate.apply.executors import EXECUTORS, KEY_KINDS
 from migrate.core.config import Config
+from migrate.core.errors import InternalError
 from migrate.core.model import Action, ActionResult, Inventory, Plan
-from migrate.core.state import State
 from migrate.plan.federation_design import ROLE
 from migrate.plan.planner import PROVIDER_FIELDS, derive, field_value, impersonation_report, inputs_digest
 
@@ -33,130 +34,10 @@ log = logging.getLogger(__name__)
 
 STAGE = "apply"
 GOOGLE_KINDS = ("ensure_pool", "ensure_provider", "ensure_binding")
-KEY_KINDS = ("disable_key", "delete_key")
-# Modules that register executors when imported (each calls `register_executor`). A missing
-# module is fine: its actions are skipped with a reason.
-PLUGIN_MODULES = ("migrate.apply.pool_provider_executor", "migrate.apply.binding_executor", "migrate.mr_apply",
-                  "migrate.apply.merge_request_executor", "migrate.gitlab.merge_requests")
-
-
-@dataclass
-class ApplyContext:
-    """What an executor gets besides its action. `results` holds the outcomes so far."""
-
-    plan: Plan
-    dry_run: bool
-    config: Config | None = None
-    state: State | None = None
-    results: dict[str, ActionResult] = field(default_factory=dict)
-    services: dict[str, Any] = field(default_factory=dict)  # shared clients, built by factories
-
-    def service(self, name: str, build: Callable[[], Any]) -> Any:
-        """A client shared by every executor of this run, built once on first use."""
-        if name not in self.services:
-            self.services[name] = build()
-        return self.services[name]
-
-
-class ActionExecutor(Protocol):
-    """Executes one kind of plan action.
-
-    Contract: read live state first; if it already matches, return `skipped` with detail "up to
-    date" (a re-run makes no mutating request); if `ctx.dry_run`, make no mutating request and
-    return `would_apply` (or `skipped`); if live state contradicts what the plan was computed from,
-    return `refused` with the reason; return `failed` for errors of this item. Never log or return
-    secret material. Raising is allowed (the loop records `failed` with the message)."""
-
-    def execute(self, action: Action, ctx: ApplyContext) -> ActionResult: ...
-
-
-ExecutorFactory = Callable[[ApplyContext], ActionExecutor]
-_REGISTRY: dict[str, ExecutorFactory] = {}
-
-
-def register_executor(kind: str, factory: ExecutorFactory) -> None:
-    """Plug in the executor for an action kind (later registrations replace earlier ones)."""
-    _REGISTRY[kind] = factory
-
-
-def registered_kinds() -> tuple[str, ...]:
-    return tuple(sorted(_REGISTRY))
-
-
-def load_plugins(modules: Iterable[str] = PLUGIN_MODULES) -> list[str]:
-    """Import the executor modules that exist; returns those loaded."""
-    loaded = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            log.debug("executor module %s not present", name)
-            continue
-        loaded.append(name)
-    return loaded
 
 
 # ---------------------------------------------------------------------------------------------
-# Pure decisions
-
-
-@dataclass(frozen=True)
-class EnsureDecision:
-    op: Literal["none", "create", "undelete", "patch", "refuse"]
-    mask: tuple[str, ...] = ()
-    reason: str = ""
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def decide_ensure(params: Mapping[str, Any], live: Mapping[str, Any] | None, fields: Sequence[str],
-                  undeleted: bool = False) -> EnsureDecision:
-    """What to do with a pool/provider given the plan's params and the live resource.
-
-    Patches only fields the plan lists in `patch`, and only if their live value is still what the
-    plan observed; a resource the plan did not expect to exist with a different configuration is
-    refused (stale plan). After undeleting, the resource is made to match the plan (the plan
-    intended to create it)."""
-    desired = params["desired"]
-    if live is None:
-        return EnsureDecision("create", reason="does not exist")
-    if live.get("state") == "DELETED":
-        return EnsureDecision("undelete", reason="soft-deleted; undeleting instead of re-creating")
-    diff = [f for f in fields if field_value(live, f) != field_value(desired, f)]
-    if not diff:
-        return EnsureDecision("none", reason="up to date")
-    if undeleted:
-        return EnsureDecision("patch", tuple(diff), "undeleted; setting the planned configuration")
-    observed = params.get("observed")
-    allowed = set(params.get("patch") or ())
-    if not isinstance(observed, Mapping) or observed.get("state") == "DELETED":
-        seen = "was absent" if params.get("observed_known") else "was not looked at"
-        return EnsureDecision("refuse", reason=f"stale plan: it exists now but {seen} when planned, with "
-                              + "; ".join(f"{f}={_show(field_value(live, f))} (plan: "
-                                          f"{_show(field_value(desired, f))})" for f in diff)
-                              + ". Re-run `wif-migrate plan`.")
-    for f in diff:
-        if field_value(live, f) != observed.get(f):
-            return EnsureDecision("refuse", reason=f"stale plan: live {f} is {_show(field_value(live, f))}, "
-                                  f"the plan saw {_show(observed.get(f))}. Re-run `wif-migrate plan`.")
-        if f not in allowed:
-            return EnsureDecision("refuse", reason=f"live {f} differs from the plan and the plan does not "
-                                  "patch it. Re-run `wif-migrate plan`.")
-    return EnsureDecision("patch", tuple(diff), "drift the plan patches: " + ", ".join(diff))
-
-
-def patch_body(desired: Mapping[str, Any], mask: Sequence[str]) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for f in mask:
-        head = f.split(".")[0]
-        if head in desired:
-            body[head] = desired[head]
-    return body
+# Integrity: the plan against itself and against the journaled scan
 
 
 def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | None, where: str) -> dict[str, str]:
@@ -271,7 +152,7 @@ def apply_plan(plan: Plan, ctx: ApplyContext, kinds: Iterable[str] | None = None
                extra_refusals: Mapping[str, str] | None = None) -> list[ActionResult]:
     """Run the plan's actions in order; every outcome is returned (and journaled unless dry run).
     `extra_refusals` (the CLI's `journal_refusals`) refuse actions before anything else."""
-    reg = dict(_REGISTRY if registry is None else registry)
+    reg = dict(EXECUTORS if registry is None else registry)
     wanted = set(kinds) if kinds is not None else None
     refusals = {**integrity_refusals(plan), **(extra_refusals or {})}
     executors: dict[str, ActionExecutor] = {}
@@ -301,8 +182,8 @@ def _one(action: Action, ctx: ApplyContext, reg: Mapping[str, ExecutorFactory],
             why = "did not run" if r is None else f"{r.outcome}: {r.detail}"
             return ActionResult(action.id, "skipped", f"dependency {dep} {why}", {"blocked": True})
     factory = reg.get(action.kind)
-    if factory is None:
-        return ActionResult(action.id, "skipped", f"no executor for {action.kind} in this build", {"blocked": True})
+    if factory is None:  # `migrate.apply.executors` is checked complete at import: this is a bug
+        raise InternalError(f"apply: no executor for action kind {action.kind!r} ({action.id})")
     if action.kind not in executors:
         executors[action.kind] = factory(ctx)
     if ctx.state is not None and not ctx.dry_run:

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from migrate.apply.context import ApplyContext
 from migrate.apply.merge_request_content import (
     MRParams,
     MRParamsError,
@@ -48,9 +49,8 @@ from migrate.apply.merge_request_content import (
 )
 from migrate.apply.ports import BotIdentity, CommitInfo, FileAction, FileState, MergeRequestBackend, MRInfo
 from migrate.core.config import Config, MergeRequestConfig
-from migrate.core.errors import GitLabConflict
+from migrate.core.errors import GitLabConflict, InternalError
 from migrate.core.model import Action, ActionResult, Outcome, Plan
-from migrate.gitlab.merge_requests import GitLabMergeRequests
 
 log = logging.getLogger(__name__)
 
@@ -412,27 +412,18 @@ class MergeRequestExecutor:
         return self._assignees
 
 
-def executor_from_context(ctx: Any) -> MergeRequestExecutor:
-    """The factory `migrate.apply.loop` calls once per run (shares the run's GitLab clients)."""
-    from migrate.gitlab.client import GitLabClients
-
+def executor_from_context(ctx: ApplyContext) -> MergeRequestExecutor:
+    """The factory the loop calls once per run, with the run's GitLab backend (built by the CLI)."""
     config: Config | None = ctx.config
     if config is None:
         raise ValueError("the merge_request executor needs the configuration")
-    clients = ctx.service("gitlab_clients", lambda: GitLabClients.from_config(config))
-    rewriter = ctx.services.get("ci_rewriter")
+    backend = ctx.services.merge_requests
+    if backend is None:
+        raise InternalError("apply: merge_request actions but no GitLab backend was built for them")
+    rewriter = ctx.services.ci_rewriter
     if rewriter is None:
         from migrate.plan.planner import default_rewriter
 
         rewriter = default_rewriter()
-    return MergeRequestExecutor(GitLabMergeRequests(clients), config.merge_requests, ctx.plan,
+    return MergeRequestExecutor(backend, config.merge_requests, ctx.plan,
                                 dry_run=ctx.dry_run, rewriter=rewriter, concurrency=config.concurrency)
-
-
-def _register() -> None:
-    from migrate.apply.loop import register_executor
-
-    register_executor(KIND, executor_from_context)
-
-
-_register()

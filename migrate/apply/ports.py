@@ -10,6 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from migrate.core.errors import GoogleError
+from migrate.core.model import KeyVariable
+from migrate.retire.ports import VariableHolding
+
 
 @dataclass(frozen=True)
 class FileState:
@@ -101,3 +105,49 @@ class MergeRequestBackend(Protocol):
                   labels: Sequence[str], assignee_ids: Sequence[int]) -> MRInfo: ...
     def update_mr(self, project: str, iid: int, changes: Mapping[str, Any]) -> MRInfo: ...
     def user_ids(self, usernames: Sequence[str]) -> list[int]: ...
+
+
+class ServiceAccountMissingError(GoogleError):
+    """The service account does not exist (404) or we may not see it (403)."""
+
+
+
+@dataclass(frozen=True)
+class PolicyChange:
+    """What an additive update did (or, in a dry run, would do)."""
+
+    resource: str
+    role: str
+    added: tuple[str, ...]
+    already: tuple[str, ...]
+    attempts: int = 0  # setIamPolicy calls made (0: nothing to write, or dry run)
+    etag: str = ""
+    answer_lost: bool = False  # a write went unanswered and the re-read shows `added` bound
+
+
+class LiveGitLab(Protocol):
+    def holding(self, var: KeyVariable) -> VariableHolding: ...
+    def project_namespace(self, project_id: int) -> int | None: ...  # None: the project is gone
+    def file_text(self, project: str, path: str, ref: str) -> str | None: ...  # None: the file is gone
+
+
+class WorkloadIdentityAdmin(Protocol):
+    """Pools and providers on IAM (the real one is `migrate.google.workload_identity.WifAdmin`).
+
+    `get` answers also soft-deleted resources (state DELETED) and None when absent; writes wait for
+    their long-running operation and return the resource as read afterwards. `create` raises
+    `GoogleAlreadyExists` on 409, `create`/`patch` raise `GoogleNoAnswer` when the answer was lost."""
+
+    def get(self, name: str) -> dict[str, Any] | None: ...
+    def create(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    def undelete(self, name: str) -> dict[str, Any]: ...
+    def patch(self, name: str, body: Mapping[str, Any], mask: Sequence[str]) -> dict[str, Any]: ...
+
+
+class ServiceAccountPolicies(Protocol):
+    """Additive IAM policy updates on service accounts (the real one is
+    `migrate.google.iam_policy.PolicyEditor`); `ServiceAccountMissingError` when the account is
+    missing or not visible."""
+
+    def ensure_members(self, resource: str, role: str, members: Sequence[str], dry_run: bool,
+                       max_attempts: int = ...) -> PolicyChange: ...

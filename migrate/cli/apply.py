@@ -13,20 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from migrate.apply.loop import _REGISTRY as EXECUTORS  # the registry the loop uses; wrapped, not changed
-from migrate.apply.loop import (
-    KEY_KINDS,
-    ActionExecutor,
-    ApplyContext,
-    ExecutorFactory,
-    apply_plan,
-    find_inventory,
-    journal_refusals,
-    load_plugins,
-    summarize,
-)
+from migrate.apply.context import ActionExecutor, ApplyContext, ApplyServices, ExecutorFactory
+from migrate.apply.executors import EXECUTORS, KEY_KINDS
+from migrate.apply.loop import GOOGLE_KINDS, apply_plan, find_inventory, journal_refusals, summarize
 from migrate.cli.common import config_from_args, new_parser
 from migrate.cli.output import print_envelope
+from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK
 from migrate.core.model import Action, ActionResult, Inventory, Plan, to_dict
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
@@ -70,22 +62,22 @@ def run(args: argparse.Namespace) -> int:
     if args.only and kinds is not None and set(kinds) != set(args.only):
         print(f"--only {', '.join(args.only)}: also running {', '.join(sorted(set(kinds) - set(args.only)))} "
               "(its dependencies; each is idempotent)", file=sys.stderr)
-    load_plugins()
     lock = contextlib.nullcontext() if args.dry_run else RunLock(config.state_dir, "apply")
     with lock:
-        services: dict[str, Any] = {}
+        gitlab_clients = None
         if not args.dry_run and _writes_gitlab(plan, kinds):
             from migrate.gitlab.client import GitLabClients
             from migrate.gitlab.refusals import require_scope
 
             # the same clients the merge-request executor will use (one rate limiter)
-            services["gitlab_clients"] = GitLabClients.from_config(config)
-            require_scope(services["gitlab_clients"], "api", "apply (it opens merge requests)")
+            gitlab_clients = GitLabClients.from_config(config)
+            require_scope(gitlab_clients, "api", "apply (it opens merge requests)")
         state = None if args.dry_run else State(config.state_dir)
         if state is not None:
             state.warn_unfinished("apply")
             state.save_snapshot("plan", plan_io.to_data(plan))
-        ctx = ApplyContext(plan, args.dry_run, config, state, services=services)
+        ctx = ApplyContext(plan, args.dry_run, config, state,
+                           services=build_services(config, plan, kinds, gitlab_clients=gitlab_clients))
         progress = progress_from_args(args)
         todo = [a for a in plan.actions if a.kind not in KEY_KINDS and (kinds is None or a.kind in kinds)]
         progress.start("apply (dry run)" if args.dry_run else "apply", total=len(todo))
@@ -108,6 +100,33 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
+def build_services(config: Config, plan: Plan, kinds: list[str] | None = None, gitlab_clients: Any = None,
+                   poll_interval: float | None = None) -> ApplyServices:
+    """The adapters the selected actions need, built once per run: one set of Google clients and
+    one write-quota pacer shared by the pool, provider and binding executors; the GitLab clients
+    (with their rate limiter) the scope check used, for the merge requests. Nothing here talks to
+    a backend (clients connect on first use)."""
+    wanted = {a.kind for a in plan.actions if kinds is None or a.kind in kinds}
+    workload_identity = policies = merge_requests = None
+    if wanted & set(GOOGLE_KINDS):
+        from migrate.google.clients import GoogleClients
+        from migrate.google.iam_policy import PolicyEditor
+        from migrate.google.quota import quotas_from
+        from migrate.google.workload_identity import WifAdmin
+
+        clients = GoogleClients(config.google)
+        quotas = quotas_from(config.google)
+        interval = config.google.operation_poll_interval if poll_interval is None else poll_interval
+        workload_identity = WifAdmin(clients, poll_interval=float(interval), quotas=quotas)
+        policies = PolicyEditor(clients, quotas=quotas)
+    if "merge_request" in wanted:
+        from migrate.gitlab.client import GitLabClients
+        from migrate.gitlab.merge_requests import GitLabMergeRequests
+
+        merge_requests = GitLabMergeRequests(gitlab_clients or GitLabClients.from_config(config))
+    return ApplyServices(workload_identity, policies, merge_requests)
+
+
 class _Announced:
     """An executor that advances the progress bar when its action is done."""
 
@@ -122,7 +141,7 @@ class _Announced:
 
 
 def announcing(progress: Progress) -> dict[str, ExecutorFactory]:
-    """The registered executors, each wrapped to advance `progress` (the core loop never prints)."""
+    """The executors, each wrapped to advance `progress` (the core loop never prints)."""
     def wrap(factory: ExecutorFactory) -> ExecutorFactory:
         return lambda ctx: _Announced(factory(ctx), progress)
     return {kind: wrap(factory) for kind, factory in EXECUTORS.items()}
@@ -158,9 +177,10 @@ def _detail(result: ActionResult) -> str | list[str]:
 def _live_refusals(plan: Plan, config: Any) -> dict[str, str]:
     """Re-read the GitLab facts every binding rests on (migrate.apply.live_checks); a GitLab that cannot
     be reached refuses the bindings, naming why."""
-    from migrate.apply.live_checks import GitLabLiveFacts, binding_refusals
+    from migrate.apply.live_checks import binding_refusals
     from migrate.core.errors import WifMigrateError
     from migrate.gitlab.client import GitLabClients
+    from migrate.gitlab.live_facts import GitLabLiveFacts
 
     try:
         live = GitLabLiveFacts(GitLabClients.from_config(config).gl())

@@ -156,9 +156,10 @@ def _files(config: Config, inventory: Inventory, progress: Progress) -> dict[tup
 
 def _live(config: Config, inventory: Inventory, facts: PlanFacts, progress: Progress
           ) -> tuple[LiveFederation, dict[str, tuple[str, ...]], dict[str, int]]:
-    from migrate.apply.binding_executor import PolicyEditor
-    from migrate.apply.pool_provider_executor import WifAdmin, request_name
+    from migrate.apply.pool_provider_executor import request_name
     from migrate.google.clients import GoogleClients
+    from migrate.google.iam_policy import PolicyEditor
+    from migrate.google.workload_identity import WifAdmin
     from migrate.plan.federation_design import ROLE
     from migrate.plan.planner import policy_members_other, sa_resource
 

@@ -60,6 +60,20 @@ class GoogleAlreadyExists(GoogleError):
     """A create answered 409 ALREADY_EXISTS; like `GitLabConflict`, callers re-read and take over."""
 
 
+class GoogleNoAnswer(GoogleError):
+    """A write's connection broke before the answer came (the write may or may not have been
+    applied); `transport` names the transport's exception. Callers re-read before deciding."""
+
+    def __init__(self, message: str, transport: str = "") -> None:
+        super().__init__(message)
+        self.transport = transport
+
+
+class InternalError(Exception):
+    """A bug in the tool (e.g. an action kind without an executor): never a per-item outcome; the
+    CLI exits 3 and names it."""
+
+
 class LockedError(WifMigrateError):
     """Another wif-migrate run holds the state directory's lock."""
 

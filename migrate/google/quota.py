@@ -125,10 +125,3 @@ def quotas_from(config: Any) -> WriteQuotas:
     """The run's limiters from `google.quotas` (a `GoogleConfig`), Google's defaults otherwise."""
     q = getattr(config, "quotas", None) or {}
     return WriteQuotas({name: q.get(name + "_per_minute", DEFAULT_PER_MINUTE[name]) for name in DEFAULT_PER_MINUTE})
-
-
-def run_quotas(ctx: Any) -> WriteQuotas:
-    """The limiters shared by every executor of one apply run (`ApplyContext.service`)."""
-    quotas: WriteQuotas = ctx.service("google_quotas", lambda: quotas_from(
-        ctx.config.google if ctx.config is not None else None))
-    return quotas

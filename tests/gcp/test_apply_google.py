@@ -11,17 +11,18 @@ import pytest
 from gcp_sandbox import ALICE, GoogleSandbox, google_spec
 from plan_fixtures import CI, DEPLOYER, INVENTORY, NUMBER, POOL, TF, config, facts, line_rewriter
 
-from migrate.apply.loop import ApplyContext, apply_plan, load_plugins
-from migrate.apply.pool_provider_executor import WifAdmin
+from migrate.apply.context import ApplyContext
+from migrate.apply.loop import apply_plan
+from migrate.cli.apply import build_services
 from migrate.core.config import Config
 from migrate.core.model import Plan
 from migrate.core.state import State
 from migrate.google.clients import GoogleClients
 from migrate.google.projects import project_number
+from migrate.google.workload_identity import WifAdmin
 from migrate.plan.federation_design import ROLE
 from migrate.plan.planner import LiveFederation, build_plan, derive
 
-load_plugins()
 PROVIDER = f"{POOL}/providers/gitlab"
 
 
@@ -43,7 +44,8 @@ def make_plan(sb: GoogleSandbox, **facts_kw: Any) -> Plan:
 
 
 def run(sb: GoogleSandbox, plan: Plan, dry_run: bool = False, state: State | None = None) -> dict[str, Any]:
-    ctx = ApplyContext(plan, dry_run, cfg(sb), state, services={"poll_interval": 0.01})
+    config = cfg(sb)
+    ctx = ApplyContext(plan, dry_run, config, state, services=build_services(config, plan, poll_interval=0.01))
     return {r.action_id: r for r in apply_plan(plan, ctx)}
 
 
@@ -234,7 +236,8 @@ def test_already_exists_on_create_is_read_back_and_judged(monkeypatch: pytest.Mo
             body["attributeCondition"] = 'assertion.namespace_id == "100"'
         config = cfg(sb)
         admin = _RacingAdmin(GoogleClients(config.google), body)
-        ctx = ApplyContext(plan, False, config, None, services={"poll_interval": 0.01, "wif_admin": admin})
+        services = dataclasses.replace(build_services(config, plan, poll_interval=0.01), workload_identity=admin)
+        ctx = ApplyContext(plan, False, config, None, services=services)
         r = {x.action_id: x for x in apply_plan(plan, ctx)}["ensure_provider:gitlab/gitlab"]
         creates = [e["status"] for e in sb.writes() if e["path"].endswith("/providers")]
         assert creates == [200, 409]  # the rival's create, then ours

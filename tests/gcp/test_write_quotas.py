@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from googleapiclient.errors import HttpError
 
-from migrate.apply.binding_executor import PolicyEditor
 from migrate.core.config import GoogleConfig, parse_config
 from migrate.google.clients import GoogleClients
+from migrate.google.iam_policy import PolicyEditor
 from migrate.google.quota import IAM_POLICY_WRITES, WIF_WRITES, WriteQuotas, is_quota_error, pacer
 from migrate.sandbox.google.quota import classify
 from migrate.sandbox.http import Fault
