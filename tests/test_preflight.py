@@ -75,3 +75,85 @@ def test_a_503_is_retried_visibly_then_the_scan_runs(demo_sandbox: Sandbox, tmp_
     assert main(["scan", "--no-google", "-c", config, "-o", str(tmp_path / "inv.json")]) == 1  # keys found
     err = capsys.readouterr().err
     assert "answered 503; retrying in 1 s (attempt 2 of 3)" in err
+
+
+# --- both sides: 401, 403, unreachable, retried 5xx (issue 19 item 4) ------------------------------------
+
+def _limited_org() -> object:
+    """The demo org plus a GitLab token with no API scope and a Google token without
+    resourcemanager.projects.get (the sandbox enforces both like the real services)."""
+    import dataclasses
+
+    from migrate.sandbox.org import load_org
+
+    org = load_org("demo")
+    gl = dict(org.gitlab)
+    gl["users"] = [*gl["users"], {"username": "repo-only", "token": "t-repo-only", "scopes": ["read_repository"]}]
+    google = {**org.google, "tokens": [*(org.google.get("tokens") or []),
+                                       {"token": "g-no-browser", "denied_permissions": ["resourcemanager.projects.get"]}]}
+    return dataclasses.replace(org, gitlab=gl, google=google)
+
+
+def _sandbox_config(sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, str]:
+    import yaml
+
+    for name, value in sb.env().items():
+        monkeypatch.setenv(name, value)
+    config = str(sb.write_config(tmp_path / "c.yaml", state_dir=str(tmp_path / "state")))
+    data = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
+    return config, data["gitlab"]["token_env"], data["google"]["access_token_env"]
+
+
+def test_401_and_403_from_either_side_stop_within_seconds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    with Sandbox(_limited_org()) as sb:  # type: ignore[arg-type]
+        config, gitlab_env, google_env = _sandbox_config(sb, tmp_path, monkeypatch)
+        inv = str(tmp_path / "inv.json")
+        assert main(["scan", "-o", inv, "--progress", "never", "-c", config]) == 1  # the check can fail: all good
+        capsys.readouterr()
+        plan_io.write(plan_of(), tmp_path / "plan.json")
+        cases = [
+            (gitlab_env, "t-repo-only", ["scan", "--no-google", "-o", inv],
+             f"GitLab at {sb.gitlab_url} refused the token in ${gitlab_env}", "(403 Forbidden: insufficient_scope)"),
+            (gitlab_env, "t-repo-only", ["verify", "--plan", str(tmp_path / "plan.json")], "refused the token", "read_api"),
+            (google_env, "not-a-google-token", ["scan", "-o", inv],
+             f"Google rejected the credentials in ${google_env}", "(401 Unauthenticated)"),
+            (google_env, "not-a-google-token", ["plan", "--inventory", inv, "-o", str(tmp_path / "p.json")],
+             "Google rejected the credentials", "/v3/projects/acme-identity"),
+            (google_env, "not-a-google-token", ["apply", str(tmp_path / "plan.json"), "--dry-run"],
+             "Google rejected the credentials", "401"),
+            (google_env, "g-no-browser", ["scan", "-o", inv],
+             "Google denied reading the identity project 'acme-identity'", "resourcemanager.projects.get"),
+        ]
+        for env, token, argv, cause, detail in cases:
+            monkeypatch.setenv(env, token)
+            started = time.monotonic()
+            code = main([*argv, "-c", config])
+            err = capsys.readouterr().err
+            assert code == EXIT_UNREACHABLE, (argv, err)
+            assert cause in err and detail in err, err
+            assert time.monotonic() - started < 10, argv
+            monkeypatch.setenv(env, sb.env()[env])
+
+
+def test_google_unreachable_or_busy(demo_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    config, _, _ = _sandbox_config(demo_sandbox, tmp_path, monkeypatch)
+    data = yaml.safe_load(Path(config).read_text(encoding="utf-8"))
+    closed = f"http://127.0.0.1:{_free_port()}"
+    data["google"]["endpoints"] = {k: closed for k in data["google"]["endpoints"]}
+    (tmp_path / "closed.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    started = time.monotonic()
+    assert main(["scan", "-o", str(tmp_path / "i.json"), "--progress", "never",
+                 "-c", str(tmp_path / "closed.yaml")]) == EXIT_UNREACHABLE
+    err = capsys.readouterr().err
+    assert f"connection refused by {closed.split('//')[1]}" in err and "google.endpoints.cloudresourcemanager" in err
+    assert time.monotonic() - started < 10
+    # a 503 can succeed on retry: retried, visibly, then the scan runs
+    assert demo_sandbox.google is not None
+    demo_sandbox.google.add_fault(Fault("GET", r"/v3/projects/acme-identity$", status=503, count=1))
+    assert main(["scan", "-o", str(tmp_path / "i.json"), "--progress", "never", "-c", config]) == 1
+    err = capsys.readouterr().err
+    assert "Google: " in err and "answered 503; retrying in 1 s (attempt 2 of 3)" in err, err

@@ -44,6 +44,17 @@ def register(sub: Any, help_text: str) -> None:
     p.set_defaults(func=run)
 
 
+def _preflight(config: Config, kinds: set[str]) -> None:
+    """Seconds, not a table of per-action failures, when a backend the run needs is unusable: GitLab
+    for merge requests and the live variable re-reads of bindings, Google for the federation."""
+    from migrate.cli.preflight import check_gitlab, check_google
+
+    if kinds & {"merge_request", "ensure_binding"}:
+        check_gitlab(config)
+    if kinds & {"ensure_pool", "ensure_provider", "ensure_binding"}:
+        check_google(config)
+
+
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     plan = plan_io.read(args.plan)
@@ -56,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
                                    plan.inventory_digest)
     refusals = journal_refusals(plan, inventory, config, str(config.state_dir))
     kinds = with_dependencies(plan, args.only)
+    _preflight(config, {a.kind for a in plan.actions if a.kind not in KEY_KINDS and (kinds is None or a.kind in kinds)})
     if any(a.kind == "ensure_binding" and a.id not in refusals and (kinds is None or a.kind in kinds)
            for a in plan.actions):
         refusals = {**_live_refusals(plan, config), **refusals}

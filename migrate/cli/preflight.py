@@ -9,11 +9,17 @@ what is wrong within seconds, and the command stops with exit code 4 (`EXIT_UNRE
 - a timeout, 429 or 5xx: retried (up to 3 attempts, 1 s then 2 s apart, each announced on stderr),
   because those can succeed on retry;
 - 401: the token is wrong or expired, named by the variable that holds it; nothing else can work.
-  403 is left to the verb (it names the scope the call needs, per call).
+- 403 on the probe itself: the GitLab token has no API scope / the Google identity cannot read the
+  identity project; a 403 on a later call is left to the verb (it names the scope or role it needs).
 
-GitLab: `GET /api/v4/version` (needs a valid token: doc/api/version.md). Google: loading the
-configured credentials and, for refreshable ones, one token refresh (google-auth's RefreshError is
-Google's 400/401 on the token exchange).
+GitLab: `GET /api/v4/version` (needs a valid token: doc/api/version.md; lib/api/version.rb admits
+the `api`, `read_api` and `read_user` scopes, so a 403 there means the token has no API scope at all
+and nothing else can work: stopped too, naming the scopes). Google: loading the configured
+credentials, for refreshable ones one token refresh (google-auth's RefreshError is Google's 400/401
+on the token exchange), then one Resource Manager `projects.get` of `google.identity_project` (every
+verb that calls Google needs it: plan for the project number, apply to create the pool in it) — so
+a rejected bare access token (401), a missing `resourcemanager.projects.get` (403) and an
+unreachable Google endpoint stop here, not as `unknown` cells or per-action failures later.
 """
 
 from __future__ import annotations
@@ -103,7 +109,9 @@ def check_gitlab(config: Config, sleep: Callable[[float], None] = time.sleep) ->
             raise UnreachableError(f"GitLab at {base} redirects to {r.headers.get('Location', '?')}: set gitlab.url "
                                    "to the instance's API base URL (https://host, no path)")
         if r.status_code == 403:
-            return ""  # the token works but lacks a scope: each call names the one it needs
+            raise UnreachableError(f"GitLab at {base} refused the token in ${gl.token_env} on {endpoint} (403 "
+                                   f"Forbidden: {_gitlab_reason(r)}): it has no API scope; give it read_api "
+                                   "(scan, check, plan, verify) or api (apply, keys delete)")
         if r.status_code == 404:
             raise UnreachableError(f"{endpoint} answered 404: is {base} a GitLab instance? check gitlab.url")
         if r.status_code >= 400:
@@ -116,10 +124,20 @@ def check_gitlab(config: Config, sleep: Callable[[float], None] = time.sleep) ->
     return ""
 
 
-def check_google(config: Config) -> None:
-    """Raise when the Google credentials cannot be loaded or Google refuses them (401/400 on refresh)."""
+def _gitlab_reason(r: requests.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return "no reason given"
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or "no reason given")[:120]
+    return "no reason given"
+
+
+def check_google(config: Config, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Raise when the Google credentials cannot be loaded, Google refuses them (401/400 on refresh,
+    401 on the first call) or denies reading the identity project (403), or cannot be reached."""
     import google.auth.exceptions
-    import google.auth.transport.requests
 
     from migrate.google.clients import GoogleClients
 
@@ -132,11 +150,18 @@ def check_google(config: Config) -> None:
                                "Credentials)") from None
     if getattr(creds, "refresh_token", None) is None and not hasattr(creds, "signer") and \
             type(creds).__name__ == "Credentials" and getattr(creds, "token", None):
-        return  # a bare access token (google.access_token_env): nothing to refresh
-    if creds.valid:
-        return
+        pass  # a bare access token (google.access_token_env): nothing to refresh; the probe tries it
+    elif not creds.valid:
+        _refresh(creds)
+    _probe_identity_project(config, clients, sleep)
+
+
+def _refresh(creds: object) -> None:
+    import google.auth.exceptions
+    import google.auth.transport.requests
+
     try:
-        creds.refresh(google.auth.transport.requests.Request())
+        creds.refresh(google.auth.transport.requests.Request())  # type: ignore[attr-defined]
     except google.auth.exceptions.RefreshError as exc:
         raise UnreachableError(f"Google refused the credentials (token refresh: {str(exc)[:200]}): they are "
                                "wrong, expired or revoked; check google.credentials_file / ADC") from None
@@ -146,3 +171,57 @@ def check_google(config: Config) -> None:
             raise UnreachableError(describe_connection_error(inner, "https://oauth2.googleapis.com",
                                                              "network access to Google")) from None
         raise UnreachableError(f"cannot reach Google's token endpoint: {type(inner).__name__}") from None
+
+
+GOOGLE_RETRYABLE = ("TooManyRequests", "InternalServerError", "BadGateway", "ServiceUnavailable",
+                    "GatewayTimeout", "DeadlineExceeded")
+
+
+def _probe_identity_project(config: Config, clients: object, sleep: Callable[[float], None]) -> None:
+    """One `projects.get` of the identity project: 401 / 403 / unreachable stop with the cause;
+    429, 5xx and timeouts are retried visibly; anything else is left to the verb."""
+    import google.auth.exceptions
+    from google.api_core import exceptions as api_exceptions
+
+    from migrate.core.errors import ConfigError
+
+    project = config.google.identity_project
+    endpoint = (config.google.endpoints.get("cloudresourcemanager") or "https://cloudresourcemanager.googleapis.com")
+    url = f"{endpoint.rstrip('/')}/v3/projects/{project}"
+    who = (f"${config.google.access_token_env}" if config.google.access_token_env else
+           "google.credentials_file" if config.google.credentials_file else "Application Default Credentials")
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            clients.projects().get_project(name=f"projects/{project}", retry=None,  # type: ignore[attr-defined]
+                                           timeout=READ_TIMEOUT_S)
+            return
+        except (api_exceptions.Unauthenticated, google.auth.exceptions.RefreshError):
+            # a bare access token Google answers 401 to: google-auth tries to refresh it and cannot
+            raise UnreachableError(f"Google rejected the credentials in {who} on {url} (401 Unauthenticated): "
+                                   "they are wrong, expired or revoked; mint a new token or check "
+                                   "google.credentials_file / ADC") from None
+        except api_exceptions.Forbidden:  # REST raises Forbidden; PermissionDenied is its subclass
+            raise UnreachableError(f"Google denied reading the identity project {project!r} on {url} (403 "
+                                   f"PERMISSION_DENIED) to {who}: grant resourcemanager.projects.get on it "
+                                   "(e.g. roles/browser), or check google.identity_project") from None
+        except api_exceptions.NotFound:
+            raise ConfigError("google.identity_project", f"Resource Manager has no project {project!r} "
+                              f"({url} answered 404)") from None
+        except api_exceptions.GoogleAPICallError as exc:
+            if type(exc).__name__ in GOOGLE_RETRYABLE and attempt < ATTEMPTS:
+                _retry("Google", attempt, f"{url} answered {exc.code}", sleep)
+                continue
+            if type(exc).__name__ in GOOGLE_RETRYABLE:
+                raise UnreachableError(f"Google at {url} answered {exc.code} {ATTEMPTS} times: try again "
+                                       "later") from None
+            return  # another answer: the verb's own call will say what it means
+        except requests.exceptions.RequestException as exc:
+            if isinstance(exc, requests.exceptions.Timeout) and attempt < ATTEMPTS:
+                _retry("Google", attempt, describe_connection_error(exc, endpoint, _google_key(config)), sleep)
+                continue
+            raise UnreachableError(describe_connection_error(exc, endpoint, _google_key(config))) from None
+
+
+def _google_key(config: Config) -> str:
+    return ("google.endpoints.cloudresourcemanager" if config.google.endpoints.get("cloudresourcemanager")
+            else "network access to cloudresourcemanager.googleapis.com (proxy, firewall)")

@@ -8,7 +8,8 @@ sets up logging (stderr; `-v` info, `-vv` debug) and maps errors to exit codes:
     1  expected failure: keys found, something refused or blocked, a check failed
     2  usage: bad command line, bad config, verb not built yet
     3  internal error (a bug; the traceback is shown with -vv)
-    4  GitLab or Google unusable: connection refused, DNS or TLS failure, token rejected (401)
+    4  GitLab or Google unusable: connection refused, DNS or TLS failure, token rejected (401) or
+       without any access (403) — migrate/cli/preflight.py
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wif-migrate",
         description="Move GitLab CI/CD off Google service-account keys onto Workload Identity Federation.",
         epilog="exit codes: 0 ok, 1 findings or expected failure, 2 usage or config error, 3 internal error, "
-               "4 GitLab or Google unusable (connection refused, DNS, TLS, token rejected); "
+               "4 GitLab or Google unusable (connection refused, DNS, TLS, token rejected or without access); "
                "`plan --detailed-exitcode`: 2 = changes pending",
     )
     parser.add_argument("--version", action="version", version=f"wif-migrate {__version__}")

@@ -19,7 +19,7 @@ def project_number(clients: GoogleClients, project: str) -> str:
         found = clients.projects().get_project(name=f"projects/{project}")
     except api_exceptions.NotFound:
         raise GoogleError(f"Resource Manager: project {project!r} not found; check google.identity_project") from None
-    except api_exceptions.PermissionDenied:
+    except api_exceptions.Forbidden:  # REST answers Forbidden (PermissionDenied is its gRPC subclass)
         raise GoogleError(f"Resource Manager: permission denied reading project {project!r}; grant the "
                           "operator resourcemanager.projects.get (e.g. roles/browser) on it") from None
     except api_exceptions.GoogleAPICallError as exc:
