@@ -110,6 +110,8 @@ def test_401_and_403_from_either_side_stop_within_seconds(tmp_path: Path, monkey
         config, gitlab_env, google_env = _sandbox_config(sb, tmp_path, monkeypatch)
         inv = str(tmp_path / "inv.json")
         assert main(["scan", "-o", inv, "--progress", "never", "-c", config]) == 1  # the check can fail: all good
+        real_plan = str(tmp_path / "real-plan.json")
+        assert main(["plan", "--inventory", inv, "-o", real_plan, "--no-diff", "-c", config]) == 0
         capsys.readouterr()
         plan_io.write(plan_of(), tmp_path / "plan.json")
         cases = [
@@ -120,9 +122,9 @@ def test_401_and_403_from_either_side_stop_within_seconds(tmp_path: Path, monkey
              f"Google rejected the credentials in ${google_env}", "(401 Unauthenticated)"),
             (google_env, "not-a-google-token", ["plan", "--inventory", inv, "-o", str(tmp_path / "p.json")],
              "Google rejected the credentials", "/v3/projects/acme-identity"),
-            (google_env, "not-a-google-token", ["apply", str(tmp_path / "plan.json"), "--dry-run"],
+            (google_env, "not-a-google-token", ["apply", real_plan, "--dry-run"],
              "Google rejected the credentials", "401"),
-            (google_env, "g-no-browser", ["scan", "-o", inv],
+            (google_env, "g-no-browser", ["plan", "--inventory", inv, "-o", str(tmp_path / "p.json")],
              "Google denied reading the identity project 'acme-identity'", "resourcemanager.projects.get"),
         ]
         for env, token, argv, cause, detail in cases:
@@ -134,6 +136,10 @@ def test_401_and_403_from_either_side_stop_within_seconds(tmp_path: Path, monkey
             assert cause in err and detail in err, err
             assert time.monotonic() - started < 10, argv
             monkeypatch.setenv(env, sb.env()[env])
+        # scan only reads keys: an identity that cannot read the identity project is warned about, and scans
+        monkeypatch.setenv(google_env, "g-no-browser")
+        assert main(["scan", "-o", inv, "--progress", "never", "-c", config]) == 1
+        assert "plan and apply will need it" in capsys.readouterr().err
 
 
 def test_google_unreachable_or_busy(demo_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                                    plan.inventory_digest)
     refusals = journal_refusals(plan, inventory, config, str(config.state_dir))
     kinds = with_dependencies(plan, args.only)
-    _preflight(config, {a.kind for a in plan.actions if a.kind not in KEY_KINDS and (kinds is None or a.kind in kinds)})
+    _preflight(config, {a.kind for a in plan.actions if a.kind not in KEY_KINDS and a.id not in refusals
+                        and (kinds is None or a.kind in kinds)})
     if any(a.kind == "ensure_binding" and a.id not in refusals and (kinds is None or a.kind in kinds)
            for a in plan.actions):
         refusals = {**_live_refusals(plan, config), **refusals}

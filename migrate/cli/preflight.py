@@ -134,9 +134,11 @@ def _gitlab_reason(r: requests.Response) -> str:
     return "no reason given"
 
 
-def check_google(config: Config, sleep: Callable[[float], None] = time.sleep) -> None:
+def check_google(config: Config, sleep: Callable[[float], None] = time.sleep, identity_project: bool = True) -> None:
     """Raise when the Google credentials cannot be loaded, Google refuses them (401/400 on refresh,
-    401 on the first call) or denies reading the identity project (403), or cannot be reached."""
+    401 on the first call) or denies reading the identity project (403), or cannot be reached.
+    `identity_project=False` (scan, check: they only read keys) makes a 403/404 on the identity
+    project a warning: the credentials were accepted, and the inventory does not need that project."""
     import google.auth.exceptions
 
     from migrate.google.clients import GoogleClients
@@ -153,7 +155,7 @@ def check_google(config: Config, sleep: Callable[[float], None] = time.sleep) ->
         pass  # a bare access token (google.access_token_env): nothing to refresh; the probe tries it
     elif not creds.valid:
         _refresh(creds)
-    _probe_identity_project(config, clients, sleep)
+    _probe_identity_project(config, clients, sleep, identity_project)
 
 
 def _refresh(creds: object) -> None:
@@ -177,7 +179,8 @@ GOOGLE_RETRYABLE = ("TooManyRequests", "InternalServerError", "BadGateway", "Ser
                     "GatewayTimeout", "DeadlineExceeded")
 
 
-def _probe_identity_project(config: Config, clients: object, sleep: Callable[[float], None]) -> None:
+def _probe_identity_project(config: Config, clients: object, sleep: Callable[[float], None],
+                            needed: bool = True) -> None:
     """One `projects.get` of the identity project: 401 / 403 / unreachable stop with the cause;
     429, 5xx and timeouts are retried visibly; anything else is left to the verb."""
     import google.auth.exceptions
@@ -201,10 +204,17 @@ def _probe_identity_project(config: Config, clients: object, sleep: Callable[[fl
                                    "they are wrong, expired or revoked; mint a new token or check "
                                    "google.credentials_file / ADC") from None
         except api_exceptions.Forbidden:  # REST raises Forbidden; PermissionDenied is its subclass
-            raise UnreachableError(f"Google denied reading the identity project {project!r} on {url} (403 "
-                                   f"PERMISSION_DENIED) to {who}: grant resourcemanager.projects.get on it "
-                                   "(e.g. roles/browser), or check google.identity_project") from None
+            why = (f"Google denied reading the identity project {project!r} on {url} (403 PERMISSION_DENIED) to "
+                   f"{who}: grant resourcemanager.projects.get on it (e.g. roles/browser), or check "
+                   "google.identity_project")
+            if not needed:
+                log.warning("%s (plan and apply will need it)", why)
+                return
+            raise UnreachableError(why) from None
         except api_exceptions.NotFound:
+            if not needed:
+                log.warning("Resource Manager has no project %r (google.identity_project)", project)
+                return
             raise ConfigError("google.identity_project", f"Resource Manager has no project {project!r} "
                               f"({url} answered 404)") from None
         except api_exceptions.GoogleAPICallError as exc:

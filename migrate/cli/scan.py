@@ -100,7 +100,7 @@ def run_scan(config: Config, progress: Progress, google: bool = True) -> tuple[I
 
     check_gitlab(config)  # seconds, not minutes of retries, when the URL or token is wrong
     if google:
-        check_google(config)
+        check_google(config, identity_project=False)  # the inventory only reads keys
     clients = GitLabClients.from_config(config)
     facts: KeyFactsSource | None = None
     if google:

@@ -25,6 +25,7 @@ import yaml
 
 from migrate.sandbox.clock import Clock
 from migrate.sandbox.gitlab import GitLabApp
+from migrate.sandbox.google.state import DEFAULT_ADMIN_TOKEN
 from migrate.sandbox.http import App, SandboxServer
 from migrate.sandbox.keys import KeyStore
 from migrate.sandbox.org import OrgFile
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 GITLAB_TOKEN_ENV = "WIF_SANDBOX_GITLAB_TOKEN"
 GOOGLE_TOKEN_ENV = "WIF_SANDBOX_GOOGLE_TOKEN"
-DEFAULT_GOOGLE_TOKEN = "sandbox-google-token"
+DEFAULT_GOOGLE_TOKEN = DEFAULT_ADMIN_TOKEN
 GOOGLE_ENDPOINTS = ("iam", "iamcredentials", "sts", "cloudresourcemanager", "policyanalyzer", "oauth2")
 NOWHERE = "http://127.0.0.1:9"  # discard port: connection refused, never a real Google
 

@@ -148,7 +148,8 @@ class GitLabApp(App):
 
     def _check_scope(self, req: Request, user: User) -> None:
         """GitLab's API guard: `api` allows everything, `read_api` only GET/HEAD, `read_user` only
-        GET /user; any token may read `/personal_access_tokens/self`. The refusal is GitLab's OAuth
+        GET /user and GET /version (lib/api/version.rb: `allow_access_with_scope :read_user, if:
+        request.get? || request.head?`); any token may read `/personal_access_tokens/self`. The refusal is GitLab's OAuth
         error body, whose `scope` lists every scope the route accepts in some case (so a write
         refused to a `read_api` token still says "api read_api")."""
         if req.path == "/api/v4/personal_access_tokens/self" or "api" in user.scopes:
@@ -157,7 +158,7 @@ class GitLabApp(App):
         if read and "read_api" in user.scopes:
             return
         accepted = "api read_api"
-        if req.path == "/api/v4/user":
+        if req.path in ("/api/v4/user", "/api/v4/version"):
             if read and "read_user" in user.scopes:
                 return
             accepted = "read_user api read_api"

@@ -321,14 +321,18 @@ class GoogleWorld:
 
 # --- loading from the org file --------------------------------------------------------------------
 
+#: the admin token when the org file names none: the one `Sandbox` hands the tool (launch.py), so a
+#: tool configured by the sandbox is never refused by the sandbox's own Google
+DEFAULT_ADMIN_TOKEN = "sandbox-google-token"
+
+
 def load_world(spec: dict[str, Any], keys: KeyStore, clock: Clock) -> GoogleWorld:
     org = spec.get("organization") or {}
     world = GoogleWorld(organization_id=str(org.get("id", "123456789012")),
                         domain=str(org.get("domain", "example.com")))
     world.multi_tenant_issuers |= {str(i).rstrip("/") for i in spec.get("multi_tenant_issuers") or []}
-    admin = spec.get("admin_token")
-    if admin:
-        world.tokens[str(admin)] = Token(str(admin), "admin")
+    admin = spec.get("admin_token") or DEFAULT_ADMIN_TOKEN
+    world.tokens[str(admin)] = Token(str(admin), "admin")
     for i, entry in enumerate(spec.get("tokens") or []):
         if not isinstance(entry, dict) or "token" not in entry:
             raise OrgFileError(f"google: tokens[{i}]: needs token:")
