@@ -310,6 +310,8 @@ _FEDERATION = (
                r"oauth2accesstoken --password-stdin \S+)$"),
     re.compile(r"^printf '\{\"universe_domain\":\"googleapis.com\",\"type\":\"external_account\",[^']*' \S+ > \S+$"),
     re.compile(r"^cp \"\$GOOGLE_APPLICATION_CREDENTIALS\" \S+$"),
+    # the key in a file-type GOOGLE_APPLICATION_CREDENTIALS: the script points it at the configuration
+    re.compile(r"^export GOOGLE_APPLICATION_CREDENTIALS=\"\$\{CI_BUILDS_DIR\}/\.gcp_wif_\$\{CI_JOB_ID\}\.json\"$"),
     # the token exchange without gcloud (docker login in an image with curl or wget): the STS
     # request body, the STS exchange and the impersonation (each with curl, else wget), the login
     re.compile("^GCP_STS_REQUEST=" + re.escape("\"$(printf '{\"audience\":\"//iam.googleapis.com/")

@@ -153,6 +153,8 @@ class Plan:
     used_keys: set[str] = dataclasses.field(default_factory=set)
     job: str = ""  # the job (context) being planned
     images: dict[str, str] = dataclasses.field(default_factory=dict)  # job (context) -> effective image
+    context: Context | None = None  # the job being planned
+    gac_jobs: set[str] = dataclasses.field(default_factory=set)  # jobs that export the federated GAC
 
     def put(self, step: Step, commands: list[str]) -> None:
         key = (step.unit.key, step.index)
@@ -192,6 +194,7 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], li
     for context in doc.contexts:
         _plan_context(plan, context, eligible)
     _check_service_accounts(plan)
+    _check_gac_users(plan)
     if plan.problems:
         raise Manual("\n".join(dict.fromkeys(plan.problems)))
     edits = _unit_edits(plan)
@@ -346,6 +349,7 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
     """Replacement commands for every authentication step of one job."""
     doc, _options = plan.doc, plan.options
     plan.job = context.name
+    plan.context = context
     keys = doc.key_vars
     env = dict(context.env)
     written: dict[str, Step] = {}
@@ -565,6 +569,8 @@ def _plan_activate(plan: Plan, step: Step, command: Command, env: dict[str, str]
     keep = (" " + " ".join(command.keep)) if command.keep else ""
     keys = plan.doc.key_vars
     if command.var and command.var in keys and command.var not in env:
+        if command.var == GAC and not plan.options.google_cloud_identity:
+            return _plan_gac_file_variable(plan, step, command, g, keep)
         if command.var in GAC_NAMES:
             plan.problem(step, f"the key is the CI/CD file variable {command.var}; tools read it implicitly, "
                          "so it must be removed and replaced by hand")
@@ -601,6 +607,84 @@ def _plan_activate(plan: Plan, step: Step, command: Command, env: dict[str, str]
     else:
         plan.put(step, [login, *_marker(plan, g)])
     return g
+
+
+GAC = "GOOGLE_APPLICATION_CREDENTIALS"
+# Commands that never read Google credentials (implicitly through GOOGLE_APPLICATION_CREDENTIALS):
+# what may run before the federated configuration replaces the key file in a job's environment.
+QUIET = frozenset({"echo", "printf", "mkdir", "cd", "pwd", "ls", "set", "true", ":", "date", "chmod", "rm",
+                   "test", "[", "export", "sleep", "whoami", "id", "uname", ""})
+# Tools that read Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS) on their own.
+ADC_TOOLS = frozenset({"gcloud", "gsutil", "bq", "terraform", "terragrunt", "tofu", "pulumi", "kubectl", "helm",
+                       "skaffold", "firebase", "kaniko", "executor", "docker-credential-gcr", "serverless", "sls"})
+
+
+def _plan_gac_file_variable(plan: Plan, step: Step, command: Command, gcloud: str, keep: str) -> str | None:
+    """The key is a file-type CI/CD variable named GOOGLE_APPLICATION_CREDENTIALS and the job also
+    activates it. A CI/CD variable overrides YAML `variables:` (GitLab's variable precedence), so
+    the federated configuration is pointed at by an `export` in the script, at the activation;
+    `keys delete` later removes the variable itself. Safe only when nothing before the activation
+    could already have read the key implicitly, the job's after_script (a new shell, where GitLab
+    sets the variable to the key file again) reads no credentials, and no other job of the file runs
+    a tool that reads the variable implicitly."""
+    context = plan.context
+    if context is None:
+        return None
+    for earlier in context.steps:
+        if earlier is step or (earlier.unit.key == step.unit.key and earlier.index == step.index):
+            break
+        if earlier.phase != "main":
+            continue
+        name = _command_name(earlier)
+        if name is None or (name not in QUIET and not _handled_key_step(earlier, plan)):
+            plan.problem(step, f"`{name or 'a line this tool cannot read'}` runs before the activation and may "
+                         f"read {GAC} (the key file) implicitly; move the activation first, then rewrite")
+            return None
+    for later in context.steps:
+        name = _command_name(later) if later.phase == "after" else ""
+        if name is None or (name and name not in QUIET and not _handled_key_step(later, plan)):
+            plan.problem(step, f"job {context.name}: its after_script runs in a new shell where GitLab sets {GAC} "
+                         f"to the key file again (`{name or 'a line this tool cannot read'}`); rewrite by hand")
+            return None
+    plan.gac_jobs.add(context.name)
+    email = service_account(plan, command.var)
+    plan.put(step, [_write_token(plan, FILE_VAR_TOKEN),
+                    emit.create_cred_config(gcloud, plan.options.provider, email, FILE_VAR_TOKEN, FILE_VAR_CONFIG),
+                    f"export {GAC}={FILE_VAR_CONFIG}",
+                    f"{gcloud} auth login --cred-file={FILE_VAR_CONFIG}{keep}", *_marker(plan, gcloud)])
+    return gcloud
+
+
+def _command_name(step: Step) -> str | None:
+    command = step.command
+    if command is None:
+        return None
+    stages = command.segment.stages
+    return stages[0].name if stages else ""
+
+
+def _handled_key_step(step: Step, plan: Plan) -> bool:
+    """A step the rewrite itself removes (a guard, `chmod`/`cat` of the key file)."""
+    command = step.command
+    return command is not None and (guards.guarded(step.unit.text, plan.doc.key_vars) is not None
+                                    or (command.kind in ("cat", "echo") and refs_key(command.segment.text,
+                                                                                    plan.doc.key_vars) is not None))
+
+
+def _check_gac_users(plan: Plan) -> None:
+    """Other jobs of the file that may read the GOOGLE_APPLICATION_CREDENTIALS key implicitly."""
+    if not plan.gac_jobs:
+        return
+    for context in plan.doc.contexts:
+        if context.name in plan.gac_jobs or context.name == DEFAULT_CONTEXT:
+            continue
+        for step in context.steps:
+            stages = step.command.segment.stages if step.command is not None else ()
+            tool = next((stage.name for stage in stages if stage.name in ADC_TOOLS), None)
+            if tool is not None:
+                plan.problems.append(f"job {context.name} runs `{tool}`, which may read {GAC} (the key file) "
+                                     "implicitly; it needs the federated configuration too: rewrite by hand")
+                break
 
 
 def _plan_docker(plan: Plan, step: Step, command: Command, gcloud: str | None, env: dict[str, str],

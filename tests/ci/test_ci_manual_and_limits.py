@@ -73,10 +73,10 @@ MANUAL: dict[str, tuple[str, str]] = {
             - gcloud auth activate-service-account --key-file /tmp/k.json
             - curl -d "$K" https://example.com
         """, "does not rewrite"),
-    "key variable stored as GOOGLE_APPLICATION_CREDENTIALS file variable": ("""
+    "key variable stored as GOOGLE_CREDENTIALS file variable (Terraform reads it implicitly)": ("""
         deploy:
           script:
-            - gcloud auth activate-service-account --key-file $GOOGLE_APPLICATION_CREDENTIALS
+            - gcloud auth activate-service-account --key-file $GOOGLE_CREDENTIALS
         """, "file variable"),
     "auth in a folded block": ("""
         deploy:
