@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
-from migrate.ci import credvars, guards, shell
+from migrate.ci import credvars, effective, guards, shell
 from migrate.ci.commands import Command, classify
-from migrate.ci.units import Budget, Unit, script_units
-from migrate.ci.yamlnodes import Pipeline, get, items, scalar, strings, walk
+from migrate.ci.units import Budget, Unit, line_units
+from migrate.ci.yamlnodes import Located, Pipeline, construct_nodes, get, items, scalar, strings, walk
 
 # Variables a tool reads a key file (or key JSON) from: ADC, Terraform, gcloud, build caches, ...
 # The catalogue (`migrate/ci/credvars.yaml`) names each one's tool and its source.
@@ -32,6 +32,10 @@ NOT_KEYS = frozenset({"CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2", "CI_JOB_TO
                       "CI_PIPELINE_ID", "CI_JOB_ID"})
 SAFE_READERS = frozenset({"rm", "chmod", "chown", "ls", "test", "[", "echo", "mkdir", "export", "stat", "true"})
 DEFAULT_CONTEXT = "(default)"
+# YAML variables over all jobs (each job's own plus the global ones it inherits): the work per job is
+# linear in them, so an adversarial file (thousands of jobs × thousands of global variables) is
+# analyzed up to this many and never rewritten, like units.MAX_SCRIPT_UNITS for command lines
+MAX_VARIABLE_BINDINGS = 400_000
 REQUIRED_CHECK = re.compile(
     r"^\s*if\s+\[\[?\s+-z\s+\"?\$\{?(?P<var>\w+)\}?\"?\s+\]\]?\s*;\s*then\b.*\b(?:exit|return)\b[^;]*;\s*fi\s*$",
     re.S)
@@ -56,7 +60,13 @@ class Context:
     name: str
     steps: list[Step]
     env: dict[str, str]  # YAML variables, normalised, that scripts see at start
-    yaml_vars: list[tuple[str, yaml.Node]]  # (name, value node) of the variables it gets
+    yaml_vars: list[tuple[str, Any]]  # (name, value) of its own variables (extends included)
+    inherited: list[tuple[str, Any]] = dataclasses.field(default_factory=list)  # global ones it gets (shared)
+
+    @property
+    def all_vars(self) -> list[tuple[str, Any]]:
+        """Every YAML variable the job gets, globals first (its own override them)."""
+        return self.inherited + self.yaml_vars
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,8 +96,9 @@ class Document:
     remaps: list[tuple[str, str, yaml.Node]] = dataclasses.field(default_factory=list)
     artifact_hits: list[tuple[str, yaml.Node]] = dataclasses.field(default_factory=list)
     stray: list[RawFinding] = dataclasses.field(default_factory=list)
-    cache: dict[str, Any] = dataclasses.field(default_factory=dict)  # constructed documents, effective jobs
+    cache: dict[Any, Any] = dataclasses.field(default_factory=dict)  # constructed documents, effective jobs
     truncated: bool = False  # the jobs expand beyond units.MAX_SCRIPT_UNITS: not every command was seen
+    global_vars: list[tuple[str, Any]] = dataclasses.field(default_factory=list)  # top-level `variables:`
 
     def add(self, finding: RawFinding, job: str | None) -> None:
         key = (finding.first, finding.kind, finding.variable or "")
@@ -105,40 +116,76 @@ def segments_of(unit: Unit) -> list[shell.Segment] | None:
     return shell.segments(unit.text)
 
 
-def build(text: str, roots: list[yaml.Node], hints: Iterable[str] = ()) -> Document:
-    """Walk every job of a composed file and classify its commands."""
+def build(text: str, roots: list[yaml.Node], hints: Iterable[str] = (),
+          documents: list[Any] | None = None, resolved: effective.Resolved | None = None) -> Document:
+    """Classify the commands of every job of a composed file, as the one resolver
+    (`migrate.ci.effective`) resolves the jobs of this file alone (callers that already
+    constructed or resolved it pass `documents` / `resolved`)."""
     lines = text.splitlines(keepends=True)
-    pipe = Pipeline.from_roots(roots)
+    if documents is None:
+        documents = construct_nodes(roots)
+    if resolved is None:
+        resolved = effective.resolve_documents(documents)
+    pipe = Pipeline.from_roots(roots, resolved)
     doc = Document(text, lines, roots, pipe, [], _token_vars(pipe), _assigned(roots, text), False)
+    doc.cache["documents"] = documents
+    doc.cache["resolved", ()] = resolved
     doc.federated = _federated(text, pipe)
     budget = Budget()
-    global_vars = [(name, value) for name, _, value in items(pipe.value("variables"))]
-    names = pipe.job_names()
-    for name in names:
-        chain = pipe.chain(name)
-        yaml_vars = list(global_vars)
-        for owner in reversed(chain):
-            yaml_vars.extend((key, value) for key, _, value in items(get(pipe.job(owner), "variables")))
-        main = _units(pipe, pipe.effective(name, "before_script"), lines, budget)
-        found = pipe.lookup(name, "script")
-        main += _units(pipe, found, lines, budget)
-        after = _units(pipe, pipe.effective(name, "after_script"), lines, budget)
-        doc.contexts.append(Context(name, _steps(main, "main") + _steps(after, "after"),
-                                    _env(yaml_vars), yaml_vars))
-    defaults = [pipe.default_value("before_script"), pipe.default_value("after_script")]
+    doc.global_vars = _pairs(resolved.globals.get("variables"))
+    global_env = _env(doc.global_vars)
+    bindings = 0
+    for name in resolved.names:
+        job = resolved.job(name) or {}
+        own = _pairs(resolved.own_variables.get(name))
+        inherited = _inherited(resolved, name, doc.global_vars)
+        bindings += len(inherited) + len(own)
+        if bindings > MAX_VARIABLE_BINDINGS:
+            budget.units_left = -1
+            break
+        env = dict(global_env) if inherited is doc.global_vars else _env(inherited)
+        env.update(_env(own))
+        main = line_units(job.get("before_script") or (), lines, budget) + \
+            line_units(job.get("script") or (), lines, budget)
+        after = line_units(job.get("after_script") or (), lines, budget)
+        doc.contexts.append(Context(name, _steps(main, "main") + _steps(after, "after"), env, own, inherited))
+    defaults = [resolved.defaults.get("before_script"), resolved.defaults.get("after_script")]
     if any(defaults):
-        main = _units(pipe, defaults[0], lines, budget)
-        after = _units(pipe, defaults[1], lines, budget)
+        main = line_units(defaults[0] or (), lines, budget)
+        after = line_units(defaults[1] or (), lines, budget)
         doc.contexts.append(Context(DEFAULT_CONTEXT, _steps(main, "main") + _steps(after, "after"),
-                                    _env(global_vars), list(global_vars)))
+                                    dict(global_env), [], doc.global_vars))
     doc.truncated = budget.exhausted
     _find_keys(doc, set(hints))
     _record(doc)
     return doc
 
 
-def _units(pipe: Pipeline, found: tuple[yaml.Node, str] | None, lines: list[str], budget: Budget) -> list[Unit]:
-    return list(script_units(pipe, found[0], lines, budget)) if found else []
+def _pairs(variables: Any) -> list[tuple[str, Any]]:
+    return [(str(name), value) for name, value in variables.items()] if isinstance(variables, dict) else []
+
+
+def _inherited(resolved: effective.Resolved, job: str, global_vars: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """The global variables a job inherits (`inherit:variables`), the shared list when all."""
+    if not global_vars:
+        return global_vars
+    if resolved.inherits(job, "variables", "\0all"):  # true or unset: every global variable
+        return global_vars
+    return [(name, value) for name, value in global_vars if resolved.inherits(job, "variables", name)]
+
+
+def var_text(value: Any) -> str | None:
+    """The text of a YAML variable: `NAME: value` or `NAME: {value: ..., description: ...}`."""
+    if isinstance(value, dict):
+        value = value.get("value")
+    return value if isinstance(value, str) else None
+
+
+def var_node(value: Any) -> yaml.Node | None:
+    """Where a variable's value is written (None for values that are not strings)."""
+    if isinstance(value, dict):
+        value = value.get("value")
+    return value.node if isinstance(value, Located) else None
 
 
 def _steps(units: list[Unit], phase: str) -> list[Step]:
@@ -159,23 +206,18 @@ def _classified(text: str) -> tuple[Command, ...] | None:
     return None if parts is None else tuple(classify(part) for part in parts)
 
 
-def value_text(node: yaml.Node) -> str:
-    """A YAML variable's value: `NAME: V` or `NAME: {value: V, description: ...}` (GitLab's two forms)."""
-    value = scalar(node)
-    if value is None and isinstance(node, yaml.MappingNode):
-        value = scalar(get(node, "value"))
-    return value or ""
-
-
-def _env(yaml_vars: list[tuple[str, yaml.Node]]) -> dict[str, str]:
+def _env(yaml_vars: list[tuple[str, Any]]) -> dict[str, str]:
     env: dict[str, str] = {}
     for name, node in yaml_vars:
-        value = scalar(node)
-        if value is None and isinstance(node, yaml.MappingNode):
-            value = scalar(get(node, "value"))
+        value = var_text(node)
         if value is not None:
-            env[name] = shell.normalize_path(value) if "'" not in value and '"' not in value else value
+            env[name] = _normal(value)
     return env
+
+
+@functools.lru_cache(maxsize=65536)
+def _normal(value: str) -> str:
+    return shell.normalize_path(value) if "'" not in value and '"' not in value else value
 
 
 def _token_vars(pipe: Pipeline) -> set[str]:
@@ -270,13 +312,23 @@ def _find_keys(doc: Document, hints: set[str]) -> None:
     changed = True
     while changed:  # per-job remaps `KEY: ${KEY_PRODUCTION}` make the source a key variable too
         changed = False
-        for context in doc.contexts:
-            for name, node in context.yaml_vars:
-                source = shell.single_var(value_text(node))
+        for pairs in [doc.global_vars, *(context.yaml_vars for context in doc.contexts)]:
+            for name, value in pairs:
+                source = shell.single_var(var_text(value) or "")
                 if name in keys and source and source != name and source not in keys and _is_candidate(source, doc):
                     keys.add(source)
                     changed = True
     doc.key_vars = keys
+
+
+def _gac_vars(context: Context, doc: Document) -> list[tuple[str, Any]]:
+    """The job's YAML variables named like a Google credential variable, from both layers."""
+    inherited = doc.cache.get("global_gac") if context.inherited is doc.global_vars else None
+    if inherited is None:
+        inherited = [(name, value) for name, value in context.inherited if name in GAC_NAMES]
+        if context.inherited is doc.global_vars:
+            doc.cache["global_gac"] = inherited
+    return inherited + [(name, value) for name, value in context.yaml_vars if name in GAC_NAMES]
 
 
 def sinks(context: Context, doc: Document) -> set[str]:
@@ -344,8 +396,8 @@ def context_keys(context: Context, doc: Document) -> set[str]:
             if source and source not in env and source not in doc.assigned and _is_candidate(source, doc) \
                     and not doc.federated:
                 keys.add(source)
-    for name, node in context.yaml_vars:
-        source = shell.single_var(value_text(node))
+    for name, value in _gac_vars(context, doc):
+        source = shell.single_var(var_text(value) or "")
         if name in GAC_NAMES and source and source not in doc.assigned and _is_candidate(source, doc) \
                 and not doc.federated and source not in env:
             keys.add(source)
@@ -385,15 +437,17 @@ def _record(doc: Document) -> None:
                 doc.add(finding, context.name)
         _artifacts(doc, context, paths)
     for context in doc.contexts:
-        for name, node in context.yaml_vars:
-            value = value_text(node)
-            var = refs_key(value, keys)
-            if var is not None:
-                kind = "gac-key-variable" if name in GAC_NAMES else "key-remap" if shell.single_var(value) else \
-                    "key-variable-reference"
-                doc.remaps.append((name, var, node))
-                doc.add(RawFinding(node.start_mark.line, node.end_mark.line, kind, var,
-                                   f"variable {name} is set from key variable ${var}"), context.name)
+        for name, value in context.yaml_vars:
+            _remap(doc, name, value, [context.name])
+    # a global variable set from a key is a finding of every job that inherits it
+    global_remaps = [(name, value) for name, value in doc.global_vars if refs_key(var_text(value) or "", keys)]
+    if global_remaps and len(global_remaps) * len(doc.contexts) > MAX_VARIABLE_BINDINGS:
+        doc.truncated = True
+        global_remaps = global_remaps[:max(1, MAX_VARIABLE_BINDINGS // len(doc.contexts))]
+    for name, value in global_remaps:
+        jobs = [context.name for context in doc.contexts
+                if context.inherited is doc.global_vars or any(pair[0] == name for pair in context.inherited)]
+        _remap(doc, name, value, jobs or [DEFAULT_CONTEXT])
     _stray(doc)
     _auth_only_lists(doc)
 
@@ -424,6 +478,20 @@ def _auth_only_lists(doc: Document) -> None:
                 doc.findings[wider_key] = wider
                 doc.finding_jobs[wider_key] = doc.finding_jobs.pop(first, set()) | doc.finding_jobs.get(wider_key, set())
                 starts.pop(lines[0])
+
+
+def _remap(doc: Document, name: str, value: Any, jobs: list[str]) -> None:
+    text, node = var_text(value) or "", var_node(value)
+    var = refs_key(text, doc.key_vars)
+    if var is None or node is None:
+        return
+    kind = "gac-key-variable" if name in GAC_NAMES else "key-remap" if shell.single_var(text) else \
+        "key-variable-reference"
+    doc.remaps.append((name, var, node))
+    finding = RawFinding(node.start_mark.line, node.end_mark.line, kind, var,
+                         f"variable {name} is set from key variable ${var}")
+    for job in jobs:
+        doc.add(finding, job)
 
 
 def _finding(step: Step, keys: set[str], paths: set[str], env: dict[str, str]) -> RawFinding | None:
@@ -473,13 +541,12 @@ def _var_in(text: str, keys: set[str]) -> str | None:
 def _artifacts(doc: Document, context: Context, paths: set[str]) -> None:
     if not paths or context.name == DEFAULT_CONTEXT:
         return
-    found = doc.pipe.effective(context.name, "artifacts")
-    node = get(found[0], "paths") if found else None
-    if not isinstance(node, yaml.SequenceNode):
-        return
-    for item in node.value:
-        value = scalar(item)
-        if value is not None and canonical(shell.normalize_path(value), {}) in paths:
+    job = doc.pipe.resolved.job(context.name) or {}
+    artifacts = job.get("artifacts")
+    listed = artifacts.get("paths") if isinstance(artifacts, dict) else None
+    for value in listed if isinstance(listed, list) else ():
+        if isinstance(value, Located) and canonical(shell.normalize_path(value), {}) in paths:
+            item = value.node
             doc.artifact_hits.append((context.name, item))
             doc.add(RawFinding(item.start_mark.line, item.end_mark.line, "key-in-artifacts", None,
                                f"the key file {value} is kept as a job artifact"), context.name)

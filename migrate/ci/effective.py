@@ -29,10 +29,8 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from migrate.ci import limits
-from migrate.ci.yamlnodes import GLOBAL_KEYWORDS, MAX_REFERENCE_DEPTH, GitLabLoader, Reference
+from migrate.ci.yamlnodes import GLOBAL_KEYWORDS, MAX_REFERENCE_DEPTH, Reference, compose, construct_nodes
 
 MAX_EXTENDS_LEVELS = 10  # Extendable::Entry::MAX_NESTING_LEVELS
 # config/entry/default.rb ALLOWED_KEYS (plus id_tokens 16.4, hooks 16.7, identity 16.9)
@@ -51,6 +49,28 @@ class Resolved:
     partial: Mapping[str, str] = dataclasses.field(default_factory=dict)  # job -> what we could not see
     globals: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # workflow, stages, variables, ...
     hidden: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  # `.templates`, resolved
+    # job -> its `extends` ancestors that the configuration defines, highest precedence first
+    ancestors: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    # `default:` keywords (and the deprecated top-level ones) as jobs inherit them, scripts flattened
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # job -> its own `variables` (after extends and !reference, before the global ones are inherited)
+    own_variables: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    names: tuple[str, ...] = ()  # every job (hidden included) in the configuration's order
+
+    def job(self, name: str) -> Mapping[str, Any] | None:
+        """A visible or hidden job."""
+        found = self.jobs.get(name)
+        return found if found is not None else self.hidden.get(name)
+
+    def chain(self, name: str) -> tuple[str, ...]:
+        """The job and its extends ancestors, highest precedence first."""
+        return (name, *self.ancestors.get(name, ()))
+
+    def inherits(self, name: str, section: str, keyword: str) -> bool:
+        """Whether the job takes `keyword` of `default:` (section 'default') or of the global
+        `variables:` (section 'variables'), by its effective `inherit:` (config/entry/inherit/)."""
+        job = self.job(name) or {}
+        return _inherits(_mapping(job.get("inherit")).get(section, True), keyword)
 
 
 class ResolveError(Exception):
@@ -58,9 +78,12 @@ class ResolveError(Exception):
 
 
 def load(text: str) -> dict[str, Any]:
-    """The configuration mapping of a CI file (a leading `spec:` header document skipped)."""
+    """The configuration mapping of a CI file (a leading `spec:` header document skipped).
+
+    Loaded like the file itself (`yamlnodes.compose`): size, nesting and alias-expansion guards
+    apply to included files too."""
     limits.check_text(text)
-    return from_documents(list(yaml.load_all(text, Loader=GitLabLoader)))  # noqa: S506
+    return from_documents(construct_nodes(compose(text)))
 
 
 def from_documents(documents: Sequence[Any]) -> dict[str, Any]:
@@ -94,45 +117,77 @@ def resolve_documents(documents: Sequence[Any], included: Sequence[str] = ()) ->
 
 
 def resolve(included: Sequence[Mapping[str, Any]], main: Mapping[str, Any]) -> Resolved:
+    """The one model of GitLab's job resolution; linear in the configuration (every step is
+    memoised, and values without a `!reference` are shared, never copied per job)."""
     problems: list[tuple[str, str]] = []
     config: dict[str, Any] = {}
     for extra in included:
         config = deep_merge(config, {k: v for k, v in extra.items() if k != "include"})
     config = deep_merge(config, {k: v for k, v in main.items() if k != "include"})
     extended = _extend_all(config, problems)
+    ancestors = _ancestry(config)
     resolver = _References(extended, problems)
     resolved = {}
     for key, value in extended.items():
         resolver.owner = key
         resolved[key] = resolver.deep(value)
-    jobs = {name: _finish(name, job, resolved) for name, job in resolved.items()
-            if _is_job(name, job) and not name.startswith(".")}
+    finisher = _Finisher(resolved)
+    names = tuple(name for name, job in resolved.items() if _is_job(name, job))
+    jobs = {name: finisher.finish(resolved[name]) for name in names if not name.startswith(".")}
+    hidden = {name: finisher.finish(resolved[name]) for name in names if name.startswith(".")}
     partial: dict[str, str] = {}
     for owner, message in problems:
         if owner in jobs or owner.startswith("."):
             partial.setdefault(owner, message)
     # a job that extends or references a template we could not see is partial too
-    for name, job in config.items():
-        if name in jobs and name not in partial:
-            template = next((partial[parent] for parent in _parents(job, config) if parent in partial), None)
+    for name in jobs:
+        if name not in partial:
+            template = next((partial[parent] for parent in ancestors.get(name, ()) if parent in partial), None)
             if template:
                 partial[name] = template
     fatal = tuple(dict.fromkeys(message for owner, message in problems if "circular" in message
                                 or "too deep" in message or "deeper" in message))
     globals_ = {key: value for key, value in resolved.items()
                 if key in GLOBAL_KEYWORDS and key not in ("default", "include", *LEGACY_TOP)}
-    hidden = {name: _finish(name, job, resolved) for name, job in resolved.items()
-              if _is_job(name, job) and name.startswith(".")}
-    return Resolved(jobs, fatal, partial, globals_, hidden)
+    own = {name: _mapping(resolved[name].get("variables")) for name in names}
+    return Resolved(jobs, fatal, partial, globals_, hidden, ancestors, finisher.defaults, own, names)
 
 
-def _parents(job: Any, config: Mapping[str, Any], depth: int = 0) -> list[str]:
-    """Every extends ancestor of a job (for propagating 'partial')."""
-    if not isinstance(job, dict) or depth > MAX_EXTENDS_LEVELS:
+def _extends_of(job: Any) -> list[Any]:
+    if not isinstance(job, dict) or "extends" not in job:
         return []
-    direct = job.get("extends")
-    names = [name for name in (direct if isinstance(direct, list) else [direct]) if isinstance(name, str)]
-    return names + [up for name in names for up in _parents(config.get(name), config, depth + 1)]
+    direct = job["extends"]
+    return direct if isinstance(direct, list) else [direct]
+
+
+def _ancestry(config: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Each job's extends ancestors defined in `config`, highest precedence first (the order in
+    which `Extendable` deep-merges them: later parents over earlier ones, each parent's own
+    ancestors below it), each once; memoised, so fan-out and diamonds stay linear."""
+    memo: dict[str, tuple[str, ...]] = {}
+
+    def visit(name: str, path: tuple[str, ...]) -> tuple[str, ...]:
+        if name in memo:
+            return memo[name]
+        order: list[str] = []
+        seen = {name}
+        complete = True
+        for parent in reversed(_extends_of(config.get(name))):
+            if not isinstance(parent, str) or not _is_job(parent, config.get(parent)) or parent in seen:
+                continue
+            if parent in path or len(path) > MAX_EXTENDS_LEVELS:
+                complete = False  # a circle or too deep: GitLab rejects it (reported by _extend_all)
+                continue
+            for member in (parent, *visit(parent, (*path, name))):
+                if member not in seen:
+                    seen.add(member)
+                    order.append(member)
+        result = tuple(order)
+        if complete:
+            memo[name] = result
+        return result
+
+    return {name: visit(name, ()) for name, value in config.items() if _is_job(name, value)}
 
 
 def _is_job(name: str, value: Any) -> bool:
@@ -153,9 +208,8 @@ def _extend_all(config: dict[str, Any], problems: list[tuple[str, str]]) -> dict
             raise ResolveError(f"circular dependency detected in `extends` of {name}")
         if len(path) > MAX_EXTENDS_LEVELS:
             raise ResolveError(f"nesting too deep in `extends` of {name}")
-        parents = value["extends"] if isinstance(value["extends"], list) else [value["extends"]]
         base: Any = {}
-        for parent in parents:
+        for parent in _extends_of(value):
             if not isinstance(parent, str) or not isinstance(config.get(parent), dict):
                 problems.append((name, f"job {name} extends {parent!s}, which this file and its includes "
                                        "do not define"))
@@ -175,25 +229,49 @@ def _extend_all(config: dict[str, Any], problems: list[tuple[str, str]]) -> dict
 
 
 class _References:
-    """`!reference` resolution over the extended configuration (tags/resolver.rb)."""
+    """`!reference` resolution over the extended configuration (tags/resolver.rb).
+
+    Values are resolved once each (by identity) and a value that holds no `!reference` is returned
+    as it is, so aliases and `extends` fan-out never multiply the work; a resolved reference path is
+    memoised with the nesting depth it needed."""
 
     def __init__(self, config: dict[str, Any], problems: list[tuple[str, str]]) -> None:
         self.config = config
         self.problems = problems
         self.active: list[tuple[str, ...]] = []
         self.owner = ""
+        self.values: dict[int, tuple[Any, Any, int]] = {}  # id -> (value kept alive, result, depth)
+        self.paths: dict[tuple[str, ...], tuple[Any, int]] = {}
+        self.needed = 0  # nesting depth the value being resolved needed below the current level
 
     def deep(self, value: Any) -> Any:
+        if not isinstance(value, (dict, list)):
+            return value
+        known = self.values.get(id(value))
+        if known is not None and len(self.active) + known[2] <= MAX_REFERENCE_DEPTH:
+            self.needed = max(self.needed, known[2])
+            return known[1]
+        outer, self.needed = self.needed, 0
+        count = len(self.problems)
         if isinstance(value, Reference):
-            return self.reference(value)
-        if isinstance(value, dict):
-            return {key: self.deep(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.deep(item) for item in value]
-        return value
+            result = self.reference(value)
+        elif isinstance(value, dict):
+            items = {key: self.deep(item) for key, item in value.items()}
+            result = value if all(items[key] is item for key, item in value.items()) else items
+        else:
+            parts = [self.deep(item) for item in value]
+            result = value if all(new is old for new, old in zip(parts, value, strict=True)) else parts
+        if len(self.problems) == count:
+            self.values[id(value)] = (value, result, self.needed)
+        self.needed = max(outer, self.needed)
+        return result
 
     def reference(self, tag: Reference) -> Any:
         path = tuple(str(part) for part in tag)
+        known = self.paths.get(path)
+        if known is not None and len(self.active) + known[1] <= MAX_REFERENCE_DEPTH:
+            self.needed = max(self.needed, known[1])
+            return known[0]
         if path in self.active:
             self.problems.append((self.owner, f"!reference {list(path)} is part of a circular chain"))
             return None
@@ -208,30 +286,58 @@ class _References:
             self.problems.append((self.owner, f"!reference {list(path)} could not be found"))
             return None
         self.active.append(path)
+        count = len(self.problems)
         try:
-            return self.deep(node)
+            result = self.deep(node)
         finally:
             self.active.pop()
+        self.needed += 1
+        if len(self.problems) == count:
+            self.paths[path] = (result, self.needed)
+        return result
 
 
-def _finish(name: str, job: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults, inherited variables and flattened scripts (config/entry/job.rb, default.rb)."""
-    result = dict(job)
-    inherit: dict[Any, Any] = _mapping(job.get("inherit"))
-    defaults = _defaults(config)
-    for keyword in DEFAULT_KEYWORDS:
-        if keyword not in result and keyword in defaults and _inherits(inherit.get("default", True), keyword):
-            result[keyword] = defaults[keyword]
-    global_vars: dict[Any, Any] = _mapping(config.get("variables"))
-    own_vars: dict[Any, Any] = _mapping(result.get("variables"))
-    inherited = {key: value for key, value in global_vars.items()
-                 if _inherits(inherit.get("variables", True), str(key))}
-    if inherited or own_vars:
-        result["variables"] = {**inherited, **own_vars}
-    for keyword in SCRIPT_KEYWORDS:
-        if keyword in result:
-            result[keyword] = flatten(result[keyword])
-    return result
+class _Finisher:
+    """Defaults, inherited variables and flattened scripts (config/entry/job.rb, default.rb),
+    each computed once and shared between the jobs that get the same value."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.defaults = _defaults(config)
+        for keyword in SCRIPT_KEYWORDS:
+            if keyword in self.defaults:
+                self.defaults[keyword] = flatten(self.defaults[keyword])
+        self.global_vars: dict[Any, Any] = _mapping(config.get("variables"))
+        self.flat: dict[int, tuple[Any, list[Any]]] = {}
+
+    def inherited(self, setting: Any) -> dict[Any, Any]:
+        if isinstance(setting, list):
+            return {key: value for key, value in self.global_vars.items() if str(key) in setting}
+        return self.global_vars if setting is not False else {}
+
+    def flatten(self, value: Any) -> list[Any]:
+        known = self.flat.get(id(value))
+        if known is None:
+            known = (value, flatten(value))
+            self.flat[id(value)] = known
+        return known[1]
+
+    def finish(self, job: dict[str, Any]) -> dict[str, Any]:
+        result = dict(job)
+        inherit: dict[Any, Any] = _mapping(job.get("inherit"))
+        for keyword in DEFAULT_KEYWORDS:
+            if keyword not in result and keyword in self.defaults \
+                    and _inherits(inherit.get("default", True), keyword):
+                result[keyword] = self.defaults[keyword]
+        own_vars: dict[Any, Any] = _mapping(result.get("variables"))
+        inherited = self.inherited(inherit.get("variables", True))
+        if inherited and own_vars:
+            result["variables"] = {**inherited, **own_vars}
+        elif inherited or own_vars:
+            result["variables"] = inherited or own_vars
+        for keyword in SCRIPT_KEYWORDS:
+            if keyword in result:
+                result[keyword] = self.flatten(result[keyword])
+        return result
 
 
 def _defaults(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -255,7 +361,7 @@ def flatten(value: Any, depth: int = 0) -> list[str]:
         if depth > MAX_REFERENCE_DEPTH:
             return []
         return [line for item in value for line in flatten(item, depth + 1)]
-    return [str(value)]
+    return [value if isinstance(value, str) else str(value)]  # a Located string keeps its place
 
 
 def _mapping(value: Any) -> dict[Any, Any]:

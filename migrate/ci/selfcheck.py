@@ -27,7 +27,7 @@ from jsonschema import Draft7Validator
 
 from migrate.ci import acceptance, effective, limits
 from migrate.ci.detect import DEFAULT_CONTEXT, Document, build
-from migrate.ci.yamlnodes import Pipeline, compose, construct_nodes, get, items, scalar, strings
+from migrate.ci.yamlnodes import compose, construct_nodes
 
 SCHEMA_PACKAGE = "check_jsonschema.builtin_schemas.vendor"
 SCHEMA_FILE = "gitlab-ci.json"
@@ -80,11 +80,17 @@ def check(doc: Document, new_text: str, options: Any, token_var: str) -> list[st
     errors = schema_errors(new_part)  # the original is validated only when the result fails
     if errors and not schema_errors(old_part):
         failures.append(f"the result fails GitLab's CI schema: {errors[0]}")
-    failures.extend(_leftovers(doc, new_text, roots))
-    failures.extend(_tokens(doc, Pipeline.from_roots(roots), options, token_var))
+    included = tuple(getattr(options, "included", ()) or ())
+    try:
+        alone = effective.resolve_documents(documents)
+        after = alone if not included else effective.resolve_documents(documents, included)
+    except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
+        return failures + [f"the jobs cannot be resolved: {' '.join(str(error).split())[:120]}"]
+    failures.extend(_leftovers(doc, new_text, roots, documents, alone))
+    failures.extend(_tokens(doc, after, options))
     failures.extend(_changed_lines(doc, new_text))
     if not failures:
-        failures.extend(_effective_jobs(doc, documents, options, token_var))
+        failures.extend(_effective_jobs(doc, after, options, token_var))
     return failures
 
 
@@ -97,10 +103,12 @@ def original_documents(doc: Document) -> list[Any]:
 
 
 def original_jobs(doc: Document, included: tuple[str, ...]) -> effective.Resolved:
-    """The original's effective jobs, resolved once per rewrite."""
-    if "resolved" not in doc.cache:
-        doc.cache["resolved"] = effective.resolve_documents(original_documents(doc), included)
-    resolved: effective.Resolved = doc.cache["resolved"]
+    """The original's effective jobs, resolved once per set of included files (detection resolved
+    the file alone already)."""
+    key = ("resolved", tuple(included))
+    if key not in doc.cache:
+        doc.cache[key] = effective.resolve_documents(original_documents(doc), included)
+    resolved: effective.Resolved = doc.cache[key]
     return resolved
 
 
@@ -170,11 +178,10 @@ def expectation(doc: Document, options: Any, token_var: str) -> acceptance.Expec
                                   accounts_in)
 
 
-def _effective_jobs(doc: Document, documents: list[Any], options: Any, token_var: str) -> list[str]:
+def _effective_jobs(doc: Document, after: effective.Resolved, options: Any, token_var: str) -> list[str]:
     try:
         included = tuple(getattr(options, "included", ()) or ())
         before = original_jobs(doc, included)
-        after = effective.resolve_documents(documents, included)
     except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
         return [f"the jobs cannot be resolved: {' '.join(str(error).split())[:120]}"]
     if before.problems:
@@ -182,7 +189,8 @@ def _effective_jobs(doc: Document, documents: list[Any], options: Any, token_var
     return acceptance.compare(before, after, expectation(doc, options, token_var))
 
 
-def _leftovers(doc: Document, new_text: str, roots: list[yaml.Node]) -> list[str]:
+def _leftovers(doc: Document, new_text: str, roots: list[yaml.Node], documents: list[Any],
+               resolved: effective.Resolved) -> list[str]:
     failures = []
     # bare names (`validateVars KEY`) too, but only names that cannot be ordinary words or paths
     names = sorted((name for name in doc.key_vars if "_" in name or len(name) >= 8), key=len, reverse=True)
@@ -201,7 +209,7 @@ def _leftovers(doc: Document, new_text: str, roots: list[yaml.Node]) -> list[str
             failures.append(f"line {number} still uses a key: {line.strip()[:100]}")
     if len(new_text) > SECOND_ANALYSIS_BYTES:
         return failures  # the line scan above is the guarantee; a second full analysis costs too much here
-    again = build(new_text, roots, doc.key_vars)
+    again = build(new_text, roots, doc.key_vars, documents, resolved)
     if again.findings and not failures:
         first = min(again.findings.values(), key=lambda f: f.first)
         failures.append(f"a second analysis still finds {first.kind} at line {first.first + 1}")
@@ -215,41 +223,32 @@ def _keyed_jobs(doc: Document) -> set[str]:
     return jobs
 
 
-def _tokens(doc: Document, pipe: Pipeline, options: Any, token_var: str) -> list[str]:
+def _tokens(doc: Document, after: effective.Resolved, options: Any) -> list[str]:
+    """Every job that authenticated gets an ID token for the provider (or the identity) in the
+    result, as the one resolver resolves it (extends deep-merged, a job's own `id_tokens` hiding
+    the default one, `inherit:default`)."""
     version = getattr(options, "gitlab_version", None)
     if version is not None and version < (15, 7) and not getattr(options, "google_cloud_identity", False):
         return []
     audience = f"https://iam.googleapis.com/{getattr(options, 'provider', '')}"
     identity = bool(getattr(options, "google_cloud_identity", False))
     missing = [job for job in sorted(_keyed_jobs(doc))
-               if not (_has_identity(pipe, job) if identity else _has_token(pipe, job, audience))]
+               if not (_has_identity(after.job(job)) if identity else _has_token(after.job(job), audience))]
     return [f"job(s) without an ID token for the provider: {', '.join(missing[:6])}"] if missing else []
 
 
-def _effective(pipe: Pipeline, job: str, keyword: str) -> list[yaml.Node]:
-    """Every `keyword` value a job gets: its extends chain's own values, else the default's."""
-    found = [node for member in pipe.chain(job) if (node := get(pipe.job(member), keyword)) is not None]
-    if found:
-        return found
-    if pipe.inherits_default(job, keyword):
-        node = get(pipe.value("default"), keyword)
-        return [node] if node is not None else []
-    return []
-
-
-def _has_token(pipe: Pipeline, job: str, audience: str) -> bool:
-    for tokens in _effective(pipe, job, "id_tokens"):
-        for _, _, token in items(tokens):
-            aud = get(token, "aud")
-            values = strings(aud) if aud is not None else []
-            if any(audience in value for value in values):
-                return True
+def _has_token(job: Any, audience: str) -> bool:
+    tokens = job.get("id_tokens") if isinstance(job, dict) else None
+    for token in tokens.values() if isinstance(tokens, dict) else ():
+        aud = token.get("aud") if isinstance(token, dict) else None
+        values = aud if isinstance(aud, list) else [aud]
+        if any(isinstance(value, str) and audience in value for value in values):
+            return True
     return False
 
 
-def _has_identity(pipe: Pipeline, job: str) -> bool:
-    found = _effective(pipe, job, "identity")
-    return bool(found) and scalar(found[0]) == "google_cloud"
+def _has_identity(job: Any) -> bool:
+    return isinstance(job, dict) and job.get("identity") == "google_cloud"
 
 
 def _changed_lines(doc: Document, new_text: str) -> list[str]:

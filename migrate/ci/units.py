@@ -9,20 +9,21 @@ A unit is one shell command line and knows how it is written, which decides how 
   number of lines at the same indentation;
 - `opaque`: anything else (folded `>` blocks, flow sequences); never edited.
 
-Walking a script value follows aliases (the anchor's own unit is returned, so an anchored block is
-edited once), nested lists and `!reference` tags, as GitLab flattens them.
+The units of a job come from its effective script (`migrate.ci.effective`, the one job resolver):
+each resolved line still knows where it is written, so an anchored or referenced block is one unit
+wherever it is used, and is edited once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
-from typing import Literal
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
 
 import yaml
 
-from migrate.ci.yamlnodes import REFERENCE_TAG, Pipeline, strings
+from migrate.ci.yamlnodes import Located
 
 UnitKind = Literal["item", "scalar", "block_line", "opaque"]
 _ITEM_PREFIX = re.compile(r"^\s*-\s+$")
@@ -53,13 +54,8 @@ class Budget:
     """Bounds the work of one walk (aliases, extends and !reference can make a small file expand
     enormously: 20,000 jobs extending one 400-line template are 8 million commands)."""
 
-    def __init__(self, limit: int = 50_000, units: int = MAX_SCRIPT_UNITS) -> None:
-        self.left = limit
+    def __init__(self, units: int = MAX_SCRIPT_UNITS) -> None:
         self.units_left = units
-
-    def spend(self) -> bool:
-        self.left -= 1
-        return self.left >= 0 and self.units_left >= 0
 
     def unit(self) -> bool:
         self.units_left -= 1
@@ -67,27 +63,22 @@ class Budget:
 
     @property
     def exhausted(self) -> bool:
-        return self.left < 0 or self.units_left < 0
+        return self.units_left < 0
 
 
-def script_units(pipe: Pipeline, node: yaml.Node | None, lines: list[str], budget: Budget,
-                 depth: int = 0) -> Iterator[Unit]:
-    """Units of a `script`/`before_script`/`after_script` value, references expanded."""
-    if node is None or depth > 10 or not budget.spend():
-        return
-    if isinstance(node, yaml.SequenceNode):
-        if node.tag == REFERENCE_TAG:
-            yield from script_units(pipe, pipe.reference(strings(node)), lines, budget, depth + 1)
-            return
-        for item in node.value:
-            if isinstance(item, yaml.ScalarNode):
-                if not budget.unit():
-                    return
-                yield from _scalar_units(item, lines, in_sequence=not node.flow_style)
-            else:
-                yield from script_units(pipe, item, lines, budget, depth + 1)
-    elif isinstance(node, yaml.ScalarNode) and node.tag != "tag:yaml.org,2002:null" and budget.unit():
-        yield from _scalar_units(node, lines, in_sequence=False)
+def line_units(values: Iterable[Any], lines: list[str], budget: Budget) -> list[Unit]:
+    """Units of a script as the resolver flattened it (`migrate.ci.effective`: extends, `default:`,
+    `!reference` and anchors already applied). Each line is a `Located` string that knows the
+    scalar it is written in, so a line shared through an anchor or a `!reference` is the same unit
+    in every job. Entries that are not strings carry no command (GitLab rejects them)."""
+    units: list[Unit] = []
+    for value in values:
+        if not isinstance(value, Located) or value.node.tag == "tag:yaml.org,2002:null":
+            continue
+        if not budget.unit():
+            break
+        units.extend(_scalar_units(value.node, lines, in_sequence=value.item))
+    return units
 
 
 def _scalar_units(node: yaml.ScalarNode, lines: list[str], in_sequence: bool) -> Iterator[Unit]:

@@ -3,8 +3,10 @@
 We compose (never construct-and-dump) so every value keeps its start/end marks and edits can be
 spliced into the original text. Composing also keeps aliases as shared nodes, which is what we
 want: an anchored auth block is edited once, in the anchor. On top of the node tree this module
-knows GitLab's structure: the `spec:` header document, `<<:` merges, `!reference [job, key...]`,
-hidden jobs, `extends` chains and `default:` / deprecated top-level keywords.
+knows GitLab's structure: the `spec:` header document, `<<:` merges, `!reference [job, key...]` and
+hidden jobs. Constructed data keeps positions too (`Located` strings), so the one job resolver
+(`migrate.ci.effective`, extends / !reference / default: as GitLab applies them) serves detection,
+rewrite and the self-check alike.
 
 libyaml (CSafeLoader) is used when available because GitLab parses with libyaml too and the pure
 Python scanner rejects some files GitLab accepts (a tab after a plain scalar).
@@ -23,7 +25,6 @@ from migrate.ci import limits
 _BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MERGE_TAG = "tag:yaml.org,2002:merge"
 REFERENCE_TAG = "!reference"
-MAX_EXTENDS = 11  # GitLab's limit on extends depth
 MAX_REFERENCE_DEPTH = 10  # GitLab's nesting limit for !reference
 
 # Top-level keys that are not jobs (https://docs.gitlab.com/ci/yaml/#global-keywords).
@@ -31,8 +32,6 @@ GLOBAL_KEYWORDS = frozenset({
     "image", "services", "stages", "types", "before_script", "after_script", "variables", "cache",
     "include", "workflow", "default", "spec", "$schema", "pages:deploy",
 })
-DEFAULTABLE = frozenset({"before_script", "after_script", "image", "services", "cache", "id_tokens",
-                         "identity", "artifacts", "tags", "retry", "timeout", "interruptible", "hooks"})
 
 
 class Reference(list):  # type: ignore[type-arg,unused-ignore]
@@ -51,6 +50,49 @@ GitLabLoader.add_constructor(
     REFERENCE_TAG, lambda loader, node: Reference(loader.construct_sequence(node, deep=True)))
 
 
+class Located(str):
+    """A string scalar that remembers its node, so resolved data still knows where it is written.
+
+    Equal to (and hashed as) the plain string, so resolution, comparison and the schema treat it as
+    one; `item` says it is an element of a block sequence (`- echo x`), which decides how it may be
+    edited (`migrate.ci.units`)."""
+
+    node: yaml.ScalarNode
+    item: bool
+
+    def __new__(cls, value: str, node: yaml.ScalarNode) -> Located:
+        located = super().__new__(cls, value)
+        located.node = node
+        located.item = False
+        return located
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return str, (str(self),)  # pickled or copied, it is the plain string
+
+
+class PositionLoader(GitLabLoader):  # type: ignore[misc,unused-ignore]
+    """GitLabLoader whose string scalars are `Located` (construct only, from composed nodes)."""
+
+
+def _located_str(loader: PositionLoader, node: yaml.ScalarNode) -> Located:
+    return Located(loader.construct_scalar(node), node)
+
+
+def _located_seq(loader: PositionLoader, node: yaml.SequenceNode) -> Iterator[list[Any]]:
+    data: list[Any] = []
+    yield data
+    values = loader.construct_sequence(node)
+    data.extend(values)
+    if not node.flow_style:
+        for child, value in zip(node.value, values, strict=True):
+            if isinstance(value, Located) and value.node is child:
+                value.item = True
+
+
+PositionLoader.add_constructor("tag:yaml.org,2002:str", _located_str)
+PositionLoader.add_constructor("tag:yaml.org,2002:seq", _located_seq)
+
+
 def compose(text: str, measure: bool = True) -> list[yaml.Node]:
     """Every document of `text` as a node tree (raises yaml.YAMLError, limits.InputRefused).
 
@@ -66,8 +108,8 @@ def compose(text: str, measure: bool = True) -> list[yaml.Node]:
 
 
 def construct_nodes(roots: list[yaml.Node]) -> list[Any]:
-    """Plain data of composed documents, without parsing the text again."""
-    loader = GitLabLoader("")
+    """Data of composed documents (strings `Located`), without parsing the text again."""
+    loader = PositionLoader("")
     try:
         return [loader.construct_document(root) for root in roots]
     finally:
@@ -137,10 +179,13 @@ def strings(node: yaml.Node | None) -> list[str]:
 
 @dataclasses.dataclass
 class Pipeline:
-    """The job-holding documents of a CI file, with GitLab's lookup rules."""
+    """Where a CI file writes its jobs (nodes with positions, for splicing edits), next to how the
+    one resolver (`migrate.ci.effective`) resolves them. It does no resolution of its own: `chain`
+    and `inherits_default` are the resolver's answers."""
 
     roots: list[yaml.Node]  # every document's root node
     top: list[tuple[str, yaml.Node, yaml.Node]]  # merged top-level (key, key node, value node)
+    resolved: Any = None  # effective.Resolved of this file alone
     index: dict[str, tuple[str, yaml.Node, yaml.Node]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -148,7 +193,7 @@ class Pipeline:
         self.index = {entry[0]: entry for entry in self.top}
 
     @classmethod
-    def from_roots(cls, roots: list[yaml.Node]) -> Pipeline:
+    def from_roots(cls, roots: list[yaml.Node], resolved: Any = None) -> Pipeline:
         mappings = [root for root in roots if isinstance(root, yaml.MappingNode)]
         if len(mappings) > 1 and [key for key, _, _ in items(mappings[0])] == ["spec"]:
             mappings = mappings[1:]
@@ -156,7 +201,7 @@ class Pipeline:
         for mapping in mappings:
             for entry in items(mapping):
                 top[entry[0]] = entry
-        return cls(roots, list(top.values()))
+        return cls(roots, list(top.values()), resolved)
 
     @property
     def root(self) -> yaml.Node | None:
@@ -181,75 +226,13 @@ class Pipeline:
         entry = self.index.get(name)
         return entry[1] if entry is not None else None
 
-    def chain(self, name: str) -> list[str]:
+    def chain(self, name: str) -> tuple[str, ...]:
         """`name` and its extends ancestors, nearest (highest precedence) first, within this file."""
-        order: list[str] = []
-
-        def visit(job: str, depth: int) -> None:
-            if depth > MAX_EXTENDS or job in order:
-                return
-            order.append(job)
-            for parent in reversed(strings(get(self.job(job), "extends"))):
-                if self.job(parent) is not None:
-                    visit(parent, depth + 1)
-        visit(name, 0)
-        return order
-
-    def lookup(self, name: str, keyword: str) -> tuple[yaml.Node, str] | None:
-        """The value a job gets for `keyword` from itself or its extends chain, and who owns it."""
-        for owner in self.chain(name):
-            node = get(self.job(owner), keyword)
-            if node is not None:
-                return node, owner
-        return None
+        return tuple(self.resolved.chain(name)) if self.resolved is not None else (name,)
 
     def inherits_default(self, name: str, keyword: str) -> bool:
-        found = self.lookup(name, "inherit")
-        setting: Any = True
-        if found is not None:
-            default = get(found[0], "default")
-            if isinstance(default, yaml.ScalarNode):
-                setting = default.value not in ("false", "False", "FALSE")
-            elif isinstance(default, yaml.SequenceNode):
-                setting = keyword in strings(default)
-        return bool(setting)
-
-    def default_value(self, keyword: str) -> tuple[yaml.Node, str] | None:
-        """`default:keyword`, else the deprecated top-level keyword; owner 'default' or '(top)'."""
-        default = self.value("default")
-        node = get(default, keyword)
-        if node is not None:
-            return node, "default"
-        if keyword in ("before_script", "after_script", "image", "services"):
-            node = self.value(keyword)
-            if node is not None:
-                return node, "(top)"
-        return None
-
-    def effective(self, name: str, keyword: str) -> tuple[yaml.Node, str] | None:
-        """A job's value for `keyword`: own/extends first, then the inherited default."""
-        found = self.lookup(name, keyword)
-        if found is not None:
-            return found
-        if keyword in DEFAULTABLE and self.inherits_default(name, keyword):
-            return self.default_value(keyword)
-        return None
-
-    def reference(self, path: list[str]) -> yaml.Node | None:
-        """Follow a `!reference [job, key, ...]` path (through extends for the first key)."""
-        if not path:
-            return None
-        node: yaml.Node | None
-        if len(path) >= 2 and self.job(path[0]) is not None:
-            found = self.lookup(path[0], path[1])
-            node = found[0] if found else None
-            rest = path[2:]
-        else:
-            node = self.value(path[0])
-            rest = path[1:]
-        for part in rest:
-            node = get(node, part)
-        return node
+        """Whether the job takes `default:keyword` (its effective `inherit:default`)."""
+        return bool(self.resolved.inherits(name, "default", keyword)) if self.resolved is not None else True
 
 
 def walk(node: yaml.Node, seen: set[int] | None = None) -> Iterator[yaml.Node]:
