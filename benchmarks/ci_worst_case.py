@@ -195,7 +195,7 @@ CASES: dict[str, Callable[[], str]] = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build(name: str) -> str:
     return CASES[name]()
 
