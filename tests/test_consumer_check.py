@@ -179,3 +179,17 @@ def test_the_files_a_file_includes_are_its_subtree_in_merge_order() -> None:
     gone = Pipeline("p", (PipelineFile(root, (a, ("p", "gone.yml", "main"))), PipelineFile(a)))
     assert included_by([gone], root) is None  # not known completely: nothing is passed
     assert included_by([], root) is None
+
+
+def test_reasons_stop_after_a_few_failing_consumers(rewritten: str) -> None:
+    from migrate.plan.consumer_check import MAX_FAILING, failures
+
+    texts = consumer_files("reference-script", "root")
+    pipelines = []
+    for i in range(MAX_FAILING + 3):
+        root = (f"acme/c{i}", ".gitlab-ci.yml", "main")
+        texts[root] = texts[ROOT]
+        pipelines.append(Pipeline(f"acme/c{i}", (PipelineFile(root, (TPL,)), PipelineFile(TPL))))
+    reasons = failures(pipelines, texts, {}, TPL, rewritten, lambda c: expect())
+    assert len(reasons) == MAX_FAILING + 1 and reasons[-1] == "3 more consumer pipeline(s) not checked"
+    assert reasons[0].startswith("consumer acme/c0, file .gitlab-ci.yml, job ship: ")

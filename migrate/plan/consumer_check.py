@@ -211,12 +211,22 @@ def _text(texts: Mapping[FileId, str], file: FileId) -> str | None:
     return next((text for key, text in texts.items() if _same(key, file)), None)
 
 
+MAX_FAILING = 5  # consumers whose reasons are given; the rewrite is refused at the first already
+
+
 def failures(pipelines: Sequence[Pipeline], texts: Mapping[FileId, str], errors: Mapping[FileId, str],
              target: FileId, new_text: str, expectation_for: Any) -> list[str]:
-    """`check` over every pipeline; `expectation_for(consumer)` gives each its Expectation."""
+    """`check` over every pipeline; `expectation_for(consumer)` gives each its Expectation. After
+    MAX_FAILING failing consumers the rest are not checked (the reason says how many)."""
     out: list[str] = []
-    for pipeline in pipelines:
-        out.extend(check(pipeline, texts, errors, target, new_text, expectation_for(pipeline.consumer)))
+    failing = 0
+    for index, pipeline in enumerate(pipelines):
+        found = check(pipeline, texts, errors, target, new_text, expectation_for(pipeline.consumer))
+        out.extend(found)
+        failing += bool(found)
+        if failing >= MAX_FAILING and index + 1 < len(pipelines):
+            out.append(f"{len(pipelines) - index - 1} more consumer pipeline(s) not checked")
+            break
     return out
 
 
