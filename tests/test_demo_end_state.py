@@ -26,9 +26,12 @@ from typing import Any
 import pytest
 
 NOW = "2026-11-25T09:00:00Z"
-# Keys that retire end to end today (bq-reader and gke-deployer since issue 16; build-cache is the
-# catalogue case: sccache reads the credential configuration through SCCACHE_GCS_KEY_PATH).
-RETIRED_TODAY = {"bq-reader@acme-data", "gke-deployer@acme-prod", "build-cache@acme-prod"}
+# Keys that retire end to end today, at least (bq-reader and gke-deployer since issue 16;
+# build-cache is the catalogue case: sccache reads the credential configuration through
+# SCCACHE_GCS_KEY_PATH; gcr-pusher and web-pusher log in to the registry without gcloud, through
+# the STS exchange the issue-21 rewrite emits). The set only grows as the other rewrites land.
+RETIRED_TODAY = {"bq-reader@acme-data", "gke-deployer@acme-prod", "build-cache@acme-prod", "gcr-pusher@acme-prod",
+                 "web-pusher@acme-prod"}
 # Issue-21 patterns the demo holds, by project (file): their rewrites are issue 21 item 1.
 PATTERN_PROJECTS = {
     "acme/search/search-api": "${CI_PROJECT_DIR} key path and a guard",
