@@ -10,13 +10,14 @@ called a rewrite; anything doubtful becomes `manual` with the reasons.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Literal
 
 import yaml
 
-from migrate.ci import acceptance, credvars, effective, emit, guards, limits, shell, tooling
+from migrate.ci import acceptance, credvars, effective, emit, flowjobs, guards, limits, shell, tooling
 from migrate.ci.commands import Command, classify
 from migrate.ci.detect import (
     DEFAULT_CONTEXT,
@@ -85,7 +86,7 @@ def rewrite(text: str, options: RewriteOptions) -> RewriteResult:
     return dataclasses.replace(result, reasons=tuple(redact(reason) for reason in result.reasons))
 
 
-def _rewrite_file(text: str, options: RewriteOptions) -> RewriteResult:
+def _rewrite_file(text: str, options: RewriteOptions, flow_done: bool = False) -> RewriteResult:
     try:
         limits.check_text(text)
         roots = compose(text)
@@ -99,6 +100,10 @@ def _rewrite_file(text: str, options: RewriteOptions) -> RewriteResult:
     if doc.truncated:
         return RewriteResult("manual", None, (f"the jobs expand (extends, !reference, anchors) to more than "
                                               f"{MAX_SCRIPT_UNITS} command lines; too large to rewrite safely",), "")
+    keyed = {job for jobs in doc.finding_jobs.values() for job in jobs}
+    flow = [] if flow_done else flowjobs.flow_jobs(doc.pipe, keyed)
+    if flow:
+        return _rewrite_flow_jobs(doc, options, flow)
     try:
         _check_tools(doc, options)
         new_text, notes, edits = _rewrite(doc, options)
@@ -111,6 +116,29 @@ def _rewrite_file(text: str, options: RewriteOptions) -> RewriteResult:
         return RewriteResult("manual", None, tuple(f"self-check: {failure}" for failure in failures), "")
     diff = emit.unified_diff(doc.lines, edits, _newline(doc), options.path)
     return RewriteResult("rewritten", new_text, tuple(notes), diff)
+
+
+def _rewrite_flow_jobs(doc: Document, options: RewriteOptions, flow: list[str]) -> RewriteResult:
+    """Keyed jobs written in flow style on one line: block style first (`migrate.ci.flowjobs`), then
+    the ordinary rewrite; the result is checked against the *original* file once more."""
+    converted = flowjobs.block_style(doc.pipe, doc.lines, flow, _newline(doc))
+    if converted is None:
+        return RewriteResult("manual", None, (f"job {flow[0]} is written in flow style in a form this tool does not "
+                                              "rewrite (more than one line, anchors, aliases or tags): write it in "
+                                              "block style, then rewrite",), "")
+    inner = _rewrite_file(converted, options, flow_done=True)
+    if inner.status != "rewritten" or inner.text is None:
+        return inner
+    from migrate.ci.selfcheck import check
+
+    failures = check(doc, inner.text, options, _token_plan_name(doc))
+    if failures:
+        return RewriteResult("manual", None, tuple(f"self-check: {failure}" for failure in failures), "")
+    before, after = doc.text.splitlines(keepends=True), inner.text.splitlines(keepends=True)
+    diff = "".join(difflib.unified_diff(before, after, f"a/{options.path}", f"b/{options.path}"))
+    notes = (*inner.reasons, *(f"job {name} was written in flow style on one line; it is now in block style"
+                               for name in flow))
+    return RewriteResult("rewritten", inner.text, notes, diff)
 
 
 def _check_tools(doc: Document, options: RewriteOptions) -> None:
