@@ -24,8 +24,9 @@ from typing import Any
 from migrate.apply.context import ActionExecutor, ApplyContext, ExecutorFactory
 from migrate.apply.ensure import _show
 from migrate.apply.executors import EXECUTORS, KEY_KINDS
+from migrate.apply.merge_request_content import MRParamsError
 from migrate.core.config import Config
-from migrate.core.errors import InternalError
+from migrate.core.errors import InternalError, WifMigrateError
 from migrate.core.model import Action, ActionResult, Inventory, Plan
 from migrate.plan.federation_design import ROLE
 from migrate.plan.planner import PROVIDER_FIELDS, derive, field_value, impersonation_report, inputs_digest
@@ -33,6 +34,10 @@ from migrate.plan.planner import PROVIDER_FIELDS, derive, field_value, impersona
 log = logging.getLogger(__name__)
 
 STAGE = "apply"
+# The failures an executor may raise for one item: the adapters' typed errors (GitLabError,
+# GoogleError, … converted at their boundary) and a malformed merge-request action. Anything else
+# is a bug and propagates to the CLI (exit 3).
+ITEM_ERRORS: tuple[type[Exception], ...] = (WifMigrateError, MRParamsError)
 GOOGLE_KINDS = ("ensure_pool", "ensure_provider", "ensure_binding")
 
 
@@ -190,9 +195,12 @@ def _one(action: Action, ctx: ApplyContext, reg: Mapping[str, ExecutorFactory],
         ctx.state.intent(STAGE, action.id, action.kind, action.target, action.summary)
     try:
         return executors[action.kind].execute(action, ctx)
-    except Exception as exc:  # noqa: BLE001 - one item's failure is data; the run goes on
+    except ITEM_ERRORS as exc:  # one item's expected failure is data; the run goes on
         log.debug("action %s failed", action.id, exc_info=True)
         return ActionResult(action.id, "failed", f"{type(exc).__name__}: {exc}")
+    except Exception:  # a bug: stop the run (exit 3), naming the action; never a per-item row
+        log.error("internal error while applying %s (%s)", action.id, action.kind)
+        raise
 
 
 def summarize(results: Sequence[ActionResult]) -> dict[str, int]:

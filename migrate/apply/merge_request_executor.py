@@ -49,7 +49,7 @@ from migrate.apply.merge_request_content import (
 )
 from migrate.apply.ports import BotIdentity, CommitInfo, FileAction, FileState, MergeRequestBackend, MRInfo
 from migrate.core.config import Config, MergeRequestConfig
-from migrate.core.errors import GitLabConflict, InternalError
+from migrate.core.errors import GitLabConflict, InternalError, WifMigrateError
 from migrate.core.model import Action, ActionResult, Outcome, Plan
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class MergeRequestExecutor:
         for file in sorted({f.id for p in _pipelines(params) for f in p.files} - own):
             try:
                 state = self.backend.file(*file)
-            except Exception as exc:  # noqa: BLE001 - an unreadable consumer file refuses the action, with why
+            except WifMigrateError as exc:  # an unreadable consumer file refuses the action, with why
                 obs.consumer_errors[file] = str(exc) or type(exc).__name__
                 continue
             if state is None:
@@ -219,7 +219,7 @@ class MergeRequestExecutor:
         def read(item: tuple[Action, MRParams]) -> tuple[str, Observed | Exception]:
             try:
                 return item[0].id, self.observe(*item)
-            except Exception as exc:  # noqa: BLE001 - becomes this action's failure
+            except (WifMigrateError, MRParamsError) as exc:  # becomes this action's failure (a bug propagates)
                 return item[0].id, exc
 
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo)),

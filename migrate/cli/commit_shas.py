@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import logging
 
+import requests
+
 from migrate.core.config import Config
+from migrate.core.errors import WifMigrateError
 from migrate.core.progress import Progress, SilentProgress
 from migrate.report.findings import FindingsDocument
 
@@ -27,7 +30,7 @@ def file_commits(config: Config | None, doc: FindingsDocument,
     progress.start("Reading the CI files' commits from GitLab", len(wanted))
     try:
         texts = read_files(GitLabClients.from_config(config), wanted, config.concurrency, progress)
-    except Exception as exc:  # noqa: BLE001 - the report is still written, without those findings
+    except (WifMigrateError, requests.RequestException) as exc:  # the report is still written, without those
         log.warning("cannot read the CI files' commits from GitLab (%s): the GitLab report leaves their "
                     "findings out", type(exc).__name__)
         return {}

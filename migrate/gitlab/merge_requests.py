@@ -19,7 +19,7 @@ import gitlab.exceptions
 from migrate.apply.ports import BotIdentity, CommitInfo, FileAction, FileState, MRInfo
 from migrate.core.errors import GitLabConflict, GitLabError
 from migrate.gitlab.client import GitLabClients
-from migrate.gitlab.refusals import explain
+from migrate.gitlab.refusals import converts_transport_errors, explain
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def _commit(data: Mapping[str, Any]) -> CommitInfo:
                       parent_ids=tuple(data.get("parent_ids") or ()), web_url=str(data.get("web_url") or ""))
 
 
+@converts_transport_errors
 class GitLabMergeRequests:
     """`MergeRequestBackend` over python-gitlab (one shared `GitLabClients`)."""
 

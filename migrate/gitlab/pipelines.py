@@ -14,11 +14,13 @@ import gitlab.exceptions
 
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
+from migrate.gitlab.refusals import converts_transport_errors
 from migrate.verify.ports import JobInfo, PipelineInfo
 
 log = logging.getLogger(__name__)
 
 
+@converts_transport_errors
 class GitLabPipelines(GitLabMergeRequests):
     """`PipelineReader` over python-gitlab."""
 

@@ -13,9 +13,11 @@ Commands that write to GitLab also ask up front which scopes the token has (`req
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import gitlab.exceptions
 import requests
@@ -98,3 +100,27 @@ def require_scope(clients: Any, scope: str, why: str) -> None:
         return
     raise GitLabError(f"the GitLab token has the scopes {', '.join(scopes) or '(none)'}; {why} needs the "
                       f"{scope} scope. Nothing was changed; use a token with {scope}.")
+
+
+C = TypeVar("C", bound=type)
+
+
+def converts_transport_errors(cls: C) -> C:
+    """Class decorator for an adapter: a broken connection inside any public method becomes a
+    `GitLabError` naming the call (an expected per-item failure for the stage), never a bare
+    `requests` exception that the CLI would have to call a bug."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or isinstance(member, (staticmethod, classmethod, property)) or not callable(member):
+            continue
+        setattr(cls, name, _converting(name, member))
+    return cls
+
+
+def _converting(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except requests.RequestException as exc:
+            raise GitLabError(f"{name}: GitLab not reachable ({type(exc).__name__})") from None
+    return wrapper

@@ -24,12 +24,13 @@ import requests
 from migrate.core.errors import GitLabError
 from migrate.core.keyfile import parse_key
 from migrate.core.model import KeyVariable
-from migrate.gitlab.refusals import explain
+from migrate.gitlab.refusals import converts_transport_errors, explain
 from migrate.retire.ports import VariableHolding
 
 log = logging.getLogger(__name__)
 
 
+@converts_transport_errors
 class GitLabVariableAdmin:
     """Variable reads and deletes through python-gitlab (`gl` is a `gitlab.Gitlab`)."""
 

@@ -11,20 +11,23 @@ a key file for the *operator* at `google.credentials_file`; Application Default 
 
 from __future__ import annotations
 
+import functools
 import http.client
 import logging
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import google.auth
+import google.auth.exceptions
 import google.oauth2.credentials
 import httplib2
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import Credentials
 
 from migrate.core.config import GoogleConfig
-from migrate.core.errors import ConfigError
+from migrate.core.errors import ConfigError, GoogleError, GoogleNoAnswer
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +115,31 @@ class GoogleClients:
                                                        client_options=options)
             self._local.projects = client
         return client
+
+
+C = TypeVar("C", bound=type)
+
+
+def converts_transport_errors(cls: C) -> C:
+    """Class decorator for an adapter: inside any public method, a broken connection becomes
+    `GoogleNoAnswer` (a write may or may not have been applied: callers re-read) and a credentials
+    failure a `GoogleError` naming the call — typed, expected failures for the stage, never a bare
+    library exception that the CLI would have to call a bug."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or isinstance(member, (staticmethod, classmethod, property)) or not callable(member):
+            continue
+        setattr(cls, name, _converting(name, member))
+    return cls
+
+
+def _converting(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except TRANSPORT_ERRORS as exc:
+            raise GoogleNoAnswer(f"{name}: no answer ({type(exc).__name__})", transport=type(exc).__name__) from None
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise GoogleError(f"{name}: Google refused the credentials ({type(exc).__name__}); check the google.* "
+                              "credential settings") from None
+    return wrapper

@@ -23,7 +23,7 @@ from googleapiclient.errors import HttpError
 
 from migrate.apply.ports import PolicyChange, ServiceAccountMissingError
 from migrate.core.errors import GoogleError
-from migrate.google.clients import TRANSPORT_ERRORS, GoogleClients
+from migrate.google.clients import TRANSPORT_ERRORS, GoogleClients, converts_transport_errors
 from migrate.google.quota import IAM_POLICY_WRITES, WriteQuotas
 from migrate.google.service_account_keys import http_status
 
@@ -52,6 +52,7 @@ def add_members(policy: dict[str, Any], role: str, members: Sequence[str]) -> tu
 
 
 
+@converts_transport_errors
 class PolicyEditor:
     """get/setIamPolicy on service accounts through googleapiclient."""
 

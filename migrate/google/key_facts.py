@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import logging
 
+import google.auth.exceptions
+from googleapiclient.errors import HttpError
+
 from migrate.core.errors import GoogleError, WifMigrateError
 from migrate.core.key_names import project_of
 from migrate.core.model import KeyFacts, KeyIdentity
-from migrate.google.clients import GoogleClients
+from migrate.google.clients import TRANSPORT_ERRORS, GoogleClients
 from migrate.google.service_account_keys import GoogleKeyAdmin, http_status
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,7 @@ class KeyFactsReader:
             return self._facts(key)
         except WifMigrateError as exc:  # GoogleError, or credentials not configured (ConfigError)
             return KeyFacts(key=key, last_auth_unknown_reason=str(exc), unknown_reason=str(exc))
-        except Exception as exc:  # noqa: BLE001 - credentials/transport trouble: unknown, not a crash
+        except (*TRANSPORT_ERRORS, HttpError, google.auth.exceptions.GoogleAuthError) as exc:  # unknown, not a crash
             log.debug("key facts for %s failed", key.label, exc_info=True)
             return KeyFacts(key=key, last_auth_unknown_reason=f"Google not reachable: {type(exc).__name__}")
 

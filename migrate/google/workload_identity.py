@@ -20,8 +20,8 @@ from typing import Any
 
 from googleapiclient.errors import HttpError
 
-from migrate.core.errors import GoogleAlreadyExists, GoogleError, GoogleNoAnswer
-from migrate.google.clients import TRANSPORT_ERRORS, GoogleClients
+from migrate.core.errors import GoogleAlreadyExists, GoogleError
+from migrate.google.clients import GoogleClients, converts_transport_errors
 from migrate.google.quota import WIF_WRITES, WriteQuotas
 from migrate.google.service_account_keys import http_status
 
@@ -31,6 +31,7 @@ class OperationError(GoogleError):
 
 
 
+@converts_transport_errors
 class WifAdmin:
     """The IAM v1 calls the federation needs. Resource names may use the project id or number."""
 
@@ -70,13 +71,6 @@ class WifAdmin:
     # --- writes ------------------------------------------------------------------------------
     def create(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create and wait; `GoogleAlreadyExists` on 409, `GoogleNoAnswer` when the answer was lost."""
-        return _answered(lambda: self._create(name, body))
-
-    def patch(self, name: str, body: Mapping[str, Any], mask: Sequence[str]) -> dict[str, Any]:
-        """Patch `mask` and wait; `GoogleNoAnswer` when the answer was lost."""
-        return _answered(lambda: self._patch(name, body, mask))
-
-    def _create(self, name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         parent, _, rid = name.rpartition("/")
         parent = parent.rsplit("/", 1)[0]  # strip the collection segment
         if self._is_provider(name):
@@ -88,7 +82,8 @@ class WifAdmin:
     def undelete(self, name: str) -> dict[str, Any]:
         return self._run("undelete", name, self._collection(name).undelete(name=name, body={}))
 
-    def _patch(self, name: str, body: Mapping[str, Any], mask: Sequence[str]) -> dict[str, Any]:
+    def patch(self, name: str, body: Mapping[str, Any], mask: Sequence[str]) -> dict[str, Any]:
+        """Patch `mask` and wait; `GoogleNoAnswer` when the answer was lost."""
         request = self._collection(name).patch(name=name, updateMask=",".join(mask), body=dict(body))
         return self._run("patch", name, request)
 
@@ -126,11 +121,3 @@ class WifAdmin:
             raise OperationError(f"{what}: operation failed: {error.get('code')} {error.get('message')}")
         return op
 
-
-def _answered(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """A write whose connection broke may or may not have been applied: say so with a typed error
-    (the transport's exception name kept for the operator), so the caller re-reads before deciding."""
-    try:
-        return call()
-    except TRANSPORT_ERRORS as exc:
-        raise GoogleNoAnswer(f"no answer ({type(exc).__name__})", transport=type(exc).__name__) from exc

@@ -252,14 +252,15 @@ def load_controls(text: str | None = None) -> tuple[ControlSpec, ...]:
 
 
 def evaluate(ctx: CheckContext, specs: Sequence[ControlSpec]) -> tuple[ControlFinding, ...]:
-    """Run every control; a check that crashes becomes one ERROR row (a bug, but never a clean pass)."""
+    """Run every control. A check that crashes is a bug: it stops the report (exit 3), naming the
+    check, rather than become an ERROR row that looks like a finding."""
     out = []
     for spec in specs:
         try:
             results = list(CHECKS[spec.check](ctx))
-        except Exception as exc:  # noqa: BLE001 - reported as data, logged for -vv
-            log.debug("check %s failed", spec.check, exc_info=True)
-            results = [CheckResult("ERROR", spec.id, f"The check {spec.check} failed: {type(exc).__name__}.")]
+        except Exception:
+            log.error("internal error in compliance check %s (%s)", spec.check, spec.id)
+            raise
         results.sort(key=lambda r: (r.resource, r.status, r.message))
         out.append(ControlFinding(spec.id, spec.title, spec.severity, spec.description, spec.remediation,
                                   spec.frameworks, tuple(results)))

@@ -91,11 +91,9 @@ def scan_file(key: FileKey, source: FileSource, analyze: Analyzer,
         text = source.file_text(key.project, key.path, key.ref)
     except ReadError as exc:
         return FileScan(key, error=exc.reason, status=exc.status)
-    try:
-        analysis = analyze(text, key.path, hints) if hints else analyze(text, key.path)
-    except Exception as exc:  # noqa: BLE001 - a detector bug must not lose the project
-        log.debug("analyze failed for %s", key.label(), exc_info=True)
-        return FileScan(key, error=f"CI file could not be analysed ({type(exc).__name__})")
+    # The CI library turns bad input (YAML errors, limits) into problems in its answer; an exception
+    # here is a bug and stops the scan (exit 3) rather than hide as an ERROR row.
+    analysis = analyze(text, key.path, hints) if hints else analyze(text, key.path)
     scanned = from_analysis(key, analysis)
     if any(f.variable for f in scanned.findings):
         scanned = replace(scanned, environments=job_environments(text, analysis))

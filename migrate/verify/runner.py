@@ -39,6 +39,7 @@ from typing import Any, Literal
 from migrate.apply.merge_request_content import MRParamsError, branch_name, parse_params
 from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED
+from migrate.core.errors import WifMigrateError
 from migrate.core.model import Action, Outcome, Plan
 from migrate.core.progress import Progress, SilentProgress
 from migrate.core.state import State
@@ -288,7 +289,7 @@ def _verify_one(reader: PipelineReader, action: Action, branch_prefix: str, stat
     """One merge request's result, journaled when `state` is given (a read failure is its result)."""
     try:
         result = verify_action(reader, action, branch_prefix)
-    except Exception as exc:  # noqa: BLE001 - one MR's read failure is its result, not the run's
+    except WifMigrateError as exc:  # one MR's read failure (the adapter's GitLabError) is its result
         log.debug("verify %s failed", action.id, exc_info=True)
         result = VerifyResult(action.id, str(action.params.get("project") or ""), "failed",
                               f"could not read GitLab: {exc}")
