@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
+    SpinnerColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -78,9 +79,12 @@ class RichProgress:
     def start(self, description: str, total: int | None = None) -> None:
         with self._lock:
             self._stop_locked()
-            self._bar = _RichBar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=self._console,
-                                 transient=False)
+            # a task of unknown size (total None: one step nobody counts) gets a spinner and the
+            # elapsed time, never a "0/?" count
+            columns = ((TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TimeRemainingColumn()) if total is not None else
+                       (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()))
+            self._bar = _RichBar(*columns, console=self._console, transient=False)
             self._bar.start()
             self._total = total
             self._task = self._bar.add_task(description, total=total)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from migrate.core.model import Inventory, KeyFacts
+from migrate.core.tables import loud
 from migrate.core.textsafe import tabulate
 
 
@@ -67,7 +68,7 @@ def _project_rows(inventory: Inventory) -> list[list[object]]:
         names = by_owner.get(p.id, [])
         if p.status == "error" or names or used.get(p.path):
             note = p.error or ""
-            rows.append([p.path, p.status.upper() if p.status == "error" else p.status, p.auth,
+            rows.append([p.path, loud(p.status.upper()) if p.status == "error" else p.status, p.auth,
                          ", ".join(sorted(names)) or "-", used.get(p.path, 0), note])
     return rows
 
