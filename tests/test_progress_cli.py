@@ -140,7 +140,8 @@ def test_no_color_gives_plain_lines_without_escapes(files: dict[str, str], capsy
         assert text in err, f"{name}: NO_COLOR must not hide progress"
         assert "\x1b" not in err, f"{name}: an escape sequence under NO_COLOR: {err!r}"
         _json_ok(name, stdout)
-    assert ": done, " in shown["plan"][1]
+    assert ": done, " in shown["plan"][1]  # counted reads end with their count …
+    assert "Computing the plan" in shown["plan"][1] and ": done in " in shown["plan"][1]  # … the uncounted step not
 
 
 def test_failures_stand_out_on_a_colour_terminal_only(files: dict[str, str], capsys: pytest.CaptureFixture[str],

@@ -158,7 +158,9 @@ class LineProgress:
 
     def _finish_locked(self) -> None:
         if self._active:
-            self._line(f"{self._description}: done, {self._counts()} in {time.monotonic() - self._started:.1f} s")
+            took = f"{time.monotonic() - self._started:.1f} s"
+            self._line(f"{self._description}: done, {self._counts()} in {took}" if self._total is not None
+                       else f"{self._description}: done in {took}")
         self._active = False
 
 
