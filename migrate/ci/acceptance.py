@@ -309,6 +309,14 @@ _FEDERATION = (
     re.compile(r"^\S*gcloud auth print-access-token(?: --quiet)?(?: > /dev/null| \| docker login -u "
                r"oauth2accesstoken --password-stdin \S+)$"),
     re.compile(r"^printf '\{\"universe_domain\":\"googleapis.com\",\"type\":\"external_account\",[^']*' \S+ > \S+$"),
+    # ... with the account chosen per environment: the quote closed around "${GCP_WIF_SERVICE_ACCOUNT}"
+    re.compile(r"^printf '\{\"universe_domain\":\"googleapis.com\",\"type\":\"external_account\",[^']*"
+               r"serviceAccounts/'\"\$\{GCP_WIF_SERVICE_ACCOUNT\}\"':generateAccessToken[^']*' \S+ > \S+$"),
+    # the per-environment account choice (each `;;` arm is its own segment), see _environment_account
+    re.compile(r"^case \"\$\{CI_ENVIRONMENT_NAME\}\" in \"[A-Za-z0-9_./-]+\"\) GCP_WIF_SERVICE_ACCOUNT=[A-Za-z0-9._%+@-]+$"),
+    re.compile(r"^\"[A-Za-z0-9_./-]+\"\) GCP_WIF_SERVICE_ACCOUNT=[A-Za-z0-9._%+@-]+$"),
+    re.compile(r"^\*\) echo \"wif-migrate: no service account for environment \$\{CI_ENVIRONMENT_NAME\}\" >&2$"),
+    re.compile(r"^esac$"),
     re.compile(r"^cp \"\$GOOGLE_APPLICATION_CREDENTIALS\" \S+$"),
     # the key in a file-type GOOGLE_APPLICATION_CREDENTIALS: the script points it at the configuration
     re.compile(r"^export GOOGLE_APPLICATION_CREDENTIALS=\"\$\{CI_BUILDS_DIR\}/\.gcp_wif_\$\{CI_JOB_ID\}\.json\"$"),
@@ -464,6 +472,7 @@ def _account_failures(old: Mapping[str, Any], new: Mapping[str, Any], name: str,
                       paths: frozenset[str]) -> list[str]:
     used = sorted({var for line in _script_lines(old) for var in shell.var_refs(line) if var in expect.key_vars})
     named = {match.group(1) for line in _script_lines(new) for match in _ACCOUNT.finditer(line)}
+    named |= _environment_account(new)
     # The rewritten job names its account literally, so it signs in as the same account in every
     # context; each context must have received a key of exactly that account.
     contexts: dict[str, set[str]] = {}
@@ -480,6 +489,29 @@ def _account_failures(old: Mapping[str, Any], new: Mapping[str, Any], name: str,
         return [f"signs in as {', '.join(sorted(named)) or 'nobody'} but its key(s) belong to "
                 f"{', '.join(sorted(wanted))}"]
     return []
+
+
+_CASE = re.compile(r"^case \"\$\{CI_ENVIRONMENT_NAME\}\" in ((?:\"[A-Za-z0-9_./-]+\"\) GCP_WIF_SERVICE_ACCOUNT="
+                   r"[A-Za-z0-9._%+@-]+;; )+)\*\) ")
+_ARM = re.compile(r"\"([A-Za-z0-9_./-]+)\"\) GCP_WIF_SERVICE_ACCOUNT=([A-Za-z0-9._%+@-]+);;")
+
+
+def _environment_account(job: Mapping[str, Any]) -> set[str]:
+    """The account a per-environment choice (`case "${CI_ENVIRONMENT_NAME}" in …`) gives this job, from
+    its own literal `environment:` (an environment set at run time, or none: no account at all)."""
+    environment = job.get("environment")
+    environment = environment.get("name") if isinstance(environment, dict) else environment
+    chosen: set[str] = set()
+    for line in _script_lines(job):
+        match = _CASE.match(" ".join(line.split()))
+        if match is None:
+            continue
+        arms = dict(_ARM.findall(match.group(1)))
+        if isinstance(environment, str) and "$" not in environment and environment in arms:
+            chosen.add(arms[environment])
+        else:
+            chosen.add("(no account: the job's environment is not one of the choices)")
+    return chosen
 
 
 _PROVIDER_NAMED = re.compile(r"(?://iam\.googleapis\.com/|create-cred-config )(projects/[^\s\"',]+/providers/[a-z0-9-]+)")

@@ -271,3 +271,22 @@ def repr_single(text: str) -> str:
 
 def docker_login_with_access_token(host: str) -> str:
     return f'printf \'%s\' "${{{ACCESS_TOKEN_VAR}}}" | docker login -u oauth2accesstoken --password-stdin {host}'
+
+
+# -- one line for several environments (an environment-scoped key variable, one template) ----------
+ACCOUNT_VAR = "GCP_WIF_SERVICE_ACCOUNT"
+
+
+def environment_accounts(choices: dict[str, str]) -> str:
+    """`case` on $CI_ENVIRONMENT_NAME setting the service account of each environment's key; any
+    other environment stops the job (it received no key this tool knows of)."""
+    arms = " ".join(f'"{environment}") {ACCOUNT_VAR}={email};;' for environment, email in sorted(choices.items()))
+    return (f'case "${{CI_ENVIRONMENT_NAME}}" in {arms} *) echo "wif-migrate: no service account for environment '
+            f'${{CI_ENVIRONMENT_NAME}}" >&2; exit 1;; esac')
+
+
+def with_account_variable(command: str) -> str:
+    """A federation command whose account (written as NUL by the caller) is `$GCP_WIF_SERVICE_ACCOUNT`."""
+    if command.startswith("printf '"):  # inside the single-quoted configuration: close, expand, reopen
+        return command.replace("\0", f"'\"${{{ACCOUNT_VAR}}}\"'")
+    return command.replace("\0", f'"${{{ACCOUNT_VAR}}}"')

@@ -183,12 +183,16 @@ class Plan:
     images: dict[str, str] = dataclasses.field(default_factory=dict)  # job (context) -> effective image
     context: Context | None = None  # the job being planned
     gac_jobs: set[str] = dataclasses.field(default_factory=set)  # jobs that export the federated GAC
+    variants: dict[tuple[tuple[int, int, str], int], dict[str, list[str]]] = dataclasses.field(default_factory=dict)
+    shared: dict[tuple[tuple[int, int, str], int], Step] = dataclasses.field(default_factory=dict)
+    environments: dict[str, str | None] = dataclasses.field(default_factory=dict)  # job -> static environment
 
     def put(self, step: Step, commands: list[str]) -> None:
         key = (step.unit.key, step.index)
+        self.variants.setdefault(key, {})[self.job] = commands
         previous = self.replacements.get(key)
         if previous is not None and previous != commands:
-            self.problems.append(f"line {step.unit.first + 1} is shared by jobs that need different rewrites")
+            self.shared.setdefault(key, step)  # decided once every job is planned (_merge_environments)
             return
         self.replacements[key] = commands
         self.units[step.unit.key] = step.unit
@@ -219,8 +223,10 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], li
                              "jobs that download it would break")
     eligible = _gcloud_eligible(doc)
     plan.images = _images(doc, options)
+    plan.environments = _environments(doc, options)
     for context in doc.contexts:
         _plan_context(plan, context, eligible)
+    _merge_environments(plan)
     _check_service_accounts(plan)
     _check_gac_users(plan)
     if plan.problems:
@@ -276,6 +282,65 @@ def _emptied_scripts(doc: Document, edits: list[emit.Replace | emit.Insert]) -> 
                 found.append(emit.Replace(key.start_mark.line, key.start_mark.line,
                                           (line[:key.end_mark.column] + ": []" + comment,)))
     return found
+
+
+_NAMED_ACCOUNT = re.compile(r"--service-account=([A-Za-z0-9._%+@-]+)|serviceAccounts/([A-Za-z0-9._%+@-]+):generateAccessToken")
+_STATIC_ENVIRONMENT = re.compile(r"^[A-Za-z0-9_./-]+$")
+
+
+def _environments(doc: Document, options: RewriteOptions) -> dict[str, str | None]:
+    """Each job's environment name when it is written literally (None: no environment, or one set at
+    run time from variables, which the rewrite cannot choose an account for)."""
+    from migrate.ci.selfcheck import original_jobs
+
+    try:
+        resolved = original_jobs(doc, options.included)
+    except (yaml.YAMLError, limits.InputRefused, RecursionError):
+        return {}
+    found: dict[str, str | None] = {}
+    for name, job in resolved.jobs.items():
+        environment = job.get("environment")
+        environment = environment.get("name") if isinstance(environment, dict) else environment
+        found[name] = environment if isinstance(environment, str) and _STATIC_ENVIRONMENT.match(environment) else None
+    return found
+
+
+def _merge_environments(plan: Plan) -> None:
+    """A line shared by jobs that received the key of different service accounts per environment
+    (an environment-scoped variable, `environment:` per job, one template): one text that picks the
+    account from `$CI_ENVIRONMENT_NAME` (`emit.environment_accounts`), when every job that runs the
+    line has its own literal environment and the jobs' texts differ only in the account. The
+    self-check evaluates the choice for each job's environment (`acceptance`)."""
+    for key, step in plan.shared.items():
+        variants = {job: commands for job, commands in plan.variants[key].items()
+                    if not job.startswith(".") and job != DEFAULT_CONTEXT}
+        merged = _environment_variant(plan, variants)
+        if merged is None:
+            plan.problems.append(f"line {step.unit.first + 1} is shared by jobs that need different rewrites")
+            continue
+        plan.replacements[key] = merged
+
+
+def _environment_variant(plan: Plan, variants: dict[str, list[str]]) -> list[str] | None:
+    choices: dict[str, str] = {}
+    template: list[str] | None = None
+    for job, commands in sorted(variants.items()):
+        environment = plan.environments.get(job)
+        text = "\n".join(commands)
+        emails = {a or b for a, b in _NAMED_ACCOUNT.findall(text)}
+        if environment is None or len(emails) != 1 or emit.STS_TOKEN_VAR in text:
+            return None
+        email = emails.pop()
+        if choices.get(environment, email) != email:
+            return None  # one environment, two accounts: the choice cannot be made by name
+        choices[environment] = email
+        shape = [command.replace(email, "\0") for command in commands]
+        if template is not None and shape != template:
+            return None
+        template = shape
+    if template is None or len(set(choices.values())) < 2:
+        return None
+    return [emit.environment_accounts(choices), *(emit.with_account_variable(command) for command in template)]
 
 
 def _images(doc: Document, options: RewriteOptions) -> dict[str, str]:
