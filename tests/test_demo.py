@@ -39,7 +39,7 @@ def test_demo_runs_the_whole_migration(tmp_path: Path) -> None:
                            "--now", NOW], capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    for step in ("1. scan", "2. plan", "3. apply", "4. review", "5. verify", "6. keys retire",
+    for step in ("1. scan", "2. plan", "3. apply", "4. review", "5. verify", "5b. release", "6. keys retire",
                  "7. keys delete", "8. report"):
         assert f"=== {step}" in out
     last = out.strip().splitlines()[-1]
@@ -47,16 +47,20 @@ def test_demo_runs_the_whole_migration(tmp_path: Path) -> None:
     assert m, last
     found, migrated, disabled, deleted = map(int, m.groups())
     assert found >= 5 and migrated >= 2 and disabled >= 2 and deleted >= 1
-    assert "FAILED" not in out.split("=== 5. verify")[1].split("=== 6.")[0]
+    assert "FAILED" not in out.split("=== 5. verify")[1].split("=== 6.")[0]  # 5 and 5b
     # Job-level verification (issue 16): android-app's keyed job runs only on tags, so the pipeline
-    # after the merge (build only) is no evidence: the project stays PENDING, naming the job, and
-    # the key it used (deployer@acme-prod) is not disabled.
-    verify = out.split("=== 5. verify")[1].split("=== 6.")[0]
+    # after the merge (build only) is no evidence: the project stays PENDING, naming the job. The
+    # release tag on the merge commit (5b) runs it; verify reads that tag pipeline of the same SHA.
+    verify = out.split("=== 5. verify")[1].split("=== 5b.")[0]
     android = verify.split("acme/apps/mobile/android-app", 1)[1].split("\nacme/", 1)[0]
     assert "PENDING" in android and "job distribute: did not run" in android, verify
+    release = out.split("=== 5b. release")[1].split("=== 6.")[0]
+    android = release.split("\nacme/apps/mobile/android-app", 1)[1].split("\nacme/", 1)[0]
+    assert "VERIFIED" in android and "distribute in pipeline" in android and "(v1.0.0)" in android, release
+    # the key it shares with the template's consumers stays until the template's file is migrated
     retire = out.split("=== 6. keys retire")[1].split("=== 7.")[0]
     deployer = retire.split("serviceAccounts/deployer@acme-prod", 1)[1].split("disable_key", 1)[0]
-    assert "refused" in deployer and "android-app" in deployer and "applied" not in deployer.split("\n")[0]
+    assert "refused" in deployer and "applied" not in deployer.split("\n")[0]
     reports = tmp_path / "reports"
     if os.environ.get("WIF_UPDATE_SAMPLE"):
         SAMPLE.mkdir(parents=True, exist_ok=True)

@@ -107,3 +107,55 @@ def test_a_job_that_succeeded_without_the_marker_is_not_verified() -> None:
 
 def test_exit_code() -> None:
     assert exit_code([]) == 0
+
+
+class Commit:
+    """A PipelineReader over a few pipelines of one project (what check_project reads)."""
+
+    def __init__(self, pipelines: list[PipelineInfo], jobs: dict[int, list[JobInfo]], logs: dict[int, str]) -> None:
+        self._pipelines, self._jobs, self.logs = pipelines, jobs, logs
+
+    def default_branch(self, project: str) -> str:
+        return "main"
+
+    def pipelines(self, project: str, ref: str) -> list[PipelineInfo]:
+        return [p for p in self._pipelines if p.ref == ref]
+
+    def pipelines_at(self, project: str, sha: str) -> list[PipelineInfo]:
+        return [p for p in self._pipelines if p.sha == sha]
+
+    def jobs(self, project: str, pipeline_id: int) -> list[JobInfo]:
+        return self._jobs.get(pipeline_id, [])
+
+    def trace(self, project: str, job_id: int) -> str:
+        return self.logs.get(job_id, "")
+
+
+def test_a_tag_only_job_is_verified_by_a_tag_pipeline_of_the_merged_commit() -> None:
+    """Issue 16's job-level gate, unchanged: the tag pipeline of *the merged SHA* runs the merged
+    file, so its job is the same evidence; a tag pipeline of another commit, a failed or unmarked
+    tag job, or no tag pipeline at all leaves the job unverified."""
+    from migrate.verify.runner import check_project
+
+    mr = MRInfo(1, "merged", "t", "", (), "", "b", "main", sha="h", merge_commit_sha="m")
+    branch = PipelineInfo(1, "m", "main", "success", "push", "t1")
+    build = [JobInfo(10, "assemble", "build", "success")]
+
+    def tag(pid: int, sha: str, status: str = "success") -> PipelineInfo:
+        return PipelineInfo(pid, sha, "v1.0.0", status, "push", "t2")
+
+    def check(pipelines: list[PipelineInfo], jobs: dict[int, list[JobInfo]], logs: dict[int, str]) -> object:
+        reader = Commit(pipelines, {1: build, **jobs}, logs)
+        return check_project(reader, "acme/app", "main", mr, ["distribute"])  # type: ignore[arg-type]
+
+    alone = check([branch], {}, {})
+    assert alone.status == "pending" and "did not run" in alone.detail  # type: ignore[attr-defined]
+    ok = check([branch, tag(2, "m")], {2: [JobInfo(20, "distribute", "d", "success")]}, {20: SIGNED})
+    assert ok.status == "verified" and "distribute in pipeline 2 (v1.0.0)" in ok.detail  # type: ignore[attr-defined]
+    other_commit = check([branch, tag(2, "later")], {2: [JobInfo(20, "distribute", "d", "success")]}, {20: SIGNED})
+    assert other_commit.status == "pending"  # type: ignore[attr-defined]
+    unmarked = check([branch, tag(2, "m")], {2: [JobInfo(20, "distribute", "d", "success")]}, {20: "ok\n"})
+    assert unmarked.status == "pending"  # type: ignore[attr-defined]
+    failed = check([branch, tag(2, "m", "failed")], {2: [JobInfo(20, "distribute", "d", "failed")]},
+                   {20: "ERROR: (gcloud.auth.login) refused\n"})
+    assert failed.status == "failed" and "v1.0.0" in failed.detail  # type: ignore[attr-defined]

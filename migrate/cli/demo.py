@@ -144,6 +144,10 @@ def _story(sb: Any, out: Path, config: str, reports: Path, now: Callable[[], str
     print(f"merged {len(merged)} merge request(s): " + ", ".join(merged))
     step("5. verify: did the pipelines after the merge authenticate through federation?",
          "verify", "--plan", str(out / "plan.json"))
+    tagged = _release(sb, config, out / "plan.json")
+    if tagged:
+        step(f"5b. release: {', '.join(tagged)} tagged at the merge commit (their keyed jobs run only on tags); "
+             "verify again", "verify", "--plan", str(out / "plan.json"))
     sb.clock.advance(timedelta(days=2))  # Policy Analyzer reports by day: wait for the evidence
     step("6. keys retire (two days later): disable keys nothing uses any more",
          "keys", "retire", "--plan", str(out / "plan.json"), "--now", now())
@@ -158,6 +162,35 @@ def _story(sb: Any, out: Path, config: str, reports: Path, now: Callable[[], str
     step("8. report", "report", "--out", str(reports), "--format", "md,html,csv,json,gitlab",
          "--plan", str(out / "plan.json"), "--inventory", str(out / "inventory.json"), "--now", now())
     return _summary(reports / "report.json")
+
+
+def _release(sb: Any, config: str, plan_file: Path) -> list[str]:
+    """A release manager tags the merged commit of each project whose keyed jobs verify found
+    "did not run" (tag-only jobs): the tag pipeline runs them on exactly the merged file, and
+    verify reads it as job-level evidence. Nothing is accepted without that evidence."""
+    import gitlab
+
+    from migrate.core.config import load_config
+    from migrate.core.state import State
+    from migrate.plan import plan_io
+
+    cfg = load_config(config)
+    plan = plan_io.read(plan_file)
+    state = State(cfg.state_dir)
+    gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
+    tagged: list[str] = []
+    for action in (a for a in plan.actions if a.kind == "merge_request"):
+        entry = state.last_outcome(action.id, stage="verify")
+        evidence = (entry.evidence if entry is not None else None) or {}
+        projects = sorted({str(u.get("project")) for u in evidence.get("unverified_jobs") or ()
+                           if isinstance(u, dict) and str(u.get("reason", "")).startswith("did not run")})
+        sha = evidence.get("merge_commit_sha")
+        for path in projects:
+            if not sha or path != action.params.get("project"):
+                continue  # a consumer's pipelines have no merge commit of their own to tag
+            gl.projects.get(path).tags.create({"tag_name": "v1.0.0", "ref": str(sha)})
+            tagged.append(f"{path}@v1.0.0")
+    return tagged
 
 
 def _outside_readers(plan_file: Path) -> list[tuple[str, list[str]]]:

@@ -47,6 +47,19 @@ class GitLabPipelines(GitLabMergeRequests):
                                     str(getattr(p, "web_url", "") or "")) for p in rows),
                       key=lambda p: p.id)
 
+    def pipelines_at(self, project: str, sha: str) -> list[PipelineInfo]:
+        """Every pipeline of one commit, whatever its ref (branch or tag), oldest first
+        (GET /projects/:id/pipelines?sha=, doc/api/pipelines.md)."""
+        try:
+            rows: list[Any] = self._project(project).pipelines.list(sha=sha, order_by="id", sort="asc",
+                                                                    get_all=True)
+        except gitlab.exceptions.GitlabError as exc:
+            raise self._fail(f"list pipelines of {project} at {sha[:12]}", exc) from None
+        return sorted((PipelineInfo(int(p.id), str(p.sha), str(p.ref), str(p.status),
+                                    str(getattr(p, "source", "") or ""), str(p.created_at),
+                                    str(getattr(p, "web_url", "") or "")) for p in rows if str(p.sha) == sha),
+                      key=lambda p: p.id)
+
     def jobs(self, project: str, pipeline_id: int) -> list[JobInfo]:
         try:
             pipeline = self._project(project).pipelines.get(pipeline_id, lazy=True)

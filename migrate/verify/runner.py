@@ -10,7 +10,9 @@ unrelated one; in a template's consumers the first pipeline created at/after `me
 it **job by job**: every job the plan rewrote (the jobs that used the key) must
 
   1. be in that pipeline (a job left out by `rules:`/`only:` — tag-only, schedule-only, another
-     environment — did not run: the project stays *pending*, naming the job and why);
+     environment — did not run: the project stays *pending*, naming the job and why), or, in the
+     MR's own project, in another pipeline of exactly the merged SHA (a tag pipeline of the merge
+     commit runs the merged file: a release tag runs the tag-only jobs);
   2. have succeeded (a manual job not yet played is pending; a failed one is *failed*, with the
      `ERROR` lines of its log, redacted);
   3. show in its log (jobs trace API) the marker line the rewritten step prints after its token
@@ -231,7 +233,47 @@ def check_project(reader: PipelineReader, project: str, ref: str | None, mr: MRI
     if pipeline.status in _RUNNING:
         return ProjectCheck(project, "pending", f"pipeline {pipeline.id} is {pipeline.status}",
                             pipeline.id, pipeline.web_url)
-    return judge_jobs(project, pipeline, reader.jobs(project, pipeline.id), expected, reader)
+    judged = judge_jobs(project, pipeline, reader.jobs(project, pipeline.id), expected, reader)
+    if merge_sha and judged.status == "pending" and judged.unverified:
+        return _other_pipelines_of_the_commit(reader, project, branch, merge_sha, judged)
+    return judged
+
+
+def _other_pipelines_of_the_commit(reader: PipelineReader, project: str, branch: str, merge_sha: str,
+                                   judged: ProjectCheck) -> ProjectCheck:
+    """A job that runs only on tags (`rules: if $CI_COMMIT_TAG`, `only: tags`) is not in the merge
+    commit's branch pipeline; a tag pipeline *of that same commit* runs the merged file, so its
+    jobs are the same job-level evidence (ran, succeeded, printed the marker). Only pipelines of
+    exactly the merged SHA count, never a later commit's."""
+    missing = [u["job"] for u in judged.unverified if u["reason"].startswith("did not run")]
+    others = [p for p in reader.pipelines_at(project, merge_sha)
+              if p.id != judged.pipeline_id and p.ref != branch and p.sha == merge_sha]
+    if not missing or not others:
+        return judged
+    found: dict[str, PipelineInfo] = {}
+    rows = list(judged.jobs)
+    for pipeline in sorted(others, key=lambda p: -p.id):  # the newest run of the job decides
+        wanted = [job for job in missing if job not in found]
+        jobs = [j for j in reader.jobs(project, pipeline.id) if j.name in wanted]
+        for job in jobs:
+            check = judge_jobs(project, pipeline, [job], [job.name], reader)
+            if check.status == "failed":
+                return ProjectCheck(project, "failed", f"{check.detail} (ref {pipeline.ref} at the merge commit)",
+                                    pipeline.id, pipeline.web_url, (*rows, *check.jobs))
+            if check.status == "verified":
+                found[job.name] = pipeline
+                rows.extend(check.jobs)
+    unverified = tuple(u for u in judged.unverified if u["job"] not in found)
+    shown = ", ".join(f"{job} in pipeline {p.id} ({p.ref})" for job, p in sorted(found.items()))
+    if not found:
+        return judged
+    if unverified:
+        rest = "; ".join(f"job {u['job']}: {u['reason']}" for u in unverified)
+        return ProjectCheck(project, "pending", f"pipeline {judged.pipeline_id}: {rest}; signed in: {shown}",
+                            judged.pipeline_id, judged.pipeline_url, tuple(rows), unverified)
+    return ProjectCheck(project, "verified", f"pipeline {judged.pipeline_id} and the merge commit's other "
+                        f"pipelines: {shown} signed in through federation and succeeded", judged.pipeline_id,
+                        judged.pipeline_url, tuple(rows))
 
 
 def verify_action(reader: PipelineReader, action: Action, branch_prefix: str) -> VerifyResult:
