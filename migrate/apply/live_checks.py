@@ -13,12 +13,14 @@ reads go through the `LiveGitLab` protocol (real: python-gitlab, `GitLabLiveFact
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from migrate.apply.ports import LiveGitLab
 from migrate.core.errors import WifMigrateError
 from migrate.core.model import KeyVariable, Plan, from_dict
+from migrate.retire.ports import VariableHolding
 
 Detector = Callable[[str, str, frozenset[str]], set[str | None]]  # text, path, key names → keyed variables
 
@@ -32,8 +34,10 @@ def detect(text: str, path: str, names: frozenset[str]) -> set[str | None]:
     return {f.variable for f in from_analysis(FileKey("live", path, None), analysis).findings}
 
 
-def binding_refusals(plan: Plan, live: LiveGitLab, detector: Detector = detect) -> dict[str, str]:
-    """ensure_binding action id → why the live GitLab facts no longer support it."""
+def binding_refusals(plan: Plan, live: LiveGitLab, detector: Detector = detect, concurrency: int = 1) -> dict[str, str]:
+    """ensure_binding action id → why the live GitLab facts no longer support it. Each fact is
+    read once per run (`CachedLive`; with `concurrency` > 1 all of them first, in worker threads)
+    and each file analysed once per set of key names."""
     variables = {}
     for raw in (plan.inputs or {}).get("variables") or ():
         var = from_dict(KeyVariable, raw)
@@ -41,13 +45,25 @@ def binding_refusals(plan: Plan, live: LiveGitLab, detector: Detector = detect) 
     namespaces = {int(p["id"]): int(p.get("namespace_id") or 0) for p in (plan.inputs or {}).get("projects") or ()}
     usages = [u for u in (plan.inputs or {}).get("usages") or () if isinstance(u, Mapping)]
     texts: dict[tuple[str, str, str], str | None] = {}
+    if not isinstance(live, CachedLive):
+        live = CachedLive(live, concurrency)
+    if concurrency > 1:
+        live.prefetch(wanted_reads(plan, variables, usages))
+    found: dict[tuple[str, str, str, frozenset[str]], set[str | None]] = {}
+
+    def detected(project: str, path: str, ref: str, text: str, names: frozenset[str]) -> set[str | None]:
+        key = (project, path, ref, names)
+        if key not in found:
+            found[key] = detector(text, path, names)
+        return found[key]
+
     out: dict[str, str] = {}
     for action in plan.actions:
         if action.kind != "ensure_binding":
             continue
         try:
             why = (_check(action.findings, action.params.get("scopes") or (), variables, namespaces, live)
-                   or _still_used(action.findings, usages, variables, live, detector, texts))
+                   or _still_used(action.findings, usages, variables, live, detected, texts))
         except WifMigrateError as exc:
             why = f"cannot re-read the GitLab facts the binding rests on: {exc}"
         if why:
@@ -88,7 +104,8 @@ def _check(findings: tuple[str, ...], scopes: Any, variables: Mapping[str, KeyVa
 
 
 def _still_used(findings: tuple[str, ...], usages: list[Mapping[str, Any]], variables: Mapping[str, KeyVariable],
-                live: LiveGitLab, detector: Detector, texts: dict[tuple[str, str, str], str | None]) -> str | None:
+                live: LiveGitLab, detected: Callable[[str, str, str, str, frozenset[str]], set[str | None]],
+                texts: dict[tuple[str, str, str], str | None]) -> str | None:
     """Every CI file use of the binding's variables the plan rests on is still there: the file
     (at the planned ref) is re-read and the scan's detector must still find the same keyed
     variable in it. A project that dropped the key (or its file) would be admitted for nothing."""
@@ -106,7 +123,7 @@ def _still_used(findings: tuple[str, ...], usages: list[Mapping[str, Any]], vari
         if text is None:
             return f"project {consumers} no longer uses the key: {project}:{where} no longer exists"
         variable = u.get("variable")
-        found = detector(text, path, names)  # bad input is data in its answer; an exception is a bug (exit 3)
+        found = detected(project, path, ref, text, names)  # bad input is data in its answer; an exception is a bug (exit 3)
         if variable not in found:
             what = f"variable {variable}" if variable else "a key file"
             return (f"project {consumers} no longer uses the key: {project}:{where} no longer uses {what} "
@@ -114,3 +131,87 @@ def _still_used(findings: tuple[str, ...], usages: list[Mapping[str, Any]], vari
     return None
 
 
+class CachedLive:
+    """A `LiveGitLab` that reads each fact once per run and can read many at once.
+
+    Twenty bindings over thousands of projects ask for the same project many times; within one
+    run the answer is the same fact, so it is read once (an error too: every binding resting on
+    it is refused with the same reason). `prefetch` reads every fact the checks will ask for with
+    `concurrency` worker threads first (the underlying reader must be thread-safe, e.g.
+    `GitLabLiveFacts(clients=…)`); the checks then run in order on the answers, so each binding
+    gets exactly the reason the one-by-one reads would give it (issue 18)."""
+
+    def __init__(self, live: LiveGitLab, concurrency: int = 1) -> None:
+        self.live = live
+        self.concurrency = max(1, concurrency)
+        self._answers: dict[tuple[Any, ...], tuple[bool, Any]] = {}
+
+    def _ask(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+        hit = self._answers.get(key)
+        if hit is None:
+            try:
+                hit = (True, read())
+            except WifMigrateError as exc:
+                hit = (False, exc)
+            self._answers[key] = hit
+        ok, value = hit
+        if not ok:
+            raise value
+        return value
+
+    def holding(self, var: KeyVariable) -> VariableHolding:
+        return self._ask(("variable", var.level, var.owner_id, var.owner, var.name, var.environment_scope),
+                         lambda: self.live.holding(var))
+
+    def project_namespace(self, project_id: int) -> int | None:
+        return self._ask(("project", int(project_id)), lambda: self.live.project_namespace(int(project_id)))
+
+    def file_text(self, project: str, path: str, ref: str) -> str | None:
+        return self._ask(("file", project, path, ref), lambda: self.live.file_text(project, path, ref))
+
+    def prefetch(self, reads: Sequence[tuple[str, Any]]) -> None:
+        """`reads`: ("variable", KeyVariable) | ("project", id) | ("file", (project, path, ref))."""
+        calls: dict[tuple[Any, ...], Callable[[], Any]] = {}
+        for kind, arg in reads:
+            if kind == "variable":
+                calls.setdefault(("variable", arg.level, arg.owner_id, arg.owner, arg.name, arg.environment_scope),
+                                 partial(self.live.holding, arg))
+            elif kind == "project":
+                calls.setdefault(("project", int(arg)), partial(self.live.project_namespace, int(arg)))
+            elif kind == "file":
+                calls.setdefault(("file", *arg), partial(self.live.file_text, *arg))
+        todo = [(k, c) for k, c in calls.items() if k not in self._answers]
+        if not todo:
+            return
+
+        def one(item: tuple[tuple[Any, ...], Callable[[], Any]]) -> tuple[tuple[Any, ...], tuple[bool, Any]]:
+            try:
+                return item[0], (True, item[1]())
+            except WifMigrateError as exc:
+                return item[0], (False, exc)
+
+        if self.concurrency == 1:
+            results = [one(item) for item in todo]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo)), thread_name_prefix="live-read") as pool:
+                results = list(pool.map(one, todo))
+        self._answers.update(results)
+
+
+def wanted_reads(plan: Plan, variables: Mapping[str, KeyVariable], usages: Sequence[Mapping[str, Any]]
+                 ) -> list[tuple[str, Any]]:
+    """Every read `binding_refusals` may make for the plan's bindings, in the order it makes them."""
+    out: list[tuple[str, Any]] = []
+    for action in plan.actions:
+        if action.kind != "ensure_binding":
+            continue
+        out += [("variable", variables[ref]) for ref in action.findings if ref in variables]
+        scopes = action.params.get("scopes") or ()
+        out += [("project", s["project_id"]) for s in (scopes if isinstance(scopes, (list, tuple)) else ())
+                if isinstance(s, Mapping) and s.get("project_id") is not None]
+        refs = set(action.findings)
+        out += [("file", (str(u.get("file_project")), str(u.get("file_path")), str(u.get("ref") or "")))
+                for u in usages if refs & {str(v) for v in u.get("variables") or ()}]
+    return out

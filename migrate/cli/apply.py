@@ -69,28 +69,31 @@ def run(args: argparse.Namespace) -> int:
     kinds = with_dependencies(plan, args.only)
     _preflight(config, {a.kind for a in plan.actions if a.kind not in KEY_KINDS and a.id not in refusals
                         and (kinds is None or a.kind in kinds)})
+    # One set of GitLab clients (one rate limiter) for the live checks and the executors, and the
+    # files the checks read handed on to the merge-request executor (read once per run).
+    from migrate.gitlab.client import GitLabClients
+    from migrate.gitlab.files import SharedReads
+
+    gitlab_clients, reads = GitLabClients.from_config(config), SharedReads()
     if any(a.kind == "ensure_binding" and a.id not in refusals and (kinds is None or a.kind in kinds)
            for a in plan.actions):
-        refusals = {**_live_refusals(plan, config), **refusals}
+        refusals = {**_live_refusals(plan, config, gitlab_clients, reads), **refusals}
     if args.only and kinds is not None and set(kinds) != set(args.only):
         print(f"--only {', '.join(args.only)}: also running {', '.join(sorted(set(kinds) - set(args.only)))} "
               "(its dependencies; each is idempotent)", file=sys.stderr)
     lock = contextlib.nullcontext() if args.dry_run else RunLock(config.state_dir, "apply")
     with lock:
-        gitlab_clients = None
         if not args.dry_run and _writes_gitlab(plan, kinds):
-            from migrate.gitlab.client import GitLabClients
             from migrate.gitlab.refusals import require_scope
 
-            # the same clients the merge-request executor will use (one rate limiter)
-            gitlab_clients = GitLabClients.from_config(config)
             require_scope(gitlab_clients, "api", "apply (it opens merge requests)")
         state = None if args.dry_run else State(config.state_dir)
         if state is not None:
             state.warn_unfinished("apply")
             state.save_snapshot("plan", plan_io.to_data(plan))
         ctx = ApplyContext(plan, args.dry_run, config, state,
-                           services=build_services(config, plan, kinds, gitlab_clients=gitlab_clients))
+                           services=build_services(config, plan, kinds, gitlab_clients=gitlab_clients,
+                                                  gitlab_reads=reads))
         progress = progress_from_args(args)
         todo = [a for a in plan.actions if a.kind not in KEY_KINDS and (kinds is None or a.kind in kinds)]
         progress.start("apply (dry run)" if args.dry_run else "apply", total=len(todo))
@@ -114,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def build_services(config: Config, plan: Plan, kinds: list[str] | None = None, gitlab_clients: Any = None,
-                   poll_interval: float | None = None) -> ApplyServices:
+                   poll_interval: float | None = None, gitlab_reads: Any = None) -> ApplyServices:
     """The adapters the selected actions need, built once per run: one set of Google clients and
     one write-quota pacer shared by the pool, provider and binding executors; the GitLab clients
     (with their rate limiter) the scope check used, for the merge requests. Nothing here talks to
@@ -136,7 +139,8 @@ def build_services(config: Config, plan: Plan, kinds: list[str] | None = None, g
         from migrate.gitlab.client import GitLabClients
         from migrate.gitlab.merge_requests import GitLabMergeRequests
 
-        merge_requests = GitLabMergeRequests(gitlab_clients or GitLabClients.from_config(config))
+        # `gitlab_reads`: the files the live checks read, each served to the executor once
+        merge_requests = GitLabMergeRequests(gitlab_clients or GitLabClients.from_config(config), gitlab_reads)
     return ApplyServices(workload_identity, policies, merge_requests)
 
 
@@ -187,20 +191,23 @@ def _detail(result: ActionResult) -> str | list[str]:
     return [result.detail, *(f"+ {m}" for m in added)]
 
 
-def _live_refusals(plan: Plan, config: Any) -> dict[str, str]:
-    """Re-read the GitLab facts every binding rests on (migrate.apply.live_checks); a GitLab that cannot
-    be reached refuses the bindings, naming why."""
+def _live_refusals(plan: Plan, config: Any, clients: Any = None, reads: Any = None) -> dict[str, str]:
+    """Re-read the GitLab facts every binding rests on (migrate.apply.live_checks), with
+    `config.concurrency` worker threads; a GitLab that cannot be reached refuses the bindings,
+    naming why. `reads`: where the files read are left for the merge-request executor."""
     from migrate.apply.live_checks import binding_refusals
     from migrate.core.errors import WifMigrateError
     from migrate.gitlab.client import GitLabClients
     from migrate.gitlab.live_facts import GitLabLiveFacts
 
     try:
-        live = GitLabLiveFacts(GitLabClients.from_config(config).gl())
+        clients = clients if clients is not None else GitLabClients.from_config(config)
+        clients.gl()  # the token and URL: fail here for every binding, with why
+        live = GitLabLiveFacts(clients=clients, reads=reads)
     except WifMigrateError as exc:
         return {a.id: f"cannot re-read the GitLab facts the binding rests on: {exc}"
                 for a in plan.actions if a.kind == "ensure_binding"}
-    return binding_refusals(plan, live)
+    return binding_refusals(plan, live, concurrency=config.concurrency)
 
 
 def _writes_gitlab(plan: Plan, only: list[str] | None) -> bool:

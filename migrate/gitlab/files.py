@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import gitlab
 import gitlab.utils
 
+from migrate.apply.ports import FileState
 from migrate.core.progress import Progress
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
@@ -35,6 +37,48 @@ def file_data(gl: gitlab.Gitlab, project: str | int, path: str, ref: str) -> dic
     if not isinstance(data, dict):
         raise gitlab.exceptions.GitlabGetError("unexpected answer (not a JSON object)", 200)
     return data
+
+
+def file_state(gl: gitlab.Gitlab, project: str, path: str, ref: str) -> FileState | None:
+    """The file at `ref` with its ids, None when GitLab answers 404; other refusals raise
+    `GitlabGetError` (the caller says what it was doing)."""
+    try:
+        f = file_data(gl, project, path, ref)
+    except gitlab.exceptions.GitlabGetError as exc:
+        if exc.response_code == 404:
+            return None
+        raise
+    return FileState(path, ref, str(f.get("blob_id")), str(f.get("commit_id")), str(f.get("last_commit_id")),
+                     base64.b64decode(str(f.get("content") or "")).decode("utf-8", errors="replace"))
+
+
+class SharedReads:
+    """Files one command run has already read live, handed to the next reader of the same file once.
+
+    `apply` re-reads every CI file a binding rests on (migrate.apply.live_checks) and, moments
+    later, the merge-request executor reads the same files to rewrite them: one request serves
+    both. Each entry is *taken* (used once): a second read of the same file in the run — a take
+    over after GitLab answered "already exists", whose point is to see what is there now — goes
+    to GitLab again. Thread-safe (the readers run in worker threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._files: dict[tuple[str, str, str], FileState | None] = {}
+
+    def put(self, project: str, path: str, ref: str, state: FileState | None) -> None:
+        with self._lock:
+            self._files[(project, path, ref)] = state
+
+    def take(self, project: str, path: str, ref: str) -> tuple[bool, FileState | None]:
+        """(True, the file or None for 404) when it was read in this run and not taken yet."""
+        with self._lock:
+            if (project, path, ref) in self._files:
+                return True, self._files.pop((project, path, ref))
+        return False, None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._files)
 
 
 def read_file(clients: GitLabClients, project: str, path: str, ref: str) -> FileText | str:

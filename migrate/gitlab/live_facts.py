@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from migrate.core.model import KeyVariable
@@ -12,37 +12,74 @@ from migrate.retire.ports import VariableHolding
 
 class GitLabLiveFacts:
     """`LiveGitLab` over python-gitlab: variables through `GitLabVariableAdmin` (scope-filtered
-    reads, value parsed for its identity only), projects by id."""
+    reads, value parsed for its identity only), projects by id, files with their ids.
 
-    def __init__(self, gl: Any) -> None:
-        from migrate.gitlab.variables_admin import GitLabVariableAdmin
+    `gl`: one `gitlab.Gitlab` (one thread), or with `clients` a `GitLabClients` whose per-thread
+    client each read uses (then the reads may run in worker threads: `CachedLive.prefetch`).
+    `reads`: where the files read here are left for the merge-request executor of the same run
+    (`migrate.gitlab.files.SharedReads`), so each file is fetched once per run."""
 
-        self.gl = gl
-        self.variables = GitLabVariableAdmin(gl)
+    def __init__(self, gl: Any = None, *, clients: Any = None, reads: Any = None) -> None:
+        if (gl is None) == (clients is None):
+            raise ValueError("GitLabLiveFacts needs a gitlab.Gitlab or a GitLabClients")
+        self._gl: Callable[[], Any] = clients.gl if clients is not None else (lambda: gl)
+        self.reads = reads
 
     def holding(self, var: KeyVariable) -> VariableHolding:
-        return self.variables.holding(var)
+        from migrate.gitlab.variables_admin import GitLabVariableAdmin
+
+        return GitLabVariableAdmin(self._gl()).holding(var)
 
     def file_text(self, project: str, path: str, ref: str) -> str | None:
-        """The file's content at `ref` now (`GET /projects/:id/repository/files/:path/raw`)."""
+        """The file's content at `ref` now (`GET /projects/:id/repository/files/:path`; without a
+        ref, `…/raw` at the default branch)."""
         from migrate.core.errors import GitLabError
 
-        raw = _read_or_none(f"read {project}:{path}@{ref}", lambda: self.gl.projects.get(project, lazy=True)
-                            .files.raw(file_path=path, ref=ref or None))
-        if raw is None:
-            return None
-        data = raw if isinstance(raw, bytes) else bytes(raw or b"")
+        if not ref:
+            raw = _read_or_none(f"read {project}:{path}", lambda: self._gl().projects.get(project, lazy=True)
+                                .files.raw(file_path=path, ref=None))
+            if raw is None:
+                return None
+            data = raw if isinstance(raw, bytes) else bytes(raw or b"")
+        else:
+            import base64
+
+            from migrate.gitlab.files import file_data
+
+            body = _read_or_none(f"read {project}:{path}@{ref}", lambda: file_data(self._gl(), project, path, ref))
+            if self.reads is not None:
+                self._share(project, path, ref, body)
+            if body is None:
+                return None
+            try:
+                data = base64.b64decode(str(body.get("content") or ""))
+            except ValueError:
+                raise GitLabError(f"read {project}:{path}@{ref}: content is not base64") from None
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             raise GitLabError(f"read {project}:{path}@{ref}: not UTF-8 text") from None
 
+    def _share(self, project: str, path: str, ref: str, body: Mapping[str, Any] | None) -> None:
+        import base64
+
+        from migrate.apply.ports import FileState
+
+        if body is None:
+            self.reads.put(project, path, ref, None)
+            return
+        try:
+            content = base64.b64decode(str(body.get("content") or "")).decode("utf-8", errors="replace")
+        except ValueError:
+            return  # not shared: the executor reads it itself and reports it
+        self.reads.put(project, path, ref, FileState(path, ref, str(body.get("blob_id")), str(body.get("commit_id")),
+                                                     str(body.get("last_commit_id")), content))
+
     def project_namespace(self, project_id: int) -> int | None:
-        project = _read_or_none(f"read project {project_id}", lambda: self.gl.projects.get(project_id))
+        project = _read_or_none(f"read project {project_id}", lambda: self._gl().http_get(f"/projects/{int(project_id)}"))
         if project is None:
             return None
-        return int((getattr(project, "namespace", None) or {}).get("id") or 0)
-
+        return int(((project if isinstance(project, Mapping) else {}).get("namespace") or {}).get("id") or 0)
 
 
 def _read_or_none(what: str, read: Callable[[], Any]) -> Any:

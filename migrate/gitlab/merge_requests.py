@@ -15,10 +15,12 @@ from typing import Any
 
 import gitlab
 import gitlab.exceptions
+from gitlab.utils import EncodedId
 
 from migrate.apply.ports import BotIdentity, CommitInfo, FileAction, FileState, MRInfo
 from migrate.core.errors import GitLabConflict, GitLabError
 from migrate.gitlab.client import GitLabClients
+from migrate.gitlab.files import SharedReads, file_state
 from migrate.gitlab.refusals import converts_transport_errors, explain
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,9 @@ def _commit(data: Mapping[str, Any]) -> CommitInfo:
 class GitLabMergeRequests:
     """`MergeRequestBackend` over python-gitlab (one shared `GitLabClients`)."""
 
-    def __init__(self, clients: GitLabClients) -> None:
+    def __init__(self, clients: GitLabClients, reads: SharedReads | None = None) -> None:
         self.clients = clients
+        self.reads = reads  # files this run already read live (each served once), see SharedReads
 
     def _project(self, project: str) -> Any:
         return self.clients.gl().projects.get(project, lazy=True)
@@ -74,29 +77,35 @@ class GitLabMergeRequests:
         user_id = attrs.get("id")
         return BotIdentity(str(user.username), int(user_id) if isinstance(user_id, int) else None, emails)
 
+    # Reads go through `http_get`/`http_list` with the paths python-gitlab's managers use, without
+    # building a lazy `Project` (~90 sub-managers) per call: at thousands of actions that object
+    # cost more CPU than the request (issue 18).
     def file(self, project: str, path: str, ref: str) -> FileState | None:
+        if self.reads is not None:
+            seen, state = self.reads.take(project, path, ref)
+            if seen:
+                return state
         try:
-            f = self._project(project).files.get(file_path=path, ref=ref)
+            return file_state(self.clients.gl(), project, path, ref)
         except gitlab.exceptions.GitlabGetError as exc:
-            if exc.response_code == 404:
-                return None
             raise self._fail(f"read {project}:{path}@{ref}", exc) from None
-        return FileState(path, ref, str(f.blob_id), str(f.commit_id), str(f.last_commit_id),
-                         f.decode().decode("utf-8", errors="replace"))
 
     def branch_head(self, project: str, branch: str) -> CommitInfo | None:
         try:
-            b = self._project(project).branches.get(branch)
-        except gitlab.exceptions.GitlabGetError as exc:
+            b = self.clients.gl().http_get(f"/projects/{EncodedId(project)}/repository/branches/{EncodedId(branch)}")
+        except gitlab.exceptions.GitlabHttpError as exc:
             if exc.response_code == 404:
                 return None
             raise self._fail(f"read branch {project}:{branch}", exc) from None
-        return _commit(b.commit)
+        if not isinstance(b, dict) or not isinstance(b.get("commit"), dict):
+            raise GitLabError(f"read branch {project}:{branch}: GitLab answered without the branch's commit")
+        return _commit(b["commit"])
 
     def merge_requests(self, project: str, source_branch: str) -> list[MRInfo]:
         try:
-            mrs = self._project(project).mergerequests.list(source_branch=source_branch, state="all",
-                                                            get_all=True)
+            mrs = self.clients.gl().http_list(f"/projects/{EncodedId(project)}/merge_requests",
+                                              query_data={"source_branch": source_branch, "state": "all"},
+                                              get_all=True)
         except gitlab.exceptions.GitlabError as exc:
             raise self._fail(f"list merge requests of {project} from {source_branch}", exc) from None
         return [_mr(m) for m in mrs]

@@ -16,10 +16,12 @@ logged, returned or put into an exception.
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import gitlab
 import requests
+from gitlab.utils import EncodedId
 
 from migrate.core.errors import GitLabError
 from migrate.core.keyfile import parse_key
@@ -44,6 +46,15 @@ class GitLabVariableAdmin:
         parent = self.gl.projects if var.level == "project" else self.gl.groups
         return parent.get(owner, lazy=True).variables
 
+    @staticmethod
+    def _path(var: KeyVariable) -> str:
+        """The path of `_manager(var)` (python-gitlab: /admin/ci/variables, /groups/:id/variables,
+        /projects/:id/variables)."""
+        if var.level == "instance":
+            return "/admin/ci/variables"
+        owner: int | str = var.owner_id if var.owner_id is not None else var.owner
+        return f"/{'projects' if var.level == 'project' else 'groups'}/{EncodedId(owner)}/variables"
+
     def _filter(self, var: KeyVariable) -> dict[str, Any]:
         if var.level == "instance":
             return {}
@@ -52,7 +63,12 @@ class GitLabVariableAdmin:
     def holding(self, var: KeyVariable) -> VariableHolding:
         """Read the variable once; keep only the key id of its value."""
         try:
-            obj = self._manager(var).get(var.name, **self._filter(var))
+            # GET {manager path}/{name} with the scope filter, as `manager.get(name, filter=…)`
+            # sends it, without building a lazy parent object per read (issue 18)
+            data = self.gl.http_get(f"{self._path(var)}/{EncodedId(var.name)}", **self._filter(var))
+            if not isinstance(data, dict):
+                raise GitLabError(f"read variable {var.ref}: GitLab answered something else than a variable")
+            obj: Any = SimpleNamespace(**data)
         except gitlab.exceptions.GitlabError as exc:
             if exc.response_code == 404:
                 return VariableHolding(exists=False)
@@ -69,7 +85,7 @@ class GitLabVariableAdmin:
         protected = bool(raw_protected) if raw_protected is not None else None
         hidden = value is None  # hidden variables (17.4+) answer value: null
         parsed = None if hidden else parse_key(value)
-        del value, obj
+        del value, obj, data
         if parsed is None:
             return VariableHolding(exists=True, key_id=None, readable=not hidden, protected=protected)
         return VariableHolding(exists=True, key_id=parsed.identity.key_id, protected=protected,
