@@ -94,7 +94,10 @@ def tool_plan(inventory: Inventory, config: Config, facts: PlanFacts) -> str:
     _evaluator.cache_clear()
     with plan_module.derivation_memo():
         plan_module.derive(plan_module.make_inputs(inventory, config, facts))
-        return plan_io.dumps(build_plan(inventory, config, facts, default_rewriter()).plan)
+        plan = build_plan(inventory, config, facts, default_rewriter()).plan
+        text = "".join(plan_io.pieces(plan))  # what `plan -o FILE` writes, piece by piece
+        assert text == plan_io.dumps(plan)
+        return text
 
 
 # --- real organisations, scanned and planned against the sandbox -------------------------------

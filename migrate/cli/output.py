@@ -55,10 +55,14 @@ def print_envelope(command: str, exit_code: int, summary: Mapping[str, Any], ite
     return exit_code
 
 
-def write_output(path: str | Path, text: str, what: str) -> str:
-    """Write `text` to `path`, or to stdout when `path` is `-`; returns where it went (for messages)."""
+def write_output(path: str | Path, text: str | Iterable[str], what: str) -> str:
+    """Write `text` (or its pieces, written as they come) to `path`, or to stdout when `path` is
+    `-`; returns where it went (for messages)."""
     if str(path) == STDOUT:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        if isinstance(text, str):
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        else:
+            sys.stdout.writelines(text)
         sys.stdout.flush()
         return "stdout"
     return str(write_atomic(path, text, what))

@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
         print(render_explain(result.impersonation, args.explain), file=human)
     else:
         print(render_plan(plan, diffs=not args.no_diff), file=human)
-    where = write_output(args.output, plan_io.dumps(plan), "plan")
+    where = write_output(args.output, plan_io.pieces(plan), "plan")  # streamed: never one string
     State(config.state_dir).save_snapshot("plan", plan_io.to_data(plan))
     print(f"plan written to {where} ({len(plan.actions)} actions, {len(plan.manual)} manual/error entries)",
           file=sys.stderr)

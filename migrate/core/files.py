@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from migrate.core.errors import UsageError
 
 
-def write_atomic(path: str | Path, text: str, what: str) -> Path:
-    """Write via a temp file + rename, so a crash never leaves half a file behind."""
+def write_atomic(path: str | Path, text: str | Iterable[str], what: str) -> Path:
+    """Write via a temp file + rename, so a crash never leaves half a file behind. `text` may be
+    an iterable of pieces (written as they come: a large plan is never one string in memory)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{what}-", suffix=".json", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                fh.writelines(text)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

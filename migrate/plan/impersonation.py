@@ -486,21 +486,25 @@ def simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
     every CI/CD variable known (keys and the variables that shadow them), for the resolver."""
     evaluator = evaluator_for(design)
     allowed = set(design.allowed_audiences)
-    mapped = [evaluator.evaluate(c.claims) if _audience_ok(c.claims, allowed)
-              else Mapped(False, f"audience {c.claims.get('aud')!r} is not allowed by the provider")
-              for c in cases]
+    index = BindingsIndex(design.pool_name, bindings)
+    # One pass over the tokens: map, then keep only which accounts admit it and the refusal — not
+    # every token's mapped attributes at once (tens of megabytes at 10,000 projects, issue 18).
+    admitting: list[dict[str, str] | None] = []
+    refusals: list[str] = []
+    for c in cases:
+        m = (evaluator.evaluate(c.claims) if _audience_ok(c.claims, allowed)
+             else Mapped(False, f"audience {c.claims.get('aud')!r} is not allowed by the provider"))
+        admitting.append((index.admitting(m.subject, m.attributes) or None) if m.accepted else None)
+        refusals.append(m.reason if not m.accepted else "no binding admits it")
     definition_index = DefinitionIndex(definitions)
 
     def admits(e: Exposure, case: TokenCase) -> bool:
         return exposure_admits(e, case, definition_index.for_place(e.name, Place(
             int(case.claims.get("project_id") or 0), case.project, case.ancestor_ids)) if definitions else ())
 
-    index = BindingsIndex(design.pool_name, bindings)
-    admitting = [index.admitting(m.subject, m.attributes) if m.accepted else {} for m in mapped]
     case_index = CaseIndex(cases)
     # Per case, what does not depend on the service account (built once, not once per account).
-    table = CaseTable([c.label for c in cases], [c.adversarial for c in cases],
-                      [m.reason if not m.accepted else "no binding admits it" for m in mapped])
+    table = CaseTable([c.label for c in cases], [c.adversarial for c in cases], refusals)
     out = []
     for sa in sorted(set(bindings) | set(exposures)):
         firsts = case_index.first_exposures(exposures.get(sa, ()), admits)

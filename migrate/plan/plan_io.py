@@ -8,6 +8,7 @@ version it does not understand and anything that is not a plan, with a message s
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,14 @@ def to_data(plan: Plan) -> dict[str, Any]:
 
 def dumps(plan: Plan) -> str:
     return json.dumps(to_data(plan), indent=2, sort_keys=True) + "\n"
+
+
+def pieces(plan: Plan) -> Iterator[str]:
+    """`dumps(plan)` piece by piece, the same text. `json.dumps` with an indent joins a list of
+    every piece first — millions of small strings for a plan of 10,000 projects, about 200 MB
+    at once (issue 18); writing the pieces as they come holds only the plan's data."""
+    yield from json.JSONEncoder(indent=2, sort_keys=True).iterencode(to_data(plan))
+    yield "\n"
 
 
 def loads(text: str, source: str = "plan") -> Plan:
@@ -69,7 +78,7 @@ def _check_actions(actions: tuple[Action, ...], source: str) -> None:
 
 def write(plan: Plan, path: str | Path) -> Path:
     """Write atomically (temp file + rename) so a crash never leaves half a plan."""
-    return write_atomic(path, dumps(plan), "plan")
+    return write_atomic(path, pieces(plan), "plan")
 
 
 def read(path: str | Path) -> Plan:
