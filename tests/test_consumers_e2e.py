@@ -234,3 +234,25 @@ def test_a_file_is_rewritten_with_the_files_it_includes(planned: tuple[Any, ...]
     assert action is not None, [m.reason for m in plan.manual if "own-include" in m.subject]
     assert action.params["rewrite_options"]["included"] == [["acme/own-include", "ci/base.yml", "main"]]
     assert "GCP_ID_TOKEN" in action.params["new_content"]
+
+
+def test_a_plan_whose_consumer_check_was_edited_is_refused(planned: tuple[Any, ...], tmp_path: Any,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Apply reruns the consumer check on what the MR action names; dropping a pipeline from it
+    (so the live recheck would skip it) is refused: the check's inputs are recomputed from the
+    journaled scan."""
+    import json
+
+    _plan, _inv, _sb, config, plan_path = planned
+    data = json.loads(plan_path.read_text(encoding="utf-8"))
+    action = next(a for a in data["actions"] if a["id"] == "merge_request:acme/templates:hidden.yml")
+    assert action["params"]["consumer_check"]["pipelines"]
+    action["params"]["consumer_check"]["pipelines"] = []
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(data), encoding="utf-8")
+    capsys.readouterr()
+    main(["apply", str(forged), "--dry-run", "--format", "json", "-c", str(config), "--only", "merge_request"])
+    rows = {r["action_id"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    row = rows["merge_request:acme/templates:hidden.yml"]
+    assert row["outcome"] == "refused" and "consumer check" in row["detail"], row
+    assert rows["merge_request:acme/own-include:.gitlab-ci.yml"]["outcome"] == "would_apply"

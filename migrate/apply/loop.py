@@ -75,10 +75,40 @@ def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | N
     # recomputable from the scan; the executors re-read those live.
     differing = sorted(k for k in expected if expected.get(k) != inputs.get(k))
     if not differing:
-        return {}
+        return _consumer_check_refusals(plan, inventory, expected)
     why = ("the plan's inputs differ from the journaled scan and the configuration "
            f"({', '.join(differing)}): it was edited or the configuration changed; re-run `wif-migrate plan`")
     return {a.id: why for a in guarded}
+
+
+def _consumer_check_refusals(plan: Plan, inventory: Inventory, inputs: Mapping[str, Any]) -> dict[str, str]:
+    """Merge-request actions whose consumer check (the pipelines that read the file and what their
+    jobs receive, `params.consumer_check`) is not what the planner computes now from the journaled
+    inventory: apply reruns that check live, so dropping a pipeline from it would skip it."""
+    import json
+
+    from migrate.plan.planner import consumer_check_inputs, derive
+
+    derived = derive(dict(inputs))
+    var_key = {v.ref: k for v, k in derived.key_vars}
+    projects = {p.path: p for p in inventory.projects}
+    consumers_of: dict[tuple[str, str, str], set[str]] = {}
+    for u in inventory.usages:
+        consumers_of.setdefault((u.file_project, u.file_path, u.ref), set()).update(u.consumers)
+    out: dict[str, str] = {}
+    for a in plan.actions:
+        if a.kind != "merge_request" or "consumer_check" not in a.params:
+            continue
+        p = a.params
+        target = (str(p.get("project")), str(p.get("file_path")), str(p.get("ref")))
+        consumers = sorted(consumers_of.get(target, ()))
+        names = list((p.get("rewrite_options") or {}).get("key_variables") or ())
+        expected = consumer_check_inputs(*target, consumers, names, projects, derived, var_key, inventory.gitlab_version)
+        if json.dumps(expected, sort_keys=True) != json.dumps(p.get("consumer_check"), sort_keys=True):
+            out[a.id] = ("the merge request's consumer check (the pipelines that read the file and what their jobs "
+                         "receive) differs from what the journaled scan gives now: the plan was edited; re-run "
+                         "`wif-migrate plan`")
+    return out
 
 
 def find_inventory(snapshots: Iterable[Any], digest: str) -> Inventory | None:

@@ -981,6 +981,24 @@ def _included(fproject: str, fpath: str, ref: str, consumers: Sequence[str], pro
     return ids, tuple(t.content for t in texts if isinstance(t, FileText))
 
 
+def consumer_check_inputs(fproject: str, fpath: str, ref: str, consumers: Sequence[str], names: Sequence[str],
+                          projects: Mapping[str, Any], derived: Derived, var_key: Mapping[str, KeyIdentity],
+                          gitlab_version: str | None) -> dict[str, Any]:
+    """What the consumer check of one rewritten file runs on (the MR action's
+    `params.consumer_check`): the pipelines that read it (from the scan's records), the key
+    variables, the token mode and, per consumer, what each job receives in each context. Apply
+    recomputes it from the journaled inventory and refuses an action whose params differ."""
+    from migrate.plan import consumer_check
+
+    target = (fproject, fpath, ref)
+    pipelines = [consumer_check.pipeline_of(projects[c], target) for c in consumers if c in projects]
+    pipelines = [p for p in pipelines if p.holds(target) and not p.alone(target)]
+    accounts = consumer_check.consumer_accounts(derived.receipts_of(fproject, fpath), var_key)
+    return {"pipelines": [p.to_data() for p in pipelines], "key_variables": list(names),
+            "token_mode": consumer_check.token_mode(gitlab_version),
+            "accounts": {p.consumer: accounts.get(p.consumer, {}) for p in pipelines}}
+
+
 def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consumers: Sequence[str],
                       names: Sequence[str], projects: Mapping[str, Any], facts: PlanFacts, derived: Derived,
                       var_key: Mapping[str, KeyIdentity], gitlab_version: str | None
@@ -988,17 +1006,15 @@ def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consum
     """Every job of every pipeline that reads this file (in any of its files, through `extends`,
     `!reference` or nested includes) must still get the ID token and sign in right after the
     rewrite (`migrate.plan.consumer_check`); else manual, naming the consumer, file and job.
-    Returns the
-    reason (None: fine) and what apply needs to recompute the same check live."""
+    Returns the reason (None: fine) and what apply needs to recompute the same check live."""
     from migrate.plan import consumer_check
 
     target = (fproject, fpath, ref)
-    pipelines = [consumer_check.pipeline_of(projects[c], target) for c in consumers if c in projects]
-    pipelines = [p for p in pipelines if p.holds(target) and not p.alone(target)]
-    accounts = consumer_check.consumer_accounts(derived.receipts_of(fproject, fpath), var_key)
-    mode = consumer_check.token_mode(gitlab_version)
-    checked = {"pipelines": [p.to_data() for p in pipelines], "key_variables": list(names),
-               "token_mode": mode, "accounts": {p.consumer: accounts.get(p.consumer, {}) for p in pipelines}}
+    checked = consumer_check_inputs(fproject, fpath, ref, consumers, names, projects, derived, var_key,
+                                    gitlab_version)
+    pipelines = [consumer_check.Pipeline.from_data(p) for p in checked["pipelines"]]
+    mode = checked["token_mode"]
+    accounts = checked["accounts"]
     if not pipelines:
         return None, checked
     texts: dict[tuple[str, str, str], str] = {}
