@@ -163,3 +163,17 @@ def test_google_unreachable_or_busy(demo_sandbox: Sandbox, tmp_path: Path, monke
     assert main(["scan", "-o", str(tmp_path / "i.json"), "--progress", "never", "-c", config]) == 1
     err = capsys.readouterr().err
     assert "Google: " in err and "answered 503; retrying in 1 s (attempt 2 of 3)" in err, err
+
+
+def test_retries_during_a_run_are_visible(demo_sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A 503 in the middle of a scan is retried (the scan still succeeds) and says so on stderr,
+    once per interval with the count, not once per request; a 404 is not a retry."""
+    config, _, _ = _sandbox_config(demo_sandbox, tmp_path, monkeypatch)
+    demo_sandbox.gitlab.add_fault(Fault("GET", r"/api/v4/groups/[^/]+/variables", status=503, count=2))
+    assert main(["scan", "--no-google", "-o", str(tmp_path / "i.json"), "--progress", "never", "-c", config]) == 1
+    err = capsys.readouterr().err
+    shown = [line for line in err.splitlines() if "retrying (" in line and "answered 503" in line]
+    assert len(shown) == 1 and "/variables answered 503" in shown[0], err
+    assert "retryable answer(s) so far" in shown[0]
+    assert not [line for line in err.splitlines() if "answered 404" in line]

@@ -38,13 +38,36 @@ RATE_HEADROOM = 0.98
 MAX_429_RESENDS = 30  # then python-gitlab's own 429 handling (10 more) applies
 
 
+class RetryNotice:
+    """Retries are visible: a warning on stderr when GitLab answers 429 / 5xx or a request fails
+    in transit (python-gitlab then retries it), at most one per `every` seconds with the count so
+    far, so a throttled run of thousands of requests says so without a line per request."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self._lock = threading.Lock()
+        self._count = 0
+        self._shown_at: float | None = None
+
+    def note(self, what: str) -> None:
+        with self._lock:
+            self._count += 1
+            now = time.monotonic()
+            if self._shown_at is not None and now - self._shown_at < self.every:
+                return
+            self._shown_at = now
+            count = self._count
+        log.warning("GitLab: %s; retrying (%d retryable answer(s) so far this run)", what, count)
+
+
 class LimitedSession(requests.Session):
     """A requests Session that waits for the rate limiter before each request and counts answers."""
 
-    def __init__(self, limiter: RateLimiter | None, stats: RequestStats) -> None:
+    def __init__(self, limiter: RateLimiter | None, stats: RequestStats, notice: RetryNotice | None = None) -> None:
         super().__init__()
         self.limiter = limiter
         self.stats = stats
+        self.notice = notice or RetryNotice()
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         # A 429 means "not processed, come back later": never an answer for the caller. Resend
@@ -56,10 +79,14 @@ class LimitedSession(requests.Session):
                 self.limiter.acquire()
             try:
                 response = super().request(method, url, *args, **kwargs)
-            except requests.RequestException:
+            except requests.RequestException as exc:
                 self.stats.record(None)
+                if isinstance(exc, (requests.Timeout, requests.ConnectionError)):
+                    self.notice.note(f"{method!s} {_path(url)} failed in transit ({type(exc).__name__})")
                 raise
             self.stats.record(response.status_code)
+            if response.status_code in (429, 500, 502, 503, 504):
+                self.notice.note(f"{method!s} {_path(url)} answered {response.status_code}")
             if response.status_code not in (429, 503):
                 return response
             pause = retry_after_seconds(response.headers.get("Retry-After"))
@@ -75,6 +102,13 @@ class LimitedSession(requests.Session):
                 time.sleep(pause)
             response.close()
         return response
+
+
+def _path(url: str | bytes) -> str:
+    """The URL's path only (no query string: it may carry search terms, never a token, but stay terse)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url.decode() if isinstance(url, bytes) else url).path
 
 
 class GitLabClients:
@@ -96,6 +130,7 @@ class GitLabClients:
         # and network jitter can bunch evenly spaced starts; 2% headroom absorbs ~1 s of jitter.
         self.limiter = RateLimiter(rate_limit_rpm * RATE_HEADROOM) if rate_limit_rpm else None
         self.stats = RequestStats()
+        self.notice = RetryNotice()  # one per run: the throttle of retry warnings is shared by all threads
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -121,7 +156,7 @@ class GitLabClients:
                 per_page=100,
                 retry_transient_errors=True,
                 user_agent=USER_AGENT,
-                session=LimitedSession(self.limiter, self.stats),
+                session=LimitedSession(self.limiter, self.stats, self.notice),
             )
             self._local.gl = client
             log.debug("built GitLab client for thread %s", threading.current_thread().name)
