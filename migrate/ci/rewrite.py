@@ -31,6 +31,8 @@ from migrate.ci.detect import (
     enter,
     refs_key,
     resolve,
+    var_node,
+    var_text,
 )
 from migrate.ci.redact import redact
 from migrate.ci.tokens import TokenPlan, place_tokens
@@ -516,12 +518,13 @@ def _check_catalogue(plan: Plan, context: Context, written: dict[str, Step]) -> 
     matter: the tool reads the variable when it runs)."""
     keys = plan.doc.key_vars
     env = dict(context.env)
-    for name, node in context.yaml_vars:
+    for name, value in context.all_vars:
         entry = credvars.entry(name)
-        value = scalar_text(node)
-        if entry is not None and not entry.rewritable and value and \
-                (refs_key(value, keys) or resolve(value, env) in written):
-            plan.problem(None, f"line {node.start_mark.line + 1}: {entry.manual_reason()}")
+        text, node = var_text(value) or "", var_node(value)
+        if entry is not None and not entry.rewritable and text and \
+                (refs_key(text, keys) or shell.normalize_path(text) in written):
+            where = f"line {node.start_mark.line + 1}: " if node is not None else ""
+            plan.problem(None, where + entry.manual_reason())
     for step in context.steps:
         enter(step, env)
         command = step.command
@@ -533,15 +536,6 @@ def _check_catalogue(plan: Plan, context: Context, written: dict[str, Step]) -> 
         if entry is not None and not entry.rewritable and \
                 (refs_key(command.value or "", keys) or target in written):
             plan.problem(step, entry.manual_reason())
-
-
-def scalar_text(node: yaml.Node) -> str:
-    if isinstance(node, yaml.ScalarNode):
-        return str(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return next((str(v.value) for k, v in node.value if getattr(k, "value", None) == "value"
-                     and isinstance(v, yaml.ScalarNode)), "")
-    return ""
 
 
 OPENERS = frozenset({"if", "case", "while", "until", "for", "select"})

@@ -177,3 +177,21 @@ def test_docs_show_the_catalogue_as_it_is() -> None:
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "credential-variables.md").read_text(encoding="utf-8")
     assert credvars.markdown_table() in doc, "docs/credential-variables.md is out of date: regenerate the table"
+
+
+def test_a_yaml_variable_naming_the_key_file_of_a_tool_without_external_account_is_manual() -> None:
+    """`GCP_SERVICE_ACCOUNT_FILE: /tmp/k.json` in `variables:` while the script writes the key there:
+    the tool (Ansible) would read the credential configuration and fail, so manual, naming it."""
+    entry = next(e for e in VARIABLES if not e.rewritable)
+    text = dedent(f"""
+        provision:
+          image: acme/builder:1.0
+          variables:
+            {entry.name}: /tmp/tool-key.json
+          script:
+            - echo "$TOOL_SA_KEY" | base64 -d > /tmp/tool-key.json
+            - make release
+        """)
+    assert "TOOL_SA_KEY" in analyze(text).key_variables
+    result = run(text)
+    assert result.status == "manual" and any(entry.tool in r and "line 4" in r for r in result.reasons), result.reasons
