@@ -25,6 +25,13 @@ COMMANDS = [
     "echo done",
     "cd app && make",
     'if [ -z "$KEY" ]; then echo "KEY is required"; exit 1; fi',
+    # issue 21's patterns: project-directory paths, guards, docker without gcloud, a GAC file variable
+    'echo "$KEY" > ${CI_PROJECT_DIR}/gcp-key.json',
+    "gcloud auth activate-service-account --key-file=gcp-key.json",
+    '[ -n "$KEY" ] || exit 1',
+    'test -n "$KEY"',
+    "docker login -u _json_key --password-stdin https://gcr.io < $KEY_FILE",
+    "gcloud auth activate-service-account --key-file=$GOOGLE_APPLICATION_CREDENTIALS",
 ]
 
 job = st.fixed_dictionaries({
@@ -33,6 +40,7 @@ job = st.fixed_dictionaries({
     "commands": st.lists(st.sampled_from(COMMANDS), min_size=1, max_size=5),
     "extends": st.sampled_from([None, ".tpl", ".auth"]),
     "block": st.booleans(),
+    "image": st.sampled_from([None, "docker:24", "google/cloud-sdk:470.0.0", "python:3.12-slim"]),
 })
 
 
@@ -49,6 +57,8 @@ def render(jobs: list[dict[str, object]], default_before: list[str]) -> str:
         lines.append(f"{name}:")
         if spec["extends"] and spec["extends"] != name:
             lines.append(f"  extends: {spec['extends']}")
+        if spec.get("image"):
+            lines.append(f"  image: {spec['image']}")
         commands = list(spec["commands"])  # type: ignore[call-overload]
         lines.append(f"  {spec['keyword']}:")
         if spec["block"]:
