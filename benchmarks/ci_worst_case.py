@@ -23,8 +23,11 @@ than the early "result too large" refusal. Cases:
 - anchors: a script anchor aliased into every job;
 - alias_bomb: the "billion laughs" (9 levels of 9 aliases): refused by the expansion guard;
 - alias_wide: aliases expanding to just under the guard (`limits.MAX_EXPANDED_NODES`);
-- deep_nesting: script lists nested to just under the depth guard (`limits.MAX_DEPTH`);
-- many_variables: 2,000 jobs that each inherit 8,000 global variables;
+- deep_nesting: script lists nested to just under the depth guard (`limits.MAX_DEPTH`), as many as
+  the node guard (`limits.MAX_EXPANDED_NODES`) accepts;
+- many_variables: 2,000 jobs that each inherit 8,000 global variables (beyond the variable budget,
+  `detect.MAX_VARIABLE_BINDINGS`: analyzed up to it, never rewritten);
+- many_variables_budget: keyed jobs that each inherit 4,000 global variables, just under the budget;
 - long_lines: few lines of maximal length (lexer cost);
 - long_command: one command line of 30,000 `&&`-joined commands;
 - heredoc: a here-doc of 30,000 lines next to the key activation.
@@ -41,6 +44,7 @@ from collections.abc import Callable
 
 from migrate.ci import RewriteOptions, analyze, rewrite
 from migrate.ci.limits import MAX_BYTES, MAX_DEPTH, MAX_EXPANDED_NODES, MAX_JOBS
+from migrate.ci.detect import MAX_VARIABLE_BINDINGS
 from migrate.ci.units import MAX_SCRIPT_UNITS
 
 PROVIDER = "projects/123/locations/global/workloadIdentityPools/ci-pool/providers/gitlab-prov"
@@ -156,17 +160,26 @@ def alias_wide() -> str:
 
 
 def deep_nesting() -> str:
+    """Script lists nested just under the depth guard, as many as the node guard lets through."""
     depth = MAX_DEPTH - 8
     nested = "[" * depth + "echo deep" + "]" * depth
     line = f"    - {nested}\n"
-    return fill("deploy:\n  script:\n" + AUTH_LINES, lambda i: line)
+    return fill("deploy:\n  script:\n" + AUTH_LINES, lambda i: line, slots=MAX_EXPANDED_NODES // (depth + 1) - 50)
 
 
 def many_variables() -> str:
     count = 8000
     head = "variables:\n" + "".join(f"  VAR_{n}: value-{n}\n" for n in range(count))
     head += "deploy:\n  script:\n" + AUTH_LINES
-    return fill(head, lambda i: f"j{i}:\n  script: [make]\n", slots=400)
+    return fill(head, lambda i: f"j{i}:\n  script: [make]\n", slots=2000)
+
+
+def many_variables_budget() -> str:
+    """Keyed jobs × inherited global variables just under detect.MAX_VARIABLE_BINDINGS."""
+    count = 4000
+    head = "variables:\n" + "".join(f"  VAR_{n}: value-{n}\n" for n in range(count))
+    jobs = MAX_VARIABLE_BINDINGS // (count + 2) - 2
+    return fill(head, lambda i: f"j{i}:\n  script:\n" + AUTH_LINES, slots=jobs)
 
 
 def long_lines() -> str:
@@ -190,7 +203,7 @@ CASES: dict[str, Callable[[], str]] = {
     "extends_fanout_budget": extends_fanout_budget, "extends_chain": extends_chain,
     "reference_chain": reference_chain, "reference_fanout": reference_fanout, "anchors": anchors,
     "alias_bomb": alias_bomb, "alias_wide": alias_wide, "deep_nesting": deep_nesting,
-    "many_variables": many_variables, "long_lines": long_lines, "long_command": long_command,
+    "many_variables": many_variables, "many_variables_budget": many_variables_budget, "long_lines": long_lines, "long_command": long_command,
     "heredoc": heredoc,
 }
 

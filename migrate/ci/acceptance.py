@@ -209,16 +209,26 @@ def _script_lines(job: Mapping[str, Any]) -> list[str]:
 def _all_segments(job: Mapping[str, Any]) -> list[shell.Segment | None]:
     result: list[shell.Segment | None] = []
     for line in _script_lines(job):
-        for physical in _physical_lines(line):
-            parts = _segments(physical)
-            result.extend(parts if parts is not None else [None])
+        result.extend(_line_segments(line))
     return result
 
 
-def _physical_lines(text: str) -> list[str]:
+@functools.lru_cache(maxsize=65536)
+def _line_segments(line: str) -> tuple[shell.Segment | None, ...]:
+    """The segments of every physical line of one script entry (None: a line that does not lex);
+    memoised, since jobs that extend one template repeat its lines (bounded cost)."""
+    result: list[shell.Segment | None] = []
+    for physical in _physical_lines(line):
+        parts = _segments(physical)
+        result.extend(parts if parts is not None else [None])
+    return tuple(result)
+
+
+@functools.lru_cache(maxsize=65536)
+def _physical_lines(text: str) -> tuple[str, ...]:
     """Lines of a script entry with backslash continuations joined (a here-doc stays whole)."""
     if re.search(r"<<-?\s*['\"]?\w", text) and "<<<" not in text:
-        return [text]
+        return (text,)
     lines: list[str] = []
     current = ""
     for raw in text.split("\n"):
@@ -229,7 +239,7 @@ def _physical_lines(text: str) -> list[str]:
             current = ""
     if current.strip():
         lines.append(current)
-    return lines
+    return tuple(lines)
 
 
 StepTest = Callable[[shell.Segment, frozenset[str], frozenset[str]], bool]

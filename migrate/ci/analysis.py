@@ -58,7 +58,8 @@ def analyze(text: str, path: str = ".gitlab-ci.yml", key_variables: frozenset[st
     """Findings of key use in one CI file. Never raises on bad input: problems say what went wrong.
 
     Problems and finding details never quote secret-looking content (`migrate.ci.redact`)."""
-    result = _analyze(text, path, key_variables)
+    with limits.paused_gc():
+        result = _analyze(text, path, key_variables)
     return dataclasses.replace(
         result, problems=tuple(redact(problem) for problem in result.problems),
         findings=tuple(dataclasses.replace(f, detail=redact(f.detail)) for f in result.findings))

@@ -22,7 +22,7 @@ import yaml
 from migrate.ci import credvars, effective, guards, shell
 from migrate.ci.commands import Command, classify
 from migrate.ci.units import Budget, Unit, line_units
-from migrate.ci.yamlnodes import Located, Pipeline, construct_nodes, get, items, scalar, strings, walk
+from migrate.ci.yamlnodes import Located, Pipeline, construct_nodes, get, items, scalar, strings
 
 # Variables a tool reads a key file (or key JSON) from: ADC, Terraform, gcloud, build caches, ...
 # The catalogue (`migrate/ci/credvars.yaml`) names each one's tool and its source.
@@ -127,7 +127,7 @@ def build(text: str, roots: list[yaml.Node], hints: Iterable[str] = (),
     if resolved is None:
         resolved = effective.resolve_documents(documents)
     pipe = Pipeline.from_roots(roots, resolved)
-    doc = Document(text, lines, roots, pipe, [], _token_vars(pipe), _assigned(roots, text), False)
+    doc = Document(text, lines, roots, pipe, [], _token_vars(pipe), _assigned(pipe, text), False)
     doc.cache["documents"] = documents
     doc.cache["resolved", ()] = resolved
     doc.federated = _federated(text, pipe)
@@ -222,23 +222,21 @@ def _normal(value: str) -> str:
 
 def _token_vars(pipe: Pipeline) -> set[str]:
     names = {"CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2"}
-    for root in pipe.roots:
-        for node in walk(root):
-            if isinstance(node, yaml.MappingNode):
-                names.update(key for key, _, _ in items(get(node, "id_tokens")))
+    for node in pipe.nodes:
+        if isinstance(node, yaml.MappingNode):
+            names.update(key for key, _, _ in items(get(node, "id_tokens")))
     return names
 
 
-def _assigned(roots: list[yaml.Node], text: str) -> set[str]:
+def _assigned(pipe: Pipeline, text: str) -> set[str]:
     """Variables the file itself gives a value (YAML variables, shell assignments)."""
     names: set[str] = set()
-    for root in roots:
-        for node in walk(root):
-            if isinstance(node, yaml.MappingNode):
-                variables = get(node, "variables")
-                for key, _, value in items(variables):
-                    if shell.single_var(scalar(value) or "") != key:
-                        names.add(key)
+    for node in pipe.nodes:
+        if isinstance(node, yaml.MappingNode):
+            variables = get(node, "variables")
+            for key, _, value in items(variables):
+                if shell.single_var(scalar(value) or "") != key:
+                    names.add(key)
     for match in re.finditer(r"(?:^|[\s;&|(])(?:export\s+|local\s+|readonly\s+)?([A-Za-z_][A-Za-z0-9_]*)=", text, re.M):
         names.add(match.group(1))
     return names
@@ -459,25 +457,24 @@ def _auth_only_lists(doc: Document) -> None:
     starts: dict[int, tuple[int, int, str]] = {}
     for key3, finding in doc.findings.items():
         starts.setdefault(finding.first, key3)
-    for root in doc.roots:
-        for node in walk(root):
-            if not isinstance(node, yaml.MappingNode):
+    for node in doc.pipe.nodes:
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        for key, value in node.value:
+            if not (isinstance(key, yaml.ScalarNode) and key.value in ("before_script", "after_script")
+                    and isinstance(value, yaml.SequenceNode) and not value.flow_style and value.value
+                    and value.start_mark.line > key.start_mark.line):  # written here, not an alias
                 continue
-            for key, value in node.value:
-                if not (isinstance(key, yaml.ScalarNode) and key.value in ("before_script", "after_script")
-                        and isinstance(value, yaml.SequenceNode) and not value.flow_style and value.value
-                        and value.start_mark.line > key.start_mark.line):  # written here, not an alias
-                    continue
-                lines = [item.start_mark.line for item in value.value if isinstance(item, yaml.ScalarNode)]
-                if len(lines) != len(value.value) or not all(line in starts for line in lines):
-                    continue
-                first = starts[lines[0]]
-                finding = doc.findings.pop(first)
-                wider = dataclasses.replace(finding, first=key.start_mark.line)
-                wider_key = (wider.first, wider.last, wider.kind)
-                doc.findings[wider_key] = wider
-                doc.finding_jobs[wider_key] = doc.finding_jobs.pop(first, set()) | doc.finding_jobs.get(wider_key, set())
-                starts.pop(lines[0])
+            lines = [item.start_mark.line for item in value.value if isinstance(item, yaml.ScalarNode)]
+            if len(lines) != len(value.value) or not all(line in starts for line in lines):
+                continue
+            first = starts[lines[0]]
+            finding = doc.findings.pop(first)
+            wider = dataclasses.replace(finding, first=key.start_mark.line)
+            wider_key = (wider.first, wider.last, wider.kind)
+            doc.findings[wider_key] = wider
+            doc.finding_jobs[wider_key] = doc.finding_jobs.pop(first, set()) | doc.finding_jobs.get(wider_key, set())
+            starts.pop(lines[0])
 
 
 def _remap(doc: Document, name: str, value: Any, jobs: list[str]) -> None:
@@ -557,22 +554,22 @@ def _stray(doc: Document) -> None:
     covered = bytearray(len(doc.lines) + 2)  # lines inside a finding (linear, not pairwise overlap tests)
     for finding in doc.findings.values():
         covered[finding.first:finding.last + 1] = b"\x01" * (finding.last + 1 - finding.first)
-    for root in doc.roots:
-        for node in walk(root):
-            if not isinstance(node, yaml.ScalarNode):
-                continue
-            code = "\n".join(line for line in node.value.splitlines() if not line.lstrip().startswith("#"))
-            kind = "activate-service-account" if "activate-service-account" in code else \
-                "docker-json-key" if "_json_key" in code else None
-            if kind is None:
-                continue
-            first, last = node.start_mark.line, node.end_mark.line
-            if any(covered[first:last + 1]):
-                continue
-            finding = RawFinding(first, last, kind, refs_key(code, doc.key_vars), "key authentication outside any job's script")
-            doc.stray.append(finding)
-            doc.add(finding, None)
-            covered[first:last + 1] = b"\x01" * (last + 1 - first)
+    for node in doc.pipe.nodes:
+        if not isinstance(node, yaml.ScalarNode) or ("activate-service-account" not in node.value
+                                                     and "_json_key" not in node.value):
+            continue  # fast path: most scalars name neither
+        code = "\n".join(line for line in node.value.splitlines() if not line.lstrip().startswith("#"))
+        kind = "activate-service-account" if "activate-service-account" in code else \
+            "docker-json-key" if "_json_key" in code else None
+        if kind is None:
+            continue
+        first, last = node.start_mark.line, node.end_mark.line
+        if any(covered[first:last + 1]):
+            continue
+        finding = RawFinding(first, last, kind, refs_key(code, doc.key_vars), "key authentication outside any job's script")
+        doc.stray.append(finding)
+        doc.add(finding, None)
+        covered[first:last + 1] = b"\x01" * (last + 1 - first)
 
 
 def strings_of(node: yaml.Node | None) -> list[str]:

@@ -256,10 +256,10 @@ class _References:
         if isinstance(value, Reference):
             result = self.reference(value)
         elif isinstance(value, dict):
-            items = {key: self.deep(item) for key, item in value.items()}
+            items = {key: self.deep(item) if isinstance(item, (dict, list)) else item for key, item in value.items()}
             result = value if all(items[key] is item for key, item in value.items()) else items
         else:
-            parts = [self.deep(item) for item in value]
+            parts = [self.deep(item) if isinstance(item, (dict, list)) else item for item in value]
             result = value if all(new is old for new, old in zip(parts, value, strict=True)) else parts
         if len(self.problems) == count:
             self.values[id(value)] = (value, result, self.needed)

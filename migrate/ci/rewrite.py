@@ -84,7 +84,8 @@ def rewrite(text: str, options: RewriteOptions) -> RewriteResult:
     """Rewrite one CI file; `manual` with reasons whenever the result would not be certainly right.
 
     Reasons never quote secret-looking content (`migrate.ci.redact`)."""
-    result = _rewrite_file(text, options)
+    with limits.paused_gc():
+        result = _rewrite_file(text, options)
     return dataclasses.replace(result, reasons=tuple(redact(reason) for reason in result.reasons))
 
 

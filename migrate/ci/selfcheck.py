@@ -57,10 +57,43 @@ def schema_errors(documents: list[Any]) -> list[str]:
     errors = []
     for document in documents:
         if isinstance(document, dict):
-            for error in validator().iter_errors(to_json(document)):
+            for error in validator().iter_errors(_distinct_jobs(to_json(document))):
                 where = "/".join(str(part) for part in error.absolute_path) or "(top)"
                 errors.append(f"{where}: {error.message[:120]}")
     return errors
+
+
+def _distinct_jobs(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with one job per distinct job value: the schema checks each job on its own
+    (`additionalProperties: {$ref: job}`, `patternProperties: {^[.]: ...}`), so jobs equal in value
+    and in kind (hidden or not; the named top-level keys are kept as they are) have the same errors,
+    and thousands of identical keyed jobs cost one validation, not thousands."""
+    seen: set[tuple[bool, str]] = set()
+    result: dict[str, Any] = {}
+    for name, value in document.items():
+        if name in validator().schema.get("properties", {}) or not isinstance(value, dict):
+            result[name] = value
+            continue
+        shape = {keyword: _script_shape(item) if keyword in SCRIPT_KEYWORDS else item for keyword, item in value.items()}
+        key = (name.startswith("."), json.dumps(shape, sort_keys=True, default=str))
+        if key not in seen:
+            seen.add(key)
+            result[name] = value
+    return result
+
+
+SCRIPT_KEYWORDS = ("before_script", "script", "after_script")
+
+
+def _script_shape(value: Any) -> Any:
+    """What GitLab's schema can tell apart in a script (`definitions.script` / `optional_script`:
+    a string of `minLength: 1`, or arrays of strings nested once, `minItems: 1`): types, nesting
+    and empty strings; the commands' text is never constrained (a test pins that assumption)."""
+    if isinstance(value, list):
+        return [_script_shape(item) for item in value]
+    if isinstance(value, str):
+        return "s" if value else ""
+    return value
 
 
 def check(doc: Document, new_text: str, options: Any, token_var: str) -> list[str]:

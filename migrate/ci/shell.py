@@ -284,6 +284,7 @@ def _stage(raw: list[str]) -> Stage:
     return Stage(tuple(assignments), tuple(words), tuple(redirects))
 
 
+@functools.lru_cache(maxsize=65536)  # pure; big files repeat words (bounded cost)
 def unquote(word: str) -> str:
     """The word with shell quotes removed but `$` expansions kept as text."""
     out: list[str] = []
@@ -314,6 +315,7 @@ def unquote(word: str) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=65536)  # pure; big files repeat words (bounded cost)
 def normalize_path(word: str) -> str:
     """A comparable form of a path word: quotes removed, `${X}` → `$X`, leading `./` dropped."""
     text = unquote(word).strip()
@@ -328,6 +330,7 @@ def var_refs(text: str) -> list[str]:
     return [match.group(1) or match.group(2) for match in VAR_REF.finditer(text)]
 
 
+@functools.lru_cache(maxsize=65536)  # pure; big files repeat words (bounded cost)
 def single_var(word: str) -> str | None:
     """NAME when the word is exactly a reference to one variable (`$X`, `"${X}"`)."""
     text = unquote(word).strip()

@@ -15,6 +15,7 @@ Python scanner rejects some files GitLab accepts (a tab after a plain scalar).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -225,6 +226,13 @@ class Pipeline:
     def key_node(self, name: str) -> yaml.Node | None:
         entry = self.index.get(name)
         return entry[1] if entry is not None else None
+
+    @functools.cached_property
+    def nodes(self) -> list[yaml.Node]:
+        """Every node of every document, each once (aliases are shared nodes): one walk that the
+        scans over the whole file (token names, assigned variables, stray authentication) share."""
+        seen: set[int] = set()
+        return [node for root in self.roots for node in walk(root, seen)]
 
     def chain(self, name: str) -> tuple[str, ...]:
         """`name` and its extends ancestors, nearest (highest precedence) first, within this file."""
