@@ -38,6 +38,8 @@ DEFAULT_KEYWORDS = ("after_script", "artifacts", "before_script", "cache", "hook
                     "image", "interruptible", "retry", "services", "tags", "timeout")
 LEGACY_TOP = ("before_script", "after_script", "image", "services", "cache")  # deprecated top-level forms
 SCRIPT_KEYWORDS = ("before_script", "script", "after_script")
+# config/entry/commands.rb: `string_or_nested_array_of_strings: { max_level: MAX_NESTING_LEVEL }`, 10
+MAX_SCRIPT_NESTING = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,15 +128,17 @@ def resolve(included: Sequence[Mapping[str, Any]], main: Mapping[str, Any]) -> R
     config = deep_merge(config, {k: v for k, v in main.items() if k != "include"})
     extended = _extend_all(config, problems)
     ancestors = _ancestry(config)
-    resolver = _References(extended, problems)
-    resolved = {}
-    for key, value in extended.items():
-        resolver.owner = key
-        resolved[key] = resolver.deep(value)
-    finisher = _Finisher(resolved)
+    resolved = extended
+    if _has_reference(extended):  # most files have none: nothing to copy or walk
+        resolver = _References(extended, problems)
+        resolved = {}
+        for key, value in extended.items():
+            resolver.owner = key
+            resolved[key] = resolver.deep(value)
+    finisher = _Finisher(resolved, problems)
     names = tuple(name for name, job in resolved.items() if _is_job(name, job))
-    jobs = {name: finisher.finish(resolved[name]) for name in names if not name.startswith(".")}
-    hidden = {name: finisher.finish(resolved[name]) for name in names if name.startswith(".")}
+    jobs = {name: finisher.finish(name, resolved[name]) for name in names if not name.startswith(".")}
+    hidden = {name: finisher.finish(name, resolved[name]) for name in names if name.startswith(".")}
     partial: dict[str, str] = {}
     for owner, message in problems:
         if owner in jobs or owner.startswith("."):
@@ -151,6 +155,24 @@ def resolve(included: Sequence[Mapping[str, Any]], main: Mapping[str, Any]) -> R
                 if key in GLOBAL_KEYWORDS and key not in ("default", "include", *LEGACY_TOP)}
     own = {name: _mapping(resolved[name].get("variables")) for name in names}
     return Resolved(jobs, fatal, partial, globals_, hidden, ancestors, finisher.defaults, own, names)
+
+
+def _has_reference(config: Mapping[str, Any]) -> bool:
+    """Whether any value holds a `!reference` (one pass over the containers, no recursion)."""
+    stack: list[Any] = list(config.values())
+    seen: set[int] = set()
+    while stack:
+        value = stack.pop()
+        if isinstance(value, Reference):
+            return True
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, dict):
+            stack.extend(item for item in value.values() if isinstance(item, (dict, list)))
+        elif isinstance(value, list):
+            stack.extend(item for item in value if isinstance(item, (dict, list)))
+    return False
 
 
 def _extends_of(job: Any) -> list[Any]:
@@ -301,7 +323,8 @@ class _Finisher:
     """Defaults, inherited variables and flattened scripts (config/entry/job.rb, default.rb),
     each computed once and shared between the jobs that get the same value."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
         self.defaults = _defaults(config)
         for keyword in SCRIPT_KEYWORDS:
             if keyword in self.defaults:
@@ -314,14 +337,17 @@ class _Finisher:
             return {key: value for key, value in self.global_vars.items() if str(key) in setting}
         return self.global_vars if setting is not False else {}
 
-    def flatten(self, value: Any) -> list[Any]:
+    def flatten(self, name: str, keyword: str, value: Any) -> list[Any]:
         known = self.flat.get(id(value))
         if known is None:
             known = (value, flatten(value))
             self.flat[id(value)] = known
+            if _nesting(value) > MAX_SCRIPT_NESTING + 1:  # the script's own list and 10 nested ones
+                self.problems.append((name, f"`{keyword}` of {name} is nested deeper than {MAX_SCRIPT_NESTING} "
+                                            "levels, which GitLab rejects"))
         return known[1]
 
-    def finish(self, job: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, name: str, job: dict[str, Any]) -> dict[str, Any]:
         result = dict(job)
         inherit: dict[Any, Any] = _mapping(job.get("inherit"))
         for keyword in DEFAULT_KEYWORDS:
@@ -336,7 +362,7 @@ class _Finisher:
             result["variables"] = inherited or own_vars
         for keyword in SCRIPT_KEYWORDS:
             if keyword in result:
-                result[keyword] = self.flatten(result[keyword])
+                result[keyword] = self.flatten(name, keyword, result[keyword])
         return result
 
 
@@ -362,6 +388,20 @@ def flatten(value: Any, depth: int = 0) -> list[str]:
             return []
         return [line for item in value for line in flatten(item, depth + 1)]
     return [value if isinstance(value, str) else str(value)]  # a Located string keeps its place
+
+
+def _nesting(value: Any) -> int:
+    """How deep lists nest in a script value (iterative: a hostile file cannot blow the stack)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, list):
+            if level + 1 > deepest:
+                deepest = level + 1
+            if deepest > MAX_SCRIPT_NESTING + 1:
+                return deepest  # enough to refuse
+            stack.extend((child, level + 1) for child in item if isinstance(child, list))
+    return deepest
 
 
 def _mapping(value: Any) -> dict[Any, Any]:

@@ -103,6 +103,9 @@ def _rewrite_file(text: str, options: RewriteOptions, flow_done: bool = False) -
     if doc.truncated:
         return RewriteResult("manual", None, (f"the jobs expand (extends, !reference, anchors) to more than "
                                               f"{MAX_SCRIPT_UNITS} command lines; too large to rewrite safely",), "")
+    if doc.pipe.resolved.problems:  # circular or too deep: GitLab rejects the file, with or without includes
+        return RewriteResult("manual", None, (f"GitLab would not resolve the jobs as written: "
+                                              f"{doc.pipe.resolved.problems[0]}",), "")
     keyed = {job for jobs in doc.finding_jobs.values() for job in jobs}
     flow = [] if flow_done else flowjobs.flow_jobs(doc.pipe, keyed)
     if flow:
