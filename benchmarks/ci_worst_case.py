@@ -43,8 +43,8 @@ import time
 from collections.abc import Callable
 
 from migrate.ci import RewriteOptions, analyze, rewrite
-from migrate.ci.limits import MAX_BYTES, MAX_DEPTH, MAX_EXPANDED_NODES, MAX_JOBS
 from migrate.ci.detect import MAX_VARIABLE_BINDINGS
+from migrate.ci.limits import MAX_BYTES, MAX_DEPTH, MAX_EXPANDED_NODES, MAX_JOBS
 from migrate.ci.units import MAX_SCRIPT_UNITS
 
 PROVIDER = "projects/123/locations/global/workloadIdentityPools/ci-pool/providers/gitlab-prov"
