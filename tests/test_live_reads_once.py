@@ -74,6 +74,29 @@ class Counting:
         self.reads[("file", project, path, ref)] += 1
         return self.live.file_text(project, path, ref)  # type: ignore[no-any-return]
 
+    def group_projects(self, group_id: int) -> dict[int, int]:
+        self.reads[("group", group_id)] += 1
+        return self.live.group_projects(group_id)  # type: ignore[no-any-return]
+
+
+class Moved(GitLabLiveFacts):
+    """GitLab where one project has moved to another namespace (the emulator cannot transfer
+    projects): the listing and the read by id both say so; another project is not listed."""
+
+    def __init__(self, moved: int, unlisted: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.moved, self.unlisted = moved, unlisted
+
+    def group_projects(self, group_id: int) -> dict[int, int]:
+        listed = super().group_projects(group_id)
+        if self.moved in listed:
+            listed[self.moved] = 999_001
+        listed.pop(self.unlisted, None)
+        return listed
+
+    def project_namespace(self, project_id: int) -> int | None:
+        return 999_001 if project_id == self.moved else super().project_namespace(project_id)
+
 
 @pytest.fixture()
 def planned(tmp_path: Path) -> Iterator[tuple[Sandbox, Path, Plan]]:
@@ -133,7 +156,11 @@ def test_reads_once_and_in_parallel_decide_like_reading_every_time(
     parallel = Counting(GitLabLiveFacts(clients=_clients(tmp)))
     assert binding_refusals(plan, parallel, concurrency=8) == reference
     assert max(parallel.reads.values()) == 1, "every fact read once"
-    assert set(parallel.reads) >= set(sequential.reads)  # prefetch reads what the checks may ask
+    # the projects came from the group listings (a page per 100 projects), not one read each
+    by_id = [k for k in parallel.reads if k[0] == "project"]
+    assert any(k[0] == "group" for k in parallel.reads) and len(by_id) < len(
+        [k for k in sequential.reads if k[0] == "project"]), parallel.reads
+    assert {k for k in parallel.reads if k[0] != "project"} >= {k for k in sequential.reads if k[0] != "project"}
     # the reference reads some facts several times (what the cache saves): the count can fail
     every = Counting(GitLabLiveFacts(gl))
     with monkeypatch.context() as m:
@@ -146,7 +173,10 @@ def test_a_failed_read_refuses_every_binding_resting_on_it(planned: tuple[Sandbo
     sb, tmp, plan = planned
     from migrate.core.errors import GitLabError
 
-    class Down(GitLabLiveFacts):
+    class Down(GitLabLiveFacts):  # the listings fail too: each project is then read by id, and fails
+        def group_projects(self, group_id: int) -> dict[int, int]:
+            raise GitLabError(f"list the projects of group {group_id}: HTTP 500")
+
         def project_namespace(self, project_id: int) -> int | None:
             raise GitLabError(f"read project {project_id}: HTTP 500")
 
@@ -193,3 +223,21 @@ def test_a_shared_read_is_served_once(planned: tuple[Sandbox, Path, Plan]) -> No
     again = backend.file(project, path, ref)
     assert again is not None and again.content != "stale copy" and again.blob_id != "b0"
     assert reads.take(project, path, ref) == (False, None)
+
+
+def test_a_moved_or_unlisted_project_is_seen_through_the_listing(
+        planned: tuple[Sandbox, Path, Plan], monkeypatch: pytest.MonkeyPatch) -> None:
+    sb, tmp, plan = planned
+    scopes = [(a.id, s["project_id"]) for a in plan.actions if a.kind == "ensure_binding"
+              for s in a.params.get("scopes") or ()]
+    (moved_in, moved), (_other, unlisted) = scopes[0], scopes[-1]
+    world = {"moved": moved, "unlisted": unlisted}
+    with monkeypatch.context() as m:
+        m.setattr(live_checks, "CachedLive", EveryTime)
+        reference = binding_refusals(plan, Moved(gl=gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token()),
+                                                 **world))
+    assert "moved to namespace 999001" in reference[moved_in], reference
+    counted = Counting(Moved(clients=_clients(tmp), **world))
+    assert binding_refusals(plan, counted, concurrency=4) == reference
+    assert counted.reads[("project", unlisted)] == 1  # not listed: read by id
+    assert counted.reads[("project", moved)] == 0  # listed: the listing said where it is now

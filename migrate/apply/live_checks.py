@@ -170,7 +170,8 @@ class CachedLive:
         return self._ask(("file", project, path, ref), lambda: self.live.file_text(project, path, ref))
 
     def prefetch(self, reads: Sequence[tuple[str, Any]]) -> None:
-        """`reads`: ("variable", KeyVariable) | ("project", id) | ("file", (project, path, ref))."""
+        """`reads`: ("variable", KeyVariable) | ("project", id) | ("file", (project, path, ref)) |
+        ("group", id): a top-level group whose projects may be listed instead of read one by one."""
         calls: dict[tuple[Any, ...], Callable[[], Any]] = {}
         for kind, arg in reads:
             if kind == "variable":
@@ -180,30 +181,47 @@ class CachedLive:
                 calls.setdefault(("project", int(arg)), partial(self.live.project_namespace, int(arg)))
             elif kind == "file":
                 calls.setdefault(("file", *arg), partial(self.live.file_text, *arg))
+        groups = [int(arg) for kind, arg in reads if kind == "group"]
+        listing = getattr(self.live, "group_projects", None)
+        wanted = {k[1] for k in calls if k[0] == "project" and k not in self._answers}
+        if groups and listing is not None and wanted:
+            # the projects under the top-level groups, a page of 100 per request: their
+            # namespaces are the same fact a read by id answers; the rest are read by id
+            for listed in self._run([partial(listing, g) for g in dict.fromkeys(groups)]):
+                if listed[0]:
+                    for pid, namespace in listed[1].items():
+                        if pid in wanted:
+                            self._answers[("project", pid)] = (True, namespace)
         todo = [(k, c) for k, c in calls.items() if k not in self._answers]
         if not todo:
             return
 
-        def one(item: tuple[tuple[Any, ...], Callable[[], Any]]) -> tuple[tuple[Any, ...], tuple[bool, Any]]:
+        self._answers.update((key, answer) for (key, _call), answer in
+                             zip(todo, self._run([call for _key, call in todo]), strict=True))
+
+    def _run(self, calls: Sequence[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        """Each call's (True, answer) or (False, the WifMigrateError), with `concurrency` threads."""
+        def one(call: Callable[[], Any]) -> tuple[bool, Any]:
             try:
-                return item[0], (True, item[1]())
+                return True, call()
             except WifMigrateError as exc:
-                return item[0], (False, exc)
+                return False, exc
 
-        if self.concurrency == 1:
-            results = [one(item) for item in todo]
-        else:
-            from concurrent.futures import ThreadPoolExecutor
+        if self.concurrency == 1 or len(calls) <= 1:
+            return [one(c) for c in calls]
+        from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo)), thread_name_prefix="live-read") as pool:
-                results = list(pool.map(one, todo))
-        self._answers.update(results)
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(calls)), thread_name_prefix="live-read") as pool:
+            return list(pool.map(one, calls))
 
 
 def wanted_reads(plan: Plan, variables: Mapping[str, KeyVariable], usages: Sequence[Mapping[str, Any]]
                  ) -> list[tuple[str, Any]]:
-    """Every read `binding_refusals` may make for the plan's bindings, in the order it makes them."""
-    out: list[tuple[str, Any]] = []
+    """Every read `binding_refusals` may make for the plan's bindings, in the order it makes them,
+    and the plan's top-level groups (whose project listings answer most project reads)."""
+    out: list[tuple[str, Any]] = [("group", g["id"]) for g in (plan.inputs or {}).get("groups") or ()
+                                  if isinstance(g, Mapping) and "/" not in str(g.get("path") or "/")
+                                  and isinstance(g.get("id"), int)]
     for action in plan.actions:
         if action.kind != "ensure_binding":
             continue

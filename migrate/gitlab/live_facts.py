@@ -75,6 +75,20 @@ class GitLabLiveFacts:
         self.reads.put(project, path, ref, FileState(path, ref, str(body.get("blob_id")), str(body.get("commit_id")),
                                                      str(body.get("last_commit_id")), content))
 
+    def group_projects(self, group_id: int) -> dict[int, int]:
+        """Project id → namespace id of every project under the group, subgroups included
+        (`GET /groups/:id/projects?include_subgroups=true`, paginated): one request per 100
+        projects instead of one per project. A project not listed (moved out, deleted, not
+        visible) is read by id."""
+        rows = _read_or_none(f"list the projects of group {group_id}", lambda: self._gl().http_list(
+            f"/groups/{int(group_id)}/projects", query_data={"include_subgroups": True, "with_shared": False},
+            get_all=True))
+        out: dict[int, int] = {}
+        for row in rows or ():
+            if isinstance(row, Mapping) and isinstance(row.get("id"), int):
+                out[int(row["id"])] = int((row.get("namespace") or {}).get("id") or 0)
+        return out
+
     def project_namespace(self, project_id: int) -> int | None:
         project = _read_or_none(f"read project {project_id}", lambda: self._gl().http_get(f"/projects/{int(project_id)}"))
         if project is None:
