@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gitlab
 import pytest
-from test_keys_sandbox import (
+from retire.test_keys_sandbox import (
     API_SA,
     NUMBER,
     PROVIDER,

@@ -19,7 +19,7 @@ the same claims present), and the answer for every other token of the class is t
 template with that token's values substituted. Anything the analysis does not understand (a bare
 `assertion`, a non-string claim, a literal containing the marker, an evaluation error) falls back
 to evaluating that token exactly, so the answers are always the ones per-token evaluation gives;
-`tests/test_token_classes.py` compares the two on the demo organisation and a generated one.
+`tests/plan/test_token_classes.py` compares the two on the demo organisation and a generated one.
 
 `MemberIndex` parses each binding member once and answers "the first member that admits these
 mapped attributes" with dictionary look-ups instead of parsing every member for every token.

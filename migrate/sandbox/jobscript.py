@@ -601,7 +601,7 @@ class Shell:
             return False
         provider = positional[0]
         # What gcloud writes (googlecloudsdk/command_lib/iam/byoid_utilities/cred_config.py, checked
-        # against the real CLI in tests/gcp/test_real_gcloud.py): `format` only when
+        # against the real CLI in tests/google_adapter/test_real_gcloud.py): `format` only when
         # --credential-source-type is given; `token_info_url` when nothing is impersonated.
         audience = "//iam.googleapis.com/" + provider
         source_type = self._flag(args, "--credential-source-type")

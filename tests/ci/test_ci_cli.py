@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cihelpers import PROVIDER, SA, dedent
+from helpers.ci import PROVIDER, SA, dedent
 
 from migrate.cli.verbs import main
 

@@ -9,7 +9,7 @@ import pathlib
 import time
 
 import pytest
-from cihelpers import dedent, run
+from helpers.ci import dedent, run
 from test_ci_rewrite_patterns import CASES
 
 from migrate.ci import analyze

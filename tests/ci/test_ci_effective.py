@@ -4,7 +4,7 @@ check on effective jobs, including proof that a deliberately broken rewrite is c
 from __future__ import annotations
 
 import pytest
-from cihelpers import AUD, SA, dedent, run
+from helpers.ci import AUD, SA, dedent, run
 
 from migrate.ci import acceptance, effective
 from migrate.ci.yamlnodes import Reference

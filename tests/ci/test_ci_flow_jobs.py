@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cihelpers import CREATE, dedent, run
+from helpers.ci import CREATE, dedent, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ci_properties import oracle

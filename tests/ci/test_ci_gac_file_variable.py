@@ -5,7 +5,7 @@ is exported in the script, where the activation was; `keys delete` removes the v
 from __future__ import annotations
 
 import pytest
-from cihelpers import CREATE, dedent, run
+from helpers.ci import CREATE, dedent, run
 from test_ci_properties import oracle
 from test_ci_rewrite_patterns import expected
 

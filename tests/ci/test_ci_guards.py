@@ -5,7 +5,7 @@ with the key, or acts when the key is *present*, is not a guard and keeps the fi
 from __future__ import annotations
 
 import pytest
-from cihelpers import dedent, run
+from helpers.ci import dedent, run
 from test_ci_properties import oracle
 
 from migrate.ci.guards import guarded

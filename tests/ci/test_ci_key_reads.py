@@ -5,7 +5,7 @@ effective-job check flags a rewrite that would leave the reader in place."""
 from __future__ import annotations
 
 import pytest
-from cihelpers import AUD, SA, run
+from helpers.ci import AUD, SA, run
 
 from migrate.ci import acceptance, effective
 

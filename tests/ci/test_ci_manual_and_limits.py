@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from cihelpers import dedent, run
+from helpers.ci import dedent, run
 
 from migrate.ci import analyze
 from migrate.ci.limits import MAX_BYTES

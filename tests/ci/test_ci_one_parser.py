@@ -7,7 +7,7 @@ Each case below was missed or misread by the node walker detection used to have 
 from __future__ import annotations
 
 import pytest
-from cihelpers import dedent, run
+from helpers.ci import dedent, run
 
 from migrate.ci import analyze, effective
 from migrate.ci.detect import build

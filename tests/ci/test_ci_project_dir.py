@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from cihelpers import CREATE, dedent, run
+from helpers.ci import CREATE, dedent, run
 from test_ci_rewrite_patterns import expected
 
 TOKEN = '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}_gcp-key.json.jwt"'

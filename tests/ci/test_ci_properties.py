@@ -4,7 +4,7 @@ with a reason."""
 
 from __future__ import annotations
 
-from cihelpers import run
+from helpers.ci import run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -103,7 +103,7 @@ def test_mutated_files(jobs: list[dict[str, object]], where: int, junk: str) -> 
 
 def oracle(before: str, after: str) -> list[str]:
     """The independent comparison (migrate.ci.acceptance, written apart from the rewriter)."""
-    from cihelpers import AUD, SA
+    from helpers.ci import AUD, SA
 
     from migrate.ci import acceptance, effective
 
@@ -114,7 +114,7 @@ def oracle(before: str, after: str) -> list[str]:
 
 def breakages(text: str) -> list[str]:
     """Deliberately broken variants of a good rewrite: token dropped, account swapped, a command lost."""
-    from cihelpers import AUD, SA
+    from helpers.ci import AUD, SA
 
     variants = [text.replace(f"aud: {AUD}", "aud: https://example.com"),
                 text.replace(SA, "other@proj.iam.gserviceaccount.com")]

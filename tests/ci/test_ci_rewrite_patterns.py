@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from cihelpers import AUD, CREATE, PROVIDER, SA, dedent, printf, run, sts_lines, token_block, yaml_item
+from helpers.ci import AUD, CREATE, PROVIDER, SA, dedent, printf, run, sts_lines, token_block, yaml_item
 
 from migrate.ci import analyze
 

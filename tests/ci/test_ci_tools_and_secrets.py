@@ -7,9 +7,9 @@ import base64
 import json
 
 import pytest
-from cihelpers import run
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from helpers.ci import run
 
 from migrate.ci import analyze
 from migrate.ci.redact import redact

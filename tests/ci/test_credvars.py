@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cihelpers import PROVIDER, SA, dedent, run
+from helpers.ci import PROVIDER, SA, dedent, run
 
 from migrate.ci import analyze, credvars
 

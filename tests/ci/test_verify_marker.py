@@ -4,7 +4,7 @@ marker comes right after the federated sign-in, the self-check accepts it, and n
 from __future__ import annotations
 
 import pytest
-from cihelpers import dedent, run
+from helpers.ci import dedent, run
 from test_ci_rewrite_patterns import CASES
 
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import KEY_API, NOW, inventory, journal, plan
+from helpers.report_fixtures import KEY_API, NOW, inventory, journal, plan
 
 from migrate.cli.verbs import main
 from migrate.core.model import Inventory, to_dict
@@ -78,7 +78,7 @@ def test_check_writes_a_valid_gitlab_secret_detection_report() -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", scan[t])
     vulns = report["vulnerabilities"]
     # --inventory without GitLab access: no commit SHAs, so no finding is placed at an invented
-    # commit; they are left out, and the report says so (tests/test_output_envelope.py checks the
+    # commit; they are left out, and the report says so (tests/cli/test_output_envelope.py checks the
     # real SHAs read from the sandbox).
     assert vulns == []
     assert any("5 finding(s) left out" in m["value"] for m in scan["messages"])

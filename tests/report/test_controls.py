@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from conftest import KEY_API, KEY_GROUP, NOW, POOL, PROVIDER, VAR_API, VAR_HIDDEN, inventory, plan, project
+from helpers.report_fixtures import (
+    KEY_API,
+    KEY_GROUP,
+    NOW,
+    POOL,
+    PROVIDER,
+    VAR_API,
+    VAR_HIDDEN,
+    inventory,
+    plan,
+    project,
+)
 
 from migrate.core.model import Action, Inventory, KeyFacts, KeyIdentity, Plan, Problem
 from migrate.report import controls

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from conftest import KEY_API, NOW, inventory, journal, plan, snapshots
+from helpers.report_fixtures import KEY_API, NOW, inventory, journal, plan, snapshots
 
 import migrate.retire.gates
 from migrate.core.model import Action, Plan

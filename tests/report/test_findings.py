@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from conftest import KEY_API, KEY_GROUP, KEY_OLD, NOW, entry, inventory, journal, plan, snapshots
+from helpers.report_fixtures import (
+    KEY_API,
+    KEY_GROUP,
+    KEY_OLD,
+    NOW,
+    entry,
+    inventory,
+    journal,
+    plan,
+    snapshots,
+)
 
 from migrate.core.model import to_dict
 from migrate.report.findings import BurnDownPoint, FindingsDocument, KeyFinding, Summary, build_findings

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import NOW, inventory, journal, plan, snapshots
+from helpers.report_fixtures import NOW, inventory, journal, plan, snapshots
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_renderers import fixture_commits

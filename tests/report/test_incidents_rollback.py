@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from conftest import KEY_API, KEY_GROUP, NOW, entry, inventory, journal, plan
+from helpers.report_fixtures import KEY_API, KEY_GROUP, NOW, entry, inventory, journal, plan
 
 from migrate.report import markdown
 from migrate.report.findings import build_findings

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import NOW, inventory, journal, plan, snapshots
+from helpers.report_fixtures import NOW, inventory, journal, plan, snapshots
 
 from migrate.report import chart, csv_format, gitlab_format, html, json_format, markdown, outputs
 from migrate.report.findings import FindingsDocument, build_findings

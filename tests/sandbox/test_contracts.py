@@ -14,7 +14,7 @@ from typing import Any
 import gitlab
 import pytest
 import requests
-from gitlab_entities import (
+from helpers.gitlab_entities import (
     BRANCH,
     COMMIT,
     INSTANCE_VARIABLE,

@@ -18,7 +18,7 @@ from typing import Any
 import gitlab
 import pytest
 import requests
-from gitlab_entities import (
+from helpers.gitlab_entities import (
     BLOB_DATA,
     BLOB_HEADERS,
     BRANCH,

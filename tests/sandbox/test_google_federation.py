@@ -15,7 +15,7 @@ import google.auth.transport.requests
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import identity_pool
-from google_org import (
+from helpers.google_org import (
     BUILDER,
     DEPLOYER,
     LOCKED,
@@ -28,7 +28,7 @@ from migrate.sandbox.google import GoogleApp
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
-pytest_plugins = ["google_fixtures"]
+pytest_plugins = ["helpers.google_fixtures"]
 pytestmark = pytest.mark.usefixtures("isolated")
 
 
@@ -180,7 +180,7 @@ def test_disabled_provider_is_an_invalid_target(google_app: GoogleApp, issuer: I
 def test_real_gitlab_emulator_tokens_federate_end_to_end(tmp_path: Path) -> None:
     """The GitLab emulator's own issuer: a provider created through the IAM API trusts it, STS
     fetches its JWKS over HTTP, and a job token of the bound project impersonates the SA."""
-    from google_org import iam_client, serve_google
+    from helpers.google_org import iam_client, serve_google
 
     from migrate.sandbox.gitlab import GitLabApp
     from migrate.sandbox.http import SandboxServer

@@ -15,7 +15,8 @@ import pytest
 from google.api_core import exceptions as core_exceptions
 from google.cloud import resourcemanager_v3
 from google.oauth2 import service_account
-from google_org import (
+from googleapiclient.errors import HttpError
+from helpers.google_org import (
     ADMIN,
     BUILDER,
     DEPLOYER,
@@ -27,14 +28,13 @@ from google_org import (
     iam_client,
     service,
 )
-from googleapiclient.errors import HttpError
 
 from migrate.sandbox.google import GoogleApp
 
 SA_NAME = f"projects/{PROD_PROJECT}/serviceAccounts/{DEPLOYER}"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
-pytest_plugins = ["google_fixtures"]
+pytest_plugins = ["helpers.google_fixtures"]
 pytestmark = pytest.mark.usefixtures("isolated")
 
 

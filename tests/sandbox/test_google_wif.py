@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from google_org import (
+from googleapiclient.errors import HttpError
+from helpers.google_org import (
     ID_NUMBER,
     ID_PROJECT,
     iam_client,
 )
-from googleapiclient.errors import HttpError
 
 from migrate.sandbox.clock import Clock
 from migrate.sandbox.google import GoogleApp
@@ -20,7 +20,7 @@ from migrate.sandbox.google import GoogleApp
 PARENT = f"projects/{ID_PROJECT}/locations/global"
 MAPPING = {"google.subject": "assertion.sub", "attribute.namespace_id": "assertion.namespace_id"}
 
-pytest_plugins = ["google_fixtures"]
+pytest_plugins = ["helpers.google_fixtures"]
 pytestmark = pytest.mark.usefixtures("isolated")
 
 

@@ -61,7 +61,7 @@ def test_create_cred_config_writes_what_gcloud_writes() -> None:
     assert config["type"] == "external_account"
     assert config["audience"] == "//iam.googleapis.com/" + provider
     assert config["token_url"] == "https://sts.googleapis.com/v1/token"
-    # gcloud writes `format` only with --credential-source-type (tests/gcp/test_real_gcloud.py
+    # gcloud writes `format` only with --credential-source-type (tests/google_adapter/test_real_gcloud.py
     # compares with the real CLI)
     assert config["credential_source"] == {"file": "/builds/acme/api/.ci_job_jwt_file"}
     assert config["service_account_impersonation_url"].endswith(

@@ -1,0 +1,1 @@
+"""Test helpers shared across the test folders (importable: pyproject sets pytest's pythonpath to tests/)."""
