@@ -4,7 +4,7 @@ consumer change goes before the template's."""
 
 from __future__ import annotations
 
-from cihelpers import AUD, PROVIDER, SA, dedent
+from helpers.ci import AUD, PROVIDER, SA, dedent
 
 from migrate.ci import RewriteOptions, rewrite
 from migrate.ci.consumer_tokens import add_tokens, order, verify

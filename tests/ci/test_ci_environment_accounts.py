@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cihelpers import AUD, dedent, run
+from helpers.ci import AUD, dedent, run
 
 from migrate.ci import acceptance, analyze, effective
 
