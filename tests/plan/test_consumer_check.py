@@ -193,3 +193,14 @@ def test_reasons_stop_after_a_few_failing_consumers(rewritten: str) -> None:
     reasons = failures(pipelines, texts, {}, TPL, rewritten, lambda c: expect())
     assert len(reasons) == MAX_FAILING + 1 and reasons[-1] == "3 more consumer pipeline(s) not checked"
     assert reasons[0].startswith("consumer acme/c0, file .gitlab-ci.yml, job ship: ")
+
+
+def test_a_consumer_job_the_rewrite_does_not_change_is_not_judged(rewritten: str) -> None:
+    """acme/web's own `build` job signs in with its own key and has nothing of the template: the
+    template's rewrite leaves it as it is, so it does not block the template (its own file is
+    rewritten, and checked, on its own)."""
+    texts = {TPL: TEMPLATE, ROOT: "deploy:\n  extends: .gcp-auth\n  script: [ls]\nbuild:\n"
+             "  image: google/cloud-sdk:467.0.0-slim\n  script:\n"
+             "    - gcloud auth activate-service-account --key-file \"$WEB_KEY\"\n    - make\n"}
+    assert check(pipeline("root"), texts, {}, TPL, rewritten, expectation(["GCP_SA_KEY", "WEB_KEY"], AUD,
+                                                                            "id_tokens", {})) == []
