@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_token_classes import reference_simulate
+from plan.test_token_classes import reference_simulate
 
 import migrate.plan.planner as plan_module
 from migrate.core.config import Config, parse_config

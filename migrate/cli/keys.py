@@ -103,7 +103,7 @@ def _common(p: argparse.ArgumentParser, keys: bool = True) -> None:
 
 # --- wiring ---------------------------------------------------------------------------------------
 
-class Context:
+class KeysContext:
     """What every key action needs: config, state, plan, backends, the time."""
 
     def __init__(self, args: argparse.Namespace, need_plan: bool = True) -> None:
@@ -219,7 +219,7 @@ class Context:
         return service_accounts_in_scope(self.plan, extra)
 
 
-def _select(ctx: Context, args: argparse.Namespace, allow_orphans: bool) -> list[KeyItem]:
+def _select(ctx: KeysContext, args: argparse.Namespace, allow_orphans: bool) -> list[KeyItem]:
     """Plan items (restricted to --key); a named key not in the plan must be an in-scope orphan."""
     assert ctx.plan is not None
     items = items_from_plan(ctx.plan)
@@ -243,7 +243,7 @@ def _select(ctx: Context, args: argparse.Namespace, allow_orphans: bool) -> list
     return chosen
 
 
-def _orphans_from_journal(ctx: Context, named: list[str]) -> list[KeyItem]:
+def _orphans_from_journal(ctx: KeysContext, named: list[str]) -> list[KeyItem]:
     """Orphans disabled earlier by `retire --key`: `delete --key` finds them in the journal."""
     out: list[KeyItem] = []
     for e in ctx.state.entries(stage="keys"):
@@ -256,7 +256,7 @@ def _orphans_from_journal(ctx: Context, named: list[str]) -> list[KeyItem]:
 
 
 def run_retire(args: argparse.Namespace) -> int:
-    ctx = Context(args)
+    ctx = KeysContext(args)
     items = _select(ctx, args, allow_orphans=True)
     planned = {i.key_id for i in items_from_plan(ctx.plan)} if ctx.plan else set()
     accepted = tuple(resolve_key_id(k, planned, "--accept-outside-readers") for k in args.accept_outside_readers)
@@ -293,7 +293,7 @@ def _each(items: list[KeyItem], step: Callable[[Sequence[KeyItem]], list[StepRes
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    ctx = Context(args)
+    ctx = KeysContext(args)
     assert ctx.plan is not None
     named = [resolve_key_id(k, [i.key_id for i in items_from_plan(ctx.plan)] + ctx.journal_key_ids(), "--key")
              for k in args.key]
@@ -317,7 +317,7 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 def run_rollback(args: argparse.Namespace) -> int:
-    ctx = Context(args, need_plan=False)
+    ctx = KeysContext(args, need_plan=False)
     if not args.reason.strip():
         raise UsageError("--reason: say why the key is re-enabled")
     known = ([i.key_id for i in items_from_plan(ctx.plan)] if ctx.plan else []) + ctx.journal_key_ids()
@@ -340,7 +340,7 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 
 def run_orphans(args: argparse.Namespace) -> int:
-    ctx = Context(args, need_plan=False)
+    ctx = KeysContext(args, need_plan=False)
     progress = progress_from_args(args)
     accounts, held = ctx.service_accounts(), ctx.held()
     progress.start("Listing keys of in-scope service accounts", len(accounts))

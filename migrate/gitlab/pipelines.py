@@ -15,7 +15,7 @@ import gitlab.exceptions
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
 from migrate.gitlab.refusals import converts_transport_errors
-from migrate.verify.ports import JobInfo, PipelineInfo
+from migrate.verify.ports import PipelineInfo, PipelineJob
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +60,13 @@ class GitLabPipelines(GitLabMergeRequests):
                                     str(getattr(p, "web_url", "") or "")) for p in rows if str(p.sha) == sha),
                       key=lambda p: p.id)
 
-    def jobs(self, project: str, pipeline_id: int) -> list[JobInfo]:
+    def jobs(self, project: str, pipeline_id: int) -> list[PipelineJob]:
         try:
             pipeline = self._project(project).pipelines.get(pipeline_id, lazy=True)
             rows: list[Any] = pipeline.jobs.list(get_all=True, include_retried=False)
         except gitlab.exceptions.GitlabError as exc:
             raise self._fail(f"list jobs of pipeline {pipeline_id} in {project}", exc) from None
-        return [JobInfo(int(j.id), str(j.name), str(j.stage), str(j.status),
+        return [PipelineJob(int(j.id), str(j.name), str(j.stage), str(j.status),
                         getattr(j, "failure_reason", None), bool(getattr(j, "allow_failure", False)),
                         str(getattr(j, "web_url", "") or "")) for j in rows]
 

@@ -19,8 +19,8 @@ from migrate.core.model import Inventory, KeyFacts, KeyUsage, KeyVariable, Outsi
 from migrate.core.state import JournalEntry, unfinished_entries
 from migrate.report import burndown, controls, history, planfacts
 from migrate.report.findings import (
-    Exposure,
     FindingsDocument,
+    KeyExposure,
     KeyFinding,
     KeyStatus,
     MergeRequestRef,
@@ -236,19 +236,19 @@ def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list
     return tuple(sorted(out, key=lambda k: (k.service_account, k.key_id)))
 
 
-def _exposures(inv: Inventory, idx: _Index, status: dict[str, KeyStatus]) -> tuple[Exposure, ...]:
+def _exposures(inv: Inventory, idx: _Index, status: dict[str, KeyStatus]) -> tuple[KeyExposure, ...]:
     out = []
     for v in inv.variables:
         kid = v.key.key_id if v.key else ""
         detail = f"{v.level} variable, {v.variable_type}, encoding {v.encoding}"
         if v.key is None:
             detail += f"; suspected: {v.suspected_reason or 'value unreadable'}"
-        out.append(Exposure("variable", v.ref, v.owner, v.name, v.key.service_account if v.key else "", kid,
+        out.append(KeyExposure("variable", v.ref, v.owner, v.name, v.key.service_account if v.key else "", kid,
                             status.get(kid), detail=detail))
     for i, u in enumerate(inv.usages):
         for kid in sorted(idx.usage_keys[i]) or [""]:
             sa = idx.service_account.get(kid, "")
-            out.append(Exposure("usage", usage_subject(u), u.file_project, u.finding.variable or "", sa, kid,
+            out.append(KeyExposure("usage", usage_subject(u), u.file_project, u.finding.variable or "", sa, kid,
                                 status.get(kid), file=u.file_path, start_line=u.finding.line,
                                 end_line=u.finding.end_line, ref=u.ref, jobs=u.finding.jobs,
                                 detail=f"{u.finding.kind}: {u.finding.detail}"))

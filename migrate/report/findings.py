@@ -69,7 +69,7 @@ class KeyFinding:
 
 
 @dataclass(frozen=True)
-class Exposure:
+class KeyExposure:
     """One place a key is held (a CI/CD variable) or used (a CI file location).
 
     The unit of a GitLab vulnerability and of an offender row in `check`. Never holds key material:
@@ -186,7 +186,7 @@ class FindingsDocument:
     summary: Summary
     keys: tuple[KeyFinding, ...]
     projects: tuple[ProjectFinding, ...]
-    exposures: tuple[Exposure, ...]
+    exposures: tuple[KeyExposure, ...]
     controls: tuple[ControlFinding, ...]
     manual: tuple[ReviewItem, ...]
     errors: tuple[ReviewItem, ...]

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from migrate.report.findings import Exposure, FindingsDocument
+from migrate.report.findings import FindingsDocument, KeyExposure
 from migrate.report.text import framework_refs
 
 FILENAME = "gl-secret-detection-report.json"
@@ -45,7 +45,7 @@ def _time(ts: str) -> str:
     return ts.replace("Z", "")[:19]
 
 
-def _identifiers(e: Exposure, doc: FindingsDocument) -> list[dict[str, str]]:
+def _identifiers(e: KeyExposure, doc: FindingsDocument) -> list[dict[str, str]]:
     rule = "gcp-sa-key-ci-variable" if e.kind == "variable" else "gcp-sa-key-ci-usage"
     ids = [{"type": "wif_migrate_rule_id", "name": "Google Cloud service-account key in GitLab CI", "value": rule}]
     if e.key_id:
@@ -58,7 +58,7 @@ def _identifiers(e: Exposure, doc: FindingsDocument) -> list[dict[str, str]]:
     return ids[:20]
 
 
-def _describe(e: Exposure) -> tuple[str, str, str]:
+def _describe(e: KeyExposure) -> tuple[str, str, str]:
     key = f"key {e.key_id} of {e.service_account}" if e.key_id else "a value suspected to be a key"
     status = f" (migration status: {e.key_status})" if e.key_status else ""
     if e.kind == "variable":
@@ -86,7 +86,7 @@ SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 Commits = Mapping[tuple[str, str, str], str]  # (project, file, ref) -> commit SHA
 
 
-def _reader_of(e: Exposure, doc: FindingsDocument) -> Exposure | None:
+def _reader_of(e: KeyExposure, doc: FindingsDocument) -> KeyExposure | None:
     """For a variable: a usage of it (same name, in the owner or below it)."""
     for u in doc.exposures:
         if u.kind == "usage" and u.variable == e.variable and u.file and (
@@ -95,7 +95,7 @@ def _reader_of(e: Exposure, doc: FindingsDocument) -> Exposure | None:
     return None
 
 
-def _location(e: Exposure, doc: FindingsDocument, commits: Commits) -> dict[str, Any] | None:
+def _location(e: KeyExposure, doc: FindingsDocument, commits: Commits) -> dict[str, Any] | None:
     where = e if e.kind == "usage" else _reader_of(e, doc)
     if where is None or not where.file:
         return None
@@ -108,7 +108,7 @@ def _location(e: Exposure, doc: FindingsDocument, commits: Commits) -> dict[str,
     return location
 
 
-def _vulnerability(e: Exposure, doc: FindingsDocument, location: dict[str, Any]) -> dict[str, Any]:
+def _vulnerability(e: KeyExposure, doc: FindingsDocument, location: dict[str, Any]) -> dict[str, Any]:
     name, desc, extract = _describe(e)
     return {
         "id": str(uuid.uuid5(_NAMESPACE, f"{e.kind}|{e.subject}|{e.key_id}")),

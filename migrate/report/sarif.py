@@ -17,7 +17,7 @@ import json
 import uuid
 from typing import Any
 
-from migrate.report.findings import Exposure, FindingsDocument
+from migrate.report.findings import FindingsDocument, KeyExposure
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 VERSION = "2.1.0"
@@ -30,7 +30,7 @@ LEVEL = {None: "error", "found": "error", "mr_opened": "error", "migrated": "war
          "deleted": "note"}
 
 
-def _message(e: Exposure) -> str:
+def _message(e: KeyExposure) -> str:
     key = f"key {e.key_id} of {e.service_account}" if e.key_id else "a value suspected to be a key"
     status = f" (migration status: {e.key_status})" if e.key_status else ""
     if e.kind == "variable":
@@ -40,7 +40,7 @@ def _message(e: Exposure) -> str:
     return f"{e.project}/{e.file}{jobs} authenticates with {key}{via}{status}."
 
 
-def _result(e: Exposure, index: dict[str, int]) -> dict[str, Any]:
+def _result(e: KeyExposure, index: dict[str, int]) -> dict[str, Any]:
     rule_id = RULES[e.kind][0]
     result: dict[str, Any] = {
         "ruleId": rule_id, "ruleIndex": index[rule_id], "level": LEVEL.get(e.key_status, "error"),

@@ -36,7 +36,7 @@ class RuleSyntaxError(ValueError):
 
 
 @dataclass(frozen=True)
-class Decision:
+class RuleDecision:
     """Whether a job is created and how it runs. `when` is None when the job is not created."""
 
     when: str | None
@@ -175,10 +175,10 @@ def _exists(patterns: Any, file_exists: FileExists) -> bool:
 
 
 def evaluate_rules(rules: Any, env: Mapping[str, str], file_exists: FileExists,
-                   default_when: str = "on_success") -> Decision:
+                   default_when: str = "on_success") -> RuleDecision:
     """`rules:` of a job (or `workflow:`): the first rule whose clauses all match decides."""
     if not isinstance(rules, list):
-        return Decision(None, "rules: is not a list")
+        return RuleDecision(None, "rules: is not a list")
     for n, rule in enumerate(rules, 1):
         if not isinstance(rule, Mapping):
             continue
@@ -189,9 +189,9 @@ def evaluate_rules(rules: Any, env: Mapping[str, str], file_exists: FileExists,
         when = str(rule.get("when") or default_when)
         variables = {str(k): str(v) for k, v in (rule.get("variables") or {}).items()}
         cond = f"if: {rule['if']}" if "if" in rule else "(no condition)"
-        return Decision(None if when == "never" else when, f"rule {n} matched ({cond}), when: {when}",
+        return RuleDecision(None if when == "never" else when, f"rule {n} matched ({cond}), when: {when}",
                         rule.get("allow_failure"), variables or None)
-    return Decision(None, "no rule matched")
+    return RuleDecision(None, "no rule matched")
 
 
 def _ref_matches(item: str, ref: str, ref_type: str, source: str) -> bool:
@@ -222,37 +222,37 @@ def _refs_clause(spec: Any) -> tuple[list[str] | None, list[str]]:
 
 
 def evaluate_only_except(job: Mapping[str, Any], env: Mapping[str, str], ref: str, ref_type: str,
-                         source: str) -> Decision:
+                         source: str) -> RuleDecision:
     when = str(job.get("when") or "on_success")
     if "only" in job:
         refs, exprs = _refs_clause(job["only"])
         if refs is not None and not any(_ref_matches(r, ref, ref_type, source) for r in refs):
-            return Decision(None, f"only: {refs} does not match {ref_type} {ref} ({source})")
+            return RuleDecision(None, f"only: {refs} does not match {ref_type} {ref} ({source})")
         if exprs and not any(evaluate_if(e, env) for e in exprs):
-            return Decision(None, "only: variables did not match")
+            return RuleDecision(None, "only: variables did not match")
     elif ref_type not in ("branch", "tag"):
-        return Decision(None, "default only: [branches, tags] does not match")
+        return RuleDecision(None, "default only: [branches, tags] does not match")
     if "except" in job:
         refs, exprs = _refs_clause(job["except"])
         if refs and any(_ref_matches(r, ref, ref_type, source) for r in refs):
-            return Decision(None, f"except: {refs} matches {ref_type} {ref}")
+            return RuleDecision(None, f"except: {refs} matches {ref_type} {ref}")
         if exprs and any(evaluate_if(e, env) for e in exprs):
-            return Decision(None, "except: variables matched")
-    return Decision(None if when == "never" else when, f"when: {when}")
+            return RuleDecision(None, "except: variables matched")
+    return RuleDecision(None if when == "never" else when, f"when: {when}")
 
 
 def decide(job: Mapping[str, Any], env: Mapping[str, str], ref: str, ref_type: str, source: str,
-           file_exists: FileExists) -> Decision:
+           file_exists: FileExists) -> RuleDecision:
     """Whether (and how) `job` is part of a pipeline for `ref` started by `source`."""
     if "rules" in job:
         return evaluate_rules(job["rules"], env, file_exists, str(job.get("when") or "on_success"))
     return evaluate_only_except(job, env, ref, ref_type, source)
 
 
-def workflow_allows(workflow: Any, env: Mapping[str, str], file_exists: FileExists) -> Decision:
+def workflow_allows(workflow: Any, env: Mapping[str, str], file_exists: FileExists) -> RuleDecision:
     """`workflow:rules`: no rule matching (or `when: never`) means no pipeline at all."""
     if not isinstance(workflow, Mapping) or "rules" not in workflow:
-        return Decision("always", "no workflow rules")
+        return RuleDecision("always", "no workflow rules")
     return evaluate_rules(workflow["rules"], env, file_exists, "always")
 
 

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrate.sandbox.jobrules import Decision, RuleSyntaxError, decide, glob_exists, workflow_allows
+from migrate.sandbox.jobrules import RuleDecision, RuleSyntaxError, decide, glob_exists, workflow_allows
 from migrate.sandbox.jobscript import AuthAttempt, GoogleEndpoints, GoogleSignIn, Shell
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class SandboxPipelineRunner:
         try:
             workflow = workflow_allows(config.get("workflow"), base_env, exists)
         except RuleSyntaxError as exc:
-            workflow = Decision(None, f"workflow rules: {exc}")
+            workflow = RuleDecision(None, f"workflow rules: {exc}")
         runs: list[JobRun] = []
         self.runs[pipeline.id] = runs
         stages = self._stages(config)
@@ -138,7 +138,7 @@ class SandboxPipelineRunner:
             try:
                 decision = decide(job_cfg, env, pipeline.ref, ctx["ref_type"], pipeline.source, exists)
             except RuleSyntaxError as exc:
-                decision = Decision(None, str(exc))
+                decision = RuleDecision(None, str(exc))
             if decision.when is None:
                 self._drop(app, pipeline, job, runs, decision.reason)
                 continue
@@ -164,7 +164,7 @@ class SandboxPipelineRunner:
             ctx = self._context(app, project, pipeline)
         job_cfg = self._job_config(job, config)
         env, _files, _names = self._job_env(app, project, pipeline, job, job_cfg, config, ctx, None, Masker())
-        decision = Decision("on_success", "played by a user")
+        decision = RuleDecision("on_success", "played by a user")
         run = self._run_job(app, project, pipeline, job, job_cfg, config, ctx, env, decision)
         self._finish(app, job, self.runs.setdefault(pipeline.id, []), run, status=run.status)
 
@@ -297,7 +297,7 @@ class SandboxPipelineRunner:
 
     def _run_job(self, app: Any, project: Any, pipeline: Any, job: Any, job_cfg: Mapping[str, Any],
                  config: Mapping[str, Any], ctx: Mapping[str, Any], rule_env: Mapping[str, str],
-                 decision: Decision) -> JobRun:
+                 decision: RuleDecision) -> JobRun:
         lines: list[str] = []
         masker = Masker()
         environment = _environment_name(job_cfg.get("environment"))

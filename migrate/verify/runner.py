@@ -45,7 +45,7 @@ from migrate.core.errors import WifMigrateError
 from migrate.core.model import Action, Outcome, Plan
 from migrate.core.progress import Progress, SilentProgress
 from migrate.core.state import State
-from migrate.verify.ports import JobInfo, PipelineInfo, PipelineReader
+from migrate.verify.ports import PipelineInfo, PipelineJob, PipelineReader
 from migrate.verify.propagation import explain, parse_time, within_propagation
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ _NOT_RUN = ("its rules/only/except left it out of this pipeline (it runs only on
             "other refs or environments); it stays pending until it runs after the merge")
 
 
-def judge_jobs(project: str, pipeline: PipelineInfo, jobs: Sequence[JobInfo], expected: Iterable[str],
+def judge_jobs(project: str, pipeline: PipelineInfo, jobs: Sequence[PipelineJob], expected: Iterable[str],
                reader: PipelineReader) -> ProjectCheck:
     """Job-level evidence: each job that used the key ran after the merge, succeeded and printed
     the marker (module docstring)."""
@@ -198,7 +198,7 @@ def judge_jobs(project: str, pipeline: PipelineInfo, jobs: Sequence[JobInfo], ex
                         "federation and succeeded", pipeline.id, pipeline.web_url, rows)
 
 
-def _judge_by_marker(project: str, pipeline: PipelineInfo, jobs: Sequence[JobInfo], reader: PipelineReader,
+def _judge_by_marker(project: str, pipeline: PipelineInfo, jobs: Sequence[PipelineJob], reader: PipelineReader,
                      rows: tuple[dict[str, Any], ...]) -> ProjectCheck:
     """A template's consumer: its jobs that extend the template are the ones printing the marker."""
     failed = [j for j in jobs if j.status == "failed" and not j.allow_failure]

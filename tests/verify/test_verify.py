@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER
-from migrate.verify.ports import JobInfo, PipelineInfo
+from migrate.verify.ports import PipelineInfo, PipelineJob
 from migrate.verify.runner import (
     exit_code,
     failure_reason,
@@ -64,23 +64,23 @@ def test_failed_job_reason_comes_from_its_log_redacted() -> None:
     assert "PRIVATE KEY" not in failure_reason(f"secret:\n{PEM_HEADER}\nMIIEv" + "A" * 80 + "\n")
     assert redact("token ya29." + "x" * 70).startswith("[redacted")
     check = judge_jobs("acme/api", pl(7, "m", "t", "failed"),
-                       [JobInfo(70, "deploy", "deploy", "failed"), JobInfo(71, "test", "test", "success")],
+                       [PipelineJob(70, "deploy", "deploy", "failed"), PipelineJob(71, "test", "test", "success")],
                        ["deploy"], Traces({70: log}))  # type: ignore[arg-type]
     assert check.status == "failed" and "job deploy (70) failed in pipeline 7" in check.detail
 
 
 def test_judging_jobs() -> None:
-    ok = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy", "d", "success"), JobInfo(2, "x", "t", "failed")],
+    ok = judge_jobs("p", pl(1, "s", "t"), [PipelineJob(1, "deploy", "d", "success"), PipelineJob(2, "x", "t", "failed")],
                     ["deploy"], Traces({1: SIGNED}))  # type: ignore[arg-type]
     assert ok.status == "verified"  # only the authenticating job counts
-    manual = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy", "d", "manual")], ["deploy"], Traces({}))  # type: ignore[arg-type]
+    manual = judge_jobs("p", pl(1, "s", "t"), [PipelineJob(1, "deploy", "d", "manual")], ["deploy"], Traces({}))  # type: ignore[arg-type]
     assert manual.status == "pending" and "manual job not played" in manual.detail
     assert manual.unverified == ({"project": "p", "job": "deploy", "reason": "manual job not played yet"},)
-    template = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy-prod", "d", "success"),
-                                                 JobInfo(2, "lint", "t", "success")], [".gcp-auth"],
+    template = judge_jobs("p", pl(1, "s", "t"), [PipelineJob(1, "deploy-prod", "d", "success"),
+                                                 PipelineJob(2, "lint", "t", "success")], [".gcp-auth"],
                           Traces({1: SIGNED, 2: "$ yamllint .\n"}))  # type: ignore[arg-type]
     assert template.status == "verified" and "deploy-prod" in template.detail and "lint" not in template.detail
-    unsigned = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy-prod", "d", "success")], [".gcp-auth"],
+    unsigned = judge_jobs("p", pl(1, "s", "t"), [PipelineJob(1, "deploy-prod", "d", "success")], [".gcp-auth"],
                           Traces({1: "$ ./build.sh\n"}))  # type: ignore[arg-type]
     assert unsigned.status == "pending" and unsigned.unverified
 
@@ -88,7 +88,7 @@ def test_judging_jobs() -> None:
 def test_a_job_that_did_not_run_keeps_the_project_pending() -> None:
     """The attack from issue 16: the keyed job runs only on tags; the pipeline after the merge ran
     only a build job that never touches Google. That is not evidence: pending, naming the job."""
-    check = judge_jobs("acme/release", pl(9, "m", "t"), [JobInfo(90, "build", "build", "success")],
+    check = judge_jobs("acme/release", pl(9, "m", "t"), [PipelineJob(90, "build", "build", "success")],
                        ["publish"], Traces({90: "$ make\n"}))  # type: ignore[arg-type]
     assert check.status == "pending", check
     assert check.unverified[0]["job"] == "publish" and "did not run" in check.unverified[0]["reason"]
@@ -96,11 +96,11 @@ def test_a_job_that_did_not_run_keeps_the_project_pending() -> None:
 
 
 def test_a_job_that_succeeded_without_the_marker_is_not_verified() -> None:
-    check = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy", "d", "success")], ["deploy"],
+    check = judge_jobs("p", pl(1, "s", "t"), [PipelineJob(1, "deploy", "d", "success")], ["deploy"],
                        Traces({1: "$ gcloud auth login --cred-file=c.json || true\n$ ./deploy.sh\n"}))  # type: ignore[arg-type]
     assert check.status == "pending" and "marker" in check.unverified[0]["reason"]
     # the marker must be a line of its own, not a word in some other output
-    fake = judge_jobs("p", pl(1, "s", "t"), [JobInfo(1, "deploy", "d", "success")], ["deploy"],
+    fake = judge_jobs("p", pl(1, "s", "t"), [PipelineJob(1, "deploy", "d", "success")], ["deploy"],
                       Traces({1: f"$ echo 'not {MARKER} really'\n"}))  # type: ignore[arg-type]
     assert fake.status == "pending"
 
@@ -112,7 +112,7 @@ def test_exit_code() -> None:
 class Commit:
     """A PipelineReader over a few pipelines of one project (what check_project reads)."""
 
-    def __init__(self, pipelines: list[PipelineInfo], jobs: dict[int, list[JobInfo]], logs: dict[int, str]) -> None:
+    def __init__(self, pipelines: list[PipelineInfo], jobs: dict[int, list[PipelineJob]], logs: dict[int, str]) -> None:
         self._pipelines, self._jobs, self.logs = pipelines, jobs, logs
 
     def default_branch(self, project: str) -> str:
@@ -124,7 +124,7 @@ class Commit:
     def pipelines_at(self, project: str, sha: str) -> list[PipelineInfo]:
         return [p for p in self._pipelines if p.sha == sha]
 
-    def jobs(self, project: str, pipeline_id: int) -> list[JobInfo]:
+    def jobs(self, project: str, pipeline_id: int) -> list[PipelineJob]:
         return self._jobs.get(pipeline_id, [])
 
     def trace(self, project: str, job_id: int) -> str:
@@ -139,23 +139,23 @@ def test_a_tag_only_job_is_verified_by_a_tag_pipeline_of_the_merged_commit() -> 
 
     mr = MRInfo(1, "merged", "t", "", (), "", "b", "main", sha="h", merge_commit_sha="m")
     branch = PipelineInfo(1, "m", "main", "success", "push", "t1")
-    build = [JobInfo(10, "assemble", "build", "success")]
+    build = [PipelineJob(10, "assemble", "build", "success")]
 
     def tag(pid: int, sha: str, status: str = "success") -> PipelineInfo:
         return PipelineInfo(pid, sha, "v1.0.0", status, "push", "t2")
 
-    def check(pipelines: list[PipelineInfo], jobs: dict[int, list[JobInfo]], logs: dict[int, str]) -> object:
+    def check(pipelines: list[PipelineInfo], jobs: dict[int, list[PipelineJob]], logs: dict[int, str]) -> object:
         reader = Commit(pipelines, {1: build, **jobs}, logs)
         return check_project(reader, "acme/app", "main", mr, ["distribute"])  # type: ignore[arg-type]
 
     alone = check([branch], {}, {})
     assert alone.status == "pending" and "did not run" in alone.detail  # type: ignore[attr-defined]
-    ok = check([branch, tag(2, "m")], {2: [JobInfo(20, "distribute", "d", "success")]}, {20: SIGNED})
+    ok = check([branch, tag(2, "m")], {2: [PipelineJob(20, "distribute", "d", "success")]}, {20: SIGNED})
     assert ok.status == "verified" and "distribute in pipeline 2 (v1.0.0)" in ok.detail  # type: ignore[attr-defined]
-    other_commit = check([branch, tag(2, "later")], {2: [JobInfo(20, "distribute", "d", "success")]}, {20: SIGNED})
+    other_commit = check([branch, tag(2, "later")], {2: [PipelineJob(20, "distribute", "d", "success")]}, {20: SIGNED})
     assert other_commit.status == "pending"  # type: ignore[attr-defined]
-    unmarked = check([branch, tag(2, "m")], {2: [JobInfo(20, "distribute", "d", "success")]}, {20: "ok\n"})
+    unmarked = check([branch, tag(2, "m")], {2: [PipelineJob(20, "distribute", "d", "success")]}, {20: "ok\n"})
     assert unmarked.status == "pending"  # type: ignore[attr-defined]
-    failed = check([branch, tag(2, "m", "failed")], {2: [JobInfo(20, "distribute", "d", "failed")]},
+    failed = check([branch, tag(2, "m", "failed")], {2: [PipelineJob(20, "distribute", "d", "failed")]},
                    {20: "ERROR: (gcloud.auth.login) refused\n"})
     assert failed.status == "failed" and "v1.0.0" in failed.detail  # type: ignore[attr-defined]

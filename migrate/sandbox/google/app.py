@@ -22,7 +22,7 @@ from typing import Any
 
 from migrate.sandbox.clock import Clock
 from migrate.sandbox.google import activity, iam, resourcemanager, tokens, wif
-from migrate.sandbox.google.errors import GoogleError, OAuthError, permission_denied, unauthenticated
+from migrate.sandbox.google.errors import GoogleApiError, OAuthError, permission_denied, unauthenticated
 from migrate.sandbox.google.oidc import JwksCache
 from migrate.sandbox.google.quota import GOOGLE_DEFAULTS, Quotas
 from migrate.sandbox.google.state import FederatedPrincipal, GoogleWorld, Token, load_world
@@ -75,14 +75,14 @@ class GoogleApp(App):
             if self.quotas is not None:
                 self.quotas.charge(req.method, req.path)
             return super().dispatch(req)
-        except (GoogleError, OAuthError) as exc:
+        except (GoogleApiError, OAuthError) as exc:
             return exc.response()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return GoogleError(400, f"Invalid JSON payload received. {type(exc).__name__}: {exc.msg if isinstance(exc, json.JSONDecodeError) else 'not UTF-8'}",
+            return GoogleApiError(400, f"Invalid JSON payload received. {type(exc).__name__}: {exc.msg if isinstance(exc, json.JSONDecodeError) else 'not UTF-8'}",
                                "INVALID_ARGUMENT").response()
 
     def error(self, status: int, message: str) -> Response:
-        return GoogleError(status, message).response()
+        return GoogleApiError(status, message).response()
 
     # --- auth --------------------------------------------------------------------------------------
     def bearer(self, req: Request) -> Token:

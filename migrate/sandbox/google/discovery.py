@@ -19,7 +19,7 @@ import re
 from importlib import resources
 from typing import Any
 
-from migrate.sandbox.google.errors import GoogleError, bad_request
+from migrate.sandbox.google.errors import GoogleApiError, bad_request
 
 _PROTO_TYPE: dict[tuple[Any, Any], str] = {
     ("string", None): "TYPE_STRING", ("boolean", None): "TYPE_BOOL", ("integer", "int32"): "TYPE_INT32",
@@ -57,17 +57,17 @@ class _Violations:
 def validate(api: str, version: str, schema: str, body: Any, at: str = "") -> dict[str, Any]:
     """Check `body` against `schema`; `at` is the proto name of the body field ('' = root).
 
-    Raises GoogleError(400 INVALID_ARGUMENT) listing every violation, as the real API does.
+    Raises GoogleApiError(400 INVALID_ARGUMENT) listing every violation, as the real API does.
     """
     doc = document(api, version)
     violations = _Violations()
     if not isinstance(body, dict):
         msg = f"Invalid JSON payload received. Expected an object{_at(at)}."
-        raise GoogleError(400, msg, "INVALID_ARGUMENT", [bad_request([(at, msg)])])
+        raise GoogleApiError(400, msg, "INVALID_ARGUMENT", [bad_request([(at, msg)])])
     out = _object(doc, doc["schemas"][schema], body, at, violations)
     if violations.items:
         message = "\n".join(m for _, m in violations.items)
-        raise GoogleError(400, message, "INVALID_ARGUMENT", [bad_request(violations.items)])
+        raise GoogleApiError(400, message, "INVALID_ARGUMENT", [bad_request(violations.items)])
     return out
 
 

@@ -38,7 +38,7 @@ GRPC_CODE = {
 }
 
 
-class GoogleError(Exception):
+class GoogleApiError(Exception):
     """A google.rpc.Status-shaped error answer."""
 
     def __init__(self, code: int, message: str, status: str | None = None,
@@ -83,35 +83,35 @@ def bad_request(violations: list[tuple[str, str]]) -> dict[str, Any]:
                                 for f, d in violations]}
 
 
-def invalid(message: str, field: str = "") -> GoogleError:
-    return GoogleError(400, message, "INVALID_ARGUMENT", [bad_request([(field, message)])])
+def invalid(message: str, field: str = "") -> GoogleApiError:
+    return GoogleApiError(400, message, "INVALID_ARGUMENT", [bad_request([(field, message)])])
 
 
-def not_found(message: str) -> GoogleError:
-    return GoogleError(404, message, "NOT_FOUND")
+def not_found(message: str) -> GoogleApiError:
+    return GoogleApiError(404, message, "NOT_FOUND")
 
 
-def already_exists(message: str = "Requested entity already exists") -> GoogleError:
-    return GoogleError(409, message, "ALREADY_EXISTS")
+def already_exists(message: str = "Requested entity already exists") -> GoogleApiError:
+    return GoogleApiError(409, message, "ALREADY_EXISTS")
 
 
-def failed_precondition(message: str) -> GoogleError:
-    return GoogleError(400, message, "FAILED_PRECONDITION")
+def failed_precondition(message: str) -> GoogleApiError:
+    return GoogleApiError(400, message, "FAILED_PRECONDITION")
 
 
 def permission_denied(permission: str, resource: str | None = None,
-                      domain: str = "iam.googleapis.com") -> GoogleError:
+                      domain: str = "iam.googleapis.com") -> GoogleApiError:
     """The 403 every Google API answers for a missing permission *or* an invisible resource.
 
     IAM's message does not name the resource; Resource Manager's and others' do."""
     where = f"resource '{resource}'" if resource and domain != "iam.googleapis.com" else "resource"
-    return GoogleError(
+    return GoogleApiError(
         403, f"Permission '{permission}' denied on {where} (or it may not exist).",
         "PERMISSION_DENIED", [error_info("IAM_PERMISSION_DENIED", domain, permission=permission)])
 
 
-def unauthenticated(reason: str = "CREDENTIALS_MISSING") -> GoogleError:
-    return GoogleError(
+def unauthenticated(reason: str = "CREDENTIALS_MISSING") -> GoogleApiError:
+    return GoogleApiError(
         401,
         "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
         "cookie or other valid authentication credential. See "
@@ -119,6 +119,6 @@ def unauthenticated(reason: str = "CREDENTIALS_MISSING") -> GoogleError:
         "UNAUTHENTICATED", [error_info(reason, "googleapis.com")])
 
 
-def aborted_concurrent() -> GoogleError:
-    return GoogleError(409, "There were concurrent policy changes. Please retry the whole "
+def aborted_concurrent() -> GoogleApiError:
+    return GoogleApiError(409, "There were concurrent policy changes. Please retry the whole "
                        "read-modify-write with exponential backoff.", "ABORTED")

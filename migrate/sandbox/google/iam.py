@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from migrate.sandbox.google.discovery import validate
 from migrate.sandbox.google.errors import (
-    GoogleError,
+    GoogleApiError,
     aborted_concurrent,
     invalid,
     not_found,
@@ -269,7 +269,7 @@ def set_key_disabled(app: GoogleApp, req: Request, disabled: bool) -> Response:
         key = find_key(app, req, f"iam.serviceAccountKeys.{verb}")
         validate("iam", "v1", f"{verb.capitalize()}ServiceAccountKeyRequest", body)
         if key.key_type == "SYSTEM_MANAGED":
-            raise GoogleError(400, "System-managed keys cannot be disabled or enabled.", "FAILED_PRECONDITION")
+            raise GoogleApiError(400, "System-managed keys cannot be disabled or enabled.", "FAILED_PRECONDITION")
         key.disabled = disabled
         key.disable_reason = "USER_INITIATED"  # the extended status (exposure) stays
     return Response.json({})
@@ -279,6 +279,6 @@ def delete_key(app: GoogleApp, req: Request) -> Response:
     with app.lock:
         key = find_key(app, req, "iam.serviceAccountKeys.delete")
         if key.key_type == "SYSTEM_MANAGED":
-            raise GoogleError(400, "System-managed keys cannot be deleted.", "FAILED_PRECONDITION")
+            raise GoogleApiError(400, "System-managed keys cannot be deleted.", "FAILED_PRECONDITION")
         key.deleted = True
     return Response.json({})

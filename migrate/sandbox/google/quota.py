@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from migrate.sandbox.google.errors import GoogleError
+from migrate.sandbox.google.errors import GoogleApiError
 
 GOOGLE_DEFAULTS = {"iam_writes": 600, "wif_writes": 60}
 _WIF = re.compile(r"^/v1/projects/([^/]+)/locations/global/workloadIdentityPools(?:/|$)")
@@ -101,9 +101,9 @@ class Quotas:
         return best
 
 
-def exhausted(quota: str, project: str, limit: int) -> GoogleError:
+def exhausted(quota: str, project: str, limit: int) -> GoogleApiError:
     metric, limit_name = _METRIC[quota]
-    return GoogleError(
+    return GoogleApiError(
         429, f"Quota exceeded for quota metric '{metric}' and limit '{limit_name}' of service "
         f"'iam.googleapis.com' for consumer 'project:{project}'.", "RESOURCE_EXHAUSTED",
         [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMIT_EXCEEDED",

@@ -25,7 +25,7 @@ import jwt
 
 from migrate.sandbox.google import cel
 from migrate.sandbox.google.discovery import validate
-from migrate.sandbox.google.errors import GoogleError, OAuthError, invalid, permission_denied
+from migrate.sandbox.google.errors import GoogleApiError, OAuthError, invalid, permission_denied
 from migrate.sandbox.google.oidc import unverified_claims, verify_signature
 from migrate.sandbox.google.state import FederatedPrincipal, Provider, ServiceAccount, Token, rfc3339
 from migrate.sandbox.http import Request, Response
@@ -225,11 +225,11 @@ def generate_access_token(app: GoogleApp, req: Request) -> Response:
         sa = app.world.service_accounts.get(email) or next(
             (s for s in app.world.service_accounts.values() if s.unique_id == email), None)
         if sa is None:
-            raise GoogleError(404, f"Not found; Gaia id not found for email {email}", "NOT_FOUND")
+            raise GoogleApiError(404, f"Not found; Gaia id not found for email {email}", "NOT_FOUND")
         if not _may_impersonate(app, caller, sa):
             raise permission_denied(permission)
         if sa.disabled:
-            raise GoogleError(400, "Precondition check failed.", "FAILED_PRECONDITION")
+            raise GoogleApiError(400, "Precondition check failed.", "FAILED_PRECONDITION")
     token = app.mint_token("service_account", service_account=sa.email, scopes=tuple(scopes),
                            lifetime_s=lifetime)
     expire = app.clock.now() + timedelta(seconds=lifetime)

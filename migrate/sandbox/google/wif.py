@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from migrate.sandbox.google import cel
 from migrate.sandbox.google.discovery import camel, validate
 from migrate.sandbox.google.errors import (
-    GoogleError,
+    GoogleApiError,
     already_exists,
     failed_precondition,
     invalid,
@@ -384,7 +384,7 @@ def undelete(app: GoogleApp, req: Request, provider: bool) -> Response:
     with app.lock:
         target = _target(app, req, provider, "undelete")
         if target.state != "DELETED":
-            raise GoogleError(400, "The resource is not deleted.", "FAILED_PRECONDITION")
+            raise GoogleApiError(400, "The resource is not deleted.", "FAILED_PRECONDITION")
 
         def apply() -> dict[str, Any]:
             target.state = "ACTIVE"
