@@ -36,6 +36,7 @@ from migrate.ci.effective import Resolved
 MAX_EFFECTIVE_LINES = 120_000
 MAX_REASONS = 5  # script lines over all effective jobs; beyond that we do not guess
 GAC_NAMES = credvars.variable_names()  # tools' credential variables (migrate/ci/credvars.yaml)
+REWRITABLE_NAMES = frozenset(e.name for e in credvars.catalogue() if e.kind == "variable" and e.rewritable)
 PATH_HARMLESS = frozenset({"rm", "chmod", "chown", "ls", "test", "[", "stat", "mkdir", "touch", "true"})
 LINE_HARMLESS = frozenset({"echo", "exit", "return", "then", "fi", "else", "true", ":", "printf"})
 _PIECE_SPLIT = re.compile(r"[\s\"'`()=:,;|&<>]+")
@@ -69,7 +70,10 @@ def compare(before: Resolved, after: Resolved, expect: Expectation) -> list[str]
         failures.append(f"the set of jobs changed (missing: {', '.join(missing[:4]) or '-'}; "
                         f"new: {', '.join(added[:4]) or '-'})")
     for key in sorted(set(before.globals) | set(after.globals)):
-        if before.globals.get(key) != after.globals.get(key):
+        old_global = before.globals.get(key)
+        if key == "variables":
+            old_global = _credential_variables_federated(old_global, after.globals.get(key), expect.key_vars)
+        if old_global != after.globals.get(key):
             failures.append(f"top-level `{key}` changed")
     before_jobs, after_jobs = dict(before.jobs), dict(after.jobs)
     if not any(is_keyed(job, expect.key_vars, frozenset()) for job in before_jobs.values()):
@@ -94,7 +98,10 @@ def job_failures(old: Mapping[str, Any], new: Mapping[str, Any], name: str, expe
     failures: list[str] = []
     ignored = {"before_script", "script", "after_script", "id_tokens", "identity"}
     for keyword in sorted((set(old) | set(new)) - ignored):
-        if old.get(keyword) != new.get(keyword):
+        before, after = old.get(keyword), new.get(keyword)
+        if keyword == "variables":
+            before = _credential_variables_federated(before, after, expect.key_vars)
+        if before != after:
             failures.append(f"`{keyword}` changed")
     paths = key_paths(old, expect.key_vars)
     keyed = is_keyed(old, expect.key_vars, paths)
@@ -143,7 +150,39 @@ def is_keyed(job: Mapping[str, Any], key_vars: Iterable[str], paths: frozenset[s
     for line in _script_lines(job):
         if "activate-service-account" in line or "_json_key" in line or set(shell.var_refs(line)) & keys:
             return True
-    return False
+    return bool(_credential_variable_keys(job, keys))
+
+
+# A catalogued credential variable pointed at the job's credential configuration (the only change
+# to `variables:` a rewrite may make): `NAME: $KEY` → `NAME: <this path>` (migrate.ci.rewrite).
+FEDERATED_CONFIG_PATH = "${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.json"
+
+
+def _value(value: Any) -> str:
+    value = value.get("value") if isinstance(value, dict) else value
+    return value if isinstance(value, str) else ""
+
+
+def _credential_variable_keys(job: Mapping[str, Any], keys: Iterable[str]) -> set[str]:
+    """Key variables the job hands to a tool through a catalogued credential variable (`NAME: $KEY`)."""
+    wanted = set(keys)
+    return {var for name, value in _mapping(job.get("variables")).items() if str(name) in REWRITABLE_NAMES
+            for var in [shell.single_var(_value(value))] if var in wanted}
+
+
+def _credential_variables_federated(before: Any, after: Any, keys: Iterable[str]) -> Any:
+    """`before` with each `NAME: $KEY` (catalogued, external_account accepted) taken as equal to
+    `after`'s when `after` points NAME at the credential configuration; anything else unchanged."""
+    old, new = _mapping(before), _mapping(after)
+    if not old or not new:
+        return before
+    wanted = set(keys)
+    result = dict(old)
+    for name, value in old.items():
+        if str(name) in REWRITABLE_NAMES and shell.single_var(_value(value)) in wanted and name in new \
+                and _value(new[name]) == FEDERATED_CONFIG_PATH:
+            result[name] = new[name]
+    return result
 
 
 def _aliases(job: Mapping[str, Any]) -> dict[str, str]:
@@ -480,7 +519,8 @@ _ACCOUNT = re.compile(r"(?:--service-account=|serviceAccounts/)([A-Za-z0-9._%+@-
 
 def _account_failures(old: Mapping[str, Any], new: Mapping[str, Any], name: str, expect: Expectation,
                       paths: frozenset[str]) -> list[str]:
-    used = sorted({var for line in _script_lines(old) for var in shell.var_refs(line) if var in expect.key_vars})
+    used = sorted({var for line in _script_lines(old) for var in shell.var_refs(line) if var in expect.key_vars}
+                  | _credential_variable_keys(old, expect.key_vars))
     named = {match.group(1) for line in _script_lines(new) for match in _ACCOUNT.finditer(line)}
     named |= _environment_account(new)
     # The rewritten job names its account literally, so it signs in as the same account in every

@@ -192,6 +192,7 @@ class Plan:
     variants: dict[tuple[tuple[int, int, str], int], dict[str, list[str]]] = dataclasses.field(default_factory=dict)
     shared: dict[tuple[tuple[int, int, str], int], Step] = dataclasses.field(default_factory=dict)
     environments: dict[str, str | None] = dataclasses.field(default_factory=dict)  # job -> static environment
+    extra_edits: list[emit.Replace | emit.Insert] = dataclasses.field(default_factory=list)  # YAML credential variables
 
     def put(self, step: Step, commands: list[str]) -> None:
         key = (step.unit.key, step.index)
@@ -222,8 +223,10 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], li
     plan = Plan(doc, options, token_var)
     if doc.stray:
         plan.problems.extend(f"line {f.first + 1}: {f.detail}" for f in doc.stray)
+    handled = _yaml_credentials(plan)
     for name, var, node in doc.remaps:
-        plan.problems.append(f"line {node.start_mark.line + 1}: " + _remap_reason(name, var))
+        if id(node) not in handled:
+            plan.problems.append(f"line {node.start_mark.line + 1}: " + _remap_reason(name, var))
     for job, item in doc.artifact_hits:
         plan.problems.append(f"line {item.start_mark.line + 1}: job {job} keeps the key file as an artifact; "
                              "jobs that download it would break")
@@ -237,7 +240,7 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], li
     _check_gac_users(plan)
     if plan.problems:
         raise Manual("\n".join(dict.fromkeys(plan.problems)))
-    edits = _unit_edits(plan)
+    edits = _unit_edits(plan) + plan.extra_edits
     edits += _emptied_scripts(doc, edits)
     if options.google_cloud_identity:
         tokens = TokenPlan(doc, "identity", token_var, options)
@@ -503,6 +506,74 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
             plan.keyed_jobs.add(context.name)
 
 
+def _yaml_credentials(plan: Plan) -> set[int]:
+    """`NAME: $KEY` in `variables:` where NAME is a catalogued credential variable whose tool accepts
+    an external_account configuration (`credvars.yaml`): the value becomes the job's credential
+    configuration path, and the jobs that receive that value (the closest definition wins, as in
+    GitLab) write the token and the configuration first thing in their script. Only when every such
+    job signs in as one service account and starts its script at a list item only they run; anything
+    else stays manual (returned: the ids of the value nodes handled)."""
+    doc, options = plan.doc, plan.options
+    handled: set[int] = set()
+    if options.google_cloud_identity:
+        return handled
+    seen: set[int] = set()
+    for name, var, node in doc.remaps:
+        entry = credvars.entry(name)
+        if id(node) in seen or entry is None or not entry.rewritable or not isinstance(node, yaml.ScalarNode) \
+                or shell.single_var(str(node.value)) != var or node.start_mark.line != node.end_mark.line:
+            continue
+        seen.add(id(node))
+        edits = _yaml_credential_edits(plan, name, var, node)
+        if edits is not None:
+            plan.extra_edits.extend(edits)
+            handled.add(id(node))
+    return handled
+
+
+def _receives(context: Context, name: str, node: yaml.Node) -> bool:
+    values = [value for key, value in context.all_vars if key == name]
+    return bool(values) and var_node(values[-1]) is node
+
+
+def _yaml_credential_edits(plan: Plan, name: str, var: str, node: yaml.ScalarNode) -> list[emit.Replace | emit.Insert] | None:
+    doc = plan.doc
+    jobs = [c for c in doc.contexts if c.name != DEFAULT_CONTEXT and not c.name.startswith(".")]
+    receivers = [c for c in jobs if _receives(c, name, node)]
+    if not receivers:
+        return None  # a template whose jobs live in other files: by hand
+    inserts: dict[int, tuple[Unit, list[str]]] = {}
+    for context in receivers:
+        main = [step for step in context.steps if step.phase == "main"]
+        if not main or main[0].unit.kind != "item":
+            return None
+        unit = main[0].unit
+        plan.job = context.name
+        email = service_account(plan, var)
+        commands = [_write_token(plan, FILE_VAR_TOKEN),
+                    emit.printf_cred_config(plan.options.provider, email, FILE_VAR_TOKEN, FILE_VAR_CONFIG),
+                    *_marker(plan, None)]
+        if unit.first in inserts and inserts[unit.first][1] != commands:
+            return None  # one place, two accounts (per environment): by hand
+        inserts[unit.first] = (unit, commands)
+        plan.keyed_jobs.add(context.name)
+    for context in doc.contexts:  # a template job that sets the variable gets the token too (extends)
+        if context.name.startswith(".") and _receives(context, name, node):
+            plan.keyed_jobs.add(context.name)
+    starts = {line for line, _ in inserts.items()}
+    if any(c not in receivers and [s for s in c.steps if s.phase == "main"][:1]
+           and [s for s in c.steps if s.phase == "main"][0].unit.first in starts for c in jobs):
+        return None  # a job without the variable runs the same first line
+    line = doc.lines[node.start_mark.line]
+    ending = line[len(line.rstrip("\r\n")):]
+    body = line[:len(line) - len(ending)]
+    new = body[:node.start_mark.column] + FILE_VAR_CONFIG + body[node.end_mark.column:]
+    edits: list[emit.Replace | emit.Insert] = [emit.Replace(node.start_mark.line, node.start_mark.line, (new,))]
+    for unit, commands in inserts.values():
+        edits.append(emit.Insert(unit.first, tuple(unit.prefix + emit.yaml_scalar(c) for c in commands)))
+    return edits
+
+
 def _remap_reason(name: str, var: str) -> str:
     """Why a YAML variable set from a key variable is left to a human."""
     entry = credvars.entry(name)
@@ -510,8 +581,9 @@ def _remap_reason(name: str, var: str) -> str:
         return entry.manual_reason()
     if entry is not None:
         return (f"{name} ({entry.tool}) is set from key variable ${var} in `variables:`; {entry.tool} accepts an "
-                "external_account credential configuration there, but a credential variable set in `variables:` "
-                "is not rewritten automatically: point it at a credential configuration by hand")
+                "external_account credential configuration there, but the jobs that receive it sign in as different "
+                "service accounts at one place (per environment), start their script at a line other jobs run too, "
+                "or live in other files: point it at a credential configuration by hand")
     return f"variable {name} is set from key variable ${var}; move each environment to its own service account by hand"
 
 

@@ -130,12 +130,44 @@ def test_key_variable_in_a_catalogued_yaml_variable_is_found(entry: credvars.Cre
     assert "TOOL_KEY_FILE" in analysis.key_variables, (entry.name, analysis)
     assert any(f.variable == "TOOL_KEY_FILE" for f in analysis.findings)
     result = run(text)
-    assert result.status in ("manual", "rewritten")
-    if result.status == "manual":
+    if not entry.rewritable:
         reason = "\n".join(result.reasons)
-        assert entry.name in reason and entry.tool in reason, reason
-    else:
-        assert entry.rewritable and result.text is not None and "TOOL_KEY_FILE" not in result.text
+        assert result.status == "manual" and entry.name in reason and entry.tool in reason, reason
+        return
+    # the variable now names the job's credential configuration, written first thing in its script
+    assert result.status == "rewritten", result.reasons
+    assert result.text is not None and "TOOL_KEY_FILE" not in result.text
+    assert f'{entry.name}: "${{CI_BUILDS_DIR}}/.gcp_wif_${{CI_JOB_ID}}.json"' in result.text or \
+        'value: "${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.json"' in result.text, result.text
+    lines = result.text.splitlines()
+    first = lines.index("    - make release") - 2
+    assert lines[first].startswith('    - echo "${GCP_ID_TOKEN}" > ') and '"type":"external_account"' in lines[first + 1]
+    assert f"serviceAccounts/{SA}:generateAccessToken" in lines[first + 1]
+    assert analyze(result.text).findings == ()  # nothing reads the key any more
+
+
+def test_a_yaml_credential_variable_per_environment_stays_manual() -> None:
+    """Two jobs that receive the variable from one template need different accounts at one place:
+    the check can fail — the rewrite refuses rather than give both one account."""
+    text = dedent("""
+        .tool-auth:
+          variables:
+            SCCACHE_GCS_KEY_PATH: $TOOL_KEY_FILE
+          script:
+            - make release
+
+        build:staging:
+          extends: .tool-auth
+          environment: staging
+
+        build:production:
+          extends: .tool-auth
+          environment: production
+        """)
+    result = run(text, job_service_accounts={"build:staging": {"TOOL_KEY_FILE": "st@p.iam.gserviceaccount.com"},
+                                             "build:production": {"TOOL_KEY_FILE": "pr@p.iam.gserviceaccount.com"}})
+    assert result.status == "manual", result.diff
+    assert any("SCCACHE_GCS_KEY_PATH" in reason for reason in result.reasons), result.reasons
 
 
 @pytest.mark.parametrize("entry", FLAGS, ids=ids)

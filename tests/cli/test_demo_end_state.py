@@ -27,13 +27,15 @@ import pytest
 
 NOW = "2026-11-25T09:00:00Z"
 # Keys that retire end to end today, at least (bq-reader and gke-deployer since issue 16;
-# build-cache is the catalogue case: sccache reads the credential configuration through
-# SCCACHE_GCS_KEY_PATH; gcr-pusher and web-pusher log in to the registry without gcloud, through
+# build-cache and native-cache are the catalogue cases: sccache reads the credential configuration
+# through SCCACHE_GCS_KEY_PATH, set in a script and in a template's `variables:`; indexer's job was
+# written in flow style; gcr-pusher and web-pusher log in to the registry without gcloud, through
 # the STS exchange the issue-21 rewrite emits; ranker's file-type GOOGLE_APPLICATION_CREDENTIALS and
 # search-api's ${CI_PROJECT_DIR} path with a guard are rewritten too). The set only grows as the
 # other rewrites land.
-RETIRED_TODAY = {"bq-reader@acme-data", "gke-deployer@acme-prod", "build-cache@acme-prod", "gcr-pusher@acme-prod",
-                 "web-pusher@acme-prod", "ranker@acme-data", "search-deployer@acme-prod"}
+RETIRED_TODAY = {"bq-reader@acme-data", "gke-deployer@acme-prod", "build-cache@acme-prod", "native-cache@acme-prod",
+                 "gcr-pusher@acme-prod", "web-pusher@acme-prod", "ranker@acme-data", "search-deployer@acme-prod",
+                 "indexer@acme-data"}
 # Issue-21 patterns the demo holds, by project (file): their rewrites are issue 21 item 1.
 PATTERN_PROJECTS = {
     "acme/search/search-api": "${CI_PROJECT_DIR} key path and a guard",
@@ -81,8 +83,9 @@ def test_demo_holds_every_issue21_pattern_and_a_catalogue_case(demo: dict[str, A
         if project != "acme/search/ci-auth":  # the template holds no key; its consumer ops does
             assert project in used_by, project
     assert "acme/search/ops" in used_by
-    cache = keys["build-cache@acme-prod"]
-    assert cache["used_by"] == ["acme/platform/rust-toolchain"]
+    assert keys["build-cache@acme-prod"]["used_by"] == ["acme/platform/rust-toolchain"]
+    # the detection gap of issue 21: a key handed to sccache through a template's `variables:`
+    assert keys["native-cache@acme-prod"]["used_by"] == ["acme/platform/native-libs"]
 
 
 @pytest.mark.slow

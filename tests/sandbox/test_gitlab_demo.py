@@ -28,7 +28,7 @@ def test_demo_projects_reachable_except_the_unreadable_ones(demo_sandbox: Sandbo
                 assert exc.response_code == 403
                 forbidden.append(project.path_with_namespace)
     assert forbidden == ["labs/data-pipeline"]
-    assert len(readable) == 21  # 13 + rust-toolchain + the seven acme/search projects (issue 21 patterns)
+    assert len(readable) == 22  # 13 + rust-toolchain, native-libs (catalogue) + seven acme/search (issue 21)
     declared = _declared_projects()
     assert set(readable) | set(forbidden) | {"labs/secret-sauce"} == set(declared)
     assert declared["labs/secret-sauce"]["expected"]["status"] == "invisible"

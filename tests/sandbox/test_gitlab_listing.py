@@ -14,7 +14,7 @@ ACME_PROJECTS = {  # every acme project the migrator can see, subgroups included
     "acme/platform/ci-templates", "acme/platform/k8s-deploy", "acme/platform/infra-terraform",
     "acme/platform/monitoring", "acme/apps/storefront", "acme/apps/checkout", "acme/apps/inventory",
     "acme/apps/web-frontend", "acme/apps/payments-api", "acme/apps/docs-site",
-    "acme/apps/mobile/android-app", "acme/legacy/old-reporting", "acme/platform/rust-toolchain",
+    "acme/apps/mobile/android-app", "acme/legacy/old-reporting", "acme/platform/rust-toolchain", "acme/platform/native-libs",
     # issue 21's patterns
     "acme/search/search-api", "acme/search/indexer", "acme/search/ranker", "acme/search/web",
     "acme/search/ci-auth", "acme/search/ops", "acme/search/infra",
@@ -27,7 +27,7 @@ def test_group_projects_across_pages_and_subgroups(demo_gl: Callable[..., gitlab
     listing = group.projects.list(include_subgroups=True, iterator=True, per_page=5)
     paths = [p.path_with_namespace for p in listing]
     assert set(paths) == ACME_PROJECTS and len(paths) == len(ACME_PROJECTS)
-    assert listing.total == 20 and listing.total_pages == 4
+    assert listing.total == 21 and listing.total_pages == 5
     direct = group.projects.list(get_all=True)  # include_subgroups defaults to false
     assert direct == []
     apps = gl.groups.get("acme/apps").projects.list(get_all=True, per_page=2)
@@ -41,7 +41,7 @@ def test_offset_headers_and_link(demo_sandbox: Sandbox) -> None:
                         headers={"PRIVATE-TOKEN": demo_sandbox.gitlab_token()}, timeout=10)
     assert resp.status_code == 200 and len(resp.json()) == 5
     h = resp.headers
-    assert (h["X-Total"], h["X-Total-Pages"], h["X-Page"], h["X-Per-Page"]) == ("20", "4", "2", "5")
+    assert (h["X-Total"], h["X-Total-Pages"], h["X-Page"], h["X-Per-Page"]) == ("21", "5", "2", "5")
     assert (h["X-Next-Page"], h["X-Prev-Page"]) == ("3", "1")
     assert set(resp.links) == {"prev", "next", "first", "last"}
     assert "page=3" in resp.links["next"]["url"] and "include_subgroups=true" in resp.links["next"]["url"]
@@ -55,7 +55,7 @@ def test_archived_filter_and_project_fields(demo_gl: Callable[..., gitlab.Gitlab
     gl = demo_gl()
     active = gl.groups.get("acme").projects.list(include_subgroups=True, archived=False, get_all=True)
     assert "acme/legacy/old-reporting" not in {p.path_with_namespace for p in active}
-    assert len(active) == 19
+    assert len(active) == 20
     p = gl.projects.get("acme/platform/k8s-deploy")
     assert (p.id, p.path, p.ci_config_path, p.default_branch, p.archived) == \
         (1002, "k8s-deploy", "ci/pipeline.yml", "main", False)
@@ -70,7 +70,7 @@ def test_keyset_pagination_on_projects(demo_gl: Callable[..., gitlab.Gitlab]) ->
     gl = demo_gl()
     listing = gl.projects.list(pagination="keyset", order_by="id", sort="asc", per_page=4, iterator=True)
     ids = [p.id for p in listing]
-    assert ids == sorted(ids) and len(ids) == 22  # 23 projects, one invisible to the migrator
+    assert ids == sorted(ids) and len(ids) == 23  # 24 projects, one invisible to the migrator
     desc = [p.id for p in gl.projects.list(pagination="keyset", order_by="id", sort="desc", per_page=3,
                                            get_all=True)]
     assert desc == sorted(ids, reverse=True)
