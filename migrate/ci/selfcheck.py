@@ -27,7 +27,7 @@ from jsonschema import Draft7Validator
 
 from migrate.ci import acceptance, effective, limits
 from migrate.ci.detect import DEFAULT_CONTEXT, Document, build
-from migrate.ci.yamlnodes import compose, construct_nodes
+from migrate.ci.yamlnodes import compose, construct_nodes, walk
 
 SCHEMA_PACKAGE = "check_jsonschema.builtin_schemas.vendor"
 SCHEMA_FILE = "gitlab-ci.json"
@@ -120,12 +120,26 @@ def check(doc: Document, new_text: str, options: Any, token_var: str) -> list[st
         after = alone if not included else effective.resolve_documents(documents, included)
     except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
         return failures + [f"the jobs cannot be resolved: {' '.join(str(error).split())[:120]}"]
+    if _duplicate_keys(roots) > _duplicate_keys(doc.roots):
+        failures.append("the result repeats a key in a mapping (GitLab keeps only the last one)")
     failures.extend(_leftovers(doc, new_text, roots, documents, alone))
     failures.extend(_tokens(doc, after, options))
     failures.extend(_changed_lines(doc, new_text))
     if not failures:
         failures.extend(_effective_jobs(doc, after, options, token_var))
     return failures
+
+
+def _duplicate_keys(roots: list[yaml.Node]) -> int:
+    """Keys written twice in one mapping, over the whole file (a `<<:` merge is not one)."""
+    count = 0
+    for root in roots:
+        for node in walk(root):
+            if isinstance(node, yaml.MappingNode):
+                names = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode) and key.value != "<<"
+                         and key.start_mark.line >= node.start_mark.line]
+                count += len(names) - len(set(names))
+    return count
 
 
 def original_documents(doc: Document) -> list[Any]:

@@ -121,8 +121,13 @@ def _into_mapping(plan: TokenPlan, mapping: yaml.Node | None, key: yaml.Node | N
     if not isinstance(mapping, yaml.MappingNode) or mapping.flow_style or not mapping.value:
         raise PlacementError("a job that needs an ID token is not a block mapping")
     lines = plan.doc.lines
-    column = mapping.start_mark.column
-    line = mapping.start_mark.line
+    # where the job's keys start: its first own key (an anchor or tag after `job:` starts the node on
+    # the key's line; keys a `<<:` merge brought in sit elsewhere in the file and are not its own)
+    start = (mapping.start_mark.line, mapping.start_mark.column)
+    mine = [k for k, _ in mapping.value if (k.start_mark.line, k.start_mark.column) >= start]
+    first = min(mine, key=lambda k: (k.start_mark.line, k.start_mark.column)) if mine else None
+    column = first.start_mark.column if first is not None else mapping.start_mark.column
+    line = first.start_mark.line if first is not None else mapping.start_mark.line
     if key is not None and line == key.start_mark.line:
         raise PlacementError(f"line {line + 1}: job written on one line")
     if lines[line][:column].strip():

@@ -560,3 +560,32 @@ def test_spec_header_document_is_kept() -> None:
           id_tokens:
         """))
     assert PROVIDER in result.text
+
+
+def test_an_anchored_job_mapping_gets_one_token_and_a_merging_job_its_own() -> None:
+    """`.auth: &auth` starts the mapping node on the key's line: the token goes under its first key,
+    once; a job that merges it with `<<: *auth` gets its own (an own key beats a merged one)."""
+    before = dedent("""
+        .auth: &auth
+          image: google/cloud-sdk:470.0.0
+          before_script:
+            - echo "$K" > /tmp/sa.json
+            - gcloud auth activate-service-account --key-file=/tmp/sa.json
+        migrate-db:
+          <<: *auth
+          script:
+            - ./migrate.sh
+        """)
+    result = run(before)
+    assert result.status == "rewritten", result.reasons
+    assert result.text is not None
+    assert result.text.startswith(".auth: &auth\n" + token_block() + "  image: google/cloud-sdk:470.0.0\n")
+    assert result.text.count("id_tokens:") == 2
+    assert "  <<: *auth\n" + token_block() + "  script:\n" in result.text
+
+
+def test_the_self_check_refuses_a_repeated_key() -> None:
+    from migrate.ci.selfcheck import _duplicate_keys
+    from migrate.ci.yamlnodes import compose
+
+    assert _duplicate_keys(compose("a:\n  x: 1\n  x: 2\nb:\n  <<: {x: 1}\n  x: 3\n")) == 1
