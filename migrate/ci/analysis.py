@@ -8,15 +8,15 @@ import re
 import yaml
 
 from migrate.ci import limits
-from migrate.ci.detect import Document, build
+from migrate.ci.detect import MAX_VARIABLE_BINDINGS, Document, build
 from migrate.ci.redact import redact
 from migrate.ci.units import MAX_SCRIPT_UNITS
 from migrate.ci.yamlnodes import Pipeline, compose, get, items, scalar, strings
 from migrate.core.model import CIFinding
 
 INCLUDE_KINDS = ("local", "project", "remote", "template", "component")
-TRUNCATED = (f"the jobs expand (extends, !reference, anchors) to more than {MAX_SCRIPT_UNITS} command lines; "
-             "only the first were analyzed")
+TRUNCATED = (f"the jobs expand (extends, !reference, anchors) to more than {MAX_SCRIPT_UNITS} command lines "
+             f"or {MAX_VARIABLE_BINDINGS} inherited YAML variables; only the first were analyzed")
 
 
 @dataclasses.dataclass(frozen=True)

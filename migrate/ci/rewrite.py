@@ -22,6 +22,7 @@ from migrate.ci.commands import Command, classify
 from migrate.ci.detect import (
     DEFAULT_CONTEXT,
     GAC_NAMES,
+    MAX_VARIABLE_BINDINGS,
     SAFE_READERS,
     Context,
     Document,
@@ -102,7 +103,8 @@ def _rewrite_file(text: str, options: RewriteOptions, flow_done: bool = False) -
         return RewriteResult("unchanged", None, ("no service-account key use found",), "")
     if doc.truncated:
         return RewriteResult("manual", None, (f"the jobs expand (extends, !reference, anchors) to more than "
-                                              f"{MAX_SCRIPT_UNITS} command lines; too large to rewrite safely",), "")
+                                              f"{MAX_SCRIPT_UNITS} command lines or {MAX_VARIABLE_BINDINGS} "
+                                              "inherited YAML variables; too large to rewrite safely",), "")
     if doc.pipe.resolved.problems:  # circular or too deep: GitLab rejects the file, with or without includes
         return RewriteResult("manual", None, (f"GitLab would not resolve the jobs as written: "
                                               f"{doc.pipe.resolved.problems[0]}",), "")
