@@ -121,7 +121,8 @@ def extends_chain() -> str:
     head = ".t0:\n  variables:\n    V0: v0\n  before_script:\n" + AUTH_LINES
     head += "".join(f".t{i}:\n  extends: .t{i - 1}\n  variables:\n    V{i}: v{i}\n  after_script:\n"
                     f"    - echo level {i}\n" for i in range(1, 11))
-    job = _padded_job(lambda i: f"j{i}:\n  extends: .t10\n  script:\n    - make {i}\n", 8, len(head))
+    pad = max(0, MAX_SCRIPT_UNITS // (SLOTS - 11) - 14)  # every job's 13 commands + padding: just under budget
+    job = _padded_job(lambda i: f"j{i}:\n  extends: .t10\n  script:\n    - make {i}\n", pad, len(head))
     return fill(head, job, slots=SLOTS - 11)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import yaml
 
 MAX_BYTES = 1024 * 1024  # 1 MiB: GitLab's own limit for a CI config is 1 MB by default
-MAX_EXPANDED_NODES = 200_000  # nodes after alias expansion; real files have a few thousand
+MAX_EXPANDED_NODES = 150_000  # nodes after alias expansion; real files have a few thousand
 MAX_DEPTH = 64  # nesting of mappings/sequences; real files rarely exceed 10
 # top-level keys (jobs) of one file: every job is resolved, analyzed and compared, so this bounds the
 # cost; GitLab.com itself caps a pipeline at a few hundred to a few thousand jobs by plan
