@@ -225,16 +225,16 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], li
     plan = Plan(doc, options, token_var)
     if doc.stray:
         plan.problems.extend(f"line {f.first + 1}: {f.detail}" for f in doc.stray)
-    handled = _yaml_credentials(plan)
-    for name, var, node in doc.remaps:
-        if id(node) not in handled:
-            plan.problems.append(f"line {node.start_mark.line + 1}: " + _remap_reason(name, var))
     for job, item in doc.artifact_hits:
         plan.problems.append(f"line {item.start_mark.line + 1}: job {job} keeps the key file as an artifact; "
                              "jobs that download it would break")
     eligible = _gcloud_eligible(doc)
     plan.images = _images(doc, options)
     plan.environments = _environments(doc, options)
+    handled = _yaml_credentials(plan)
+    for name, var, node in doc.remaps:
+        if id(node) not in handled:
+            plan.problems.append(f"line {node.start_mark.line + 1}: " + _remap_reason(name, var))
     for context in doc.contexts:
         _plan_context(plan, context, eligible)
     _merge_environments(plan)
@@ -545,6 +545,7 @@ def _yaml_credential_edits(plan: Plan, name: str, var: str, node: yaml.ScalarNod
     if not receivers:
         return None  # a template whose jobs live in other files: by hand
     inserts: dict[int, tuple[Unit, list[str]]] = {}
+    variants: dict[int, dict[str, list[str]]] = {}
     for context in receivers:
         main = [step for step in context.steps if step.phase == "main"]
         if not main or main[0].unit.kind != "item":
@@ -555,10 +556,17 @@ def _yaml_credential_edits(plan: Plan, name: str, var: str, node: yaml.ScalarNod
         commands = [_write_token(plan, FILE_VAR_TOKEN),
                     emit.printf_cred_config(plan.options.provider, email, FILE_VAR_TOKEN, FILE_VAR_CONFIG),
                     *_marker(plan, None)]
-        if unit.first in inserts and inserts[unit.first][1] != commands:
-            return None  # one place, two accounts (per environment): by hand
+        variants.setdefault(unit.first, {})[context.name] = commands
         inserts[unit.first] = (unit, commands)
         plan.keyed_jobs.add(context.name)
+    for line, by_job in variants.items():
+        if len({"\n".join(c) for c in by_job.values()}) > 1:
+            # one place, one account per environment (an environment-scoped key): the account is
+            # chosen from $CI_ENVIRONMENT_NAME, as for a shared script line; else by hand
+            merged = _environment_variant(plan, by_job)
+            if merged is None:
+                return None
+            inserts[line] = (inserts[line][0], merged)
     for context in doc.contexts:  # a template job that sets the variable gets the token too (extends)
         if context.name.startswith(".") and _receives(context, name, node):
             plan.keyed_jobs.add(context.name)

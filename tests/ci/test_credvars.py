@@ -146,9 +146,10 @@ def test_key_variable_in_a_catalogued_yaml_variable_is_found(entry: credvars.Cre
     assert analyze(result.text).findings == ()  # nothing reads the key any more
 
 
-def test_a_yaml_credential_variable_per_environment_stays_manual() -> None:
-    """Two jobs that receive the variable from one template need different accounts at one place:
-    the check can fail — the rewrite refuses rather than give both one account."""
+def test_a_yaml_credential_variable_per_environment_chooses_the_account_by_environment() -> None:
+    """Two jobs receive the variable from one template with keys of different accounts (an
+    environment-scoped key): one inserted text picks the account from $CI_ENVIRONMENT_NAME. The
+    check can fail: with an environment set at run time no account can be chosen: manual."""
     text = dedent("""
         .tool-auth:
           variables:
@@ -164,10 +165,16 @@ def test_a_yaml_credential_variable_per_environment_stays_manual() -> None:
           extends: .tool-auth
           environment: production
         """)
-    result = run(text, job_service_accounts={"build:staging": {"TOOL_KEY_FILE": "st@p.iam.gserviceaccount.com"},
-                                             "build:production": {"TOOL_KEY_FILE": "pr@p.iam.gserviceaccount.com"}})
-    assert result.status == "manual", result.diff
-    assert any("SCCACHE_GCS_KEY_PATH" in reason for reason in result.reasons), result.reasons
+    accounts = {"build:staging": {"TOOL_KEY_FILE": "st@p.iam.gserviceaccount.com"},
+                "build:production": {"TOOL_KEY_FILE": "pr@p.iam.gserviceaccount.com"}}
+    result = run(text, job_service_accounts=accounts)
+    assert result.status == "rewritten", result.reasons
+    assert result.text is not None and '"production") GCP_WIF_SERVICE_ACCOUNT=pr@p.iam.gserviceaccount.com;;' in result.text
+    assert '"staging") GCP_WIF_SERVICE_ACCOUNT=st@p.iam.gserviceaccount.com;;' in result.text
+    dynamic = run(text.replace("environment: production", "environment: $DEPLOY_TARGET"),
+                  job_service_accounts=accounts)
+    assert dynamic.status == "manual", dynamic.diff
+    assert any("SCCACHE_GCS_KEY_PATH" in reason for reason in dynamic.reasons), dynamic.reasons
 
 
 @pytest.mark.parametrize("entry", FLAGS, ids=ids)
