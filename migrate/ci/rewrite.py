@@ -559,14 +559,14 @@ def _yaml_credential_edits(plan: Plan, name: str, var: str, node: yaml.ScalarNod
         variants.setdefault(unit.first, {})[context.name] = commands
         inserts[unit.first] = (unit, commands)
         plan.keyed_jobs.add(context.name)
-    for line, by_job in variants.items():
+    for first, by_job in variants.items():
         if len({"\n".join(c) for c in by_job.values()}) > 1:
             # one place, one account per environment (an environment-scoped key): the account is
             # chosen from $CI_ENVIRONMENT_NAME, as for a shared script line; else by hand
             merged = _environment_variant(plan, by_job)
             if merged is None:
                 return None
-            inserts[line] = (inserts[line][0], merged)
+            inserts[first] = (inserts[first][0], merged)
     for context in doc.contexts:  # a template job that sets the variable gets the token too (extends)
         if context.name.startswith(".") and _receives(context, name, node):
             plan.keyed_jobs.add(context.name)
