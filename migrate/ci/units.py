@@ -47,7 +47,7 @@ class Unit:
         return (self.first, self.last, self.text)
 
 
-MAX_SCRIPT_UNITS = 40_000  # command lines over all jobs after extends/!reference/anchors (bounded cost)
+MAX_SCRIPT_UNITS = 60_000  # command lines over all jobs after extends/!reference/anchors (bounded cost)
 
 
 class Budget:
