@@ -130,3 +130,27 @@ def test_a_broken_resolver_is_caught(wrong: str, monkeypatch: pytest.MonkeyPatch
         monkeypatch.setattr(effective, "_extend_all", lambda config, problems: dict(config))
     with pytest.raises(AssertionError):
         test_artifacts_are_deep_merged_from_the_parent()
+
+
+def test_the_schema_constrains_script_text_only_by_type_and_emptiness() -> None:
+    """selfcheck._distinct_jobs validates one job per distinct value *and script shape*: sound only
+    while GitLab's schema constrains script entries by type, nesting and emptiness, never by their
+    text. Pin that assumption on the vendored schema the self-check uses."""
+    from migrate.ci import selfcheck
+
+    definitions = selfcheck.validator().schema["definitions"]
+    allowed = {"oneOf", "anyOf", "type", "items", "minItems", "minLength", "markdownDescription", "description",
+               "$ref"}
+
+    def keys(node: object) -> set[str]:
+        if isinstance(node, dict):
+            return set(node) | {key for value in node.values() for key in keys(value)}
+        if isinstance(node, list):
+            return {key for value in node for key in keys(value)}
+        return set()
+
+    for name in ("script", "optional_script"):
+        assert keys(definitions[name]) <= allowed, (name, keys(definitions[name]) - allowed)
+    shapes = {selfcheck.json.dumps(selfcheck._script_shape(value)) for value in (["echo a"], ["make b"])}
+    assert len(shapes) == 1
+    assert selfcheck._script_shape([""]) != selfcheck._script_shape(["x"])
