@@ -13,15 +13,14 @@ Commands that write to GitLab also ask up front which scopes the token has (`req
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import gitlab.exceptions
 import requests
 
+from migrate.core.adapter_errors import wrap_public_methods
 from migrate.core.errors import GitLabError
 
 log = logging.getLogger(__name__)
@@ -109,18 +108,10 @@ def converts_transport_errors(cls: C) -> C:
     """Class decorator for an adapter: a broken connection inside any public method becomes a
     `GitLabError` naming the call (an expected per-item failure for the stage), never a bare
     `requests` exception that the CLI would have to call a bug."""
-    for name, member in list(vars(cls).items()):
-        if name.startswith("_") or isinstance(member, (staticmethod, classmethod, property)) or not callable(member):
-            continue
-        setattr(cls, name, _converting(name, member))
-    return cls
+    return wrap_public_methods(cls, _transport_error)
 
 
-def _converting(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except requests.RequestException as exc:
-            raise GitLabError(f"{name}: GitLab not reachable ({type(exc).__name__})") from None
-    return wrapper
+def _transport_error(name: str, exc: BaseException) -> BaseException | None:
+    if isinstance(exc, requests.RequestException):
+        return GitLabError(f"{name}: GitLab not reachable ({type(exc).__name__})")
+    return None

@@ -11,12 +11,10 @@ a key file for the *operator* at `google.credentials_file`; Application Default 
 
 from __future__ import annotations
 
-import functools
 import http.client
 import logging
 import os
 import threading
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import google.auth
@@ -26,6 +24,7 @@ import httplib2
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import Credentials
 
+from migrate.core.adapter_errors import wrap_public_methods
 from migrate.core.config import GoogleConfig
 from migrate.core.errors import ConfigError, GoogleError, GoogleNoAnswer
 
@@ -125,21 +124,13 @@ def converts_transport_errors(cls: C) -> C:
     `GoogleNoAnswer` (a write may or may not have been applied: callers re-read) and a credentials
     failure a `GoogleError` naming the call — typed, expected failures for the stage, never a bare
     library exception that the CLI would have to call a bug."""
-    for name, member in list(vars(cls).items()):
-        if name.startswith("_") or isinstance(member, (staticmethod, classmethod, property)) or not callable(member):
-            continue
-        setattr(cls, name, _converting(name, member))
-    return cls
+    return wrap_public_methods(cls, _transport_error)
 
 
-def _converting(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except TRANSPORT_ERRORS as exc:
-            raise GoogleNoAnswer(f"{name}: no answer ({type(exc).__name__})", transport=type(exc).__name__) from None
-        except google.auth.exceptions.GoogleAuthError as exc:
-            raise GoogleError(f"{name}: Google refused the credentials ({type(exc).__name__}); check the google.* "
-                              "credential settings") from None
-    return wrapper
+def _transport_error(name: str, exc: BaseException) -> BaseException | None:
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return GoogleNoAnswer(f"{name}: no answer ({type(exc).__name__})", transport=type(exc).__name__)
+    if isinstance(exc, google.auth.exceptions.GoogleAuthError):
+        return GoogleError(f"{name}: Google refused the credentials ({type(exc).__name__}); check the google.* "
+                           "credential settings")
+    return None
