@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gitlab
 import pytest
+from helpers.sandbox_org import identity_project
 from retire.test_keys_sandbox import (
     API_SA,
     NUMBER,
@@ -63,13 +64,7 @@ def org(port: int) -> object:
         "google": {
             "admin_token": "g-admin",
             "projects": [
-                {"project_id": "acme-id", "number": int(NUMBER), "workload_identity_pools": [
-                    {"id": "gitlab", "providers": [{
-                        "id": "gitlab",
-                        "attribute_mapping": {"google.subject": "assertion.project_id + '::' + assertion.ref",
-                                              "attribute.project_id": "assertion.project_id"},
-                        "attribute_condition": "assertion.namespace_id == '100'",
-                        "oidc": {"issuer_uri": f"http://127.0.0.1:{port}"}}]}]},
+                identity_project(NUMBER, port),
                 {"project_id": "acme-prod", "number": 222222222222, "service_accounts": [
                     {"email": API_SA, "keys": [{"label": "k1", "created": "2024-03-01T10:00:00Z",
                                                 "last_authenticated": "2026-11-10T10:00:00Z"}],

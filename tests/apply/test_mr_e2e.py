@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import gitlab
 import google.oauth2.credentials
 import pytest
 from googleapiclient import discovery
+from helpers.sandbox_org import free_port, identity_project
 
 from migrate.apply.merge_request_content import branch_name, parse_marker
 from migrate.apply.merge_request_executor import MergeRequestExecutor, action_marker_line
@@ -134,24 +134,13 @@ def org(port: int) -> Any:
         "google": {
             "admin_token": "g-admin",
             "projects": [
-                {"project_id": "acme-id", "number": int(NUMBER), "workload_identity_pools": [
-                    {"id": "gitlab", "providers": [{
-                        "id": "gitlab",
-                        "attribute_mapping": {"google.subject": "assertion.project_id + '::' + assertion.ref",
-                                              "attribute.project_id": "assertion.project_id"},
-                        "attribute_condition": "assertion.namespace_id == '100'",
-                        "oidc": {"issuer_uri": f"http://127.0.0.1:{port}"}}]}]},
+                identity_project(NUMBER, port),
                 {"project_id": "acme-prod", "number": 222222222222, "service_accounts": [
                     sa_spec(DEPLOYER, member(2002), member(2003)), sa_spec(API_SA, member(2004)),
                     sa_spec(JOBS_SA, member(2005))]},
             ]},
     }, "e2e org")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import gitlab
 import googleapiclient.http
 import pytest
+from helpers.sandbox_org import free_port
 
 from migrate.cli.demo import _merge_all
 from migrate.cli.verbs import main
@@ -30,11 +30,6 @@ from migrate.sandbox.org import load_org
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 pytestmark = pytest.mark.slow  # a scan and plan of the demo org, then one sandbox per verb (~20 s)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from typing import Any
 import gitlab
 import pytest
 import yaml
+from helpers.sandbox_org import free_port
 
 from migrate.cli.demo import _merge_all
 from migrate.cli.verbs import main
@@ -48,11 +48,6 @@ from migrate.sandbox.org import OrgFile, load_org
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 ROLE = "roles/iam.workloadIdentityUser"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclasses.dataclass(frozen=True)

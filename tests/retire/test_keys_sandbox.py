@@ -11,7 +11,6 @@ real `verify` journals it; acme/jobs' MR stays open.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ import google.oauth2.credentials
 import pytest
 from google.oauth2 import service_account
 from googleapiclient import discovery
+from helpers.sandbox_org import free_port, identity_project
 
 from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.ci.emit import marker_after_login
@@ -109,13 +109,7 @@ def org(port: int, schedules: list[dict[str, Any]] | None = None) -> Any:
             "tokens": [{"token": "g-no-analyzer",
                         "denied_permissions": ["policyanalyzer.serviceAccountKeyLastAuthenticationActivities.query"]}],
             "projects": [
-                {"project_id": "acme-id", "number": int(NUMBER), "workload_identity_pools": [
-                    {"id": "gitlab", "providers": [{
-                        "id": "gitlab",
-                        "attribute_mapping": {"google.subject": "assertion.project_id + '::' + assertion.ref",
-                                              "attribute.project_id": "assertion.project_id"},
-                        "attribute_condition": "assertion.namespace_id == '100'",
-                        "oidc": {"issuer_uri": f"http://127.0.0.1:{port}"}}]}]},
+                identity_project(NUMBER, port),
                 {"project_id": "acme-prod", "number": 222222222222, "service_accounts": [
                     sa(API_SA, 2004, [{"label": "k1", "created": "2024-03-01T10:00:00Z",
                                        "last_authenticated": "2026-11-10T10:00:00Z"},
@@ -127,11 +121,6 @@ def org(port: int, schedules: list[dict[str, Any]] | None = None) -> Any:
             ]},
     }, "keys org")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def new_sandbox(schedules: list[dict[str, Any]] | None = None) -> Sandbox:

@@ -5,7 +5,6 @@ Google state is changed through the real IAM client (disable a key, drop a bindi
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import gitlab
 import google.oauth2.credentials
 import pytest
 from googleapiclient import discovery
+from helpers.sandbox_org import free_port, identity_project
 
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
@@ -65,11 +65,6 @@ deploy:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def org(gitlab_port: int) -> Any:
     return parse_org({
@@ -88,13 +83,7 @@ def org(gitlab_port: int) -> Any:
         "google": {
             "admin_token": "g-admin",
             "projects": [
-                {"project_id": "acme-id", "number": int(ID_NUMBER), "workload_identity_pools": [
-                    {"id": "gitlab", "providers": [{
-                        "id": "gitlab",
-                        "attribute_mapping": {"google.subject": "assertion.sub",
-                                              "attribute.project_id": "assertion.project_id"},
-                        "attribute_condition": "assertion.namespace_id == '100'",
-                        "oidc": {"issuer_uri": f"http://127.0.0.1:{gitlab_port}"}}]}]},
+                identity_project(ID_NUMBER, gitlab_port, subject="assertion.sub"),
                 {"project_id": "acme-prod", "number": 222222222222, "service_accounts": [
                     {"email": SA, "keys": [{"label": "k1", "created": "2024-03-01T10:00:00Z"}],
                      "iam_policy": {"bindings": [

@@ -15,7 +15,6 @@ report shows both. Real python-gitlab / google clients over HTTP; the pipelines 
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import gitlab
 import pytest
 import yaml
+from helpers.sandbox_org import free_port
 
 from migrate.cli.demo import _merge_all
 from migrate.cli.verbs import main
@@ -46,11 +46,6 @@ NIGHTLY = """nightly:
     - bq query < reports/daily.sql
 """
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def org() -> Any:
