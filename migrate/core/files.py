@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from migrate.core.errors import UsageError
 
@@ -55,3 +56,14 @@ def parse_json(text: str, source: str) -> object:
         raise UsageError(f"{source}: not JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:
         raise UsageError(f"{source}: not a usable JSON file (nested too deeply)") from None
+
+
+def check_version(data: dict[str, Any], source: str, what: str, current: int, remake: str) -> None:
+    """Refuse a state document (plan, inventory) without a valid `version`, or from a newer tool
+    than this one: its fields could mean something this build does not know."""
+    version = data.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise UsageError(f"{source}: {what} has no valid version")
+    if version > current:
+        raise UsageError(f"{source}: {what} version {version} is newer than this wif-migrate understands "
+                         f"({current}); upgrade wif-migrate or re-run {remake}")

@@ -8,6 +8,7 @@ lines that explain a failure, after redaction).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import gitlab.exceptions
@@ -42,10 +43,7 @@ class GitLabPipelines(GitLabMergeRequests):
                                                                     get_all=True)
         except gitlab.exceptions.GitlabError as exc:
             raise self._fail(f"list pipelines of {project} on {ref}", exc) from None
-        return sorted((PipelineInfo(int(p.id), str(p.sha), str(p.ref), str(p.status),
-                                    str(getattr(p, "source", "") or ""), str(p.created_at),
-                                    str(getattr(p, "web_url", "") or "")) for p in rows),
-                      key=lambda p: p.id)
+        return _oldest_first(rows)
 
     def pipelines_at(self, project: str, sha: str) -> list[PipelineInfo]:
         """Every pipeline of one commit, whatever its ref (branch or tag), oldest first
@@ -55,10 +53,7 @@ class GitLabPipelines(GitLabMergeRequests):
                                                                     get_all=True)
         except gitlab.exceptions.GitlabError as exc:
             raise self._fail(f"list pipelines of {project} at {sha[:12]}", exc) from None
-        return sorted((PipelineInfo(int(p.id), str(p.sha), str(p.ref), str(p.status),
-                                    str(getattr(p, "source", "") or ""), str(p.created_at),
-                                    str(getattr(p, "web_url", "") or "")) for p in rows if str(p.sha) == sha),
-                      key=lambda p: p.id)
+        return _oldest_first(p for p in rows if str(p.sha) == sha)
 
     def jobs(self, project: str, pipeline_id: int) -> list[PipelineJob]:
         try:
@@ -88,3 +83,11 @@ class GitLabPipelines(GitLabMergeRequests):
         except gitlab.exceptions.GitlabError as exc:
             raise self._fail(f"read the log of job {job_id} in {project}", exc) from None
         return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _oldest_first(rows: Iterable[Any]) -> list[PipelineInfo]:
+    """python-gitlab pipeline rows as records, oldest first."""
+    return sorted((PipelineInfo(int(p.id), str(p.sha), str(p.ref), str(p.status),
+                                str(getattr(p, "source", "") or ""), str(p.created_at),
+                                str(getattr(p, "web_url", "") or "")) for p in rows),
+                  key=lambda p: p.id)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.core.errors import UsageError
-from migrate.core.files import parse_json, read_text, write_atomic
+from migrate.core.files import check_version, parse_json, read_text, write_atomic
 from migrate.core.model import PLAN_VERSION, Action, Plan, from_dict, to_dict
 
 KIND = "wif-migrate/plan"
@@ -45,12 +45,7 @@ def loads(text: str, source: str = "plan") -> Plan:
 def from_data(data: Any, source: str = "plan") -> Plan:
     if not isinstance(data, dict) or data.get("kind") != KIND or not isinstance(data.get("actions"), list):
         raise UsageError(f"{source}: not a wif-migrate plan (run `wif-migrate plan` to make one)")
-    version = data.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise UsageError(f"{source}: plan has no valid version")
-    if version > PLAN_VERSION:
-        raise UsageError(f"{source}: plan version {version} is newer than this wif-migrate understands "
-                         f"({PLAN_VERSION}); upgrade wif-migrate or re-run plan")
+    check_version(data, source, "plan", PLAN_VERSION, "plan")
     try:
         plan = from_dict(Plan, {k: v for k, v in data.items() if k != "kind"})
     except (TypeError, KeyError, ValueError, AttributeError) as exc:

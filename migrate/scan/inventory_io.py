@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.core.errors import UsageError
-from migrate.core.files import parse_json, read_text, write_atomic
+from migrate.core.files import check_version, parse_json, read_text, write_atomic
 from migrate.core.model import INVENTORY_VERSION, Inventory, from_dict, to_dict
 
 KIND = "wif-migrate/inventory"
@@ -33,12 +33,7 @@ def loads(text: str, source: str = "inventory") -> Inventory:
 def from_data(data: Any, source: str = "inventory") -> Inventory:
     if not isinstance(data, dict) or data.get("kind", KIND) != KIND or "projects" not in data:
         raise UsageError(f"{source}: not a wif-migrate inventory (run `wif-migrate scan` to make one)")
-    version = data.get("version")
-    if not isinstance(version, int) or version < 1:
-        raise UsageError(f"{source}: inventory has no valid version")
-    if version > INVENTORY_VERSION:
-        raise UsageError(f"{source}: inventory version {version} is newer than this wif-migrate "
-                         f"understands ({INVENTORY_VERSION}); upgrade wif-migrate or re-run scan")
+    check_version(data, source, "inventory", INVENTORY_VERSION, "scan")
     body = {k: v for k, v in data.items() if k != "kind"}
     try:
         return from_dict(Inventory, body)
