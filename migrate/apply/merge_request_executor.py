@@ -107,9 +107,9 @@ def _included_texts(params: MRParams, obs: Observed | None) -> tuple[str, ...]:
 
 
 def _pipelines(params: MRParams) -> list[Any]:
-    from migrate.plan.consumer_check import Pipeline
+    from migrate.plan.consumer_check import ConsumerPipeline
 
-    return [Pipeline.from_data(p) for p in params.consumer_check.get("pipelines") or ()]
+    return [ConsumerPipeline.from_data(p) for p in params.consumer_check.get("pipelines") or ()]
 
 
 def _consumer_failures(params: MRParams, obs: Observed, path: str, base: str, content: str) -> list[str]:

@@ -11,7 +11,7 @@ from migrate.ci import limits
 from migrate.ci.detect import MAX_VARIABLE_BINDINGS, Document, build
 from migrate.ci.redact import redact
 from migrate.ci.units import MAX_SCRIPT_UNITS
-from migrate.ci.yamlnodes import Pipeline, compose, get, items, scalar, strings
+from migrate.ci.yamlnodes import FileNodes, compose, get, items, scalar, strings
 from migrate.core.model import CIFinding
 
 INCLUDE_KINDS = ("local", "project", "remote", "template", "component")
@@ -90,7 +90,7 @@ def from_document(doc: Document, path: str) -> Analysis:
                     tuple(sorted(doc.key_vars)), jobs(doc.pipe))
 
 
-def includes(pipe: Pipeline) -> tuple[Include, ...]:
+def includes(pipe: FileNodes) -> tuple[Include, ...]:
     node = pipe.value("include")
     entries = node.value if isinstance(node, yaml.SequenceNode) else [node] if node is not None else []
     result: list[Include] = []
@@ -112,7 +112,7 @@ def includes(pipe: Pipeline) -> tuple[Include, ...]:
     return tuple(result)
 
 
-def jobs(pipe: Pipeline) -> tuple[JobInfo, ...]:
+def jobs(pipe: FileNodes) -> tuple[JobInfo, ...]:
     result = []
     for name in pipe.job_names():
         key = pipe.key_node(name)

@@ -22,7 +22,7 @@ import yaml
 from migrate.ci import credvars, effective, guards, shell
 from migrate.ci.commands import Command, classify
 from migrate.ci.units import Budget, Unit, line_units
-from migrate.ci.yamlnodes import Located, Pipeline, construct_nodes, get, items, scalar, strings
+from migrate.ci.yamlnodes import FileNodes, Located, construct_nodes, get, items, scalar, strings
 
 # Variables a tool reads a key file (or key JSON) from: ADC, Terraform, gcloud, build caches, ...
 # The catalogue (`migrate/ci/credvars.yaml`) names each one's tool and its source.
@@ -54,7 +54,7 @@ class Step:
 
 
 @dataclasses.dataclass
-class Context:
+class RunnerJob:
     """A job as the runner runs it (or the `default:` pseudo job)."""
 
     name: str
@@ -85,8 +85,8 @@ class Document:
     text: str
     lines: list[str]
     roots: list[yaml.Node]
-    pipe: Pipeline
-    contexts: list[Context]
+    pipe: FileNodes
+    contexts: list[RunnerJob]
     token_vars: set[str]
     assigned: set[str]
     federated: bool
@@ -126,7 +126,7 @@ def build(text: str, roots: list[yaml.Node], hints: Iterable[str] = (),
         documents = construct_nodes(roots)
     if resolved is None:
         resolved = effective.resolve_documents(documents)
-    pipe = Pipeline.from_roots(roots, resolved)
+    pipe = FileNodes.from_roots(roots, resolved)
     doc = Document(text, lines, roots, pipe, [], _token_vars(pipe), _assigned(pipe, text), False)
     doc.cache["documents"] = documents
     doc.cache["resolved", ()] = resolved
@@ -148,12 +148,12 @@ def build(text: str, roots: list[yaml.Node], hints: Iterable[str] = (),
         main = line_units(job.get("before_script") or (), lines, budget) + \
             line_units(job.get("script") or (), lines, budget)
         after = line_units(job.get("after_script") or (), lines, budget)
-        doc.contexts.append(Context(name, _steps(main, "main") + _steps(after, "after"), env, own, inherited))
+        doc.contexts.append(RunnerJob(name, _steps(main, "main") + _steps(after, "after"), env, own, inherited))
     defaults = [resolved.defaults.get("before_script"), resolved.defaults.get("after_script")]
     if any(defaults):
         main = line_units(defaults[0] or (), lines, budget)
         after = line_units(defaults[1] or (), lines, budget)
-        doc.contexts.append(Context(DEFAULT_CONTEXT, _steps(main, "main") + _steps(after, "after"),
+        doc.contexts.append(RunnerJob(DEFAULT_CONTEXT, _steps(main, "main") + _steps(after, "after"),
                                     dict(global_env), [], doc.global_vars))
     doc.truncated = budget.exhausted
     _find_keys(doc, set(hints))
@@ -220,7 +220,7 @@ def _normal(value: str) -> str:
     return shell.normalize_path(value) if "'" not in value and '"' not in value else value
 
 
-def _token_vars(pipe: Pipeline) -> set[str]:
+def _token_vars(pipe: FileNodes) -> set[str]:
     names = {"CI_JOB_JWT", "CI_JOB_JWT_V1", "CI_JOB_JWT_V2"}
     for node in pipe.nodes:
         if isinstance(node, yaml.MappingNode):
@@ -228,7 +228,7 @@ def _token_vars(pipe: Pipeline) -> set[str]:
     return names
 
 
-def _assigned(pipe: Pipeline, text: str) -> set[str]:
+def _assigned(pipe: FileNodes, text: str) -> set[str]:
     """Variables the file itself gives a value (YAML variables, shell assignments)."""
     names: set[str] = set()
     for node in pipe.nodes:
@@ -242,7 +242,7 @@ def _assigned(pipe: Pipeline, text: str) -> set[str]:
     return names
 
 
-def _federated(text: str, pipe: Pipeline) -> bool:
+def _federated(text: str, pipe: FileNodes) -> bool:
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
     return any(marker in code for marker in FEDERATED_MARKERS)
 
@@ -319,7 +319,7 @@ def _find_keys(doc: Document, hints: set[str]) -> None:
     doc.key_vars = keys
 
 
-def _gac_vars(context: Context, doc: Document) -> list[tuple[str, Any]]:
+def _gac_vars(context: RunnerJob, doc: Document) -> list[tuple[str, Any]]:
     """The job's YAML variables named like a Google credential variable, from both layers."""
     inherited = doc.cache.get("global_gac") if context.inherited is doc.global_vars else None
     if inherited is None:
@@ -329,7 +329,7 @@ def _gac_vars(context: Context, doc: Document) -> list[tuple[str, Any]]:
     return inherited + [(name, value) for name, value in context.yaml_vars if name in GAC_NAMES]
 
 
-def sinks(context: Context, doc: Document) -> set[str]:
+def sinks(context: RunnerJob, doc: Document) -> set[str]:
     """Normalised paths that reach a key consumer in this job."""
     env = dict(context.env)
     found = {f"${name}" for name in GAC_NAMES}
@@ -368,7 +368,7 @@ def credential_flags(command: Command) -> list[tuple[str, str]]:
     return found
 
 
-def context_keys(context: Context, doc: Document) -> set[str]:
+def context_keys(context: RunnerJob, doc: Document) -> set[str]:
     keys: set[str] = set()
     reached = sinks(context, doc)
     env = dict(context.env)
@@ -402,7 +402,7 @@ def context_keys(context: Context, doc: Document) -> set[str]:
     return keys
 
 
-def key_paths(context: Context, doc: Document) -> set[str]:
+def key_paths(context: RunnerJob, doc: Document) -> set[str]:
     """Normalised paths a key variable is written to in this job."""
     env = dict(context.env)
     paths: set[str] = set()
@@ -535,7 +535,7 @@ def _var_in(text: str, keys: set[str]) -> str | None:
     return refs_key(text, keys)
 
 
-def _artifacts(doc: Document, context: Context, paths: set[str]) -> None:
+def _artifacts(doc: Document, context: RunnerJob, paths: set[str]) -> None:
     if not paths or context.name == DEFAULT_CONTEXT:
         return
     job = doc.pipe.resolved.job(context.name) or {}

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import yaml
 
-from migrate.ci.yamlnodes import Pipeline
+from migrate.ci.yamlnodes import FileNodes
 
 SCRIPTS = ("before_script", "script", "after_script")
 
 
-def flow_jobs(pipe: Pipeline, names: set[str]) -> list[str]:
+def flow_jobs(pipe: FileNodes, names: set[str]) -> list[str]:
     """The named jobs that are flow mappings."""
     found = []
     for name in sorted(names):
@@ -27,7 +27,7 @@ def flow_jobs(pipe: Pipeline, names: set[str]) -> list[str]:
     return found
 
 
-def block_style(pipe: Pipeline, lines: list[str], names: list[str], newline: str) -> str | None:
+def block_style(pipe: FileNodes, lines: list[str], names: list[str], newline: str) -> str | None:
     """The file with each named one-line flow job written in block style (None: cannot be done safely)."""
     replaced: dict[int, list[str]] = {}
     for name in names:

@@ -24,8 +24,8 @@ from migrate.ci.detect import (
     GAC_NAMES,
     MAX_VARIABLE_BINDINGS,
     SAFE_READERS,
-    Context,
     Document,
+    RunnerJob,
     Step,
     build,
     credential_flags,
@@ -175,7 +175,7 @@ def token_name(doc: Document) -> str:
 
 
 @dataclasses.dataclass
-class Plan:
+class RewritePlan:
     """Replacement commands per (unit, segment), and what else the rewrite must do."""
 
     doc: Document
@@ -189,7 +189,7 @@ class Plan:
     used_keys: set[str] = dataclasses.field(default_factory=set)
     job: str = ""  # the job (context) being planned
     images: dict[str, str] = dataclasses.field(default_factory=dict)  # job (context) -> effective image
-    context: Context | None = None  # the job being planned
+    context: RunnerJob | None = None  # the job being planned
     gac_jobs: set[str] = dataclasses.field(default_factory=set)  # jobs that export the federated GAC
     variants: dict[tuple[tuple[int, int, str], int], dict[str, list[str]]] = dataclasses.field(default_factory=dict)
     shared: dict[tuple[tuple[int, int, str], int], Step] = dataclasses.field(default_factory=dict)
@@ -222,7 +222,7 @@ def _rewrite(doc: Document, options: RewriteOptions) -> tuple[str, list[str], li
     if options.gitlab_version is not None and options.gitlab_version < (14, 7):
         raise Manual("GitLab older than 14.7 issues no OIDC token (neither id_tokens nor CI_JOB_JWT_V2)")
     token_var = "CI_JOB_JWT_V2" if old else token_name(doc)
-    plan = Plan(doc, options, token_var)
+    plan = RewritePlan(doc, options, token_var)
     if doc.stray:
         plan.problems.extend(f"line {f.first + 1}: {f.detail}" for f in doc.stray)
     for job, item in doc.artifact_hits:
@@ -316,7 +316,7 @@ def _environments(doc: Document, options: RewriteOptions) -> dict[str, str | Non
     return found
 
 
-def _merge_environments(plan: Plan) -> None:
+def _merge_environments(plan: RewritePlan) -> None:
     """A line shared by jobs that received the key of different service accounts per environment
     (an environment-scoped variable, `environment:` per job, one template): one text that picks the
     account from `$CI_ENVIRONMENT_NAME` (`emit.environment_accounts`), when every job that runs the
@@ -332,7 +332,7 @@ def _merge_environments(plan: Plan) -> None:
         plan.replacements[key] = merged
 
 
-def _environment_variant(plan: Plan, variants: dict[str, list[str]]) -> list[str] | None:
+def _environment_variant(plan: RewritePlan, variants: dict[str, list[str]]) -> list[str] | None:
     choices: dict[str, str] = {}
     template: list[str] | None = None
     for job, commands in sorted(variants.items()):
@@ -380,7 +380,7 @@ def _check_options(options: RewriteOptions) -> None:
             raise Manual(f"not a service-account e-mail: {email!r}")
 
 
-def _check_service_accounts(plan: Plan) -> None:
+def _check_service_accounts(plan: RewritePlan) -> None:
     """Each key variable needs a service account; different keys must not silently share one."""
     options = plan.options
     if options.google_cloud_identity:
@@ -401,7 +401,7 @@ def _check_service_accounts(plan: Plan) -> None:
                 f"belong to different service accounts: map each with --map VARIABLE=EMAIL")
 
 
-def service_account(plan: Plan, var: str | None) -> str:
+def service_account(plan: RewritePlan, var: str | None) -> str:
     if var:
         plan.used_keys.add(var)
     per_job = plan.options.job_service_accounts.get(plan.job, {}).get(var or "")
@@ -449,7 +449,7 @@ def _activation_follows(steps: list[Step], target: str, env: dict[str, str], pha
     return False
 
 
-def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, str]]) -> None:
+def _plan_context(plan: RewritePlan, context: RunnerJob, eligible: set[tuple[int, int, str]]) -> None:
     """Replacement commands for every authentication step of one job."""
     doc, _options = plan.doc, plan.options
     plan.job = context.name
@@ -508,7 +508,7 @@ def _plan_context(plan: Plan, context: Context, eligible: set[tuple[int, int, st
             plan.keyed_jobs.add(context.name)
 
 
-def _yaml_credentials(plan: Plan) -> set[int]:
+def _yaml_credentials(plan: RewritePlan) -> set[int]:
     """`NAME: $KEY` in `variables:` where NAME is a catalogued credential variable whose tool accepts
     an external_account configuration (`credvars.yaml`): the value becomes the job's credential
     configuration path, and the jobs that receive that value (the closest definition wins, as in
@@ -533,12 +533,12 @@ def _yaml_credentials(plan: Plan) -> set[int]:
     return handled
 
 
-def _receives(context: Context, name: str, node: yaml.Node) -> bool:
+def _receives(context: RunnerJob, name: str, node: yaml.Node) -> bool:
     values = [value for key, value in context.all_vars if key == name]
     return bool(values) and var_node(values[-1]) is node
 
 
-def _yaml_credential_edits(plan: Plan, name: str, var: str, node: yaml.ScalarNode) -> list[emit.Replace | emit.Insert] | None:
+def _yaml_credential_edits(plan: RewritePlan, name: str, var: str, node: yaml.ScalarNode) -> list[emit.Replace | emit.Insert] | None:
     doc = plan.doc
     jobs = [c for c in doc.contexts if c.name != DEFAULT_CONTEXT and not c.name.startswith(".")]
     receivers = [c for c in jobs if _receives(c, name, node)]
@@ -597,7 +597,7 @@ def _remap_reason(name: str, var: str) -> str:
     return f"variable {name} is set from key variable ${var}; move each environment to its own service account by hand"
 
 
-def _check_catalogue(plan: Plan, context: Context, written: dict[str, Step]) -> None:
+def _check_catalogue(plan: RewritePlan, context: RunnerJob, written: dict[str, Step]) -> None:
     """A key handed to a tool through its own variable (`credvars.yaml`) whose tool does not accept
     an external_account credential configuration: after the rewrite the file it reads would hold
     one, so the job goes to manual review naming the tool (the order of write and export does not
@@ -630,7 +630,7 @@ BRANCH_WORDS = frozenset({"then", "else", "elif", "do"})
 TESTS = frozenset({"[", "[[", "test"})
 
 
-def _check_conditional_keys(plan: Plan, context: Context) -> None:
+def _check_conditional_keys(plan: RewritePlan, context: RunnerJob) -> None:
     """Which key a job gets must not be decided inside its script (`if [ "$CI_COMMIT_BRANCH" = main ]`,
     `[ … ] && echo "$PROD" > k || echo "$STAGING" > k`, `case $CI_ENVIRONMENT_NAME`): one rewrite would
     give every branch or environment the same service account."""
@@ -686,7 +686,7 @@ def _written(command: Command) -> tuple[str, str] | None:
     return None
 
 
-def _drop_echo_companions(plan: Plan, step: Step) -> None:
+def _drop_echo_companions(plan: RewritePlan, step: Step) -> None:
     """`echo "using key:" && cat key.json`: the echo only announced the print, so it goes too."""
     parts = shell.segments(step.unit.text) or []
     others = [index for index in range(len(parts)) if index != step.index]
@@ -696,7 +696,7 @@ def _drop_echo_companions(plan: Plan, step: Step) -> None:
             plan.put(dataclasses.replace(step, index=index), [])
 
 
-def _marker(plan: Plan, gcloud: str | None) -> list[str]:
+def _marker(plan: RewritePlan, gcloud: str | None) -> list[str]:
     """What follows a federated sign-in: a token mint, so a federation mistake fails right at the
     authentication step with Google's message (`gcloud auth login --cred-file` itself contacts no
     one; google-github-actions/auth fails early the same way), plus the verify marker when asked."""
@@ -705,11 +705,11 @@ def _marker(plan: Plan, gcloud: str | None) -> list[str]:
     return [emit.marker_after_login(gcloud) if gcloud else emit.marker_configured()]
 
 
-def _write_token(plan: Plan, token_path: str) -> str:
+def _write_token(plan: RewritePlan, token_path: str) -> str:
     return f'echo "${{{plan.token_var}}}" > {token_path}'
 
 
-def _plan_write(plan: Plan, step: Step, command: Command, target: str, token_paths: dict[str, str],
+def _plan_write(plan: RewritePlan, step: Step, command: Command, target: str, token_paths: dict[str, str],
                 gcloud_mode: bool) -> None:
     raw = command.path or ""
     if plan.options.google_cloud_identity:
@@ -732,7 +732,7 @@ def _plan_write(plan: Plan, step: Step, command: Command, target: str, token_pat
                         *_marker(plan, None)])
 
 
-def _plan_activate(plan: Plan, step: Step, command: Command, env: dict[str, str], written: dict[str, Step],
+def _plan_activate(plan: RewritePlan, step: Step, command: Command, env: dict[str, str], written: dict[str, Step],
                    token_paths: dict[str, str]) -> str | None:
     if command.unknown:
         plan.problem(step, f"gcloud auth activate-service-account with options this tool does not know: "
@@ -792,7 +792,7 @@ ADC_TOOLS = frozenset({"gcloud", "gsutil", "bq", "terraform", "terragrunt", "tof
                        "skaffold", "firebase", "kaniko", "executor", "docker-credential-gcr", "serverless", "sls"})
 
 
-def _plan_gac_file_variable(plan: Plan, step: Step, command: Command, gcloud: str, keep: str) -> str | None:
+def _plan_gac_file_variable(plan: RewritePlan, step: Step, command: Command, gcloud: str, keep: str) -> str | None:
     """The key is a file-type CI/CD variable named GOOGLE_APPLICATION_CREDENTIALS and the job also
     activates it. A CI/CD variable overrides YAML `variables:` (GitLab's variable precedence), so
     the federated configuration is pointed at by an `export` in the script, at the activation;
@@ -836,7 +836,7 @@ def _command_name(step: Step) -> str | None:
     return stages[0].name if stages else ""
 
 
-def _handled_key_step(step: Step, plan: Plan) -> bool:
+def _handled_key_step(step: Step, plan: RewritePlan) -> bool:
     """A step the rewrite itself removes (a guard, `chmod`/`cat` of the key file)."""
     command = step.command
     return command is not None and (guards.guarded(step.unit.text, plan.doc.key_vars) is not None
@@ -844,7 +844,7 @@ def _handled_key_step(step: Step, plan: Plan) -> bool:
                                                                                     plan.doc.key_vars) is not None))
 
 
-def _check_gac_users(plan: Plan) -> None:
+def _check_gac_users(plan: RewritePlan) -> None:
     """Other jobs of the file that may read the GOOGLE_APPLICATION_CREDENTIALS key implicitly."""
     if not plan.gac_jobs:
         return
@@ -860,7 +860,7 @@ def _check_gac_users(plan: Plan) -> None:
                 break
 
 
-def _plan_docker(plan: Plan, step: Step, command: Command, gcloud: str | None, env: dict[str, str],
+def _plan_docker(plan: RewritePlan, step: Step, command: Command, gcloud: str | None, env: dict[str, str],
                  written: dict[str, Step]) -> None:
     if command.unknown or not command.host:
         plan.problem(step, "docker login with options this tool does not know")
@@ -894,12 +894,12 @@ def _plan_docker(plan: Plan, step: Step, command: Command, gcloud: str | None, e
                     emit.docker_login_with_access_token(command.host), *_docker_marker(plan)])
 
 
-def _docker_marker(plan: Plan) -> list[str]:
+def _docker_marker(plan: RewritePlan) -> list[str]:
     """The verify marker after a registry login with a federated access token (the token was minted)."""
     return [f'echo "{emit.MARKER}"'] if plan.options.verify_marker else []
 
 
-def _check_other(plan: Plan, step: Step, command: Command, env: dict[str, str], written: dict[str, Step]) -> None:
+def _check_other(plan: RewritePlan, step: Step, command: Command, env: dict[str, str], written: dict[str, Step]) -> None:
     keys = plan.doc.key_vars
     for flag, value in credential_flags(command):
         entry = credvars.entry(flag)
@@ -939,7 +939,7 @@ def _names_written(text: str, env: dict[str, str], written: dict[str, Step]) -> 
     return any(name and name in text for name in names)
 
 
-def _check_reads(plan: Plan, step: Step, text: str, env: dict[str, str], written: dict[str, Step]) -> None:
+def _check_reads(plan: RewritePlan, step: Step, text: str, env: dict[str, str], written: dict[str, Step]) -> None:
     """A key file named anywhere in a command: `$(jq … key.json)`, `--x=key.json`, `-v key.json:/…`,
     `--from-file=k=key.json`, `< key.json`, `-o Section:option=key.json`. After the rewrite the file
     holds a credential configuration (or nothing), so such a reader would break or copy it."""
@@ -956,7 +956,7 @@ def _check_reads(plan: Plan, step: Step, text: str, env: dict[str, str], written
                      "change that command by hand")
 
 
-def _unit_edits(plan: Plan) -> list[emit.Replace | emit.Insert]:
+def _unit_edits(plan: RewritePlan) -> list[emit.Replace | emit.Insert]:
     """Turn per-segment replacements into line edits of each unit."""
     edits: list[emit.Replace | emit.Insert] = []
     by_unit: dict[tuple[int, int, str], dict[int, list[str]]] = {}

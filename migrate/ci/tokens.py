@@ -15,7 +15,7 @@ import yaml
 
 from migrate.ci.detect import Document
 from migrate.ci.emit import Insert, Replace
-from migrate.ci.yamlnodes import Pipeline, get, own_key
+from migrate.ci.yamlnodes import FileNodes, get, own_key
 
 
 class PlacementError(Exception):
@@ -77,7 +77,7 @@ def place_tokens(plan: TokenPlan, keyed_jobs: set[str], default_keyed: bool) -> 
     return edits
 
 
-def _gets_default_tokens(pipe: Pipeline, job: str, mode: str) -> bool:
+def _gets_default_tokens(pipe: FileNodes, job: str, mode: str) -> bool:
     """The job has no id_tokens of its own and inherits a `default:id_tokens` it would lose."""
     if mode != "id_tokens" or get(pipe.value("default"), "id_tokens") is None:
         return False
@@ -85,7 +85,7 @@ def _gets_default_tokens(pipe: Pipeline, job: str, mode: str) -> bool:
     return not own and pipe.inherits_default(job, "id_tokens")
 
 
-def covered(pipe: Pipeline, job: str, targets: set[str], add_default: bool, mode: str) -> bool:
+def covered(pipe: FileNodes, job: str, targets: set[str], add_default: bool, mode: str) -> bool:
     """Whether `job` would see our token given the planned targets."""
     keyword = "identity" if mode == "identity" else "id_tokens"
     chain = pipe.chain(job)
@@ -155,7 +155,7 @@ def _into_mapping(plan: TokenPlan, mapping: yaml.Node | None, key: yaml.Node | N
     return [Insert(value.start_mark.line, tuple(_lines(plan, inner, max(inner - column, 2), False)))]
 
 
-def _into_default(plan: TokenPlan, pipe: Pipeline) -> list[Replace | Insert]:
+def _into_default(plan: TokenPlan, pipe: FileNodes) -> list[Replace | Insert]:
     default = pipe.value("default")
     if default is not None:
         return _into_mapping(plan, default, pipe.key_node("default"))

@@ -90,7 +90,7 @@ class Place:
 
 
 @dataclass(frozen=True)
-class Context:
+class RunContext:
     """One way a job can run: ref class and environment name (None: the job has no environment;
     may hold `$VARIABLE`s that are expanded at run time)."""
 
@@ -132,7 +132,7 @@ class _Layer:
     defs: tuple[Definition, ...] = field(default_factory=tuple)
 
 
-def resolve(name: str, place: Place, context: Context, definitions: Iterable[Definition],
+def resolve(name: str, place: Place, context: RunContext, definitions: Iterable[Definition],
             pipeline_variables: frozenset[str] = frozenset(), yaml_defined: bool = False) -> Resolution:
     """The definition of `name` a job at `place` receives in `context` (rules R1–R5).
 
@@ -195,7 +195,7 @@ def _layers(name: str, place: Place, definitions: Iterable[Definition]) -> list[
     return [layer for layer in layers if layer.defs]
 
 
-def _layer_outcome(layer: _Layer, context: Context) -> Resolution | None:
+def _layer_outcome(layer: _Layer, context: RunContext) -> Resolution | None:
     """R2–R4 within one owner: None when no definition of the layer can reach the job."""
     env = context.environment
     scored: list[tuple[Definition, Match, int]] = []
@@ -340,9 +340,9 @@ def _glob_covers(scope: str, template: str) -> bool:
 
 
 def contexts_for(environment: str | None,
-                 ref_classes: Sequence[RefClass] = REF_CLASSES) -> tuple[Context, ...]:
+                 ref_classes: Sequence[RefClass] = REF_CLASSES) -> tuple[RunContext, ...]:
     """Every context a job with this environment may run in (its rules are not narrowed here)."""
-    return tuple(Context(r, environment) for r in ref_classes)
+    return tuple(RunContext(r, environment) for r in ref_classes)
 
 
 class DefinitionIndex:

@@ -179,7 +179,7 @@ def strings(node: yaml.Node | None) -> list[str]:
 
 
 @dataclasses.dataclass
-class Pipeline:
+class FileNodes:
     """Where a CI file writes its jobs (nodes with positions, for splicing edits), next to how the
     one resolver (`migrate.ci.effective`) resolves them. It does no resolution of its own: `chain`
     and `inherits_default` are the resolver's answers."""
@@ -194,7 +194,7 @@ class Pipeline:
         self.index = {entry[0]: entry for entry in self.top}
 
     @classmethod
-    def from_roots(cls, roots: list[yaml.Node], resolved: Any = None) -> Pipeline:
+    def from_roots(cls, roots: list[yaml.Node], resolved: Any = None) -> FileNodes:
         mappings = [root for root in roots if isinstance(root, yaml.MappingNode)]
         if len(mappings) > 1 and [key for key, _, _ in items(mappings[0])] == ["spec"]:
             mappings = mappings[1:]

@@ -43,7 +43,7 @@ class PipelineFile:
 
 
 @dataclass(frozen=True)
-class Pipeline:
+class ConsumerPipeline:
     """The files one project's pipeline reads (root first), as the scan found them."""
 
     consumer: str
@@ -55,10 +55,10 @@ class Pipeline:
                 "files": [{"id": list(f.id), "includes": [list(i) for i in f.includes]} for f in self.files]}
 
     @staticmethod
-    def from_data(data: Mapping[str, Any]) -> Pipeline:
+    def from_data(data: Mapping[str, Any]) -> ConsumerPipeline:
         files = tuple(PipelineFile(_file_id(f.get("id")), tuple(_file_id(i) for i in f.get("includes") or ()))
                       for f in data.get("files") or ())
-        return Pipeline(str(data.get("consumer") or ""), files, str(data.get("unread") or ""))
+        return ConsumerPipeline(str(data.get("consumer") or ""), files, str(data.get("unread") or ""))
 
     def holds(self, target: FileId) -> bool:
         return any(_same(f.id, target) for f in self.files)
@@ -79,7 +79,7 @@ def _same(a: FileId, b: FileId) -> bool:
     return a[:2] == b[:2] and (a[2] == b[2] or not a[2] or not b[2])
 
 
-def merge_order(pipeline: Pipeline) -> tuple[list[FileId], list[FileId]]:
+def merge_order(pipeline: ConsumerPipeline) -> tuple[list[FileId], list[FileId]]:
     """(files in GitLab's merge order, root last; include targets the pipeline does not hold).
 
     A file's content is its includes' expanded contents deep-merged in order, then its own, so the
@@ -120,7 +120,7 @@ def merge_order(pipeline: Pipeline) -> tuple[list[FileId], list[FileId]]:
     return order, missing
 
 
-def included_by(pipelines: Sequence[Pipeline], target: FileId) -> tuple[FileId, ...] | None:
+def included_by(pipelines: Sequence[ConsumerPipeline], target: FileId) -> tuple[FileId, ...] | None:
     """The files `target` itself includes (nested), in GitLab's merge order: what its own
     self-check resolves it with (`RewriteOptions.included`). None: not known completely."""
     for pipeline in pipelines:
@@ -130,7 +130,7 @@ def included_by(pipelines: Sequence[Pipeline], target: FileId) -> tuple[FileId, 
         if not node.includes:
             return ()
         rest = tuple(f for f in pipeline.files if f is not node)
-        order, missing = merge_order(Pipeline(pipeline.consumer, (node, *rest)))
+        order, missing = merge_order(ConsumerPipeline(pipeline.consumer, (node, *rest)))
         if missing:
             return None
         reached = _reached(node, pipeline)
@@ -138,7 +138,7 @@ def included_by(pipelines: Sequence[Pipeline], target: FileId) -> tuple[FileId, 
     return None
 
 
-def _reached(node: PipelineFile, pipeline: Pipeline) -> set[FileId]:
+def _reached(node: PipelineFile, pipeline: ConsumerPipeline) -> set[FileId]:
     """Every file below `node` in the include tree."""
     seen: set[FileId] = set()
     stack = list(node.includes)
@@ -158,7 +158,7 @@ def label(file: FileId, consumer: str) -> str:
 _JOB = re.compile(r"^job (\S+): (.*)$", re.S)
 
 
-def check(pipeline: Pipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str], target: FileId,
+def check(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str], target: FileId,
           new_text: str, expect: acceptance.Expectation) -> list[str]:
     """Reasons the rewrite of `target` would break a job of this pipeline (empty: it would not)."""
     consumer = pipeline.consumer
@@ -231,7 +231,7 @@ def _text(texts: Mapping[FileId, str], file: FileId) -> str | None:
 MAX_FAILING = 5  # consumers whose reasons are given; the rewrite is refused at the first already
 
 
-def failures(pipelines: Sequence[Pipeline], texts: Mapping[FileId, str], errors: Mapping[FileId, str],
+def failures(pipelines: Sequence[ConsumerPipeline], texts: Mapping[FileId, str], errors: Mapping[FileId, str],
              target: FileId, new_text: str, expectation_for: Any) -> list[str]:
     """`check` over every pipeline; `expectation_for(consumer)` gives each its Expectation. After
     MAX_FAILING failing consumers the rest are not checked (the reason says how many)."""
@@ -249,7 +249,7 @@ def failures(pipelines: Sequence[Pipeline], texts: Mapping[FileId, str], errors:
 
 # --- what the planner and the MR recheck pass in ---------------------------------------------------
 
-def pipeline_of(record: Any, target: FileId) -> Pipeline:
+def pipeline_of(record: Any, target: FileId) -> ConsumerPipeline:
     """A project's pipeline from its scan record (`ProjectRecord.ci_files`). Records without the
     files (older inventories) are taken as their root CI file including the target."""
     files = tuple(PipelineFile((f.project, f.path, f.ref), tuple(_file_id(i) for i in f.includes))
@@ -259,7 +259,7 @@ def pipeline_of(record: Any, target: FileId) -> Pipeline:
         files = (PipelineFile(root),) + (() if _same(root, target) else (PipelineFile(target),))
     unread = f"its CI could not be read completely ({record.error})" if record.status == "error" and record.error \
         else ""
-    return Pipeline(record.path, files, unread)
+    return ConsumerPipeline(record.path, files, unread)
 
 
 def consumer_accounts(receipts: Sequence[Any], var_key: Mapping[str, Any]

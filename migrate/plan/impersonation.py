@@ -29,7 +29,15 @@ from typing import Any
 
 import celpy
 
-from migrate.ci.variables import Context, Definition, DefinitionIndex, Place, Resolution, resolve, scope_match
+from migrate.ci.variables import (
+    Definition,
+    DefinitionIndex,
+    Place,
+    Resolution,
+    RunContext,
+    resolve,
+    scope_match,
+)
 from migrate.plan.federation_design import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
 from migrate.plan.token_classes import MARK, BindingsIndex, ClassProgram, substitute
 
@@ -91,7 +99,7 @@ def _resolution(name: str, case: TokenCase, definitions: Sequence[Definition]) -
     claims = case.claims
     place = Place(int(claims.get("project_id") or 0), case.project, case.ancestor_ids)
     protected = claims.get("ref_protected") == "true"
-    context = Context("protected_branch" if protected else "unprotected_branch", claims.get("environment"))
+    context = RunContext("protected_branch" if protected else "unprotected_branch", claims.get("environment"))
     return resolve(name, place, context, definitions)
 
 

@@ -1012,7 +1012,7 @@ def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consum
     target = (fproject, fpath, ref)
     checked = consumer_check_inputs(fproject, fpath, ref, consumers, names, projects, derived, var_key,
                                     gitlab_version)
-    pipelines = [consumer_check.Pipeline.from_data(p) for p in checked["pipelines"]]
+    pipelines = [consumer_check.ConsumerPipeline.from_data(p) for p in checked["pipelines"]]
     mode = checked["token_mode"]
     accounts = checked["accounts"]
     if not pipelines:

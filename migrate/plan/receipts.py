@@ -21,17 +21,17 @@ from typing import Any
 
 from migrate.ci.variables import (
     REF_CLASSES,
-    Context,
     DefinitionIndex,
     Place,
     Resolution,
+    RunContext,
     is_dynamic,
     resolve,
 )
 from migrate.core.model import KeyVariable, from_dict
 from migrate.plan.federation_design import BindingScope
 
-PROTECTED = frozenset(c for c in REF_CLASSES if Context(c).protected)
+PROTECTED = frozenset(c for c in REF_CLASSES if RunContext(c).protected)
 UNPROTECTED = frozenset(REF_CLASSES) - PROTECTED
 
 
@@ -48,7 +48,7 @@ class Receipt:
     job: str
     environment: str | None
     known: bool  # False: the job (and so its environment) could not be determined
-    context: Context
+    context: RunContext
     resolution: Resolution
     reaching: tuple[KeyVariable, ...] = ()  # every definition of the name that reaches the project
 
@@ -99,7 +99,7 @@ def receipts(inputs: Mapping[str, Any], defs: Sequence[KeyVariable] | None = Non
             if not known:
                 env = "$WIF_MIGRATE_UNKNOWN_ENVIRONMENT"  # any environment may apply (R4)
             for ref_class in REF_CLASSES:
-                ctx = Context(ref_class, env)
+                ctx = RunContext(ref_class, env)
                 out.append(Receipt(u["file_project"], u["file_path"], int(u.get("line") or 0), name,
                                    run["consumer"], place.project_id, run.get("job") or "", env, known, ctx,
                                    resolve(name, place, ctx, reaching), keyvars))

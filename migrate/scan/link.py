@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from migrate.ci.variables import Context, Place, scope_match
+from migrate.ci.variables import Place, RunContext, scope_match
 from migrate.ci.variables import resolve as resolve_variable
 from migrate.core.model import CIFinding, KeyVariable, Problem, ProjectRecord, UsageRun, VariableLevel
 
@@ -93,7 +93,7 @@ def resolve(name: str, environment: str | None, project: ProjectRecord,
     place = Place(project.id, project.path, tuple(project.ancestor_ids))
     found: dict[int, VarEntry] = {}
     for ref_class in ("protected_branch", "unprotected_branch"):
-        r = resolve_variable(name, place, Context(ref_class, environment), defs)
+        r = resolve_variable(name, place, RunContext(ref_class, environment), defs)
         for d in ([r.variable] if r.definite and r.variable is not None else list(r.candidates)):
             if isinstance(d, _Definition):
                 found.setdefault(id(d.entry), d.entry)

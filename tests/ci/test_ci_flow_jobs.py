@@ -10,7 +10,7 @@ from test_ci_rewrite_patterns import FILE_VAR, expected
 
 from migrate.ci import effective
 from migrate.ci.flowjobs import block_style
-from migrate.ci.yamlnodes import Pipeline, compose
+from migrate.ci.yamlnodes import FileNodes, compose
 
 
 def test_flow_job_becomes_block_style_and_others_are_untouched() -> None:
@@ -79,7 +79,7 @@ def flow_job(draw: st.DrawFn) -> str:
 @given(flow_job())
 def test_block_style_means_exactly_the_same_jobs(text: str) -> None:
     """The class: any one-line flow job, its block form resolves to the same effective job."""
-    pipe = Pipeline.from_roots(compose(text))
+    pipe = FileNodes.from_roots(compose(text))
     converted = block_style(pipe, text.splitlines(keepends=True), ["job"], "\n")
     assert converted is not None
     assert converted.startswith("job:\n")

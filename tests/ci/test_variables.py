@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from migrate.ci.variables import (
     REF_CLASSES,
-    Context,
     Place,
+    RunContext,
     contexts_for,
     resolve,
     scope_match,
@@ -16,8 +16,8 @@ from migrate.core.model import KeyVariable
 
 SHOP = Place(100, "acme/web/shop", (10, 11), ("acme", "acme/web"))
 OTHER = Place(200, "acme/other", (10,), ("acme",))
-MAIN = Context("protected_branch")
-FEATURE = Context("unprotected_branch")
+MAIN = RunContext("protected_branch")
+FEATURE = RunContext("unprotected_branch")
 
 
 def var(level: str, owner_id: int | None, name: str = "GCP_KEY", scope: str = "*", protected: bool = False,
@@ -28,7 +28,7 @@ def var(level: str, owner_id: int | None, name: str = "GCP_KEY", scope: str = "*
                        variable_type=variable_type)  # type: ignore[arg-type]
 
 
-def got(defs: list[KeyVariable], place: Place = SHOP, context: Context = MAIN, **kw: object) -> KeyVariable | None:
+def got(defs: list[KeyVariable], place: Place = SHOP, context: RunContext = MAIN, **kw: object) -> KeyVariable | None:
     r = resolve("GCP_KEY", place, context, defs, **kw)  # type: ignore[arg-type]
     assert r.definite, r.reason
     return r.variable  # type: ignore[return-value]
@@ -79,12 +79,12 @@ def test_r1_by_path_when_ids_are_unknown() -> None:
 
 def test_r2_protected_variable_only_on_protected_refs_including_tags() -> None:
     prot = var("project", 100, protected=True)
-    assert got([prot], context=Context("protected_branch")) is prot
-    assert got([prot], context=Context("protected_tag")) is prot
-    assert got([prot], context=Context("unprotected_branch")) is None
-    assert got([prot], context=Context("unprotected_tag")) is None
-    assert got([prot], context=Context("merge_request")) is None
-    assert got([prot], context=Context("protected_merge_request")) is prot
+    assert got([prot], context=RunContext("protected_branch")) is prot
+    assert got([prot], context=RunContext("protected_tag")) is prot
+    assert got([prot], context=RunContext("unprotected_branch")) is None
+    assert got([prot], context=RunContext("unprotected_tag")) is None
+    assert got([prot], context=RunContext("merge_request")) is None
+    assert got([prot], context=RunContext("protected_merge_request")) is prot
 
 
 def test_r2_protected_project_variable_shadows_group_only_on_protected_refs() -> None:
@@ -103,26 +103,26 @@ def test_r2_protected_instance_variable() -> None:
 
 def test_r3_job_without_environment_gets_only_star_scope() -> None:
     star, prod = var("project", 100), var("project", 100, scope="production")
-    assert got([prod], context=Context("protected_branch", None)) is None
-    assert got([star, prod], context=Context("protected_branch", None)) is star
+    assert got([prod], context=RunContext("protected_branch", None)) is None
+    assert got([star, prod], context=RunContext("protected_branch", None)) is star
 
 
 def test_r3_exact_beats_wildcard_beats_star() -> None:
     star = var("project", 100)
     wild = var("project", 100, scope="review/*")
     exact = var("project", 100, scope="review/app")
-    env = Context("unprotected_branch", "review/app")
+    env = RunContext("unprotected_branch", "review/app")
     assert got([star, wild, exact], context=env) is exact
     assert got([star, wild], context=env) is wild
     assert got([star], context=env) is star
-    assert got([wild], context=Context("unprotected_branch", "staging")) is None
+    assert got([wild], context=RunContext("unprotected_branch", "staging")) is None
 
 
 def test_r3_scope_precedence_is_per_level_not_across_levels() -> None:
     # A project variable with scope '*' still beats a group variable with the exact scope (R1 first).
     group_exact = var("group", 10, scope="production")
     proj_star = var("project", 100)
-    assert got([group_exact, proj_star], context=Context("protected_branch", "production")) is proj_star
+    assert got([group_exact, proj_star], context=RunContext("protected_branch", "production")) is proj_star
 
 
 def test_r3_star_matches_any_characters_and_slashes() -> None:
@@ -135,13 +135,13 @@ def test_r3_star_matches_any_characters_and_slashes() -> None:
 
 def test_r3_two_wildcards_matching_equally_are_ambiguous() -> None:
     a, b = var("project", 100, scope="review/*"), var("project", 100, scope="*/app")
-    r = resolve("GCP_KEY", SHOP, Context("unprotected_branch", "review/app"), [a, b])
+    r = resolve("GCP_KEY", SHOP, RunContext("unprotected_branch", "review/app"), [a, b])
     assert not r.definite and set(r.candidates) == {a, b} and "does not define" in r.reason
 
 
 def test_r3_instance_variables_have_no_scope() -> None:
     inst = var("instance", None, scope="production")  # not settable in GitLab; treated as '*'
-    assert got([inst], context=Context("protected_branch", "staging")) is inst
+    assert got([inst], context=RunContext("protected_branch", "staging")) is inst
 
 
 # --- R4 dynamic environment names -----------------------------------------------------------------
@@ -156,15 +156,15 @@ def test_r4_dynamic_environment_scope_matching() -> None:
 
 def test_r4_dynamic_environment_resolution() -> None:
     wild, star = var("project", 100, scope="review/*"), var("group", 10)
-    ctx = Context("unprotected_branch", "review/$CI_COMMIT_REF_SLUG")
+    ctx = RunContext("unprotected_branch", "review/$CI_COMMIT_REF_SLUG")
     assert got([wild, star], context=ctx) is wild  # `review/*` applies to every expansion
     exact = var("project", 100, scope="review/main")
     r = resolve("GCP_KEY", SHOP, ctx, [wild, exact])
     assert not r.definite and set(r.candidates) == {wild, exact}
     prod = var("project", 100, scope="production")
-    r = resolve("GCP_KEY", SHOP, Context("protected_branch", "$DEPLOY_ENV"), [prod, star])
+    r = resolve("GCP_KEY", SHOP, RunContext("protected_branch", "$DEPLOY_ENV"), [prod, star])
     assert not r.definite and set(r.candidates) == {prod, star} and not r.maybe_none
-    r = resolve("GCP_KEY", SHOP, Context("protected_branch", "$DEPLOY_ENV"), [prod])
+    r = resolve("GCP_KEY", SHOP, RunContext("protected_branch", "$DEPLOY_ENV"), [prod])
     assert not r.definite and r.maybe_none
 
 

@@ -22,8 +22,8 @@ import pytest
 from migrate import ci
 from migrate.ci import acceptance
 from migrate.plan.consumer_check import (
+    ConsumerPipeline,
     FileId,
-    Pipeline,
     PipelineFile,
     check,
     expectation,
@@ -59,31 +59,31 @@ def expect(accounts: dict[str, dict[str, dict[str, str]]] | None = None) -> acce
     return expectation(["GCP_SA_KEY"], AUD, "id_tokens", accounts or {})
 
 
-def pipeline(where: str) -> Pipeline:
+def pipeline(where: str) -> ConsumerPipeline:
     """acme/web's pipeline: the template included by the root, a local include, or a nested library."""
     if where == "root":
-        return Pipeline("acme/web", (PipelineFile(ROOT, (TPL,)), PipelineFile(TPL)))
+        return ConsumerPipeline("acme/web", (PipelineFile(ROOT, (TPL,)), PipelineFile(TPL)))
     if where == "local":
-        return Pipeline("acme/web", (PipelineFile(ROOT, (TPL, LOCAL)), PipelineFile(TPL), PipelineFile(LOCAL)))
-    return Pipeline("acme/web", (PipelineFile(ROOT, (LIB,)), PipelineFile(LIB, (TPL,)), PipelineFile(TPL)))
+        return ConsumerPipeline("acme/web", (PipelineFile(ROOT, (TPL, LOCAL)), PipelineFile(TPL), PipelineFile(LOCAL)))
+    return ConsumerPipeline("acme/web", (PipelineFile(ROOT, (LIB,)), PipelineFile(LIB, (TPL,)), PipelineFile(TPL)))
 
 
 def test_merge_order_is_the_include_trees_post_order() -> None:
     a, b, c = ("p", "a.yml", "main"), ("q", "b.yml", "main"), ("q", "c.yml", "")
-    p = Pipeline("p", (PipelineFile(("p", ".gitlab-ci.yml", "main"), (a, b)), PipelineFile(a),
+    p = ConsumerPipeline("p", (PipelineFile(("p", ".gitlab-ci.yml", "main"), (a, b)), PipelineFile(a),
                        PipelineFile(b, (("q", "c.yml", "main"), ("q", "gone.yml", "main"))), PipelineFile(c)))
     order, missing = merge_order(p)
     assert order == [a, c, b, ("p", ".gitlab-ci.yml", "main")]
     assert missing == [("q", "gone.yml", "main")]
     # without the tree (older inventories): includes in discovery order, then the root
-    flat = Pipeline("p", (PipelineFile(("p", ".gitlab-ci.yml", "main")), PipelineFile(a), PipelineFile(b)))
+    flat = ConsumerPipeline("p", (PipelineFile(("p", ".gitlab-ci.yml", "main")), PipelineFile(a), PipelineFile(b)))
     assert merge_order(flat) == ([a, b, ("p", ".gitlab-ci.yml", "main")], [])
 
 
 def test_a_pipeline_that_is_only_the_file_or_does_not_hold_it_is_not_checked(rewritten: str) -> None:
-    alone = Pipeline("acme/templates", (PipelineFile(TPL),))
+    alone = ConsumerPipeline("acme/templates", (PipelineFile(TPL),))
     assert check(alone, {}, {}, TPL, rewritten, expect()) == []
-    other = Pipeline("acme/x", (PipelineFile(("acme/x", ".gitlab-ci.yml", "main")),))
+    other = ConsumerPipeline("acme/x", (PipelineFile(("acme/x", ".gitlab-ci.yml", "main")),))
     assert check(other, {}, {}, TPL, rewritten, expect()) == []
 
 
@@ -94,7 +94,7 @@ def test_an_unreadable_file_of_the_pipeline_is_a_reason_never_a_pass(rewritten: 
                        "its jobs still get the ID token"]
     reasons = check(pipeline("local"), {**texts, LOCAL: "ship: [unclosed\n"}, {}, TPL, rewritten, expect())
     assert reasons and reasons[0].startswith("consumer acme/web: file ci/jobs.yml cannot be loaded")
-    scanned = Pipeline("acme/web", pipeline("local").files, unread="its CI could not be read completely (x)")
+    scanned = ConsumerPipeline("acme/web", pipeline("local").files, unread="its CI could not be read completely (x)")
     assert "could not be read completely" in check(scanned, texts, {}, TPL, rewritten, expect())[0]
 
 
@@ -172,11 +172,11 @@ def test_the_files_a_file_includes_are_its_subtree_in_merge_order() -> None:
     from migrate.plan.consumer_check import included_by
 
     root, a, b, c = ("p", ".gitlab-ci.yml", "main"), ("p", "a.yml", "main"), ("q", "b.yml", "main"), ("q", "c.yml", "main")
-    p = Pipeline("p", (PipelineFile(root, (a, b)), PipelineFile(a), PipelineFile(b, (c,)), PipelineFile(c)))
+    p = ConsumerPipeline("p", (PipelineFile(root, (a, b)), PipelineFile(a), PipelineFile(b, (c,)), PipelineFile(c)))
     assert included_by([p], root) == (a, c, b)
     assert included_by([p], b) == (c,)
     assert included_by([p], c) == ()
-    gone = Pipeline("p", (PipelineFile(root, (a, ("p", "gone.yml", "main"))), PipelineFile(a)))
+    gone = ConsumerPipeline("p", (PipelineFile(root, (a, ("p", "gone.yml", "main"))), PipelineFile(a)))
     assert included_by([gone], root) is None  # not known completely: nothing is passed
     assert included_by([], root) is None
 
@@ -189,7 +189,7 @@ def test_reasons_stop_after_a_few_failing_consumers(rewritten: str) -> None:
     for i in range(MAX_FAILING + 3):
         root = (f"acme/c{i}", ".gitlab-ci.yml", "main")
         texts[root] = texts[ROOT]
-        pipelines.append(Pipeline(f"acme/c{i}", (PipelineFile(root, (TPL,)), PipelineFile(TPL))))
+        pipelines.append(ConsumerPipeline(f"acme/c{i}", (PipelineFile(root, (TPL,)), PipelineFile(TPL))))
     reasons = failures(pipelines, texts, {}, TPL, rewritten, lambda c: expect())
     assert len(reasons) == MAX_FAILING + 1 and reasons[-1] == "3 more consumer pipeline(s) not checked"
     assert reasons[0].startswith("consumer acme/c0, file .gitlab-ci.yml, job ship: ")

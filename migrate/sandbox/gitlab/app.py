@@ -28,7 +28,7 @@ from migrate.sandbox.gitlab import lint as lint_mod
 from migrate.sandbox.gitlab.build import build_state
 from migrate.sandbox.gitlab.model import Job, Pipeline, Project, User, Variable
 from migrate.sandbox.gitlab.oidc import Issuer, deployment_tier
-from migrate.sandbox.gitlab.repo import Action, Commit
+from migrate.sandbox.gitlab.repo import Commit, CommitAction
 from migrate.sandbox.gitlab.state import GitLabState
 from migrate.sandbox.http import App, Request, Response
 from migrate.sandbox.keys import KeyStore
@@ -483,7 +483,7 @@ class GitLabApp(App):
             head = p.repo.head(name)
             base = head or p.repo.head(p.default_branch)  # a new branch starts from the default one
             exists = base is not None and path in base.files
-            action = Action("delete" if content is None else "update" if exists else "create", path,
+            action = CommitAction("delete" if content is None else "update" if exists else "create", path,
                             None if content is None else content.encode())
             commit = p.repo.commit(branch=name, message=message, author=(user.name, user.commit_email_or_default),
                                    created_at=self.now(), actions=[action],

@@ -13,7 +13,7 @@ from typing import Any
 from migrate.sandbox.clock import Clock
 from migrate.sandbox.errors import OrgFileError
 from migrate.sandbox.gitlab.model import ACCESS_LEVELS, Group, Project, SaKeyRef, User, Variable
-from migrate.sandbox.gitlab.repo import Action, Repository
+from migrate.sandbox.gitlab.repo import CommitAction, Repository
 from migrate.sandbox.gitlab.state import GitLabState
 from migrate.sandbox.keys import KeyStore
 
@@ -181,7 +181,7 @@ class Builder:
         project.repo.commit(
             branch=default_branch, message="Initial commit", author=(first.name, first.commit_email_or_default),
             created_at=created,
-            actions=[Action("create", str(k), str(v).encode()) for k, v in files.items()])
+            actions=[CommitAction("create", str(k), str(v).encode()) for k, v in files.items()])
         for name in p.get("branches") or []:
             project.repo.branches[str(name)] = project.repo.branches[default_branch]
         for name in p.get("tags") or []:  # lightweight tags at the default branch's head

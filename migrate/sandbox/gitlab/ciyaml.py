@@ -25,7 +25,7 @@ JOB_KEYS = {"after_script", "allow_failure", "artifacts", "before_script", "cach
 DEFAULT_STAGES = ["build", "test", "deploy"]
 
 
-class Reference(list[Any]):
+class ReferenceTag(list[Any]):
     """The value of a `!reference [job, key, ...]` tag."""
 
 
@@ -34,7 +34,7 @@ class CILoader(yaml.SafeLoader):
 
 
 CILoader.add_constructor("!reference",
-                         lambda loader, node: Reference(loader.construct_sequence(node)))  # type: ignore[arg-type]
+                         lambda loader, node: ReferenceTag(loader.construct_sequence(node)))  # type: ignore[arg-type]
 
 
 class _Dumper(yaml.SafeDumper):
@@ -113,7 +113,7 @@ def expand_extends(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_references(config: dict[str, Any]) -> dict[str, Any]:
-    def lookup(ref: Reference, depth: int) -> Any:
+    def lookup(ref: ReferenceTag, depth: int) -> Any:
         if depth > 10:
             raise CIConfigError(f"!reference {_show(ref)} is part of a circular chain")
         node: Any = config
@@ -124,7 +124,7 @@ def resolve_references(config: dict[str, Any]) -> dict[str, Any]:
         return walk(node, depth + 1)
 
     def walk(node: Any, depth: int) -> Any:
-        if isinstance(node, Reference):
+        if isinstance(node, ReferenceTag):
             return lookup(node, depth)
         if isinstance(node, dict):
             return {k: walk(v, depth) for k, v in node.items()}

@@ -43,7 +43,7 @@ class CommitError(Exception):
 
 
 @dataclass
-class Action:
+class CommitAction:
     action: str  # create | update | delete | move | chmod
     file_path: str
     content: bytes | None = None
@@ -82,7 +82,7 @@ class Repository:
         return None
 
     def commit(self, *, branch: str, message: str, author: tuple[str, str], created_at: str,
-               actions: Iterable[Action], start: Commit | None = None, force: bool = False) -> Commit:
+               actions: Iterable[CommitAction], start: Commit | None = None, force: bool = False) -> Commit:
         """Apply `actions` on `start` (or the branch head) and move `branch` to the new commit."""
         head = self.head(branch)
         if start is not None and head is not None and not force:
@@ -106,7 +106,7 @@ class Repository:
         self.branches[branch] = new.id
         return new
 
-    def _apply(self, files: dict[str, bytes], act: Action, parent: Commit | None) -> tuple[int, int]:
+    def _apply(self, files: dict[str, bytes], act: CommitAction, parent: Commit | None) -> tuple[int, int]:
         path = act.file_path.lstrip("/")
         old = files.get(path)
         if act.last_commit_id and act.action in ("update", "move", "delete"):

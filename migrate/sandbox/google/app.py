@@ -25,7 +25,7 @@ from migrate.sandbox.google import activity, iam, resourcemanager, tokens, wif
 from migrate.sandbox.google.errors import GoogleApiError, OAuthError, permission_denied, unauthenticated
 from migrate.sandbox.google.oidc import JwksCache
 from migrate.sandbox.google.quota import GOOGLE_DEFAULTS, Quotas
-from migrate.sandbox.google.state import FederatedPrincipal, GoogleWorld, Token, load_world
+from migrate.sandbox.google.state import BearerToken, FederatedPrincipal, GoogleWorld, load_world
 from migrate.sandbox.http import App, Request, Response
 from migrate.sandbox.keys import KeyStore
 
@@ -85,7 +85,7 @@ class GoogleApp(App):
         return GoogleApiError(status, message).response()
 
     # --- auth --------------------------------------------------------------------------------------
-    def bearer(self, req: Request) -> Token:
+    def bearer(self, req: Request) -> BearerToken:
         """The token behind `Authorization: Bearer …`, or 401 as Google answers."""
         header = req.headers.get("authorization", "")
         if not header.lower().startswith("bearer "):
@@ -100,7 +100,7 @@ class GoogleApp(App):
         return token
 
     def authorize(self, req: Request, permission: str, resource: str | None = None,
-                  domain: str = "iam.googleapis.com") -> Token:
+                  domain: str = "iam.googleapis.com") -> BearerToken:
         """Check the caller holds `permission`; 403 PERMISSION_DENIED naming it otherwise."""
         token = self.bearer(req)
         if token.kind == "federated" or permission in token.denied_permissions:
@@ -109,8 +109,8 @@ class GoogleApp(App):
 
     def mint_token(self, kind: str, *, service_account: str | None = None,
                    principal: FederatedPrincipal | None = None, scopes: tuple[str, ...] = (),
-                   key_id: str | None = None, lifetime_s: int = TOKEN_LIFETIME_S) -> Token:
-        token = Token("ya29.sandbox-" + secrets.token_urlsafe(24), kind, service_account=service_account,
+                   key_id: str | None = None, lifetime_s: int = TOKEN_LIFETIME_S) -> BearerToken:
+        token = BearerToken("ya29.sandbox-" + secrets.token_urlsafe(24), kind, service_account=service_account,
                       principal=principal, expiry=self.clock.time() + lifetime_s, scopes=scopes,
                       key_id=key_id)
         with self.lock:

@@ -18,7 +18,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from migrate.sandbox.google.errors import invalid, permission_denied
-from migrate.sandbox.google.state import Project
+from migrate.sandbox.google.state import GoogleProject
 from migrate.sandbox.http import Request, Response
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def _enum_int(req: Request) -> bool:
     return "enum-encoding=int" in (req.arg("$alt") or "")
 
 
-def _visible(app: GoogleApp, req: Request, project: Project) -> bool:
+def _visible(app: GoogleApp, req: Request, project: GoogleProject) -> bool:
     token = app.bearer(req)
     return token.kind != "federated" and "resourcemanager.projects.get" not in token.denied_permissions
 
@@ -65,7 +65,7 @@ def _terms(query: str) -> list[tuple[str, str]]:
     return out
 
 
-def _field(project: Project, name: str) -> str | None:
+def _field(project: GoogleProject, name: str) -> str | None:
     parent_type, _, parent_id = project.parent.partition("/")
     values = {"id": project.project_id, "projectid": project.project_id, "name": project.display_name,
               "displayname": project.display_name, "parent": project.parent,
@@ -76,7 +76,7 @@ def _field(project: Project, name: str) -> str | None:
     return values.get(name.lower())
 
 
-def _matches(project: Project, terms: list[tuple[str, str]]) -> bool:
+def _matches(project: GoogleProject, terms: list[tuple[str, str]]) -> bool:
     if not terms:
         return True
     for name, wanted in terms:

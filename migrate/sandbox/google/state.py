@@ -47,7 +47,7 @@ def unique_id(email: str) -> str:
 
 
 @dataclass
-class Project:
+class GoogleProject:
     project_id: str
     number: str
     display_name: str
@@ -262,7 +262,7 @@ class FederatedPrincipal:
 
 
 @dataclass
-class Token:
+class BearerToken:
     """A bearer token the emulator accepts.
 
     kind: `admin` (org file's admin_token: every permission), `limited` (google.tokens entry),
@@ -294,15 +294,15 @@ class Token:
 class GoogleWorld:
     organization_id: str = "123456789012"
     domain: str = "example.com"
-    projects: dict[str, Project] = field(default_factory=dict)  # by project id
+    projects: dict[str, GoogleProject] = field(default_factory=dict)  # by project id
     service_accounts: dict[str, ServiceAccount] = field(default_factory=dict)  # by email
     keys: dict[str, ServiceAccountKey] = field(default_factory=dict)  # by key id
     pools: dict[tuple[str, str], Pool] = field(default_factory=dict)  # (project number, pool id)
     operations: dict[str, Operation] = field(default_factory=dict)
-    tokens: dict[str, Token] = field(default_factory=dict)
+    tokens: dict[str, BearerToken] = field(default_factory=dict)
     multi_tenant_issuers: set[str] = field(default_factory=lambda: set(MULTI_TENANT_ISSUERS))
 
-    def project(self, ref: str) -> Project | None:
+    def project(self, ref: str) -> GoogleProject | None:
         """By project id or number."""
         if ref in self.projects:
             return self.projects[ref]
@@ -332,11 +332,11 @@ def load_world(spec: dict[str, Any], keys: KeyStore, clock: Clock) -> GoogleWorl
                         domain=str(org.get("domain", "example.com")))
     world.multi_tenant_issuers |= {str(i).rstrip("/") for i in spec.get("multi_tenant_issuers") or []}
     admin = spec.get("admin_token") or DEFAULT_ADMIN_TOKEN
-    world.tokens[str(admin)] = Token(str(admin), "admin")
+    world.tokens[str(admin)] = BearerToken(str(admin), "admin")
     for i, entry in enumerate(spec.get("tokens") or []):
         if not isinstance(entry, dict) or "token" not in entry:
             raise OrgFileError(f"google: tokens[{i}]: needs token:")
-        world.tokens[str(entry["token"])] = Token(
+        world.tokens[str(entry["token"])] = BearerToken(
             str(entry["token"]), "limited", frozenset(entry.get("denied_permissions") or []),
             service_account=entry.get("service_account"))
     now = clock.now()
@@ -349,7 +349,7 @@ def _load_project(world: GoogleWorld, p: dict[str, Any], where: str, keys: KeySt
     if "project_id" not in p or "number" not in p:
         raise OrgFileError(f"google: {where}: needs project_id: and number:")
     pid, number = str(p["project_id"]), str(p["number"])
-    world.projects[pid] = Project(
+    world.projects[pid] = GoogleProject(
         pid, number, str(p.get("display_name", pid)),
         str(p.get("parent", f"organizations/{world.organization_id}")),
         {str(k): str(v) for k, v in (p.get("labels") or {}).items()},

@@ -27,7 +27,7 @@ from migrate.sandbox.google import cel
 from migrate.sandbox.google.discovery import validate
 from migrate.sandbox.google.errors import GoogleApiError, OAuthError, invalid, permission_denied
 from migrate.sandbox.google.oidc import unverified_claims, verify_signature
-from migrate.sandbox.google.state import FederatedPrincipal, Provider, ServiceAccount, Token, rfc3339
+from migrate.sandbox.google.state import BearerToken, FederatedPrincipal, Provider, ServiceAccount, rfc3339
 from migrate.sandbox.http import Request, Response
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ def _lifetime(raw: str) -> int:
     return int(m.group(1))
 
 
-def _may_impersonate(app: GoogleApp, caller: Token, sa: ServiceAccount) -> bool:
+def _may_impersonate(app: GoogleApp, caller: BearerToken, sa: ServiceAccount) -> bool:
     if caller.kind in ("admin", "limited"):
         return "iam.serviceAccounts.getAccessToken" not in caller.denied_permissions
     if caller.kind == "service_account":

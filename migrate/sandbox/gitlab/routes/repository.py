@@ -18,7 +18,7 @@ from migrate.sandbox.gitlab import entities
 from migrate.sandbox.gitlab.app import ApiError
 from migrate.sandbox.gitlab.model import Project, User
 from migrate.sandbox.gitlab.paging import offset_page
-from migrate.sandbox.gitlab.repo import Action, Commit, CommitError
+from migrate.sandbox.gitlab.repo import Commit, CommitAction, CommitError
 from migrate.sandbox.gitlab.routes._common import PROJECT, require, truthy
 from migrate.sandbox.gitlab.state import DEVELOPER, MAINTAINER, REPORTER
 from migrate.sandbox.http import Request, Response
@@ -155,7 +155,7 @@ def register(app: GitLabApp) -> None:
                     else str(content).encode()
             if raw.get("action") in ("create", "update") and content is None:
                 content = b""
-            actions.append(Action(str(raw.get("action")), str(raw.get("file_path")), content,
+            actions.append(CommitAction(str(raw.get("action")), str(raw.get("file_path")), content,
                                   raw.get("previous_path"), raw.get("last_commit_id")))
         if not actions:
             raise ApiError(400, "actions is empty", field="error")
