@@ -186,30 +186,39 @@ def _ancestry(config: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     """Each job's extends ancestors defined in `config`, highest precedence first (the order in
     which `Extendable` deep-merges them: later parents over earlier ones, each parent's own
     ancestors below it), each once; memoised, so fan-out and diamonds stay linear."""
-    memo: dict[str, tuple[str, ...]] = {}
+    ancestry = _Ancestry(config)
+    return {name: ancestry.visit(name, ()) for name, value in config.items() if _is_job(name, value)}
 
-    def visit(name: str, path: tuple[str, ...]) -> tuple[str, ...]:
-        if name in memo:
-            return memo[name]
+
+class _Ancestry:
+    """The memo of `_ancestry` (an object, not a recursive closure: a closure that calls itself is
+    a reference cycle that would keep the whole configuration alive until the cyclic collector
+    runs, which `limits.paused_gc` holds)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.memo: dict[str, tuple[str, ...]] = {}
+
+    def visit(self, name: str, path: tuple[str, ...]) -> tuple[str, ...]:
+        if name in self.memo:
+            return self.memo[name]
         order: list[str] = []
         seen = {name}
         complete = True
-        for parent in reversed(_extends_of(config.get(name))):
-            if not isinstance(parent, str) or not _is_job(parent, config.get(parent)) or parent in seen:
+        for parent in reversed(_extends_of(self.config.get(name))):
+            if not isinstance(parent, str) or not _is_job(parent, self.config.get(parent)) or parent in seen:
                 continue
             if parent in path or len(path) > MAX_EXTENDS_LEVELS:
                 complete = False  # a circle or too deep: GitLab rejects it (reported by _extend_all)
                 continue
-            for member in (parent, *visit(parent, (*path, name))):
+            for member in (parent, *self.visit(parent, (*path, name))):
                 if member not in seen:
                     seen.add(member)
                     order.append(member)
         result = tuple(order)
         if complete:
-            memo[name] = result
+            self.memo[name] = result
         return result
-
-    return {name: visit(name, ()) for name, value in config.items() if _is_job(name, value)}
 
 
 def _is_job(name: str, value: Any) -> bool:
@@ -217,14 +226,32 @@ def _is_job(name: str, value: Any) -> bool:
 
 
 def _extend_all(config: dict[str, Any], problems: list[tuple[str, str]]) -> dict[str, Any]:
-    done: dict[str, Any] = {}
+    extender = _Extender(config, problems)
+    result = {}
+    for key in config:
+        try:
+            result[key] = extender.extend(key, ()) if _is_job(key, config[key]) else config[key]
+        except ResolveError as error:
+            problems.append((key, str(error)))
+            result[key] = config[key]
+    return result
 
-    def extend(name: str, path: tuple[str, ...]) -> Any:
-        if name in done:
-            return done[name]
-        value = config.get(name)
+
+class _Extender:
+    """`extends` resolution with each job merged once (an object, not a recursive closure: see
+    `_Ancestry`)."""
+
+    def __init__(self, config: dict[str, Any], problems: list[tuple[str, str]]) -> None:
+        self.config = config
+        self.problems = problems
+        self.done: dict[str, Any] = {}
+
+    def extend(self, name: str, path: tuple[str, ...]) -> Any:
+        if name in self.done:
+            return self.done[name]
+        value = self.config.get(name)
         if not isinstance(value, dict) or "extends" not in value:
-            done[name] = value
+            self.done[name] = value
             return value
         if name in path:
             raise ResolveError(f"circular dependency detected in `extends` of {name}")
@@ -232,22 +259,13 @@ def _extend_all(config: dict[str, Any], problems: list[tuple[str, str]]) -> dict
             raise ResolveError(f"nesting too deep in `extends` of {name}")
         base: Any = {}
         for parent in _extends_of(value):
-            if not isinstance(parent, str) or not isinstance(config.get(parent), dict):
-                problems.append((name, f"job {name} extends {parent!s}, which this file and its includes "
-                                       "do not define"))
+            if not isinstance(parent, str) or not isinstance(self.config.get(parent), dict):
+                self.problems.append((name, f"job {name} extends {parent!s}, which this file and its includes "
+                                            "do not define"))
                 continue
-            base = deep_merge(base, extend(parent, (*path, name)))
-        done[name] = deep_merge(base, value)
-        return done[name]
-
-    result = {}
-    for key in config:
-        try:
-            result[key] = extend(key, ()) if _is_job(key, config[key]) else config[key]
-        except ResolveError as error:
-            problems.append((key, str(error)))
-            result[key] = config[key]
-    return result
+            base = deep_merge(base, self.extend(parent, (*path, name)))
+        self.done[name] = deep_merge(base, value)
+        return self.done[name]
 
 
 class _References:
