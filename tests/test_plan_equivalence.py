@@ -90,14 +90,17 @@ def reference_plan(inventory: Inventory, config: Config, facts: PlanFacts, monke
 
 
 def tool_plan(inventory: Inventory, config: Config, facts: PlanFacts) -> str:
-    """As `wif-migrate plan` computes it: the derivation memo on, derived first as `_live` does."""
+    """As `wif-migrate plan` computes it (migrate.plan.runner.gather): derived once before the
+    policies are read, fitted again to what they hold only when they hold other principals."""
     _evaluator.cache_clear()
-    with plan_module.derivation_memo():
-        plan_module.derive(plan_module.make_inputs(inventory, config, facts))
-        plan = build_plan(inventory, config, facts, default_rewriter()).plan
-        text = "".join(plan_io.pieces(plan))  # what `plan -o FILE` writes, piece by piece
-        assert text == plan_io.dumps(plan)
-        return text
+    derived = plan_module.derive(plan_module.plan_inputs(inventory, config, replace(facts, policy_members_other={})))
+    inputs = plan_module.plan_inputs(inventory, config, facts)
+    if "policy_members_other" in inputs:
+        derived = plan_module.refit(derived, inputs)
+    plan = plan_module.assemble_plan(inventory, config, facts, default_rewriter(), inputs, derived).plan
+    text = "".join(plan_io.pieces(plan))  # what `plan -o FILE` writes, piece by piece
+    assert text == plan_io.dumps(plan)
+    return text
 
 
 # --- real organisations, scanned and planned against the sandbox -------------------------------
@@ -106,8 +109,9 @@ def tool_plan(inventory: Inventory, config: Config, facts: PlanFacts) -> str:
 @pytest.fixture(scope="module", params=["demo", pytest.param("generated", marks=pytest.mark.slow)])
 def scanned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[tuple[Inventory, Config, PlanFacts]]:
-    from migrate.cli.plan import gather_facts
+    from migrate.cli.plan import plan_sources
     from migrate.cli.scan import run_scan
+    from migrate.plan.runner import PlanRequest, gather
 
     org = load_org("demo") if request.param == "demo" else parse_org(generate_org(120, seed=7))
     tmp: Path = tmp_path_factory.mktemp(request.param)
@@ -117,7 +121,8 @@ def scanned(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         os.environ.update(sb.env())
         try:
             inventory, _stats = run_scan(config, SilentProgress())
-            facts = gather_facts(config, inventory, offline=False, number=None)
+            gitlab, google = plan_sources(config, offline=False, number=None)
+            facts = gather(inventory, config, PlanRequest(), gitlab, google).facts
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -136,6 +141,24 @@ def test_the_plan_file_equals_the_directly_computed_one(scanned: Any, monkeypatc
     assert any(i["before"] for i in plan.impersonation) and any(i["after"] for i in plan.impersonation)
     # computed a second time in the same process: still the same
     assert tool_plan(inventory, config, facts) == new
+
+
+def test_refitting_to_the_policies_sizes_equals_deriving_afresh(scanned: Any) -> None:
+    """`plan` derives once, reads the policies of the service accounts it found, and when they hold
+    other principals fits the bindings again (`refit`): the answer must be the full derivation of
+    the sized inputs, also when the sizes force a consolidation (or a refusal) of a binding."""
+    inventory, config, facts = scanned
+    inputs = plan_module.plan_inputs(inventory, config, replace(facts, policy_members_other={}))
+    derived = plan_module.derive(inputs)
+    sa = max(derived.scopes, key=lambda s: len(derived.scopes[s]))
+    for taken in (1, 1500 - len(derived.scopes[sa]) + 1, 1500):
+        sized = plan_module.plan_inputs(inventory, config, replace(facts, policy_members_other={sa: taken}))
+        assert sized["policy_members_other"] == {sa: taken}
+        assert plan_module.refit(derived, sized) == plan_module._derive(sized)
+    # the comparison can fail: a policy full of others' principals changes the derivation
+    full = plan_module.plan_inputs(inventory, config, replace(facts, policy_members_other={sa: 1500}))
+    assert plan_module._derive(full) != derived
+    assert plan_module._derive(full).problems != derived.problems
 
 
 def test_the_derivation_memo_lives_only_inside_its_block(scanned: Any, monkeypatch: pytest.MonkeyPatch) -> None:

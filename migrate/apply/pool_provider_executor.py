@@ -24,6 +24,7 @@ from migrate.apply.ensure import decide_ensure, patch_body
 from migrate.apply.ports import WorkloadIdentityAdmin
 from migrate.core.errors import GoogleAlreadyExists, GoogleError, GoogleNoAnswer
 from migrate.core.model import Action, ActionResult
+from migrate.plan.federation_design import under_project
 from migrate.plan.planner import POOL_FIELDS, PROVIDER_FIELDS
 
 log = logging.getLogger(__name__)
@@ -99,13 +100,8 @@ class EnsureExecutor:
 
 def request_name(params: Mapping[str, Any]) -> str:
     """The resource name to call with: the plan's (number-based) name under the configured project
-    id, so calls work whether or not the caller may list by number."""
-    name = str(params["name"])
-    project = str(params.get("project") or "")
-    parts = name.split("/")
-    if project and len(parts) > 1 and parts[0] == "projects":
-        parts[1] = project
-    return "/".join(parts)
+    id, so calls work whether or not the caller may list by number (`plan` reads them the same way)."""
+    return under_project(str(params["name"]), str(params.get("project") or ""))
 
 
 def workload_identity(ctx: ApplyContext) -> WorkloadIdentityAdmin:

@@ -18,22 +18,15 @@ from typing import Any
 from migrate.cli.common import config_from_args, existing_state, new_parser
 from migrate.cli.output import STDOUT, print_envelope, write_output
 from migrate.core.config import Config
-from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, UsageError, WifMigrateError
+from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.core.model import Inventory, Plan
-from migrate.core.progress import Progress, SilentProgress, add_progress_option, progress_from_args
-from migrate.core.state import State, utcnow
+from migrate.core.progress import add_progress_option, progress_from_args
+from migrate.core.state import State
 from migrate.plan import plan_io, terraform
-from migrate.plan.planner import (
-    LiveFederation,
-    PlanFacts,
-    PlanRefusedError,
-    build_plan,
-    default_rewriter,
-    derivation_memo,
-    derive,
-    make_inputs,
-)
+from migrate.plan.planner import PlanRefusedError, default_rewriter
+from migrate.plan.ports import PlanGitLab, PlanGoogle
 from migrate.plan.render import render_explain, render_plan
+from migrate.plan.runner import PlanRequest, run_plan
 from migrate.plan.summary import changes, counts, pending, summary_line
 from migrate.scan import inventory_io
 
@@ -85,108 +78,20 @@ def _token_iss(path: str | None) -> str | None:
     return token_issuer(text)
 
 
-def gather_facts(config: Config, inventory: Inventory, offline: bool, number: str | None,
-                 id_token: str | None = None, progress: Progress | None = None) -> PlanFacts:
-    """Everything the planner needs from the outside world, read-only; `progress` counts the reads."""
-    progress = progress or SilentProgress()
-    from migrate.plan.issuer import choose_issuer
-
-    jwks = None
-    discovered: str | None = None
-    token_iss = _token_iss(id_token)
-    if not offline:
-        from migrate.cli.preflight import check_gitlab, check_google
-        from migrate.gitlab import oidc
-
-        check_gitlab(config)  # seconds, not minutes of retries, when the URL or token is wrong
-        if number is None:
-            check_google(config)
-        try:
-            discovered = oidc.issuer(config.gitlab.url, config.gitlab.ssl_verify)
-        except WifMigrateError as exc:
-            log.warning("%s; cannot check the issuer against discovery", exc)
-    choice = choose_issuer(config.gitlab.url, inventory.gitlab_version, discovered, config.gitlab.issuer,
-                           token_iss)
-    issuer = choice.issuer
-    for warning in choice.warnings:
-        log.warning("issuer: %s", warning)
-    if not offline and config.google.upload_jwks:
-        from migrate.gitlab import oidc
-
-        jwks = oidc.jwks_json(config.gitlab.url, config.gitlab.ssl_verify)
-    if number is None:
-        if offline:
-            raise UsageError("--offline needs --project-number")
-        from migrate.google.clients import GoogleClients
-        from migrate.google.projects import project_number
-
-        number = project_number(GoogleClients(config.google), config.google.identity_project)
-    facts = PlanFacts(project_number=number, issuer=issuer, jwks_json=jwks, generated_at=utcnow())
+def plan_sources(config: Config, offline: bool, number: str | None) -> tuple[PlanGitLab | None, PlanGoogle | None]:
+    """The read-only adapters `plan` reads through (none offline), after the preflight checks:
+    seconds, not minutes of retries, when a URL or a credential is wrong."""
     if offline:
-        return facts
-    live, bindings, others = _live(config, inventory, facts, progress)
-    return PlanFacts(project_number=number, issuer=issuer, jwks_json=jwks, generated_at=facts.generated_at,
-                     files=_files(config, inventory, progress), live=live, live_bindings=bindings,
-                     policy_members_other=others)
-
-
-def _files(config: Config, inventory: Inventory, progress: Progress) -> dict[tuple[str, str, str], Any]:
-    from migrate.gitlab.client import GitLabClients
-    from migrate.gitlab.files import read_files
-
-    wanted = {(u.file_project, u.file_path, u.ref) for u in inventory.usages}
-    # Every file of every pipeline that reads a keyed file: the planner checks that each job of
-    # those pipelines still gets the ID token after the rewrite (migrate.plan.consumer_check).
-    projects = {p.path: p for p in inventory.projects}
-    for c in sorted({c for u in inventory.usages for c in u.consumers}):
-        p = projects.get(c)
-        if p is None:
-            continue
-        wanted.update((f.project, f.path, f.ref) for f in p.ci_files if f.ref)
-        if not p.ci_files and p.default_branch and "@" not in p.ci_config_path:
-            wanted.add((c, p.ci_config_path or ".gitlab-ci.yml", p.default_branch))
-    if not wanted:
-        return {}
-    progress.start("Reading CI files from GitLab", len(wanted))
-    try:
-        return read_files(GitLabClients.from_config(config), wanted, config.concurrency, progress)
-    finally:
-        progress.finish()
-
-
-def _live(config: Config, inventory: Inventory, facts: PlanFacts, progress: Progress
-          ) -> tuple[LiveFederation, dict[str, tuple[str, ...]], dict[str, int]]:
-    from migrate.apply.pool_provider_executor import request_name
+        return None, None
+    from migrate.cli.preflight import check_gitlab, check_google
+    from migrate.gitlab.plan_reads import GitLabPlanReads
     from migrate.google.clients import GoogleClients
-    from migrate.google.iam_policy import PolicyEditor
-    from migrate.google.workload_identity import WifAdmin
-    from migrate.plan.federation_design import ROLE
-    from migrate.plan.planner import policy_members_other, sa_resource
+    from migrate.google.plan_reads import GooglePlanReads
 
-    clients = GoogleClients(config.google)
-    derived = derive(make_inputs(inventory, config, facts))
-    admin = WifAdmin(clients)
-    project = config.google.identity_project
-    pool = admin.get(request_name({"name": derived.design.pool_name, "project": project}))
-    provider = admin.get(request_name({"name": derived.design.provider_name, "project": project}))
-    bindings: dict[str, tuple[str, ...]] = {}
-    others: dict[str, int] = {}
-    editor = PolicyEditor(clients)
-    progress.start("Reading service-account IAM policies", len(derived.scopes))
-    try:
-        for sa in derived.scopes:
-            progress.advance()
-            try:
-                policy = editor.read(sa_resource(sa, derived))
-            except WifMigrateError as exc:
-                log.warning("cannot read the IAM policy of %s: %s", sa, exc)
-                continue
-            bindings[sa] = tuple(m for b in policy.get("bindings", []) if b.get("role") == ROLE
-                                 and not b.get("condition") for m in b.get("members", []))
-            others[sa] = policy_members_other(policy, derived.design.pool_name)
-    finally:
-        progress.finish()
-    return LiveFederation(True, pool, provider), bindings, others
+    check_gitlab(config)
+    if number is None:
+        check_google(config)
+    return GitLabPlanReads(config), GooglePlanReads(GoogleClients(config.google))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -195,28 +100,19 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     inventory = _inventory(args, config)
     progress = progress_from_args(args)
-    # _live (the policies to read) and build_plan derive from the same inputs: once (issue 18)
-    with derivation_memo():
-        facts = gather_facts(config, inventory, args.offline, args.project_number, getattr(args, "id_token", None),
-                             progress)
-        rewriter = default_rewriter()
-        human = sys.stderr if args.output == STDOUT else sys.stdout
-        try:
-            # one step the planner does not count (CI rewrites, self-checks, simulation): a spinner
-            # with the elapsed time, so a long plan is never a blank screen
-            progress.start(f"Computing the plan ({len(inventory.usages)} CI usages, "
-                           f"{len(inventory.variables)} key variables)", None)
-            try:
-                result = build_plan(inventory, config, facts, rewriter)
-            finally:
-                progress.finish()
-        except PlanRefusedError as exc:
-            if args.format == "json":
-                return print_envelope("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),
-                                      _items(exc.result.plan), [{"subject": "plan", "reason": str(exc)}])
-            print(render_plan(exc.result.plan, diffs=False), file=human)
-            print(f"wif-migrate: {exc}", file=sys.stderr)
-            return EXIT_FINDINGS
+    request = PlanRequest(offline=args.offline, number=args.project_number,
+                          token_iss=_token_iss(getattr(args, "id_token", None)))
+    gitlab, google = plan_sources(config, args.offline, args.project_number)
+    human = sys.stderr if args.output == STDOUT else sys.stdout
+    try:
+        result = run_plan(inventory, config, request, gitlab, google, default_rewriter(), progress)
+    except PlanRefusedError as exc:
+        if args.format == "json":
+            return print_envelope("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),
+                                  _items(exc.result.plan), [{"subject": "plan", "reason": str(exc)}])
+        print(render_plan(exc.result.plan, diffs=False), file=human)
+        print(f"wif-migrate: {exc}", file=sys.stderr)
+        return EXIT_FINDINGS
     plan = result.plan
     if args.format == "json":
         pass

@@ -395,3 +395,12 @@ def credential_configuration(design: ProviderDesign, service_account: str, token
             f"{iamcredentials_url.rstrip('/')}/v1/projects/-/serviceAccounts/{service_account}:generateAccessToken",
         "credential_source": {"file": token_file, "format": {"type": "text"}},
     }
+
+
+def under_project(name: str, project: str) -> str:
+    """A pool's or provider's (number-based) resource name under the configured project id, so
+    calls work whether or not the caller may list by number (plan reads and apply writes alike)."""
+    parts = name.split("/")
+    if project and len(parts) > 1 and parts[0] == "projects":
+        parts[1] = project
+    return "/".join(parts)

@@ -168,6 +168,8 @@ class Derived:
 
     # The members of each binding, computed once (plan, dry run and the integrity check ask often).
     member_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
+    # what the consolidations were fitted from (`refit`); not part of the answer
+    unfitted: Unfitted | None = field(default=None, compare=False, repr=False)
 
     def receipts_of(self, file_project: str, file_path: str) -> list[Receipt]:
         """The receipts of one CI file, in order (indexed once: plans have thousands of files)."""
@@ -396,6 +398,36 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
 
 
 def _derive(inputs: Mapping[str, Any]) -> Derived:
+    return _fit(_unfitted(inputs), inputs)
+
+
+@dataclass(frozen=True)
+class Unfitted:
+    """A derivation before it is fitted to Google's principals-per-policy limit: everything but
+    the consolidations, which alone depend on `inputs["policy_members_other"]` (the sizes of the
+    policies as `plan` read them, after deriving which policies to read)."""
+
+    design: ProviderDesign
+    scopes: Mapping[str, tuple[BindingScope, ...]]
+    exposures: Mapping[str, tuple[Exposure, ...]]
+    problems: tuple[Problem, ...]
+    key_vars: tuple[tuple[KeyVariable, KeyIdentity], ...]
+    receipts: tuple[Receipt, ...]
+    unbound: Mapping[tuple[str, str], tuple[str, ...]]
+    definitions: tuple[KeyVariable, ...]
+    projects: tuple[ProjectFacts, ...]
+
+
+def refit(derived: Derived, inputs: Mapping[str, Any]) -> Derived:
+    """`derive(inputs)` for inputs that differ from the ones `derived` came from only in
+    `policy_members_other`: the policy fitting again, not the whole derivation (issue 18: `plan`
+    derives once to learn which policies to read, then fits the bindings to what they hold)."""
+    if derived.unfitted is None:
+        return _derive(inputs)
+    return _fit(derived.unfitted, inputs)
+
+
+def _unfitted(inputs: Mapping[str, Any]) -> Unfitted:
     design = design_provider(inputs["project_number"], inputs["pool_id"], inputs["provider_id"],
                              inputs["issuer"], inputs["namespace_ids"], inputs.get("jwks_json"),
                              legacy_audiences(inputs))
@@ -447,7 +479,13 @@ def _derive(inputs: Mapping[str, Any]) -> Derived:
     rs = receipts(inputs, defs)
     unbound = _receipt_scopes(rs, key_vars, defs, scopes)
     final = {sa: minimal_scopes(s) for sa, s in scopes.items()}
-    consolidations = _fit_policies(inputs, design, final, exposures, projects, defs)
+    return Unfitted(design, final, {sa: tuple(e) for sa, e in exposures.items()}, tuple(problems),
+                    tuple(key_vars), tuple(rs), unbound, tuple(defs), tuple(projects))
+
+
+def _fit(base: Unfitted, inputs: Mapping[str, Any]) -> Derived:
+    design, final, problems = base.design, base.scopes, list(base.problems)
+    consolidations = _fit_policies(inputs, design, final, base.exposures, base.projects, base.definitions)
     for sa, c in consolidations.items():
         if c.over_by:
             problems.append(Problem(
@@ -458,9 +496,9 @@ def _derive(inputs: Mapping[str, Any]) -> Derived:
     if any(c.needs_namespace_attributes for c in consolidations.values()):
         design = dataclasses.replace(design, attribute_mapping={**design.attribute_mapping,
                                                                 **NAMESPACE_ATTRIBUTES})
-    return Derived(design, final, {sa: tuple(e) for sa, e in exposures.items()}, tuple(problems),
-                   tuple(key_vars), tuple(rs), unbound, tuple(defs), consolidations,
-                   member_lists={sa: members(design.pool_name, sc) for sa, sc in final.items()})
+    return Derived(design, final, base.exposures, tuple(problems), base.key_vars, base.receipts, base.unbound,
+                   base.definitions, consolidations,
+                   member_lists={sa: members(design.pool_name, sc) for sa, sc in final.items()}, unfitted=base)
 
 
 def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable, KeyIdentity]],
@@ -491,7 +529,7 @@ def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable,
 
 
 def _fit_policies(inputs: Mapping[str, Any], design: ProviderDesign,
-                  scopes: Mapping[str, tuple[BindingScope, ...]], exposures: Mapping[str, list[Exposure]],
+                  scopes: Mapping[str, tuple[BindingScope, ...]], exposures: Mapping[str, Sequence[Exposure]],
                   projects: Sequence[ProjectFacts], defs: Sequence[KeyVariable] = ()) -> dict[str, Consolidation]:
     """Per service account whose binding would not fit Google's 1,500 principals per policy (with
     the policy's other members, `inputs["policy_members_other"]`): namespace principal sets that
@@ -561,8 +599,20 @@ def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
 
 def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter: Rewriter | None) -> PlanResult:
     """Compute the plan. Raises `PlanRefusedError` when federation would widen access."""
-    inputs = _with_policy_sizes(make_inputs(inventory, config, facts), facts)
-    derived = derive(inputs)
+    inputs = plan_inputs(inventory, config, facts)
+    return assemble_plan(inventory, config, facts, rewriter, inputs, derive(inputs))
+
+
+def plan_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[str, Any]:
+    """The plan's inputs: `make_inputs` with the policy sizes `plan` read (when any)."""
+    return _with_policy_sizes(make_inputs(inventory, config, facts), facts)
+
+
+def assemble_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter: Rewriter | None,
+                  inputs: dict[str, Any], derived: Derived) -> PlanResult:
+    """`build_plan` from inputs and their derivation already computed (`migrate.plan.runner`
+    derives once per run): `inputs` must be `plan_inputs(inventory, config, facts)` and `derived`
+    `derive(inputs)` (the equivalence tests compare it with `build_plan`)."""
     design = derived.design
     manual: list[Problem] = list(derived.problems)
     actions: list[Action] = []
