@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from helpers.ci import AUD, PROVIDER, SA, dedent
 
-from migrate.ci import RewriteOptions, rewrite
+from migrate.ci import RewriteOptions, effective, rewrite
 from migrate.ci.consumer_tokens import add_tokens, order, verify
 
 TEMPLATE = dedent("""
@@ -59,7 +59,9 @@ def test_without_default_tokens_the_job_itself_gets_it() -> None:
     assert f"deploy:\n  id_tokens:\n    GCP_ID_TOKEN:\n      aud: {AUD}\n  script:\n" in result.text
 
 
-def test_a_job_whose_tokens_come_from_a_reference_stays_manual() -> None:
+def test_a_job_whose_tokens_come_from_a_reference_gets_it_at_the_target() -> None:
+    """The job's id_tokens are a !reference: the token goes where it points (`.vault`), and the job
+    keeps its Vault token (it was manual while the placement looked at the file's structure)."""
     text = dedent("""
         .vault:
           id_tokens:
@@ -71,7 +73,10 @@ def test_a_job_whose_tokens_come_from_a_reference_stays_manual() -> None:
             - !reference [.gcp-auth, script]
         """)
     result = add_tokens(text, ["deploy"], OPTIONS)
-    assert result.status == "manual", result.text
+    assert result.status == "rewritten" and result.text is not None, result.reasons
+    assert result.text.split("deploy:")[0].count("GCP_ID_TOKEN:") == 1, result.text
+    tokens = effective.resolve_text(result.text).jobs["deploy"]["id_tokens"]
+    assert set(tokens) == {"VAULT_ID_TOKEN", "GCP_ID_TOKEN"}, tokens
 
 
 def test_the_check_refuses_anything_beyond_the_token() -> None:

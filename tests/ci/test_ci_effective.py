@@ -137,7 +137,9 @@ def test_default_vault_token_is_kept() -> None:
     assert job["id_tokens"]["GCP_ID_TOKEN"] == {"aud": AUD}
 
 
-def test_extends_with_reference_id_tokens_is_manual() -> None:
+def test_extends_with_reference_id_tokens_gets_the_token_where_the_reference_points() -> None:
+    """Extends first, then !reference: the job's tokens are `.vault-tokens`' hash, so the provider
+    token goes there (it was manual while the placement looked at the file's structure)."""
     result = run(dedent("""
         .vault-tokens:
           id_tokens:
@@ -153,8 +155,9 @@ def test_extends_with_reference_id_tokens_is_manual() -> None:
           script:
             - gcloud run deploy app
         """))
-    assert result.status == "manual"
-    assert any("!reference" in reason for reason in result.reasons)
+    assert result.status == "rewritten" and result.text is not None, result.reasons
+    tokens = effective.resolve_text(result.text).jobs["deploy"]["id_tokens"]
+    assert tokens == {"VAULT_ID_TOKEN": {"aud": "https://vault.example.com"}, "GCP_ID_TOKEN": {"aud": AUD}}
 
 
 # -- a deliberately broken rewrite is caught --------------------------------------------------------
