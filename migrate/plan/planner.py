@@ -914,6 +914,7 @@ def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived
     reasons = list(derived.unbound.get((fproject, fpath), ()))
     per_job: dict[tuple[str, str], dict[str, set[str]]] = {}
     per_line: dict[tuple[int, str], dict[str, set[str]]] = {}
+    line_receipts: dict[tuple[int, str], list[Receipt]] = {}
     var_refs: set[str] = set()
     for r in rs:
         res = r.resolution
@@ -933,6 +934,7 @@ def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived
         per_job.setdefault((r.consumer, r.job), {}).setdefault(
             f"{key.label} ({key.service_account}) from {ref}", set()).add(r.context.ref_class)
         per_line.setdefault((r.line, r.name), {}).setdefault(key.service_account, set()).add(r.job_label)
+        line_receipts.setdefault((r.line, r.name), []).append(r)
     for (consumer, job), got in sorted(per_job.items()):
         if len({k.split(" (")[1] for k in got}) > 1:
             parts = [f"{k} on {', '.join(sorted(c.replace('_', ' ') for c in classes))}"
@@ -940,8 +942,12 @@ def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived
             reasons.append(f"{consumer}: job {job} gets different keys by ref: {'; '.join(parts)}; one job "
                            "cannot sign in as both accounts (split the job per ref, or migrate by hand)")
     line_sa: dict[tuple[int, str], str] = {}
+    env_choice: dict[tuple[int, str], dict[str, str]] = {}
     for (line, name), sas in sorted(per_line.items()):
-        if len(sas) > 1:
+        choice = environment_choice(line_receipts[(line, name)], fproject, var_key) if len(sas) > 1 else None
+        if choice is not None:
+            env_choice[(line, name)] = choice
+        elif len(sas) > 1:
             who = "; ".join(f"{', '.join(sorted(jobs))} as {sa}" for sa, jobs in sorted(sas.items()))
             reasons.append(f"line {line} (${name}) runs in {who}: one command cannot sign in as two "
                            "service accounts (a shared hidden job or template whose users received different "
@@ -958,6 +964,9 @@ def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived
         if line_account is not None and u.finding.variable and u.finding.variable not in sa_map:
             for job in u.finding.jobs:
                 job_map.setdefault(job, {})[u.finding.variable] = line_account
+    for (_line, name), choice in sorted(env_choice.items()):
+        for job, account in choice.items():
+            job_map.setdefault(job, {})[name] = account
     keys = frozenset(var_key[r.variable] for r in rs if r.resolution.definite and r.variable and r.variable in var_key)
     effective: dict[str, set[str]] = {}
     for r in rs:
@@ -966,6 +975,33 @@ def file_accounts(fproject: str, fpath: str, usages: Sequence[KeyUsage], derived
     return FileAccounts(keys, sorted(var_refs), sa_map, job_map, list(dict.fromkeys(reasons)),
                         {c: sorted(j) for c, j in sorted(effective.items())},
                         context_accounts(rs, usages, var_key, fproject))
+
+
+_STATIC_ENVIRONMENT = re.compile(r"^[A-Za-z0-9_./-]+$")
+
+
+def environment_choice(rs: Sequence[Receipt], fproject: str,
+                       var_key: Mapping[str, KeyIdentity]) -> dict[str, str] | None:
+    """A line whose jobs received keys of several accounts can still be rewritten when the account
+    is a function of the environment alone (Terraform per environment, an environment-scoped key):
+    every job that received a key there is a job of the file's own project (the rewriter sees it)
+    with a literal environment (what `$CI_ENVIRONMENT_NAME` will be), and no environment received
+    the keys of two accounts (in any ref class). The rewriter then emits one `case` on
+    `$CI_ENVIRONMENT_NAME` whose every other arm stops the job, and its self-check evaluates the
+    choice per context (`context_accounts`). Job → account, or None (one command, two accounts)."""
+    by_environment: dict[str, set[str]] = {}
+    by_job: dict[str, str] = {}
+    for r in rs:
+        env = r.environment or ""
+        if not r.known or not r.job or r.consumer != fproject or not _STATIC_ENVIRONMENT.match(env):
+            return None
+        account = var_key[str(r.variable)].service_account
+        by_environment.setdefault(env, set()).add(account)
+        if by_job.setdefault(r.job, account) != account:
+            return None
+    if any(len(accounts) > 1 for accounts in by_environment.values()):
+        return None
+    return by_job
 
 
 def context_accounts(rs: Sequence[Receipt], usages: Sequence[KeyUsage], var_key: Mapping[str, KeyIdentity],

@@ -20,6 +20,10 @@ interpreted faithfully, against an in-memory file system, and the sign-ins are d
   the end of the script, the file it names is used to sign in the same way (client libraries,
   Terraform).
 
+- `case WORD in PATTERN) … ;; esac` (on one line or over several lines of an entry) → evaluated
+  with POSIX semantics (`migrate/sandbox/shellcase.py`), `exit N` inside its arms ends the job; a
+  `case` outside what that module reads fails the job (never skipped).
+
 Every other command is listed in the trace as not executed. A failing command ends the job
 (GitLab runs scripts with errexit) unless it is an `if`/`while` condition or is followed by `||`.
 The trace never carries a variable's value: only commands as written, service accounts, key ids.
@@ -43,12 +47,22 @@ import google.auth.transport.requests
 from google.auth import identity_pool
 from google.oauth2 import service_account
 
+from migrate.sandbox import shellcase
+
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 STS_TOKEN_URL = "https://sts.googleapis.com/v1/token"
 IMPERSONATION_URL = "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{}:generateAccessToken"
 _GOOGLE_TOOLS = {"gcloud", "gsutil", "bq", "terraform", "terragrunt", "python", "python3", "node",
                  "npm", "go", "java", "mvn", "gradle", "firebase", "kubectl", "helm", "pulumi"}
 _KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}"}
+
+
+class _JobExit(Exception):
+    """`exit N` in a `case` arm: the script ends here with status N."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class AuthFailed(Exception):
@@ -249,6 +263,7 @@ class Shell:
         self.used_files: set[str] = set()
         self.google_tools = False
         self.gcloud_account: AuthAttempt | None = None  # gcloud's active credentials, when signed in
+        self.case_depth = 0  # inside a `case` arm: `exit` is interpreted there (see builtin)
 
     # --- expansion -----------------------------------------------------------------------
     def _var(self, expr: str) -> str:
@@ -321,13 +336,60 @@ class Shell:
     # --- execution -----------------------------------------------------------------------
     def run_script(self, items: Sequence[str]) -> bool:
         """Run script entries; False when a command failed in a way that ends the job."""
-        for item in items:
-            self.emit(f"$ {item.strip()}" if "\n" not in item.strip() else "$ " + item.strip().split("\n")[0]
-                      + " # collapsed multi-line command")
-            for line in logical_lines(item):
+        try:
+            for item in items:
+                self.emit(f"$ {item.strip()}" if "\n" not in item.strip() else "$ " + item.strip().split("\n")[0]
+                          + " # collapsed multi-line command")
+                if not self.run_lines(logical_lines(item)):
+                    return False
+        except _JobExit as done:
+            if done.code != 0:
+                return False
+        except shellcase.NotUnderstood as exc:
+            self.emit(f"(sandbox: `case` not understood: {exc}; the job fails rather than skip it)")
+            return False
+        return self.finish()
+
+    def run_lines(self, lines: Sequence[str]) -> bool:
+        """The lines of one script entry; a `case` may span several of them (up to its `esac`)."""
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            if not shellcase.starts_case(line):
                 if not self.run_line(line):
                     return False
-        return self.finish()
+                i += 1
+                continue
+            text = line
+            while True:
+                try:
+                    case = shellcase.parse(text)
+                    break
+                except shellcase.Incomplete:
+                    i += 1
+                    if i >= len(lines):
+                        raise
+                    text += "\n" + lines[i]
+            i += 1
+            if not self.run_case(case) or (case.rest and not self.run_line(case.rest)):
+                return False
+        return True
+
+    def run_case(self, case: shellcase.Case) -> bool:
+        """POSIX `case`: the word expanded without field splitting, the first arm whose pattern
+        matches runs, no match is success (migrate/sandbox/shellcase.py)."""
+        value = "".join(part for w in tokenize(case.word) if isinstance(w, Word) for part in self.word(w))
+        for arm in case.arms:
+            if any(shellcase.pattern_regex(p, self._expand_quoted).fullmatch(value) for p in arm.patterns):
+                self.case_depth += 1
+                try:
+                    return self.run_lines([ln for ln in arm.body.split("\n") if ln.strip()])
+                finally:
+                    self.case_depth -= 1
+        return True
+
+    def _expand_quoted(self, text: str) -> str:
+        return self.expand(re.sub(r"\\([\"\\$`])", r"\1", text))
 
     def run_line(self, line: str) -> bool:
         """One line of `a && b || c; d`, with bash's errexit rule: only a failing command that
@@ -399,7 +461,9 @@ class Shell:
         ok, out = self.builtin(argv, stdin)
         if redirect is not None and out is not None and ok:
             target = redirect[1]
-            if target in ("/dev/null", "/dev/stderr", "/dev/stdout"):
+            if target in ("&2", "/dev/stderr") and out.startswith("wif-migrate:"):
+                self.emit(out.rstrip("\n"))  # our own marker line, as the job log shows stderr
+            if target in ("/dev/null", "/dev/stderr", "/dev/stdout", "&1", "&2"):
                 return ok, None
             path = self.path(target)
             self.files[path] = (self.files.get(path, "") if redirect[0] == ">>" else "") + out
@@ -470,6 +534,15 @@ class Shell:
             return True, None
         if name == "false":
             return False, None
+        if name in ("case", "esac", "in"):
+            raise shellcase.NotUnderstood(f"`{name}` where the sandbox does not read a case command")
+        if name == "exit" and self.case_depth:
+            # Only inside a `case` arm, whose choice the runner evaluates: elsewhere `if`/`[ ]` are
+            # not evaluated, so an `exit` in a guard's body must stay a no-op (see the docstring).
+            code = argv[1] if len(argv) > 1 else "0"
+            if not code.isdigit():
+                raise shellcase.NotUnderstood(f"exit {code}")
+            raise _JobExit(int(code))
         if name == "gcloud" and [a for a in argv[1:] if a not in ("--quiet", "-q")][:2] == \
                 ["auth", "print-access-token"]:
             return self.print_access_token()

@@ -100,12 +100,18 @@ deploy_production:
 
 
 def test_shared_hidden_job_with_staging_and_production_keys() -> None:
+    """One line, two environments, two accounts: one `case "$CI_ENVIRONMENT_NAME"` choice (issue 21;
+    tests/plan/test_environment_template_plan.py runs it per environment), each binding only for
+    the environment that received its key."""
     r = plan([project(3, "envs")], {"acme/envs:.gitlab-ci.yml": HIDDEN},
              [key_var("project", "acme/envs", 3, "ENV_KEY", "stg", "staging"),
               key_var("project", "acme/envs", 3, "ENV_KEY", "prd", "production", protected=True)])
-    assert "merge_request:acme/envs:.gitlab-ci.yml" not in actions(r, "merge_request")
-    reason = manual(r, "file:acme/envs:.gitlab-ci.yml")
-    assert f"deploy_production as {sa('prd')}" in reason and f"deploy_staging as {sa('stg')}" in reason
+    mr = actions(r, "merge_request")["merge_request:acme/envs:.gitlab-ci.yml"]
+    assert manual(r, "file:acme/envs:.gitlab-ci.yml") == ""
+    assert mr["rewrite_options"]["job_service_accounts"] == {
+        "deploy_staging": {"ENV_KEY": sa("stg")}, "deploy_production": {"ENV_KEY": sa("prd")}}
+    assert f'"production") GCP_WIF_SERVICE_ACCOUNT={sa("prd")};;' in mr["new_content"]
+    assert f'"staging") GCP_WIF_SERVICE_ACCOUNT={sa("stg")};;' in mr["new_content"]
     bindings = actions(r, "ensure_binding")
     assert [s["environment"] for s in bindings[f"ensure_binding:{sa('stg')}"]["scopes"]] == ["staging"]
     assert bindings[f"ensure_binding:{sa('prd')}"]["scopes"][0]["protected_only"] is True
