@@ -78,10 +78,13 @@ class Observed:
 
 
 def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str,
-             obs: Observed | None = None) -> tuple[str, str, str]:
+             obs: Observed | None = None, claimed: str | None = None) -> tuple[str, str, str]:
     """Call the plan's CI rewriter again on a file that changed: (status, new text, reasons).
-    The files it includes are the live ones (read with the consumers' files)."""
+    The files it includes are the live ones (read with the consumers' files). With `claimed` (the
+    plan's content) and a `JournaledRewriter`, a journaled rewrite of exactly this request that
+    gave `claimed` answers instead of running the rewriter (migrate.plan.rewrite_journal)."""
     from migrate.plan.planner import RewriteRequest
+    from migrate.plan.rewrite_journal import JournaledRewriter
 
     names = sorted({r.split(":")[-1].split("[")[0] for k in params.keys for r in k.variables})
     sa_map = dict(params.rewrite_options.get("service_accounts") or {})
@@ -91,7 +94,10 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str,
     request = RewriteRequest(path, text, str(params.rewrite_options.get("audience") or ""), sa_map,
                              tuple(names), str((plan.inputs or {}).get("gitlab_version") or ""),
                              _instance_url(plan), job_map, contexts, _included_texts(params, obs))
-    outcome = rewriter(request)
+    outcome = rewriter.confirmed(request, claimed) \
+        if claimed is not None and isinstance(rewriter, JournaledRewriter) else None
+    if outcome is None:
+        outcome = rewriter(request)
     return outcome.status, outcome.text, "; ".join(outcome.reasons)
 
 
@@ -299,7 +305,8 @@ class MergeRequestExecutor:
                 # Execute only what the tool would compute now: the planned content must equal the
                 # rewrite of the live base file with the plan's options (a job appended to the
                 # plan's content by hand is refused here, with the difference shown).
-                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content, obs)
+                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content, obs,
+                                                 claimed=f.new_content)
                 if status != "rewritten":
                     return {}, ("refused", f"{f.path}: the live file would not be rewritten now "
                                 f"({reasons or status}); the plan's content is not executed")

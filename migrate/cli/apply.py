@@ -24,7 +24,7 @@ from migrate.core.model import Action, ActionResult, Inventory, Plan, to_dict
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
 from migrate.core.state import RunLock, State
 from migrate.core.tables import loud, render_table
-from migrate.plan import plan_io
+from migrate.plan import plan_io, rewrite_journal
 from migrate.plan.plan_io import KNOWN_KINDS
 from migrate.scan import inventory_io
 
@@ -59,12 +59,14 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     plan = plan_io.read(args.plan)
     inventory: Inventory | None
+    journaled = (Path(config.state_dir) / "state.db").exists()  # a dry run creates no state
     if args.inventory:
         inventory = inventory_io.read(args.inventory)
     else:
-        journaled = (Path(config.state_dir) / "state.db").exists()  # a dry run creates no state
         inventory = find_inventory(State(config.state_dir).snapshots_bodies("inventory") if journaled else (),
                                    plan.inventory_digest)
+    # the rewrites `plan` journaled with the digests of their inputs (migrate.plan.rewrite_journal)
+    rewrites = rewrite_journal.from_state(State(config.state_dir)) if journaled else rewrite_journal.RewriteJournal()
     refusals = journal_refusals(plan, inventory, config, str(config.state_dir))
     kinds = with_dependencies(plan, args.only)
     _preflight(config, {a.kind for a in plan.actions if a.kind not in KEY_KINDS and a.id not in refusals
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
             state.save_snapshot("plan", plan_io.to_data(plan))
         ctx = ApplyContext(plan, args.dry_run, config, state,
                            services=build_services(config, plan, kinds, gitlab_clients=gitlab_clients,
-                                                  gitlab_reads=reads))
+                                                  gitlab_reads=reads, rewrites=rewrites))
         progress = progress_from_args(args)
         todo = [a for a in plan.actions if a.kind not in KEY_KINDS and (kinds is None or a.kind in kinds)]
         progress.start("apply (dry run)" if args.dry_run else "apply", total=len(todo))
@@ -117,13 +119,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def build_services(config: Config, plan: Plan, kinds: list[str] | None = None, gitlab_clients: Any = None,
-                   poll_interval: float | None = None, gitlab_reads: Any = None) -> ApplyServices:
+                   poll_interval: float | None = None, gitlab_reads: Any = None,
+                   rewrites: rewrite_journal.RewriteJournal | None = None) -> ApplyServices:
     """The adapters the selected actions need, built once per run: one set of Google clients and
     one write-quota pacer shared by the pool, provider and binding executors; the GitLab clients
-    (with their rate limiter) the scope check used, for the merge requests. Nothing here talks to
-    a backend (clients connect on first use)."""
+    (with their rate limiter) the scope check used, for the merge requests; the CI rewriter, which
+    confirms a planned rewrite from `rewrites` (journaled by `plan`) instead of redoing it when its
+    live inputs are exactly the journaled ones. Nothing here talks to a backend (clients connect on
+    first use)."""
     wanted = {a.kind for a in plan.actions if kinds is None or a.kind in kinds}
-    workload_identity = policies = merge_requests = None
+    workload_identity = policies = merge_requests = rewriter = None
     if wanted & set(GOOGLE_KINDS):
         from migrate.google.clients import GoogleClients
         from migrate.google.iam_policy import PolicyEditor
@@ -141,7 +146,10 @@ def build_services(config: Config, plan: Plan, kinds: list[str] | None = None, g
 
         # `gitlab_reads`: the files the live checks read, each served to the executor once
         merge_requests = GitLabMergeRequests(gitlab_clients or GitLabClients.from_config(config), gitlab_reads)
-    return ApplyServices(workload_identity, policies, merge_requests)
+        from migrate.plan.planner import default_rewriter
+
+        rewriter = rewrite_journal.JournaledRewriter(default_rewriter(), rewrites)
+    return ApplyServices(workload_identity, policies, merge_requests, rewriter)
 
 
 class _Announced:

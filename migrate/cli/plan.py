@@ -26,6 +26,8 @@ from migrate.plan import plan_io, terraform
 from migrate.plan.planner import PlanRefusedError, default_rewriter
 from migrate.plan.ports import PlanGitLab, PlanGoogle
 from migrate.plan.render import render_explain, render_plan
+from migrate.plan.rewrite_journal import KIND as REWRITE_KIND
+from migrate.plan.rewrite_journal import JournaledRewriter
 from migrate.plan.runner import PlanRequest, run_plan
 from migrate.plan.summary import changes, counts, pending, summary_line
 from migrate.scan import inventory_io
@@ -104,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
                           token_iss=_token_iss(getattr(args, "id_token", None)))
     gitlab, google = plan_sources(config, args.offline, args.project_number)
     human = sys.stderr if args.output == STDOUT else sys.stdout
+    # each rewrite journaled with the digest of its inputs: apply confirms instead of redoing it
+    rewriter = JournaledRewriter(default_rewriter())
     try:
-        result = run_plan(inventory, config, request, gitlab, google, default_rewriter(), progress)
+        result = run_plan(inventory, config, request, gitlab, google, rewriter, progress)
     except PlanRefusedError as exc:
         if args.format == "json":
             return print_envelope("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),
@@ -121,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render_plan(plan, diffs=not args.no_diff), file=human)
     where = write_output(args.output, plan_io.pieces(plan), "plan")  # streamed: never one string
-    State(config.state_dir).save_snapshot("plan", plan_io.to_data(plan))
+    state = State(config.state_dir)
+    state.record_computations(REWRITE_KIND, rewriter.journal.new)
+    state.save_snapshot("plan", plan_io.to_data(plan))
     print(f"plan written to {where} ({len(plan.actions)} actions, {len(plan.manual)} manual/error entries)",
           file=sys.stderr)
     if args.emit:

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +53,13 @@ CREATE TABLE IF NOT EXISTS snapshots (
     ts TEXT NOT NULL,
     kind TEXT NOT NULL,           -- inventory | plan
     body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS computations (
+    kind TEXT NOT NULL,           -- rewrite ... (what was computed; see record_computations)
+    inputs TEXT NOT NULL,         -- digest of every input and of the code version
+    ts TEXT NOT NULL,
+    result TEXT NOT NULL,         -- JSON: what the computation gave (digests, never file content)
+    PRIMARY KEY (kind, inputs)
 );
 """
 
@@ -193,6 +200,26 @@ class State:
             log.warning("an earlier %s run stopped during %d step(s) (%s); each is read again from live "
                         "state before anything is done", stage, len(left), names)
         return left
+
+    # --- computations --------------------------------------------------------------------------
+    def record_computations(self, kind: str, results: Mapping[str, Mapping[str, Any]]) -> None:
+        """Journal deterministic results by the digest of their inputs (one transaction): a later
+        command that meets the same inputs knows the result without recomputing it
+        (`migrate.plan.rewrite_journal`). Results hold digests and reasons, never file content."""
+        if not results:
+            return
+        now = self.now()
+        with self._conn() as conn:
+            conn.execute("BEGIN")
+            conn.executemany("INSERT OR REPLACE INTO computations (kind, inputs, ts, result) VALUES (?,?,?,?)",
+                             [(kind, k, now, json.dumps(dict(v), sort_keys=True)) for k, v in results.items()])
+            conn.execute("COMMIT")
+
+    def computations(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Inputs digest → result of every journaled computation of `kind`."""
+        with self._conn() as conn:
+            rows = conn.execute("SELECT inputs, result FROM computations WHERE kind = ?", (kind,)).fetchall()
+        return {str(r[0]): json.loads(r[1]) for r in rows}
 
     # --- snapshots ---------------------------------------------------------------------------
     def save_snapshot(self, kind: str, body: Any) -> None:
