@@ -14,6 +14,12 @@ So a keyed job whose image pins a Cloud SDK release older than 363 (or older tha
 runs gsutil/bq), or that installs such a release, goes to manual review. Standalone gsutil (`pip
 install gsutil`, boto configuration) authenticates with its own `gs_service_key_file` and does not
 read external-account credential configurations: manual too.
+
+firebase-tools reads Application Default Credentials, but 9.23.0 refused a workload identity
+federation configuration in `GOOGLE_APPLICATION_CREDENTIALS` (firebase/firebase-tools issue 3926);
+10.1.0 was confirmed to accept it (w9jds/firebase-action issue 123). A keyed job that installs or
+runs a firebase-tools release pinned below 10.1.0 (`npm install -g firebase-tools@9.23.0`,
+`npx firebase-tools@9 deploy`) goes to manual review; an unpinned install gets the current release.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ FIRST_BQ = 380  # bundled bq likewise
 SDK_IMAGE = re.compile(r"(?:^|/)(?:google/cloud-sdk|cloudsdktool/(?:google-)?cloud-(?:sdk|cli)|google-cloud-cli)"
                        r":(\d+)\.\d+")
 SDK_DOWNLOAD = re.compile(r"google-cloud-(?:sdk|cli)-(\d+)\.\d+\.\d+")
+FIRST_FIREBASE_TOOLS = (10, 1)  # firebase-tools accepting external_account in GOOGLE_APPLICATION_CREDENTIALS
+# `firebase-tools@9.23.0`, `@9`, `@9.x`, `@^9.1.0`, `@~10.0.3`: the newest release the pin allows
+FIREBASE_TOOLS_PIN = re.compile(r"(?<![\w@/.-])firebase-tools@([~^]?)(\d+)(?:\.(\d+|x|\*))?")
 STANDALONE_GSUTIL = re.compile(r"\bpip3?\s+install\b[^;&|]*\bgsutil\b|\bgsutil\s+config\s+-e\b")
 
 
@@ -57,10 +66,25 @@ def problems(name: str, job: Mapping[str, Any]) -> list[str]:
         elif version < FIRST_BQ and re.search(r"\bbq\b", text):
             found.append(f"job {name}: {where} is Cloud SDK {version}; its bq accepts federated credentials only "
                          f"from {FIRST_BQ}.0.0 (Cloud SDK release notes)")
+    for match in FIREBASE_TOOLS_PIN.finditer(text):
+        if _newest_allowed(*match.groups()) < FIRST_FIREBASE_TOOLS:
+            found.append(f"job {name}: uses firebase-tools {match.group(0).split('@', 1)[1]}, older than 10.1.0, which "
+                         "refused a workload identity federation credential configuration in "
+                         "GOOGLE_APPLICATION_CREDENTIALS (firebase/firebase-tools issue 3926); pin 10.1.0 or later, "
+                         "then rewrite")
+            break
     if STANDALONE_GSUTIL.search(text):
         found.append(f"job {name}: uses standalone gsutil (pip-installed, boto configuration), which cannot take "
                      "external_account credentials; use the Cloud SDK's gsutil or gcloud storage")
     return found
+
+
+def _newest_allowed(op: str, major: str, minor: str | None) -> tuple[int, float]:
+    """(major, minor) of the newest release an npm pin can install: `9`, `9.x` and `^9.1` allow
+    any 9.*; `9.23.0` and `~9.23.0` only 9.23.*."""
+    if minor is None or not minor.isdigit() or op == "^":
+        return int(major), float("inf")
+    return int(major), int(minor)
 
 
 # -- HTTP clients in well-known images (for the token exchange without gcloud) ------------------
