@@ -15,11 +15,10 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from typing import Any
 
-from migrate.cli.common import config_from_args, new_parser
+from migrate.cli.common import NO_PLAN, config_from_args, load_plan, new_parser
 from migrate.cli.output import print_envelope
 from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, UsageError
-from migrate.core.model import Plan
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
 from migrate.core.state import RunLock, State
 from migrate.core.tables import loud
@@ -117,24 +116,10 @@ class KeysContext:
         fixed = now
         self.state = State(self.config.state_dir, clock=(lambda: fixed) if fixed else None)
         self.now: str = fixed or self.state.now()
-        self.plan = self._plan(getattr(args, "plan", None), need_plan)
+        self.plan = load_plan(getattr(args, "plan", None), self.state, missing=NO_PLAN if need_plan else None)
         self._keys: KeyAdmin | None = None
         self._variables: VariableAdmin | None = None
         self._gitlab: Any = None  # GitLabClients, built on first use
-
-    def _plan(self, path: str | None, required: bool) -> Plan | None:
-        from migrate.plan import plan_io
-
-        if path:
-            return plan_io.read(path)
-        snap = self.state.latest_snapshot("plan")
-        if snap is not None:
-            if isinstance(snap, dict) and "kind" not in snap:
-                snap = {"kind": plan_io.KIND, **snap}
-            return plan_io.from_data(snap, "plan snapshot in the state database")
-        if required:
-            raise UsageError("no plan: pass --plan FILE (written by `wif-migrate plan`)")
-        return None
 
     def keys(self) -> KeyAdmin:
         if self._keys is None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from migrate.cli.common import config_from_args, existing_state, new_parser
+from migrate.cli.common import config_from_args, existing_state, load_inventory, new_parser
 from migrate.cli.output import STDOUT, print_envelope, write_output
 from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, UsageError
@@ -30,7 +30,6 @@ from migrate.plan.rewrite_journal import KIND as REWRITE_KIND
 from migrate.plan.rewrite_journal import JournaledRewriter
 from migrate.plan.runner import PlanRequest, run_plan
 from migrate.plan.summary import changes, counts, pending, summary_line
-from migrate.scan import inventory_io
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +56,10 @@ def register(sub: Any, help_text: str) -> None:
 
 
 def _inventory(args: argparse.Namespace, config: Config) -> Inventory:
-    if args.inventory:
-        return inventory_io.read(args.inventory)
-    state = existing_state(config)
-    snap = state.latest_snapshot("inventory") if state is not None else None
-    if snap is None:
-        raise UsageError(f"no inventory in the state at {config.state_dir} (state_dir of {config.source}): "
-                         "run `wif-migrate scan` first or pass --inventory FILE")
-    return inventory_io.from_data({"kind": inventory_io.KIND, **snap} if "kind" not in snap else snap,
-                                  "inventory snapshot in the state database")
+    return load_inventory(args.inventory, None if args.inventory else existing_state(config),
+                          f"no inventory in the state at {config.state_dir} (state_dir of {config.source}): "
+                          "run `wif-migrate scan` first or pass --inventory FILE",
+                          "inventory snapshot in the state database")
 
 
 def _token_iss(path: str | None) -> str | None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from migrate.cli import common
 from migrate.cli.commit_shas import file_commits
 from migrate.cli.common import DEFAULT_CONFIG, config_from_args, new_parser
 from migrate.cli.output import STDOUT, print_envelope, write_output
@@ -25,11 +26,9 @@ from migrate.core.errors import EXIT_OK, UsageError
 from migrate.core.model import Inventory, Plan
 from migrate.core.progress import Progress, SilentProgress, add_progress_option, progress_from_args
 from migrate.core.state import JournalEntry, State, utcnow
-from migrate.plan import plan_io
 from migrate.report import gitlab_format, outputs
 from migrate.report.burndown import parse_ts
 from migrate.report.findings import FindingsDocument, build_findings
-from migrate.scan import inventory_io
 
 log = logging.getLogger(__name__)
 
@@ -91,23 +90,12 @@ def open_state(args: argparse.Namespace, config: Config | None) -> State | None:
 
 
 def load_inventory(path: str | None, state: State | None) -> Inventory:
-    if path:
-        return inventory_io.read(path)
-    body = state.latest_snapshot("inventory") if state else None
-    if body is None:
-        raise UsageError("no inventory: run `wif-migrate scan` first, or pass --inventory FILE")
-    return inventory_io.from_data(body, "the latest inventory snapshot")
+    return common.load_inventory(path, state, "no inventory: run `wif-migrate scan` first, or pass --inventory FILE",
+                                 "the latest inventory snapshot")
 
 
 def load_plan(path: str | None, state: State | None) -> Plan | None:
-    if path:
-        return plan_io.read(path)
-    body = state.latest_snapshot("plan") if state else None
-    if body is None:
-        return None
-    if isinstance(body, dict) and "kind" not in body:  # `plan` snapshots to_dict(plan), without the file's kind
-        body = {"kind": plan_io.KIND, **body}
-    return plan_io.from_data(body, "the latest plan snapshot")
+    return common.load_plan(path, state, missing=None, source="the latest plan snapshot")
 
 
 def build_document(args: argparse.Namespace, config: Config | None, with_history: bool = True) -> FindingsDocument:

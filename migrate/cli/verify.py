@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from migrate.cli.common import config_from_args, existing_state, new_parser
+from migrate.cli.common import config_from_args, existing_state, load_plan, new_parser
 from migrate.cli.output import dumps, envelope
 from migrate.core.errors import UsageError
-from migrate.core.model import Plan
 from migrate.core.progress import add_progress_option, progress_from_args
 from migrate.core.state import State
 from migrate.core.tables import loud
@@ -27,19 +26,6 @@ def register(sub: Any, help_text: str) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table")
     add_progress_option(parser)
     parser.set_defaults(func=run)
-
-
-def load_plan(path: str | None, state: State) -> Plan:
-    from migrate.plan import plan_io
-
-    if path:
-        return plan_io.read(path)
-    snap = state.latest_snapshot("plan")
-    if snap is None:
-        raise UsageError("no plan: pass --plan FILE (written by `wif-migrate plan`)")
-    if isinstance(snap, dict) and "kind" not in snap:
-        snap = {"kind": plan_io.KIND, **snap}
-    return plan_io.from_data(snap, "plan snapshot in the state database")
 
 
 def render_table(results: list[VerifyResult]) -> str:
@@ -72,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
                          "run `wif-migrate plan` first or pass --plan FILE")
     state = state or State(config.state_dir)  # verification results are journaled
     plan = load_plan(args.plan, state)
+    assert plan is not None  # required: load_plan raised otherwise
     from migrate.cli.preflight import check_gitlab
 
     check_gitlab(config)
