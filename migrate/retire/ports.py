@@ -75,3 +75,13 @@ class ScheduleReader(Protocol):
 class VariableAdmin(Protocol):
     def holding(self, var: KeyVariable) -> VariableHolding: ...
     def delete(self, var: KeyVariable) -> bool: ...
+
+
+@dataclass(frozen=True)
+class RetireServices:
+    """The backends a keys verb runs on, built by the CLI (`cli/keys.build_services`): the key
+    admin, the live schedule reader, and the variable admin only where variables are deleted."""
+
+    keys: KeyAdmin
+    schedules: ScheduleReader
+    variables: VariableAdmin | None = None
