@@ -2,7 +2,8 @@
 
 Thin: load the config and the plan (the file, else the latest plan snapshot in the state), read
 GitLab through the shared rate-limited clients, run `migrate.verify.runner`, journal every result
-(stage "verify"), print a table (stdout) or JSON, and exit 1 when anything failed or is pending.
+(stage "verify"), print the table of `migrate.verify.render` (stdout) or JSON, and exit 1 when
+anything failed or is pending.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from migrate.cli.output import dumps, envelope
 from migrate.core.errors import UsageError
 from migrate.core.progress import add_progress_option, progress_from_args
 from migrate.core.state import State
-from migrate.core.tables import loud
-from migrate.core.textsafe import tabulate
+from migrate.verify.render import results_table, status_counts
 from migrate.verify.runner import VerifyResult, exit_code, verify_plan
 
 
@@ -28,21 +28,10 @@ def register(sub: Any, help_text: str) -> None:
     parser.set_defaults(func=run)
 
 
-def render_table(results: list[VerifyResult]) -> str:
-    rows = [(r.project, f"!{r.mr_iid}" if r.mr_iid else "-", r.mr_state or "-",
-             ", ".join(str(c.pipeline_id) for c in r.checks if c.pipeline_id) or "-",
-             loud(r.status.upper()), r.detail) for r in results]
-    counts = {s: sum(r.status == s for r in results) for s in ("verified", "failed", "pending")}
-    table = tabulate(rows, headers=("project", "MR", "state", "pipeline", "result", "detail"),
-                     tablefmt="simple", maxcolwidths=[None, None, None, None, None, 80])
-    summary = f"{counts['verified']} verified, {counts['failed']} failed, {counts['pending']} pending"
-    return (table + "\n\n" if rows else "no merge request actions in the plan\n\n") + summary + "\n"
-
-
 def render_json(results: list[VerifyResult]) -> str:
     """The output envelope (docs/output.md): one result per merge request of the plan."""
     return dumps(envelope("verify", exit_code(results),
-                          {s: sum(r.status == s for r in results) for s in ("verified", "failed", "pending")},
+                          status_counts(results),
                           [r.to_dict() for r in results],
                           [{"subject": r.project, "reason": r.detail} for r in results if r.status == "failed"]))
 
@@ -64,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
     check_gitlab(config)
     reader = GitLabPipelines(GitLabClients.from_config(config))
     results = verify_plan(reader, plan, config.merge_requests.branch_prefix, state, progress_from_args(args))
-    out = render_json(results) if args.format == "json" else render_table(results)
+    out = render_json(results) if args.format == "json" else results_table(results)
     print(out, end="")
     return exit_code(results)
