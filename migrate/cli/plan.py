@@ -121,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
     where = write_output(args.output, plan_io.pieces(plan), "plan")  # streamed: never one string
     state = State(config.state_dir)
     state.record_computations(REWRITE_KIND, rewriter.journal.new)
-    state.save_snapshot("plan", plan_io.to_data(plan))
+    if args.output == STDOUT:
+        state.save_snapshot("plan", plan_io.to_data(plan))
+    else:  # the file just written, copied in chunks: not encoded twice (issue 18)
+        state.save_snapshot_file("plan", where)
     print(f"plan written to {where} ({len(plan.actions)} actions, {len(plan.manual)} manual/error entries)",
           file=sys.stderr)
     if args.emit:

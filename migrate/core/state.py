@@ -227,6 +227,26 @@ class State:
             conn.execute("INSERT INTO snapshots (ts, kind, body) VALUES (?,?,?)",
                          (self.now(), kind, json.dumps(body, sort_keys=True)))
 
+    def save_snapshot_file(self, kind: str, path: str | Path) -> None:
+        """A snapshot whose body is a JSON file already written (the plan `plan -o FILE` wrote):
+        copied into the database in chunks through SQLite's incremental BLOB I/O, so a plan of
+        10,000 projects (~40 MB of JSON) is never encoded a second time nor held as one string
+        (issue 18). The readers decode it like any body (`json.loads` takes the UTF-8 bytes)."""
+        source = Path(path)
+        size = source.stat().st_size
+        with self._conn() as conn, source.open("rb") as fh:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute("INSERT INTO snapshots (ts, kind, body) VALUES (?,?,zeroblob(?))",
+                                   (self.now(), kind, size))
+                with conn.blobopen("snapshots", "body", int(cur.lastrowid or 0)) as blob:
+                    while chunk := fh.read(1 << 20):
+                        blob.write(chunk)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
     def latest_snapshot(self, kind: str) -> Any | None:
         with self._conn() as conn:
             row = conn.execute("SELECT body FROM snapshots WHERE kind = ? ORDER BY seq DESC LIMIT 1",

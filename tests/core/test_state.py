@@ -32,6 +32,34 @@ def test_snapshots(tmp_path: Path) -> None:
     assert [b["n"] for _, b in state.snapshots("inventory")] == [1, 2]
 
 
+def test_a_snapshot_from_a_file_reads_back_as_the_file(tmp_path: Path) -> None:
+    """`plan` stores the plan file it wrote as the snapshot, copied in chunks (issue 18): the body
+    reads back as that JSON, bigger than one chunk and with non-ASCII text intact, and a failed copy
+    leaves no half snapshot behind."""
+    import json
+
+    body = {"kind": "wif-migrate/plan", "actions": [{"id": f"a{i}", "text": "é" * 300} for i in range(5000)]}
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    assert plan.stat().st_size > 1 << 20  # more than one chunk
+    state = State(tmp_path / "state")
+    state.save_snapshot("plan", {"n": 1})
+    state.save_snapshot_file("plan", plan)
+    assert state.latest_snapshot("plan") == body
+    assert [b.get("n") for _, b in state.snapshots("plan")] == [1, None]
+    with pytest.raises(FileNotFoundError):
+        state.save_snapshot_file("plan", tmp_path / "missing.json")
+    plan.write_text("{", encoding="utf-8")
+
+    class Broken(State):
+        def now(self) -> str:
+            raise RuntimeError("clock broke mid-copy")
+
+    with pytest.raises(RuntimeError):
+        Broken(tmp_path / "state").save_snapshot_file("plan", plan)
+    assert state.latest_snapshot("plan") == body
+
+
 def test_second_process_is_refused_with_clear_message(tmp_path: Path) -> None:
     with RunLock(tmp_path, "apply"):
         code = (f"from migrate.core.state import RunLock\n"

@@ -29,6 +29,10 @@ def test_offline_plan_writes_plan_terraform_and_explains(tmp_path: Path, capsys:
     assert "Service accounts (who can impersonate" in out
     assert "assertion.namespace_id in [\"100\", \"101\"]" in out
     plan = plan_io.read(tmp_path / "plan.json")
+    # the state's snapshot is the plan written (copied from the file, not encoded again)
+    from migrate.core.state import State
+
+    assert plan_io.from_data(State(tmp_path / "state").latest_snapshot("plan")) == plan
     # Offline: no file text, so every CI file is a manual entry and no MR is planned.
     assert not [a for a in plan.actions if a.kind == "merge_request"]
     assert {m.reason for m in plan.manual} == {"could not read the file at main: not fetched"}
@@ -38,6 +42,15 @@ def test_offline_plan_writes_plan_terraform_and_explains(tmp_path: Path, capsys:
     assert f"Who can impersonate {DEPLOYER}" in explained
     assert "look-alike namespace acme-evil/api (protected ref)" in explained
     assert "after ⊆ before" in explained
+
+
+def test_a_plan_on_stdout_is_snapshotted_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from migrate.core.state import State
+
+    _setup(tmp_path)
+    assert main(["plan", "-c", str(tmp_path / "c.yaml"), "--inventory", str(tmp_path / "inv.json"), "--offline",
+                 "--project-number", "111111111111", "-o", "-"]) == 0
+    assert plan_io.from_data(State(tmp_path / "state").latest_snapshot("plan")) == plan_io.loads(capsys.readouterr().out)
 
 
 def test_offline_plan_needs_a_project_number(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
