@@ -455,8 +455,9 @@ def _read_failures(job: Mapping[str, Any], keys: frozenset[str], paths: frozense
     failures: list[str] = []
     aliases = _aliases(job)
     needles = (*keys, *(_needles(paths, tuple(sorted(n for n, v in aliases.items() if v in paths))) if paths else ()))
+    named = _needle_pattern(tuple(sorted(set(needles))))
     for line in _script_lines(job):
-        if not any(needle in line for needle in needles):
+        if named is None or named.search(line) is None:
             continue  # names neither a key variable nor the key file: nothing to read
         refs = sorted(set(shell.var_refs(line)) & keys)
         if refs:
@@ -482,6 +483,12 @@ def _read_failures(job: Mapping[str, Any], keys: frozenset[str], paths: frozense
             if covered:
                 failures.append(f"{keyword} path {pattern} still holds the key file {covered[0]}")
     return failures
+
+
+@functools.lru_cache(maxsize=1024)
+def _needle_pattern(needles: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex for "the line contains any of these strings" (None: there are none)."""
+    return re.compile("|".join(map(re.escape, needles))) if needles else None
 
 
 def _path_consumer(segment: shell.Segment, paths: frozenset[str]) -> bool:
@@ -521,7 +528,8 @@ def _account_failures(old: Mapping[str, Any], new: Mapping[str, Any], name: str,
                       paths: frozenset[str]) -> list[str]:
     used = sorted({var for line in _script_lines(old) for var in shell.var_refs(line) if var in expect.key_vars}
                   | _credential_variable_keys(old, expect.key_vars))
-    named = {match.group(1) for line in _script_lines(new) for match in _ACCOUNT.finditer(line)}
+    named = {match.group(1) for line in _script_lines(new) if "--service-account=" in line or "serviceAccounts/" in line
+             for match in _ACCOUNT.finditer(line)}  # (the substring tests only skip lines the regex cannot match)
     named |= _environment_account(new)
     # The rewritten job names its account literally, so it signs in as the same account in every
     # context; each context must have received a key of exactly that account.
@@ -553,6 +561,8 @@ def _environment_account(job: Mapping[str, Any]) -> set[str]:
     environment = environment.get("name") if isinstance(environment, dict) else environment
     chosen: set[str] = set()
     for line in _script_lines(job):
+        if "CI_ENVIRONMENT_NAME" not in line:
+            continue  # _CASE cannot match: skip the whitespace normalisation (bounded cost)
         match = _CASE.match(" ".join(line.split()))
         if match is None:
             continue
@@ -571,7 +581,8 @@ def _provider_failures(new: Mapping[str, Any], expect: Expectation) -> list[str]
     """Every workload identity provider the new steps name (credential configurations, STS
     requests) is the expected one: a token exchanged at another provider's audience is refused."""
     wanted = expect.audience.removeprefix("https://iam.googleapis.com/")
-    named = {match.group(1) for line in _script_lines(new) for match in _PROVIDER_NAMED.finditer(line)}
+    named = {match.group(1) for line in _script_lines(new) if "iam.googleapis.com/" in line or "create-cred-config " in line
+             for match in _PROVIDER_NAMED.finditer(line)}
     wrong = sorted(named - {wanted})
     return [f"exchanges its token at {wrong[0]}, not at the provider {wanted}"] if wrong else []
 

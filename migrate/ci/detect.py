@@ -265,9 +265,14 @@ def enter(step: Step, env: dict[str, str]) -> None:
     if step.phase != env.get(PHASE, "main"):
         env[PHASE] = step.phase
         env.pop(MOVED, None)
-    text = step.command.segment.text if step.command is not None else step.unit.text
-    if step.command is None or _DIRECTORY_CHANGE.search(text):
+    if step.command is None or _moves(step.command.segment.text):
         env[MOVED] = "1"
+
+
+@functools.lru_cache(maxsize=65536)
+def _moves(text: str) -> bool:
+    """Whether a command may change directory (memoised: every pass over a job asks per step)."""
+    return _DIRECTORY_CHANGE.search(text) is not None
 
 
 def resolve(word: str, env: dict[str, str]) -> str:
@@ -354,8 +359,8 @@ def sinks(context: RunnerJob, doc: Document) -> set[str]:
 def credential_flags(command: Command) -> list[tuple[str, str]]:
     """(flag, value word) of every catalogued credential flag (`--google_credentials=K`, `… K`)."""
     flags = credvars.flag_names()
-    if not any(flag in command.segment.text for flag in flags):
-        return []
+    if _flag_pattern().search(command.segment.text) is None:
+        return []  # names none of the flags (one regex, not one substring test per flag)
     found: list[tuple[str, str]] = []
     for stage in command.segment.stages:
         for index, word in enumerate(stage.words):
@@ -366,6 +371,11 @@ def credential_flags(command: Command) -> list[tuple[str, str]]:
                 elif plain == flag and index + 1 < len(stage.words):
                     found.append((flag, stage.words[index + 1]))
     return found
+
+
+@functools.cache
+def _flag_pattern() -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(flag) for flag in sorted(credvars.flag_names())))
 
 
 def context_keys(context: RunnerJob, doc: Document) -> set[str]:

@@ -327,6 +327,8 @@ def normalize_path(word: str) -> str:
 
 def var_refs(text: str) -> list[str]:
     """Names of variables referenced as `$NAME` or `${NAME...}` in `text`."""
+    if "$" not in text:
+        return []  # most command lines reference nothing: skip the regex engine (bounded cost)
     return [match.group(1) or match.group(2) for match in VAR_REF.finditer(text)]
 
 
