@@ -390,7 +390,7 @@ def _check_service_accounts(plan: RewritePlan) -> None:
         email = options.service_accounts.get(var) or options.service_account or next(
             (m[var] for m in options.job_service_accounts.values() if var in m), "")
         if not email:
-            plan.problems.append(f"no service account for key variable ${var}: pass --service-account or --map")
+            plan.problems.append(f"no service account for key variable ${var}: pass --service-account {var}=EMAIL (or --map)")
             continue
         accounts.setdefault(email, []).append(var)
     for email, names in accounts.items():
@@ -398,7 +398,7 @@ def _check_service_accounts(plan: RewritePlan) -> None:
         if len(names) > 1 and unmapped:
             plan.problems.append(
                 f"key variables {', '.join('$' + n for n in names)} would all use {email}; different keys usually "
-                f"belong to different service accounts: map each with --map VARIABLE=EMAIL")
+                f"belong to different service accounts: give each its own with --service-account VARIABLE=EMAIL (or --map VARIABLE=EMAIL)")
 
 
 def service_account(plan: RewritePlan, var: str | None) -> str:

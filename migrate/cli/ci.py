@@ -39,9 +39,12 @@ def register(sub: Any, help_text: str) -> None:
     rewrite_parser.add_argument("file", metavar="FILE")
     rewrite_parser.add_argument("--provider", required=True,
                                 help="projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER")
-    rewrite_parser.add_argument("--service-account", default="", metavar="EMAIL")
+    rewrite_parser.add_argument("--service-account", action="append", default=[], metavar="[VARIABLE=]EMAIL",
+                                help="the service account of the key variable VARIABLE (repeatable: each key "
+                                     "variable its own account); a bare EMAIL serves a file that reads one key "
+                                     "variable, and is refused when the file reads several")
     rewrite_parser.add_argument("--map", action="append", default=[], metavar="VARIABLE=EMAIL",
-                                help="service account for one key variable (repeatable)")
+                                help="the same as --service-account VARIABLE=EMAIL (repeatable)")
     rewrite_parser.add_argument("--gitlab-version", metavar="X.Y", help="GitLab version (older than 15.7: CI_JOB_JWT_V2)")
     rewrite_parser.add_argument("--instance-url", metavar="URL", help="GitLab URL (audience of CI_JOB_JWT_V2)")
     rewrite_parser.add_argument("--google-cloud-identity", action="store_true",
@@ -103,19 +106,34 @@ def _version(text: str | None) -> tuple[int, int] | None:
         raise UsageError(f"--gitlab-version must look like 16.11, not {text!r}") from None
 
 
-def _maps(values: list[str]) -> dict[str, str]:
-    result = {}
+def _maps(values: list[str], flag: str = "--map") -> dict[str, str]:
+    result: dict[str, str] = {}
     for value in values:
         name, sep, email = value.partition("=")
+        name, email = name.strip(), email.strip()
         if not sep or not name or not email:
-            raise UsageError(f"--map must be VARIABLE=EMAIL, not {value!r}")
-        result[name.strip()] = email.strip()
+            raise UsageError(f"{flag} must be VARIABLE=EMAIL, not {value!r}")
+        if result.get(name, email) != email:  # two accounts for one key: never pick one silently
+            raise UsageError(f"key variable {name} is given two service accounts ({result[name]}, {email})")
+        result[name] = email
     return result
 
 
+def _accounts(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """The one unqualified account (for a file that reads one key variable) and the per-variable
+    accounts, from `--service-account [VARIABLE=]EMAIL` and `--map VARIABLE=EMAIL`."""
+    bare = [value for value in args.service_account if "=" not in value]
+    if len(set(bare)) > 1:
+        raise UsageError(f"--service-account without VARIABLE= names one account, not {len(set(bare))}: "
+                         "give each key variable its own with --service-account VARIABLE=EMAIL")
+    qualified = [value for value in args.service_account if "=" in value]
+    return (bare[0] if bare else ""), _maps([*qualified, *args.map], "--service-account/--map")
+
+
 def run_rewrite(args: argparse.Namespace) -> int:
-    options = RewriteOptions(provider=args.provider, service_account=args.service_account,
-                             service_accounts=_maps(args.map), gitlab_version=_version(args.gitlab_version),
+    default_account, per_variable = _accounts(args)
+    options = RewriteOptions(provider=args.provider, service_account=default_account,
+                             service_accounts=per_variable, gitlab_version=_version(args.gitlab_version),
                              google_cloud_identity=args.google_cloud_identity, path=args.file,
                              key_variables=frozenset(args.key_variable), instance_url=args.instance_url)
     try:

@@ -137,3 +137,52 @@ def test_the_corpus_scorer_reads_our_ci_json(tmp_path: Path, capsys: pytest.Capt
     # the same readers refuse the envelope without the contract keys (so this test can fail)
     envelope_only = {k: v for k, v in analyzed.data.items() if k != "files"}
     assert scorer.analysis_findings(scorer.ToolRun(("analyze",), data=envelope_only, stderr_tail=""))[1]
+
+
+# -- one account per key variable (issue 21): `--service-account VARIABLE=EMAIL`, repeatable ------------
+
+TWO_KEYS = dedent("""
+    deploy:staging:
+      script:
+        - echo "$STAGING_KEY" > /tmp/k.json
+        - gcloud auth activate-service-account --key-file /tmp/k.json
+        - gcloud app deploy
+    deploy:production:
+      script:
+        - echo "$PRODUCTION_KEY" > /tmp/k.json
+        - gcloud auth activate-service-account --key-file /tmp/k.json
+        - gcloud app deploy
+    """)
+STG, PRD = "stg@acme-staging.iam.gserviceaccount.com", "prd@acme-prod.iam.gserviceaccount.com"
+
+
+def _two_keys(tmp_path: Path, *accounts: str) -> tuple[int, Path]:
+    source, out = tmp_path / "two.yml", tmp_path / "out.yml"
+    source.write_text(TWO_KEYS, encoding="utf-8")
+    argv = ["ci", "rewrite", str(source), "--provider", PROVIDER, "-o", str(out), "--format", "json"]
+    for account in accounts:
+        argv += ["--service-account", account]
+    return main(argv), out
+
+
+def test_each_key_variable_gets_its_own_account(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _two_keys(tmp_path, f"STAGING_KEY={STG}", f"PRODUCTION_KEY={PRD}")
+    assert code == 0 and _rewrite_result(capsys)["status"] == "rewritten"
+    staging, production = out.read_text(encoding="utf-8").split("deploy:production:")
+    assert f"--service-account={STG}" in staging and PRD not in staging
+    assert f"--service-account={PRD}" in production and STG not in production
+
+
+def test_one_unqualified_account_for_two_key_variables_is_refused(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _two_keys(tmp_path, STG)
+    result = _rewrite_result(capsys)
+    assert result["status"] == "manual" and not out.exists()
+    assert any("--service-account VARIABLE=EMAIL" in str(r) for r in result["reasons"]), result  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("accounts", [(STG, PRD), (f"STAGING_KEY={STG}", f"STAGING_KEY={PRD}")])
+def test_two_accounts_for_one_key_or_two_bare_accounts_are_a_usage_error(tmp_path: Path,
+                                                                        accounts: tuple[str, str]) -> None:
+    code, out = _two_keys(tmp_path, *accounts)
+    assert code == 2 and not out.exists()
