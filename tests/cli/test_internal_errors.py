@@ -134,3 +134,49 @@ def test_keys_retire_exits_3_on_a_bug_under_the_key_admin(sandbox: tuple[Sandbox
     _google_bug(monkeypatch, lambda method, uri: "/keys" in uri)
     assert main(["keys", "retire", "--plan", str(tmp_path / "plan.json"), "--config", cfg]) == 3
     _internal(capsys)
+
+
+def test_plan_exits_3_on_a_bug_reading_the_ci_files(sandbox: tuple[Sandbox, str], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _, cfg = sandbox
+    _gitlab_bug(monkeypatch, lambda verb, path: "/repository/files" in path)
+    assert main(["plan", "--inventory", str(tmp_path / "inventory.json"), "-o", str(tmp_path / "p.json"),
+                 "--no-diff", "--config", cfg]) == 3
+    _internal(capsys)
+    assert not (tmp_path / "p.json").exists()  # no plan written from half the reads
+
+
+def test_check_exits_3_on_a_bug_under_the_reader(sandbox: tuple[Sandbox, str], monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    _, cfg = sandbox
+    _gitlab_bug(monkeypatch, lambda verb, path: "/variables" in path)
+    assert main(["check", "--progress", "never", "--config", cfg]) == 3
+    _internal(capsys)
+
+
+def test_report_exits_3_on_a_bug_reading_the_commits(sandbox: tuple[Sandbox, str], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _, cfg = sandbox
+    argv = ["report", "--format", "gitlab", "--out", str(tmp_path / "r"), "--config", cfg]
+    assert main(argv) == 0
+    _gitlab_bug(monkeypatch, lambda verb, path: "/repository/files" in path)
+    assert main(argv) == 3
+    _internal(capsys)
+
+
+def test_keys_delete_and_orphans_exit_3_on_a_bug_under_the_key_admin(sandbox: tuple[Sandbox, str],
+                                                                     tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    _, cfg = sandbox
+    plan = str(tmp_path / "plan.json")
+    assert main(["keys", "delete", "--dry-run", "--plan", plan, "--config", cfg]) == 1  # not disabled yet: refused
+    assert main(["keys", "orphans", "--plan", plan, "--config", cfg]) == 0
+    _google_bug(monkeypatch, lambda method, uri: "/keys" in uri)
+    capsys.readouterr()
+    assert main(["keys", "delete", "--dry-run", "--plan", plan, "--config", cfg]) == 3
+    _internal(capsys)
+    assert main(["keys", "orphans", "--plan", plan, "--config", cfg]) == 3
+    _internal(capsys)
