@@ -149,7 +149,8 @@ class ProviderEvaluator:
                           if k in self._copied or k in self._key_claims}
                 try:
                     template = self._evaluate(marked, check_length=False)
-                except Exception:  # noqa: BLE001 - defensive: this class is evaluated per token
+                except Exception:  # noqa: BLE001 - no template for this class: each token is evaluated
+                    # exactly below, where a bug raises again and propagates
                     template = _NO_TEMPLATE
                 if template is not _NO_TEMPLATE and MARK in template.reason:
                     template = _NO_TEMPLATE
@@ -174,7 +175,7 @@ class ProviderEvaluator:
         for key, program in self._mapping.items():
             try:
                 value = program.evaluate(claims)
-            except Exception as exc:  # noqa: BLE001 - celpy raises several types; any is a refusal
+            except celpy.CELEvalError as exc:  # STS refuses the token; anything else is a bug (exit 3)
                 return Mapped(False, f"mapping {key} does not evaluate: {_short(exc)}")
             if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
                 # STS: "The mapped attribute 'KEY' must be of type STRING." (unauthorized_client)
@@ -194,7 +195,7 @@ class ProviderEvaluator:
             extra = {"attribute": celpy.json_to_cel(attributes), "google": celpy.json_to_cel({"subject": subject})}
         try:
             ok = bool(self._condition.evaluate(claims, extra))
-        except Exception as exc:  # noqa: BLE001
+        except celpy.CELEvalError as exc:  # as above: only CEL's own evaluation failure is a refusal
             return Mapped(False, f"condition does not evaluate: {_short(exc)}", subject, attributes)
         if not ok:
             return Mapped(False, "rejected by the attribute condition", subject, attributes)
