@@ -93,7 +93,7 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str,
                 for j, by_var in (params.rewrite_options.get("context_accounts") or {}).items()}
     request = RewriteRequest(path, text, str(params.rewrite_options.get("audience") or ""), sa_map,
                              tuple(names), str((plan.inputs or {}).get("gitlab_version") or ""),
-                             _instance_url(plan), job_map, contexts, _included_texts(params, obs))
+                             _instance_url(plan), job_map, contexts, *_included(params, obs), params.project)
     outcome = rewriter.confirmed(request, claimed) \
         if claimed is not None and isinstance(rewriter, JournaledRewriter) else None
     if outcome is None:
@@ -101,15 +101,16 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str,
     return outcome.status, outcome.text, "; ".join(outcome.reasons)
 
 
-def _included_texts(params: MRParams, obs: Observed | None) -> tuple[str, ...]:
-    """The live texts of the files the plan rewrote this file with (rewrite_options.included)."""
+def _included(params: MRParams, obs: Observed | None) -> tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]:
+    """The live texts of the files the plan rewrote this file with (rewrite_options.included), and
+    their ids (so `include:` rules and inputs apply as at plan time)."""
     ids = [tuple(str(part) for part in i) for i in params.rewrite_options.get("included") or ()]
     if not ids or obs is None:
-        return ()
+        return (), ()
     texts = [obs.consumer_files.get((i[0], i[1], i[2])) for i in ids if len(i) == 3]
     if len(texts) != len(ids) or any(t is None for t in texts):
-        return ()  # unreadable now: the self-check then cannot prove what uses them
-    return tuple(t for t in texts if t is not None)
+        return (), ()  # unreadable now: the self-check then cannot prove what uses them
+    return tuple(t for t in texts if t is not None), tuple((i[0], i[1], i[2]) for i in ids)
 
 
 def _pipelines(params: MRParams) -> list[Any]:

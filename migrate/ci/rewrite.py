@@ -17,7 +17,18 @@ from typing import Literal
 
 import yaml
 
-from migrate.ci import acceptance, credvars, effective, emit, flowjobs, guards, limits, shell, tooling
+from migrate.ci import (
+    acceptance,
+    credvars,
+    effective,
+    emit,
+    flowjobs,
+    guards,
+    includes,
+    limits,
+    shell,
+    tooling,
+)
 from migrate.ci.commands import Command, classify
 from migrate.ci.detect import (
     DEFAULT_CONTEXT,
@@ -65,6 +76,11 @@ class RewriteOptions:
     key_variables: frozenset[str] = frozenset()  # known from GitLab's variables API to hold keys
     instance_url: str | None = None  # old GitLab (CI_JOB_JWT_V2): the audience its tokens carry
     included: tuple[str, ...] = ()  # texts of the files this one includes, in order (when the caller has them)
+    # (project, path, ref) of each of `included`, and the project of this file: with them each
+    # `include:` entry is matched to its file, so `rules:` and `inputs:` apply (migrate.ci.includes)
+    included_ids: tuple[tuple[str, str, str], ...] = ()
+    project: str = ""
+    include_facts: includes.IncludeFacts | None = None  # set by `rewrite` from the three above
     # Print the markers `verify` reads from the job log after the federated sign-in (emit.MARKER).
     verify_marker: bool = False
 
@@ -86,6 +102,9 @@ def rewrite(text: str, options: RewriteOptions) -> RewriteResult:
 
     Reasons never quote secret-looking content (`migrate.ci.redact`)."""
     with limits.paused_gc():
+        if options.included and options.include_facts is None:
+            facts = includes.analyse(text, options.project, options.included, options.included_ids)
+            options = dataclasses.replace(options, included=facts.texts, include_facts=facts)
         result = _rewrite_file(text, options)
     return dataclasses.replace(result, reasons=tuple(redact(reason) for reason in result.reasons))
 

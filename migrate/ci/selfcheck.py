@@ -25,8 +25,9 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator
 
-from migrate.ci import acceptance, effective, limits
+from migrate.ci import acceptance, effective, limits, tooling
 from migrate.ci.detect import DEFAULT_CONTEXT, Document, build
+from migrate.ci.includes import MAX_CONDITIONAL
 from migrate.ci.yamlnodes import compose, construct_nodes, walk
 
 SCHEMA_PACKAGE = "check_jsonschema.builtin_schemas.vendor"
@@ -127,7 +128,51 @@ def check(doc: Document, new_text: str, options: Any, token_var: str) -> list[st
     failures.extend(_changed_lines(doc, new_text))
     if not failures:
         failures.extend(_effective_jobs(doc, after, options, token_var))
+    facts = getattr(options, "include_facts", None)
+    if not failures and facts is not None and (facts.conditional or facts.unresolved):
+        failures.extend(_other_pipelines(doc, new_text, options, token_var, facts))
     return failures
+
+
+def _other_pipelines(doc: Document, new_text: str, options: Any, token_var: str, facts: Any) -> list[str]:
+    """The rewrite must hold in every pipeline, not only in the one with every include merged.
+
+    A file included under `rules:` is merged only in the pipelines a rule matches
+    (`lib/gitlab/ci/config/external/rules.rb`): the whole check runs again without the
+    conditional files (all of them, then each alone). A file whose `inputs:` interpolation this
+    tool cannot reproduce exactly (`migrate.ci.includes`) must not matter to any keyed job."""
+    import dataclasses
+
+    texts = tuple(options.included)
+    keyed = sorted(_keyed_jobs(doc))
+    try:
+        full = original_jobs(doc, texts)
+        for index, why in sorted(facts.unresolved.items()):
+            unknown = original_jobs(doc, texts[:index] + (facts.alternates[index],) + texts[index + 1:])
+            for job in keyed:
+                if full.job(job) != unknown.job(job):
+                    return [f"job {job} depends on {facts.labels[index]}, whose inputs this tool cannot "
+                            f"interpolate exactly: {why}"]
+    except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
+        return [f"the jobs cannot be resolved: {' '.join(str(error).split())[:120]}"]
+    conditional = list(facts.conditional)
+    if len(conditional) > MAX_CONDITIONAL:
+        return [f"{len(conditional)} included files are conditional (include with rules:), more than the "
+                f"{MAX_CONDITIONAL} this tool checks one by one"]
+    worlds = [conditional] + ([[index] for index in conditional] if len(conditional) > 1 else [])
+    for world in worlds:
+        kept = tuple(text for index, text in enumerate(texts) if index not in world)
+        failures = check(doc, new_text, dataclasses.replace(options, included=kept, include_facts=None), token_var)
+        if not failures:  # the job's image and tools in that pipeline (migrate.ci.tooling)
+            resolved = original_jobs(doc, kept)
+            failures = [problem for name, job in [*resolved.jobs.items(), *resolved.hidden.items()]
+                        if acceptance.is_keyed(job, frozenset(doc.key_vars), frozenset())
+                        for problem in tooling.problems(name, job)]
+        if failures:
+            names = ", ".join(facts.labels[index] for index in world)
+            return [f"in pipelines where the conditional include {names} (include with rules:) is not merged: "
+                    f"{failures[0]}"]
+    return []
 
 
 def _duplicate_keys(roots: list[yaml.Node]) -> int:

@@ -111,6 +111,10 @@ class RewriteRequest:
     # the texts of the files this one includes (nested, in GitLab's merge order), so its own
     # self-check resolves jobs that extend or reference templates from them (RewriteOptions.included)
     included: tuple[str, ...] = ()
+    # (project, path, ref) of each of `included`, and this file's project: the rewriter matches each
+    # `include:` entry to its file, for `rules:` and `inputs:` (RewriteOptions.included_ids)
+    included_ids: tuple[tuple[str, str, str], ...] = ()
+    project: str = ""
 
 
 class Rewriter(Protocol):
@@ -843,7 +847,7 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
             outcome = rewriter(RewriteRequest(fpath, text.content, derived.design.audience, sa_map,
                                               tuple(names), inventory.gitlab_version,
                                               next(iter(derived.design.extra_audiences), ""),
-                                              job_map, context_map, included))
+                                              job_map, context_map, included, included_ids, fproject))
             if outcome.status == "unchanged":
                 continue
             if outcome.status != "rewritten":
@@ -1246,7 +1250,7 @@ def default_rewriter() -> Rewriter:
             job_service_accounts={job: dict(m) for job, m in request.job_service_accounts.items()},
             context_accounts={job: {var: dict(c) for var, c in m.items()}
                               for job, m in request.context_accounts.items()},
-            included=tuple(request.included),
+            included=tuple(request.included), included_ids=tuple(request.included_ids), project=request.project,
             gitlab_version=_major_minor(request.gitlab_version), path=request.path,
             key_variables=frozenset(request.key_variables), instance_url=request.instance_url or None,
             verify_marker=True)
