@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from migrate.apply.merge_request_content import content_equal
 from migrate.apply.ports import LiveGitLab
 from migrate.core.errors import WifMigrateError
 from migrate.core.model import KeyVariable, Plan, from_dict
@@ -58,12 +59,13 @@ def binding_refusals(plan: Plan, live: LiveGitLab, detector: Detector = detect, 
         return found[key]
 
     out: dict[str, str] = {}
+    migrated = _planned_contents(plan)
     for action in plan.actions:
         if action.kind != "ensure_binding":
             continue
         try:
             why = (_check(action.findings, action.params.get("scopes") or (), variables, namespaces, live)
-                   or _still_used(action.findings, usages, variables, live, detected, texts))
+                   or _still_used(action.findings, usages, variables, live, detected, texts, migrated))
         except WifMigrateError as exc:
             why = f"cannot re-read the GitLab facts the binding rests on: {exc}"
         if why:
@@ -103,12 +105,29 @@ def _check(findings: tuple[str, ...], scopes: Any, variables: Mapping[str, KeyVa
     return None
 
 
+def _planned_contents(plan: Plan) -> dict[tuple[str, str, str], str]:
+    """(project, path, ref) → the content this plan's merge requests write into that file."""
+    out: dict[tuple[str, str, str], str] = {}
+    for action in plan.actions:
+        if action.kind != "merge_request":
+            continue
+        p = action.params
+        for f in p.get("files") or [p]:
+            if isinstance(f, Mapping) and f.get("file_path") and isinstance(f.get("new_content"), str):
+                out[(str(p.get("project")), str(f["file_path"]), str(p.get("ref") or ""))] = f["new_content"]
+    return out
+
+
 def _still_used(findings: tuple[str, ...], usages: list[Mapping[str, Any]], variables: Mapping[str, KeyVariable],
                 live: LiveGitLab, detected: Callable[[str, str, str, str, frozenset[str]], set[str | None]],
-                texts: dict[tuple[str, str, str], str | None]) -> str | None:
+                texts: dict[tuple[str, str, str], str | None],
+                migrated: Mapping[tuple[str, str, str], str] | None = None) -> str | None:
     """Every CI file use of the binding's variables the plan rests on is still there: the file
     (at the planned ref) is re-read and the scan's detector must still find the same keyed
-    variable in it. A project that dropped the key (or its file) would be admitted for nothing."""
+    variable in it. A project that dropped the key (or its file) would be admitted for nothing —
+    unless the file now holds exactly what this plan's own merge request writes (`migrated`: it was
+    merged, and the binding is what its federated sign-in needs; `apply` run again after some
+    merges, e.g. to open a shared template's merge request after its consumers')."""
     refs = set(findings)
     names = frozenset(v.name for r, v in variables.items() if r in refs)
     for u in usages:
@@ -122,6 +141,9 @@ def _still_used(findings: tuple[str, ...], usages: list[Mapping[str, Any]], vari
         text = texts[(project, path, ref)]
         if text is None:
             return f"project {consumers} no longer uses the key: {project}:{where} no longer exists"
+        planned = (migrated or {}).get((project, path, ref))
+        if planned is not None and content_equal(text, planned):
+            continue
         variable = u.get("variable")
         found = detected(project, path, ref, text, names)  # bad input is data in its answer; an exception is a bug (exit 3)
         if variable not in found:

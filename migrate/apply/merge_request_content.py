@@ -70,6 +70,11 @@ class MRParams:
     # the pipelines that read the file and what their jobs receive (migrate.plan.consumer_check): apply
     # re-reads those files live and reruns the check on the rewrite it recomputes
     consumer_check: Mapping[str, Any] = field(default_factory=dict)
+    # a template's MR: the consumer MR actions that must be *merged* before it is opened
+    after_merged: tuple[str, ...] = ()
+    # a consumer's MR (issue 21): the template action it prepares, the token variable, the jobs per
+    # file and the files each file's own check resolves it with (migrate.plan.consumer_changes)
+    consumer_tokens: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def jobs(self) -> tuple[str, ...]:
@@ -152,6 +157,8 @@ def parse_params(action: Action) -> MRParams:
         project_id=p.get("project_id"),
         effective_jobs={str(c): _strs(j) for c, j in (p.get("effective_jobs") or {}).items()},
         consumer_check=dict(p.get("consumer_check") or {}),
+        after_merged=_strs(p.get("after_merged")),
+        consumer_tokens=dict(p.get("consumer_tokens") or {}),
     )
 
 
@@ -218,7 +225,8 @@ def _key_short(k: RetiredKey) -> str:
 def render_title(params: MRParams) -> str:
     """Under 72 characters: what, and the file (shortened from the left when long). The accounts,
     keys and jobs are in the description."""
-    base = "CI: Workload Identity Federation for Google Cloud"
+    base = "CI: ID token for Workload Identity Federation" if params.consumer_tokens else \
+        "CI: Workload Identity Federation for Google Cloud"
     paths = ", ".join(f.path for f in params.files)
     room = TITLE_MAX - len(base) - len(" ()") - 1
     if not paths or room < 8:
@@ -282,9 +290,41 @@ def short_id(key_id: str) -> str:
     return key_id[:8] or "KEY_ID"
 
 
+def render_consumer_description(params: MRParams, action: Action, digest: str) -> str:
+    """A consumer's MR: it only declares the ID token the shared template's copied steps will read."""
+    tokens = params.consumer_tokens
+    template = str(tokens.get("template_action") or "").removeprefix("merge_request:")
+    token = str(tokens.get("token_var") or "GCP_ID_TOKEN")
+    out = [
+        "## Declare the ID token a shared template's sign-in will read",
+        "",
+        f"This merge request was opened by **wif-migrate**. Jobs of `{params.project}` copy the "
+        f"authentication steps of the shared template `{template}` with `!reference`. GitLab copies only "
+        "the referenced lines, never the template job's `id_tokens`, so once that template signs in "
+        f"through Workload Identity Federation these jobs must declare the ID token `{token}` themselves.",
+        "",
+        f"Plan action `{action.id}`: {action.summary}",
+        "",
+        "### What changes",
+        "",
+    ]
+    for f in params.files:
+        out.append(f"- `{f.path}` (jobs: {', '.join(f'`{j}`' for j in f.jobs)}): an `id_tokens` entry `{token}` "
+                   "with the provider audience. Every other line is unchanged.")
+    out += ["", "### Order", "",
+            "Merge this first: alone, the token is unused and the jobs keep working as before. The template's "
+            f"merge request (`{template}`) is opened by `wif-migrate apply` only after every consumer merge "
+            "request like this one is merged; the key is retired only after the jobs signed in through federation.",
+            "", "### Roll back", "", "Revert this merge request (before the template's is merged, nothing else "
+            "depends on it).", "", marker(action.id, digest)]
+    return "\n".join(out) + "\n"
+
+
 def render_description(params: MRParams, action: Action, digest: str,
                        bindings: Sequence[Mapping[str, Any]] = ()) -> str:
     """The MR description: what, why, keys retired, binding, verify, roll back, hidden marker."""
+    if params.consumer_tokens:
+        return render_consumer_description(params, action, digest)
     jobs = ", ".join(f"`{j}`" for j in params.jobs) or "the jobs that use the key"
     out = [
         "## Authenticate to Google Cloud with Workload Identity Federation",
@@ -311,6 +351,10 @@ def render_description(params: MRParams, action: Action, digest: str,
         out.append(f"- `{f.path}`{job_text}: the key activation is replaced by `id_tokens` and a "
                    "credential configuration (`gcloud auth login --cred-file` / "
                    "`GOOGLE_APPLICATION_CREDENTIALS`). Every other line is unchanged.")
+    if params.after_merged:
+        out += ["", "Opened only after these consumer merge requests were merged (they give the jobs that copy "
+                "this file's authentication with `!reference` the ID token): "
+                + ", ".join(f"`{a}`" for a in params.after_merged) + "."]
     others = [c for c in params.consumers if c != params.project]
     if others:
         out += ["", "This file is shared: the pipelines of these projects include it and change with it: "

@@ -75,6 +75,8 @@ class Observed:
     # (project, path, ref) → content, or why it could not be read
     consumer_files: dict[tuple[str, str, str], str] = field(default_factory=dict)
     consumer_errors: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # a template's MR: the MRs of the consumer actions it waits for (params.after_merged), by action id
+    prerequisites: dict[str, list[MRInfo]] = field(default_factory=dict)
 
 
 def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str,
@@ -138,6 +140,43 @@ def _consumer_failures(params: MRParams, obs: Observed, path: str, base: str, co
         lambda c: consumer_check.expectation(names, audience, mode, dict(accounts.get(c) or {})))
 
 
+def _token_includes(params: MRParams) -> set[tuple[str, str, str]]:
+    """A consumer MR's files' `included` (read live, for the recomputation of its change)."""
+    included = dict(params.consumer_tokens.get("included") or {})
+    return {(str(i[0]), str(i[1]), str(i[2])) for ids in included.values() for i in ids or () if len(i) == 3}
+
+
+def _consumer_tokens_refusal(params: MRParams, path: str, planned: str, base_blob: str | None, live: FileState,
+                             obs: Observed) -> str | None:
+    """A consumer MR is executed only if it equals what the tool computes now from the live file:
+    the token added to the planned jobs (migrate.ci.consumer_tokens.add_tokens, with its own check)."""
+    import re
+
+    from migrate.ci.consumer_tokens import add_tokens
+    from migrate.ci.rewrite import RewriteOptions
+
+    if base_blob and live.blob_id != base_blob:
+        return (f"{path} changed on {params.target_branch} since planning (blob {base_blob[:12]} → "
+                f"{live.blob_id[:12]}); re-run `wif-migrate plan` so the consumer change is checked again")
+    tokens = params.consumer_tokens
+    jobs = [str(j) for j in dict(tokens.get("jobs") or {}).get(path) or ()]
+    ids = [tuple(str(x) for x in i) for i in dict(tokens.get("included") or {}).get(path) or ()]
+    texts = [obs.consumer_files.get((i[0], i[1], i[2])) for i in ids if len(i) == 3]
+    if len(texts) != len(ids) or any(t is None for t in texts):
+        return f"{path}: a file it is resolved with could not be read now; the consumer change is not executed"
+    provider = str(params.rewrite_options.get("audience") or "").removeprefix("https://iam.googleapis.com/")
+    version = re.match(r"^(\d+)\.(\d+)", str(params.rewrite_options.get("gitlab_version") or ""))
+    options = RewriteOptions(provider=provider, path=path, included=tuple(t for t in texts if t is not None),
+                             gitlab_version=(int(version.group(1)), int(version.group(2))) if version else None)
+    result = add_tokens(live.content, jobs, options, str(tokens.get("token_var") or "GCP_ID_TOKEN"))
+    if result.status != "rewritten" or result.text is None:
+        return f"{path}: the live file would not get the ID token now ({'; '.join(result.reasons)}); not executed"
+    if not content_equal(result.text, planned):
+        return (f"{path}: the plan's content differs from the ID token added to the live file (plan edited by "
+                f"hand?); re-run `wif-migrate plan`. Difference (plan vs now):\n{_content_diff(planned, result.text)}")
+    return None
+
+
 def _content_diff(planned: str, now: str, limit: int = 40) -> str:
     """A short unified diff (plan → recomputed), control characters escaped."""
     import difflib
@@ -196,8 +235,13 @@ class MergeRequestExecutor:
             for f in params.files:
                 obs.branch_files[f.path] = self.backend.file(params.project, f.path, branch)
         obs.mrs = self.backend.merge_requests(params.project, branch)
+        for aid in params.after_merged:
+            prerequisite = next((a for a in self.plan.actions if a.id == aid), None)
+            project = str((prerequisite.params if prerequisite is not None else {}).get("project") or "")
+            obs.prerequisites[aid] = self.backend.merge_requests(
+                project, branch_name(self.settings.branch_prefix, aid)) if project else []
         own = {(params.project, f.path, params.target_branch) for f in params.files}
-        for file in sorted({f.id for p in _pipelines(params) for f in p.files} - own):
+        for file in sorted(({f.id for p in _pipelines(params) for f in p.files} | _token_includes(params)) - own):
             try:
                 state = self.backend.file(*file)
             except WifMigrateError as exc:  # an unreadable consumer file refuses the action, with why
@@ -260,6 +304,15 @@ class MergeRequestExecutor:
             evidence.update(mr_iid=m.iid, web_url=m.web_url, merge_commit_sha=m.merge_commit_sha,
                             merged_at=m.merged_at)
             return ActionResult(action.id, "skipped", f"already merged as !{m.iid}", evidence)
+        waiting = [aid for aid in params.after_merged
+                   if not any(m.state == "merged" for m in obs.prerequisites.get(aid, ()))]
+        if waiting:
+            # the template's change makes copied scripts read the token: opened (hence mergeable)
+            # only once every consumer MR giving their jobs that token is merged (issue 21)
+            evidence.update(blocked=True, waiting_for=waiting)
+            return ActionResult(action.id, "skipped", f"waiting for {len(waiting)} consumer merge request(s) to be "
+                                f"merged first ({', '.join(waiting)}): they give the jobs that copy this file's "
+                                "authentication the ID token; merge them, then re-run `wif-migrate apply`", evidence)
         open_mr = next((m for m in obs.mrs if m.state in ("opened", "locked")), None)
         closed = next((m for m in obs.mrs if m.state == "closed"), None)
         if open_mr is None and closed is not None:
@@ -302,6 +355,12 @@ class MergeRequestExecutor:
             if content_equal(live.content, f.new_content):
                 continue  # already there (merged by hand, or re-applied after a merge)
             content = f.new_content
+            if params.consumer_tokens:
+                refusal = _consumer_tokens_refusal(params, f.path, f.new_content, f.base_blob_id, live, obs)
+                if refusal is not None:
+                    return {}, ("refused", refusal)
+                desired[f.path] = (content, live)
+                continue
             if self.rewriter is not None and (not f.base_blob_id or live.blob_id == f.base_blob_id):
                 # Execute only what the tool would compute now: the planned content must equal the
                 # rewrite of the live base file with the plan's options (a job appended to the

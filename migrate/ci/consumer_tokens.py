@@ -64,6 +64,14 @@ def verify(before: str, after: str, jobs: Sequence[str], options: RewriteOptions
         new = effective.resolve_text(after, options.included)
     except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
         return [f"the jobs cannot be resolved: {' '.join(str(error).split())[:120]}"]
+    return harmless(old, new, audience, token_var, jobs)
+
+
+def harmless(old: effective.Resolved, new: effective.Resolved, audience: str, token_var: str,
+             jobs: Sequence[str] = ()) -> list[str]:
+    """Reasons `new` is more than `old` plus the provider ID token `token_var` (empty: it is just
+    that, and each of `jobs` receives it). Used on one consumer file, and by the planner on a
+    consumer's whole pipeline before the template's change lands (the state between the merges)."""
     failures: list[str] = []
     if set(old.jobs) != set(new.jobs) or set(old.hidden) != set(new.hidden):
         failures.append("the set of jobs changed")
@@ -84,17 +92,18 @@ def verify(before: str, after: str, jobs: Sequence[str], options: RewriteOptions
         added = {key: value for key, value in tokens_after.items() if key not in tokens_before}
         if lost:
             failures.append(f"job {name}: ID token(s) {', '.join(lost)} lost or changed")
-        if any(key != token_var or not _has_audience(value, audience) for key, value in added.items()):
+        if any(key != token_var or not has_audience(value, audience) for key, value in added.items()):
             failures.append(f"job {name}: a new ID token other than {token_var} with the provider audience")
     for job in jobs:
         resolved = new.jobs.get(job) or new.hidden.get(job) or {}
         tokens = resolved.get("id_tokens")
-        if not (isinstance(tokens, dict) and _has_audience(tokens.get(token_var), audience)):
+        if not (isinstance(tokens, dict) and has_audience(tokens.get(token_var), audience)):
             failures.append(f"job {job} does not receive {token_var} with the provider audience")
     return failures
 
 
-def _has_audience(token: object, audience: str) -> bool:
+def has_audience(token: object, audience: str) -> bool:
+    """The token (an `id_tokens` entry) is for `audience`."""
     aud = token.get("aud") if isinstance(token, dict) else None
     return aud == audience or (isinstance(aud, list) and audience in aud)
 

@@ -142,6 +142,14 @@ def _story(sb: Any, out: Path, config: str, reports: Path, now: Callable[[], str
     _step("4. review: a maintainer merges the merge requests and runs the deploys")
     merged = _merge_all(sb, config, out / "plan.json")
     print(f"merged {len(merged)} merge request(s): " + ", ".join(merged))
+    if _waits(out / "plan.json"):
+        # a shared template whose consumers copy its sign-in with !reference: apply opened only the
+        # consumers' merge requests (the ID token); with those merged it opens the template's
+        step("4b. apply again: open the merge requests that waited for others (a shared template after the "
+             "consumer merge requests giving its copies the ID token)", "apply", str(out / "plan.json"))
+        _step("4c. review: the maintainer merges the shared template's merge request")
+        merged = _merge_all(sb, config, out / "plan.json")
+        print(f"merged {len(merged)} merge request(s): " + ", ".join(merged))
     step("5. verify: did the pipelines after the merge authenticate through federation?",
          "verify", "--plan", str(out / "plan.json"))
     tagged = _release(sb, config, out / "plan.json")
@@ -203,6 +211,13 @@ def _outside_readers(plan_file: Path) -> list[tuple[str, list[str]]]:
             for a in plan.actions if a.kind == "disable_key" and a.params.get("outside_readers")]
 
 
+def _waits(plan_file: Path) -> bool:
+    """The plan has merge requests that apply opens only after others are merged."""
+    from migrate.plan import plan_io
+
+    return any(a.params.get("after_merged") for a in plan_io.read(plan_file).actions if a.kind == "merge_request")
+
+
 def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
     """Merge every open wif-migrate MR of the plan through the API, as a reviewing maintainer would."""
     import gitlab
@@ -214,6 +229,7 @@ def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
     plan = plan_io.read(plan_file)
     gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
     merged = []
+    merged_projects: set[str] = set()
     mr_actions = [a for a in plan.actions if a.kind == "merge_request"]
     for path in sorted({a.params["project"] for a in mr_actions}):
         project = gl.projects.get(path)
@@ -221,9 +237,10 @@ def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
             if mr.source_branch.startswith(cfg.merge_requests.branch_prefix):
                 mr.merge()
                 merged.append(f"{path}!{mr.iid}")
-    # A shared template changes nothing until its consumers run: start their pipelines.
-    consumers = sorted({c for a in mr_actions for c in a.params.get("consumers") or ()} -
-                       {a.params["project"] for a in mr_actions})
+                merged_projects.add(path)
+    # A shared template changes nothing until its consumers run: start their pipelines (a project
+    # whose own merge request was merged just now has the pipeline of its merge commit).
+    consumers = sorted({c for a in mr_actions for c in a.params.get("consumers") or ()} - merged_projects)
     for path in consumers:
         project = gl.projects.get(path)
         project.pipelines.create({"ref": project.default_branch})

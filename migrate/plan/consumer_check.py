@@ -159,33 +159,18 @@ _JOB = re.compile(r"^job (\S+): (.*)$", re.S)
 
 
 def check(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str], target: FileId,
-          new_text: str, expect: acceptance.Expectation) -> list[str]:
-    """Reasons the rewrite of `target` would break a job of this pipeline (empty: it would not)."""
+          new_text: str, expect: acceptance.Expectation, replaced: Mapping[FileId, str] | None = None
+          ) -> list[str]:
+    """Reasons the rewrite of `target` would break a job of this pipeline (empty: it would not).
+    `replaced`: other files of the pipeline as they will be when the rewrite lands (the consumer
+    changes that go first, `migrate.plan.consumer_changes`)."""
     consumer = pipeline.consumer
     if not pipeline.holds(target) or pipeline.alone(target):
         return []
-    if pipeline.unread:
-        return [f"consumer {consumer}: {pipeline.unread}; cannot check that its jobs still get the ID token"]
-    order, missing = merge_order(pipeline)
-    if missing:
-        return [f"consumer {consumer}: file {label(missing[0], consumer)} of its pipeline could not be read; "
-                "cannot check that its jobs still get the ID token"]
-    before_maps: list[dict[str, Any]] = []
-    after_maps: list[dict[str, Any]] = []
-    for file in order:
-        text = _text(texts, file)
-        if text is None:
-            why = _text(errors, file) or "not read"
-            return [f"consumer {consumer}: file {label(file, consumer)} could not be read ({why}); cannot check "
-                    "that its jobs still get the ID token"]
-        try:
-            loaded = effective.load(text)
-            before_maps.append(loaded)
-            after_maps.append(effective.load(new_text) if _same(file, target) else loaded)
-        except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
-            which = "the rewritten " + label(file, consumer) if _same(file, target) else label(file, consumer)
-            return [f"consumer {consumer}: file {which} cannot be loaded "
-                    f"({' '.join(str(error).split())[:100]}); cannot check that its jobs still get the ID token"]
+    loaded = load_pipeline(pipeline, texts, errors, {target: new_text, **(replaced or {})})
+    if isinstance(loaded, str):
+        return [loaded]
+    order, before_maps, after_maps = loaded
     try:
         before = effective.resolve(before_maps[:-1], before_maps[-1])
         after = effective.resolve(after_maps[:-1], after_maps[-1])
@@ -200,10 +185,46 @@ def check(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], errors: Mappi
             out.append(f"consumer {consumer}: {failure}")
             continue
         job, reason = match.groups()
-        where = next((label(f, consumer) for f, body in zip(reversed(order), reversed(before_maps), strict=True)
-                      if job in body), label(order[-1], consumer))
-        out.append(f"consumer {consumer}, file {where}, job {job}: {reason}")
+        out.append(f"consumer {consumer}, file {label(defining_file(job, order, before_maps), consumer)}, "
+                   f"job {job}: {reason}")
     return out
+
+
+def defining_file(job: str, order: Sequence[FileId], maps: Sequence[Mapping[str, Any]]) -> FileId:
+    """The file of the pipeline whose definition of `job` wins (the last one in merge order)."""
+    return next((f for f, body in zip(reversed(order), reversed(maps), strict=True) if job in body), order[-1])
+
+
+def load_pipeline(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str],
+                  replaced: Mapping[FileId, str]
+                  ) -> tuple[list[FileId], list[dict[str, Any]], list[dict[str, Any]]] | str:
+    """(files in merge order, their configurations now, and with `replaced` files swapped in), or
+    the reason the pipeline cannot be loaded completely."""
+    consumer = pipeline.consumer
+    if pipeline.unread:
+        return f"consumer {consumer}: {pipeline.unread}; cannot check that its jobs still get the ID token"
+    order, missing = merge_order(pipeline)
+    if missing:
+        return (f"consumer {consumer}: file {label(missing[0], consumer)} of its pipeline could not be read; "
+                "cannot check that its jobs still get the ID token")
+    before_maps: list[dict[str, Any]] = []
+    after_maps: list[dict[str, Any]] = []
+    for file in order:
+        text = _text(texts, file)
+        if text is None:
+            why = _text(errors, file) or "not read"
+            return (f"consumer {consumer}: file {label(file, consumer)} could not be read ({why}); cannot check "
+                    "that its jobs still get the ID token")
+        swapped = _text(replaced, file)
+        try:
+            loaded = effective.load(text)
+            before_maps.append(loaded)
+            after_maps.append(effective.load(swapped) if swapped is not None else loaded)
+        except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
+            which = "the rewritten " + label(file, consumer) if swapped is not None else label(file, consumer)
+            return (f"consumer {consumer}: file {which} cannot be loaded "
+                    f"({' '.join(str(error).split())[:100]}); cannot check that its jobs still get the ID token")
+    return order, before_maps, after_maps
 
 
 def _changed_only(before: effective.Resolved, after: effective.Resolved
@@ -220,6 +241,9 @@ def _changed_only(before: effective.Resolved, after: effective.Resolved
         return dataclasses.replace(r, jobs={n: j for n, j in r.jobs.items() if n in jobs},
                                    hidden={n: j for n, j in r.hidden.items() if n in hidden})
     return keep(before), keep(after)
+
+
+changed_only = _changed_only  # for migrate.plan.consumer_changes
 
 
 def _text(texts: Mapping[FileId, str], file: FileId) -> str | None:

@@ -804,7 +804,13 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
     manual: list[Problem] = []
     mr_by_var: dict[str, list[str]] = {}
     manual_by_var: dict[str, list[str]] = {}
+    # files with key use of their own (a consumer change must not touch them), and consumer files an
+    # earlier template's consumer change edits already
+    own_files = {(p, f): "has key use of its own (migrated in its own merge request or by hand)"
+                 for p, f, _ref in files}
+    claimed: dict[tuple[str, str], str] = {}
     for (fproject, fpath, ref), usages in sorted(files.items()):
+        changes: list[Any] = []
         refs = sorted({r for u in usages for r in (u.variables or ()) if r in var_key})
         names = sorted({u.finding.variable for u in usages if u.finding.variable}
                        | {r.split(":")[-1].split("[")[0] for r in refs})
@@ -856,23 +862,47 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
             else:
                 problem, checked = _consumer_problem(fproject, fpath, ref, outcome.text, consumers, names,
                                                      projects, facts, derived, var_key, inventory.gitlab_version)
+                if problem is not None and checked.get("pipelines"):
+                    # consumers that copy the template's authentication: give their jobs the token
+                    # first, in merge requests of their own (migrate.plan.consumer_changes)
+                    changes, why = _consumer_changes(fproject, fpath, ref, text.content, outcome.text, names,
+                                                     checked, facts, derived, inventory.gitlab_version,
+                                                     {**own_files, **claimed})
+                    if changes:
+                        problem = None
+                    elif why:
+                        problem += ("; the consumers' jobs cannot be given the ID token automatically: "
+                                    + "; ".join(dict.fromkeys(why)))
         if problem is not None or not isinstance(text, FileText):
             manual.append(Problem(subject, problem or "unreadable", "manual"))
             for r in var_refs:
                 manual_by_var.setdefault(r, []).append(subject)
             continue
         aid = f"merge_request:{fproject}:{fpath}"
-        for r in var_refs:
-            mr_by_var.setdefault(r, []).append(aid)
         sas = sorted({k.service_account for k in keys})
+        consumer_ids: list[str] = []
+        for change in changes:
+            consumer_action = _consumer_action(change, aid, f"{fproject}:{fpath}", projects, facts, derived,
+                                               inventory.gitlab_version)
+            consumer_ids.append(consumer_action.id)
+            actions.append(consumer_action)
+        if changes:
+            from migrate.plan.consumer_changes import claimed as claimed_by
+
+            claimed.update(claimed_by(changes, f"{fproject}:{fpath}"))
+        for r in var_refs:
+            mr_by_var.setdefault(r, []).extend([*consumer_ids, aid])
         project = projects.get(fproject)
         jobs = tuple(sorted({j for u in usages for j in u.finding.jobs})) or outcome.jobs
         actions.append(Action(
             aid, "merge_request", f"{fproject}:{fpath}@{ref}",
             f"rewrite {fpath} in {fproject} to use federation ({', '.join(sas)})",
-            depends_on=tuple(binding_ids[sa] for sa in sas if sa in binding_ids),
+            depends_on=tuple(binding_ids[sa] for sa in sas if sa in binding_ids) + tuple(consumer_ids),
             findings=tuple(f"{u.file_project}:{u.file_path}:{u.finding.line}" for u in usages) + tuple(var_refs),
             params={
+                # the consumer merge requests that must be *merged* before this one is opened (apply
+                # waits for them): they give the jobs that copy this file's authentication the token
+                **({"after_merged": consumer_ids} if consumer_ids else {}),
                 "project": fproject, "project_id": project.id if project else None, "ref": ref,
                 "file_path": fpath, "base_blob_id": text.blob_id, "base_commit_id": text.commit_id,
                 "new_content": outcome.text, "diff": outcome.diff, "status": "rewritten",
@@ -1125,6 +1155,70 @@ def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consum
     if reasons:
         return "needs manual review: " + "; ".join(dict.fromkeys(reasons)), checked
     return None, checked
+
+
+def _consumer_changes(fproject: str, fpath: str, ref: str, old_text: str, new_text: str, names: Sequence[str],
+                      checked: Mapping[str, Any], facts: PlanFacts, derived: Derived, gitlab_version: str | None,
+                      off_limits: Mapping[tuple[str, str], str]) -> tuple[list[Any], list[str]]:
+    """The consumer merge requests that make a template's rewrite safe (see
+    migrate.plan.consumer_changes), or the reasons there are none."""
+    from migrate.plan import consumer_changes, consumer_check
+
+    if consumer_check.token_mode(gitlab_version) != "id_tokens":
+        return [], []
+    pipelines = [consumer_check.Pipeline.from_data(p) for p in checked["pipelines"]]
+    texts: dict[tuple[str, str, str], str] = {}
+    errors: dict[tuple[str, str, str], str] = {}
+    for pipeline in pipelines:
+        for file in pipeline.files:
+            found = facts.files.get(file.id)
+            if isinstance(found, FileText):
+                texts[file.id] = found.content
+            else:
+                errors[file.id] = found or "not fetched"
+    accounts = checked["accounts"]
+    provider = derived.design.audience.removeprefix("https://iam.googleapis.com/")
+    return consumer_changes.plan_changes(
+        pipelines, texts, errors, (fproject, fpath, ref), old_text, new_text, provider,
+        lambda c: consumer_check.expectation(names, derived.design.audience, "id_tokens", accounts.get(c, {})),
+        _major_minor(gitlab_version or ""), off_limits)
+
+
+def _consumer_action(change: Any, template_aid: str, template: str, projects: Mapping[str, Any], facts: PlanFacts,
+                     derived: Derived, gitlab_version: str | None) -> Action:
+    """One consumer project's merge request: the provider ID token for the jobs that copy the
+    template's authentication (harmless before the template's own merge request is merged)."""
+    record = projects.get(change.consumer)
+    ref = next((f.id[2] for f in change.files if f.id[2]), "") or getattr(record, "default_branch", "") or "main"
+    files = []
+    for f in change.files:
+        base = facts.files.get(f.id)
+        files.append({"file_path": f.id[1], "new_content": f.new_text, "diff": f.diff, "jobs": list(f.jobs),
+                      "base_blob_id": base.blob_id if isinstance(base, FileText) else None,
+                      "base_commit_id": base.commit_id if isinstance(base, FileText) else None})
+    aid = f"merge_request:{change.consumer}:id_tokens_for:{template}"
+    paths = ", ".join(f.id[1] for f in change.files)
+    # one file: at the top level like every other MR action; several: `files`, shown joined
+    shape: dict[str, Any] = dict(files[0]) if len(files) == 1 else {
+        "files": files, "file_path": paths, "diff": "".join(str(f["diff"]) for f in files)}
+    return Action(
+        aid, "merge_request", f"{change.consumer}:{paths}@{ref}",
+        f"give {', '.join(change.jobs)} in {change.consumer} the ID token {change.token_var} before {template} "
+        "is switched to federation",
+        findings=(template_aid,),
+        params={
+            "project": change.consumer, "project_id": getattr(record, "id", None), "ref": ref, **shape,
+            "status": "rewritten", "jobs": list(change.jobs), "consumers": [], "effective_jobs": {},
+            "reasons": [f"{change.consumer} copies the authentication of {template} with !reference; GitLab "
+                        "gives a copied script no ID token, so the job must declare it itself"],
+            "provider": derived.design.provider_name, "audience": derived.design.audience,
+            "keys": [], "binding": {"bindings": []},
+            # what apply recomputes on the live files (migrate.ci.consumer_tokens.add_tokens)
+            "consumer_tokens": {"template_action": template_aid, "token_var": change.token_var,
+                                "jobs": {f.id[1]: list(f.jobs) for f in change.files},
+                                "included": {f.id[1]: [list(i) for i in f.included] for f in change.files}},
+            "rewrite_options": {"audience": derived.design.audience, "gitlab_version": gitlab_version},
+        })
 
 
 # ---------------------------------------------------------------------------------------------

@@ -200,6 +200,15 @@ def uncovered_users(plan: Plan, key_id: str, mr_ids: set[str], blocked: Sequence
         if mr_id not in mr_ids and file_ref not in blocked and not any(file_ref in b for b in missing):
             missing.append(f"{file_ref}: uses the key but the plan's disable step does not wait for its "
                            "migration (plan edited by hand?)")
+    # a template whose consumers copy its authentication: their merge requests (the ID token the
+    # copies read) are part of the migration, so their verification is evidence the key needs too
+    for action in plan.actions:
+        if action.id not in mr_ids:
+            continue
+        for consumer_mr in action.params.get("after_merged") or ():
+            if str(consumer_mr) not in mr_ids and not any(str(consumer_mr) in b for b in missing):
+                missing.append(f"{consumer_mr}: a consumer merge request of {action.id}, which the plan's "
+                               "disable step does not wait for (plan edited by hand?)")
     return missing
 
 

@@ -239,6 +239,37 @@ def check_project(reader: PipelineReader, project: str, ref: str | None, mr: MRI
     return judged
 
 
+def check_harmless(reader: PipelineReader, project: str, ref: str, mr: MRInfo, jobs: Sequence[str]) -> ProjectCheck:
+    """A consumer's MR only declares the ID token a shared template's copied sign-in will read: until
+    the template's MR is merged the jobs still sign in with the key. Its evidence is that the pipeline
+    of its merge commit ran and none of those jobs failed (the federated sign-in itself is judged on
+    the template's MR, in this project's first pipeline after that merge)."""
+    merge_sha = merged_sha(mr)
+    pipeline = pipeline_after_merge(reader.pipelines(project, ref), merge_sha, mr.merged_at)
+    if pipeline is None:
+        return ProjectCheck(project, "pending", f"no pipeline on {ref} for the merge commit "
+                            f"{(merge_sha or '')[:12]} yet")
+    if pipeline.status in _RUNNING:
+        return ProjectCheck(project, "pending", f"pipeline {pipeline.id} is {pipeline.status}", pipeline.id,
+                            pipeline.web_url)
+    ran = [j for j in reader.jobs(project, pipeline.id) if j.name in set(jobs)]
+    rows = tuple({"project": project, "pipeline_id": pipeline.id, "job": j.name, "job_id": j.id, "status": j.status,
+                  "web_url": j.web_url} for j in ran)
+    failed = [j for j in ran if j.status == "failed" and not j.allow_failure]
+    if failed:
+        reason = failure_reason(reader.trace(project, failed[0].id))
+        return ProjectCheck(project, "failed", f"job {failed[0].name} ({failed[0].id}) failed in pipeline "
+                            f"{pipeline.id} after the ID token was added: {reason or 'no log'}", pipeline.id,
+                            pipeline.web_url, rows)
+    if any(j.status in _RUNNING for j in ran):
+        return ProjectCheck(project, "pending", f"pipeline {pipeline.id} still runs {', '.join(jobs)}", pipeline.id,
+                            pipeline.web_url, rows)
+    shown = ", ".join(f"{j.name} {j.status}" for j in ran) or "the jobs did not run in it"
+    return ProjectCheck(project, "verified", f"merged; pipeline {pipeline.id} of the merge commit: {shown} (the ID "
+                        "token is declared; the template's merge request switches the sign-in)", pipeline.id,
+                        pipeline.web_url, rows)
+
+
 def _other_pipelines_of_the_commit(reader: PipelineReader, project: str, branch: str, merge_sha: str,
                                    judged: ProjectCheck) -> ProjectCheck:
     """A job that runs only on tags (`rules: if $CI_COMMIT_TAG`, `only: tags`) is not in the merge
@@ -296,6 +327,10 @@ def verify_action(reader: PipelineReader, action: Action, branch_prefix: str) ->
     if mr.state != "merged":
         return VerifyResult(action.id, params.project, "pending", f"!{mr.iid} is open, not merged yet",
                             **base)  # type: ignore[arg-type]
+    if params.consumer_tokens:
+        check = check_harmless(reader, params.project, params.target_branch, mr, params.jobs)
+        return VerifyResult(action.id, params.project, check.status, check.detail, mr.iid, mr.state, mr.web_url,
+                            merged_sha(mr), mr.merged_at, (check,))
     projects = list(params.consumers) or [params.project]
     checks = tuple(check_project(reader, p, params.target_branch if p == params.project else None, mr,
                                  params.effective_jobs.get(p) or (

@@ -35,7 +35,10 @@ NOW = "2026-11-25T09:00:00Z"
 # other rewrites land.
 RETIRED_TODAY = {"bq-reader@acme-data", "gke-deployer@acme-prod", "build-cache@acme-prod", "native-cache@acme-prod",
                  "gcr-pusher@acme-prod", "web-pusher@acme-prod", "ranker@acme-data", "search-deployer@acme-prod",
-                 "indexer@acme-data"}
+                 "indexer@acme-data",
+                 # the shared templates whose consumers copy the sign-in with !reference (acme/apps/checkout,
+                 # acme/search/ops): a consumer MR with the ID token first, the template's MR after it
+                 "deployer@acme-prod", "search-ops@acme-prod"}
 # Issue-21 patterns the demo holds, by project (file): their rewrites are issue 21 item 1.
 PATTERN_PROJECTS = {
     "acme/search/search-api": "${CI_PROJECT_DIR} key path and a guard",

@@ -11,11 +11,13 @@ job that signs in with the group's key, and one consumer project per case:
 - `hidden-vault.yml` ← acme/hidden-vault: the intermediate job's `id_tokens: !reference [...]`
   replaces the merged hash (GitLab resolves extends before !reference): manual;
 - `local-ref.yml` ← acme/local-ref: the job that copies `!reference [.gcp-auth, before_script]`
-  lives in the consumer's *local include* `ci/deploy.yml`: manual, naming it;
+  lives in the consumer's *local include* `ci/deploy.yml`: a consumer merge request gives it the
+  token there, and the template's merge request waits for it (issue 21);
 - `default-vault.yml` ← acme/default-vault: the consumer's `default: id_tokens` would be replaced
   by the template job's own `id_tokens` (the job would lose its Vault token): manual;
 - `nested.yml` ← acme/nested through acme/lib's `lib.yml` (a project include including the
-  template), whose `.ship` copies the script with `!reference`: manual;
+  template), whose `.ship` copies the script with `!reference`: acme/nested's `deploy` (extending
+  `.ship`) gets the token in a consumer merge request;
 - `unread.yml` ← acme/unread, whose local include `ci/extra.yml` cannot be read when planning
   (403): manual with the reason, never rewritten silently.
 
@@ -154,11 +156,45 @@ def test_an_intermediate_job_whose_id_tokens_are_a_reference_is_manual(planned: 
             "audience reaches the job") in manual(plan, "hidden-vault.yml")
 
 
-def test_a_reference_copy_in_a_consumers_local_include_is_manual(planned: tuple[Any, ...]) -> None:
+AUDIENCE = ("https://iam.googleapis.com/projects/499999999999/locations/global/workloadIdentityPools/gitlab/"
+            "providers/gitlab")
+TOKEN = f"  id_tokens:\n    GCP_ID_TOKEN:\n      aud: {AUDIENCE}\n"
+
+
+def consumer_mr(plan: Any, consumer: str, file: str) -> Any:
+    return next((a for a in plan.actions
+                 if a.id == f"merge_request:{consumer}:id_tokens_for:acme/templates:{file}"), None)
+
+
+def test_a_reference_copy_in_a_consumers_local_include_gets_the_token_there_first(planned: tuple[Any, ...]) -> None:
+    """Issue 21 / issue 15 §3: the job copying `!reference [.gcp-auth, before_script]` lives in the
+    consumer's local include `ci/deploy.yml`; the consumer's merge request gives it the token there
+    (literal before/after), and the template's merge request waits for it to be merged."""
     plan = planned[0]
-    assert mr(plan, "local-ref.yml") is None
-    assert ("consumer acme/local-ref, file ci/deploy.yml, job ship: no ID token with the provider audience "
-            "reaches the job") in manual(plan, "local-ref.yml")
+    template, consumer = mr(plan, "local-ref.yml"), consumer_mr(plan, "acme/local-ref", "local-ref.yml")
+    assert template is not None and consumer is not None, manual(plan, "local-ref.yml")
+    before = CASES["local-ref"]["ci/deploy.yml"]
+    assert consumer.params["file_path"] == "ci/deploy.yml"
+    assert consumer.params["new_content"] == before.replace("ship:\n", "ship:\n" + TOKEN, 1)
+    assert consumer.params["jobs"] == ["ship"] and consumer.params["keys"] == []
+    assert template.params["after_merged"] == [consumer.id] and consumer.id in template.depends_on
+    ids = [a.id for a in plan.actions]
+    assert ids.index(consumer.id) < ids.index(template.id)
+    retire = next(a for a in plan.actions if a.kind == "disable_key")
+    assert {consumer.id, template.id} <= set(retire.depends_on)
+
+
+def test_a_reference_copy_through_a_nested_project_include_gets_the_token_in_the_consumer(
+        planned: tuple[Any, ...]) -> None:
+    """acme/lib's `.ship` copies the template's script; acme/nested's `deploy` extends `.ship`:
+    the consumer's own job gets the token (extends merges it), never the other project's file."""
+    plan = planned[0]
+    template, consumer = mr(plan, "nested.yml"), consumer_mr(plan, "acme/nested", "nested.yml")
+    assert template is not None and consumer is not None, manual(plan, "nested.yml")
+    assert consumer.params["file_path"] == ".gitlab-ci.yml"
+    before = CASES["nested"][".gitlab-ci.yml"]
+    assert consumer.params["new_content"] == before.replace("deploy:\n", "deploy:\n" + TOKEN, 1)
+    assert not any(a.params.get("project") == "acme/lib" for a in plan.actions if a.kind == "merge_request")
 
 
 def test_a_consumer_losing_its_default_id_tokens_is_manual(planned: tuple[Any, ...]) -> None:
@@ -166,13 +202,6 @@ def test_a_consumer_losing_its_default_id_tokens_is_manual(planned: tuple[Any, .
     assert mr(plan, "default-vault.yml") is None
     assert ("consumer acme/default-vault, file .gitlab-ci.yml, job deploy: ID token(s) VAULT_ID_TOKEN lost or "
             "changed") in manual(plan, "default-vault.yml")
-
-
-def test_a_reference_copy_through_a_nested_project_include_is_manual(planned: tuple[Any, ...]) -> None:
-    plan = planned[0]
-    assert mr(plan, "nested.yml") is None
-    assert ("consumer acme/nested, file .gitlab-ci.yml, job deploy: no ID token with the provider audience "
-            "reaches the job") in manual(plan, "nested.yml")
 
 
 def test_an_unreadable_consumer_file_is_manual_with_the_reason(planned: tuple[Any, ...]) -> None:

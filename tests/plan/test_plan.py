@@ -189,18 +189,43 @@ def test_key_variable_ref_is_the_finding() -> None:
     assert by_id[f"ensure_binding:{DEPLOYER}"].findings == (V_API.ref,)
 
 
-def test_template_consumer_using_reference_sends_the_template_to_manual() -> None:
+def test_template_consumer_using_reference_gets_its_token_in_a_merge_request_before_the_template() -> None:
     """A consumer that copies the template's auth with !reference would not get the template's
-    id_tokens: the template rewrite must not be claimed safe."""
+    id_tokens: the plan gives the copying job the token in a consumer merge request of its own, and
+    the template's merge request waits until that one is merged (issue 21)."""
     consumer_files = files()
     consumer_files[("acme/web", ".gitlab-ci.yml", "main")] = FileText(
         "include:\n  - project: acme/templates\n    file: gcp.yml\n"
         "ship:\n  before_script:\n    - !reference [deploy, script]\n  script: [./ship.sh]\n", "b", "c")
     result = build_plan(INVENTORY, config(), facts(files=consumer_files), line_rewriter)
-    assert "merge_request:acme/templates:gcp.yml" not in [a.id for a in result.plan.actions]
+    by_id = {a.id: a for a in result.plan.actions}
+    consumer = by_id["merge_request:acme/web:id_tokens_for:acme/templates:gcp.yml"]
+    template = by_id["merge_request:acme/templates:gcp.yml"]
+    assert consumer.params["jobs"] == ["ship"] and consumer.params["keys"] == []
+    assert consumer.params["new_content"].startswith(
+        "include:\n  - project: acme/templates\n    file: gcp.yml\nship:\n  id_tokens:\n    GCP_ID_TOKEN:\n")
+    assert template.params["after_merged"] == [consumer.id] and consumer.id in template.depends_on
+    assert not [m for m in result.plan.manual if m.subject == "file:acme/templates:gcp.yml"]
+
+
+def test_template_consumer_whose_file_has_key_use_of_its_own_sends_the_template_to_manual() -> None:
+    """The consumer's file is also rewritten (or reviewed) for its own key: two changes to one file
+    are not made; the whole template change goes to manual with the reason, never partly."""
+    consumer_files = files()
+    consumer_files[("acme/web", ".gitlab-ci.yml", "main")] = FileText(
+        "include:\n  - project: acme/templates\n    file: gcp.yml\n"
+        "ship:\n  before_script:\n    - !reference [deploy, script]\n  script: [./ship.sh]\n", "b", "c")
+    usage = next(u for u in INVENTORY.usages if u.file_project == "acme/templates")
+    own = dataclasses.replace(usage, file_project="acme/web", file_path=".gitlab-ci.yml", consumers=("acme/web",))
+    inventory = dataclasses.replace(INVENTORY, usages=(*INVENTORY.usages, own))
+    result = build_plan(inventory, config(), facts(files=consumer_files), line_rewriter)
+    ids = [a.id for a in result.plan.actions]
+    assert "merge_request:acme/templates:gcp.yml" not in ids
+    assert not any("id_tokens_for" in i for i in ids)
     [problem] = [m for m in result.plan.manual if m.subject == "file:acme/templates:gcp.yml"]
     assert ("consumer acme/web, file .gitlab-ci.yml, job ship: no ID token with the provider audience reaches "
             "the job") in problem.reason
+    assert "consumer acme/web, file .gitlab-ci.yml: has key use of its own" in problem.reason
 
 
 def test_service_accounts_entry_never_moves_a_readable_key_to_another_account() -> None:
