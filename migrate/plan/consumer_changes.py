@@ -32,7 +32,7 @@ from migrate.ci import acceptance, effective, limits
 from migrate.ci.consumer_tokens import add_tokens, harmless, has_audience
 from migrate.ci.rewrite import RewriteOptions
 from migrate.plan import consumer_check
-from migrate.plan.consumer_check import FileId, Pipeline
+from migrate.plan.consumer_check import ConsumerPipeline, FileId
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def token_names(before: str, after: str, audience: str) -> list[str]:
         return []
 
 
-def plan_changes(pipelines: Sequence[Pipeline], texts: Mapping[FileId, str], errors: Mapping[FileId, str],
+def plan_changes(pipelines: Sequence[ConsumerPipeline], texts: Mapping[FileId, str], errors: Mapping[FileId, str],
                  target: FileId, old_text: str, new_text: str, provider: str,
                  expectation_for: Callable[[str], acceptance.Expectation], gitlab_version: tuple[int, int] | None,
                  off_limits: Mapping[tuple[str, str], str]) -> tuple[list[ConsumerChange], list[str]]:
@@ -108,7 +108,7 @@ def plan_changes(pipelines: Sequence[Pipeline], texts: Mapping[FileId, str], err
     return ([], reasons) if reasons else (changes, [])
 
 
-def _one_consumer(pipeline: Pipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str], target: FileId,
+def _one_consumer(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str], target: FileId,
                   new_text: str, provider: str, token_var: str, expect: acceptance.Expectation,
                   gitlab_version: tuple[int, int] | None, off_limits: Mapping[tuple[str, str], str]
                   ) -> tuple[ConsumerChange | None, list[str]]:
@@ -156,7 +156,7 @@ def _one_consumer(pipeline: Pipeline, texts: Mapping[FileId, str], errors: Mappi
     return ConsumerChange(consumer, tuple(files), token_var), []
 
 
-def _between(pipeline: Pipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str],
+def _between(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str],
              replaced: Mapping[FileId, str], audience: str, token_var: str) -> list[str]:
     """The state between the merges: the consumer changes merged, the template not yet. Every job
     of the consumer's pipeline must be exactly as before, plus the unused token."""

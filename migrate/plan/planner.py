@@ -1166,7 +1166,7 @@ def _consumer_changes(fproject: str, fpath: str, ref: str, old_text: str, new_te
 
     if consumer_check.token_mode(gitlab_version) != "id_tokens":
         return [], []
-    pipelines = [consumer_check.Pipeline.from_data(p) for p in checked["pipelines"]]
+    pipelines = [consumer_check.ConsumerPipeline.from_data(p) for p in checked["pipelines"]]
     texts: dict[tuple[str, str, str], str] = {}
     errors: dict[tuple[str, str, str], str] = {}
     for pipeline in pipelines:
