@@ -9,7 +9,8 @@ job that signs in with the group's key, and one consumer project per case:
 - `hidden.yml`   ← acme/hidden: through an intermediate hidden job (`.base: extends: .gcp-auth`,
   `deploy: extends: .base`): rewritten;
 - `hidden-vault.yml` ← acme/hidden-vault: the intermediate job's `id_tokens: !reference [...]`
-  replaces the merged hash (GitLab resolves extends before !reference): manual;
+  replaces the merged hash (GitLab resolves extends before !reference): the consumer's merge
+  request adds the token to the referenced hash first;
 - `local-ref.yml` ← acme/local-ref: the job that copies `!reference [.gcp-auth, before_script]`
   lives in the consumer's *local include* `ci/deploy.yml`: a consumer merge request gives it the
   token there, and the template's merge request waits for it (issue 21);
@@ -149,11 +150,20 @@ def test_a_consumer_through_an_intermediate_hidden_job_gets_the_token(planned: t
     assert mr(plan, "hidden.yml") is not None, manual(plan, "hidden.yml")
 
 
-def test_an_intermediate_job_whose_id_tokens_are_a_reference_is_manual(planned: tuple[Any, ...]) -> None:
+def test_an_intermediate_job_whose_id_tokens_are_a_reference_gets_the_token_in_the_referenced_hash(
+        planned: tuple[Any, ...]) -> None:
+    """`.base: id_tokens: !reference [.vault, id_tokens]` replaces the hash `.gcp-auth` would merge
+    (GitLab resolves extends before !reference), so the template's token does not reach `deploy`;
+    the consumer's merge request adds it to the referenced `.vault` hash (the Vault token kept), and
+    the template's waits for it."""
     plan = planned[0]
-    assert mr(plan, "hidden-vault.yml") is None
-    assert ("consumer acme/hidden-vault, file .gitlab-ci.yml, job deploy: no ID token with the provider "
-            "audience reaches the job") in manual(plan, "hidden-vault.yml")
+    template = mr(plan, "hidden-vault.yml")
+    consumer = consumer_mr(plan, "acme/hidden-vault", "hidden-vault.yml")
+    assert template is not None and consumer is not None, manual(plan, "hidden-vault.yml")
+    before = CASES["hidden-vault"][".gitlab-ci.yml"]
+    assert consumer.params["new_content"] == before.replace(
+        ".vault:\n  id_tokens:\n", f".vault:\n  id_tokens:\n    GCP_ID_TOKEN:\n      aud: {AUDIENCE}\n", 1)
+    assert template.params["after_merged"] == [consumer.id]
 
 
 AUDIENCE = ("https://iam.googleapis.com/projects/499999999999/locations/global/workloadIdentityPools/gitlab/"
