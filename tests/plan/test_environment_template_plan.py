@@ -12,6 +12,7 @@ or one environment received the keys of two accounts, the line stays manual.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 from helpers.plan_fixtures import NUMBER, config, confirmed, ident
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from migrate import ci
 from migrate.core.model import GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
@@ -172,3 +175,102 @@ def test_the_reasons_of_the_manual_cases_name_the_cause() -> None:
     keys = [*KEYS, variable("*", "tf-any@acme-staging.iam.gserviceaccount.com", "e5")]
     reasons = " ".join(plan(ci_text(jobs), keys)["manual"])
     assert "one command cannot sign in as two service accounts" in reasons, reasons
+
+
+# --- generated: over environment-scoped key sets, the shared line never gives a wrong account ------
+
+ENV_CHOICES = (None, "production", "staging", "review/app", "review/$CI_COMMIT_REF_SLUG")
+SCOPE_CHOICES = ("*", "production", "staging", "review/*")
+
+
+@st.composite
+def shared_line_orgs(draw: Any) -> tuple[dict[str, str | None], list[KeyVariable]]:
+    envs = draw(st.lists(st.sampled_from(ENV_CHOICES), min_size=1, max_size=3))
+    jobs = {f"job{i}": env for i, env in enumerate(envs)}
+    raw = draw(st.lists(st.tuples(st.sampled_from(SCOPE_CHOICES), st.booleans()), min_size=1, max_size=4,
+                        unique_by=lambda t: t[0]))
+    keys = [variable(scope, f"sa{i}@acme-prod.iam.gserviceaccount.com", f"{i + 1}{i + 1}", protected)
+            for i, (scope, protected) in enumerate(raw)]
+    return jobs, keys
+
+
+def receives(keys: list[KeyVariable], protected: bool, env: str | None) -> str | None:
+    """GitLab's rule for one project's variables (the oracle): protected only on protected refs,
+    `*` for every job, an exact scope over a pattern over `*`."""
+    import fnmatch
+
+    found = [k for k in keys if (protected or not k.protected) and
+             (k.environment_scope == "*" or (env is not None and fnmatch.fnmatchcase(env, k.environment_scope)))]
+    if not found:
+        return None
+    best = max(found, key=lambda k: 0 if k.environment_scope == "*" else 2 if k.environment_scope == env else 1)
+    return best.key.service_account if best.key else None
+
+
+def chosen(script: list[str], env: str) -> str | None:
+    """The account the rewritten script signs in as in environment `env`, by the sandbox shell
+    (compared with dash in tests/sandbox/test_jobscript_case.py); None when it stops the job."""
+    from migrate.sandbox.jobscript import GoogleEndpoints, GoogleSignIn, Shell
+
+    lines = [s for s in script if s.startswith("case ")]
+    if not lines:
+        named = re.findall(r"--service-account=(\S+)|serviceAccounts/([^:'\"]+):generate", " ".join(script))
+        return next((a or b for a, b in named), None)
+    sh = Shell({"CI_ENVIRONMENT_NAME": env}, {}, GoogleSignIn(GoogleEndpoints.single("http://127.0.0.1:9")),
+               "/builds/acme/infra", lambda _line: None)
+    return sh.env.get("GCP_WIF_SERVICE_ACCOUNT") if sh.run_script(lines[:1]) else None
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shared_line_orgs())
+def test_generated_environment_keys_never_get_a_wrong_account_or_a_broader_binding(
+        org: tuple[dict[str, str | None], list[KeyVariable]]) -> None:
+    check_shared(*org)
+
+
+def check_shared(jobs: dict[str, str | None], keys: list[KeyVariable]) -> None:
+    result = plan(ci_text(jobs), keys)
+    members = {sa: admitted(m) for sa, m in result["bindings"].items()}
+    for mr in result["mrs"]:
+        doc = yaml.safe_load(mr.params["new_content"])
+        script = [str(s) for s in doc[".deploy"].get("before_script", []) + doc[".deploy"]["script"]]
+        for job, env in jobs.items():
+            for protected in (True, False):
+                expansions = [env] if env is None or "$" not in env else [env.replace("$CI_COMMIT_REF_SLUG", s)
+                                                                          for s in ("main", "feature-x")]
+                for concrete in expansions:
+                    sa = receives(keys, protected, concrete)
+                    if sa is None:
+                        continue
+                    got = chosen(script, concrete or "")
+                    assert got == sa, f"{job} (env {concrete}, protected={protected}) signs in as {got}, received {sa}"
+                    prot = "protected" if protected else "unprotected"
+                    wanted = {("project_id", "1001"), ("project_protected", f"1001:{prot}"),
+                              ("project_environment", f"1001:{concrete or ''}"),
+                              ("project_protected_environment", f"1001:{prot}:{concrete or ''}")}
+                    assert members.get(sa, set()) & wanted, f"no binding of {sa} admits {job} ({concrete}, {prot})"
+    for sa, admits in members.items():  # never broader: each principal set is a context that received sa
+        for name, value in admits:
+            if name == "project_environment":
+                env = value.split(":", 1)[1]
+                assert any(receives(keys, p, env or None) == sa for p in (True, False)), (sa, value)
+            elif name == "project_protected_environment":
+                env = value.split(":", 2)[2]
+                assert receives(keys, True, env or None) == sa, (sa, value)
+
+
+def test_the_generated_check_catches_a_wrong_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The property can fail: with the self-check's per-context facts removed and the planner's
+    choice swapped, a wrong account reaches the merge request and the check reports it."""
+    import migrate.plan.planner as planner
+
+    real = planner.environment_choice
+
+    def swapped(*args: Any) -> dict[str, str] | None:
+        choice = real(*args)
+        return None if choice is None else {job: PRD if sa == STG else STG for job, sa in choice.items()}
+
+    monkeypatch.setattr(planner, "environment_choice", swapped)
+    monkeypatch.setattr(planner, "context_accounts", lambda *args: {})
+    with pytest.raises(AssertionError, match="signs in as"):
+        check_shared(TWO_ENVS, KEYS)
