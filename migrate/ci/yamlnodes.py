@@ -59,12 +59,11 @@ class Located(str):
     edited (`migrate.ci.units`)."""
 
     node: yaml.ScalarNode
-    item: bool
+    item: bool = False  # set on the instance only when True (a quarter million strings in a 1 MiB file)
 
     def __new__(cls, value: str, node: yaml.ScalarNode) -> Located:
         located = super().__new__(cls, value)
         located.node = node
-        located.item = False
         return located
 
     def __reduce__(self) -> tuple[type, tuple[str]]:
@@ -109,12 +108,79 @@ def compose(text: str, measure: bool = True) -> list[yaml.Node]:
 
 
 def construct_nodes(roots: list[yaml.Node]) -> list[Any]:
-    """Data of composed documents (strings `Located`), without parsing the text again."""
+    """Data of composed documents (strings `Located`), without parsing the text again.
+
+    Plain strings, lists and mappings (nearly every node of a CI file) are built directly; every
+    other node (`!reference`, `<<:` merges, numbers, booleans, unknown tags) goes to PyYAML's own
+    constructor, which shares the memo, so aliases stay shared objects and the result is exactly
+    `PositionLoader.construct_document`'s (tests/ci/test_ci_construct.py). PyYAML's generic
+    per-node machinery was a sixth of a 1 MiB rewrite."""
     loader = PositionLoader("")
     try:
-        return [loader.construct_document(root) for root in roots]
+        documents = []
+        for root in roots:
+            try:
+                documents.append(_Builder(loader).build(root))
+            except RecursionError:  # nesting beyond the stack: PyYAML's iterative construction
+                loader.constructed_objects, loader.recursive_objects = {}, {}
+                loader.state_generators, loader.deep_construct = [], False
+                documents.append(loader.construct_document(root))
+        return documents
     finally:
         loader.dispose()
+
+
+_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+_PLAIN_KEY_TAGS = frozenset({_STR, "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
+                             "tag:yaml.org,2002:float"})
+
+
+class _Builder:
+    """One document's construction (see `construct_nodes`); the loader's memo is the memo."""
+
+    def __init__(self, loader: PositionLoader) -> None:
+        self.loader = loader
+        self.memo: dict[yaml.Node, Any] = loader.constructed_objects
+        loader.constructed_objects = self.memo
+
+    def build(self, root: yaml.Node) -> Any:
+        try:
+            return self.value(root)
+        finally:
+            self.loader.constructed_objects, self.loader.recursive_objects = {}, {}
+            self.loader.state_generators, self.loader.deep_construct = [], False
+
+    def value(self, node: yaml.Node) -> Any:
+        known = self.memo.get(node, self)
+        if known is not self:
+            return known
+        tag = node.tag
+        if isinstance(node, yaml.ScalarNode) and tag == _STR:
+            result: Any = Located(node.value, node)
+            self.memo[node] = result
+            return result
+        if isinstance(node, yaml.SequenceNode) and tag == _SEQ:
+            items: list[Any] = []
+            self.memo[node] = items
+            items.extend(self.value(child) for child in node.value)
+            if not node.flow_style:
+                for child, item in zip(node.value, items, strict=True):
+                    if isinstance(item, Located) and item.node is child:
+                        item.item = True
+            return items
+        if isinstance(node, yaml.SequenceNode) and tag == REFERENCE_TAG:
+            # GitLabLoader's `!reference` constructor: Reference(construct_sequence(node, deep=True))
+            reference = Reference(self.value(child) for child in node.value)
+            self.memo[node] = reference
+            return reference
+        if isinstance(node, yaml.MappingNode) and tag == _MAP \
+                and all(isinstance(key, yaml.ScalarNode) and key.tag in _PLAIN_KEY_TAGS for key, _ in node.value):
+            mapping: dict[Any, Any] = {}
+            self.memo[node] = mapping
+            for key, value in node.value:
+                mapping[self.value(key)] = self.value(value)
+            return mapping
+        return self.loader.construct_object(node, deep=True)  # PyYAML decides (and raises) as it always did
 
 
 def construct(text: str) -> list[Any]:
