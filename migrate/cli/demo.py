@@ -24,6 +24,7 @@ from typing import Any
 from migrate.cli.common import new_parser
 from migrate.cli.output import print_envelope
 from migrate.core.errors import EXIT_OK, UsageError
+from migrate.core.model import DisableKeyParams, params_as
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -206,9 +207,9 @@ def _outside_readers(plan_file: Path) -> list[tuple[str, list[str]]]:
     from migrate.plan import plan_io
 
     plan = plan_io.read(plan_file)
-    return [(str(a.params["key_id"]), [f"{r.get('project') or 'unknown'}: {r.get('reason')}"
-                                       for r in a.params["outside_readers"]])
-            for a in plan.actions if a.kind == "disable_key" and a.params.get("outside_readers")]
+    steps = [params_as(a, DisableKeyParams) for a in plan.actions if a.kind == "disable_key"]
+    return [(p.key_id, [f"{r.project or 'unknown'}: {r.reason}" for r in p.outside_readers])
+            for p in steps if p.outside_readers]
 
 
 def _waits(plan_file: Path) -> bool:

@@ -2,17 +2,17 @@
 
 Nothing here ever holds private key material: a key is known by its identity (service-account
 e-mail + key id = the key file's `private_key_id`) and where it is stored. Every type converts to and
-from JSON-ready dicts (`to_dict` / `from_dict`) so inventories and plans are reviewable files.
+from JSON-ready data through the one codec (`migrate.core.codec`; `to_dict` / `from_dict` here are
+its names of old), so inventories and plans are reviewable files and a hand-edited field that does
+not fit its type is refused, named.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+
+from migrate.core.codec import decode, encode, tagged
 
 INVENTORY_VERSION = 1
 
@@ -274,52 +274,10 @@ class ActionResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# JSON conversion. Generic over the dataclasses above so the file format follows the types.
+# JSON conversion: the one codec (migrate.core.codec), strict on the way in.
 
-D = TypeVar("D")
-
-
-def to_dict(obj: Any) -> Any:
-    """Dataclass tree → JSON-ready data (tuples become lists)."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    if isinstance(obj, dict):
-        return {str(k): to_dict(v) for k, v in obj.items()}
-    return obj
-
-
-def from_dict(cls: type[D], data: Any) -> D:
-    """JSON data → dataclass `cls`, recursively, using the field annotations."""
-    hints, fields = _hints(cls)  # type: ignore[arg-type]
-    kwargs = {}
-    for f in fields:
-        if f.name in data:
-            kwargs[f.name] = _convert(hints[f.name], data[f.name])
-    return cls(**kwargs)
-
-
-@functools.cache
-def _hints(cls: type) -> tuple[dict[str, Any], tuple[dataclasses.Field[Any], ...]]:
-    """Resolved annotations and fields of a dataclass, once per class (`get_type_hints` is slow
-    and an inventory of 10,000 projects has tens of thousands of records)."""
-    return typing.get_type_hints(cls), dataclasses.fields(cls)
-
-
-def _convert(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        non_none = [a for a in args if a is not type(None)]
-        return _convert(non_none[0], value) if len(non_none) == 1 else value
-    if origin is tuple:
-        return tuple(_convert(args[0], v) for v in value)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return from_dict(hint, value)
-    return value
+to_dict = encode
+from_dict = decode
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,6 +295,71 @@ ActionKind = Literal[
 ]
 
 
+# --- per-kind action params (the `params` of an Action; docs/plan.md "Action kinds and params") ---
+
+
+@dataclass(frozen=True)
+class RetiredVariable:
+    """A CI/CD variable that holds a key a key step retires (its value is never in the plan)."""
+
+    level: VariableLevel
+    owner: str
+    owner_id: int | None
+    name: str
+    environment_scope: str
+    ref: str  # KeyVariable.ref
+
+    def as_key_variable(self) -> KeyVariable:
+        return KeyVariable(level=self.level, owner=self.owner, owner_id=self.owner_id, name=self.name,
+                           environment_scope=self.environment_scope or "*")
+
+
+@dataclass(frozen=True)
+class DisableKeyParams:
+    """`disable_key`: the key, where it is stored, what blocks it and its planned no-use window."""
+
+    service_account: str
+    key_id: str
+    key_project: str
+    variables: tuple[RetiredVariable, ...]
+    # manual files that still use the key, and pipeline schedule variables that hold it
+    blocked_by: tuple[str, ...]
+    # readers whose CI was not checked: retire refuses unless --accept-outside-readers KEY_ID
+    outside_readers: tuple[OutsideReader, ...]
+    no_use_window_days: int
+    no_use_window_reason: str
+
+
+@dataclass(frozen=True)
+class DeleteKeyParams(DisableKeyParams):
+    """`delete_key`: as `disable_key`, plus the grace period after the disable."""
+
+    grace_days: int
+    grace_reason: str
+
+
+# Transitional, while the kinds are typed one by one: the kinds not typed yet keep their JSON
+# object, and `Action.params` is `Any` until the last one (then the union of the params types).
+ActionParams = Any
+PARAMS_BY_KIND: dict[str, Any] = {
+    "ensure_pool": dict[str, Any],
+    "ensure_provider": dict[str, Any],
+    "ensure_binding": dict[str, Any],
+    "merge_request": dict[str, Any],
+    "disable_key": DisableKeyParams,
+    "delete_key": DeleteKeyParams,
+}
+
+P = TypeVar("P")
+
+
+def params_as(action: Action, cls: type[P]) -> P:
+    """The action's params as `cls` (what its kind decodes to); anything else is a bug here."""
+    if not isinstance(action.params, cls):
+        raise TypeError(f"action {action.id}: params are {type(action.params).__name__}, not {cls.__name__}")
+    return action.params
+
+
 @dataclass(frozen=True)
 class Action:
     """One step of a plan. `id` is stable across re-plans of the same inventory and config
@@ -350,7 +373,7 @@ class Action:
     summary: str
     depends_on: tuple[str, ...] = ()
     findings: tuple[str, ...] = ()
-    params: dict[str, Any] = field(default_factory=dict)
+    params: ActionParams = field(default_factory=dict, metadata=tagged("kind", PARAMS_BY_KIND))
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,15 @@ version it does not understand and anything that is not a plan, with a message s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from migrate.core.codec import CodecError, decode
 from migrate.core.errors import UsageError
 from migrate.core.files import check_version, parse_json, read_text, write_atomic
-from migrate.core.model import PLAN_VERSION, Action, Plan, from_dict, to_dict
+from migrate.core.model import PLAN_VERSION, Action, Plan, to_dict
 
 KIND = "wif-migrate/plan"
 KNOWN_KINDS = ("ensure_pool", "ensure_provider", "ensure_binding", "merge_request", "disable_key",
@@ -46,12 +48,25 @@ def from_data(data: Any, source: str = "plan") -> Plan:
     if not isinstance(data, dict) or data.get("kind") != KIND or not isinstance(data.get("actions"), list):
         raise UsageError(f"{source}: not a wif-migrate plan (run `wif-migrate plan` to make one)")
     check_version(data, source, "plan", PLAN_VERSION, "plan")
+    for raw in data["actions"]:
+        if isinstance(raw, dict) and raw.get("kind") not in KNOWN_KINDS:
+            raise UsageError(f"{source}: action {raw.get('id')}: unknown kind {raw.get('kind')!r}")
     try:
-        plan = from_dict(Plan, {k: v for k, v in data.items() if k != "kind"})
-    except (TypeError, KeyError, ValueError, AttributeError) as exc:
-        raise UsageError(f"{source}: malformed plan ({type(exc).__name__}: {exc})") from None
+        plan = decode(Plan, {k: v for k, v in data.items() if k != "kind"})
+    except CodecError as exc:
+        raise UsageError(f"{source}: malformed plan: {_named(exc, data)}: {exc.problem}") from None
     _check_actions(plan.actions, source)
     return plan
+
+
+def _named(exc: CodecError, data: dict[str, Any]) -> str:
+    """The field's path, with the action's id after `actions[N]` so the operator finds it."""
+    match = re.match(r"actions\[(\d+)\]", exc.path)
+    if match is None:
+        return exc.path
+    action = data["actions"][int(match.group(1))]
+    aid = action.get("id") if isinstance(action, dict) else None
+    return exc.path if not isinstance(aid, str) else exc.path.replace(match.group(0), f"{match.group(0)} ({aid})", 1)
 
 
 def _check_actions(actions: tuple[Action, ...], source: str) -> None:
@@ -63,8 +78,6 @@ def _check_actions(actions: tuple[Action, ...], source: str) -> None:
             raise UsageError(f"{source}: action id {a.id!r} appears twice")
         if a.kind not in KNOWN_KINDS:
             raise UsageError(f"{source}: action {a.id}: unknown kind {a.kind!r}")
-        if not isinstance(a.params, dict):
-            raise UsageError(f"{source}: action {a.id}: params must be an object")
         for dep in a.depends_on:
             if dep not in ids:
                 raise UsageError(f"{source}: action {a.id} depends on {dep!r}, which is not an earlier action")

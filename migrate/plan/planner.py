@@ -30,12 +30,16 @@ from typing import Any, Protocol
 from migrate.core.config import Config
 from migrate.core.model import (
     Action,
+    DeleteKeyParams,
+    DisableKeyParams,
     Inventory,
     KeyIdentity,
     KeyUsage,
     KeyVariable,
+    OutsideReader,
     Plan,
     Problem,
+    RetiredVariable,
     from_dict,
     to_dict,
 )
@@ -234,11 +238,12 @@ def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[
     }
 
 
-def outside_by_variable(inputs: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
+def outside_by_variable(inputs: Mapping[str, Any]) -> dict[str, list[OutsideReader]]:
     """KeyVariable.ref → the readers outside the scope recorded for it (plan inputs)."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[OutsideReader]] = {}
     for r in inputs.get("outside_readers") or ():
-        out.setdefault(str(r.get("variable", "")), []).append(dict(r))
+        reader = from_dict(OutsideReader, r)
+        out.setdefault(reader.variable, []).append(reader)
     return out
 
 
@@ -1227,7 +1232,7 @@ def _consumer_action(change: Any, template_aid: str, template: str, projects: Ma
 
 def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
                  manual_by_var: Mapping[str, Sequence[str]], binding_ids: Mapping[str, str],
-                 config: Config, outside: Mapping[str, Sequence[Mapping[str, Any]]],
+                 config: Config, outside: Mapping[str, Sequence[OutsideReader]],
                  inventory: Inventory | None = None,
                  held: Mapping[tuple[str, str], Sequence[str]] | None = None) -> list[Action]:
     keys: dict[tuple[str, str], list[KeyVariable]] = {}
@@ -1238,18 +1243,17 @@ def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
     windows = _ScheduleIndex(inventory)
     for (sa, kid), variables in sorted(keys.items()):
         deps = sorted({a for v in variables for a in mr_by_var.get(v.ref, ())})
-        params: dict[str, Any] = {
-            "service_account": sa, "key_id": kid, "key_project": sa_project(sa, derived),
-            "variables": [{"level": v.level, "owner": v.owner, "owner_id": v.owner_id, "name": v.name,
-                           "environment_scope": v.environment_scope, "ref": v.ref} for v in variables],
-            # files that still use the key, and pipeline schedule variables that hold it
-            "blocked_by": sorted({f for v in variables for f in manual_by_var.get(v.ref, ())}
-                                 | set((held or {}).get((sa, kid), ()))),
-            # readers whose CI was not checked: retire refuses unless --accept-outside-readers KEY_ID
-            "outside_readers": [dict(r) for v in variables for r in outside.get(v.ref, ())],
-        }
         window_days, why = windows.window({v.ref for v in variables})
-        params.update(no_use_window_days=window_days, no_use_window_reason=why)
+        params = DisableKeyParams(
+            service_account=sa, key_id=kid, key_project=sa_project(sa, derived),
+            variables=tuple(RetiredVariable(v.level, v.owner, v.owner_id, v.name, v.environment_scope, v.ref)
+                            for v in variables),
+            # files that still use the key, and pipeline schedule variables that hold it
+            blocked_by=tuple(sorted({f for v in variables for f in manual_by_var.get(v.ref, ())}
+                                    | set((held or {}).get((sa, kid), ())))),
+            # readers whose CI was not checked: retire refuses unless --accept-outside-readers KEY_ID
+            outside_readers=tuple(r for v in variables for r in outside.get(v.ref, ())),
+            no_use_window_days=window_days, no_use_window_reason=why)
         grace = max(config.keys.grace_days, window_days)
         grace_why = why if window_days > config.keys.grace_days else f"keys.grace_days is {config.keys.grace_days}"
         label = KeyIdentity(sa, kid).label
@@ -1262,7 +1266,7 @@ def _key_actions(derived: Derived, mr_by_var: Mapping[str, Sequence[str]],
         out.append(Action(f"delete_key:{sa}#{kid}", "delete_key", f"{sa}/keys/{kid}",
                           f"delete key {label} and its variables after {grace} days ({grace_why})",
                           depends_on=(disable,), findings=findings,
-                          params={**params, "grace_days": grace, "grace_reason": grace_why}))
+                          params=DeleteKeyParams(**vars(params), grace_days=grace, grace_reason=grace_why)))
     return out
 
 

@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from migrate.core.model import Plan
+from migrate.core.model import DeleteKeyParams, DisableKeyParams, OutsideReader, Plan, params_as
 from migrate.core.tables import loud, render_table, terminal_width
 from migrate.core.textsafe import tabulate
 from migrate.plan.impersonation import Impersonation
@@ -46,9 +46,9 @@ def in_words(labels: Sequence[str]) -> str:
     return "; ".join(f"{', '.join(projects)} on {where}" for where, projects in groups.items()) or "nobody"
 
 
-def _outside(readers: Sequence[Mapping[str, Any]], shown: int = 6) -> list[str]:
+def _outside(readers: Sequence[OutsideReader], shown: int = 6) -> list[str]:
     """Projects that can read the key but whose CI was not checked (plan `outside_readers`)."""
-    names = sorted({str(r.get("project") or "unknown (listing failed)") for r in readers})
+    names = sorted({r.project or "unknown (listing failed)" for r in readers})
     more = [f"+{len(names) - shown} more"] if len(names) > shown else []
     return names[:shown] + more if names else ["-"]
 
@@ -122,15 +122,15 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
         out += [_fill("CI changes per project:", width), render_table(prow, ["project", "file", "ref", "status",
                                                                 "service accounts / reason", "used by"], width), ""]
     krows = []
-    deletes = {d: a.params for a in plan.actions if a.kind == "delete_key" for d in a.depends_on}
+    deletes = {d: params_as(a, DeleteKeyParams) for a in plan.actions if a.kind == "delete_key" for d in a.depends_on}
     for a in plan.actions:
         if a.kind != "disable_key":
             continue
-        p = a.params
-        krows.append([f"{p['service_account']}#{p['key_id'][:12]}",
-                      [v["ref"] for v in p["variables"]],
-                      list(a.depends_on) or "-", list(p.get("blocked_by") or []) or "-",
-                      _outside(p.get("outside_readers") or []), _window(p, deletes.get(a.id))])
+        p = params_as(a, DisableKeyParams)
+        krows.append([f"{p.service_account}#{p.key_id[:12]}",
+                      [v.ref for v in p.variables],
+                      list(a.depends_on) or "-", list(p.blocked_by) or "-",
+                      _outside(p.outside_readers), _window(p, deletes.get(a.id))])
     if krows:
         out += [_fill("Keys to retire (by `wif-migrate keys`, after merge and verification; readers outside the "
                       "scope block unless accepted with --accept-outside-readers KEY_ID):", width),
@@ -149,14 +149,12 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
     return "\n".join(out).rstrip() + "\n"
 
 
-def _window(params: Mapping[str, Any], delete: Mapping[str, Any] | None) -> str:
+def _window(params: DisableKeyParams, delete: DeleteKeyParams | None) -> str:
     """The schedule-aware no-use window before disabling and the grace before deleting, with why."""
-    days = params.get("no_use_window_days")
-    if days is None:
-        return "-"
-    text = f"{days} days: {params.get('no_use_window_reason')}" if days else f"none ({params.get('no_use_window_reason')})"
+    days, why = params.no_use_window_days, params.no_use_window_reason
+    text = f"{days} days: {why}" if days else f"none ({why})"
     if delete is not None:
-        text += f"; grace {delete.get('grace_days')} days ({delete.get('grace_reason')})"
+        text += f"; grace {delete.grace_days} days ({delete.grace_reason})"
     return text
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from migrate.core.model import Action, Inventory, KeyUsage, Plan
+from migrate.core.model import Action, DisableKeyParams, Inventory, KeyUsage, Plan
 from migrate.core.state import JournalEntry
 
 KeyEventKind = Literal["disable", "delete", "rollback"]
@@ -64,6 +64,8 @@ def key_identity_of(entry: JournalEntry, actions: Mapping[str, Action]) -> tuple
     ev = entry.evidence
     action = actions.get(entry.action_id)
     params = action.params if action else {}
+    if isinstance(params, DisableKeyParams):
+        params = {"service_account": params.service_account, "key_id": params.key_id}
     raw = params.get("key")
     nested: dict[str, Any] = raw if isinstance(raw, dict) else {}
     sa = _str(ev.get("service_account")) or _str(params.get("service_account")) or _str(nested.get("service_account"))

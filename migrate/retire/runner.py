@@ -20,7 +20,15 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from migrate.core.errors import BackendError, UsageError
-from migrate.core.model import KeyVariable, Plan
+from migrate.core.model import (
+    Action,
+    DeleteKeyParams,
+    DisableKeyParams,
+    KeyVariable,
+    Plan,
+    params_as,
+    to_dict,
+)
 from migrate.core.state import JournalEntry, State
 from migrate.core.times import parse_time
 from migrate.retire import gates as gates
@@ -109,53 +117,34 @@ def exit_code(results: Sequence[StepResult]) -> int:
 
 # --- plan → items -------------------------------------------------------------------------------
 
-def variable_from_params(data: dict[str, Any]) -> KeyVariable:
-    level = str(data.get("level", "project"))
-    if level not in ("instance", "group", "project"):
-        raise UsageError(f"plan: unknown variable level {level!r}")
-    owner_id = data.get("owner_id")
-    return KeyVariable(level=level,  # type: ignore[arg-type]
-                       owner=str(data.get("owner", "")),
-                       owner_id=int(owner_id) if owner_id is not None else None,
-                       name=str(data["name"]), environment_scope=str(data.get("environment_scope") or "*"))
-
-
 def items_from_plan(plan: Plan) -> list[KeyItem]:
     """One item per `disable_key` action, with its merge-request dependencies and variables."""
     by_id = {a.id: a for a in plan.actions}
-    deletes = {str(a.params.get("key_id")): a for a in plan.actions if a.kind == "delete_key"}
+    deletes = {a.params.key_id: a for a in plan.actions if isinstance(a.params, DeleteKeyParams)}
     items = []
     for action in plan.actions:
         if action.kind != "disable_key":
             continue
-        key_id = str(action.params["key_id"])
+        p = params_as(action, DisableKeyParams)
         mrs = tuple((d, by_id[d].target) for d in action.depends_on
                     if d in by_id and by_id[d].kind == "merge_request")
-        var_params = list(action.params.get("variables") or [])
-        delete = deletes.get(key_id)
+        retired = list(p.variables)
+        delete = deletes.get(p.key_id)
         if delete is not None:
-            var_params += [v for v in delete.params.get("variables") or [] if v not in var_params]
-        manual = tuple(str(b) for b in action.params.get("blocked_by") or ())
-        manual += tuple(uncovered_users(plan, key_id, {d for d, _ in mrs}, manual))
+            retired += [v for v in params_as(delete, DeleteKeyParams).variables if v not in retired]
+        manual = p.blocked_by + tuple(uncovered_users(plan, p.key_id, {d for d, _ in mrs}, p.blocked_by))
         users = sorted({str(c) for d, _ in mrs for c in (by_id[d].params.get("consumers")
                                                           or [by_id[d].params.get("project")]) if c})
-        items.append(KeyItem(service_account=str(action.params["service_account"]), key_id=key_id,
+        items.append(KeyItem(service_account=p.service_account, key_id=p.key_id,
                              action_id=action.id, delete_action_id=delete.id if delete else action.id,
-                             mr_actions=mrs, variables=tuple(variable_from_params(v) for v in var_params),
+                             mr_actions=mrs, variables=tuple(v.as_key_variable() for v in retired),
                              manual=manual,
-                             key_project=str(action.params.get("key_project") or "") or None,
-                             outside=outside_readers_of(plan, key_id, action.params.get("outside_readers")),
+                             key_project=p.key_project or None,
+                             outside=outside_readers_of(plan, p.key_id, [to_dict(r) for r in p.outside_readers]),
                              projects=tuple(users),
-                             planned_window_days=_int(action.params.get("no_use_window_days")),
-                             planned_window_reason=str(action.params.get("no_use_window_reason") or "")))
+                             planned_window_days=max(0, p.no_use_window_days),
+                             planned_window_reason=p.no_use_window_reason))
     return items
-
-
-def _int(value: Any) -> int:
-    try:
-        return max(0, int(value or 0))
-    except (TypeError, ValueError):
-        return 0
 
 
 def outside_readers_of(plan: Plan, key_id: str, listed: Any) -> tuple[dict[str, Any], ...]:
@@ -213,9 +202,15 @@ def uncovered_users(plan: Plan, key_id: str, mr_ids: set[str], blocked: Sequence
 
 
 def service_accounts_in_scope(plan: Plan, extra: Iterable[str] = ()) -> list[str]:
-    found = {str(a.params["service_account"]).lower() for a in plan.actions if a.params.get("service_account")}
+    found = {sa.lower() for a in plan.actions if (sa := _account_of(a))}
     found.update(e.lower() for e in extra)
     return sorted(found)
+
+
+def _account_of(action: Action) -> str:
+    if isinstance(action.params, DisableKeyParams):
+        return action.params.service_account
+    return str(action.params.get("service_account") or "") if isinstance(action.params, dict) else ""
 
 
 # --- journal reads ------------------------------------------------------------------------------

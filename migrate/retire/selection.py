@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from migrate.core.errors import UsageError
-from migrate.core.model import Plan
+from migrate.core.model import DisableKeyParams, Plan
 from migrate.core.state import JournalEntry
 from migrate.retire.gates import held_key_ids
 from migrate.retire.runner import KeyItem, items_from_plan, resolve_key_id, service_accounts_in_scope
@@ -32,8 +32,8 @@ def key_projects(plan: Plan | None) -> dict[str, str]:
     """Service account → its project, where the plan says (`key_project`: the e-mail does not)."""
     projects: dict[str, str] = {}
     for a in plan.actions if plan else ():
-        if a.params.get("service_account") and a.params.get("key_project"):
-            projects[str(a.params["service_account"])] = str(a.params["key_project"])
+        if isinstance(a.params, DisableKeyParams) and a.params.key_project:
+            projects[a.params.service_account] = a.params.key_project
     return projects
 
 

@@ -16,13 +16,17 @@ from typing import Any
 from migrate.core.config import Config, parse_config
 from migrate.core.model import (
     CIFinding,
+    DeleteKeyParams,
+    DisableKeyParams,
     GroupRecord,
     Inventory,
     KeyFacts,
     KeyIdentity,
     KeyUsage,
     KeyVariable,
+    OutsideReader,
     ProjectRecord,
+    RetiredVariable,
 )
 from migrate.plan.planner import PlanFacts, RewriteOutcome, RewriteRequest
 from migrate.plan.ports import FileText
@@ -138,3 +142,18 @@ def line_rewriter(request: RewriteRequest) -> RewriteOutcome:
     # the ID token the federated sign-in needs, on the job (so jobs extending it get it too)
     new = new.replace("deploy:\n", f"deploy:\n  id_tokens:\n    GCP_ID_TOKEN:\n      aud: {request.audience}\n", 1)
     return RewriteOutcome("rewritten", new, (), f"-{old[0]}\n+    - gcloud auth login ...\n", ("deploy",))
+
+
+def disable_params(sa: str, kid: str, *, key_project: str = "", variables: tuple[RetiredVariable, ...] = (),
+                   blocked_by: tuple[str, ...] = (), outside_readers: tuple[OutsideReader, ...] = (),
+                   window_days: int = 0, window_reason: str = "no pipeline schedules recorded") -> DisableKeyParams:
+    """A `disable_key` step's params for a hand-built plan (the planner fills every field)."""
+    return DisableKeyParams(service_account=sa, key_id=kid, key_project=key_project, variables=variables,
+                            blocked_by=blocked_by, outside_readers=outside_readers,
+                            no_use_window_days=window_days, no_use_window_reason=window_reason)
+
+
+def delete_params(disable: DisableKeyParams, grace_days: int = 14,
+                  grace_reason: str = "keys.grace_days is 14") -> DeleteKeyParams:
+    """The `delete_key` step's params that go with `disable`."""
+    return DeleteKeyParams(**vars(disable), grace_days=grace_days, grace_reason=grace_reason)

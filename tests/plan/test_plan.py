@@ -81,7 +81,7 @@ def test_manual_file_is_a_manual_entry_and_blocks_its_key() -> None:
     [m] = [m for m in plan.manual if m.subject == "file:acme/api:.gitlab-ci.yml"]
     assert m.reason == "needs manual review: script builds the key path dynamically"
     disable = {a.id: a for a in plan.actions}[f"disable_key:{DEPLOYER}#{K_DEPLOYER}"]
-    assert disable.params["blocked_by"] == ["file:acme/api:.gitlab-ci.yml"]
+    assert disable.params.blocked_by == ("file:acme/api:.gitlab-ci.yml",)
 
 
 def test_unreadable_file_is_manual_with_the_reason() -> None:

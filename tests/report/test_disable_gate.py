@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from helpers.plan_fixtures import disable_params
 from helpers.report_fixtures import KEY_API, NOW, inventory, journal, plan, snapshots
 
 import migrate.retire.gates
-from migrate.core.model import Action, Plan
+from migrate.core.model import Action, OutsideReader, Plan
 from migrate.report.findings import FindingsDocument, KeyFinding, build_findings
 from migrate.retire.gates import disable_decision
 from migrate.retire.ports import LiveKey, UsageSignal
@@ -24,10 +25,9 @@ TEMPLATE = "file:acme/templates:legacy.yml"
 SA, KID = KEY_API.service_account, KEY_API.key_id
 
 
-def _plan(blocked_by: tuple[str, ...] = (), outside: tuple[dict[str, str], ...] = ()) -> Plan:
+def _plan(blocked_by: tuple[str, ...] = (), outside: tuple[OutsideReader, ...] = ()) -> Plan:
     disable = Action(f"disable_key:{SA}#{KID}", "disable_key", KID, "disable the key", depends_on=("mr-api",),
-                     params={"service_account": SA, "key_id": KID, "variables": [], "blocked_by": list(blocked_by),
-                             "outside_readers": [dict(r) for r in outside]})
+                     params=disable_params(SA, KID, blocked_by=blocked_by, outside_readers=outside))
     base = plan()
     return replace(base, actions=(*base.actions, disable))
 
@@ -66,7 +66,7 @@ def test_a_template_still_using_the_key_keeps_both_from_saying_it_can_be_disable
 
 
 def test_readers_outside_the_scope_block_both_the_same_way() -> None:
-    reader = {"variable": "project:acme/api:GCP_SA_KEY", "project": "acme/other", "reason": "scope.exclude"}
+    reader = OutsideReader("project:acme/api:GCP_SA_KEY", "acme/other", reason="scope.exclude")
     p = _plan(outside=(reader,))
     key, decision = _report_key(p), _retire_decision(p)
     assert "can be disabled" not in key.status_reason and "acme/other" in key.status_reason

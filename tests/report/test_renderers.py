@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers.plan_fixtures import disable_params
 from helpers.report_fixtures import NOW, inventory, journal, plan, snapshots
 
 from migrate.report import chart, csv_format, gitlab_format, html, json_format, markdown, outputs
@@ -148,8 +149,7 @@ def test_report_never_says_can_be_disabled_when_keys_retire_would_refuse() -> No
     sa, kid = "ci@acme-prod.iam.gserviceaccount.com", "c1" * 20
     p = plan()
     blocked = Action(f"disable_key:{sa}#{kid}", "disable_key", kid, "disable",
-                     params={"service_account": sa, "key_id": kid, "variables": [],
-                             "blocked_by": ["file:acme/templates:legacy.yml"]})
+                     params=disable_params(sa, kid, blocked_by=("file:acme/templates:legacy.yml",)))
     p = replace(p, actions=(*p.actions, blocked))
     blockers = assemble.retire_blockers(p)
     manual = next(i.manual for i in items_from_plan(p) if i.key_id == kid)

@@ -105,7 +105,7 @@ def test_only_the_genuine_key_earns_a_binding(planned: tuple[Path, str]) -> None
     assert [a.target for a in plan.actions if a.kind == "merge_request"] == ["acme/api:.gitlab-ci.yml@main"]
     for action in plan.actions:
         if action.kind in ("disable_key", "delete_key"):
-            assert [v["ref"] for v in action.params["variables"]] == ["project:acme/api:API_KEY"]
+            assert [v.ref for v in action.params.variables] == ["project:acme/api:API_KEY"]
 
 
 @pytest.mark.parametrize(("name", "reason"), [

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from migrate.core.model import Action, Plan
+from helpers.plan_fixtures import delete_params, disable_params
+
+from migrate.core.model import Action, Plan, RetiredVariable
 from migrate.core.state import State
 from migrate.retire.runner import disable_history, items_from_plan, migrations_from_journal
 
@@ -52,8 +54,8 @@ def test_disable_history_follows_rollbacks(tmp_path: Path) -> None:
 
 
 def test_items_from_plan_keeps_mr_dependencies_variables_and_manual_blockers() -> None:
-    var = {"level": "project", "owner": "acme/api", "owner_id": 11, "name": "GCP_SA_KEY",
-           "environment_scope": "production", "ref": "project:acme/api:GCP_SA_KEY[production]"}
+    var = RetiredVariable("project", "acme/api", 11, "GCP_SA_KEY", "production",
+                          "project:acme/api:GCP_SA_KEY[production]")
     plan = Plan(gitlab_url="https://gitlab.example.com", identity_project="acme-identity", project_number="1",
                 pool_id="gitlab", provider_id="gitlab", generated_at="2026-03-01T00:00:00Z", inventory_digest="x",
                 actions=(
@@ -61,11 +63,11 @@ def test_items_from_plan_keeps_mr_dependencies_variables_and_manual_blockers() -
                     Action("mr-api", "merge_request", "acme/api:.gitlab-ci.yml", "mr", depends_on=("bind",)),
                     Action(f"disable_key:{SA}#{KID}", "disable_key", f"{SA}/keys/{KID}", "disable",
                            depends_on=("mr-api", "bind"),
-                           params={"service_account": SA, "key_id": KID, "key_project": "acme-prod",
-                                   "variables": [var], "blocked_by": ["file:acme/ops:deploy.yml"]}),
+                           params=disable_params(SA, KID, key_project="acme-prod", variables=(var,),
+                                                 blocked_by=("file:acme/ops:deploy.yml",))),
                     Action(f"delete_key:{SA}#{KID}", "delete_key", f"{SA}/keys/{KID}", "delete",
                            depends_on=(f"disable_key:{SA}#{KID}",),
-                           params={"service_account": SA, "key_id": KID, "variables": [var], "grace_days": 14}),
+                           params=delete_params(disable_params(SA, KID, variables=(var,)))),
                 ))
     [item] = items_from_plan(plan)
     assert item.mr_actions == (("mr-api", "acme/api:.gitlab-ci.yml"),)

@@ -23,13 +23,14 @@ import google.oauth2.credentials
 import pytest
 from google.oauth2 import service_account
 from googleapiclient import discovery
+from helpers.plan_fixtures import delete_params, disable_params
 from helpers.sandbox_org import free_port, identity_project
 
 from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.ci.emit import marker_after_login
 from migrate.cli.verbs import main
 from migrate.core.config import GitLabConfig, MergeRequestConfig
-from migrate.core.model import Action, Plan
+from migrate.core.model import Action, Plan, RetiredVariable
 from migrate.core.state import State
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
@@ -150,12 +151,12 @@ def mr_action(project: str, old: str, new: str, sa: str, key_id: str, variable: 
 
 
 def key_actions(sa: str, key_id: str, mr: str, variables: list[dict[str, Any]]) -> list[Action]:
-    params = {"service_account": sa, "key_id": key_id, "key_project": "acme-prod", "variables": variables,
-              "blocked_by": []}
+    params = disable_params(sa, key_id, key_project="acme-prod",
+                            variables=tuple(RetiredVariable(**v) for v in variables))
     disable = f"disable_key:{sa}#{key_id}"
     return [Action(disable, "disable_key", f"{sa}/keys/{key_id}", "disable", depends_on=(mr,), params=params),
             Action(f"delete_key:{sa}#{key_id}", "delete_key", f"{sa}/keys/{key_id}", "delete",
-                   depends_on=(disable,), params={**params, "grace_days": 14})]
+                   depends_on=(disable,), params=delete_params(params))]
 
 
 def the_plan(sb: Sandbox) -> Plan:

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from helpers.plan_fixtures import disable_params
 
 from migrate.core.errors import UsageError
-from migrate.core.model import Action, Plan
+from migrate.core.model import Action, Plan, RetiredVariable
 from migrate.core.state import JournalEntry
 from migrate.retire import selection
 
@@ -22,16 +23,15 @@ ORPHAN = "c3" * 20
 
 
 def _plan() -> Plan:
-    var = {"level": "project", "owner": "acme/api", "owner_id": 1, "name": "GCP_KEY",
-           "key": {"service_account": SA, "key_id": K1}}
+    var = RetiredVariable("project", "acme/api", 1, "GCP_KEY", "*", "project:acme/api:GCP_KEY")
     return Plan(gitlab_url="https://gitlab.example.com", identity_project="acme-id", project_number="1",
                 pool_id="gitlab", provider_id="gitlab", generated_at="2026-03-01T00:00:00Z", inventory_digest="d",
                 actions=(
         Action("mr-api", "merge_request", "acme/api", "MR", params={"project": "acme/api"}),
         Action(f"disable_key:{K1}", "disable_key", K1, "disable", depends_on=("mr-api",),
-               params={"service_account": SA, "key_id": K1, "key_project": "acme-keys", "variables": [var]}),
+               params=disable_params(SA, K1, key_project="acme-keys", variables=(var,))),
         Action(f"disable_key:{K2}", "disable_key", K2, "disable",
-               params={"service_account": OTHER, "key_id": K2}),
+               params=disable_params(OTHER, K2)),
     ), inputs={"variables": [{"key": {"service_account": OTHER, "key_id": "d4" * 20}}]})
 
 

@@ -13,11 +13,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import pytest
+from helpers.plan_fixtures import disable_params
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import migrate.scan.outside_readers as sr
-from migrate.core.model import Action, KeyIdentity, KeyVariable, OutsideReader, Plan, ProjectRecord, to_dict
+from migrate.core.model import (
+    Action,
+    KeyIdentity,
+    KeyVariable,
+    OutsideReader,
+    Plan,
+    ProjectRecord,
+    RetiredVariable,
+    from_dict,
+    to_dict,
+)
 from migrate.plan.planner import inputs_digest
 from migrate.retire.gates import Migration, disable_decision
 from migrate.retire.ports import LiveKey, UsageSignal
@@ -257,9 +268,8 @@ def plan_with_reader(step_lists_it: bool) -> Plan:
     var = KeyVariable("group", "acme", 100, "GCP_SA_KEY", key=KEY)
     inputs = {"variables": [to_dict(var)], "usages": [],
               "outside_readers": [to_dict(OutsideReader(var.ref, "acme/legacy", 2, READER["reason"]))]}
-    params = {"service_account": SA, "key_id": KID, "variables": [{"level": "group", "owner": "acme",
-                                                                     "owner_id": 100, "name": "GCP_SA_KEY"}],
-              "blocked_by": [], "outside_readers": [READER] if step_lists_it else []}
+    params = disable_params(SA, KID, variables=(RetiredVariable("group", "acme", 100, "GCP_SA_KEY", "*", var.ref),),
+                            outside_readers=(from_dict(OutsideReader, READER),) if step_lists_it else ())
     action = Action(f"disable_key:{SA}#{KID}", "disable_key", f"{SA}/keys/{KID}", "disable", params=params)
     return Plan("https://gl", "acme-id", "1", "gitlab", "gitlab", "2026-03-01T00:00:00Z", "sha256:x",
                 actions=(action,), inputs=inputs, inputs_digest=inputs_digest(inputs))

@@ -127,7 +127,7 @@ def test_a_group_key_read_outside_the_scope_is_reported_and_not_disabled_unless_
     plan = plan_io.read(w.plan)
     disable = next(a for a in plan.actions if a.kind == "disable_key")
     # plan: the disable step lists the reader, and the plan's review list says what retire will do
-    assert [r["project"] for r in disable.params["outside_readers"]] == ["acme/legacy-reports"]
+    assert [r.project for r in disable.params.outside_readers] == ["acme/legacy-reports"]
     assert any("acme/legacy-reports" in p.reason and p.subject == "variable:group:acme:GCP_SA_KEY"
                for p in plan.manual)
 

@@ -134,5 +134,5 @@ def test_a_key_also_held_by_a_schedule_blocks_its_retire_step(
     step is blocked by the schedule variable (retire refuses on `blocked_by`)."""
     _inv, plan, _raw = run(sandbox, tmp_path, capsys)
     kid = sandbox.keys.issue(SA, "k1").key_id
-    disable = next(a for a in plan.actions if a.kind == "disable_key" and a.params["key_id"] == kid)
-    assert "variable:schedule:acme/same#1:GCP_SA_KEY" in disable.params["blocked_by"], disable.params
+    disable = next(a for a in plan.actions if a.kind == "disable_key" and a.params.key_id == kid)
+    assert "variable:schedule:acme/same#1:GCP_SA_KEY" in disable.params.blocked_by, disable.params

@@ -1,0 +1,83 @@
+"""Files written by the build before the typed contracts still load, byte for byte.
+
+`from_main/` holds the plan and journal the demo wrote with main at d24466b (regenerate with
+`from_main/make_fixture.sh`): today's reader decodes them into the typed contracts and writes the
+plan back identical; a hand edit is refused by the CLI with exit 2 and the field's name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from migrate.cli.verbs import main
+from migrate.core.model import DeleteKeyParams, DisableKeyParams
+from migrate.core.state import JournalEntry
+from migrate.plan import plan_io
+from migrate.report.history import key_identity_of
+
+HERE = Path(__file__).parent / "from_main"
+
+
+def _plan_text() -> str:
+    return gzip.decompress((HERE / "plan.json.gz").read_bytes()).decode()
+
+
+def _journal() -> list[JournalEntry]:
+    rows = json.loads(gzip.decompress((HERE / "journal.json.gz").read_bytes()))
+    return [JournalEntry(**{**r, "evidence": json.loads(r["evidence"])}) for r in rows]
+
+
+def test_mains_plan_loads_typed_and_writes_back_identical() -> None:
+    text = _plan_text()
+    plan = plan_io.loads(text)
+    kinds = {a.kind: type(a.params) for a in plan.actions}
+    assert kinds["disable_key"] is DisableKeyParams and kinds["delete_key"] is DeleteKeyParams
+    assert plan_io.dumps(plan) == text
+
+
+def test_mains_journal_names_the_key_of_every_keys_row() -> None:
+    plan = plan_io.loads(_plan_text())
+    actions = {a.id: a for a in plan.actions}
+    rows = [e for e in _journal() if e.stage == "keys"]
+    assert rows
+    for e in rows:
+        assert key_identity_of(e, actions), e
+
+
+@pytest.fixture()
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("T_GOOGLE", "token")
+    monkeypatch.setenv("T_GITLAB", "token")
+    path = tmp_path / "c.yaml"
+    nowhere = "http://127.0.0.1:9"
+    path.write_text(yaml.safe_dump({
+        "version": 1, "gitlab": {"url": nowhere, "token_env": "T_GITLAB"},
+        "scope": {"groups": ["acme"]}, "state_dir": str(tmp_path / "state"),
+        "google": {"identity_project": "acme-id", "access_token_env": "T_GOOGLE",
+                   "endpoints": {"iam": nowhere, "policyanalyzer": nowhere}}}))
+    return path
+
+
+@pytest.mark.parametrize("verb", [["keys", "retire"], ["apply", "--dry-run"]])
+@pytest.mark.parametrize(("edit", "named"), [
+    (lambda p: p.update(retires=p.pop("key_id")), "params.retires: unknown field"),
+    (lambda p: p.pop("blocked_by"), "params.blocked_by: missing"),
+    (lambda p: p.update(no_use_window_days="31"), "params.no_use_window_days: expected an integer"),
+])
+def test_a_hand_edited_key_step_is_refused_naming_the_field(
+        verb: list[str], edit: object, named: str, config: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    data = json.loads(_plan_text())
+    index, step = next((i, a) for i, a in enumerate(data["actions"]) if a["kind"] == "disable_key")
+    edit(step["params"])  # type: ignore[operator]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(data))
+    plan_arg = ["--plan", str(path)] if verb[0] == "keys" else [str(path)]
+    assert main([*verb, *plan_arg, "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"actions[{index}] ({step['id']}).{named}" in err, err
