@@ -45,7 +45,8 @@ GOOGLE_KINDS = ("ensure_pool", "ensure_provider", "ensure_binding")
 # Integrity: the plan against itself and against the journaled scan
 
 
-def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | None, where: str) -> dict[str, str]:
+def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | None, where: str,
+                     digest: str | None = None) -> dict[str, str]:
     """Action id → why it is refused, checking the plan against the scan that produced it.
 
     `integrity_refusals` checks a plan against itself, which a consistent forgery passes (inputs
@@ -62,7 +63,8 @@ def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | N
         why = (f"the plan was not made from a scan journaled in this state directory ({where}): run "
                "`wif-migrate scan` and `plan` here, or name the scan's inventory with `apply --inventory FILE`")
         return {a.id: why for a in guarded}
-    if inventory_digest(inventory) != plan.inventory_digest:
+    # `digest`: the inventory's digest when the caller computed it already (`find_inventory`)
+    if (digest or inventory_digest(inventory)) != plan.inventory_digest:
         why = "the named inventory is not the one the plan was made from (inventory_digest differs)"
         return {a.id: why for a in guarded}
     if config is None:
@@ -128,8 +130,10 @@ def find_inventory(snapshots: Iterable[Any], digest: str) -> Inventory | None:
     return None
 
 
-def integrity_refusals(plan: Plan) -> dict[str, str]:
-    """Action id → why it is refused, for plans edited by hand (see module docstring)."""
+def integrity_refusals(plan: Plan, journaled: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, str]:
+    """Action id → why it is refused, for plans edited by hand (see module docstring).
+    `journaled`: the simulations `plan` journaled (kind "impersonation"), used only for exactly
+    the bindings derived from the plan's (digest-checked) inputs (migrate.plan.impersonation_journal)."""
     google = [a for a in plan.actions if a.kind in GOOGLE_KINDS]
     if not plan.inputs:
         return {a.id: "the plan has no inputs to check its federation against; re-run `wif-migrate plan`"
@@ -165,11 +169,27 @@ def integrity_refusals(plan: Plan) -> dict[str, str]:
             elif set(members) - expected:
                 out[a.id] = ("members not in the design recomputed from the plan's inputs: "
                              + ", ".join(sorted(set(members) - expected)))
-    for row in impersonation_report(plan.inputs, derived, bindings):
-        if row.broader:
-            aid = f"ensure_binding:{row.service_account}"
-            out.setdefault(aid, "would let more jobs impersonate than the key did: " + ", ".join(row.broader[:5]))
+    rows = _journaled_rows(plan, derived, bindings, journaled)
+    if rows is None:
+        rows = [(r.service_account, list(r.broader)) for r in impersonation_report(plan.inputs, derived, bindings)]
+    for sa, broader in rows:
+        if broader:
+            aid = f"ensure_binding:{sa}"
+            out.setdefault(aid, "would let more jobs impersonate than the key did: " + ", ".join(broader[:5]))
     return out
+
+
+def _journaled_rows(plan: Plan, derived: Any, bindings: Mapping[str, Sequence[str]],
+                    journaled: Mapping[str, Mapping[str, Any]] | None) -> list[tuple[str, list[str]]] | None:
+    """The simulation `plan` journaled, when the plan's bindings are exactly the derived ones."""
+    from migrate.plan.impersonation_journal import journaled_broader
+
+    if not journaled or not plan.inputs_digest:
+        return None
+    derived_bindings = {sa: tuple(derived.members(sa)) for sa in derived.scopes}
+    if {sa: tuple(m) for sa, m in bindings.items()} != derived_bindings:
+        return None
+    return journaled_broader(journaled, plan.inputs_digest)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -184,12 +204,14 @@ def _blocked(result: ActionResult | None) -> bool:
 
 def apply_plan(plan: Plan, ctx: ApplyContext, kinds: Iterable[str] | None = None,
                registry: Mapping[str, ExecutorFactory] | None = None,
-               extra_refusals: Mapping[str, str] | None = None) -> list[ActionResult]:
+               extra_refusals: Mapping[str, str] | None = None,
+               journaled: Mapping[str, Mapping[str, Any]] | None = None) -> list[ActionResult]:
     """Run the plan's actions in order; every outcome is returned (and journaled unless dry run).
-    `extra_refusals` (the CLI's `journal_refusals`) refuse actions before anything else."""
+    `extra_refusals` (the CLI's `journal_refusals`) refuse actions before anything else;
+    `journaled`: see `integrity_refusals`."""
     reg = dict(EXECUTORS if registry is None else registry)
     wanted = set(kinds) if kinds is not None else None
-    refusals = {**integrity_refusals(plan), **(extra_refusals or {})}
+    refusals = {**integrity_refusals(plan, journaled), **(extra_refusals or {})}
     executors: dict[str, ActionExecutor] = {}
     results: list[ActionResult] = []
     for action in plan.actions:

@@ -24,7 +24,7 @@ from migrate.core.model import Action, ActionResult, Inventory, Plan, to_dict
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
 from migrate.core.state import RunLock, State
 from migrate.core.tables import loud, render_table
-from migrate.plan import plan_io, rewrite_journal
+from migrate.plan import impersonation_journal, plan_io, rewrite_journal
 from migrate.plan.plan_io import KNOWN_KINDS
 from migrate.scan import inventory_io
 
@@ -56,6 +56,15 @@ def _preflight(config: Config, kinds: set[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the integrity check (the plan against itself) and the journal check (its inputs against the
+    # journaled scan) derive the federation from the same inputs: once per run (issue 18)
+    from migrate.plan.planner import derivation_memo
+
+    with derivation_memo():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     plan = plan_io.read(args.plan)
     inventory: Inventory | None
@@ -67,7 +76,11 @@ def run(args: argparse.Namespace) -> int:
                                    plan.inventory_digest)
     # the rewrites `plan` journaled with the digests of their inputs (migrate.plan.rewrite_journal)
     rewrites = rewrite_journal.from_state(State(config.state_dir)) if journaled else rewrite_journal.RewriteJournal()
-    refusals = journal_refusals(plan, inventory, config, str(config.state_dir))
+    # and the who-can-impersonate simulation it ran (migrate.plan.impersonation_journal)
+    simulated = State(config.state_dir).computations(impersonation_journal.KIND) if journaled else {}
+    # an inventory found by `find_inventory` has the plan's inventory digest: not hashed again
+    refusals = journal_refusals(plan, inventory, config, str(config.state_dir),
+                                digest=plan.inventory_digest if inventory is not None and not args.inventory else None)
     kinds = with_dependencies(plan, args.only)
     _preflight(config, {a.kind for a in plan.actions if a.kind not in KEY_KINDS and a.id not in refusals
                         and (kinds is None or a.kind in kinds)})
@@ -101,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         progress.start("apply (dry run)" if args.dry_run else "apply", total=len(todo))
         try:
             results = apply_plan(plan, ctx, kinds=kinds, extra_refusals=refusals,
-                                 registry=announcing(progress))
+                                 registry=announcing(progress), journaled=simulated)
         finally:
             progress.finish()
     counts = summarize(results)

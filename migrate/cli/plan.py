@@ -22,7 +22,7 @@ from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.core.model import Inventory, Plan
 from migrate.core.progress import add_progress_option, progress_from_args
 from migrate.core.state import State
-from migrate.plan import plan_io, terraform
+from migrate.plan import impersonation_journal, plan_io, terraform
 from migrate.plan.planner import PlanRefusedError, default_rewriter
 from migrate.plan.ports import PlanGitLab, PlanGoogle
 from migrate.plan.render import render_explain, render_plan
@@ -121,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     where = write_output(args.output, plan_io.pieces(plan), "plan")  # streamed: never one string
     state = State(config.state_dir)
     state.record_computations(REWRITE_KIND, rewriter.journal.new)
+    state.record_computations(impersonation_journal.KIND, {
+        impersonation_journal.journal_key(plan.inputs_digest): impersonation_journal.journal_record(
+            result.impersonation)} if plan.inputs_digest else {})
     if args.output == STDOUT:
         state.save_snapshot("plan", plan_io.to_data(plan))
     else:  # the file just written, copied in chunks: not encoded twice (issue 18)

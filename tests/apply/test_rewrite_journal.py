@@ -1,5 +1,6 @@
-"""Apply confirms a planned rewrite from the journal instead of redoing it — only when its inputs are
-exactly the journaled ones (issue 18; migrate.plan.rewrite_journal).
+"""Apply confirms a planned rewrite (and the integrity check the who-can-impersonate simulation) from
+the journal instead of redoing it — only when its inputs are exactly the journaled ones (issue 18;
+migrate.plan.rewrite_journal, migrate.plan.impersonation_journal).
 
 `plan` journals each rewrite under the digest of every input (file text, options, included texts)
 and the code version, with the sha256 of the text it produced. The merge-request executor builds
@@ -25,6 +26,7 @@ import gitlab
 import pytest
 import yaml
 
+import migrate.apply.loop as loop
 from migrate.apply.merge_request_content import branch_name
 from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.cli.verbs import main
@@ -34,7 +36,7 @@ from migrate.core.model import Action, ActionResult, Plan
 from migrate.core.state import State
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
-from migrate.plan import plan_io, rewrite_journal
+from migrate.plan import impersonation_journal, plan_io, rewrite_journal
 from migrate.plan.planner import RewriteOutcome, RewriteRequest, default_rewriter
 from migrate.plan.rewrite_journal import JournaledRewriter, RewriteJournal, request_digest, sha256_text
 from migrate.sandbox.launch import Sandbox
@@ -293,3 +295,52 @@ def test_another_code_version_is_another_digest(tmp_path: Path) -> None:
 
 def test_sha256_text_is_of_the_utf8_bytes() -> None:
     assert sha256_text("é") == hashlib.sha256("é".encode()).hexdigest()
+
+
+# --- the who-can-impersonate simulation (migrate.plan.impersonation_journal) ---------------------
+
+def _simulations(tmp: Path) -> dict[str, dict[str, Any]]:
+    return State(tmp / "state").computations(impersonation_journal.KIND)
+
+
+def _counting_report(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = loop.impersonation_report
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "impersonation_report", counted)
+    return calls
+
+
+def test_the_integrity_check_takes_the_simulation_plan_journaled(
+        planned: tuple[Sandbox, Path, Plan], monkeypatch: pytest.MonkeyPatch) -> None:
+    _sb, tmp, plan = planned
+    simulated = _simulations(tmp)
+    assert impersonation_journal.journal_key(str(plan.inputs_digest)) in simulated
+    calls = _counting_report(monkeypatch)
+    assert loop.integrity_refusals(plan, simulated) == loop.integrity_refusals(plan) == {}
+    assert len(calls) == 1  # only the run without the journal simulated
+
+
+def test_a_journaled_simulation_answers_only_for_the_derived_bindings(
+        planned: tuple[Sandbox, Path, Plan], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planted record saying an account would be broader refuses it — so the record is what
+    answers — but not once the plan's bindings differ from the derived ones (one member dropped,
+    which a reviewer may do), nor for other code: then the simulation runs again."""
+    _sb, tmp, plan = planned
+    binding = next(a for a in plan.actions if a.kind == "ensure_binding" and len(a.params["members"]) >= 1)
+    sa = str(binding.params["service_account"])
+    planted = {impersonation_journal.journal_key(str(plan.inputs_digest)): {"broader": [[sa, ["a planted token"]]]}}
+    calls = _counting_report(monkeypatch)
+    assert "a planted token" in loop.integrity_refusals(plan, planted)[binding.id]
+    assert calls == []
+    fewer = dataclasses.replace(binding, params={**binding.params, "members": binding.params["members"][1:]})
+    edited = dataclasses.replace(plan, actions=tuple(fewer if a.id == binding.id else a for a in plan.actions))
+    assert binding.id not in loop.integrity_refusals(edited, planted)
+    assert len(calls) == 1
+    monkeypatch.setattr(impersonation_journal, "code_version", lambda: "another build")
+    assert binding.id not in loop.integrity_refusals(plan, planted)
+    assert len(calls) == 2
