@@ -247,7 +247,7 @@ def render_commit_message(params: MRParams, action_id: str) -> str:
     return "\n".join(lines)
 
 
-def _binding_lines(bindings: Sequence[Mapping[str, Any]]) -> list[str]:
+def binding_lines(bindings: Sequence[Mapping[str, Any]]) -> list[str]:
     """`ensure_binding` action params → readable lines (role, service account, members, scopes)."""
     out: list[str] = []
     for b in bindings:
@@ -274,13 +274,16 @@ def _binding_lines(bindings: Sequence[Mapping[str, Any]]) -> list[str]:
     return out
 
 
-def binding_params(plan: Plan | None, params: MRParams) -> list[Mapping[str, Any]]:
-    """The ensure_binding actions this MR depends on (by the ids in params.binding), as params."""
+def binding_params(plan: Plan | None, params: MRParams,
+                   by_id: Mapping[str, Action] | None = None) -> list[Mapping[str, Any]]:
+    """The ensure_binding actions this MR depends on (by the ids in params.binding), as params.
+    `by_id`: the plan's actions by id, when the caller indexed them once for many MRs."""
     refs = params.binding.get("bindings") or []
     inline = [b for b in refs if isinstance(b, Mapping)]
     if plan is None:
         return inline
-    by_id = {a.id: a for a in plan.actions}
+    if by_id is None:
+        by_id = {a.id: a for a in plan.actions}
     found = [by_id[r].params for r in refs if isinstance(r, str) and r in by_id]
     return inline + found
 
@@ -321,8 +324,10 @@ def render_consumer_description(params: MRParams, action: Action, digest: str) -
 
 
 def render_description(params: MRParams, action: Action, digest: str,
-                       bindings: Sequence[Mapping[str, Any]] = ()) -> str:
-    """The MR description: what, why, keys retired, binding, verify, roll back, hidden marker."""
+                       bindings: Sequence[Mapping[str, Any]] = (), lines: Sequence[str] | None = None) -> str:
+    """The MR description: what, why, keys retired, binding, verify, roll back, hidden marker.
+    `lines`: `binding_lines(bindings)` when the caller computed it already (one binding
+    is shared by hundreds of MRs, and lists every project it admits)."""
     if params.consumer_tokens:
         return render_consumer_description(params, action, digest)
     jobs = ", ".join(f"`{j}`" for j in params.jobs) or "the jobs that use the key"
@@ -375,7 +380,7 @@ def render_description(params: MRParams, action: Action, digest: str,
     if params.provider:
         out.append(f"Workload identity provider: `{params.provider}`")
         out.append("")
-    out += _binding_lines(bindings) or ["(created by the plan's ensure_binding actions: "
+    out += list(binding_lines(bindings) if lines is None else lines) or ["(created by the plan's ensure_binding actions: "
                                          + ", ".join(f"`{b}`" for b in params.binding.get("bindings") or [])
                                          + ")"]
     out += [

@@ -37,6 +37,7 @@ from migrate.apply.merge_request_content import (
     MRParams,
     MRParamsError,
     MRText,
+    binding_lines,
     binding_params,
     branch_name,
     content_equal,
@@ -217,6 +218,8 @@ class MergeRequestExecutor:
         self._lock = threading.Lock()
         self._bot: BotIdentity | None = None
         self._assignees: list[int] | None = None
+        self._by_id = {a.id: a for a in plan.actions}
+        self._binding_lines: dict[tuple[str, ...], list[str]] = {}
 
     # --- reads -------------------------------------------------------------------------------
     def bot(self) -> BotIdentity:
@@ -396,8 +399,17 @@ class MergeRequestExecutor:
         return desired, None
 
     def _text(self, action: Action, params: MRParams) -> MRText:
-        return MRText(render_title(params),
-                      render_description(params, action, self.digest, binding_params(self.plan, params)),
+        bindings = binding_params(self.plan, params, self._by_id)
+        refs = params.binding.get("bindings") or []
+        # one binding is shared by hundreds of MRs and lists every project it admits: its lines
+        # are rendered once per run (by the binding action ids; inline bindings are not shared)
+        key = tuple(refs) if all(isinstance(r, str) for r in refs) else None
+        lines = self._binding_lines.get(key) if key is not None else None
+        if lines is None:
+            lines = binding_lines(bindings)
+            if key is not None:
+                self._binding_lines[key] = lines
+        return MRText(render_title(params), render_description(params, action, self.digest, bindings, lines),
                       tuple(self.settings.labels))
 
     def _converge(self, action: Action, params: MRParams, branch: str, obs: Observed,
