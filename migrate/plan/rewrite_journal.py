@@ -25,11 +25,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from migrate.core.code_version import code_version
-from migrate.plan.planner import RewriteOutcome, Rewriter, RewriteRequest
+from migrate.plan.planner import RewriteOutcome, Rewriter, RewriteRequest, rewrite_many
 
 KIND = "rewrite"
 TEXT_FIELDS = ("text",)  # hashed, never journaled
@@ -108,6 +108,13 @@ class JournaledRewriter:
         outcome = self.rewriter(request)
         self.journal.note(request, outcome)
         return outcome
+
+    def many(self, requests: Sequence[RewriteRequest]) -> list[RewriteOutcome]:
+        """A batch through the wrapped rewriter's own batching (`planner.rewrite_many`), each noted."""
+        outcomes = rewrite_many(self.rewriter, requests)
+        for request, outcome in zip(requests, outcomes, strict=True):
+            self.journal.note(request, outcome)
+        return outcomes
 
     def confirmed(self, request: RewriteRequest, claimed: str) -> RewriteOutcome | None:
         return self.journal.confirmed(request, claimed)
