@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from migrate.core.model import EnsureParams
 from migrate.plan.planner import field_value
 
 
@@ -24,7 +25,7 @@ def _show(value: Any) -> str:
 
 
 
-def decide_ensure(params: Mapping[str, Any], live: Mapping[str, Any] | None, fields: Sequence[str],
+def decide_ensure(params: EnsureParams, live: Mapping[str, Any] | None, fields: Sequence[str],
                   undeleted: bool = False) -> EnsureDecision:
     """What to do with a pool/provider given the plan's params and the live resource.
 
@@ -32,7 +33,7 @@ def decide_ensure(params: Mapping[str, Any], live: Mapping[str, Any] | None, fie
     plan observed; a resource the plan did not expect to exist with a different configuration is
     refused (stale plan). After undeleting, the resource is made to match the plan (the plan
     intended to create it)."""
-    desired = params["desired"]
+    desired = params.desired
     if live is None:
         return EnsureDecision("create", reason="does not exist")
     if live.get("state") == "DELETED":
@@ -42,10 +43,10 @@ def decide_ensure(params: Mapping[str, Any], live: Mapping[str, Any] | None, fie
         return EnsureDecision("none", reason="up to date")
     if undeleted:
         return EnsureDecision("patch", tuple(diff), "undeleted; setting the planned configuration")
-    observed = params.get("observed")
-    allowed = set(params.get("patch") or ())
-    if not isinstance(observed, Mapping) or observed.get("state") == "DELETED":
-        seen = "was absent" if params.get("observed_known") else "was not looked at"
+    observed = params.observed
+    allowed = set(params.patch)
+    if observed is None or observed.get("state") == "DELETED":
+        seen = "was absent" if params.observed_known else "was not looked at"
         return EnsureDecision("refuse", reason=f"stale plan: it exists now but {seen} when planned, with "
                               + "; ".join(f"{f}={_show(field_value(live, f))} (plan: "
                                           f"{_show(field_value(desired, f))})" for f in diff)

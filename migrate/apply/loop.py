@@ -27,7 +27,7 @@ from migrate.apply.executors import EXECUTORS, KEY_KINDS
 from migrate.apply.merge_request_content import MRParamsError
 from migrate.core.config import Config
 from migrate.core.errors import InternalError, WifMigrateError
-from migrate.core.model import Action, ActionResult, Inventory, Plan
+from migrate.core.model import Action, ActionResult, EnsureParams, Inventory, Plan, params_as
 from migrate.plan.federation_design import ROLE
 from migrate.plan.planner import PROVIDER_FIELDS, derive, field_value, impersonation_report, inputs_digest
 
@@ -148,10 +148,10 @@ def integrity_refusals(plan: Plan, journaled: Mapping[str, Mapping[str, Any]] | 
     out: dict[str, str] = {}
     bindings: dict[str, list[str]] = {}
     for a in google:
-        if a.kind == "ensure_pool" and a.params.get("desired") != design.pool_body():
+        if a.kind == "ensure_pool" and params_as(a, EnsureParams).desired != design.pool_body():
             out[a.id] = "the pool does not match the design recomputed from the plan's inputs"
         elif a.kind == "ensure_provider":
-            desired = a.params.get("desired") or {}
+            desired = params_as(a, EnsureParams).desired
             for f in PROVIDER_FIELDS:
                 if field_value(desired, f) != field_value(design.provider_body(), f):
                     out[a.id] = (f"the provider's {f} does not match the design recomputed from the plan's "

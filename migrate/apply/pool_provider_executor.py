@@ -16,14 +16,13 @@ with the reason, as on any run. The first run tells the truth instead of a spuri
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from migrate.apply.context import ApplyContext
 from migrate.apply.ensure import decide_ensure, patch_body
 from migrate.apply.ports import WorkloadIdentityAdmin
 from migrate.core.errors import GoogleAlreadyExists, GoogleError, GoogleNoAnswer
-from migrate.core.model import Action, ActionResult
+from migrate.core.model import Action, ActionResult, EnsureParams, params_as
 from migrate.plan.federation_design import under_project
 from migrate.plan.planner import POOL_FIELDS, PROVIDER_FIELDS
 
@@ -45,7 +44,7 @@ class EnsureExecutor:
         self.fields = fields
 
     def execute(self, action: Action, ctx: ApplyContext) -> ActionResult:
-        params = action.params
+        params = params_as(action, EnsureParams)
         name = request_name(params)
         live = self.admin.get(name)
         decision = decide_ensure(params, live, self.fields)
@@ -72,10 +71,10 @@ class EnsureExecutor:
         for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
             try:
                 if decision.op == "create":
-                    self.admin.create(name, params["desired"])
+                    self.admin.create(name, params.desired)
                     steps.append("created")
                 else:
-                    self.admin.patch(name, patch_body(params["desired"], decision.mask), decision.mask)
+                    self.admin.patch(name, patch_body(params.desired, decision.mask), decision.mask)
                     steps.append("patched " + ",".join(decision.mask))
                 break
             except LOST_ANSWER as exc:
@@ -98,10 +97,10 @@ class EnsureExecutor:
                             {"steps": steps, "mask": list(decision.mask)})
 
 
-def request_name(params: Mapping[str, Any]) -> str:
+def request_name(params: EnsureParams) -> str:
     """The resource name to call with: the plan's (number-based) name under the configured project
     id, so calls work whether or not the caller may list by number (`plan` reads them the same way)."""
-    return under_project(str(params["name"]), str(params.get("project") or ""))
+    return under_project(params.name, params.project)
 
 
 def workload_identity(ctx: ApplyContext) -> WorkloadIdentityAdmin:

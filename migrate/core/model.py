@@ -299,6 +299,20 @@ ActionKind = Literal[
 
 
 @dataclass(frozen=True)
+class EnsureParams:
+    """`ensure_pool` / `ensure_provider`: the resource, its desired REST body (Google's shape, kept
+    as JSON), what plan saw (`observed_known`: did it read Google; `observed`: null = absent, else
+    `state` and the compared fields) and the update-mask fields apply may patch."""
+
+    project: str
+    name: str
+    desired: dict[str, Any]
+    observed_known: bool
+    observed: dict[str, Any] | None
+    patch: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RetiredVariable:
     """A CI/CD variable that holds a key a key step retires (its value is never in the plan)."""
 
@@ -342,8 +356,8 @@ class DeleteKeyParams(DisableKeyParams):
 # object, and `Action.params` is `Any` until the last one (then the union of the params types).
 ActionParams = Any
 PARAMS_BY_KIND: dict[str, Any] = {
-    "ensure_pool": dict[str, Any],
-    "ensure_provider": dict[str, Any],
+    "ensure_pool": EnsureParams,
+    "ensure_provider": EnsureParams,
     "ensure_binding": dict[str, Any],
     "merge_request": dict[str, Any],
     "disable_key": DisableKeyParams,

@@ -33,6 +33,7 @@ from migrate.core.model import (
     Action,
     DeleteKeyParams,
     DisableKeyParams,
+    EnsureParams,
     Inventory,
     KeyIdentity,
     KeyUsage,
@@ -757,15 +758,15 @@ def _scope_dict(scope: BindingScope, paths: Mapping[int, str]) -> dict[str, Any]
 
 
 def _ensure_params(project: str, name: str, desired: dict[str, Any], known: bool,
-                   observed: Mapping[str, Any] | None, fields: Sequence[str]) -> dict[str, Any]:
+                   observed: Mapping[str, Any] | None, fields: Sequence[str]) -> EnsureParams:
     """`observed` is what Google showed at plan time; `patch` the fields apply may change."""
     patch: list[str] = []
     if known and observed is not None:
         deleted = observed.get("state") == "DELETED"
         patch = [f for f in fields if deleted or field_value(observed, f) != field_value(desired, f)]
-    return {"project": project, "name": name, "desired": desired, "observed_known": known,
-            "observed": _observed_view(observed, fields) if observed is not None else None,
-            "patch": patch}
+    return EnsureParams(project=project, name=name, desired=desired, observed_known=known,
+                        observed=_observed_view(observed, fields) if observed is not None else None,
+                        patch=tuple(patch))
 
 
 def _observed_view(observed: Mapping[str, Any], fields: Sequence[str]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from migrate.core.model import DeleteKeyParams, DisableKeyParams, OutsideReader, Plan, params_as
+from migrate.core.model import DeleteKeyParams, DisableKeyParams, EnsureParams, OutsideReader, Plan, params_as
 from migrate.core.tables import loud, render_table, terminal_width
 from migrate.core.textsafe import tabulate
 from migrate.plan.impersonation import Impersonation
@@ -76,7 +76,7 @@ def _provider_rows(plan: Plan) -> list[list[str]]:
     pool = next((a for a in plan.actions if a.kind == "ensure_pool"), None)
     if provider is None:
         return []
-    d = provider.params["desired"]
+    d = params_as(provider, EnsureParams).desired
     rows = [["issuer", d["oidc"]["issuerUri"]],
             ["allowed audience", ", ".join(d["oidc"]["allowedAudiences"])],
             ["attribute condition", d["attributeCondition"]],

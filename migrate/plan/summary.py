@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from migrate.core.model import Action, Plan
+from migrate.core.model import Action, EnsureParams, Plan
 
 KIND_WORDS = {"ensure_pool": "pool", "ensure_provider": "provider", "ensure_binding": "binding",
               "merge_request": "merge request", "disable_key": "key to disable", "delete_key": "key to delete"}
@@ -34,19 +34,18 @@ class Change:
 
 def change_of(action: Action) -> Change:
     p = action.params
-    if action.kind in ("ensure_pool", "ensure_provider"):
+    if isinstance(p, EnsureParams):
         what = KIND_WORDS[action.kind]
-        if not p.get("observed_known"):
+        if not p.observed_known:
             return Change(action.id, action.kind, "unknown", f"{what}: not read (offline); apply creates it "
                           "if missing")
-        observed = p.get("observed")
-        if observed is None:
+        if p.observed is None:
             return Change(action.id, action.kind, "add", f"create the {what}")
-        if observed.get("state") == "DELETED":
+        if p.observed.get("state") == "DELETED":
             return Change(action.id, action.kind, "add", f"undelete the soft-deleted {what} and set "
-                          + ", ".join(p.get("patch") or []))
-        if p.get("patch"):
-            return Change(action.id, action.kind, "change", f"update the {what}'s " + ", ".join(p["patch"]))
+                          + ", ".join(p.patch))
+        if p.patch:
+            return Change(action.id, action.kind, "change", f"update the {what}'s " + ", ".join(p.patch))
         return Change(action.id, action.kind, "none", f"the {what} exists as designed")
     if action.kind == "ensure_binding":
         present = set(p.get("already_present") or ())

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.core.model import Plan
+from migrate.core.model import EnsureParams, Plan, params_as
 from migrate.core.state import JournalEntry
 
 _SA = re.compile(r"serviceAccounts/([^/:]+@[^/:]+)")
@@ -81,8 +81,8 @@ def providers(plan: Plan | None, journal: Iterable[JournalEntry]) -> list[Provid
     facts: dict[str, ProviderFact] = {}
     for a in plan.actions if plan else ():
         if a.kind == "ensure_provider":
-            name = a.params.get("name") if isinstance(a.params.get("name"), str) else a.target
-            facts[a.id] = ProviderFact(str(name), _condition(a.params), "plan")
+            p = params_as(a, EnsureParams)
+            facts[a.id] = ProviderFact(p.name, _condition(p.desired), "plan")
     for action_id, e in _applied(journal, "ensure_provider").items():
         cond = _condition(e.evidence)
         if cond is not None or action_id not in facts:

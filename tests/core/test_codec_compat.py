@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from migrate.cli.verbs import main
-from migrate.core.model import DeleteKeyParams, DisableKeyParams
+from migrate.core.errors import UsageError
+from migrate.core.model import DeleteKeyParams, DisableKeyParams, EnsureParams
 from migrate.core.state import JournalEntry
 from migrate.plan import plan_io
 from migrate.report.history import key_identity_of
@@ -37,7 +38,16 @@ def test_mains_plan_loads_typed_and_writes_back_identical() -> None:
     plan = plan_io.loads(text)
     kinds = {a.kind: type(a.params) for a in plan.actions}
     assert kinds["disable_key"] is DisableKeyParams and kinds["delete_key"] is DeleteKeyParams
+    assert kinds["ensure_pool"] is EnsureParams and kinds["ensure_provider"] is EnsureParams
     assert plan_io.dumps(plan) == text
+
+
+def test_a_hand_edited_provider_step_is_refused_naming_the_field() -> None:
+    data = json.loads(_plan_text())
+    index, step = next((i, a) for i, a in enumerate(data["actions"]) if a["kind"] == "ensure_provider")
+    step["params"]["patch"] = "attributeCondition"  # a string where the format has a list
+    with pytest.raises(UsageError, match=rf"actions\[{index}\] \({step['id']}\)\.params\.patch: expected a list"):
+        plan_io.from_data(data)
 
 
 def test_mains_journal_names_the_key_of_every_keys_row() -> None:

@@ -65,7 +65,7 @@ def _exchange(sb: Sandbox, plan: Plan, d: Path, sa: str, project: str, **mint: A
     """An access token for `sa` from a job token of `project`, or the error text."""
     binding = next(a for a in plan.actions if a.id == f"ensure_binding:{sa}")
     info = dict(binding.params["credential_configuration"])
-    audience = next(a for a in plan.actions if a.kind == "ensure_provider").params["desired"]["oidc"][
+    audience = next(a for a in plan.actions if a.kind == "ensure_provider").params.desired["oidc"][
         "allowedAudiences"][0]
     token_file = d / f"token-{abs(hash((sa, project, json.dumps(mint, sort_keys=True))))}"
     token_file.write_text(sb.gitlab.mint_id_token(project, audience=audience, **mint) + "\n")

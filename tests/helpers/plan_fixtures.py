@@ -18,6 +18,7 @@ from migrate.core.model import (
     CIFinding,
     DeleteKeyParams,
     DisableKeyParams,
+    EnsureParams,
     GroupRecord,
     Inventory,
     KeyFacts,
@@ -157,3 +158,10 @@ def delete_params(disable: DisableKeyParams, grace_days: int = 14,
                   grace_reason: str = "keys.grace_days is 14") -> DeleteKeyParams:
     """The `delete_key` step's params that go with `disable`."""
     return DeleteKeyParams(**vars(disable), grace_days=grace_days, grace_reason=grace_reason)
+
+
+def ensure_params(name: str, desired: dict[str, Any] | None = None, *, project: str = "acme-identity",
+                  observed: dict[str, Any] | None = None, patch: tuple[str, ...] = ()) -> EnsureParams:
+    """An `ensure_pool` / `ensure_provider` step's params for a hand-built plan (not read from Google)."""
+    return EnsureParams(project=project, name=name, desired=desired or {}, observed_known=observed is not None,
+                        observed=observed, patch=patch)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpers.plan_fixtures import ensure_params
 from migrate.core.model import (
     Action,
     CIFinding,
@@ -90,9 +91,9 @@ def plan() -> Plan:
         gitlab_url="https://gitlab.example.com", identity_project="acme-identity", project_number="123456789",
         pool_id="gitlab", provider_id="gitlab", generated_at="2026-03-01T11:00:00Z", inventory_digest="sha256:0",
         actions=(
-            Action("pool-1", "ensure_pool", "gitlab", "ensure pool"),
+            Action("pool-1", "ensure_pool", "gitlab", "ensure pool", params=ensure_params(POOL)),
             Action("provider-1", "ensure_provider", PROVIDER, "ensure provider",
-                   params={"attribute_condition": "assertion.namespace_id in ['100']"}),
+                   params=ensure_params(PROVIDER, {"attributeCondition": "assertion.namespace_id in ['100']"})),
             Action("binding-deployer", "ensure_binding", "projects/-/serviceAccounts/" + KEY_API.service_account,
                    "bind", params={"members": [POOL + "/attribute.project_protected_environment/1001:protected:production"]}),
             Action("binding-builder", "ensure_binding", "projects/-/serviceAccounts/" + KEY_GROUP.service_account,

@@ -117,9 +117,9 @@ def test_live_drift_is_patched_only_where_the_plan_says() -> None:
     live_provider = {**d.provider_body(), "attributeCondition": "true", "state": "ACTIVE"}
     plan = plan_of(live=LiveFederation(True, {**d.pool_body(), "state": "ACTIVE"}, live_provider))
     by_id = {a.id: a for a in plan.actions}
-    assert by_id["ensure_pool:gitlab"].params["patch"] == []
-    assert by_id["ensure_provider:gitlab/gitlab"].params["patch"] == ["attributeCondition"]
-    assert by_id["ensure_provider:gitlab/gitlab"].params["observed"]["attributeCondition"] == "true"
+    assert by_id["ensure_pool:gitlab"].params.patch == ()
+    assert by_id["ensure_provider:gitlab/gitlab"].params.patch == ("attributeCondition",)
+    assert by_id["ensure_provider:gitlab/gitlab"].params.observed["attributeCondition"] == "true"
 
 
 def test_impersonation_is_in_the_plan_and_after_is_within_before() -> None:

@@ -38,8 +38,8 @@ def test_summary_line_counts_per_kind() -> None:
 def test_nothing_to_do_says_so_and_is_not_pending() -> None:
     plan = plan_of()
     done = dataclasses.replace(plan, actions=tuple(
-        dataclasses.replace(a, params={**a.params, "observed_known": True, "observed": {"state": "ACTIVE"},
-                                       "patch": []}) if a.kind in ("ensure_pool", "ensure_provider") else
+        dataclasses.replace(a, params=dataclasses.replace(a.params, observed_known=True, observed={"state": "ACTIVE"},
+                                                          patch=())) if a.kind in ("ensure_pool", "ensure_provider") else
         dataclasses.replace(a, params={**a.params, "already_present": a.params["members"]})
         for a in plan.actions if a.kind in ("ensure_pool", "ensure_provider", "ensure_binding")))
     assert not pending(changes(done))

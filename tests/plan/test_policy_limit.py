@@ -103,7 +103,7 @@ def test_protected_key_consolidates_into_protected_namespace_sets(limit: int) ->
     b = _binding(result)
     assert f"principalSet://iam.googleapis.com/{POOL}/attribute.namespace_protected/200:protected" in \
         b.params["members"]
-    mapping = next(a for a in result.plan.actions if a.kind == "ensure_provider").params["desired"][
+    mapping = next(a for a in result.plan.actions if a.kind == "ensure_provider").params.desired[
         "attributeMapping"]
     assert "attribute.namespace_protected" in mapping
     imp = next(i for i in result.impersonation if i.service_account == CI)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from helpers.plan_fixtures import ensure_params
 from helpers.report_fixtures import (
     KEY_API,
     KEY_GROUP,
@@ -109,21 +110,21 @@ def test_rotation_fail_old_pass_young_error_unknown_creation() -> None:
 
 # --- provider attribute condition ---------------------------------------------------------------
 
-def provider_plan(params: dict[str, object]) -> Plan:
+def provider_plan(desired: dict[str, object]) -> Plan:
     return replace(plan(), actions=(Action("ensure_provider:gitlab/gitlab", "ensure_provider", "gitlab/gitlab",
-                                           "p", params=params),), impersonation=())
+                                           "p", params=ensure_params(PROVIDER, desired)),), impersonation=())
 
 
 def test_provider_condition_pass_fail_manual() -> None:
     inv = inventory()
-    ok = provider_plan({"name": PROVIDER, "desired": {"attributeCondition": "assertion.namespace_id == '100'"}})
+    ok = provider_plan({"attributeCondition": "assertion.namespace_id == '100'"})
     assert rows(build(inv, ok), "wif-provider-attribute-condition") == [
         ("PASS", f"Provider {PROVIDER} only accepts tokens matching `assertion.namespace_id == '100'`.")]
-    none = provider_plan({"name": PROVIDER, "desired": {"attributeMapping": {}}})
+    none = provider_plan({"attributeMapping": {}})
     assert rows(build(inv, none), "wif-provider-attribute-condition") == [
         ("FAIL", f"Provider {PROVIDER} has no attribute condition, so any project on the GitLab instance can "
                  "exchange its tokens.")]
-    path = provider_plan({"name": PROVIDER, "attribute_condition": "assertion.namespace_path.startsWith('acme')"})
+    path = provider_plan({"attributeCondition": "assertion.namespace_path.startsWith('acme')"})
     assert rows(build(inv, path), "wif-provider-attribute-condition")[0][0] == "MANUAL"
     assert rows(build(inv, None), "wif-provider-attribute-condition") == [
         ("MANUAL", "No plan or applied provider was found, so the attribute condition could not be checked; "
