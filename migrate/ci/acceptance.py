@@ -369,6 +369,10 @@ _FEDERATION = (
     re.compile(r"^cp \"\$GOOGLE_APPLICATION_CREDENTIALS\" \S+$"),
     # the key in a file-type GOOGLE_APPLICATION_CREDENTIALS: the script points it at the configuration
     re.compile(r"^export GOOGLE_APPLICATION_CREDENTIALS=\"\$\{CI_BUILDS_DIR\}/\.gcp_wif_\$\{CI_JOB_ID\}\.json\"$"),
+    # a catalogued variable that takes a path or the JSON (Terraform's GOOGLE_CREDENTIALS) pointed at it
+    re.compile(r"^export (?:" + "|".join(re.escape(e.name) for e in credvars.catalogue() if e.kind == "variable"
+                                         and e.rewritable and e.takes == "path-or-json")
+               + r")=\"\$\{CI_BUILDS_DIR\}/\.gcp_wif_\$\{CI_JOB_ID\}\.json\"$"),
     # the token exchange without gcloud (docker login in an image with curl or wget): the STS
     # request body, the STS exchange and the impersonation (each with curl, else wget), the login
     re.compile("^GCP_STS_REQUEST=" + re.escape("\"$(printf '{\"audience\":\"//iam.googleapis.com/")

@@ -495,7 +495,10 @@ def _plan_context(plan: RewritePlan, context: RunnerJob, eligible: set[tuple[int
         kind = command.kind
         if kind == "assign" and command.name:
             var = refs_key(command.value or "", keys)
-            if var is not None:
+            if var is not None and content_export(command, var) is not None:
+                keyed = True
+                _plan_content_export(plan, step, command.name, var)
+            elif var is not None:
                 plan.problem(step, f"{command.name} is set from key variable ${var}")
             elif written and _names_written(command.value or "", env, written) and \
                     resolve(command.value or "", env) not in written:
@@ -552,6 +555,27 @@ def _yaml_credentials(plan: RewritePlan) -> set[int]:
     return handled
 
 
+_NEUTRAL = frozenset({"cd", "mkdir", "echo", "set", "true", ":"})
+
+
+def _writes_configuration_first(steps: list[Step], var: str) -> bool:
+    """The job's script, before anything could read a credential, hands the key's contents to a
+    catalogued variable (`export GOOGLE_CREDENTIALS="$(cat "$K")"`, rewritten by
+    `_plan_content_export` to write the configuration at `FILE_VAR_CONFIG`): then a `NAME: $K` in
+    its `variables:` can point at that same file with nothing inserted. Only `cd`, `mkdir`, `echo`,
+    `set` and assignments that read no key may come before it."""
+    for step in steps:
+        command = step.command
+        if command is None:
+            return False
+        if command.kind == "assign" and content_export(command, var) is not None:
+            return True
+        stage = command.segment.stages[0] if len(command.segment.stages) == 1 else None
+        if stage is None or (command.kind != "assign" and stage.name not in _NEUTRAL) or var in step.unit.text:
+            return False
+    return False
+
+
 def _receives(context: RunnerJob, name: str, node: yaml.Node) -> bool:
     values = [value for key, value in context.all_vars if key == name]
     return bool(values) and var_node(values[-1]) is node
@@ -567,6 +591,9 @@ def _yaml_credential_edits(plan: RewritePlan, name: str, var: str, node: yaml.Sc
     variants: dict[int, dict[str, list[str]]] = {}
     for context in receivers:
         main = [step for step in context.steps if step.phase == "main"]
+        if _writes_configuration_first(main, var):
+            plan.keyed_jobs.add(context.name)  # its own content export writes the file first (see below)
+            continue
         if not main or main[0].unit.kind != "item":
             return None
         unit = main[0].unit
@@ -722,6 +749,33 @@ def _marker(plan: RewritePlan, gcloud: str | None) -> list[str]:
     if not plan.options.verify_marker:
         return [emit.mint(gcloud)] if gcloud else []
     return [emit.marker_after_login(gcloud) if gcloud else emit.marker_configured()]
+
+
+_CAT_OF_VAR = re.compile(r'^"?\$\(cat "?\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?"?\)"?$')
+
+
+def content_export(command: Command, var: str) -> str | None:
+    """`export NAME="$(cat "$K")"`: the whole key file handed to a tool through a catalogued variable
+    that takes a path *or* the JSON itself (Terraform's GOOGLE_CREDENTIALS) and accepts an
+    external_account configuration. The name, or None for anything else (another command in the
+    substitution, part of the file, a plain assignment that exports nothing)."""
+    entry = credvars.entry(command.name or "")
+    if entry is None or not entry.rewritable or entry.takes != "path-or-json":
+        return None
+    match = _CAT_OF_VAR.match(command.value or "")
+    stage = command.segment.stages[0] if command.segment.stages else None
+    if match is None or match.group(1) != var or stage is None or stage.name != "export":
+        return None
+    return command.name
+
+
+def _plan_content_export(plan: RewritePlan, step: Step, name: str | None, var: str) -> None:
+    """The tool gets the credential configuration's *path* instead of the key's contents (it takes
+    either), written where a file-type key variable's configuration goes (`FILE_VAR_CONFIG`)."""
+    email = service_account(plan, var)
+    plan.put(step, [_write_token(plan, FILE_VAR_TOKEN),
+                    emit.printf_cred_config(plan.options.provider, email, FILE_VAR_TOKEN, FILE_VAR_CONFIG),
+                    f"export {name}={FILE_VAR_CONFIG}", *_marker(plan, None)])
 
 
 def _write_token(plan: RewritePlan, token_path: str) -> str:
