@@ -7,10 +7,11 @@ per environment with environment-scoped keys) and a catalogue-variable case (acm
 rust-toolchain: sccache's SCCACHE_GCS_KEY_PATH). Every readable key must end `deleted` — scan →
 plan → apply → merge → verify → retire → delete — with every pipeline after the merge green.
 
-Until the rewrites of those patterns land, their files go to manual review; this test pins what is
-true *today* and why: a key that does not retire is blocked by a file needing manual review (never
-by a failed pipeline or a weakened gate). `test_every_readable_key_retires` states the target; it
-is a strict xfail, so the moment the rewrites make it pass, the suite says so and the marker goes.
+Every readable key retires now (`test_every_readable_key_retires`, a strict xfail until the last
+rewrites landed: the template consumers, Terraform per environment with a shared `case` choice,
+and infra-terraform's `export GOOGLE_CREDENTIALS="$(cat "$TF_SA_KEY")"`). The other tests keep
+pinning why a key would not retire: a file needing manual review, never a failed pipeline or a
+weakened gate.
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ RETIRED_TODAY = {"bq-reader@acme-data", "gke-deployer@acme-prod", "build-cache@a
                  "indexer@acme-data",
                  # the shared templates whose consumers copy the sign-in with !reference (acme/apps/checkout,
                  # acme/search/ops): a consumer MR with the ID token first, the template's MR after it
-                 "deployer@acme-prod", "search-ops@acme-prod"}
+                 "deployer@acme-prod", "search-ops@acme-prod",
+                 # Terraform per environment: one shared line, the account chosen by $CI_ENVIRONMENT_NAME
+                 # (acme/search/infra; acme/platform/infra-terraform hands the key's contents to
+                 # GOOGLE_CREDENTIALS and points one job's GOOGLE_APPLICATION_CREDENTIALS at it)
+                 "tf-search@acme-staging", "tf-search@acme-prod", "terraform@acme-staging", "terraform@acme-prod"}
 # Issue-21 patterns the demo holds, by project (file): their rewrites are issue 21 item 1.
 PATTERN_PROJECTS = {
     "acme/search/search-api": "${CI_PROJECT_DIR} key path and a guard",
@@ -113,8 +118,6 @@ def test_end_state_every_key_retires_or_is_blocked_by_a_file_needing_review(demo
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 21 item 1 (rewrites of the demo's patterns, i21a) and consumer "
-                   "discovery for !reference copies (issue 15 item 3, i15a) have not landed: their files go to manual")
 def test_every_readable_key_retires(demo: dict[str, Any]) -> None:
     keys = demo["report"]["keys"]
     assert [short(k) for k in keys if k["status"] != "deleted"] == []
