@@ -77,7 +77,11 @@ def _run(args: argparse.Namespace) -> int:
     # the rewrites `plan` journaled with the digests of their inputs (migrate.plan.rewrite_journal)
     rewrites = rewrite_journal.from_state(State(config.state_dir)) if journaled else rewrite_journal.RewriteJournal()
     # and the who-can-impersonate simulation it ran (migrate.plan.impersonation_journal)
-    simulated = State(config.state_dir).computations(impersonation_journal.KIND) if journaled else {}
+    simulated: dict[str, Any] = {}
+    if journaled and plan.inputs_digest:
+        key = impersonation_journal.journal_key(plan.inputs_digest)
+        record = State(config.state_dir).computation(impersonation_journal.KIND, key)
+        simulated = {key: record} if record is not None else {}
     # an inventory found by `find_inventory` has the plan's inventory digest: not hashed again
     refusals = journal_refusals(plan, inventory, config, str(config.state_dir),
                                 digest=plan.inventory_digest if inventory is not None and not args.inventory else None)

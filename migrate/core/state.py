@@ -215,6 +215,13 @@ class State:
                              [(kind, k, now, json.dumps(dict(v), sort_keys=True)) for k, v in results.items()])
             conn.execute("COMMIT")
 
+    def computation(self, kind: str, inputs: str) -> dict[str, Any] | None:
+        """The journaled result of one computation of `kind` by its inputs digest, else None."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT result FROM computations WHERE kind = ? AND inputs = ?",
+                               (kind, inputs)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def computations(self, kind: str) -> dict[str, dict[str, Any]]:
         """Inputs digest → result of every journaled computation of `kind`."""
         with self._conn() as conn:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from migrate.core.code_version import code_version
@@ -76,9 +76,20 @@ def result_record(outcome: RewriteOutcome) -> dict[str, Any]:
 class RewriteJournal:
     """Journaled rewrites (request digest → record) and those noted in this run (`new`)."""
 
-    def __init__(self, records: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(self, records: Mapping[str, Mapping[str, Any]] | None = None,
+                 lookup: Callable[[str], Mapping[str, Any] | None] | None = None) -> None:
         self.records: dict[str, Mapping[str, Any]] = dict(records or {})
         self.new: dict[str, dict[str, Any]] = {}
+        # a digest not in `records`: asked of the state database (the table grows with every
+        # plan; a run needs only its own plan's records, so they are read one by one)
+        self.lookup = lookup
+
+    def record(self, digest: str) -> Mapping[str, Any] | None:
+        if digest not in self.records and self.lookup is not None:
+            found = self.lookup(digest)
+            if found is not None:
+                self.records[digest] = found
+        return self.records.get(digest)
 
     def note(self, request: RewriteRequest, outcome: RewriteOutcome) -> None:
         digest = request_digest(request)
@@ -88,7 +99,7 @@ class RewriteJournal:
     def confirmed(self, request: RewriteRequest, claimed: str) -> RewriteOutcome | None:
         """The outcome of rewriting `request`, text `claimed`, when the journal shows the rewrite of
         exactly these inputs by this code gave `claimed`; else None (then: recompute)."""
-        record = self.records.get(request_digest(request))
+        record = self.record(request_digest(request))
         if record is None or record.get("status") != "rewritten":
             return None
         if record.get("output_sha256") != sha256_text(claimed):
@@ -121,5 +132,5 @@ class JournaledRewriter:
 
 
 def from_state(state: Any) -> RewriteJournal:
-    """The rewrites journaled in `state` (a `migrate.core.state.State`)."""
-    return RewriteJournal(state.computations(KIND))
+    """The rewrites journaled in `state` (a `migrate.core.state.State`), read as they are asked for."""
+    return RewriteJournal(lookup=lambda digest: state.computation(KIND, digest))

@@ -60,7 +60,7 @@ class TrustsAnyContent(RewriteJournal):
     """A broken journal: confirms the record's inputs but not that it gave the plan's content."""
 
     def confirmed(self, request: RewriteRequest, claimed: str) -> RewriteOutcome | None:
-        record = self.records.get(request_digest(request))
+        record = self.record(request_digest(request))
         return RewriteOutcome("rewritten", claimed) if record and record.get("status") == "rewritten" else None
 
 
@@ -106,6 +106,10 @@ def _journal(tmp: Path) -> RewriteJournal:
     return rewrite_journal.from_state(State(tmp / "state"))
 
 
+def _records(tmp: Path) -> dict[str, dict[str, Any]]:
+    return State(tmp / "state").computations(rewrite_journal.KIND)
+
+
 def _with_content(plan: Plan, action: Action, extra: str) -> Plan:
     p = dict(action.params)
     if "files" in p:
@@ -125,12 +129,12 @@ def _target(action: Action) -> tuple[str, str, str]:
 
 def test_plan_journals_every_rewrite_it_plans(planned: tuple[Sandbox, Path, Plan]) -> None:
     _sb, tmp, plan = planned
-    journal = _journal(tmp)
-    outputs = {r["output_sha256"] for r in journal.records.values() if r["status"] == "rewritten"}
+    records = _records(tmp)
+    outputs = {r["output_sha256"] for r in records.values() if r["status"] == "rewritten"}
     for action in _mrs(plan):
         assert sha256_text(str(action.params["new_content"])) in outputs, action.id
     # digests and reasons only: no file content in the state database
-    body = json.dumps(journal.records)
+    body = json.dumps(records)
     assert all(str(a.params["new_content"])[:40] not in body for a in _mrs(plan))
 
 
@@ -162,7 +166,7 @@ def test_content_edited_in_the_plan_is_refused_and_a_broken_journal_would_not(
     counting = Counting()
     _assert_edit_refused(_run(sb, forged, JournaledRewriter(counting, _journal(tmp))), action.id)
     assert counting.calls == 1  # only the edited one was recomputed
-    broken = JournaledRewriter(Counting(), TrustsAnyContent(_journal(tmp).records))
+    broken = JournaledRewriter(Counting(), TrustsAnyContent(_records(tmp)))
     with pytest.raises(AssertionError):
         _assert_edit_refused(_run(sb, forged, broken), action.id)
 
@@ -344,3 +348,19 @@ def test_a_journaled_simulation_answers_only_for_the_derived_bindings(
     monkeypatch.setattr(impersonation_journal, "code_version", lambda: "another build")
     assert binding.id not in loop.integrity_refusals(plan, planted)
     assert len(calls) == 2
+
+
+def test_the_journal_reads_only_the_records_it_is_asked_for() -> None:
+    request = _request()
+    asked: list[str] = []
+    stored = {request_digest(request): {"status": "rewritten", "output_sha256": sha256_text("out"), "reasons": []}}
+
+    def lookup(digest: str) -> dict[str, Any] | None:
+        asked.append(digest)
+        return stored.get(digest)
+
+    journal = RewriteJournal(lookup=lookup)
+    assert journal.confirmed(request, "out") is not None
+    assert journal.confirmed(request, "out") is not None and asked == [request_digest(request)]  # kept
+    assert journal.confirmed(dataclasses.replace(request, path="other.yml"), "out") is None
+    assert len(asked) == 2
