@@ -114,6 +114,13 @@ class KeyUsage:
     runs: tuple[UsageRun, ...] = ()
 
 
+# The pseudo project that holds GitLab's own CI templates (`include: template: X.gitlab-ci.yml`) as
+# CI files: read through `GET /templates/gitlab_ci_ymls/:key` (lib/api/templates.rb), never changed.
+# No GitLab project path can start with "@" (`Gitlab::PathRegex`), so it cannot clash with one.
+GITLAB_TEMPLATES = "@gitlab-templates"
+TEMPLATE_SUFFIX = ".gitlab-ci.yml"  # lib/gitlab/ci/config/external/file/template.rb SUFFIX
+
+
 @dataclass(frozen=True)
 class CIFileRef:
     """A CI file a project's pipeline reads: its own config or an included file."""

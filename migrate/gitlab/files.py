@@ -21,6 +21,7 @@ from migrate.apply.ports import FileState
 from migrate.core.progress import Progress
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
+from migrate.gitlab.templates import content_id, is_template, template_content
 from migrate.plan.ports import FileText
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,11 @@ def file_data(gl: gitlab.Gitlab, project: str | int, path: str, ref: str) -> dic
 def file_state(gl: gitlab.Gitlab, project: str, path: str, ref: str) -> FileState | None:
     """The file at `ref` with its ids, None when GitLab answers 404; other refusals raise
     `GitlabGetError` (the caller says what it was doing)."""
+    if is_template(project):
+        template = template_content(gl, path)
+        if template is None:
+            return None
+        return FileState(path, ref, content_id(template), "", "", template)
     try:
         f = file_data(gl, project, path, ref)
     except gitlab.exceptions.GitlabGetError as exc:
@@ -83,6 +89,14 @@ class SharedReads:
 
 def read_file(clients: GitLabClients, project: str, path: str, ref: str) -> FileText | str:
     """The file, or a one-line reason it could not be read (per-item outcome, not an exception)."""
+    if is_template(project):
+        try:
+            template = template_content(clients.gl(), path)
+        except gitlab.exceptions.GitlabError as exc:
+            return explain(exc, "GET")
+        if template is None:
+            return f"404 Not Found (this GitLab has no CI template {path})"
+        return FileText(template, content_id(template), None)
     try:
         f = file_data(clients.gl(), project, path, ref)
     except gitlab.exceptions.GitlabError as exc:

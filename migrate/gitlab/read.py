@@ -28,6 +28,7 @@ from migrate.core.keyfile import parse_key
 from migrate.core.model import VariableLevel
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
+from migrate.gitlab.templates import is_template, template_content
 from migrate.scan.ports import (
     GroupInfo,
     ProjectInfo,
@@ -137,7 +138,14 @@ class GitLabReader:
         return out
 
     def file_text(self, project: str | int, path: str, ref: str | None) -> str:
-        """A file's content at `ref` (None: the default branch), via the raw endpoint."""
+        """A file's content at `ref` (None: the default branch), via the raw endpoint; a GitLab CI
+        template (`core.model.GITLAB_TEMPLATES`) via the templates API (`gitlab.templates`)."""
+        if is_template(project):
+            what = f"template:{path}"
+            content = self._call(what, lambda gl: template_content(gl, path))
+            if content is None:
+                raise ReadError(what, 404, f"404 Not Found (this GitLab has no CI template {path})")
+            return content
         url = f"/projects/{EncodedId(project)}/repository/files/{EncodedId(path)}/raw"
         query = {"ref": ref} if ref else {}
         what = f"file:{project}:{path}@{ref or 'HEAD'}"

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from migrate.core.config import Config
 from migrate.core.model import (
+    GITLAB_TEMPLATES,
     Action,
     DeleteKeyParams,
     DisableKeyParams,
@@ -958,7 +959,10 @@ def _file_work(fproject: str, fpath: str, ref: str, usages: Sequence[KeyUsage], 
     included_ids: tuple[tuple[str, str, str], ...] = ()
     request: RewriteRequest | None = None
     overridden = _schedule_overrides(consumers, names, projects)
-    if overridden:
+    if fproject == GITLAB_TEMPLATES:
+        problem = (f"needs manual review: {fpath} is one of GitLab's own CI templates (include: template:), "
+                   "which no merge request can change; override its jobs in the including file")
+    elif overridden:
         problem = "needs manual review: " + "; ".join(overridden)
     elif received:
         problem = "needs manual review: " + "; ".join(received)

@@ -16,6 +16,10 @@ MR = P + r"/merge_requests/(?P<iid>\d+)"
 GITLAB: dict[tuple[str, str], str] = {
     ("GET", r"/api/v4/version"): "lib/api/version.rb; doc/api/version.md",
     ("GET", r"/api/v4/metadata"): "lib/api/metadata.rb; doc/api/metadata.md",
+    ("GET", r"/api/v4/templates/gitlab_ci_ymls"): "lib/api/templates.rb (Entities::TemplatesList); "
+                                                   "doc/api/templates/gitlab_ci_ymls.md",
+    ("GET", r"/api/v4/templates/gitlab_ci_ymls/(?P<key>[^?]+)"): "lib/api/templates.rb (Entities::Template: "
+                                                                 "name, content); doc/api/templates/gitlab_ci_ymls.md",
     ("GET", r"/api/v4/user"): "lib/api/users.rb (GET /user, Entities::UserPublic); doc/api/users.md",
     ("GET", r"/api/v4/users"): "lib/api/users.rb; doc/api/users.md",
     ("GET", r"/api/v4/personal_access_tokens/self"):

@@ -4,8 +4,10 @@ A project's pipeline starts at its `ci_config_path` (default `.gitlab-ci.yml`; `
 or `file@group/project:ref` puts it in another project) and pulls in `include:` entries: `local`
 files of the same project and ref (nested locals resolve against the project holding the including
 file), `project` files of other projects at a ref (default: that project's default branch).
-`remote`, `template` and `component` includes are not fetched; they are reported, never skipped
-silently.
+`template` files of the instance itself (`include: template: X.gitlab-ci.yml`, read through the
+templates API as files of the pseudo project `core.model.GITLAB_TEMPLATES`; GitLab's
+`lib/gitlab/ci/config/external/file/template.rb`). `remote` and `component` includes are not
+fetched; they are reported, never skipped silently.
 
 `FileScan` is what one file says, independent of which project includes it, so a shared template
 is fetched and analysed ONCE per (project, file, ref) however many projects include it
@@ -25,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from migrate.core.model import CIFinding, Problem
+from migrate.core.model import GITLAB_TEMPLATES, TEMPLATE_SUFFIX, CIFinding, Problem
 from migrate.scan.ports import FileSource, ReadError
 
 log = logging.getLogger(__name__)
@@ -152,9 +154,17 @@ def resolve_include(parent: FileKey, inc: Any) -> list[FileKey | str]:
             else:
                 out.append(FileKey(project, str(file).lstrip("/"), str(ref) if ref else None))
         return out
+    if kind == "template":
+        if "$" in location:
+            return [f"GitLab template include with a variable ({location}) not resolved; not scanned"]
+        if not location.endswith(TEMPLATE_SUFFIX):
+            # template.rb validate_location!: "Template file `…` is not a valid location!"
+            return [f"GitLab template include {location} is not a valid location (GitLab requires the "
+                    f"{TEMPLATE_SUFFIX} suffix and refuses the pipeline); not scanned"]
+        return [FileKey(GITLAB_TEMPLATES, location, None)]
     what = {"remote": "remote include", "template": "GitLab template include",
             "component": "CI/CD component include"}.get(kind, f"{kind or 'unknown'} include")
-    return [f"{what} {location} not scanned (only local and project includes are read)"]
+    return [f"{what} {location} not scanned (only local, project and template includes are read)"]
 
 
 class SharedFiles:
@@ -175,7 +185,7 @@ class SharedFiles:
     def get(self, key: FileKey, hints: Callable[[], frozenset[str]] = frozenset) -> FileScan:
         """The file's scan; `hints` (group/instance key variable names, not per consumer) is only
         evaluated by the one caller that fetches it."""
-        if key.ref is None:
+        if key.ref is None and key.project != GITLAB_TEMPLATES:  # templates have no branches
             branch = self.default_branch(key.project)
             if branch:
                 key = replace(key, ref=branch)

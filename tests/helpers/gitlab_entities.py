@@ -12,6 +12,8 @@ PAT = {"id", "name", "revoked", "created_at", "scopes", "user_id", "active",
        "expires_at"}  # lib/api/entities/personal_access_token.rb
 VERSION = {"version", "revision"}  # lib/api/version.rb (its fallback hash)
 METADATA = VERSION | {"kas", "enterprise"}  # lib/api/metadata.rb (15.2+; GET /version answers it too here)
+TEMPLATES_LIST = {"key", "name"}  # lib/api/templates.rb: Entities::TemplatesList
+TEMPLATE = {"name", "content"}  # lib/api/templates.rb: Entities::Template
 # OpenID Connect Discovery 1.0 §3 REQUIRED provider metadata (GitLab serves it through
 # doorkeeper-openid_connect; doc/integration/openid_connect_provider.md)
 OIDC = {"issuer", "authorization_endpoint", "jwks_uri", "response_types_supported",

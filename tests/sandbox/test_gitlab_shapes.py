@@ -43,6 +43,8 @@ from helpers.gitlab_entities import (
     SCHEDULE,
     SCHEDULE_DETAILS,
     TAG,
+    TEMPLATE,
+    TEMPLATES_LIST,
     USER_BASIC,
     USER_PUBLIC,
     VARIABLE,
@@ -83,6 +85,9 @@ CALLS: list[Call] = [
     Call("GET", A + "/version", "/api/v4/version", F(VERSION)),
     Call("GET", A + "/metadata", "/api/v4/metadata", F(METADATA)),
     Call("GET", A + "/user", "/api/v4/user", F(USER_PUBLIC)),
+    Call("GET", A + "/templates/gitlab_ci_ymls", "/api/v4/templates/gitlab_ci_ymls", F(TEMPLATES_LIST), "list"),
+    Call("GET", A + r"/templates/gitlab_ci_ymls/(?P<key>[^?]+)", "/api/v4/templates/gitlab_ci_ymls/Shape%2FBase",
+         F(TEMPLATE)),
     Call("GET", A + "/users", "/api/v4/users?username=migrator", F(USER_BASIC), "list"),
     Call("GET", A + "/personal_access_tokens/self", "/api/v4/personal_access_tokens/self", F(PAT)),
     Call("GET", r"/\.well-known/openid-configuration", "/.well-known/openid-configuration", F(OIDC)),
@@ -155,7 +160,8 @@ CALLS: list[Call] = [
 
 ORG = {
     "seed": 7,
-    "gitlab": {"version": "17.5.0", "users": [{"username": "migrator", "token": "t", "admin": True,
+    "gitlab": {"version": "17.5.0", "ci_templates": {"Shape/Base": "shape:\n  script: [echo]\n"},
+               "users": [{"username": "migrator", "token": "t", "admin": True,
                                                "email": "m@acme.example"}],
                "groups": [{"path": "acme", "id": 100, "variables": [{"key": "G", "value": "group-value"}],
                            "subgroups": [{"path": "team", "id": 101}],

@@ -17,7 +17,8 @@ from migrate.sandbox.gitlab.repo import CommitAction, Repository
 from migrate.sandbox.gitlab.state import GitLabState
 from migrate.sandbox.keys import KeyStore
 
-_TOP = {"version", "revision", "users", "instance_variables", "groups", "issuer_url", "description"}
+_TOP = {"version", "revision", "users", "instance_variables", "groups", "issuer_url", "description",
+        "ci_templates"}
 _USER = {"username", "token", "admin", "name", "email", "scopes", "commit_email", "public_email"}
 _GROUP = {"path", "id", "name", "description", "visibility", "members", "variables", "subgroups",
           "projects", "created_at"}
@@ -65,6 +66,10 @@ class Builder:
         self.state.instance_variables = [
             self._variable(v, f"gitlab.instance_variables[{i}]")
             for i, v in enumerate(self.spec.get("instance_variables") or [])]
+        templates = self.spec.get("ci_templates") or {}
+        if not isinstance(templates, dict) or not all(isinstance(v, str) for v in templates.values()):
+            raise OrgFileError("gitlab.ci_templates: must map template keys to their content")
+        self.state.ci_templates = {str(k): v for k, v in templates.items()}
         groups = self.spec.get("groups") or []
         self._reserve_ids(groups)
         for i, g in enumerate(groups):

@@ -116,7 +116,9 @@ class _Includes:
             return out
         if "project" in item:
             return self._project(item)
-        for kind in ("remote", "template", "component"):
+        if "template" in item:
+            return self._template(str(item["template"]), project, commit)
+        for kind in ("remote", "component"):
             if kind in item:
                 self.records.append({"type": kind, "location": str(item[kind]), "blob": None,
                                      "raw": str(item[kind]) if kind == "remote" else None,
@@ -125,6 +127,23 @@ class _Includes:
                 self.warnings.append(f"sandbox: {kind} include `{item[kind]}` was not fetched")
                 return []
         raise CIConfigError("Include config contains unknown keys: " + ", ".join(sorted(map(str, item))))
+
+    def _template(self, location: str, project: Project, commit: Commit) -> list[tuple[str, str, Project, Commit]]:
+        """GitLab's own templates (`lib/gitlab/ci/config/external/file/template.rb`): the location
+        must end in `.gitlab-ci.yml`; the content is the instance's template of that name (the
+        org's `gitlab.ci_templates`, also served by `GET /templates/gitlab_ci_ymls/:key`)."""
+        if not location.endswith(".gitlab-ci.yml"):
+            raise CIConfigError(f"Template file `{location}` is not a valid location!")
+        content = self.app.db.ci_templates.get(location.removesuffix(".gitlab-ci.yml"))
+        if not content:
+            raise CIConfigError(f"Included file `{location}` is empty or does not exist!")  # file/base.rb
+        if len(self.records) >= MAX_INCLUDES:
+            raise CIConfigError(f"Maximum of {MAX_INCLUDES} nested includes are allowed!")
+        self.records.append({"type": "template", "location": location, "blob": None,
+                             "raw": f"https://gitlab.com/gitlab-org/gitlab/-/raw/master/lib/gitlab/ci/templates/{location}",
+                             "extra": {}, "context_project": project.path_with_namespace,
+                             "context_sha": commit.id})
+        return [(content, location, project, commit)]
 
     def _project(self, item: dict[str, Any]) -> list[tuple[str, str, Project, Commit]]:
         path = str(item["project"])

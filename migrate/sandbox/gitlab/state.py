@@ -65,6 +65,7 @@ class GitLabState:
         self.projects: dict[int, Project] = {}
         self.projects_by_path: dict[str, Project] = {}
         self.instance_variables: list[Variable] = []
+        self.ci_templates: dict[str, str] = {}  # GitLab's own CI templates: key (no suffix) -> content
         self.ids = Counters()
         self.generation = 0
         self._listing_cache: dict[tuple[Any, ...], list[int]] = {}

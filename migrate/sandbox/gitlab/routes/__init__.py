@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from migrate.sandbox.gitlab.app import GitLabApp
 
-MODULES = ("meta", "groups", "projects", "variables", "repository", "merge_requests", "ci_lint", "pipelines")
+MODULES = ("meta", "groups", "projects", "variables", "repository", "merge_requests", "ci_lint", "pipelines", "templates")
 
 
 def register_all(app: GitLabApp) -> None:

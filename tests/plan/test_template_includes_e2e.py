@@ -1,0 +1,139 @@
+"""`include: template:` read from the instance being migrated (issue 15 item 1), end to end.
+
+GitLab resolves `include: template: X.gitlab-ci.yml` from its own templates
+(`lib/gitlab/ci/config/external/file/template.rb`), which its API serves as
+`GET /templates/gitlab_ci_ymls/:key` (`lib/api/templates.rb`; python-gitlab `gl.gitlabciymls`). The
+sandbox org below seeds three templates; `scan` then `plan` run through the CLI (real python-gitlab
+over HTTP, the real CI rewriter):
+
+- acme/tmpl: the keyed job extends `.deploy-base` from a template: the template is read, so the
+  rewrite is proven with it: rewritten (before, the job extended a template nobody fetched: manual);
+- acme/old: the template pins a Cloud SDK older than `gcloud auth login --cred-file`: manual, for
+  *that* reason (the template's content is what the check judged);
+- acme/missing: the instance has no such template: the scan says so, and nothing is rewritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import gitlab
+import pytest
+import yaml
+
+from migrate.cli.verbs import main
+from migrate.plan import plan_io
+from migrate.sandbox.launch import Sandbox
+from migrate.sandbox.org import parse_org
+
+SA = "deployer@acme-prod.iam.gserviceaccount.com"
+TEMPLATES = {"Acme/Base": ".deploy-base:\n  image: google/cloud-sdk:467.0.0-slim\n  variables: {REGION: eu}\n",
+             "Acme/Old": ".deploy-base:\n  image: google/cloud-sdk:300.0.0\n"}
+
+
+def ci(template: str) -> str:
+    return (f"include:\n  - template: {template}.gitlab-ci.yml\n"
+            "deploy:\n  extends: .deploy-base\n  script:\n"
+            "    - gcloud auth activate-service-account --key-file \"$GCP_SA_KEY\"\n"
+            "    - gcloud storage ls\n")
+
+
+def org() -> Any:
+    projects = [{"path": "tmpl", "id": 1101, "files": {".gitlab-ci.yml": ci("Acme/Base")}},
+                {"path": "old", "id": 1102, "files": {".gitlab-ci.yml": ci("Acme/Old")}},
+                {"path": "missing", "id": 1103, "files": {".gitlab-ci.yml": ci("Acme/Missing")}}]
+    return parse_org({
+        "seed": 16,
+        "gitlab": {
+            "version": "17.5.0",
+            "ci_templates": TEMPLATES,
+            "users": [{"username": "migrator", "token": "t-migrator", "admin": True}],
+            "groups": [{"path": "acme", "id": 100, "projects": projects, "variables": [
+                {"key": "GCP_SA_KEY", "variable_type": "file", "sa_key": {"service_account": SA, "key": "k1"}}]}],
+        },
+        "google": {"admin_token": "g-admin", "projects": [
+            {"project_id": "acme-identity", "number": 499999999999,
+             "workload_identity_pools": [{"id": "gitlab", "state": "ACTIVE", "providers": []}]},
+            {"project_id": "acme-prod", "number": 411111111111, "service_accounts": [
+                {"email": SA, "keys": [{"label": "k1", "created": "2024-03-01T10:00:00Z"}]}]}]},
+    }, "template org")
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...]]:
+    tmp = tmp_path_factory.mktemp("templates")
+    saved = dict(os.environ)
+    try:
+        with Sandbox(org()) as sb:
+            os.environ.update(sb.env())
+            config = tmp / "c.yaml"
+            config.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp / "state")), sort_keys=False),
+                              encoding="utf-8")
+            inv, plan = tmp / "inventory.json", tmp / "plan.json"
+            assert main(["scan", "-o", str(inv), "--progress", "never", "--config", str(config)]) in (0, 1)
+            assert main(["plan", "--inventory", str(inv), "-o", str(plan), "--no-diff", "--config",
+                         str(config)]) in (0, 1)
+            yield plan_io.read(plan), json.loads(inv.read_text(encoding="utf-8")), sb
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def mr(plan: Any, project: str) -> Any:
+    return next((a for a in plan.actions if a.id == f"merge_request:{project}:.gitlab-ci.yml"), None)
+
+
+def manual(plan: Any, project: str) -> str:
+    return " | ".join(m.reason for m in plan.manual if m.subject == f"file:{project}:.gitlab-ci.yml")
+
+
+def test_the_emulator_serves_templates_as_gitlab_does(planned: tuple[Any, ...]) -> None:
+    """python-gitlab's own manager against the emulator: `{name, content}`, the list, 404."""
+    sb = planned[2]
+    gl = gitlab.Gitlab(sb.gitlab_url, private_token="t-migrator")
+    assert gl.gitlabciymls.get("Acme/Base").content == TEMPLATES["Acme/Base"]
+    assert sorted(t.key for t in gl.gitlabciymls.list(get_all=True)) == ["Acme/Base", "Acme/Old"]
+    with pytest.raises(gitlab.exceptions.GitlabGetError) as err:
+        gl.gitlabciymls.get("Acme/Missing")
+    assert err.value.response_code == 404
+
+
+def test_a_job_extending_a_template_is_rewritten_with_the_template_read(planned: tuple[Any, ...]) -> None:
+    plan, inventory, _ = planned
+    action = mr(plan, "acme/tmpl")
+    assert action is not None, manual(plan, "acme/tmpl")
+    assert "GCP_ID_TOKEN" in action.params["new_content"]
+    assert action.params["rewrite_options"]["included"] == [["@gitlab-templates", "Acme/Base.gitlab-ci.yml", ""]]
+    record = next(p for p in inventory["projects"] if p["path"] == "acme/tmpl")
+    assert [f["project"] for f in record["ci_files"]] == ["acme/tmpl", "@gitlab-templates"]
+
+
+def test_the_templates_content_is_what_is_judged(planned: tuple[Any, ...]) -> None:
+    plan = planned[0]
+    assert mr(plan, "acme/old") is None
+    assert "300.0.0" in manual(plan, "acme/old"), manual(plan, "acme/old")
+
+
+def test_a_template_the_instance_lacks_is_reported_and_not_rewritten(planned: tuple[Any, ...]) -> None:
+    plan, inventory, _ = planned
+    assert mr(plan, "acme/missing") is None
+    text = json.dumps(inventory)
+    assert "Acme/Missing.gitlab-ci.yml" in text and "no CI template" in text
+
+
+def test_the_emulators_lint_merges_a_template_include(planned: tuple[Any, ...]) -> None:
+    """CI lint in the project's context merges the template (type `template`), and names a
+    template the instance lacks or a location without the suffix as GitLab does."""
+    sb = planned[2]
+    project = gitlab.Gitlab(sb.gitlab_url, private_token="t-migrator").projects.get("acme/tmpl")
+    lint = project.ci_lint.create({"content": ci("Acme/Base")})
+    assert lint.valid, lint.errors
+    assert [i["type"] for i in lint.includes] == ["template"]
+    assert "google/cloud-sdk:467.0.0-slim" in lint.merged_yaml
+    missing = project.ci_lint.create({"content": ci("Acme/Missing")})
+    assert not missing.valid and "Acme/Missing.gitlab-ci.yml" in missing.errors[0], missing.errors
+    bad = project.ci_lint.create({"content": ci("Acme/Base").replace(".gitlab-ci.yml", ".yml")})
+    assert not bad.valid and "is not a valid location" in bad.errors[0], bad.errors

@@ -1,0 +1,28 @@
+"""`include: template:` names a file of the instance's own templates (scan side, issue 15 item 1)."""
+
+from __future__ import annotations
+
+from migrate.ci.analysis import Include
+from migrate.core.model import GITLAB_TEMPLATES
+from migrate.scan.ci_files import FileKey, resolve_include
+
+PARENT = FileKey("acme/app", ".gitlab-ci.yml", "main")
+
+
+def test_a_template_include_is_a_file_of_the_templates_pseudo_project() -> None:
+    assert resolve_include(PARENT, Include("template", "Jobs/SAST.gitlab-ci.yml")) == \
+        [FileKey(GITLAB_TEMPLATES, "Jobs/SAST.gitlab-ci.yml", None)]
+
+
+def test_a_template_location_gitlab_rejects_is_a_warning_not_a_fetch() -> None:
+    """template.rb `validate_location!`: the location must end in `.gitlab-ci.yml`."""
+    (reason,) = resolve_include(PARENT, Include("template", "Jobs/SAST.yml"))
+    assert isinstance(reason, str) and "not a valid location" in reason
+    (reason,) = resolve_include(PARENT, Include("template", "$TEMPLATE.gitlab-ci.yml"))
+    assert isinstance(reason, str) and "variable" in reason
+
+
+def test_remote_and_component_includes_are_still_reported() -> None:
+    for kind in ("remote", "component"):
+        (reason,) = resolve_include(PARENT, Include(kind, "https://example.com/x.yml"))
+        assert isinstance(reason, str) and "not scanned" in reason
