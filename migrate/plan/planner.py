@@ -888,7 +888,9 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
                 "file_path": fpath, "base_blob_id": text.blob_id, "base_commit_id": text.commit_id,
                 "new_content": outcome.text, "diff": outcome.diff, "status": "rewritten",
                 "reasons": list(outcome.reasons), "jobs": list(jobs), "consumers": consumers,
-                "effective_jobs": effective_jobs,
+                # plus the consumer jobs that copy the sign-in with !reference (the scan's runs see
+                # only `extends`): verify must see each of them sign in through federation
+                "effective_jobs": _with_copies(effective_jobs, changes),
                 # the pipelines of the projects that read this file, and what each of their jobs
                 # receives: apply re-reads those files and recomputes the consumer check live
                 "consumer_check": checked,
@@ -1245,6 +1247,14 @@ def _consumer_changes(fproject: str, fpath: str, ref: str, old_text: str, new_te
         pipelines, texts, errors, (fproject, fpath, ref), old_text, new_text, provider,
         lambda c: consumer_check.expectation(names, derived.design.audience, "id_tokens", accounts.get(c, {})),
         _major_minor(gitlab_version or ""), off_limits)
+
+
+def _with_copies(effective_jobs: Mapping[str, Sequence[str]], changes: Sequence[Any]) -> dict[str, list[str]]:
+    """consumer → jobs verify must see, with each consumer change's copying jobs added."""
+    out = {c: list(jobs) for c, jobs in effective_jobs.items()}
+    for change in changes:
+        out[change.consumer] = sorted(set(out.get(change.consumer, ())) | set(change.jobs))
+    return dict(sorted(out.items()))
 
 
 def _consumer_action(change: Any, template_aid: str, template: str, projects: Mapping[str, Any], facts: PlanFacts,

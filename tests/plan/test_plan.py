@@ -208,6 +208,25 @@ def test_template_consumer_using_reference_gets_its_token_in_a_merge_request_bef
     assert not [m for m in result.plan.manual if m.subject == "file:acme/templates:gcp.yml"]
 
 
+def test_keys_retire_refuses_a_plan_whose_disable_step_skips_a_consumer_merge_request() -> None:
+    """Attack: the consumer MR cut out of the disable step by hand (its verification is part of the
+    evidence); `keys retire`'s own check names it and refuses."""
+    from migrate.retire.runner import uncovered_users
+
+    consumer_files = files()
+    consumer_files[("acme/web", ".gitlab-ci.yml", "main")] = FileText(
+        "include:\n  - project: acme/templates\n    file: gcp.yml\n"
+        "ship:\n  before_script:\n    - !reference [deploy, script]\n  script: [./ship.sh]\n", "b", "c")
+    plan = build_plan(INVENTORY, config(), facts(files=consumer_files), line_rewriter).plan
+    consumer = "merge_request:acme/web:id_tokens_for:acme/templates:gcp.yml"
+    disable = next(a for a in plan.actions if a.kind == "disable_key" and consumer in a.depends_on)
+    key_id = str(disable.params.key_id if hasattr(disable.params, "key_id") else disable.params["key_id"])
+    assert uncovered_users(plan, key_id, set(disable.depends_on), []) == []
+    missing = uncovered_users(plan, key_id, set(disable.depends_on) - {consumer}, [])
+    assert missing == [f"{consumer}: a consumer merge request of merge_request:acme/templates:gcp.yml, which the "
+                       "plan's disable step does not wait for (plan edited by hand?)"]
+
+
 def test_template_consumer_whose_file_has_key_use_of_its_own_sends_the_template_to_manual() -> None:
     """The consumer's file is also rewritten (or reviewed) for its own key: two changes to one file
     are not made; the whole template change goes to manual with the reason, never partly."""
