@@ -1,11 +1,14 @@
 """Worst cases we could construct for `ci analyze` / `ci rewrite` within the 1 MiB input limit.
 
-    taskset -c 0 python benchmarks/ci_worst_case.py [--json] [--repeat 1] [--case NAME ...]
+    taskset -c 0 python benchmarks/ci_worst_case.py [--json] [--out FILE] [--repeat 1] [--case NAME ...]
 
-Each case is generated at just under `limits.MAX_BYTES` and timed as CPU time of this process
-(one core: run it under `taskset -c 0`; no workers) through the public API the CLI calls
-(`analyze`, then `rewrite` with the self-check and the effective-job comparison). Budget: 2 s per
-call. Where the rewrite adds text, the case is sized so that the *result* also stays under the limit
+Each case is generated at just under `limits.MAX_BYTES` and timed through the public API the CLI
+calls (`analyze`, then `rewrite` with the self-check and the effective-job comparison), as CPU
+seconds of this process (`time.process_time`) and wall seconds, with the machine's load average
+before and after (one core: run it under `taskset -c 0`; no workers). On a shared machine the wall
+time is inflated by the others, so CPU seconds are the comparable figure; the target is 2 s per
+call on one core of a quiet machine, and the cases aim at <= 1.4 s CPU to keep a margin. `--out`
+writes the JSON results file (benchmarks/results-ci-worst-case.json). Where the rewrite adds text, the case is sized so that the *result* also stays under the limit
 (the growth per repeated unit is measured on a small instance), so the whole self-check runs rather
 than the early "result too large" refusal. Cases:
 
@@ -30,14 +33,23 @@ than the early "result too large" refusal. Cases:
 - many_variables_budget: keyed jobs that each inherit 4,000 global variables, just under the budget;
 - long_lines: few lines of maximal length (lexer cost);
 - long_command: one command line of 30,000 `&&`-joined commands;
-- heredoc: a here-doc of 30,000 lines next to the key activation.
+- heredoc: a here-doc of 30,000 lines next to the key activation;
+- many_findings: one job that activates the key thousands of times (a finding, a plan step and a
+  replacement per activation), up to the command-line budget;
+- key_reads: one long script whose every line reads the key variable or file in another form
+  (command substitution, flag value, mount, redirection): every reader checked, then manual;
+- include_fanout: GitLab's limit of 150 included files (`scan.ci_files.MAX_INCLUDES`), each defining
+  templates, passed as `RewriteOptions.included`, and the file's jobs extending them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
+import os
+import pathlib
 import sys
 import time
 from collections.abc import Callable
@@ -52,24 +64,26 @@ OPTIONS = RewriteOptions(provider=PROVIDER, service_account="deploy@proj.iam.gse
 AUTH = ['echo "$KEY" > key.json', "gcloud auth activate-service-account --key-file key.json"]
 AUTH_LINES = "".join(f"    - {command}\n" for command in AUTH)
 BUDGET_S = 2.0
+TARGET_CPU_S = 1.4  # CPU seconds on one core: a margin below the 2 s wall budget for a quiet-machine re-run
 SLOTS = MAX_JOBS - 20  # jobs a case may add (the head's templates stay below MAX_JOBS)
 
 
-def _growth(head: str, unit: Callable[[int], str], tail: str) -> tuple[int, int]:
+def _growth(head: str, unit: Callable[[int], str], tail: str, options: RewriteOptions) -> tuple[int, int]:
     """(fixed, per unit) bytes the rewrite adds, measured on instances with 2 and 3 units."""
     sizes = []
     for count in (2, 3):
         text = head + "".join(unit(i) for i in range(count)) + tail
-        result = rewrite(text, OPTIONS)
+        result = rewrite(text, options)
         sizes.append(len(result.text) - len(text) if result.text is not None else 0)
     per_unit = max(0, sizes[1] - sizes[0])
     return max(0, sizes[0] - 2 * per_unit), per_unit
 
 
-def fill(head: str, unit: Callable[[int], str], tail: str = "", slots: int | None = None) -> str:
+def fill(head: str, unit: Callable[[int], str], tail: str = "", slots: int | None = None,
+         options: RewriteOptions = OPTIONS) -> str:
     """`head`, then `unit(i)` repeated while the text and its rewrite stay under the input limit
     (and, with `slots`, at most that many units: units that are jobs are capped by MAX_JOBS)."""
-    fixed, per_unit = _growth(head, unit, tail)
+    fixed, per_unit = _growth(head, unit, tail, options)
     parts, size, index = [head], len(head) + len(tail) + fixed + 1024, 0
     while slots is None or index < slots:
         piece = unit(index)
@@ -199,13 +213,50 @@ def heredoc() -> str:
         "      EOF\n"
 
 
+def many_findings() -> str:
+    return fill("deploy:\n  script:\n", lambda i: AUTH_LINES, slots=MAX_SCRIPT_UNITS // len(AUTH) - 100)
+
+
+READS = ['cat key.json | jq -r .client_email', 'export CREDS="$(cat key.json)"', 'echo "$KEY" | base64 -d > /dev/null',
+         'docker run -v "$PWD/key.json:/k.json" alpine true', 'bq --service_account_credential_file=key.json ls',
+         'terraform apply -var "creds=$KEY"']
+
+
+def key_reads() -> str:
+    return fill("deploy:\n  script:\n" + AUTH_LINES, lambda i: f"    - {READS[i % len(READS)]} # {i}\n",
+                slots=MAX_SCRIPT_UNITS - 100)
+
+
+INCLUDES = 150  # GitLab's default include limit (scan.ci_files.MAX_INCLUDES)
+
+
+def _included(index: int) -> str:
+    head = f".inc{index}:\n  variables:\n    I{index}: v\n" if index == 0 else \
+        f".inc{index}:\n  extends: .inc{index - 1}\n  variables:\n    I{index}: v\n"
+    return head + "".join(f".lib{index}_{t}:\n  after_script:\n    - echo lib {index} {t}\n" for t in range(18))
+
+
+def include_fanout() -> str:
+    """The file's keyed template extends an 11-deep chain spread over the included files, and every
+    job extends it and one of the 2,700 included library templates."""
+    include = "include:\n" + "".join(f"  - local: inc{i}.yml\n" for i in range(INCLUDES))
+    include += f".auth:\n  extends: .inc{INCLUDES - 1}\n  before_script:\n" + AUTH_LINES
+    job = _padded_job(lambda i: f"j{i}:\n  extends: [.auth, .lib{i % INCLUDES}_{i % 18}]\n"
+                      "  script:\n    - make\n", 0, len(include))
+    return fill(include, job, slots=SLOTS - 200, options=INCLUDE_OPTIONS)
+
+
+INCLUDE_OPTIONS = dataclasses.replace(OPTIONS, included=tuple(_included(i) for i in range(INCLUDES)))
+CASE_OPTIONS: dict[str, RewriteOptions] = {"include_fanout": INCLUDE_OPTIONS}
+
+
 CASES: dict[str, Callable[[], str]] = {
     "repeated_lines": repeated_lines, "many_jobs": many_jobs, "extends_fanout": extends_fanout,
     "extends_fanout_budget": extends_fanout_budget, "extends_chain": extends_chain,
     "reference_chain": reference_chain, "reference_fanout": reference_fanout, "anchors": anchors,
     "alias_bomb": alias_bomb, "alias_wide": alias_wide, "deep_nesting": deep_nesting,
     "many_variables": many_variables, "many_variables_budget": many_variables_budget, "long_lines": long_lines, "long_command": long_command,
-    "heredoc": heredoc,
+    "heredoc": heredoc, "many_findings": many_findings, "key_reads": key_reads, "include_fanout": include_fanout,
 }
 
 
@@ -214,43 +265,64 @@ def build(name: str) -> str:
     return CASES[name]()
 
 
+def _load() -> float:
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else -1.0
+
+
 def measure(repeat: int, names: list[str] | None = None) -> dict[str, dict[str, object]]:
+    """Per case: the cheapest of `repeat` runs, CPU and wall seconds, for analyze and rewrite."""
     results: dict[str, dict[str, object]] = {}
     for name in names or list(CASES):
         text = build(name)
-        timings = {"analyze_s": 0.0, "rewrite_s": 0.0}
+        options = CASE_OPTIONS.get(name, OPTIONS)
+        timings = {"analyze_cpu_s": float("inf"), "analyze_wall_s": float("inf"),
+                   "rewrite_cpu_s": float("inf"), "rewrite_wall_s": float("inf")}
         status, reason = "", ""
+        load = _load()
         for _ in range(repeat):
-            start = time.process_time()
-            analyze(text)
-            timings["analyze_s"] = max(timings["analyze_s"], time.process_time() - start)
-            start = time.process_time()
-            result = rewrite(text, OPTIONS)
-            timings["rewrite_s"] = max(timings["rewrite_s"], time.process_time() - start)
-            status, reason = result.status, (result.reasons or ("",))[0][:120]
+            calls: tuple[tuple[str, Callable[[], object]], ...] = (
+                ("analyze", functools.partial(analyze, text, key_variables=options.key_variables)),
+                ("rewrite", functools.partial(rewrite, text, options)))
+            for step, call in calls:
+                cpu, wall = time.process_time(), time.perf_counter()
+                result = call()
+                timings[f"{step}_cpu_s"] = min(timings[f"{step}_cpu_s"], time.process_time() - cpu)
+                timings[f"{step}_wall_s"] = min(timings[f"{step}_wall_s"], time.perf_counter() - wall)
+            status, reason = result.status, (result.reasons or ("",))[0][:120]  # type: ignore[union-attr]
+        cpu_worst = max(timings["analyze_cpu_s"], timings["rewrite_cpu_s"])
         results[name] = {"bytes": len(text.encode()), "lines": text.count("\n"), "status": status,
                          "reason": reason if status == "manual" else "",
-                         "analyze_s": round(timings["analyze_s"], 3), "rewrite_s": round(timings["rewrite_s"], 3),
-                         "within_budget": max(timings.values()) <= BUDGET_S}
+                         **{key: round(value, 3) for key, value in timings.items()},
+                         "load_before": load, "load_after": _load(),
+                         "within_budget": cpu_worst <= BUDGET_S, "within_target": cpu_worst <= TARGET_CPU_S}
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--json", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--out", type=pathlib.Path, help="also write the JSON results to this file")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case; the cheapest counts")
     parser.add_argument("--case", action="append", choices=sorted(CASES))
     args = parser.parse_args(argv)
     results = measure(args.repeat, args.case)
-    worst = max(max(float(str(row["analyze_s"])), float(str(row["rewrite_s"]))) for row in results.values())
+    worst_cpu = max(max(float(str(row["analyze_cpu_s"])), float(str(row["rewrite_cpu_s"]))) for row in results.values())
+    worst_wall = max(max(float(str(row["analyze_wall_s"])), float(str(row["rewrite_wall_s"]))) for row in results.values())
+    summary = {"budget_s": BUDGET_S, "target_cpu_s": TARGET_CPU_S, "max_cpu_s": worst_cpu, "max_wall_s": worst_wall,
+               "cpus_allowed": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+               "python": sys.version.split()[0], "cases": results}
+    if args.out is not None:
+        args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if args.json:
-        print(json.dumps({"budget_s": BUDGET_S, "max_s": worst, "cases": results}, indent=2))
+        print(json.dumps(summary, indent=2))
     else:
         for name, row in results.items():
-            print(f"{name:22} {row['bytes']:>8} B {row['lines']:>6} lines  analyze {row['analyze_s']:6.3f} s  "
-                  f"rewrite {row['rewrite_s']:6.3f} s  {row['status']:9} {'ok' if row['within_budget'] else 'OVER'}"
-                  f"  {row['reason']}")
-        print(f"max {worst:.3f} s (budget {BUDGET_S} s)")
+            print(f"{name:22} {row['bytes']:>8} B {row['lines']:>6} lines  analyze {row['analyze_cpu_s']:6.3f} s cpu "
+                  f"{row['analyze_wall_s']:6.3f} s wall  rewrite {row['rewrite_cpu_s']:6.3f} s cpu "
+                  f"{row['rewrite_wall_s']:6.3f} s wall  load {row['load_before']:5.2f}  {row['status']:9} "
+                  f"{'ok' if row['within_target'] else 'over target' if row['within_budget'] else 'OVER'}"
+                  f"  {row['reason']}", flush=True)
+        print(f"max {worst_cpu:.3f} s cpu, {worst_wall:.3f} s wall (budget {BUDGET_S} s, target {TARGET_CPU_S} s cpu)")
     return 0 if all(row["within_budget"] for row in results.values()) else 1
 
 

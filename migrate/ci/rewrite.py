@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import yaml
@@ -428,43 +428,69 @@ def service_account(plan: RewritePlan, var: str | None) -> str:
 
 
 def _gcloud_eligible(doc: Document) -> set[tuple[int, int, str]]:
-    """Key writes that can become `gcloud ... create-cred-config` at the activation in every job."""
+    """Key writes that can become `gcloud ... create-cred-config` at the activation in every job:
+    the next command after the write (assignments aside, in the same shell) activates exactly the
+    written file, and nothing in between names it, changes directory or cannot be lexed.
+
+    One pass per job with every write still waiting for its activation (was one scan per write to
+    the end of the job: quadratic in a long script of key reads, 108 s for 1 MiB)."""
     verdict: dict[tuple[int, int, str], bool] = {}
     for context in doc.contexts:
-        env = dict(context.env)
-        steps = context.steps
-        for index, step in enumerate(steps):
-            enter(step, env)
-            command = step.command
-            if command is None:
-                continue
-            if command.kind == "assign" and command.name:
-                env[command.name] = resolve(command.value or "", env)
-            if command.kind != "write" or command.var not in doc.key_vars or not command.path:
-                continue
-            target = resolve(command.path, env)
-            ok = _activation_follows(steps[index + 1:], target, dict(env), step.phase)
-            key = step.unit.key
+        for key, ok in _activations(context.steps, dict(context.env), doc.key_vars):
             verdict[key] = verdict.get(key, True) and ok
     return {key for key, ok in verdict.items() if ok}
 
 
-def _activation_follows(steps: list[Step], target: str, env: dict[str, str], phase: str) -> bool:
+def _activations(steps: list[Step], env: dict[str, str], key_vars: set[str]) -> list[tuple[tuple[int, int, str], bool]]:
+    """(unit key, whether the activation follows) for every key write of one job, in one pass:
+    the pending writes are kept by target, so each is decided once (linear in steps + writes)."""
+    done: list[tuple[tuple[int, int, str], bool]] = []
+    waiting: dict[str, list[tuple[tuple[int, int, str], str]]] = {}  # target -> (unit key, phase) of pending writes
+
+    def settle_all(answer: Callable[[str, str], bool | None]) -> None:
+        for target, pending in list(waiting.items()):
+            kept = []
+            for key, phase in pending:
+                verdict = answer(target, phase)
+                if verdict is None:
+                    kept.append((key, phase))
+                else:
+                    done.append((key, verdict))
+            if kept:
+                waiting[target] = kept
+            else:
+                del waiting[target]
+
+    phase_now = ""
     for step in steps:
         enter(step, env)
         command = step.command
-        if command is None or step.phase != phase:
-            return False
+        if waiting and command is None:
+            settle_all(_never)
+        elif waiting and step.phase != phase_now:  # a new shell (after_script): earlier writes never activate
+            current = step.phase
+            settle_all(lambda target, phase, current=current: False if phase != current else None)  # type: ignore[misc]
+        phase_now = step.phase
+        if command is None:
+            continue
         if command.kind == "assign" and command.name:
             env[command.name] = resolve(command.value or "", env)
-            continue
-        if command.kind == "activate":
-            return bool(command.path) and resolve(command.path or "", env) == target and not command.unknown
-        words = [word for stage in command.segment.stages for word in stage.words]
-        if any(stage.name in ("cd", "pushd", "popd") for stage in command.segment.stages):
-            return False
-        if any(resolve(word, env) == target for word in words):
-            return False
+        elif waiting and command.kind == "activate":
+            named = resolve(command.path, env) if command.path else None
+            ok = named is not None and not command.unknown
+            settle_all(lambda target, phase, named=named, ok=ok: ok and target == named)  # type: ignore[misc]
+        elif waiting and any(stage.name in ("cd", "pushd", "popd") for stage in command.segment.stages):
+            settle_all(_never)
+        elif waiting:
+            for word in {resolve(word, env) for stage in command.segment.stages for word in stage.words}:
+                done.extend((key, False) for key, _ in waiting.pop(word, ()))  # the file is named before
+        if command.kind == "write" and command.var in key_vars and command.path:
+            waiting.setdefault(resolve(command.path, env), []).append((step.unit.key, step.phase))
+    done.extend((key, False) for pending in waiting.values() for key, _ in pending)  # no activation before the end
+    return done
+
+
+def _never(target: str, phase: str) -> bool:
     return False
 
 

@@ -132,6 +132,10 @@ GROWTH = {
         f".s{t}:\n  script: [echo {t}]\n" for t in range(20)) + "".join(
         f"j{i}:\n  script:\n    - !reference [.auth, script]\n" + "".join(
             f"    - !reference [.s{t}, script]\n" for t in range(i % 20)) for i in range(n)),
+    # one long script whose lines read the key in many forms: each key write once waited for its
+    # activation by scanning to the end of the job (quadratic: 108 s at 1 MiB)
+    "key_reads": lambda n: "deploy:\n  script:\n" + worst.AUTH_LINES + "".join(
+        f"    - {worst.READS[i % len(worst.READS)]} # {i}\n" for i in range(n)),
     # an anchor aliased into every job
     "anchors": lambda n: ".auth: &auth\n" + "".join(f"  - {c}\n" for c in worst.AUTH) + "".join(
         f"j{i}:\n  script:\n    - *auth\n    - make {i}\n" for i in range(n)),
