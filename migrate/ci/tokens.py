@@ -101,6 +101,14 @@ class _Placement:
         self.included: list[Mapping[str, Any]] = doc.cache[key]
         self.base = effective.resolve(self.included, self.main)
         self._edits: dict[str, list[Replace | Insert] | PlacementError] = {}
+        # where each included site is written (the last included file that maps it wins, as in
+        # `_raw`): one index, not a scan over every included file per site and job (bounded cost)
+        self._included_sites: dict[str, Mapping[str, Any]] = {}
+        for extra in self.included:
+            for site, value in extra.items():
+                if isinstance(value, dict) and not isinstance(value, Reference):
+                    self._included_sites[str(site)] = value
+        self._relevant: dict[str, list[str]] = {}
         self.trials = 0
 
     # -- the resolver's answers -----------------------------------------------------------------
@@ -176,7 +184,13 @@ class _Placement:
     def relevant(self, job: str) -> list[str]:
         """Places that can build the job's effective id_tokens: its extends chain (farthest
         first), the targets of `!reference`s their id_tokens (or default's) point at, with those
-        targets' own chains, and `default:`."""
+        targets' own chains, and `default:` (memoised: asked twice per job)."""
+        known = self._relevant.get(job)
+        if known is None:
+            known = self._relevant[job] = self._relevant_sites(job)
+        return list(known)
+
+    def _relevant_sites(self, job: str) -> list[str]:
         order: list[str] = []
         queue = list(reversed(self.base.chain(job)))
         if self.base.inherits(job, "default", self.plan.keyword):
@@ -199,11 +213,7 @@ class _Placement:
         value = self.main.get(site)
         if isinstance(value, dict) and not isinstance(value, Reference):
             return value
-        for extra in reversed(self.included):
-            value = extra.get(site)
-            if isinstance(value, dict) and not isinstance(value, Reference):
-                return value
-        return {}
+        return self._included_sites.get(site, {})
 
     def has_hash(self, site: str) -> bool:
         if site == DEFAULT:  # the jobs that take default:id_tokens (this file's or an included one)
@@ -236,11 +246,11 @@ class _Placement:
 
     def _existing_hashes(self, need: list[str], keyed: set[str], chosen: set[str]) -> set[str]:
         """Phase 1 (markers on every hash that can only grow), then phase 2 for the rest."""
-        sites: list[str] = []
+        sites: dict[str, None] = {}  # ordered, with constant-time membership
         for job in need:
-            sites.extend(site for site in self.relevant(job)
+            sites.update((site, None) for site in self.relevant(job)
                          if site not in sites and self.has_hash(site) and self.editable(site))
-        sites.extend(site for site in chosen if site not in sites)
+        sites.update((site, None) for site in chosen if site not in sites)
         markers = {site: f"__wif_marker_{index}__" for index, site in enumerate(sites)}
         marked = self.resolve(markers) if sites else self.base
         rest: list[str] = []
