@@ -12,6 +12,7 @@ from pathlib import Path
 
 import gitlab
 import pytest
+from helpers.plan_fixtures import bind_params, scope_row
 from helpers.sandbox_org import identity_project
 from retire.test_keys_sandbox import (
     API_SA,
@@ -87,8 +88,8 @@ def test_gac_file_variable_migrates_retires_and_is_deleted(tmp_path: Path, capsy
         var = {"level": "project", "owner": "acme/api", "owner_id": 2004, "name": GAC, "environment_scope": "*",
                "ref": ref}
         bind = Action(f"ensure_binding:{API_SA}", "ensure_binding", f"projects/acme-prod/serviceAccounts/{API_SA}",
-                      "bind", params={"service_account": API_SA, "role": "roles/iam.workloadIdentityUser",
-                                      "members": [member(2004)], "scopes": [{"project": "acme/api"}]})
+                      "bind", params=bind_params(API_SA, member(2004), scopes=(scope_row("acme/api"),),
+                                                 resource=f"projects/acme-prod/serviceAccounts/{API_SA}"))
         plan = Plan(gitlab_url=sb.gitlab_url, identity_project="acme-id", project_number=NUMBER, pool_id="gitlab",
                     provider_id="gitlab", generated_at="2026-11-19T00:00:00Z", inventory_digest="sha256:x",
                     actions=(bind, mr, *key_actions(API_SA, k1, mr.id, [var])))

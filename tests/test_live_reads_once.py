@@ -181,7 +181,7 @@ def test_a_failed_read_refuses_every_binding_resting_on_it(planned: tuple[Sandbo
             raise GitLabError(f"read project {project_id}: HTTP 500")
 
     refused = binding_refusals(plan, CachedLive(Down(clients=_clients(tmp)), 4), concurrency=4)
-    bindings = {a.id for a in plan.actions if a.kind == "ensure_binding" and a.params.get("scopes")}
+    bindings = {a.id for a in plan.actions if a.kind == "ensure_binding" and a.params.scopes}
     assert set(refused) == bindings
     assert all("cannot re-read the GitLab facts" in why and "HTTP 500" in why for why in refused.values())
 
@@ -228,8 +228,8 @@ def test_a_shared_read_is_served_once(planned: tuple[Sandbox, Path, Plan]) -> No
 def test_a_moved_or_unlisted_project_is_seen_through_the_listing(
         planned: tuple[Sandbox, Path, Plan], monkeypatch: pytest.MonkeyPatch) -> None:
     sb, tmp, plan = planned
-    scopes = [(a.id, s["project_id"]) for a in plan.actions if a.kind == "ensure_binding"
-              for s in a.params.get("scopes") or ()]
+    scopes = [(a.id, s.project_id) for a in plan.actions if a.kind == "ensure_binding"
+              for s in a.params.scopes]
     (moved_in, moved), (_other, unlisted) = scopes[0], scopes[-1]
     world = {"moved": moved, "unlisted": unlisted}
     with monkeypatch.context() as m:

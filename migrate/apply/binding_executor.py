@@ -7,7 +7,7 @@ from __future__ import annotations
 from migrate.apply.context import ApplyContext
 from migrate.apply.ports import ServiceAccountMissingError, ServiceAccountPolicies
 from migrate.core.errors import GoogleError
-from migrate.core.model import Action, ActionResult
+from migrate.core.model import Action, ActionResult, BindingParams, params_as
 
 # ---------------------------------------------------------------------------------------------
 # Executor for `ensure_binding` (listed in migrate.apply.executors)
@@ -18,8 +18,8 @@ class EnsureBindingExecutor:
         self.editor = editor
 
     def execute(self, action: Action, ctx: ApplyContext) -> ActionResult:
-        p = action.params
-        resource, role, members = str(p["resource"]), str(p["role"]), [str(m) for m in p["members"]]
+        p = params_as(action, BindingParams)
+        resource, role, members = p.resource, p.role, list(p.members)
         try:
             change = self.editor.ensure_members(resource, role, members, ctx.dry_run)
         except ServiceAccountMissingError as exc:

@@ -20,7 +20,7 @@ from typing import Any
 from migrate.apply.merge_request_content import content_equal
 from migrate.apply.ports import LiveGitLab
 from migrate.core.errors import WifMigrateError
-from migrate.core.model import KeyVariable, Plan, from_dict
+from migrate.core.model import BindingParams, KeyVariable, Plan, ScopeRow, from_dict, params_as
 from migrate.retire.ports import VariableHolding
 
 Detector = Callable[[str, str, frozenset[str]], set[str | None]]  # text, path, key names → keyed variables
@@ -64,7 +64,7 @@ def binding_refusals(plan: Plan, live: LiveGitLab, detector: Detector = detect, 
         if action.kind != "ensure_binding":
             continue
         try:
-            why = (_check(action.findings, action.params.get("scopes") or (), variables, namespaces, live)
+            why = (_check(action.findings, params_as(action, BindingParams).scopes, variables, namespaces, live)
                    or _still_used(action.findings, usages, variables, live, detected, texts, migrated))
         except WifMigrateError as exc:
             why = f"cannot re-read the GitLab facts the binding rests on: {exc}"
@@ -73,7 +73,7 @@ def binding_refusals(plan: Plan, live: LiveGitLab, detector: Detector = detect, 
     return out
 
 
-def _check(findings: tuple[str, ...], scopes: Any, variables: Mapping[str, KeyVariable],
+def _check(findings: tuple[str, ...], scopes: Sequence[ScopeRow], variables: Mapping[str, KeyVariable],
            namespaces: Mapping[int, int], live: LiveGitLab) -> str | None:
     for ref in findings:
         var = variables.get(ref)
@@ -92,16 +92,14 @@ def _check(findings: tuple[str, ...], scopes: Any, variables: Mapping[str, KeyVa
                 return f"variable {ref} holds another key now"
             if var.key.public_key_sha256 and held.public_key_sha256 != var.key.public_key_sha256:
                 return f"variable {ref} holds another private key now"
-    for scope in scopes if isinstance(scopes, (list, tuple)) else ():
-        pid = scope.get("project_id") if isinstance(scope, Mapping) else None
-        if pid is None:
-            continue
-        moved_to = live.project_namespace(int(pid))
+    for scope in scopes:
+        pid = scope.project_id
+        moved_to = live.project_namespace(pid)
         if moved_to is None:
-            return f"project {scope.get('project') or pid} no longer exists"
-        was = namespaces.get(int(pid))
+            return f"project {scope.project or pid} no longer exists"
+        was = namespaces.get(pid)
         if was and moved_to != was:
-            return f"project {scope.get('project') or pid} moved to namespace {moved_to} (was {was})"
+            return f"project {scope.project or pid} moved to namespace {moved_to} (was {was})"
     return None
 
 
@@ -248,9 +246,7 @@ def wanted_reads(plan: Plan, variables: Mapping[str, KeyVariable], usages: Seque
         if action.kind != "ensure_binding":
             continue
         out += [("variable", variables[ref]) for ref in action.findings if ref in variables]
-        scopes = action.params.get("scopes") or ()
-        out += [("project", s["project_id"]) for s in (scopes if isinstance(scopes, (list, tuple)) else ())
-                if isinstance(s, Mapping) and s.get("project_id") is not None]
+        out += [("project", s.project_id) for s in params_as(action, BindingParams).scopes]
         refs = set(action.findings)
         out += [("file", (str(u.get("file_project")), str(u.get("file_path")), str(u.get("ref") or "")))
                 for u in usages if refs & {str(v) for v in u.get("variables") or ()}]

@@ -27,7 +27,7 @@ from migrate.apply.executors import EXECUTORS, KEY_KINDS
 from migrate.apply.merge_request_content import MRParamsError
 from migrate.core.config import Config
 from migrate.core.errors import InternalError, WifMigrateError
-from migrate.core.model import Action, ActionResult, EnsureParams, Inventory, Plan, params_as
+from migrate.core.model import Action, ActionResult, BindingParams, EnsureParams, Inventory, Plan, params_as
 from migrate.plan.federation_design import ROLE
 from migrate.plan.planner import PROVIDER_FIELDS, derive, field_value, impersonation_report, inputs_digest
 
@@ -158,13 +158,14 @@ def integrity_refusals(plan: Plan, journaled: Mapping[str, Mapping[str, Any]] | 
                                  f"inputs ({_show(field_value(design.provider_body(), f))})")
                     break
         elif a.kind == "ensure_binding":
-            sa = str(a.params.get("service_account", ""))
-            members = [str(m) for m in a.params.get("members") or []]
+            b = params_as(a, BindingParams)
+            sa = b.service_account
+            members = list(b.members)
             bindings[sa] = members
             expected = set(derived.members(sa))
-            if a.params.get("role") != ROLE:
-                out[a.id] = f"binding role {a.params.get('role')!r} is not {ROLE}"
-            elif not a.params.get("resource", "").endswith(f"/serviceAccounts/{sa}"):
+            if b.role != ROLE:
+                out[a.id] = f"binding role {b.role!r} is not {ROLE}"
+            elif not b.resource.endswith(f"/serviceAccounts/{sa}"):
                 out[a.id] = "binding resource does not name its service account"
             elif set(members) - expected:
                 out[a.id] = ("members not in the design recomputed from the plan's inputs: "

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrate.core.model import Action, Plan, to_dict
+from migrate.core.model import Action, BindingParams, Plan, params_as, to_dict
 
 MARKER_RE = re.compile(r"<!--\s*wif-migrate:action=(?P<action>\S+)\s+plan=(?P<plan>\S+)\s*-->")
 _BRANCH_BAD = re.compile(r"[^A-Za-z0-9._/-]+")
@@ -247,45 +247,34 @@ def render_commit_message(params: MRParams, action_id: str) -> str:
     return "\n".join(lines)
 
 
-def binding_lines(bindings: Sequence[Mapping[str, Any]]) -> list[str]:
+def binding_lines(bindings: Sequence[BindingParams]) -> list[str]:
     """`ensure_binding` action params → readable lines (role, service account, members, scopes)."""
     out: list[str] = []
     for b in bindings:
-        sa = b.get("service_account") or b.get("resource") or "?"
-        role = b.get("role") or "roles/iam.workloadIdentityUser"
-        out.append(f"- `{role}` on `{sa}` for:")
-        out += [f"  - `{m}`" for m in _strs(b.get("members") or b.get("member"))]
-        for sc in b.get("scopes") or ():
-            if not isinstance(sc, Mapping):
-                continue
+        out.append(f"- `{b.role}` on `{b.service_account}` for:")
+        out += [f"  - `{m}`" for m in b.members]
+        for sc in b.scopes:
             limits = []
-            if sc.get("protected_only"):
+            if sc.protected_only:
                 limits.append("protected branches and tags only")
-            if sc.get("environment"):
-                limits.append(f"environment `{sc['environment']}` only")
-            elif sc.get("environment") == "":
+            if sc.environment:
+                limits.append(f"environment `{sc.environment}` only")
+            elif sc.environment == "":
                 limits.append("jobs without an environment only")
-            who = f"project `{sc.get('project') or sc.get('project_id')}`"
-            out.append(f"  - {who}: " + (", ".join(limits) or "any ref (as the key was)"))
-        cond = b.get("condition")
-        if cond:
-            text = cond.get("expression") if isinstance(cond, Mapping) else str(cond)
-            out.append(f"  - condition: `{text}`")
+            out.append(f"  - project `{sc.project or sc.project_id}`: " + (", ".join(limits) or "any ref (as the key was)"))
     return out
 
 
 def binding_params(plan: Plan | None, params: MRParams,
-                   by_id: Mapping[str, Action] | None = None) -> list[Mapping[str, Any]]:
+                   by_id: Mapping[str, Action] | None = None) -> list[BindingParams]:
     """The ensure_binding actions this MR depends on (by the ids in params.binding), as params.
     `by_id`: the plan's actions by id, when the caller indexed them once for many MRs."""
     refs = params.binding.get("bindings") or []
-    inline = [b for b in refs if isinstance(b, Mapping)]
     if plan is None:
-        return inline
+        return []
     if by_id is None:
         by_id = {a.id: a for a in plan.actions}
-    found = [by_id[r].params for r in refs if isinstance(r, str) and r in by_id]
-    return inline + found
+    return [params_as(by_id[r], BindingParams) for r in refs if isinstance(r, str) and r in by_id]
 
 
 def short_id(key_id: str) -> str:
@@ -324,7 +313,7 @@ def render_consumer_description(params: MRParams, action: Action, digest: str) -
 
 
 def render_description(params: MRParams, action: Action, digest: str,
-                       bindings: Sequence[Mapping[str, Any]] = (), lines: Sequence[str] | None = None) -> str:
+                       bindings: Sequence[BindingParams] = (), lines: Sequence[str] | None = None) -> str:
     """The MR description: what, why, keys retired, binding, verify, roll back, hidden marker.
     `lines`: `binding_lines(bindings)` when the caller computed it already (one binding
     is shared by hundreds of MRs, and lists every project it admits)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from migrate.core.codec import decode, encode, tagged
+from migrate.core.codec import OMIT_DEFAULT, decode, encode, tagged
 
 INVENTORY_VERSION = 1
 
@@ -320,6 +320,50 @@ class EnsureParams:
 
 
 @dataclass(frozen=True)
+class ScopeRow:
+    """One context a binding admits: a project (by immutable id; `project` its path when planned),
+    protected refs only or any ref, an environment (None: any; '': jobs without one), and the
+    attribute and value of the principal set that expresses it."""
+
+    project_id: int
+    project: str
+    protected_only: bool
+    environment: str | None
+    attribute: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ConsolidatedScope:
+    """Project scopes folded into one namespace principal set to fit Google's policy size limit."""
+
+    namespace_id: int
+    protected_only: bool
+    environment: str | None
+    attribute: str
+    value: str
+    describe: str
+    replaces_projects: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BindingParams:
+    """`ensure_binding`: `role` on the service account (`resource`) for `members` (principal sets),
+    the contexts they stand for (`scopes`; `consolidated` only when the limit forced it), the members
+    seen bound when planning, and the account's credential configuration (an `external_account`
+    JSON, Google's shape)."""
+
+    service_account: str
+    resource: str
+    role: str
+    members: tuple[str, ...]
+    already_present: tuple[str, ...]
+    scopes: tuple[ScopeRow, ...]
+    credential_configuration: dict[str, Any]
+    consolidated: tuple[ConsolidatedScope, ...] = field(default=(), metadata=OMIT_DEFAULT)
+
+
+@dataclass(frozen=True)
 class RetiredVariable:
     """A CI/CD variable that holds a key a key step retires (its value is never in the plan)."""
 
@@ -365,7 +409,7 @@ ActionParams = Any
 PARAMS_BY_KIND: dict[str, Any] = {
     "ensure_pool": EnsureParams,
     "ensure_provider": EnsureParams,
-    "ensure_binding": dict[str, Any],
+    "ensure_binding": BindingParams,
     "merge_request": dict[str, Any],
     "disable_key": DisableKeyParams,
     "delete_key": DeleteKeyParams,

@@ -32,6 +32,8 @@ from migrate.core.config import Config
 from migrate.core.model import (
     GITLAB_TEMPLATES,
     Action,
+    BindingParams,
+    ConsolidatedScope,
     DeleteKeyParams,
     DisableKeyParams,
     EnsureParams,
@@ -43,6 +45,7 @@ from migrate.core.model import (
     Plan,
     Problem,
     RetiredVariable,
+    ScopeRow,
     from_dict,
     to_dict,
 )
@@ -665,19 +668,17 @@ def assemble_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewrit
             aid, "ensure_binding", sa_resource(sa, derived),
             f"{ROLE} on {sa} for {len(scopes)} scope(s)" + note,
             depends_on=(provider_id,), findings=findings,
-            params={"service_account": sa, "resource": sa_resource(sa, derived), "role": ROLE,
-                    "members": list(derived.members(sa)),
-                    "already_present": sorted(set(derived.members(sa)) & set(facts.live_bindings.get(sa, ()))),
-                    "scopes": [_scope_dict(s, paths) for s in scopes],
-                    **({"consolidated": [{"namespace_id": ns.namespace_id, "protected_only": ns.protected_only,
-                                          "environment": ns.environment, "attribute": ns.attribute()[0],
-                                          "value": ns.attribute()[1], "describe": ns.describe(),
-                                          "replaces_projects": list(ids)}
-                                         for ns, ids in consolidation.namespaces]}
-                       if consolidation is not None and consolidation.namespaces else {}),
-                    "credential_configuration": credential_configuration(
-                        design, sa, TOKEN_FILE, _endpoint(config, "sts", "https://sts.googleapis.com") + "/v1/token",
-                        _endpoint(config, "iamcredentials", "https://iamcredentials.googleapis.com"))}))
+            params=BindingParams(
+                service_account=sa, resource=sa_resource(sa, derived), role=ROLE,
+                members=tuple(derived.members(sa)),
+                already_present=tuple(sorted(set(derived.members(sa)) & set(facts.live_bindings.get(sa, ())))),
+                scopes=tuple(_scope_row(s, paths) for s in scopes),
+                consolidated=tuple(ConsolidatedScope(ns.namespace_id, ns.protected_only, ns.environment,
+                                                     ns.attribute()[0], ns.attribute()[1], ns.describe(), tuple(ids))
+                                   for ns, ids in (consolidation.namespaces if consolidation is not None else ())),
+                credential_configuration=credential_configuration(
+                    design, sa, TOKEN_FILE, _endpoint(config, "sts", "https://sts.googleapis.com") + "/v1/token",
+                    _endpoint(config, "iamcredentials", "https://iamcredentials.googleapis.com")))))
 
     # The simulation first: it needs only the inputs and their derivation, and its token cases
     # (tens of thousands of claim sets at 10,000 projects) are freed before the merge requests'
@@ -751,11 +752,10 @@ def sa_resource(sa: str, derived: Derived | None = None) -> str:
     return f"projects/{sa_project(sa, derived)}/serviceAccounts/{sa}"
 
 
-def _scope_dict(scope: BindingScope, paths: Mapping[int, str]) -> dict[str, Any]:
-    path = paths.get(scope.project_id, "")
+def _scope_row(scope: BindingScope, paths: Mapping[int, str]) -> ScopeRow:
     name, value = scope.attribute()
-    return {"project_id": scope.project_id, "project": path, "protected_only": scope.protected_only,
-            "environment": scope.environment, "attribute": name, "value": value}
+    return ScopeRow(scope.project_id, paths.get(scope.project_id, ""), scope.protected_only, scope.environment,
+                    name, value)
 
 
 def _ensure_params(project: str, name: str, desired: dict[str, Any], known: bool,

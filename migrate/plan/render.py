@@ -12,7 +12,15 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from migrate.core.model import DeleteKeyParams, DisableKeyParams, EnsureParams, OutsideReader, Plan, params_as
+from migrate.core.model import (
+    BindingParams,
+    DeleteKeyParams,
+    DisableKeyParams,
+    EnsureParams,
+    OutsideReader,
+    Plan,
+    params_as,
+)
 from migrate.core.tables import loud, render_table, terminal_width
 from migrate.core.textsafe import tabulate
 from migrate.plan.impersonation import Impersonation
@@ -99,9 +107,9 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
     for r in plan.impersonation:
         binding = by_id.get(f"ensure_binding:{r['service_account']}")
         change = change_of(binding) if binding else None
-        scopes = [f"{s['project']}: {'protected refs' if s['protected_only'] else 'any ref'}"
-                  f"{_env_label(s['environment'])}"
-                  for s in (binding.params["scopes"] if binding else [])]
+        scopes = [f"{s.project}: {'protected refs' if s.protected_only else 'any ref'}"
+                  f"{_env_label(s.environment)}"
+                  for s in (params_as(binding, BindingParams).scopes if binding else ())]
         todo: list[str] | str = (["add " + _short_member(m) for m in change.members] if change and change.members
                                  else "already bound" if change else "-")
         rows.append([r["service_account"], scopes or "(no binding)", todo,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from migrate.core.model import Action, EnsureParams, Plan
+from migrate.core.model import Action, BindingParams, EnsureParams, Plan
 
 KIND_WORDS = {"ensure_pool": "pool", "ensure_provider": "provider", "ensure_binding": "binding",
               "merge_request": "merge request", "disable_key": "key to disable", "delete_key": "key to delete"}
@@ -47,12 +47,12 @@ def change_of(action: Action) -> Change:
         if p.patch:
             return Change(action.id, action.kind, "change", f"update the {what}'s " + ", ".join(p.patch))
         return Change(action.id, action.kind, "none", f"the {what} exists as designed")
-    if action.kind == "ensure_binding":
-        present = set(p.get("already_present") or ())
-        new = tuple(m for m in p.get("members") or () if m not in present)
+    if isinstance(p, BindingParams):
+        present = set(p.already_present)
+        new = tuple(m for m in p.members if m not in present)
         if not new:
-            return Change(action.id, action.kind, "none", f"every member already bound on {p.get('service_account')}")
-        return Change(action.id, action.kind, "add", f"bind {len(new)} member(s) on {p.get('service_account')}", new)
+            return Change(action.id, action.kind, "none", f"every member already bound on {p.service_account}")
+        return Change(action.id, action.kind, "add", f"bind {len(new)} member(s) on {p.service_account}", new)
     if action.kind == "merge_request":
         return Change(action.id, action.kind, "add", f"open a merge request for {p.get('file_path')} in "
                       f"{p.get('project')}")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.core.model import EnsureParams, Plan, params_as
+from migrate.core.model import BindingParams, EnsureParams, Plan, params_as
 from migrate.core.state import JournalEntry
 
 _SA = re.compile(r"serviceAccounts/([^/:]+@[^/:]+)")
@@ -95,7 +95,8 @@ def bindings(plan: Plan | None, journal: Iterable[JournalEntry]) -> list[Binding
     facts: dict[str, BindingFact] = {}
     for a in plan.actions if plan else ():
         if a.kind == "ensure_binding":
-            facts[a.id] = BindingFact(a.id, service_account_of(a.target, a.params), _members(a.params), "plan")
+            b = params_as(a, BindingParams)
+            facts[a.id] = BindingFact(a.id, b.service_account, b.members, "plan")
     for action_id, e in _applied(journal, "ensure_binding").items():
         members = _members(e.evidence)
         if members or action_id not in facts:

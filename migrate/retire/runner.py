@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from migrate.core.errors import BackendError, UsageError
 from migrate.core.model import (
     Action,
+    BindingParams,
     DeleteKeyParams,
     DisableKeyParams,
     KeyVariable,
@@ -208,7 +209,7 @@ def service_accounts_in_scope(plan: Plan, extra: Iterable[str] = ()) -> list[str
 
 
 def _account_of(action: Action) -> str:
-    if isinstance(action.params, DisableKeyParams):
+    if isinstance(action.params, (DisableKeyParams, BindingParams)):
         return action.params.service_account
     return str(action.params.get("service_account") or "") if isinstance(action.params, dict) else ""
 

@@ -37,7 +37,7 @@ def forge(plan: Plan) -> Plan:
             u["variables"] = [ref]
             u["consumers"] = sorted({*u["consumers"], "acme/docs"})
     members = list(derive(inputs).members(DEPLOYER))
-    actions = tuple(dataclasses.replace(a, params={**a.params, "members": members})
+    actions = tuple(dataclasses.replace(a, params=dataclasses.replace(a.params, members=tuple(members)))
                     if a.id == f"ensure_binding:{DEPLOYER}" else a for a in plan.actions)
     return dataclasses.replace(plan, inputs=inputs, inputs_digest=inputs_digest(inputs), actions=actions)
 
@@ -46,7 +46,7 @@ def test_a_consistent_forgery_passes_the_self_check_but_not_the_journal_check() 
     plan, forged = the_plan(), forge(the_plan())
     binding = next(a for a in forged.actions if a.id == f"ensure_binding:{DEPLOYER}")
     original = next(a for a in plan.actions if a.id == f"ensure_binding:{DEPLOYER}")
-    assert set(binding.params["members"]) != set(original.params["members"])  # it widens
+    assert set(binding.params.members) != set(original.params.members)  # it widens
     assert f"ensure_binding:{DEPLOYER}" not in integrity_refusals(forged)  # the old check is fooled
     refused = journal_refusals(forged, INVENTORY, config(), "state")
     assert f"ensure_binding:{DEPLOYER}" in refused and "variables" in refused[f"ensure_binding:{DEPLOYER}"]

@@ -6,6 +6,7 @@ import dataclasses
 import re
 
 import pytest
+from helpers.plan_fixtures import bind_params, scope_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,10 +41,9 @@ def action(**extra: object) -> Action:
 
 def plan(*actions: Action, when: str = "2026-01-01T00:00:00Z") -> Plan:
     bind = Action(f"ensure_binding:{SA}", "ensure_binding", SA, "binding",
-                  params={"service_account": SA, "role": "roles/iam.workloadIdentityUser",
-                          "members": ["principalSet://iam.googleapis.com/projects/1/locations/global/"
-                                      "workloadIdentityPools/gitlab/attribute.project_id/1001"],
-                          "scopes": [{"project": "acme/api", "protected_only": True, "environment": "production"}]})
+                  params=bind_params(SA, "principalSet://iam.googleapis.com/projects/1/locations/global/"
+                                         "workloadIdentityPools/gitlab/attribute.project_id/1001",
+                                     scopes=(scope_row("acme/api", protected_only=True, environment="production"),)))
     return Plan("https://gitlab", "id", "1", "gitlab", "gitlab", when, "d", actions=(bind, *actions))
 
 

@@ -18,6 +18,7 @@ import gitlab
 import google.oauth2.credentials
 import pytest
 from googleapiclient import discovery
+from helpers.plan_fixtures import bind_params, scope_row
 from helpers.sandbox_org import free_port, identity_project
 
 from migrate.apply.merge_request_content import branch_name, parse_marker
@@ -165,9 +166,8 @@ def mr_action(project: str, path: str, old: str, new: str, sa: str, variable: st
 
 def binding(sa: str, *members: str) -> Action:
     return Action(f"ensure_binding:{sa}", "ensure_binding", f"projects/acme-prod/serviceAccounts/{sa}",
-                  "binding", params={"service_account": sa, "role": "roles/iam.workloadIdentityUser",
-                                     "members": list(members),
-                                     "scopes": [{"project": "acme/api", "protected_only": True}]})
+                  "binding", params=bind_params(sa, *members, resource=f"projects/acme-prod/serviceAccounts/{sa}",
+                                                scopes=(scope_row("acme/api", protected_only=True),)))
 
 
 def the_plan() -> Plan:

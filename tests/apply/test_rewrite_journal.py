@@ -335,13 +335,13 @@ def test_a_journaled_simulation_answers_only_for_the_derived_bindings(
     answers — but not once the plan's bindings differ from the derived ones (one member dropped,
     which a reviewer may do), nor for other code: then the simulation runs again."""
     _sb, tmp, plan = planned
-    binding = next(a for a in plan.actions if a.kind == "ensure_binding" and len(a.params["members"]) >= 1)
-    sa = str(binding.params["service_account"])
+    binding = next(a for a in plan.actions if a.kind == "ensure_binding" and len(a.params.members) >= 1)
+    sa = binding.params.service_account
     planted = {impersonation_journal.journal_key(str(plan.inputs_digest)): {"broader": [[sa, ["a planted token"]]]}}
     calls = _counting_report(monkeypatch)
     assert "a planted token" in loop.integrity_refusals(plan, planted)[binding.id]
     assert calls == []
-    fewer = dataclasses.replace(binding, params={**binding.params, "members": binding.params["members"][1:]})
+    fewer = dataclasses.replace(binding, params=dataclasses.replace(binding.params, members=binding.params.members[1:]))
     edited = dataclasses.replace(plan, actions=tuple(fewer if a.id == binding.id else a for a in plan.actions))
     assert binding.id not in loop.integrity_refusals(edited, planted)
     assert len(calls) == 1

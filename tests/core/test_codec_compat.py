@@ -16,7 +16,7 @@ import yaml
 
 from migrate.cli.verbs import main
 from migrate.core.errors import UsageError
-from migrate.core.model import DeleteKeyParams, DisableKeyParams, EnsureParams
+from migrate.core.model import BindingParams, DeleteKeyParams, DisableKeyParams, EnsureParams
 from migrate.core.state import JournalEntry
 from migrate.plan import plan_io
 from migrate.report.history import key_identity_of
@@ -39,6 +39,7 @@ def test_mains_plan_loads_typed_and_writes_back_identical() -> None:
     kinds = {a.kind: type(a.params) for a in plan.actions}
     assert kinds["disable_key"] is DisableKeyParams and kinds["delete_key"] is DeleteKeyParams
     assert kinds["ensure_pool"] is EnsureParams and kinds["ensure_provider"] is EnsureParams
+    assert kinds["ensure_binding"] is BindingParams
     assert plan_io.dumps(plan) == text
 
 

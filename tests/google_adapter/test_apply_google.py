@@ -171,7 +171,7 @@ def test_drift_the_plan_names_is_patched(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_a_hand_widened_binding_is_refused(google_sandbox: GoogleSandbox) -> None:
     plan = make_plan(google_sandbox)
     wide = f"principalSet://iam.googleapis.com/{POOL}/attribute.project_id/1001"
-    actions = tuple(dataclasses.replace(a, params={**a.params, "members": [wide]})
+    actions = tuple(dataclasses.replace(a, params=dataclasses.replace(a.params, members=(wide,)))
                     if a.id == f"ensure_binding:{DEPLOYER}" else a for a in plan.actions)
     results = run(google_sandbox, dataclasses.replace(plan, actions=actions))
     r = results[f"ensure_binding:{DEPLOYER}"]

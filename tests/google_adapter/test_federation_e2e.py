@@ -64,7 +64,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox
 def _exchange(sb: Sandbox, plan: Plan, d: Path, sa: str, project: str, **mint: Any) -> str:
     """An access token for `sa` from a job token of `project`, or the error text."""
     binding = next(a for a in plan.actions if a.id == f"ensure_binding:{sa}")
-    info = dict(binding.params["credential_configuration"])
+    info = dict(binding.params.credential_configuration)
     audience = next(a for a in plan.actions if a.kind == "ensure_provider").params.desired["oidc"][
         "allowedAudiences"][0]
     token_file = d / f"token-{abs(hash((sa, project, json.dumps(mint, sort_keys=True))))}"
@@ -84,9 +84,9 @@ def test_each_migrated_scope_obtains_a_token(migrated: tuple[Sandbox, Plan, Path
     bindings = [a for a in plan.actions if a.kind == "ensure_binding"]
     assert len(bindings) >= 5
     for b in bindings:
-        for s in b.params["scopes"]:
-            result = _exchange(sb, plan, d, b.params["service_account"], s["project"], ref="main",
-                               ref_protected=True, environment=s["environment"])
+        for s in b.params.scopes:
+            result = _exchange(sb, plan, d, b.params.service_account, s.project, ref="main",
+                               ref_protected=True, environment=s.environment)
             assert result == "ok", (b.id, s, result)
 
 

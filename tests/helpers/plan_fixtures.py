@@ -15,6 +15,7 @@ from typing import Any
 
 from migrate.core.config import Config, parse_config
 from migrate.core.model import (
+    BindingParams,
     CIFinding,
     DeleteKeyParams,
     DisableKeyParams,
@@ -28,6 +29,7 @@ from migrate.core.model import (
     OutsideReader,
     ProjectRecord,
     RetiredVariable,
+    ScopeRow,
 )
 from migrate.plan.planner import PlanFacts, RewriteOutcome, RewriteRequest
 from migrate.plan.ports import FileText
@@ -165,3 +167,17 @@ def ensure_params(name: str, desired: dict[str, Any] | None = None, *, project: 
     """An `ensure_pool` / `ensure_provider` step's params for a hand-built plan (not read from Google)."""
     return EnsureParams(project=project, name=name, desired=desired or {}, observed_known=observed is not None,
                         observed=observed, patch=patch)
+
+
+def scope_row(project: str, *, project_id: int = 0, protected_only: bool = False,
+              environment: str | None = None) -> ScopeRow:
+    """One context of a hand-built binding (the principal set's attribute left simple)."""
+    return ScopeRow(project_id, project, protected_only, environment, "project_id", str(project_id))
+
+
+def bind_params(sa: str, *members: str, scopes: tuple[ScopeRow, ...] = (), resource: str = "",
+                already_present: tuple[str, ...] = ()) -> BindingParams:
+    """An `ensure_binding` step's params for a hand-built plan."""
+    return BindingParams(service_account=sa, resource=resource or f"projects/-/serviceAccounts/{sa}",
+                         role="roles/iam.workloadIdentityUser", members=members, already_present=already_present,
+                         scopes=scopes, credential_configuration={})

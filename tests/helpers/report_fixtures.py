@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers.plan_fixtures import ensure_params
+from helpers.plan_fixtures import bind_params, ensure_params
 from migrate.core.model import (
     Action,
     CIFinding,
@@ -95,9 +95,10 @@ def plan() -> Plan:
             Action("provider-1", "ensure_provider", PROVIDER, "ensure provider",
                    params=ensure_params(PROVIDER, {"attributeCondition": "assertion.namespace_id in ['100']"})),
             Action("binding-deployer", "ensure_binding", "projects/-/serviceAccounts/" + KEY_API.service_account,
-                   "bind", params={"members": [POOL + "/attribute.project_protected_environment/1001:protected:production"]}),
+                   "bind", params=bind_params(KEY_API.service_account,
+                                              POOL + "/attribute.project_protected_environment/1001:protected:production")),
             Action("binding-builder", "ensure_binding", "projects/-/serviceAccounts/" + KEY_GROUP.service_account,
-                   "bind", params={"members": [POOL + "/attribute.namespace_id/100"]}),
+                   "bind", params=bind_params(KEY_GROUP.service_account, POOL + "/attribute.namespace_id/100")),
             Action("mr-api", "merge_request", "acme/api", "MR", findings=(VAR_API.ref,)),
             Action("mr-templates", "merge_request", "acme/templates", "MR",
                    params={"keys": [{"service_account": KEY_GROUP.service_account, "key_id": KEY_GROUP.key_id}]}),

@@ -211,7 +211,7 @@ def check(org: Org) -> None:
         plan = plan_for(org)
     except PlanRefusedError as exc:
         raise AssertionError(f"(d) plan refused: {exc}") from None
-    bindings = {a.params["service_account"]: a.params["members"] for a in plan["actions"]
+    bindings = {a.params.service_account: list(a.params.members) for a in plan["actions"]
                 if a.kind == "ensure_binding"}
     by_path = {p.path: p for p in org.projects}
     for sa, members in bindings.items():  # (a)

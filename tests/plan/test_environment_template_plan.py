@@ -67,7 +67,7 @@ def plan(text: str, variables: list[KeyVariable]) -> dict[str, Any]:
     result = build_plan(inv, config(), PlanFacts(NUMBER, files=files), default_rewriter())
     actions = result.plan.actions
     return {"mrs": [a for a in actions if a.kind == "merge_request"],
-            "bindings": {a.params["service_account"]: a.params["members"] for a in actions
+            "bindings": {a.params.service_account: list(a.params.members) for a in actions
                          if a.kind == "ensure_binding"},
             "manual": [p.reason for p in result.plan.manual]}
 

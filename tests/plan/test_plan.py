@@ -52,14 +52,14 @@ def test_actions_are_ordered_with_stable_ids_and_dependencies() -> None:
 
 def test_bindings_are_never_broader_than_the_key() -> None:
     by_id = {a.id: a for a in plan_of().actions}
-    assert by_id[f"ensure_binding:{DEPLOYER}"].params["members"] == [
-        f"principalSet://iam.googleapis.com/{POOL}/attribute.project_protected/1001:protected"]
+    assert by_id[f"ensure_binding:{DEPLOYER}"].params.members == (
+        f"principalSet://iam.googleapis.com/{POOL}/attribute.project_protected/1001:protected",)
     # The group variable is readable by every acme project, but only acme/web uses it.
-    assert by_id[f"ensure_binding:{CI}"].params["members"] == [
-        f"principalSet://iam.googleapis.com/{POOL}/attribute.project_id/1002"]
-    assert by_id[f"ensure_binding:{TF}"].params["members"] == [
-        f"principalSet://iam.googleapis.com/{POOL}/attribute.project_environment/1003:production"]
-    assert by_id[f"ensure_binding:{CI}"].params["resource"] == f"projects/acme-prod/serviceAccounts/{CI}"
+    assert by_id[f"ensure_binding:{CI}"].params.members == (
+        f"principalSet://iam.googleapis.com/{POOL}/attribute.project_id/1002",)
+    assert by_id[f"ensure_binding:{TF}"].params.members == (
+        f"principalSet://iam.googleapis.com/{POOL}/attribute.project_environment/1003:production",)
+    assert by_id[f"ensure_binding:{CI}"].params.resource == f"projects/acme-prod/serviceAccounts/{CI}"
 
 
 def test_shared_template_changes_once_in_its_own_project() -> None:
@@ -256,7 +256,7 @@ def test_service_accounts_entry_never_moves_a_readable_key_to_another_account() 
     assert rows and rows[0].severity == "error" and "never moves a job to another account" in rows[0].reason
     assert f"ensure_binding:{DEPLOYER}" not in {a.id for a in plan.actions}
     ci = next(a for a in plan.actions if a.id == f"ensure_binding:{CI}")
-    assert [s["project"] for s in ci.params["scopes"]] == ["acme/web"]  # not acme/api
+    assert [s.project for s in ci.params.scopes] == ["acme/web"]  # not acme/api
 
 
 def test_a_key_google_does_not_confirm_earns_no_binding() -> None:

@@ -40,7 +40,7 @@ def test_nothing_to_do_says_so_and_is_not_pending() -> None:
     done = dataclasses.replace(plan, actions=tuple(
         dataclasses.replace(a, params=dataclasses.replace(a.params, observed_known=True, observed={"state": "ACTIVE"},
                                                           patch=())) if a.kind in ("ensure_pool", "ensure_provider") else
-        dataclasses.replace(a, params={**a.params, "already_present": a.params["members"]})
+        dataclasses.replace(a, params=dataclasses.replace(a.params, already_present=a.params.members))
         for a in plan.actions if a.kind in ("ensure_pool", "ensure_provider", "ensure_binding")))
     assert not pending(changes(done))
     assert summary_line(done).startswith("No changes.")

@@ -70,7 +70,7 @@ def _plan(inv: Inventory, **kw: Any) -> Any:
 
 
 def _binding(result: Any, sa: str = CI) -> Any:
-    return next(a for a in result.plan.actions if a.kind == "ensure_binding" and a.params["service_account"] == sa)
+    return next(a for a in result.plan.actions if a.kind == "ensure_binding" and a.params.service_account == sa)
 
 
 @pytest.fixture()
@@ -81,18 +81,18 @@ def limit(monkeypatch: pytest.MonkeyPatch) -> int:
 
 def test_under_the_limit_nothing_changes(limit: int) -> None:
     b = _binding(_plan(_org({200: 4, 201: 4})))
-    assert len(b.params["members"]) == 8 and "consolidated" not in b.params
+    assert len(b.params.members) == 8 and not b.params.consolidated
 
 
 def test_past_the_limit_projects_are_consolidated_into_their_namespaces(limit: int) -> None:
     result = _plan(_org({200: 9, 201: 6, 202: 1}))
     b = _binding(result)
-    members = b.params["members"]
+    members = b.params.members
     assert len(members) <= limit
     assert f"principalSet://iam.googleapis.com/{POOL}/attribute.namespace_id/200" in members
     assert "principals per policy" in b.summary and "never broader" in b.summary
-    assert [c["namespace_id"] for c in b.params["consolidated"]] == [200]  # largest first, only what is needed
-    assert len(b.params["scopes"]) == 16  # evidence stays per project
+    assert [c.namespace_id for c in b.params.consolidated] == [200]  # largest first, only what is needed
+    assert len(b.params.scopes) == 16  # evidence stays per project
     # the who-can-impersonate simulation agrees: not broader than the key, every user still admitted
     imp = next(i for i in result.impersonation if i.service_account == CI)
     assert imp.ok and all(f"acme/g200/p{pid}" in " ".join(imp.after) for pid in range(1001, 1010))
@@ -102,7 +102,7 @@ def test_protected_key_consolidates_into_protected_namespace_sets(limit: int) ->
     result = _plan(_org({200: 9, 201: 6}, protected=True))
     b = _binding(result)
     assert f"principalSet://iam.googleapis.com/{POOL}/attribute.namespace_protected/200:protected" in \
-        b.params["members"]
+        b.params.members
     mapping = next(a for a in result.plan.actions if a.kind == "ensure_provider").params.desired[
         "attributeMapping"]
     assert "attribute.namespace_protected" in mapping
@@ -115,20 +115,20 @@ def test_a_shadowing_project_keeps_its_namespace_out(limit: int) -> None:
     # namespace 200 cannot be used; 201 can; 200's projects stay one by one → over the limit
     result = _plan(_org({200: 9, 201: 6}, shadow=1001))
     b = _binding(result)
-    ns = [c["namespace_id"] for c in b.params.get("consolidated", [])]
-    assert ns == [201] and len(b.params["members"]) == 9  # 8 projects of 200 one by one + namespace 201
+    ns = [c.namespace_id for c in b.params.consolidated]
+    assert ns == [201] and len(b.params.members) == 9  # 8 projects of 200 one by one + namespace 201
 
 
 def test_no_namespace_can_stand_in_for_project_variables(limit: int) -> None:
     result = _plan(_org({200: 9, 201: 6}, project_key=True))
     problem = next(p for p in result.plan.manual if p.subject == f"binding:{CI}")
     assert "Google allows 10 per policy" in problem.reason and problem.severity == "manual"
-    assert "consolidated" not in _binding(result).params
+    assert not _binding(result).params.consolidated
 
 
 def test_other_members_of_the_policy_count(limit: int) -> None:
     b = _binding(_plan(_org({200: 4, 201: 4}), policy_members_other={CI: 5}))
-    assert len(b.params["members"]) <= 5 and b.params["consolidated"]
+    assert len(b.params.members) <= 5 and b.params.consolidated
 
 
 def test_consolidation_never_widens_a_broken_variant_is_caught(limit: int, monkeypatch: pytest.MonkeyPatch) -> None:

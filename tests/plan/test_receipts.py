@@ -10,7 +10,7 @@ import pytest
 from helpers.plan_fixtures import NUMBER, config, confirmed, ident
 
 from migrate import ci
-from migrate.core.model import GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
+from migrate.core.model import GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord, to_dict
 from migrate.plan.planner import PlanFacts, PlanResult, build_plan, default_rewriter
 from migrate.plan.ports import FileText
 from migrate.plan.receipts import receipts
@@ -60,7 +60,7 @@ def plan(projects: list[ProjectRecord], texts: dict[str, str], variables: list[K
 
 
 def actions(result: PlanResult, kind: str) -> dict[str, Any]:
-    return {a.id: a.params for a in result.plan.actions if a.kind == kind}
+    return {a.id: to_dict(a.params) for a in result.plan.actions if a.kind == kind}  # the file's view
 
 
 def manual(result: PlanResult, subject: str) -> str:

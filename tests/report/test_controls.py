@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from helpers.plan_fixtures import ensure_params
+from helpers.plan_fixtures import bind_params, ensure_params
 from helpers.report_fixtures import (
     KEY_API,
     KEY_GROUP,
@@ -135,7 +135,7 @@ def test_provider_condition_pass_fail_manual() -> None:
 
 def binding_plan(*members: str, impersonation: tuple[dict[str, object], ...] = ()) -> Plan:
     action = Action("ensure_binding:" + KEY_API.service_account, "ensure_binding", "sa", "b",
-                    params={"service_account": KEY_API.service_account, "members": list(members)})
+                    params=bind_params(KEY_API.service_account, *members))
     return replace(plan(), actions=(action,), impersonation=impersonation)
 
 

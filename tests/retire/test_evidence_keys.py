@@ -99,7 +99,7 @@ def test_only_the_genuine_key_earns_a_binding(planned: tuple[Path, str]) -> None
     tmp, _ = planned
     plan = plan_io.read(tmp / "plan.json")
     binding = next(a for a in plan.actions if a.id == f"ensure_binding:{SA}")
-    assert [s["project"] for s in binding.params["scopes"]] == ["acme/api"]
+    assert [s.project for s in binding.params.scopes] == ["acme/api"]
     assert binding.findings == (f"project:acme/api:{PROJECTS['api'][1]}",)
     # Only acme/api's CI is rewritten, and only its variable is retired with the key.
     assert [a.target for a in plan.actions if a.kind == "merge_request"] == ["acme/api:.gitlab-ci.yml@main"]

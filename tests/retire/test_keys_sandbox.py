@@ -23,7 +23,7 @@ import google.oauth2.credentials
 import pytest
 from google.oauth2 import service_account
 from googleapiclient import discovery
-from helpers.plan_fixtures import delete_params, disable_params
+from helpers.plan_fixtures import bind_params, delete_params, disable_params, scope_row
 from helpers.sandbox_org import free_port, identity_project
 
 from migrate.apply.merge_request_executor import MergeRequestExecutor
@@ -162,8 +162,8 @@ def key_actions(sa: str, key_id: str, mr: str, variables: list[dict[str, Any]]) 
 def the_plan(sb: Sandbox) -> Plan:
     api_k1, jobs_k1 = kid(sb, API_SA, "k1"), kid(sb, JOBS_SA, "k1")
     binds = [Action(f"ensure_binding:{sa}", "ensure_binding", f"projects/acme-prod/serviceAccounts/{sa}", "bind",
-                    params={"service_account": sa, "role": "roles/iam.workloadIdentityUser", "members": [member(p)],
-                            "scopes": [{"project": proj}]})
+                    params=bind_params(sa, member(p), scopes=(scope_row(proj),),
+                                       resource=f"projects/acme-prod/serviceAccounts/{sa}"))
              for sa, p, proj in ((API_SA, 2004, "acme/api"), (JOBS_SA, 2005, "acme/jobs"))]
     api_mr = mr_action("acme/api", API_OLD, API_NEW, API_SA, api_k1, "project:acme/api:API_KEY_FILE[production]",
                        "deploy")
