@@ -12,7 +12,6 @@ when GitLab changed since planning — and the hand-off must not hide a change f
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 import gitlab
 import pytest
 import yaml
+from helpers.demo_planned import demo_planned
 
 import migrate.apply.live_checks as live_checks
 from migrate.apply.live_checks import CachedLive, binding_refusals
@@ -32,9 +32,7 @@ from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.files import SharedReads
 from migrate.gitlab.live_facts import GitLabLiveFacts
 from migrate.gitlab.merge_requests import GitLabMergeRequests
-from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
-from migrate.sandbox.org import load_org
 
 
 class EveryTime:
@@ -100,19 +98,8 @@ class Moved(GitLabLiveFacts):
 
 @pytest.fixture()
 def planned(tmp_path: Path) -> Iterator[tuple[Sandbox, Path, Plan]]:
-    with Sandbox(load_org("demo")) as sb:
-        cfg = tmp_path / "c.yaml"
-        cfg.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp_path / "state"))))
-        saved = dict(os.environ)
-        os.environ.update(sb.env())
-        try:
-            assert main(["scan", "-c", str(cfg), "-o", str(tmp_path / "inv.json")]) in (0, 1)
-            assert main(["plan", "-c", str(cfg), "--inventory", str(tmp_path / "inv.json"),
-                         "-o", str(tmp_path / "plan.json"), "--no-diff"]) in (0, 1)
-            yield sb, tmp_path, plan_io.read(tmp_path / "plan.json")
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+    with demo_planned(tmp_path) as planned:
+        yield planned
 
 
 def _clients(tmp: Path) -> GitLabClients:

