@@ -30,6 +30,7 @@ import yaml
 
 from migrate.ci import limits
 from migrate.ci.yamlnodes import compose, construct_nodes
+from migrate.core.model import GITLAB_TEMPLATES, REMOTE_FILES
 
 FileId = tuple[str, str, str]  # (project, path, ref)
 BLOCK = re.compile(r"\$\[\[\s*(.*?)\s*\]\]")  # interpolation/block.rb PATTERN
@@ -76,7 +77,7 @@ def analyse(text: str, project: str, included: Sequence[str], ids: Sequence[File
         owner = parents[parent][0]
         for entry in entries:
             for index, fid in enumerate(ids):
-                if any((target_project or owner) == fid[0] and path == fid[1].lstrip("/")
+                if any((target_project or owner) == fid[0] and path.lstrip("/") == fid[1].lstrip("/")
                        for target_project, path in entry.targets):
                     reaching.setdefault(index, []).append((parent, entry))
     conditional: set[int] = set()
@@ -235,8 +236,8 @@ def _entries(text: str) -> list[_Entry]:
     entries: list[_Entry] = []
     for item in items:
         if isinstance(item, str):
-            if not re.match(r"^https?://", item):
-                entries.append(_Entry(((None, item.lstrip("/")),), False, None))
+            target = (REMOTE_FILES, item) if re.match(r"^https?://", item) else (None, item.lstrip("/"))
+            entries.append(_Entry((target,), False, None))
             continue
         entry = _mapping(item)
         rules = entry.get("rules") is not None
@@ -244,6 +245,10 @@ def _entries(text: str) -> list[_Entry]:
         given = {str(k): v for k, v in inputs.items()} if isinstance(inputs, dict) else None
         if isinstance(entry.get("local"), str):
             entries.append(_Entry(((None, str(entry["local"]).lstrip("/")),), rules, given))
+        elif isinstance(entry.get("remote"), str):
+            entries.append(_Entry(((REMOTE_FILES, str(entry["remote"])),), rules, given))
+        elif isinstance(entry.get("template"), str):
+            entries.append(_Entry(((GITLAB_TEMPLATES, str(entry["template"])),), rules, given))
         elif isinstance(entry.get("project"), str):
             files = entry.get("file")
             names = files if isinstance(files, list) else [files]

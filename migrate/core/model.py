@@ -119,6 +119,10 @@ class KeyUsage:
 # No GitLab project path can start with "@" (`Gitlab::PathRegex`), so it cannot clash with one.
 GITLAB_TEMPLATES = "@gitlab-templates"
 TEMPLATE_SUFFIX = ".gitlab-ci.yml"  # lib/gitlab/ci/config/external/file/template.rb SUFFIX
+# The pseudo project of `include: remote: <URL>` files (path = the URL): fetched over HTTP(S)
+# (lib/gitlab/ci/config/external/file/remote.rb), never changed.
+REMOTE_FILES = "@remote"
+PSEUDO_PROJECTS = (GITLAB_TEMPLATES, REMOTE_FILES)
 
 
 @dataclass(frozen=True)

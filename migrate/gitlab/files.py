@@ -18,9 +18,11 @@ import gitlab
 import gitlab.utils
 
 from migrate.apply.ports import FileState
+from migrate.core.model import REMOTE_FILES
 from migrate.core.progress import Progress
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
+from migrate.gitlab.remote import RemoteError, fetch_remote
 from migrate.gitlab.templates import content_id, is_template, template_content
 from migrate.plan.ports import FileText
 
@@ -43,6 +45,12 @@ def file_data(gl: gitlab.Gitlab, project: str | int, path: str, ref: str) -> dic
 def file_state(gl: gitlab.Gitlab, project: str, path: str, ref: str) -> FileState | None:
     """The file at `ref` with its ids, None when GitLab answers 404; other refusals raise
     `GitlabGetError` (the caller says what it was doing)."""
+    if project == REMOTE_FILES:
+        try:
+            remote = fetch_remote(path)
+        except RemoteError as exc:
+            raise gitlab.exceptions.GitlabGetError(str(exc), None) from None
+        return FileState(path, ref, content_id(remote), "", "", remote)
     if is_template(project):
         template = template_content(gl, path)
         if template is None:
@@ -89,6 +97,12 @@ class SharedReads:
 
 def read_file(clients: GitLabClients, project: str, path: str, ref: str) -> FileText | str:
     """The file, or a one-line reason it could not be read (per-item outcome, not an exception)."""
+    if project == REMOTE_FILES:
+        try:
+            remote = fetch_remote(path)
+        except RemoteError as exc:
+            return str(exc)
+        return FileText(remote, content_id(remote), None)
     if is_template(project):
         try:
             template = template_content(clients.gl(), path)

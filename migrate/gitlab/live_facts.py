@@ -34,10 +34,18 @@ class GitLabLiveFacts:
         """The file's content at `ref` now (`GET /projects/:id/repository/files/:path`; without a
         ref, `…/raw` at the default branch)."""
         from migrate.core.errors import GitLabError
+        from migrate.core.model import REMOTE_FILES
         from migrate.gitlab.templates import is_template, template_content
 
         if is_template(project):
             return _read_or_none(f"read template {path}", lambda: template_content(self._gl(), path))
+        if project == REMOTE_FILES:
+            from migrate.gitlab.remote import RemoteError, fetch_remote
+
+            try:
+                return fetch_remote(path)
+            except RemoteError as exc:
+                raise GitLabError(str(exc)) from None
         if not ref:
             raw = _read_or_none(f"read {project}:{path}", lambda: self._gl().projects.get(project, lazy=True)
                                 .files.raw(file_path=path, ref=None))

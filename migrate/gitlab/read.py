@@ -25,9 +25,10 @@ import requests
 from gitlab.utils import EncodedId
 
 from migrate.core.keyfile import parse_key
-from migrate.core.model import VariableLevel
+from migrate.core.model import REMOTE_FILES, VariableLevel
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.refusals import explain
+from migrate.gitlab.remote import RemoteError, fetch_remote
 from migrate.gitlab.templates import is_template, template_content
 from migrate.scan.ports import (
     GroupInfo,
@@ -140,6 +141,11 @@ class GitLabReader:
     def file_text(self, project: str | int, path: str, ref: str | None) -> str:
         """A file's content at `ref` (None: the default branch), via the raw endpoint; a GitLab CI
         template (`core.model.GITLAB_TEMPLATES`) via the templates API (`gitlab.templates`)."""
+        if project == REMOTE_FILES:
+            try:
+                return fetch_remote(path)
+            except RemoteError as exc:
+                raise ReadError(f"remote:{path}", None, str(exc)) from None
         if is_template(project):
             what = f"template:{path}"
             content = self._call(what, lambda gl: template_content(gl, path))

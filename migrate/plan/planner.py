@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from migrate.core.config import Config
 from migrate.core.model import (
     GITLAB_TEMPLATES,
+    REMOTE_FILES,
     Action,
     BindingParams,
     ConsolidatedScope,
@@ -964,6 +965,9 @@ def _file_work(fproject: str, fpath: str, ref: str, usages: Sequence[KeyUsage], 
     if fproject == GITLAB_TEMPLATES:
         problem = (f"needs manual review: {fpath} is one of GitLab's own CI templates (include: template:), "
                    "which no merge request can change; override its jobs in the including file")
+    elif fproject == REMOTE_FILES:
+        problem = (f"needs manual review: {fpath} is a remote include (include: remote:), which no merge request "
+                   "can change; change it where it is published, or override its jobs in the including file")
     elif overridden:
         problem = "needs manual review: " + "; ".join(overridden)
     elif received:

@@ -24,7 +24,7 @@ from typing import Any
 
 from migrate.core.config import Config
 from migrate.core.errors import UsageError, WifMigrateError
-from migrate.core.model import GITLAB_TEMPLATES, Inventory
+from migrate.core.model import PSEUDO_PROJECTS, Inventory
 from migrate.core.progress import Progress, SilentProgress
 from migrate.core.state import utcnow
 from migrate.plan.federation_design import ROLE, under_project
@@ -129,8 +129,8 @@ def wanted_files(inventory: Inventory) -> set[FileId]:
         p = projects.get(c)
         if p is None:
             continue
-        # a GitLab CI template has no ref (core.model.GITLAB_TEMPLATES)
-        wanted.update((f.project, f.path, f.ref) for f in p.ci_files if f.ref or f.project == GITLAB_TEMPLATES)
+        # a GitLab CI template or a remote URL has no ref (core.model.PSEUDO_PROJECTS)
+        wanted.update((f.project, f.path, f.ref) for f in p.ci_files if f.ref or f.project in PSEUDO_PROJECTS)
         if not p.ci_files and p.default_branch and "@" not in p.ci_config_path:
             wanted.add((c, p.ci_config_path or ".gitlab-ci.yml", p.default_branch))
     return wanted

@@ -6,8 +6,9 @@ files of the same project and ref (nested locals resolve against the project hol
 file), `project` files of other projects at a ref (default: that project's default branch).
 `template` files of the instance itself (`include: template: X.gitlab-ci.yml`, read through the
 templates API as files of the pseudo project `core.model.GITLAB_TEMPLATES`; GitLab's
-`lib/gitlab/ci/config/external/file/template.rb`). `remote` and `component` includes are not
-fetched; they are reported, never skipped silently.
+`lib/gitlab/ci/config/external/file/template.rb`), and `remote` URLs fetched over HTTP(S) as files
+of `core.model.REMOTE_FILES` (`migrate.gitlab.remote`). `component` includes are not fetched; they
+are reported, never skipped silently.
 
 `FileScan` is what one file says, independent of which project includes it, so a shared template
 is fetched and analysed ONCE per (project, file, ref) however many projects include it
@@ -27,7 +28,14 @@ from typing import Any
 
 import yaml
 
-from migrate.core.model import GITLAB_TEMPLATES, TEMPLATE_SUFFIX, CIFinding, Problem
+from migrate.core.model import (
+    GITLAB_TEMPLATES,
+    PSEUDO_PROJECTS,
+    REMOTE_FILES,
+    TEMPLATE_SUFFIX,
+    CIFinding,
+    Problem,
+)
 from migrate.scan.ports import FileSource, ReadError
 
 log = logging.getLogger(__name__)
@@ -162,9 +170,13 @@ def resolve_include(parent: FileKey, inc: Any) -> list[FileKey | str]:
             return [f"GitLab template include {location} is not a valid location (GitLab requires the "
                     f"{TEMPLATE_SUFFIX} suffix and refuses the pipeline); not scanned"]
         return [FileKey(GITLAB_TEMPLATES, location, None)]
+    if kind == "remote":
+        if "$" in location or not re.match(r"^https?://\S+$", location):
+            return [f"remote include {location} uses variables or is not an http(s) URL; not scanned"]
+        return [FileKey(REMOTE_FILES, location, None)]
     what = {"remote": "remote include", "template": "GitLab template include",
             "component": "CI/CD component include"}.get(kind, f"{kind or 'unknown'} include")
-    return [f"{what} {location} not scanned (only local, project and template includes are read)"]
+    return [f"{what} {location} not scanned (only local, project, template and remote includes are read)"]
 
 
 class SharedFiles:
@@ -185,7 +197,7 @@ class SharedFiles:
     def get(self, key: FileKey, hints: Callable[[], frozenset[str]] = frozenset) -> FileScan:
         """The file's scan; `hints` (group/instance key variable names, not per consumer) is only
         evaluated by the one caller that fetches it."""
-        if key.ref is None and key.project != GITLAB_TEMPLATES:  # templates have no branches
+        if key.ref is None and key.project not in PSEUDO_PROJECTS:  # templates, URLs have no branches
             branch = self.default_branch(key.project)
             if branch:
                 key = replace(key, ref=branch)

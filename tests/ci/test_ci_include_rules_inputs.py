@@ -199,3 +199,16 @@ def test_the_plan_rewriter_passes_the_include_ids() -> None:
     plain = RewriteRequest(".gitlab-ci.yml", keyed_main(PLAIN_INCLUDE), AUD, {"GCP_KEY": SA}, ("GCP_KEY",),
                            "17.5.0", included=(NEWER_IMAGE,), included_ids=IDS, project="g/app")
     assert rewriter(plain).status == "rewritten", rewriter(plain).reasons
+
+
+def test_remote_and_template_entries_with_rules_are_matched_to_their_files() -> None:
+    text = dedent("""
+        include:
+          - remote: https://example.com/ci/base.yml
+            rules:
+              - if: $CI_COMMIT_TAG
+          - template: Acme/Base.gitlab-ci.yml
+        """)
+    ids = [("@remote", "https://example.com/ci/base.yml", ""), ("@gitlab-templates", "Acme/Base.gitlab-ci.yml", "")]
+    facts = includes.analyse(text, "g/app", ["a:\n  script: [b]\n", "c:\n  script: [d]\n"], ids)
+    assert facts.conditional == (0,)

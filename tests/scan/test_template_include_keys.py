@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from migrate.ci.analysis import Include
-from migrate.core.model import GITLAB_TEMPLATES
+from migrate.core.model import GITLAB_TEMPLATES, REMOTE_FILES
 from migrate.scan.ci_files import FileKey, resolve_include
 
 PARENT = FileKey("acme/app", ".gitlab-ci.yml", "main")
@@ -22,7 +22,13 @@ def test_a_template_location_gitlab_rejects_is_a_warning_not_a_fetch() -> None:
     assert isinstance(reason, str) and "variable" in reason
 
 
-def test_remote_and_component_includes_are_still_reported() -> None:
-    for kind in ("remote", "component"):
-        (reason,) = resolve_include(PARENT, Include(kind, "https://example.com/x.yml"))
-        assert isinstance(reason, str) and "not scanned" in reason
+def test_a_remote_include_is_a_file_of_the_remote_pseudo_project() -> None:
+    assert resolve_include(PARENT, Include("remote", "https://example.com/ci/base.yml")) == \
+        [FileKey(REMOTE_FILES, "https://example.com/ci/base.yml", None)]
+    (reason,) = resolve_include(PARENT, Include("remote", "https://$HOST/ci/base.yml"))
+    assert isinstance(reason, str) and "not scanned" in reason
+
+
+def test_component_includes_are_still_reported() -> None:
+    (reason,) = resolve_include(PARENT, Include("component", "gitlab.example.com/acme/c/deploy@1.0"))
+    assert isinstance(reason, str) and "not scanned" in reason
