@@ -121,7 +121,7 @@ def check(doc: Document, new_text: str, options: Any, token_var: str) -> list[st
         after = alone if not included else effective.resolve_documents(documents, included)
     except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
         return failures + [f"the jobs cannot be resolved: {' '.join(str(error).split())[:120]}"]
-    if _duplicate_keys(roots) > _duplicate_keys(doc.roots):
+    if _duplicate_keys(roots) > _duplicate_keys_in(doc.pipe.nodes):  # the original's nodes: walked once already
         failures.append("the result repeats a key in a mapping (GitLab keeps only the last one)")
     failures.extend(_leftovers(doc, new_text, roots, documents, alone))
     failures.extend(_tokens(doc, after, options))
@@ -177,13 +177,17 @@ def _other_pipelines(doc: Document, new_text: str, options: Any, token_var: str,
 
 def _duplicate_keys(roots: list[yaml.Node]) -> int:
     """Keys written twice in one mapping, over the whole file (a `<<:` merge is not one)."""
+    return _duplicate_keys_in([node for root in roots for node in walk(root)])
+
+
+def _duplicate_keys_in(nodes: list[yaml.Node]) -> int:
+    """`_duplicate_keys` over every node of a file, each once (`FileNodes.nodes`)."""
     count = 0
-    for root in roots:
-        for node in walk(root):
-            if isinstance(node, yaml.MappingNode):
-                names = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode) and key.value != "<<"
-                         and key.start_mark.line >= node.start_mark.line]
-                count += len(names) - len(set(names))
+    for node in nodes:
+        if isinstance(node, yaml.MappingNode):
+            names = [key.value for key, _ in node.value if isinstance(key, yaml.ScalarNode) and key.value != "<<"
+                     and key.start_mark.line >= node.start_mark.line]
+            count += len(names) - len(set(names))
     return count
 
 

@@ -71,7 +71,7 @@ def timed(case: str) -> tuple[str, float, float]:
     analyze(text)
     analyzed = time.process_time() - start
     start = time.process_time()
-    result = worst.rewrite(text, worst.OPTIONS)
+    result = worst.rewrite(text, worst.CASE_OPTIONS.get(case, worst.OPTIONS))
     return result.status, analyzed, time.process_time() - start
 
 
