@@ -26,8 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import yaml
-
 from migrate.core.model import (
     GITLAB_TEMPLATES,
     PSEUDO_PROJECTS,
@@ -106,7 +104,7 @@ def scan_file(key: FileKey, source: FileSource, analyze: Analyzer,
     analysis = analyze(text, key.path, hints) if hints else analyze(text, key.path)
     scanned = from_analysis(key, analysis)
     if any(f.variable for f in scanned.findings):
-        scanned = replace(scanned, environments=job_environments(text, analysis))
+        scanned = replace(scanned, environments=job_environments(analysis))
     return scanned
 
 
@@ -280,37 +278,16 @@ def _is_unreadable(text: str) -> bool:
                                "file contains control characters"))
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader that accepts GitLab's `!reference` tag (reference/gitlab.md §6)."""
-
-
-_Loader.add_constructor("!reference", lambda loader, node: loader.construct_sequence(node))  # type: ignore[arg-type]
-
-
-def job_environments(text: str, analysis: Any) -> tuple[tuple[str, str | None], ...]:
+def job_environments(analysis: Any) -> tuple[tuple[str, str | None], ...]:
     """(job, environment name) for the jobs of a file, following `extends` within the file.
 
-    Only the `environment:` keyword is read (name string or `{name: …}`); linking needs it to
-    apply environment-scoped variables. Not a detector: findings come from `migrate.ci`.
+    Only the `environment:` keyword counts (name string or `{name: …}`); linking needs it to apply
+    environment-scoped variables. Read from the analysis (`JobInfo.environment` and `.chain`), so
+    the one CI parser (`migrate.ci.yamlnodes`) is the only one that reads the file.
     """
-    try:
-        docs = [d for d in yaml.load_all(text, Loader=_Loader) if isinstance(d, dict)]  # noqa: S506
-    except yaml.YAMLError:
-        return ()
-    config = docs[-1] if docs else {}
+    jobs = {job.name: job for job in getattr(analysis, "jobs", ()) or () if isinstance(job.name, str)}
     out = []
-    for job in getattr(analysis, "jobs", ()) or ():
-        name = getattr(job, "name", None)
-        if not isinstance(name, str):
-            continue
-        env: str | None = None
-        for candidate in (name, *(getattr(job, "chain", ()) or ())):
-            body = config.get(candidate)
-            value = body.get("environment") if isinstance(body, dict) else None
-            if isinstance(value, dict):
-                value = value.get("name")
-            if isinstance(value, str) and value:
-                env = value
-                break
+    for name, job in jobs.items():
+        env = next((jobs[c].environment for c in (name, *job.chain) if c in jobs and jobs[c].environment), None)
         out.append((name, env))
     return tuple(sorted(out))
