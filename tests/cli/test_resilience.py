@@ -441,7 +441,7 @@ def test_a_second_mutating_run_is_refused(run: Run, capsys: pytest.CaptureFixtur
     with RunLock(run.state_dir, "test"):
         code = run.cli("apply", run.plan)
     err = capsys.readouterr().err
-    assert code != 0
+    assert code == 1
     assert "another wif-migrate run holds" in err
     assert run.sb.google is not None
     assert not run.sb.google.mutating_requests() and not run.sb.gitlab.mutating_requests()
@@ -601,7 +601,7 @@ def test_google_denied_permission_is_named(run: Run, base: Base, tmp_path: Path,
         assert not [e for e in sb.google.mutating_requests() if e["path"].endswith(":setIamPolicy")
                     and 200 <= e["status"] < 300], "a denied setIamPolicy changed a policy"
     out = capsys.readouterr()
-    assert code != 0
+    assert code == 1
     text = out.out + out.err
     failed = [line for line in text.splitlines() if line.startswith("ensure_binding:") and " failed " in line]
     assert failed, text[-3000:]
@@ -634,7 +634,7 @@ def test_a_read_api_token_is_refused_before_apply_changes_anything(read_api_run:
     run.sb.gitlab.log.clear()
     code = run.cli("apply", run.plan)
     err = capsys.readouterr().err
-    assert code != 0
+    assert code == 1
     assert "the GitLab token has the scopes read_api; apply (it opens merge requests) needs the api scope" in err
     assert "Nothing was changed" in err
     assert not run.sb.google.mutating_requests() and not run.sb.gitlab.mutating_requests()
@@ -649,7 +649,7 @@ def test_without_the_preflight_each_refused_write_names_the_scope(read_api_run: 
                                   body={"message": "404 Not Found"}))
     code = run.cli("apply", run.plan)
     out = capsys.readouterr().out
-    assert code != 0
+    assert code == 1
     # a shared template's MR waits for its consumers' MRs (skipped: the dependency failed)
     failed = [line for line in out.splitlines() if line.startswith("merge_request:")
               and not (" skipped " in line and "dependency merge_request:" in line)]
@@ -665,7 +665,7 @@ def test_scan_with_a_token_without_read_api_names_the_scope(run: Run, base: Base
                  google_port=base.google_port):
         code = run.cli("scan", "-o", str(run.dir / "inv.json"), "--progress", "never")
     out = capsys.readouterr()
-    assert code != 0
+    assert code == 1
     assert "the token lacks the read_api scope (or api) this call needs" in out.out + out.err
 
 
@@ -674,7 +674,7 @@ def test_keys_delete_with_a_read_api_token_is_refused_up_front(read_api_run: Run
     run = read_api_run
     code = run.cli("keys", "delete", "--plan", run.plan, "--now", run.sb.clock.iso())
     err = capsys.readouterr().err
-    assert code != 0
+    assert code == 1
     assert "keys delete (it deletes the keys' CI/CD variables) needs the api scope" in err
     assert run.sb.google is not None
     assert not run.sb.google.mutating_requests() and not run.sb.gitlab.mutating_requests()
