@@ -13,9 +13,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from migrate.apply import render
 from migrate.apply.context import ActionExecutor, ApplyContext, ApplyServices, ExecutorFactory
 from migrate.apply.executors import EXECUTORS, KEY_KINDS
 from migrate.apply.loop import GOOGLE_KINDS, apply_plan, find_inventory, journal_refusals, summarize
+from migrate.apply.selection import with_dependencies
 from migrate.cli.common import config_from_args, new_parser
 from migrate.cli.output import print_envelope
 from migrate.core.config import Config
@@ -23,9 +25,7 @@ from migrate.core.errors import EXIT_FINDINGS, EXIT_OK
 from migrate.core.model import Action, ActionResult, Inventory, Plan, to_dict
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
 from migrate.core.state import RunLock, State
-from migrate.core.tables import loud, render_table
 from migrate.plan import impersonation_journal, plan_io, rewrite_journal
-from migrate.plan.plan_io import KNOWN_KINDS
 from migrate.scan import inventory_io
 
 
@@ -128,10 +128,8 @@ def _run(args: argparse.Namespace) -> int:
                        [{"subject": r.action_id, "reason": r.detail} for r in results
                         if r.outcome in ("failed", "refused")])
     else:
-        rows = [[r.action_id, loud(r.outcome), _detail(r)] for r in results]
-        print(render_table(rows, ["action", "outcome", "detail"]))
-    print(("dry run: " if args.dry_run else "") + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
-          file=sys.stderr)
+        print(render.results_table(results))
+    print(render.summary_line(counts, bool(args.dry_run)), file=sys.stderr)
     return code
 
 
@@ -187,33 +185,6 @@ def announcing(progress: Progress) -> dict[str, ExecutorFactory]:
     def wrap(factory: ExecutorFactory) -> ExecutorFactory:
         return lambda ctx: _Announced(factory(ctx), progress)
     return {kind: wrap(factory) for kind, factory in EXECUTORS.items()}
-
-
-def with_dependencies(plan: Plan, only: list[str] | None) -> list[str] | None:
-    """The selected kinds plus every kind their actions depend on, transitively. Key kinds never pull
-    in anything (apply does not retire keys; `wif-migrate keys` does)."""
-    if not only:
-        return None
-    by_id = {a.id: a for a in plan.actions}
-    kinds = set(only)
-    todo = [a for a in plan.actions if a.kind in kinds and a.kind not in KEY_KINDS]
-    seen: set[str] = set()
-    while todo:
-        action = todo.pop()
-        for dep in action.depends_on:
-            if dep in by_id and dep not in seen:
-                seen.add(dep)
-                kinds.add(by_id[dep].kind)
-                todo.append(by_id[dep])
-    return [k for k in KNOWN_KINDS if k in kinds] + sorted(kinds - set(KNOWN_KINDS))
-
-
-def _detail(result: ActionResult) -> str | list[str]:
-    """The executor's sentence, plus the members a binding adds (named, as a reviewer needs them)."""
-    added = [m for m in result.evidence.get("added") or () if isinstance(m, str)]
-    if not added or result.outcome not in ("applied", "would_apply"):
-        return result.detail
-    return [result.detail, *(f"+ {m}" for m in added)]
 
 
 def _live_refusals(plan: Plan, config: Any, clients: Any = None, reads: Any = None) -> dict[str, str]:

@@ -11,7 +11,7 @@ import pytest
 from helpers.plan_fixtures import CI, DEPLOYER, INVENTORY, POOL
 from test_plan import plan_of
 
-from migrate.cli.apply import with_dependencies
+from migrate.apply.selection import with_dependencies
 from migrate.cli.verbs import main
 from migrate.plan import plan_io
 from migrate.plan.planner import LiveFederation
