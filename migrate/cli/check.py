@@ -24,10 +24,9 @@ from migrate.cli.report import optional_config, report_time
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK
 from migrate.core.model import Inventory, to_dict
 from migrate.core.progress import add_progress_option, progress_from_args
-from migrate.core.tables import loud
-from migrate.core.textsafe import tabulate
 from migrate.report import gitlab_format, sarif
-from migrate.report.findings import FindingsDocument, build_findings
+from migrate.report.findings import build_findings
+from migrate.report.offenders import offenders_table
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -58,14 +57,6 @@ def _inventory(args: argparse.Namespace) -> Inventory:
     config = config_from_args(args)
     inventory, _stats = run_scan(config, progress_from_args(args), google=args.google)
     return inventory
-
-
-def offenders_table(doc: FindingsDocument) -> str:
-    rows = [[e.kind, e.subject, e.variable or "-",
-             f"{e.service_account}#{e.key_id[:8]}" if e.key_id else "unreadable (suspected key)",
-             e.key_status or "-"] for e in doc.exposures]
-    rows += [[loud("ERROR"), i.subject, "-", i.reason, "-"] for i in doc.errors]
-    return tabulate(rows, headers=["kind", "where", "variable", "key", "status"], tablefmt="github")
 
 
 def run(args: argparse.Namespace) -> int:
