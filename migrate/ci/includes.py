@@ -30,7 +30,7 @@ import yaml
 
 from migrate.ci import limits
 from migrate.ci.yamlnodes import compose, construct_nodes
-from migrate.core.model import GITLAB_TEMPLATES, REMOTE_FILES
+from migrate.core.model import COMPONENT_FILES, GITLAB_TEMPLATES, REMOTE_FILES
 
 FileId = tuple[str, str, str]  # (project, path, ref)
 BLOCK = re.compile(r"\$\[\[\s*(.*?)\s*\]\]")  # interpolation/block.rb PATTERN
@@ -247,6 +247,9 @@ def _entries(text: str) -> list[_Entry]:
             entries.append(_Entry(((None, str(entry["local"]).lstrip("/")),), rules, given))
         elif isinstance(entry.get("remote"), str):
             entries.append(_Entry(((REMOTE_FILES, str(entry["remote"])),), rules, given))
+        elif isinstance(entry.get("component"), str):
+            # its `inputs:` feed the component's `spec: inputs` (ci/components/index.md)
+            entries.append(_Entry(((COMPONENT_FILES, str(entry["component"]).strip()),), rules, given))
         elif isinstance(entry.get("template"), str):
             entries.append(_Entry(((GITLAB_TEMPLATES, str(entry["template"])),), rules, given))
         elif isinstance(entry.get("project"), str):

@@ -122,7 +122,11 @@ TEMPLATE_SUFFIX = ".gitlab-ci.yml"  # lib/gitlab/ci/config/external/file/templat
 # The pseudo project of `include: remote: <URL>` files (path = the URL): fetched over HTTP(S)
 # (lib/gitlab/ci/config/external/file/remote.rb), never changed.
 REMOTE_FILES = "@remote"
-PSEUDO_PROJECTS = (GITLAB_TEMPLATES, REMOTE_FILES)
+# The pseudo project of `include: component: <fqdn>/<project>/<name>@<version>` files (path = the
+# address): read from the component project at that version (`migrate.core.components`), never
+# changed by a merge request of this tool.
+COMPONENT_FILES = "@component"
+PSEUDO_PROJECTS = (GITLAB_TEMPLATES, REMOTE_FILES, COMPONENT_FILES)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from migrate.apply.ports import FileState
 from migrate.core.model import REMOTE_FILES
 from migrate.core.progress import Progress
 from migrate.gitlab.client import GitLabClients
+from migrate.gitlab.components import ComponentError, component_text, is_component
 from migrate.gitlab.refusals import explain
 from migrate.gitlab.remote import RemoteError, fetch_remote
 from migrate.gitlab.templates import content_id, is_template, template_content
@@ -51,6 +52,13 @@ def file_state(gl: gitlab.Gitlab, project: str, path: str, ref: str) -> FileStat
         except RemoteError as exc:
             raise gitlab.exceptions.GitlabGetError(str(exc), None) from None
         return FileState(path, ref, content_id(remote), "", "", remote)
+    if is_component(project):
+        try:
+            component, body = component_text(gl, path)
+        except ComponentError as exc:
+            raise gitlab.exceptions.GitlabGetError(str(exc), None) from None
+        return FileState(path, ref, str(body.get("blob_id")), str(body.get("commit_id")),
+                         str(body.get("last_commit_id")), component)
     if is_template(project):
         template = template_content(gl, path)
         if template is None:
@@ -103,6 +111,14 @@ def read_file(clients: GitLabClients, project: str, path: str, ref: str) -> File
         except RemoteError as exc:
             return str(exc)
         return FileText(remote, content_id(remote), None)
+    if is_component(project):
+        try:
+            component, body = component_text(clients.gl(), path)
+        except ComponentError as exc:
+            return str(exc)
+        except gitlab.exceptions.GitlabError as exc:
+            return explain(exc, "GET")
+        return FileText(component, body.get("blob_id"), body.get("last_commit_id") or body.get("commit_id"))
     if is_template(project):
         try:
             template = template_content(clients.gl(), path)

@@ -39,6 +39,17 @@ class GitLabLiveFacts:
 
         if is_template(project):
             return _read_or_none(f"read template {path}", lambda: template_content(self._gl(), path))
+        import gitlab
+
+        from migrate.gitlab.components import ComponentError, component_text, is_component
+
+        if is_component(project):
+            try:
+                return component_text(self._gl(), path)[0]
+            except ComponentError as exc:
+                raise GitLabError(str(exc)) from None
+            except gitlab.exceptions.GitlabGetError as exc:
+                raise GitLabError(f"read component {path}: {exc}") from None
         if project == REMOTE_FILES:
             from migrate.gitlab.remote import RemoteError, fetch_remote
 

@@ -27,6 +27,7 @@ from gitlab.utils import EncodedId
 from migrate.core.keyfile import parse_key
 from migrate.core.model import REMOTE_FILES, VariableLevel
 from migrate.gitlab.client import GitLabClients
+from migrate.gitlab.components import ComponentError, component_text, is_component
 from migrate.gitlab.refusals import explain
 from migrate.gitlab.remote import RemoteError, fetch_remote
 from migrate.gitlab.templates import is_template, template_content
@@ -146,6 +147,12 @@ class GitLabReader:
                 return fetch_remote(path)
             except RemoteError as exc:
                 raise ReadError(f"remote:{path}", None, str(exc)) from None
+        if is_component(project):
+            what = f"component:{path}"
+            try:
+                return self._call(what, lambda gl: component_text(gl, path)[0])
+            except ComponentError as exc:
+                raise ReadError(what, None, str(exc)) from None
         if is_template(project):
             what = f"template:{path}"
             content = self._call(what, lambda gl: template_content(gl, path))

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from migrate.core.config import Config
 from migrate.core.model import (
+    COMPONENT_FILES,
     GITLAB_TEMPLATES,
     REMOTE_FILES,
     Action,
@@ -968,6 +969,10 @@ def _file_work(fproject: str, fpath: str, ref: str, usages: Sequence[KeyUsage], 
     elif fproject == REMOTE_FILES:
         problem = (f"needs manual review: {fpath} is a remote include (include: remote:), which no merge request "
                    "can change; change it where it is published, or override its jobs in the including file")
+    elif fproject == COMPONENT_FILES:
+        problem = (f"needs manual review: {fpath} is a CI/CD component (include: component:), which this tool "
+                   "does not change; change it in the component's project and release it, or override its "
+                   "jobs in the including file")
     elif overridden:
         problem = "needs manual review: " + "; ".join(overridden)
     elif received:

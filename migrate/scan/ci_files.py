@@ -7,8 +7,11 @@ file), `project` files of other projects at a ref (default: that project's defau
 `template` files of the instance itself (`include: template: X.gitlab-ci.yml`, read through the
 templates API as files of the pseudo project `core.model.GITLAB_TEMPLATES`; GitLab's
 `lib/gitlab/ci/config/external/file/template.rb`), and `remote` URLs fetched over HTTP(S) as files
-of `core.model.REMOTE_FILES` (`migrate.gitlab.remote`). `component` includes are not fetched; they
-are reported, never skipped silently.
+of `core.model.REMOTE_FILES` (`migrate.gitlab.remote`). `component` includes
+(`<fqdn>/<project>/<name>@<version>`) are files of `core.model.COMPONENT_FILES` (path = the
+address), read from the component's project at the version by the reader
+(`migrate.core.components`, `migrate.gitlab.components`); one the tool cannot resolve exactly (another
+instance, `~latest`, a short semantic version) is an unreadable file with the reason.
 
 `FileScan` is what one file says, independent of which project includes it, so a shared template
 is fetched and analysed ONCE per (project, file, ref) however many projects include it
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migrate.core.model import (
+    COMPONENT_FILES,
     GITLAB_TEMPLATES,
     PSEUDO_PROJECTS,
     REMOTE_FILES,
@@ -172,9 +176,14 @@ def resolve_include(parent: FileKey, inc: Any) -> list[FileKey | str]:
         if "$" in location or not re.match(r"^https?://\S+$", location):
             return [f"remote include {location} uses variables or is not an http(s) URL; not scanned"]
         return [FileKey(REMOTE_FILES, location, None)]
+    if kind == "component":
+        if not location:
+            return ["component include without an address; not scanned"]
+        return [FileKey(COMPONENT_FILES, location, None)]
     what = {"remote": "remote include", "template": "GitLab template include",
             "component": "CI/CD component include"}.get(kind, f"{kind or 'unknown'} include")
-    return [f"{what} {location} not scanned (only local, project, template and remote includes are read)"]
+    return [f"{what} {location} not scanned (only local, project, template, remote and component includes "
+            "are read)"]
 
 
 class SharedFiles:

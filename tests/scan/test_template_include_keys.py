@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from migrate.ci.analysis import Include
-from migrate.core.model import GITLAB_TEMPLATES, REMOTE_FILES
+from migrate.core.model import COMPONENT_FILES, GITLAB_TEMPLATES, REMOTE_FILES
 from migrate.scan.ci_files import FileKey, resolve_include
 
 PARENT = FileKey("acme/app", ".gitlab-ci.yml", "main")
@@ -29,6 +29,10 @@ def test_a_remote_include_is_a_file_of_the_remote_pseudo_project() -> None:
     assert isinstance(reason, str) and "not scanned" in reason
 
 
-def test_component_includes_are_still_reported() -> None:
-    (reason,) = resolve_include(PARENT, Include("component", "gitlab.example.com/acme/c/deploy@1.0"))
+def test_a_component_include_is_a_file_of_the_component_pseudo_project() -> None:
+    """The reader resolves the address (migrate.core.components.locate); an address it cannot
+    resolve exactly is an unreadable file with the reason (tests/plan/test_component_includes_e2e.py)."""
+    assert resolve_include(PARENT, Include("component", "gitlab.example.com/acme/c/deploy@1.0")) == \
+        [FileKey(COMPONENT_FILES, "gitlab.example.com/acme/c/deploy@1.0", None)]
+    (reason,) = resolve_include(PARENT, Include("component", ""))
     assert isinstance(reason, str) and "not scanned" in reason

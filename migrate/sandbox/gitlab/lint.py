@@ -3,8 +3,13 @@
 `include: local` reads the file from the context project at the context commit (nested local
 includes resolve against the project that holds the including file); `include: project` (with
 `file:` a string or a list, and an optional `ref:`) reads another project's file, if the user may
-read that project's code. `remote`, `template` and `component` includes are listed but not
-fetched (the sandbox has no internet and no bundled templates) and produce a warning.
+read that project's code. `template` includes read the org's `gitlab.ci_templates`; `component`
+includes read the component project's `templates/<name>.yml` (else `templates/<name>/template.yml`)
+at the version, as GitLab does (`lib/gitlab/ci/components/instance_path.rb`,
+`Ci::Catalog::ComponentsProject#fetch_component`; the sandbox has no CI/CD catalog, so `~latest`
+and short semantic versions fall back to a tag or ref of that name, as GitLab does for a project
+that is not a catalog resource). `remote` includes are listed but not fetched (no internet) and
+produce a warning. `spec: inputs` are not interpolated here.
 Error messages are GitLab's.
 """
 
@@ -118,7 +123,9 @@ class _Includes:
             return self._project(item)
         if "template" in item:
             return self._template(str(item["template"]), project, commit)
-        for kind in ("remote", "component"):
+        if "component" in item:
+            return self._component(str(item["component"]), project, commit)
+        for kind in ("remote",):
             if kind in item:
                 self.records.append({"type": kind, "location": str(item[kind]), "blob": None,
                                      "raw": str(item[kind]) if kind == "remote" else None,
@@ -144,6 +151,28 @@ class _Includes:
                              "extra": {}, "context_project": project.path_with_namespace,
                              "context_sha": commit.id})
         return [(content, location, project, commit)]
+
+    def _component(self, address: str, project: Project, commit: Commit) -> list[tuple[str, str, Project, Commit]]:
+        """`<fqdn>/<project path>/<name>@<version>` (instance_path.rb): the fqdn this server's,
+        the project everything up to the last `/`; errors are FetchService's."""
+        prefix = f"component '{address}' -"
+        fqdn = self.app.base_url.split("//", 1)[-1].rstrip("/")
+        full, _, version = address.replace("$CI_SERVER_FQDN", fqdn).partition("@")
+        if not version or not full.startswith(f"{fqdn}/"):
+            raise CIConfigError(f"{prefix} the component path is not supported")
+        path, _, name = full.removeprefix(f"{fqdn}/").rpartition("/")
+        other = self.app.db.find_project(path) if path else None
+        level = self.app.db.project_level(self.user, other) if other and self.user else (REPORTER if other else -1)
+        if other is None or level < REPORTER:
+            raise CIConfigError(f"{prefix} project does not exist or you don't have sufficient permissions")
+        other_commit = other.repo.resolve(version)
+        if other_commit is None:
+            raise CIConfigError(f"{prefix} content not found")
+        for file in (f"templates/{name}.yml", f"templates/{name}/template.yml"):
+            if file in other_commit.files:
+                self._record("component", address, other, other_commit, other, other_commit, {})
+                return [(other_commit.files[file].decode("utf-8", "replace"), address, other, other_commit)]
+        raise CIConfigError(f"{prefix} content not found")
 
     def _project(self, item: dict[str, Any]) -> list[tuple[str, str, Project, Commit]]:
         path = str(item["project"])

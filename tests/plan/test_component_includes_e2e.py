@@ -1,0 +1,196 @@
+"""`include: component:` read from the component's project at its version (issue 15 item 1), end to end.
+
+GitLab (`lib/gitlab/ci/components/instance_path.rb`, `lib/gitlab/ci/config/external/file/component.rb`,
+docs `ci/components/index.md`): `<fqdn>/<project path>/<name>@<version>`, the fqdn this instance's,
+the file `templates/<name>.yml` else `templates/<name>/template.yml` at the version; `~latest` and
+short semantic versions resolve through catalog releases (not read by this tool: manual).
+
+The component project's tag `v1.0` holds a current Cloud SDK image; after tagging, its default branch
+moves to an old one. So a rewrite proves the file was read at the tag (a reader at the default
+branch, or from another project, would judge the old image and send the job to manual).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import gitlab
+import pytest
+import yaml
+
+from migrate.cli.verbs import main
+from migrate.core.components import ComponentFile, locate
+from migrate.plan import plan_io
+from migrate.sandbox.launch import Sandbox
+from migrate.sandbox.org import parse_org
+
+SA = "deployer@acme-prod.iam.gserviceaccount.com"
+BASE = ("spec:\n  inputs:\n    region:\n---\n"
+        ".deploy-base:\n  image: google/cloud-sdk:467.0.0-slim\n  variables:\n    REGION: $[[ inputs.region ]]\n")
+OLD = ".deploy-base:\n  image: google/cloud-sdk:300.0.0\n"
+
+
+def ci(address: str, extra: str = "") -> str:
+    return (f"include:\n  - component: {address}\n{extra}"
+            "deploy:\n  extends: .deploy-base\n  script:\n"
+            "    - gcloud auth activate-service-account --key-file \"$GCP_SA_KEY\"\n"
+            "    - gcloud storage ls\n")
+
+
+def org() -> Any:
+    here = "$CI_SERVER_FQDN/acme/components"
+    projects = [
+        {"path": "components", "id": 1200, "tags": ["v1.0"],
+         "files": {"templates/gcp-base.yml": BASE, "templates/old/template.yml": OLD}},
+        {"path": "comp", "id": 1201, "files": {".gitlab-ci.yml": ci(f"{here}/gcp-base@v1.0",
+                                                                    "    inputs:\n      region: eu\n")}},
+        {"path": "latest", "id": 1202, "files": {".gitlab-ci.yml": ci(f"{here}/gcp-base@~latest")}},
+        {"path": "semver", "id": 1203, "files": {".gitlab-ci.yml": ci(f"{here}/gcp-base@1.0")}},
+        {"path": "foreign", "id": 1204, "files": {".gitlab-ci.yml": ci("gitlab.com/acme/components/gcp-base@v1.0")}},
+        {"path": "oldcomp", "id": 1205, "files": {".gitlab-ci.yml": ci(f"{here}/old@v1.0")}},
+        {"path": "noinput", "id": 1207, "files": {".gitlab-ci.yml": ci(f"{here}/gcp-base@v1.0")}},
+        {"path": "nosuch", "id": 1206, "files": {".gitlab-ci.yml": ci(f"{here}/nosuch@v1.0")}},
+    ]
+    return parse_org({
+        "seed": 17,
+        "gitlab": {
+            "version": "17.5.0",
+            "users": [{"username": "migrator", "token": "t-migrator", "admin": True}],
+            "groups": [{"path": "acme", "id": 100, "projects": projects, "variables": [
+                {"key": "GCP_SA_KEY", "variable_type": "file", "sa_key": {"service_account": SA, "key": "k1"}}]}],
+        },
+        "google": {"admin_token": "g-admin", "projects": [
+            {"project_id": "acme-identity", "number": 499999999999,
+             "workload_identity_pools": [{"id": "gitlab", "state": "ACTIVE", "providers": []}]},
+            {"project_id": "acme-prod", "number": 411111111111, "service_accounts": [
+                {"email": SA, "keys": [{"label": "k1", "created": "2024-03-01T10:00:00Z"}]}]}]},
+    }, "component org")
+
+
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...]]:
+    tmp = tmp_path_factory.mktemp("components")
+    saved = dict(os.environ)
+    try:
+        with Sandbox(org()) as sb:
+            gl = gitlab.Gitlab(sb.gitlab_url, private_token="t-migrator")
+            # the default branch moves on after the tag: only a read AT the tag sees BASE
+            gl.projects.get("acme/components").commits.create({
+                "branch": "main", "commit_message": "old sdk",
+                "actions": [{"action": "update", "file_path": "templates/gcp-base.yml", "content": OLD}]})
+            os.environ.update(sb.env())
+            config = tmp / "c.yaml"
+            config.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp / "state")), sort_keys=False),
+                              encoding="utf-8")
+            inv, plan = tmp / "inventory.json", tmp / "plan.json"
+            assert main(["scan", "-o", str(inv), "--progress", "never", "--config", str(config)]) in (0, 1)
+            assert main(["plan", "--inventory", str(inv), "-o", str(plan), "--no-diff", "--config",
+                         str(config)]) in (0, 1)
+            yield plan_io.read(plan), json.loads(inv.read_text(encoding="utf-8")), sb, gl
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def mr(plan: Any, project: str) -> Any:
+    return next((a for a in plan.actions if a.id == f"merge_request:{project}:.gitlab-ci.yml"), None)
+
+
+def manual(plan: Any, project: str) -> str:
+    return " | ".join(m.reason for m in plan.manual if m.subject == f"file:{project}:.gitlab-ci.yml")
+
+
+def test_the_component_project_differs_between_the_tag_and_the_default_branch(planned: tuple[Any, ...]) -> None:
+    """The fixture's premise (so the rewrite below can only pass when read at the tag)."""
+    project = planned[3].projects.get("acme/components")
+    assert project.files.raw(file_path="templates/gcp-base.yml", ref="v1.0").decode() == BASE
+    assert project.files.raw(file_path="templates/gcp-base.yml", ref="main").decode() == OLD
+
+
+def test_a_job_extending_a_component_job_is_rewritten_with_the_component_read(planned: tuple[Any, ...]) -> None:
+    plan, inventory, _, _ = planned
+    action = mr(plan, "acme/comp")
+    assert action is not None, manual(plan, "acme/comp")
+    assert "GCP_ID_TOKEN" in action.params["new_content"]
+    assert action.params["rewrite_options"]["included"] == [
+        ["@component", "$CI_SERVER_FQDN/acme/components/gcp-base@v1.0", ""]]
+    record = next(p for p in inventory["projects"] if p["path"] == "acme/comp")
+    assert [f["project"] for f in record["ci_files"]] == ["acme/comp", "@component"]
+
+
+def test_the_complex_template_path_is_read_and_judged(planned: tuple[Any, ...]) -> None:
+    """`templates/old/template.yml` is what is judged: its old Cloud SDK sends the job to manual."""
+    plan = planned[0]
+    assert mr(plan, "acme/oldcomp") is None
+    assert "300.0.0" in manual(plan, "acme/oldcomp"), manual(plan, "acme/oldcomp")
+
+
+@pytest.mark.parametrize(("project", "why"), [
+    ("acme/noinput", "input region has no value"), ("acme/latest", "catalog"), ("acme/semver", "catalog"), ("acme/foreign", "not on this instance"),
+    ("acme/nosuch", "neither templates/nosuch.yml nor templates/nosuch/template.yml")])
+def test_an_unresolvable_component_keeps_the_job_manual_with_the_reason(
+        planned: tuple[Any, ...], project: str, why: str) -> None:
+    plan, inventory, _, _ = planned
+    assert mr(plan, project) is None
+    assert manual(plan, project), "no manual reason"
+    record = next(p for p in inventory["projects"] if p["path"] == project)
+    assert why in json.dumps(record) + manual(plan, project), manual(plan, project)
+
+
+def test_locate_follows_instance_path() -> None:
+    host = "gitlab.example.com:8443"
+    assert locate(f"{host}/a/b/c/comp@v2", host) == ComponentFile("a/b/c", "comp", "v2")
+    assert locate(f"$CI_SERVER_FQDN/a/b/comp@{'f' * 40}", host) == ComponentFile("a/b", "comp", "f" * 40)
+    assert ComponentFile("a/b", "comp", "v2").paths == ("templates/comp.yml", "templates/comp/template.yml")
+    for bad in (f"{host}/a/b/comp", "other.example.com/a/b/comp@v2", f"{host}/comp@v2",
+                f"{host}/a/b/comp@~latest", f"{host}/a/b/comp@1", f"{host}/a/b/comp@1.2", f"{host}/a/$X/comp@v2"):
+        assert isinstance(locate(bad, host), str), bad
+    assert locate(f"{host}/a/b/comp@1.2.3", host) == ComponentFile("a/b", "comp", "1.2.3")  # not shorthand
+
+
+def test_the_inputs_of_the_include_feed_the_interpolation(planned: tuple[Any, ...]) -> None:
+    """`region` has no default: only the include's `inputs: {region: eu}` makes the file exact."""
+    plan = planned[0]
+    assert mr(plan, "acme/comp") is not None and mr(plan, "acme/noinput") is None
+
+
+def test_apply_re_reads_the_component_live_at_its_version(planned: tuple[Any, ...]) -> None:
+    """The live reader apply uses (`file_state`) reads the same file the plan was proven with."""
+    from migrate.gitlab.files import file_state
+
+    gl = planned[3]
+    state = file_state(gl, "@component", "$CI_SERVER_FQDN/acme/components/gcp-base@v1.0", "")
+    assert state is not None and state.content == BASE
+    with pytest.raises(gitlab.exceptions.GitlabGetError, match="catalog"):
+        file_state(gl, "@component", "$CI_SERVER_FQDN/acme/components/gcp-base@~latest", "")
+
+
+def test_a_reader_at_the_wrong_ref_or_project_is_caught(planned: tuple[Any, ...]) -> None:
+    """The broken variants (the default branch instead of the version; the including project
+    instead of the component's) read something other than what the plan was proven with."""
+    gl = planned[3]
+    where = locate("$CI_SERVER_FQDN/acme/components/gcp-base@v1.0", gl.url.split("//", 1)[1].rstrip("/"))
+    assert isinstance(where, ComponentFile)
+    right = gl.projects.get(where.project).files.raw(file_path=where.paths[0], ref=where.ref).decode()
+    wrong_ref = gl.projects.get(where.project).files.raw(file_path=where.paths[0], ref="main").decode()
+    assert right == BASE and wrong_ref != right
+    with pytest.raises(gitlab.exceptions.GitlabGetError):
+        gl.projects.get("acme/comp").files.raw(file_path=where.paths[0], ref="main")
+
+
+def test_the_emulators_lint_merges_a_component_include(planned: tuple[Any, ...]) -> None:
+    """CI lint merges the component at its version (the complex path here) and refuses another
+    instance's component and a missing one with GitLab's FetchService messages."""
+    gl = planned[3]
+    project = gl.projects.get("acme/oldcomp")
+    lint = project.ci_lint.create({"content": ci("$CI_SERVER_FQDN/acme/components/old@v1.0")})
+    assert lint.valid, lint.errors
+    assert [i["type"] for i in lint.includes] == ["component"]
+    assert "google/cloud-sdk:300.0.0" in lint.merged_yaml
+    foreign = project.ci_lint.create({"content": ci("gitlab.com/acme/components/old@v1.0")})
+    assert not foreign.valid and "the component path is not supported" in foreign.errors[0], foreign.errors
+    missing = project.ci_lint.create({"content": ci("$CI_SERVER_FQDN/acme/components/nosuch@v1.0")})
+    assert not missing.valid and "content not found" in missing.errors[0], missing.errors
