@@ -20,6 +20,8 @@ from typing import Any
 import gitlab
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from migrate.cli.verbs import main
 from migrate.core.components import ComponentFile, locate
@@ -30,6 +32,8 @@ from migrate.sandbox.org import parse_org
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 BASE = ("spec:\n  inputs:\n    region:\n---\n"
         ".deploy-base:\n  image: google/cloud-sdk:467.0.0-slim\n  variables:\n    REGION: $[[ inputs.region ]]\n")
+KEYED = (".keyed-deploy:\n  image: google/cloud-sdk:467.0.0-slim\n  script:\n"
+         "    - gcloud auth activate-service-account --key-file \"$GCP_SA_KEY\"\n    - gcloud storage ls\n")
 OLD = ".deploy-base:\n  image: google/cloud-sdk:300.0.0\n"
 
 
@@ -44,7 +48,10 @@ def org() -> Any:
     here = "$CI_SERVER_FQDN/acme/components"
     projects = [
         {"path": "components", "id": 1200, "tags": ["v1.0"],
-         "files": {"templates/gcp-base.yml": BASE, "templates/old/template.yml": OLD}},
+         "files": {"templates/gcp-base.yml": BASE, "templates/old/template.yml": OLD,
+                   "templates/keyed.yml": KEYED}},
+        {"path": "inside", "id": 1208, "files": {".gitlab-ci.yml": f"include:\n  - component: {here}/keyed@v1.0\n"
+                                                                   "run:\n  extends: .keyed-deploy\n"}},
         {"path": "comp", "id": 1201, "files": {".gitlab-ci.yml": ci(f"{here}/gcp-base@v1.0",
                                                                     "    inputs:\n      region: eu\n")}},
         {"path": "latest", "id": 1202, "files": {".gitlab-ci.yml": ci(f"{here}/gcp-base@~latest")}},
@@ -179,6 +186,31 @@ def test_a_reader_at_the_wrong_ref_or_project_is_caught(planned: tuple[Any, ...]
     assert right == BASE and wrong_ref != right
     with pytest.raises(gitlab.exceptions.GitlabGetError):
         gl.projects.get("acme/comp").files.raw(file_path=where.paths[0], ref="main")
+
+
+def test_key_use_inside_a_component_is_manual_with_the_reason(planned: tuple[Any, ...]) -> None:
+    """No merge request of this tool changes a released component (planner: @component files)."""
+    plan = planned[0]
+    assert not [a for a in plan.actions if a.id.startswith("merge_request:@component")]
+    reasons = " | ".join(m.reason for m in plan.manual if m.subject.startswith("file:@component:"))
+    assert "is a CI/CD component (include: component:)" in reasons, [m.subject for m in plan.manual]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,8}", fullmatch=True), min_size=1, max_size=4),
+       st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True),
+       st.from_regex(r"(v?[0-9]+\.[0-9]+\.[0-9]+|[0-9a-f]{40}|[a-z][a-z0-9/_-]{0,12})", fullmatch=True),
+       st.sampled_from(["gitlab.example.com", "127.0.0.1:8080"]))
+def test_locate_generated_addresses(groups: list[str], name: str, version: str, host: str) -> None:
+    """Every exact address on this host names (project = all but the last segment, name, version);
+    the same address on another host never resolves; a broken split (first `/` instead of the last)
+    would give another project."""
+    project = "/".join(groups)
+    where = locate(f"{host}/{project}/{name}@{version}", host)
+    assert where == ComponentFile(project, name, version)
+    assert isinstance(locate(f"other.example.org/{project}/{name}@{version}", host), str)
+    first_split = f"{project}/{name}".split("/", 1)
+    assert len(groups) == 1 or (first_split[0], first_split[1]) != (where.project, where.name)
 
 
 def test_the_emulators_lint_merges_a_component_include(planned: tuple[Any, ...]) -> None:
