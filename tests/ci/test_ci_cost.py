@@ -172,7 +172,7 @@ def test_the_growth_test_catches_a_quadratic_step(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(effective, "_ancestry", quadratic)
     with pytest.raises(AssertionError):
-        _grows_linearly("extends_chain", 100, 400, runs=1)
+        _grows_linearly("extends_chain", 100, 400, runs=2)  # cheaper of two: noise on a loaded machine
 
 
 def test_many_jobs_times_global_variables_is_refused_quickly() -> None:
