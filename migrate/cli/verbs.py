@@ -53,13 +53,15 @@ def requested_verb(argv: Sequence[str]) -> str | None:
     for token in tokens:
         if token in ("--config", "-c"):
             next(tokens, None)
-        elif token.startswith("--config=") or (token.startswith("-c") and len(token) > 2 and not token.startswith("--")):
-            continue
-        elif token == "--verbose" or re.fullmatch(r"-v+", token):
-            continue
-        else:
+        elif not _global_flag(token):
             return token if token in names else None
     return None
+
+
+def _global_flag(token: str) -> bool:
+    """`--config=FILE`, `-cFILE`, `--verbose` or `-v…`: a global option that takes no next word."""
+    attached_config = token.startswith("--config=") or (token.startswith("-c") and len(token) > 2)
+    return attached_config or token == "--verbose" or re.fullmatch(r"-v+", token) is not None
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

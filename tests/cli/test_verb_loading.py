@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -35,14 +36,14 @@ def test_every_verb_is_still_registered_when_none_is_named() -> None:
     assert only is not None and set(only) == {"ci"}
 
 
-def _imported_after(argv: list[str], tmp_path) -> set[str]:
-    code = ("import sys; from migrate.cli.verbs import main; main(%r); "
-            "print(' '.join(sorted(m for m in sys.modules if m.startswith('migrate.'))))") % (argv,)
+def _imported_after(argv: list[str], tmp_path: Path) -> set[str]:
+    code = (f"import sys; from migrate.cli.verbs import main; main({argv!r}); "
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('migrate.'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False)
     return set(out.stdout.split())
 
 
-def test_ci_analyze_does_not_load_the_other_stages(tmp_path) -> None:
+def test_ci_analyze_does_not_load_the_other_stages(tmp_path: Path) -> None:
     ci_file = tmp_path / "ci.yml"
     ci_file.write_text("job:\n  script: [echo hi]\n")
     loaded = _imported_after(["ci", "analyze", str(ci_file), "--format", "json"], tmp_path)
@@ -51,7 +52,7 @@ def test_ci_analyze_does_not_load_the_other_stages(tmp_path) -> None:
                          "migrate.cli.demo"}, sorted(loaded)
 
 
-def test_a_config_option_before_the_verb_still_parses(tmp_path) -> None:
+def test_a_config_option_before_the_verb_still_parses() -> None:
     args = build_parser(requested_verb(["-c", "x.yaml", "ci", "analyze", "f"])).parse_args(
         ["-c", "x.yaml", "ci", "analyze", "f"])
     assert args.verb == "ci" and args.config == "x.yaml"
