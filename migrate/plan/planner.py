@@ -1214,6 +1214,19 @@ def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consum
     accounts = checked["accounts"]
     if not pipelines:
         return None, checked
+    texts, errors = _pipeline_texts(pipelines, facts)
+    reasons = consumer_check.failures(
+        pipelines, texts, errors, target, new_text,
+        lambda c: consumer_check.expectation(names, derived.design.audience, mode, accounts.get(c, {})))
+    if reasons:
+        return "needs manual review: " + "; ".join(dict.fromkeys(reasons)), checked
+    return None, checked
+
+
+def _pipeline_texts(pipelines: Sequence[Any], facts: PlanFacts
+                    ) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str, str], str]]:
+    """The text of every file of these consumer pipelines as the plan read it, and why the others
+    could not be read ("not fetched" when the plan never asked)."""
     texts: dict[tuple[str, str, str], str] = {}
     errors: dict[tuple[str, str, str], str] = {}
     for pipeline in pipelines:
@@ -1223,12 +1236,7 @@ def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consum
                 texts[file.id] = found.content
             else:
                 errors[file.id] = found or "not fetched"
-    reasons = consumer_check.failures(
-        pipelines, texts, errors, target, new_text,
-        lambda c: consumer_check.expectation(names, derived.design.audience, mode, accounts.get(c, {})))
-    if reasons:
-        return "needs manual review: " + "; ".join(dict.fromkeys(reasons)), checked
-    return None, checked
+    return texts, errors
 
 
 def _consumer_changes(fproject: str, fpath: str, ref: str, old_text: str, new_text: str, names: Sequence[str],
@@ -1241,15 +1249,7 @@ def _consumer_changes(fproject: str, fpath: str, ref: str, old_text: str, new_te
     if consumer_check.token_mode(gitlab_version) != "id_tokens":
         return [], []
     pipelines = [consumer_check.ConsumerPipeline.from_data(p) for p in checked["pipelines"]]
-    texts: dict[tuple[str, str, str], str] = {}
-    errors: dict[tuple[str, str, str], str] = {}
-    for pipeline in pipelines:
-        for file in pipeline.files:
-            found = facts.files.get(file.id)
-            if isinstance(found, FileText):
-                texts[file.id] = found.content
-            else:
-                errors[file.id] = found or "not fetched"
+    texts, errors = _pipeline_texts(pipelines, facts)
     accounts = checked["accounts"]
     provider = derived.design.audience.removeprefix("https://iam.googleapis.com/")
     return consumer_changes.plan_changes(
