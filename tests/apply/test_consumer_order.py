@@ -31,6 +31,7 @@ from typing import Any
 import gitlab
 import pytest
 import yaml
+from helpers.sandbox_org import ONE_KEY_ACCOUNT, one_key_org
 
 from migrate.ci.emit import MARKER
 from migrate.cli.verbs import main
@@ -38,7 +39,7 @@ from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 
-SA = "deployer@acme-prod.iam.gserviceaccount.com"
+SA = ONE_KEY_ACCOUNT
 START = "2026-11-25T09:00:00Z"
 TEMPLATE = """.gcp-auth:
   image: google/cloud-sdk:467.0.0-slim
@@ -68,21 +69,7 @@ def consumer_mr(name: str) -> str:
 def org() -> Any:
     projects = [{"path": "templates", "id": 1001, "files": {"gcp.yml": TEMPLATE}}]
     projects += [{"path": name, "id": 1010 + i, "files": files} for i, (name, files) in enumerate(CONSUMERS.items())]
-    return parse_org({
-        "seed": 21,
-        "gitlab": {
-            "version": "17.5.0",
-            "users": [{"username": "migrator", "token": "t-migrator", "admin": True}],
-            "groups": [{"path": "acme", "id": 100, "projects": projects, "variables": [
-                {"key": "GCP_SA_KEY", "variable_type": "file", "sa_key": {"service_account": SA, "key": "k1"}}]}],
-        },
-        "google": {"admin_token": "g-admin", "projects": [
-            {"project_id": "acme-identity", "number": 499999999999,
-             "workload_identity_pools": [{"id": "gitlab", "state": "ACTIVE", "providers": []}]},
-            {"project_id": "acme-prod", "number": 411111111111, "service_accounts": [
-                {"email": SA, "keys": [{"label": "k1", "created": "2024-03-01T10:00:00Z",
-                                        "last_authenticated": "2026-11-20T07:00:00Z"}]}]}]},
-    }, "template consumers org")
+    return parse_org(one_key_org(projects, 21, key={"last_authenticated": "2026-11-20T07:00:00Z"}), "template consumers org")
 
 
 @dataclasses.dataclass

@@ -20,6 +20,7 @@ from typing import Any
 import gitlab
 import pytest
 import yaml
+from helpers.sandbox_org import ONE_KEY_ACCOUNT, one_key_org
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 
-SA = "deployer@acme-prod.iam.gserviceaccount.com"
+SA = ONE_KEY_ACCOUNT
 BASE = ("spec:\n  inputs:\n    region:\n---\n"
         ".deploy-base:\n  image: google/cloud-sdk:467.0.0-slim\n  variables:\n    REGION: $[[ inputs.region ]]\n")
 KEYED = (".keyed-deploy:\n  image: google/cloud-sdk:467.0.0-slim\n  script:\n"
@@ -61,20 +62,7 @@ def org() -> Any:
         {"path": "noinput", "id": 1207, "files": {".gitlab-ci.yml": ci(f"{here}/gcp-base@v1.0")}},
         {"path": "nosuch", "id": 1206, "files": {".gitlab-ci.yml": ci(f"{here}/nosuch@v1.0")}},
     ]
-    return parse_org({
-        "seed": 17,
-        "gitlab": {
-            "version": "17.5.0",
-            "users": [{"username": "migrator", "token": "t-migrator", "admin": True}],
-            "groups": [{"path": "acme", "id": 100, "projects": projects, "variables": [
-                {"key": "GCP_SA_KEY", "variable_type": "file", "sa_key": {"service_account": SA, "key": "k1"}}]}],
-        },
-        "google": {"admin_token": "g-admin", "projects": [
-            {"project_id": "acme-identity", "number": 499999999999,
-             "workload_identity_pools": [{"id": "gitlab", "state": "ACTIVE", "providers": []}]},
-            {"project_id": "acme-prod", "number": 411111111111, "service_accounts": [
-                {"email": SA, "keys": [{"label": "k1", "created": "2024-03-01T10:00:00Z"}]}]}]},
-    }, "component org")
+    return parse_org(one_key_org(projects, 17), "component org")
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 import yaml
+from helpers.sandbox_org import ONE_KEY_ACCOUNT, one_key_org
 
 from migrate.cli.verbs import main
 from migrate.plan import plan_io
@@ -41,7 +42,7 @@ from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 
-SA = "deployer@acme-prod.iam.gserviceaccount.com"
+SA = ONE_KEY_ACCOUNT
 TEMPLATE = """.gcp-auth:
   image: google/cloud-sdk:467.0.0-slim
   before_script:
@@ -89,20 +90,7 @@ def org() -> Any:
     projects = [{"path": "templates", "id": 1001, "files": TEMPLATES},
                 {"path": "lib", "id": 1002, "files": {"lib.yml": LIB}}]
     projects += [{"path": name, "id": 1010 + i, "files": files} for i, (name, files) in enumerate(CASES.items())]
-    return parse_org({
-        "seed": 15,
-        "gitlab": {
-            "version": "17.5.0",
-            "users": [{"username": "migrator", "token": "t-migrator", "admin": True}],
-            "groups": [{"path": "acme", "id": 100, "projects": projects, "variables": [
-                {"key": "GCP_SA_KEY", "variable_type": "file", "sa_key": {"service_account": SA, "key": "k1"}}]}],
-        },
-        "google": {"admin_token": "g-admin", "projects": [
-            {"project_id": "acme-identity", "number": 499999999999,
-             "workload_identity_pools": [{"id": "gitlab", "state": "ACTIVE", "providers": []}]},
-            {"project_id": "acme-prod", "number": 411111111111, "service_accounts": [
-                {"email": SA, "keys": [{"label": "k1", "created": "2024-03-01T10:00:00Z"}]}]}]},
-    }, "consumers org")
+    return parse_org(one_key_org(projects, 15), "consumers org")
 
 
 @pytest.fixture(scope="module")

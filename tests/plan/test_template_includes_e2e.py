@@ -23,13 +23,14 @@ from typing import Any
 import gitlab
 import pytest
 import yaml
+from helpers.sandbox_org import ONE_KEY_ACCOUNT, one_key_org
 
 from migrate.cli.verbs import main
 from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 
-SA = "deployer@acme-prod.iam.gserviceaccount.com"
+SA = ONE_KEY_ACCOUNT
 TEMPLATES = {"Acme/Base": ".deploy-base:\n  image: google/cloud-sdk:467.0.0-slim\n  variables: {REGION: eu}\n",
              "Acme/Old": ".deploy-base:\n  image: google/cloud-sdk:300.0.0\n"}
 
@@ -45,21 +46,7 @@ def org() -> Any:
     projects = [{"path": "tmpl", "id": 1101, "files": {".gitlab-ci.yml": ci("Acme/Base")}},
                 {"path": "old", "id": 1102, "files": {".gitlab-ci.yml": ci("Acme/Old")}},
                 {"path": "missing", "id": 1103, "files": {".gitlab-ci.yml": ci("Acme/Missing")}}]
-    return parse_org({
-        "seed": 16,
-        "gitlab": {
-            "version": "17.5.0",
-            "ci_templates": TEMPLATES,
-            "users": [{"username": "migrator", "token": "t-migrator", "admin": True}],
-            "groups": [{"path": "acme", "id": 100, "projects": projects, "variables": [
-                {"key": "GCP_SA_KEY", "variable_type": "file", "sa_key": {"service_account": SA, "key": "k1"}}]}],
-        },
-        "google": {"admin_token": "g-admin", "projects": [
-            {"project_id": "acme-identity", "number": 499999999999,
-             "workload_identity_pools": [{"id": "gitlab", "state": "ACTIVE", "providers": []}]},
-            {"project_id": "acme-prod", "number": 411111111111, "service_accounts": [
-                {"email": SA, "keys": [{"label": "k1", "created": "2024-03-01T10:00:00Z"}]}]}]},
-    }, "template org")
+    return parse_org(one_key_org(projects, 16, ci_templates=TEMPLATES), "template org")
 
 
 @pytest.fixture(scope="module")
