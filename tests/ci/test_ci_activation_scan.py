@@ -8,7 +8,7 @@ import importlib
 import random
 
 import pytest
-from test_ci_cost import GROWTH, _grows_linearly
+from helpers.ci_growth import GROWTH, grows_linearly
 
 from migrate.ci.detect import Document, Step, build, enter, resolve
 from migrate.ci.yamlnodes import compose
@@ -83,9 +83,9 @@ def test_the_per_write_scan_is_caught_by_the_growth_test(monkeypatch: pytest.Mon
     """The linear-growth test of tests/ci/test_ci_cost.py fails with the former (quadratic) scan."""
     monkeypatch.setattr(rw, "_gcloud_eligible", per_write_scan)
     with pytest.raises(AssertionError):
-        _grows_linearly("key_reads", 400, 1600, runs=1)
+        grows_linearly("key_reads", 400, 1600, runs=1)
 
 
 def test_key_reads_grow_linearly() -> None:
     assert "key_reads" in GROWTH
-    _grows_linearly("key_reads", 400, 1600)
+    grows_linearly("key_reads", 400, 1600)

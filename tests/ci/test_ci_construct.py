@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 from helpers.ci import dedent
-from test_ci_cost import GROWTH
-from test_ci_rewrite_patterns import CASES
+from helpers.ci_growth import GROWTH
+from helpers.ci_rewrite_cases import CASES
 
 from migrate.ci import yamlnodes
 from migrate.ci.yamlnodes import Located, PositionLoader, Reference, compose, construct_nodes

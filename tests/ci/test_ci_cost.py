@@ -4,21 +4,14 @@ in ≤ 2 s of CPU on one core, and the linear merge-request diff equals difflib'
 from __future__ import annotations
 
 import difflib
-import importlib.util
-import pathlib
 import time
 
 import pytest
 from helpers.ci import dedent, run
-from test_ci_rewrite_patterns import CASES
+from helpers.ci_growth import GROWTH, grows_linearly, worst
+from helpers.ci_rewrite_cases import CASES
 
 from migrate.ci import analyze
-
-BENCH = pathlib.Path(__file__).resolve().parents[2] / "benchmarks" / "ci_worst_case.py"
-spec = importlib.util.spec_from_file_location("ci_worst_case", BENCH)
-assert spec is not None and spec.loader is not None
-worst = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(worst)
 
 
 def apply(before: str, diff: str) -> str:
@@ -109,53 +102,14 @@ def test_too_many_jobs_is_refused_quickly() -> None:
     assert time.process_time() - start < 1.0
 
 
-def _cost(text: str) -> float:
-    start = time.process_time()
-    analyze(text)
-    result = worst.rewrite(text, worst.OPTIONS)
-    assert result.status in ("rewritten", "manual"), result.reasons
-    return time.process_time() - start
-
-
-GROWTH = {
-    # many jobs each extending the end of an 11-deep extends chain (the old walker re-walked the
-    # chain for every lookup: quadratic in jobs × depth × keywords)
-    "extends_chain": lambda n: ".t0:\n  before_script:\n" + worst.AUTH_LINES + "".join(
-        f".t{i}:\n  extends: .t{i - 1}\n  variables:\n    V{i}: v\n" for i in range(1, 11)) + "".join(
-        f"j{i}:\n  extends: .t10\n  script:\n    - make {i}\n" for i in range(n)),
-    # jobs that each inherit 300 global variables: the work per inherited variable stays constant
-    # (the variables of a job are GitLab's jobs × globals, bounded by detect.MAX_VARIABLE_BINDINGS)
-    "global_variables": lambda n: "variables:\n" + "".join(f"  V{i}: v{i}\n" for i in range(300)) + "".join(
-        f"j{i}:\n  script:\n" + worst.AUTH_LINES for i in range(n)),
-    # wide !reference fan-out (each reference resolved once per path, not once per use)
-    "reference_fanout": lambda n: ".auth:\n  script:\n" + worst.AUTH_LINES + "".join(
-        f".s{t}:\n  script: [echo {t}]\n" for t in range(20)) + "".join(
-        f"j{i}:\n  script:\n    - !reference [.auth, script]\n" + "".join(
-            f"    - !reference [.s{t}, script]\n" for t in range(i % 20)) for i in range(n)),
-    # one long script whose lines read the key in many forms: each key write once waited for its
-    # activation by scanning to the end of the job (quadratic: 108 s at 1 MiB)
-    "key_reads": lambda n: "deploy:\n  script:\n" + worst.AUTH_LINES + "".join(
-        f"    - {worst.READS[i % len(worst.READS)]} # {i}\n" for i in range(n)),
-    # an anchor aliased into every job
-    "anchors": lambda n: ".auth: &auth\n" + "".join(f"  - {c}\n" for c in worst.AUTH) + "".join(
-        f"j{i}:\n  script:\n    - *auth\n    - make {i}\n" for i in range(n)),
-}
-
-
 @pytest.mark.parametrize("case", sorted(GROWTH))
-def test_cost_grows_linearly(case: str) -> None:
+def test_costgrows_linearly(case: str) -> None:
     """Default suite, no absolute timings: four times the jobs (or variables) cost about four times as
     much. A quadratic step (the per-job walks, copies and re-parses removed for issue 15) costs
     sixteen times; the bound is 8x (+0.1 s for noise on a loaded machine), and each size is measured
     twice, keeping the cheaper run."""
     small = {"reference_fanout": 40, "global_variables": 40}.get(case, 60)
-    _grows_linearly(case, small, 4 * small)
-
-
-def _grows_linearly(case: str, small: int, large: int, runs: int = 2) -> None:
-    _cost(GROWTH[case](2))  # one-time costs (the schema, caches) are not part of either size
-    costs = [min(_cost(GROWTH[case](n)) for _ in range(runs)) for n in (small, large)]
-    assert costs[1] <= 8 * costs[0] + 0.1, (case, costs)
+    grows_linearly(case, small, 4 * small)
 
 
 def test_the_growth_test_catches_a_quadratic_step(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -172,7 +126,7 @@ def test_the_growth_test_catches_a_quadratic_step(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(effective, "_ancestry", quadratic)
     with pytest.raises(AssertionError):
-        _grows_linearly("extends_chain", 100, 400, runs=2)  # cheaper of two: noise on a loaded machine
+        grows_linearly("extends_chain", 100, 400, runs=2)  # cheaper of two: noise on a loaded machine
 
 
 def test_many_jobs_times_global_variables_is_refused_quickly() -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from helpers.ci import CREATE, dedent, run
+from helpers.ci_oracle import oracle
+from helpers.ci_rewrite_cases import FILE_VAR, expected
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_ci_properties import oracle
-from test_ci_rewrite_patterns import FILE_VAR, expected
 
 from migrate.ci import effective
 from migrate.ci.flowjobs import block_style

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 from helpers.ci import CREATE, dedent, run
-from test_ci_properties import oracle
-from test_ci_rewrite_patterns import expected
+from helpers.ci_oracle import oracle
+from helpers.ci_rewrite_cases import expected
 
 TOKEN = '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.jwt"'
 CONFIG = '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.json"'

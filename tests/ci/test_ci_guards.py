@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from helpers.ci import dedent, run
-from test_ci_properties import oracle
+from helpers.ci_oracle import oracle
 
 from migrate.ci.guards import guarded
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from helpers.ci import dedent
-from test_ci_cost import GROWTH, worst
-from test_ci_rewrite_patterns import CASES
+from helpers.ci_growth import GROWTH, worst
+from helpers.ci_rewrite_cases import CASES
 
 from migrate.ci import analyze, effective
 

@@ -8,7 +8,7 @@ import itertools
 
 import pytest
 from helpers.ci import CREATE, dedent, run
-from test_ci_rewrite_patterns import expected
+from helpers.ci_rewrite_cases import expected
 
 TOKEN = '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}_gcp-key.json.jwt"'
 

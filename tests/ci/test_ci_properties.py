@@ -5,6 +5,7 @@ with a reason."""
 from __future__ import annotations
 
 from helpers.ci import run
+from helpers.ci_oracle import oracle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,17 +101,6 @@ def test_mutated_files(jobs: list[dict[str, object]], where: int, junk: str) -> 
 
 
 # -- the effective-job oracle: every rewrite keeps every job working; broken rewrites are caught ----
-
-def oracle(before: str, after: str) -> list[str]:
-    """The independent comparison (migrate.ci.acceptance, written apart from the rewriter)."""
-    from helpers.ci import AUD, SA
-
-    from migrate.ci import acceptance, effective
-
-    keys = frozenset(analyze(before).key_variables)
-    expect = acceptance.Expectation(keys, AUD, "id_tokens", lambda job, var: SA)
-    return acceptance.compare(effective.resolve_text(before), effective.resolve_text(after), expect)
-
 
 def breakages(text: str) -> list[str]:
     """Deliberately broken variants of a good rewrite: token dropped, account swapped, a command lost."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from helpers.ci import dedent, run
-from test_ci_rewrite_patterns import CASES
+from helpers.ci_rewrite_cases import CASES
 
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED
 
