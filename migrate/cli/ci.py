@@ -20,10 +20,9 @@ from typing import Any
 
 from migrate.ci import RewriteOptions, analyze, rewrite
 from migrate.ci.limits import InputRefused, check_bytes
-from migrate.cli.common import new_parser
 from migrate.cli.output import STDOUT, print_envelope
+from migrate.cli.verbs import new_parser
 from migrate.core.errors import EXIT_OK, UsageError
-from migrate.core.textsafe import tabulate
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -84,6 +83,8 @@ def run_analyze(args: argparse.Namespace) -> int:
                                                       "findings": sum(len(f["findings"]) for f in files)},
                               files, [{"subject": f["path"], "reason": p} for f in files for p in f["problems"]],
                               extra={"files": files})
+    from migrate.core.textsafe import tabulate  # here: the table's library is not needed for json
+
     for entry in files:
         print(f"{entry['path']}: {len(entry['findings'])} finding(s)")
         rows = [(f["line"] if f["line"] == f["end_line"] else f"{f['line']}-{f['end_line']}", f["kind"],

@@ -7,21 +7,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from migrate.cli.verbs import new_parser as new_parser  # re-exported: defined with the global options it adds
 from migrate.core.config import Config, load_config
 from migrate.core.errors import UsageError
 from migrate.core.model import Inventory, Plan
 from migrate.core.state import State
 
 DEFAULT_CONFIG = "wif-migrate.yaml"
-
-
-def new_parser(sub: Any, verb: str, help_text: str) -> argparse.ArgumentParser:
-    """A verb parser that also accepts the global options after the verb."""
-    from migrate.cli.verbs import add_common
-
-    parser: argparse.ArgumentParser = sub.add_parser(verb, help=help_text, description=help_text)
-    add_common(parser, suppress=True)
-    return parser
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

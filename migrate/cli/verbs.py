@@ -20,6 +20,7 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from migrate import __version__
 from migrate.core.errors import EXIT_INTERNAL, EXIT_USAGE, WifMigrateError
@@ -92,6 +93,14 @@ def add_common(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
                         help="more logging on stderr (-v info, -vv debug)")
     parser.add_argument("--config", "-c", default=default, metavar="FILE",
                         help="configuration file (default: wif-migrate.yaml if present)")
+
+
+def new_parser(sub: Any, verb: str, help_text: str) -> argparse.ArgumentParser:
+    """A verb parser that also accepts the global options after the verb (here, not in
+    `cli.common`: a verb that needs no configuration or state, `ci`, imports neither)."""
+    parser: argparse.ArgumentParser = sub.add_parser(verb, help=help_text, description=help_text)
+    add_common(parser, suppress=True)
+    return parser
 
 
 def setup_logging(verbosity: int) -> None:
