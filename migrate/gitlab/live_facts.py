@@ -100,10 +100,11 @@ class GitLabLiveFacts:
     def group_projects(self, group_id: int) -> dict[int, int]:
         """Project id → namespace id of every project under the group, subgroups included
         (`GET /groups/:id/projects?include_subgroups=true`, paginated): one request per 100
-        projects instead of one per project. A project not listed (moved out, deleted, not
+        projects instead of one per project (`per_page` given: `http_list` does not take the
+        client's `per_page=100`, and GitLab's default page is 20). A project not listed (moved out, deleted, not
         visible) is read by id."""
         rows = _read_or_none(f"list the projects of group {group_id}", lambda: self._gl().http_list(
-            f"/groups/{int(group_id)}/projects", query_data={"include_subgroups": True, "with_shared": False},
+            f"/groups/{int(group_id)}/projects", query_data={"include_subgroups": True, "with_shared": False, "per_page": 100},
             get_all=True))
         out: dict[int, int] = {}
         for row in rows or ():

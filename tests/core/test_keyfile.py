@@ -157,3 +157,59 @@ def test_each_key_is_loaded_once_and_the_cache_holds_no_key_material(issued: Iss
     body = pem.split("-----")[2].strip().splitlines()[1]
     for k, v in keyfile._FINGERPRINTS.items():
         assert body.encode() not in k and body not in v and len(k) == 32
+
+
+def test_threads_meeting_a_new_key_at_once_load_it_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan and apply's live checks read variables in 16 threads: the first threads to meet a
+    key all missed the cache together and each loaded it (16 × 20 keys, ~5 s CPU at 2,000 projects,
+    issue 18). One load per key now, and every thread gets the same answer. The check is shown to
+    catch the herd: with the per-key lock taken away, the same run loads the key more than once."""
+    import threading
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+
+    import migrate.core.keyfile as keyfile
+
+    pems = [KeyStore(seed=11).issue(f"sa{i}@acme-prod.iam.gserviceaccount.com", f"k{i}").private_pem
+            for i in range(3)]
+    real = serialization.load_pem_private_key
+    loads: list[int] = []
+
+    def slow(*args: object, **kwargs: object) -> object:
+        loads.append(1)
+        time.sleep(0.05)  # a slow load widens the window the herd runs into
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    def herd() -> list[str]:
+        loads.clear()
+        monkeypatch.setattr(keyfile, "_FINGERPRINTS", {})
+        answers: list[str] = []
+        start = threading.Barrier(12)
+
+        def one(pem: str) -> None:
+            start.wait()
+            answers.append(public_key_sha256(pem))
+
+        threads = [threading.Thread(target=one, args=(pems[i % 3],)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return answers
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", slow)
+    answers = herd()
+    assert len(loads) == 3 and len(set(answers)) == 3 and "" not in answers
+
+    class NoLock:  # the broken variant: every thread "holds" the key's lock at once
+        def __enter__(self) -> None:
+            return None
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(keyfile, "_FINGERPRINT_LOCKS", type("Locks", (dict,), {
+        "setdefault": lambda self, key, default: NoLock()})())
+    herd()
+    assert len(loads) > 3
