@@ -202,7 +202,7 @@ def test_a_shared_read_is_served_once(planned: tuple[Sandbox, Path, Plan]) -> No
     sb, tmp, plan = planned
     reads = SharedReads()
     mr = next(a for a in plan.actions if a.kind == "merge_request")
-    project, path, ref = mr.params["project"], mr.params["file_path"], mr.params["ref"]
+    project, path, ref = mr.params.project, mr.params.file_path, mr.params.ref
     reads.put(project, path, ref, FileState(path, ref, "b0", "c0", "c0", "stale copy"))
     backend = GitLabMergeRequests(_clients(tmp), reads)
     first = backend.file(project, path, ref)

@@ -20,7 +20,15 @@ from typing import Any
 from migrate.apply.merge_request_content import content_equal
 from migrate.apply.ports import LiveGitLab
 from migrate.core.errors import WifMigrateError
-from migrate.core.model import BindingParams, KeyVariable, Plan, ScopeRow, from_dict, params_as
+from migrate.core.model import (
+    BindingParams,
+    KeyVariable,
+    MergeRequestParams,
+    Plan,
+    ScopeRow,
+    from_dict,
+    params_as,
+)
 from migrate.retire.ports import VariableHolding
 
 Detector = Callable[[str, str, frozenset[str]], set[str | None]]  # text, path, key names → keyed variables
@@ -107,12 +115,10 @@ def _planned_contents(plan: Plan) -> dict[tuple[str, str, str], str]:
     """(project, path, ref) → the content this plan's merge requests write into that file."""
     out: dict[tuple[str, str, str], str] = {}
     for action in plan.actions:
-        if action.kind != "merge_request":
-            continue
         p = action.params
-        for f in p.get("files") or [p]:
-            if isinstance(f, Mapping) and f.get("file_path") and isinstance(f.get("new_content"), str):
-                out[(str(p.get("project")), str(f["file_path"]), str(p.get("ref") or ""))] = f["new_content"]
+        if isinstance(p, MergeRequestParams):
+            for f in p.changes:
+                out[(p.project, f.file_path, p.ref)] = f.new_content
     return out
 
 

@@ -24,10 +24,18 @@ from typing import Any
 from migrate.apply.context import ActionExecutor, ApplyContext, ExecutorFactory
 from migrate.apply.ensure import _show
 from migrate.apply.executors import EXECUTORS, KEY_KINDS
-from migrate.apply.merge_request_content import MRParamsError
 from migrate.core.config import Config
 from migrate.core.errors import InternalError, WifMigrateError
-from migrate.core.model import Action, ActionResult, BindingParams, EnsureParams, Inventory, Plan, params_as
+from migrate.core.model import (
+    Action,
+    ActionResult,
+    BindingParams,
+    EnsureParams,
+    Inventory,
+    MergeRequestParams,
+    Plan,
+    params_as,
+)
 from migrate.plan.federation_design import ROLE
 from migrate.plan.planner import PROVIDER_FIELDS, derive, field_value, impersonation_report, inputs_digest
 
@@ -37,7 +45,7 @@ STAGE = "apply"
 # The failures an executor may raise for one item: the adapters' typed errors (GitLabError,
 # GoogleError, … converted at their boundary) and a malformed merge-request action. Anything else
 # is a bug and propagates to the CLI (exit 3).
-ITEM_ERRORS: tuple[type[Exception], ...] = (WifMigrateError, MRParamsError)
+ITEM_ERRORS: tuple[type[Exception], ...] = (WifMigrateError,)
 GOOGLE_KINDS = ("ensure_pool", "ensure_provider", "ensure_binding")
 
 
@@ -87,7 +95,6 @@ def _consumer_check_refusals(plan: Plan, inventory: Inventory, inputs: Mapping[s
     """Merge-request actions whose consumer check (the pipelines that read the file and what their
     jobs receive, `params.consumer_check`) is not what the planner computes now from the journaled
     inventory: apply reruns that check live, so dropping a pipeline from it would skip it."""
-    import json
 
     from migrate.plan.planner import consumer_check_inputs, derive
 
@@ -99,14 +106,14 @@ def _consumer_check_refusals(plan: Plan, inventory: Inventory, inputs: Mapping[s
         consumers_of.setdefault((u.file_project, u.file_path, u.ref), set()).update(u.consumers)
     out: dict[str, str] = {}
     for a in plan.actions:
-        if a.kind != "merge_request" or "consumer_check" not in a.params:
+        if not isinstance(a.params, MergeRequestParams) or a.params.consumer_check is None:
             continue
         p = a.params
-        target = (str(p.get("project")), str(p.get("file_path")), str(p.get("ref")))
+        target = (p.project, p.file_path, p.ref)
         consumers = sorted(consumers_of.get(target, ()))
-        names = list((p.get("rewrite_options") or {}).get("key_variables") or ())
+        names = list(p.rewrite_options.key_variables or ())
         expected = consumer_check_inputs(*target, consumers, names, projects, derived, var_key, inventory.gitlab_version)
-        if json.dumps(expected, sort_keys=True) != json.dumps(p.get("consumer_check"), sort_keys=True):
+        if expected != p.consumer_check:
             out[a.id] = ("the merge request's consumer check (the pipelines that read the file and what their jobs "
                          "receive) differs from what the journaled scan gives now: the plan was edited; re-run "
                          "`wif-migrate plan`")

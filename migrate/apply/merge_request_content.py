@@ -16,150 +16,13 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from migrate.core.model import Action, BindingParams, Plan, params_as, to_dict
+from migrate.core.model import Action, BindingParams, MergeRequestParams, Plan, RetiredKey, params_as, to_dict
 
 MARKER_RE = re.compile(r"<!--\s*wif-migrate:action=(?P<action>\S+)\s+plan=(?P<plan>\S+)\s*-->")
 _BRANCH_BAD = re.compile(r"[^A-Za-z0-9._/-]+")
-
-
-class MRParamsError(ValueError):
-    """A merge_request action lacks what an MR needs (a malformed or hand-edited plan)."""
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """One file the MR commit writes: the planned new content and what it was planned against."""
-
-    path: str
-    new_content: str
-    base_blob_id: str | None = None
-    base_commit_id: str | None = None
-    diff: str = ""
-    jobs: tuple[str, ...] = ()
-    action: str = "update"  # GitLab commit action: update | create
-
-
-@dataclass(frozen=True)
-class RetiredKey:
-    """A key the MR makes unnecessary: identity only (service account + key id) and where it sat."""
-
-    service_account: str
-    key_id: str
-    variables: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class MRParams:
-    """The `params` of a `merge_request` action, typed. See docs/plan.md for the file format."""
-
-    project: str
-    target_branch: str
-    files: tuple[FileChange, ...]
-    keys: tuple[RetiredKey, ...] = ()
-    binding: Mapping[str, Any] = field(default_factory=dict)
-    consumers: tuple[str, ...] = ()
-    rewrite_options: Mapping[str, Any] = field(default_factory=dict)
-    provider: str = ""
-    project_id: int | None = None
-    # consumer project → the effective jobs (as GitLab resolves them) that receive a key and run
-    # the changed lines (migrate.plan.receipts): what verify must see authenticate after the merge.
-    effective_jobs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    # the pipelines that read the file and what their jobs receive (migrate.plan.consumer_check): apply
-    # re-reads those files live and reruns the check on the rewrite it recomputes
-    consumer_check: Mapping[str, Any] = field(default_factory=dict)
-    # a template's MR: the consumer MR actions that must be *merged* before it is opened
-    after_merged: tuple[str, ...] = ()
-    # a consumer's MR (issue 21): the template action it prepares, the token variable, the jobs per
-    # file and the files each file's own check resolves it with (migrate.plan.consumer_changes)
-    consumer_tokens: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def jobs(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for f in self.files:
-            for j in f.jobs:
-                seen.setdefault(j, None)
-        return tuple(seen)
-
-
-def _strs(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value)
-
-
-def _file(data: Mapping[str, Any], fallback: Mapping[str, Any]) -> FileChange:
-    path = data.get("file_path") or data.get("path")
-    content = data.get("new_content", data.get("content"))
-    if not path or content is None:
-        raise MRParamsError("a file change needs file_path and new_content")
-    return FileChange(
-        path=str(path),
-        new_content=str(content),
-        base_blob_id=data.get("base_blob_id") or data.get("blob_id"),
-        base_commit_id=data.get("base_commit_id") or data.get("commit_id")
-        or fallback.get("base_commit_id"),
-        diff=str(data.get("diff") or ""),
-        jobs=_strs(data.get("jobs")),
-        action=str(data.get("action") or "update"),
-    )
-
-
-def _key(data: Any) -> RetiredKey:
-    if isinstance(data, str):  # "sa@p.iam.gserviceaccount.com#<key id>" (KeyIdentity.label form)
-        sa, _, kid = data.partition("#")
-        return RetiredKey(sa, kid)
-    return RetiredKey(
-        service_account=str(data.get("service_account", "")),
-        key_id=str(data.get("key_id", "")),
-        variables=_strs(data.get("variables") or data.get("variable")),
-    )
-
-
-def parse_params(action: Action) -> MRParams:
-    """Read a merge_request action's params; `MRParamsError` names what is missing.
-
-    Accepts one file (`file_path`, `new_content`, `base_blob_id`, `base_commit_id`, `diff`, `jobs`
-    at the top level) or several (`files: [{...}, ...]`), so one commit can carry every file.
-    """
-    p = action.params
-    project = p.get("project") or p.get("file_project")
-    if not project:
-        raise MRParamsError(f"action {action.id}: params.project is missing")
-    target = p.get("ref") or p.get("target_branch") or p.get("default_branch")
-    if not target:
-        raise MRParamsError(f"action {action.id}: params.ref (the target branch) is missing")
-    raw_files = p.get("files") or [p]
-    try:
-        files = tuple(_file(f, p) for f in raw_files)
-    except MRParamsError as exc:
-        raise MRParamsError(f"action {action.id}: {exc}") from None
-    binding = p.get("binding") or {}
-    bindings = p.get("bindings")
-    if not binding and bindings:
-        binding = {"bindings": list(bindings)}
-    return MRParams(
-        project=str(project),
-        target_branch=str(target),
-        files=files,
-        keys=tuple(_key(k) for k in (p.get("keys") or p.get("retires") or ())),
-        binding=dict(binding),
-        consumers=_strs(p.get("consumers")),
-        rewrite_options=dict(p.get("rewrite_options") or p.get("options")
-                             or {"audience": p.get("audience") or "",
-                                 "service_accounts": dict(p.get("service_accounts") or {})}),
-        provider=str(p.get("provider") or ""),
-        project_id=p.get("project_id"),
-        effective_jobs={str(c): _strs(j) for c, j in (p.get("effective_jobs") or {}).items()},
-        consumer_check=dict(p.get("consumer_check") or {}),
-        after_merged=_strs(p.get("after_merged")),
-        consumer_tokens=dict(p.get("consumer_tokens") or {}),
-    )
 
 
 # --- names -----------------------------------------------------------------------------------
@@ -222,12 +85,12 @@ def _key_short(k: RetiredKey) -> str:
     return f"{k.service_account} (key {k.key_id[:12]})" if k.key_id else k.service_account
 
 
-def render_title(params: MRParams) -> str:
+def render_title(params: MergeRequestParams) -> str:
     """Under 72 characters: what, and the file (shortened from the left when long). The accounts,
     keys and jobs are in the description."""
     base = "CI: ID token for Workload Identity Federation" if params.consumer_tokens else \
         "CI: Workload Identity Federation for Google Cloud"
-    paths = ", ".join(f.path for f in params.files)
+    paths = ", ".join(f.file_path for f in params.changes)
     room = TITLE_MAX - len(base) - len(" ()") - 1
     if not paths or room < 8:
         return base
@@ -236,11 +99,11 @@ def render_title(params: MRParams) -> str:
     return f"{base} ({paths})"
 
 
-def render_commit_message(params: MRParams, action_id: str) -> str:
+def render_commit_message(params: MergeRequestParams, action_id: str) -> str:
     lines = ["ci: replace service-account key authentication with Workload Identity Federation", ""]
-    for f in params.files:
+    for f in params.changes:
         jobs = f" (jobs: {', '.join(f.jobs)})" if f.jobs else ""
-        lines.append(f"- {f.path}{jobs}")
+        lines.append(f"- {f.file_path}{jobs}")
     for k in params.keys:
         lines.append(f"Retires key {k.key_id} of {k.service_account}.")
     lines += ["", f"wif-migrate action: {action_id}"]
@@ -265,16 +128,16 @@ def binding_lines(bindings: Sequence[BindingParams]) -> list[str]:
     return out
 
 
-def binding_params(plan: Plan | None, params: MRParams,
+def binding_params(plan: Plan | None, params: MergeRequestParams,
                    by_id: Mapping[str, Action] | None = None) -> list[BindingParams]:
     """The ensure_binding actions this MR depends on (by the ids in params.binding), as params.
     `by_id`: the plan's actions by id, when the caller indexed them once for many MRs."""
-    refs = params.binding.get("bindings") or []
+    refs = params.binding.bindings
     if plan is None:
         return []
     if by_id is None:
         by_id = {a.id: a for a in plan.actions}
-    return [params_as(by_id[r], BindingParams) for r in refs if isinstance(r, str) and r in by_id]
+    return [params_as(by_id[r], BindingParams) for r in refs if r in by_id]
 
 
 def short_id(key_id: str) -> str:
@@ -282,11 +145,11 @@ def short_id(key_id: str) -> str:
     return key_id[:8] or "KEY_ID"
 
 
-def render_consumer_description(params: MRParams, action: Action, digest: str) -> str:
+def render_consumer_description(params: MergeRequestParams, action: Action, digest: str) -> str:
     """A consumer's MR: it only declares the ID token the shared template's copied steps will read."""
     tokens = params.consumer_tokens
-    template = str(tokens.get("template_action") or "").removeprefix("merge_request:")
-    token = str(tokens.get("token_var") or "GCP_ID_TOKEN")
+    template = tokens.template_action.removeprefix("merge_request:") if tokens else ""
+    token = (tokens.token_var if tokens else "") or "GCP_ID_TOKEN"
     out = [
         "## Declare the ID token a shared template's sign-in will read",
         "",
@@ -300,8 +163,8 @@ def render_consumer_description(params: MRParams, action: Action, digest: str) -
         "### What changes",
         "",
     ]
-    for f in params.files:
-        out.append(f"- `{f.path}` (jobs: {', '.join(f'`{j}`' for j in f.jobs)}): an `id_tokens` entry `{token}` "
+    for f in params.changes:
+        out.append(f"- `{f.file_path}` (jobs: {', '.join(f'`{j}`' for j in f.jobs)}): an `id_tokens` entry `{token}` "
                    "with the provider audience. Every other line is unchanged.")
     out += ["", "### Order", "",
             "Merge this first: alone, the token is unused and the jobs keep working as before. The template's "
@@ -312,14 +175,14 @@ def render_consumer_description(params: MRParams, action: Action, digest: str) -
     return "\n".join(out) + "\n"
 
 
-def render_description(params: MRParams, action: Action, digest: str,
+def render_description(params: MergeRequestParams, action: Action, digest: str,
                        bindings: Sequence[BindingParams] = (), lines: Sequence[str] | None = None) -> str:
     """The MR description: what, why, keys retired, binding, verify, roll back, hidden marker.
     `lines`: `binding_lines(bindings)` when the caller computed it already (one binding
     is shared by hundreds of MRs, and lists every project it admits)."""
     if params.consumer_tokens:
         return render_consumer_description(params, action, digest)
-    jobs = ", ".join(f"`{j}`" for j in params.jobs) or "the jobs that use the key"
+    jobs = ", ".join(f"`{j}`" for j in params.file_jobs) or "the jobs that use the key"
     out = [
         "## Authenticate to Google Cloud with Workload Identity Federation",
         "",
@@ -340,9 +203,9 @@ def render_description(params: MRParams, action: Action, digest: str,
         "### What changes",
         "",
     ]
-    for f in params.files:
+    for f in params.changes:
         job_text = f" (jobs: {', '.join(f'`{j}`' for j in f.jobs)})" if f.jobs else ""
-        out.append(f"- `{f.path}`{job_text}: the key activation is replaced by `id_tokens` and a "
+        out.append(f"- `{f.file_path}`{job_text}: the key activation is replaced by `id_tokens` and a "
                    "credential configuration (`gcloud auth login --cred-file` / "
                    "`GOOGLE_APPLICATION_CREDENTIALS`). Every other line is unchanged.")
     if params.after_merged:
@@ -370,7 +233,7 @@ def render_description(params: MRParams, action: Action, digest: str,
         out.append(f"Workload identity provider: `{params.provider}`")
         out.append("")
     out += list(binding_lines(bindings) if lines is None else lines) or ["(created by the plan's ensure_binding actions: "
-                                         + ", ".join(f"`{b}`" for b in params.binding.get("bindings") or [])
+                                         + ", ".join(f"`{b}`" for b in params.binding.bindings)
                                          + ")"]
     out += [
         "",
@@ -391,7 +254,7 @@ def render_description(params: MRParams, action: Action, digest: str,
         + " re-enables it (and it stays enabled until the next plan).",
         "",
     ]
-    diffs = [f.diff for f in params.files if f.diff]
+    diffs = [f.diff for f in params.changes if f.diff]
     if diffs:
         out += ["<details><summary>Planned diff</summary>", "", "```diff", *[d.rstrip("\n") for d in diffs],
                 "```", "", "</details>", ""]

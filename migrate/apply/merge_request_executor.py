@@ -34,14 +34,11 @@ from typing import Any
 
 from migrate.apply.context import ApplyContext
 from migrate.apply.merge_request_content import (
-    MRParams,
-    MRParamsError,
     MRText,
     binding_lines,
     binding_params,
     branch_name,
     content_equal,
-    parse_params,
     plan_digest,
     render_commit_message,
     render_description,
@@ -51,7 +48,7 @@ from migrate.apply.merge_request_content import (
 from migrate.apply.ports import BotIdentity, CommitInfo, FileAction, FileState, MergeRequestBackend, MRInfo
 from migrate.core.config import Config, MergeRequestConfig
 from migrate.core.errors import GitLabConflict, InternalError, WifMigrateError
-from migrate.core.model import Action, ActionResult, Outcome, Plan
+from migrate.core.model import Action, ActionResult, MergeRequestParams, Outcome, Plan, params_as
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +77,7 @@ class Observed:
     prerequisites: dict[str, list[MRInfo]] = field(default_factory=dict)
 
 
-def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str,
+def _rewrite(rewriter: Any, plan: Plan, params: MergeRequestParams, path: str, text: str,
              obs: Observed | None = None, claimed: str | None = None) -> tuple[str, str, str]:
     """Call the plan's CI rewriter again on a file that changed: (status, new text, reasons).
     The files it includes are the live ones (read with the consumers' files). With `claimed` (the
@@ -90,11 +87,11 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str,
     from migrate.plan.rewrite_journal import JournaledRewriter
 
     names = sorted({r.split(":")[-1].split("[")[0] for k in params.keys for r in k.variables})
-    sa_map = dict(params.rewrite_options.get("service_accounts") or {})
-    job_map = {str(j): dict(m) for j, m in (params.rewrite_options.get("job_service_accounts") or {}).items()}
-    contexts = {str(j): {str(v): {str(c): str(e) for c, e in dict(m).items()} for v, m in dict(by_var).items()}
-                for j, by_var in (params.rewrite_options.get("context_accounts") or {}).items()}
-    request = RewriteRequest(path, text, str(params.rewrite_options.get("audience") or ""), sa_map,
+    options = params.rewrite_options
+    sa_map = dict(options.service_accounts or {})
+    job_map = {j: dict(m) for j, m in (options.job_service_accounts or {}).items()}
+    contexts = {j: {v: dict(m) for v, m in by_var.items()} for j, by_var in (options.context_accounts or {}).items()}
+    request = RewriteRequest(path, text, options.audience, sa_map,
                              tuple(names), str((plan.inputs or {}).get("gitlab_version") or ""),
                              _instance_url(plan), job_map, contexts, *_included(params, obs), params.project)
     outcome = rewriter.confirmed(request, claimed) \
@@ -104,50 +101,51 @@ def _rewrite(rewriter: Any, plan: Plan, params: MRParams, path: str, text: str,
     return outcome.status, outcome.text, "; ".join(outcome.reasons)
 
 
-def _included(params: MRParams, obs: Observed | None) -> tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]:
+def _included(params: MergeRequestParams, obs: Observed | None) -> tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]]:
     """The live texts of the files the plan rewrote this file with (rewrite_options.included), and
     their ids (so `include:` rules and inputs apply as at plan time)."""
-    ids = [tuple(str(part) for part in i) for i in params.rewrite_options.get("included") or ()]
+    ids = params.rewrite_options.included or ()
     if not ids or obs is None:
         return (), ()
-    texts = [obs.consumer_files.get((i[0], i[1], i[2])) for i in ids if len(i) == 3]
-    if len(texts) != len(ids) or any(t is None for t in texts):
+    texts = [obs.consumer_files.get(i) for i in ids]
+    if any(t is None for t in texts):
         return (), ()  # unreadable now: the self-check then cannot prove what uses them
-    return tuple(t for t in texts if t is not None), tuple((i[0], i[1], i[2]) for i in ids)
+    return tuple(t for t in texts if t is not None), tuple(ids)
 
 
-def _pipelines(params: MRParams) -> list[Any]:
+def _pipelines(params: MergeRequestParams) -> list[Any]:
     from migrate.plan.consumer_check import ConsumerPipeline
 
-    return [ConsumerPipeline.from_data(p) for p in params.consumer_check.get("pipelines") or ()]
+    check = params.consumer_check
+    return [ConsumerPipeline.from_checked(p) for p in check.pipelines] if check else []
 
 
-def _consumer_failures(params: MRParams, obs: Observed, path: str, base: str, content: str) -> list[str]:
+def _consumer_failures(params: MergeRequestParams, obs: Observed, path: str, base: str, content: str) -> list[str]:
     """The plan's consumer check (migrate.plan.consumer_check), recomputed with the live files."""
     from migrate.plan import consumer_check
 
     pipelines = _pipelines(params)
-    if not pipelines:
-        return []
     check = params.consumer_check
+    if not pipelines or check is None:
+        return []
     target = (params.project, path, params.target_branch)
     texts = {**obs.consumer_files, target: base}
-    names = [str(n) for n in check.get("key_variables") or ()]
-    audience = str(params.rewrite_options.get("audience") or "")
-    mode = str(check.get("token_mode") or "id_tokens")
-    accounts = dict(check.get("accounts") or {})
+    names = list(check.key_variables)
+    audience = params.rewrite_options.audience
+    mode = check.token_mode
+    accounts = check.accounts
     return consumer_check.failures(
         pipelines, texts, obs.consumer_errors, target, content,
-        lambda c: consumer_check.expectation(names, audience, mode, dict(accounts.get(c) or {})))
+        lambda c: consumer_check.expectation(names, audience, mode, accounts.get(c) or {}))
 
 
-def _token_includes(params: MRParams) -> set[tuple[str, str, str]]:
+def _token_includes(params: MergeRequestParams) -> set[tuple[str, str, str]]:
     """A consumer MR's files' `included` (read live, for the recomputation of its change)."""
-    included = dict(params.consumer_tokens.get("included") or {})
-    return {(str(i[0]), str(i[1]), str(i[2])) for ids in included.values() for i in ids or () if len(i) == 3}
+    tokens = params.consumer_tokens
+    return {i for ids in tokens.included.values() for i in ids} if tokens else set()
 
 
-def _consumer_tokens_refusal(params: MRParams, path: str, planned: str, base_blob: str | None, live: FileState,
+def _consumer_tokens_refusal(params: MergeRequestParams, path: str, planned: str, base_blob: str | None, live: FileState,
                              obs: Observed) -> str | None:
     """A consumer MR is executed only if it equals what the tool computes now from the live file:
     the token added to the planned jobs (migrate.ci.consumer_tokens.add_tokens, with its own check)."""
@@ -160,16 +158,18 @@ def _consumer_tokens_refusal(params: MRParams, path: str, planned: str, base_blo
         return (f"{path} changed on {params.target_branch} since planning (blob {base_blob[:12]} → "
                 f"{live.blob_id[:12]}); re-run `wif-migrate plan` so the consumer change is checked again")
     tokens = params.consumer_tokens
-    jobs = [str(j) for j in dict(tokens.get("jobs") or {}).get(path) or ()]
-    ids = [tuple(str(x) for x in i) for i in dict(tokens.get("included") or {}).get(path) or ()]
-    texts = [obs.consumer_files.get((i[0], i[1], i[2])) for i in ids if len(i) == 3]
-    if len(texts) != len(ids) or any(t is None for t in texts):
+    if tokens is None:  # only consumer MRs are checked here (their caller asks)
+        return f"{path}: not a consumer merge request"
+    jobs = list(tokens.jobs.get(path) or ())
+    ids = tokens.included.get(path) or ()
+    texts = [obs.consumer_files.get(i) for i in ids]
+    if any(t is None for t in texts):
         return f"{path}: a file it is resolved with could not be read now; the consumer change is not executed"
-    provider = str(params.rewrite_options.get("audience") or "").removeprefix("https://iam.googleapis.com/")
-    version = re.match(r"^(\d+)\.(\d+)", str(params.rewrite_options.get("gitlab_version") or ""))
+    provider = params.rewrite_options.audience.removeprefix("https://iam.googleapis.com/")
+    version = re.match(r"^(\d+)\.(\d+)", params.rewrite_options.gitlab_version or "")
     options = RewriteOptions(provider=provider, path=path, included=tuple(t for t in texts if t is not None),
                              gitlab_version=(int(version.group(1)), int(version.group(2))) if version else None)
-    result = add_tokens(live.content, jobs, options, str(tokens.get("token_var") or "GCP_ID_TOKEN"))
+    result = add_tokens(live.content, jobs, options, tokens.token_var or "GCP_ID_TOKEN")
     if result.status != "rewritten" or result.text is None:
         return f"{path}: the live file would not get the ID token now ({'; '.join(result.reasons)}); not executed"
     if not content_equal(result.text, planned):
@@ -196,10 +196,10 @@ def _instance_url(plan: Plan) -> str:
     return next(iter(legacy_audiences(plan.inputs or {})), "")
 
 
-def _evidence(params: MRParams, branch: str) -> dict[str, Any]:
+def _evidence(params: MergeRequestParams, branch: str) -> dict[str, Any]:
     """What every outcome of an action records (never file content)."""
     return {"project": params.project, "branch": branch, "target_branch": params.target_branch,
-            "files": [f.path for f in params.files]}
+            "files": [f.file_path for f in params.changes]}
 
 
 class MergeRequestExecutor:
@@ -228,22 +228,22 @@ class MergeRequestExecutor:
                 self._bot = self.backend.whoami()
             return self._bot
 
-    def observe(self, action: Action, params: MRParams) -> Observed:
+    def observe(self, action: Action, params: MergeRequestParams) -> Observed:
         branch = branch_name(self.settings.branch_prefix, action.id)
         obs = Observed()
-        for f in params.files:
-            obs.target_files[f.path] = self.backend.file(params.project, f.path, params.target_branch)
+        for f in params.changes:
+            obs.target_files[f.file_path] = self.backend.file(params.project, f.file_path, params.target_branch)
         obs.branch_head = self.backend.branch_head(params.project, branch)
         if obs.branch_head is not None:
-            for f in params.files:
-                obs.branch_files[f.path] = self.backend.file(params.project, f.path, branch)
+            for f in params.changes:
+                obs.branch_files[f.file_path] = self.backend.file(params.project, f.file_path, branch)
         obs.mrs = self.backend.merge_requests(params.project, branch)
         for aid in params.after_merged:
             prerequisite = next((a for a in self.plan.actions if a.id == aid), None)
-            project = str((prerequisite.params if prerequisite is not None else {}).get("project") or "")
+            project = params_as(prerequisite, MergeRequestParams).project if prerequisite is not None else ""
             obs.prerequisites[aid] = self.backend.merge_requests(
                 project, branch_name(self.settings.branch_prefix, aid)) if project else []
-        own = {(params.project, f.path, params.target_branch) for f in params.files}
+        own = {(params.project, f.file_path, params.target_branch) for f in params.changes}
         for file in sorted(({f.id for p in _pipelines(params) for f in p.files} | _token_includes(params)) - own):
             try:
                 state = self.backend.file(*file)
@@ -262,18 +262,15 @@ class MergeRequestExecutor:
         for a in actions:
             if a.kind != KIND or a.id in self._observed:
                 continue
-            try:
-                todo.append((a, parse_params(a)))
-            except MRParamsError:
-                continue
+            todo.append((a, params_as(a, MergeRequestParams)))
         if not todo:
             return
         self.bot()
 
-        def read(item: tuple[Action, MRParams]) -> tuple[str, Observed | Exception]:
+        def read(item: tuple[Action, MergeRequestParams]) -> tuple[str, Observed | Exception]:
             try:
                 return item[0].id, self.observe(*item)
-            except (WifMigrateError, MRParamsError) as exc:  # becomes this action's failure (a bug propagates)
+            except WifMigrateError as exc:  # becomes this action's failure (a bug propagates)
                 return item[0].id, exc
 
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo)),
@@ -281,7 +278,7 @@ class MergeRequestExecutor:
             for aid, obs in pool.map(read, todo):
                 self._observed[aid] = obs
 
-    def _observed_for(self, action: Action, params: MRParams) -> Observed:
+    def _observed_for(self, action: Action, params: MergeRequestParams) -> Observed:
         if action.id not in self._observed:
             self.prefetch([a for a in self.plan.actions if a.kind == KIND])
         obs = self._observed.pop(action.id, None)
@@ -291,15 +288,12 @@ class MergeRequestExecutor:
 
     # --- decision ----------------------------------------------------------------------------
     def execute(self, action: Action, ctx: Any = None) -> ActionResult:
-        try:
-            params = parse_params(action)
-        except MRParamsError as exc:
-            return ActionResult(action.id, "refused", str(exc))
+        params = params_as(action, MergeRequestParams)
         branch = branch_name(self.settings.branch_prefix, action.id)
         return self._decide(action, params, branch, self._observed_for(action, params),
                             _evidence(params, branch))
 
-    def _decide(self, action: Action, params: MRParams, branch: str, obs: Observed,
+    def _decide(self, action: Action, params: MergeRequestParams, branch: str, obs: Observed,
                 evidence: dict[str, Any], retakes: int = 0) -> ActionResult:
         merged = [m for m in obs.mrs if m.state == "merged"]
         if merged:
@@ -347,72 +341,70 @@ class MergeRequestExecutor:
         return (f"branch has commits not made by wif-migrate (head {head.id[:8]} by {who}); "
                 "left alone — merge or close its merge request yourself, or delete the branch")
 
-    def _desired_files(self, action: Action, params: MRParams, obs: Observed
+    def _desired_files(self, action: Action, params: MergeRequestParams, obs: Observed
                        ) -> tuple[dict[str, tuple[str, FileState]], tuple[Outcome, str] | None]:
         """path → (content to commit, live target file); or an outcome (refused/skipped) and why."""
         desired: dict[str, tuple[str, FileState]] = {}
-        for f in params.files:
-            live = obs.target_files.get(f.path)
+        for f in params.changes:
+            live = obs.target_files.get(f.file_path)
             if live is None:
-                return {}, ("refused", f"{f.path} no longer exists on {params.target_branch}; re-run plan")
+                return {}, ("refused", f"{f.file_path} no longer exists on {params.target_branch}; re-run plan")
             if content_equal(live.content, f.new_content):
                 continue  # already there (merged by hand, or re-applied after a merge)
             content = f.new_content
             if params.consumer_tokens:
-                refusal = _consumer_tokens_refusal(params, f.path, f.new_content, f.base_blob_id, live, obs)
+                refusal = _consumer_tokens_refusal(params, f.file_path, f.new_content, f.base_blob_id, live, obs)
                 if refusal is not None:
                     return {}, ("refused", refusal)
-                desired[f.path] = (content, live)
+                desired[f.file_path] = (content, live)
                 continue
             if self.rewriter is not None and (not f.base_blob_id or live.blob_id == f.base_blob_id):
                 # Execute only what the tool would compute now: the planned content must equal the
                 # rewrite of the live base file with the plan's options (a job appended to the
                 # plan's content by hand is refused here, with the difference shown).
-                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content, obs,
+                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.file_path, live.content, obs,
                                                  claimed=f.new_content)
                 if status != "rewritten":
-                    return {}, ("refused", f"{f.path}: the live file would not be rewritten now "
+                    return {}, ("refused", f"{f.file_path}: the live file would not be rewritten now "
                                 f"({reasons or status}); the plan's content is not executed")
                 if not content_equal(text, f.new_content):
-                    return {}, ("refused", f"{f.path}: the plan's content differs from the rewrite of the live "
+                    return {}, ("refused", f"{f.file_path}: the plan's content differs from the rewrite of the live "
                                 "file (plan edited by hand?); re-run `wif-migrate plan`. Difference (plan vs "
                                 f"now):\n{_content_diff(f.new_content, text)}")
             if f.base_blob_id and live.blob_id != f.base_blob_id:
                 if self.rewriter is None:
-                    return {}, ("refused", f"{f.path} changed on {params.target_branch} since planning "
+                    return {}, ("refused", f"{f.file_path} changed on {params.target_branch} since planning "
                                 f"(blob {f.base_blob_id[:12]} → {live.blob_id[:12]}) and no CI rewriter is "
                                 "available to redo the change; re-run `wif-migrate plan`")
-                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.path, live.content, obs)
+                status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.file_path, live.content, obs)
                 if status == "unchanged":
                     continue
                 if status != "rewritten":
-                    return {}, ("refused", f"{f.path} changed since planning and the new version cannot be "
+                    return {}, ("refused", f"{f.file_path} changed since planning and the new version cannot be "
                                 f"rewritten automatically: {reasons or status}")
                 content = text
-                log.info("%s: %s changed since planning; re-rewritten", action.id, f.path)
-            failures = _consumer_failures(params, obs, f.path, live.content, content)
+                log.info("%s: %s changed since planning; re-rewritten", action.id, f.file_path)
+            failures = _consumer_failures(params, obs, f.file_path, live.content, content)
             if failures:
-                return {}, ("refused", f"{f.path}: the rewrite would break a job of a pipeline that reads it "
+                return {}, ("refused", f"{f.file_path}: the rewrite would break a job of a pipeline that reads it "
                             f"(re-checked with the live files): {'; '.join(failures)}; the plan's content is not "
                             "executed")
-            desired[f.path] = (content, live)
+            desired[f.file_path] = (content, live)
         return desired, None
 
-    def _text(self, action: Action, params: MRParams) -> MRText:
+    def _text(self, action: Action, params: MergeRequestParams) -> MRText:
         bindings = binding_params(self.plan, params, self._by_id)
-        refs = params.binding.get("bindings") or []
         # one binding is shared by hundreds of MRs and lists every project it admits: its lines
-        # are rendered once per run (by the binding action ids; inline bindings are not shared)
-        key = tuple(refs) if all(isinstance(r, str) for r in refs) else None
-        lines = self._binding_lines.get(key) if key is not None else None
+        # are rendered once per run (by the binding action ids)
+        key = params.binding.bindings
+        lines = self._binding_lines.get(key)
         if lines is None:
             lines = binding_lines(bindings)
-            if key is not None:
-                self._binding_lines[key] = lines
+            self._binding_lines[key] = lines
         return MRText(render_title(params), render_description(params, action, self.digest, bindings, lines),
                       tuple(self.settings.labels))
 
-    def _converge(self, action: Action, params: MRParams, branch: str, obs: Observed,
+    def _converge(self, action: Action, params: MergeRequestParams, branch: str, obs: Observed,
                   desired: Mapping[str, tuple[str, FileState]], open_mr: MRInfo | None,
                   evidence: dict[str, Any], retakes: int = 0) -> ActionResult:
         steps: list[str] = []
@@ -454,7 +446,7 @@ class MergeRequestExecutor:
             return self._take_over(action, params, branch, "; ".join(steps), str(exc), retakes + 1)
         return ActionResult(action.id, "applied", "; ".join(steps), evidence)
 
-    def _take_over(self, action: Action, params: MRParams, branch: str, planned: str,
+    def _take_over(self, action: Action, params: MergeRequestParams, branch: str, planned: str,
                    conflict: str, retakes: int) -> ActionResult:
         """After "already exists": read GitLab again and decide once more, from what is there now."""
         log.warning("%s: %s; reading GitLab again to take over what is there", action.id, conflict)
@@ -468,7 +460,7 @@ class MergeRequestExecutor:
         return ActionResult(action.id, again.outcome, f"GitLab answered \"already exists\"; re-read: {again.detail}",
                             again.evidence)
 
-    def _write(self, action: Action, params: MRParams, branch: str, commit_actions: Sequence[FileAction],
+    def _write(self, action: Action, params: MergeRequestParams, branch: str, commit_actions: Sequence[FileAction],
                start: str | None, text: MRText, open_mr: MRInfo | None, changes: Mapping[str, Any],
                evidence: dict[str, Any]) -> None:
         if commit_actions:

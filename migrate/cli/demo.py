@@ -24,7 +24,7 @@ from typing import Any
 from migrate.cli.common import new_parser
 from migrate.cli.output import print_envelope
 from migrate.core.errors import EXIT_OK, UsageError
-from migrate.core.model import DisableKeyParams, params_as
+from migrate.core.model import DisableKeyParams, MergeRequestParams, params_as
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -188,14 +188,14 @@ def _release(sb: Any, config: str, plan_file: Path) -> list[str]:
     state = State(cfg.state_dir)
     gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
     tagged: list[str] = []
-    for action in (a for a in plan.actions if a.kind == "merge_request"):
+    for action in (a for a in plan.actions if isinstance(a.params, MergeRequestParams)):
         entry = state.last_outcome(action.id, stage="verify")
         evidence = (entry.evidence if entry is not None else None) or {}
         projects = sorted({str(u.get("project")) for u in evidence.get("unverified_jobs") or ()
                            if isinstance(u, dict) and str(u.get("reason", "")).startswith("did not run")})
         sha = evidence.get("merge_commit_sha")
         for path in projects:
-            if not sha or path != action.params.get("project"):
+            if not sha or path != params_as(action, MergeRequestParams).project:
                 continue  # a consumer's pipelines have no merge commit of their own to tag
             gl.projects.get(path).tags.create({"tag_name": "v1.0.0", "ref": str(sha)})
             tagged.append(f"{path}@v1.0.0")
@@ -216,7 +216,7 @@ def _waits(plan_file: Path) -> bool:
     """The plan has merge requests that apply opens only after others are merged."""
     from migrate.plan import plan_io
 
-    return any(a.params.get("after_merged") for a in plan_io.read(plan_file).actions if a.kind == "merge_request")
+    return any(a.params.after_merged for a in plan_io.read(plan_file).actions if isinstance(a.params, MergeRequestParams))
 
 
 def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
@@ -231,8 +231,8 @@ def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
     gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
     merged = []
     merged_projects: set[str] = set()
-    mr_actions = [a for a in plan.actions if a.kind == "merge_request"]
-    for path in sorted({a.params["project"] for a in mr_actions}):
+    mr_params = [a.params for a in plan.actions if isinstance(a.params, MergeRequestParams)]
+    for path in sorted({p.project for p in mr_params}):
         project = gl.projects.get(path)
         for mr in project.mergerequests.list(state="opened", iterator=True):
             if mr.source_branch.startswith(cfg.merge_requests.branch_prefix):
@@ -241,13 +241,13 @@ def _merge_all(sb: Any, config: str, plan_file: Path) -> list[str]:
                 merged_projects.add(path)
     # A shared template changes nothing until its consumers run: start their pipelines (a project
     # whose own merge request was merged just now has the pipeline of its merge commit).
-    consumers = sorted({c for a in mr_actions for c in a.params.get("consumers") or ()} - merged_projects)
+    consumers = sorted({c for p in mr_params for c in p.consumers} - merged_projects)
     for path in consumers:
         project = gl.projects.get(path)
         project.pipelines.create({"ref": project.default_branch})
         print(f"started a pipeline on {path}@{project.default_branch} (consumer of a changed template)")
     # Deploy jobs are often manual: the release manager plays them.
-    for path in sorted({a.params["project"] for a in mr_actions} | set(consumers)):
+    for path in sorted({p.project for p in mr_params} | set(consumers)):
         project = gl.projects.get(path)
         for pipeline in project.pipelines.list(ref=project.default_branch, iterator=True):
             for job in pipeline.jobs.list(iterator=True):

@@ -187,7 +187,10 @@ def _decode_dataclass(cls: type, value: Any, path: str) -> Any:
                                  f"{', '.join(repr(k) for k in table)}")
             hint = table[chosen]
         kwargs[f.name] = _decode(hint, value[f.name], where)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except CodecError as exc:  # a type's own check across its fields (`__post_init__`)
+        raise CodecError(_join(path, exc.path), exc.problem) from None
 
 
 def _join(path: str, name: str) -> str:

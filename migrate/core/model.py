@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from migrate.core.codec import OMIT_DEFAULT, decode, encode, tagged
+from migrate.core.codec import OMIT_DEFAULT, CodecError, decode, encode, tagged
 
 INVENTORY_VERSION = 1
 
@@ -411,14 +411,158 @@ class DeleteKeyParams(DisableKeyParams):
     grace_reason: str
 
 
-# Transitional, while the kinds are typed one by one: the kinds not typed yet keep their JSON
-# object, and `Action.params` is `Any` until the last one (then the union of the params types).
-ActionParams = Any
+@dataclass(frozen=True)
+class RetiredKey:
+    """A key a merge request makes unnecessary: identity only and the variables (KeyVariable.ref)
+    it sat in."""
+
+    service_account: str
+    key_id: str
+    variables: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BindingRefs:
+    """The binding actions a merge request rests on (`binding.bindings`: their action ids)."""
+
+    bindings: tuple[str, ...]
+
+
+FileId = tuple[str, str, str]  # (project, path, ref; "" = default branch)
+
+
+@dataclass(frozen=True)
+class MRRewriteOptions:
+    """What the CI rewriter was called with (apply calls it again on a file changed since).
+
+    A consumer merge request (issue 21) only adds an ID token: it has the audience and GitLab
+    version and none of the others (None = absent from the file)."""
+
+    audience: str
+    gitlab_version: str | None
+    service_accounts: dict[str, str] | None = field(default=None, metadata=OMIT_DEFAULT)
+    job_service_accounts: dict[str, dict[str, str]] | None = field(default=None, metadata=OMIT_DEFAULT)
+    # job → key variable → context (a sentence) → the account of the key received there
+    context_accounts: dict[str, dict[str, dict[str, str]]] | None = field(default=None, metadata=OMIT_DEFAULT)
+    included: tuple[FileId, ...] | None = field(default=None, metadata=OMIT_DEFAULT)
+    key_variables: tuple[str, ...] | None = field(default=None, metadata=OMIT_DEFAULT)
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """One file of a consumer's pipeline and the files its own `include:` names, in order."""
+
+    id: FileId
+    includes: tuple[FileId, ...]
+
+
+@dataclass(frozen=True)
+class CheckedPipeline:
+    """The files one project's pipeline reads (root first); `unread`: why the scan could not read
+    all of it ('' = it could)."""
+
+    consumer: str
+    unread: str
+    files: tuple[CheckedFile, ...]
+
+
+@dataclass(frozen=True)
+class ConsumerCheckInputs:
+    """What the consumer check of one rewritten file runs on (migrate.plan.consumer_check): the
+    pipelines that read it, the key variables, the token mode and, per consumer, job → key variable
+    → context → account. Apply recomputes it from the journaled scan and refuses a difference."""
+
+    pipelines: tuple[CheckedPipeline, ...]
+    key_variables: tuple[str, ...]
+    token_mode: Literal["id_tokens", "jwt_v2"]
+    accounts: dict[str, dict[str, dict[str, dict[str, str]]]]
+
+
+@dataclass(frozen=True)
+class ConsumerTokens:
+    """A consumer merge request's change (migrate.plan.consumer_changes): the template action it
+    prepares, the token variable, the jobs per file and the files each file is resolved with."""
+
+    template_action: str
+    token_var: str
+    jobs: dict[str, tuple[str, ...]]
+    included: dict[str, tuple[FileId, ...]]
+
+
+@dataclass(frozen=True)
+class MRFile:
+    """One file a merge request's commit writes: the planned content and what it was planned on."""
+
+    file_path: str
+    new_content: str
+    diff: str
+    jobs: tuple[str, ...]
+    base_blob_id: str | None
+    base_commit_id: str | None
+
+
+@dataclass(frozen=True)
+class MergeRequestParams:
+    """`merge_request`: one branch, one commit, one MR in `project` against `ref`.
+
+    One file: `file_path`, `new_content`, `base_blob_id`, `base_commit_id`, `diff` at the top level;
+    several (a consumer MR whose jobs sit in more than one file): `files`, with `file_path` and
+    `diff` the joined paths and diffs. `consumer_check` and `service_accounts` belong to a file's own
+    MR, `consumer_tokens` to a consumer MR (None: absent). See docs/plan.md."""
+
+    project: str
+    project_id: int | None
+    ref: str
+    file_path: str
+    diff: str
+    status: Literal["rewritten"]
+    reasons: tuple[str, ...]
+    jobs: tuple[str, ...]
+    consumers: tuple[str, ...]
+    effective_jobs: dict[str, tuple[str, ...]]
+    provider: str
+    audience: str
+    keys: tuple[RetiredKey, ...]
+    binding: BindingRefs
+    rewrite_options: MRRewriteOptions
+    new_content: str | None = field(default=None, metadata=OMIT_DEFAULT)
+    base_blob_id: str | None = field(default=None, metadata=OMIT_DEFAULT)
+    base_commit_id: str | None = field(default=None, metadata=OMIT_DEFAULT)
+    files: tuple[MRFile, ...] = field(default=(), metadata=OMIT_DEFAULT)
+    service_accounts: dict[str, str] | None = field(default=None, metadata=OMIT_DEFAULT)
+    consumer_check: ConsumerCheckInputs | None = field(default=None, metadata=OMIT_DEFAULT)
+    # a template's MR: the consumer MR actions that must be *merged* before it is opened
+    after_merged: tuple[str, ...] = field(default=(), metadata=OMIT_DEFAULT)
+    consumer_tokens: ConsumerTokens | None = field(default=None, metadata=OMIT_DEFAULT)
+
+    def __post_init__(self) -> None:
+        if not self.files and self.new_content is None:
+            raise CodecError("new_content", "missing (a merge request writes one file, or several under files)")
+
+    @property
+    def target_branch(self) -> str:
+        return self.ref
+
+    @property
+    def changes(self) -> tuple[MRFile, ...]:
+        """Every file the commit writes, whichever of the two shapes the params have."""
+        if self.files:
+            return self.files
+        return (MRFile(self.file_path, self.new_content or "", self.diff, self.jobs, self.base_blob_id,
+                       self.base_commit_id),)
+
+    @property
+    def file_jobs(self) -> tuple[str, ...]:
+        """The jobs of every file the commit writes, in order, once each."""
+        return tuple(dict.fromkeys(j for f in self.changes for j in f.jobs))
+
+
+ActionParams = EnsureParams | BindingParams | MergeRequestParams | DisableKeyParams | DeleteKeyParams
 PARAMS_BY_KIND: dict[str, Any] = {
     "ensure_pool": EnsureParams,
     "ensure_provider": EnsureParams,
     "ensure_binding": BindingParams,
-    "merge_request": dict[str, Any],
+    "merge_request": MergeRequestParams,
     "disable_key": DisableKeyParams,
     "delete_key": DeleteKeyParams,
 }
@@ -437,7 +581,7 @@ def params_as(action: Action, cls: type[P]) -> P:
 class Action:
     """One step of a plan. `id` is stable across re-plans of the same inventory and config
     (derived from kind + target), so apply can journal by it and MRs can carry it in a marker.
-    `params` is JSON-ready and kind-specific (documented in docs/plan.md); `findings` names the
+    `params` is the kind's frozen params (`PARAMS_BY_KIND`; docs/plan.md); `findings` names the
     inventory items (KeyVariable.ref, usage locations, key labels) the action exists for."""
 
     id: str
@@ -446,7 +590,7 @@ class Action:
     summary: str
     depends_on: tuple[str, ...] = ()
     findings: tuple[str, ...] = ()
-    params: ActionParams = field(default_factory=dict, metadata=tagged("kind", PARAMS_BY_KIND))
+    params: ActionParams = field(kw_only=True, metadata=tagged("kind", PARAMS_BY_KIND))
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,12 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from migrate.ci import acceptance, effective, limits
+from migrate.core.model import CheckedFile, CheckedPipeline
 
 FileId = tuple[str, str, str]  # (project, path, ref)
 
@@ -50,15 +51,13 @@ class ConsumerPipeline:
     files: tuple[PipelineFile, ...]
     unread: str = ""  # why the scan could not read all of it ('' = it could)
 
-    def to_data(self) -> dict[str, Any]:
-        return {"consumer": self.consumer, "unread": self.unread,
-                "files": [{"id": list(f.id), "includes": [list(i) for i in f.includes]} for f in self.files]}
+    def to_checked(self) -> CheckedPipeline:
+        """As the plan records it (`MergeRequestParams.consumer_check.pipelines`)."""
+        return CheckedPipeline(self.consumer, self.unread, tuple(CheckedFile(f.id, f.includes) for f in self.files))
 
     @staticmethod
-    def from_data(data: Mapping[str, Any]) -> ConsumerPipeline:
-        files = tuple(PipelineFile(_file_id(f.get("id")), tuple(_file_id(i) for i in f.get("includes") or ()))
-                      for f in data.get("files") or ())
-        return ConsumerPipeline(str(data.get("consumer") or ""), files, str(data.get("unread") or ""))
+    def from_checked(data: CheckedPipeline) -> ConsumerPipeline:
+        return ConsumerPipeline(data.consumer, tuple(PipelineFile(f.id, f.includes) for f in data.files), data.unread)
 
     def holds(self, target: FileId) -> bool:
         return any(_same(f.id, target) for f in self.files)
@@ -313,7 +312,7 @@ def expectation(key_vars: Sequence[str], audience: str, token_mode: str,
     return acceptance.Expectation(frozenset(key_vars), audience, token_mode, account_for, accounts_in)
 
 
-def token_mode(gitlab_version: str | None) -> str:
+def token_mode(gitlab_version: str | None) -> Literal["id_tokens", "jwt_v2"]:
     """`jwt_v2` for GitLab before 15.7 (no `id_tokens`), else `id_tokens`."""
     match = re.match(r"(\d+)\.(\d+)", gitlab_version or "")
     return "jwt_v2" if match and (int(match.group(1)), int(match.group(2))) < (15, 7) else "id_tokens"

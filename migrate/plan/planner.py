@@ -35,7 +35,10 @@ from migrate.core.model import (
     REMOTE_FILES,
     Action,
     BindingParams,
+    BindingRefs,
     ConsolidatedScope,
+    ConsumerCheckInputs,
+    ConsumerTokens,
     DeleteKeyParams,
     DisableKeyParams,
     EnsureParams,
@@ -43,9 +46,13 @@ from migrate.core.model import (
     KeyIdentity,
     KeyUsage,
     KeyVariable,
+    MergeRequestParams,
+    MRFile,
+    MRRewriteOptions,
     OutsideReader,
     Plan,
     Problem,
+    RetiredKey,
     RetiredVariable,
     ScopeRow,
     from_dict,
@@ -832,7 +839,7 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
         text, problem, included_ids = work.text, work.problem, work.included_ids
         job_map, context_map, effective_jobs = work.job_map, work.context_map, work.effective_jobs
         subject = f"file:{fproject}:{fpath}"
-        checked: dict[str, Any] = {}
+        checked: ConsumerCheckInputs | None = None
         outcome = RewriteOutcome("manual")
         if work.request is not None and isinstance(text, FileText):
             # The rewriter answers bad input with a manual outcome; an exception is a bug (exit 3).
@@ -845,7 +852,7 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
             else:
                 problem, checked = _consumer_problem(fproject, fpath, ref, outcome.text, consumers, names,
                                                      projects, facts, derived, var_key, inventory.gitlab_version)
-                if problem is not None and checked.get("pipelines"):
+                if problem is not None and checked.pipelines:
                     # consumers that copy the template's authentication: give their jobs the token
                     # first, in merge requests of their own (migrate.plan.consumer_changes)
                     changes, why = _consumer_changes(fproject, fpath, ref, text.content, outcome.text, names,
@@ -882,31 +889,30 @@ def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: De
             f"rewrite {fpath} in {fproject} to use federation ({', '.join(sas)})",
             depends_on=tuple(binding_ids[sa] for sa in sas if sa in binding_ids) + tuple(consumer_ids),
             findings=tuple(f"{u.file_project}:{u.file_path}:{u.finding.line}" for u in usages) + tuple(var_refs),
-            params={
-                # the consumer merge requests that must be *merged* before this one is opened (apply
-                # waits for them): they give the jobs that copy this file's authentication the token
-                **({"after_merged": consumer_ids} if consumer_ids else {}),
-                "project": fproject, "project_id": project.id if project else None, "ref": ref,
-                "file_path": fpath, "base_blob_id": text.blob_id, "base_commit_id": text.commit_id,
-                "new_content": outcome.text, "diff": outcome.diff, "status": "rewritten",
-                "reasons": list(outcome.reasons), "jobs": list(jobs), "consumers": consumers,
+            params=MergeRequestParams(
+                project=fproject, project_id=project.id if project else None, ref=ref,
+                file_path=fpath, base_blob_id=text.blob_id, base_commit_id=text.commit_id,
+                new_content=outcome.text, diff=outcome.diff, status="rewritten",
+                reasons=tuple(outcome.reasons), jobs=tuple(jobs), consumers=tuple(consumers),
                 # plus the consumer jobs that copy the sign-in with !reference (the scan's runs see
                 # only `extends`): verify must see each of them sign in through federation
-                "effective_jobs": _with_copies(effective_jobs, changes),
+                effective_jobs=_with_copies(effective_jobs, changes),
                 # the pipelines of the projects that read this file, and what each of their jobs
                 # receives: apply re-reads those files and recomputes the consumer check live
-                "consumer_check": checked,
-                "provider": derived.design.provider_name, "audience": derived.design.audience,
-                "service_accounts": sa_map,
-                "keys": [{"service_account": k.service_account, "key_id": k.key_id,
-                          "variables": [r for r in var_refs if var_key.get(r) == k]}
-                         for k in sorted(keys, key=lambda k: (k.service_account, k.key_id))],
-                "binding": {"bindings": [binding_ids[sa] for sa in sas if sa in binding_ids]},
-                "rewrite_options": {"audience": derived.design.audience, "service_accounts": sa_map,
-                                    "job_service_accounts": job_map, "context_accounts": context_map,
-                                    "included": [list(i) for i in included_ids],
-                                    "key_variables": names, "gitlab_version": inventory.gitlab_version},
-            }))
+                consumer_check=checked,
+                provider=derived.design.provider_name, audience=derived.design.audience,
+                service_accounts=dict(sa_map),
+                keys=tuple(RetiredKey(k.service_account, k.key_id, tuple(r for r in var_refs if var_key.get(r) == k))
+                           for k in sorted(keys, key=lambda k: (k.service_account, k.key_id))),
+                binding=BindingRefs(tuple(binding_ids[sa] for sa in sas if sa in binding_ids)),
+                rewrite_options=MRRewriteOptions(
+                    audience=derived.design.audience, gitlab_version=inventory.gitlab_version,
+                    service_accounts=dict(sa_map), job_service_accounts=job_map, context_accounts=context_map,
+                    included=tuple(included_ids), key_variables=tuple(names)),
+                # the consumer merge requests that must be *merged* before this one is opened (apply
+                # waits for them): they give the jobs that copy this file's authentication the token
+                after_merged=tuple(consumer_ids),
+            )))
     return actions, manual, mr_by_var, manual_by_var
 
 
@@ -1180,7 +1186,7 @@ def _included(fproject: str, fpath: str, ref: str, consumers: Sequence[str], pro
 
 def consumer_check_inputs(fproject: str, fpath: str, ref: str, consumers: Sequence[str], names: Sequence[str],
                           projects: Mapping[str, Any], derived: Derived, var_key: Mapping[str, KeyIdentity],
-                          gitlab_version: str | None) -> dict[str, Any]:
+                          gitlab_version: str | None) -> ConsumerCheckInputs:
     """What the consumer check of one rewritten file runs on (the MR action's
     `params.consumer_check`): the pipelines that read it (from the scan's records), the key
     variables, the token mode and, per consumer, what each job receives in each context. Apply
@@ -1191,15 +1197,16 @@ def consumer_check_inputs(fproject: str, fpath: str, ref: str, consumers: Sequen
     pipelines = [consumer_check.pipeline_of(projects[c], target) for c in consumers if c in projects]
     pipelines = [p for p in pipelines if p.holds(target) and not p.alone(target)]
     accounts = consumer_check.consumer_accounts(derived.receipts_of(fproject, fpath), var_key)
-    return {"pipelines": [p.to_data() for p in pipelines], "key_variables": list(names),
-            "token_mode": consumer_check.token_mode(gitlab_version),
-            "accounts": {p.consumer: accounts.get(p.consumer, {}) for p in pipelines}}
+    return ConsumerCheckInputs(
+        pipelines=tuple(p.to_checked() for p in pipelines), key_variables=tuple(names),
+        token_mode=consumer_check.token_mode(gitlab_version),
+        accounts={p.consumer: accounts.get(p.consumer, {}) for p in pipelines})
 
 
 def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consumers: Sequence[str],
                       names: Sequence[str], projects: Mapping[str, Any], facts: PlanFacts, derived: Derived,
                       var_key: Mapping[str, KeyIdentity], gitlab_version: str | None
-                      ) -> tuple[str | None, dict[str, Any]]:
+                      ) -> tuple[str | None, ConsumerCheckInputs]:
     """Every job of every pipeline that reads this file (in any of its files, through `extends`,
     `!reference` or nested includes) must still get the ID token and sign in right after the
     rewrite (`migrate.plan.consumer_check`); else manual, naming the consumer, file and job.
@@ -1209,9 +1216,9 @@ def _consumer_problem(fproject: str, fpath: str, ref: str, new_text: str, consum
     target = (fproject, fpath, ref)
     checked = consumer_check_inputs(fproject, fpath, ref, consumers, names, projects, derived, var_key,
                                     gitlab_version)
-    pipelines = [consumer_check.ConsumerPipeline.from_data(p) for p in checked["pipelines"]]
-    mode = checked["token_mode"]
-    accounts = checked["accounts"]
+    pipelines = [consumer_check.ConsumerPipeline.from_checked(p) for p in checked.pipelines]
+    mode = checked.token_mode
+    accounts = checked.accounts
     if not pipelines:
         return None, checked
     texts, errors = _pipeline_texts(pipelines, facts)
@@ -1240,7 +1247,7 @@ def _pipeline_texts(pipelines: Sequence[Any], facts: PlanFacts
 
 
 def _consumer_changes(fproject: str, fpath: str, ref: str, old_text: str, new_text: str, names: Sequence[str],
-                      checked: Mapping[str, Any], facts: PlanFacts, derived: Derived, gitlab_version: str | None,
+                      checked: ConsumerCheckInputs, facts: PlanFacts, derived: Derived, gitlab_version: str | None,
                       off_limits: Mapping[tuple[str, str], str]) -> tuple[list[Any], list[str]]:
     """The consumer merge requests that make a template's rewrite safe (see
     migrate.plan.consumer_changes), or the reasons there are none."""
@@ -1248,9 +1255,9 @@ def _consumer_changes(fproject: str, fpath: str, ref: str, old_text: str, new_te
 
     if consumer_check.token_mode(gitlab_version) != "id_tokens":
         return [], []
-    pipelines = [consumer_check.ConsumerPipeline.from_data(p) for p in checked["pipelines"]]
+    pipelines = [consumer_check.ConsumerPipeline.from_checked(p) for p in checked.pipelines]
     texts, errors = _pipeline_texts(pipelines, facts)
-    accounts = checked["accounts"]
+    accounts = checked.accounts
     provider = derived.design.audience.removeprefix("https://iam.googleapis.com/")
     return consumer_changes.plan_changes(
         pipelines, texts, errors, (fproject, fpath, ref), old_text, new_text, provider,
@@ -1258,11 +1265,11 @@ def _consumer_changes(fproject: str, fpath: str, ref: str, old_text: str, new_te
         _major_minor(gitlab_version or ""), off_limits)
 
 
-def _with_copies(effective_jobs: Mapping[str, Sequence[str]], changes: Sequence[Any]) -> dict[str, list[str]]:
+def _with_copies(effective_jobs: Mapping[str, Sequence[str]], changes: Sequence[Any]) -> dict[str, tuple[str, ...]]:
     """consumer → jobs verify must see, with each consumer change's copying jobs added."""
-    out = {c: list(jobs) for c, jobs in effective_jobs.items()}
+    out = {c: tuple(jobs) for c, jobs in effective_jobs.items()}
     for change in changes:
-        out[change.consumer] = sorted(set(out.get(change.consumer, ())) | set(change.jobs))
+        out[change.consumer] = tuple(sorted(set(out.get(change.consumer, ())) | set(change.jobs)))
     return dict(sorted(out.items()))
 
 
@@ -1275,32 +1282,36 @@ def _consumer_action(change: Any, template_aid: str, template: str, projects: Ma
     files = []
     for f in change.files:
         base = facts.files.get(f.id)
-        files.append({"file_path": f.id[1], "new_content": f.new_text, "diff": f.diff, "jobs": list(f.jobs),
-                      "base_blob_id": base.blob_id if isinstance(base, FileText) else None,
-                      "base_commit_id": base.commit_id if isinstance(base, FileText) else None})
+        files.append(MRFile(f.id[1], f.new_text, f.diff, tuple(f.jobs),
+                            base.blob_id if isinstance(base, FileText) else None,
+                            base.commit_id if isinstance(base, FileText) else None))
     aid = f"merge_request:{change.consumer}:id_tokens_for:{template}"
     paths = ", ".join(f.id[1] for f in change.files)
     # one file: at the top level like every other MR action; several: `files`, shown joined
-    shape: dict[str, Any] = dict(files[0]) if len(files) == 1 else {
-        "files": files, "file_path": paths, "diff": "".join(str(f["diff"]) for f in files)}
+    one = files[0] if len(files) == 1 else None
     return Action(
         aid, "merge_request", f"{change.consumer}:{paths}@{ref}",
         f"give {', '.join(change.jobs)} in {change.consumer} the ID token {change.token_var} before {template} "
         "is switched to federation",
         findings=(template_aid,),
-        params={
-            "project": change.consumer, "project_id": getattr(record, "id", None), "ref": ref, **shape,
-            "status": "rewritten", "jobs": list(change.jobs), "consumers": [], "effective_jobs": {},
-            "reasons": [f"{change.consumer} copies the authentication of {template} with !reference; GitLab "
-                        "gives a copied script no ID token, so the job must declare it itself"],
-            "provider": derived.design.provider_name, "audience": derived.design.audience,
-            "keys": [], "binding": {"bindings": []},
+        params=MergeRequestParams(
+            project=change.consumer, project_id=getattr(record, "id", None), ref=ref,
+            file_path=paths, diff="".join(f.diff for f in files),
+            new_content=one.new_content if one else None,
+            base_blob_id=one.base_blob_id if one else None, base_commit_id=one.base_commit_id if one else None,
+            files=() if one else tuple(files),
+            status="rewritten", jobs=tuple(change.jobs), consumers=(), effective_jobs={},
+            reasons=(f"{change.consumer} copies the authentication of {template} with !reference; GitLab "
+                     "gives a copied script no ID token, so the job must declare it itself",),
+            provider=derived.design.provider_name, audience=derived.design.audience,
+            keys=(), binding=BindingRefs(()),
             # what apply recomputes on the live files (migrate.ci.consumer_tokens.add_tokens)
-            "consumer_tokens": {"template_action": template_aid, "token_var": change.token_var,
-                                "jobs": {f.id[1]: list(f.jobs) for f in change.files},
-                                "included": {f.id[1]: [list(i) for i in f.included] for f in change.files}},
-            "rewrite_options": {"audience": derived.design.audience, "gitlab_version": gitlab_version},
-        })
+            consumer_tokens=ConsumerTokens(
+                template_action=template_aid, token_var=change.token_var,
+                jobs={f.id[1]: tuple(f.jobs) for f in change.files},
+                included={f.id[1]: tuple((i[0], i[1], i[2]) for i in f.included) for f in change.files}),
+            rewrite_options=MRRewriteOptions(audience=derived.design.audience, gitlab_version=gitlab_version),
+        ))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from migrate.core.model import (
     DeleteKeyParams,
     DisableKeyParams,
     EnsureParams,
+    MergeRequestParams,
     OutsideReader,
     Plan,
     params_as,
@@ -61,13 +62,13 @@ def _outside(readers: Sequence[OutsideReader], shown: int = 6) -> list[str]:
     return names[:shown] + more if names else ["-"]
 
 
-def _accounts(params: dict[str, Any]) -> str:
+def _accounts(params: MergeRequestParams) -> str:
     """The accounts a rewritten file signs in as: one per variable, or per job where its jobs
     received different keys (`job: account`)."""
-    per_job = params.get("rewrite_options", {}).get("job_service_accounts") or {}
+    per_job = params.rewrite_options.job_service_accounts or {}
     if per_job:
         return ", ".join(f"{job}: {sa}" for job, m in sorted(per_job.items()) for sa in sorted(set(m.values())))
-    return ", ".join(sorted(set(params.get("service_accounts", {}).values())))
+    return ", ".join(sorted(set((params.service_accounts or {}).values())))
 
 
 def verdict(row: Mapping[str, Any]) -> str:
@@ -119,10 +120,8 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
         out += [_fill("Service accounts (who can impersonate, before via the key, after via federation):", width),
                 render_table(rows, ["service account", "binding", "members", "before", "after", "access"], width),
                 ""]
-    mrs = [a for a in plan.actions if a.kind == "merge_request"]
-    prow = [[a.params["project"], a.params["file_path"], a.params["ref"], a.params["status"],
-             _accounts(a.params),
-             ", ".join(a.params.get("consumers") or [])] for a in mrs]
+    mrs = [a.params for a in plan.actions if isinstance(a.params, MergeRequestParams)]
+    prow = [[p.project, p.file_path, p.ref, p.status, _accounts(p), ", ".join(p.consumers)] for p in mrs]
     prow += [[m.subject.split(":")[1] if m.subject.startswith("file:") else m.subject,
               m.subject.split(":", 2)[-1] if m.subject.startswith("file:") else "", "", loud("manual"), m.reason, ""]
              for m in plan.manual if m.severity == "manual"]
@@ -150,9 +149,9 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
         out += [_fill("Could not be read (ERROR):", width), render_table([[m.subject, m.reason] for m in errors],
                                                            ["subject", "reason"], width), ""]
     if diffs:
-        for a in mrs:
-            if a.params.get("diff"):
-                out += [f"--- diff {a.params['project']}:{a.params['file_path']} ---", a.params["diff"].rstrip(), ""]
+        for mr in mrs:
+            if mr.diff:
+                out += [f"--- diff {mr.project}:{mr.file_path} ---", mr.diff.rstrip(), ""]
     out.append(_fill(summary_line(plan), width))
     return "\n".join(out).rstrip() + "\n"
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from migrate.core.model import Action, BindingParams, EnsureParams, Plan
+from migrate.core.model import Action, BindingParams, EnsureParams, MergeRequestParams, Plan
 
 KIND_WORDS = {"ensure_pool": "pool", "ensure_provider": "provider", "ensure_binding": "binding",
               "merge_request": "merge request", "disable_key": "key to disable", "delete_key": "key to delete"}
@@ -53,9 +53,8 @@ def change_of(action: Action) -> Change:
         if not new:
             return Change(action.id, action.kind, "none", f"every member already bound on {p.service_account}")
         return Change(action.id, action.kind, "add", f"bind {len(new)} member(s) on {p.service_account}", new)
-    if action.kind == "merge_request":
-        return Change(action.id, action.kind, "add", f"open a merge request for {p.get('file_path')} in "
-                      f"{p.get('project')}")
+    if isinstance(p, MergeRequestParams):
+        return Change(action.id, action.kind, "add", f"open a merge request for {p.file_path} in {p.project}")
     return Change(action.id, action.kind, "later", action.summary)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from migrate.core.model import Action, DisableKeyParams, Inventory, KeyUsage, Plan
+from migrate.core.model import Action, DisableKeyParams, Inventory, KeyUsage, MergeRequestParams, Plan
 from migrate.core.state import JournalEntry
 
 KeyEventKind = Literal["disable", "delete", "rollback"]
@@ -63,13 +63,11 @@ def key_identity_of(entry: JournalEntry, actions: Mapping[str, Action]) -> tuple
     """(service account, key id) a keys-stage row is about, from the most explicit source on."""
     ev = entry.evidence
     action = actions.get(entry.action_id)
-    params = action.params if action else {}
-    if isinstance(params, DisableKeyParams):
-        params = {"service_account": params.service_account, "key_id": params.key_id}
-    raw = params.get("key")
-    nested: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    sa = _str(ev.get("service_account")) or _str(params.get("service_account")) or _str(nested.get("service_account"))
-    kid = _str(ev.get("key_id")) or _str(params.get("key_id")) or _str(nested.get("key_id"))
+    params = action.params if action else None
+    planned_sa, planned_kid = (params.service_account, params.key_id) if isinstance(params, DisableKeyParams) \
+        else ("", "")
+    sa = _str(ev.get("service_account")) or planned_sa
+    kid = _str(ev.get("key_id")) or planned_kid
     for text in (entry.target, action.target if action else ""):
         match = _KEY_RESOURCE.search(text)
         if match:
@@ -151,12 +149,8 @@ def _strings(value: Any) -> list[str]:
 def _mr_keys(entry: JournalEntry, action: Action | None, inventory: Inventory, known: _Known) -> frozenset[str]:
     ev = entry.evidence
     explicit = set(_strings(ev.get("key_ids")))
-    if action is not None:
-        explicit |= set(_strings(action.params.get("key_ids")))
-        keys = action.params.get("keys")
-        for k in keys if isinstance(keys, list) else ():
-            if isinstance(k, dict) and isinstance(k.get("key_id"), str):
-                explicit.add(k["key_id"])
+    if action is not None and isinstance(action.params, MergeRequestParams):
+        explicit |= {k.key_id for k in action.params.keys}
     if explicit:
         return frozenset(explicit)
     named = _strings(ev.get("variables")) + _strings(ev.get("findings"))

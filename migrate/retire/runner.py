@@ -26,6 +26,7 @@ from migrate.core.model import (
     DeleteKeyParams,
     DisableKeyParams,
     KeyVariable,
+    MergeRequestParams,
     Plan,
     params_as,
     to_dict,
@@ -134,8 +135,7 @@ def items_from_plan(plan: Plan) -> list[KeyItem]:
         if delete is not None:
             retired += [v for v in params_as(delete, DeleteKeyParams).variables if v not in retired]
         manual = p.blocked_by + tuple(uncovered_users(plan, p.key_id, {d for d, _ in mrs}, p.blocked_by))
-        users = sorted({str(c) for d, _ in mrs for c in (by_id[d].params.get("consumers")
-                                                          or [by_id[d].params.get("project")]) if c})
+        users = sorted({c for d, _ in mrs for c in _users(params_as(by_id[d], MergeRequestParams)) if c})
         items.append(KeyItem(service_account=p.service_account, key_id=p.key_id,
                              action_id=action.id, delete_action_id=delete.id if delete else action.id,
                              mr_actions=mrs, variables=tuple(v.as_key_variable() for v in retired),
@@ -146,6 +146,11 @@ def items_from_plan(plan: Plan) -> list[KeyItem]:
                              planned_window_days=max(0, p.no_use_window_days),
                              planned_window_reason=p.no_use_window_reason))
     return items
+
+
+def _users(params: MergeRequestParams) -> tuple[str, ...]:
+    """The projects whose pipelines a merge request changes."""
+    return params.consumers or (params.project,)
 
 
 def outside_readers_of(plan: Plan, key_id: str, listed: Any) -> tuple[dict[str, Any], ...]:
@@ -193,10 +198,10 @@ def uncovered_users(plan: Plan, key_id: str, mr_ids: set[str], blocked: Sequence
     # a template whose consumers copy its authentication: their merge requests (the ID token the
     # copies read) are part of the migration, so their verification is evidence the key needs too
     for action in plan.actions:
-        if action.id not in mr_ids:
+        if action.id not in mr_ids or not isinstance(action.params, MergeRequestParams):
             continue
-        for consumer_mr in action.params.get("after_merged") or ():
-            if str(consumer_mr) not in mr_ids and not any(str(consumer_mr) in b for b in missing):
+        for consumer_mr in action.params.after_merged:
+            if consumer_mr not in mr_ids and not any(consumer_mr in b for b in missing):
                 missing.append(f"{consumer_mr}: a consumer merge request of {action.id}, which the plan's "
                                "disable step does not wait for (plan edited by hand?)")
     return missing
@@ -211,7 +216,7 @@ def service_accounts_in_scope(plan: Plan, extra: Iterable[str] = ()) -> list[str
 def _account_of(action: Action) -> str:
     if isinstance(action.params, (DisableKeyParams, BindingParams)):
         return action.params.service_account
-    return str(action.params.get("service_account") or "") if isinstance(action.params, dict) else ""
+    return ""
 
 
 # --- journal reads ------------------------------------------------------------------------------

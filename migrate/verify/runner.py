@@ -38,11 +38,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from migrate.apply.merge_request_content import MRParamsError, branch_name, parse_params
+from migrate.apply.merge_request_content import branch_name
 from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED
 from migrate.core.errors import WifMigrateError
-from migrate.core.model import Action, Outcome, Plan
+from migrate.core.model import Action, MergeRequestParams, Outcome, Plan, params_as
 from migrate.core.progress import Progress, SilentProgress
 from migrate.core.state import State
 from migrate.verify.ports import PipelineInfo, PipelineJob, PipelineReader
@@ -308,10 +308,7 @@ def _other_pipelines_of_the_commit(reader: PipelineReader, project: str, branch:
 
 
 def verify_action(reader: PipelineReader, action: Action, branch_prefix: str) -> VerifyResult:
-    try:
-        params = parse_params(action)
-    except MRParamsError as exc:
-        return VerifyResult(action.id, str(action.params.get("project") or ""), "failed", str(exc))
+    params = params_as(action, MergeRequestParams)
     branch = branch_name(branch_prefix, action.id)
     mrs = reader.merge_requests(params.project, branch)
     mr = next((m for m in mrs if m.state == "merged"), None) or \
@@ -328,14 +325,14 @@ def verify_action(reader: PipelineReader, action: Action, branch_prefix: str) ->
         return VerifyResult(action.id, params.project, "pending", f"!{mr.iid} is open, not merged yet",
                             **base)  # type: ignore[arg-type]
     if params.consumer_tokens:
-        check = check_harmless(reader, params.project, params.target_branch, mr, params.jobs)
+        check = check_harmless(reader, params.project, params.target_branch, mr, params.file_jobs)
         return VerifyResult(action.id, params.project, check.status, check.detail, mr.iid, mr.state, mr.web_url,
                             merged_sha(mr), mr.merged_at, (check,))
     projects = list(params.consumers) or [params.project]
     checks = tuple(check_project(reader, p, params.target_branch if p == params.project else None, mr,
                                  params.effective_jobs.get(p) or (
-                                     params.jobs if p == params.project or not params.consumers else
-                                     [j for j in params.jobs if j.startswith(".")] or params.jobs),
+                                     params.file_jobs if p == params.project or not params.consumers else
+                                     [j for j in params.file_jobs if j.startswith(".")] or params.file_jobs),
                                  own=p == params.project) for p in projects)
     status: Status = "failed" if any(c.status == "failed" for c in checks) else \
         "pending" if any(c.status == "pending" for c in checks) else "verified"
@@ -368,7 +365,7 @@ def _verify_one(reader: PipelineReader, action: Action, branch_prefix: str, stat
         result = verify_action(reader, action, branch_prefix)
     except WifMigrateError as exc:  # one MR's read failure (the adapter's GitLabError) is its result
         log.debug("verify %s failed", action.id, exc_info=True)
-        result = VerifyResult(action.id, str(action.params.get("project") or ""), "failed",
+        result = VerifyResult(action.id, params_as(action, MergeRequestParams).project, "failed",
                               f"could not read GitLab: {exc}")
     if state is not None and result.status == "failed":
         result = _propagation(result, action, state)

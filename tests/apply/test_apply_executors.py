@@ -4,7 +4,7 @@ never an action "skipped … in this build" with exit 0."""
 from __future__ import annotations
 
 import pytest
-from helpers.plan_fixtures import INVENTORY, config, facts, line_rewriter
+from helpers.plan_fixtures import INVENTORY, config, disable_params, facts, line_rewriter
 
 from migrate.apply.context import ApplyContext
 from migrate.apply.executors import EXECUTORS, KEY_KINDS, check_complete
@@ -42,7 +42,7 @@ def test_an_action_without_executor_is_an_internal_error_not_a_skip() -> None:
 
 
 def test_key_kinds_are_left_to_the_keys_verb() -> None:
-    action = Action("disable_key:k", "disable_key", "k", "disable")
+    action = Action("disable_key:k", "disable_key", "k", "disable", params=disable_params("sa@p.iam.gserviceaccount.com", "k"))
     plan = _plan(action)
     (result,) = apply_plan(plan, ApplyContext(plan, dry_run=True), registry={})
     assert result.outcome == "skipped" and "wif-migrate keys" in result.detail

@@ -132,11 +132,11 @@ def test_template_consumers_migrate_in_order_and_every_pipeline_stays_green(
     plan = plan_io.read(story.plan)
     by_id = {a.id: a for a in plan.actions}
     copying = ["chain", "direct", "local"]
-    assert by_id[TEMPLATE_MR].params["after_merged"] == sorted(consumer_mr(n) for n in copying)
+    assert by_id[TEMPLATE_MR].params.after_merged == tuple(sorted(consumer_mr(n) for n in copying))
     assert consumer_mr("plain") not in by_id  # `extends` merges the template's token: nothing to add
-    assert by_id[consumer_mr("local")].params["file_path"] == "ci/deploy.yml"
+    assert by_id[consumer_mr("local")].params.file_path == "ci/deploy.yml"
     # the key's evidence: every consumer job that runs the template's sign-in, copies included
-    assert by_id[TEMPLATE_MR].params["effective_jobs"] == {f"acme/{n}": [JOBS[n]] for n in sorted(CONSUMERS)}
+    assert by_id[TEMPLATE_MR].params.effective_jobs == {f"acme/{n}": (JOBS[n],) for n in sorted(CONSUMERS)}
     disable = next(a for a in plan.actions if a.kind == "disable_key")
     assert {TEMPLATE_MR, *(consumer_mr(n) for n in copying)} <= set(disable.depends_on)
     # the consumers' jobs work with the key before anything is merged

@@ -6,37 +6,37 @@ import dataclasses
 import re
 
 import pytest
-from helpers.plan_fixtures import bind_params, scope_row
+from helpers.plan_fixtures import bind_params, mr_params, retired, scope_row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from migrate.apply.merge_request_content import (
-    MRParamsError,
     MRText,
     binding_params,
     branch_name,
     content_equal,
     marker,
     parse_marker,
-    parse_params,
     plan_digest,
     render_description,
     render_title,
     text_changes,
 )
-from migrate.core.model import Action, Plan
+from migrate.core.model import Action, BindingRefs, MergeRequestParams, Plan, params_as
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 KID = "0123456789abcdef0123456789abcdef01234567"
 
 
 def action(**extra: object) -> Action:
-    params = {"project": "acme/api", "ref": "main", "file_path": ".gitlab-ci.yml", "new_content": "x: 1\n",
-              "base_blob_id": "b" * 40, "jobs": ["deploy"], "consumers": ["acme/api"],
-              "keys": [{"service_account": SA, "key_id": KID, "variables": ["group:acme:GCP_SA_KEY"]}],
-              "binding": {"bindings": [f"ensure_binding:{SA}"]}, "diff": "-old\n+new\n", **extra}
+    params = mr_params(base_blob_id="b" * 40, keys=(retired(SA, KID, "group:acme:GCP_SA_KEY"),),
+                       binding=BindingRefs((f"ensure_binding:{SA}",)), diff="-old\n+new\n", **extra)
     return Action("merge_request:acme/api:.gitlab-ci.yml", "merge_request", "acme/api:.gitlab-ci.yml@main",
                   "rewrite .gitlab-ci.yml", params=params)
+
+
+def parse_params(a: Action) -> MergeRequestParams:
+    return params_as(a, MergeRequestParams)
 
 
 def plan(*actions: Action, when: str = "2026-01-01T00:00:00Z") -> Plan:
@@ -56,12 +56,6 @@ def plan(*actions: Action, when: str = "2026-01-01T00:00:00Z") -> Plan:
 ])
 def test_branch_names_are_valid_refs(prefix: str, aid: str, expected: str) -> None:
     assert branch_name(prefix, aid) == expected
-
-
-def test_params_missing_project_is_a_clear_error() -> None:
-    bad = Action("m", "merge_request", "t", "s", params={"ref": "main"})
-    with pytest.raises(MRParamsError, match="params.project"):
-        parse_params(bad)
 
 
 def test_description_says_what_why_keys_binding_verify_rollback_and_marker() -> None:
@@ -143,7 +137,7 @@ def test_branches_are_short_and_distinct_per_file_and_titles_fit(paths: list[str
     assert all(len(b) <= len("wif-migrate/") + 40 and re.fullmatch(r"wif-migrate/[a-z0-9-]+", b) for b in branches)
     for p in paths:
         a = action()
-        params = dataclasses.replace(parse_params(a), files=(dataclasses.replace(parse_params(a).files[0], path=p),))
+        params = dataclasses.replace(parse_params(a), file_path=p)
         assert len(render_title(params)) < 72
 
 

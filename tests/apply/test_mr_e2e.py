@@ -18,7 +18,7 @@ import gitlab
 import google.oauth2.credentials
 import pytest
 from googleapiclient import discovery
-from helpers.plan_fixtures import bind_params, scope_row
+from helpers.plan_fixtures import bind_params, mr_params, retired, scope_row
 from helpers.sandbox_org import free_port, identity_project
 
 from migrate.apply.merge_request_content import branch_name, parse_marker
@@ -26,7 +26,15 @@ from migrate.apply.merge_request_executor import MergeRequestExecutor, action_ma
 from migrate.ci.emit import marker_after_login
 from migrate.cli.verbs import main
 from migrate.core.config import GitLabConfig, MergeRequestConfig
-from migrate.core.model import Action, ActionResult, Plan
+from migrate.core.model import (
+    Action,
+    ActionResult,
+    BindingRefs,
+    MergeRequestParams,
+    MRRewriteOptions,
+    Plan,
+    params_as,
+)
 from migrate.core.state import State
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
@@ -156,12 +164,11 @@ def mr_action(project: str, path: str, old: str, new: str, sa: str, variable: st
     aid = f"merge_request:{project}:{path}"
     return Action(aid, "merge_request", f"{project}:{path}@main", f"rewrite {path} in {project}",
                   depends_on=(f"ensure_binding:{sa}",),
-                  params={"project": project, "ref": "main", "file_path": path,
-                          "base_blob_id": blob_id(old.encode()), "base_commit_id": None,
-                          "new_content": new, "diff": f"--- a/{path}\n+++ b/{path}\n", "jobs": jobs,
-                          "consumers": consumers or [project], "provider": PROVIDER, "audience": AUD,
-                          "keys": [{"service_account": sa, "key_id": "k" * 40, "variables": [variable]}],
-                          "binding": {"bindings": [f"ensure_binding:{sa}"]}})
+                  params=mr_params(project, path, base_blob_id=blob_id(old.encode()), new_content=new,
+                                   diff=f"--- a/{path}\n+++ b/{path}\n", jobs=tuple(jobs),
+                                   consumers=tuple(consumers or [project]), provider=PROVIDER, audience=AUD,
+                                   keys=(retired(sa, "k" * 40, variable),),
+                                   binding=BindingRefs((f"ensure_binding:{sa}",))))
 
 
 def binding(sa: str, *members: str) -> Action:
@@ -355,8 +362,8 @@ def test_target_changed_since_planning_is_rewritten_again(sb: Sandbox) -> None:
 
     aid = "merge_request:acme/api:.gitlab-ci.yml"
     actions = tuple(
-        dataclasses.replace(a, params={**a.params, "rewrite_options": {
-            "audience": AUD, "service_accounts": {"API_KEY_FILE": API_SA}}}) if a.id == aid else a
+        dataclasses.replace(a, params=dataclasses.replace(params_as(a, MergeRequestParams), rewrite_options=MRRewriteOptions(
+            audience=AUD, gitlab_version=None, service_accounts={"API_KEY_FILE": API_SA}))) if a.id == aid else a
         for a in the_plan().actions)
     plan = dataclasses.replace(the_plan(), actions=actions)
     edited = API_OLD.replace("    - gcloud app deploy\n", "    - gcloud app deploy --quiet  # edited on main\n")

@@ -31,7 +31,7 @@ from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.cli.verbs import main
 from migrate.core.code_version import tree_digest
 from migrate.core.config import GitLabConfig, MergeRequestConfig
-from migrate.core.model import Action, ActionResult, Plan
+from migrate.core.model import Action, ActionResult, MergeRequestParams, Plan, params_as
 from migrate.core.state import State
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
@@ -73,7 +73,7 @@ def _mrs(plan: Plan) -> list[Action]:
     `consumer_tokens.add_tokens`, not the rewriter) nor a template's that waits for those to be
     merged (tests/apply/test_consumer_order.py)."""
     mrs = [a for a in plan.actions if a.kind == "merge_request"
-           and "consumer_tokens" not in a.params and not a.params.get("after_merged")]
+           and params_as(a, MergeRequestParams).consumer_tokens is None and not params_as(a, MergeRequestParams).after_merged]
     assert len(mrs) >= 3, "the demo plan has merge requests"
     return mrs
 
@@ -98,20 +98,19 @@ def _records(tmp: Path) -> dict[str, dict[str, Any]]:
 
 
 def _with_content(plan: Plan, action: Action, extra: str) -> Plan:
-    p = dict(action.params)
-    if "files" in p:
-        files = [dict(f) for f in p["files"]]
-        files[0]["new_content"] += extra
-        p["files"] = files
+    p = params_as(action, MergeRequestParams)
+    if p.files:
+        p = dataclasses.replace(p, files=(dataclasses.replace(p.files[0], new_content=p.files[0].new_content + extra),
+                                          *p.files[1:]))
     else:
-        p["new_content"] = str(p["new_content"]) + extra
+        p = dataclasses.replace(p, new_content=(p.new_content or "") + extra)
     forged = dataclasses.replace(action, params=p)
     return dataclasses.replace(plan, actions=tuple(forged if a.id == action.id else a for a in plan.actions))
 
 
 def _target(action: Action) -> tuple[str, str, str]:
-    p = action.params
-    return str(p["project"]), str(p["file_path"]), str(p["ref"])
+    p = params_as(action, MergeRequestParams)
+    return p.project, p.file_path, p.ref
 
 
 def test_plan_journals_every_rewrite_it_plans(planned: tuple[Sandbox, Path, Plan]) -> None:
@@ -119,10 +118,10 @@ def test_plan_journals_every_rewrite_it_plans(planned: tuple[Sandbox, Path, Plan
     records = _records(tmp)
     outputs = {r["output_sha256"] for r in records.values() if r["status"] == "rewritten"}
     for action in _mrs(plan):
-        assert sha256_text(str(action.params["new_content"])) in outputs, action.id
+        assert sha256_text(str(action.params.new_content)) in outputs, action.id
     # digests and reasons only: no file content in the state database
     body = json.dumps(records)
-    assert all(str(a.params["new_content"])[:40] not in body for a in _mrs(plan))
+    assert all(str(a.params.new_content)[:40] not in body for a in _mrs(plan))
 
 
 def test_the_journal_answers_for_unchanged_inputs_with_the_same_outcomes(
@@ -200,7 +199,7 @@ def test_a_file_changed_since_planning_is_rewritten_again_not_confirmed(
         committed = gl.projects.get(project).files.get(path, ref=result.evidence["branch"]).decode().decode()
         expected = default_rewriter()(dataclasses.replace(_request_of(ex, action, live), text=changed))
         assert committed == expected.text and "# changed after planning" in committed
-        assert committed != action.params["new_content"]
+        assert committed != action.params.new_content
 
 
 def _request_of(ex: MergeRequestExecutor, action: Action, text: str) -> RewriteRequest:
@@ -211,10 +210,9 @@ def _request_of(ex: MergeRequestExecutor, action: Action, text: str) -> RewriteR
         seen.append(request)
         return default_rewriter()(request)
 
-    from migrate.apply.merge_request_content import parse_params
     from migrate.apply.merge_request_executor import _rewrite
 
-    _rewrite(capture, ex.plan, parse_params(action), str(action.params["file_path"]), text)
+    _rewrite(capture, ex.plan, params_as(action, MergeRequestParams), str(action.params.file_path), text)
     return seen[0]
 
 

@@ -133,7 +133,7 @@ def providers(sb: Sandbox) -> list[str]:
 
 
 def mr_projects(plan_file: str) -> list[str]:
-    return sorted({a.params["project"] for a in plan_io.read(Path(plan_file)).actions if a.kind == "merge_request"})
+    return sorted({a.params.project for a in plan_io.read(Path(plan_file)).actions if a.kind == "merge_request"})
 
 
 def mr_state(sb: Sandbox, plan_file: str, prefix: str = "wif-migrate/") -> tuple[dict[str, list[str]], dict[str, int]]:

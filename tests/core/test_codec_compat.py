@@ -1,8 +1,12 @@
 """Files written by the build before the typed contracts still load, byte for byte.
 
 `from_main/` holds the plan and journal the demo wrote with main at d24466b (regenerate with
-`from_main/make_fixture.sh`): today's reader decodes them into the typed contracts and writes the
-plan back identical; a hand edit is refused by the CLI with exit 2 and the field's name.
+`from_main/make_fixture.sh`), and the plan of tests/plan/test_consumers_e2e.py's organisation (plus
+a consumer whose copying jobs sit in two files) written by main at bbfb347, before merge-request
+params were typed (`from_main/make_consumers_fixture.py`): every shape of `merge_request` params the
+planner wrote — one file, several under `files`, a consumer's ID-token change, a template waiting
+for its consumers. Today's reader decodes them into the typed contracts and writes the plans back
+identical; a hand edit is refused by the CLI with exit 2 and the field's name.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ import yaml
 
 from migrate.cli.verbs import main
 from migrate.core.errors import UsageError
-from migrate.core.model import BindingParams, DeleteKeyParams, DisableKeyParams, EnsureParams
+from migrate.core.model import (
+    BindingParams,
+    DeleteKeyParams,
+    DisableKeyParams,
+    EnsureParams,
+    MergeRequestParams,
+    params_as,
+)
 from migrate.core.state import JournalEntry
 from migrate.plan import plan_io
 from migrate.report.history import key_identity_of
@@ -24,8 +35,8 @@ from migrate.report.history import key_identity_of
 HERE = Path(__file__).parent / "from_main"
 
 
-def _plan_text() -> str:
-    return gzip.decompress((HERE / "plan.json.gz").read_bytes()).decode()
+def _plan_text(name: str = "plan.json.gz") -> str:
+    return gzip.decompress((HERE / name).read_bytes()).decode()
 
 
 def _journal() -> list[JournalEntry]:
@@ -39,7 +50,21 @@ def test_mains_plan_loads_typed_and_writes_back_identical() -> None:
     kinds = {a.kind: type(a.params) for a in plan.actions}
     assert kinds["disable_key"] is DisableKeyParams and kinds["delete_key"] is DeleteKeyParams
     assert kinds["ensure_pool"] is EnsureParams and kinds["ensure_provider"] is EnsureParams
-    assert kinds["ensure_binding"] is BindingParams
+    assert kinds["ensure_binding"] is BindingParams and kinds["merge_request"] is MergeRequestParams
+    assert plan_io.dumps(plan) == text
+
+
+def test_mains_merge_requests_of_every_shape_load_typed_and_write_back_identical() -> None:
+    text = _plan_text("consumers_plan.json.gz")
+    plan = plan_io.loads(text)
+    mrs = [params_as(a, MergeRequestParams) for a in plan.actions if a.kind == "merge_request"]
+    several = [p for p in mrs if p.files]
+    consumers = [p for p in mrs if p.consumer_tokens is not None]
+    waiting = [p for p in mrs if p.after_merged]
+    assert several and len(several[0].changes) == 2 and several[0].new_content is None
+    assert consumers and all(p.consumer_check is None and p.service_accounts is None for p in consumers)
+    assert waiting and all(p.consumer_check is not None for p in waiting)
+    assert all(p.changes and p.changes[0].new_content for p in mrs)
     assert plan_io.dumps(plan) == text
 
 
@@ -72,6 +97,24 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "google": {"identity_project": "acme-id", "access_token_env": "T_GOOGLE",
                    "endpoints": {"iam": nowhere, "policyanalyzer": nowhere}}}))
     return path
+
+
+@pytest.mark.parametrize(("edit", "named"), [
+    (lambda p: p.update(file_project=p.pop("project")), "params.file_project: unknown field"),
+    (lambda p: p.pop("ref"), "params.ref: missing"),
+    (lambda p: p["consumer_tokens"].update(jobs=["ship"]), "params.consumer_tokens.jobs: expected an object"),
+    (lambda p: p["files"][1].pop("new_content"), "params.files[1].new_content: missing"),
+])
+def test_a_hand_edited_merge_request_is_refused_naming_the_field(
+        edit: object, named: str, config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = json.loads(_plan_text("consumers_plan.json.gz"))
+    index, step = next((i, a) for i, a in enumerate(data["actions"]) if "files" in a["params"])
+    edit(step["params"])  # type: ignore[operator]
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(data))
+    assert main(["apply", "--dry-run", str(path), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"actions[{index}] ({step['id']}).{named}" in err, err
 
 
 @pytest.mark.parametrize("verb", [["keys", "retire"], ["apply", "--dry-run"]])

@@ -141,6 +141,6 @@ def test_plan_proves_a_job_extending_a_remote_template(server: str, tmp_path: An
     action = next((a for a in plan.actions if a.id == "merge_request:acme/remote:.gitlab-ci.yml"), None)
     reasons = " | ".join(m.reason for m in plan.manual)
     assert action is not None, reasons
-    assert action.params["rewrite_options"]["included"] == [["@remote", server + "/base.yml", ""]]
+    assert action.params.rewrite_options.included == (("@remote", server + "/base.yml", ""),)
     assert "merge_request:acme/gone:.gitlab-ci.yml" not in ids
     assert "HTTP 404" in json.dumps(inventory)

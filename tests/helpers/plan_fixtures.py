@@ -16,6 +16,7 @@ from typing import Any
 from migrate.core.config import Config, parse_config
 from migrate.core.model import (
     BindingParams,
+    BindingRefs,
     CIFinding,
     DeleteKeyParams,
     DisableKeyParams,
@@ -26,8 +27,11 @@ from migrate.core.model import (
     KeyIdentity,
     KeyUsage,
     KeyVariable,
+    MergeRequestParams,
+    MRRewriteOptions,
     OutsideReader,
     ProjectRecord,
+    RetiredKey,
     RetiredVariable,
     ScopeRow,
 )
@@ -181,3 +185,19 @@ def bind_params(sa: str, *members: str, scopes: tuple[ScopeRow, ...] = (), resou
     return BindingParams(service_account=sa, resource=resource or f"projects/-/serviceAccounts/{sa}",
                          role="roles/iam.workloadIdentityUser", members=members, already_present=already_present,
                          scopes=scopes, credential_configuration={})
+
+
+def mr_params(project: str = "acme/api", file_path: str = ".gitlab-ci.yml", **fields: Any) -> MergeRequestParams:
+    """A `merge_request` step's params for a hand-built plan: one file rewritten (as the planner
+    writes them), any field overridden by keyword."""
+    base: dict[str, Any] = {
+        "project": project, "project_id": None, "ref": "main", "file_path": file_path, "new_content": "x: 1\n",
+        "base_blob_id": None, "base_commit_id": None, "diff": "", "status": "rewritten", "reasons": (),
+        "jobs": ("deploy",), "consumers": (project,), "effective_jobs": {}, "provider": "", "audience": "",
+        "keys": (), "binding": BindingRefs(()), "rewrite_options": MRRewriteOptions(audience="", gitlab_version=None),
+    }
+    return MergeRequestParams(**{**base, **fields})
+
+
+def retired(sa: str, kid: str, *variables: str) -> RetiredKey:
+    return RetiredKey(sa, kid, variables)

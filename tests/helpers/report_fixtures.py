@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers.plan_fixtures import bind_params, ensure_params
+from helpers.plan_fixtures import bind_params, ensure_params, mr_params, retired
 from migrate.core.model import (
     Action,
     CIFinding,
@@ -99,9 +99,11 @@ def plan() -> Plan:
                                               POOL + "/attribute.project_protected_environment/1001:protected:production")),
             Action("binding-builder", "ensure_binding", "projects/-/serviceAccounts/" + KEY_GROUP.service_account,
                    "bind", params=bind_params(KEY_GROUP.service_account, POOL + "/attribute.namespace_id/100")),
-            Action("mr-api", "merge_request", "acme/api", "MR", findings=(VAR_API.ref,)),
+            # no keys recorded: the report finds the key through the findings
+            Action("mr-api", "merge_request", "acme/api", "MR", findings=(VAR_API.ref,), params=mr_params("acme/api")),
             Action("mr-templates", "merge_request", "acme/templates", "MR",
-                   params={"keys": [{"service_account": KEY_GROUP.service_account, "key_id": KEY_GROUP.key_id}]}),
+                   params=mr_params("acme/templates", "gcp.yml",
+                                    keys=(retired(KEY_GROUP.service_account, KEY_GROUP.key_id),))),
         ),
         impersonation=({"service_account": KEY_API.service_account, "before": ["acme/api protected production"],
                         "after": ["acme/api protected production"], "broader": []},),

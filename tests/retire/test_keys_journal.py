@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers.plan_fixtures import delete_params, disable_params
+from helpers.plan_fixtures import bind_params, delete_params, disable_params, mr_params
 
 from migrate.core.model import Action, Plan, RetiredVariable
 from migrate.core.state import State
@@ -59,8 +59,9 @@ def test_items_from_plan_keeps_mr_dependencies_variables_and_manual_blockers() -
     plan = Plan(gitlab_url="https://gitlab.example.com", identity_project="acme-identity", project_number="1",
                 pool_id="gitlab", provider_id="gitlab", generated_at="2026-03-01T00:00:00Z", inventory_digest="x",
                 actions=(
-                    Action("bind", "ensure_binding", SA, "bind"),
-                    Action("mr-api", "merge_request", "acme/api:.gitlab-ci.yml", "mr", depends_on=("bind",)),
+                    Action("bind", "ensure_binding", SA, "bind", params=bind_params(SA)),
+                    Action("mr-api", "merge_request", "acme/api:.gitlab-ci.yml", "mr", depends_on=("bind",),
+                           params=mr_params("acme/api")),
                     Action(f"disable_key:{SA}#{KID}", "disable_key", f"{SA}/keys/{KID}", "disable",
                            depends_on=("mr-api", "bind"),
                            params=disable_params(SA, KID, key_project="acme-prod", variables=(var,),

@@ -23,14 +23,14 @@ import google.oauth2.credentials
 import pytest
 from google.oauth2 import service_account
 from googleapiclient import discovery
-from helpers.plan_fixtures import bind_params, delete_params, disable_params, scope_row
+from helpers.plan_fixtures import bind_params, delete_params, disable_params, mr_params, retired, scope_row
 from helpers.sandbox_org import free_port, identity_project
 
 from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.ci.emit import marker_after_login
 from migrate.cli.verbs import main
 from migrate.core.config import GitLabConfig, MergeRequestConfig
-from migrate.core.model import Action, Plan, RetiredVariable
+from migrate.core.model import Action, BindingRefs, Plan, RetiredVariable
 from migrate.core.state import State
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
@@ -143,11 +143,10 @@ def mr_action(project: str, old: str, new: str, sa: str, key_id: str, variable: 
     aid = f"merge_request:{project}:.gitlab-ci.yml"
     return Action(aid, "merge_request", f"{project}:.gitlab-ci.yml@main", f"rewrite CI of {project}",
                   depends_on=(f"ensure_binding:{sa}",),
-                  params={"project": project, "ref": "main", "file_path": ".gitlab-ci.yml",
-                          "base_blob_id": blob_id(old.encode()), "base_commit_id": None, "new_content": new,
-                          "diff": "--- a\n+++ b\n", "jobs": [job], "consumers": [project], "provider": PROVIDER,
-                          "audience": AUD, "keys": [{"service_account": sa, "key_id": key_id, "variables": [variable]}],
-                          "binding": {"bindings": [f"ensure_binding:{sa}"]}})
+                  params=mr_params(project, base_blob_id=blob_id(old.encode()), new_content=new,
+                                   diff="--- a\n+++ b\n", jobs=(job,), provider=PROVIDER, audience=AUD,
+                                   keys=(retired(sa, key_id, variable),),
+                                   binding=BindingRefs((f"ensure_binding:{sa}",))))
 
 
 def key_actions(sa: str, key_id: str, mr: str, variables: list[dict[str, Any]]) -> list[Action]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from helpers.plan_fixtures import disable_params
+from helpers.plan_fixtures import disable_params, mr_params
 
 from migrate.core.errors import UsageError
 from migrate.core.model import Action, Plan, RetiredVariable
@@ -27,7 +27,7 @@ def _plan() -> Plan:
     return Plan(gitlab_url="https://gitlab.example.com", identity_project="acme-id", project_number="1",
                 pool_id="gitlab", provider_id="gitlab", generated_at="2026-03-01T00:00:00Z", inventory_digest="d",
                 actions=(
-        Action("mr-api", "merge_request", "acme/api", "MR", params={"project": "acme/api"}),
+        Action("mr-api", "merge_request", "acme/api", "MR", params=mr_params("acme/api")),
         Action(f"disable_key:{K1}", "disable_key", K1, "disable", depends_on=("mr-api",),
                params=disable_params(SA, K1, key_project="acme-keys", variables=(var,))),
         Action(f"disable_key:{K2}", "disable_key", K2, "disable",

@@ -85,7 +85,7 @@ def sandbox(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def mr_files(plan: Any) -> set[str]:
-    return {a.params["project"] for a in plan.actions if a.kind == "merge_request"}
+    return {a.params.project for a in plan.actions if a.kind == "merge_request"}
 
 
 def test_a_schedule_overriding_the_key_variable_sends_the_file_to_manual_review(
