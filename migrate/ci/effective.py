@@ -239,15 +239,26 @@ def _extend_all(config: dict[str, Any], problems: list[tuple[str, str]]) -> dict
 
 class _Extender:
     """`extends` resolution with each job merged once (an object, not a recursive closure: see
-    `_Ancestry`)."""
+    `_Ancestry`).
+
+    GitLab (`config/extendable/entry.rb`) has no memo: every entry reached through `extends` carries
+    its ancestors and raises `NestingTooDeepError` when an entry that itself extends has more than
+    `MAX_NESTING_LEVELS` of them; the merged value it writes back keeps `extends`, so a parent is
+    extended (and checked) again on every path that reaches it. The depth is therefore a property
+    of the chain, not of the order the jobs appear in: with each job merged once, the memo keeps the
+    job's *reach* (how many levels below it the deepest entry that still extends sits) and checks
+    `len(path) + reach` on every hit, which is the same verdict in one pass."""
 
     def __init__(self, config: dict[str, Any], problems: list[tuple[str, str]]) -> None:
         self.config = config
         self.problems = problems
         self.done: dict[str, Any] = {}
+        self.reach: dict[str, int] = {}  # extensible job -> deepest extensible level below it (0: itself)
 
     def extend(self, name: str, path: tuple[str, ...]) -> Any:
         if name in self.done:
+            if len(path) + self.reach.get(name, -1) > MAX_EXTENDS_LEVELS:
+                raise ResolveError(f"nesting too deep in `extends` of {name}")
             return self.done[name]
         value = self.config.get(name)
         if not isinstance(value, dict) or "extends" not in value:
@@ -258,13 +269,16 @@ class _Extender:
         if len(path) > MAX_EXTENDS_LEVELS:
             raise ResolveError(f"nesting too deep in `extends` of {name}")
         base: Any = {}
+        reach = 0
         for parent in _extends_of(value):
             if not isinstance(parent, str) or not isinstance(self.config.get(parent), dict):
                 self.problems.append((name, f"job {name} extends {parent!s}, which this file and its includes "
                                             "do not define"))
                 continue
             base = deep_merge(base, self.extend(parent, (*path, name)))
+            reach = max(reach, self.reach.get(parent, -1) + 1)
         self.done[name] = deep_merge(base, value)
+        self.reach[name] = reach
         return self.done[name]
 
 
