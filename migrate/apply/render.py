@@ -1,13 +1,21 @@
-"""apply's human view: one row per action (outcome, the executor's sentence, and the members a
-binding adds) and the counts line. Renderers return strings; `cli/apply.py` prints them (and
-builds the JSON envelope)."""
+"""apply's rows: one per action (outcome, the executor's sentence, and the members a binding
+adds) and the counts line. The columns and the JSON object of one action are declared here
+(`ROWS`); the one renderer (`migrate.core.outcome_render`) draws them and `cli/apply.py` prints."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from migrate.core.model import ActionResult
-from migrate.core.tables import loud, render_table
+from migrate.core.model import ActionResult, to_dict
+from migrate.core.outcome import Column, ItemOutcome, Layout, Status
+
+
+def outcome(result: ActionResult) -> ItemOutcome[ActionResult]:
+    return ItemOutcome(result.action_id, Status(result.outcome), result.detail, result)
+
+
+def outcomes(results: Sequence[ActionResult]) -> list[ItemOutcome[ActionResult]]:
+    return [outcome(r) for r in results]
 
 
 def detail(result: ActionResult) -> str | list[str]:
@@ -18,8 +26,16 @@ def detail(result: ActionResult) -> str | list[str]:
     return [result.detail, *(f"+ {m}" for m in added)]
 
 
-def results_table(results: Sequence[ActionResult]) -> str:
-    return render_table([[r.action_id, loud(r.outcome), detail(r)] for r in results], ["action", "outcome", "detail"])
+def _result(o: ItemOutcome[ActionResult]) -> ActionResult:
+    assert o.detail is not None  # every apply outcome carries its ActionResult
+    return o.detail
+
+
+ROWS: Layout[ActionResult] = Layout(
+    columns=(Column("action", lambda o: o.item),
+             Column("outcome", lambda o: o.status.value, loud=True),
+             Column("detail", lambda o: detail(_result(o)))),
+    record=lambda o: to_dict(_result(o)))
 
 
 def summary_line(counts: Mapping[str, int], dry_run: bool) -> str:

@@ -19,10 +19,11 @@ from migrate.apply.executors import EXECUTORS, KEY_KINDS
 from migrate.apply.loop import GOOGLE_KINDS, apply_plan, find_inventory, journal_refusals, summarize
 from migrate.apply.selection import with_dependencies
 from migrate.cli.common import config_from_args, new_parser
-from migrate.cli.output import print_envelope
+from migrate.cli.output import print_outcomes
+from migrate.core import outcome_render
 from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK
-from migrate.core.model import Action, ActionResult, Inventory, Plan, to_dict
+from migrate.core.model import Action, ActionResult, Inventory, Plan
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
 from migrate.core.state import RunLock, State
 from migrate.plan import impersonation_journal, plan_io, rewrite_journal
@@ -124,11 +125,10 @@ def _run(args: argparse.Namespace) -> int:
     counts = summarize(results)
     code = EXIT_FINDINGS if counts.get("failed") or counts.get("refused") else EXIT_OK
     if args.format == "json":
-        print_envelope("apply", code, {**counts, "dry_run": bool(args.dry_run)}, [to_dict(r) for r in results],
-                       [{"subject": r.action_id, "reason": r.detail} for r in results
-                        if r.outcome in ("failed", "refused")])
+        print_outcomes("apply", code, {**counts, "dry_run": bool(args.dry_run)}, render.outcomes(results),
+                       render.ROWS)
     else:
-        print(render.results_table(results))
+        print(outcome_render.table(render.outcomes(results), render.ROWS))
     print(render.summary_line(counts, bool(args.dry_run)), file=sys.stderr)
     return code
 

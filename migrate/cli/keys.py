@@ -13,11 +13,11 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict
 from typing import Any
 
 from migrate.cli.common import NO_PLAN, config_from_args, load_plan, new_parser
-from migrate.cli.output import print_envelope
+from migrate.cli.output import print_outcomes
+from migrate.core import outcome_render
 from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, BackendError, UsageError, WifMigrateError
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
@@ -259,9 +259,9 @@ def run_orphans(args: argparse.Namespace) -> int:
         progress.finish()
     code = EXIT_FINDINGS if any(o.error for o in orphans) else EXIT_OK
     if args.format == "json":
-        return print_envelope("keys orphans", code, {"orphans": len(orphans)}, [asdict(o) for o in orphans],
-                              [{"subject": o.key_id, "reason": str(o.error)} for o in orphans if o.error])
-    print(render.orphans_table(orphans))
+        return print_outcomes("keys orphans", code, {"orphans": len(orphans)}, render.orphan_outcomes(orphans),
+                              render.ORPHAN_ROWS)
+    print(outcome_render.table(render.orphan_outcomes(orphans), render.ORPHAN_ROWS))
     print(render.orphans_line(orphans), file=sys.stderr)
     return code
 
@@ -269,10 +269,9 @@ def run_orphans(args: argparse.Namespace) -> int:
 def _render(results: list[StepResult], fmt: str, command: str = "keys") -> int:
     code = exit_code(results)
     if fmt == "json":
-        print_envelope(command, code, render.outcome_counts(results), [asdict(r) for r in results],
-                       [{"subject": r.target, "reason": r.detail} for r in results
-                        if r.outcome in ("failed", "refused")])
+        print_outcomes(command, code, render.outcome_counts(results), render.step_outcomes(results),
+                       render.STEP_ROWS)
     else:
-        print(render.results_table(results))
+        print(outcome_render.table(render.step_outcomes(results), render.STEP_ROWS))
     print(render.summary_line(results), file=sys.stderr)
     return code

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from migrate import __version__
+from migrate.core import outcome_render
 from migrate.core.files import write_atomic
+from migrate.core.outcome import ItemOutcome, Layout
 
 STDOUT = "-"
 
@@ -53,6 +55,15 @@ def print_envelope(command: str, exit_code: int, summary: Mapping[str, Any], ite
     """Print the envelope on stdout and return `exit_code` (so `return print_envelope(...)`)."""
     sys.stdout.write(dumps(envelope(command, exit_code, summary, items, errors, extra)))
     return exit_code
+
+
+def print_outcomes(command: str, exit_code: int, summary: Mapping[str, Any], outcomes: Sequence[ItemOutcome[Any]],
+                   layout: Layout[Any], errors: Sequence[ItemOutcome[Any]] | None = None) -> int:
+    """The envelope of a verb that reports per item: `results` and `errors` from the one renderer
+    (`migrate.core.outcome_render`); `errors` are the failed/refused/ERROR items of `outcomes`
+    unless the verb's errors are other items (scan's problems, check's unreadable subjects)."""
+    return print_envelope(command, exit_code, summary, outcome_render.results(outcomes, layout),
+                          outcome_render.errors(outcomes if errors is None else errors))
 
 
 def write_output(path: str | Path, text: str | Iterable[str], what: str) -> str:

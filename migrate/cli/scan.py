@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from migrate.cli.common import config_from_args, new_parser
-from migrate.cli.output import STDOUT, print_envelope, write_output
+from migrate.cli.output import STDOUT, print_outcomes, write_output
 from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.core.model import Inventory, to_dict
@@ -25,7 +25,7 @@ from migrate.core.progress import Progress, add_progress_option, progress_from_a
 from migrate.core.state import State, utcnow
 from migrate.scan import inventory_io
 from migrate.scan.ports import KeyFactsSource
-from migrate.scan.render import keys_found, render_summary
+from migrate.scan.render import PROJECT_ROWS, keys_found, problem_outcomes, project_outcomes, render_summary
 from migrate.scan.runner import ScanOptions, scan
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,8 @@ def run(args: argparse.Namespace) -> int:
     State(config.state_dir).save_snapshot("inventory", to_dict(inventory))
     code = exit_code(inventory, args.strict)
     if args.format == "json":
-        print_envelope("scan", code, scan_counts(inventory), [to_dict(p) for p in inventory.projects],
-                       [{"subject": p.subject, "reason": p.reason} for p in inventory.problems
-                        if p.severity == "error"])
+        print_outcomes("scan", code, scan_counts(inventory), project_outcomes(inventory), PROJECT_ROWS,
+                       errors=problem_outcomes([p for p in inventory.problems if p.severity == "error"]))
     else:
         human = sys.stderr if str(output) == STDOUT else sys.stdout
         human.write(render_summary(inventory))

@@ -12,12 +12,12 @@ import argparse
 from typing import Any
 
 from migrate.cli.common import config_from_args, existing_state, load_plan, new_parser
-from migrate.cli.output import dumps, envelope
+from migrate.cli.output import print_outcomes
 from migrate.core.errors import UsageError
 from migrate.core.progress import add_progress_option, progress_from_args
 from migrate.core.state import State
-from migrate.verify.render import results_table, status_counts
-from migrate.verify.runner import VerifyResult, exit_code, verify_plan
+from migrate.verify.render import ROWS, outcomes, results_table, status_counts
+from migrate.verify.runner import exit_code, verify_plan
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -26,14 +26,6 @@ def register(sub: Any, help_text: str) -> None:
     parser.add_argument("--format", choices=("table", "json"), default="table")
     add_progress_option(parser)
     parser.set_defaults(func=run)
-
-
-def render_json(results: list[VerifyResult]) -> str:
-    """The output envelope (docs/output.md): one result per merge request of the plan."""
-    return dumps(envelope("verify", exit_code(results),
-                          status_counts(results),
-                          [r.to_dict() for r in results],
-                          [{"subject": r.project, "reason": r.detail} for r in results if r.status == "failed"]))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     check_gitlab(config)
     reader = GitLabPipelines(GitLabClients.from_config(config))
     results = verify_plan(reader, plan, config.merge_requests.branch_prefix, state, progress_from_args(args))
-    out = render_json(results) if args.format == "json" else results_table(results)
-    print(out, end="")
+    if args.format == "json":
+        return print_outcomes("verify", exit_code(results), status_counts(results), outcomes(results), ROWS)
+    print(results_table(results), end="")
     return exit_code(results)
