@@ -80,6 +80,32 @@ def test_worst_case_is_bounded(case: str) -> None:
     assert analyzed <= 3 * worst.BUDGET_S and rewritten <= 3 * worst.BUDGET_S, (case, analyzed, rewritten)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["extends_chain", "reference_fanout", "extends_fanout_budget", "repeated_lines"])
+def test_worst_case_is_bounded_as_a_command(case: str) -> None:
+    """What a user runs: `wif-migrate ci analyze|rewrite` in a fresh process (start-up, imports, cold
+    caches and exit included), CPU of the child; 3x the 2 s target for a loaded shared machine."""
+    row = worst.measure_commands(case, worst.build(case), worst.CASE_OPTIONS.get(case, worst.OPTIONS), 1)
+    assert row["command_rewrite_status"] == "rewritten", row
+    assert row["command_analyze_cpu_s"] <= 3 * worst.BUDGET_S and row["command_rewrite_cpu_s"] <= 3 * worst.BUDGET_S, row
+
+
+def test_the_benchmark_times_the_whole_command() -> None:
+    """The command figures are the child's own CPU (user + system from os.wait4) for the real
+    console script, and the rewrite really ran (its answer is read back); a command that fails is an
+    error, never a timing."""
+    text = "deploy:\n  script:\n" + worst.AUTH_LINES
+    row = worst.measure_commands("small", text, worst.OPTIONS, 1)
+    assert row["command_rewrite_status"] == "rewritten", row
+    # a fresh interpreter that imports the CI library costs well over 20 ms of CPU: the parent's
+    # (near zero: it only waits) would not
+    assert 0.02 < row["command_analyze_cpu_s"] < 3 * worst.BUDGET_S, row
+    assert 0.02 < row["command_rewrite_cpu_s"] < 3 * worst.BUDGET_S, row
+    assert worst.tool()[-1].endswith(("wif-migrate", "migrate"))
+    with pytest.raises(RuntimeError, match="exited 2"):
+        worst.run_command([*worst.tool(), "ci", "no-such-verb"])
+
+
 def test_cost_is_linear_on_repeated_lines(monkeypatch: pytest.MonkeyPatch) -> None:
     """Default suite: four times the input costs about four times as much (the old line diff was
     quadratic: sixteen times), measured as a ratio so a loaded machine does not make it flaky."""
