@@ -30,6 +30,7 @@ import yaml
 
 from migrate.ci import limits
 from migrate.ci.yamlnodes import compose, construct_nodes
+from migrate.core.components import nested_address
 from migrate.core.model import COMPONENT_FILES, GITLAB_TEMPLATES, REMOTE_FILES
 
 FileId = tuple[str, str, str]  # (project, path, ref)
@@ -69,16 +70,18 @@ def analyse(text: str, project: str, included: Sequence[str], ids: Sequence[File
     ids = list(ids) if len(ids) == len(included) else []
     labels = tuple(f"{i[0]}:{i[1]}" if i[0] != project else i[1] for i in ids) if ids else \
         tuple(f"included file {n + 1}" for n in range(len(included)))
-    owners = [i[0] for i in ids] if ids else [""] * len(included)
-    parents: list[tuple[str, str]] = [(project, text), *zip(owners, included, strict=True)]
+    owners = [(i[0], i[1]) for i in ids] if ids else [("", "")] * len(included)
+    parents: list[tuple[tuple[str, str], str]] = [((project, ""), text), *zip(owners, included, strict=True)]
     entries_by_parent = [_entries(body) for _, body in parents]
     reaching: dict[int, list[tuple[int, _Entry]]] = {}
     for parent, entries in enumerate(entries_by_parent):
         owner = parents[parent][0]
         for entry in entries:
+            targets = [_local_target(owner, path) if not target_project else (target_project, path)
+                       for target_project, path in entry.targets]
             for index, fid in enumerate(ids):
-                if any((target_project or owner) == fid[0] and path.lstrip("/") == fid[1].lstrip("/")
-                       for target_project, path in entry.targets):
+                if any(target_project == fid[0] and path.lstrip("/") == fid[1].lstrip("/")
+                       for target_project, path in targets):
                     reaching.setdefault(index, []).append((parent, entry))
     conditional: set[int] = set()
     if not ids:
@@ -258,6 +261,14 @@ def _entries(text: str) -> list[_Entry]:
             entries.append(_Entry(tuple((str(entry["project"]).strip("/"), str(name).lstrip("/"))
                                         for name in names if isinstance(name, str)), rules, given))
     return entries
+
+
+def _local_target(owner: tuple[str, str], path: str) -> tuple[str, str]:
+    """(project, path) of a `local:` include written in the file `owner` (project, path): the same
+    project, except in a component, whose local includes are the component's (`core.components`)."""
+    if owner[0] == COMPONENT_FILES:
+        return COMPONENT_FILES, nested_address(owner[1], path)
+    return owner[0], path
 
 
 def _mapping(value: Any) -> dict[Any, Any]:

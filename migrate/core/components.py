@@ -18,6 +18,13 @@ catalog's releases, which the tool does not read: they are *unresolvable* (a rea
 so a keyed job that depends on such a file goes to manual review. `$CI_SERVER_FQDN` (the variable
 GitLab expands in include locations) stands for the instance's host; any other variable is
 unresolvable.
+
+A component's own `include: local:` files are read where GitLab reads them: `File::Component#
+expand_context_attrs` gives the component file's includes the context `project:` the component's
+project, `sha:` the commit its version resolved to (every other file keeps its includer's context,
+`File::Base#expand_context_attrs`). Such a file is part of the released component too, so it stays
+a file of the pseudo project `core.model.COMPONENT_FILES`, named `<address>::<path>` (`nested_address`;
+a git ref holds no `:`, so the first `::` after the `@` ends the version).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from dataclasses import dataclass
 LATEST = "~latest"
 SHORTHAND_SEMVER = re.compile(r"^\d+(\.\d+)?$")  # instance_path.rb SHORTHAND_SEMVER_PATTERN
 FQDN_VARIABLE = re.compile(r"^\$(?:\{CI_SERVER_FQDN\}|CI_SERVER_FQDN)(?=/)")
+NESTED = "::"  # `<address>::<path>`: a `local:` include of the component file at <address>
 
 
 @dataclass(frozen=True)
@@ -37,10 +45,31 @@ class ComponentFile:
     project: str
     name: str
     ref: str
+    local: str = ""  # a `local:` include of the component file: that path, in the component's project
 
     @property
-    def paths(self) -> tuple[str, str]:
+    def paths(self) -> tuple[str, ...]:
+        if self.local:
+            return (self.local,)
         return (f"templates/{self.name}.yml", f"templates/{self.name}/template.yml")
+
+
+def nested_address(parent: str, location: str) -> str:
+    """The pseudo path of a `local:` include written in the component file (or a file it includes
+    locally) at `parent`: the same component's project and version, another path."""
+    head, at, version = parent.partition("@")
+    return f"{head}{at}{version.partition(NESTED)[0]}{NESTED}{location.strip().lstrip('/')}"
+
+
+def nested_file(address: str) -> tuple[str, str, str] | None:
+    """(component project, version, path) of a `nested_address`, None for anything else. Needs no
+    host: the address was read already, so its first segment is the instance's."""
+    head, _, version = address.strip().partition("@")
+    version, nested, local = version.partition(NESTED)
+    if not nested or "/" not in head:
+        return None
+    project = head.split("/", 1)[1].rpartition("/")[0]
+    return (project, version, local) if project and version and local else None
 
 
 def locate(address: str, host: str) -> ComponentFile | str:
@@ -50,6 +79,7 @@ def locate(address: str, host: str) -> ComponentFile | str:
     if "@" not in text:
         return f"component {address} has no @version (GitLab refuses it)"
     path, version = text.split("@", 1)
+    version, _, local = version.partition(NESTED)
     if not path.startswith(f"{host}/"):
         return (f"component {address} is not on this instance ({host}); GitLab reads components only "
                 "from its own server (the component path is not supported)")
@@ -65,4 +95,4 @@ def locate(address: str, host: str) -> ComponentFile | str:
         return (f"component {address}: version {version} resolves through the CI/CD catalog's releases "
                 "(~latest or a short semantic version), which this tool does not read; pin an exact "
                 "tag, branch or commit SHA")
-    return ComponentFile(project, name, version)
+    return ComponentFile(project, name, version, local.lstrip("/"))

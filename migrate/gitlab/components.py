@@ -4,7 +4,8 @@ The component's project is read through the repository files API at the address'
 `templates/<name>.yml` first, then `templates/<name>/template.yml`
 (`Ci::Catalog::ComponentsProject#fetch_component` in GitLab). The host is the one python-gitlab
 talks to (`server_fqdn`, `lib/gitlab/ci/components/instance_path.rb`). Files of the pseudo project
-`core.model.COMPONENT_FILES` are these (path = the address).
+`core.model.COMPONENT_FILES` are these (path = the address; `<address>::<path>` is a local include
+of the component, read in the component's project at its version).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from urllib.parse import urlparse
 
 import gitlab
 
-from migrate.core.components import ComponentFile, locate
+from migrate.core.components import NESTED, ComponentFile, locate
 from migrate.core.model import COMPONENT_FILES
 
 
@@ -45,6 +46,9 @@ def component_data(gl: gitlab.Gitlab, address: str) -> tuple[ComponentFile, str,
         except gitlab.exceptions.GitlabGetError as exc:
             if exc.response_code != 404:
                 raise
+    if where.local:  # GitLab: "Local file `…` does not exist!" in the component's project
+        raise ComponentError(f"component {address.partition(NESTED)[0]}: its local include {where.local} is not "
+                             f"in {where.project} at {where.ref} (404 Not Found)")
     raise ComponentError(f"component {address}: neither {where.paths[0]} nor {where.paths[1]} in "
                          f"{where.project} at {where.ref} (404 Not Found)")
 

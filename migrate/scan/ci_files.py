@@ -9,7 +9,8 @@ templates API as files of the pseudo project `core.model.GITLAB_TEMPLATES`; GitL
 `lib/gitlab/ci/config/external/file/template.rb`), and `remote` URLs fetched over HTTP(S) as files
 of `core.model.REMOTE_FILES` (`migrate.gitlab.remote`). `component` includes
 (`<fqdn>/<project>/<name>@<version>`) are files of `core.model.COMPONENT_FILES` (path = the
-address), read from the component's project at the version by the reader
+address; a component's own `local:` includes are `<address>::<path>`, files of the component's
+project at its version), read from the component's project at the version by the reader
 (`migrate.core.components`, `migrate.gitlab.components`); one the tool cannot resolve exactly (another
 instance, `~latest`, a short semantic version) is an unreadable file with the reason.
 
@@ -29,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from migrate.core.components import nested_address
 from migrate.core.model import (
     COMPONENT_FILES,
     GITLAB_TEMPLATES,
@@ -153,6 +155,13 @@ def resolve_include(parent: FileKey, inc: Any) -> list[FileKey | str]:
                     "were not scanned"]
         if "$" in location:
             return [f"local include with a variable ({location}) not resolved; not scanned"]
+        if parent.project == COMPONENT_FILES:  # the component's project at its version (file/component.rb)
+            return [FileKey(COMPONENT_FILES, nested_address(parent.path, location), None)]
+        if parent.project in (REMOTE_FILES, GITLAB_TEMPLATES):
+            what = "remote file" if parent.project == REMOTE_FILES else "GitLab template"
+            return [f"local include {location} in the {what} {parent.path}: GitLab reads it from the project "
+                    "whose pipeline includes that file (File::Base keeps the includer's context); this tool "
+                    "reads a shared file's includes once for every project, so it was not read"]
         return [FileKey(parent.project, location.lstrip("/"), parent.ref)]
     if kind == "project":
         project = str(getattr(inc, "project", "") or "").strip("/")

@@ -36,6 +36,8 @@ BASE = ("spec:\n  inputs:\n    region:\n---\n"
 KEYED = (".keyed-deploy:\n  image: google/cloud-sdk:467.0.0-slim\n  script:\n"
          "    - gcloud auth activate-service-account --key-file \"$GCP_SA_KEY\"\n    - gcloud storage ls\n")
 OLD = ".deploy-base:\n  image: google/cloud-sdk:300.0.0\n"
+PART = ".deploy-base:\n  image: google/cloud-sdk:467.0.0-slim\n"
+NESTED = "include:\n  - local: templates/parts/deploy-base.yml\n"  # a component's own local include
 
 
 def ci(address: str, extra: str = "") -> str:
@@ -50,7 +52,9 @@ def org() -> Any:
     projects = [
         {"path": "components", "id": 1200, "tags": ["v1.0"],
          "files": {"templates/gcp-base.yml": BASE, "templates/old/template.yml": OLD,
-                   "templates/keyed.yml": KEYED}},
+                   "templates/keyed.yml": KEYED, "templates/nested.yml": NESTED,
+                   "templates/parts/deploy-base.yml": PART,
+                   "templates/broken.yml": "include:\n  - local: templates/parts/none.yml\n"}},
         {"path": "inside", "id": 1208, "files": {".gitlab-ci.yml": f"include:\n  - component: {here}/keyed@v1.0\n"
                                                                    "run:\n  extends: .keyed-deploy\n"}},
         {"path": "comp", "id": 1201, "files": {".gitlab-ci.yml": ci(f"{here}/gcp-base@v1.0",
@@ -61,6 +65,8 @@ def org() -> Any:
         {"path": "oldcomp", "id": 1205, "files": {".gitlab-ci.yml": ci(f"{here}/old@v1.0")}},
         {"path": "noinput", "id": 1207, "files": {".gitlab-ci.yml": ci(f"{here}/gcp-base@v1.0")}},
         {"path": "nosuch", "id": 1206, "files": {".gitlab-ci.yml": ci(f"{here}/nosuch@v1.0")}},
+        {"path": "nested", "id": 1209, "files": {".gitlab-ci.yml": ci(f"{here}/nested@v1.0")}},
+        {"path": "nestedgone", "id": 1210, "files": {".gitlab-ci.yml": ci(f"{here}/broken@v1.0")}},
     ]
     return parse_org(one_key_org(projects, 17), "component org")
 
@@ -75,7 +81,8 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...
             # the default branch moves on after the tag: only a read AT the tag sees BASE
             gl.projects.get("acme/components").commits.create({
                 "branch": "main", "commit_message": "old sdk",
-                "actions": [{"action": "update", "file_path": "templates/gcp-base.yml", "content": OLD}]})
+                "actions": [{"action": "update", "file_path": "templates/gcp-base.yml", "content": OLD},
+                            {"action": "update", "file_path": "templates/parts/deploy-base.yml", "content": OLD}]})
             os.environ.update(sb.env())
             config = tmp / "c.yaml"
             config.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp / "state")), sort_keys=False),
@@ -133,6 +140,31 @@ def test_an_unresolvable_component_keeps_the_job_manual_with_the_reason(
     assert manual(plan, project), "no manual reason"
     record = next(p for p in inventory["projects"] if p["path"] == project)
     assert why in json.dumps(record) + manual(plan, project), manual(plan, project)
+
+
+def test_a_components_local_include_is_read_in_its_project_at_its_version(planned: tuple[Any, ...]) -> None:
+    """`nested` defines `.deploy-base` only through its own `include: local:`, which GitLab reads in
+    the component's project at the component's version (file/component.rb `expand_context_attrs`):
+    at the tag the part has a current Cloud SDK, on the default branch an old one, in the including
+    project it does not exist. Before, the part's path was taken for a component address ("has no
+    @version") and the job went to manual."""
+    plan, inventory, _, _ = planned
+    action = mr(plan, "acme/nested")
+    assert action is not None, manual(plan, "acme/nested")
+    address = "$CI_SERVER_FQDN/acme/components/nested@v1.0"
+    assert action.params.rewrite_options.included == (
+        ("@component", f"{address}::templates/parts/deploy-base.yml", ""), ("@component", address, ""))
+    record = next(p for p in inventory["projects"] if p["path"] == "acme/nested")
+    assert "no @version" not in json.dumps(record)
+
+
+def test_a_missing_local_include_of_a_component_is_a_truthful_reason(planned: tuple[Any, ...]) -> None:
+    plan, inventory, _, _ = planned
+    assert mr(plan, "acme/nestedgone") is None
+    record = next(p for p in inventory["projects"] if p["path"] == "acme/nestedgone")
+    text = json.dumps(record) + manual(plan, "acme/nestedgone")
+    assert "its local include templates/parts/none.yml is not in acme/components at v1.0" in text, text
+    assert "no @version" not in text
 
 
 def test_locate_follows_instance_path() -> None:
