@@ -19,14 +19,14 @@ from typing import Any
 
 from migrate.cli.commit_shas import file_commits
 from migrate.cli.common import config_from_args, new_parser
-from migrate.cli.output import STDOUT, print_envelope, write_output
+from migrate.cli.output import STDOUT, print_outcomes, write_output
 from migrate.cli.report import optional_config, report_time
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK
-from migrate.core.model import Inventory, to_dict
+from migrate.core.model import Inventory
 from migrate.core.progress import add_progress_option, progress_from_args
 from migrate.report import gitlab_format, sarif
 from migrate.report.findings import build_findings
-from migrate.report.offenders import offenders_table
+from migrate.report.offenders import OFFENDER_ROWS, error_outcomes, exposure_outcomes, offenders_table
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -69,12 +69,11 @@ def run(args: argparse.Namespace) -> int:
     projects = len(doc.projects)
     code = EXIT_OK if not doc.exposures and not doc.errors else EXIT_FINDINGS
     if args.format == "json":
-        return print_envelope("check", code, {"projects": projects, "keyless": code == EXIT_OK,
+        return print_outcomes("check", code, {"projects": projects, "keyless": code == EXIT_OK,
                                               "variables": sum(e.kind == "variable" for e in doc.exposures),
                                               "usages": sum(e.kind == "usage" for e in doc.exposures),
                                               "could_not_read": len(doc.errors)},
-                              [to_dict(e) for e in doc.exposures],
-                              [{"subject": i.subject, "reason": i.reason} for i in doc.errors])
+                              exposure_outcomes(doc), OFFENDER_ROWS, errors=error_outcomes(doc))
     if args.format == "sarif":
         sys.stdout.write(sarif.render(doc))
         return code

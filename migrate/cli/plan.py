@@ -16,16 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from migrate.cli.common import config_from_args, existing_state, load_inventory, new_parser
-from migrate.cli.output import STDOUT, print_envelope, write_output
+from migrate.cli.output import STDOUT, print_outcomes, write_output
 from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.core.model import Inventory, Plan
+from migrate.core.outcome import ItemOutcome, Status
 from migrate.core.progress import add_progress_option, progress_from_args
 from migrate.core.state import State
 from migrate.plan import impersonation_journal, plan_io, terraform
 from migrate.plan.planner import PlanRefusedError, default_rewriter
 from migrate.plan.ports import PlanGitLab, PlanGoogle
-from migrate.plan.render import render_explain, render_plan
+from migrate.plan.render import ITEMS, item_outcomes, render_explain, render_plan
 from migrate.plan.rewrite_journal import KIND as REWRITE_KIND
 from migrate.plan.rewrite_journal import JournaledRewriter
 from migrate.plan.runner import PlanRequest, run_plan
@@ -106,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
         result = run_plan(inventory, config, request, gitlab, google, rewriter, progress)
     except PlanRefusedError as exc:
         if args.format == "json":
-            return print_envelope("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),
-                                  _items(exc.result.plan), [{"subject": "plan", "reason": str(exc)}])
+            return print_outcomes("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),
+                                  item_outcomes(exc.result.plan), ITEMS,
+                                  errors=[ItemOutcome("plan", Status.REFUSED, str(exc))])
         print(render_plan(exc.result.plan, diffs=False), file=human)
         print(f"wif-migrate: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
@@ -136,9 +138,7 @@ def run(args: argparse.Namespace) -> int:
     if args.detailed_exitcode and pending(changes(plan)):
         code = EXIT_PENDING
     if args.format == "json":
-        return print_envelope("plan", code, _summary(plan), _items(plan),
-                              [{"subject": m.subject, "reason": m.reason} for m in plan.manual
-                               if m.severity == "error"])
+        return print_outcomes("plan", code, _summary(plan), item_outcomes(plan), ITEMS)
     return code
 
 
@@ -150,15 +150,6 @@ def _summary(plan: Plan, refused: bool = False) -> dict[str, Any]:
     return {**counts(rows), "pending": pending(rows), "refused": refused, "line": summary_line(plan),
             "manual": sum(1 for m in plan.manual if m.severity == "manual"),
             "could_not_read": sum(1 for m in plan.manual if m.severity == "error")}
-
-
-def _items(plan: Plan) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [
-        {"id": c.action_id, "kind": c.kind, "change": c.verb, "description": c.words, "members": list(c.members)}
-        for c in changes(plan)]
-    out += [{"id": m.subject, "kind": m.severity, "change": "manual" if m.severity == "manual" else "error",
-             "description": m.reason, "members": []} for m in plan.manual]
-    return out
 
 
 def _emit(emit: Sequence[str], plan: Plan, config: Config) -> None:

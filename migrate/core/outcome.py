@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, Generic, Literal, TypeVar
 
 D = TypeVar("D")
+D_co = TypeVar("D_co", covariant=True)
 
 
 class Status(StrEnum):
@@ -48,13 +49,14 @@ ERROR_STATUSES = frozenset({Status.FAILED, Status.REFUSED, Status.ERROR})
 
 
 @dataclass(frozen=True)
-class ItemOutcome(Generic[D]):
-    """One item's outcome: identity, status, reason, and the stage's typed record."""
+class ItemOutcome(Generic[D_co]):
+    """One item's outcome: identity, status, reason, and the stage's typed record (covariant: an
+    outcome of a `KeyExposure` is an outcome of `KeyExposure | ReviewItem`)."""
 
     item: str
     status: Status
     reason: str = ""
-    detail: D | None = None
+    detail: D_co | None = None
 
 
 Cell = Any  # str, int, None, or a list of lines (one cell, one line per element)
@@ -62,13 +64,15 @@ Cell = Any  # str, int, None, or a list of lines (one cell, one line per element
 
 @dataclass(frozen=True)
 class Column(Generic[D]):
-    """One table column: its header, the cell of an outcome, an optional fixed wrap width, and
-    whether the cell is a status word that stands out (`loud`)."""
+    """One table column: its header, the cell of an outcome, an optional fixed wrap width,
+    whether the cell is a status word that stands out (`loud`), and whether it is a count, aligned
+    right (the renderer never reads a cell as a number, so it is said here)."""
 
     header: str
     cell: Callable[[ItemOutcome[D]], Cell]
     width: int | None = None
     loud: bool = False
+    count: bool = False
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ def table(outcomes: Sequence[ItemOutcome[Any]], layout: Layout[Any], width: int 
     if any(limit is not None for limit in limits):
         extra["maxcolwidths"] = limits
         extra["maxheadercolwidths"] = [None if w is None else max(1, w - 2) for w in limits]
+    if any(c.count for c in layout.columns):
+        extra["colalign"] = ["right" if c.count else "left" for c in layout.columns]
     return str(tabulate(cells, headers=heads, tablefmt=layout.style, disable_numparse=True, **extra))
 
 

@@ -3,7 +3,10 @@ Terraform-style summary line.
 
 Renderers return strings; the CLI prints them. Tables fit the terminal (`migrate.core.tables`); who can
 impersonate is said in words per project ("acme/api on protected refs"), the full token list is in
-`--explain` and the JSON plan.
+`--explain` and the JSON plan. The plan's per-item rows (the CI change or manual entry of each file,
+the ERROR rows, and the envelope's one item per action / manual / error entry) are outcomes
+(`CI_CHANGE_ROWS`, `ERROR_ROWS`, `ITEMS`) drawn by the one renderer (`migrate.core.outcome_render`);
+the design's own tables (provider, who can impersonate, keys to retire) are drawn here.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from migrate.core import outcome_render
 from migrate.core.model import (
     BindingParams,
     DeleteKeyParams,
@@ -20,12 +24,88 @@ from migrate.core.model import (
     MergeRequestParams,
     OutsideReader,
     Plan,
+    Problem,
     params_as,
 )
+from migrate.core.outcome import PROBLEM_STATUS, Column, ItemOutcome, Layout, Status
 from migrate.core.tables import loud, render_table, terminal_width
 from migrate.core.textsafe import tabulate
 from migrate.plan.impersonation import Impersonation
-from migrate.plan.summary import change_of, summary_line
+from migrate.plan.summary import Change, change_of, changes, summary_line
+
+#: a change the plan makes (`add`, `change`, `unknown`, `later`) or finds done already (`none`)
+_CHANGE_STATUS = {"add": Status.WOULD_APPLY, "change": Status.WOULD_APPLY, "unknown": Status.WOULD_APPLY,
+                  "later": Status.WOULD_APPLY, "none": Status.SKIPPED}
+
+
+def item_outcomes(plan: Plan) -> list[ItemOutcome[Change | Problem]]:
+    """One per action (its change), then one per manual and error entry: the envelope's results."""
+    out: list[ItemOutcome[Change | Problem]] = [ItemOutcome(c.action_id, _CHANGE_STATUS[c.verb], c.words, c)
+                                                for c in changes(plan)]
+    out += [ItemOutcome(m.subject, PROBLEM_STATUS[m.severity], m.reason, m) for m in plan.manual]
+    return out
+
+
+def _item_record(o: ItemOutcome[Change | Problem]) -> dict[str, Any]:
+    d = o.detail
+    if isinstance(d, Change):
+        return {"id": d.action_id, "kind": d.kind, "change": d.verb, "description": d.words,
+                "members": list(d.members)}
+    assert isinstance(d, Problem)  # every plan item is a change or a manual/error entry
+    return {"id": d.subject, "kind": d.severity, "change": "manual" if d.severity == "manual" else "error",
+            "description": d.reason, "members": []}
+
+
+ITEMS: Layout[Change | Problem] = Layout(
+    columns=(Column("id", lambda o: o.item), Column("change", lambda o: o.status.value, loud=True),
+             Column("description", lambda o: o.reason)),
+    record=_item_record)
+
+
+def _file_of(subject: str) -> tuple[str, str]:
+    """`file:acme/api:.gitlab-ci.yml` → (`acme/api`, `.gitlab-ci.yml`); another subject is a project."""
+    if subject.startswith("file:"):
+        return subject.split(":")[1], subject.split(":", 2)[-1]
+    return subject, ""
+
+
+def ci_change_outcomes(plan: Plan) -> list[ItemOutcome[MergeRequestParams | Problem]]:
+    """The CI change of each file (its merge request), then each file left for a person."""
+    out: list[ItemOutcome[MergeRequestParams | Problem]] = [
+        ItemOutcome(a.params.project, Status.WOULD_APPLY, "", a.params) for a in plan.actions
+        if isinstance(a.params, MergeRequestParams)]
+    out += [ItemOutcome(_file_of(m.subject)[0], Status.MANUAL, m.reason, m)
+            for m in plan.manual if m.severity == "manual"]
+    return out
+
+
+def _mr(o: ItemOutcome[MergeRequestParams | Problem]) -> MergeRequestParams | None:
+    return o.detail if isinstance(o.detail, MergeRequestParams) else None
+
+
+def _ci_cell(o: ItemOutcome[MergeRequestParams | Problem], column: str) -> Any:
+    mr = _mr(o)
+    if mr is None:  # a manual entry: the file it names, and why
+        problem = o.detail
+        assert isinstance(problem, Problem)
+        return {"file": _file_of(problem.subject)[1], "ref": "", "status": loud("manual"),
+                "why": o.reason, "used by": ""}[column]
+    return {"file": mr.file_path, "ref": mr.ref, "status": mr.status, "why": _accounts(mr),
+            "used by": ", ".join(mr.consumers)}[column]
+
+
+CI_CHANGE_ROWS: Layout[MergeRequestParams | Problem] = Layout(
+    columns=(Column("project", lambda o: o.item),
+             Column("file", lambda o: _ci_cell(o, "file")),
+             Column("ref", lambda o: _ci_cell(o, "ref")),
+             Column("status", lambda o: _ci_cell(o, "status")),
+             Column("service accounts / reason", lambda o: _ci_cell(o, "why")),
+             Column("used by", lambda o: _ci_cell(o, "used by"))),
+    record=lambda o: {"project": o.item, "status": o.status.value, "reason": o.reason})
+
+ERROR_ROWS: Layout[Problem] = Layout(
+    columns=(Column("subject", lambda o: o.item), Column("reason", lambda o: o.reason)),
+    record=lambda o: {"subject": o.item, "reason": o.reason})
 
 
 def _contexts(labels: Sequence[str]) -> dict[str, set[tuple[bool, str]]]:
@@ -102,7 +182,39 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
                  f"{plan.identity_project} (project number {plan.project_number})", width), ""]
     provider_rows = _provider_rows(plan)
     if provider_rows:
-        out += [render_table(provider_rows, [], width), ""]
+        out += [_provider_table(provider_rows, width), ""]
+    accounts = _accounts_table(plan, width)
+    if accounts:
+        out += [_fill("Service accounts (who can impersonate, before via the key, after via federation):", width),
+                accounts, ""]
+    mrs = [a.params for a in plan.actions if isinstance(a.params, MergeRequestParams)]
+    ci_changes = ci_change_outcomes(plan)
+    if ci_changes:
+        out += [_fill("CI changes per project:", width), outcome_render.table(ci_changes, CI_CHANGE_ROWS, width), ""]
+    keys = _keys_table(plan, width)
+    if keys:
+        out += [_fill("Keys to retire (by `wif-migrate keys`, after merge and verification; readers outside the "
+                      "scope block unless accepted with --accept-outside-readers KEY_ID):", width),
+                keys, ""]
+    errors = [ItemOutcome(m.subject, Status.ERROR, m.reason, m) for m in plan.manual if m.severity == "error"]
+    if errors:
+        out += [_fill("Could not be read (ERROR):", width), outcome_render.table(errors, ERROR_ROWS, width), ""]
+    if diffs:
+        for mr in mrs:
+            if mr.diff:
+                out += [f"--- diff {mr.project}:{mr.file_path} ---", mr.diff.rstrip(), ""]
+    out.append(_fill(summary_line(plan), width))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _provider_table(rows: list[list[str]], width: int) -> str:
+    """The provider's design (issuer, audience, condition): facts of the design, not outcomes."""
+    return render_table(rows, [], width)
+
+
+def _accounts_table(plan: Plan, width: int) -> str:
+    """Per service account: its binding, the members to add, who can impersonate before and
+    after, and the verdict (the design's simulation, not per-item outcomes). Empty: none."""
     rows = []
     by_id = {a.id: a for a in plan.actions}
     for r in plan.impersonation:
@@ -116,18 +228,14 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
         rows.append([r["service_account"], scopes or "(no binding)", todo,
                      "via the key: " + in_words(r["before"]), "via federation: " + in_words(r["after"]),
                      verdict(r)])
-    if rows:
-        out += [_fill("Service accounts (who can impersonate, before via the key, after via federation):", width),
-                render_table(rows, ["service account", "binding", "members", "before", "after", "access"], width),
-                ""]
-    mrs = [a.params for a in plan.actions if isinstance(a.params, MergeRequestParams)]
-    prow = [[p.project, p.file_path, p.ref, p.status, _accounts(p), ", ".join(p.consumers)] for p in mrs]
-    prow += [[m.subject.split(":")[1] if m.subject.startswith("file:") else m.subject,
-              m.subject.split(":", 2)[-1] if m.subject.startswith("file:") else "", "", loud("manual"), m.reason, ""]
-             for m in plan.manual if m.severity == "manual"]
-    if prow:
-        out += [_fill("CI changes per project:", width), render_table(prow, ["project", "file", "ref", "status",
-                                                                "service accounts / reason", "used by"], width), ""]
+    if not rows:
+        return ""
+    return render_table(rows, ["service account", "binding", "members", "before", "after", "access"], width)
+
+
+def _keys_table(plan: Plan, width: int) -> str:
+    """The keys the plan will retire, their order, blockers and windows (the design's schedule,
+    not per-item outcomes). Empty: none."""
     krows = []
     deletes = {d: params_as(a, DeleteKeyParams) for a in plan.actions if a.kind == "delete_key" for d in a.depends_on}
     for a in plan.actions:
@@ -138,22 +246,10 @@ def render_plan(plan: Plan, diffs: bool = True, width: int | None = None) -> str
                       [v.ref for v in p.variables],
                       list(a.depends_on) or "-", list(p.blocked_by) or "-",
                       _outside(p.outside_readers), _window(p, deletes.get(a.id))])
-    if krows:
-        out += [_fill("Keys to retire (by `wif-migrate keys`, after merge and verification; readers outside the "
-                      "scope block unless accepted with --accept-outside-readers KEY_ID):", width),
-                render_table(krows, ["key", "variables", "after", "blocked by", "readers outside the scope",
-                                     "no-use window / grace (why)"],
-                             width), ""]
-    errors = [m for m in plan.manual if m.severity == "error"]
-    if errors:
-        out += [_fill("Could not be read (ERROR):", width), render_table([[m.subject, m.reason] for m in errors],
-                                                           ["subject", "reason"], width), ""]
-    if diffs:
-        for mr in mrs:
-            if mr.diff:
-                out += [f"--- diff {mr.project}:{mr.file_path} ---", mr.diff.rstrip(), ""]
-    out.append(_fill(summary_line(plan), width))
-    return "\n".join(out).rstrip() + "\n"
+    if not krows:
+        return ""
+    return render_table(krows, ["key", "variables", "after", "blocked by", "readers outside the scope",
+                                "no-use window / grace (why)"], width)
 
 
 def _window(params: DisableKeyParams, delete: DeleteKeyParams | None) -> str:

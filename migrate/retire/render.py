@@ -63,7 +63,8 @@ ORPHAN_ROWS: Layout[OrphanKey] = Layout(
     columns=(Column("service account", lambda o: _orphan(o).service_account),
              Column("key id", lambda o: o.item or loud("ERROR")),
              Column("created", lambda o: _orphan(o).created or ""),
-             Column("age (days)", lambda o: "" if _orphan(o).age_days is None else _orphan(o).age_days),
+             Column("age (days)", lambda o: "" if _orphan(o).age_days is None else _orphan(o).age_days,
+                    count=True),
              Column("disabled", lambda o: "yes" if _orphan(o).disabled else "no"),
              Column("last authentication", lambda o: _last_authentication(_orphan(o)))),
     record=lambda o: asdict(_orphan(o)))

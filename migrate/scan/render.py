@@ -42,7 +42,7 @@ PROJECT_ROWS: Layout[ProjectRow] = Layout(
                     loud=True),
              Column("auth", lambda o: _row(o).project.auth),
              Column("key variables", lambda o: ", ".join(_row(o).key_variables) or "-"),
-             Column("key usages", lambda o: _row(o).key_usages),
+             Column("key usages", lambda o: _row(o).key_usages, count=True),
              Column("note", lambda o: o.reason)),
     record=lambda o: to_dict(_row(o).project))
 

@@ -24,11 +24,10 @@ TABLES_ALLOWED: dict[tuple[str, str], str] = {
     ("core/textsafe.py", "tabulate"): "the escaping primitive",
     ("scan/render.py", "_key_table"): "one row per key with Google's facts: facts about keys, not outcomes",
     ("scan/render.py", "_outside_table"): "who outside the scope can read a key variable: facts, not outcomes",
-    ("plan/render.py", "render_plan"): "the plan's design views (provider, who-can-impersonate, keys to retire): "
-                                       "facts of the design, not per-item outcomes",
+    ("plan/render.py", "_provider_table"): "the provider's design (issuer, audience, condition): facts",
+    ("plan/render.py", "_accounts_table"): "who can impersonate each account before and after: the simulation",
+    ("plan/render.py", "_keys_table"): "the keys the plan will retire, their order and windows: the schedule",
     ("plan/render.py", "render_explain"): "every token considered for one account: a simulation's reasons",
-    # not yet on the one renderer (issue 20 item 4, being moved): scan's project rows, check's offenders
-    ("report/offenders.py", "offenders_table"): "NOT YET MOVED: check's offenders",
     ("cli/ci.py", "run_analyze"): "ci analyze's per-line findings of one local file (issue 15's command, "
                                "owned by i15cmd; its JSON is the published `files` contract)",
 }
@@ -39,8 +38,6 @@ ENVELOPES_ALLOWED: dict[tuple[str, str], str] = {
     ("cli/output.py", "print_envelope"): "prints the envelope",
     ("cli/ci.py", "run_analyze"): "ci analyze: the published `files` contract of corpus_check",
     ("cli/ci.py", "_report"): "ci rewrite: one file's status and reasons (published contract)",
-    ("cli/plan.py", "run"): "NOT YET MOVED: plan's actions and manual/ERROR rows",
-    ("cli/check.py", "run"): "NOT YET MOVED: check's offenders",
     ("cli/report.py", "run"): "report: the report's summary; the findings are files, not rows",
     ("cli/demo.py", "_run"): "demo: the steps it ran, each a whole command",
 }
