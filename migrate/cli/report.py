@@ -153,10 +153,14 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or (config.reports.out if config else "reports"))
     written = write_reports(doc, formats, out, commits, progress)
     if formats == ["json"]:
-        # `--format json`: the output envelope (docs/output.md) on stdout; report.json is written too
+        # `--format json`: the output envelope (docs/output.md) on stdout; report.json is written too;
+        # its results are the files written, its errors the ERROR rows (as `check`'s, one renderer)
+        from migrate.core import outcome_render
+        from migrate.report.offenders import error_outcomes
+
         return print_envelope("report", EXIT_OK, {**dataclasses.asdict(s), "line": line.split(": ", 1)[1]},
                               [{"format": "json", "path": str(p)} for p in written],
-                              [{"subject": i.subject, "reason": i.reason} for i in doc.errors])
+                              outcome_render.errors(error_outcomes(doc)))
     for path in written:
         print(path)
     print(line, file=sys.stderr)

@@ -131,3 +131,44 @@ def test_apply_shows_progress_on_stderr_only_when_asked_or_a_terminal(cli: Run, 
     assert "apply (dry run)" not in shown.out  # stdout stays the table
     assert main(["apply", plan, "--dry-run", "-c", config]) == 0  # not a terminal: quiet
     assert "apply (dry run)" not in capsys.readouterr().err
+
+
+#: verb → (exact exit code on the demo organisation before anything is applied, the result field
+#: naming the item the table shows in its first columns)
+PER_ITEM_VERBS: dict[tuple[str, ...], tuple[int, str]] = {
+    ("apply", "PLAN", "--dry-run"): (0, "action_id"),  # a dry run: would_apply / skipped, nothing refused
+    ("verify", "--plan", "PLAN"): (1, "project"),  # nothing merged yet: every merge request pending
+    ("keys", "retire", "--plan", "PLAN", "--dry-run"): (1, "target"),  # no verification: refused
+    ("keys", "orphans", "--plan", "PLAN"): (0, "key_id"),  # orphans found is not an error
+}
+
+
+def test_per_item_verbs_exit_the_same_in_table_and_json(cli: Run, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Both views come from the same outcomes (migrate.core.outcome_render): the exact exit code
+    is the same, and every item and error of the JSON is a row of the table."""
+    assert {doc_code for doc_code, _ in PER_ITEM_VERBS.values()} == {0, 1}  # both codes exercised
+    inv, plan = str(tmp_path / "inv.json"), str(tmp_path / "plan.json")
+    code, scanned = cli("scan", "--format", "json", "-o", inv)
+    assert code == 1 and [e for e in scanned["errors"] if e["subject"].startswith("project:")]  # keys, ERROR rows
+    assert main(["scan", "-o", inv, "-c", str(tmp_path / "c.yaml")]) == 1
+    table = capsys.readouterr().out
+    for project in scanned["results"]:
+        if project["status"] == "error":
+            assert re.search(rf"^{re.escape(project['path'])}\s+ERROR\s", table, re.M)
+    code, checked = cli("check", "--inventory", inv, "--format", "json")
+    assert code == 1 and main(["check", "--inventory", inv]) == 1
+    table = capsys.readouterr().out
+    assert all(r["subject"] in table for r in checked["results"]) and all(
+        e["subject"] in table for e in checked["errors"])
+    code, planned = cli("plan", "--inventory", inv, "-o", plan, "--format", "json", "--no-diff")
+    assert code == 0 and {r["change"] for r in planned["results"]} >= {"add", "manual"}
+    for argv, (expected, field) in PER_ITEM_VERBS.items():
+        args = [plan if a == "PLAN" else a for a in argv]
+        code, doc = cli(*args, "--format", "json")
+        assert code == expected, (argv, doc["summary"])
+        assert main([*args, "-c", str(tmp_path / "c.yaml")]) == expected, argv
+        table = capsys.readouterr().out
+        # (a column may wrap a long name at its width: its first 50 characters are on the row's line)
+        assert all(str(r[field])[:50] in table for r in doc["results"] if r[field]), argv
+        assert all(e["subject"][:50] in table for e in doc["errors"]), argv
