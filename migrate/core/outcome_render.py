@@ -30,7 +30,7 @@ def table(outcomes: Sequence[ItemOutcome[Any]], layout: Layout[Any], width: int 
     if not outcomes and layout.empty:
         return layout.empty
     heads = [escape(c.header) for c in layout.columns]
-    cells = [[_cell(loud(str(c.cell(o))) if c.loud else c.cell(o)) for c in layout.columns] for o in outcomes]
+    cells = [[cell_text(loud(str(c.cell(o))) if c.loud else c.cell(o)) for c in layout.columns] for o in outcomes]
     fitted = column_limits(cells, heads, width or terminal_width())
     limits = [fixed if fit is None else fit if fixed is None else min(fit, fixed)
               for fit, fixed in zip(fitted, (c.width for c in layout.columns), strict=True)]
@@ -41,13 +41,6 @@ def table(outcomes: Sequence[ItemOutcome[Any]], layout: Layout[Any], width: int 
     if any(c.count for c in layout.columns):
         extra["colalign"] = ["right" if c.count else "left" for c in layout.columns]
     return str(tabulate(cells, headers=heads, tablefmt=layout.style, disable_numparse=True, **extra))
-
-
-def _cell(value: Any) -> str:
-    """One cell, escaped; a blank one (a list of empty lines) is empty: tabulate's wrapping
-    raises on a cell that is just a line break (it reads it as a number)."""
-    text = cell_text(value)
-    return text if text.strip() else ""
 
 
 def results(outcomes: Iterable[ItemOutcome[Any]], layout: Layout[Any]) -> list[dict[str, Any]]:

@@ -70,7 +70,10 @@ def cell_text(cell: Any) -> str:
     if isinstance(cell, Styled):
         return str(cell)
     if isinstance(cell, (list, tuple)):
-        return "\n".join(cell_text(c) for c in cell)
+        text = "\n".join(cell_text(c) for c in cell)
+        # a list of blank lines is an empty cell: tabulate's wrapping raises on a cell that is just
+        # a line break (it takes it for a number)
+        return text if text.strip() else ""
     return "" if cell is None else escape(str(cell))
 
 
