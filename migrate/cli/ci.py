@@ -20,9 +20,11 @@ from typing import Any
 
 from migrate.ci import RewriteOptions, analyze, rewrite
 from migrate.ci.limits import InputRefused, check_bytes
-from migrate.cli.output import STDOUT, print_envelope
+from migrate.cli.output import STDOUT, print_envelope, print_outcomes
 from migrate.cli.verbs import new_parser
+from migrate.core import outcome_render
 from migrate.core.errors import EXIT_OK, UsageError
+from migrate.core.outcome import Column, ItemOutcome, Layout, Status
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -63,6 +65,34 @@ def _read(path: str) -> str:
     return check_bytes(data)
 
 
+def _file_record(o: ItemOutcome[dict[str, Any]]) -> dict[str, Any]:
+    assert o.detail is not None  # every file outcome carries its analysis
+    return o.detail
+
+
+def _finding(o: ItemOutcome[dict[str, Any]]) -> dict[str, Any]:
+    assert o.detail is not None  # every finding outcome carries its finding
+    return o.detail
+
+
+#: `ci analyze --format json`: one result per file, the published `files` contract
+FILE_ITEMS: Layout[dict[str, Any]] = Layout(
+    columns=(Column("file", lambda o: o.item), Column("findings", lambda o: len(_file_record(o)["findings"]),
+                                                      count=True)),
+    record=_file_record)
+
+#: the table of one file: one row per finding
+FINDING_ROWS: Layout[dict[str, Any]] = Layout(
+    columns=(Column("line", lambda o: _finding(o)["line"] if _finding(o)["line"] == _finding(o)["end_line"]
+                    else f"{_finding(o)['line']}-{_finding(o)['end_line']}", count=True),
+             Column("kind", lambda o: _finding(o)["kind"]),
+             Column("variable", lambda o: _finding(o)["variable"] or ""),
+             Column("jobs", lambda o: ", ".join(_finding(o)["jobs"][:4]) + (" …" if len(_finding(o)["jobs"]) > 4
+                                                                             else "")),
+             Column("detail", lambda o: _finding(o)["detail"][:70])),
+    record=_finding)
+
+
 def run_analyze(args: argparse.Namespace) -> int:
     files = []
     for path in args.files:
@@ -78,20 +108,19 @@ def run_analyze(args: argparse.Namespace) -> int:
                           "jobs": list(f.jobs), "detail": f.detail} for f in result.findings],
             "problems": list(result.problems),
         })
+    outcomes = [ItemOutcome(f["path"], Status.FOUND if f["findings"] else Status.SKIPPED, "", f) for f in files]
+    problems: list[ItemOutcome[None]] = [ItemOutcome(f["path"], Status.ERROR, p) for f in files
+                                         for p in f["problems"]]
     if args.format == "json":
-        return print_envelope("ci analyze", EXIT_OK, {"files": len(files),
+        return print_outcomes("ci analyze", EXIT_OK, {"files": len(files),
                                                       "findings": sum(len(f["findings"]) for f in files)},
-                              files, [{"subject": f["path"], "reason": p} for f in files for p in f["problems"]],
-                              extra={"files": files})
-    from migrate.core.textsafe import tabulate  # here: the table's library is not needed for json
-
+                              outcomes, FILE_ITEMS, errors=problems,
+                              extra={"files": outcome_render.results(outcomes, FILE_ITEMS)})
     for entry in files:
         print(f"{entry['path']}: {len(entry['findings'])} finding(s)")
-        rows = [(f["line"] if f["line"] == f["end_line"] else f"{f['line']}-{f['end_line']}", f["kind"],
-                 f["variable"] or "", ", ".join(f["jobs"][:4]) + (" …" if len(f["jobs"]) > 4 else ""),
-                 f["detail"][:70]) for f in entry["findings"]]
-        if rows:
-            print(tabulate(rows, headers=("line", "kind", "variable", "jobs", "detail")))
+        if entry["findings"]:
+            print(outcome_render.table([ItemOutcome(entry["path"], Status.FOUND, "", f) for f in entry["findings"]],
+                                       FINDING_ROWS))
         for problem in entry["problems"]:
             print(f"  problem: {problem}")
     return EXIT_OK

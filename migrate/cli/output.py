@@ -59,15 +59,16 @@ def print_envelope(command: str, exit_code: int, summary: Mapping[str, Any], ite
 
 
 def print_outcomes(command: str, exit_code: int, summary: Mapping[str, Any], outcomes: Sequence[ItemOutcome[Any]],
-                   layout: Layout[Any], errors: Sequence[ItemOutcome[Any]] | None = None) -> int:
+                   layout: Layout[Any], errors: Sequence[ItemOutcome[Any]] | None = None,
+                   extra: Mapping[str, Any] | None = None) -> int:
     """The envelope of a verb that reports per item: `results` and `errors` from the one renderer
     (`migrate.core.outcome_render`); `errors` are the failed/refused/ERROR items of `outcomes`
-    unless the verb's errors are other items (scan's problems, check's unreadable subjects)."""
-    # here, not at the top: tabulate stays unloaded by the ci verbs (tests/cli/test_verb_loading.py)
-    from migrate.core import outcome_render
+    unless the verb's errors are other items (scan's problems, check's unreadable subjects);
+    `extra`: the ci verbs' published top-level keys (`CONTRACT_KEYS`)."""
+    from migrate.core import outcome_render  # here: only the verbs that report per item load it
 
     return print_envelope(command, exit_code, summary, outcome_render.results(outcomes, layout),
-                          outcome_render.errors(outcomes if errors is None else errors))
+                          outcome_render.errors(outcomes if errors is None else errors), extra)
 
 
 def write_output(path: str | Path, text: str | Iterable[str], what: str) -> str:

@@ -65,8 +65,9 @@ Cell = Any  # str, int, None, or a list of lines (one cell, one line per element
 @dataclass(frozen=True)
 class Column(Generic[D]):
     """One table column: its header, the cell of an outcome, an optional fixed wrap width,
-    whether the cell is a status word that stands out (`loud`), and whether it is a count, aligned
-    right (the renderer never reads a cell as a number, so it is said here)."""
+    whether the cell is a status word that stands out (`loud`), and whether it holds counts
+    (`count`: right-aligned when every non-empty cell is an int, as tabulate aligns a column of
+    numbers; the renderer never reads a string as a number, so the stage says it)."""
 
     header: str
     cell: Callable[[ItemOutcome[D]], Cell]

@@ -18,19 +18,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tabulate import tabulate
-
 from migrate.core.outcome import ERROR_STATUSES, ItemOutcome, Layout
-from migrate.core.tables import cell_text, column_limits, loud, terminal_width
-from migrate.core.textsafe import escape
 
 
 def table(outcomes: Sequence[ItemOutcome[Any]], layout: Layout[Any], width: int | None = None) -> str:
     """The outcomes as one table (or the layout's `empty` line when there are none)."""
+    # imported here: a verb's JSON (`results`, `errors`) needs no table library (the ci verbs'
+    # start-up, tests/cli/test_verb_loading.py)
+    from tabulate import tabulate
+
+    from migrate.core.tables import cell_text, column_limits, loud, terminal_width
+    from migrate.core.textsafe import escape
+
     if not outcomes and layout.empty:
         return layout.empty
     heads = [escape(c.header) for c in layout.columns]
-    cells = [[cell_text(loud(str(c.cell(o))) if c.loud else c.cell(o)) for c in layout.columns] for o in outcomes]
+    raw = [[c.cell(o) for c in layout.columns] for o in outcomes]
+    cells = [[cell_text(loud(str(v)) if c.loud else v) for c, v in zip(layout.columns, row, strict=True)]
+             for row in raw]
     fitted = column_limits(cells, heads, width or terminal_width())
     limits = [fixed if fit is None else fit if fixed is None else min(fit, fixed)
               for fit, fixed in zip(fitted, (c.width for c in layout.columns), strict=True)]
@@ -38,8 +43,10 @@ def table(outcomes: Sequence[ItemOutcome[Any]], layout: Layout[Any], width: int 
     if any(limit is not None for limit in limits):
         extra["maxcolwidths"] = limits
         extra["maxheadercolwidths"] = [None if w is None else max(1, w - 2) for w in limits]
-    if any(c.count for c in layout.columns):
-        extra["colalign"] = ["right" if c.count else "left" for c in layout.columns]
+    right = [c.count and all(isinstance(row[i], int) for row in raw if row[i] not in ("", None))
+             for i, c in enumerate(layout.columns)]
+    if any(right):
+        extra["colalign"] = ["right" if r else "left" for r in right]
     return str(tabulate(cells, headers=heads, tablefmt=layout.style, disable_numparse=True, **extra))
 
 

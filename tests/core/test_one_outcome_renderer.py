@@ -28,15 +28,12 @@ TABLES_ALLOWED: dict[tuple[str, str], str] = {
     ("plan/render.py", "_accounts_table"): "who can impersonate each account before and after: the simulation",
     ("plan/render.py", "_keys_table"): "the keys the plan will retire, their order and windows: the schedule",
     ("plan/render.py", "render_explain"): "every token considered for one account: a simulation's reasons",
-    ("cli/ci.py", "run_analyze"): "ci analyze's per-line findings of one local file (issue 15's command, "
-                               "owned by i15cmd; its JSON is the published `files` contract)",
 }
 
 #: (module, function) → why it may build an envelope whose results are not per-item outcomes.
 ENVELOPES_ALLOWED: dict[tuple[str, str], str] = {
     ("cli/output.py", "print_outcomes"): "the envelope of per-item outcomes (results/errors from the renderer)",
     ("cli/output.py", "print_envelope"): "prints the envelope",
-    ("cli/ci.py", "run_analyze"): "ci analyze: the published `files` contract of corpus_check",
     ("cli/ci.py", "_report"): "ci rewrite: one file's status and reasons (published contract)",
     ("cli/report.py", "run"): "report: its results are the files written (its ERROR rows come from the renderer)",
     ("cli/demo.py", "_run"): "demo: the steps it ran, each a whole command",
