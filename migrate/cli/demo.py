@@ -17,12 +17,13 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from migrate.cli.common import new_parser
 from migrate.cli.output import print_envelope
+from migrate.core.codec import decode_time
 from migrate.core.errors import EXIT_OK, UsageError
 from migrate.core.model import DisableKeyParams, MergeRequestParams, params_as
 
@@ -44,7 +45,7 @@ def _parse_now(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+        return decode_time(text)
     except ValueError:
         raise UsageError(f"--now: not an ISO time: {text!r}") from None
 

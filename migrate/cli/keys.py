@@ -18,11 +18,12 @@ from typing import Any
 from migrate.cli.common import NO_PLAN, config_from_args, load_plan, new_parser
 from migrate.cli.output import print_outcomes
 from migrate.core import outcome_render
+from migrate.core.codec import decode_time as parse_time
+from migrate.core.codec import format_time as iso
 from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, BackendError, UsageError, WifMigrateError
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
 from migrate.core.state import JournalEntry, RunLock, State
-from migrate.core.times import iso, parse_time
 from migrate.retire import render, selection
 from migrate.retire.ports import RetireServices
 from migrate.retire.runner import (

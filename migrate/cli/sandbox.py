@@ -16,6 +16,7 @@ from types import FrameType
 from typing import Any
 
 from migrate.cli.common import new_parser
+from migrate.core.codec import decode_time
 from migrate.core.errors import EXIT_OK, UsageError
 
 
@@ -45,7 +46,7 @@ def _parse_now(text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return decode_time(text)
     except ValueError:
         raise UsageError(f"--now: not an ISO 8601 time: {text!r} (e.g. 2026-11-22T09:00:00Z)") from None
 

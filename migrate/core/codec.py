@@ -17,8 +17,10 @@ Conventions the types use:
   has the key only in some cases, e.g. a binding's `consolidated`);
 - `field(metadata=tagged("kind", TABLE))`: the field's type is chosen by the value of a sibling
   field (an action's `params` by its `kind`);
-- `datetime` values are timezone-aware UTC inside and RFC 3339 strings in the data
-  (`migrate.core.times` is the one parser);
+- `datetime` values are timezone-aware UTC inside and RFC 3339 strings in the data. This module is
+  the one place a time string is parsed (`decode_time`: the files, GitLab's and Google's answers,
+  the command line) or written (`encode_time`, `format_time`); tests/core/test_one_time_parser.py
+  fails on a `fromisoformat`/`strptime` anywhere else in the tool;
 - `Any` (or `JSONValue`) fields are JSON passed through as they are (REST bodies Google defines).
 """
 
@@ -31,8 +33,6 @@ import typing
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-
-from migrate.core.times import iso, parse_time
 
 D = TypeVar("D")
 
@@ -111,7 +111,40 @@ def encode_time(moment: datetime) -> str:
     """The one way a datetime is written: RFC 3339 UTC, fractional seconds kept when present."""
     if moment.microsecond:
         return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return iso(moment)
+    return format_time(moment)
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC to the second (`2026-03-01T09:00:00Z`): how times read in messages and evidence."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def decode_time(value: str) -> datetime:
+    """The one time parser: RFC 3339 / ISO 8601 (`Z` or an offset, optional fraction — Google may
+    send 9 digits, Python reads 6 —, a bare date is midnight) → aware UTC datetime; a time without
+    an offset is taken as UTC. `ValueError` when it is not a time."""
+    if not isinstance(value, str):
+        raise ValueError(f"not a time: {value!r}")
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if "." in text:
+        head, _, tail = text.partition(".")
+        digits = "".join(ch for ch in tail if ch.isdigit())
+        rest = tail[len(digits):]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def decode_time_or_none(value: str | None) -> datetime | None:
+    """`decode_time`, or None for an absent or unreadable value (a tolerant reader's choice)."""
+    if not value:
+        return None
+    try:
+        return decode_time(value)
+    except ValueError:
+        return None
 
 
 # --- decode ------------------------------------------------------------------------------------
@@ -278,7 +311,7 @@ def _compile(hint: Any) -> Any:  # noqa: C901 (one rule per kind of hint, as the
             if not isinstance(value, str):
                 raise _refused(f"expected an RFC 3339 time, got {_kind(value)}")
             try:
-                return parse_time(value)
+                return decode_time(value)
             except ValueError:
                 raise _refused(f"{value!r} is not an RFC 3339 time") from None
         return moment

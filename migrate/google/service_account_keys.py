@@ -20,10 +20,10 @@ from typing import Any
 import httplib2
 from google.auth.exceptions import GoogleAuthError
 
+from migrate.core.codec import decode_time as parse_time
 from migrate.core.errors import GoogleError
 from migrate.core.key_names import full_resource_name, key_name, project_of
 from migrate.core.keyfile import certificate_public_key_sha256
-from migrate.core.times import parse_time
 from migrate.google.clients import GoogleClients
 from migrate.retire.ports import LiveKey, UsageSignal
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from migrate.core.codec import decode_time_or_none
 from migrate.core.model import Inventory
 from migrate.report.findings import BurnDownPoint
 from migrate.report.history import KeyEvent
@@ -26,11 +27,7 @@ _EVENT_STATE = {"disable": "disabled", "delete": "deleted", "rollback": "enabled
 
 def parse_ts(value: str) -> datetime | None:
     """ISO 8601 (with Z or offset, or a bare date) → aware UTC datetime; None when unparseable."""
-    try:
-        dt = datetime.fromisoformat(value.strip())
-    except (ValueError, AttributeError):
-        return None
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return decode_time_or_none(value) if isinstance(value, str) else None
 
 
 def norm_ts(value: str) -> str:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from migrate.core.times import iso, parse_time
+from migrate.core.codec import decode_time as parse_time
+from migrate.core.codec import format_time as iso
 from migrate.retire.ports import LiveKey, UsageSignal
 
 DAY = timedelta(days=1)

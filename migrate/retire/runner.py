@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
+from migrate.core.codec import decode_time as parse_time
 from migrate.core.errors import BackendError, UsageError
 from migrate.core.model import (
     Action,
@@ -32,7 +33,6 @@ from migrate.core.model import (
     to_dict,
 )
 from migrate.core.state import JournalEntry, State
-from migrate.core.times import parse_time
 from migrate.retire import gates as gates
 from migrate.retire.gates import Decision, Migration, delete_decision, disable_decision
 from migrate.retire.ports import (

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from migrate.core.codec import decode_time_or_none
+
 PROPAGATION_MAX_S = 7 * 60
 
 # How an impersonation or token exchange refused for lack of a (not yet effective) binding reads in
@@ -23,12 +25,7 @@ _DENIAL = re.compile(r"iam\.serviceAccounts\.getAccessToken|PERMISSION_DENIED|Pe
 
 def parse_time(value: str | None) -> datetime | None:
     """An ISO-8601 time as GitLab and the journal write it (`Z` or an offset); None when absent or bad."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    return decode_time_or_none(value)
 
 
 def within_propagation(failure: str, bound_at: str | None, ran_at: str | None,

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from migrate.core.codec import CodecError, _default, _fields, _hints, _join, _kind, encode_time
-from migrate.core.times import parse_time
+from migrate.core.codec import decode_time as parse_time
 
 D = TypeVar("D")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from migrate.core.times import parse_time
+from migrate.core.codec import decode_time as parse_time
 from migrate.retire.gates import Migration, delete_decision, disable_decision, migration_gate, usage_gate
 from migrate.retire.ports import LiveKey, UsageSignal
 
