@@ -20,7 +20,7 @@ from typing import Any
 
 from migrate.ci import RewriteOptions, analyze, rewrite
 from migrate.ci.limits import InputRefused, check_bytes
-from migrate.cli.output import STDOUT, print_envelope, print_outcomes
+from migrate.cli.output import STDOUT, print_outcomes
 from migrate.cli.verbs import new_parser
 from migrate.core import outcome_render
 from migrate.core.errors import EXIT_OK, UsageError
@@ -185,11 +185,17 @@ def run_rewrite(args: argparse.Namespace) -> int:
     return _report(args, result.status, list(result.reasons), result.diff)
 
 
+#: `ci rewrite --format json`: its one file, the published {path, status, reasons}
+REWRITE_ITEMS: Layout[tuple[str, ...]] = Layout(
+    columns=(Column("file", lambda o: o.item), Column("status", lambda o: o.status.value, loud=True)),
+    record=lambda o: {"path": o.item, "status": o.status.value, "reasons": list(o.detail or ())})
+
+
 def _report(args: argparse.Namespace, status: str, reasons: list[str], diff: str) -> int:
     if args.format == "json":
-        return print_envelope("ci rewrite", EXIT_OK, {status: 1},
-                              [{"path": args.file, "status": status, "reasons": reasons}],
-                              extra={"status": status, "reasons": reasons})
+        return print_outcomes("ci rewrite", EXIT_OK, {status: 1},
+                              [ItemOutcome(args.file, Status(status), "; ".join(reasons), tuple(reasons))],
+                              REWRITE_ITEMS, extra={"status": status, "reasons": reasons})
     human = getattr(args, "human", sys.stdout)
     print(f"{args.file}: {status}", file=human)
     for reason in reasons:

@@ -39,6 +39,8 @@ class Status(StrEnum):
     MANUAL = "manual"  # plan: left for a person, with the reason
     FOUND = "found"  # check: a key variable or use; keys orphans: a key no variable holds
     WARNING = "warning"  # scan, plan: noted, nothing failed
+    REWRITTEN = "rewritten"  # ci rewrite: the file was rewritten and passed the acceptance checks
+    UNCHANGED = "unchanged"  # ci rewrite: nothing in the file reads a key
 
 
 PROBLEM_STATUS = {"error": Status.ERROR, "manual": Status.MANUAL, "warning": Status.WARNING}

@@ -28,6 +28,7 @@ from migrate.core.model import (
     DisableKeyParams,
     KeyVariable,
     MergeRequestParams,
+    Outcome,
     Plan,
     params_as,
     to_dict,
@@ -93,7 +94,7 @@ class StepResult:
     kind: str  # disable_key | delete_key | delete_variable | rollback_key
     action_id: str
     target: str
-    outcome: str  # applied | skipped | refused | would_apply | failed
+    outcome: Outcome  # applied | skipped | refused | would_apply | failed (as an apply action's)
     detail: str
     blocking: tuple[str, ...] = ()
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -394,7 +395,7 @@ class Retirement:
         return best, why, None
 
     # journal + result in one place, so nothing is reported that was not journaled
-    def _finish(self, kind: str, action_id: str, target: str, outcome: str, detail: str,
+    def _finish(self, kind: str, action_id: str, target: str, outcome: Outcome, detail: str,
                 decision: Decision | None = None, extra: dict[str, Any] | None = None) -> StepResult:
         evidence: dict[str, Any] = {"who": self.state.actor, "when": self.state.now(), "dry_run": self.options.dry_run}
         blocking: tuple[str, ...] = ()

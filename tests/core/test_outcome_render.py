@@ -120,3 +120,18 @@ def test_a_cell_of_blank_lines_does_not_crash_a_wrapped_table() -> None:
     assert outcome_render.table([outcome], ROWS, width=40).count("x") == 80
     with pytest.raises(ValueError):  # the library's behaviour the guard is for
         raw_tabulate([["a", "\n"]], headers=["x", "y"], disable_numparse=True, maxcolwidths=[6, 6])
+
+
+def test_every_status_word_a_stage_record_carries_is_one_status() -> None:
+    """The stages' records keep their own Literal words; each word converts to the one `Status`
+    (a new word without one would be an internal error at render time, not a row)."""
+    from typing import get_args, get_type_hints
+
+    from migrate.ci.rewrite import Status as RewriteStatus
+    from migrate.core.model import Outcome, Problem, ProjectStatus
+    from migrate.core.outcome import PROBLEM_STATUS
+    from migrate.verify.runner import Status as VerifyStatus
+
+    words = {*get_args(Outcome), *get_args(VerifyStatus), *get_args(ProjectStatus), *get_args(RewriteStatus)}
+    assert words <= {s.value for s in Status}, words - {s.value for s in Status}
+    assert set(PROBLEM_STATUS) == set(get_args(get_type_hints(Problem)["severity"]))
