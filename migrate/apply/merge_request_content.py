@@ -13,13 +13,13 @@ params carry no material to begin with, and nothing here reads a variable's valu
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.core.model import Action, BindingParams, MergeRequestParams, Plan, RetiredKey, params_as, to_dict
+from migrate.core.codec import canonical_sha256
+from migrate.core.model import Action, BindingParams, MergeRequestParams, Plan, RetiredKey, params_as
 
 MARKER_RE = re.compile(r"<!--\s*wif-migrate:action=(?P<action>\S+)\s+plan=(?P<plan>\S+)\s*-->")
 _BRANCH_BAD = re.compile(r"[^A-Za-z0-9._/-]+")
@@ -63,10 +63,9 @@ def branch_name(prefix: str, action_id: str) -> str:
 def plan_digest(plan: Plan) -> str:
     """A short digest of what the plan would do (not when it was made): re-planning the same
     inventory gives the same digest, so MR markers stay stable."""
-    body = to_dict(plan)
-    body.pop("generated_at", None)
-    canon = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canon.encode()).hexdigest()[:16]
+    # the sha256 of `json.dumps(to_dict(plan) without generated_at, sort_keys=True, separators=(",", ":"))`,
+    # hashed piece by piece: encoding the plan whole was the dry run's memory peak (issue 18)
+    return canonical_sha256(plan, skip=("generated_at",))[:16]
 
 
 def marker(action_id: str, digest: str) -> str:

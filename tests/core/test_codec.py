@@ -99,3 +99,97 @@ def test_datetimes_are_aware_utc_inside_and_rfc3339_outside() -> None:
     assert decode(_Timed, {"at": "2026-03-01T09:00:00.123456789Z"}).at.microsecond == 123456
     with pytest.raises(CodecError, match="at: 'yesterday' is not an RFC 3339 time"):
         decode(_Timed, {"at": "yesterday"})
+
+
+# --- canonical_pieces: json.dumps(..., sort_keys=True) piece by piece (issue 18) ----------------
+
+json_leaf = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False) | st.text(max_size=6)
+json_data = st.recursive(
+    json_leaf,
+    lambda inner: (st.lists(inner, max_size=4) | st.lists(inner, max_size=3).map(tuple)
+                   | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+                   | st.dictionaries(st.integers(-20, 20), inner, max_size=3)),  # json sorts these by value
+    max_leaves=25)
+SEPARATORS = [(",", ":"), (", ", ": ")]
+
+
+def _reference(value: Any, separators: tuple[str, str], skip: tuple[str, ...] = ()) -> str:
+    if isinstance(value, dict) and skip:
+        value = {k: v for k, v in value.items() if k not in skip}
+    return json.dumps(value, sort_keys=True, separators=separators)
+
+
+@settings(max_examples=150, deadline=None)
+@given(json_data, st.sampled_from(SEPARATORS), st.integers(0, 4))
+def test_canonical_pieces_are_json_dumps_sorted(value: Any, separators: tuple[str, str], depth: int) -> None:
+    from migrate.core.codec import canonical_pieces
+
+    assert "".join(canonical_pieces(value, (), separators, depth, encoded=False)) == _reference(value, separators)
+    if not _has_int_keys(value):  # encode writes every key as a string
+        assert "".join(canonical_pieces(value, (), separators, depth)) == _reference(encode(value), separators)
+
+
+def _has_int_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(not isinstance(k, str) for k in value) or any(_has_int_keys(v) for v in value.values())
+    return isinstance(value, (list, tuple)) and any(_has_int_keys(v) for v in value)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(disable, delete), st.sampled_from(SEPARATORS))
+def test_canonical_pieces_of_a_dataclass_are_its_encoding(params: DisableKeyParams, separators: tuple[str, str]) -> None:
+    from migrate.core.codec import canonical_pieces, canonical_sha256
+
+    data = encode(params)
+    skip = (sorted(data)[0],)
+    assert "".join(canonical_pieces(params, skip, separators)) == _reference(data, separators, skip)
+    import hashlib
+    assert canonical_sha256(params, skip, separators) == hashlib.sha256(
+        _reference(data, separators, skip).encode()).hexdigest()
+
+
+def test_the_plan_digest_is_the_digest_of_the_whole_encoded_plan() -> None:
+    """On the demo plan main wrote (every action kind, nested params): the streamed digest is the
+    one the merge-request markers carried when the plan was encoded whole."""
+    import gzip
+    import hashlib
+    from pathlib import Path
+
+    from migrate.apply.merge_request_content import plan_digest
+    from migrate.plan import plan_io
+
+    plan = plan_io.loads(gzip.decompress((Path(__file__).parent / "from_main" / "plan.json.gz").read_bytes()).decode())
+    body = encode(plan)
+    body.pop("generated_at")
+    whole = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    assert plan_digest(plan) == whole
+    assert plan_digest(dataclasses.replace(plan, generated_at="2031-01-01T00:00:00Z")) == whole
+    assert plan_digest(dataclasses.replace(plan, actions=plan.actions[:-1])) != whole
+
+
+@pytest.mark.parametrize("broken", ["unsorted", "skip_everywhere", "one_separator"])
+def test_a_broken_canonical_writer_is_caught(broken: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The property above fails for writers that differ from json.dumps in the ways a streaming
+    rewrite can: keys in insertion order, `skip` applied below the top level, or a wrong separator."""
+    import migrate.core.codec as codec
+
+    real = codec._object_pieces
+
+    def unsorted(members: Any, skip: Any, separators: Any, depth: Any, encoded: Any) -> Any:
+        yield "{"
+        for i, (name, value) in enumerate(members):
+            yield ("," if i else "") + json.dumps(name) + separators[1]
+            yield from codec.canonical_pieces(value, (), separators, depth - 1, encoded)
+        yield "}"
+
+    def skip_everywhere(members: Any, skip: Any, separators: Any, depth: Any, encoded: Any) -> Any:
+        return real([(k, v) for k, v in members if k != "generated_at"], skip, separators, depth, encoded)
+
+    def one_separator(members: Any, skip: Any, separators: Any, depth: Any, encoded: Any) -> Any:
+        return real(members, skip, (",", separators[1]), depth, encoded)
+
+    monkeypatch.setattr(codec, "_object_pieces", {"unsorted": unsorted, "skip_everywhere": skip_everywhere,
+                                                  "one_separator": one_separator}[broken])
+    value = {"b": [1, {"generated_at": "x", "a": 2}], "a": {"c": 1, "b": 2}}
+    separators = (", ", ": ")
+    assert "".join(codec.canonical_pieces(value, (), separators, encoded=False)) != _reference(value, separators)
