@@ -9,6 +9,7 @@ not fit its type is refused, named.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -39,6 +40,24 @@ class KeyIdentity:
     @property
     def label(self) -> str:
         return f"{self.service_account}#{self.key_id[:8]}"
+
+
+@dataclass(frozen=True)
+class JournaledKey:
+    """The key a `keys` journal row is about: every row that stage writes carries these two fields
+    in its evidence (`migrate.retire.runner`), so the report reads them instead of taking names apart."""
+
+    service_account: str
+    key_id: str
+
+
+def journaled_key(evidence: Mapping[str, Any]) -> JournaledKey | None:
+    """The key a row's evidence names (both fields strings, through the codec), else None."""
+    fields = {name: evidence[name] for name in ("service_account", "key_id") if name in evidence}
+    try:
+        return decode(JournaledKey, fields)
+    except CodecError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,21 @@ Dry runs (`would_apply`), refusals and failures never change a key's status.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from migrate.core.model import Action, DisableKeyParams, Inventory, KeyUsage, MergeRequestParams, Plan
+from migrate.core.key_names import parts_of
+from migrate.core.model import (
+    Action,
+    DisableKeyParams,
+    Inventory,
+    JournaledKey,
+    KeyUsage,
+    MergeRequestParams,
+    Plan,
+    journaled_key,
+)
 from migrate.core.state import JournalEntry
 
 KeyEventKind = Literal["disable", "delete", "rollback"]
@@ -28,8 +37,6 @@ KEY_KINDS: Mapping[str, KeyEventKind] = {
     "rollback": "rollback",
     "enable_key": "rollback",
 }
-_KEY_RESOURCE = re.compile(r"serviceAccounts/(?P<sa>[^/]+)/keys/(?P<kid>[0-9a-fA-F]+)")
-_HEX_ID = re.compile(r"^[0-9a-f]{16,64}$")
 
 
 @dataclass(frozen=True)
@@ -60,19 +67,23 @@ def _str(value: Any) -> str:
 
 
 def key_identity_of(entry: JournalEntry, actions: Mapping[str, Action]) -> tuple[str, str] | None:
-    """(service account, key id) a keys-stage row is about, from the most explicit source on."""
-    ev = entry.evidence
+    """(service account, key id) a keys-stage row is about, read from fields: the key its evidence
+    names (`JournaledKey`: every row `keys` writes), else its plan step's typed params. Rows of the
+    earliest builds that named the key only in their target keep their place: the target is the
+    key's resource name (`core.key_names.parts_of`), or the action id the key id itself."""
     action = actions.get(entry.action_id)
+    named = journaled_key(entry.evidence)
     params = action.params if action else None
-    planned_sa, planned_kid = (params.service_account, params.key_id) if isinstance(params, DisableKeyParams) \
-        else ("", "")
-    sa = _str(ev.get("service_account")) or planned_sa
-    kid = _str(ev.get("key_id")) or planned_kid
-    for text in (entry.target, action.target if action else ""):
-        match = _KEY_RESOURCE.search(text)
-        if match:
-            sa, kid = sa or match["sa"], kid or match["kid"]
-    if not kid and _HEX_ID.match(entry.action_id):
+    planned = JournaledKey(params.service_account, params.key_id) if isinstance(params, DisableKeyParams) else None
+    sa = (named.service_account if named else "") or (planned.service_account if planned else "")
+    kid = (named.key_id if named else "") or (planned.key_id if planned else "")
+    for name in (entry.target, action.target if action else ""):
+        if sa and kid:
+            break
+        named_sa, named_kid = parts_of(name)
+        if named_kid:
+            sa, kid = sa or named_sa, kid or named_kid
+    if not kid and 16 <= len(entry.action_id) <= 64 and all(c in "0123456789abcdef" for c in entry.action_id):
         kid = entry.action_id
     return (sa, kid) if kid else None
 

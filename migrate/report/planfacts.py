@@ -6,15 +6,13 @@ carries the live value wins over the plan's intended value for the same action.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from migrate.core.key_names import parts_of
 from migrate.core.model import BindingParams, EnsureParams, Plan, params_as
 from migrate.core.state import JournalEntry
-
-_SA = re.compile(r"serviceAccounts/([^/:]+@[^/:]+)")
 
 
 @dataclass(frozen=True)
@@ -63,9 +61,9 @@ def service_account_of(target: str, params: Mapping[str, Any]) -> str:
     sa = params.get("service_account")
     if isinstance(sa, str) and sa:
         return sa
-    match = _SA.search(target)
-    if match:
-        return match.group(1)
+    named, _ = parts_of(target)
+    if "@" in named:
+        return named
     return target if "@" in target else ""
 
 

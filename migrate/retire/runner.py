@@ -26,6 +26,7 @@ from migrate.core.model import (
     BindingParams,
     DeleteKeyParams,
     DisableKeyParams,
+    JournaledKey,
     KeyVariable,
     MergeRequestParams,
     Outcome,
@@ -396,8 +397,10 @@ class Retirement:
 
     # journal + result in one place, so nothing is reported that was not journaled
     def _finish(self, kind: str, action_id: str, target: str, outcome: Outcome, detail: str,
-                decision: Decision | None = None, extra: dict[str, Any] | None = None) -> StepResult:
-        evidence: dict[str, Any] = {"who": self.state.actor, "when": self.state.now(), "dry_run": self.options.dry_run}
+                decision: Decision | None = None, extra: dict[str, Any] | None = None, *,
+                key: KeyItem) -> StepResult:
+        evidence: dict[str, Any] = {"who": self.state.actor, "when": self.state.now(), "dry_run": self.options.dry_run,
+                                    **to_dict(JournaledKey(key.service_account, key.key_id))}
         blocking: tuple[str, ...] = ()
         if decision is not None:
             evidence.update(decision.evidence)
@@ -420,7 +423,7 @@ class Retirement:
             return self.keys.get_key(item.service_account, item.key_id)
         except BackendError as exc:
             self._finish(kind, item.action_id if kind == "disable_key" else item.delete_action_id,
-                         item.resource, "failed", f"cannot read the key: {exc}")
+                         item.resource, "failed", f"cannot read the key: {exc}", key=item)
             return None
 
     def retire(self, items: Sequence[KeyItem]) -> list[StepResult]:
@@ -440,7 +443,7 @@ class Retirement:
                          "until you re-run `wif-migrate plan` or pass --include-rolled-back",
                          extra={"service_account": item.service_account, "key_id": item.key_id,
                                 "rolled_back_at": rolled.ts, "rolled_back_by": rolled.who,
-                                "rollback_reason": rolled.reason})
+                                "rollback_reason": rolled.reason}, key=item)
             return
         live = self._key_read("disable_key", item)
         if live is None:
@@ -451,7 +454,7 @@ class Retirement:
                          f"disabled by Google itself ({live.disable_reason}): an incident, not a retirement "
                          "step; see the report", extra={"service_account": item.service_account,
                                                         "key_id": item.key_id, "disabled": False,
-                                                        "incident": live.disable_reason})
+                                                        "incident": live.disable_reason}, key=item)
             return
         signal = UsageSignal()
         if live.exists and not live.disabled:
@@ -468,25 +471,25 @@ class Retirement:
             meta.update(accepted_jobs=accepted, accepted_jobs_by=self.state.actor)
         if decision.verdict == "skip":
             self._finish("disable_key", item.action_id, item.resource, "skipped", decision.reason, decision,
-                         {**meta, "disabled": live.exists})
+                         {**meta, "disabled": live.exists}, key=item)
             return
         if decision.verdict == "proceed" and not item.orphan:
             decision = self._schedule_gate(item, decision, meta)
         if decision.verdict == "refuse":
-            self._finish("disable_key", item.action_id, item.resource, "refused", decision.reason, decision, meta)
+            self._finish("disable_key", item.action_id, item.resource, "refused", decision.reason, decision, meta, key=item)
             return
         if self.options.dry_run:
             self._finish("disable_key", item.action_id, item.resource, "would_apply", decision.reason, decision,
-                         {**meta, "disabled": False})
+                         {**meta, "disabled": False}, key=item)
             return
         self.state.intent(STAGE, item.action_id, "disable_key", item.resource, decision.reason, meta)
         try:
             self.keys.disable_key(item.service_account, item.key_id)
         except BackendError as exc:
             self._finish("disable_key", item.action_id, item.resource, "failed", str(exc), decision,
-                         {**meta, "disabled": False})
+                         {**meta, "disabled": False}, key=item)
             return
-        self._finish("disable_key", item.action_id, item.resource, "applied", decision.reason, decision, meta)
+        self._finish("disable_key", item.action_id, item.resource, "applied", decision.reason, decision, meta, key=item)
 
     def _schedule_gate(self, item: KeyItem, decision: Decision, meta: dict[str, Any]) -> Decision:
         """Schedule-aware no-use window: the cut-over must lie at least the longest schedule
@@ -524,7 +527,7 @@ class Retirement:
         if error:
             self._finish("delete_key", item.delete_action_id, item.resource, "refused",
                          f"{error}; the grace period cannot be known",
-                         extra={"service_account": item.service_account, "key_id": item.key_id})
+                         extra={"service_account": item.service_account, "key_id": item.key_id}, key=item)
             return
         decision = delete_decision(live, disabled_at, rolled_back_at, signal, self.options.now,
                                    grace, self.options.accept_unknown)
@@ -534,23 +537,23 @@ class Retirement:
         meta = {"service_account": item.service_account, "key_id": item.key_id}
         aid = item.delete_action_id
         if decision.verdict == "refuse":
-            self._finish("delete_key", aid, item.resource, "refused", decision.reason, decision, meta)
+            self._finish("delete_key", aid, item.resource, "refused", decision.reason, decision, meta, key=item)
             return
         if decision.verdict == "done":
             self._finish("delete_key", aid, item.resource, "applied", "already deleted", decision,
-                         {**meta, "already_done": True})
+                         {**meta, "already_done": True}, key=item)
         elif self.options.dry_run:
-            self._finish("delete_key", aid, item.resource, "would_apply", decision.reason, decision, meta)
+            self._finish("delete_key", aid, item.resource, "would_apply", decision.reason, decision, meta, key=item)
         else:
             self.state.intent(STAGE, aid, "delete_key", item.resource, decision.reason, meta)
             try:
                 deleted = self.keys.delete_key(item.service_account, item.key_id)
             except BackendError as exc:
-                self._finish("delete_key", aid, item.resource, "failed", str(exc), decision, meta)
+                self._finish("delete_key", aid, item.resource, "failed", str(exc), decision, meta, key=item)
                 return
             detail = decision.reason if deleted else "already deleted (404)"
             self._finish("delete_key", aid, item.resource, "applied", detail, decision,
-                         {**meta, "already_done": not deleted})
+                         {**meta, "already_done": not deleted}, key=item)
         for var in item.variables:
             self._delete_variable(item, var)
 
@@ -559,34 +562,34 @@ class Retirement:
         meta: dict[str, Any] = {"key_id": item.key_id, "service_account": item.service_account, "level": var.level,
                 "owner": var.owner, "name": var.name, "environment_scope": var.environment_scope}
         if self.variables is None:
-            self._finish("delete_variable", aid, var.ref, "failed", "no GitLab connection configured", extra=meta)
+            self._finish("delete_variable", aid, var.ref, "failed", "no GitLab connection configured", extra=meta, key=item)
             return
         try:
             held = self.variables.holding(var)
         except BackendError as exc:
-            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta)
+            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta, key=item)
             return
         if not held.exists:
             self._finish("delete_variable", aid, var.ref, "applied", "already deleted",
-                         extra={**meta, "already_done": True})
+                         extra={**meta, "already_done": True}, key=item)
             return
         if held.readable and held.key_id != item.key_id:
             what = f"key {held.key_id[:8]}…" if held.key_id else "something that is not a key file"
             self._finish("delete_variable", aid, var.ref, "refused",
-                         f"the variable now holds {what}, not the retired key; left in place", extra=meta)
+                         f"the variable now holds {what}, not the retired key; left in place", extra=meta, key=item)
             return
         meta["value_readable"] = held.readable
         if self.options.dry_run:
-            self._finish("delete_variable", aid, var.ref, "would_apply", "holds the retired key", extra=meta)
+            self._finish("delete_variable", aid, var.ref, "would_apply", "holds the retired key", extra=meta, key=item)
             return
         self.state.intent(STAGE, aid, "delete_variable", var.ref, "holds the retired key", meta)
         try:
             deleted = self.variables.delete(var)
         except BackendError as exc:
-            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta)
+            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta, key=item)
             return
         self._finish("delete_variable", aid, var.ref, "applied",
-                     "deleted" if deleted else "already deleted (404)", extra={**meta, "already_done": not deleted})
+                     "deleted" if deleted else "already deleted (404)", extra={**meta, "already_done": not deleted}, key=item)
 
     def rollback(self, item: KeyItem, reason: str) -> list[StepResult]:
         live = self._key_read("rollback_key", item)
@@ -596,19 +599,19 @@ class Retirement:
         aid = item.action_id
         if not live.exists:
             self._finish("rollback_key", aid, item.resource, "failed",
-                         "the key was deleted; a deleted key cannot be re-enabled", extra=meta)
+                         "the key was deleted; a deleted key cannot be re-enabled", extra=meta, key=item)
         elif not live.disabled:
-            self._finish("rollback_key", aid, item.resource, "skipped", "not disabled", extra=meta)
+            self._finish("rollback_key", aid, item.resource, "skipped", "not disabled", extra=meta, key=item)
         elif self.options.dry_run:
-            self._finish("rollback_key", aid, item.resource, "would_apply", reason, extra=meta)
+            self._finish("rollback_key", aid, item.resource, "would_apply", reason, extra=meta, key=item)
         else:
             self.state.intent(STAGE, aid, "rollback_key", item.resource, reason, meta)
             try:
                 self.keys.enable_key(item.service_account, item.key_id)
             except BackendError as exc:
-                self._finish("rollback_key", aid, item.resource, "failed", str(exc), extra=meta)
+                self._finish("rollback_key", aid, item.resource, "failed", str(exc), extra=meta, key=item)
                 return self.results
-            self._finish("rollback_key", aid, item.resource, "applied", f"re-enabled: {reason}", extra=meta)
+            self._finish("rollback_key", aid, item.resource, "applied", f"re-enabled: {reason}", extra=meta, key=item)
         return self.results
 
 

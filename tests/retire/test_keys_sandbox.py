@@ -10,6 +10,7 @@ real `verify` journals it; acme/jobs' MR stays open.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -30,12 +31,13 @@ from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.ci.emit import marker_after_login
 from migrate.cli.verbs import main
 from migrate.core.config import GitLabConfig, MergeRequestConfig
-from migrate.core.model import Action, BindingRefs, Plan, RetiredVariable
+from migrate.core.model import Action, BindingRefs, Plan, RetiredVariable, journaled_key
 from migrate.core.state import State
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
 from migrate.gitlab.pipelines import GitLabPipelines
 from migrate.plan import plan_io
+from migrate.report.history import key_identity_of
 from migrate.sandbox.gitlab.repo import blob_id
 from migrate.sandbox.http import Fault
 from migrate.sandbox.launch import GOOGLE_TOKEN_ENV, Sandbox
@@ -346,6 +348,22 @@ def test_retire_rollback_delete_end_to_end(sb: Sandbox, tmp_path: Path, capsys: 
     assert by_target(out, "delete_key")[api_k1]["evidence"]["already_done"] is True
     assert by_target(out, "delete_variable")["project:acme/api:API_KEY_FILE[production]"]["detail"] == \
         "already deleted"
+
+    # A key Google will not show: a failed step (it named its key only in the target before).
+    sb.google.add_fault(Fault("GET", rf"/keys/{api_k2}$", status=403, count=-1))
+    code, out = cli("retire", "--key", api_k2)
+    assert "cannot read the key" in by_target(out, "disable_key")[api_k2]["detail"]
+
+    # Every row the keys stage journaled names its key in fields (JournaledKey): the report places
+    # each one with neither its target nor a plan to recover the key from.
+    rows = State(tmp_path / "state").entries(stage="keys")
+    assert any(e.outcome == "failed" and "cannot read the key" in e.detail for e in rows)
+    unnamed = [e for e in rows if journaled_key(e.evidence) is None]
+    assert rows and unnamed == []
+    for e in rows:
+        named = journaled_key(e.evidence)
+        assert named is not None
+        assert key_identity_of(dataclasses.replace(e, target=""), {}) == (named.service_account, named.key_id)
 
 
 def test_key_used_after_the_cutover_is_not_disabled(
