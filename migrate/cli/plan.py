@@ -104,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
     # each rewrite journaled with the digest of its inputs: apply confirms instead of redoing it
     rewriter = JournaledRewriter(default_rewriter())
     try:
-        result = run_plan(inventory, config, request, gitlab, google, rewriter, progress)
+        # the CI texts the scan kept (used only where unchanged; migrate.plan.scanned_files)
+        result = run_plan(inventory, config, request, gitlab, google, rewriter, progress, existing_state(config))
     except PlanRefusedError as exc:
         if args.format == "json":
             return print_outcomes("plan", EXIT_FINDINGS, _summary(exc.result.plan, refused=True),

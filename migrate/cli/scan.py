@@ -24,7 +24,7 @@ from migrate.core.model import Inventory, to_dict
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
 from migrate.core.state import State, utcnow
 from migrate.scan import inventory_io
-from migrate.scan.ports import KeyFactsSource
+from migrate.scan.ports import KeyFactsSource, TextSink
 from migrate.scan.render import PROJECT_ROWS, keys_found, problem_outcomes, project_outcomes, render_summary
 from migrate.scan.runner import ScanOptions, scan
 
@@ -48,7 +48,11 @@ def register(sub: Any, help_text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     progress = progress_from_args(args)
-    inventory, stats = run_scan(config, progress, google=not args.no_google)
+    state = State(config.state_dir)
+    # the CI texts read, kept by their sha256 so `plan` need not read them again (issue 18)
+    texts = state.text_sink()
+    inventory, stats = run_scan(config, progress, google=not args.no_google, texts=texts)
+    texts.flush()
     output = Path(args.output) if args.output else Path(config.state_dir) / "inventory.json"
     if str(output) == STDOUT:
         if args.format == "json":
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         write_output(STDOUT, inventory_io.dumps(inventory), "inventory")
     else:
         inventory_io.write(inventory, output)
-    State(config.state_dir).save_snapshot("inventory", to_dict(inventory))
+    state.save_snapshot("inventory", to_dict(inventory))
     code = exit_code(inventory, args.strict)
     if args.format == "json":
         print_outcomes("scan", code, scan_counts(inventory), project_outcomes(inventory), PROJECT_ROWS,
@@ -91,8 +95,10 @@ def exit_code(inventory: Inventory, strict: bool) -> int:
     return EXIT_OK
 
 
-def run_scan(config: Config, progress: Progress, google: bool = True) -> tuple[Inventory, dict[str, object]]:
-    """Build the real backends from `config` and scan; also returns the GitLab request counters."""
+def run_scan(config: Config, progress: Progress, google: bool = True, texts: TextSink | None = None
+             ) -> tuple[Inventory, dict[str, object]]:
+    """Build the real backends from `config` and scan; also returns the GitLab request counters.
+    `texts`: where the CI texts read are kept (the `scan` verb: the state database)."""
     from migrate.cli.preflight import check_gitlab, check_google
     from migrate.gitlab.client import GitLabClients
     from migrate.gitlab.read import GitLabReader
@@ -109,5 +115,5 @@ def run_scan(config: Config, progress: Progress, google: bool = True) -> tuple[I
         facts = KeyFactsReader(GoogleClients(config.google))
     options = ScanOptions(gitlab_url=config.gitlab.url, scope=config.scope, concurrency=config.concurrency,
                           gitlab_version=config.gitlab.version, generated_at=utcnow())
-    inventory = scan(options, GitLabReader(clients), facts, progress)
+    inventory = scan(options, GitLabReader(clients), facts, progress, texts=texts)
     return inventory, clients.stats.snapshot()

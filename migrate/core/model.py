@@ -266,6 +266,22 @@ class OutsideReader:
 
 
 @dataclass(frozen=True)
+class FileBlob:
+    """A CI file as the scan read it: the ids GitLab gave with its content (the raw endpoint's
+    `X-Gitlab-Blob-Id` / `X-Gitlab-Last-Commit-Id` headers, lib/api/files.rb `set_http_headers(blob_data)`)
+    and the sha256 of that content. The scan keeps the text in the state database under its
+    sha256 (`core.state.State.save_texts`); `plan` uses it instead of reading the file again when
+    the kept text still has that sha256 (`migrate.plan.scanned_files`, issue 18)."""
+
+    project: str
+    path: str
+    ref: str
+    blob_id: str
+    commit_id: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Inventory:
     """Everything `scan` learned. Versioned; see docs/inventory.md."""
 
@@ -283,6 +299,9 @@ class Inventory:
     # CI/CD variables that hold no key but share a name with a variable CI uses as a key: they
     # shadow key variables at other levels (migrate.ci.variables resolves which one a job gets).
     other_variables: tuple[KeyVariable, ...] = ()
+    # Every CI file read with its ids (one per project, path and ref); empty in inventories
+    # written before they were recorded (the plan then reads every file from GitLab).
+    file_blobs: tuple[FileBlob, ...] = field(default=(), metadata=OMIT_DEFAULT)
 
 
 @dataclass(frozen=True)

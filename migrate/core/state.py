@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS computations (
     result TEXT NOT NULL,         -- JSON: what the computation gave (digests, never file content)
     PRIMARY KEY (kind, inputs)
 );
+CREATE TABLE IF NOT EXISTS texts (
+    sha256 TEXT PRIMARY KEY,      -- of the text's UTF-8 bytes: content-addressed, kept once
+    ts TEXT NOT NULL,
+    body TEXT NOT NULL            -- a CI file as scan read it (never one that holds key material)
+);
 """
 
 
@@ -228,6 +233,34 @@ class State:
             rows = conn.execute("SELECT inputs, result FROM computations WHERE kind = ?", (kind,)).fetchall()
         return {str(r[0]): json.loads(r[1]) for r in rows}
 
+    # --- texts -------------------------------------------------------------------------------
+    def save_texts(self, texts: Mapping[str, str]) -> None:
+        """Keep CI texts by their sha256 (one transaction): `scan` keeps what it read, `plan` uses a
+        text only when it still has the sha256 the inventory names (`migrate.plan.scanned_files`)."""
+        if not texts:
+            return
+        now = self.now()
+        with self._conn() as conn:
+            conn.execute("BEGIN")
+            conn.executemany("INSERT OR IGNORE INTO texts (sha256, ts, body) VALUES (?,?,?)",
+                             [(k, now, v) for k, v in texts.items()])
+            conn.execute("COMMIT")
+
+    def texts(self, sha256s: Iterable[str]) -> dict[str, str]:
+        """The kept texts of these digests (those the state has)."""
+        wanted = sorted(set(sha256s))
+        out: dict[str, str] = {}
+        with self._conn() as conn:
+            for i in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+                chunk = wanted[i:i + 500]
+                marks = ",".join("?" * len(chunk))
+                out.update((str(k), str(v)) for k, v in conn.execute(
+                    f"SELECT sha256, body FROM texts WHERE sha256 IN ({marks})", chunk))  # noqa: S608
+        return out
+
+    def text_sink(self) -> TextBuffer:
+        return TextBuffer(self)
+
     # --- snapshots ---------------------------------------------------------------------------
     def save_snapshot(self, kind: str, body: Any) -> None:
         with self._conn() as conn:
@@ -304,6 +337,31 @@ class RunLock:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
             self._fh.close()
             self._fh = None
+
+
+class TextBuffer:
+    """`scan.ports.TextSink` over a `State`: texts from the scan's worker threads, written in
+    batches (each writer thread its own connection); `flush` writes the rest."""
+
+    BATCH = 256
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self._lock = threading.Lock()
+        self._pending: dict[str, str] = {}
+
+    def keep(self, sha256: str, text: str) -> None:
+        with self._lock:
+            self._pending[sha256] = text
+            if len(self._pending) < self.BATCH:
+                return
+            batch, self._pending = self._pending, {}
+        self.state.save_texts(batch)
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        self.state.save_texts(batch)
 
 
 def wait_for(predicate: Any, timeout: float = 5.0, interval: float = 0.05) -> bool:

@@ -32,6 +32,7 @@ from migrate.gitlab.refusals import explain
 from migrate.gitlab.remote import RemoteError, fetch_remote
 from migrate.gitlab.templates import is_template, template_content
 from migrate.scan.ports import (
+    FileRead,
     GroupInfo,
     ProjectInfo,
     ReadError,
@@ -140,17 +141,24 @@ class GitLabReader:
         return out
 
     def file_text(self, project: str | int, path: str, ref: str | None) -> str:
-        """A file's content at `ref` (None: the default branch), via the raw endpoint; a GitLab CI
-        template (`core.model.GITLAB_TEMPLATES`) via the templates API (`gitlab.templates`)."""
+        """A file's content at `ref` (None: the default branch); see `file_read`."""
+        return self.file_read(project, path, ref).text
+
+    def file_read(self, project: str | int, path: str, ref: str | None) -> FileRead:
+        """A file's content at `ref` (None: the default branch), via the raw endpoint, with the
+        blob and commit ids GitLab sends as headers (lib/api/files.rb: the raw endpoint calls
+        `set_http_headers(blob_data)`: `X-Gitlab-Blob-Id`, `X-Gitlab-Last-Commit-Id`, …); a GitLab
+        CI template (`core.model.GITLAB_TEMPLATES`) via the templates API (`gitlab.templates`),
+        a component or remote file as they are read (no ids)."""
         if project == REMOTE_FILES:
             try:
-                return fetch_remote(path)
+                return FileRead(fetch_remote(path))
             except RemoteError as exc:
                 raise ReadError(f"remote:{path}", None, str(exc)) from None
         if is_component(project):
             what = f"component:{path}"
             try:
-                return self._call(what, lambda gl: component_text(gl, path)[0])
+                return FileRead(self._call(what, lambda gl: component_text(gl, path)[0]))
             except ComponentError as exc:
                 raise ReadError(what, None, str(exc)) from None
         if is_template(project):
@@ -158,18 +166,21 @@ class GitLabReader:
             content = self._call(what, lambda gl: template_content(gl, path))
             if content is None:
                 raise ReadError(what, 404, f"404 Not Found (this GitLab has no CI template {path})")
-            return content
+            return FileRead(content)
         url = f"/projects/{EncodedId(project)}/repository/files/{EncodedId(path)}/raw"
         query = {"ref": ref} if ref else {}
         what = f"file:{project}:{path}@{ref or 'HEAD'}"
         response = self._call(what, lambda gl: gl.http_get(url, query, raw=True, streamed=False))
+        headers = response.headers if isinstance(response, requests.Response) else {}
         body = response.content if isinstance(response, requests.Response) else response
         if not isinstance(body, bytes):
             raise ReadError(what, None, "unexpected response (not a file body)")
         try:
-            return body.decode("utf-8")
+            text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise ReadError(what, None, "not UTF-8 text") from None
+        return FileRead(text, str(headers.get("X-Gitlab-Blob-Id") or ""),
+                        str(headers.get("X-Gitlab-Last-Commit-Id") or headers.get("X-Gitlab-Commit-Id") or ""))
 
     # --- plumbing ------------------------------------------------------------------------
     def schedules(self, project: str | int) -> list[dict[str, Any]]:

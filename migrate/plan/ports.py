@@ -8,7 +8,7 @@ builds them (issue 20: a thin `cli/plan.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +33,12 @@ class PlanGitLab(Protocol):
     def jwks_json(self) -> str: ...
     # every wanted file, or a one-line reason it could not be read (per-item outcome)
     def ci_files(self, wanted: Iterable[FileId], progress: Progress) -> dict[FileId, FileText | str]: ...
+
+
+class PlanTexts(Protocol):
+    """The CI texts `scan` kept, by sha256 (real: the state database, `core.state.State.texts`)."""
+
+    def texts(self, sha256s: Iterable[str]) -> Mapping[str, str]: ...
 
 
 class PlanGoogle(Protocol):

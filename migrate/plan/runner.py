@@ -42,7 +42,8 @@ from migrate.plan.planner import (
     refit,
     sa_resource,
 )
-from migrate.plan.ports import FileId, PlanGitLab, PlanGoogle
+from migrate.plan.ports import FileId, FileText, PlanGitLab, PlanGoogle, PlanTexts
+from migrate.plan.scanned_files import scanned_files
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,12 @@ class Gathered:
 
 
 def run_plan(inventory: Inventory, config: Config, request: PlanRequest, gitlab: PlanGitLab | None,
-             google: PlanGoogle | None, rewriter: Rewriter | None, progress: Progress | None = None) -> PlanResult:
-    """The plan of `inventory` (raises `planner.PlanRefusedError` when federation would widen access)."""
+             google: PlanGoogle | None, rewriter: Rewriter | None, progress: Progress | None = None,
+             texts: PlanTexts | None = None) -> PlanResult:
+    """The plan of `inventory` (raises `planner.PlanRefusedError` when federation would widen access);
+    `texts`: the CI texts the scan kept (`migrate.plan.scanned_files`), None to read every file."""
     progress = progress or SilentProgress()
-    got = gather(inventory, config, request, gitlab, google, progress)
+    got = gather(inventory, config, request, gitlab, google, progress, texts)
     # one step the planner does not count (CI rewrites, self-checks, simulation): a spinner with
     # the elapsed time, so a long plan is never a blank screen
     progress.start(f"Computing the plan ({len(inventory.usages)} CI usages, "
@@ -83,7 +86,7 @@ def run_plan(inventory: Inventory, config: Config, request: PlanRequest, gitlab:
 
 
 def gather(inventory: Inventory, config: Config, request: PlanRequest, gitlab: PlanGitLab | None,
-           google: PlanGoogle | None, progress: Progress | None = None) -> Gathered:
+           google: PlanGoogle | None, progress: Progress | None = None, texts: PlanTexts | None = None) -> Gathered:
     """Everything the planner needs from the outside world, read-only; `progress` counts the reads."""
     progress = progress or SilentProgress()
     online = not request.offline
@@ -111,7 +114,16 @@ def gather(inventory: Inventory, config: Config, request: PlanRequest, gitlab: P
         return Gathered(facts, inputs, derived)
     live, bindings, others = _live(config, derived, google, progress)
     wanted = wanted_files(inventory)
-    files = gitlab.ci_files(wanted, progress) if wanted else {}
+    # the files the scan read and kept, unchanged; only the others are read from GitLab
+    scanned: dict[FileId, FileText] = {}
+    if texts is not None and wanted:
+        progress.start("Reading the scanned CI files from the state", None)
+        try:
+            scanned = scanned_files(inventory, wanted, texts)
+        finally:
+            progress.finish()
+    rest = wanted - scanned.keys()
+    files: dict[FileId, FileText | str] = {**scanned, **(gitlab.ci_files(rest, progress) if rest else {})}
     facts = replace(facts, files=files, live=live, live_bindings=bindings, policy_members_other=others)
     sized = plan_inputs(inventory, config, facts)
     if "policy_members_other" in sized:  # the policies hold other principals: fit the bindings again

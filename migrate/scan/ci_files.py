@@ -18,11 +18,13 @@ instance, `~latest`, a short semantic version) is an unreadable file with the re
 is fetched and analysed ONCE per (project, file, ref) however many projects include it
 (`SharedFiles` is a single-flight memo: concurrent workers asking for the same template wait for
 the first fetch). A project's own files are not memoised, so memory grows with the number of
-shared templates, not with the organisation. File text is analysed and dropped.
+shared templates, not with the organisation. File text is analysed and dropped; with a `TextSink`
+(the CLI's state database) it is also kept by its sha256 for `plan` (issue 18).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -40,7 +42,7 @@ from migrate.core.model import (
     CIFinding,
     Problem,
 )
-from migrate.scan.ports import FileSource, ReadError
+from migrate.scan.ports import FileSource, ReadError, TextSink
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ class FileScan:
     problems: tuple[Problem, ...] = ()
     error: str | None = None  # unreadable: "404 Not Found", "403 Forbidden", "unreadable YAML: …"
     status: int | None = None
+    # The ids GitLab answered with the text and the text's sha256 ("" when it gave none): the
+    # inventory's `FileBlob`, with which `plan` may use the text kept in the state (issue 18).
+    blob_id: str = ""
+    commit_id: str = ""
+    sha256: str = ""
 
 
 Analyzer = Callable[..., Any]  # migrate.ci.analyze(text, path, key_variables)
@@ -99,19 +106,39 @@ def config_location(ci_config_path: str | None, project: str, default_branch: st
 
 
 def scan_file(key: FileKey, source: FileSource, analyze: Analyzer,
-              hints: frozenset[str] = frozenset()) -> FileScan:
-    """Fetch one file and analyse it (`hints`: names known to hold keys); read failures → error."""
+              hints: frozenset[str] = frozenset(), sink: TextSink | None = None) -> FileScan:
+    """Fetch one file and analyse it (`hints`: names known to hold keys); read failures → error.
+    With a `sink`, the text is kept there by its sha256 when GitLab gave its ids (see `keepable`)."""
     try:
-        text = source.file_text(key.project, key.path, key.ref)
+        read = source.file_read(key.project, key.path, key.ref)
     except ReadError as exc:
         return FileScan(key, error=exc.reason, status=exc.status)
+    text = read.text
     # The CI library turns bad input (YAML errors, limits) into problems in its answer; an exception
     # here is a bug and stops the scan (exit 3) rather than hide as an ERROR row.
     analysis = analyze(text, key.path, hints) if hints else analyze(text, key.path)
     scanned = from_analysis(key, analysis)
     if any(f.variable for f in scanned.findings):
         scanned = replace(scanned, environments=job_environments(analysis))
+    if sink is not None and read.blob_id and keepable(key, text):
+        digest = text_sha256(text)
+        sink.keep(digest, text)
+        scanned = replace(scanned, blob_id=read.blob_id, commit_id=read.commit_id, sha256=digest)
     return scanned
+
+
+_KEY_MATERIAL = re.compile(r"PRIVATE KEY|private_key")
+
+
+def keepable(key: FileKey, text: str) -> bool:
+    """Whether the text may be kept in the state database: a file of a project (not a template,
+    URL or component, which `plan` reads as before), and nothing in it that looks like key
+    material — a private key pasted into a CI file is never written anywhere by this tool."""
+    return key.project not in PSEUDO_PROJECTS and _KEY_MATERIAL.search(text) is None
+
+
+def text_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 def from_analysis(key: FileKey, analysis: Any) -> FileScan:
@@ -199,9 +226,11 @@ class SharedFiles:
     """Single-flight memo of FileScans of files in *other* projects (shared templates)."""
 
     def __init__(self, source: FileSource, analyze: Analyzer,
-                 default_branch: Callable[[str], str | None] = lambda project: None) -> None:
+                 default_branch: Callable[[str], str | None] = lambda project: None,
+                 sink: TextSink | None = None) -> None:
         self.source = source
         self.analyze = analyze
+        self.sink = sink
         # `include: project:` without `ref:` means the default branch: name it, so that
         # `ref: main` and no ref are one file, fetched once.
         self.default_branch = default_branch
@@ -231,7 +260,7 @@ class SharedFiles:
                 event.wait()
                 continue
             try:
-                result = scan_file(key, self.source, self.analyze, hints())
+                result = scan_file(key, self.source, self.analyze, hints(), self.sink)
             except BaseException:
                 with self._lock:
                     self._flight.pop(key, None)
@@ -271,7 +300,7 @@ def pipeline_files(project: str, root: FileKey, source: FileSource, analyze: Ana
             break
         seen.add(key)
         is_shared = key.project != project
-        fs = shared.get(key, shared_hints) if is_shared else scan_file(key, source, analyze, hints)
+        fs = shared.get(key, shared_hints) if is_shared else scan_file(key, source, analyze, hints, shared.sink)
         out.files.append((fs, is_shared))
         queue.extend(fs.includes)
     return out

@@ -101,6 +101,23 @@ class ReadError(GitLabError):
         super().__init__(f"{what}: {self.reason}")
 
 
+@dataclass(frozen=True)
+class FileRead:
+    """A file's text and the ids GitLab answered with it ("" when it gave none: a template, a
+    remote URL, a proxy that drops headers)."""
+
+    text: str
+    blob_id: str = ""
+    commit_id: str = ""  # the last commit that changed the file (else the ref's commit)
+
+
+class TextSink(Protocol):
+    """Where the scan keeps the CI texts it read, by their sha256, for `plan` (the CLI gives the
+    state database: `core.state.State.save_texts`)."""
+
+    def keep(self, sha256: str, text: str) -> None: ...
+
+
 class GitLabSource(Protocol):
     """The GitLab reads a scan needs (real: `migrate.gitlab.read.GitLabReader`)."""
 
@@ -113,6 +130,7 @@ class GitLabSource(Protocol):
     def all_groups(self) -> Iterator[GroupInfo]: ...
     def variables(self, level: VariableLevel, owner: str, owner_id: int | None) -> list[VariableInfo]: ...
     def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
+    def file_read(self, project: str | int, path: str, ref: str | None) -> FileRead: ...
     def schedules(self, project: str | int) -> list[dict[str, Any]]: ...
     def pipeline_schedules(self, project: str, project_id: int) -> list[ScheduleInfo]: ...
 
@@ -124,4 +142,4 @@ class KeyFactsSource(Protocol):
 
 
 class FileSource(Protocol):
-    def file_text(self, project: str | int, path: str, ref: str | None) -> str: ...
+    def file_read(self, project: str | int, path: str, ref: str | None) -> FileRead: ...

@@ -29,6 +29,7 @@ from migrate.core.model import (
     AuthMode,
     CIFileRef,
     CIFinding,
+    FileBlob,
     GroupRecord,
     Inventory,
     KeyFacts,
@@ -52,6 +53,7 @@ from migrate.scan.ports import (
     ProjectInfo,
     ReadError,
     ScheduleInfo,
+    TextSink,
     VariableInfo,
 )
 
@@ -69,13 +71,14 @@ class ScanOptions:
 
 
 def scan(options: ScanOptions, gitlab: GitLabSource, google: KeyFactsSource | None,
-         progress: Progress | None = None, analyze: Analyzer | None = None) -> Inventory:
-    """Scan the configured scope; `google=None` leaves key facts unknown (with that reason)."""
+         progress: Progress | None = None, analyze: Analyzer | None = None, texts: TextSink | None = None) -> Inventory:
+    """Scan the configured scope; `google=None` leaves key facts unknown (with that reason).
+    `texts`: where to keep the CI texts read (for `plan`; the inventory then lists their ids)."""
     if analyze is None:
         import migrate.ci
 
         analyze = migrate.ci.analyze  # type: ignore[attr-defined,unused-ignore]
-    return _Scan(options, gitlab, google, progress or SilentProgress(), analyze).run()
+    return _Scan(options, gitlab, google, progress or SilentProgress(), analyze, texts).run()
 
 
 # --- per-task results (built in worker threads, merged in the main thread) --------------------
@@ -100,7 +103,7 @@ class _ProjectResult:
 
 class _Scan:
     def __init__(self, options: ScanOptions, gitlab: GitLabSource, google: KeyFactsSource | None,
-                 progress: Progress, analyze: Analyzer) -> None:
+                 progress: Progress, analyze: Analyzer, texts: TextSink | None = None) -> None:
         self.o = options
         self.gitlab = gitlab
         self.google = google
@@ -126,7 +129,8 @@ class _Scan:
         self.pool: ThreadPoolExecutor | None = None
         self.pending: set[Future[Any]] = set()
         self.var_futures: dict[OwnerKey, Future[_VarsResult]] = {}
-        self.shared = SharedFiles(gitlab, analyze, self._default_branch_of)
+        self.shared = SharedFiles(gitlab, analyze, self._default_branch_of, texts)
+        self.blobs: dict[FileKey, FileScan] = {}  # files read with ids and kept (FileBlob)
         self.branches: dict[str, str | None] = {}  # project path → default branch (walk + lookups)
         self.branch_lock = threading.Lock()
         self.hint_lock = threading.Lock()
@@ -177,7 +181,14 @@ class _Scan:
                                 key=lambda g: g.path)),
             outside_readers=outside,
             other_variables=others,
+            file_blobs=self._file_blobs(),
         )
+
+    def _file_blobs(self) -> tuple[FileBlob, ...]:
+        """One per file read with ids, its ref named as the inventory names it (the default branch)."""
+        out = {(k.project, k.path, k.ref or self._default_branch(k.project)): fs for k, fs in self.blobs.items()}
+        return tuple(FileBlob(p, path, ref, fs.blob_id, fs.commit_id, fs.sha256)
+                     for (p, path, ref), fs in sorted(out.items()))
 
     def _version(self) -> str:
         try:
@@ -442,6 +453,8 @@ class _Scan:
                                    included_by=record.path if shared else None,
                                    includes=tuple((k.project, k.path, k.ref or "") for k in fs.includes)))
             self.file_jobs.setdefault(fs.key, fs.jobs)
+            if fs.sha256:
+                self.blobs.setdefault(fs.key, fs)
             self.pipeline_keys.setdefault(record.path, []).append(fs.key)
             self.problems.extend(fs.problems)
             names |= fs.key_variables

@@ -117,7 +117,8 @@ def test_progress_on_a_terminal_for_every_long_verb(files: dict[str, str], capsy
         stdout, err = shown[name]
         assert text in err, f"{name}: no progress on the terminal: {err[-400:]!r}"
         _json_ok(name, stdout)
-    assert "Reading CI files from GitLab" in shown["plan"][1]  # the reads are counted, not just the compute
+    # the reads are shown, not just the compute (the files the scan kept come from the state)
+    assert "Reading the scanned CI files from the state" in shown["plan"][1]
     assert "\x1b[" in shown["plan"][1]  # a live bar (cursor and colour codes) when colour is allowed
 
 
@@ -187,7 +188,7 @@ def test_a_real_process_on_a_pseudo_terminal(files: dict[str, str], capsys: pyte
     stdout, _ = proc.communicate(timeout=120)
     os.close(master)
     err = b"".join(chunks).decode("utf-8", "replace")
-    assert "Computing the plan" in err and "Reading CI files from GitLab" in err
+    assert "Computing the plan" in err and "Reading the scanned CI files from the state" in err
     assert json.loads(stdout)["command"] == "plan"
 
 
