@@ -45,7 +45,15 @@ from migrate.apply.merge_request_content import (
     render_title,
     text_changes,
 )
-from migrate.apply.ports import BotIdentity, CommitInfo, FileAction, FileState, MergeRequestBackend, MRInfo
+from migrate.apply.ports import (
+    BotIdentity,
+    CommitInfo,
+    FileAction,
+    FileState,
+    GroupMergeRequests,
+    MergeRequestBackend,
+    MRInfo,
+)
 from migrate.core.config import Config, MergeRequestConfig
 from migrate.core.errors import GitLabConflict, InternalError, WifMigrateError
 from migrate.core.model import Action, ActionResult, MergeRequestParams, Outcome, Plan, params_as
@@ -54,6 +62,7 @@ log = logging.getLogger(__name__)
 
 KIND = "merge_request"
 MAX_RETAKES = 3  # "already exists" answers taken over per action (each one is progress: one more step done)
+GROUP_LISTING_MIN = 3  # actions of one group and branch from which a group listing is cheaper than asking each
 
 
 def action_marker_line(action_id: str) -> str:
@@ -220,6 +229,7 @@ class MergeRequestExecutor:
         self._assignees: list[int] | None = None
         self._by_id = {a.id: a for a in plan.actions}
         self._binding_lines: dict[tuple[str, ...], list[str]] = {}
+        self._listings: dict[str, GroupMergeRequests] = {}  # source branch → group listings' answers
 
     # --- reads -------------------------------------------------------------------------------
     def bot(self) -> BotIdentity:
@@ -228,7 +238,10 @@ class MergeRequestExecutor:
                 self._bot = self.backend.whoami()
             return self._bot
 
-    def observe(self, action: Action, params: MergeRequestParams) -> Observed:
+    def observe(self, action: Action, params: MergeRequestParams, listed: bool = False) -> Observed:
+        """The live state for one action. `listed` (the up-front reads only): a group listing made
+        moments before may answer for the action's merge requests; a re-read (after "already
+        exists") always asks GitLab again."""
         branch = branch_name(self.settings.branch_prefix, action.id)
         obs = Observed()
         for f in params.changes:
@@ -237,7 +250,14 @@ class MergeRequestExecutor:
         if obs.branch_head is not None:
             for f in params.changes:
                 obs.branch_files[f.file_path] = self.backend.file(params.project, f.file_path, branch)
-        obs.mrs = self.backend.merge_requests(params.project, branch)
+        listing = self._listings.get(branch) if listed else None
+        known = listing.of(params.project) if listing is not None else None
+        # the group listing answers only for a project it covers, and only when this run could read
+        # the project's file just now (its repository is readable to us, so are its merge requests);
+        # anything else is asked by itself: a project missing from a listing is not "no merge request"
+        readable = bool(params.changes) and all(obs.target_files.get(f.file_path) is not None
+                                               for f in params.changes)
+        obs.mrs = known if known is not None and readable else self.backend.merge_requests(params.project, branch)
         for aid in params.after_merged:
             prerequisite = next((a for a in self.plan.actions if a.id == aid), None)
             project = params_as(prerequisite, MergeRequestParams).project if prerequisite is not None else ""
@@ -266,10 +286,11 @@ class MergeRequestExecutor:
         if not todo:
             return
         self.bot()
+        self._list_groups([a for a, _p in todo], [p for _a, p in todo])
 
         def read(item: tuple[Action, MergeRequestParams]) -> tuple[str, Observed | Exception]:
             try:
-                return item[0].id, self.observe(*item)
+                return item[0].id, self.observe(*item, listed=True)
             except WifMigrateError as exc:  # becomes this action's failure (a bug propagates)
                 return item[0].id, exc
 
@@ -277,6 +298,40 @@ class MergeRequestExecutor:
                                 thread_name_prefix="mr-read") as pool:
             for aid, obs in pool.map(read, todo):
                 self._observed[aid] = obs
+
+    def _list_groups(self, actions: Sequence[Action], params: Sequence[MergeRequestParams]) -> None:
+        """One group-level listing per (top-level group of the plan, source branch) that at least
+        GROUP_LISTING_MIN of the actions share, instead of one listing per project (issue 18)."""
+        listing = getattr(self.backend, "group_merge_requests", None)
+        if listing is None:
+            return
+        groups = {str(g.get("path")): int(g["id"]) for g in (self.plan.inputs or {}).get("groups") or ()
+                  if isinstance(g, Mapping) and "/" not in str(g.get("path") or "/") and isinstance(g.get("id"), int)}
+        wanted: dict[tuple[int, str], int] = {}
+        for action, p in zip(actions, params, strict=True):
+            group = groups.get(p.project.split("/", 1)[0])
+            if group is not None:
+                key = (group, branch_name(self.settings.branch_prefix, action.id))
+                wanted[key] = wanted.get(key, 0) + 1
+        todo = [key for key, n in wanted.items() if n >= GROUP_LISTING_MIN]
+        if not todo:
+            return
+        def one(key: tuple[int, str]) -> GroupMergeRequests | None:
+            try:
+                answer: GroupMergeRequests | None = listing(*key)
+                return answer
+            except WifMigrateError as exc:  # unreachable now: each project is asked by itself
+                log.info("group %s: merge requests not listed (%s)", key[0], exc)
+                return None
+
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo)), thread_name_prefix="mr-list") as pool:
+            answers = list(pool.map(one, todo))
+        for (_group, branch), answer in zip(todo, answers, strict=True):
+            if answer is None:
+                continue
+            known = self._listings.get(branch)
+            self._listings[branch] = answer if known is None else GroupMergeRequests(
+                known.covered | answer.covered, {**known.merge_requests, **answer.merge_requests})
 
     def _observed_for(self, action: Action, params: MergeRequestParams) -> Observed:
         if action.id not in self._observed:

@@ -77,6 +77,27 @@ class MRInfo:
 
 
 @dataclass(frozen=True)
+class GroupMergeRequests:
+    """The merge requests from one source branch of every project a group listing *covers*.
+
+    `covered`: full paths of the projects whose merge requests the listing is known to include —
+    listed under the group now, not archived, merge requests enabled for everyone with access
+    (GitLab's group listing leaves out archived projects and those whose merge requests the user
+    may not read). `merge_requests`: path → that project's merge requests from the branch, newest
+    first as the project listing answers; a covered project that is absent has none. A project
+    not covered says nothing: it is asked one by one (see the merge-request executor)."""
+
+    covered: frozenset[str]
+    merge_requests: Mapping[str, tuple[MRInfo, ...]]
+
+    def of(self, project: str) -> list[MRInfo] | None:
+        """The project's merge requests, or None when the listing cannot answer for it."""
+        if project not in self.covered:
+            return None
+        return list(self.merge_requests.get(project, ()))
+
+
+@dataclass(frozen=True)
 class FileAction:
     """One entry of a commit's `actions[]` (GitLab API: repository/commits)."""
 
@@ -99,6 +120,9 @@ class MergeRequestBackend(Protocol):
     def file(self, project: str, path: str, ref: str) -> FileState | None: ...
     def branch_head(self, project: str, branch: str) -> CommitInfo | None: ...
     def merge_requests(self, project: str, source_branch: str) -> list[MRInfo]: ...
+    # optional (the executor asks with getattr): one listing for a whole group, None when it
+    # cannot be had or trusted (then every project is asked by itself)
+    # def group_merge_requests(self, group_id: int, source_branch: str) -> GroupMergeRequests | None: ...
     def commit(self, project: str, branch: str, message: str, actions: Sequence[FileAction],
                start_branch: str | None = None) -> CommitInfo: ...
     def create_mr(self, project: str, source: str, target: str, title: str, description: str,

@@ -17,7 +17,7 @@ import gitlab
 import gitlab.exceptions
 from gitlab.utils import EncodedId
 
-from migrate.apply.ports import BotIdentity, CommitInfo, FileAction, FileState, MRInfo
+from migrate.apply.ports import BotIdentity, CommitInfo, FileAction, FileState, GroupMergeRequests, MRInfo
 from migrate.core.errors import GitLabConflict, GitLabError
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.files import SharedReads, file_state
@@ -45,6 +45,22 @@ def _commit(data: Mapping[str, Any]) -> CommitInfo:
                       author_name=str(data.get("author_name") or ""),
                       author_email=str(data.get("author_email") or ""),
                       parent_ids=tuple(data.get("parent_ids") or ()), web_url=str(data.get("web_url") or ""))
+
+
+def _whole_listing(gl: gitlab.Gitlab, path: str, query: Mapping[str, Any]) -> list[Any] | None:
+    """Every row of an offset-paginated listing, or None when it cannot be shown to be whole: GitLab's
+    `X-Total` on the first and on the last page and the rows received must all agree, with no row
+    twice. A row deleted before the page it is on was read shifts a later row onto a page already
+    read (then the totals differ); one created shifts a row onto the next page twice (the totals
+    differ, a row repeats). Past 10,000 rows GitLab sends no total: None too."""
+    pages = gl.http_list(path, iterator=True, query_data=dict(query))
+    first = getattr(pages, "total", None)
+    rows = list(pages)
+    last = getattr(pages, "total", None)
+    ids = [row.get("id") if isinstance(row, Mapping) else None for row in rows]
+    if first is None or first != last or len(rows) != first or len(set(ids)) != len(ids):
+        return None
+    return rows
 
 
 @converts_transport_errors
@@ -109,6 +125,47 @@ class GitLabMergeRequests:
         except gitlab.exceptions.GitlabError as exc:
             raise self._fail(f"list merge requests of {project} from {source_branch}", exc) from None
         return [_mr(m) for m in mrs]
+
+    def group_merge_requests(self, group_id: int, source_branch: str) -> GroupMergeRequests | None:
+        """Every merge request from `source_branch` in the group and its subgroups, in two
+        paginated listings instead of one request per project (issue 18):
+
+        - `GET /groups/:id/merge_requests?source_branch=&state=all` (lib/api/merge_requests.rb:
+          `MergeRequestsFinder` with `group_id`, `include_subgroups: true`; archived projects left
+          out by default, `non_archived`, GitLab MR 23809), and
+        - `GET /groups/:id/projects?include_subgroups=true` for which projects that listing covers:
+          listed now, not archived, `merge_requests_access_level` "enabled". A project moved out of
+          the group, archived, with merge requests private or disabled, or not visible is not
+          covered, and the executor asks it by itself.
+
+        None (nothing covered) when either listing fails or cannot be shown whole (`_whole_listing`)."""
+        gl = self.clients.gl()
+        try:
+            rows = _whole_listing(gl, f"/groups/{int(group_id)}/projects", {
+                "include_subgroups": True, "with_shared": False, "per_page": 100})
+            mrs = _whole_listing(gl, f"/groups/{int(group_id)}/merge_requests", {
+                "source_branch": source_branch, "state": "all", "per_page": 100})
+        except gitlab.exceptions.GitlabError as exc:
+            log.info("group %s: merge requests not listed (%s); each project is asked by itself", group_id,
+                     explain(exc, "GET"))
+            return None
+        if rows is None or mrs is None:
+            log.info("group %s: a listing changed while it was paged (or has no total); each project is asked "
+                     "by itself", group_id)
+            return None
+        paths: dict[int, str] = {}
+        for row in rows:
+            a = row if isinstance(row, Mapping) else {}
+            if (isinstance(a.get("id"), int) and isinstance(a.get("path_with_namespace"), str)
+                    and a.get("archived") is False and a.get("merge_requests_access_level") == "enabled"):
+                paths[int(a["id"])] = str(a["path_with_namespace"])
+        found: dict[str, list[MRInfo]] = {}
+        for m in mrs:
+            a = m if isinstance(m, Mapping) else {}
+            path = paths.get(a.get("project_id"))  # type: ignore[arg-type]
+            if path is not None and a.get("source_branch") == source_branch:
+                found.setdefault(path, []).append(_mr(a))
+        return GroupMergeRequests(frozenset(paths.values()), {p: tuple(v) for p, v in found.items()})
 
     def get_mr(self, project: str, iid: int) -> MRInfo:
         try:

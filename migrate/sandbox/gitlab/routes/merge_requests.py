@@ -1,4 +1,12 @@
-"""Merge requests: create, list, get, update (title/description/labels/state_event), merge, notes.
+"""Merge requests: create, list (per project and per group), get, update (title/description/labels/
+state_event), merge, notes.
+
+`GET /groups/:id/merge_requests` as GitLab's lib/api/merge_requests.rb serves it:
+`MergeRequestsFinder` with `group_id` and `include_subgroups: true`, so the merge requests whose
+target project is in the group or any subgroup and whose merge requests the user may read
+(here: Reporter, as the per-project listing asks), not from archived projects unless
+`non_archived=false` (GitLab MR 23809, the default since 12.8); the same `state`/`source_branch`/
+`target_branch`/`labels` filters, `created_at` descending by default, offset-paginated with totals.
 
 A second open merge request for the same source branch is refused with 409 and GitLab's
 message list `["Another open merge request already exists for this source branch: !IID"]`.
@@ -16,7 +24,7 @@ from migrate.sandbox.gitlab.app import ApiError
 from migrate.sandbox.gitlab.model import MergeRequest, Note, Project
 from migrate.sandbox.gitlab.paging import offset_page
 from migrate.sandbox.gitlab.repo import CommitError
-from migrate.sandbox.gitlab.routes._common import PROJECT, labels, require, truthy
+from migrate.sandbox.gitlab.routes._common import GROUP, PROJECT, labels, require, truthy
 from migrate.sandbox.gitlab.routes.repository import can_push
 from migrate.sandbox.gitlab.state import DEVELOPER, REPORTER
 from migrate.sandbox.http import Request, Response
@@ -73,6 +81,25 @@ def register(app: GitLabApp) -> None:
         if (req.arg("sort") or "desc") == "asc":
             mrs.reverse()
         return offset_page(req, app.base_url, mrs, lambda mr: entities.merge_request(app, project, mr))
+
+    def group_listing(req: Request) -> Response:
+        from migrate.sandbox.gitlab.routes.groups import group_for
+
+        user, group = group_for(app, req)
+        state = req.arg("state") or "all"
+        source, target = req.arg("source_branch"), req.arg("target_branch")
+        wanted = set(labels(req.arg("labels")))
+        with_archived = not truthy(req.arg("non_archived", "true"))
+        found: list[tuple[Project, MergeRequest]] = []
+        for pid in app.db.visible_projects(user, group, True):
+            project = app.db.projects[pid]
+            if (project.archived and not with_archived) or app.db.project_level(user, project) < REPORTER:
+                continue
+            found += [(project, mr) for mr in project.merge_requests
+                      if (state == "all" or mr.state == state) and (source is None or mr.source_branch == source)
+                      and (target is None or mr.target_branch == target) and wanted <= set(mr.labels)]
+        found.sort(key=lambda pm: (pm[1].created_at, pm[1].id), reverse=(req.arg("sort") or "desc") != "asc")
+        return offset_page(req, app.base_url, found, lambda pm: entities.merge_request(app, pm[0], pm[1]))
 
     def get(req: Request) -> Response:
         _, project = app.project_for(req, REPORTER)
@@ -162,6 +189,7 @@ def register(app: GitLabApp) -> None:
 
     app.route("POST", MRS, create)
     app.route("GET", MRS, listing)
+    app.route("GET", GROUP + r"/merge_requests", group_listing)
     app.route("GET", MR, get)
     app.route("PUT", MR, update)
     app.route("PUT", MR + "/merge", merge)
