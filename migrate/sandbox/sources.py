@@ -60,6 +60,9 @@ GITLAB: dict[tuple[str, str], str] = {
     ("GET", P + r"/repository/tags"): "lib/api/tags.rb; doc/api/tags.md",
     ("POST", P + r"/merge_requests"): "lib/api/merge_requests.rb; doc/api/merge_requests.md",
     ("GET", P + r"/merge_requests"): "lib/api/merge_requests.rb; doc/api/merge_requests.md",
+    ("GET", G + r"/merge_requests"): ("lib/api/merge_requests.rb (groups/:id/merge_requests: MergeRequestsFinder, "
+                                      "include_subgroups); doc/api/merge_requests.md#list-group-merge-requests "
+                                      "(non_archived, GitLab MR 23809)"),
     ("GET", MR): "lib/api/merge_requests.rb; doc/api/merge_requests.md",
     ("PUT", MR): "lib/api/merge_requests.rb; doc/api/merge_requests.md#update-mr",
     ("PUT", MR + r"/merge"): "lib/api/merge_requests.rb; doc/api/merge_requests.md#merge-a-merge-request",
