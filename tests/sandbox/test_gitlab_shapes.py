@@ -130,6 +130,7 @@ CALLS: list[Call] = [
     Call("POST", P + "/merge_requests", "/api/v4/projects/{p}/merge_requests", F(MERGE_REQUEST),
          body={"source_branch": "shape", "target_branch": "main", "title": "shape"}, status=201),
     Call("GET", P + "/merge_requests", "/api/v4/projects/{p}/merge_requests", F(MERGE_REQUEST_BASIC), "list"),
+    Call("GET", G + "/merge_requests", "/api/v4/groups/{g}/merge_requests", F(MERGE_REQUEST_BASIC), "list"),
     Call("GET", MR, "/api/v4/projects/{p}/merge_requests/{iid}", F(MERGE_REQUEST)),
     Call("PUT", MR, "/api/v4/projects/{p}/merge_requests/{iid}", F(MERGE_REQUEST), body={"title": "shape 2"}),
     Call("POST", MR + "/notes", "/api/v4/projects/{p}/merge_requests/{iid}/notes", F(NOTE),
