@@ -130,7 +130,9 @@ class _Scan:
         self.pending: set[Future[Any]] = set()
         self.var_futures: dict[OwnerKey, Future[_VarsResult]] = {}
         self.shared = SharedFiles(gitlab, analyze, self._default_branch_of, texts)
-        self.blobs: dict[FileKey, FileScan] = {}  # files read with ids and kept (FileBlob)
+        # files read with ids and kept: (blob id, commit id, sha256) only — the FileScans themselves
+        # are dropped once merged (memory stays flat; issue 18)
+        self.blobs: dict[FileKey, tuple[str, str, str]] = {}
         self.branches: dict[str, str | None] = {}  # project path → default branch (walk + lookups)
         self.branch_lock = threading.Lock()
         self.hint_lock = threading.Lock()
@@ -186,9 +188,8 @@ class _Scan:
 
     def _file_blobs(self) -> tuple[FileBlob, ...]:
         """One per file read with ids, its ref named as the inventory names it (the default branch)."""
-        out = {(k.project, k.path, k.ref or self._default_branch(k.project)): fs for k, fs in self.blobs.items()}
-        return tuple(FileBlob(p, path, ref, fs.blob_id, fs.commit_id, fs.sha256)
-                     for (p, path, ref), fs in sorted(out.items()))
+        out = {(k.project, k.path, k.ref or self._default_branch(k.project)): ids for k, ids in self.blobs.items()}
+        return tuple(FileBlob(p, path, ref, *ids) for (p, path, ref), ids in sorted(out.items()))
 
     def _version(self) -> str:
         try:
@@ -454,7 +455,7 @@ class _Scan:
                                    includes=tuple((k.project, k.path, k.ref or "") for k in fs.includes)))
             self.file_jobs.setdefault(fs.key, fs.jobs)
             if fs.sha256:
-                self.blobs.setdefault(fs.key, fs)
+                self.blobs.setdefault(fs.key, (fs.blob_id, fs.commit_id, fs.sha256))
             self.pipeline_keys.setdefault(record.path, []).append(fs.key)
             self.problems.extend(fs.problems)
             names |= fs.key_variables
