@@ -54,6 +54,21 @@ class IncludeFacts:
     alternates: Mapping[int, str] = dataclasses.field(default_factory=dict)
 
 
+def pipelines_without(facts: IncludeFacts) -> list[tuple[int, ...]] | str:
+    """The other pipelines a check must also hold in, as the included files each leaves out: all
+    conditional files, then each one alone (a file included with `rules:` is merged only where a
+    rule matches, `lib/gitlab/ci/config/external/rules.rb`); or why there are too many to check.
+    The rewrite self-check (`migrate.ci.selfcheck`) and the consumer check
+    (`migrate.plan.consumer_check`) both use it, so both judge the same pipelines."""
+    conditional = tuple(facts.conditional)
+    if not conditional:
+        return []
+    if len(conditional) > MAX_CONDITIONAL:
+        return (f"{len(conditional)} included files are conditional (include with rules:), more than the "
+                f"{MAX_CONDITIONAL} this tool checks one by one")
+    return [conditional] + ([(index,) for index in conditional] if len(conditional) > 1 else [])
+
+
 @dataclasses.dataclass(frozen=True)
 class _Entry:
     targets: tuple[tuple[str | None, str], ...]  # (project or None = the including file's, path)

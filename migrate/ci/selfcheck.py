@@ -29,7 +29,7 @@ from jsonschema import Draft7Validator
 
 from migrate.ci import acceptance, effective, limits, tooling
 from migrate.ci.detect import DEFAULT_CONTEXT, Document, build
-from migrate.ci.includes import MAX_CONDITIONAL
+from migrate.ci.includes import pipelines_without
 from migrate.ci.yamlnodes import compose, construct_nodes, walk
 
 SCHEMA_PACKAGE = "check_jsonschema.builtin_schemas.vendor"
@@ -170,11 +170,9 @@ def _other_pipelines(doc: Document, new_text: str, options: Any, token_var: str,
                             f"interpolate exactly: {why}"]
     except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
         return [f"the jobs cannot be resolved: {' '.join(str(error).split())[:120]}"]
-    conditional = list(facts.conditional)
-    if len(conditional) > MAX_CONDITIONAL:
-        return [f"{len(conditional)} included files are conditional (include with rules:), more than the "
-                f"{MAX_CONDITIONAL} this tool checks one by one"]
-    worlds = [conditional] + ([[index] for index in conditional] if len(conditional) > 1 else [])
+    worlds = pipelines_without(facts)  # the same pipelines the consumer check judges
+    if isinstance(worlds, str):
+        return [worlds]
     for world in worlds:
         kept = tuple(text for index, text in enumerate(texts) if index not in world)
         failures = check(doc, new_text, dataclasses.replace(options, included=kept, include_facts=None), token_var)

@@ -11,7 +11,9 @@ the files the scan read (`ProjectRecord.ci_files` with each file's `includes`), 
 as GitLab does before and after the rewrite (`migrate.ci.effective`: included files deep-merged in
 GitLab's order — each file's includes, in order, then the file itself, `Config::External::
 Processor#perform` in `lib/gitlab/ci/config/external/processor.rb`, nested through
-`File::Base#expanded_content_hash` — then `extends`, `!reference`, `default:`/`inherit:`), and
+`File::Base#expanded_content_hash` — then `extends`, `!reference`, `default:`/`inherit:`) — with the same handling of the included files as the rewrite
+self-check (`migrate.ci.includes`: `spec: inputs` interpolated where exact, and the check repeated
+in the pipelines that leave out the files included with `rules:`) — and
 runs the independent comparison (`migrate.ci.acceptance.compare`) on the consumer's effective jobs:
 the provider token reaches every job that used the key, every token it had is kept, only
 authentication changed, and each job signs in as the account of the key it received (per context).
@@ -29,7 +31,7 @@ from typing import Any, Literal
 
 import yaml
 
-from migrate.ci import acceptance, effective, limits
+from migrate.ci import acceptance, effective, includes, limits
 from migrate.core.model import CheckedFile, CheckedPipeline
 
 FileId = tuple[str, str, str]  # (project, path, ref)
@@ -166,27 +168,65 @@ def check(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], errors: Mappi
     consumer = pipeline.consumer
     if not pipeline.holds(target) or pipeline.alone(target):
         return []
-    loaded = load_pipeline(pipeline, texts, errors, {target: new_text, **(replaced or {})})
+    loaded = _load(pipeline, texts, errors, {target: new_text, **(replaced or {})})
     if isinstance(loaded, str):
         return [loaded]
-    order, before_maps, after_maps = loaded
     try:
-        before = effective.resolve(before_maps[:-1], before_maps[-1])
-        after = effective.resolve(after_maps[:-1], after_maps[-1])
+        before, after = loaded.resolved(())
     except RecursionError:
         return [f"consumer {consumer}: its jobs cannot be resolved (nesting too deep)"]
     if before.problems:
         return [f"consumer {consumer}: GitLab would not resolve its jobs as written: {before.problems[0]}"]
+    out = _failures(loaded, before, after, expect, "")
+    if out:
+        return out
+    return _other_pipelines(loaded, before, after, expect)
+
+
+def _failures(loaded: _Loaded, before: effective.Resolved, after: effective.Resolved,
+              expect: acceptance.Expectation, where: str) -> list[str]:
+    consumer = loaded.consumer
     out = []
     for failure in acceptance.compare(*_changed_only(before, after), expect):
         match = _JOB.match(failure)
         if match is None:
-            out.append(f"consumer {consumer}: {failure}")
+            out.append(f"consumer {consumer}: {where}{failure}")
             continue
         job, reason = match.groups()
-        out.append(f"consumer {consumer}, file {label(defining_file(job, order, before_maps), consumer)}, "
-                   f"job {job}: {reason}")
+        out.append(f"consumer {consumer}, file {label(defining_file(job, loaded.order, loaded.before), consumer)}, "
+                   f"job {job}: {where}{reason}")
     return out
+
+
+def _other_pipelines(loaded: _Loaded, before: effective.Resolved, after: effective.Resolved,
+                     expect: acceptance.Expectation) -> list[str]:
+    """What the rewrite self-check asks of the included files (`migrate.ci.selfcheck`, one model in
+    `migrate.ci.includes`): a changed job must not depend on inputs this tool cannot interpolate,
+    and the check must hold in the pipelines that leave conditional includes out."""
+    consumer = loaded.consumer
+    facts = loaded.facts
+    changed = {name for name in (*before.jobs, *after.jobs) if before.jobs.get(name) != after.jobs.get(name)}
+    try:
+        for index, why in sorted(facts.unresolved.items()):
+            unknown = effective.resolve([*loaded.before[:index], loaded.alternates[index],
+                                         *loaded.before[index + 1:-1]], loaded.before[-1])
+            for job in sorted(changed):
+                if before.job(job) != unknown.job(job):
+                    return [f"consumer {consumer}, job {job}: depends on {facts.labels[index]}, whose inputs this "
+                            f"tool cannot interpolate exactly: {why}"]
+        worlds = includes.pipelines_without(facts)
+        if isinstance(worlds, str):
+            return [f"consumer {consumer}: {worlds}"]
+        for world in worlds:
+            names = ", ".join(facts.labels[index] for index in world)
+            one, other = loaded.resolved(world)
+            failures = _failures(loaded, one, other, expect, f"in pipelines where the conditional include {names} "
+                                                             "(include with rules:) is not merged: ")
+            if failures:
+                return failures
+    except RecursionError:
+        return [f"consumer {consumer}: its jobs cannot be resolved (nesting too deep)"]
+    return []
 
 
 def defining_file(job: str, order: Sequence[FileId], maps: Sequence[Mapping[str, Any]]) -> FileId:
@@ -198,7 +238,36 @@ def load_pipeline(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], error
                   replaced: Mapping[FileId, str]
                   ) -> tuple[list[FileId], list[dict[str, Any]], list[dict[str, Any]]] | str:
     """(files in merge order, their configurations now, and with `replaced` files swapped in), or
-    the reason the pipeline cannot be loaded completely."""
+    the reason the pipeline cannot be loaded completely. Included files are interpolated with
+    their entries' `inputs:` where that is exact (`migrate.ci.includes`)."""
+    loaded = _load(pipeline, texts, errors, replaced)
+    if isinstance(loaded, str):
+        return loaded
+    return loaded.order, loaded.before, loaded.after
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """A consumer pipeline's configurations before and after, in merge order (root last), with
+    what GitLab decides per pipeline about its included files (`includes.IncludeFacts`)."""
+
+    consumer: str
+    order: list[FileId]
+    before: list[dict[str, Any]]
+    after: list[dict[str, Any]]
+    facts: includes.IncludeFacts
+    alternates: dict[int, dict[str, Any]]  # index -> the configuration with unknown inputs marked
+
+    def resolved(self, left_out: Sequence[int]) -> tuple[effective.Resolved, effective.Resolved]:
+        """Both sides resolved without the included files at `left_out` (indices into the included)."""
+        def kept(maps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [body for index, body in enumerate(maps[:-1]) if index not in left_out]
+        return (effective.resolve(kept(self.before), self.before[-1]),
+                effective.resolve(kept(self.after), self.after[-1]))
+
+
+def _load(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], errors: Mapping[FileId, str],
+          replaced: Mapping[FileId, str]) -> _Loaded | str:
     consumer = pipeline.consumer
     if pipeline.unread:
         return f"consumer {consumer}: {pipeline.unread}; cannot check that its jobs still get the ID token"
@@ -206,24 +275,41 @@ def load_pipeline(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], error
     if missing:
         return (f"consumer {consumer}: file {label(missing[0], consumer)} of its pipeline could not be read; "
                 "cannot check that its jobs still get the ID token")
-    before_maps: list[dict[str, Any]] = []
-    after_maps: list[dict[str, Any]] = []
+    written: list[str] = []
+    swapped: list[str | None] = []
     for file in order:
         text = _text(texts, file)
         if text is None:
             why = _text(errors, file) or "not read"
             return (f"consumer {consumer}: file {label(file, consumer)} could not be read ({why}); cannot check "
                     "that its jobs still get the ID token")
-        swapped = _text(replaced, file)
+        written.append(text)
+        swapped.append(_text(replaced, file))
+    rewritten = [new if new is not None else old for old, new in zip(written, swapped, strict=True)]
+    root = order[-1]
+    facts = includes.analyse(written[-1], root[0], written[:-1], order[:-1])
+    facts_after = includes.analyse(rewritten[-1], root[0], rewritten[:-1], order[:-1])
+    if facts_after.conditional != facts.conditional:
+        return f"consumer {consumer}: the rewrite changes which of its includes are conditional (include with rules:)"
+    before_maps: list[dict[str, Any]] = []
+    after_maps: list[dict[str, Any]] = []
+    alternates: dict[int, dict[str, Any]] = {}
+    for index, file in enumerate(order):
+        step = "" if index == len(order) - 1 else "included"
         try:
-            loaded = effective.load(text)
+            loaded = effective.load(facts.texts[index] if step else written[-1])
             before_maps.append(loaded)
-            after_maps.append(effective.load(swapped) if swapped is not None else loaded)
+            if swapped[index] is None:
+                after_maps.append(loaded)
+            else:
+                after_maps.append(effective.load(facts_after.texts[index] if step else rewritten[-1]))
+            if step and index in facts.unresolved:
+                alternates[index] = effective.load(facts.alternates[index])
         except (yaml.YAMLError, limits.InputRefused, RecursionError) as error:
-            which = "the rewritten " + label(file, consumer) if swapped is not None else label(file, consumer)
+            which = "the rewritten " + label(file, consumer) if swapped[index] is not None else label(file, consumer)
             return (f"consumer {consumer}: file {which} cannot be loaded "
                     f"({' '.join(str(error).split())[:100]}); cannot check that its jobs still get the ID token")
-    return order, before_maps, after_maps
+    return _Loaded(consumer, order, before_maps, after_maps, facts, alternates)
 
 
 def _changed_only(before: effective.Resolved, after: effective.Resolved
