@@ -68,13 +68,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     plan = plan_io.read(args.plan)
-    inventory: Inventory | None
     journaled = (Path(config.state_dir) / "state.db").exists()  # a dry run creates no state
-    if args.inventory:
-        inventory = inventory_io.read(args.inventory)
-    else:
-        inventory = find_inventory(State(config.state_dir).snapshots_bodies("inventory") if journaled else (),
-                                   plan.inventory_digest)
     # the rewrites `plan` journaled with the digests of their inputs (migrate.plan.rewrite_journal)
     rewrites = rewrite_journal.from_state(State(config.state_dir)) if journaled else rewrite_journal.RewriteJournal()
     # and the who-can-impersonate simulation it ran (migrate.plan.impersonation_journal)
@@ -83,9 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         key = impersonation_journal.journal_key(plan.inputs_digest)
         record = State(config.state_dir).computation(impersonation_journal.KIND, key)
         simulated = {key: record} if record is not None else {}
-    # an inventory found by `find_inventory` has the plan's inventory digest: not hashed again
-    refusals = journal_refusals(plan, inventory, config, str(config.state_dir),
-                                digest=plan.inventory_digest if inventory is not None and not args.inventory else None)
+    refusals = _journal_refusals(args, config, plan, journaled)
     kinds = with_dependencies(plan, args.only)
     _preflight(config, {a.kind for a in plan.actions if a.kind not in KEY_KINDS and a.id not in refusals
                         and (kinds is None or a.kind in kinds)})
@@ -131,6 +123,21 @@ def _run(args: argparse.Namespace) -> int:
         print(outcome_render.table(render.outcomes(results), render.ROWS))
     print(render.summary_line(counts, bool(args.dry_run)), file=sys.stderr)
     return code
+
+
+def _journal_refusals(args: argparse.Namespace, config: Config, plan: Plan, journaled: bool) -> dict[str, str]:
+    """The plan checked against the scan it was made from (`journal_refusals`). The inventory is
+    needed for nothing else: read here, it is let go before the live checks and the executors run
+    (~15 MB at 10,000 projects off the dry run's peak, issue 18)."""
+    inventory: Inventory | None
+    if args.inventory:
+        inventory = inventory_io.read(args.inventory)
+    else:
+        inventory = find_inventory(State(config.state_dir).snapshot_bodies_newest_first("inventory")
+                                   if journaled else (), plan.inventory_digest)
+    # an inventory found by `find_inventory` has the plan's inventory digest: not hashed again
+    return journal_refusals(plan, inventory, config, str(config.state_dir),
+                            digest=plan.inventory_digest if inventory is not None and not args.inventory else None)
 
 
 def build_services(config: Config, plan: Plan, kinds: list[str] | None = None, gitlab_clients: Any = None,

@@ -150,7 +150,7 @@ def decode_time_or_none(value: str | None) -> datetime | None:
 
 
 def canonical_pieces(obj: Any, skip: tuple[str, ...] = (), separators: tuple[str, str] = (",", ":"),
-                     depth: int = 3, encoded: bool = True) -> Iterator[str]:
+                     depth: int = 2, encoded: bool = True) -> Iterator[str]:
     """`json.dumps(encode(obj), sort_keys=True, separators=separators)` without `skip` (top-level
     keys), piece by piece: the same text, but the top `depth` levels of objects and lists are
     written member by member, so neither the whole encoded tree nor the whole text exists at once.

@@ -293,9 +293,17 @@ class State:
                                (kind,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def snapshots_bodies(self, kind: str) -> list[Any]:
-        """Every snapshot body of `kind`, oldest first."""
-        return [body for _, body in self.snapshots(kind)]
+    def snapshot_bodies_newest_first(self, kind: str) -> Iterator[Any]:
+        """Every snapshot body of `kind`, newest first, decoded one at a time as the caller asks
+        for the next: a state directory with many scans of 10,000 projects (~13 MB of JSON
+        each) does not hold them all at once to use one (issue 18)."""
+        with self._conn() as conn:
+            cursor = conn.execute("SELECT body FROM snapshots WHERE kind = ? ORDER BY seq DESC", (kind,))
+            try:
+                for (body,) in cursor:
+                    yield json.loads(body)
+            finally:
+                cursor.close()
 
     def snapshots(self, kind: str) -> list[tuple[str, Any]]:
         with self._conn() as conn:

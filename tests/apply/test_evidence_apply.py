@@ -86,3 +86,92 @@ def test_apply_cli_refuses_a_plan_whose_scan_is_not_in_this_state(
     assert code == 1
     assert rows[f"ensure_binding:{DEPLOYER}"]["outcome"] == "refused"
     assert "differ from the journaled scan" in rows[f"ensure_binding:{DEPLOYER}"]["detail"]
+
+
+# --- find_inventory: the snapshot hashed as it is, read newest first, one at a time (issue 18) ---
+
+def _snapshot(inventory: Any) -> dict[str, Any]:
+    """A body as `scan` journals it: to_dict through the state's JSON (sorted keys)."""
+    return json.loads(json.dumps(to_dict(inventory), sort_keys=True))
+
+
+def _raw_digest_holds(body_digest: Any) -> bool:
+    """`body_digest` gives an inventory's digest for its snapshot (with or without the file's
+    `kind` tag), and another digest for a snapshot with one field changed."""
+    from migrate.plan.planner import inventory_digest
+
+    for inv in (INVENTORY, dataclasses.replace(INVENTORY, generated_at="2031-05-05T00:00:00Z"),
+                dataclasses.replace(INVENTORY, projects=INVENTORY.projects[:1], gitlab_version="16.11.0")):
+        if body_digest(_snapshot(inv)) != inventory_digest(inv):
+            return False
+        if body_digest({"kind": "wif-migrate/inventory", **_snapshot(inv)}) != inventory_digest(inv):
+            return False
+    edited = _snapshot(INVENTORY)
+    edited["projects"][0]["path"] += "-x"
+    return body_digest(edited) != inventory_digest(INVENTORY)
+
+
+def test_a_snapshots_raw_digest_is_its_inventorys_digest() -> None:
+    from migrate.apply.loop import body_digest
+    from migrate.core.codec import canonical_sha256
+
+    assert _raw_digest_holds(body_digest)
+
+    def broken(skip: tuple[str, ...], separators: tuple[str, str] = (", ", ": ")) -> Any:
+        return lambda body: "sha256:" + canonical_sha256(body, skip=skip, separators=separators, encoded=False)
+
+    # the streaming mistakes it can fail on: json's compact separators, the `kind` tag hashed,
+    # a field left out
+    assert not _raw_digest_holds(broken(("generated_at", "kind"), (",", ":")))
+    assert not _raw_digest_holds(broken(("generated_at",)))
+    assert not _raw_digest_holds(broken(("generated_at", "kind", "projects")))
+
+
+def test_find_inventory_reads_newest_first_and_stops_at_the_match() -> None:
+    plan = the_plan()
+    other = dataclasses.replace(INVENTORY, gitlab_version="16.0.0")
+    read: list[str] = []
+
+    def bodies() -> Any:
+        for name, inv in (("newest", other), ("planned", INVENTORY), ("oldest", other)):
+            read.append(name)
+            yield _snapshot(inv)
+
+    assert find_inventory(bodies(), plan.inventory_digest) == INVENTORY
+    assert read == ["newest", "planned"]  # the oldest is never read
+
+
+def test_an_older_builds_snapshot_is_still_found_by_decoding_it() -> None:
+    """A body written before a defaulted field existed (here: no `other_variables`, no
+    `outside_readers`) is not the inventory's encoding byte for byte, so its raw digest differs;
+    decoded, it is the planned inventory, and it is found as before."""
+    from migrate.apply.loop import body_digest
+
+    plan = the_plan()
+    old = {k: v for k, v in _snapshot(INVENTORY).items() if k not in ("other_variables", "outside_readers")}
+    assert not INVENTORY.other_variables and not INVENTORY.outside_readers
+    assert body_digest(old) != plan.inventory_digest
+    assert find_inventory(iter([old]), plan.inventory_digest) == INVENTORY
+
+
+def test_a_snapshot_of_another_scan_is_not_taken_for_the_planned_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited snapshot (one project renamed) is refused by the raw digest and by the decode; a
+    raw match that is not an equality of digests would take it (the broken variant, caught)."""
+    import migrate.apply.loop as loop
+
+    plan = the_plan()
+    edited = _snapshot(INVENTORY)
+    edited["projects"][0]["path"] += "-x"
+    assert loop.find_inventory(iter([edited]), plan.inventory_digest) is None
+    monkeypatch.setattr(loop, "body_digest", lambda body: plan.inventory_digest)
+    assert loop.find_inventory(iter([edited]), plan.inventory_digest) is not None
+
+
+def test_the_state_reads_snapshots_newest_first_one_at_a_time(tmp_path: Path) -> None:
+    state = State(tmp_path)
+    for n in range(3):
+        state.save_snapshot("inventory", {"n": n})
+    state.save_snapshot("plan", {"n": 9})
+    bodies = state.snapshot_bodies_newest_first("inventory")
+    assert next(bodies) == {"n": 2}
+    assert list(bodies) == [{"n": 1}, {"n": 0}]
