@@ -82,6 +82,13 @@ class GoogleConfig:
 
 
 @dataclass(frozen=True)
+class CIConfig:
+    # Hosts (`host` or `host:port`) whose `include: remote:` URLs may be fetched although they
+    # resolve to a loopback, private, link-local or other non-public address (migrate/gitlab/remote.py)
+    remote_include_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class MergeRequestConfig:
     labels: tuple[str, ...] = ("wif-migrate",)
     assignees: tuple[str, ...] = ()
@@ -110,6 +117,7 @@ class Config:
     merge_requests: MergeRequestConfig = MergeRequestConfig()
     keys: KeysConfig = KeysConfig()
     reports: ReportConfig = ReportConfig()
+    ci: CIConfig = CIConfig()
     source: str = "config"
 
 
@@ -269,6 +277,10 @@ def parse_config(data: object, source: str = "config") -> Config:
     reports = ReportConfig(out=rp.string("out", "reports"), formats=formats)
     rp.done()
 
+    cs = top.section("ci")
+    ci = CIConfig(remote_include_hosts=tuple(_host(cs, i, h) for i, h in enumerate(cs.strings("remote_include_hosts"))))
+    cs.done()
+
     config = Config(
         gitlab=gitlab,
         google=google,
@@ -279,10 +291,22 @@ def parse_config(data: object, source: str = "config") -> Config:
         merge_requests=merge_requests,
         keys=keys,
         reports=reports,
+        ci=ci,
         source=source,
     )
     top.done()
     return config
+
+
+_HOST_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::\d{1,5})?$")
+
+
+def _host(section: _Section, index: int, value: str) -> str:
+    """A `host` or `host:port` (an IPv6 address in brackets), no scheme, path or wildcard."""
+    if not _HOST_RE.match(value.strip()):
+        raise section.err(f"remote_include_hosts[{index}]", f"must be a host or host:port such as "
+                                                             f"ci.example.com:8443, got {value!r}")
+    return value.strip().lower()
 
 
 def _rate_limit(top: _Section) -> int | None:

@@ -137,8 +137,9 @@ class GitLabClients:
 
     def __init__(self, config: GitLabConfig, rate_limit_rpm: float | None = 1800, *,
                  token: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 max_retries: int = 10) -> None:
+                 max_retries: int = 10, remote_include_hosts: tuple[str, ...] = ()) -> None:
         self.config = config
+        self.remote_include_hosts = remote_include_hosts  # config `ci.remote_include_hosts` (gitlab/remote.py)
         self.url = config.url.rstrip("/")
         self._token = token  # None: read config.gitlab.token_env lazily on first use
         self.timeout_s = timeout_s
@@ -153,7 +154,7 @@ class GitLabClients:
 
     @classmethod
     def from_config(cls, config: Config) -> GitLabClients:
-        return cls(config.gitlab, config.rate_limit_rpm)
+        return cls(config.gitlab, config.rate_limit_rpm, remote_include_hosts=config.ci.remote_include_hosts)
 
     def token(self) -> str:
         with self._lock:

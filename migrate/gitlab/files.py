@@ -43,12 +43,13 @@ def file_data(gl: gitlab.Gitlab, project: str | int, path: str, ref: str) -> dic
     return data
 
 
-def file_state(gl: gitlab.Gitlab, project: str, path: str, ref: str) -> FileState | None:
+def file_state(gl: gitlab.Gitlab, project: str, path: str, ref: str,
+               remote_hosts: tuple[str, ...] = ()) -> FileState | None:
     """The file at `ref` with its ids, None when GitLab answers 404; other refusals raise
     `GitlabGetError` (the caller says what it was doing)."""
     if project == REMOTE_FILES:
         try:
-            remote = fetch_remote(path)
+            remote = fetch_remote(path, allowed_hosts=remote_hosts)
         except RemoteError as exc:
             raise gitlab.exceptions.GitlabGetError(str(exc), None) from None
         return FileState(path, ref, content_id(remote), "", "", remote)
@@ -107,7 +108,7 @@ def read_file(clients: GitLabClients, project: str, path: str, ref: str) -> File
     """The file, or a one-line reason it could not be read (per-item outcome, not an exception)."""
     if project == REMOTE_FILES:
         try:
-            remote = fetch_remote(path)
+            remote = fetch_remote(path, allowed_hosts=clients.remote_include_hosts)
         except RemoteError as exc:
             return str(exc)
         return FileText(remote, content_id(remote), None)

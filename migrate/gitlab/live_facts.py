@@ -23,6 +23,7 @@ class GitLabLiveFacts:
         if (gl is None) == (clients is None):
             raise ValueError("GitLabLiveFacts needs a gitlab.Gitlab or a GitLabClients")
         self._gl: Callable[[], Any] = clients.gl if clients is not None else (lambda: gl)
+        self._remote_hosts: tuple[str, ...] = tuple(getattr(clients, "remote_include_hosts", ()) or ())
         self.reads = reads
 
     def holding(self, var: KeyVariable) -> VariableHolding:
@@ -54,7 +55,7 @@ class GitLabLiveFacts:
             from migrate.gitlab.remote import RemoteError, fetch_remote
 
             try:
-                return fetch_remote(path)
+                return fetch_remote(path, allowed_hosts=self._remote_hosts)
             except RemoteError as exc:
                 raise GitLabError(str(exc)) from None
         if not ref:

@@ -102,7 +102,7 @@ class GitLabMergeRequests:
             if seen:
                 return state
         try:
-            return file_state(self.clients.gl(), project, path, ref)
+            return file_state(self.clients.gl(), project, path, ref, self.clients.remote_include_hosts)
         except gitlab.exceptions.GitlabGetError as exc:
             raise self._fail(f"read {project}:{path}@{ref}", exc) from None
 

@@ -152,7 +152,7 @@ class GitLabReader:
         a component or remote file as they are read (no ids)."""
         if project == REMOTE_FILES:
             try:
-                return FileRead(fetch_remote(path))
+                return FileRead(fetch_remote(path, allowed_hosts=self.clients.remote_include_hosts))
             except RemoteError as exc:
                 raise ReadError(f"remote:{path}", None, str(exc)) from None
         if is_component(project):

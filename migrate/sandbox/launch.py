@@ -141,7 +141,8 @@ class Sandbox:
             return str(projects[0]["project_id"])
         return "sandbox-identity"
 
-    def config_dict(self, state_dir: str = ".wif-migrate") -> dict[str, Any]:
+    def config_dict(self, state_dir: str = ".wif-migrate", remote_include_hosts: tuple[str, ...] = ()
+                    ) -> dict[str, Any]:
         """A configuration `migrate.core.config.parse_config` accepts, pointing at this sandbox.
 
         The client-side GitLab limit follows the emulator's own (`rate_limit_rpm: 0` = none when the
@@ -160,6 +161,8 @@ class Sandbox:
                        "operation_poll_interval": 0.05, "quotas": self._google_quotas()},
             "rate_limit_rpm": int(self.gitlab.rate_limit_rpm or 0),
             "state_dir": state_dir,
+            # hosts of local test servers a test's `include: remote:` names (nothing by default)
+            **({"ci": {"remote_include_hosts": list(remote_include_hosts)}} if remote_include_hosts else {}),
         }
 
     def _google_quotas(self) -> dict[str, int]:

@@ -68,9 +68,9 @@ def test_a_remote_file_is_read_without_credentials(server: str, tmp_path: Any,
     monkeypatch.setenv("NETRC", str(tmp_path / ".netrc"))
     monkeypatch.setenv("HOME", str(tmp_path))
     SEEN.clear()
-    assert fetch_remote(server + "/base.yml") == BASE
+    assert fetch_remote(server + "/base.yml", allowed_hosts=["127.0.0.1"]) == BASE
     assert SEEN and not any(k.lower() in ("authorization", "private-token", "cookie") for k in SEEN[-1]), SEEN
-    assert fetch_remote(server + "/moved.yml") == BASE  # redirects within http(s) are followed
+    assert fetch_remote(server + "/moved.yml", allowed_hosts=["127.0.0.1"]) == BASE  # redirects within http(s) are followed
 
 
 @pytest.mark.parametrize(("url", "why"), [
@@ -79,7 +79,7 @@ def test_a_remote_file_is_read_without_credentials(server: str, tmp_path: Any,
 ])
 def test_what_cannot_be_read_is_a_reason(server: str, url: str, why: str) -> None:
     with pytest.raises(RemoteError) as err:
-        fetch_remote(server + url)
+        fetch_remote(server + url, allowed_hosts=["127.0.0.1"])
     assert why in str(err.value)
 
 
@@ -91,7 +91,7 @@ def test_only_http_and_https(url: str) -> None:
 
 def test_an_unreachable_host_is_a_reason() -> None:
     with pytest.raises(RemoteError, match="could not be fetched"):
-        fetch_remote("http://127.0.0.1:9/x.yml", timeout=2)
+        fetch_remote("http://127.0.0.1:9/x.yml", timeout=2, allowed_hosts=["127.0.0.1"])
 
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
@@ -126,7 +126,8 @@ def test_plan_proves_a_job_extending_a_remote_template(server: str, tmp_path: An
         with Sandbox(parse_org(spec, "remote org")) as sb:
             os.environ.update(sb.env())
             config = tmp_path / "c.yaml"
-            config.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp_path / "state")), sort_keys=False),
+            config.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp_path / "state"),
+                                                            remote_include_hosts=(server.split("//", 1)[1],)), sort_keys=False),
                               encoding="utf-8")
             inv, plan_file = tmp_path / "inventory.json", tmp_path / "plan.json"
             assert main(["scan", "-o", str(inv), "--progress", "never", "--config", str(config)]) in (0, 1)
