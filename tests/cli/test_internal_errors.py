@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +141,10 @@ def test_plan_exits_3_on_a_bug_reading_the_ci_files(sandbox: tuple[Sandbox, str]
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     _, cfg = sandbox
+    # The plan uses the CI texts the scan kept (state table `texts`) and reads from GitLab only what
+    # it lacks: forget them, so the plan must read the files and meets the bug there.
+    with sqlite3.connect(tmp_path / "state" / "state.db") as db:
+        assert db.execute("DELETE FROM texts").rowcount > 0
     _gitlab_bug(monkeypatch, lambda verb, path: "/repository/files" in path)
     assert main(["plan", "--inventory", str(tmp_path / "inventory.json"), "-o", str(tmp_path / "p.json"),
                  "--no-diff", "--config", cfg]) == 3
