@@ -12,9 +12,7 @@ from pathlib import Path
 
 import gitlab
 import pytest
-from helpers.plan_fixtures import bind_params, scope_row
-from helpers.sandbox_org import identity_project
-from retire.test_keys_sandbox import (
+from helpers.keys_sandbox_org import (
     API_SA,
     NUMBER,
     PROVIDER,
@@ -24,7 +22,6 @@ from retire.test_keys_sandbox import (
     Cli,
     by_target,
     clients,
-    free_port,
     key_actions,
     key_state,
     kid,
@@ -32,6 +29,8 @@ from retire.test_keys_sandbox import (
     mr_action,
     pipeline,
 )
+from helpers.plan_fixtures import bind_params, scope_row
+from helpers.sandbox_org import free_port, identity_project
 
 from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.ci import RewriteOptions, rewrite

@@ -5,7 +5,7 @@ key gate's facts by key (`keygate.FactIndex`), the schedule window per key from 
 usages, and the simulation's verdicts as a compact table. Here the whole plan file (the JSON that
 `plan -o` writes) is built twice on the demo organisation and on a generated one, from the same
 scan and live facts: once as the tool does, once with each of those steps swapped for the direct
-computation it replaced (kept below as the reference, like `test_token_classes.reference_simulate`).
+computation it replaced (kept below as the reference, like `helpers.reference_simulation.reference_simulate`).
 The two files must be byte-identical; a deliberately wrong step must make them differ.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plan.test_token_classes import reference_simulate
+from helpers.reference_simulation import reference_simulate
 
 import migrate.plan.planner as plan_module
 from migrate.core.config import Config, parse_config

@@ -12,7 +12,7 @@ from pathlib import Path
 import gitlab
 import pytest
 import yaml
-from plan.test_plan_schedules import API_SA, JOBS_SA, org
+from helpers.scheduled_org import API_SA, JOBS_SA, org
 
 from migrate.apply.live_checks import binding_refusals, detect
 from migrate.cli.verbs import main

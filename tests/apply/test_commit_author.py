@@ -14,8 +14,9 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-import test_mr_e2e as e2e
+from helpers import merge_request_org as e2e
 
+from migrate.apply.merge_request_content import branch_name
 from migrate.apply.ports import BotIdentity, CommitInfo
 from migrate.gitlab.merge_requests import GitLabMergeRequests
 from migrate.sandbox.launch import Sandbox
@@ -61,7 +62,7 @@ def test_re_apply_recognises_its_own_branch_when_commit_email_differs(sb: Sandbo
     assert "not made by wif-migrate" not in again[aid].detail, again[aid].detail
     assert again[aid].outcome in ("applied", "skipped") and again[aid].evidence.get("mr_iid")
     # a human push on the branch is still recognised as such
-    branch = e2e.branch_name("wif-migrate/", aid)
+    branch = branch_name("wif-migrate/", aid)
     sb.gitlab.set_file("acme/api", ".gitlab-ci.yml", e2e.API_NEW + "# tweak\n", branch=branch,
                        username="alice", message="tweak")
     third = e2e.apply(sb, plan)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from plan.test_plan import plan_of
+from helpers.plan_fixtures import plan_of
 
 from migrate.cli.verbs import main
 from migrate.core.errors import EXIT_UNREACHABLE

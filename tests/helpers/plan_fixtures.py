@@ -35,7 +35,7 @@ from migrate.core.model import (
     RetiredVariable,
     ScopeRow,
 )
-from migrate.plan.planner import PlanFacts, RewriteOutcome, RewriteRequest
+from migrate.plan.planner import PlanFacts, RewriteOutcome, RewriteRequest, build_plan
 from migrate.plan.ports import FileText
 
 DEPLOYER = "deployer@acme-prod.iam.gserviceaccount.com"
@@ -149,6 +149,11 @@ def line_rewriter(request: RewriteRequest) -> RewriteOutcome:
     # the ID token the federated sign-in needs, on the job (so jobs extending it get it too)
     new = new.replace("deploy:\n", f"deploy:\n  id_tokens:\n    GCP_ID_TOKEN:\n      aud: {request.audience}\n", 1)
     return RewriteOutcome("rewritten", new, (), f"-{old[0]}\n+    - gcloud auth login ...\n", ("deploy",))
+
+
+def plan_of(inventory=INVENTORY, **kw):  # type: ignore[no-untyped-def]
+    """The plan of the fixture inventory (or `inventory`) with the fixture config and facts(**kw)."""
+    return build_plan(inventory, config(), facts(**kw), line_rewriter).plan
 
 
 def disable_params(sa: str, kid: str, *, key_project: str = "", variables: tuple[RetiredVariable, ...] = (),

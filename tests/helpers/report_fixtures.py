@@ -12,6 +12,7 @@ The plan's binding for builder@ is namespace-wide (a FAIL), the one for deployer
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from helpers.plan_fixtures import bind_params, ensure_params, mr_params, retired
@@ -30,6 +31,7 @@ from migrate.core.model import (
     to_dict,
 )
 from migrate.core.state import JournalEntry
+from migrate.report.findings import FindingsDocument
 
 NOW = "2026-03-10T12:00:00Z"
 KEY_API = KeyIdentity("deployer@acme-prod.iam.gserviceaccount.com", "a1" * 20, "acme-prod")
@@ -141,3 +143,7 @@ def snapshots() -> list[tuple[str, Any]]:
     return [("2026-02-01T10:00:05Z", to_dict(early)), ("2026-03-01T10:00:05Z", to_dict(inventory()))]
 
 
+def fixture_commits(doc: FindingsDocument) -> dict[tuple[str, str, str], str]:
+    """A made-up commit for every CI file a usage was read from (what `check`/`report` read from GitLab)."""
+    return {(e.project, e.file, e.ref or ""): hashlib.sha1(f"{e.project}:{e.file}".encode()).hexdigest()
+            for e in doc.exposures if e.kind == "usage" and e.file}

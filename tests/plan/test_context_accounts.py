@@ -8,8 +8,8 @@ refuses a rewrite that names one account when some context received another. The
 give the rewriter a deliberately wrong account for one context (the protected-branch account while
 an environment-scoped key reaches the job on unprotected branches) and show it is refused; the
 property runs the same broken rewrite over generated variable sets and compares with the brute-force
-oracle of `tests/plan/test_effective_properties.py`; the broken check (no per-context facts) is shown to
-let the wrong account through.
+oracle of `tests/helpers/variable_orgs.py` (shared with `tests/plan/test_effective_properties.py`);
+the broken check (no per-context facts) is shown to let the wrong account through.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from helpers.plan_fixtures import NUMBER, config
+from helpers.variable_orgs import ENVS, Def, Job, Org, Project, ci_text, inventory, orgs, received
 from hypothesis import HealthCheck, given, settings
-from test_effective_properties import ENVS, Def, Job, Org, Project, ci_text, inventory, orgs, received
 
 from migrate import ci
 from migrate.plan.planner import PlanFacts, context_accounts, make_inputs

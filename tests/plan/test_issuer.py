@@ -15,7 +15,7 @@ import jwt
 import pytest
 import requests
 import yaml
-from test_old_gitlab import ORG, run_demo
+from helpers.old_gitlab_org import ORG, run_demo
 
 from migrate.cli.verbs import main
 from migrate.core.errors import UsageError

@@ -19,6 +19,7 @@ from helpers.plan_fixtures import (
     facts,
     files,
     line_rewriter,
+    plan_of,
 )
 
 from migrate.core.errors import UsageError
@@ -26,10 +27,6 @@ from migrate.core.model import DisableKeyParams, KeyVariable, MergeRequestParams
 from migrate.plan import plan_io, terraform
 from migrate.plan.planner import LiveFederation, build_plan, derive, impersonation_report
 from migrate.plan.ports import FileText
-
-
-def plan_of(inventory=INVENTORY, **kw):  # type: ignore[no-untyped-def]
-    return build_plan(inventory, config(), facts(**kw), line_rewriter).plan
 
 
 def test_actions_are_ordered_with_stable_ids_and_dependencies() -> None:

@@ -8,8 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.plan_fixtures import CI, DEPLOYER, INVENTORY, POOL
-from test_plan import plan_of
+from helpers.plan_fixtures import CI, DEPLOYER, INVENTORY, POOL, plan_of
 
 from migrate.apply.selection import with_dependencies
 from migrate.cli.verbs import main

@@ -12,41 +12,15 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
+from helpers.scheduled_org import API_SA, JOBS_SA, org
 
 from migrate.cli.verbs import main
 from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
-from migrate.sandbox.org import parse_org
 from migrate.scan import inventory_io
-
-API_SA = "deployer@acme-prod.iam.gserviceaccount.com"
-JOBS_SA = "jobs@acme-prod.iam.gserviceaccount.com"
-CI = "deploy:\n  script:\n    - gcloud auth activate-service-account --key-file \"${VAR}\"\n    - ./deploy.sh\n"
-
-
-def org() -> Any:
-    def project(name: str, pid: int, var: str, sa: str, schedules: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"path": name, "id": pid, "files": {".gitlab-ci.yml": CI.replace("VAR", var)},
-                "pipeline_schedules": schedules,
-                "variables": [{"key": var, "variable_type": "file", "sa_key": {"service_account": sa, "key": "k1"}}]}
-
-    return parse_org({
-        "seed": 7,
-        "gitlab": {"version": "17.5.0",
-                   "users": [{"username": "migrator", "token": "tok", "admin": True}],
-                   "groups": [{"path": "acme", "id": 100, "projects": [
-                       project("api", 1001, "API_KEY", API_SA,
-                               [{"description": "monthly report", "cron": "0 2 1 * *", "ref": "main"}]),
-                       project("jobs", 1002, "JOBS_KEY", JOBS_SA, [])]}]},
-        "google": {"admin_token": "g-admin", "projects": [
-            {"project_id": "acme-identity", "number": 111111111111},
-            {"project_id": "acme-prod", "number": 222222222222, "service_accounts": [
-                {"email": API_SA, "keys": [{"label": "k1"}]}, {"email": JOBS_SA, "keys": [{"label": "k1"}]}]}]},
-    }, "scheduled org")
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from typing import Any
 
 import celpy
 import pytest
+from helpers.reference_simulation import reference_admit, reference_mapped, reference_simulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,17 +24,11 @@ from migrate.core.config import parse_config
 from migrate.core.model import Inventory
 from migrate.core.progress import SilentProgress
 from migrate.plan import token_classes
-from migrate.plan.federation_design import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
 from migrate.plan.impersonation import (
-    Exposure,
-    Impersonation,
     Mapped,
     ProviderEvaluator,
     TokenCase,
-    Verdict,
-    _audience_ok,
     _evaluator,
-    exposure_admits,
     simulate,
     token_cases,
 )
@@ -42,95 +37,6 @@ from migrate.plan.token_classes import ClassProgram, MemberIndex, analyse
 from migrate.sandbox.generate import generate_org
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import load_org, parse_org
-
-# --- the per-token reference -------------------------------------------------------------------
-
-
-_COMPILED: dict[tuple[str, ...], tuple[dict[str, Any], Any]] = {}
-
-
-def _reference_mapped(design: ProviderDesign, claims: Mapping[str, Any]) -> Mapped:
-    key = (design.attribute_condition, *sorted(design.attribute_mapping.items()))  # type: ignore[arg-type]
-    if key not in _COMPILED:
-        env = celpy.Environment()
-        _COMPILED[key] = ({k: env.program(env.compile(v)) for k, v in design.attribute_mapping.items()},
-                          env.program(env.compile(design.attribute_condition)))
-    mapping, condition = _COMPILED[key]
-    assertion = celpy.json_to_cel(dict(claims))
-    attributes: dict[str, Any] = {}
-    subject: str | None = None
-    for key, program in mapping.items():
-        try:
-            value = token_classes.plain(program.evaluate({"assertion": assertion}))
-        except Exception as exc:  # noqa: BLE001
-            return Mapped(False, f"mapping {key} does not evaluate: {str(exc.args[0])[:120] if exc.args else exc}")
-        if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
-            return Mapped(False, f"mapped attribute {key} is a {type(value).__name__}, not a string: "
-                                 "STS refuses the token")
-        if key == "google.subject":
-            subject = str(value)
-        elif key.startswith("attribute."):
-            attributes[key[len("attribute."):]] = value
-    if subject is None:
-        return Mapped(False, "the mapping has no google.subject")
-    if len(subject.encode("utf-8")) > SUBJECT_MAX_BYTES:
-        return Mapped(False, f"google.subject is {len(subject.encode())} bytes (limit {SUBJECT_MAX_BYTES})",
-                      subject, attributes)
-    ok = bool(condition.evaluate({"assertion": assertion, "attribute": celpy.json_to_cel(attributes),
-                                  "google": celpy.json_to_cel({"subject": subject})}))
-    if not ok:
-        return Mapped(False, "rejected by the attribute condition", subject, attributes)
-    return Mapped(True, "accepted", subject, attributes)
-
-
-def _reference_admit(pool: str, members: Sequence[str], mapped: Mapped) -> str | None:
-    if not mapped.accepted:
-        return None
-    for text in members:
-        p = parse_member(text)
-        if p.kind == "other" or p.pool != pool:
-            continue
-        if p.kind == "pool":
-            return text
-        if p.kind == "subject" and mapped.subject == p.value:
-            return text
-        if p.kind == "attribute":
-            value = mapped.attributes.get(p.name)
-            values = value if isinstance(value, list) else [value]
-            if p.value in [str(v) for v in values if v is not None]:
-                return text
-    return None
-
-
-def reference_simulate(design: ProviderDesign, bindings: Mapping[str, Sequence[str]],
-                       exposures: Mapping[str, Sequence[Exposure]],
-                       cases: Sequence[TokenCase], definitions: Sequence[Any] = ()) -> tuple[Impersonation, ...]:
-    from migrate.ci.variables import Place
-
-    allowed = set(design.allowed_audiences)
-    mapped = [_reference_mapped(design, c.claims) if _audience_ok(c.claims, allowed)
-              else Mapped(False, f"audience {c.claims.get('aud')!r} is not allowed by the provider") for c in cases]
-    out = []
-    for sa in sorted(set(bindings) | set(exposures)):
-        verdicts = []
-        for case, m in zip(cases, mapped, strict=True):
-            exp = next((e for e in exposures.get(sa, ()) if exposure_admits(e, case, _for_place(
-                definitions, e.name, Place(int(case.claims.get("project_id") or 0), case.project,
-                                           case.ancestor_ids)))), None)
-            admitted = _reference_admit(design.pool_name, bindings.get(sa, ()), m)
-            verdicts.append(Verdict(case.label, exp is not None, admitted is not None,
-                                    why_before=f"reads {exp.variable}" if exp else "",
-                                    why_after=f"admitted by {admitted}" if admitted else m.reason
-                                    if not m.accepted else "no binding admits it", adversarial=case.adversarial))
-        out.append(Impersonation(sa, tuple(verdicts)))
-    return tuple(out)
-
-
-def _for_place(definitions: Sequence[Any], name: str, place: Any) -> list[Any]:
-    from migrate.ci.variables import DefinitionIndex
-
-    return DefinitionIndex(definitions).for_place(name, place) if definitions else []
-
 
 # --- real organisations ------------------------------------------------------------------------
 
@@ -318,7 +224,7 @@ def test_member_index_answers_like_trying_each_member() -> None:
     for subject, attrs in [("s1", {"project_id": "8"}), ("x", {"project_id": "8"}), ("x", {"groups": ["h", "g"]}),
                            ("x", {"project_id": "9"}), ("s1", {}), ("x", {"project_id": None})]:
         mapped = Mapped(True, "accepted", subject, attrs)
-        assert index.first(subject, attrs) == _reference_admit(pool, members, mapped)
+        assert index.first(subject, attrs) == reference_admit(pool, members, mapped)
     assert MemberIndex(pool, members[:4]).first("x", {"project_id": "9"}) is None
 
 
@@ -332,7 +238,7 @@ def test_evaluator_answers_like_the_reference_on_odd_tokens() -> None:
     for claims in [base, {**base, "environment": "prod"}, {**base, "namespace_id": "7"},
                    {k: v for k, v in base.items() if k != "job_id"}, {**base, "project_id": 11},
                    {**base, "job_id": "9" * 120}, {**base, "ref_protected": "false"}]:
-        assert evaluator.evaluate(claims) == _reference_mapped(design, claims), claims
+        assert evaluator.evaluate(claims) == reference_mapped(design, claims), claims
 
 
 def test_bindings_index_answers_like_each_binding_in_turn() -> None:
@@ -347,5 +253,5 @@ def test_bindings_index_answers_like_each_binding_in_turn() -> None:
     for subject, attrs in [("s1", {"project_id": "7"}), ("x", {"project_id": "7"}), ("x", {"groups": ["g"]}),
                            ("x", {})]:
         mapped = Mapped(True, "accepted", subject, attrs)
-        expected = {sa: m for sa, ms in bindings.items() if (m := _reference_admit(pool, ms, mapped))}
+        expected = {sa: m for sa, ms in bindings.items() if (m := reference_admit(pool, ms, mapped))}
         assert index.admitting(subject, attrs) == expected

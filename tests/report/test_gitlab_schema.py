@@ -16,10 +16,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers.report_fixtures import NOW, inventory, journal, plan, snapshots
+from helpers.report_fixtures import NOW, fixture_commits, inventory, journal, plan, snapshots
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_renderers import fixture_commits
 
 from migrate.report import gitlab_format
 from migrate.report.findings import FindingsDocument, build_findings

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers.plan_fixtures import disable_params
-from helpers.report_fixtures import NOW, inventory, journal, plan, snapshots
+from helpers.report_fixtures import NOW, fixture_commits, inventory, journal, plan, snapshots
 
 from migrate.report import chart, csv_format, gitlab_format, html, json_format, markdown, outputs
 from migrate.report.findings import FindingsDocument, build_findings
@@ -33,13 +33,6 @@ RENDERERS: dict[str, Callable[[FindingsDocument], str]] = {
     "gl-secret-detection-report.json": lambda doc: gitlab_format.render(doc, fixture_commits(doc)),
     "burndown.svg": lambda doc: chart.render_svg(doc.burndown),
 }
-
-
-def fixture_commits(doc: FindingsDocument) -> dict[tuple[str, str, str], str]:
-    import hashlib
-
-    return {(e.project, e.file, e.ref or ""): hashlib.sha1(f"{e.project}:{e.file}".encode()).hexdigest()
-            for e in doc.exposures if e.kind == "usage" and e.file}
 
 
 def test_gitlab_report_locations_are_project_relative_with_real_shas(doc: FindingsDocument) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from plan.test_old_gitlab import ORG
+from helpers.old_gitlab_org import ORG
 
 from migrate.plan.federation_design import ATTRIBUTE_MAPPING, NAMESPACE_ATTRIBUTES, design_provider
 from migrate.plan.impersonation import ProviderEvaluator

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from plan.test_old_gitlab import ORG, run_demo
+from helpers.old_gitlab_org import ORG, run_demo
 
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
