@@ -22,6 +22,13 @@ import importlib.util
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
+# Scripts that regenerate a committed fixture inside a checkout of an *older* build (never collected,
+# never run against this tree): they import that build's test modules because its shared things
+# lived there. Each names the reason; a listed file that no longer exists fails the check.
+REGENERATORS = {
+    "core/from_main/make_consumers_fixture.py":
+        "runs in a checkout of main bbfb347, where the organisation lived in tests/plan/test_consumers_e2e.py",
+}
 
 
 def _installed(name: str, root: Path) -> bool:
@@ -84,7 +91,8 @@ def violations(root: Path) -> list[str]:
 
 
 def test_tests_share_code_only_through_helpers() -> None:
-    assert violations(TESTS) == []
+    assert [v for v in violations(TESTS) if v.split(":")[0] not in REGENERATORS] == []
+    assert [name for name in REGENERATORS if not (TESTS / name).is_file()] == []
 
 
 def test_planted_violations_are_caught(tmp_path: Path) -> None:
