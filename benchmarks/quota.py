@@ -30,7 +30,7 @@ from typing import Any
 from migrate.apply.binding_executor import EnsureBindingExecutor
 from migrate.apply.context import ApplyContext
 from migrate.core.config import parse_config
-from migrate.core.model import Action, Plan
+from migrate.core.model import Action, BindingParams, Plan
 from migrate.google.clients import GoogleClients
 from migrate.google.iam_policy import PolicyEditor
 from migrate.google.quota import IAM_POLICY_WRITES, quotas_from
@@ -81,8 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         for i, (project, email) in enumerate(accounts):
             member = f"principalSet://iam.googleapis.com/{POOL}/attribute.project_id/{1000 + i}"
             action = Action(f"ensure_binding:{email}", "ensure_binding", email, "bench",
-                            params={"service_account": email, "resource": f"projects/{project}/serviceAccounts/{email}",
-                                    "role": ROLE, "members": [member]})
+                            params=BindingParams(service_account=email,
+                                                 resource=f"projects/{project}/serviceAccounts/{email}",
+                                                 role=ROLE, members=(member,), already_present=(), scopes=(),
+                                                 credential_configuration={}))
             result = executor.execute(action, ctx)
             outcomes[result.outcome] = outcomes.get(result.outcome, 0) + 1
         wall = time.perf_counter() - started

@@ -129,7 +129,7 @@ def test_too_many_jobs_is_refused_quickly() -> None:
 
 
 @pytest.mark.parametrize("case", sorted(GROWTH))
-def test_costgrows_linearly(case: str) -> None:
+def test_cost_grows_linearly(case: str) -> None:
     """Default suite, no absolute timings: four times the jobs (or variables) cost about four times as
     much. A quadratic step (the per-job walks, copies and re-parses removed for issue 15) costs
     sixteen times; the bound is 8x (+0.1 s for noise on a loaded machine), and each size is measured
