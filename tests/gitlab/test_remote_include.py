@@ -10,16 +10,14 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
+from helpers.local_http import serving
+from helpers.sandbox_plan import scan_and_plan
 
-from migrate.cli.verbs import main
 from migrate.gitlab.remote import RemoteError, fetch_remote
-from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 
@@ -47,14 +45,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_Handler) as address:
+        yield f"http://{address}"
 
 
 @pytest.fixture(autouse=True)
@@ -125,16 +117,7 @@ def test_plan_proves_a_job_extending_a_remote_template(server: str, tmp_path: An
     try:
         with Sandbox(parse_org(spec, "remote org")) as sb:
             os.environ.update(sb.env())
-            config = tmp_path / "c.yaml"
-            config.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp_path / "state"),
-                                                            remote_include_hosts=(server.split("//", 1)[1],)), sort_keys=False),
-                              encoding="utf-8")
-            inv, plan_file = tmp_path / "inventory.json", tmp_path / "plan.json"
-            assert main(["scan", "-o", str(inv), "--progress", "never", "--config", str(config)]) == 1  # key variables found
-            assert main(["plan", "--inventory", str(inv), "-o", str(plan_file), "--no-diff", "--config",
-                         str(config)]) == 0
-            plan = plan_io.read(plan_file)
-            inventory = json.loads(inv.read_text(encoding="utf-8"))
+            plan, inventory = scan_and_plan(sb, tmp_path, remote_include_hosts=(server.split("//", 1)[1],))
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from helpers.local_http import serving
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -47,13 +47,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(_Handler) as address:
+        yield address
 
 
 @pytest.fixture(autouse=True)

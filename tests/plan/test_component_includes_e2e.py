@@ -19,14 +19,12 @@ from typing import Any
 
 import gitlab
 import pytest
-import yaml
 from helpers.sandbox_org import ONE_KEY_ACCOUNT, one_key_org
+from helpers.sandbox_plan import root_manual, root_mr, scan_and_plan
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migrate.cli.verbs import main
 from migrate.core.components import ComponentFile, locate
-from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 
@@ -84,25 +82,12 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...
                 "actions": [{"action": "update", "file_path": "templates/gcp-base.yml", "content": OLD},
                             {"action": "update", "file_path": "templates/parts/deploy-base.yml", "content": OLD}]})
             os.environ.update(sb.env())
-            config = tmp / "c.yaml"
-            config.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp / "state")), sort_keys=False),
-                              encoding="utf-8")
-            inv, plan = tmp / "inventory.json", tmp / "plan.json"
-            assert main(["scan", "-o", str(inv), "--progress", "never", "--config", str(config)]) == 1  # key variables found
-            assert main(["plan", "--inventory", str(inv), "-o", str(plan), "--no-diff", "--config",
-                         str(config)]) == 0
-            yield plan_io.read(plan), json.loads(inv.read_text(encoding="utf-8")), sb, gl
+            yield *scan_and_plan(sb, tmp), sb, gl
     finally:
         os.environ.clear()
         os.environ.update(saved)
 
 
-def mr(plan: Any, project: str) -> Any:
-    return next((a for a in plan.actions if a.id == f"merge_request:{project}:.gitlab-ci.yml"), None)
-
-
-def manual(plan: Any, project: str) -> str:
-    return " | ".join(m.reason for m in plan.manual if m.subject == f"file:{project}:.gitlab-ci.yml")
 
 
 def test_the_component_project_differs_between_the_tag_and_the_default_branch(planned: tuple[Any, ...]) -> None:
@@ -114,8 +99,8 @@ def test_the_component_project_differs_between_the_tag_and_the_default_branch(pl
 
 def test_a_job_extending_a_component_job_is_rewritten_with_the_component_read(planned: tuple[Any, ...]) -> None:
     plan, inventory, _, _ = planned
-    action = mr(plan, "acme/comp")
-    assert action is not None, manual(plan, "acme/comp")
+    action = root_mr(plan, "acme/comp")
+    assert action is not None, root_manual(plan, "acme/comp")
     assert "GCP_ID_TOKEN" in action.params.new_content
     assert action.params.rewrite_options.included == (
         ("@component", "$CI_SERVER_FQDN/acme/components/gcp-base@v1.0", ""),)
@@ -126,8 +111,8 @@ def test_a_job_extending_a_component_job_is_rewritten_with_the_component_read(pl
 def test_the_complex_template_path_is_read_and_judged(planned: tuple[Any, ...]) -> None:
     """`templates/old/template.yml` is what is judged: its old Cloud SDK sends the job to manual."""
     plan = planned[0]
-    assert mr(plan, "acme/oldcomp") is None
-    assert "300.0.0" in manual(plan, "acme/oldcomp"), manual(plan, "acme/oldcomp")
+    assert root_mr(plan, "acme/oldcomp") is None
+    assert "300.0.0" in root_manual(plan, "acme/oldcomp"), root_manual(plan, "acme/oldcomp")
 
 
 @pytest.mark.parametrize(("project", "why"), [
@@ -136,10 +121,10 @@ def test_the_complex_template_path_is_read_and_judged(planned: tuple[Any, ...]) 
 def test_an_unresolvable_component_keeps_the_job_manual_with_the_reason(
         planned: tuple[Any, ...], project: str, why: str) -> None:
     plan, inventory, _, _ = planned
-    assert mr(plan, project) is None
-    assert manual(plan, project), "no manual reason"
+    assert root_mr(plan, project) is None
+    assert root_manual(plan, project), "no manual reason"
     record = next(p for p in inventory["projects"] if p["path"] == project)
-    assert why in json.dumps(record) + manual(plan, project), manual(plan, project)
+    assert why in json.dumps(record) + root_manual(plan, project), root_manual(plan, project)
 
 
 def test_a_components_local_include_is_read_in_its_project_at_its_version(planned: tuple[Any, ...]) -> None:
@@ -149,8 +134,8 @@ def test_a_components_local_include_is_read_in_its_project_at_its_version(planne
     project it does not exist. Before, the part's path was taken for a component address ("has no
     @version") and the job went to manual."""
     plan, inventory, _, _ = planned
-    action = mr(plan, "acme/nested")
-    assert action is not None, manual(plan, "acme/nested")
+    action = root_mr(plan, "acme/nested")
+    assert action is not None, root_manual(plan, "acme/nested")
     address = "$CI_SERVER_FQDN/acme/components/nested@v1.0"
     assert action.params.rewrite_options.included == (
         ("@component", f"{address}::templates/parts/deploy-base.yml", ""), ("@component", address, ""))
@@ -160,9 +145,9 @@ def test_a_components_local_include_is_read_in_its_project_at_its_version(planne
 
 def test_a_missing_local_include_of_a_component_is_a_truthful_reason(planned: tuple[Any, ...]) -> None:
     plan, inventory, _, _ = planned
-    assert mr(plan, "acme/nestedgone") is None
+    assert root_mr(plan, "acme/nestedgone") is None
     record = next(p for p in inventory["projects"] if p["path"] == "acme/nestedgone")
-    text = json.dumps(record) + manual(plan, "acme/nestedgone")
+    text = json.dumps(record) + root_manual(plan, "acme/nestedgone")
     assert "its local include templates/parts/none.yml is not in acme/components at v1.0" in text, text
     assert "no @version" not in text
 
@@ -181,7 +166,7 @@ def test_locate_follows_instance_path() -> None:
 def test_the_inputs_of_the_include_feed_the_interpolation(planned: tuple[Any, ...]) -> None:
     """`region` has no default: only the include's `inputs: {region: eu}` makes the file exact."""
     plan = planned[0]
-    assert mr(plan, "acme/comp") is not None and mr(plan, "acme/noinput") is None
+    assert root_mr(plan, "acme/comp") is not None and root_mr(plan, "acme/noinput") is None
 
 
 def test_apply_re_reads_the_component_live_at_its_version(planned: tuple[Any, ...]) -> None:

@@ -18,6 +18,7 @@ import itertools
 import re
 
 import pytest
+from helpers.consumer_scenario import AUD, LOCAL, PROVIDER, ROOT, SA, TEMPLATE, TPL
 
 from migrate import ci
 from migrate.ci import acceptance
@@ -30,19 +31,7 @@ from migrate.plan.consumer_check import (
     merge_order,
 )
 
-NUMBER = "111111111111"
-PROVIDER = f"projects/{NUMBER}/locations/global/workloadIdentityPools/gitlab/providers/gitlab"
-AUD = f"https://iam.googleapis.com/{PROVIDER}"
-SA = "deployer@acme-prod.iam.gserviceaccount.com"
 OTHER = "other@acme-prod.iam.gserviceaccount.com"
-TEMPLATE = """.gcp-auth:
-  image: google/cloud-sdk:467.0.0-slim
-  before_script:
-    - gcloud auth activate-service-account --key-file "$GCP_SA_KEY"
-"""
-TPL: FileId = ("acme/templates", "gcp.yml", "main")
-ROOT: FileId = ("acme/web", ".gitlab-ci.yml", "main")
-LOCAL: FileId = ("acme/web", "ci/jobs.yml", "main")
 LIB: FileId = ("acme/lib", "lib.yml", "main")
 VAULT = "      VAULT_ID_TOKEN:\n        aud: https://vault.acme.example\n"
 

@@ -21,24 +21,13 @@ import itertools
 from typing import Any
 
 import pytest
+from helpers.consumer_scenario import AUD, LOCAL, PROVIDER, ROOT, SA, TEMPLATE, TPL
 
 from migrate import ci
 from migrate.ci import acceptance, includes
 from migrate.plan import consumer_check
 from migrate.plan.consumer_check import ConsumerPipeline, FileId, PipelineFile, check, expectation
 
-NUMBER = "111111111111"
-PROVIDER = f"projects/{NUMBER}/locations/global/workloadIdentityPools/gitlab/providers/gitlab"
-AUD = f"https://iam.googleapis.com/{PROVIDER}"
-SA = "deployer@acme-prod.iam.gserviceaccount.com"
-TEMPLATE = """.gcp-auth:
-  image: google/cloud-sdk:467.0.0-slim
-  before_script:
-    - gcloud auth activate-service-account --key-file "$GCP_SA_KEY"
-"""
-TPL: FileId = ("acme/templates", "gcp.yml", "main")
-ROOT: FileId = ("acme/web", ".gitlab-ci.yml", "main")
-LOCAL: FileId = ("acme/web", "ci/jobs.yml", "main")
 PIPELINE = ConsumerPipeline("acme/web", (PipelineFile(ROOT, (TPL, LOCAL)), PipelineFile(TPL), PipelineFile(LOCAL)))
 TPL_ENTRY = "  - project: acme/templates\n    file: gcp.yml\n    ref: main\n"
 VAULT = ".vault:\n  id_tokens:\n    VAULT_ID_TOKEN:\n      aud: https://vault.acme.example\n"

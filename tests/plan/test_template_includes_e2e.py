@@ -22,11 +22,9 @@ from typing import Any
 
 import gitlab
 import pytest
-import yaml
 from helpers.sandbox_org import ONE_KEY_ACCOUNT, one_key_org
+from helpers.sandbox_plan import root_manual, root_mr, scan_and_plan
 
-from migrate.cli.verbs import main
-from migrate.plan import plan_io
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 
@@ -56,25 +54,12 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, ...
     try:
         with Sandbox(org()) as sb:
             os.environ.update(sb.env())
-            config = tmp / "c.yaml"
-            config.write_text(yaml.safe_dump(sb.config_dict(state_dir=str(tmp / "state")), sort_keys=False),
-                              encoding="utf-8")
-            inv, plan = tmp / "inventory.json", tmp / "plan.json"
-            assert main(["scan", "-o", str(inv), "--progress", "never", "--config", str(config)]) == 1  # key variables found
-            assert main(["plan", "--inventory", str(inv), "-o", str(plan), "--no-diff", "--config",
-                         str(config)]) == 0
-            yield plan_io.read(plan), json.loads(inv.read_text(encoding="utf-8")), sb
+            yield *scan_and_plan(sb, tmp), sb
     finally:
         os.environ.clear()
         os.environ.update(saved)
 
 
-def mr(plan: Any, project: str) -> Any:
-    return next((a for a in plan.actions if a.id == f"merge_request:{project}:.gitlab-ci.yml"), None)
-
-
-def manual(plan: Any, project: str) -> str:
-    return " | ".join(m.reason for m in plan.manual if m.subject == f"file:{project}:.gitlab-ci.yml")
 
 
 def test_the_emulator_serves_templates_as_gitlab_does(planned: tuple[Any, ...]) -> None:
@@ -90,8 +75,8 @@ def test_the_emulator_serves_templates_as_gitlab_does(planned: tuple[Any, ...]) 
 
 def test_a_job_extending_a_template_is_rewritten_with_the_template_read(planned: tuple[Any, ...]) -> None:
     plan, inventory, _ = planned
-    action = mr(plan, "acme/tmpl")
-    assert action is not None, manual(plan, "acme/tmpl")
+    action = root_mr(plan, "acme/tmpl")
+    assert action is not None, root_manual(plan, "acme/tmpl")
     assert "GCP_ID_TOKEN" in action.params.new_content
     assert action.params.rewrite_options.included == (("@gitlab-templates", "Acme/Base.gitlab-ci.yml", ""),)
     record = next(p for p in inventory["projects"] if p["path"] == "acme/tmpl")
@@ -100,13 +85,13 @@ def test_a_job_extending_a_template_is_rewritten_with_the_template_read(planned:
 
 def test_the_templates_content_is_what_is_judged(planned: tuple[Any, ...]) -> None:
     plan = planned[0]
-    assert mr(plan, "acme/old") is None
-    assert "300.0.0" in manual(plan, "acme/old"), manual(plan, "acme/old")
+    assert root_mr(plan, "acme/old") is None
+    assert "300.0.0" in root_manual(plan, "acme/old"), root_manual(plan, "acme/old")
 
 
 def test_a_template_the_instance_lacks_is_reported_and_not_rewritten(planned: tuple[Any, ...]) -> None:
     plan, inventory, _ = planned
-    assert mr(plan, "acme/missing") is None
+    assert root_mr(plan, "acme/missing") is None
     text = json.dumps(inventory)
     assert "Acme/Missing.gitlab-ci.yml" in text and "no CI template" in text
 
