@@ -24,7 +24,7 @@ from helpers.sandbox_plan import root_manual, root_mr, scan_and_plan
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migrate.core.components import ComponentFile, locate
+from migrate.core.components import SHORTHAND_SEMVER, ComponentFile, locate
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
 
@@ -204,7 +204,10 @@ def test_key_use_inside_a_component_is_manual_with_the_reason(planned: tuple[Any
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,8}", fullmatch=True), min_size=1, max_size=4),
        st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True),
-       st.from_regex(r"(v?[0-9]+\.[0-9]+\.[0-9]+|[0-9a-f]{40}|[a-z][a-z0-9/_-]{0,12})", fullmatch=True),
+       # an all-digit SHA ("000…0") is GitLab's shorthand semver (`^\d+(\.\d+)?$`, instance_path.rb:
+       # catalog release first), which `locate` refuses on purpose: not an exact address
+       st.from_regex(r"(v?[0-9]+\.[0-9]+\.[0-9]+|[0-9a-f]{40}|[a-z][a-z0-9/_-]{0,12})", fullmatch=True)
+       .filter(lambda v: not SHORTHAND_SEMVER.match(v)),
        st.sampled_from(["gitlab.example.com", "127.0.0.1:8080"]))
 def test_locate_generated_addresses(groups: list[str], name: str, version: str, host: str) -> None:
     """Every exact address on this host names (project = all but the last segment, name, version);
