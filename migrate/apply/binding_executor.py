@@ -8,6 +8,7 @@ from migrate.apply.context import ApplyContext
 from migrate.apply.ports import ServiceAccountMissingError, ServiceAccountPolicies
 from migrate.core.errors import GoogleError
 from migrate.core.model import Action, ActionResult, BindingParams, params_as
+from migrate.core.outcome import Status
 
 # ---------------------------------------------------------------------------------------------
 # Executor for `ensure_binding` (listed in migrate.apply.executors)
@@ -23,16 +24,16 @@ class EnsureBindingExecutor:
         try:
             change = self.editor.ensure_members(resource, role, members, ctx.dry_run)
         except ServiceAccountMissingError as exc:
-            return ActionResult(action.id, "failed", str(exc))
+            return ActionResult(action.id, Status.FAILED, str(exc))
         evidence = {"added": list(change.added), "already": list(change.already), "attempts": change.attempts}
         if not change.added:
-            return ActionResult(action.id, "skipped", f"{resource}: every member already bound",
+            return ActionResult(action.id, Status.SKIPPED, f"{resource}: every member already bound",
                                 {**evidence, "up_to_date": True})
         if ctx.dry_run:
-            return ActionResult(action.id, "would_apply", f"would add {len(change.added)} member(s) to {role} "
+            return ActionResult(action.id, Status.WOULD_APPLY, f"would add {len(change.added)} member(s) to {role} "
                                 f"on {resource}", evidence)
         lost = "; an answer was lost, the re-read shows them bound" if change.answer_lost else ""
-        return ActionResult(action.id, "applied", f"added {len(change.added)} member(s) to {role} on {resource}"
+        return ActionResult(action.id, Status.APPLIED, f"added {len(change.added)} member(s) to {role} on {resource}"
                             f" ({change.attempts} write(s){lost})", {**evidence, "answer_lost": change.answer_lost})
 
 

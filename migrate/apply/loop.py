@@ -36,6 +36,7 @@ from migrate.core.model import (
     Plan,
     params_as,
 )
+from migrate.core.outcome import Status
 from migrate.plan.federation_design import ROLE
 from migrate.plan.planner import PROVIDER_FIELDS, derive, field_value, impersonation_report, inputs_digest
 
@@ -223,7 +224,7 @@ def _journaled_rows(plan: Plan, derived: Any, bindings: Mapping[str, Sequence[st
 # ---------------------------------------------------------------------------------------------
 # The loop
 
-_OK = ("applied", "would_apply", "skipped")
+_OK = (Status.APPLIED, Status.WOULD_APPLY, Status.SKIPPED)
 
 
 def _blocked(result: ActionResult | None) -> bool:
@@ -255,17 +256,17 @@ def apply_plan(plan: Plan, ctx: ApplyContext, kinds: Iterable[str] | None = None
 def _one(action: Action, ctx: ApplyContext, reg: Mapping[str, ExecutorFactory],
          executors: dict[str, ActionExecutor], wanted: set[str] | None, refusals: Mapping[str, str]) -> ActionResult:
     if wanted is not None and action.kind not in wanted:
-        return ActionResult(action.id, "skipped", f"{action.kind} not selected in this run", {"blocked": True})
+        return ActionResult(action.id, Status.SKIPPED, f"{action.kind} not selected in this run", {"blocked": True})
     if action.id in refusals:
-        return ActionResult(action.id, "refused", refusals[action.id])
+        return ActionResult(action.id, Status.REFUSED, refusals[action.id])
     if action.kind in KEY_KINDS and action.kind not in reg:
-        return ActionResult(action.id, "skipped", "keys are retired by `wif-migrate keys` after the merge "
+        return ActionResult(action.id, Status.SKIPPED, "keys are retired by `wif-migrate keys` after the merge "
                             "requests are merged and verified", {"blocked": True})
     for dep in action.depends_on:
         r = ctx.results.get(dep)
         if _blocked(r):
             why = "did not run" if r is None else f"{r.outcome}: {r.detail}"
-            return ActionResult(action.id, "skipped", f"dependency {dep} {why}", {"blocked": True})
+            return ActionResult(action.id, Status.SKIPPED, f"dependency {dep} {why}", {"blocked": True})
     factory = reg.get(action.kind)
     if factory is None:  # `migrate.apply.executors` is checked complete at import: this is a bug
         raise InternalError(f"apply: no executor for action kind {action.kind!r} ({action.id})")
@@ -277,7 +278,7 @@ def _one(action: Action, ctx: ApplyContext, reg: Mapping[str, ExecutorFactory],
         return executors[action.kind].execute(action, ctx)
     except ITEM_ERRORS as exc:  # one item's expected failure is data; the run goes on
         log.debug("action %s failed", action.id, exc_info=True)
-        return ActionResult(action.id, "failed", f"{type(exc).__name__}: {exc}")
+        return ActionResult(action.id, Status.FAILED, f"{type(exc).__name__}: {exc}")
     except Exception:  # a bug: stop the run (exit 3), naming the action; never a per-item row
         log.error("internal error while applying %s (%s)", action.id, action.kind)
         raise

@@ -56,7 +56,8 @@ from migrate.apply.ports import (
 )
 from migrate.core.config import Config, MergeRequestConfig
 from migrate.core.errors import GitLabConflict, InternalError, WifMigrateError
-from migrate.core.model import Action, ActionResult, MergeRequestParams, Outcome, Plan, params_as
+from migrate.core.model import Action, ActionResult, MergeRequestParams, Plan, params_as
+from migrate.core.outcome import Status
 
 log = logging.getLogger(__name__)
 
@@ -355,14 +356,14 @@ class MergeRequestExecutor:
             m = merged[0]
             evidence.update(mr_iid=m.iid, web_url=m.web_url, merge_commit_sha=m.merge_commit_sha,
                             merged_at=m.merged_at)
-            return ActionResult(action.id, "skipped", f"already merged as !{m.iid}", evidence)
+            return ActionResult(action.id, Status.SKIPPED, f"already merged as !{m.iid}", evidence)
         waiting = [aid for aid in params.after_merged
                    if not any(m.state == "merged" for m in obs.prerequisites.get(aid, ()))]
         if waiting:
             # the template's change makes copied scripts read the token: opened (hence mergeable)
             # only once every consumer MR giving their jobs that token is merged (issue 21)
             evidence.update(blocked=True, waiting_for=waiting)
-            return ActionResult(action.id, "skipped", f"waiting for {len(waiting)} consumer merge request(s) to be "
+            return ActionResult(action.id, Status.SKIPPED, f"waiting for {len(waiting)} consumer merge request(s) to be "
                                 f"merged first ({', '.join(waiting)}): they give the jobs that copy this file's "
                                 "authentication the ID token; merge them, then re-run `wif-migrate apply`", evidence)
         open_mr = next((m for m in obs.mrs if m.state in ("opened", "locked")), None)
@@ -370,7 +371,7 @@ class MergeRequestExecutor:
         if open_mr is None and closed is not None:
             evidence.update(mr_iid=closed.iid, web_url=closed.web_url)
             who = f" by {closed.closed_by}" if closed.closed_by else ""
-            return ActionResult(action.id, "skipped", f"merge request !{closed.iid} was closed{who}; "
+            return ActionResult(action.id, Status.SKIPPED, f"merge request !{closed.iid} was closed{who}; "
                                 "not reopened (reopen it, or delete the branch to start over)", evidence)
         if obs.branch_head is not None:
             evidence["commit_sha"] = obs.branch_head.id
@@ -378,12 +379,12 @@ class MergeRequestExecutor:
             if human:
                 if open_mr is not None:
                     evidence.update(mr_iid=open_mr.iid, web_url=open_mr.web_url)
-                return ActionResult(action.id, "skipped", human, evidence)
+                return ActionResult(action.id, Status.SKIPPED, human, evidence)
         desired, problem = self._desired_files(action, params, obs)
         if problem is not None:
             return ActionResult(action.id, problem[0], problem[1], evidence)
         if not desired and open_mr is None and obs.branch_head is None:
-            return ActionResult(action.id, "skipped", "the target branch already contains the change",
+            return ActionResult(action.id, Status.SKIPPED, "the target branch already contains the change",
                                 evidence)
         return self._converge(action, params, branch, obs, desired, open_mr, evidence, retakes)
 
@@ -397,20 +398,20 @@ class MergeRequestExecutor:
                 "left alone — merge or close its merge request yourself, or delete the branch")
 
     def _desired_files(self, action: Action, params: MergeRequestParams, obs: Observed
-                       ) -> tuple[dict[str, tuple[str, FileState]], tuple[Outcome, str] | None]:
+                       ) -> tuple[dict[str, tuple[str, FileState]], tuple[Status, str] | None]:
         """path → (content to commit, live target file); or an outcome (refused/skipped) and why."""
         desired: dict[str, tuple[str, FileState]] = {}
         for f in params.changes:
             live = obs.target_files.get(f.file_path)
             if live is None:
-                return {}, ("refused", f"{f.file_path} no longer exists on {params.target_branch}; re-run plan")
+                return {}, (Status.REFUSED, f"{f.file_path} no longer exists on {params.target_branch}; re-run plan")
             if content_equal(live.content, f.new_content):
                 continue  # already there (merged by hand, or re-applied after a merge)
             content = f.new_content
             if params.consumer_tokens:
                 refusal = _consumer_tokens_refusal(params, f.file_path, f.new_content, f.base_blob_id, live, obs)
                 if refusal is not None:
-                    return {}, ("refused", refusal)
+                    return {}, (Status.REFUSED, refusal)
                 desired[f.file_path] = (content, live)
                 continue
             if self.rewriter is not None and (not f.base_blob_id or live.blob_id == f.base_blob_id):
@@ -420,28 +421,28 @@ class MergeRequestExecutor:
                 status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.file_path, live.content, obs,
                                                  claimed=f.new_content)
                 if status != "rewritten":
-                    return {}, ("refused", f"{f.file_path}: the live file would not be rewritten now "
+                    return {}, (Status.REFUSED, f"{f.file_path}: the live file would not be rewritten now "
                                 f"({reasons or status}); the plan's content is not executed")
                 if not content_equal(text, f.new_content):
-                    return {}, ("refused", f"{f.file_path}: the plan's content differs from the rewrite of the live "
+                    return {}, (Status.REFUSED, f"{f.file_path}: the plan's content differs from the rewrite of the live "
                                 "file (plan edited by hand?); re-run `wif-migrate plan`. Difference (plan vs "
                                 f"now):\n{_content_diff(f.new_content, text)}")
             if f.base_blob_id and live.blob_id != f.base_blob_id:
                 if self.rewriter is None:
-                    return {}, ("refused", f"{f.file_path} changed on {params.target_branch} since planning "
+                    return {}, (Status.REFUSED, f"{f.file_path} changed on {params.target_branch} since planning "
                                 f"(blob {f.base_blob_id[:12]} → {live.blob_id[:12]}) and no CI rewriter is "
                                 "available to redo the change; re-run `wif-migrate plan`")
                 status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.file_path, live.content, obs)
                 if status == "unchanged":
                     continue
                 if status != "rewritten":
-                    return {}, ("refused", f"{f.file_path} changed since planning and the new version cannot be "
+                    return {}, (Status.REFUSED, f"{f.file_path} changed since planning and the new version cannot be "
                                 f"rewritten automatically: {reasons or status}")
                 content = text
                 log.info("%s: %s changed since planning; re-rewritten", action.id, f.file_path)
             failures = _consumer_failures(params, obs, f.file_path, live.content, content)
             if failures:
-                return {}, ("refused", f"{f.file_path}: the rewrite would break a job of a pipeline that reads it "
+                return {}, (Status.REFUSED, f"{f.file_path}: the rewrite would break a job of a pipeline that reads it "
                             f"(re-checked with the live files): {'; '.join(failures)}; the plan's content is not "
                             "executed")
             desired[f.file_path] = (content, live)
@@ -489,17 +490,17 @@ class MergeRequestExecutor:
             if changes:
                 steps.append(f"update !{open_mr.iid} ({', '.join(sorted(changes))})")
         if not steps:
-            return ActionResult(action.id, "skipped", f"up to date (merge request !{open_mr.iid if open_mr else '?'})",
+            return ActionResult(action.id, Status.SKIPPED, f"up to date (merge request !{open_mr.iid if open_mr else '?'})",
                                 evidence)
         if self.dry_run:
-            return ActionResult(action.id, "would_apply", "; ".join(steps), evidence)
+            return ActionResult(action.id, Status.WOULD_APPLY, "; ".join(steps), evidence)
         try:
             self._write(action, params, branch, commit_actions, start, text, open_mr, changes, evidence)
         except GitLabConflict as exc:
             if retakes >= MAX_RETAKES:
                 raise
             return self._take_over(action, params, branch, "; ".join(steps), str(exc), retakes + 1)
-        return ActionResult(action.id, "applied", "; ".join(steps), evidence)
+        return ActionResult(action.id, Status.APPLIED, "; ".join(steps), evidence)
 
     def _take_over(self, action: Action, params: MergeRequestParams, branch: str, planned: str,
                    conflict: str, retakes: int) -> ActionResult:
@@ -508,10 +509,10 @@ class MergeRequestExecutor:
         again = self._decide(action, params, branch, self.observe(action, params),
                              {**_evidence(params, branch), "taken_over": True}, retakes)
         lost = f"{planned} (an answer was lost; re-read shows it took effect)"
-        if again.outcome == "skipped" and again.detail.startswith("up to date"):
-            return ActionResult(action.id, "applied", lost, again.evidence)
-        if again.outcome == "applied":
-            return ActionResult(action.id, "applied", f"{lost}; then {again.detail}", again.evidence)
+        if again.outcome == Status.SKIPPED and again.detail.startswith("up to date"):
+            return ActionResult(action.id, Status.APPLIED, lost, again.evidence)
+        if again.outcome == Status.APPLIED:
+            return ActionResult(action.id, Status.APPLIED, f"{lost}; then {again.detail}", again.evidence)
         return ActionResult(action.id, again.outcome, f"GitLab answered \"already exists\"; re-read: {again.detail}",
                             again.evidence)
 

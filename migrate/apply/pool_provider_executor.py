@@ -23,6 +23,7 @@ from migrate.apply.ensure import decide_ensure, patch_body
 from migrate.apply.ports import WorkloadIdentityAdmin
 from migrate.core.errors import GoogleAlreadyExists, GoogleError, GoogleNoAnswer
 from migrate.core.model import Action, ActionResult, EnsureParams, params_as
+from migrate.core.outcome import Status
 from migrate.plan.federation_design import under_project
 from migrate.plan.planner import POOL_FIELDS, PROVIDER_FIELDS
 
@@ -53,20 +54,20 @@ class EnsureExecutor:
             if ctx.dry_run:
                 after = decide_ensure(params, {**(live or {}), "state": "ACTIVE"}, self.fields, undeleted=True)
                 extra = f", then patch {', '.join(after.mask)}" if after.op == "patch" else ""
-                return ActionResult(action.id, "would_apply", f"would undelete {name}{extra}", {"op": "undelete"})
+                return ActionResult(action.id, Status.WOULD_APPLY, f"would undelete {name}{extra}", {"op": "undelete"})
             live = self.admin.undelete(name)
             steps.append("undeleted")
             decision = decide_ensure(params, live, self.fields, undeleted=True)
         if decision.op == "none":
             if steps:
-                return ActionResult(action.id, "applied", f"{name}: undeleted; configuration as planned",
+                return ActionResult(action.id, Status.APPLIED, f"{name}: undeleted; configuration as planned",
                                     {"steps": steps})
-            return ActionResult(action.id, "skipped", f"{name}: up to date", {"up_to_date": True})
+            return ActionResult(action.id, Status.SKIPPED, f"{name}: up to date", {"up_to_date": True})
         if decision.op == "refuse":
-            return ActionResult(action.id, "refused", f"{name}: {decision.reason}")
+            return ActionResult(action.id, Status.REFUSED, f"{name}: {decision.reason}")
         if ctx.dry_run:
             what = f"create {name}" if decision.op == "create" else f"patch {', '.join(decision.mask)} of {name}"
-            return ActionResult(action.id, "would_apply", f"would {what}", {"op": decision.op,
+            return ActionResult(action.id, Status.WOULD_APPLY, f"would {what}", {"op": decision.op,
                                                                            "mask": list(decision.mask)})
         for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
             try:
@@ -85,15 +86,15 @@ class EnsureExecutor:
                 after = decide_ensure(params, live, self.fields)
                 if after.op == "none":
                     steps.append(f"{'created' if decision.op == 'create' else 'patched'} (answer lost; found on re-read)")
-                    return ActionResult(action.id, "applied", f"{name}: {'; '.join(steps)}",
+                    return ActionResult(action.id, Status.APPLIED, f"{name}: {'; '.join(steps)}",
                                         {"steps": steps, "mask": list(decision.mask), "taken_over": True})
                 if after.op == "refuse":
-                    return ActionResult(action.id, "refused", f"{name}: {after.reason}")
+                    return ActionResult(action.id, Status.REFUSED, f"{name}: {after.reason}")
                 if after.op not in ("create", "patch") or attempt == MAX_WRITE_ATTEMPTS:
-                    return ActionResult(action.id, "failed", f"{name}: {decision.op} got {why}; live state still "
+                    return ActionResult(action.id, Status.FAILED, f"{name}: {decision.op} got {why}; live state still "
                                         f"needs {after.op}; re-run apply")
                 decision = after
-        return ActionResult(action.id, "applied", f"{name}: {'; '.join(steps)}",
+        return ActionResult(action.id, Status.APPLIED, f"{name}: {'; '.join(steps)}",
                             {"steps": steps, "mask": list(decision.mask)})
 
 

@@ -11,7 +11,7 @@ from migrate.core.outcome import Column, ItemOutcome, Layout, Status
 
 
 def outcome(result: ActionResult) -> ItemOutcome[ActionResult]:
-    return ItemOutcome(result.action_id, Status(result.outcome), result.detail, result)
+    return ItemOutcome(result.action_id, result.outcome, result.detail, result)
 
 
 def outcomes(results: Sequence[ActionResult]) -> list[ItemOutcome[ActionResult]]:
@@ -21,7 +21,7 @@ def outcomes(results: Sequence[ActionResult]) -> list[ItemOutcome[ActionResult]]
 def detail(result: ActionResult) -> str | list[str]:
     """The executor's sentence, plus the members a binding adds (named, as a reviewer needs them)."""
     added = [m for m in result.evidence.get("added") or () if isinstance(m, str)]
-    if not added or result.outcome not in ("applied", "would_apply"):
+    if not added or result.outcome not in (Status.APPLIED, Status.WOULD_APPLY):
         return result.detail
     return [result.detail, *(f"+ {m}" for m in added)]
 

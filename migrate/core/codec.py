@@ -21,12 +21,15 @@ Conventions the types use:
   the one place a time string is parsed (`decode_time`: the files, GitLab's and Google's answers,
   the command line) or written (`encode_time`, `format_time`); tests/core/test_one_time_parser.py
   fails on a `fromisoformat`/`strptime` anywhere else in the tool;
+- a `StrEnum` field (`core.outcome.Status`) is its word in the data, read like a `Literal` of the
+  words (the same refusal) into the member;
 - `Any` (or `JSONValue`) fields are JSON passed through as they are (REST bodies Google defines).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import hashlib
 import json
@@ -106,7 +109,14 @@ def _encoder(kind: type) -> Any:
         return _encode_mapping
     if issubclass(kind, datetime):
         return encode_time
+    if issubclass(kind, enum.Enum):
+        return _enum_value
     return _identity
+
+
+def _enum_value(obj: enum.Enum) -> Any:
+    """A `StrEnum` member (`core.outcome.Status`) is its word: the JSON is the plain string."""
+    return obj.value
 
 
 def encode_time(moment: datetime) -> str:
@@ -361,6 +371,15 @@ def _compile(hint: Any) -> Any:  # noqa: C901 (one rule per kind of hint, as the
         return listed
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _dataclass_decoder(hint)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):  # its words, as a Literal of them
+        words = tuple(m.value for m in hint)
+        enum_tail = ", ".join(repr(w) for w in words)
+
+        def member(value: Any) -> Any:
+            if isinstance(value, bool) or value not in words:
+                raise _refused(f"{value!r} is not one of {enum_tail}")
+            return hint(value)
+        return member
     if hint is datetime:
         def moment(value: Any) -> Any:
             if not isinstance(value, str):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from migrate.core.codec import OMIT_DEFAULT, CodecError, decode, encode, tagged
+from migrate.core.outcome import Status
 
 INVENTORY_VERSION = 1
 
@@ -313,15 +314,13 @@ class GroupRecord:
     parent_id: int | None = None
 
 
-Outcome = Literal["applied", "skipped", "failed", "would_apply", "refused"]
-
-
 @dataclass(frozen=True)
 class ActionResult:
-    """The outcome of one plan action: data, not an exception."""
+    """The outcome of one plan action: data, not an exception. `outcome`: applied, would_apply,
+    skipped, refused or failed (the one `Status`; the journal's outcome column holds its word)."""
 
     action_id: str
-    outcome: Outcome
+    outcome: Status
     detail: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
 

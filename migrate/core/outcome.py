@@ -5,7 +5,9 @@ Every command that reports per item (an action of `apply`, a merge request of `v
 of `plan`, an offender of `check`) turns its stage's own record into an `ItemOutcome`: which item
 (`item`), how it ended (`status`, one `Status` for all stages), why (`reason`) and the stage's
 typed record (`detail`: `ActionResult`, `VerifyResult`, `StepResult`, …). The stage's own record
-stays what its runner returns and its journal stores; the outcome is what people and scripts see.
+stays what its runner returns and its journal stores, and its status is this same `Status` (a
+`StrEnum`: the journal's text and the JSON are the words themselves; tests/core/test_one_status.py
+fails on a stage record with a vocabulary of its own); the outcome is what people and scripts see.
 
 A stage says *which* columns its rows have and *which* JSON object stands for one item (its
 `Layout`: data and small accessors); *how* rows are escaped, coloured, wrapped and put in the JSON
@@ -41,6 +43,18 @@ class Status(StrEnum):
     WARNING = "warning"  # scan, plan: noted, nothing failed
     REWRITTEN = "rewritten"  # ci rewrite: the file was rewritten and passed the acceptance checks
     UNCHANGED = "unchanged"  # ci rewrite: nothing in the file reads a key
+
+
+#: The journal's `outcome` column has always held the apply/keys words; a verify row stores its
+#: status in them (verified → applied, pending → skipped), as every build has written it, so older
+#: journals keep meaning what they meant. The one place the two are mapped: verify writes
+#: `journal_word(status)`, and readers of verify rows compare with `journal_word(Status.VERIFIED)`.
+JOURNAL_WORD: Mapping[Status, Status] = {Status.VERIFIED: Status.APPLIED, Status.PENDING: Status.SKIPPED}
+
+
+def journal_word(status: Status) -> Status:
+    """The word the journal's outcome column holds for a stage record's `status`."""
+    return JOURNAL_WORD.get(status, status)
 
 
 PROBLEM_STATUS = {"error": Status.ERROR, "manual": Status.MANUAL, "warning": Status.WARNING}

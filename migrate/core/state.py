@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from migrate.core.errors import LockedError
+from migrate.core.outcome import Status
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class JournalEntry:
     kind: str
     target: str
     phase: str
-    outcome: str | None
+    outcome: Status | None  # outcome rows: the one Status (its word is the column's text)
     detail: str
     evidence: dict[str, Any]
 
@@ -154,13 +155,15 @@ class State:
 
     # --- journal -----------------------------------------------------------------------------
     def record(self, stage: str, action_id: str, kind: str, target: str, phase: str,
-               outcome: str | None = None, detail: str = "", evidence: dict[str, Any] | None = None) -> None:
-        """Append one journal row. Callers pass identities and reasons, never secret material."""
+               outcome: Status | None = None, detail: str = "", evidence: dict[str, Any] | None = None) -> None:
+        """Append one journal row. Callers pass identities and reasons, never secret material.
+        `outcome` is one `Status` (a word outside it is refused here, before it is stored)."""
+        word = None if outcome is None else Status(outcome).value
         with self._conn() as conn:
             conn.execute(
                 "INSERT INTO journal (ts, run_id, actor, stage, action_id, kind, target, phase, outcome,"
                 " detail, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (self.now(), self.run_id, self.actor, stage, action_id, kind, target, phase, outcome,
+                (self.now(), self.run_id, self.actor, stage, action_id, kind, target, phase, word,
                  detail, json.dumps(evidence or {}, sort_keys=True)),
             )
 
@@ -168,7 +171,7 @@ class State:
                evidence: dict[str, Any] | None = None) -> None:
         self.record(stage, action_id, kind, target, "intent", None, detail, evidence)
 
-    def outcome(self, stage: str, action_id: str, kind: str, target: str, outcome: str, detail: str = "",
+    def outcome(self, stage: str, action_id: str, kind: str, target: str, outcome: Status, detail: str = "",
                 evidence: dict[str, Any] | None = None) -> None:
         self.record(stage, action_id, kind, target, "outcome", outcome, detail, evidence)
 
@@ -185,7 +188,8 @@ class State:
             sql += " WHERE " + " AND ".join(where)
         with self._conn() as conn:
             rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
-        return [JournalEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10],
+        return [JournalEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+                             None if r[9] is None else Status(r[9]), r[10],
                              json.loads(r[11])) for r in rows]
 
     def last_outcome(self, action_id: str, stage: str | None = None) -> JournalEntry | None:

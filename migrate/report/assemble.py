@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from migrate.core.model import Inventory, KeyFacts, KeyUsage, KeyVariable, OutsideReader, Plan
+from migrate.core.outcome import Status
 from migrate.core.state import JournalEntry, unfinished_entries
 from migrate.report import burndown, controls, history, planfacts
 from migrate.report.findings import (
@@ -117,7 +118,7 @@ def _outside_accepted(journal: list[JournalEntry]) -> dict[str, str]:
     out: dict[str, str] = {}
     for e in journal:
         ev = e.evidence or {}
-        if e.stage == "keys" and e.kind == "disable_key" and e.phase == "outcome" and e.outcome == "applied" \
+        if e.stage == "keys" and e.kind == "disable_key" and e.phase == "outcome" and e.outcome == Status.APPLIED \
                 and ev.get("accepted_outside_readers") and ev.get("key_id"):
             out[str(ev["key_id"])] = str(ev.get("accepted_outside_readers_by") or e.actor)
     return out
@@ -141,7 +142,7 @@ def _jobs_accepted(journal: list[JournalEntry]) -> dict[str, str]:
     out: dict[str, str] = {}
     for e in journal:
         ev = e.evidence or {}
-        if e.stage == "keys" and e.kind == "disable_key" and e.phase == "outcome" and e.outcome == "applied" \
+        if e.stage == "keys" and e.kind == "disable_key" and e.phase == "outcome" and e.outcome == Status.APPLIED \
                 and ev.get("accepted_jobs") and ev.get("key_id"):
             out[str(ev["key_id"])] = (f"Disabled with job(s) accepted without federation evidence by "
                                       f"{ev.get('accepted_jobs_by') or e.actor}: "

@@ -25,6 +25,7 @@ from migrate.core.model import (
     Plan,
     journaled_key,
 )
+from migrate.core.outcome import Status, journal_word
 from migrate.core.state import JournalEntry
 
 KeyEventKind = Literal["disable", "delete", "rollback"]
@@ -97,8 +98,8 @@ def key_events(journal: Iterable[JournalEntry], plan: Plan | None) -> tuple[list
         if e.stage != "keys" or e.phase != "outcome" or e.kind not in KEY_KINDS:
             continue
         # `skipped` disable with evidence disabled=true: the key was found already disabled (observed)
-        observed = e.outcome == "skipped" and e.kind == "disable_key" and e.evidence.get("disabled") is True
-        if e.outcome != "applied" and not observed:
+        observed = e.outcome == Status.SKIPPED and e.kind == "disable_key" and e.evidence.get("disabled") is True
+        if e.outcome != Status.APPLIED and not observed:
             continue
         ident = key_identity_of(e, actions)
         if ident is None:
@@ -189,7 +190,7 @@ def merge_requests(journal: Iterable[JournalEntry], plan: Plan | None,
         ev = e.evidence
         if e.stage == "apply" and e.kind == "merge_request":
             url = _str(ev.get("web_url"))
-            if e.outcome == "applied" or (e.outcome == "skipped" and url):
+            if e.outcome == Status.APPLIED or (e.outcome == Status.SKIPPED and url):
                 action = actions.get(e.action_id)
                 state = _str(ev.get("mr_state")) or _str(ev.get("state")) or "opened"
                 project = _str(ev.get("project")) or (action.target if action else e.target)
@@ -202,9 +203,9 @@ def merge_requests(journal: Iterable[JournalEntry], plan: Plan | None,
             if old is None:
                 continue
             state = old.state
-            if e.outcome == "applied":
+            if e.outcome == journal_word(Status.VERIFIED):
                 state = "verified"
-            elif e.outcome == "failed":
+            elif e.outcome == Status.FAILED:
                 state = "failed"
             elif (_str(ev.get("mr_state")) or _str(ev.get("state"))) == "merged" and state == "opened":
                 state = "merged"

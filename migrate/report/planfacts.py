@@ -12,6 +12,7 @@ from typing import Any
 
 from migrate.core.key_names import parts_of
 from migrate.core.model import BindingParams, EnsureParams, Plan, params_as
+from migrate.core.outcome import Status
 from migrate.core.state import JournalEntry
 
 
@@ -70,7 +71,7 @@ def service_account_of(target: str, params: Mapping[str, Any]) -> str:
 def _applied(journal: Iterable[JournalEntry], kind: str) -> dict[str, JournalEntry]:
     latest: dict[str, JournalEntry] = {}
     for e in journal:
-        if e.stage == "apply" and e.kind == kind and e.phase == "outcome" and e.outcome in ("applied", "skipped"):
+        if e.stage == "apply" and e.kind == kind and e.phase == "outcome" and e.outcome in (Status.APPLIED, Status.SKIPPED):
             latest[e.action_id] = e
     return latest
 

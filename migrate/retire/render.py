@@ -13,7 +13,7 @@ from migrate.retire.runner import OrphanKey, StepResult
 
 
 def step_outcome(result: StepResult) -> ItemOutcome[StepResult]:
-    return ItemOutcome(result.target, Status(result.outcome), result.detail, result)
+    return ItemOutcome(result.target, result.outcome, result.detail, result)
 
 
 def step_outcomes(results: Sequence[StepResult]) -> list[ItemOutcome[StepResult]]:

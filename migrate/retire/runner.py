@@ -29,11 +29,11 @@ from migrate.core.model import (
     JournaledKey,
     KeyVariable,
     MergeRequestParams,
-    Outcome,
     Plan,
     params_as,
     to_dict,
 )
+from migrate.core.outcome import Status, journal_word
 from migrate.core.state import JournalEntry, State
 from migrate.retire import gates as gates
 from migrate.retire.gates import Decision, Migration, delete_decision, disable_decision
@@ -48,6 +48,8 @@ from migrate.retire.ports import (
 log = logging.getLogger(__name__)
 
 STAGE = "keys"
+#: a verify row's outcome word for "verified" (the journal's words: core.outcome.journal_word)
+_VERIFIED = journal_word(Status.VERIFIED)
 
 
 # --- backends -----------------------------------------------------------------------------------
@@ -95,7 +97,7 @@ class StepResult:
     kind: str  # disable_key | delete_key | delete_variable | rollback_key
     action_id: str
     target: str
-    outcome: Outcome  # applied | skipped | refused | would_apply | failed (as an apply action's)
+    outcome: Status  # applied | skipped | refused | would_apply | failed (as an apply action's)
     detail: str
     blocking: tuple[str, ...] = ()
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -116,7 +118,7 @@ class RunOptions:
 
 def exit_code(results: Sequence[StepResult]) -> int:
     """1 when anything was refused or failed, else 0 (all done, or nothing to do)."""
-    return 1 if any(r.outcome in ("refused", "failed") for r in results) else 0
+    return 1 if any(r.outcome in (Status.REFUSED, Status.FAILED) for r in results) else 0
 
 
 # --- plan → items -------------------------------------------------------------------------------
@@ -271,15 +273,15 @@ def migrations_from_journal(state: OutcomeJournal, mr_actions: Sequence[tuple[st
         ev = entry.evidence or {}
         merged = ev.get("merged_at") or ev.get("merge_time") or (ev.get("merge_request") or {}).get("merged_at")
         jobs = [f"{u.get('project')}:{u.get('job')}" for u in ev.get("unverified_jobs") or () if isinstance(u, dict)]
-        if entry.outcome != "applied" and ev.get("acceptable") and jobs and set(jobs) <= accepted:
+        if entry.outcome != _VERIFIED and ev.get("acceptable") and jobs and set(jobs) <= accepted:
             out.append(Migration(action_id, target, True, merged_at=str(merged) if merged else None,
                                  verified_at=entry.ts, detail=f"jobs accepted by the operator: {', '.join(jobs)}",
                                  accepted_jobs=tuple(jobs)))
             continue
-        detail = "" if entry.outcome == "applied" else f"verify {entry.outcome}: {entry.detail}"
-        if jobs and entry.outcome != "applied" and ev.get("acceptable"):
+        detail = "" if entry.outcome == _VERIFIED else f"verify {entry.outcome}: {entry.detail}"
+        if jobs and entry.outcome != _VERIFIED and ev.get("acceptable"):
             detail += f" (to accept without that evidence: --accept-job {' --accept-job '.join(jobs)})"
-        out.append(Migration(action_id, target, entry.outcome == "applied",
+        out.append(Migration(action_id, target, entry.outcome == _VERIFIED,
                              merged_at=str(merged) if merged else None, verified_at=entry.ts, detail=detail))
     return out
 
@@ -295,9 +297,9 @@ def disable_history(state: State, resource: str) -> tuple[str | None, str | None
     for e in state.entries(stage=STAGE):
         if e.target != resource or e.phase != "outcome":
             continue
-        if e.kind == "disable_key" and e.outcome in ("applied", "skipped") and e.evidence.get("disabled", True):
+        if e.kind == "disable_key" and e.outcome in (Status.APPLIED, Status.SKIPPED) and e.evidence.get("disabled", True):
             disables.append(e.ts)
-        elif e.kind == "rollback_key" and e.outcome == "applied":
+        elif e.kind == "rollback_key" and e.outcome == Status.APPLIED:
             rollback = e.ts
     if not disables:
         return None, rollback
@@ -320,7 +322,7 @@ def standing_rollback(state: State, resource: str) -> Rollback | None:
     """The latest applied rollback of the key that no later disable superseded, else None."""
     latest: Rollback | None = None
     for e in state.entries(stage=STAGE):
-        if e.target != resource or e.phase != "outcome" or e.outcome != "applied":
+        if e.target != resource or e.phase != "outcome" or e.outcome != Status.APPLIED:
             continue
         if e.kind == "rollback_key":
             latest = Rollback(e.ts, str(e.evidence.get("who") or e.actor), str(e.evidence.get("reason") or e.detail))
@@ -396,7 +398,7 @@ class Retirement:
         return best, why, None
 
     # journal + result in one place, so nothing is reported that was not journaled
-    def _finish(self, kind: str, action_id: str, target: str, outcome: Outcome, detail: str,
+    def _finish(self, kind: str, action_id: str, target: str, outcome: Status, detail: str,
                 decision: Decision | None = None, extra: dict[str, Any] | None = None, *,
                 key: KeyItem) -> StepResult:
         evidence: dict[str, Any] = {"who": self.state.actor, "when": self.state.now(), "dry_run": self.options.dry_run,
@@ -423,7 +425,7 @@ class Retirement:
             return self.keys.get_key(item.service_account, item.key_id)
         except BackendError as exc:
             self._finish(kind, item.action_id if kind == "disable_key" else item.delete_action_id,
-                         item.resource, "failed", f"cannot read the key: {exc}", key=item)
+                         item.resource, Status.FAILED, f"cannot read the key: {exc}", key=item)
             return None
 
     def retire(self, items: Sequence[KeyItem]) -> list[StepResult]:
@@ -438,7 +440,7 @@ class Retirement:
                 plan_time is None or parse_time(plan_time) <= parse_time(rolled.ts)):
             # Google's usage signal lags a day: right after a rollback the gates would pass again.
             # A rolled-back key stays enabled until the operator re-plans or says so.
-            self._finish("disable_key", item.action_id, item.resource, "refused",
+            self._finish("disable_key", item.action_id, item.resource, Status.REFUSED,
                          f"rolled back at {rolled.ts} by {rolled.who} ({rolled.reason}); it stays enabled "
                          "until you re-run `wif-migrate plan` or pass --include-rolled-back",
                          extra={"service_account": item.service_account, "key_id": item.key_id,
@@ -450,7 +452,7 @@ class Retirement:
             return
         if live.disabled and live.disable_reason in ("EXPOSED", "COMPROMISE_DETECTED"):
             # Google's exposure response, not ours: an incident for the report, never a step.
-            self._finish("disable_key", item.action_id, item.resource, "skipped",
+            self._finish("disable_key", item.action_id, item.resource, Status.SKIPPED,
                          f"disabled by Google itself ({live.disable_reason}): an incident, not a retirement "
                          "step; see the report", extra={"service_account": item.service_account,
                                                         "key_id": item.key_id, "disabled": False,
@@ -470,26 +472,26 @@ class Retirement:
         if accepted:
             meta.update(accepted_jobs=accepted, accepted_jobs_by=self.state.actor)
         if decision.verdict == "skip":
-            self._finish("disable_key", item.action_id, item.resource, "skipped", decision.reason, decision,
+            self._finish("disable_key", item.action_id, item.resource, Status.SKIPPED, decision.reason, decision,
                          {**meta, "disabled": live.exists}, key=item)
             return
         if decision.verdict == "proceed" and not item.orphan:
             decision = self._schedule_gate(item, decision, meta)
         if decision.verdict == "refuse":
-            self._finish("disable_key", item.action_id, item.resource, "refused", decision.reason, decision, meta, key=item)
+            self._finish("disable_key", item.action_id, item.resource, Status.REFUSED, decision.reason, decision, meta, key=item)
             return
         if self.options.dry_run:
-            self._finish("disable_key", item.action_id, item.resource, "would_apply", decision.reason, decision,
+            self._finish("disable_key", item.action_id, item.resource, Status.WOULD_APPLY, decision.reason, decision,
                          {**meta, "disabled": False}, key=item)
             return
         self.state.intent(STAGE, item.action_id, "disable_key", item.resource, decision.reason, meta)
         try:
             self.keys.disable_key(item.service_account, item.key_id)
         except BackendError as exc:
-            self._finish("disable_key", item.action_id, item.resource, "failed", str(exc), decision,
+            self._finish("disable_key", item.action_id, item.resource, Status.FAILED, str(exc), decision,
                          {**meta, "disabled": False}, key=item)
             return
-        self._finish("disable_key", item.action_id, item.resource, "applied", decision.reason, decision, meta, key=item)
+        self._finish("disable_key", item.action_id, item.resource, Status.APPLIED, decision.reason, decision, meta, key=item)
 
     def _schedule_gate(self, item: KeyItem, decision: Decision, meta: dict[str, Any]) -> Decision:
         """Schedule-aware no-use window: the cut-over must lie at least the longest schedule
@@ -525,7 +527,7 @@ class Retirement:
         window, why, error = self.schedule_window(item)
         grace = max(self.options.grace_days, math.ceil(window.total_seconds() / 86400))
         if error:
-            self._finish("delete_key", item.delete_action_id, item.resource, "refused",
+            self._finish("delete_key", item.delete_action_id, item.resource, Status.REFUSED,
                          f"{error}; the grace period cannot be known",
                          extra={"service_account": item.service_account, "key_id": item.key_id}, key=item)
             return
@@ -537,22 +539,22 @@ class Retirement:
         meta = {"service_account": item.service_account, "key_id": item.key_id}
         aid = item.delete_action_id
         if decision.verdict == "refuse":
-            self._finish("delete_key", aid, item.resource, "refused", decision.reason, decision, meta, key=item)
+            self._finish("delete_key", aid, item.resource, Status.REFUSED, decision.reason, decision, meta, key=item)
             return
         if decision.verdict == "done":
-            self._finish("delete_key", aid, item.resource, "applied", "already deleted", decision,
+            self._finish("delete_key", aid, item.resource, Status.APPLIED, "already deleted", decision,
                          {**meta, "already_done": True}, key=item)
         elif self.options.dry_run:
-            self._finish("delete_key", aid, item.resource, "would_apply", decision.reason, decision, meta, key=item)
+            self._finish("delete_key", aid, item.resource, Status.WOULD_APPLY, decision.reason, decision, meta, key=item)
         else:
             self.state.intent(STAGE, aid, "delete_key", item.resource, decision.reason, meta)
             try:
                 deleted = self.keys.delete_key(item.service_account, item.key_id)
             except BackendError as exc:
-                self._finish("delete_key", aid, item.resource, "failed", str(exc), decision, meta, key=item)
+                self._finish("delete_key", aid, item.resource, Status.FAILED, str(exc), decision, meta, key=item)
                 return
             detail = decision.reason if deleted else "already deleted (404)"
-            self._finish("delete_key", aid, item.resource, "applied", detail, decision,
+            self._finish("delete_key", aid, item.resource, Status.APPLIED, detail, decision,
                          {**meta, "already_done": not deleted}, key=item)
         for var in item.variables:
             self._delete_variable(item, var)
@@ -562,33 +564,33 @@ class Retirement:
         meta: dict[str, Any] = {"key_id": item.key_id, "service_account": item.service_account, "level": var.level,
                 "owner": var.owner, "name": var.name, "environment_scope": var.environment_scope}
         if self.variables is None:
-            self._finish("delete_variable", aid, var.ref, "failed", "no GitLab connection configured", extra=meta, key=item)
+            self._finish("delete_variable", aid, var.ref, Status.FAILED, "no GitLab connection configured", extra=meta, key=item)
             return
         try:
             held = self.variables.holding(var)
         except BackendError as exc:
-            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta, key=item)
+            self._finish("delete_variable", aid, var.ref, Status.FAILED, str(exc), extra=meta, key=item)
             return
         if not held.exists:
-            self._finish("delete_variable", aid, var.ref, "applied", "already deleted",
+            self._finish("delete_variable", aid, var.ref, Status.APPLIED, "already deleted",
                          extra={**meta, "already_done": True}, key=item)
             return
         if held.readable and held.key_id != item.key_id:
             what = f"key {held.key_id[:8]}…" if held.key_id else "something that is not a key file"
-            self._finish("delete_variable", aid, var.ref, "refused",
+            self._finish("delete_variable", aid, var.ref, Status.REFUSED,
                          f"the variable now holds {what}, not the retired key; left in place", extra=meta, key=item)
             return
         meta["value_readable"] = held.readable
         if self.options.dry_run:
-            self._finish("delete_variable", aid, var.ref, "would_apply", "holds the retired key", extra=meta, key=item)
+            self._finish("delete_variable", aid, var.ref, Status.WOULD_APPLY, "holds the retired key", extra=meta, key=item)
             return
         self.state.intent(STAGE, aid, "delete_variable", var.ref, "holds the retired key", meta)
         try:
             deleted = self.variables.delete(var)
         except BackendError as exc:
-            self._finish("delete_variable", aid, var.ref, "failed", str(exc), extra=meta, key=item)
+            self._finish("delete_variable", aid, var.ref, Status.FAILED, str(exc), extra=meta, key=item)
             return
-        self._finish("delete_variable", aid, var.ref, "applied",
+        self._finish("delete_variable", aid, var.ref, Status.APPLIED,
                      "deleted" if deleted else "already deleted (404)", extra={**meta, "already_done": not deleted}, key=item)
 
     def rollback(self, item: KeyItem, reason: str) -> list[StepResult]:
@@ -598,20 +600,20 @@ class Retirement:
         meta = {"service_account": item.service_account, "key_id": item.key_id, "reason": reason}
         aid = item.action_id
         if not live.exists:
-            self._finish("rollback_key", aid, item.resource, "failed",
+            self._finish("rollback_key", aid, item.resource, Status.FAILED,
                          "the key was deleted; a deleted key cannot be re-enabled", extra=meta, key=item)
         elif not live.disabled:
-            self._finish("rollback_key", aid, item.resource, "skipped", "not disabled", extra=meta, key=item)
+            self._finish("rollback_key", aid, item.resource, Status.SKIPPED, "not disabled", extra=meta, key=item)
         elif self.options.dry_run:
-            self._finish("rollback_key", aid, item.resource, "would_apply", reason, extra=meta, key=item)
+            self._finish("rollback_key", aid, item.resource, Status.WOULD_APPLY, reason, extra=meta, key=item)
         else:
             self.state.intent(STAGE, aid, "rollback_key", item.resource, reason, meta)
             try:
                 self.keys.enable_key(item.service_account, item.key_id)
             except BackendError as exc:
-                self._finish("rollback_key", aid, item.resource, "failed", str(exc), extra=meta, key=item)
+                self._finish("rollback_key", aid, item.resource, Status.FAILED, str(exc), extra=meta, key=item)
                 return self.results
-            self._finish("rollback_key", aid, item.resource, "applied", f"re-enabled: {reason}", extra=meta, key=item)
+            self._finish("rollback_key", aid, item.resource, Status.APPLIED, f"re-enabled: {reason}", extra=meta, key=item)
         return self.results
 
 

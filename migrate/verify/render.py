@@ -10,11 +10,11 @@ from migrate.core import outcome_render
 from migrate.core.outcome import Column, ItemOutcome, Layout, Status
 from migrate.verify.runner import VerifyResult
 
-STATUSES = ("verified", "failed", "pending")
+STATUSES = (Status.VERIFIED, Status.FAILED, Status.PENDING)
 
 
 def outcome(result: VerifyResult) -> ItemOutcome[VerifyResult]:
-    return ItemOutcome(result.project, Status(result.status), result.detail, result)
+    return ItemOutcome(result.project, result.status, result.detail, result)
 
 
 def outcomes(results: Sequence[VerifyResult]) -> list[ItemOutcome[VerifyResult]]:

@@ -36,13 +36,14 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from migrate.apply.merge_request_content import branch_name
 from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED
 from migrate.core.errors import WifMigrateError
-from migrate.core.model import Action, MergeRequestParams, Outcome, Plan, params_as
+from migrate.core.model import Action, MergeRequestParams, Plan, params_as
+from migrate.core.outcome import Status, journal_word
 from migrate.core.progress import Progress, SilentProgress
 from migrate.core.state import State
 from migrate.verify.ports import PipelineInfo, PipelineJob, PipelineReader
@@ -52,7 +53,6 @@ log = logging.getLogger(__name__)
 
 STAGE = "verify"
 KIND = "verify"
-Status = Literal["verified", "failed", "pending"]
 _RUNNING = {"created", "waiting_for_resource", "preparing", "waiting_for_callback", "pending", "running",
             "canceling", "scheduled"}
 _SECRETISH = re.compile(r"PRIVATE KEY|private_key|[A-Za-z0-9+/=_-]{60,}")
@@ -87,8 +87,9 @@ class VerifyResult:
     checks: tuple[ProjectCheck, ...] = field(default_factory=tuple)
 
     @property
-    def outcome(self) -> Outcome:
-        return {"verified": "applied", "failed": "failed", "pending": "skipped"}[self.status]  # type: ignore[return-value]
+    def outcome(self) -> Status:
+        """The word of the journal's outcome column (`core.outcome.journal_word`)."""
+        return journal_word(self.status)
 
     def evidence(self) -> dict[str, Any]:
         return {"project": self.project, "mr_iid": self.mr_iid, "mr_state": self.mr_state,
@@ -101,8 +102,8 @@ class VerifyResult:
                 "unverified_jobs": [u for c in self.checks for u in c.unverified],
                 # True when only named jobs keep it pending (each pipeline found, nothing failed):
                 # what `keys retire --accept-job` may accept.
-                "acceptable": self.status == "pending" and bool(self.checks) and all(
-                    c.status == "verified" or (c.status == "pending" and c.unverified and c.pipeline_id)
+                "acceptable": self.status == Status.PENDING and bool(self.checks) and all(
+                    c.status == Status.VERIFIED or (c.status == Status.PENDING and c.unverified and c.pipeline_id)
                     for c in self.checks)}
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,7 +174,7 @@ def judge_jobs(project: str, pipeline: PipelineInfo, jobs: Sequence[PipelineJob]
     if failed:
         j = failed[0]
         reason = failure_reason(reader.trace(project, j.id))
-        return ProjectCheck(project, "failed", f"job {j.name} ({j.id}) failed in pipeline {pipeline.id}: "
+        return ProjectCheck(project, Status.FAILED, f"job {j.name} ({j.id}) failed in pipeline {pipeline.id}: "
                             f"{reason or j.failure_reason or 'no log'}", pipeline.id, pipeline.web_url, rows)
     unverified: list[dict[str, str]] = []
     for name in wanted:
@@ -183,7 +184,7 @@ def judge_jobs(project: str, pipeline: PipelineInfo, jobs: Sequence[PipelineJob]
         elif job.status == "manual":
             unverified.append({"project": project, "job": name, "reason": "manual job not played yet"})
         elif job.status in _RUNNING:
-            return ProjectCheck(project, "pending", f"pipeline {pipeline.id}: job {name} is {job.status}",
+            return ProjectCheck(project, Status.PENDING, f"pipeline {pipeline.id}: job {name} is {job.status}",
                                 pipeline.id, pipeline.web_url, rows)
         elif job.status != "success":
             unverified.append({"project": project, "job": name, "reason": f"job {job.status}, not run to success"})
@@ -192,9 +193,9 @@ def judge_jobs(project: str, pipeline: PipelineInfo, jobs: Sequence[PipelineJob]
                                f"federated sign-in marker ({MARKER!r}): it did not run the rewritten step"})
     if unverified:
         shown = "; ".join(f"job {u['job']}: {u['reason']}" for u in unverified)
-        return ProjectCheck(project, "pending", f"pipeline {pipeline.id}: {shown}", pipeline.id,
+        return ProjectCheck(project, Status.PENDING, f"pipeline {pipeline.id}: {shown}", pipeline.id,
                             pipeline.web_url, rows, tuple(unverified))
-    return ProjectCheck(project, "verified", f"pipeline {pipeline.id}: {', '.join(wanted)} signed in through "
+    return ProjectCheck(project, Status.VERIFIED, f"pipeline {pipeline.id}: {', '.join(wanted)} signed in through "
                         "federation and succeeded", pipeline.id, pipeline.web_url, rows)
 
 
@@ -205,18 +206,18 @@ def _judge_by_marker(project: str, pipeline: PipelineInfo, jobs: Sequence[Pipeli
     if failed:
         j = failed[0]
         reason = failure_reason(reader.trace(project, j.id))
-        return ProjectCheck(project, "failed", f"job {j.name} ({j.id}) failed in pipeline {pipeline.id}: "
+        return ProjectCheck(project, Status.FAILED, f"job {j.name} ({j.id}) failed in pipeline {pipeline.id}: "
                             f"{reason or j.failure_reason or 'no log'}", pipeline.id, pipeline.web_url, rows)
     if any(j.status in _RUNNING for j in jobs):
-        return ProjectCheck(project, "pending", f"pipeline {pipeline.id} still has running jobs", pipeline.id,
+        return ProjectCheck(project, Status.PENDING, f"pipeline {pipeline.id} still has running jobs", pipeline.id,
                             pipeline.web_url, rows)
     signed = [j.name for j in jobs if j.status == "success" and has_marker(reader.trace(project, j.id))]
     if not signed:
         unverified = ({"project": project, "job": "(jobs extending the template)",
                        "reason": f"no job of pipeline {pipeline.id} printed the federated sign-in marker"},)
-        return ProjectCheck(project, "pending", f"pipeline {pipeline.id}: no job printed the federated sign-in "
+        return ProjectCheck(project, Status.PENDING, f"pipeline {pipeline.id}: no job printed the federated sign-in "
                             "marker", pipeline.id, pipeline.web_url, rows, unverified)
-    return ProjectCheck(project, "verified", f"pipeline {pipeline.id}: {', '.join(signed)} signed in through "
+    return ProjectCheck(project, Status.VERIFIED, f"pipeline {pipeline.id}: {', '.join(signed)} signed in through "
                         "federation and succeeded", pipeline.id, pipeline.web_url, rows)
 
 
@@ -224,17 +225,17 @@ def check_project(reader: PipelineReader, project: str, ref: str | None, mr: MRI
                   expected: Sequence[str], own: bool = True) -> ProjectCheck:
     branch = ref or reader.default_branch(project)
     if not branch:
-        return ProjectCheck(project, "failed", "project has no default branch")
+        return ProjectCheck(project, Status.FAILED, "project has no default branch")
     merge_sha = merged_sha(mr) if own else None
     pipeline = pipeline_after_merge(reader.pipelines(project, branch), merge_sha, mr.merged_at)
     if pipeline is None:
         what = f"for the merge commit {merge_sha[:12]}" if merge_sha else "since the merge"
-        return ProjectCheck(project, "pending", f"no pipeline on {branch} {what} yet")
+        return ProjectCheck(project, Status.PENDING, f"no pipeline on {branch} {what} yet")
     if pipeline.status in _RUNNING:
-        return ProjectCheck(project, "pending", f"pipeline {pipeline.id} is {pipeline.status}",
+        return ProjectCheck(project, Status.PENDING, f"pipeline {pipeline.id} is {pipeline.status}",
                             pipeline.id, pipeline.web_url)
     judged = judge_jobs(project, pipeline, reader.jobs(project, pipeline.id), expected, reader)
-    if merge_sha and judged.status == "pending" and judged.unverified:
+    if merge_sha and judged.status == Status.PENDING and judged.unverified:
         return _other_pipelines_of_the_commit(reader, project, branch, merge_sha, judged)
     return judged
 
@@ -247,10 +248,10 @@ def check_harmless(reader: PipelineReader, project: str, ref: str, mr: MRInfo, j
     merge_sha = merged_sha(mr)
     pipeline = pipeline_after_merge(reader.pipelines(project, ref), merge_sha, mr.merged_at)
     if pipeline is None:
-        return ProjectCheck(project, "pending", f"no pipeline on {ref} for the merge commit "
+        return ProjectCheck(project, Status.PENDING, f"no pipeline on {ref} for the merge commit "
                             f"{(merge_sha or '')[:12]} yet")
     if pipeline.status in _RUNNING:
-        return ProjectCheck(project, "pending", f"pipeline {pipeline.id} is {pipeline.status}", pipeline.id,
+        return ProjectCheck(project, Status.PENDING, f"pipeline {pipeline.id} is {pipeline.status}", pipeline.id,
                             pipeline.web_url)
     ran = [j for j in reader.jobs(project, pipeline.id) if j.name in set(jobs)]
     rows = tuple({"project": project, "pipeline_id": pipeline.id, "job": j.name, "job_id": j.id, "status": j.status,
@@ -258,14 +259,14 @@ def check_harmless(reader: PipelineReader, project: str, ref: str, mr: MRInfo, j
     failed = [j for j in ran if j.status == "failed" and not j.allow_failure]
     if failed:
         reason = failure_reason(reader.trace(project, failed[0].id))
-        return ProjectCheck(project, "failed", f"job {failed[0].name} ({failed[0].id}) failed in pipeline "
+        return ProjectCheck(project, Status.FAILED, f"job {failed[0].name} ({failed[0].id}) failed in pipeline "
                             f"{pipeline.id} after the ID token was added: {reason or 'no log'}", pipeline.id,
                             pipeline.web_url, rows)
     if any(j.status in _RUNNING for j in ran):
-        return ProjectCheck(project, "pending", f"pipeline {pipeline.id} still runs {', '.join(jobs)}", pipeline.id,
+        return ProjectCheck(project, Status.PENDING, f"pipeline {pipeline.id} still runs {', '.join(jobs)}", pipeline.id,
                             pipeline.web_url, rows)
     shown = ", ".join(f"{j.name} {j.status}" for j in ran) or "the jobs did not run in it"
-    return ProjectCheck(project, "verified", f"merged; pipeline {pipeline.id} of the merge commit: {shown} (the ID "
+    return ProjectCheck(project, Status.VERIFIED, f"merged; pipeline {pipeline.id} of the merge commit: {shown} (the ID "
                         "token is declared; the template's merge request switches the sign-in)", pipeline.id,
                         pipeline.web_url, rows)
 
@@ -288,10 +289,10 @@ def _other_pipelines_of_the_commit(reader: PipelineReader, project: str, branch:
         jobs = [j for j in reader.jobs(project, pipeline.id) if j.name in wanted]
         for job in jobs:
             check = judge_jobs(project, pipeline, [job], [job.name], reader)
-            if check.status == "failed":
-                return ProjectCheck(project, "failed", f"{check.detail} (ref {pipeline.ref} at the merge commit)",
+            if check.status == Status.FAILED:
+                return ProjectCheck(project, Status.FAILED, f"{check.detail} (ref {pipeline.ref} at the merge commit)",
                                     pipeline.id, pipeline.web_url, (*rows, *check.jobs))
-            if check.status == "verified":
+            if check.status == Status.VERIFIED:
                 found[job.name] = pipeline
                 rows.extend(check.jobs)
     unverified = tuple(u for u in judged.unverified if u["job"] not in found)
@@ -300,9 +301,9 @@ def _other_pipelines_of_the_commit(reader: PipelineReader, project: str, branch:
         return judged
     if unverified:
         rest = "; ".join(f"job {u['job']}: {u['reason']}" for u in unverified)
-        return ProjectCheck(project, "pending", f"pipeline {judged.pipeline_id}: {rest}; signed in: {shown}",
+        return ProjectCheck(project, Status.PENDING, f"pipeline {judged.pipeline_id}: {rest}; signed in: {shown}",
                             judged.pipeline_id, judged.pipeline_url, tuple(rows), unverified)
-    return ProjectCheck(project, "verified", f"pipeline {judged.pipeline_id} and the merge commit's other "
+    return ProjectCheck(project, Status.VERIFIED, f"pipeline {judged.pipeline_id} and the merge commit's other "
                         f"pipelines: {shown} signed in through federation and succeeded", judged.pipeline_id,
                         judged.pipeline_url, tuple(rows))
 
@@ -315,14 +316,14 @@ def verify_action(reader: PipelineReader, action: Action, branch_prefix: str) ->
         next((m for m in mrs if m.state in ("opened", "locked")), None) or \
         next((m for m in mrs if m.state == "closed"), None)
     if mr is None:
-        return VerifyResult(action.id, params.project, "pending",
+        return VerifyResult(action.id, params.project, Status.PENDING,
                             f"no merge request from {branch} (run `wif-migrate apply`)")
     base = {"mr_iid": mr.iid, "mr_state": mr.state, "web_url": mr.web_url}
     if mr.state == "closed":
-        return VerifyResult(action.id, params.project, "failed",
+        return VerifyResult(action.id, params.project, Status.FAILED,
                             f"!{mr.iid} was closed without merging", **base)  # type: ignore[arg-type]
     if mr.state != "merged":
-        return VerifyResult(action.id, params.project, "pending", f"!{mr.iid} is open, not merged yet",
+        return VerifyResult(action.id, params.project, Status.PENDING, f"!{mr.iid} is open, not merged yet",
                             **base)  # type: ignore[arg-type]
     if params.consumer_tokens:
         check = check_harmless(reader, params.project, params.target_branch, mr, params.file_jobs)
@@ -334,10 +335,10 @@ def verify_action(reader: PipelineReader, action: Action, branch_prefix: str) ->
                                      params.file_jobs if p == params.project or not params.consumers else
                                      [j for j in params.file_jobs if j.startswith(".")] or params.file_jobs),
                                  own=p == params.project) for p in projects)
-    status: Status = "failed" if any(c.status == "failed" for c in checks) else \
-        "pending" if any(c.status == "pending" for c in checks) else "verified"
+    status = Status.FAILED if any(c.status == Status.FAILED for c in checks) else \
+        Status.PENDING if any(c.status == Status.PENDING for c in checks) else Status.VERIFIED
     detail = "; ".join(f"{c.project}: {c.detail}" if len(checks) > 1 else c.detail for c in checks
-                       if c.status == status or status == "verified")
+                       if c.status == status or status == Status.VERIFIED)
     return VerifyResult(action.id, params.project, status, detail, mr.iid, mr.state, mr.web_url,
                         merged_sha(mr), mr.merged_at, checks)
 
@@ -365,9 +366,9 @@ def _verify_one(reader: PipelineReader, action: Action, branch_prefix: str, stat
         result = verify_action(reader, action, branch_prefix)
     except WifMigrateError as exc:  # one MR's read failure (the adapter's GitLabError) is its result
         log.debug("verify %s failed", action.id, exc_info=True)
-        result = VerifyResult(action.id, params_as(action, MergeRequestParams).project, "failed",
+        result = VerifyResult(action.id, params_as(action, MergeRequestParams).project, Status.FAILED,
                               f"could not read GitLab: {exc}")
-    if state is not None and result.status == "failed":
+    if state is not None and result.status == Status.FAILED:
         result = _propagation(result, action, state)
     if state is not None:
         state.outcome(STAGE, action.id, KIND, action.target, result.outcome, result.detail, result.evidence())
@@ -379,19 +380,19 @@ def _propagation(result: VerifyResult, action: Action, state: State) -> VerifyRe
     (migrate/verify/propagation.py); the post-merge pipeline starts at the merge."""
 
     bound = [e for d in action.depends_on if d.startswith("ensure_binding:")
-             for e in [state.last_outcome(d, stage="apply")] if e is not None and e.outcome == "applied"]
+             for e in [state.last_outcome(d, stage="apply")] if e is not None and e.outcome == Status.APPLIED]
     if not bound:
         return result
     bound_at = max(e.ts for e in bound)
     seconds = within_propagation(result.detail, bound_at, result.merged_at)
     if seconds is None:
         return result
-    checks = tuple(dataclasses.replace(c, status="pending", detail=f"{c.detail} — {explain(seconds, bound_at)}")
-                   if c.status == "failed" else c for c in result.checks)
-    return dataclasses.replace(result, status="pending", detail=f"{result.detail} — {explain(seconds, bound_at)}",
+    checks = tuple(dataclasses.replace(c, status=Status.PENDING, detail=f"{c.detail} — {explain(seconds, bound_at)}")
+                   if c.status == Status.FAILED else c for c in result.checks)
+    return dataclasses.replace(result, status=Status.PENDING, detail=f"{result.detail} — {explain(seconds, bound_at)}",
                                checks=checks)
 
 
 def exit_code(results: Sequence[VerifyResult]) -> int:
     """0 when everything is verified; 1 when anything failed or is pending."""
-    return 0 if all(r.status == "verified" for r in results) else 1
+    return 0 if all(r.status == Status.VERIFIED for r in results) else 1

@@ -6,6 +6,7 @@ the same path and words — on data generated from the tool's own types (every d
 from __future__ import annotations
 
 import dataclasses
+import enum
 import inspect
 import json
 import types
@@ -51,6 +52,8 @@ def fitting(hint: Any, depth: int = 0) -> st.SearchStrategy[Any]:
         return st.lists(fitting(args[0] if args else Any, depth + 1), max_size=0 if depth > 3 else 2)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _dataclass_data(hint, depth)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return st.sampled_from([m.value for m in hint])
     return {datetime: TIMES, bool: st.booleans(), int: st.integers(-3, 10**6), float: st.floats(-9, 9),
             str: st.text(max_size=5), type(None): st.none()}[hint]
 

@@ -5,6 +5,7 @@ codec (`migrate.core.codec`) with — same values, same errors with the same pat
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
 from collections.abc import Mapping
@@ -33,6 +34,8 @@ def encode(obj: Any) -> Any:
         return {str(k): encode(v) for k, v in obj.items()}
     if isinstance(obj, datetime):
         return encode_time(obj)
+    if isinstance(obj, enum.Enum):
+        return obj.value
     return obj
 
 
@@ -83,6 +86,11 @@ def _decode(hint: Any, value: Any, path: str) -> Any:
         return [_decode(item_t, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _decode_dataclass(hint, value, path)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        words = tuple(m.value for m in hint)
+        if isinstance(value, bool) or value not in words:
+            raise CodecError(path, f"{value!r} is not one of {', '.join(repr(w) for w in words)}")
+        return hint(value)
     if hint is datetime:
         if not isinstance(value, str):
             raise CodecError(path, f"expected an RFC 3339 time, got {_kind(value)}")
