@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from migrate.cli.common import new_parser
-from migrate.cli.output import print_envelope
+from migrate.cli.output import print_outcomes
 from migrate.core.codec import decode_time
 from migrate.core.errors import EXIT_OK, UsageError
 from migrate.core.model import DisableKeyParams, MergeRequestParams, params_as
+from migrate.core.outcome import Column, ItemOutcome, Layout, Status
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -79,17 +80,45 @@ def _run(args: argparse.Namespace) -> int:
     config = str(out / "wif-migrate.yaml")
     verbose = ["-v"] * (getattr(args, "verbose", 0) or 0)
     as_json = getattr(args, "format", "text") == "json"
-    steps: list[dict[str, Any]] = []
+    steps: list[DemoStep] = []
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         summary = _run_story(org, args, out, state_dir, config, verbose, steps)
     if as_json:
-        failed = [st for st in steps if st["exit_code"] not in _EXPECTED.get(st["command"], (0,))]
-        return print_envelope("demo", EXIT_OK, {"line": summary, "steps": len(steps),
+        return print_outcomes("demo", EXIT_OK, {"line": summary, "steps": len(steps),
                                                 "report": str(out / "reports" / "report.html"),
                                                 **_counts(out / "reports" / "report.json")},
-                              steps, [{"subject": st["step"], "reason": f"exit code {st['exit_code']}"}
-                                      for st in failed])
+                              step_outcomes(steps), STEP_ROWS)
     return EXIT_OK
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoStep:
+    """One step of the story: its title, the verb it ran (`keys retire` for the keys verbs) and how
+    that verb exited."""
+
+    step: str
+    command: str
+    exit_code: int
+
+
+def step_outcomes(steps: list[DemoStep]) -> list[ItemOutcome[DemoStep]]:
+    """A step ended as designed (APPLIED), or with an exit code the story does not expect (FAILED,
+    listed in the envelope's errors as `exit code N`)."""
+    return [ItemOutcome(st.step, Status.APPLIED, "", st) if st.exit_code in _EXPECTED.get(st.command, (0,))
+            else ItemOutcome(st.step, Status.FAILED, f"exit code {st.exit_code}", st) for st in steps]
+
+
+def _demo_step(o: ItemOutcome[DemoStep]) -> DemoStep:
+    assert o.detail is not None  # every demo outcome carries its step
+    return o.detail
+
+
+#: the demo's rows: `--format json` results are `{"step", "command", "exit_code"}` (docs/output.md)
+STEP_ROWS: Layout[DemoStep] = Layout(
+    columns=(Column("step", lambda o: o.item), Column("command", lambda o: _demo_step(o).command),
+             Column("exit code", lambda o: _demo_step(o).exit_code, count=True),
+             Column("result", lambda o: o.status.value, loud=True)),
+    record=lambda o: dataclasses.asdict(_demo_step(o)))
 
 
 #: exit codes a step of the story may end with and still be the story working as designed
@@ -99,7 +128,7 @@ _EXPECTED: dict[str, tuple[int, ...]] = {"scan": (0, 1), "verify": (0, 1), "keys
 
 
 def _run_story(org: Any, args: argparse.Namespace, out: Path, state_dir: Path, config: str, verbose: list[str],
-               steps: list[dict[str, Any]]) -> str:
+               steps: list[DemoStep]) -> str:
     from migrate.core.state import set_clock
     from migrate.sandbox.launch import Sandbox
 
@@ -122,7 +151,7 @@ def _run_story(org: Any, args: argparse.Namespace, out: Path, state_dir: Path, c
 
 
 def _story(sb: Any, out: Path, config: str, reports: Path, now: Callable[[], str],
-           verbose: list[str], steps: list[dict[str, Any]] | None = None) -> str:
+           verbose: list[str], steps: list[DemoStep] | None = None) -> str:
     """Scan → plan → apply → merge → verify → retire → delete → report; returns the summary line
     and appends each step (title, command, exit code) to `steps`."""
     from migrate.cli.verbs import main as cli
@@ -133,7 +162,7 @@ def _story(sb: Any, out: Path, config: str, reports: Path, now: Callable[[], str
         sys.stdout.flush()
         if steps is not None:
             command = " ".join(argv[:2]) if argv[0] == "keys" else argv[0]
-            steps.append({"step": title, "command": command, "exit_code": code})
+            steps.append(DemoStep(title, command, code))
         return code
 
     step("1. scan: where are keys stored and used?", "scan", "-o", str(out / "inventory.json"),

@@ -20,10 +20,11 @@ from typing import Any
 from migrate.cli import common
 from migrate.cli.commit_shas import file_commits
 from migrate.cli.common import DEFAULT_CONFIG, config_from_args, new_parser
-from migrate.cli.output import STDOUT, print_envelope, write_output
+from migrate.cli.output import STDOUT, print_outcomes, write_output
 from migrate.core.config import REPORT_FORMATS, Config
 from migrate.core.errors import EXIT_OK, UsageError
 from migrate.core.model import Inventory, Plan
+from migrate.core.outcome import Column, ItemOutcome, Layout, Status
 from migrate.core.progress import Progress, SilentProgress, add_progress_option, progress_from_args
 from migrate.core.state import JournalEntry, State, utcnow
 from migrate.report import gitlab_format, outputs
@@ -127,6 +128,17 @@ def write_reports(doc: FindingsDocument, formats: list[str], out: Path,
     return written
 
 
+def file_outcomes(written: list[Path]) -> list[ItemOutcome[Path]]:
+    """One outcome per report file written (APPLIED: it was written)."""
+    return [ItemOutcome(str(p), Status.APPLIED, "", p) for p in written]
+
+
+#: `report --format json` results: `{"format": "json", "path"}` per file (only report.json is written then)
+FILE_ROWS: Layout[Path] = Layout(
+    columns=(Column("file", lambda o: o.item),),
+    record=lambda o: {"format": "json", "path": o.item})
+
+
 def run(args: argparse.Namespace) -> int:
     config = optional_config(args)
     formats = parse_formats(args.format, config)
@@ -154,13 +166,11 @@ def run(args: argparse.Namespace) -> int:
     written = write_reports(doc, formats, out, commits, progress)
     if formats == ["json"]:
         # `--format json`: the output envelope (docs/output.md) on stdout; report.json is written too;
-        # its results are the files written, its errors the ERROR rows (as `check`'s, one renderer)
-        from migrate.core import outcome_render
+        # its results are the files written, its errors the ERROR rows (as `check`'s)
         from migrate.report.offenders import error_outcomes
 
-        return print_envelope("report", EXIT_OK, {**dataclasses.asdict(s), "line": line.split(": ", 1)[1]},
-                              [{"format": "json", "path": str(p)} for p in written],
-                              outcome_render.errors(error_outcomes(doc)))
+        return print_outcomes("report", EXIT_OK, {**dataclasses.asdict(s), "line": line.split(": ", 1)[1]},
+                              file_outcomes(written), FILE_ROWS, errors=error_outcomes(doc))
     for path in written:
         print(path)
     print(line, file=sys.stderr)

@@ -29,16 +29,17 @@ D_co = TypeVar("D_co", covariant=True)
 class Status(StrEnum):
     """How one item ended, in the words each command has always printed (the value is the word)."""
 
-    APPLIED = "applied"  # apply, keys: done
+    APPLIED = "applied"  # apply, keys: done; demo: a step ended as the story expects; report: a file written
     WOULD_APPLY = "would_apply"  # apply --dry-run, keys --dry-run; plan: a change to make
     SKIPPED = "skipped"  # nothing to do (already so), or not this run's business
     REFUSED = "refused"  # a gate or integrity check said no: nothing was sent
-    FAILED = "failed"  # tried and failed (apply, keys), or a job failed (verify)
+    FAILED = "failed"  # tried and failed (apply, keys), a job failed (verify), a control's check failed (report)
     VERIFIED = "verified"  # verify: every job that used the key signed in through federation
     PENDING = "pending"  # verify: not yet provable (MR open, pipeline not run, job not played)
     SCANNED = "scanned"  # scan: the project was read
-    ERROR = "error"  # could not be read: an ERROR row with its reason
-    MANUAL = "manual"  # plan: left for a person, with the reason
+    ERROR = "error"  # could not be read: an ERROR row with its reason (also a report check's)
+    MANUAL = "manual"  # plan: left for a person, with the reason; report: a check a person must judge
+    PASSED = "passed"  # report: a control's check found the resource compliant
     FOUND = "found"  # check: a key variable or use; keys orphans: a key no variable holds
     WARNING = "warning"  # scan, plan: noted, nothing failed
     REWRITTEN = "rewritten"  # ci rewrite: the file was rewritten and passed the acceptance checks

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from migrate.core.model import Inventory, Plan
+from migrate.core.outcome import Status
 from migrate.core.state import JournalEntry
 from migrate.report import planfacts
 from migrate.report.findings import CheckResult, ControlFinding, FrameworkRef, KeyFinding
@@ -53,19 +54,19 @@ def only_google_managed_keys(ctx: CheckContext) -> Iterator[CheckResult]:
     for k in ctx.keys:
         res = f"{k.service_account}/keys/{k.key_id}"
         if k.status == "deleted":
-            yield CheckResult("PASS", res, f"Key {k.label} has been deleted.")
+            yield CheckResult(Status.PASSED, res, f"Key {k.label} has been deleted.")
         elif k.google_state == "disabled":
-            yield CheckResult("FAIL", res, f"Key {k.label} is disabled but still exists; "
+            yield CheckResult(Status.FAILED, res, f"Key {k.label} is disabled but still exists; "
                                            "delete it after the grace period.")
         elif k.google_state == "enabled":
-            yield CheckResult("FAIL", res, f"Key {k.label} is an enabled user-managed key.")
+            yield CheckResult(Status.FAILED, res, f"Key {k.label} is an enabled user-managed key.")
         elif k.stored_in:
-            yield CheckResult("FAIL", res, f"Key {k.label} is stored in "
+            yield CheckResult(Status.FAILED, res, f"Key {k.label} is stored in "
                                            f"{', '.join(k.stored_in)}; Google did not confirm its state.")
         else:
-            yield CheckResult("ERROR", res, f"Could not read whether key {k.label} still exists.")
+            yield CheckResult(Status.ERROR, res, f"Could not read whether key {k.label} still exists.")
     if not ctx.keys:
-        yield CheckResult("PASS", "scope", "No user-managed service-account key was found in the GitLab scope.")
+        yield CheckResult(Status.PASSED, "scope", "No user-managed service-account key was found in the GitLab scope.")
 
 
 def key_rotated_90_days(ctx: CheckContext) -> Iterator[CheckResult]:
@@ -73,17 +74,17 @@ def key_rotated_90_days(ctx: CheckContext) -> Iterator[CheckResult]:
     for k in existing:
         res = f"{k.service_account}/keys/{k.key_id}"
         if k.age_days is None or k.created is None:
-            yield CheckResult("ERROR", res, f"The creation time of key {k.label} could not be read.")
+            yield CheckResult(Status.ERROR, res, f"The creation time of key {k.label} could not be read.")
             continue
         note = " (disabled, pending deletion)" if k.google_state == "disabled" else ""
         created = k.created[:10]
         if k.age_days > ROTATION_DAYS:
-            yield CheckResult("FAIL", res, f"Key {k.label} was created on {created}, {k.age_days} days ago, "
+            yield CheckResult(Status.FAILED, res, f"Key {k.label} was created on {created}, {k.age_days} days ago, "
                                            f"more than {ROTATION_DAYS}{note}.")
         else:
-            yield CheckResult("PASS", res, f"Key {k.label} was created on {created}, {k.age_days} days ago{note}.")
+            yield CheckResult(Status.PASSED, res, f"Key {k.label} was created on {created}, {k.age_days} days ago{note}.")
     if not existing:
-        yield CheckResult("PASS", "scope", "No user-managed key in scope still exists.")
+        yield CheckResult(Status.PASSED, "scope", "No user-managed key in scope still exists.")
 
 
 _IMMUTABLE_ID = re.compile(r"\b(namespace_id|project_id)\b")
@@ -94,15 +95,15 @@ def provider_attribute_condition(ctx: CheckContext) -> Iterator[CheckResult]:
     for p in found:
         cond = (p.condition or "").strip()
         if not cond:
-            yield CheckResult("FAIL", p.name, f"Provider {p.name} has no attribute condition, so any project "
+            yield CheckResult(Status.FAILED, p.name, f"Provider {p.name} has no attribute condition, so any project "
                                               "on the GitLab instance can exchange its tokens.")
         elif not _IMMUTABLE_ID.search(cond):
-            yield CheckResult("MANUAL", p.name, f"Provider {p.name} has the condition `{cond}`, which does not "
+            yield CheckResult(Status.MANUAL, p.name, f"Provider {p.name} has the condition `{cond}`, which does not "
                                                 "restrict by namespace_id or project_id; review it by hand.")
         else:
-            yield CheckResult("PASS", p.name, f"Provider {p.name} only accepts tokens matching `{cond}`.")
+            yield CheckResult(Status.PASSED, p.name, f"Provider {p.name} only accepts tokens matching `{cond}`.")
     if not found:
-        yield CheckResult("MANUAL", "workload identity provider",
+        yield CheckResult(Status.MANUAL, "workload identity provider",
                           "No plan or applied provider was found, so the attribute condition could not be "
                           "checked; run wif-migrate plan.")
 
@@ -141,27 +142,27 @@ def _judge_member(member: str, sa: str, scope: _KeyScope) -> CheckResult:
     who = f"Binding on {sa} for {member}"
     allowed = scope.projects
     if member.endswith("/*") or m is None:
-        return CheckResult("FAIL", sa, f"{who} admits every identity in the pool.")
+        return CheckResult(Status.FAILED, sa, f"{who} admits every identity in the pool.")
     attr = m["attr"] or ""
     if "namespace" in attr or "group" in attr:
-        return CheckResult("FAIL", sa, f"{who} admits a whole namespace, broader than the projects that "
+        return CheckResult(Status.FAILED, sa, f"{who} admits a whole namespace, broader than the projects that "
                                        f"used the key ({', '.join(sorted(allowed.values())) or 'none'}).")
     if "project" not in attr:
-        return CheckResult("MANUAL", sa, f"{who} cannot be compared with the key's users automatically; "
+        return CheckResult(Status.MANUAL, sa, f"{who} cannot be compared with the key's users automatically; "
                                          "review it.")
     pid = re.match(r"\d+", m["value"] or "")
     if not pid:
-        return CheckResult("MANUAL", sa, f"{who} names no project id; review it.")
+        return CheckResult(Status.MANUAL, sa, f"{who} names no project id; review it.")
     if pid.group(0) not in allowed:
-        return CheckResult("FAIL", sa, f"{who} admits project id {pid.group(0)}, which did not use a key of {sa}.")
+        return CheckResult(Status.FAILED, sa, f"{who} admits project id {pid.group(0)}, which did not use a key of {sa}.")
     path = allowed[pid.group(0)]
     if scope.protected and "protected" not in attr:
-        return CheckResult("FAIL", sa, f"{who} admits every ref of {path}, but the key's variables are protected "
+        return CheckResult(Status.FAILED, sa, f"{who} admits every ref of {path}, but the key's variables are protected "
                                        "(protected refs only).")
     if scope.environment and "environment" not in attr:
-        return CheckResult("FAIL", sa, f"{who} admits every environment of {path}, but the key's variables are "
+        return CheckResult(Status.FAILED, sa, f"{who} admits every environment of {path}, but the key's variables are "
                                        "environment-scoped.")
-    return CheckResult("PASS", sa, f"{who} admits only project {path}, which used the key.")
+    return CheckResult(Status.PASSED, sa, f"{who} admits only project {path}, which used the key.")
 
 
 def binding_not_broader_than_key(ctx: CheckContext) -> Iterator[CheckResult]:
@@ -169,16 +170,16 @@ def binding_not_broader_than_key(ctx: CheckContext) -> Iterator[CheckResult]:
     for b in found:
         scope = _key_scope(ctx, b.service_account)
         if not b.members:
-            yield CheckResult("ERROR", b.service_account or b.action_id,
+            yield CheckResult(Status.ERROR, b.service_account or b.action_id,
                               f"Binding action {b.action_id} names no members, so it could not be checked.")
         for member in b.members:
             yield _judge_member(member, b.service_account, scope)
     for entry in ctx.plan.impersonation if ctx.plan else ():
         yield from _impersonation(entry)
     if not found and ctx.plan is None:
-        yield CheckResult("MANUAL", "bindings", "No plan or applied binding was found; run wif-migrate plan.")
+        yield CheckResult(Status.MANUAL, "bindings", "No plan or applied binding was found; run wif-migrate plan.")
     elif not found:
-        yield CheckResult("PASS", "bindings", "The plan grants no federation binding.")
+        yield CheckResult(Status.PASSED, "bindings", "The plan grants no federation binding.")
 
 
 def _impersonation(entry: dict[str, Any]) -> Iterator[CheckResult]:
@@ -191,13 +192,13 @@ def _impersonation(entry: dict[str, Any]) -> Iterator[CheckResult]:
         broader = sorted(set(map(str, after)) - set(map(str, before))) \
             if isinstance(before, list) and isinstance(after, list) else None
     if broader is None:
-        yield CheckResult("MANUAL", sa, f"The plan's impersonation table for {sa} has no before/after lists.")
+        yield CheckResult(Status.MANUAL, sa, f"The plan's impersonation table for {sa} has no before/after lists.")
     elif broader:
-        yield CheckResult("FAIL", sa, f"After migration {', '.join(map(str, broader))} could impersonate {sa}, "
+        yield CheckResult(Status.FAILED, sa, f"After migration {', '.join(map(str, broader))} could impersonate {sa}, "
                                       "which could not use its key before.")
     else:
         n = len(after) if isinstance(after, list) else 0
-        yield CheckResult("PASS", sa, f"After migration only tokens that could use the key before can impersonate "
+        yield CheckResult(Status.PASSED, sa, f"After migration only tokens that could use the key before can impersonate "
                                       f"{sa} ({n} token case(s) admitted).")
 
 
@@ -209,20 +210,20 @@ def no_key_in_ci_variables(ctx: CheckContext) -> Iterator[CheckResult]:
         flags = ", ".join(f for f, on in (("protected", v.protected), ("masked", v.masked),
                                           ("hidden", v.hidden)) if on) or "not protected, not masked"
         if v.key is not None:
-            yield CheckResult("FAIL", v.ref, f"The {v.level} variable {v.name} of {v.owner or 'the instance'} "
+            yield CheckResult(Status.FAILED, v.ref, f"The {v.level} variable {v.name} of {v.owner or 'the instance'} "
                                              f"holds key {v.key.label} ({flags}).")
         else:
-            yield CheckResult("MANUAL", v.ref, f"The {v.level} variable {v.name} of {v.owner or 'the instance'} "
+            yield CheckResult(Status.MANUAL, v.ref, f"The {v.level} variable {v.name} of {v.owner or 'the instance'} "
                                                f"may hold a key: {v.suspected_reason or 'value unreadable'}.")
     for p in inv.projects:
         if p.status == "error":
-            yield CheckResult("ERROR", f"project:{p.path}", f"Project {p.path} could not be read: {p.error}.")
+            yield CheckResult(Status.ERROR, f"project:{p.path}", f"Project {p.path} could not be read: {p.error}.")
         elif p.status == "scanned" and p.path not in holders:
-            yield CheckResult("PASS", f"project:{p.path}",
+            yield CheckResult(Status.PASSED, f"project:{p.path}",
                               f"Project {p.path} has no CI/CD variable holding a service-account key.")
     for prob in inv.problems:
         if prob.severity == "error" and prob.subject.startswith(("group:", "instance")):
-            yield CheckResult("ERROR", prob.subject, f"The variables of {prob.subject} could not be read: "
+            yield CheckResult(Status.ERROR, prob.subject, f"The variables of {prob.subject} could not be read: "
                                                      f"{prob.reason}.")
 
 
@@ -261,7 +262,7 @@ def evaluate(ctx: CheckContext, specs: Sequence[ControlSpec]) -> tuple[ControlFi
         except Exception:
             log.error("internal error in compliance check %s (%s)", spec.check, spec.id)
             raise
-        results.sort(key=lambda r: (r.resource, r.status, r.message))
+        results.sort(key=lambda r: (r.resource, r.word, r.message))
         out.append(ControlFinding(spec.id, spec.title, spec.severity, spec.description, spec.remediation,
                                   spec.frameworks, tuple(results)))
     return tuple(out)

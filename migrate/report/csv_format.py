@@ -46,6 +46,6 @@ def render(doc: FindingsDocument) -> str:
 def render_controls(doc: FindingsDocument) -> str:
     """Per-control-result table."""
     return _write(CONTROL_COLUMNS, (
-        [c.id, c.title, c.status, c.severity, "; ".join(text.framework_refs(c.frameworks)), r.status,
+        [c.id, c.title, c.word, c.severity, "; ".join(text.framework_refs(c.frameworks)), r.word,
          r.resource, r.message]
         for c in doc.controls for r in c.results))

@@ -14,15 +14,21 @@ What goes in (see docs/report.md for the exact journal rows read):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from migrate import __version__
 from migrate.core.model import Inventory, KeyIdentity, OutsideReader, Plan
+from migrate.core.outcome import Status
 from migrate.core.state import JournalEntry
 
-CheckStatus = Literal["PASS", "FAIL", "MANUAL", "ERROR"]
+#: A check's word in the report files (Markdown, HTML, CSV, JSON: an external format, unchanged).
+CheckWord = Literal["PASS", "FAIL", "MANUAL", "ERROR"]
+#: The one mapping between a check's `Status` and its word in the files (and back).
+CHECK_WORD: Mapping[Status, CheckWord] = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.MANUAL: "MANUAL",
+                                          Status.ERROR: "ERROR"}
+CHECK_STATUS: Mapping[str, Status] = {w: s for s, w in CHECK_WORD.items()}
 KeyStatus = Literal["found", "mr_opened", "migrated", "disabled", "deleted"]
 KEY_STATUS_ORDER: tuple[KeyStatus, ...] = ("found", "mr_opened", "migrated", "disabled", "deleted")
 ProjectState = Literal["keyless", "key", "error", "skipped"]
@@ -116,9 +122,16 @@ class FrameworkRef:
 
 @dataclass(frozen=True)
 class CheckResult:
-    status: CheckStatus
+    """One resource's result of one control's check: passed, failed, error or manual (the one `Status`)."""
+
+    status: Status
     resource: str
     message: str  # one specific sentence naming the resource
+
+    @property
+    def word(self) -> CheckWord:
+        """PASS | FAIL | ERROR | MANUAL: how the report files write it (`CHECK_WORD`)."""
+        return CHECK_WORD[self.status]
 
 
 @dataclass(frozen=True)
@@ -132,14 +145,18 @@ class ControlFinding:
     results: tuple[CheckResult, ...]
 
     @property
-    def status(self) -> CheckStatus:
+    def status(self) -> Status:
         """FAIL beats ERROR beats MANUAL beats PASS: a control passes only if every row passes."""
         statuses = {r.status for r in self.results}
-        order: tuple[CheckStatus, ...] = ("FAIL", "ERROR", "MANUAL")
-        for status in order:
+        for status in (Status.FAILED, Status.ERROR, Status.MANUAL):
             if status in statuses:
                 return status
-        return "PASS"
+        return Status.PASSED
+
+    @property
+    def word(self) -> CheckWord:
+        """The aggregate as the report files write it (`CHECK_WORD`)."""
+        return CHECK_WORD[self.status]
 
 
 @dataclass(frozen=True)

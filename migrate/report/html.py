@@ -121,17 +121,17 @@ def _projects(doc: FindingsDocument) -> str:
 
 def _controls(doc: FindingsDocument) -> str:
     overview = _table(["Control", "Status", "Frameworks"],
-                      [[f"{_e(c.title)}<br><code>{_e(c.id)}</code>", _badge(c.status),
+                      [[f"{_e(c.title)}<br><code>{_e(c.id)}</code>", _badge(c.word),
                         "<br>".join(_e(r) for r in text.framework_refs(c.frameworks))] for c in doc.controls],
                       "No control.")
     parts = [overview]
     for c in doc.controls:
-        parts.append(f"<h3>{_badge(c.status)} {_e(c.title)}</h3>"
+        parts.append(f"<h3>{_badge(c.word)} {_e(c.title)}</h3>"
                      f'<p class="note"><code>{_e(c.id)}</code>, severity {_e(c.severity)}. {_e(c.description)} '
                      f"Frameworks: {_e('; '.join(text.framework_refs(c.frameworks)))}. "
                      f"Remediation: {_e(c.remediation)}</p>")
         parts.append(_table(["Status", "Resource", "Finding"],
-                            [[_badge(r.status), f"<code>{_e(r.resource)}</code>", _e(r.message)]
+                            [[_badge(r.word), f"<code>{_e(r.resource)}</code>", _e(r.message)]
                              for r in c.results], "No resource."))
     return "".join(parts)
 

@@ -56,14 +56,14 @@ def render(doc: FindingsDocument) -> str:
          for p in doc.projects], "No project in scope.")
     out += ["## Controls", ""]
     out += _table(["Control", "Status", "Frameworks"],
-                  [[f"{c.title} (`{c.id}`)", c.status, "; ".join(text.framework_refs(c.frameworks))]
+                  [[f"{c.title} (`{c.id}`)", c.word, "; ".join(text.framework_refs(c.frameworks))]
                    for c in doc.controls], "No control.")
     for c in doc.controls:
-        out += [f"### {c.title}: {c.status}", "",
+        out += [f"### {c.title}: {c.word}", "",
                 f"`{c.id}`, severity {c.severity}. {c.description}", "",
                 "Frameworks: " + "; ".join(text.framework_refs(c.frameworks)) + ".", "",
                 f"Remediation: {c.remediation}", ""]
-        out += _table(["Status", "Resource", "Finding"], [[r.status, r.resource, r.message] for r in c.results],
+        out += _table(["Status", "Resource", "Finding"], [[r.word, r.resource, r.message] for r in c.results],
                       "No resource.")
     out += ["## Manual review", ""]
     out += _table(["Subject", "Reason", "Source"], _reviews(doc.manual), "Nothing needs manual review.")

@@ -34,8 +34,6 @@ TABLES_ALLOWED: dict[tuple[str, str], str] = {
 ENVELOPES_ALLOWED: dict[tuple[str, str], str] = {
     ("cli/output.py", "print_outcomes"): "the envelope of per-item outcomes (results/errors from the renderer)",
     ("cli/output.py", "print_envelope"): "prints the envelope",
-    ("cli/report.py", "run"): "report: its results are the files written (its ERROR rows come from the renderer)",
-    ("cli/demo.py", "_run"): "demo: the steps it ran, each a whole command",
 }
 
 _PRIMITIVES = {("tabulate", "tabulate"), ("migrate.core.textsafe", "tabulate"),

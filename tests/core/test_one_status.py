@@ -44,7 +44,6 @@ NOT_OUTCOMES: dict[tuple[str, str, str], str] = {
 
 #: Stage records whose vocabulary is not yet the one Status (shrinks to empty).
 NOT_YET: dict[tuple[str, str, str], str] = {
-    ("report/findings.py", "CheckResult", "status"): "PASS/FAIL/ERROR/MANUAL",
     ("core/model.py", "ProjectRecord", "status"): "scan's ProjectStatus Literal",
     ("ci/rewrite.py", "RewriteResult", "status"): "ci rewrite's Status Literal",
     ("plan/planner.py", "RewriteOutcome", "status"): "a str",
@@ -92,16 +91,17 @@ def test_every_listed_exception_still_exists_and_is_still_an_exception() -> None
 
 
 def test_the_records_the_issue_names_carry_status() -> None:
-    """The four records issue 20 found with their own words, by their types at run time."""
+    """The records issue 20 found with their own words, by their types at run time."""
     from typing import get_type_hints
 
     from migrate.core.model import ActionResult
     from migrate.core.state import JournalEntry
+    from migrate.report.findings import CheckResult
     from migrate.retire.runner import StepResult
     from migrate.verify.runner import ProjectCheck, VerifyResult
 
     for cls, name in ((ActionResult, "outcome"), (StepResult, "outcome"), (VerifyResult, "status"),
-                      (ProjectCheck, "status")):
+                      (ProjectCheck, "status"), (CheckResult, "status")):
         assert get_type_hints(cls)[name] is Status, cls
     assert get_type_hints(JournalEntry)["outcome"] == Status | None
     import migrate.core.model as model
@@ -197,3 +197,15 @@ def test_verify_writes_the_journal_words_it_always_wrote() -> None:
     words = {s: VerifyResult("a", "p", s, "").outcome for s in (Status.VERIFIED, Status.PENDING, Status.FAILED)}
     assert words == {Status.VERIFIED: "applied", Status.PENDING: "skipped", Status.FAILED: "failed"}
     assert all(journal_word(s) == s for s in Status if s not in JOURNAL_WORD)
+
+
+def test_a_checks_status_and_its_word_in_the_report_files_map_one_to_one() -> None:
+    """Report files keep PASS/FAIL/ERROR/MANUAL (an external format); the mapping is one place and
+    both ways, and the files' order of words (sorted rows) is unchanged."""
+    from typing import get_args
+
+    from migrate.report.findings import CHECK_STATUS, CHECK_WORD, CheckWord
+
+    assert sorted(CHECK_WORD.values()) == sorted(get_args(CheckWord))
+    assert all(CHECK_STATUS[w] is s for s, w in CHECK_WORD.items())
+    assert len(set(CHECK_WORD.values())) == len(CHECK_WORD)

@@ -20,8 +20,15 @@ from helpers.report_fixtures import (
 )
 
 from migrate.core.model import Action, Inventory, KeyFacts, KeyIdentity, Plan, Problem
+from migrate.core.outcome import Status
 from migrate.report import controls
-from migrate.report.findings import CheckResult, ControlFinding, FindingsDocument, build_findings
+from migrate.report.findings import (
+    CHECK_STATUS,
+    CheckResult,
+    ControlFinding,
+    FindingsDocument,
+    build_findings,
+)
 
 
 def control(doc: FindingsDocument, control_id: str) -> ControlFinding:
@@ -29,7 +36,7 @@ def control(doc: FindingsDocument, control_id: str) -> ControlFinding:
 
 
 def rows(doc: FindingsDocument, control_id: str) -> list[tuple[str, str]]:
-    return [(r.status, r.message) for r in control(doc, control_id).results]
+    return [(r.word, r.message) for r in control(doc, control_id).results]
 
 
 def build(inv: Inventory, p: Plan | None = None) -> FindingsDocument:
@@ -54,12 +61,13 @@ def test_unknown_check_in_controls_data_is_refused() -> None:
 
 def test_control_status_fail_beats_error_beats_manual() -> None:
     def c(*statuses: str) -> ControlFinding:
-        return ControlFinding("x", "t", "low", "", "", (), tuple(CheckResult(s, "r", "m") for s in statuses))  # type: ignore[arg-type]
+        return ControlFinding("x", "t", "low", "", "", (),
+                              tuple(CheckResult(CHECK_STATUS[s], "r", "m") for s in statuses))
 
-    assert c("PASS", "MANUAL", "ERROR", "FAIL").status == "FAIL"
-    assert c("PASS", "MANUAL", "ERROR").status == "ERROR"
-    assert c("PASS", "MANUAL").status == "MANUAL"
-    assert c("PASS").status == "PASS"
+    assert c("PASS", "MANUAL", "ERROR", "FAIL").word == "FAIL"
+    assert c("PASS", "MANUAL", "ERROR").word == "ERROR"
+    assert c("PASS", "MANUAL").word == "MANUAL"
+    assert c("PASS").word == "PASS" and c("PASS").status is Status.PASSED
 
 
 # --- only Google-managed keys (CIS 1.4 / v5.0 1.5) ---------------------------------------------
@@ -150,13 +158,13 @@ def binding_plan(*members: str, impersonation: tuple[dict[str, object], ...] = (
 ])
 def test_binding_member_verdicts(member: str, status: str, says: str) -> None:
     (result,) = control(build(inventory(), binding_plan(POOL + member)), "wif-binding-not-broader-than-key").results
-    assert (result.status, result.resource) == (status, KEY_API.service_account)
+    assert (result.word, result.resource) == (status, KEY_API.service_account)
     assert says in result.message
 
 
 def test_binding_without_members_is_an_error_and_no_plan_is_manual() -> None:
     results = control(build(inventory(), binding_plan()), "wif-binding-not-broader-than-key").results
-    assert [r.status for r in results] == ["ERROR"]
+    assert [r.word for r in results] == ["ERROR"]
     assert rows(build(inventory(), None), "wif-binding-not-broader-than-key") == [
         ("MANUAL", "No plan or applied binding was found; run wif-migrate plan.")]
 
