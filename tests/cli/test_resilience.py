@@ -273,7 +273,7 @@ def _kill_when_written(run: Run, app: Any, regex: str, proc: subprocess.Popen[by
                                     for e in app.requests_log()), timeout=90)
         assert hung, f"no write matching {regex} reached the server (exit {proc.poll()})"
         writes_before = len(app.mutating_requests())
-        assert run.cli(*second_run) != 0, "a second run went ahead while the first held the lock"
+        assert run.cli(*second_run) == 1, "a second run went ahead while the first held the lock"  # refused: exit 1, as apply's
         assert len(app.mutating_requests()) == writes_before  # the refused run wrote nothing
         proc.kill()
         proc.wait(timeout=30)
@@ -513,11 +513,11 @@ def _run_every_command(run: Run) -> None:
     # failures: roll back a deleted key, an unknown key, a broken plan
     deleted = [k for k, (_off, gone) in key_states(sb).items() if gone]
     assert deleted
-    assert run.cli("keys", "rollback", deleted[0], "--reason", "canary", "--plan", run.plan, "-vv") != 0
-    assert run.cli("keys", "delete", "--key", "0" * 40, "--plan", run.plan, "-vv") != 0
+    assert run.cli("keys", "rollback", deleted[0], "--reason", "canary", "--plan", run.plan, "-vv") == 1  # refused: gone
+    assert run.cli("keys", "delete", "--key", "0" * 40, "--plan", run.plan, "-vv") == 2  # usage: no such key
     broken = d / "broken.json"
     broken.write_text('{"version": 1, "actions": [{"kind": "nope"', encoding="utf-8")
-    assert run.cli("apply", str(broken), "-vv") != 0
+    assert run.cli("apply", str(broken), "-vv") == 2  # malformed plan (docs/plan.md)
 
 
 def test_no_piece_of_a_private_key_leaks(run: Run, capsys: pytest.CaptureFixture[str],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "migrate"
+PACKAGE = Path(__file__).resolve().parents[2] / "migrate"
 PARSING = {"load", "load_all", "safe_load", "safe_load_all", "full_load", "unsafe_load", "compose",
            "compose_all", "parse", "scan"}
 LOADERS = {"Loader", "SafeLoader", "CSafeLoader", "BaseLoader", "FullLoader", "CLoader", "CBaseLoader"}

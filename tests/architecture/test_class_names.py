@@ -11,7 +11,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "migrate"
+PACKAGE = Path(__file__).resolve().parents[2] / "migrate"
 
 
 def duplicate_class_names(root: Path) -> dict[str, list[str]]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 CLI_CALLS = {"main", "cli"}
 
 
@@ -111,14 +111,8 @@ def loose_exit_codes(root: Path) -> list[str]:
     return sorted(set(found))
 
 
-# Not yet exact: the slow resilience tests' `!= 0` (the exact codes still to be confirmed on the
-# slow suite). The list may only shrink: a new loose assertion anywhere else fails.
-NOT_YET = {"cli/test_resilience.py:276", "cli/test_resilience.py:516", "cli/test_resilience.py:517",
-           "cli/test_resilience.py:520", "apply/test_group_mr_listing.py:37"}
-
-
 def test_every_cli_exit_code_is_asserted_exactly() -> None:
-    assert [v for v in loose_exit_codes(TESTS) if ":".join(v.split(":")[:2]) not in NOT_YET] == []
+    assert loose_exit_codes(TESTS) == []
 
 
 def test_planted_loose_assertions_are_caught(tmp_path: Path) -> None:

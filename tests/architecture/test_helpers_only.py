@@ -21,7 +21,7 @@ import ast
 import importlib.util
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 # Scripts that regenerate a committed fixture inside a checkout of an *older* build (never collected,
 # never run against this tree): they import that build's test modules because its shared things
 # lived there. Each names the reason; a listed file that no longer exists fails the check.
