@@ -631,6 +631,39 @@ class Action:
 
 
 @dataclass(frozen=True)
+class AdversarialToken:
+    """One adversarial token case of the simulation (a fork MR, a look-alike namespace, …): whether
+    the federation admits it after the migration, and why (`migrate.plan.impersonation`)."""
+
+    case: str
+    kind: str
+    after: bool
+    why_after: str
+
+
+@dataclass(frozen=True)
+class ImpersonationRow:
+    """One service account's row of the plan's who-can-impersonate table: the token cases that could
+    use its key before and that federation admits after. `broader` (after but not before: any entry
+    makes the plan unsafe) and `adversarial` are written by every build since they exist; a plan of
+    an earlier build may lack them, and then they stay absent (None) when the plan is written back."""
+
+    service_account: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    broader: tuple[str, ...] | None = field(default=None, metadata=OMIT_DEFAULT)
+    adversarial: tuple[AdversarialToken, ...] | None = field(default=None, metadata=OMIT_DEFAULT)
+
+    @property
+    def widened(self) -> tuple[str, ...]:
+        """The cases admitted after that were not before: `broader`, or after − before when absent."""
+        if self.broader is not None:
+            return self.broader
+        before = set(self.before)
+        return tuple(sorted(c for c in set(self.after) if c not in before))
+
+
+@dataclass(frozen=True)
 class Plan:
     """Everything the migration will do, reviewable as a file. `apply` re-checks each action's
     precondition against live state, so a stale plan is refused per action, never executed."""
@@ -644,7 +677,7 @@ class Plan:
     inventory_digest: str
     actions: tuple[Action, ...] = ()
     manual: tuple[Problem, ...] = ()
-    impersonation: tuple[dict[str, Any], ...] = ()  # who-can-impersonate, before/after per SA
+    impersonation: tuple[ImpersonationRow, ...] = ()  # who-can-impersonate, before/after per SA
     version: int = PLAN_VERSION
     # What the federation and bindings were derived from (projects, variables, usages, namespace
     # ids, issuer, ids): apply re-derives the design from it and refuses hand-widened bindings.

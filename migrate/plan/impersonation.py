@@ -38,6 +38,7 @@ from migrate.ci.variables import (
     resolve,
     scope_match,
 )
+from migrate.core.model import AdversarialToken, ImpersonationRow
 from migrate.plan.federation_design import SUBJECT_MAX_BYTES, ProviderDesign, parse_member
 from migrate.plan.token_classes import MARK, BindingsIndex, ClassProgram, substitute
 
@@ -430,13 +431,13 @@ class Impersonation:
     def ok(self) -> bool:
         return not self.broader
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_row(self) -> ImpersonationRow:
+        """The plan's row for this account (`Plan.impersonation`; docs/plan.md)."""
         adversarial = (self.verdicts.adversarial() if isinstance(self.verdicts, VerdictTable)
                        else [v for v in self.verdicts if v.adversarial])
-        return {"service_account": self.service_account, "before": list(self.before),
-                "after": list(self.after), "broader": list(self.broader),
-                "adversarial": [{"case": v.case, "kind": v.adversarial, "after": v.after,
-                                 "why_after": v.why_after} for v in adversarial]}
+        return ImpersonationRow(self.service_account, tuple(self.before), tuple(self.after), tuple(self.broader),
+                                tuple(AdversarialToken(v.case, v.adversarial or "", v.after, v.why_after)
+                                      for v in adversarial))
 
 
 class CaseIndex:

@@ -709,7 +709,7 @@ def assemble_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewrit
         project_number=facts.project_number, pool_id=design.pool_id, provider_id=design.provider_id,
         generated_at=facts.generated_at, inventory_digest=inventory_digest(inventory),
         actions=tuple(actions), manual=tuple(manual) + tuple(p for p in inventory.problems),
-        impersonation=tuple(i.to_dict() for i in impersonation), inputs=inputs,
+        impersonation=tuple(i.to_row() for i in impersonation), inputs=inputs,
         inputs_digest=inputs_digest(inputs))
     result = PlanResult(plan, design, impersonation)
     broader = [i for i in impersonation if not i.ok]

@@ -21,6 +21,7 @@ from migrate.core.model import (
     DeleteKeyParams,
     DisableKeyParams,
     EnsureParams,
+    ImpersonationRow,
     MergeRequestParams,
     OutsideReader,
     Plan,
@@ -151,10 +152,10 @@ def _accounts(params: MergeRequestParams) -> str:
     return ", ".join(sorted(set((params.service_accounts or {}).values())))
 
 
-def verdict(row: Mapping[str, Any]) -> str:
-    if row.get("broader"):
-        return loud("BROADER") + ": " + ", ".join(row["broader"])
-    before, after = set(row.get("before") or ()), set(row.get("after") or ())
+def verdict(row: ImpersonationRow) -> str:
+    if row.widened:
+        return loud("BROADER") + ": " + ", ".join(row.widened)
+    before, after = set(row.before), set(row.after)
     if before == after:
         return "same"
     return "narrower" if after < before else "not broader"
@@ -218,15 +219,15 @@ def _accounts_table(plan: Plan, width: int) -> str:
     rows = []
     by_id = {a.id: a for a in plan.actions}
     for r in plan.impersonation:
-        binding = by_id.get(f"ensure_binding:{r['service_account']}")
+        binding = by_id.get(f"ensure_binding:{r.service_account}")
         change = change_of(binding) if binding else None
         scopes = [f"{s.project}: {'protected refs' if s.protected_only else 'any ref'}"
                   f"{_env_label(s.environment)}"
                   for s in (params_as(binding, BindingParams).scopes if binding else ())]
         todo: list[str] | str = (["add " + _short_member(m) for m in change.members] if change and change.members
                                  else "already bound" if change else "-")
-        rows.append([r["service_account"], scopes or "(no binding)", todo,
-                     "via the key: " + in_words(r["before"]), "via federation: " + in_words(r["after"]),
+        rows.append([r.service_account, scopes or "(no binding)", todo,
+                     "via the key: " + in_words(r.before), "via federation: " + in_words(r.after),
                      verdict(r)])
     if not rows:
         return ""

@@ -20,6 +20,7 @@ from migrate.core.model import (
     Action,
     CIFinding,
     GroupRecord,
+    ImpersonationRow,
     Inventory,
     KeyFacts,
     KeyIdentity,
@@ -107,8 +108,8 @@ def plan() -> Plan:
                    params=mr_params("acme/templates", "gcp.yml",
                                     keys=(retired(KEY_GROUP.service_account, KEY_GROUP.key_id),))),
         ),
-        impersonation=({"service_account": KEY_API.service_account, "before": ["acme/api protected production"],
-                        "after": ["acme/api protected production"], "broader": []},),
+        impersonation=(ImpersonationRow(KEY_API.service_account, ("acme/api protected production",),
+                                        ("acme/api protected production",), ()),),
         manual=(Problem("file:acme/legacy:.gitlab-ci.yml", "the key is written to disk by a custom script", "manual"),),
     )
 

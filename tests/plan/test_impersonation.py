@@ -50,10 +50,10 @@ def test_protected_project_variable_before_and_after() -> None:
         "acme/api (protected ref, environment wif-migrate-other-environment)",
         "acme/api with a 255-character ref and a 592-character path (protected)")
     assert r.after == r.before
-    adversarial = {a["kind"]: a for a in r.to_dict()["adversarial"]}
-    assert adversarial["look-alike namespace"]["why_after"] == "rejected by the attribute condition"
-    assert adversarial["fork merge-request pipeline"]["after"] is False
-    assert {a["after"] for a in r.to_dict()["adversarial"] if a["kind"] == "over-long ref"} == {True, False}
+    adversarial = {a.kind: a for a in r.to_row().adversarial or ()}
+    assert adversarial["look-alike namespace"].why_after == "rejected by the attribute condition"
+    assert adversarial["fork merge-request pipeline"].after is False
+    assert {a.after for a in r.to_row().adversarial or () if a.kind == "over-long ref"} == {True, False}
 
 
 def test_environment_scoped_variable_binds_that_environment_only() -> None:

@@ -121,11 +121,11 @@ def test_live_drift_is_patched_only_where_the_plan_says() -> None:
 
 def test_impersonation_is_in_the_plan_and_after_is_within_before() -> None:
     plan = plan_of()
-    rows = {r["service_account"]: r for r in plan.impersonation}
-    assert set(rows[CI]["after"]) <= set(rows[CI]["before"])
-    assert "acme/docs (unprotected ref)" in rows[CI]["before"]  # docs could read the group key
-    assert "acme/docs (unprotected ref)" not in rows[CI]["after"]  # ...but never used it
-    assert all(r["broader"] == [] for r in plan.impersonation)
+    rows = {r.service_account: r for r in plan.impersonation}
+    assert set(rows[CI].after) <= set(rows[CI].before)
+    assert "acme/docs (unprotected ref)" in rows[CI].before  # docs could read the group key
+    assert "acme/docs (unprotected ref)" not in rows[CI].after  # ...but never used it
+    assert all(r.broader == () for r in plan.impersonation)
 
 
 def test_widened_bindings_are_found_by_the_same_simulation() -> None:

@@ -138,7 +138,7 @@ def test_the_plan_file_equals_the_directly_computed_one(scanned: Any, monkeypatc
     plan = plan_io.loads(new)
     kinds = {a.kind for a in plan.actions}
     assert {"ensure_binding", "merge_request", "disable_key"} <= kinds  # the comparison covered them
-    assert any(i["before"] for i in plan.impersonation) and any(i["after"] for i in plan.impersonation)
+    assert any(i.before for i in plan.impersonation) and any(i.after for i in plan.impersonation)
     # computed a second time in the same process: still the same
     assert tool_plan(inventory, config, facts) == new
 

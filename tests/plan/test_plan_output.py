@@ -62,11 +62,11 @@ def test_members_are_named_and_access_said_in_words() -> None:
     assert "add project_protected/1001:protected" in text  # deployer@: named
     assert "tokens:" not in text
     assert "via the key: acme/api on protected refs" in text
-    row = next(r for r in plan.impersonation if r["service_account"] == DEPLOYER)
+    row = next(r for r in plan.impersonation if r.service_account == DEPLOYER)
     assert verdict(row) == "same"  # nothing changed: not "yes, narrower"
-    ci = next(r for r in plan.impersonation if r["service_account"] == CI)
+    ci = next(r for r in plan.impersonation if r.service_account == CI)
     assert verdict(ci) == "narrower"
-    assert verdict({**ci, "broader": ["acme/docs (protected ref)"]}).startswith("BROADER")
+    assert verdict(dataclasses.replace(ci, broader=("acme/docs (protected ref)",))).startswith("BROADER")
     assert in_words(["acme/x (protected ref, environment production)",
                      "acme/x (unprotected ref, environment production)"]) == "acme/x on any ref, environment production"
 

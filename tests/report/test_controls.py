@@ -19,7 +19,7 @@ from helpers.report_fixtures import (
     project,
 )
 
-from migrate.core.model import Action, Inventory, KeyFacts, KeyIdentity, Plan, Problem
+from migrate.core.model import Action, ImpersonationRow, Inventory, KeyFacts, KeyIdentity, Plan, Problem
 from migrate.core.outcome import Status
 from migrate.report import controls
 from migrate.report.findings import (
@@ -141,7 +141,7 @@ def test_provider_condition_pass_fail_manual() -> None:
 
 # --- bindings no broader than the key -----------------------------------------------------------
 
-def binding_plan(*members: str, impersonation: tuple[dict[str, object], ...] = ()) -> Plan:
+def binding_plan(*members: str, impersonation: tuple[ImpersonationRow, ...] = ()) -> Plan:
     action = Action("ensure_binding:" + KEY_API.service_account, "ensure_binding", "sa", "b",
                     params=bind_params(KEY_API.service_account, *members))
     return replace(plan(), actions=(action,), impersonation=impersonation)
@@ -170,8 +170,7 @@ def test_binding_without_members_is_an_error_and_no_plan_is_manual() -> None:
 
 
 def test_binding_fails_when_impersonation_table_widens() -> None:
-    table = ({"service_account": "sa@p.iam.gserviceaccount.com", "before": ["a"], "after": ["a", "fork MR of a"],
-              "broader": ["fork MR of a"]},)
+    table = (ImpersonationRow("sa@p.iam.gserviceaccount.com", ("a",), ("a", "fork MR of a"), ("fork MR of a",)),)
     statuses = rows(build(inventory(), binding_plan(impersonation=table)), "wif-binding-not-broader-than-key")
     assert ("FAIL", "After migration fork MR of a could impersonate sa@p.iam.gserviceaccount.com, which could not "
                     "use its key before.") in statuses
