@@ -659,8 +659,7 @@ class ImpersonationRow:
         """The cases admitted after that were not before: `broader`, or after − before when absent."""
         if self.broader is not None:
             return self.broader
-        before = set(self.before)
-        return tuple(sorted(c for c in set(self.after) if c not in before))
+        return tuple(sorted(set(self.after) - set(self.before)))
 
 
 @dataclass(frozen=True)

@@ -435,7 +435,7 @@ class Impersonation:
         """The plan's row for this account (`Plan.impersonation`; docs/plan.md)."""
         adversarial = (self.verdicts.adversarial() if isinstance(self.verdicts, VerdictTable)
                        else [v for v in self.verdicts if v.adversarial])
-        return ImpersonationRow(self.service_account, tuple(self.before), tuple(self.after), tuple(self.broader),
+        return ImpersonationRow(self.service_account, self.before, self.after, self.broader,
                                 tuple(AdversarialToken(v.case, v.adversarial or "", v.after, v.why_after)
                                       for v in adversarial))
 
