@@ -37,6 +37,7 @@ import types
 import typing
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from itertools import takewhile
 from typing import Any, TypeVar
 
 D = TypeVar("D")
@@ -140,7 +141,7 @@ def decode_time(value: str) -> datetime:
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     if "." in text:
         head, _, tail = text.partition(".")
-        digits = "".join(ch for ch in tail if ch.isdigit())
+        digits = "".join(takewhile(str.isdigit, tail))  # the fraction only, not the offset's digits
         rest = tail[len(digits):]
         text = f"{head}.{digits[:6].ljust(6, '0')}{rest}"
     parsed = datetime.fromisoformat(text)

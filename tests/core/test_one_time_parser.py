@@ -48,6 +48,10 @@ def test_the_check_catches_a_planted_parser() -> None:
     ("2026-03-01", datetime(2026, 3, 1, tzinfo=UTC)),
     ("2026-03-01T09:00:00.123456789Z", datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)),  # Google's 9 digits
     (" 2026-03-01T09:00:00z ", datetime(2026, 3, 1, 9, tzinfo=UTC)),
+    # a fraction before an offset (GitLab's `….081+01:00`): the offset's digits are not the fraction's
+    ("2026-03-01T10:00:00.500+01:00", datetime(2026, 3, 1, 9, 0, 0, 500000, tzinfo=UTC)),
+    ("2026-03-01T01:00:00.000-08:00", datetime(2026, 3, 1, 9, tzinfo=UTC)),
+    ("2026-03-01T09:00:00.123456789+00:00", datetime(2026, 3, 1, 9, 0, 0, 123456, tzinfo=UTC)),
 ])
 def test_decode_time_reads_what_gitlab_google_and_people_write(text: str, expected: datetime) -> None:
     got = decode_time(text)
@@ -68,3 +72,14 @@ def test_decode_time_refuses_what_is_not_a_time(bad: str) -> None:
 def test_times_round_trip_through_the_codec(moment: datetime) -> None:
     assert decode_time(encode_time(moment)) == moment
     assert decode_time(format_time(moment)) == moment.replace(microsecond=0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9998, 12, 31),
+                    timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
+                                               timezone(timedelta(hours=-8)), timezone(timedelta(hours=1))])))
+def test_any_offset_and_fraction_spelling_reads_the_instant(moment: datetime) -> None:
+    """`isoformat()` writes the offset after the fraction (`….123456+05:30`), as GitLab does."""
+    assert decode_time(moment.isoformat()) == moment
+    assert decode_time(moment.isoformat(timespec="milliseconds")) == moment.replace(
+        microsecond=moment.microsecond // 1000 * 1000)
