@@ -13,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from typing import Any
 
 from migrate.cli.common import NO_PLAN, config_from_args, load_plan, new_parser
@@ -114,6 +115,8 @@ class KeysContext:
         fixed = now
         self.state = State(self.config.state_dir, clock=(lambda: fixed) if fixed else None)
         self.now: str = fixed or self.state.now()
+        # State.now() is core.state's string: the retire stage takes it as a time, decoded here
+        self.at: datetime = parse_time(self.now)
         self.plan = load_plan(getattr(args, "plan", None), self.state, missing=NO_PLAN if need_plan else None)
 
     def journal(self) -> list[JournalEntry]:
@@ -183,15 +186,24 @@ def run_retire(args: argparse.Namespace) -> int:
     services = build_services(ctx, gitlab_clients(ctx))
     items = selection.select_for_retire(ctx.plan, args.key, ctx.journal(),
                                         lambda: _listed_keys(services, ctx.service_accounts()))
-    options = RunOptions(now=ctx.now, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
+    options = RunOptions(now=ctx.at, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
                          grace_days=ctx.config.keys.grace_days,
                          accept_outside=selection.accepted_outside(ctx.plan, args.accept_outside_readers),
-                         plan_time=ctx.plan.generated_at, include_rolled_back=args.include_rolled_back,
+                         plan_time=_plan_time(ctx.plan.generated_at),
+                         include_rolled_back=args.include_rolled_back,
                          accept_jobs=tuple(args.accept_job))
     with ctx.lock("keys retire", args.dry_run):
         run = Retirement(ctx.state, services.keys, None, options, services.schedules)
         results = _each(items, run.retire, progress_from_args(args), "keys retire" + _dry(args))
     return _render(results, args.format, "keys retire")
+
+
+def _plan_time(generated_at: str) -> datetime:
+    """The plan's time (Plan.generated_at is still a string) as the retire stage's time."""
+    try:
+        return parse_time(generated_at)
+    except ValueError:
+        raise UsageError(f"the plan's generated_at {generated_at!r} is not a time; re-run `wif-migrate plan`") from None
 
 
 def _dry(args: argparse.Namespace) -> str:
@@ -216,7 +228,7 @@ def run_delete(args: argparse.Namespace) -> int:
     ctx = KeysContext(args)
     assert ctx.plan is not None
     items = selection.select_for_delete(ctx.plan, args.key, ctx.journal())
-    options = RunOptions(now=ctx.now, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
+    options = RunOptions(now=ctx.at, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
                          grace_days=ctx.config.keys.grace_days)
     needs_gitlab = any(i.variables for i in items)
     gitlab = gitlab_clients(ctx)
@@ -238,7 +250,7 @@ def run_rollback(args: argparse.Namespace) -> int:
     services = build_services(ctx, gitlab_clients(ctx))
     item = selection.rollback_target(ctx.plan, args.key_id, ctx.journal(), args.service_account,
                                      lambda sa: [k.key_id for k in services.keys.list_user_keys(sa)])
-    options = RunOptions(now=ctx.now, dry_run=args.dry_run)
+    options = RunOptions(now=ctx.at, dry_run=args.dry_run)
     with ctx.lock("keys rollback", args.dry_run):
         results = Retirement(ctx.state, services.keys, None, options).rollback(item, args.reason.strip())
     return _render(results, args.format, "keys rollback")
@@ -254,7 +266,7 @@ def run_orphans(args: argparse.Namespace) -> int:
     orphans: list[OrphanKey] = []
     try:
         for sa in accounts:
-            orphans += find_orphans(services.keys, [sa], held, ctx.now)
+            orphans += find_orphans(services.keys, [sa], held, ctx.at)
             progress.advance()
     finally:
         progress.finish()

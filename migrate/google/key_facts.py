@@ -18,10 +18,12 @@ from the answer, reference/gcp.md §5).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import google.auth.exceptions
 from googleapiclient.errors import HttpError
 
+from migrate.core.codec import encode_time
 from migrate.core.errors import GoogleError, WifMigrateError
 from migrate.core.key_names import project_of
 from migrate.core.model import KeyFacts, KeyIdentity
@@ -68,7 +70,7 @@ class KeyFactsReader:
             else:
                 key_exists = live.exists
                 if live.exists:
-                    created, expires, disabled = live.created, live.expires, live.disabled
+                    created, expires, disabled = _text(live.created), _text(live.expires), live.disabled
                     key_type, disable_reason, extended = live.key_type, live.disable_reason, live.extended_status
                     # Offline: the file's private key's public half against Google's certificate
                     # for that key id. Never by signing in (that would refresh the key's last use).
@@ -84,7 +86,8 @@ class KeyFactsReader:
             reason = "the key file has no private_key_id"
         else:
             signal = self.admin.last_authentication(key.service_account, key.key_id)
-            last, start, end = signal.last_authenticated, signal.observation_start, signal.observation_end
+            last, start, end = (_text(signal.last_authenticated), _text(signal.observation_start),
+                                _text(signal.observation_end))
             reason = signal.unknown_reason
         return KeyFacts(key=key, service_account_exists=sa_exists, service_account_disabled=sa_disabled,
                         key_exists=key_exists, created=created, expires=expires, disabled=disabled,
@@ -108,6 +111,12 @@ class KeyFactsReader:
             hint = " (grant roles/iam.serviceAccountViewer to the operator)" if status == 403 else ""
             return None, None, f"serviceAccounts.get {name}: HTTP {status} {code} {message}{hint}".strip()
         return True, bool(body.get("disabled", False)), None
+
+
+def _text(moment: datetime | None) -> str | None:
+    """The inventory's spelling of Google's times (KeyFacts keeps strings): `encode_time`, Google's
+    own `Z` form for whole seconds and microseconds (a 3- or 9-digit fraction would read 6 digits)."""
+    return None if moment is None else encode_time(moment)
 
 
 def _join(*reasons: str | None) -> str | None:

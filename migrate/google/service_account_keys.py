@@ -8,6 +8,9 @@ API, day granularity, see reference gcp.md §5): any failure to read it is not a
 
 Per-key failures of the mutating calls raise `GoogleError` with a message that says what to do;
 404 on delete means the key is already gone and is reported as such (idempotent).
+
+Google's time strings (`validAfterTime`, `lastAuthenticatedTime`, the observation period) are
+decoded here, at the boundary, with `codec.decode_time`: the ports carry aware UTC datetimes.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import httplib2
 from google.auth.exceptions import GoogleAuthError
 
-from migrate.core.codec import decode_time as parse_time
+from migrate.core.codec import decode_time
 from migrate.core.errors import GoogleError
 from migrate.core.key_names import full_resource_name, key_name, project_of
 from migrate.core.keyfile import certificate_public_key_sha256
@@ -54,16 +58,31 @@ _STATUS_PREFIX = "SERVICE_ACCOUNT_KEY_EXTENDED_STATUS_"
 
 
 def _live(service_account: str, key_id: str, body: dict[str, Any]) -> LiveKey:
+    try:
+        created, expires = _time(body.get("validAfterTime")), _time(body.get("validBeforeTime"))
+    except ValueError as exc:  # a clear per-key error (the scan records it, retire refuses the key)
+        raise GoogleError(f"key {key_id} of {service_account}: Google's answer has {exc}") from None
     reason = body.get("disableReason")
     statuses = tuple(str(s.get("key", "")).removeprefix(_STATUS_PREFIX)
                      for s in body.get("extendedStatus") or () if isinstance(s, dict))
     cert = body.get("publicKeyData")
     return LiveKey(service_account=service_account, key_id=key_id, exists=True,
                    disabled=bool(body.get("disabled", False)), key_type=str(body.get("keyType", "")),
-                   created=body.get("validAfterTime"), expires=body.get("validBeforeTime"),
+                   created=created, expires=expires,
                    public_key_sha256=certificate_public_key_sha256(cert) if isinstance(cert, str) else "",
                    disable_reason=str(reason).removeprefix(_REASON_PREFIX) if reason else None,
                    extended_status=statuses)
+
+
+def _time(value: Any) -> datetime | None:
+    """One of Google's RFC 3339 fields as a time (absent or empty: None; not a time: ValueError)."""
+    return decode_time(str(value)) if value else None
+
+
+def usage_signal(stamp: Any, period: Mapping[str, Any]) -> UsageSignal:
+    """Policy Analyzer's entry (its `lastAuthenticatedTime` and `observationPeriod`) as a signal."""
+    return UsageSignal(last_authenticated=_time(stamp), observation_start=_time(period.get("startTime")),
+                       observation_end=_time(period.get("endTime")))
 
 
 class GoogleKeyAdmin:
@@ -148,7 +167,7 @@ class GoogleKeyAdmin:
                         continue
                     stamp = (act.get("activity") or {}).get("lastAuthenticatedTime")
                     if stamp and (latest is None or latest["t"] is None
-                                  or parse_time(stamp) > parse_time(latest["t"])):
+                                  or decode_time(stamp) > decode_time(latest["t"])):
                         latest = {"t": stamp, "period": act.get("observationPeriod") or {}}
                     elif latest is None:
                         latest = {"t": None, "period": act.get("observationPeriod") or {}}
@@ -162,9 +181,10 @@ class GoogleKeyAdmin:
             return UsageSignal(unknown_reason=f"Policy Analyzer unreachable: {type(exc).__name__}")
         if latest is None:
             return UsageSignal(last_authenticated=None)
-        period = latest["period"]
-        return UsageSignal(last_authenticated=latest["t"], observation_start=period.get("startTime"),
-                           observation_end=period.get("endTime"))
+        try:
+            return usage_signal(latest["t"], latest["period"])
+        except ValueError as exc:  # an observation period that is not a time: as an undecodable answer
+            return UsageSignal(unknown_reason=f"Policy Analyzer unreachable: {type(exc).__name__}")
 
     # --- mutations -----------------------------------------------------------------------------
     def disable_key(self, service_account: str, key_id: str) -> None:

@@ -14,6 +14,10 @@ A key is disabled only when
 A disabled key is deleted only after the grace period, if it is still disabled and no sign-in was
 attempted after it was disabled (failed attempts count as activity in Policy Analyzer).
 
+Every time here is an aware UTC `datetime` (the adapters and the runner decode Google's, GitLab's
+and the journal's strings with `codec.decode_time`), so times are compared as instants, never as
+spellings; the evidence and the messages write them back with `codec.format_time`/`encode_time`.
+
 Every refusal names what blocks it: the project (merge request action) or the signal. The
 orchestration that gathers the evidence and acts on the decision lives in `migrate.retire.runner`.
 """
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from migrate.core.codec import decode_time as parse_time
+from migrate.core.codec import encode_time
 from migrate.core.codec import format_time as iso
 from migrate.retire.ports import LiveKey, UsageSignal
 
@@ -41,10 +45,19 @@ class Migration:
     action_id: str
     target: str  # the project (or project:file) the merge request changes
     verified: bool
-    merged_at: str | None = None
-    verified_at: str | None = None
+    merged_at: datetime | None = None
+    verified_at: datetime | None = None
     detail: str = ""
     accepted_jobs: tuple[str, ...] = ()  # PROJECT:JOB the operator accepted without job evidence
+    # (merged_at, verified_at) as the journal spells them (GitLab's `….000Z`): the evidence rows
+    # write them back unchanged; None: written with `encode_time`
+    recorded: tuple[str | None, str | None] = (None, None)
+
+    def row_times(self) -> tuple[str | None, str | None]:
+        """(merged_at, verified_at) for the evidence row: the recorded spelling, else encoded."""
+        merged, verified = self.recorded
+        return (merged if merged is not None else _text(self.merged_at),
+                verified if verified is not None else _text(self.verified_at))
 
 
 @dataclass(frozen=True)
@@ -55,14 +68,19 @@ class Decision:
     reason: str
     blocking: tuple[str, ...] = ()
     evidence: dict[str, Any] = field(default_factory=dict)
+    cutover: datetime | None = None  # what usage was judged against (the schedule gate's start)
 
 
 # --- time helpers ------------------------------------------------------------------------------
 
+def _text(moment: datetime | None) -> str | None:
+    """A time as evidence writes it (`encode_time`: Google's canonical `Z` spelling), None as None."""
+    return None if moment is None else encode_time(moment)
+
 
 # --- gate 1: migrated and verified -------------------------------------------------------------
 
-def migration_gate(migrations: Sequence[Migration]) -> tuple[tuple[str, ...], str | None, list[dict[str, Any]]]:
+def migration_gate(migrations: Sequence[Migration]) -> tuple[tuple[str, ...], datetime | None, list[dict[str, Any]]]:
     """(blocking projects, cut-over time or None, evidence rows).
 
     The cut-over is the latest merge time among the merge requests (falling back to the verify time
@@ -72,24 +90,26 @@ def migration_gate(migrations: Sequence[Migration]) -> tuple[tuple[str, ...], st
     rows: list[dict[str, Any]] = []
     times: list[datetime] = []
     for m in migrations:
+        merged_text, verified_text = m.row_times()
         rows.append({"action_id": m.action_id, "target": m.target, "verified": m.verified,
-                     "merged_at": m.merged_at, "verified_at": m.verified_at,
+                     "merged_at": merged_text, "verified_at": verified_text,
                      **({"accepted_jobs": list(m.accepted_jobs)} if m.accepted_jobs else {})})
         if not m.verified:
             why = f" ({m.detail})" if m.detail else ""
             blocking.append(f"project {m.target}: merge request {m.action_id} not merged and verified{why}")
             continue
         stamp = m.merged_at or m.verified_at
-        if stamp:
-            times.append(parse_time(stamp))
+        if stamp is not None:
+            times.append(stamp)
     if blocking or not times:
         return tuple(blocking), None, rows
-    return (), iso(max(times)), rows
+    # to the second, as the evidence's `cutover` always read (a merge at 12:00:00.800 is 12:00:00)
+    return (), max(times).replace(microsecond=0), rows
 
 
 # --- gate 2: no authentication since the cut-over -----------------------------------------------
 
-def usage_gate(signal: UsageSignal, since: str, now: str, what: str = "cut-over",
+def usage_gate(signal: UsageSignal, since: datetime, now: datetime, what: str = "cut-over",
                need_coverage: bool = True) -> tuple[str | None, str]:
     """Has the key (possibly) authenticated after `since`? → (blocking reason or None, explanation).
 
@@ -102,18 +122,18 @@ def usage_gate(signal: UsageSignal, since: str, now: str, what: str = "cut-over"
     Also refuses when the signal's observation window ends at or before C (it cannot see past C
     yet), unless `need_coverage` is False (an orphan judged on recent use, C = now). The caller handles `signal.known is False` (unknown usage) before calling.
     """
-    c = parse_time(since)
-    n = parse_time(now)
+    c = since
+    n = now
     seen_until = n
-    if signal.observation_end:
-        seen_until = min(n, parse_time(signal.observation_end))
+    if signal.observation_end is not None:
+        seen_until = min(n, signal.observation_end)
     if need_coverage and seen_until <= c:
         return (f"usage signal: Policy Analyzer's observation ends {iso(seen_until)}, not after the {what} "
                 f"{iso(c)}; retry once it covers the time after the {what}",
                 "observation window does not reach past the " + what)
     if signal.last_authenticated is None:
         return None, f"no authentication recorded in Policy Analyzer's observation window (to {iso(seen_until)})"
-    t = parse_time(signal.last_authenticated)
+    t = signal.last_authenticated
     if t + DAY <= c:
         return None, f"last authentication on the day starting {iso(t)}, which ended before the {what} {iso(c)}"
     if t >= c:
@@ -130,8 +150,8 @@ def usage_gate(signal: UsageSignal, since: str, now: str, what: str = "cut-over"
 
 
 def _usage_evidence(signal: UsageSignal) -> dict[str, Any]:
-    return {"last_authenticated": signal.last_authenticated, "observation_start": signal.observation_start,
-            "observation_end": signal.observation_end, "usage_unknown_reason": signal.unknown_reason,
+    return {"last_authenticated": _text(signal.last_authenticated), "observation_start": _text(signal.observation_start),
+            "observation_end": _text(signal.observation_end), "usage_unknown_reason": signal.unknown_reason,
             "granularity": "day"}
 
 
@@ -178,8 +198,8 @@ def evidence_blockers(key_id: str, migrations: Sequence[Migration], manual: Sequ
     return blockers
 
 
-def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: UsageSignal, now: str,
-                     accept_unknown: str | None = None, cutover_if_unused: str | None = None,
+def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: UsageSignal, now: datetime,
+                     accept_unknown: str | None = None, cutover_if_unused: datetime | None = None,
                      manual: Sequence[str] = (), orphan: bool = False,
                      outside: Sequence[Mapping[str, Any]] = (), accept_outside: bool = False) -> Decision:
     """May this key be disabled now?
@@ -192,7 +212,7 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
     `outside` are the readers the scan did not check (plan `outside_readers`): each blocks unless
     `accept_outside` (the operator named this key with --accept-outside-readers).
     """
-    evidence: dict[str, Any] = {"now": now, **_usage_evidence(signal)}
+    evidence: dict[str, Any] = {"now": iso(now), **_usage_evidence(signal)}
     if not key.exists:
         return Decision("skip", "the key no longer exists (already deleted)", evidence=evidence)
     if key.disabled:
@@ -212,7 +232,7 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
     elif not migrations:
         cutover = cutover_if_unused
         evidence["no_migrations"] = True
-    evidence["cutover"] = cutover
+    evidence["cutover"] = None if cutover is None else iso(cutover)
     refusal, extra = _unknown(signal, accept_unknown)
     evidence.update(extra)
     if refusal:
@@ -225,7 +245,7 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
     elif cutover is None and not blocking:
         blockers.append("no cut-over time known (no merge time recorded by verify)")
     if blockers:
-        return Decision("refuse", "; ".join(blockers), tuple(blockers), evidence)
+        return Decision("refuse", "; ".join(blockers), tuple(blockers), evidence, cutover)
     reason = "every project migrated and verified" if migrations else \
         "orphan key named explicitly" if orphan else "no project uses the key"
     if outside and accept_outside:
@@ -234,37 +254,39 @@ def disable_decision(key: LiveKey, migrations: Sequence[Migration], signal: Usag
         reason += "; usage unknown, accepted: " + str(accept_unknown)
     else:
         reason += "; " + str(evidence.get("usage", ""))
-    return Decision("proceed", reason, evidence=evidence)
+    return Decision("proceed", reason, evidence=evidence, cutover=cutover)
 
 
-def delete_decision(key: LiveKey, disabled_at: str | None, rolled_back_at: str | None, signal: UsageSignal,
-                    now: str, grace_days: int, accept_unknown: str | None = None) -> Decision:
+def delete_decision(key: LiveKey, disabled_at: datetime | None, rolled_back_at: datetime | None,
+                    signal: UsageSignal, now: datetime, grace_days: int,
+                    accept_unknown: str | None = None) -> Decision:
     """May this key be deleted now? (Grace period over, still disabled, no sign-in since disabling.)"""
-    evidence: dict[str, Any] = {"now": now, "disabled_at": disabled_at, "grace_days": grace_days,
+    evidence: dict[str, Any] = {"now": iso(now), "disabled_at": None if disabled_at is None else iso(disabled_at),
+                                "grace_days": grace_days,
                                 **_usage_evidence(signal)}
     if not key.exists:
         return Decision("done", "already deleted", evidence=evidence)
     if disabled_at is None:
         return Decision("refuse", "not disabled by wif-migrate (run `keys retire` first)",
                         ("journal: no disable recorded",), evidence)
-    if rolled_back_at is not None and parse_time(rolled_back_at) >= parse_time(disabled_at):
-        msg = f"rolled back (re-enabled) at {rolled_back_at} after being disabled; retire it again first"
+    if rolled_back_at is not None and rolled_back_at >= disabled_at:
+        msg = f"rolled back (re-enabled) at {iso(rolled_back_at)} after being disabled; retire it again first"
         return Decision("refuse", msg, ("journal: rollback",), evidence)
     if not key.disabled:
-        msg = f"the key is enabled again (disabled by wif-migrate at {disabled_at}); someone re-enabled it"
+        msg = f"the key is enabled again (disabled by wif-migrate at {iso(disabled_at)}); someone re-enabled it"
         return Decision("refuse", msg, ("live key state: enabled",), evidence)
-    grace_end = parse_time(disabled_at) + timedelta(days=grace_days)
+    grace_end = disabled_at + timedelta(days=grace_days)
     evidence["grace_ends"] = iso(grace_end)
     blockers: list[str] = []
-    if parse_time(now) < grace_end:
+    if now < grace_end:
         blockers.append(f"grace period: {grace_days} days since disabling end at {iso(grace_end)}")
     refusal, extra = _unknown(signal, accept_unknown)
     evidence.update(extra)
     if refusal:
         blockers.append(refusal)
     elif signal.known and signal.last_authenticated is not None:
-        t = parse_time(signal.last_authenticated)
-        d = parse_time(disabled_at)
+        t = signal.last_authenticated
+        d = disabled_at
         # The value is a day start: T > D means a whole day after the disable saw an attempt.
         # T <= D is the disable day itself (use before disabling) or earlier: fine, because the
         # grace period (>= 1 day) passed with no newer entry.
@@ -273,7 +295,7 @@ def delete_decision(key: LiveKey, disabled_at: str | None, rolled_back_at: str |
                             f"disabled at {iso(d)}: something still tries to use it")
     if blockers:
         return Decision("refuse", "; ".join(blockers), tuple(blockers), evidence)
-    return Decision("proceed", f"disabled since {disabled_at}, grace period over, no sign-in since",
+    return Decision("proceed", f"disabled since {iso(disabled_at)}, grace period over, no sign-in since",
                     evidence=evidence)
 
 

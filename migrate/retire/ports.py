@@ -1,10 +1,14 @@
 """What key retirement needs from the outside: the Protocols of the key, schedule and variable
 backends and the records they return (the adapters in `migrate.google` and `migrate.gitlab`
-implement them; `retire` never imports an adapter)."""
+implement them; `retire` never imports an adapter).
+
+Times are aware UTC `datetime`s: the adapters decode Google's strings with `codec.decode_time` at
+the boundary, so the gates compare instants (`…T07:00:00Z` and `…T08:00:00+01:00` are one time)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from migrate.core.model import KeyVariable
@@ -19,8 +23,8 @@ class LiveKey:
     exists: bool
     disabled: bool = False
     key_type: str = "USER_MANAGED"
-    created: str | None = None
-    expires: str | None = None
+    created: datetime | None = None  # validAfterTime
+    expires: datetime | None = None  # validBeforeTime
     # SHA-256 of the public key in Google's X.509 certificate for this key ('' when not asked for).
     public_key_sha256: str = ""
     disable_reason: str | None = None  # USER_INITIATED / EXPOSED / COMPROMISE_DETECTED
@@ -36,9 +40,9 @@ class UsageSignal:
     (permission denied, API error, Preview API unavailable): then nothing else is meaningful.
     """
 
-    last_authenticated: str | None = None
-    observation_start: str | None = None
-    observation_end: str | None = None
+    last_authenticated: datetime | None = None
+    observation_start: datetime | None = None
+    observation_end: datetime | None = None
     unknown_reason: str | None = None
 
     @property

@@ -8,6 +8,10 @@ passed in (`KeyAdmin`, `VariableAdmin` protocols; the real ones live in `migrate
 Journal (stage "keys", see docs/keys.md): an *intent* row before each mutating call and an
 *outcome* row after (applied | failed); refusals, skips and dry-run results are outcome rows only
 (nothing was attempted). Evidence always carries who, when and the gate evidence.
+
+Times are aware UTC `datetime`s here (`RunOptions`, `Migration`, `Rollback`, the disable
+history); the journal's strings (`JournalEntry.ts`, verify's `merged_at`) are decoded where they
+are read, with `codec.decode_time`, and written back with `codec.format_time`.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from migrate.core.codec import decode_time as parse_time
+from migrate.core.codec import decode_time, encode_time
+from migrate.core.codec import format_time as iso
 from migrate.core.errors import BackendError, UsageError
 from migrate.core.model import (
     Action,
@@ -105,13 +110,13 @@ class StepResult:
 
 @dataclass(frozen=True)
 class RunOptions:
-    now: str
+    now: datetime
     dry_run: bool = False
     accept_unknown: str | None = None
     grace_days: int = 14
     only_keys: tuple[str, ...] = ()  # --key: restrict to these; an orphan must be named here
     accept_outside: tuple[str, ...] = ()  # --accept-outside-readers: key ids whose outside readers are accepted
-    plan_time: str | None = None  # cut-over for keys held but used by no project (plan generated_at)
+    plan_time: datetime | None = None  # cut-over for keys held but used by no project (plan generated_at)
     include_rolled_back: bool = False  # --include-rolled-back: a rolled-back key may be disabled again
     accept_jobs: tuple[str, ...] = ()  # --accept-job PROJECT:JOB: accepted without job-level evidence
 
@@ -272,40 +277,47 @@ def migrations_from_journal(state: OutcomeJournal, mr_actions: Sequence[tuple[st
             continue
         ev = entry.evidence or {}
         merged = ev.get("merged_at") or ev.get("merge_time") or (ev.get("merge_request") or {}).get("merged_at")
+        # the journal's strings (verify's merged_at, JournalEntry.ts, written by core.state) become
+        # times here; the evidence rows keep their spelling (`recorded`)
+        merged_text = str(merged) if merged else None
+        merged_at = decode_time(merged_text) if merged_text else None
+        verified_at = decode_time(entry.ts)
+        recorded = (merged_text, entry.ts)
         jobs = [f"{u.get('project')}:{u.get('job')}" for u in ev.get("unverified_jobs") or () if isinstance(u, dict)]
         if entry.outcome != _VERIFIED and ev.get("acceptable") and jobs and set(jobs) <= accepted:
-            out.append(Migration(action_id, target, True, merged_at=str(merged) if merged else None,
-                                 verified_at=entry.ts, detail=f"jobs accepted by the operator: {', '.join(jobs)}",
+            out.append(Migration(action_id, target, True, merged_at, verified_at,
+                                 recorded=recorded, detail=f"jobs accepted by the operator: {', '.join(jobs)}",
                                  accepted_jobs=tuple(jobs)))
             continue
         detail = "" if entry.outcome == _VERIFIED else f"verify {entry.outcome}: {entry.detail}"
         if jobs and entry.outcome != _VERIFIED and ev.get("acceptable"):
             detail += f" (to accept without that evidence: --accept-job {' --accept-job '.join(jobs)})"
-        out.append(Migration(action_id, target, entry.outcome == _VERIFIED,
-                             merged_at=str(merged) if merged else None, verified_at=entry.ts, detail=detail))
+        out.append(Migration(action_id, target, entry.outcome == _VERIFIED, merged_at, verified_at, detail,
+                             recorded=recorded))
     return out
 
 
-def disable_history(state: State, resource: str) -> tuple[str | None, str | None]:
+def disable_history(state: State, resource: str) -> tuple[datetime | None, datetime | None]:
     """(disabled since, last rollback) for a key, from the keys-stage journal.
 
     "Disabled since" is the first disable outcome (applied, or skipped because already disabled)
     after the latest rollback; when the latest event is a rollback it is the last disable before it.
     """
-    disables: list[str] = []
-    rollback: str | None = None
+    disables: list[datetime] = []
+    rollback: datetime | None = None
     for e in state.entries(stage=STAGE):
         if e.target != resource or e.phase != "outcome":
             continue
+        # JournalEntry.ts is core.state's string: decoded at this entry to the retire stage
         if e.kind == "disable_key" and e.outcome in (Status.APPLIED, Status.SKIPPED) and e.evidence.get("disabled", True):
-            disables.append(e.ts)
+            disables.append(decode_time(e.ts))
         elif e.kind == "rollback_key" and e.outcome == Status.APPLIED:
-            rollback = e.ts
+            rollback = decode_time(e.ts)
     if not disables:
         return None, rollback
     if rollback is None:
         return disables[0], None
-    after = [d for d in disables if parse_time(d) > parse_time(rollback)]
+    after = [d for d in disables if d > rollback]
     return (after[0], None) if after else (disables[-1], rollback)
 
 
@@ -313,7 +325,7 @@ def disable_history(state: State, resource: str) -> tuple[str | None, str | None
 class Rollback:
     """The operator's latest re-enable of a key (journaled by `keys rollback`)."""
 
-    ts: str
+    ts: datetime
     who: str
     reason: str
 
@@ -324,9 +336,11 @@ def standing_rollback(state: State, resource: str) -> Rollback | None:
     for e in state.entries(stage=STAGE):
         if e.target != resource or e.phase != "outcome" or e.outcome != Status.APPLIED:
             continue
+        # JournalEntry.ts is core.state's string: decoded at this entry to the retire stage
         if e.kind == "rollback_key":
-            latest = Rollback(e.ts, str(e.evidence.get("who") or e.actor), str(e.evidence.get("reason") or e.detail))
-        elif e.kind == "disable_key" and latest is not None and parse_time(e.ts) >= parse_time(latest.ts):
+            latest = Rollback(decode_time(e.ts), str(e.evidence.get("who") or e.actor),
+                              str(e.evidence.get("reason") or e.detail))
+        elif e.kind == "disable_key" and latest is not None and decode_time(e.ts) >= latest.ts:
             latest = None
     return latest
 
@@ -437,14 +451,14 @@ class Retirement:
         rolled = standing_rollback(self.state, item.resource)
         plan_time = self.options.plan_time
         if rolled is not None and not self.options.include_rolled_back and (
-                plan_time is None or parse_time(plan_time) <= parse_time(rolled.ts)):
+                plan_time is None or plan_time <= rolled.ts):
             # Google's usage signal lags a day: right after a rollback the gates would pass again.
             # A rolled-back key stays enabled until the operator re-plans or says so.
             self._finish("disable_key", item.action_id, item.resource, Status.REFUSED,
-                         f"rolled back at {rolled.ts} by {rolled.who} ({rolled.reason}); it stays enabled "
+                         f"rolled back at {iso(rolled.ts)} by {rolled.who} ({rolled.reason}); it stays enabled "
                          "until you re-run `wif-migrate plan` or pass --include-rolled-back",
                          extra={"service_account": item.service_account, "key_id": item.key_id,
-                                "rolled_back_at": rolled.ts, "rolled_back_by": rolled.who,
+                                "rolled_back_at": iso(rolled.ts), "rolled_back_by": rolled.who,
                                 "rollback_reason": rolled.reason}, key=item)
             return
         live = self._key_read("disable_key", item)
@@ -500,10 +514,10 @@ class Retirement:
         meta.update(no_use_window_days=round(window.total_seconds() / 86400, 2), no_use_window_reason=why or error)
         if error:
             return Decision("refuse", f"{error}; the no-use window cannot be known", (error,), decision.evidence)
-        cutover = decision.evidence.get("cutover")
-        if window and cutover and parse_time(self.options.now) - parse_time(str(cutover)) < window:
-            until = (parse_time(str(cutover)) + window).strftime("%Y-%m-%dT%H:%M:%SZ")
-            reason = (f"{why}: the key must show no use for that long after the cut-over {cutover}; "
+        cutover = decision.cutover
+        if window and cutover is not None and self.options.now - cutover < window:
+            until = iso(cutover + window)
+            reason = (f"{why}: the key must show no use for that long after the cut-over {iso(cutover)}; "
                       f"not before {until}")
             return Decision("refuse", reason, (reason,), decision.evidence)
         if window:
@@ -621,6 +635,8 @@ class Retirement:
 
 @dataclass(frozen=True)
 class OrphanKey:
+    """One row of `keys orphans`, its times as printed (Google's spelling, `encode_time`)."""
+
     service_account: str
     key_id: str
     created: str | None
@@ -632,7 +648,7 @@ class OrphanKey:
     error: str | None = None  # the service account's keys could not be listed (an ERROR row)
 
 
-def find_orphans(keys: KeyAdmin, service_accounts: Iterable[str], held: set[str], now: str) -> list[OrphanKey]:
+def find_orphans(keys: KeyAdmin, service_accounts: Iterable[str], held: set[str], now: datetime) -> list[OrphanKey]:
     """User-managed keys of these service accounts that no GitLab variable holds. Read-only."""
     out = []
     for sa in service_accounts:
@@ -645,7 +661,11 @@ def find_orphans(keys: KeyAdmin, service_accounts: Iterable[str], held: set[str]
             if key.key_id in held or (key.key_type and key.key_type != "USER_MANAGED"):
                 continue
             signal = keys.last_authentication(sa, key.key_id)
-            age = (parse_time(now) - parse_time(key.created)).days if key.created else None
-            out.append(OrphanKey(sa, key.key_id, key.created, key.expires, key.disabled, age,
-                                 signal.last_authenticated, signal.unknown_reason))
+            age = (now - key.created).days if key.created is not None else None
+            out.append(OrphanKey(sa, key.key_id, _printed(key.created), _printed(key.expires), key.disabled, age,
+                                 _printed(signal.last_authenticated), signal.unknown_reason))
     return out
+
+
+def _printed(moment: datetime | None) -> str | None:
+    return None if moment is None else encode_time(moment)

@@ -15,6 +15,7 @@ from helpers.plan_fixtures import disable_params
 from helpers.report_fixtures import KEY_API, NOW, inventory, journal, plan, snapshots
 
 import migrate.retire.gates
+from migrate.core.codec import decode_time
 from migrate.core.model import Action, OutsideReader, Plan
 from migrate.report.findings import FindingsDocument, KeyFinding, build_findings
 from migrate.retire.gates import disable_decision
@@ -47,8 +48,9 @@ def _retire_decision(p: Plan) -> migrate.retire.gates.Decision:
     item = next(i for i in items_from_plan(p) if i.key_id == KID)
     migrations = migrations_from_journal(EntriesJournal(_journal()), item.mr_actions)
     live = LiveKey(SA, KID, exists=True)
-    signal = UsageSignal(last_authenticated=None, observation_end=NOW)
-    return disable_decision(live, migrations, signal, NOW, manual=item.manual, outside=item.outside)
+    now = decode_time(NOW)
+    signal = UsageSignal(last_authenticated=None, observation_end=now)
+    return disable_decision(live, migrations, signal, now, manual=item.manual, outside=item.outside)
 
 
 def test_a_template_still_using_the_key_keeps_both_from_saying_it_can_be_disabled() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from migrate.core.codec import decode_time
 from migrate.core.errors import UsageError
 from migrate.core.state import State
 from migrate.retire.runner import resolve_key_id, standing_rollback
@@ -33,7 +34,7 @@ def test_a_rollback_stands_until_a_later_disable(tmp_path: Path) -> None:
     assert standing_rollback(state, res) is None
     state.outcome("keys", "d", "rollback_key", res, "applied", "re-enabled: broke", {"reason": "broke", "who": "ops"})
     rolled = standing_rollback(state, res)
-    assert rolled is not None and rolled.reason == "broke" and rolled.ts == "2026-01-02T00:00:00Z"
+    assert rolled is not None and rolled.reason == "broke" and rolled.ts == decode_time("2026-01-02T00:00:00Z")
     assert standing_rollback(state, res.replace(IDS[0], IDS[1])) is None
     state.outcome("keys", "d", "disable_key", res, "applied", "", {})
     assert standing_rollback(state, res) is None

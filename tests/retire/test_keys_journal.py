@@ -6,6 +6,7 @@ from pathlib import Path
 
 from helpers.plan_fixtures import bind_params, delete_params, disable_params, mr_params
 
+from migrate.core.codec import decode_time as T
 from migrate.core.model import Action, Plan, RetiredVariable
 from migrate.core.state import State
 from migrate.retire.runner import disable_history, items_from_plan, migrations_from_journal
@@ -26,7 +27,8 @@ def test_verify_outcomes_decide_migrated(tmp_path: Path) -> None:
     st.outcome("verify", "mr-web", "verify", "acme/web", "failed", "pipeline 7 failed")
     migs = migrations_from_journal(st, [("mr-api", "acme/api"), ("mr-web", "acme/web"), ("mr-x", "acme/x")])
     assert [(m.target, m.verified) for m in migs] == [("acme/api", True), ("acme/web", False), ("acme/x", False)]
-    assert migs[0].merged_at == "2026-03-10T15:00:00Z"
+    assert migs[0].merged_at == T("2026-03-10T15:00:00Z") and migs[0].verified_at == T("2026-03-10T16:00:00Z")
+    assert migs[0].recorded == ("2026-03-10T15:00:00Z", "2026-03-10T16:00:00Z")  # the evidence rows' spelling
     assert "pipeline 7 failed" in migs[1].detail
     assert migs[2].detail == "no verify outcome recorded"
     # a later successful verify supersedes the failure
@@ -39,18 +41,18 @@ def test_disable_history_follows_rollbacks(tmp_path: Path) -> None:
     st = _state(tmp_path, now)
     assert disable_history(st, RES) == (None, None)
     st.outcome("keys", "d", "disable_key", RES, "applied")
-    assert disable_history(st, RES) == ("2026-03-12T08:00:00Z", None)
+    assert disable_history(st, RES) == (T("2026-03-12T08:00:00Z"), None)
     now[0] = "2026-03-13T08:00:00Z"
     st.outcome("keys", "d", "rollback_key", RES, "applied")
-    assert disable_history(st, RES) == ("2026-03-12T08:00:00Z", "2026-03-13T08:00:00Z")
+    assert disable_history(st, RES) == (T("2026-03-12T08:00:00Z"), T("2026-03-13T08:00:00Z"))
     now[0] = "2026-03-14T08:00:00Z"
     st.outcome("keys", "d", "disable_key", RES, "applied")
     now[0] = "2026-03-15T08:00:00Z"
     st.outcome("keys", "d", "disable_key", RES, "skipped", evidence={"disabled": True})  # a re-run
-    assert disable_history(st, RES) == ("2026-03-14T08:00:00Z", None)
+    assert disable_history(st, RES) == (T("2026-03-14T08:00:00Z"), None)
     # refused / would_apply rows are not disables
     st.outcome("keys", "d", "disable_key", "other", "applied")
-    assert disable_history(st, RES)[0] == "2026-03-14T08:00:00Z"
+    assert disable_history(st, RES)[0] == T("2026-03-14T08:00:00Z")
 
 
 def test_items_from_plan_keeps_mr_dependencies_variables_and_manual_blockers() -> None:

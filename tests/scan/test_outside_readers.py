@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import migrate.scan.outside_readers as sr
+from migrate.core.codec import decode_time
 from migrate.core.model import (
     Action,
     KeyIdentity,
@@ -236,11 +237,11 @@ def test_the_property_catches_a_resolver_that_forgets_subgroups() -> None:
 # --- the retire gate --------------------------------------------------------------------------------------
 
 LIVE = LiveKey(SA, KID, exists=True)
-VERIFIED = [Migration("mr-web", "acme/web", True, merged_at="2026-03-10T15:00:00Z")]
+VERIFIED = [Migration("mr-web", "acme/web", True, merged_at=decode_time("2026-03-10T15:00:00Z"))]
 READER = {"variable": "group:acme:GCP_SA_KEY", "project": "acme/legacy", "project_id": 2,
           "reason": "outside the configured scope: excluded by scope.exclude 'acme/legacy'", "archived": False}
-NOW = "2026-03-20T00:00:00Z"
-SIGNAL = UsageSignal(None, "2026-03-01T00:00:00Z", "2026-03-19T00:00:00Z")
+NOW = decode_time("2026-03-20T00:00:00Z")
+SIGNAL = UsageSignal(None, decode_time("2026-03-01T00:00:00Z"), decode_time("2026-03-19T00:00:00Z"))
 
 
 def test_gate_refuses_a_key_with_readers_outside_the_scope_and_names_them() -> None:
@@ -257,7 +258,7 @@ def test_gate_proceeds_when_accepted_and_records_what_was_accepted() -> None:
     assert d.evidence["accepted_outside_readers"] == [READER]
     assert "outside the scope accepted" in d.reason
     # acceptance waives the unchecked readers only, never the usage evidence
-    used = UsageSignal("2026-03-15T00:00:00Z", "2026-03-01T00:00:00Z", "2026-03-19T00:00:00Z")
+    used = UsageSignal(decode_time("2026-03-15T00:00:00Z"), SIGNAL.observation_start, SIGNAL.observation_end)
     assert disable_decision(LIVE, VERIFIED, used, NOW, outside=[READER], accept_outside=True).verdict == "refuse"
     # without readers the flag changes nothing
     assert "accepted_outside_readers" not in disable_decision(LIVE, VERIFIED, SIGNAL, NOW,
