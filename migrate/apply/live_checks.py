@@ -22,11 +22,11 @@ from migrate.apply.ports import LiveGitLab
 from migrate.core.errors import WifMigrateError
 from migrate.core.model import (
     BindingParams,
+    InputUsage,
     KeyVariable,
     MergeRequestParams,
     Plan,
     ScopeRow,
-    from_dict,
     params_as,
 )
 from migrate.retire.ports import VariableHolding
@@ -47,12 +47,10 @@ def binding_refusals(plan: Plan, live: LiveGitLab, detector: Detector = detect, 
     """ensure_binding action id → why the live GitLab facts no longer support it. Each fact is
     read once per run (`CachedLive`; with `concurrency` > 1 all of them first, in worker threads)
     and each file analysed once per set of key names."""
-    variables = {}
-    for raw in (plan.inputs or {}).get("variables") or ():
-        var = from_dict(KeyVariable, raw)
-        variables[var.ref] = var
-    namespaces = {int(p["id"]): int(p.get("namespace_id") or 0) for p in (plan.inputs or {}).get("projects") or ()}
-    usages = [u for u in (plan.inputs or {}).get("usages") or () if isinstance(u, Mapping)]
+    inputs = plan.inputs
+    variables = {var.ref: var for var in (inputs.variables if inputs else ())}
+    namespaces = {p.id: p.namespace_id or 0 for p in (inputs.projects if inputs else ())}
+    usages = list(inputs.usages if inputs else ())
     texts: dict[tuple[str, str, str], str | None] = {}
     if not isinstance(live, CachedLive):
         live = CachedLive(live, concurrency)
@@ -122,7 +120,7 @@ def _planned_contents(plan: Plan) -> dict[tuple[str, str, str], str]:
     return out
 
 
-def _still_used(findings: tuple[str, ...], usages: list[Mapping[str, Any]], variables: Mapping[str, KeyVariable],
+def _still_used(findings: tuple[str, ...], usages: list[InputUsage], variables: Mapping[str, KeyVariable],
                 live: LiveGitLab, detected: Callable[[str, str, str, str, frozenset[str]], set[str | None]],
                 texts: dict[tuple[str, str, str], str | None],
                 migrated: Mapping[tuple[str, str, str], str] | None = None) -> str | None:
@@ -135,11 +133,11 @@ def _still_used(findings: tuple[str, ...], usages: list[Mapping[str, Any]], vari
     refs = set(findings)
     names = frozenset(v.name for r, v in variables.items() if r in refs)
     for u in usages:
-        if not refs & {str(v) for v in u.get("variables") or ()}:
+        if not refs & set(u.variables):
             continue
-        project, path, ref = str(u.get("file_project")), str(u.get("file_path")), str(u.get("ref") or "")
+        project, path, ref = u.file_project, u.file_path, u.ref
         where = f"{path}@{ref}" if ref else path
-        consumers = ", ".join(str(c) for c in u.get("consumers") or ()) or project
+        consumers = ", ".join(u.consumers) or project
         if (project, path, ref) not in texts:
             texts[(project, path, ref)] = live.file_text(project, path, ref)
         text = texts[(project, path, ref)]
@@ -148,12 +146,12 @@ def _still_used(findings: tuple[str, ...], usages: list[Mapping[str, Any]], vari
         planned = (migrated or {}).get((project, path, ref))
         if planned is not None and content_equal(text, planned):
             continue
-        variable = u.get("variable")
+        variable = u.variable
         found = detected(project, path, ref, text, names)  # bad input is data in its answer; an exception is a bug (exit 3)
         if variable not in found:
             what = f"variable {variable}" if variable else "a key file"
             return (f"project {consumers} no longer uses the key: {project}:{where} no longer uses {what} "
-                    f"as a key (line {u.get('line')} at scan time)")
+                    f"as a key (line {u.line} at scan time)")
     return None
 
 
@@ -241,19 +239,17 @@ class CachedLive:
             return list(pool.map(one, calls))
 
 
-def wanted_reads(plan: Plan, variables: Mapping[str, KeyVariable], usages: Sequence[Mapping[str, Any]]
+def wanted_reads(plan: Plan, variables: Mapping[str, KeyVariable], usages: Sequence[InputUsage]
                  ) -> list[tuple[str, Any]]:
     """Every read `binding_refusals` may make for the plan's bindings, in the order it makes them,
     and the plan's top-level groups (whose project listings answer most project reads)."""
-    out: list[tuple[str, Any]] = [("group", g["id"]) for g in (plan.inputs or {}).get("groups") or ()
-                                  if isinstance(g, Mapping) and "/" not in str(g.get("path") or "/")
-                                  and isinstance(g.get("id"), int)]
+    out: list[tuple[str, Any]] = [("group", g.id) for g in (plan.inputs.groups if plan.inputs else ())
+                                  if "/" not in (g.path or "/")]
     for action in plan.actions:
         if action.kind != "ensure_binding":
             continue
         out += [("variable", variables[ref]) for ref in action.findings if ref in variables]
         out += [("project", s.project_id) for s in params_as(action, BindingParams).scopes]
         refs = set(action.findings)
-        out += [("file", (str(u.get("file_project")), str(u.get("file_path")), str(u.get("ref") or "")))
-                for u in usages if refs & {str(v) for v in u.get("variables") or ()}]
+        out += [("file", (u.file_project, u.file_path, u.ref)) for u in usages if refs & set(u.variables)]
     return out

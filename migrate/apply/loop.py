@@ -34,6 +34,7 @@ from migrate.core.model import (
     Inventory,
     MergeRequestParams,
     Plan,
+    PlanInputs,
     params_as,
 )
 from migrate.core.outcome import Status
@@ -65,7 +66,7 @@ def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | N
     explicitly with `apply --inventory`) and the current configuration; the facts the plan read
     on its own (project number, issuer, JWKS) are taken from the plan and checked live by the
     executors. Every federation and merge-request action is refused on a mismatch."""
-    from migrate.plan.planner import PlanFacts, inventory_digest, make_inputs
+    from migrate.plan.planner import SCAN_INPUTS, PlanFacts, inventory_digest, make_inputs
 
     guarded = [a for a in plan.actions if a.kind in (*GOOGLE_KINDS, "merge_request")]
     if inventory is None:
@@ -78,13 +79,13 @@ def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | N
         return {a.id: why for a in guarded}
     if config is None:
         return {}
-    inputs = plan.inputs or {}
-    facts = PlanFacts(project_number=str(inputs.get("project_number") or plan.project_number),
-                      issuer=inputs.get("issuer"), jwks_json=inputs.get("jwks_json"))
+    inputs = plan.inputs
+    facts = PlanFacts(project_number=(inputs.project_number if inputs else "") or plan.project_number,
+                      issuer=inputs.issuer if inputs else None, jwks_json=inputs.jwks_json if inputs else None)
     expected = make_inputs(inventory, config, facts)
-    # Keys the planner adds from what it read live (e.g. the policy's other principals) are not
+    # Inputs the planner adds from what it read live (e.g. the policy's other principals) are not
     # recomputable from the scan; the executors re-read those live.
-    differing = sorted(k for k in expected if expected.get(k) != inputs.get(k))
+    differing = sorted(k for k in SCAN_INPUTS if inputs is None or getattr(expected, k) != getattr(inputs, k))
     if not differing:
         return _consumer_check_refusals(plan, inventory, expected)
     why = ("the plan's inputs differ from the journaled scan and the configuration "
@@ -92,14 +93,14 @@ def journal_refusals(plan: Plan, inventory: Inventory | None, config: Config | N
     return {a.id: why for a in guarded}
 
 
-def _consumer_check_refusals(plan: Plan, inventory: Inventory, inputs: Mapping[str, Any]) -> dict[str, str]:
+def _consumer_check_refusals(plan: Plan, inventory: Inventory, inputs: PlanInputs) -> dict[str, str]:
     """Merge-request actions whose consumer check (the pipelines that read the file and what their
     jobs receive, `params.consumer_check`) is not what the planner computes now from the journaled
     inventory: apply reruns that check live, so dropping a pipeline from it would skip it."""
 
     from migrate.plan.planner import consumer_check_inputs, derive
 
-    derived = derive(dict(inputs))
+    derived = derive(inputs)
     var_key = {v.ref: k for v, k in derived.key_vars}
     projects = {p.path: p for p in inventory.projects}
     consumers_of: dict[tuple[str, str, str], set[str]] = {}
@@ -163,7 +164,7 @@ def integrity_refusals(plan: Plan, journaled: Mapping[str, Mapping[str, Any]] | 
     `journaled`: the simulations `plan` journaled (kind "impersonation"), used only for exactly
     the bindings derived from the plan's (digest-checked) inputs (migrate.plan.impersonation_journal)."""
     google = [a for a in plan.actions if a.kind in GOOGLE_KINDS]
-    if not plan.inputs:
+    if plan.inputs is None:
         return {a.id: "the plan has no inputs to check its federation against; re-run `wif-migrate plan`"
                 for a in google}
     if inputs_digest(plan.inputs) != plan.inputs_digest:

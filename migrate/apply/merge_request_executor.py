@@ -102,7 +102,7 @@ def _rewrite(rewriter: Any, plan: Plan, params: MergeRequestParams, path: str, t
     job_map = {j: dict(m) for j, m in (options.job_service_accounts or {}).items()}
     contexts = {j: {v: dict(m) for v, m in by_var.items()} for j, by_var in (options.context_accounts or {}).items()}
     request = RewriteRequest(path, text, options.audience, sa_map,
-                             tuple(names), str((plan.inputs or {}).get("gitlab_version") or ""),
+                             tuple(names), plan.inputs.gitlab_version if plan.inputs else "",
                              _instance_url(plan), job_map, contexts, *_included(params, obs), params.project)
     outcome = rewriter.confirmed(request, claimed) \
         if claimed is not None and isinstance(rewriter, JournaledRewriter) else None
@@ -203,7 +203,9 @@ def _content_diff(planned: str, now: str, limit: int = 40) -> str:
 def _instance_url(plan: Plan) -> str:
     from migrate.plan.planner import legacy_audiences
 
-    return next(iter(legacy_audiences(plan.inputs or {})), "")
+    if plan.inputs is None:
+        return ""
+    return next(iter(legacy_audiences(plan.inputs.gitlab_version, plan.inputs.gitlab_url)), "")
 
 
 def _evidence(params: MergeRequestParams, branch: str) -> dict[str, Any]:
@@ -306,8 +308,8 @@ class MergeRequestExecutor:
         listing = getattr(self.backend, "group_merge_requests", None)
         if listing is None:
             return
-        groups = {str(g.get("path")): int(g["id"]) for g in (self.plan.inputs or {}).get("groups") or ()
-                  if isinstance(g, Mapping) and "/" not in str(g.get("path") or "/") and isinstance(g.get("id"), int)}
+        groups = {g.path: g.id for g in (self.plan.inputs.groups if self.plan.inputs else ())
+                  if "/" not in (g.path or "/")}
         wanted: dict[tuple[int, str], int] = {}
         for action, p in zip(actions, params, strict=True):
             group = groups.get(p.project.split("/", 1)[0])

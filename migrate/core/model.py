@@ -662,6 +662,93 @@ class ImpersonationRow:
         return tuple(sorted(set(self.after) - set(self.before)))
 
 
+# ---------------------------------------------------------------------------------------------
+# The plan's inputs: what the federation and the bindings are derived from (`plan.planner.derive`).
+# The JSON object is the one every build since inputs exist has written (same keys, same values), so
+# `inputs_digest` — sha256 of that object with sorted keys — is unchanged for plans on disk.
+
+
+@dataclass(frozen=True)
+class InputProject:
+    """A project a binding may name: the scan's `ProjectRecord`, reduced to where it sits."""
+
+    id: int
+    path: str
+    namespace_id: int
+    namespace_path: str
+    ancestor_ids: tuple[int, ...]
+    default_branch: str | None
+
+
+@dataclass(frozen=True)
+class InputGroup:
+    id: int
+    path: str
+
+
+@dataclass(frozen=True)
+class InputUsage:
+    """One use of a key variable in a CI file (the scan's `KeyUsage`, without the finding's text):
+    `variable` is the name the line reads, `runs` the effective jobs that run it."""
+
+    file_project: str
+    file_path: str
+    ref: str
+    variable: str | None
+    variables: tuple[str, ...]
+    consumers: tuple[str, ...]
+    line: int
+    runs: tuple[UsageRun, ...]
+
+
+@dataclass(frozen=True)
+class KeyFactRow:
+    """What Google said about one key at scan time, the part the key gate
+    (`plan.key_identity.refusal`) reads; a `KeyFacts` without times and certificates."""
+
+    service_account: str
+    key_id: str
+    public_key_sha256: str
+    service_account_exists: bool | None
+    service_account_disabled: bool | None
+    key_exists: bool | None
+    disabled: bool | None
+    key_type: str | None
+    key_matches: bool | None
+    unknown_reason: str | None
+    disable_reason: str | None
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """The part of inventory, configuration and live facts the federation and bindings depend on.
+
+    `policy_members_other` (per service account, the principals of its IAM policy that are not this
+    tool's) is present only when `plan` read a non-zero size, so plans that read none keep the
+    digest they always had."""
+
+    gitlab_url: str
+    gitlab_version: str
+    issuer: str
+    identity_project: str
+    project_number: str
+    pool_id: str
+    provider_id: str
+    jwks_json: str | None
+    namespace_ids: tuple[int, ...]
+    service_accounts: Mapping[str, str]
+    projects: tuple[InputProject, ...]
+    variables: tuple[KeyVariable, ...]
+    keys: tuple[KeyFactRow, ...]
+    other_variables: tuple[KeyVariable, ...]
+    groups: tuple[InputGroup, ...]
+    usages: tuple[InputUsage, ...]
+    # Projects that can read a key variable but whose CI was not checked (docs/keys.md): keys
+    # retire re-reads them from here, under the digest, so deleting them from a step is caught.
+    outside_readers: tuple[OutsideReader, ...]
+    policy_members_other: Mapping[str, int] = field(default_factory=dict, metadata=OMIT_DEFAULT)
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything the migration will do, reviewable as a file. `apply` re-checks each action's
@@ -680,5 +767,7 @@ class Plan:
     version: int = PLAN_VERSION
     # What the federation and bindings were derived from (projects, variables, usages, namespace
     # ids, issuer, ids): apply re-derives the design from it and refuses hand-widened bindings.
-    inputs: dict[str, Any] = field(default_factory=dict)
+    # None: a plan without inputs (apply refuses its Google actions); builds before the inputs were
+    # typed wrote such a plan's inputs as `{}`, which `plan_io` reads as absent.
+    inputs: PlanInputs | None = field(default=None, metadata=OMIT_DEFAULT)
     inputs_digest: str = ""

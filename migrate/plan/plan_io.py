@@ -51,8 +51,10 @@ def from_data(data: Any, source: str = "plan") -> Plan:
     for raw in data["actions"]:
         if isinstance(raw, dict) and raw.get("kind") not in KNOWN_KINDS:
             raise UsageError(f"{source}: action {raw.get('id')}: unknown kind {raw.get('kind')!r}")
+    # a plan without inputs was written with `"inputs": {}` before the inputs were typed: absent
+    body = {k: v for k, v in data.items() if k != "kind" and not (k == "inputs" and v == {})}
     try:
-        plan = decode(Plan, {k: v for k, v in data.items() if k != "kind"})
+        plan = decode(Plan, body)
     except CodecError as exc:
         raise UsageError(f"{source}: malformed plan: {_named(exc, data)}: {exc.problem}") from None
     _check_actions(plan.actions, source)

@@ -42,6 +42,9 @@ from migrate.core.model import (
     DeleteKeyParams,
     DisableKeyParams,
     EnsureParams,
+    InputGroup,
+    InputProject,
+    InputUsage,
     Inventory,
     KeyIdentity,
     KeyUsage,
@@ -51,12 +54,12 @@ from migrate.core.model import (
     MRRewriteOptions,
     OutsideReader,
     Plan,
+    PlanInputs,
     Problem,
     RetiredKey,
     RetiredVariable,
     ScopeRow,
-    from_dict,
-    to_dict,
+    encode,
 )
 from migrate.plan.federation_design import (
     MAX_POLICY_MEMBERS,
@@ -83,7 +86,7 @@ from migrate.plan.impersonation import (
 )
 from migrate.plan.key_identity import FactIndex, key_inputs, refusal
 from migrate.plan.ports import FileText
-from migrate.plan.receipts import Receipt, binding_scope, has_runs, job_groups, receipts
+from migrate.plan.receipts import Receipt, binding_scope, job_groups, receipts
 
 log = logging.getLogger(__name__)
 
@@ -220,52 +223,52 @@ class Derived:
         return members(self.design.pool_name, self.scopes.get(sa, ()))
 
 
-def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[str, Any]:
-    """The part of inventory, config and facts the federation and bindings depend on."""
+def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> PlanInputs:
+    """The part of inventory, config and facts the federation and bindings depend on (without the
+    policy sizes, which `plan_inputs` adds: they are live facts, not the scan's)."""
     projects = [p for p in inventory.projects if p.status != "error" or p.namespace_id]
     namespace_ids = sorted({g.id for g in inventory.groups} | {p.namespace_id for p in projects if p.namespace_id})
-    return {
-        "gitlab_url": config.gitlab.url,
-        "gitlab_version": inventory.gitlab_version,
-        "issuer": (facts.issuer or config.gitlab.url).rstrip("/"),
-        "identity_project": config.google.identity_project,
-        "project_number": facts.project_number,
-        "pool_id": config.google.pool_id,
-        "provider_id": config.google.provider_id,
-        "jwks_json": facts.jwks_json,
-        "namespace_ids": namespace_ids,
-        "service_accounts": dict(sorted(config.google.service_accounts.items())),
-        "projects": [{"id": p.id, "path": p.path, "namespace_id": p.namespace_id,
-                      "namespace_path": p.namespace_path, "ancestor_ids": list(p.ancestor_ids),
-                      "default_branch": p.default_branch} for p in sorted(projects, key=lambda p: p.path)],
-        "variables": [to_dict(v) for v in sorted(inventory.variables, key=lambda v: v.ref)],
-        "keys": key_inputs(inventory.key_facts),
-        "other_variables": [to_dict(v) for v in sorted(inventory.other_variables, key=lambda v: v.ref)],
-        "groups": [{"id": g.id, "path": g.path} for g in sorted(inventory.groups, key=lambda g: g.id)],
-        "usages": [{"file_project": u.file_project, "file_path": u.file_path, "ref": u.ref,
-                    "variable": u.finding.variable, "variables": list(u.variables),
-                    "consumers": list(u.consumers), "line": u.finding.line,
-                    "runs": [to_dict(r) for r in u.runs]}
-                   for u in sorted(inventory.usages, key=_usage_key)],
-        # Projects that can read a key variable but whose CI was not checked (docs/keys.md): keys
-        # retire re-reads them from here, under the digest, so deleting them from a step is caught.
-        "outside_readers": [to_dict(r) for r in inventory.outside_readers],
-    }
+    return PlanInputs(
+        gitlab_url=config.gitlab.url,
+        gitlab_version=inventory.gitlab_version,
+        issuer=(facts.issuer or config.gitlab.url).rstrip("/"),
+        identity_project=config.google.identity_project,
+        project_number=facts.project_number,
+        pool_id=config.google.pool_id,
+        provider_id=config.google.provider_id,
+        jwks_json=facts.jwks_json,
+        namespace_ids=tuple(namespace_ids),
+        service_accounts=dict(sorted(config.google.service_accounts.items())),
+        projects=tuple(InputProject(p.id, p.path, p.namespace_id, p.namespace_path, tuple(p.ancestor_ids),
+                                    p.default_branch) for p in sorted(projects, key=lambda p: p.path)),
+        variables=tuple(sorted(inventory.variables, key=lambda v: v.ref)),
+        keys=key_inputs(inventory.key_facts),
+        other_variables=tuple(sorted(inventory.other_variables, key=lambda v: v.ref)),
+        groups=tuple(InputGroup(g.id, g.path) for g in sorted(inventory.groups, key=lambda g: g.id)),
+        usages=tuple(InputUsage(u.file_project, u.file_path, u.ref, u.finding.variable, tuple(u.variables),
+                                tuple(u.consumers), u.finding.line, tuple(u.runs))
+                     for u in sorted(inventory.usages, key=_usage_key)),
+        outside_readers=tuple(inventory.outside_readers),
+    )
 
 
-def outside_by_variable(inputs: Mapping[str, Any]) -> dict[str, list[OutsideReader]]:
+#: The inputs `make_inputs` computes from the journaled scan and the configuration; the others are
+#: live facts `plan` read (`apply` compares these with what it computes now: loop.journal_refusals).
+SCAN_INPUTS = tuple(f.name for f in dataclasses.fields(PlanInputs) if f.name != "policy_members_other")
+
+
+def outside_by_variable(inputs: PlanInputs) -> dict[str, list[OutsideReader]]:
     """KeyVariable.ref → the readers outside the scope recorded for it (plan inputs)."""
     out: dict[str, list[OutsideReader]] = {}
-    for r in inputs.get("outside_readers") or ():
-        reader = from_dict(OutsideReader, r)
+    for reader in inputs.outside_readers:
         out.setdefault(reader.variable, []).append(reader)
     return out
 
 
-def _with_policy_sizes(inputs: dict[str, Any], facts: PlanFacts) -> dict[str, Any]:
+def _with_policy_sizes(inputs: PlanInputs, facts: PlanFacts) -> PlanInputs:
     others = {sa: int(n) for sa, n in sorted(facts.policy_members_other.items()) if n}
     if others:  # only when known and non-zero, so other plans' inputs (and digests) are unchanged
-        inputs["policy_members_other"] = others
+        return dataclasses.replace(inputs, policy_members_other=others)
     return inputs
 
 
@@ -280,9 +283,16 @@ def policy_members_other(policy: Mapping[str, Any], pool_name: str) -> int:
     return count
 
 
-def inputs_digest(inputs: Mapping[str, Any]) -> str:
-    canon = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
+def inputs_digest(inputs: PlanInputs) -> str:
+    """sha256 of the inputs' JSON object with sorted keys and no spaces: the text every build since
+    inputs exist has hashed, so plans on disk keep their digest. Computed once per inputs (a cache
+    on the frozen object: `derive` keys its memo by it)."""
+    digest: str | None = inputs.__dict__.get("_digest")
+    if digest is None:
+        canon = json.dumps(encode(inputs), sort_keys=True, separators=(",", ":"))
+        digest = "sha256:" + hashlib.sha256(canon.encode()).hexdigest()
+        object.__setattr__(inputs, "_digest", digest)
+    return digest
 
 
 def _usage_key(u: KeyUsage) -> tuple[str, str, int, str]:
@@ -308,10 +318,9 @@ def _renamed(var: KeyVariable, key: KeyIdentity, sa_map: Mapping[str, str]) -> s
     return None
 
 
-def readers(var: Mapping[str, Any] | KeyVariable, projects: Sequence[ProjectFacts]) -> list[ProjectFacts]:
+def readers(var: KeyVariable, projects: Sequence[ProjectFacts]) -> list[ProjectFacts]:
     """Projects (of those known) whose jobs can read the variable, ignoring ref and environment."""
-    v = var if isinstance(var, KeyVariable) else from_dict(KeyVariable, var)
-    return ProjectIndex(projects).readers(v)
+    return ProjectIndex(projects).readers(var)
 
 
 class ProjectIndex:
@@ -352,42 +361,42 @@ class ProjectIndex:
 class UsageIndex:
     """Usages by consumer project path, so `uses` reads only the usages of one project."""
 
-    def __init__(self, usages: Sequence[Mapping[str, Any]]) -> None:
-        self.by_consumer: dict[str, list[Mapping[str, Any]]] = {}
+    def __init__(self, usages: Sequence[InputUsage]) -> None:
+        self.by_consumer: dict[str, list[InputUsage]] = {}
         for u in usages:
-            for c in dict.fromkeys(u["consumers"]):
+            for c in dict.fromkeys(u.consumers):
                 self.by_consumer.setdefault(c, []).append(u)
 
     def uses(self, var: KeyVariable, project: ProjectFacts) -> bool:
         return _uses(self.by_consumer.get(project.path, ()), var, project)
 
 
-def _uses(usages: Sequence[Mapping[str, Any]], var: KeyVariable, project: ProjectFacts) -> bool:
+def _uses(usages: Sequence[InputUsage], var: KeyVariable, project: ProjectFacts) -> bool:
     for u in usages:
-        if project.path not in u["consumers"]:
+        if project.path not in u.consumers:
             continue
-        if u["variables"]:
-            if var.ref in u["variables"]:
+        if u.variables:
+            if var.ref in u.variables:
                 return True
-        elif u.get("variable") == var.name:
+        elif u.variable == var.name:
             return True
     return False
 
 
-def project_facts(inputs: Mapping[str, Any]) -> list[ProjectFacts]:
-    return [ProjectFacts(id=int(p["id"]), path=p["path"], namespace_id=int(p["namespace_id"] or 0),
-                         namespace_path=p["namespace_path"],
-                         ancestor_ids=tuple(int(a) for a in p["ancestor_ids"]) or (int(p["namespace_id"] or 0),),
-                         default_branch=p.get("default_branch") or "main")
-            for p in inputs["projects"]]
+def project_facts(inputs: PlanInputs) -> list[ProjectFacts]:
+    return [ProjectFacts(id=p.id, path=p.path, namespace_id=p.namespace_id or 0,
+                         namespace_path=p.namespace_path,
+                         ancestor_ids=p.ancestor_ids or (p.namespace_id or 0,),
+                         default_branch=p.default_branch or "main")
+            for p in inputs.projects]
 
 
-def legacy_audiences(inputs: Mapping[str, Any]) -> tuple[str, ...]:
+def legacy_audiences(gitlab_version: str, gitlab_url: str) -> tuple[str, ...]:
     """GitLab < 15.7 has no `id_tokens`: migrated jobs present `CI_JOB_JWT_V2`, whose `aud` is the
     instance's base URL, so the provider must allow that audience too (federation.base_url)."""
-    if has_id_tokens(_major_minor(str(inputs.get("gitlab_version") or ""))):
+    if has_id_tokens(_major_minor(gitlab_version or "")):
         return ()
-    return (base_url(str(inputs.get("gitlab_url") or "")),)
+    return (base_url(gitlab_url or ""),)
 
 
 _DERIVED: dict[str, Derived] | None = None  # inputs digest → derivation, inside `derivation_memo()`
@@ -409,7 +418,7 @@ def derivation_memo() -> Iterator[None]:
         _DERIVED = outer
 
 
-def derive(inputs: Mapping[str, Any]) -> Derived:
+def derive(inputs: PlanInputs) -> Derived:
     """Design + per-SA binding scopes + exposures, from the plan's inputs alone (pure; see
     `derivation_memo`)."""
     if _DERIVED is None:
@@ -421,14 +430,14 @@ def derive(inputs: Mapping[str, Any]) -> Derived:
     return hit
 
 
-def _derive(inputs: Mapping[str, Any]) -> Derived:
+def _derive(inputs: PlanInputs) -> Derived:
     return _fit(_unfitted(inputs), inputs)
 
 
 @dataclass(frozen=True)
 class Unfitted:
     """A derivation before it is fitted to Google's principals-per-policy limit: everything but
-    the consolidations, which alone depend on `inputs["policy_members_other"]` (the sizes of the
+    the consolidations, which alone depend on `inputs.policy_members_other` (the sizes of the
     policies as `plan` read them, after deriving which policies to read)."""
 
     design: ProviderDesign
@@ -442,7 +451,7 @@ class Unfitted:
     projects: tuple[ProjectFacts, ...]
 
 
-def refit(derived: Derived, inputs: Mapping[str, Any]) -> Derived:
+def refit(derived: Derived, inputs: PlanInputs) -> Derived:
     """`derive(inputs)` for inputs that differ from the ones `derived` came from only in
     `policy_members_other`: the policy fitting again, not the whole derivation (issue 18: `plan`
     derives once to learn which policies to read, then fits the bindings to what they hold)."""
@@ -451,22 +460,22 @@ def refit(derived: Derived, inputs: Mapping[str, Any]) -> Derived:
     return _fit(derived.unfitted, inputs)
 
 
-def _unfitted(inputs: Mapping[str, Any]) -> Unfitted:
-    design = design_provider(inputs["project_number"], inputs["pool_id"], inputs["provider_id"],
-                             inputs["issuer"], inputs["namespace_ids"], inputs.get("jwks_json"),
-                             legacy_audiences(inputs))
+def _unfitted(inputs: PlanInputs) -> Unfitted:
+    design = design_provider(inputs.project_number, inputs.pool_id, inputs.provider_id,
+                             inputs.issuer, inputs.namespace_ids, inputs.jwks_json,
+                             legacy_audiences(inputs.gitlab_version, inputs.gitlab_url))
     projects = project_facts(inputs)
-    usages = [u for u in inputs["usages"] if not has_runs(u)]  # legacy: linked variables only
+    usages = [u for u in inputs.usages if not u.runs]  # legacy: linked variables only
     index = ProjectIndex(projects)
     usage_index = UsageIndex(usages)
     scopes: dict[str, list[BindingScope]] = {}
     exposures: dict[str, list[Exposure]] = {}
     problems: list[Problem] = []
     key_vars: list[tuple[KeyVariable, KeyIdentity]] = []
-    parsed = [from_dict(KeyVariable, raw) for raw in inputs["variables"]]
-    facts = FactIndex(inputs.get("keys") or ())
+    parsed = list(inputs.variables)
+    facts = FactIndex(inputs.keys)
     for var in parsed:
-        key = key_identity(var, inputs["service_accounts"])
+        key = key_identity(var, inputs.service_accounts)
         if key is None:
             if var.suspected_reason:
                 problems.append(Problem(f"variable:{var.ref}", "suspected key variable whose service "
@@ -476,7 +485,7 @@ def _unfitted(inputs: Mapping[str, Any]) -> Unfitted:
         if var.key is not None:  # a readable key earns a binding only on Google's word (keygate)
             why = refusal(var.key, facts.get(var.key))
             if why is None:
-                why = _renamed(var, key, inputs["service_accounts"])
+                why = _renamed(var, key, inputs.service_accounts)
             if why is not None:
                 problems.append(Problem(f"variable:{var.ref}", f"{why}; no binding", "error"))
                 continue
@@ -499,7 +508,7 @@ def _unfitted(inputs: Mapping[str, Any]) -> Unfitted:
                     "it by hand or scope the variable to exact environments", "manual"))
                 continue
             scopes.setdefault(sa, []).append(BindingScope(project.id, var.protected, env))
-    defs = parsed + [from_dict(KeyVariable, raw) for raw in inputs.get("other_variables", ())]
+    defs = parsed + list(inputs.other_variables)
     rs = receipts(inputs, defs)
     unbound = _receipt_scopes(rs, key_vars, defs, scopes)
     final = {sa: minimal_scopes(s) for sa, s in scopes.items()}
@@ -507,7 +516,7 @@ def _unfitted(inputs: Mapping[str, Any]) -> Unfitted:
                     tuple(key_vars), tuple(rs), unbound, tuple(defs), tuple(projects))
 
 
-def _fit(base: Unfitted, inputs: Mapping[str, Any]) -> Derived:
+def _fit(base: Unfitted, inputs: PlanInputs) -> Derived:
     design, final, problems = base.design, base.scopes, list(base.problems)
     consolidations = _fit_policies(inputs, design, final, base.exposures, base.projects, base.definitions)
     for sa, c in consolidations.items():
@@ -552,13 +561,13 @@ def _receipt_scopes(rs: Sequence[Receipt], key_vars: Sequence[tuple[KeyVariable,
     return {k: tuple(dict.fromkeys(v)) for k, v in unbound.items()}
 
 
-def _fit_policies(inputs: Mapping[str, Any], design: ProviderDesign,
+def _fit_policies(inputs: PlanInputs, design: ProviderDesign,
                   scopes: Mapping[str, tuple[BindingScope, ...]], exposures: Mapping[str, Sequence[Exposure]],
                   projects: Sequence[ProjectFacts], defs: Sequence[KeyVariable] = ()) -> dict[str, Consolidation]:
     """Per service account whose binding would not fit Google's 1,500 principals per policy (with
-    the policy's other members, `inputs["policy_members_other"]`): namespace principal sets that
+    the policy's other members, `inputs.policy_members_other`): namespace principal sets that
     stay within who could read the key (federation.consolidate)."""
-    others = inputs.get("policy_members_other") or {}
+    others = inputs.policy_members_other
     namespace_of = {p.id: p.namespace_id for p in projects}
     ancestors: dict[int, set[int]] = {}
     in_namespace: dict[int, list[ProjectFacts]] = {}
@@ -567,7 +576,7 @@ def _fit_policies(inputs: Mapping[str, Any], design: ProviderDesign,
         in_namespace.setdefault(p.namespace_id, []).append(p)
     project_vars: dict[int, set[str]] = {}
     names: dict[str, str] = {}
-    every = [from_dict(KeyVariable, raw) for raw in inputs["variables"]] + list(defs)
+    every = list(inputs.variables) + list(defs)
     for var in every:  # key variables, and every definition that may shadow one (receipts)
         names[var.ref] = var.name
         if var.level == "project" and var.owner_id is not None:
@@ -596,7 +605,7 @@ def _fit_policies(inputs: Mapping[str, Any], design: ProviderDesign,
     return out
 
 
-def impersonation_report(inputs: Mapping[str, Any], derived: Derived,
+def impersonation_report(inputs: PlanInputs, derived: Derived,
                          bindings: Mapping[str, Sequence[str]] | None = None) -> tuple[Impersonation, ...]:
     """Who could impersonate each service account before (key) and after (federation)."""
     projects = project_facts(inputs)
@@ -627,13 +636,13 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
     return assemble_plan(inventory, config, facts, rewriter, inputs, derive(inputs))
 
 
-def plan_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> dict[str, Any]:
+def plan_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> PlanInputs:
     """The plan's inputs: `make_inputs` with the policy sizes `plan` read (when any)."""
     return _with_policy_sizes(make_inputs(inventory, config, facts), facts)
 
 
 def assemble_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter: Rewriter | None,
-                  inputs: dict[str, Any], derived: Derived) -> PlanResult:
+                  inputs: PlanInputs, derived: Derived) -> PlanResult:
     """`build_plan` from inputs and their derivation already computed (`migrate.plan.runner`
     derives once per run): `inputs` must be `plan_inputs(inventory, config, facts)` and `derived`
     `derive(inputs)` (the equivalence tests compare it with `build_plan`)."""
@@ -659,8 +668,8 @@ def assemble_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewrit
 
     binding_ids: dict[str, str] = {}
     paths: dict[int, str] = {}
-    for p in inputs["projects"]:
-        paths.setdefault(int(p["id"]), p["path"])
+    for p in inputs.projects:
+        paths.setdefault(p.id, p.path)
     for sa in sorted(derived.scopes):
         scopes = derived.scopes[sa]
         aid = f"ensure_binding:{sa}"
@@ -720,12 +729,12 @@ def assemble_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewrit
     return result
 
 
-def _audience_note(design: ProviderDesign, inputs: Mapping[str, Any]) -> str:
+def _audience_note(design: ProviderDesign, inputs: PlanInputs) -> str:
     """The trade-off of old GitLab, said where the reviewer reads the provider action."""
     if not design.extra_audiences:
         return ""
     return (f"; also allows audience {', '.join(design.extra_audiences)} because GitLab "
-            f"{inputs.get('gitlab_version')} has no id_tokens (jobs present CI_JOB_JWT_V2). Trade-off: every "
+            f"{inputs.gitlab_version} has no id_tokens (jobs present CI_JOB_JWT_V2). Trade-off: every "
             "job of the instance holds that token and other relying parties that accept the instance URL "
             "receive it too, so they could replay it here; the condition and bindings still limit it to "
             "the projects and refs that held the key. Upgrade to GitLab 15.7+ and re-plan to drop it")
@@ -739,7 +748,7 @@ def _endpoint(config: Config, api: str, default: str) -> str:
 
 
 def inventory_digest(inventory: Inventory) -> str:
-    body = to_dict(inventory)
+    body = encode(inventory)
     body.pop("generated_at", None)
     return "sha256:" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -804,7 +813,7 @@ def field_value(body: Mapping[str, Any], path: str) -> Any:
 # Merge requests
 
 
-def _merge_requests(inventory: Inventory, inputs: Mapping[str, Any], derived: Derived, facts: PlanFacts,
+def _merge_requests(inventory: Inventory, inputs: PlanInputs, derived: Derived, facts: PlanFacts,
                     rewriter: Rewriter | None, binding_ids: Mapping[str, str],
                     ) -> tuple[list[Action], list[Problem], dict[str, list[str]], dict[str, list[str]]]:
     """One action per CI file that uses a key variable. Returns actions, manual entries, and for

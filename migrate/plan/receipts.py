@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from migrate.ci.variables import (
     REF_CLASSES,
@@ -28,7 +27,7 @@ from migrate.ci.variables import (
     is_dynamic,
     resolve,
 )
-from migrate.core.model import KeyVariable, from_dict
+from migrate.core.model import InputProject, KeyVariable, PlanInputs
 from migrate.plan.federation_design import BindingScope
 
 PROTECTED = frozenset(c for c in REF_CLASSES if RunContext(c).protected)
@@ -63,51 +62,45 @@ class Receipt:
         return f"{self.consumer}: job {self.job or '(unknown)'}"
 
 
-def place_of(project: Mapping[str, Any], groups: Mapping[int, str]) -> Place:
-    ancestors = tuple(int(a) for a in project.get("ancestor_ids") or ()) or (int(project.get("namespace_id") or 0),)
-    return Place(int(project["id"]), project["path"], ancestors, tuple(groups.get(a, "") for a in ancestors))
+def place_of(project: InputProject, groups: Mapping[int, str]) -> Place:
+    ancestors = project.ancestor_ids or (project.namespace_id or 0,)
+    return Place(project.id, project.path, ancestors, tuple(groups.get(a, "") for a in ancestors))
 
 
-def definitions(inputs: Mapping[str, Any]) -> list[KeyVariable]:
+def definitions(inputs: PlanInputs) -> list[KeyVariable]:
     """Every CI/CD variable the plan knows of: the key variables and the ones that shadow them."""
-    return [from_dict(KeyVariable, raw) for raw in
-            [*inputs.get("variables", ()), *inputs.get("other_variables", ())]]
+    return [*inputs.variables, *inputs.other_variables]
 
 
-def receipts(inputs: Mapping[str, Any], defs: Sequence[KeyVariable] | None = None) -> list[Receipt]:
+def receipts(inputs: PlanInputs, defs: Sequence[KeyVariable] | None = None) -> list[Receipt]:
     """Every (usage, consumer job, ref class) with its resolution. Usages recorded before scan
     noted the jobs that run them fall back to the variables scan linked (legacy inventories)."""
     defs = list(defs) if defs is not None else definitions(inputs)
     index = DefinitionIndex(defs)
-    groups = {int(g["id"]): g["path"] for g in inputs.get("groups", ())}
-    projects = {p["path"]: p for p in inputs["projects"]}
+    groups = {g.id: g.path for g in inputs.groups}
+    projects = {p.path: p for p in inputs.projects}
     out: list[Receipt] = []
-    for u in inputs["usages"]:
-        name = u.get("variable")
-        runs = u.get("runs") or ()
-        if not name or not runs:
+    for u in inputs.usages:
+        name = u.variable
+        if not name or not u.runs:
             continue
-        for run in runs:
-            project = projects.get(run["consumer"])
+        for run in u.runs:
+            project = projects.get(run.consumer)
             if project is None:
                 continue
             place = place_of(project, groups)
             reaching = index.for_place(name, place)
             keyvars = tuple(d for d in reaching if isinstance(d, KeyVariable))
-            env = run.get("environment")
-            known = bool(run.get("known", True))
+            env = run.environment
+            known = run.known
             if not known:
                 env = "$WIF_MIGRATE_UNKNOWN_ENVIRONMENT"  # any environment may apply (R4)
             for ref_class in REF_CLASSES:
                 ctx = RunContext(ref_class, env)
-                out.append(Receipt(u["file_project"], u["file_path"], int(u.get("line") or 0), name,
-                                   run["consumer"], place.project_id, run.get("job") or "", env, known, ctx,
+                out.append(Receipt(u.file_project, u.file_path, u.line, name,
+                                   run.consumer, place.project_id, run.job, env, known, ctx,
                                    resolve(name, place, ctx, reaching), keyvars))
     return out
-
-
-def has_runs(usage: Mapping[str, Any]) -> bool:
-    return bool(usage.get("runs"))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 from migrate.core.config import Config
 from migrate.core.errors import UsageError, WifMigrateError
-from migrate.core.model import PSEUDO_PROJECTS, Inventory
+from migrate.core.model import PSEUDO_PROJECTS, Inventory, PlanInputs
 from migrate.core.progress import Progress, SilentProgress
 from migrate.core.state import utcnow
 from migrate.plan.federation_design import ROLE, under_project
@@ -64,7 +64,7 @@ class Gathered:
     """The facts the plan is built from, its inputs and their one derivation."""
 
     facts: PlanFacts
-    inputs: dict[str, Any]
+    inputs: PlanInputs
     derived: Derived
 
 
@@ -126,7 +126,7 @@ def gather(inventory: Inventory, config: Config, request: PlanRequest, gitlab: P
     files: dict[FileId, FileText | str] = {**scanned, **(gitlab.ci_files(rest, progress) if rest else {})}
     facts = replace(facts, files=files, live=live, live_bindings=bindings, policy_members_other=others)
     sized = plan_inputs(inventory, config, facts)
-    if "policy_members_other" in sized:  # the policies hold other principals: fit the bindings again
+    if sized.policy_members_other:  # the policies hold other principals: fit the bindings again
         derived = refit(derived, sized)
     return Gathered(facts, sized, derived)
 

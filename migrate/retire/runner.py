@@ -35,6 +35,7 @@ from migrate.core.model import (
     KeyVariable,
     MergeRequestParams,
     Plan,
+    PlanInputs,
     params_as,
     to_dict,
 )
@@ -167,18 +168,16 @@ def outside_readers_of(plan: Plan, key_id: str, listed: Any) -> tuple[dict[str, 
     recorded inputs hold for a variable holding the key (so a list cut out of the step by hand still
     blocks; inputs edited by hand are caught by `uncovered_users`' digest check)."""
     rows = [dict(r) for r in listed or () if isinstance(r, dict)]
-    if plan.inputs:
-        holders = {_ref(v) for v in plan.inputs.get("variables") or []
-                   if isinstance(v, dict) and (v.get("key") or {}).get("key_id") == key_id}
-        rows += [dict(r) for r in plan.inputs.get("outside_readers") or ()
-                 if isinstance(r, dict) and r.get("variable") in holders]
+    if plan.inputs is not None:
+        holders = _holders(plan.inputs, key_id)
+        rows += [to_dict(r) for r in plan.inputs.outside_readers if r.variable in holders]
     unique = {(str(r.get("variable")), str(r.get("project")), str(r.get("reason"))): r for r in rows}
     return tuple(unique[k] for k in sorted(unique))
 
 
-def _ref(v: dict[str, Any]) -> str:
-    scope = v.get("environment_scope", "*")
-    return f"{v['level']}:{v['owner']}:{v['name']}" + ("" if scope == "*" else f"[{scope}]")
+def _holders(inputs: PlanInputs, key_id: str) -> set[str]:
+    """Refs of the plan's key variables that hold the key `key_id`."""
+    return {v.ref for v in inputs.variables if v.key is not None and v.key.key_id == key_id}
 
 
 def uncovered_users(plan: Plan, key_id: str, mr_ids: set[str], blocked: Sequence[str]) -> list[str]:
@@ -187,20 +186,17 @@ def uncovered_users(plan: Plan, key_id: str, mr_ids: set[str], blocked: Sequence
     migrated. Each becomes a blocker with the reason, so the gate refuses and names it."""
     from migrate.plan.planner import inputs_digest
 
-    if not plan.inputs:
+    if plan.inputs is None:
         return []  # an old-format plan: the dependencies are all we have
     if inputs_digest(plan.inputs) != plan.inputs_digest:
         return ["the plan's inputs were edited (digest mismatch); re-run `wif-migrate plan`"]
-    holders = {f"{v['level']}:{v['owner']}:{v['name']}" + ("" if v.get("environment_scope", "*") == "*"
-                                                           else f"[{v['environment_scope']}]")
-               for v in plan.inputs.get("variables") or []
-               if (v.get("key") or {}).get("key_id") == key_id}
+    holders = _holders(plan.inputs, key_id)
     missing: list[str] = []
-    for u in plan.inputs.get("usages") or []:
-        if not holders & set(u.get("variables") or ()):
+    for u in plan.inputs.usages:
+        if not holders & set(u.variables):
             continue
-        file_ref = f"file:{u['file_project']}:{u['file_path']}"
-        mr_id = f"merge_request:{u['file_project']}:{u['file_path']}"
+        file_ref = f"file:{u.file_project}:{u.file_path}"
+        mr_id = f"merge_request:{u.file_project}:{u.file_path}"
         if mr_id not in mr_ids and file_ref not in blocked and not any(file_ref in b for b in missing):
             missing.append(f"{file_ref}: uses the key but the plan's disable step does not wait for its "
                            "migration (plan edited by hand?)")

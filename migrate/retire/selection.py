@@ -41,9 +41,7 @@ def held_keys(plan: Plan | None, inventory: Any) -> set[str]:
     """Key ids some GitLab variable holds (plan actions, plan inputs, latest inventory)."""
     held = {i.key_id for i in items_from_plan(plan)} if plan else set()
     if plan:
-        inputs_vars = plan.inputs.get("variables") if isinstance(plan.inputs, dict) else None
-        if isinstance(inputs_vars, list):
-            held |= held_key_ids(v for v in inputs_vars if isinstance(v, dict))
+        held |= {v.key.key_id for v in (plan.inputs.variables if plan.inputs else ()) if v.key and v.key.key_id}
     if isinstance(inventory, dict):
         held |= held_key_ids(v for v in inventory.get("variables") or [] if isinstance(v, dict))
     return held

@@ -14,7 +14,7 @@ from helpers.plan_fixtures import DEPLOYER, INVENTORY, config, facts, line_rewri
 
 from migrate.apply.loop import find_inventory, integrity_refusals, journal_refusals
 from migrate.cli.verbs import main
-from migrate.core.model import Plan, to_dict
+from migrate.core.model import Plan, PlanInputs, from_dict, to_dict
 from migrate.core.state import State
 from migrate.plan import plan_io
 from migrate.plan.planner import build_plan, derive, inputs_digest
@@ -27,15 +27,16 @@ def the_plan() -> Plan:
 def forge(plan: Plan) -> Plan:
     """The review's attack: acme/api's protected project variable becomes an unprotected group
     variable, and never-keyed acme/docs becomes a consumer; everything made self-consistent."""
-    inputs: dict[str, Any] = json.loads(json.dumps(plan.inputs))
-    for v in inputs["variables"]:
+    raw: dict[str, Any] = to_dict(plan.inputs)
+    for v in raw["variables"]:
         if v["name"] == "GCP_SA_KEY":
             v.update(level="group", owner="acme", owner_id=100, protected=False)
     ref = "group:acme:GCP_SA_KEY"
-    for u in inputs["usages"]:
+    for u in raw["usages"]:
         if u["variable"] == "GCP_SA_KEY":
             u["variables"] = [ref]
             u["consumers"] = sorted({*u["consumers"], "acme/docs"})
+    inputs = from_dict(PlanInputs, raw)
     members = list(derive(inputs).members(DEPLOYER))
     actions = tuple(dataclasses.replace(a, params=dataclasses.replace(a.params, members=tuple(members)))
                     if a.id == f"ensure_binding:{DEPLOYER}" else a for a in plan.actions)

@@ -27,7 +27,7 @@ from migrate.apply.live_checks import CachedLive, binding_refusals
 from migrate.apply.ports import FileState
 from migrate.cli.verbs import main
 from migrate.core.config import parse_config
-from migrate.core.model import KeyVariable, Plan, from_dict
+from migrate.core.model import KeyVariable, Plan, to_dict
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.files import SharedReads
 from migrate.gitlab.live_facts import GitLabLiveFacts
@@ -117,9 +117,9 @@ def _change_gitlab(sb: Sandbox, plan: Plan) -> None:
     """Since planning: one binding's CI file is deleted, another binding's key variable too."""
     gl = gitlab.Gitlab(sb.gitlab_url, private_token=sb.gitlab_token())
     bindings = [a for a in plan.actions if a.kind == "ensure_binding"]
-    parsed = [from_dict(KeyVariable, raw) for raw in (plan.inputs or {})["variables"]]
-    variables = {v.ref: v for v in parsed}
-    usages = (plan.inputs or {})["usages"]
+    assert plan.inputs is not None
+    variables = {v.ref: v for v in plan.inputs.variables}
+    usages = [to_dict(u) for u in plan.inputs.usages]
     first = next(u for u in usages if set(u["variables"]) & set(bindings[0].findings))
     gl.projects.get(first["file_project"]).commits.create({"branch": first["ref"], "commit_message": "rm", "actions": [
         {"action": "delete", "file_path": first["file_path"]}]})

@@ -183,7 +183,8 @@ def test_a_hand_widened_binding_is_refused(google_sandbox: GoogleSandbox) -> Non
 
 def test_edited_plan_inputs_are_refused(google_sandbox: GoogleSandbox) -> None:
     plan = make_plan(google_sandbox)
-    inputs = {**plan.inputs, "namespace_ids": [*plan.inputs["namespace_ids"], 4242]}
+    assert plan.inputs is not None
+    inputs = dataclasses.replace(plan.inputs, namespace_ids=(*plan.inputs.namespace_ids, 4242))
     results = run(google_sandbox, dataclasses.replace(plan, inputs=inputs))
     assert results["ensure_pool:gitlab"].outcome == "refused"
     assert "digest mismatch" in results["ensure_pool:gitlab"].detail

@@ -68,7 +68,7 @@ def _simulation(version: str, aud_of_token: str) -> tuple[bool, str]:
     from migrate.plan.impersonation import Exposure, ProjectFacts, TokenCase, claims_for, simulate
     from migrate.plan.planner import legacy_audiences
 
-    extra = legacy_audiences({"gitlab_version": version, "gitlab_url": "https://git.example.com/gitlab/"})
+    extra = legacy_audiences(version, "https://git.example.com/gitlab/")
     design = design_provider("499999999999", "gitlab", "gitlab", "https://git.example.com", [100], None, extra)
     project = ProjectFacts(id=1001, path="acme/api", namespace_id=100, namespace_path="acme", ancestor_ids=(100,))
     bindings = {"sa@p.iam.gserviceaccount.com": members(design.pool_name, [BindingScope(1001)])}
@@ -83,10 +83,10 @@ def test_old_gitlab_provider_allows_the_base_url_audience() -> None:
     from migrate.plan.planner import legacy_audiences
 
     # Settings.gitlab.base_url: no relative URL root, no trailing slash
-    assert legacy_audiences({"gitlab_version": "15.6.2", "gitlab_url": "https://git.example.com/gitlab/"}) == (
+    assert legacy_audiences("15.6.2", "https://git.example.com/gitlab/") == (
         "https://git.example.com",)
-    assert legacy_audiences({"gitlab_version": "15.7.0", "gitlab_url": "https://git.example.com"}) == ()
-    assert legacy_audiences({"gitlab_version": "17.5.0", "gitlab_url": "https://git.example.com"}) == ()
+    assert legacy_audiences("15.7.0", "https://git.example.com") == ()
+    assert legacy_audiences("17.5.0", "https://git.example.com") == ()
 
 
 def test_simulation_models_the_instance_url_audience() -> None:

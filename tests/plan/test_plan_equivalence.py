@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from helpers.reference_simulation import reference_simulate
 
 import migrate.plan.planner as plan_module
 from migrate.core.config import Config, parse_config
-from migrate.core.model import Inventory
+from migrate.core.model import Inventory, KeyFactRow
 from migrate.core.progress import SilentProgress
 from migrate.plan import plan_io
 from migrate.plan.impersonation import Impersonation, Verdict, _evaluator
@@ -39,10 +39,10 @@ from migrate.sandbox.org import load_org, parse_org
 class LinearFacts:
     """The key gate as it was: a linear search of the facts per variable."""
 
-    def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, rows: Sequence[KeyFactRow]) -> None:
         self.rows = list(rows)
 
-    def get(self, key: Any) -> Mapping[str, Any] | None:
+    def get(self, key: Any) -> KeyFactRow | None:
         return fact_for(key, self.rows)
 
 
@@ -95,7 +95,7 @@ def tool_plan(inventory: Inventory, config: Config, facts: PlanFacts) -> str:
     _evaluator.cache_clear()
     derived = plan_module.derive(plan_module.plan_inputs(inventory, config, replace(facts, policy_members_other={})))
     inputs = plan_module.plan_inputs(inventory, config, facts)
-    if "policy_members_other" in inputs:
+    if inputs.policy_members_other:
         derived = plan_module.refit(derived, inputs)
     plan = plan_module.assemble_plan(inventory, config, facts, default_rewriter(), inputs, derived).plan
     text = "".join(plan_io.pieces(plan))  # what `plan -o FILE` writes, piece by piece
@@ -153,7 +153,7 @@ def test_refitting_to_the_policies_sizes_equals_deriving_afresh(scanned: Any) ->
     sa = max(derived.scopes, key=lambda s: len(derived.scopes[s]))
     for taken in (1, 1500 - len(derived.scopes[sa]) + 1, 1500):
         sized = plan_module.plan_inputs(inventory, config, replace(facts, policy_members_other={sa: taken}))
-        assert sized["policy_members_other"] == {sa: taken}
+        assert sized.policy_members_other == {sa: taken}
         assert plan_module.refit(derived, sized) == plan_module._derive(sized)
     # the comparison can fail: a policy full of others' principals changes the derivation
     full = plan_module.plan_inputs(inventory, config, replace(facts, policy_members_other={sa: 1500}))
@@ -168,7 +168,7 @@ def test_the_derivation_memo_lives_only_inside_its_block(scanned: Any, monkeypat
     inputs = plan_module.make_inputs(inventory, config, facts)
     with plan_module.derivation_memo():
         assert plan_module.derive(inputs) is plan_module.derive(inputs)
-        assert plan_module.derive({**inputs, "pool_id": "other"}) is not plan_module.derive(inputs)
+        assert plan_module.derive(replace(inputs, pool_id="other")) is not plan_module.derive(inputs)
     assert plan_module.derive(inputs) is not plan_module.derive(inputs)
     assert plan_module.derive(inputs) == plan_module.derive(inputs)
 
@@ -198,23 +198,23 @@ def test_fact_index_answers_like_the_linear_search() -> None:
 
     from migrate.core.model import KeyIdentity
 
-    row = st.fixed_dictionaries({"service_account": st.sampled_from(["a@x", "b@x"]),
-                                 "key_id": st.sampled_from(["k1", "k2", ""]),
-                                 "public_key_sha256": st.sampled_from(["", "f1", "f2"]),
-                                 "key_exists": st.booleans()})
+    def fact_row(sa: str, kid: str, fp: str, exists: bool) -> KeyFactRow:
+        return KeyFactRow(sa, kid, fp, True, False, exists, False, "USER_MANAGED", True, None, None)
+
+    row = st.builds(fact_row, st.sampled_from(["a@x", "b@x"]), st.sampled_from(["k1", "k2", ""]),
+                    st.sampled_from(["", "f1", "f2"]), st.booleans())
 
     @settings(max_examples=200, deadline=None)
     @given(st.lists(row, max_size=12), st.sampled_from(["a@x", "b@x"]), st.sampled_from(["k1", "k2", ""]),
            st.sampled_from(["", "f1", "f2"]))
-    def check(rows: list[dict[str, Any]], sa: str, kid: str, fp: str) -> None:
+    def check(rows: list[KeyFactRow], sa: str, kid: str, fp: str) -> None:
         key = KeyIdentity(sa, kid, public_key_sha256=fp)
         assert FactIndex(rows).get(key) is fact_for(key, rows)
 
     check()
 
     # a last-wins index (the plausible slip) is told apart
-    rows = [{"service_account": "a@x", "key_id": "k1", "public_key_sha256": "", "key_exists": True},
-            {"service_account": "a@x", "key_id": "k1", "public_key_sha256": "", "key_exists": False}]
-    last_wins = {(r["service_account"], r["key_id"], r["public_key_sha256"]): r for r in rows}
+    rows = [fact_row("a@x", "k1", "", True), fact_row("a@x", "k1", "", False)]
+    last_wins = {(r.service_account, r.key_id, r.public_key_sha256): r for r in rows}
     key = KeyIdentity("a@x", "k1")
     assert FactIndex(rows).get(key) is fact_for(key, rows) is not last_wins[("a@x", "k1", "")]

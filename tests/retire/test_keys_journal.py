@@ -98,5 +98,6 @@ def test_a_disable_step_edited_to_skip_its_users_is_blocked() -> None:
     assert item.mr_actions == ()
     users = {target.split("@")[0] for _, target in honest.mr_actions}
     assert {m.split(": uses the key")[0].removeprefix("file:") for m in item.manual} >= users
-    tampered = dataclasses.replace(plan, inputs={**plan.inputs, "usages": []})
+    assert plan.inputs is not None
+    tampered = dataclasses.replace(plan, inputs=dataclasses.replace(plan.inputs, usages=()))
     assert all("digest mismatch" in " ".join(i.manual) for i in items_from_plan(tampered))

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from helpers.plan_fixtures import disable_params, mr_params
+from helpers.plan_inputs import plan_inputs
 
 from migrate.core.errors import UsageError
-from migrate.core.model import Action, Plan, RetiredVariable
+from migrate.core.model import Action, KeyIdentity, KeyVariable, Plan, RetiredVariable
 from migrate.core.state import JournalEntry
 from migrate.retire import selection
 
@@ -32,7 +33,8 @@ def _plan() -> Plan:
                params=disable_params(SA, K1, key_project="acme-keys", variables=(var,))),
         Action(f"disable_key:{K2}", "disable_key", K2, "disable",
                params=disable_params(OTHER, K2)),
-    ), inputs={"variables": [{"key": {"service_account": OTHER, "key_id": "d4" * 20}}]})
+    ), inputs=plan_inputs(variables=[KeyVariable("project", "acme/other", 2, "OTHER_KEY",
+                                                 key=KeyIdentity(OTHER, "d4" * 20))]))
 
 
 def _entry(kind: str, **evidence: Any) -> JournalEntry:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 from helpers.plan_fixtures import disable_params
+from helpers.plan_inputs import plan_inputs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +29,6 @@ from migrate.core.model import (
     ProjectRecord,
     RetiredVariable,
     from_dict,
-    to_dict,
 )
 from migrate.plan.planner import inputs_digest
 from migrate.retire.gates import Migration, disable_decision
@@ -267,8 +267,7 @@ def test_gate_proceeds_when_accepted_and_records_what_was_accepted() -> None:
 
 def plan_with_reader(step_lists_it: bool) -> Plan:
     var = KeyVariable("group", "acme", 100, "GCP_SA_KEY", key=KEY)
-    inputs = {"variables": [to_dict(var)], "usages": [],
-              "outside_readers": [to_dict(OutsideReader(var.ref, "acme/legacy", 2, READER["reason"]))]}
+    inputs = plan_inputs(variables=[var], outside_readers=[OutsideReader(var.ref, "acme/legacy", 2, READER["reason"])])
     params = disable_params(SA, KID, variables=(RetiredVariable("group", "acme", 100, "GCP_SA_KEY", "*", var.ref),),
                             outside_readers=(from_dict(OutsideReader, READER),) if step_lists_it else ())
     action = Action(f"disable_key:{SA}#{KID}", "disable_key", f"{SA}/keys/{KID}", "disable", params=params)
@@ -285,6 +284,6 @@ def test_retire_takes_the_readers_from_the_plans_recorded_inputs_too(step_lists_
 
 
 def test_a_plan_without_inputs_relies_on_the_step_alone() -> None:
-    plan = replace(plan_with_reader(True), inputs={}, inputs_digest="")
+    plan = replace(plan_with_reader(True), inputs=None, inputs_digest="")
     (item,) = items_from_plan(plan)
     assert [r["project"] for r in item.outside] == ["acme/legacy"]
