@@ -57,7 +57,7 @@ from migrate.apply.ports import (
 from migrate.core.config import Config, MergeRequestConfig
 from migrate.core.errors import GitLabConflict, InternalError, WifMigrateError
 from migrate.core.model import Action, ActionResult, MergeRequestParams, Plan, params_as
-from migrate.core.outcome import Status
+from migrate.core.outcome import RewriteStatus, Status
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Observed:
 
 
 def _rewrite(rewriter: Any, plan: Plan, params: MergeRequestParams, path: str, text: str,
-             obs: Observed | None = None, claimed: str | None = None) -> tuple[str, str, str]:
+             obs: Observed | None = None, claimed: str | None = None) -> tuple[RewriteStatus, str, str]:
     """Call the plan's CI rewriter again on a file that changed: (status, new text, reasons).
     The files it includes are the live ones (read with the consumers' files). With `claimed` (the
     plan's content) and a `JournaledRewriter`, a journaled rewrite of exactly this request that
@@ -180,7 +180,7 @@ def _consumer_tokens_refusal(params: MergeRequestParams, path: str, planned: str
     options = RewriteOptions(provider=provider, path=path, included=tuple(t for t in texts if t is not None),
                              gitlab_version=(int(version.group(1)), int(version.group(2))) if version else None)
     result = add_tokens(live.content, jobs, options, tokens.token_var or "GCP_ID_TOKEN")
-    if result.status != "rewritten" or result.text is None:
+    if result.status != Status.REWRITTEN or result.text is None:
         return f"{path}: the live file would not get the ID token now ({'; '.join(result.reasons)}); not executed"
     if not content_equal(result.text, planned):
         return (f"{path}: the plan's content differs from the ID token added to the live file (plan edited by "
@@ -422,7 +422,7 @@ class MergeRequestExecutor:
                 # plan's content by hand is refused here, with the difference shown).
                 status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.file_path, live.content, obs,
                                                  claimed=f.new_content)
-                if status != "rewritten":
+                if status != Status.REWRITTEN:
                     return {}, (Status.REFUSED, f"{f.file_path}: the live file would not be rewritten now "
                                 f"({reasons or status}); the plan's content is not executed")
                 if not content_equal(text, f.new_content):
@@ -435,9 +435,9 @@ class MergeRequestExecutor:
                                 f"(blob {f.base_blob_id[:12]} → {live.blob_id[:12]}) and no CI rewriter is "
                                 "available to redo the change; re-run `wif-migrate plan`")
                 status, text, reasons = _rewrite(self.rewriter, self.plan, params, f.file_path, live.content, obs)
-                if status == "unchanged":
+                if status == Status.UNCHANGED:
                     continue
-                if status != "rewritten":
+                if status != Status.REWRITTEN:
                     return {}, (Status.REFUSED, f"{f.file_path} changed since planning and the new version cannot be "
                                 f"rewritten automatically: {reasons or status}")
                 content = text

@@ -22,6 +22,7 @@ from migrate.ci.detect import build
 from migrate.ci.rewrite import Manual, RewriteOptions, RewriteResult
 from migrate.ci.tokens import TokenPlan, place_tokens
 from migrate.ci.yamlnodes import compose
+from migrate.core.outcome import Status
 
 
 def add_tokens(text: str, jobs: Iterable[str], options: RewriteOptions, token_var: str = "GCP_ID_TOKEN"
@@ -30,29 +31,29 @@ def add_tokens(text: str, jobs: Iterable[str], options: RewriteOptions, token_va
     added where each of `jobs` will see it; manual with the reason when that cannot be proven."""
     wanted = sorted(set(jobs))
     if not wanted:
-        return RewriteResult("unchanged", None, ("no consumer job needs the ID token",), "")
+        return RewriteResult(Status.UNCHANGED, None, ("no consumer job needs the ID token",), "")
     if not emit.PROVIDER_RE.match(options.provider):
-        return RewriteResult("manual", None, ("provider must be projects/NUMBER/locations/global/"
-                                              "workloadIdentityPools/POOL/providers/PROVIDER",), "")
+        return RewriteResult(Status.MANUAL, None, ("provider must be projects/NUMBER/locations/global/"
+                                                   "workloadIdentityPools/POOL/providers/PROVIDER",), "")
     try:
         limits.check_text(text)
         doc = build(text, compose(text))
     except (limits.InputRefused, yaml.YAMLError) as error:
-        return RewriteResult("manual", None, (f"consumer file cannot be read: {' '.join(str(error).split())[:160]}",),
+        return RewriteResult(Status.MANUAL, None, (f"consumer file cannot be read: {' '.join(str(error).split())[:160]}",),
                              "")
     missing = [job for job in wanted if doc.pipe.job(job) is None]
     if missing:
-        return RewriteResult("manual", None, (f"job {missing[0]} is not defined in this file",), "")
+        return RewriteResult(Status.MANUAL, None, (f"job {missing[0]} is not defined in this file",), "")
     newline = "\r\n" if text.count("\r\n") > text.count("\n") / 2 else "\n"
     try:
         edits = place_tokens(TokenPlan(doc, "id_tokens", token_var, options), set(wanted), False)
     except Manual as error:
-        return RewriteResult("manual", None, tuple(str(error).split("\n")), "")
+        return RewriteResult(Status.MANUAL, None, tuple(str(error).split("\n")), "")
     new_text = emit.splice(doc.lines, edits, newline)
     failures = verify(text, new_text, wanted, options, token_var)
     if failures:
-        return RewriteResult("manual", None, tuple(f"self-check: {failure}" for failure in failures), "")
-    return RewriteResult("rewritten", new_text, (f"adds the ID token {token_var} to {', '.join(wanted)}",),
+        return RewriteResult(Status.MANUAL, None, tuple(f"self-check: {failure}" for failure in failures), "")
+    return RewriteResult(Status.REWRITTEN, new_text, (f"adds the ID token {token_var} to {', '.join(wanted)}",),
                          emit.unified_diff(doc.lines, edits, newline, options.path))
 
 

@@ -13,7 +13,6 @@ import dataclasses
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from typing import Literal
 
 import yaml
 
@@ -50,8 +49,8 @@ from migrate.ci.redact import redact
 from migrate.ci.tokens import TokenPlan, place_tokens
 from migrate.ci.units import MAX_SCRIPT_UNITS, Unit
 from migrate.ci.yamlnodes import compose, walk
+from migrate.core.outcome import RewriteStatus, Status
 
-Status = Literal["rewritten", "manual", "unchanged"]
 FILE_VAR_CONFIG = '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.json"'
 FILE_VAR_TOKEN = '"${CI_BUILDS_DIR}/.gcp_wif_${CI_JOB_ID}.jwt"'
 
@@ -87,7 +86,7 @@ class RewriteOptions:
 
 @dataclasses.dataclass(frozen=True)
 class RewriteResult:
-    status: Status
+    status: RewriteStatus
     text: str | None
     reasons: tuple[str, ...]
     diff: str
@@ -114,19 +113,19 @@ def _rewrite_file(text: str, options: RewriteOptions, flow_done: bool = False) -
         limits.check_text(text)
         roots = compose(text)
     except limits.InputRefused as error:
-        return RewriteResult("manual", None, (str(error),), "")
+        return RewriteResult(Status.MANUAL, None, (str(error),), "")
     except yaml.YAMLError as error:
-        return RewriteResult("manual", None, ("not valid YAML: " + " ".join(str(error).split())[:200],), "")
+        return RewriteResult(Status.MANUAL, None, ("not valid YAML: " + " ".join(str(error).split())[:200],), "")
     doc = build(text, roots, options.key_variables)
     if not doc.findings:
-        return RewriteResult("unchanged", None, ("no service-account key use found",), "")
+        return RewriteResult(Status.UNCHANGED, None, ("no service-account key use found",), "")
     if doc.truncated:
-        return RewriteResult("manual", None, (f"the jobs expand (extends, !reference, anchors) to more than "
-                                              f"{MAX_SCRIPT_UNITS} command lines or {MAX_VARIABLE_BINDINGS} "
-                                              "inherited YAML variables; too large to rewrite safely",), "")
+        return RewriteResult(Status.MANUAL, None, (f"the jobs expand (extends, !reference, anchors) to more than "
+                                                   f"{MAX_SCRIPT_UNITS} command lines or {MAX_VARIABLE_BINDINGS} "
+                                                   "inherited YAML variables; too large to rewrite safely",), "")
     if doc.pipe.resolved.problems:  # circular or too deep: GitLab rejects the file, with or without includes
-        return RewriteResult("manual", None, (f"GitLab would not resolve the jobs as written: "
-                                              f"{doc.pipe.resolved.problems[0]}",), "")
+        return RewriteResult(Status.MANUAL, None, (f"GitLab would not resolve the jobs as written: "
+                                                   f"{doc.pipe.resolved.problems[0]}",), "")
     keyed = {job for jobs in doc.finding_jobs.values() for job in jobs}
     flow = [] if flow_done else flowjobs.flow_jobs(doc.pipe, keyed)
     if flow:
@@ -135,14 +134,14 @@ def _rewrite_file(text: str, options: RewriteOptions, flow_done: bool = False) -
         _check_tools(doc, options)
         new_text, notes, edits = _rewrite(doc, options)
     except Manual as error:
-        return RewriteResult("manual", None, tuple(str(error).split("\n")), "")
+        return RewriteResult(Status.MANUAL, None, tuple(str(error).split("\n")), "")
     from migrate.ci.selfcheck import check  # local: selfcheck imports this module's types
 
     failures = check(doc, new_text, options, _token_plan_name(doc))
     if failures:
-        return RewriteResult("manual", None, tuple(f"self-check: {failure}" for failure in failures), "")
+        return RewriteResult(Status.MANUAL, None, tuple(f"self-check: {failure}" for failure in failures), "")
     diff = emit.unified_diff(doc.lines, edits, _newline(doc), options.path)
-    return RewriteResult("rewritten", new_text, tuple(notes), diff)
+    return RewriteResult(Status.REWRITTEN, new_text, tuple(notes), diff)
 
 
 def _rewrite_flow_jobs(doc: Document, options: RewriteOptions, flow: list[str]) -> RewriteResult:
@@ -150,22 +149,22 @@ def _rewrite_flow_jobs(doc: Document, options: RewriteOptions, flow: list[str]) 
     the ordinary rewrite; the result is checked against the *original* file once more."""
     converted = flowjobs.block_style(doc.pipe, doc.lines, flow, _newline(doc))
     if converted is None:
-        return RewriteResult("manual", None, (f"job {flow[0]} is written in flow style in a form this tool does not "
-                                              "rewrite (more than one line, anchors, aliases or tags): write it in "
-                                              "block style, then rewrite",), "")
+        return RewriteResult(Status.MANUAL, None, (f"job {flow[0]} is written in flow style in a form this tool does not "
+                                                   "rewrite (more than one line, anchors, aliases or tags): write it in "
+                                                   "block style, then rewrite",), "")
     inner = _rewrite_file(converted, options, flow_done=True)
-    if inner.status != "rewritten" or inner.text is None:
+    if inner.status != Status.REWRITTEN or inner.text is None:
         return inner
     from migrate.ci.selfcheck import check
 
     failures = check(doc, inner.text, options, _token_plan_name(doc))
     if failures:
-        return RewriteResult("manual", None, tuple(f"self-check: {failure}" for failure in failures), "")
+        return RewriteResult(Status.MANUAL, None, tuple(f"self-check: {failure}" for failure in failures), "")
     before, after = doc.text.splitlines(keepends=True), inner.text.splitlines(keepends=True)
     diff = "".join(difflib.unified_diff(before, after, f"a/{options.path}", f"b/{options.path}"))
     notes = (*inner.reasons, *(f"job {name} was written in flow style on one line; it is now in block style"
                                for name in flow))
-    return RewriteResult("rewritten", inner.text, notes, diff)
+    return RewriteResult(Status.REWRITTEN, inner.text, notes, diff)
 
 
 def _check_tools(doc: Document, options: RewriteOptions) -> None:

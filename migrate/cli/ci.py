@@ -24,7 +24,7 @@ from migrate.cli.output import STDOUT, print_outcomes
 from migrate.cli.verbs import new_parser
 from migrate.core import outcome_render
 from migrate.core.errors import EXIT_OK, UsageError
-from migrate.core.outcome import Column, ItemOutcome, Layout, Status
+from migrate.core.outcome import Column, ItemOutcome, Layout, RewriteStatus, Status
 
 
 def register(sub: Any, help_text: str) -> None:
@@ -169,9 +169,9 @@ def run_rewrite(args: argparse.Namespace) -> int:
     try:
         text = _read(args.file)
     except InputRefused as error:
-        return _report(args, "manual", [str(error)], "")
+        return _report(args, Status.MANUAL, [str(error)], "")
     result = rewrite(text, options)
-    if result.status == "rewritten" and result.text is not None:
+    if result.status == Status.REWRITTEN and result.text is not None:
         if not args.output:
             raise UsageError("--output is required to write the rewritten file (`-o -` for stdout)")
         if args.output == STDOUT:
@@ -191,7 +191,7 @@ REWRITE_ITEMS: Layout[tuple[str, ...]] = Layout(
     record=lambda o: {"path": o.item, "status": o.status.value, "reasons": list(o.detail or ())})
 
 
-def _report(args: argparse.Namespace, status: str, reasons: list[str], diff: str) -> int:
+def _report(args: argparse.Namespace, status: RewriteStatus, reasons: list[str], diff: str) -> int:
     if args.format == "json":
         return print_outcomes("ci rewrite", EXIT_OK, {status: 1},
                               [ItemOutcome(args.file, Status(status), "; ".join(reasons), tuple(reasons))],

@@ -21,6 +21,7 @@ from migrate.cli.output import STDOUT, print_outcomes, write_output
 from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, UsageError
 from migrate.core.model import Inventory, to_dict
+from migrate.core.outcome import Status
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
 from migrate.core.state import State, utcnow
 from migrate.scan import inventory_io
@@ -84,9 +85,9 @@ def scan_counts(inventory: Inventory) -> dict[str, int]:
 def exit_code(inventory: Inventory, strict: bool) -> int:
     """1 when keys were found; with `strict`, also when a project or group could not be read; and
     always when nothing at all could be read (an empty scan of an unreadable org is not "clean")."""
-    projects = sum(1 for p in inventory.projects if p.status == "error")
+    projects = sum(1 for p in inventory.projects if p.status == Status.ERROR)
     groups = sum(1 for p in inventory.problems if p.severity == "error" and p.subject.startswith("group:"))
-    scanned = sum(1 for p in inventory.projects if p.status != "error")
+    scanned = sum(1 for p in inventory.projects if p.status != Status.ERROR)
     if projects or groups:
         what = " and ".join(f"{n} {kind}(s)" for n, kind in ((projects, "project"), (groups, "group")) if n)
         print(f"wif-migrate scan: {what} could not be read; see the ERROR rows", file=sys.stderr)

@@ -21,8 +21,9 @@ Conventions the types use:
   the one place a time string is parsed (`decode_time`: the files, GitLab's and Google's answers,
   the command line) or written (`encode_time`, `format_time`); tests/core/test_one_time_parser.py
   fails on a `fromisoformat`/`strptime` anywhere else in the tool;
-- a `StrEnum` field (`core.outcome.Status`) is its word in the data, read like a `Literal` of the
-  words (the same refusal) into the member;
+- a `StrEnum` field (`core.outcome.Status`), or a `Literal` of some of its members
+  (`core.outcome.ProjectStatus`), is its word in the data, read like a `Literal` of the words (the
+  same refusal) into the member;
 - `Any` (or `JSONValue`) fields are JSON passed through as they are (REST bodies Google defines).
 """
 
@@ -289,6 +290,8 @@ def _compile(hint: Any) -> Any:  # noqa: C901 (one rule per kind of hint, as the
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin is typing.Literal:
+        if args and all(isinstance(a, enum.Enum) for a in args):
+            return _members(args)
         problem_tail = ", ".join(repr(a) for a in args)
 
         def literal(value: Any) -> Any:
@@ -424,6 +427,19 @@ def _compile(hint: Any) -> Any:  # noqa: C901 (one rule per kind of hint, as the
     def unknown(value: Any) -> Any:  # a bug of this build, said when a value meets it (as before)
         raise _NoRule(repr(hint))
     return unknown
+
+
+def _members(members: tuple[enum.Enum, ...]) -> Any:
+    """A `Literal` of `StrEnum` members (`core.outcome.ProjectStatus`): their words in the data, read
+    into the member, refused in the same words as a `Literal` of the words."""
+    table = {m.value: m for m in members}
+    problem_tail = ", ".join(repr(w) for w in table)
+
+    def member(value: Any) -> Any:
+        if not isinstance(value, str) or value not in table:
+            raise _refused(f"{value!r} is not one of {problem_tail}")
+        return table[value]
+    return member
 
 
 def _lazy(hint: Any) -> Any:

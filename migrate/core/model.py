@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from migrate.core.codec import OMIT_DEFAULT, CodecError, decode, encode, tagged
-from migrate.core.outcome import Status
+from migrate.core.outcome import ProjectStatus, Status
 
 INVENTORY_VERSION = 1
 
 VariableLevel = Literal["instance", "group", "project"]
 VariableType = Literal["env_var", "file"]
 KeyEncoding = Literal["json", "base64", "unknown"]
-ProjectStatus = Literal["scanned", "error", "skipped"]
 AuthMode = Literal["key", "federated", "none"]
 
 
@@ -175,7 +174,7 @@ class ProjectRecord:
     default_branch: str | None = None
     ci_config_path: str = ".gitlab-ci.yml"
     archived: bool = False
-    status: ProjectStatus = "scanned"
+    status: ProjectStatus = Status.SCANNED
     error: str | None = None
     auth: AuthMode = "none"
     ci_files: tuple[CIFileRef, ...] = ()

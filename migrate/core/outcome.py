@@ -46,6 +46,15 @@ class Status(StrEnum):
     UNCHANGED = "unchanged"  # ci rewrite: nothing in the file reads a key
 
 
+#: The statuses a scanned project ends with (`core.model.ProjectRecord.status`): read, could not be
+#: read (an ERROR row), or out of scope. A `Literal` of `Status` members, so a record holds the one
+#: `Status` and an inventory whose project says another word is refused as before.
+ProjectStatus = Literal[Status.SCANNED, Status.ERROR, Status.SKIPPED]
+
+#: What the CI rewriter says about one file (`ci.rewrite.RewriteResult`, `plan.planner.RewriteOutcome`).
+RewriteStatus = Literal[Status.REWRITTEN, Status.MANUAL, Status.UNCHANGED]
+
+
 #: The journal's `outcome` column has always held the apply/keys words; a verify row stores its
 #: status in them (verified → applied, pending → skipped), as every build has written it, so older
 #: journals keep meaning what they meant. The one place the two are mapped: verify writes

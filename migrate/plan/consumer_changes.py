@@ -31,6 +31,7 @@ import yaml
 from migrate.ci import acceptance, effective, limits
 from migrate.ci.consumer_tokens import add_tokens, harmless, has_audience
 from migrate.ci.rewrite import RewriteOptions
+from migrate.core.outcome import Status
 from migrate.plan import consumer_check
 from migrate.plan.consumer_check import ConsumerPipeline, FileId
 
@@ -144,7 +145,7 @@ def _one_consumer(pipeline: ConsumerPipeline, texts: Mapping[FileId, str], error
         options = RewriteOptions(provider=provider, path=file[1], gitlab_version=gitlab_version,
                                  included=tuple(consumer_check._text(texts, i) or "" for i in included))
         result = add_tokens(consumer_check._text(texts, file) or "", jobs, options, token_var)
-        if result.status != "rewritten" or result.text is None:
+        if result.status != Status.REWRITTEN or result.text is None:
             return None, [f"consumer {consumer}, file {file[1]}: cannot add the ID token to "
                           f"{', '.join(jobs)}: {'; '.join(result.reasons)}"]
         files.append(ConsumerFile(file, result.text, result.diff, tuple(jobs), included))

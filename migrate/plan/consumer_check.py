@@ -33,6 +33,7 @@ import yaml
 
 from migrate.ci import acceptance, effective, includes, limits
 from migrate.core.model import CheckedFile, CheckedPipeline
+from migrate.core.outcome import Status
 
 FileId = tuple[str, str, str]  # (project, path, ref)
 
@@ -366,7 +367,7 @@ def pipeline_of(record: Any, target: FileId) -> ConsumerPipeline:
     if not files:
         root = (record.path, record.ci_config_path or ".gitlab-ci.yml", record.default_branch or "")
         files = (PipelineFile(root),) + (() if _same(root, target) else (PipelineFile(target),))
-    unread = f"its CI could not be read completely ({record.error})" if record.status == "error" and record.error \
+    unread = f"its CI could not be read completely ({record.error})" if record.status == Status.ERROR and record.error \
         else ""
     return ConsumerPipeline(record.path, files, unread)
 

@@ -61,6 +61,7 @@ from migrate.core.model import (
     ScopeRow,
     encode,
 )
+from migrate.core.outcome import RewriteStatus, Status
 from migrate.plan.federation_design import (
     MAX_POLICY_MEMBERS,
     NAMESPACE_ATTRIBUTES,
@@ -109,7 +110,7 @@ class PlanRefusedError(Exception):
 class RewriteOutcome:
     """What the CI rewriter said about one file (adapter over `migrate.ci.rewrite`)."""
 
-    status: str  # rewritten | manual | unchanged
+    status: RewriteStatus
     text: str = ""
     reasons: tuple[str, ...] = ()
     diff: str = ""
@@ -226,7 +227,7 @@ class Derived:
 def make_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> PlanInputs:
     """The part of inventory, config and facts the federation and bindings depend on (without the
     policy sizes, which `plan_inputs` adds: they are live facts, not the scan's)."""
-    projects = [p for p in inventory.projects if p.status != "error" or p.namespace_id]
+    projects = [p for p in inventory.projects if p.status != Status.ERROR or p.namespace_id]
     namespace_ids = sorted({g.id for g in inventory.groups} | {p.namespace_id for p in projects if p.namespace_id})
     return PlanInputs(
         gitlab_url=config.gitlab.url,
@@ -849,13 +850,13 @@ def _merge_requests(inventory: Inventory, inputs: PlanInputs, derived: Derived, 
         job_map, context_map, effective_jobs = work.job_map, work.context_map, work.effective_jobs
         subject = f"file:{fproject}:{fpath}"
         checked: ConsumerCheckInputs | None = None
-        outcome = RewriteOutcome("manual")
+        outcome = RewriteOutcome(Status.MANUAL)
         if work.request is not None and isinstance(text, FileText):
             # The rewriter answers bad input with a manual outcome; an exception is a bug (exit 3).
             outcome = next(outcomes)
-            if outcome.status == "unchanged":
+            if outcome.status == Status.UNCHANGED:
                 continue
-            if outcome.status != "rewritten":
+            if outcome.status != Status.REWRITTEN:
                 problem = "needs manual review: " + (
                     "; ".join(outcome.reasons) or "the rewriter could not change it safely")
             else:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from migrate.core.code_version import code_version
+from migrate.core.outcome import Status
 from migrate.plan.planner import RewriteOutcome, Rewriter, RewriteRequest, rewrite_many
 
 KIND = "rewrite"
@@ -104,7 +105,7 @@ class RewriteJournal:
             return None
         if record.get("output_sha256") != sha256_text(claimed):
             return None
-        return RewriteOutcome("rewritten", claimed, tuple(str(r) for r in record.get("reasons") or ()))
+        return RewriteOutcome(Status.REWRITTEN, claimed, tuple(str(r) for r in record.get("reasons") or ()))
 
 
 class JournaledRewriter:

@@ -279,7 +279,7 @@ def _projects(inv: Inventory, idx: _Index, keys: tuple[KeyFinding, ...],
         use_ids = uses_by_project.get(p.path, [])
         uses = [inv.usages[i] for i in use_ids]
         kids = {v.key.key_id for v in holds if v.key} | {k for i in use_ids for k in idx.usage_keys[i]}
-        state: ProjectState = "error" if p.status == "error" else "skipped" if p.status == "skipped" else (
+        state: ProjectState = "error" if p.status == Status.ERROR else "skipped" if p.status == Status.SKIPPED else (
             "key" if holds or uses else "keyless")
         out.append(ProjectFinding(
             path=p.path, id=p.id, state=state, auth=p.auth, holds=tuple(sorted(v.ref for v in holds)),
@@ -329,7 +329,7 @@ def _reviews(inv: Inventory, plan: Plan | None, unplaced: list[JournalEntry], er
     errs = [i for i in found if i.severity == "error"] + errors
     subjects = {i.subject for i in errs}
     errs += [ReviewItem(f"project:{p.path}", p.error or "could not be read", "error", "inventory")
-             for p in inv.projects if p.status == "error" and f"project:{p.path}" not in subjects]
+             for p in inv.projects if p.status == Status.ERROR and f"project:{p.path}" not in subjects]
     errs += [ReviewItem(f"key:{f.key.label}", str(incident(f)), "error", "google")
              for f in inv.key_facts if incident(f)]
     errs += [ReviewItem(f"journal:{e.seq}", f"{e.kind} step on {e.target or e.action_id} names no key; "

@@ -208,9 +208,9 @@ def no_key_in_ci_variables(ctx: CheckContext) -> Iterator[CheckResult]:
             yield CheckResult(Status.MANUAL, v.ref, f"The {v.level} variable {v.name} of {v.owner or 'the instance'} "
                                                f"may hold a key: {v.suspected_reason or 'value unreadable'}.")
     for p in inv.projects:
-        if p.status == "error":
+        if p.status == Status.ERROR:
             yield CheckResult(Status.ERROR, f"project:{p.path}", f"Project {p.path} could not be read: {p.error}.")
-        elif p.status == "scanned" and p.path not in holders:
+        elif p.status == Status.SCANNED and p.path not in holders:
             yield CheckResult(Status.PASSED, f"project:{p.path}",
                               f"Project {p.path} has no CI/CD variable holding a service-account key.")
     for prob in inv.problems:

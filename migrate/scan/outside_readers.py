@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from migrate.core.model import KeyVariable, OutsideReader, Problem, ProjectRecord
+from migrate.core.outcome import Status
 from migrate.scan.ports import ProjectInfo, ReadError
 
 SHOWN = 8  # readers named in a Problem's reason; the inventory lists all of them
@@ -116,9 +117,9 @@ def _reader(var: KeyVariable, item: ProjectRecord | ProjectInfo,
             records: Mapping[str, ProjectRecord]) -> OutsideReader | None:
     record = item if isinstance(item, ProjectRecord) else records.get(item.path)
     if record is not None:
-        if record.status == "scanned":
+        if record.status == Status.SCANNED:
             return None
-        if record.status == "error":
+        if record.status == Status.ERROR:
             why = f"in scope but not scanned: {record.error or 'could not be read'}"
         else:
             why = f"outside the configured scope: {record.error or 'skipped'}"

@@ -101,7 +101,7 @@ def render_summary(inventory: Inventory) -> str:
     if inventory.outside_readers:
         lines.append(_outside_table(inventory))
         lines.append("")
-    error_rows = {f"project:{p.path}" for p in inventory.projects if p.status == "error"}
+    error_rows = {f"project:{p.path}" for p in inventory.projects if p.status == Status.ERROR}
     errors = [p for p in inventory.problems if p.severity == "error" and p.subject not in error_rows]
     if errors:
         lines.append(outcome_render.table(problem_outcomes(errors), PROBLEM_ROWS))

@@ -42,6 +42,7 @@ from migrate.core.model import (
     UsageRun,
     VariableLevel,
 )
+from migrate.core.outcome import Status
 from migrate.core.progress import Progress, SilentProgress
 from migrate.scan.ci_files import Analyzer, FileKey, FileScan, SharedFiles, config_location, pipeline_files
 from migrate.scan.link import OwnerKey, VarEntry, job_table, link, suspect_hidden, usage_runs
@@ -226,9 +227,9 @@ class _Scan:
             self.seen_ids.add(info.id)
             skip = self._skip_reason(info)
             if skip:
-                yield replace(self._record(info), status="skipped", error=skip)
+                yield replace(self._record(info), status=Status.SKIPPED, error=skip)
             elif info.archived and not scope.include_archived:
-                yield replace(self._record(info), status="skipped", error="archived")
+                yield replace(self._record(info), status=Status.SKIPPED, error="archived")
             else:
                 yield info
 
@@ -256,7 +257,7 @@ class _Scan:
                 yield self.gitlab.project(path)
             except ReadError as exc:
                 yield ProjectRecord(id=0, path=path, namespace_id=0, namespace_path=path.rpartition("/")[0],
-                                    status="error", error=f"project not readable: {exc.reason}")
+                                    status=Status.ERROR, error=f"project not readable: {exc.reason}")
 
     def _add_all_groups(self) -> None:
         for g in self.gitlab.all_groups():
@@ -447,8 +448,8 @@ class _Scan:
                 else:  # an included file may be shared by many projects: also a Problem of its own
                     reason = f"included file {fs.key.label()}: {fs.error}"
                     self.problems.append(Problem(f"file:{fs.key.label()}", fs.error))
-                if status != "error":
-                    status, error = "error", reason
+                if status != Status.ERROR:
+                    status, error = Status.ERROR, reason
                 continue
             files.append(CIFileRef(fs.key.project, fs.key.path, fs.key.ref or "",
                                    included_by=record.path if shared else None,

@@ -1,12 +1,12 @@
 """Files written by the build before the typed contracts still load, byte for byte.
 
-`from_main/` holds the plan and journal the demo wrote with main at d24466b (regenerate with
+`from_main/` holds the plan, inventory and journal the demo wrote with main at d24466b (regenerate with
 `from_main/make_fixture.sh`), and the plan of tests/plan/test_consumers_e2e.py's organisation (plus
 a consumer whose copying jobs sit in two files) written by main at bbfb347, before merge-request
 params were typed (`from_main/make_consumers_fixture.py`): every shape of `merge_request` params the
 planner wrote — one file, several under `files`, a consumer's ID-token change, a template waiting
-for its consumers. Today's reader decodes them into the typed contracts and writes the plans back
-identical; a hand edit is refused by the CLI with exit 2 and the field's name.
+for its consumers. Today's reader decodes them into the typed contracts and writes the plans and
+the inventory back identical; a hand edit is refused by the CLI with exit 2 and the field's name.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from migrate.core.model import (
     MergeRequestParams,
     params_as,
 )
+from migrate.core.outcome import Status
 from migrate.core.state import JournalEntry
 from migrate.plan import plan_io
 from migrate.report.history import key_identity_of
+from migrate.scan import inventory_io
 
 HERE = Path(__file__).parent / "from_main"
 
@@ -52,6 +54,17 @@ def test_mains_plan_loads_typed_and_writes_back_identical() -> None:
     assert kinds["ensure_pool"] is EnsureParams and kinds["ensure_provider"] is EnsureParams
     assert kinds["ensure_binding"] is BindingParams and kinds["merge_request"] is MergeRequestParams
     assert plan_io.dumps(plan) == text
+
+
+def test_mains_inventory_loads_with_the_one_status_and_writes_back_identical() -> None:
+    """Main wrote each project's status as a word of a `Literal`; it loads as that `Status` member."""
+    text = gzip.decompress((HERE / "inventory.json.gz").read_bytes()).decode()
+    inventory = inventory_io.loads(text)
+    words = [p["status"] for p in json.loads(text)["projects"]]
+    assert sorted(set(words)) == ["error", "scanned", "skipped"]  # the fixture has every word
+    assert [p.status for p in inventory.projects] == words
+    assert all(type(p.status) is Status for p in inventory.projects)
+    assert inventory_io.dumps(inventory) == text
 
 
 def test_mains_merge_requests_of_every_shape_load_typed_and_write_back_identical() -> None:

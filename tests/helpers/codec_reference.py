@@ -49,6 +49,11 @@ def _decode(hint: Any, value: Any, path: str) -> Any:
         return value
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
+    if origin is typing.Literal and args and all(isinstance(a, enum.Enum) for a in args):  # some members
+        words = [a.value for a in args]
+        if not isinstance(value, str) or value not in words:
+            raise CodecError(path, f"{value!r} is not one of {', '.join(repr(w) for w in words)}")
+        return args[words.index(value)]
     if origin is typing.Literal:
         if value not in args:
             raise CodecError(path, f"{value!r} is not one of {', '.join(repr(a) for a in args)}")
