@@ -4,9 +4,12 @@ service account, never removing anything (the read-modify-write with the etag is
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from migrate.apply.context import ApplyContext
 from migrate.apply.ports import ServiceAccountMissingError, ServiceAccountPolicies
 from migrate.core.errors import GoogleError
+from migrate.core.evidence import BindingEvidence
 from migrate.core.model import Action, ActionResult, BindingParams, params_as
 from migrate.core.outcome import Status
 
@@ -25,16 +28,16 @@ class EnsureBindingExecutor:
             change = self.editor.ensure_members(resource, role, members, ctx.dry_run)
         except ServiceAccountMissingError as exc:
             return ActionResult(action.id, Status.FAILED, str(exc))
-        evidence = {"added": list(change.added), "already": list(change.already), "attempts": change.attempts}
+        evidence = BindingEvidence(tuple(change.added), tuple(change.already), change.attempts)
         if not change.added:
             return ActionResult(action.id, Status.SKIPPED, f"{resource}: every member already bound",
-                                {**evidence, "up_to_date": True})
+                                replace(evidence, up_to_date=True))
         if ctx.dry_run:
             return ActionResult(action.id, Status.WOULD_APPLY, f"would add {len(change.added)} member(s) to {role} "
                                 f"on {resource}", evidence)
         lost = "; an answer was lost, the re-read shows them bound" if change.answer_lost else ""
         return ActionResult(action.id, Status.APPLIED, f"added {len(change.added)} member(s) to {role} on {resource}"
-                            f" ({change.attempts} write(s){lost})", {**evidence, "answer_lost": change.answer_lost})
+                            f" ({change.attempts} write(s){lost})", replace(evidence, answer_lost=change.answer_lost))
 
 
 def policies(ctx: ApplyContext) -> ServiceAccountPolicies:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from migrate.apply.context import ActionExecutor, ApplyContext, ExecutorFactory
@@ -26,6 +27,7 @@ from migrate.apply.ensure import _show
 from migrate.apply.executors import EXECUTORS, KEY_KINDS
 from migrate.core.config import Config
 from migrate.core.errors import InternalError, WifMigrateError
+from migrate.core.evidence import Blocked, blocks, journal_object
 from migrate.core.model import (
     Action,
     ActionResult,
@@ -229,7 +231,7 @@ _OK = (Status.APPLIED, Status.WOULD_APPLY, Status.SKIPPED)
 
 
 def _blocked(result: ActionResult | None) -> bool:
-    return result is None or result.outcome not in _OK or bool(result.evidence.get("blocked"))
+    return result is None or result.outcome not in _OK or blocks(result.evidence)
 
 
 def apply_plan(plan: Plan, ctx: ApplyContext, kinds: Iterable[str] | None = None,
@@ -250,24 +252,24 @@ def apply_plan(plan: Plan, ctx: ApplyContext, kinds: Iterable[str] | None = None
         results.append(result)
         if ctx.state is not None and not ctx.dry_run:  # a dry run changes nothing, not even the journal
             ctx.state.outcome(STAGE, action.id, action.kind, action.target, result.outcome, result.detail,
-                              {**result.evidence, "dry_run": ctx.dry_run})
+                              journal_object(replace(result.evidence, dry_run=ctx.dry_run)))
     return results
 
 
 def _one(action: Action, ctx: ApplyContext, reg: Mapping[str, ExecutorFactory],
          executors: dict[str, ActionExecutor], wanted: set[str] | None, refusals: Mapping[str, str]) -> ActionResult:
     if wanted is not None and action.kind not in wanted:
-        return ActionResult(action.id, Status.SKIPPED, f"{action.kind} not selected in this run", {"blocked": True})
+        return ActionResult(action.id, Status.SKIPPED, f"{action.kind} not selected in this run", Blocked(True))
     if action.id in refusals:
         return ActionResult(action.id, Status.REFUSED, refusals[action.id])
     if action.kind in KEY_KINDS and action.kind not in reg:
         return ActionResult(action.id, Status.SKIPPED, "keys are retired by `wif-migrate keys` after the merge "
-                            "requests are merged and verified", {"blocked": True})
+                            "requests are merged and verified", Blocked(True))
     for dep in action.depends_on:
         r = ctx.results.get(dep)
         if _blocked(r):
             why = "did not run" if r is None else f"{r.outcome}: {r.detail}"
-            return ActionResult(action.id, Status.SKIPPED, f"dependency {dep} {why}", {"blocked": True})
+            return ActionResult(action.id, Status.SKIPPED, f"dependency {dep} {why}", Blocked(True))
     factory = reg.get(action.kind)
     if factory is None:  # `migrate.apply.executors` is checked complete at import: this is a bug
         raise InternalError(f"apply: no executor for action kind {action.kind!r} ({action.id})")

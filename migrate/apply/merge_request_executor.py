@@ -29,7 +29,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from migrate.apply.context import ApplyContext
@@ -56,6 +56,7 @@ from migrate.apply.ports import (
 )
 from migrate.core.config import Config, MergeRequestConfig
 from migrate.core.errors import GitLabConflict, InternalError, WifMigrateError
+from migrate.core.evidence import MergedEvidence, MergeRequestEvidence
 from migrate.core.model import Action, ActionResult, MergeRequestParams, Plan, params_as
 from migrate.core.outcome import RewriteStatus, Status
 
@@ -208,10 +209,10 @@ def _instance_url(plan: Plan) -> str:
     return next(iter(legacy_audiences(plan.inputs.gitlab_version, plan.inputs.gitlab_url)), "")
 
 
-def _evidence(params: MergeRequestParams, branch: str) -> dict[str, Any]:
+def _evidence(params: MergeRequestParams, branch: str, taken_over: bool = False) -> MergeRequestEvidence:
     """What every outcome of an action records (never file content)."""
-    return {"project": params.project, "branch": branch, "target_branch": params.target_branch,
-            "files": [f.file_path for f in params.changes]}
+    return MergeRequestEvidence(params.project, branch, params.target_branch,
+                                tuple(f.file_path for f in params.changes), taken_over=taken_over)
 
 
 class MergeRequestExecutor:
@@ -352,35 +353,35 @@ class MergeRequestExecutor:
                             _evidence(params, branch))
 
     def _decide(self, action: Action, params: MergeRequestParams, branch: str, obs: Observed,
-                evidence: dict[str, Any], retakes: int = 0) -> ActionResult:
+                evidence: MergeRequestEvidence, retakes: int = 0) -> ActionResult:
         merged = [m for m in obs.mrs if m.state == "merged"]
         if merged:
             m = merged[0]
-            evidence.update(mr_iid=m.iid, web_url=m.web_url, merge_commit_sha=m.merge_commit_sha,
-                            merged_at=m.merged_at)
-            return ActionResult(action.id, Status.SKIPPED, f"already merged as !{m.iid}", evidence)
+            done = MergedEvidence(evidence.project, evidence.branch, evidence.target_branch, evidence.files,
+                                  m.iid, m.web_url, m.merge_commit_sha, m.merged_at, taken_over=evidence.taken_over)
+            return ActionResult(action.id, Status.SKIPPED, f"already merged as !{m.iid}", done)
         waiting = [aid for aid in params.after_merged
                    if not any(m.state == "merged" for m in obs.prerequisites.get(aid, ()))]
         if waiting:
             # the template's change makes copied scripts read the token: opened (hence mergeable)
             # only once every consumer MR giving their jobs that token is merged (issue 21)
-            evidence.update(blocked=True, waiting_for=waiting)
+            evidence = replace(evidence, blocked=True, waiting_for=tuple(waiting))
             return ActionResult(action.id, Status.SKIPPED, f"waiting for {len(waiting)} consumer merge request(s) to be "
                                 f"merged first ({', '.join(waiting)}): they give the jobs that copy this file's "
                                 "authentication the ID token; merge them, then re-run `wif-migrate apply`", evidence)
         open_mr = next((m for m in obs.mrs if m.state in ("opened", "locked")), None)
         closed = next((m for m in obs.mrs if m.state == "closed"), None)
         if open_mr is None and closed is not None:
-            evidence.update(mr_iid=closed.iid, web_url=closed.web_url)
+            evidence = replace(evidence, mr_iid=closed.iid, web_url=closed.web_url)
             who = f" by {closed.closed_by}" if closed.closed_by else ""
             return ActionResult(action.id, Status.SKIPPED, f"merge request !{closed.iid} was closed{who}; "
                                 "not reopened (reopen it, or delete the branch to start over)", evidence)
         if obs.branch_head is not None:
-            evidence["commit_sha"] = obs.branch_head.id
+            evidence = replace(evidence, commit_sha=obs.branch_head.id)
             human = self._human_push(action, obs.branch_head)
             if human:
                 if open_mr is not None:
-                    evidence.update(mr_iid=open_mr.iid, web_url=open_mr.web_url)
+                    evidence = replace(evidence, mr_iid=open_mr.iid, web_url=open_mr.web_url)
                 return ActionResult(action.id, Status.SKIPPED, human, evidence)
         desired, problem = self._desired_files(action, params, obs)
         if problem is not None:
@@ -464,7 +465,7 @@ class MergeRequestExecutor:
 
     def _converge(self, action: Action, params: MergeRequestParams, branch: str, obs: Observed,
                   desired: Mapping[str, tuple[str, FileState]], open_mr: MRInfo | None,
-                  evidence: dict[str, Any], retakes: int = 0) -> ActionResult:
+                  evidence: MergeRequestEvidence, retakes: int = 0) -> ActionResult:
         steps: list[str] = []
         commit_actions: list[FileAction] = []
         start: str | None = None
@@ -487,7 +488,7 @@ class MergeRequestExecutor:
         if open_mr is None:
             steps.append(f"open a merge request {branch} → {params.target_branch}")
         else:
-            evidence.update(mr_iid=open_mr.iid, web_url=open_mr.web_url)
+            evidence = replace(evidence, mr_iid=open_mr.iid, web_url=open_mr.web_url)
             changes = text_changes(MRText(open_mr.title, open_mr.description, open_mr.labels), text)
             if changes:
                 steps.append(f"update !{open_mr.iid} ({', '.join(sorted(changes))})")
@@ -497,7 +498,7 @@ class MergeRequestExecutor:
         if self.dry_run:
             return ActionResult(action.id, Status.WOULD_APPLY, "; ".join(steps), evidence)
         try:
-            self._write(action, params, branch, commit_actions, start, text, open_mr, changes, evidence)
+            evidence = self._write(action, params, branch, commit_actions, start, text, open_mr, changes, evidence)
         except GitLabConflict as exc:
             if retakes >= MAX_RETAKES:
                 raise
@@ -509,7 +510,7 @@ class MergeRequestExecutor:
         """After "already exists": read GitLab again and decide once more, from what is there now."""
         log.warning("%s: %s; reading GitLab again to take over what is there", action.id, conflict)
         again = self._decide(action, params, branch, self.observe(action, params),
-                             {**_evidence(params, branch), "taken_over": True}, retakes)
+                             _evidence(params, branch, taken_over=True), retakes)
         lost = f"{planned} (an answer was lost; re-read shows it took effect)"
         if again.outcome == Status.SKIPPED and again.detail.startswith("up to date"):
             return ActionResult(action.id, Status.APPLIED, lost, again.evidence)
@@ -520,19 +521,21 @@ class MergeRequestExecutor:
 
     def _write(self, action: Action, params: MergeRequestParams, branch: str, commit_actions: Sequence[FileAction],
                start: str | None, text: MRText, open_mr: MRInfo | None, changes: Mapping[str, Any],
-               evidence: dict[str, Any]) -> None:
+               evidence: MergeRequestEvidence) -> MergeRequestEvidence:
+        """Commit and open (or update) the merge request; the evidence with what GitLab answered."""
         if commit_actions:
             commit = self.backend.commit(params.project, branch,
                                          render_commit_message(params, action.id) + "\n"
                                          + action_marker_line(action.id),
                                          commit_actions, start_branch=start)
-            evidence["commit_sha"] = commit.id
+            evidence = replace(evidence, commit_sha=commit.id)
         if open_mr is None:
             mr = self.backend.create_mr(params.project, branch, params.target_branch, text.title,
                                         text.description, text.labels, self._assignee_ids())
-            evidence.update(mr_iid=mr.iid, web_url=mr.web_url)
+            evidence = replace(evidence, mr_iid=mr.iid, web_url=mr.web_url)
         elif changes:
             self.backend.update_mr(params.project, open_mr.iid, changes)
+        return evidence
 
     def _assignee_ids(self) -> list[int]:
         if self._assignees is None:

@@ -22,6 +22,7 @@ from migrate.apply.context import ApplyContext
 from migrate.apply.ensure import decide_ensure, patch_body
 from migrate.apply.ports import WorkloadIdentityAdmin
 from migrate.core.errors import GoogleAlreadyExists, GoogleError, GoogleNoAnswer
+from migrate.core.evidence import EnsureEvidence
 from migrate.core.model import Action, ActionResult, EnsureParams, params_as
 from migrate.core.outcome import Status
 from migrate.plan.federation_design import under_project
@@ -54,21 +55,22 @@ class EnsureExecutor:
             if ctx.dry_run:
                 after = decide_ensure(params, {**(live or {}), "state": "ACTIVE"}, self.fields, undeleted=True)
                 extra = f", then patch {', '.join(after.mask)}" if after.op == "patch" else ""
-                return ActionResult(action.id, Status.WOULD_APPLY, f"would undelete {name}{extra}", {"op": "undelete"})
+                return ActionResult(action.id, Status.WOULD_APPLY, f"would undelete {name}{extra}", EnsureEvidence(op="undelete"))
             live = self.admin.undelete(name)
             steps.append("undeleted")
             decision = decide_ensure(params, live, self.fields, undeleted=True)
         if decision.op == "none":
             if steps:
                 return ActionResult(action.id, Status.APPLIED, f"{name}: undeleted; configuration as planned",
-                                    {"steps": steps})
-            return ActionResult(action.id, Status.SKIPPED, f"{name}: up to date", {"up_to_date": True})
+                                    EnsureEvidence(steps=tuple(steps)))
+            return ActionResult(action.id, Status.SKIPPED, f"{name}: up to date", EnsureEvidence(up_to_date=True))
         if decision.op == "refuse":
             return ActionResult(action.id, Status.REFUSED, f"{name}: {decision.reason}")
         if ctx.dry_run:
             what = f"create {name}" if decision.op == "create" else f"patch {', '.join(decision.mask)} of {name}"
-            return ActionResult(action.id, Status.WOULD_APPLY, f"would {what}", {"op": decision.op,
-                                                                           "mask": list(decision.mask)})
+            return ActionResult(action.id, Status.WOULD_APPLY, f"would {what}",
+                                EnsureEvidence(op="create" if decision.op == "create" else "patch",
+                                               mask=tuple(decision.mask)))
         for attempt in range(1, MAX_WRITE_ATTEMPTS + 1):
             try:
                 if decision.op == "create":
@@ -87,7 +89,8 @@ class EnsureExecutor:
                 if after.op == "none":
                     steps.append(f"{'created' if decision.op == 'create' else 'patched'} (answer lost; found on re-read)")
                     return ActionResult(action.id, Status.APPLIED, f"{name}: {'; '.join(steps)}",
-                                        {"steps": steps, "mask": list(decision.mask), "taken_over": True})
+                                        EnsureEvidence(steps=tuple(steps), mask=tuple(decision.mask),
+                                                       taken_over=True))
                 if after.op == "refuse":
                     return ActionResult(action.id, Status.REFUSED, f"{name}: {after.reason}")
                 if after.op not in ("create", "patch") or attempt == MAX_WRITE_ATTEMPTS:
@@ -95,7 +98,7 @@ class EnsureExecutor:
                                         f"needs {after.op}; re-run apply")
                 decision = after
         return ActionResult(action.id, Status.APPLIED, f"{name}: {'; '.join(steps)}",
-                            {"steps": steps, "mask": list(decision.mask)})
+                            EnsureEvidence(steps=tuple(steps), mask=tuple(decision.mask)))
 
 
 def request_name(params: EnsureParams) -> str:

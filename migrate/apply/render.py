@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from migrate.core.evidence import added_members
 from migrate.core.model import ActionResult, to_dict
 from migrate.core.outcome import Column, ItemOutcome, Layout, Status
 
@@ -20,7 +21,7 @@ def outcomes(results: Sequence[ActionResult]) -> list[ItemOutcome[ActionResult]]
 
 def detail(result: ActionResult) -> str | list[str]:
     """The executor's sentence, plus the members a binding adds (named, as a reviewer needs them)."""
-    added = [m for m in result.evidence.get("added") or () if isinstance(m, str)]
+    added = added_members(result.evidence)
     if not added or result.outcome not in (Status.APPLIED, Status.WOULD_APPLY):
         return result.detail
     return [result.detail, *(f"+ {m}" for m in added)]

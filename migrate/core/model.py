@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from migrate.core import evidence as journal_evidence
 from migrate.core.codec import OMIT_DEFAULT, CodecError, decode, encode, tagged
 from migrate.core.outcome import ProjectStatus, Status
 
@@ -321,7 +322,7 @@ class ActionResult:
     action_id: str
     outcome: Status
     detail: str = ""
-    evidence: dict[str, Any] = field(default_factory=dict)
+    evidence: journal_evidence.ApplyEvidence = field(default_factory=journal_evidence.NoEvidence)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -72,8 +72,8 @@ def test_apply_merge_pipelines_verify(sb: Sandbox, tmp_path: Path, capsys: pytes
     results = apply(sb, plan)
     assert {r.outcome for r in results.values()} == {"applied"}, results
     for aid, r in results.items():
-        assert r.evidence["branch"] == branch_name("wif-migrate/", aid)
-        assert r.evidence["mr_iid"] and r.evidence["web_url"] and r.evidence["commit_sha"]
+        assert r.evidence.branch == branch_name("wif-migrate/", aid)
+        assert r.evidence.mr_iid and r.evidence.web_url and r.evidence.commit_sha
     assert len(gl.projects.get("acme/templates").mergerequests.list(get_all=True)) == 1
     assert gl.projects.get("acme/shop").mergerequests.list(get_all=True) == []
     mr = gl.projects.get("acme/api").mergerequests.list(get_all=True)[0]

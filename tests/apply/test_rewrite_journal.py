@@ -196,7 +196,7 @@ def test_a_file_changed_since_planning_is_rewritten_again_not_confirmed(
     assert counting.calls == 1  # the changed file was rewritten again, the journal did not answer
     assert result.outcome == ("would_apply" if dry_run else "applied"), result
     if not dry_run:
-        committed = gl.projects.get(project).files.get(path, ref=result.evidence["branch"]).decode().decode()
+        committed = gl.projects.get(project).files.get(path, ref=result.evidence.branch).decode().decode()
         expected = default_rewriter()(dataclasses.replace(_request_of(ex, action, live), text=changed))
         assert committed == expected.text and "# changed after planning" in committed
         assert committed != action.params.new_content

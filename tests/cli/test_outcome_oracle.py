@@ -27,6 +27,7 @@ from migrate.apply.loop import summarize
 from migrate.cli import demo, report
 from migrate.cli.output import dumps, envelope, print_outcomes
 from migrate.core import outcome_render
+from migrate.core.evidence import BindingEvidence, Blocked, EnsureEvidence, NoEvidence
 from migrate.core.model import ActionResult
 from migrate.core.outcome import ItemOutcome, Layout, Status, journal_word
 from migrate.report.findings import ReviewItem
@@ -58,15 +59,22 @@ def _both(outcomes_old: list[ItemOutcome[Any]], outcomes_new: list[ItemOutcome[A
     assert new == was
 
 
+# typed evidence (migrate.core.evidence): the shapes the detail column and the JSON record read
+APPLY_EVIDENCE = (st.just(NoEvidence()) | st.just(Blocked(True))
+                  | st.builds(BindingEvidence, st.tuples() | st.tuples(TEXT) | st.tuples(TEXT, TEXT),
+                              st.tuples() | st.tuples(TEXT), st.integers(0, 3))
+                  | st.builds(EnsureEvidence, op=st.none() | st.sampled_from(["create", "patch"]),
+                              mask=st.none() | st.tuples(TEXT)))
+
+
 @st.composite
-def action_results(draw: st.DrawFn) -> list[tuple[str, str, dict[str, Any]]]:
-    return draw(st.lists(st.tuples(TEXT, APPLY_WORDS, TEXT, st.dictionaries(
-        st.sampled_from(["added", "op", "blocked"]), st.lists(TEXT, max_size=2) | TEXT, max_size=2)), max_size=5))
+def action_results(draw: st.DrawFn) -> list[tuple[str, str, str, Any]]:
+    return draw(st.lists(st.tuples(TEXT, APPLY_WORDS, TEXT, APPLY_EVIDENCE), max_size=5))
 
 
 @settings(max_examples=60, deadline=None)
 @given(action_results())
-def test_apply_rows_and_counts_are_mains(rows: list[tuple[str, str, dict[str, Any]]]) -> None:
+def test_apply_rows_and_counts_are_mains(rows: list[tuple[str, str, str, Any]]) -> None:
     was = [ActionResult(aid, word, detail, ev) for aid, word, detail, ev in rows]  # type: ignore[arg-type]
     now = [ActionResult(aid, Status(word), detail, ev) for aid, word, detail, ev in rows]
     _both([old.apply_outcome(r) for r in was], apply_render.outcomes(now), apply_render.ROWS, "apply")

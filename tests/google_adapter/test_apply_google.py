@@ -99,7 +99,7 @@ def test_a_concurrent_writers_binding_survives(google_sandbox: GoogleSandbox) ->
     other = "serviceAccount:robot@acme-prod.iam.gserviceaccount.com"
     google_sandbox.app.race(DEPLOYER, other, "roles/iam.serviceAccountTokenCreator")
     results = run(google_sandbox, make_plan(google_sandbox))
-    assert results[f"ensure_binding:{DEPLOYER}"].evidence["attempts"] == 2  # 409 ABORTED, then re-read
+    assert results[f"ensure_binding:{DEPLOYER}"].evidence.attempts == 2  # 409 ABORTED, then re-read
     assert members(google_sandbox, DEPLOYER, "roles/iam.serviceAccountTokenCreator") == [other]
     assert len(members(google_sandbox, DEPLOYER)) == 1
     assert members(google_sandbox, DEPLOYER, ALICE["role"]) == ALICE["members"]
@@ -111,7 +111,7 @@ def test_a_soft_deleted_pool_is_undeleted_not_recreated(monkeypatch: pytest.Monk
     try:
         results = run(sb, make_plan(sb))
         assert results["ensure_pool:gitlab"].outcome == "applied"
-        assert results["ensure_pool:gitlab"].evidence["steps"] == ["undeleted"]
+        assert results["ensure_pool:gitlab"].evidence.steps == ("undeleted",)
         writes = [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in sb.writes()][:2]
         assert writes == [("POST", "gitlab:undelete"), ("POST", "providers")]
         pool = sb.app.state()
@@ -161,7 +161,7 @@ def test_drift_the_plan_names_is_patched(monkeypatch: pytest.MonkeyPatch) -> Non
         plan = make_plan(sb, live=LiveFederation(True, {**d.pool_body(), "state": "ACTIVE"}, observed_provider))
         results = run(sb, plan)
         r = results["ensure_provider:gitlab/gitlab"]
-        assert r.outcome == "applied" and r.evidence["mask"] == ["attributeCondition"]
+        assert r.outcome == "applied" and r.evidence.mask == ("attributeCondition",)
         patches = [e for e in sb.writes() if e["method"] == "PATCH"]
         assert len(patches) == 1
     finally:
@@ -202,7 +202,7 @@ def test_a_soft_deleted_provider_is_undeleted_then_set_to_the_plan(monkeypatch: 
                                    "workloadIdentityPools/gitlab/providers/gitlab, then patch attributeCondition")
         assert sb.writes() == []
         r = run(sb, make_plan(sb))["ensure_provider:gitlab/gitlab"]
-        assert r.outcome == "applied" and r.evidence["steps"] == ["undeleted", "patched attributeCondition"]
+        assert r.outcome == "applied" and r.evidence.steps == ("undeleted", "patched attributeCondition")
         assert [e["method"] for e in sb.writes()][:2] == ["POST", "PATCH"]  # :undelete, then patch
     finally:
         sb.server.stop()
@@ -246,7 +246,7 @@ def test_already_exists_on_create_is_read_back_and_judged(monkeypatch: pytest.Mo
                       for p in pool["providers"]]
         assert conditions == [body["attributeCondition"]]  # one provider: the one that was created first
         if same:
-            assert r.outcome == "applied" and r.evidence.get("taken_over") is True, r
+            assert r.outcome == "applied" and r.evidence.taken_over is True, r
             assert "answer lost" in r.detail
         else:
             assert r.outcome == "refused" and "stale plan" in r.detail, r
