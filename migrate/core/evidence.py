@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from migrate.core.codec import OMIT_DEFAULT, CodecError, decode, encode
+from migrate.core.outcome import Status
 
 # ---------------------------------------------------------------------------------------------
 # apply (stage "apply"): `ActionResult.evidence`; the loop journals each with `dry_run: false`
@@ -149,6 +150,63 @@ def blocks(evidence: ApplyEvidence) -> bool:
 def added_members(evidence: ApplyEvidence) -> tuple[str, ...]:
     """The members a binding adds (none for any other evidence)."""
     return evidence.added if isinstance(evidence, BindingEvidence) else ()
+
+
+# ---------------------------------------------------------------------------------------------
+# verify (stage "verify", kind "verify"): `VerifyResult.evidence()`, every key always written.
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job of a post-merge pipeline that verify judged (GitLab's job status word)."""
+
+    project: str
+    pipeline_id: int
+    job: str
+    job_id: int
+    status: str
+    web_url: str
+
+
+@dataclass(frozen=True)
+class UnverifiedJob:
+    """A job that keeps its project pending although the pipeline ran; an operator may accept it
+    by name at retire time (`keys retire --accept-job PROJECT:JOB`)."""
+
+    project: str
+    job: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PipelineEvidence:
+    """One project's check: its pipeline after the merge (None when there is none yet)."""
+
+    project: str
+    pipeline_id: int | None
+    status: Status
+    detail: str
+    jobs: tuple[JobRow, ...]
+
+
+@dataclass(frozen=True)
+class VerifyEvidence:
+    """A merge request's verification: the MR (`mr_state` merged when it is), the pipelines judged,
+    their jobs, the jobs that keep it pending, and whether only such named jobs do (`acceptable`).
+    `pipeline_id` is the one pipeline's when exactly one project was checked."""
+
+    project: str
+    mr_iid: int | None
+    mr_state: str | None
+    web_url: str
+    merge_commit_sha: str | None
+    merged_at: str | None
+    status: Status
+    pipeline_id: int | None
+    pipelines: tuple[PipelineEvidence, ...]
+    jobs: tuple[JobRow, ...]
+    unverified_jobs: tuple[UnverifiedJob, ...]
+    acceptable: bool
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,7 +42,8 @@ from migrate.apply.merge_request_content import branch_name
 from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED
 from migrate.core.errors import WifMigrateError
-from migrate.core.model import Action, MergeRequestParams, Plan, params_as
+from migrate.core.evidence import JobRow, PipelineEvidence, UnverifiedJob, VerifyEvidence, journal_object
+from migrate.core.model import Action, MergeRequestParams, Plan, params_as, to_dict
 from migrate.core.outcome import Status, journal_word
 from migrate.core.progress import Progress, SilentProgress
 from migrate.core.state import State
@@ -91,24 +92,24 @@ class VerifyResult:
         """The word of the journal's outcome column (`core.outcome.journal_word`)."""
         return journal_word(self.status)
 
-    def evidence(self) -> dict[str, Any]:
-        return {"project": self.project, "mr_iid": self.mr_iid, "mr_state": self.mr_state,
-                "web_url": self.web_url, "merge_commit_sha": self.merge_commit_sha,
-                "merged_at": self.merged_at, "status": self.status,
-                "pipeline_id": self.checks[0].pipeline_id if len(self.checks) == 1 else None,
-                "pipelines": [{"project": c.project, "pipeline_id": c.pipeline_id, "status": c.status,
-                               "detail": c.detail, "jobs": list(c.jobs)} for c in self.checks],
-                "jobs": [j for c in self.checks for j in c.jobs],
-                "unverified_jobs": [u for c in self.checks for u in c.unverified],
-                # True when only named jobs keep it pending (each pipeline found, nothing failed):
-                # what `keys retire --accept-job` may accept.
-                "acceptable": self.status == Status.PENDING and bool(self.checks) and all(
-                    c.status == Status.VERIFIED or (c.status == Status.PENDING and c.unverified and c.pipeline_id)
-                    for c in self.checks)}
+    def evidence(self) -> VerifyEvidence:
+        """What the journal records of this verification (`migrate.core.evidence.VerifyEvidence`)."""
+        return VerifyEvidence(
+            self.project, self.mr_iid, self.mr_state, self.web_url, self.merge_commit_sha, self.merged_at,
+            self.status, self.checks[0].pipeline_id if len(self.checks) == 1 else None,
+            tuple(PipelineEvidence(c.project, c.pipeline_id, c.status, c.detail, tuple(JobRow(**j) for j in c.jobs))
+                  for c in self.checks),
+            tuple(JobRow(**j) for c in self.checks for j in c.jobs),
+            tuple(UnverifiedJob(**u) for c in self.checks for u in c.unverified),
+            # True when only named jobs keep it pending (each pipeline found, nothing failed):
+            # what `keys retire --accept-job` may accept.
+            self.status == Status.PENDING and bool(self.checks) and all(
+                c.status == Status.VERIFIED or bool(c.status == Status.PENDING and c.unverified and c.pipeline_id)
+                for c in self.checks))
 
     def to_dict(self) -> dict[str, Any]:
         return {"action_id": self.action_id, "outcome": self.outcome, "detail": self.detail,
-                **self.evidence()}
+                **to_dict(self.evidence())}
 
 
 def redact(line: str) -> str:
@@ -371,7 +372,8 @@ def _verify_one(reader: PipelineReader, action: Action, branch_prefix: str, stat
     if state is not None and result.status == Status.FAILED:
         result = _propagation(result, action, state)
     if state is not None:
-        state.outcome(STAGE, action.id, KIND, action.target, result.outcome, result.detail, result.evidence())
+        state.outcome(STAGE, action.id, KIND, action.target, result.outcome, result.detail,
+                      journal_object(result.evidence()))
     return result
 
 

@@ -46,6 +46,7 @@ NOT_OUTCOMES: dict[tuple[str, str, str], str] = {
                                                     "not how one run's item ended",
     ("verify/ports.py", "PipelineInfo", "status"): "GitLab's pipeline status, as the API returns it",
     ("verify/ports.py", "PipelineJob", "status"): "GitLab's job status, as the API returns it",
+    ("core/evidence.py", "JobRow", "status"): "GitLab's job status in verify's journaled job rows",
     ("scan/ci_files.py", "FileScan", "status"): "the HTTP status of a file read",
 }
 

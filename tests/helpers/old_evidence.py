@@ -63,3 +63,19 @@ def merge_request(project: str, branch: str, target: str, files: Sequence[str], 
 def journaled(evidence: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
     """migrate/apply/loop.py: what `apply_plan` journaled for a result's evidence."""
     return {**evidence, "dry_run": dry_run}
+
+
+def verify(result: Any) -> dict[str, Any]:
+    """migrate/verify/runner.py: VerifyResult.evidence() (a `VerifyResult` of any build)."""
+    self = result
+    return {"project": self.project, "mr_iid": self.mr_iid, "mr_state": self.mr_state,
+            "web_url": self.web_url, "merge_commit_sha": self.merge_commit_sha,
+            "merged_at": self.merged_at, "status": self.status,
+            "pipeline_id": self.checks[0].pipeline_id if len(self.checks) == 1 else None,
+            "pipelines": [{"project": c.project, "pipeline_id": c.pipeline_id, "status": c.status,
+                           "detail": c.detail, "jobs": list(c.jobs)} for c in self.checks],
+            "jobs": [j for c in self.checks for j in c.jobs],
+            "unverified_jobs": [u for c in self.checks for u in c.unverified],
+            "acceptable": self.status == "pending" and bool(self.checks) and all(
+                c.status == "verified" or (c.status == "pending" and c.unverified and c.pipeline_id)
+                for c in self.checks)}
