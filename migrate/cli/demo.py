@@ -25,6 +25,7 @@ from migrate.cli.common import new_parser
 from migrate.cli.output import print_outcomes
 from migrate.core.codec import decode_time
 from migrate.core.errors import EXIT_OK, UsageError
+from migrate.core.evidence import VerifyEvidence
 from migrate.core.model import DisableKeyParams, MergeRequestParams, params_as
 from migrate.core.outcome import Column, ItemOutcome, Layout, Status
 
@@ -220,10 +221,11 @@ def _release(sb: Any, config: str, plan_file: Path) -> list[str]:
     tagged: list[str] = []
     for action in (a for a in plan.actions if isinstance(a.params, MergeRequestParams)):
         entry = state.last_outcome(action.id, stage="verify")
-        evidence = (entry.evidence if entry is not None else None) or {}
-        projects = sorted({str(u.get("project")) for u in evidence.get("unverified_jobs") or ()
-                           if isinstance(u, dict) and str(u.get("reason", "")).startswith("did not run")})
-        sha = evidence.get("merge_commit_sha")
+        verified = entry.typed_evidence if entry is not None else None
+        if not isinstance(verified, VerifyEvidence):
+            continue  # not verified yet (or a row of another build): nothing to tag
+        projects = sorted({u.project for u in verified.unverified_jobs if u.reason.startswith("did not run")})
+        sha = verified.merge_commit_sha
         for path in projects:
             if not sha or path != params_as(action, MergeRequestParams).project:
                 continue  # a consumer's pipelines have no merge commit of their own to tag

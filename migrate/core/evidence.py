@@ -18,6 +18,7 @@ decoded again strictly with its own type, so a mistyped field (`attempts="2"`) i
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -207,6 +208,39 @@ class VerifyEvidence:
     jobs: tuple[JobRow, ...]
     unverified_jobs: tuple[UnverifiedJob, ...]
     acceptable: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the journal: a row's evidence as its type
+
+
+@dataclass(frozen=True)
+class LegacyEvidence:
+    """A row's evidence that no type of this build fits, kept whole: `raw` is the object as stored,
+    `reason` says why it is not typed. Rows of older builds (a key this build no longer writes, such
+    as a provider's `attribute_condition`), a hand-edited row, and the rows of stages whose evidence
+    has no type yet (`keys`, intents) read this way: never refused, never lost, and the readers that
+    knew those rows read `raw` as they read the dict before."""
+
+    raw: Mapping[str, Any]
+    reason: str
+
+
+JournalEvidence = ApplyEvidence | VerifyEvidence | LegacyEvidence
+
+
+def read_journal(stage: str, kind: str, phase: str, data: Mapping[str, Any]) -> JournalEvidence:
+    """A journal row's evidence decoded by its (stage, kind): strictly into the type this build
+    writes for it (apply: `read_apply`; verify's outcomes: `VerifyEvidence`), else `LegacyEvidence`
+    with the codec's refusal as the reason (see there)."""
+    try:
+        if stage == "apply":
+            return read_apply(kind, data)
+        if stage == "verify" and phase == "outcome":
+            return decode(VerifyEvidence, data)
+    except CodecError as exc:
+        return LegacyEvidence(data, f"not {stage} {kind} evidence of this build: {exc}")
+    return LegacyEvidence(data, f"{stage} {phase} evidence has no type in this build")
 
 
 # ---------------------------------------------------------------------------------------------

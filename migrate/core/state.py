@@ -12,6 +12,7 @@ trusting memory. The report's history (burn-down of live keys) is read from it.
 from __future__ import annotations
 
 import fcntl
+import functools
 import getpass
 import json
 import logging
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from migrate.core.errors import LockedError
+from migrate.core.evidence import JournalEvidence, read_journal
 from migrate.core.outcome import Status
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,13 @@ class JournalEntry:
     phase: str
     outcome: Status | None  # outcome rows: the one Status (its word is the column's text)
     detail: str
-    evidence: dict[str, Any]
+    evidence: dict[str, Any]  # the object as stored (what the journal has always held)
+
+    @functools.cached_property
+    def typed_evidence(self) -> JournalEvidence:
+        """`evidence` decoded by (stage, kind) into the type this build writes for such a row, or
+        kept whole as `LegacyEvidence` with the reason it does not fit (`migrate.core.evidence`)."""
+        return read_journal(self.stage, self.kind, self.phase, self.evidence)
 
 
 def unfinished_entries(entries: Iterable[JournalEntry]) -> list[JournalEntry]:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from migrate.core.evidence import BindingEvidence, LegacyEvidence
 from migrate.core.model import Action, BindingParams, EnsureParams, Plan, params_as
 from migrate.core.outcome import Status
 
@@ -235,9 +236,19 @@ def applied_bindings(entries: Iterable[Any]) -> dict[str, list[str]]:
     for e in entries:
         if e.stage != "apply" or e.kind != "ensure_binding" or e.phase != "outcome":
             continue
-        if e.outcome not in (Status.APPLIED, Status.SKIPPED) or e.evidence.get("dry_run"):
+        if e.outcome not in (Status.APPLIED, Status.SKIPPED):
             continue
-        got = [m for k in ("added", "already") for m in e.evidence.get(k) or () if isinstance(m, str)]
+        ev = e.typed_evidence
+        if isinstance(ev, LegacyEvidence):  # a row of another build: read as it always was
+            if ev.raw.get("dry_run"):
+                continue
+            got = [m for k in ("added", "already") for m in ev.raw.get(k) or () if isinstance(m, str)]
+        elif isinstance(ev, BindingEvidence):
+            if ev.dry_run:
+                continue
+            got = [*ev.added, *ev.already]
+        else:  # skipped before it ran (blocked): nothing is known bound
+            continue
         if got and "/serviceAccounts/" in e.target:
             out.setdefault(e.target, set()).update(got)
     return {k: sorted(v) for k, v in out.items()}
