@@ -29,6 +29,7 @@ from typing import Any
 
 from migrate.apply.binding_executor import EnsureBindingExecutor
 from migrate.apply.context import ApplyContext
+from migrate.core.codec import EPOCH
 from migrate.core.config import parse_config
 from migrate.core.model import Action, BindingParams, Plan
 from migrate.google.clients import GoogleClients
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         data["google"].pop("quotas", None)  # the tool's defaults: Google's documented quotas
         config = parse_config(data)
         ctx = ApplyContext(Plan(gitlab_url=sb.gitlab_url, identity_project="q-identity", project_number="1",
-                                pool_id="gitlab", provider_id="gitlab", generated_at="", inventory_digest="",
+                                pool_id="gitlab", provider_id="gitlab", generated_at=EPOCH, inventory_digest="",
                                 actions=()), False, config)
         client = quotas_from(config.google)  # the run's pacer, as `apply` builds it
         executor = EnsureBindingExecutor(PolicyEditor(GoogleClients(config.google), quotas=client))

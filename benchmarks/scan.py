@@ -36,6 +36,7 @@ from typing import Any
 
 import requests
 
+from migrate.core.codec import EPOCH
 from migrate.core.config import Config, parse_config
 from migrate.core.model import Inventory
 from migrate.core.progress import SilentProgress
@@ -105,7 +106,7 @@ def tool_config(sb: ChildSandbox, concurrency: int, rpm: int) -> Config:
 def run_scan(config: Config) -> tuple[Inventory, GitLabClients, float]:
     clients = GitLabClients.from_config(config)
     options = ScanOptions(gitlab_url=config.gitlab.url, scope=config.scope, concurrency=config.concurrency,
-                          generated_at="bench")
+                          generated_at=EPOCH)
     started = time.perf_counter()
     inventory = scan(options, GitLabReader(clients), None, SilentProgress())
     return inventory, clients, time.perf_counter() - started

@@ -189,21 +189,13 @@ def run_retire(args: argparse.Namespace) -> int:
     options = RunOptions(now=ctx.at, dry_run=args.dry_run, accept_unknown=args.accept_unknown_usage,
                          grace_days=ctx.config.keys.grace_days,
                          accept_outside=selection.accepted_outside(ctx.plan, args.accept_outside_readers),
-                         plan_time=_plan_time(ctx.plan.generated_at),
+                         plan_time=ctx.plan.generated_at,
                          include_rolled_back=args.include_rolled_back,
                          accept_jobs=tuple(args.accept_job))
     with ctx.lock("keys retire", args.dry_run):
         run = Retirement(ctx.state, services.keys, None, options, services.schedules)
         results = _each(items, run.retire, progress_from_args(args), "keys retire" + _dry(args))
     return _render(results, args.format, "keys retire")
-
-
-def _plan_time(generated_at: str) -> datetime:
-    """The plan's time (Plan.generated_at is still a string) as the retire stage's time."""
-    try:
-        return parse_time(generated_at)
-    except ValueError:
-        raise UsageError(f"the plan's generated_at {generated_at!r} is not a time; re-run `wif-migrate plan`") from None
 
 
 def _dry(args: argparse.Namespace) -> str:

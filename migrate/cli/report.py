@@ -21,6 +21,7 @@ from migrate.cli import common
 from migrate.cli.commit_shas import file_commits
 from migrate.cli.common import DEFAULT_CONFIG, config_from_args, new_parser
 from migrate.cli.output import STDOUT, print_outcomes, write_output
+from migrate.core.codec import format_time
 from migrate.core.config import REPORT_FORMATS, Config
 from migrate.core.errors import EXIT_OK, UsageError
 from migrate.core.model import Inventory, Plan
@@ -78,7 +79,7 @@ def parse_formats(text: str | None, config: Config | None) -> list[str]:
 
 def report_time(text: str | None) -> str:
     if text is None:
-        return utcnow()
+        return format_time(utcnow())
     if parse_ts(text) is None:
         raise UsageError(f"--now: {text!r} is not an ISO 8601 time such as 2026-03-10T12:00:00Z")
     return text

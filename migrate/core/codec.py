@@ -121,6 +121,11 @@ def _enum_value(obj: enum.Enum) -> Any:
     return obj.value
 
 
+#: the time of a record built without one (tests, apply re-deriving a plan's inputs): never "now",
+#: so two such records are equal, and plain to see in a file (`1970-01-01T00:00:00Z`)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def encode_time(moment: datetime) -> str:
     """The one way a datetime is written: RFC 3339 UTC, fractional seconds kept when present."""
     if moment.microsecond:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from migrate.core import evidence as journal_evidence
@@ -288,7 +289,7 @@ class Inventory:
 
     gitlab_url: str
     gitlab_version: str
-    generated_at: str
+    generated_at: datetime  # aware UTC; RFC 3339 in the file (`codec.encode_time`)
     projects: tuple[ProjectRecord, ...] = ()
     variables: tuple[KeyVariable, ...] = ()
     usages: tuple[KeyUsage, ...] = ()
@@ -759,7 +760,7 @@ class Plan:
     project_number: str
     pool_id: str
     provider_id: str
-    generated_at: str
+    generated_at: datetime  # aware UTC; RFC 3339 in the file (`codec.encode_time`)
     inventory_digest: str
     actions: tuple[Action, ...] = ()
     manual: tuple[Problem, ...] = ()

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from migrate.core.codec import decode_time, format_time
 from migrate.core.errors import LockedError
 from migrate.core.evidence import JournalEvidence, read_journal
 from migrate.core.outcome import Status
@@ -117,10 +118,11 @@ def set_clock(clock: Callable[[], str] | None) -> None:
     _clock = clock
 
 
-def utcnow() -> str:
-    if _clock is not None:
-        return _clock()
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def utcnow() -> datetime:
+    """Now, aware UTC to the whole second (the clock `set_clock` set, else the system's): every
+    time the tool writes is at most second-precise, so `encode_time` writes it as `format_time` does."""
+    moment = decode_time(_clock()) if _clock is not None else datetime.now(UTC)
+    return moment.replace(microsecond=0)
 
 
 def default_actor() -> str:
@@ -149,7 +151,7 @@ class State:
             conn.executescript(SCHEMA)
 
     def now(self) -> str:
-        return str(self._clock()) if self._clock is not None else utcnow()
+        return str(self._clock()) if self._clock is not None else format_time(utcnow())
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -347,7 +349,7 @@ class RunLock:
             ) from None
         fh.seek(0)
         fh.truncate()
-        fh.write(f"{self.command} pid {os.getpid()} on {socket.gethostname()} since {utcnow()}")
+        fh.write(f"{self.command} pid {os.getpid()} on {socket.gethostname()} since {format_time(utcnow())}")
         fh.flush()
         self._fh = fh
         return self

@@ -26,8 +26,10 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
+from migrate.core.codec import EPOCH
 from migrate.core.config import Config
 from migrate.core.model import (
     COMPONENT_FILES,
@@ -164,7 +166,7 @@ class PlanFacts:
     live_bindings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # SA → members of ROLE now
     # SA → principals already in its IAM policy that are not ours (count against the 1,500 limit)
     policy_members_other: Mapping[str, int] = field(default_factory=dict)
-    generated_at: str = ""
+    generated_at: datetime = EPOCH  # the plan's time; callers that write no plan leave the epoch
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from migrate.core.config import Config
@@ -56,7 +57,7 @@ class PlanRequest:
     offline: bool = False
     number: str | None = None
     token_iss: str | None = None
-    generated_at: str = field(default_factory=utcnow)
+    generated_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(frozen=True)

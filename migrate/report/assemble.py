@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from migrate.core.codec import encode_time
 from migrate.core.model import Inventory, KeyFacts, KeyUsage, KeyVariable, OutsideReader, Plan
 from migrate.core.outcome import Status
 from migrate.core.state import JournalEntry, unfinished_entries
@@ -73,8 +74,9 @@ def _load_snapshots(snapshots: list[tuple[str, Any]], current: Inventory,
         except (ValueError, AttributeError, TypeError) as exc:  # an unreadable snapshot is an ERROR row
             errors.append(ReviewItem(f"history:inventory@{ts}", f"inventory snapshot could not be read "
                                      f"({exc}); the burn-down skips it", "error", "history"))
-    if not any(generated == current.generated_at for generated, _ in out):
-        out.append((current.generated_at, burndown.observed_states(current)))
+    current_at = encode_time(current.generated_at)  # the text the snapshot's JSON holds
+    if not any(generated == current_at for generated, _ in out):
+        out.append((current_at, burndown.observed_states(current)))
     return out
 
 
@@ -364,8 +366,8 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     manual, errs = _reviews(inv, plan, unplaced, errors, unfinished_entries(journal))
     return FindingsDocument(
         generated_at=burndown.norm_ts(now), tool_version=tool_version, gitlab_url=inv.gitlab_url,
-        gitlab_version=inv.gitlab_version, inventory_generated_at=inv.generated_at,
-        plan_generated_at=plan.generated_at if plan else None,
+        gitlab_version=inv.gitlab_version, inventory_generated_at=encode_time(inv.generated_at),
+        plan_generated_at=encode_time(plan.generated_at) if plan else None,
         identity_project=plan.identity_project if plan else "",
         summary=_summary(keys, projects), keys=keys, projects=projects, exposures=_exposures(inv, idx, status),
         controls=controls.evaluate(ctx, controls.load_controls()), manual=manual, errors=errs,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from migrate.core import outcome_render
+from migrate.core.codec import encode_time
 from migrate.core.model import Inventory, KeyFacts, Problem, ProjectRecord, to_dict
 from migrate.core.outcome import PROBLEM_STATUS, Column, ItemOutcome, Layout, Status
 from migrate.core.textsafe import tabulate
@@ -83,7 +84,7 @@ def render_summary(inventory: Inventory) -> str:
     suspected = sum(1 for v in inventory.variables if v.key is None)
     federated = sum(1 for p in projects if p.auth == "federated")
     lines = [
-        f"GitLab {inventory.gitlab_url} ({inventory.gitlab_version}), scanned {inventory.generated_at}",
+        f"GitLab {inventory.gitlab_url} ({inventory.gitlab_version}), scanned {encode_time(inventory.generated_at)}",
         f"projects: {len(projects)} ({counts['scanned']} scanned, {counts['error']} ERROR, "
         f"{counts['skipped']} skipped); already federated: {federated}",
         f"key variables: {len(inventory.variables) - suspected} (+{suspected} suspected hidden); "

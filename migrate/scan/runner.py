@@ -22,8 +22,10 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
+from migrate.core.codec import EPOCH
 from migrate.core.config import ScopeConfig
 from migrate.core.model import (
     AuthMode,
@@ -67,7 +69,7 @@ class ScanOptions:
     scope: ScopeConfig
     concurrency: int = 8
     gitlab_version: str | None = None  # None: ask the instance
-    generated_at: str = ""
+    generated_at: datetime = EPOCH  # the inventory's time (`wif-migrate scan` passes now)
     window: int = 0  # max in-flight project tasks; 0 → 4 × concurrency
 
 

@@ -9,6 +9,7 @@ from helpers.plan_fixtures import INVENTORY, config, disable_params, facts, line
 from migrate.apply.context import ApplyContext
 from migrate.apply.executors import EXECUTORS, KEY_KINDS, check_complete
 from migrate.apply.loop import apply_plan
+from migrate.core.codec import EPOCH
 from migrate.core.errors import InternalError
 from migrate.core.model import Action, Plan
 from migrate.plan.plan_io import KNOWN_KINDS
@@ -17,7 +18,7 @@ from migrate.plan.planner import build_plan
 
 def _plan(*actions: Action) -> Plan:
     return Plan(gitlab_url="https://gitlab.example", identity_project="p", project_number="1", pool_id="gitlab",
-                provider_id="gitlab", generated_at="", inventory_digest="", actions=actions)
+                provider_id="gitlab", generated_at=EPOCH, inventory_digest="", actions=actions)
 
 
 def test_every_kind_the_planner_emits_has_an_executor() -> None:

@@ -14,6 +14,7 @@ from helpers.plan_fixtures import DEPLOYER, INVENTORY, config, facts, line_rewri
 
 from migrate.apply.loop import find_inventory, integrity_refusals, journal_refusals
 from migrate.cli.verbs import main
+from migrate.core.codec import decode_time
 from migrate.core.model import Plan, PlanInputs, from_dict, to_dict
 from migrate.core.state import State
 from migrate.plan import plan_io
@@ -101,7 +102,7 @@ def _raw_digest_holds(body_digest: Any) -> bool:
     `kind` tag), and another digest for a snapshot with one field changed."""
     from migrate.plan.planner import inventory_digest
 
-    for inv in (INVENTORY, dataclasses.replace(INVENTORY, generated_at="2031-05-05T00:00:00Z"),
+    for inv in (INVENTORY, dataclasses.replace(INVENTORY, generated_at=decode_time("2031-05-05T00:00:00Z")),
                 dataclasses.replace(INVENTORY, projects=INVENTORY.projects[:1], gitlab_version="16.11.0")):
         if body_digest(_snapshot(inv)) != inventory_digest(inv):
             return False

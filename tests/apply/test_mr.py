@@ -22,6 +22,7 @@ from migrate.apply.merge_request_content import (
     render_title,
     text_changes,
 )
+from migrate.core.codec import decode_time
 from migrate.core.model import Action, BindingRefs, MergeRequestParams, Plan, params_as
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
@@ -44,7 +45,7 @@ def plan(*actions: Action, when: str = "2026-01-01T00:00:00Z") -> Plan:
                   params=bind_params(SA, "principalSet://iam.googleapis.com/projects/1/locations/global/"
                                          "workloadIdentityPools/gitlab/attribute.project_id/1001",
                                      scopes=(scope_row("acme/api", protected_only=True, environment="production"),)))
-    return Plan("https://gitlab", "id", "1", "gitlab", "gitlab", when, "d", actions=(bind, *actions))
+    return Plan("https://gitlab", "id", "1", "gitlab", "gitlab", decode_time(when), "d", actions=(bind, *actions))
 
 
 @pytest.mark.parametrize(("prefix", "aid", "expected"), [

@@ -13,7 +13,7 @@ from helpers.plan_fixtures import disable_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migrate.core.codec import OMIT_DEFAULT, CodecError, decode, encode
+from migrate.core.codec import OMIT_DEFAULT, CodecError, decode, decode_time, encode
 from migrate.core.model import DeleteKeyParams, DisableKeyParams, OutsideReader, RetiredVariable
 
 text = st.text(max_size=12)
@@ -163,7 +163,7 @@ def test_the_plan_digest_is_the_digest_of_the_whole_encoded_plan() -> None:
     body.pop("generated_at")
     whole = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
     assert plan_digest(plan) == whole
-    assert plan_digest(dataclasses.replace(plan, generated_at="2031-01-01T00:00:00Z")) == whole
+    assert plan_digest(dataclasses.replace(plan, generated_at=decode_time("2031-01-01T00:00:00Z"))) == whole
     assert plan_digest(dataclasses.replace(plan, actions=plan.actions[:-1])) != whole
 
 

@@ -27,6 +27,7 @@ from helpers.sandbox_org import free_port, identity_project
 from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.ci.emit import marker_after_login
 from migrate.cli.verbs import main
+from migrate.core.codec import decode_time
 from migrate.core.config import GitLabConfig, MergeRequestConfig
 from migrate.core.model import Action, BindingRefs, Plan, RetiredVariable
 from migrate.core.state import State
@@ -165,7 +166,7 @@ def the_plan(sb: Sandbox) -> Plan:
     actions = (*binds, api_mr, jobs_mr, *key_actions(API_SA, api_k1, api_mr.id, [api_var]),
                *key_actions(JOBS_SA, jobs_k1, jobs_mr.id, [jobs_var]))
     return Plan(gitlab_url=sb.gitlab_url, identity_project="acme-id", project_number=NUMBER, pool_id="gitlab",
-                provider_id="gitlab", generated_at="2026-11-19T00:00:00Z", inventory_digest="sha256:x",
+                provider_id="gitlab", generated_at=decode_time("2026-11-19T00:00:00Z"), inventory_digest="sha256:x",
                 actions=actions)
 
 

@@ -13,6 +13,7 @@ from helpers.plan_fixtures import bind_params, mr_params, retired, scope_row
 from helpers.sandbox_org import identity_project
 from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.ci.emit import marker_after_login
+from migrate.core.codec import decode_time
 from migrate.core.config import GitLabConfig, MergeRequestConfig
 from migrate.core.model import Action, ActionResult, BindingRefs, Plan
 from migrate.gitlab.client import GitLabClients
@@ -156,7 +157,7 @@ def the_plan() -> Plan:
                   ["migrate"]),
     )
     return Plan(gitlab_url="", identity_project="acme-id", project_number=NUMBER, pool_id="gitlab",
-                provider_id="gitlab", generated_at="2026-11-25T00:00:00Z", inventory_digest="sha256:x",
+                provider_id="gitlab", generated_at=decode_time("2026-11-25T00:00:00Z"), inventory_digest="sha256:x",
                 actions=actions)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from migrate.core.codec import decode_time
 from migrate.core.config import Config, parse_config
 from migrate.core.model import (
     BindingParams,
@@ -85,7 +86,7 @@ V_TF = KeyVariable("project", "acme/platform/infra", 1003, "TF_KEY", "file", env
                    key=ident(TF, K_TF))
 
 INVENTORY = Inventory(
-    gitlab_url="https://gitlab.acme.example", gitlab_version="17.5.0", generated_at="2026-01-01T00:00:00Z",
+    gitlab_url="https://gitlab.acme.example", gitlab_version="17.5.0", generated_at=decode_time("2026-01-01T00:00:00Z"),
     projects=(
         _project(1001, "acme/api", 100, (100,)),
         _project(1002, "acme/web", 100, (100,)),
@@ -127,7 +128,7 @@ ship:
 
 
 def facts(**kw: Any) -> PlanFacts:
-    base: dict[str, Any] = {"project_number": NUMBER, "files": files(), "generated_at": "2026-01-02T00:00:00Z"}
+    base: dict[str, Any] = {"project_number": NUMBER, "files": files(), "generated_at": decode_time("2026-01-02T00:00:00Z")}
     base.update(kw)
     return PlanFacts(**base)
 

@@ -16,6 +16,7 @@ import hashlib
 from typing import Any
 
 from helpers.plan_fixtures import bind_params, ensure_params, mr_params, retired
+from migrate.core.codec import decode_time
 from migrate.core.model import (
     Action,
     CIFinding,
@@ -57,7 +58,7 @@ VAR_HIDDEN = KeyVariable("project", "acme/legacy", 1006, "DEPLOY_CREDENTIALS", h
 
 def inventory(generated_at: str = "2026-03-01T10:00:00Z", old_disabled: bool = True) -> Inventory:
     return Inventory(
-        gitlab_url="https://gitlab.example.com", gitlab_version="17.5.0", generated_at=generated_at,
+        gitlab_url="https://gitlab.example.com", gitlab_version="17.5.0", generated_at=decode_time(generated_at),
         groups=(GroupRecord(100, "acme"),),
         projects=(
             project(1001, "acme/api", auth="key"),
@@ -92,7 +93,7 @@ def inventory(generated_at: str = "2026-03-01T10:00:00Z", old_disabled: bool = T
 def plan() -> Plan:
     return Plan(
         gitlab_url="https://gitlab.example.com", identity_project="acme-identity", project_number="123456789",
-        pool_id="gitlab", provider_id="gitlab", generated_at="2026-03-01T11:00:00Z", inventory_digest="sha256:0",
+        pool_id="gitlab", provider_id="gitlab", generated_at=decode_time("2026-03-01T11:00:00Z"), inventory_digest="sha256:0",
         actions=(
             Action("pool-1", "ensure_pool", "gitlab", "ensure pool", params=ensure_params(POOL)),
             Action("provider-1", "ensure_provider", PROVIDER, "ensure provider",

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from helpers.plan_fixtures import confirmed, ident
 from migrate import ci
+from migrate.core.codec import decode_time
 from migrate.core.model import GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
 from migrate.scan.link import job_table, usage_runs
 
@@ -161,7 +162,7 @@ def inventory(org: Org) -> Inventory:
         var = KeyVariable(d.level, owner, d.owner_id, d.name, "file", protected=d.protected,  # type: ignore[arg-type]
                           environment_scope=d.scope, key=ident(d.sa, f"{i:02d}" * 20) if d.sa else None)
         (keyed if d.sa else others).append(var)
-    return Inventory("https://gitlab.acme.example", "17.5.0", "2026-01-01T00:00:00Z", tuple(projects),
+    return Inventory("https://gitlab.acme.example", "17.5.0", decode_time("2026-01-01T00:00:00Z"), tuple(projects),
                      tuple(keyed), tuple(usages), tuple(confirmed(v.key) for v in keyed if v.key),
                      groups=tuple(GroupRecord(g, path, parent) for g, (path, parent) in GROUPS.items()),
                      other_variables=tuple(others))

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from migrate import ci
+from migrate.core.codec import decode_time
 from migrate.core.model import GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
 from migrate.plan.federation_design import parse_member
 from migrate.plan.planner import PlanFacts, build_plan, default_rewriter
@@ -60,7 +61,7 @@ def plan(text: str, variables: list[KeyVariable]) -> dict[str, Any]:
     table = job_table([[(j.name, j.extends, j.environment) for j in analysis.jobs]])
     usages = tuple(KeyUsage(PATH, ".gitlab-ci.yml", "main", f, (PATH,), runs=tuple(usage_runs(PATH, f.jobs, table)))
                    for f in analysis.findings if f.variable)
-    inv = Inventory("https://gitlab.acme.example", "17.5.0", "2026-01-01T00:00:00Z",
+    inv = Inventory("https://gitlab.acme.example", "17.5.0", decode_time("2026-01-01T00:00:00Z"),
                     (ProjectRecord(1001, PATH, 100, "acme", (100,), "main"),), tuple(variables), usages,
                     tuple(confirmed(v.key) for v in variables if v.key), groups=(GroupRecord(100, "acme"),))
     files = {(PATH, ".gitlab-ci.yml", "main"): FileText(text, "b1", "c1")}

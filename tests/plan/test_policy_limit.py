@@ -19,6 +19,7 @@ from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 from helpers.plan_fixtures import CI, K_CI, NUMBER, config, confirmed, facts, ident, line_rewriter
 
+from migrate.core.codec import decode_time
 from migrate.core.model import CIFinding, GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord
 from migrate.plan import planner as plan_mod
 from migrate.plan.federation_design import MAX_POLICY_MEMBERS
@@ -58,7 +59,7 @@ def _org(per_namespace: dict[int, int], protected: bool = False, shadow: int | N
                      CIFinding(3, 3, "activate-service-account", "GROUP_KEY", ("deploy",), "gcloud key file"),
                      consumers, refs)
     return Inventory(gitlab_url="https://gitlab.acme.example", gitlab_version="17.5.0",
-                     generated_at="2026-01-01T00:00:00Z", projects=tuple(projects), groups=tuple(groups),
+                     generated_at=decode_time("2026-01-01T00:00:00Z"), projects=tuple(projects), groups=tuple(groups),
                      variables=variables, usages=(usage,),
                      key_facts=tuple(confirmed(v.key) for v in variables if v.key is not None))
 

@@ -10,6 +10,7 @@ import pytest
 from helpers.plan_fixtures import NUMBER, config, confirmed, ident
 
 from migrate import ci
+from migrate.core.codec import decode_time
 from migrate.core.model import GroupRecord, Inventory, KeyUsage, KeyVariable, ProjectRecord, to_dict
 from migrate.plan.planner import PlanFacts, PlanResult, build_plan, default_rewriter
 from migrate.plan.ports import FileText
@@ -52,7 +53,7 @@ def plan(projects: list[ProjectRecord], texts: dict[str, str], variables: list[K
                                    for k in files if k in analyses])
                 runs += usage_runs(c, f.jobs, table)
             usages.append(KeyUsage(fproject, fpath, "main", f, tuple(consumers), runs=tuple(runs)))
-    inv = Inventory("https://gitlab.acme.example", "17.5.0", "2026-01-01T00:00:00Z", tuple(projects),
+    inv = Inventory("https://gitlab.acme.example", "17.5.0", decode_time("2026-01-01T00:00:00Z"), tuple(projects),
                     tuple(variables), tuple(usages), tuple(confirmed(v.key) for v in variables if v.key),
                     groups=(GROUP,))
     files = {tuple(k.split(":", 1)) + ("main",): FileText(t, "b", "c") for k, t in texts.items()}

@@ -11,6 +11,7 @@ import pytest
 from helpers.report_fixtures import KEY_API, NOW, inventory, journal, plan
 
 from migrate.cli.verbs import main
+from migrate.core.codec import decode_time
 from migrate.core.model import Inventory, to_dict
 from migrate.core.state import State
 from migrate.plan import plan_io
@@ -116,7 +117,7 @@ def test_report_reads_state_snapshots_and_journal(capsys: pytest.CaptureFixture[
 
 def test_report_without_inventory_uses_the_latest_snapshot_and_plan_file() -> None:
     seeded_state("st")
-    plan_io.write(replace(plan(), generated_at="2026-03-02T00:00:00Z"), "plan.json")
+    plan_io.write(replace(plan(), generated_at=decode_time("2026-03-02T00:00:00Z")), "plan.json")
     Path("wif-migrate.yaml").write_text(
         "version: 1\ngitlab: {url: https://gitlab.example.com}\ngoogle: {identity_project: acme-identity}\n"
         "scope: {groups: [acme]}\nstate_dir: st\nreports: {out: out, formats: [csv]}\n", encoding="utf-8")

@@ -34,6 +34,7 @@ from helpers.sandbox_org import free_port, identity_project
 
 from migrate.apply.merge_request_executor import MergeRequestExecutor
 from migrate.ci import RewriteOptions, rewrite
+from migrate.core.codec import decode_time
 from migrate.core.model import Action, Plan
 from migrate.core.state import State
 from migrate.gitlab.merge_requests import GitLabMergeRequests
@@ -90,7 +91,7 @@ def test_gac_file_variable_migrates_retires_and_is_deleted(tmp_path: Path, capsy
                       "bind", params=bind_params(API_SA, member(2004), scopes=(scope_row("acme/api"),),
                                                  resource=f"projects/acme-prod/serviceAccounts/{API_SA}"))
         plan = Plan(gitlab_url=sb.gitlab_url, identity_project="acme-id", project_number=NUMBER, pool_id="gitlab",
-                    provider_id="gitlab", generated_at="2026-11-19T00:00:00Z", inventory_digest="sha256:x",
+                    provider_id="gitlab", generated_at=decode_time("2026-11-19T00:00:00Z"), inventory_digest="sha256:x",
                     actions=(bind, mr, *key_actions(API_SA, k1, mr.id, [var])))
         state = State(tmp_path / "state")
         executor = MergeRequestExecutor(GitLabMergeRequests(clients(sb)), SETTINGS, plan, dry_run=False,

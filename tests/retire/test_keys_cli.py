@@ -9,6 +9,7 @@ import yaml
 from helpers.plan_fixtures import disable_params
 
 from migrate.cli.verbs import main
+from migrate.core.codec import decode_time
 from migrate.core.model import Action, Plan, to_dict
 from migrate.core.state import RunLock, State
 from migrate.plan import plan_io
@@ -21,7 +22,7 @@ NOWHERE = "http://127.0.0.1:9"  # discard port: connection refused
 def plan() -> Plan:
     params = disable_params(SA, KID, key_project="acme-prod")
     return Plan(gitlab_url="https://gitlab.example.com", identity_project="acme-id", project_number="1",
-                pool_id="gitlab", provider_id="gitlab", generated_at="2026-11-01T00:00:00Z", inventory_digest="x",
+                pool_id="gitlab", provider_id="gitlab", generated_at=decode_time("2026-11-01T00:00:00Z"), inventory_digest="x",
                 actions=(Action(f"disable_key:{SA}#{KID}", "disable_key", f"{SA}/keys/{KID}", "disable",
                                 params=params),))
 

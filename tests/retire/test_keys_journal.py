@@ -59,7 +59,7 @@ def test_items_from_plan_keeps_mr_dependencies_variables_and_manual_blockers() -
     var = RetiredVariable("project", "acme/api", 11, "GCP_SA_KEY", "production",
                           "project:acme/api:GCP_SA_KEY[production]")
     plan = Plan(gitlab_url="https://gitlab.example.com", identity_project="acme-identity", project_number="1",
-                pool_id="gitlab", provider_id="gitlab", generated_at="2026-03-01T00:00:00Z", inventory_digest="x",
+                pool_id="gitlab", provider_id="gitlab", generated_at=T("2026-03-01T00:00:00Z"), inventory_digest="x",
                 actions=(
                     Action("bind", "ensure_binding", SA, "bind", params=bind_params(SA)),
                     Action("mr-api", "merge_request", "acme/api:.gitlab-ci.yml", "mr", depends_on=("bind",),

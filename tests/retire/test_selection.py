@@ -11,6 +11,7 @@ import pytest
 from helpers.plan_fixtures import disable_params, mr_params
 from helpers.plan_inputs import plan_inputs
 
+from migrate.core.codec import decode_time
 from migrate.core.errors import UsageError
 from migrate.core.model import Action, KeyIdentity, KeyVariable, Plan, RetiredVariable
 from migrate.core.state import JournalEntry
@@ -26,7 +27,7 @@ ORPHAN = "c3" * 20
 def _plan() -> Plan:
     var = RetiredVariable("project", "acme/api", 1, "GCP_KEY", "*", "project:acme/api:GCP_KEY")
     return Plan(gitlab_url="https://gitlab.example.com", identity_project="acme-id", project_number="1",
-                pool_id="gitlab", provider_id="gitlab", generated_at="2026-03-01T00:00:00Z", inventory_digest="d",
+                pool_id="gitlab", provider_id="gitlab", generated_at=decode_time("2026-03-01T00:00:00Z"), inventory_digest="d",
                 actions=(
         Action("mr-api", "merge_request", "acme/api", "MR", params=mr_params("acme/api")),
         Action(f"disable_key:{K1}", "disable_key", K1, "disable", depends_on=("mr-api",),

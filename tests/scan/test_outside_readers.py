@@ -271,7 +271,7 @@ def plan_with_reader(step_lists_it: bool) -> Plan:
     params = disable_params(SA, KID, variables=(RetiredVariable("group", "acme", 100, "GCP_SA_KEY", "*", var.ref),),
                             outside_readers=(from_dict(OutsideReader, READER),) if step_lists_it else ())
     action = Action(f"disable_key:{SA}#{KID}", "disable_key", f"{SA}/keys/{KID}", "disable", params=params)
-    return Plan("https://gl", "acme-id", "1", "gitlab", "gitlab", "2026-03-01T00:00:00Z", "sha256:x",
+    return Plan("https://gl", "acme-id", "1", "gitlab", "gitlab", decode_time("2026-03-01T00:00:00Z"), "sha256:x",
                 actions=(action,), inputs=inputs, inputs_digest=inputs_digest(inputs))
 
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from migrate.cli.verbs import main
+from migrate.core.codec import decode_time
 from migrate.core.state import State
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import load_org, parse_org
@@ -103,7 +104,7 @@ def test_scan_exit_code_counts_unreadable_groups(projects: list[str], problems: 
     from migrate.cli.scan import exit_code
     from migrate.core.model import Inventory, Problem, ProjectRecord
 
-    inv = Inventory("https://gitlab.example", "17.5.0", "2026-11-25T00:00:00Z",
+    inv = Inventory("https://gitlab.example", "17.5.0", decode_time("2026-11-25T00:00:00Z"),
                     projects=tuple(ProjectRecord(id=i, path=f"acme/p{i}", namespace_id=1, namespace_path="acme",
                                                  status=s)  # type: ignore[arg-type]
                                    for i, s in enumerate(projects)),

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from migrate.core.codec import EPOCH
 from migrate.core.config import parse_config
 from migrate.core.keyfile import public_key_sha256
 from migrate.core.model import Inventory, KeyIdentity, KeyVariable
@@ -224,7 +225,7 @@ def test_variables_403_is_a_problem_not_a_crash(sandbox: Sandbox) -> None:
     clients = GitLabClients(config.gitlab, None, token="sandbox-reporter-token")
     from migrate.gitlab.read import GitLabReader
 
-    inv = scan(ScanOptions(config.gitlab.url, config.scope, 4, generated_at="t"), GitLabReader(clients), None)
+    inv = scan(ScanOptions(config.gitlab.url, config.scope, 4, generated_at=EPOCH), GitLabReader(clients), None)
     assert any(p.subject.startswith("project:") and "variables not readable" in p.reason for p in inv.problems)
     assert any(u.finding.variable == "GCP_SA_KEY" for u in inv.usages)
     assert not [v for v in inv.variables if v.level == "project"]
