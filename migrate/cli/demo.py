@@ -142,7 +142,7 @@ def _run_story(org: Any, args: argparse.Namespace, out: Path, state_dir: Path, c
         def now() -> str:
             return str(sb.clock.iso())
 
-        set_clock(now)  # the tool's timestamps follow the emulated world's calendar
+        set_clock(sb.clock.now)  # the tool's timestamps follow the emulated world's calendar
         try:
             summary = _story(sb, out, config, reports=out / "reports", now=now, verbose=verbose, steps=steps)
         finally:

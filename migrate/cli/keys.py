@@ -20,7 +20,6 @@ from migrate.cli.common import NO_PLAN, config_from_args, load_plan, new_parser
 from migrate.cli.output import print_outcomes
 from migrate.core import outcome_render
 from migrate.core.codec import decode_time as parse_time
-from migrate.core.codec import format_time as iso
 from migrate.core.config import Config
 from migrate.core.errors import EXIT_FINDINGS, EXIT_OK, BackendError, UsageError, WifMigrateError
 from migrate.core.progress import Progress, add_progress_option, progress_from_args
@@ -106,17 +105,17 @@ class KeysContext:
 
     def __init__(self, args: argparse.Namespace, need_plan: bool = True) -> None:
         self.config: Config = config_from_args(args)
-        now = getattr(args, "now", None)
-        if now:
+        given = getattr(args, "now", None)
+        fixed: datetime | None = None
+        if given:
             try:
-                now = iso(parse_time(now))
+                fixed = parse_time(given)  # State reads it to the second
             except ValueError:
-                raise UsageError(f"--now: not an ISO 8601 time: {now!r}") from None
-        fixed = now
+                raise UsageError(f"--now: not an ISO 8601 time: {given!r}") from None
         self.state = State(self.config.state_dir, clock=(lambda: fixed) if fixed else None)
-        self.now: str = fixed or self.state.now()
-        # State.now() is core.state's string: the retire stage takes it as a time, decoded here
-        self.at: datetime = parse_time(self.now)
+        # the retire stage's time; its text is the journal's (State.now_text)
+        self.at: datetime = self.state.now()
+        self.now: str = self.state.now_text()
         self.plan = load_plan(getattr(args, "plan", None), self.state, missing=NO_PLAN if need_plan else None)
 
     def journal(self) -> list[JournalEntry]:

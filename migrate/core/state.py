@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS texts (
 @dataclass(frozen=True)
 class JournalEntry:
     seq: int
-    ts: str
+    ts: datetime  # aware UTC, whole seconds; the column holds its `format_time` text
     run_id: str
     actor: str
     stage: str
@@ -94,6 +94,12 @@ class JournalEntry:
         kept whole as `LegacyEvidence` with the reason it does not fit (`migrate.core.evidence`)."""
         return read_journal(self.stage, self.kind, self.phase, self.evidence)
 
+    @property
+    def ts_text(self) -> str:
+        """The row's time as the journal's ts column holds it (`2026-03-01T09:00:00Z`): for readers
+        that still compare or journal it as text (migrate/retire until its own step of issue 20)."""
+        return format_time(self.ts)
+
 
 def unfinished_entries(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
     """Intents with no later outcome for the same (stage, action): what a killed run was doing."""
@@ -106,11 +112,14 @@ def unfinished_entries(entries: Iterable[JournalEntry]) -> list[JournalEntry]:
     return list(pending.values())
 
 
-_clock: Callable[[], str] | None = None
+#: a source of "now": an aware datetime, or RFC 3339 text (a test's fixed times) read with decode_time
+Clock = Callable[[], datetime | str]
+
+_clock: Clock | None = None
 
 
-def set_clock(clock: Callable[[], str] | None) -> None:
-    """Make every timestamp the tool writes come from `clock` (an RFC 3339 string source).
+def set_clock(clock: Clock | None) -> None:
+    """Make every timestamp the tool writes come from `clock`.
 
     `wif-migrate demo` points it at the sandbox's clock, so inventories, plans, the journal and the
     report share one timeline with the emulated world (which `--now` pins and the demo advances)."""
@@ -118,11 +127,16 @@ def set_clock(clock: Callable[[], str] | None) -> None:
     _clock = clock
 
 
+def _to_the_second(moment: datetime | str) -> datetime:
+    """Aware UTC to the whole second: every time the tool writes is at most second-precise, so
+    `encode_time` writes it as `format_time` does (and as the string-keeping builds wrote it)."""
+    aware = decode_time(moment) if isinstance(moment, str) else moment.astimezone(UTC)
+    return aware.replace(microsecond=0)
+
+
 def utcnow() -> datetime:
-    """Now, aware UTC to the whole second (the clock `set_clock` set, else the system's): every
-    time the tool writes is at most second-precise, so `encode_time` writes it as `format_time` does."""
-    moment = decode_time(_clock()) if _clock is not None else datetime.now(UTC)
-    return moment.replace(microsecond=0)
+    """Now (the clock `set_clock` set, else the system's), aware UTC to the whole second."""
+    return _to_the_second(_clock() if _clock is not None else datetime.now(UTC))
 
 
 def default_actor() -> str:
@@ -139,19 +153,24 @@ def default_actor() -> str:
 class State:
     """Journal and snapshots. Thread-safe; cheap to open."""
 
-    def __init__(self, state_dir: str | Path, actor: str | None = None, clock: Any = None) -> None:
+    def __init__(self, state_dir: str | Path, actor: str | None = None, clock: Clock | None = None) -> None:
         self.dir = Path(state_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "state.db"
         self.run_id = uuid.uuid4().hex[:12]
         self.actor = actor or default_actor()
-        self._clock = clock  # optional callable returning an ISO timestamp (sandbox / --now)
+        self._clock = clock  # optional source of now (`keys --now`, tests); else `utcnow`
         self._local = threading.local()
         with self._conn() as conn:
             conn.executescript(SCHEMA)
 
-    def now(self) -> str:
-        return str(self._clock()) if self._clock is not None else format_time(utcnow())
+    def now(self) -> datetime:
+        """Now for this state's rows: aware UTC, whole seconds."""
+        return _to_the_second(self._clock()) if self._clock is not None else utcnow()
+
+    def now_text(self) -> str:
+        """`now()` as the ts columns (and evidence's `when`) hold it: `2026-03-01T09:00:00Z`."""
+        return format_time(self.now())
 
     @contextmanager
     def _conn(self) -> Iterator[sqlite3.Connection]:
@@ -173,7 +192,7 @@ class State:
             conn.execute(
                 "INSERT INTO journal (ts, run_id, actor, stage, action_id, kind, target, phase, outcome,"
                 " detail, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (self.now(), self.run_id, self.actor, stage, action_id, kind, target, phase, word,
+                (self.now_text(), self.run_id, self.actor, stage, action_id, kind, target, phase, word,
                  detail, json.dumps(evidence or {}, sort_keys=True)),
             )
 
@@ -198,7 +217,7 @@ class State:
             sql += " WHERE " + " AND ".join(where)
         with self._conn() as conn:
             rows = conn.execute(sql + " ORDER BY seq", args).fetchall()
-        return [JournalEntry(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+        return [JournalEntry(r[0], decode_time(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8],
                              None if r[9] is None else Status(r[9]), r[10],
                              json.loads(r[11])) for r in rows]
 
@@ -227,7 +246,7 @@ class State:
         (`migrate.plan.rewrite_journal`). Results hold digests and reasons, never file content."""
         if not results:
             return
-        now = self.now()
+        now = self.now_text()
         with self._conn() as conn:
             conn.execute("BEGIN")
             conn.executemany("INSERT OR REPLACE INTO computations (kind, inputs, ts, result) VALUES (?,?,?,?)",
@@ -253,7 +272,7 @@ class State:
         text only when it still has the sha256 the inventory names (`migrate.plan.scanned_files`)."""
         if not texts:
             return
-        now = self.now()
+        now = self.now_text()
         with self._conn() as conn:
             conn.execute("BEGIN")
             conn.executemany("INSERT OR IGNORE INTO texts (sha256, ts, body) VALUES (?,?,?)",
@@ -279,7 +298,7 @@ class State:
     def save_snapshot(self, kind: str, body: Any) -> None:
         with self._conn() as conn:
             conn.execute("INSERT INTO snapshots (ts, kind, body) VALUES (?,?,?)",
-                         (self.now(), kind, json.dumps(body, sort_keys=True)))
+                         (self.now_text(), kind, json.dumps(body, sort_keys=True)))
 
     def save_snapshot_file(self, kind: str, path: str | Path) -> None:
         """A snapshot whose body is a JSON file already written (the plan `plan -o FILE` wrote):
@@ -292,7 +311,7 @@ class State:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 cur = conn.execute("INSERT INTO snapshots (ts, kind, body) VALUES (?,?,zeroblob(?))",
-                                   (self.now(), kind, size))
+                                   (self.now_text(), kind, size))
                 with conn.blobopen("snapshots", "body", int(cur.lastrowid or 0)) as blob:
                     while chunk := fh.read(1 << 20):
                         blob.write(chunk)

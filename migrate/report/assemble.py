@@ -336,7 +336,7 @@ def _reviews(inv: Inventory, plan: Plan | None, unplaced: list[JournalEntry], er
              for f in inv.key_facts if incident(f)]
     errs += [ReviewItem(f"journal:{e.seq}", f"{e.kind} step on {e.target or e.action_id} names no key; "
                         "it is not counted", "error", "journal") for e in unplaced]
-    errs += [ReviewItem(f"{e.stage}:{e.action_id}", f"interrupted: started {e.ts} by {e.actor} and never "
+    errs += [ReviewItem(f"{e.stage}:{e.action_id}", f"interrupted: started {e.ts_text} by {e.actor} and never "
                         f"finished (no outcome); whether it took effect is unknown until `wif-migrate "
                         f"{_RESUME.get(e.stage, e.stage)}` runs again (it reads live state first)", "error", "journal")
              for e in unfinished]

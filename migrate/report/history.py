@@ -105,7 +105,7 @@ def key_events(journal: Iterable[JournalEntry], plan: Plan | None) -> tuple[list
         if ident is None:
             unplaced.append(e)
             continue
-        events.append(KeyEvent(e.ts, ident[0], ident[1], KEY_KINDS[e.kind], e.actor, e.detail))
+        events.append(KeyEvent(e.ts_text, ident[0], ident[1], KEY_KINDS[e.kind], e.actor, e.detail))
     return events, unplaced
 
 

@@ -10,8 +10,8 @@ Journal (stage "keys", see docs/keys.md): an *intent* row before each mutating c
 (nothing was attempted). Evidence always carries who, when and the gate evidence.
 
 Times are aware UTC `datetime`s here (`RunOptions`, `Migration`, `Rollback`, the disable
-history); the journal's strings (`JournalEntry.ts`, verify's `merged_at`) are decoded where they
-are read, with `codec.decode_time`, and written back with `codec.format_time`.
+history; `JournalEntry.ts` is one already); verify's `merged_at` evidence string is decoded where it
+is read, with `codec.decode_time`, and times are written back with `codec.format_time`.
 """
 
 from __future__ import annotations
@@ -273,12 +273,12 @@ def migrations_from_journal(state: OutcomeJournal, mr_actions: Sequence[tuple[st
             continue
         ev = entry.evidence or {}
         merged = ev.get("merged_at") or ev.get("merge_time") or (ev.get("merge_request") or {}).get("merged_at")
-        # the journal's strings (verify's merged_at, JournalEntry.ts, written by core.state) become
-        # times here; the evidence rows keep their spelling (`recorded`)
+        # verify's merged_at evidence string becomes a time here; the evidence rows keep their
+        # spelling (`recorded`: the merged_at text and the row's ts column text)
         merged_text = str(merged) if merged else None
         merged_at = decode_time(merged_text) if merged_text else None
-        verified_at = decode_time(entry.ts)
-        recorded = (merged_text, entry.ts)
+        verified_at = entry.ts
+        recorded = (merged_text, entry.ts_text)
         jobs = [f"{u.get('project')}:{u.get('job')}" for u in ev.get("unverified_jobs") or () if isinstance(u, dict)]
         if entry.outcome != _VERIFIED and ev.get("acceptable") and jobs and set(jobs) <= accepted:
             out.append(Migration(action_id, target, True, merged_at, verified_at,
@@ -304,11 +304,10 @@ def disable_history(state: State, resource: str) -> tuple[datetime | None, datet
     for e in state.entries(stage=STAGE):
         if e.target != resource or e.phase != "outcome":
             continue
-        # JournalEntry.ts is core.state's string: decoded at this entry to the retire stage
         if e.kind == "disable_key" and e.outcome in (Status.APPLIED, Status.SKIPPED) and e.evidence.get("disabled", True):
-            disables.append(decode_time(e.ts))
+            disables.append(e.ts)
         elif e.kind == "rollback_key" and e.outcome == Status.APPLIED:
-            rollback = decode_time(e.ts)
+            rollback = e.ts
     if not disables:
         return None, rollback
     if rollback is None:
@@ -332,11 +331,10 @@ def standing_rollback(state: State, resource: str) -> Rollback | None:
     for e in state.entries(stage=STAGE):
         if e.target != resource or e.phase != "outcome" or e.outcome != Status.APPLIED:
             continue
-        # JournalEntry.ts is core.state's string: decoded at this entry to the retire stage
         if e.kind == "rollback_key":
-            latest = Rollback(decode_time(e.ts), str(e.evidence.get("who") or e.actor),
+            latest = Rollback(e.ts, str(e.evidence.get("who") or e.actor),
                               str(e.evidence.get("reason") or e.detail))
-        elif e.kind == "disable_key" and latest is not None and decode_time(e.ts) >= latest.ts:
+        elif e.kind == "disable_key" and latest is not None and e.ts >= latest.ts:
             latest = None
     return latest
 
@@ -411,7 +409,7 @@ class Retirement:
     def _finish(self, kind: str, action_id: str, target: str, outcome: Status, detail: str,
                 decision: Decision | None = None, extra: dict[str, Any] | None = None, *,
                 key: KeyItem) -> StepResult:
-        evidence: dict[str, Any] = {"who": self.state.actor, "when": self.state.now(), "dry_run": self.options.dry_run,
+        evidence: dict[str, Any] = {"who": self.state.actor, "when": self.state.now_text(), "dry_run": self.options.dry_run,
                                     **to_dict(JournaledKey(key.service_account, key.key_id))}
         blocking: tuple[str, ...] = ()
         if decision is not None:

@@ -41,6 +41,7 @@ from typing import Any
 from migrate.apply.merge_request_content import branch_name
 from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED
+from migrate.core.codec import format_time
 from migrate.core.errors import WifMigrateError
 from migrate.core.evidence import JobRow, PipelineEvidence, UnverifiedJob, VerifyEvidence, journal_object
 from migrate.core.model import Action, MergeRequestParams, Plan, params_as, to_dict
@@ -385,7 +386,7 @@ def _propagation(result: VerifyResult, action: Action, state: State) -> VerifyRe
              for e in [state.last_outcome(d, stage="apply")] if e is not None and e.outcome == Status.APPLIED]
     if not bound:
         return result
-    bound_at = max(e.ts for e in bound)
+    bound_at = format_time(max(e.ts for e in bound))
     seconds = within_propagation(result.detail, bound_at, result.merged_at)
     if seconds is None:
         return result

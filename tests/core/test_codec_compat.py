@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 import yaml
 
 from migrate.cli.verbs import main
+from migrate.core.codec import decode_time
 from migrate.core.errors import UsageError
 from migrate.core.model import (
     BindingParams,
@@ -29,7 +32,7 @@ from migrate.core.model import (
     params_as,
 )
 from migrate.core.outcome import Status
-from migrate.core.state import JournalEntry
+from migrate.core.state import JournalEntry, State
 from migrate.plan import plan_io
 from migrate.report.history import key_identity_of
 from migrate.scan import inventory_io
@@ -43,7 +46,7 @@ def _plan_text(name: str = "plan.json.gz") -> str:
 
 def _journal() -> list[JournalEntry]:
     rows = json.loads(gzip.decompress((HERE / "journal.json.gz").read_bytes()))
-    return [JournalEntry(**{**r, "evidence": json.loads(r["evidence"])}) for r in rows]
+    return [JournalEntry(**{**r, "ts": decode_time(r["ts"]), "evidence": json.loads(r["evidence"])}) for r in rows]
 
 
 def test_mains_plan_loads_typed_and_writes_back_identical() -> None:
@@ -96,6 +99,19 @@ def test_mains_journal_names_the_key_of_every_keys_row() -> None:
     assert rows
     for e in rows:
         assert key_identity_of(e, actions), e
+
+
+def test_mains_journal_rows_read_as_aware_times_and_keep_their_text(tmp_path: Path) -> None:
+    """The ts column main wrote reads as aware UTC datetimes whose text is the column's, byte for byte."""
+    rows = json.loads(gzip.decompress((HERE / "journal.json.gz").read_bytes()))
+    state = State(tmp_path)
+    with sqlite3.connect(state.path) as conn:
+        conn.executemany("INSERT INTO journal (seq, ts, run_id, actor, stage, action_id, kind, target, phase, outcome,"
+                         " detail, evidence) VALUES (:seq, :ts, :run_id, :actor, :stage, :action_id, :kind, :target,"
+                         " :phase, :outcome, :detail, :evidence)", rows)
+    entries = state.entries()
+    assert [e.ts_text for e in entries] == [r["ts"] for r in rows] and rows
+    assert all(e.ts.tzinfo is UTC and e.ts == decode_time(r["ts"]) for e, r in zip(entries, rows, strict=True))
 
 
 @pytest.fixture()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import sqlite3
+import tempfile
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from hypothesis import strategies as st
 from migrate.core import state as state_module
 from migrate.core.codec import decode_time, encode, encode_time
 from migrate.core.model import Inventory, from_dict
+from migrate.core.outcome import Status
+from migrate.core.state import State
 from migrate.plan import plan_io
 
 ROOT = Path(__file__).resolve().parents[2] / "migrate"
@@ -32,7 +36,6 @@ STAGES = ("core", "plan", "scan", "apply", "verify", "report")
 
 # "module.Class.field" → why it is still text (each one is issue 20's next step or a format's own)
 ALLOWED: dict[str, str] = {
-    "core/state.py:JournalEntry.ts": "next step of issue 20 (the State clock and the journal's ts)",
     "verify/ports.py:PipelineInfo.created_at": "next step of issue 20 (verify's ports)",
     "verify/runner.py:VerifyResult.merged_at": "next step of issue 20 (verify)",
     "apply/ports.py:MRInfo.merged_at": "next step of issue 20 (apply's ports)",
@@ -127,6 +130,20 @@ def test_the_clock_is_read_to_the_second_as_main_wrote_it(moment: datetime) -> N
     assert encode_time(now) == _old_text(moment)
     system = state_module.utcnow()
     assert system.microsecond == 0 and system.tzinfo is UTC
+
+
+@settings(max_examples=30, deadline=None)
+@given(MOMENTS)
+def test_the_journal_writes_its_ts_as_main_wrote_it_and_reads_it_aware(moment: datetime) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = State(tmp, actor="t@h", clock=lambda: moment)
+        state.outcome("keys", "a1", "disable_key", "t", Status.APPLIED)
+        assert state.now() == moment.replace(microsecond=0) and state.now_text() == _old_text(moment)
+        with sqlite3.connect(state.path) as conn:
+            (column,) = conn.execute("SELECT ts FROM journal").fetchone()
+        (entry,) = state.entries()
+    assert column == _old_text(moment)  # the ts column's text is main's, byte for byte
+    assert entry.ts == moment.replace(microsecond=0) and entry.ts.tzinfo is UTC and entry.ts_text == column
 
 
 def test_a_broken_writer_is_caught() -> None:

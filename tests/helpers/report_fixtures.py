@@ -117,7 +117,7 @@ def plan() -> Plan:
 
 def entry(seq: int, ts: str, stage: str, action_id: str, kind: str, target: str, outcome: str,
           evidence: dict[str, Any] | None = None) -> JournalEntry:
-    return JournalEntry(seq, ts, "run1", "alice@host", stage, action_id, kind, target, "outcome", outcome, "",
+    return JournalEntry(seq, decode_time(ts), "run1", "alice@host", stage, action_id, kind, target, "outcome", outcome, "",
                         evidence or {})
 
 

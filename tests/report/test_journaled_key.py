@@ -11,7 +11,7 @@ from helpers.plan_fixtures import disable_params
 from hypothesis import given
 from hypothesis import strategies as st
 
-from migrate.core.codec import decode, encode
+from migrate.core.codec import decode, decode_time, encode
 from migrate.core.key_names import key_name, parts_of
 from migrate.core.model import Action, JournaledKey, journaled_key
 from migrate.core.state import JournalEntry
@@ -22,7 +22,7 @@ KID = "ab" * 20
 
 
 def row(evidence: dict[str, object], target: str = "", action_id: str = "disable_key:x") -> JournalEntry:
-    return JournalEntry(1, "2026-03-02T00:00:00Z", "r", "me", "keys", action_id, "disable_key", target,
+    return JournalEntry(1, decode_time("2026-03-02T00:00:00Z"), "r", "me", "keys", action_id, "disable_key", target,
                         "outcome", "applied", "", evidence)
 
 

@@ -56,7 +56,7 @@ def test_unreachable_google_is_a_failed_row_and_plan_comes_from_the_state(
     assert code == 1
     assert "disable_key" in out and "failed" in out and "not reachable" in out  # the table
     [entry] = [e for e in State(tmp_path / "state").entries(stage="keys")]
-    assert entry.outcome == "failed" and entry.ts == "2026-11-20T00:00:00Z"
+    assert entry.outcome == "failed" and entry.ts_text == "2026-11-20T00:00:00Z"
 
 
 def test_no_plan_is_a_usage_error(config: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,7 +39,7 @@ def _plan() -> Plan:
 
 
 def _entry(kind: str, **evidence: Any) -> JournalEntry:
-    return JournalEntry(1, "2026-03-02T00:00:00Z", "r", "me", "keys", str(evidence.get("key_id")), kind, "t",
+    return JournalEntry(1, decode_time("2026-03-02T00:00:00Z"), "r", "me", "keys", str(evidence.get("key_id")), kind, "t",
                         "outcome", "applied", "", evidence)
 
 

@@ -159,7 +159,7 @@ def oracle_disable(cutover: datetime, last: datetime | None, end: datetime | Non
 
 
 def _verify_row(merged: str, verified: str) -> JournalEntry:
-    return JournalEntry(1, verified, "run", "ops", "verify", "mr", "verify", "acme/api", "outcome",
+    return JournalEntry(1, decode_time(verified), "run", "ops", "verify", "mr", "verify", "acme/api", "outcome",
                         Status.APPLIED, "", {"merged_at": merged})
 
 
