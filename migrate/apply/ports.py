@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
+from migrate.core.codec import decode_time_or_none
 from migrate.core.errors import GoogleError
 from migrate.core.model import KeyVariable
 from migrate.retire.ports import VariableHolding
@@ -71,9 +73,16 @@ class MRInfo:
     sha: str | None = None
     merge_commit_sha: str | None = None
     squash_commit_sha: str | None = None
+    # GitLab's own text (`2026-03-01T09:00:00.123Z`), kept as it came: `apply` and `verify` journal
+    # it as evidence byte for byte, and retire reads that evidence; compare with `merged_time`
     merged_at: str | None = None
     closed_by: str | None = None
     author: str | None = None
+
+    @property
+    def merged_time(self) -> datetime | None:
+        """`merged_at` as an aware UTC time (None: not merged, or not a time)."""
+        return decode_time_or_none(self.merged_at)
 
 
 @dataclass(frozen=True)

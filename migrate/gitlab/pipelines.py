@@ -13,6 +13,7 @@ from typing import Any
 
 import gitlab.exceptions
 
+from migrate.core.codec import decode_time_or_none
 from migrate.gitlab.client import GitLabClients
 from migrate.gitlab.merge_requests import GitLabMergeRequests
 from migrate.gitlab.refusals import converts_transport_errors
@@ -88,6 +89,6 @@ class GitLabPipelines(GitLabMergeRequests):
 def _oldest_first(rows: Iterable[Any]) -> list[PipelineInfo]:
     """python-gitlab pipeline rows as records, oldest first."""
     return sorted((PipelineInfo(int(p.id), str(p.sha), str(p.ref), str(p.status),
-                                str(getattr(p, "source", "") or ""), str(p.created_at),
+                                str(getattr(p, "source", "") or ""), decode_time_or_none(getattr(p, "created_at", None)),
                                 str(getattr(p, "web_url", "") or "")) for p in rows),
                   key=lambda p: p.id)

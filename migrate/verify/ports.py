@@ -7,6 +7,7 @@ adapter, and tests can hand it any object with these methods.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from migrate.apply.ports import MRInfo
@@ -19,7 +20,7 @@ class PipelineInfo:
     ref: str
     status: str
     source: str
-    created_at: str
+    created_at: datetime | None  # aware UTC; None when GitLab sent no readable time (never "after" a merge)
     web_url: str = ""
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from migrate.core.codec import decode_time_or_none
+from migrate.core.codec import decode_time_or_none, format_time
 
 PROPAGATION_MAX_S = 7 * 60
 
@@ -24,24 +24,23 @@ _DENIAL = re.compile(r"iam\.serviceAccounts\.getAccessToken|PERMISSION_DENIED|Pe
 
 
 def parse_time(value: str | None) -> datetime | None:
-    """An ISO-8601 time as GitLab and the journal write it (`Z` or an offset); None when absent or bad."""
+    """An ISO-8601 time as GitLab writes it (`Z` or an offset); None when absent or bad."""
     return decode_time_or_none(value)
 
 
-def within_propagation(failure: str, bound_at: str | None, ran_at: str | None,
+def within_propagation(failure: str, bound_at: datetime | None, ran_at: datetime | None,
                        window_s: int = PROPAGATION_MAX_S) -> int | None:
     """Seconds between the binding and the run when `failure` is an impersonation refusal of a run
     that started less than `window_s` after the binding was added; else None."""
     if not _DENIAL.search(failure or ""):
         return None
-    bound, ran = parse_time(bound_at), parse_time(ran_at)
-    if bound is None or ran is None:
+    if bound_at is None or ran_at is None:
         return None
-    delta = int((ran - bound).total_seconds())
+    delta = int((ran_at - bound_at).total_seconds())
     return delta if 0 <= delta < window_s else None
 
 
-def explain(seconds: int, bound_at: str) -> str:
-    return (f"refused impersonation {seconds} s after the binding was added ({bound_at}); IAM changes take "
+def explain(seconds: int, bound_at: datetime) -> str:
+    return (f"refused impersonation {seconds} s after the binding was added ({format_time(bound_at)}); IAM changes take "
             f"up to {PROPAGATION_MAX_S // 60} minutes to propagate, so this run proves nothing: re-run the "
             "pipeline (a refusal later than that is a failure)")

@@ -36,12 +36,12 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from migrate.apply.merge_request_content import branch_name
 from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER, MARKER_CONFIGURED
-from migrate.core.codec import format_time
 from migrate.core.errors import WifMigrateError
 from migrate.core.evidence import JobRow, PipelineEvidence, UnverifiedJob, VerifyEvidence, journal_object
 from migrate.core.model import Action, MergeRequestParams, Plan, params_as, to_dict
@@ -128,7 +128,7 @@ def failure_reason(trace: str, limit: int = 400) -> str:
 
 
 def pipeline_after_merge(pipelines: Sequence[PipelineInfo], merge_sha: str | None,
-                         merged_at: str | None) -> PipelineInfo | None:
+                         merged_at: datetime | None) -> PipelineInfo | None:
     """The pipeline after the merge. With a commit SHA (the MR's own project): the pipeline of
     exactly that commit, nothing else — a later or unrelated pipeline proves nothing about the
     merged change. Without one (a template's consumer project, whose commits are its own): the
@@ -136,12 +136,10 @@ def pipeline_after_merge(pipelines: Sequence[PipelineInfo], merge_sha: str | Non
     ordered = sorted(pipelines, key=lambda p: p.id)
     if merge_sha:
         return next((p for p in ordered if p.sha == merge_sha), None)
-    when = parse_time(merged_at)
-    if when is None:
+    if merged_at is None:
         return None
     for p in ordered:
-        created = parse_time(p.created_at)
-        if created is not None and created >= when:
+        if p.created_at is not None and p.created_at >= merged_at:
             return p
     return None
 
@@ -229,7 +227,7 @@ def check_project(reader: PipelineReader, project: str, ref: str | None, mr: MRI
     if not branch:
         return ProjectCheck(project, Status.FAILED, "project has no default branch")
     merge_sha = merged_sha(mr) if own else None
-    pipeline = pipeline_after_merge(reader.pipelines(project, branch), merge_sha, mr.merged_at)
+    pipeline = pipeline_after_merge(reader.pipelines(project, branch), merge_sha, mr.merged_time)
     if pipeline is None:
         what = f"for the merge commit {merge_sha[:12]}" if merge_sha else "since the merge"
         return ProjectCheck(project, Status.PENDING, f"no pipeline on {branch} {what} yet")
@@ -248,7 +246,7 @@ def check_harmless(reader: PipelineReader, project: str, ref: str, mr: MRInfo, j
     of its merge commit ran and none of those jobs failed (the federated sign-in itself is judged on
     the template's MR, in this project's first pipeline after that merge)."""
     merge_sha = merged_sha(mr)
-    pipeline = pipeline_after_merge(reader.pipelines(project, ref), merge_sha, mr.merged_at)
+    pipeline = pipeline_after_merge(reader.pipelines(project, ref), merge_sha, mr.merged_time)
     if pipeline is None:
         return ProjectCheck(project, Status.PENDING, f"no pipeline on {ref} for the merge commit "
                             f"{(merge_sha or '')[:12]} yet")
@@ -386,8 +384,8 @@ def _propagation(result: VerifyResult, action: Action, state: State) -> VerifyRe
              for e in [state.last_outcome(d, stage="apply")] if e is not None and e.outcome == Status.APPLIED]
     if not bound:
         return result
-    bound_at = format_time(max(e.ts for e in bound))
-    seconds = within_propagation(result.detail, bound_at, result.merged_at)
+    bound_at = max(e.ts for e in bound)
+    seconds = within_propagation(result.detail, bound_at, parse_time(result.merged_at))
     if seconds is None:
         return result
     checks = tuple(dataclasses.replace(c, status=Status.PENDING, detail=f"{c.detail} — {explain(seconds, bound_at)}")

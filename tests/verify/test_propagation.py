@@ -14,9 +14,10 @@ import requests
 import yaml
 from helpers.old_gitlab_org import ORG, run_demo
 
+from migrate.core.codec import decode_time
 from migrate.sandbox.launch import Sandbox
 from migrate.sandbox.org import parse_org
-from migrate.verify.propagation import PROPAGATION_MAX_S, within_propagation
+from migrate.verify.propagation import PROPAGATION_MAX_S, explain, within_propagation
 
 SA = "deployer@acme-prod.iam.gserviceaccount.com"
 AUTH = {"Authorization": "Bearer sandbox-google-token"}
@@ -58,10 +59,14 @@ def test_emulator_binding_takes_effect_after_the_delay() -> None:
 def test_within_propagation_rule() -> None:
     denial = "ERROR: (gcloud.auth.login) federated sign-in as x refused: Permission " \
              "'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist)."
-    assert within_propagation(denial, "2026-01-01T10:00:00Z", "2026-01-01T10:03:00Z") == 180
-    assert within_propagation(denial, "2026-01-01T10:00:00Z", "2026-01-01T10:07:00Z") is None  # past the window
-    assert within_propagation("ERROR: Invalid JWT Signature.", "2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z") is None
-    assert within_propagation(denial, None, "2026-01-01T10:01:00Z") is None
+    bound = decode_time("2026-01-01T10:00:00Z")
+    assert within_propagation(denial, bound, decode_time("2026-01-01T10:03:00.750Z")) == 180
+    assert within_propagation(denial, bound, decode_time("2026-01-01T11:03:00+01:00")) == 180  # GitLab's zone
+    assert within_propagation(denial, bound, decode_time("2026-01-01T10:07:00Z")) is None  # past the window
+    assert within_propagation(denial, bound, decode_time("2026-01-01T09:59:00Z")) is None  # ran before the binding
+    assert within_propagation("ERROR: Invalid JWT Signature.", bound, decode_time("2026-01-01T10:01:00Z")) is None
+    assert within_propagation(denial, None, decode_time("2026-01-01T10:01:00Z")) is None
+    assert "added (2026-01-01T10:00:00Z)" in explain(180, bound)  # the journal's text of the time
     assert PROPAGATION_MAX_S == 420
 
 

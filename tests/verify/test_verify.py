@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from migrate.apply.ports import MRInfo
 from migrate.ci.emit import MARKER
+from migrate.core.codec import decode_time, decode_time_or_none
 from migrate.verify.ports import PipelineInfo, PipelineJob
 from migrate.verify.runner import (
     exit_code,
@@ -18,7 +19,7 @@ SIGNED = f"$ gcloud auth login --cred-file=c.json\nAuthenticated with external a
 
 
 def pl(pid: int, sha: str, created: str, status: str = "success") -> PipelineInfo:
-    return PipelineInfo(pid, sha, "main", status, "push", created)
+    return PipelineInfo(pid, sha, "main", status, "push", decode_time_or_none(created))  # "t": no time
 
 
 class Traces:
@@ -36,10 +37,16 @@ def test_pipeline_after_merge_is_the_merge_commits_own() -> None:
     (issue 16 §3); without a SHA (a template's consumer) the first pipeline since the merge."""
     pipelines = [pl(1, "old", "2026-01-01T00:00:00Z"), pl(2, "other", "2026-01-02T00:00:00.500Z"),
                  pl(3, "merge", "2026-01-02T00:00:01Z")]
-    assert pipeline_after_merge(pipelines, "merge", "2026-01-02T00:00:00Z").id == 3  # type: ignore[union-attr]
-    assert pipeline_after_merge(pipelines, None, "2026-01-02T00:00:00Z").id == 2  # type: ignore[union-attr]
-    assert pipeline_after_merge(pipelines, "nope", "2026-01-03T00:00:00Z") is None
-    assert pipeline_after_merge(pipelines[:2], "merge", "2026-01-02T00:00:00Z") is None  # not "other"
+    merged = decode_time("2026-01-02T00:00:00Z")
+    assert pipeline_after_merge(pipelines, "merge", merged).id == 3  # type: ignore[union-attr]
+    assert pipeline_after_merge(pipelines, None, merged).id == 2  # type: ignore[union-attr]
+    assert pipeline_after_merge(pipelines, "nope", decode_time("2026-01-03T00:00:00Z")) is None
+    assert pipeline_after_merge(pipelines[:2], "merge", merged) is None  # not "other"
+    # a consumer's first pipeline at/after the merge, whatever zone GitLab answers in; an unreadable
+    # creation time never counts, nor does anything without a merge time
+    zoned = [pl(4, "a", "2026-01-02T00:59:59+01:00"), pl(5, "b", "t"), pl(6, "c", "2026-01-02T01:00:00.250+01:00")]
+    assert pipeline_after_merge(zoned, None, merged).id == 6  # type: ignore[union-attr]
+    assert pipeline_after_merge(pipelines, None, None) is None
 
 
 def test_a_fast_forward_merge_is_found_by_the_mr_head_sha() -> None:
@@ -138,11 +145,11 @@ def test_a_tag_only_job_is_verified_by_a_tag_pipeline_of_the_merged_commit() -> 
     from migrate.verify.runner import check_project
 
     mr = MRInfo(1, "merged", "t", "", (), "", "b", "main", sha="h", merge_commit_sha="m")
-    branch = PipelineInfo(1, "m", "main", "success", "push", "t1")
+    branch = PipelineInfo(1, "m", "main", "success", "push", None)
     build = [PipelineJob(10, "assemble", "build", "success")]
 
     def tag(pid: int, sha: str, status: str = "success") -> PipelineInfo:
-        return PipelineInfo(pid, sha, "v1.0.0", status, "push", "t2")
+        return PipelineInfo(pid, sha, "v1.0.0", status, "push", None)
 
     def check(pipelines: list[PipelineInfo], jobs: dict[int, list[PipelineJob]], logs: dict[int, str]) -> object:
         reader = Commit(pipelines, {1: build, **jobs}, logs)
