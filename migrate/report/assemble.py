@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from migrate.core.codec import encode_time
+from migrate.core.codec import decode_time, encode_time
 from migrate.core.model import Inventory, KeyFacts, KeyUsage, KeyVariable, OutsideReader, Plan
 from migrate.core.outcome import Status
 from migrate.core.state import JournalEntry, unfinished_entries
@@ -365,9 +365,9 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     ctx = controls.CheckContext(inv, plan, tuple(journal), keys)
     manual, errs = _reviews(inv, plan, unplaced, errors, unfinished_entries(journal))
     return FindingsDocument(
-        generated_at=burndown.norm_ts(now), tool_version=tool_version, gitlab_url=inv.gitlab_url,
-        gitlab_version=inv.gitlab_version, inventory_generated_at=encode_time(inv.generated_at),
-        plan_generated_at=encode_time(plan.generated_at) if plan else None,
+        generated_at=decode_time(now).replace(microsecond=0), tool_version=tool_version, gitlab_url=inv.gitlab_url,
+        gitlab_version=inv.gitlab_version, inventory_generated_at=inv.generated_at,
+        plan_generated_at=plan.generated_at if plan else None,
         identity_project=plan.identity_project if plan else "",
         summary=_summary(keys, projects), keys=keys, projects=projects, exposures=_exposures(inv, idx, status),
         controls=controls.evaluate(ctx, controls.load_controls()), manual=manual, errors=errs,

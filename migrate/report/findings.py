@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from migrate import __version__
@@ -193,12 +194,14 @@ class Summary:
 
 @dataclass(frozen=True)
 class FindingsDocument:
-    generated_at: str
+    # aware UTC: the report's time to the second (`--now`), the inventory's and the plan's as their
+    # files have them; the formats write them with the codec (JSON via to_dict, the rest as text)
+    generated_at: datetime
     tool_version: str
     gitlab_url: str
     gitlab_version: str
-    inventory_generated_at: str
-    plan_generated_at: str | None
+    inventory_generated_at: datetime
+    plan_generated_at: datetime | None
     identity_project: str
     summary: Summary
     keys: tuple[KeyFinding, ...]

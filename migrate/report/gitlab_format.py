@@ -25,8 +25,10 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
+from migrate.core.codec import format_time
 from migrate.report.findings import FindingsDocument, KeyExposure
 from migrate.report.text import framework_refs
 
@@ -40,9 +42,9 @@ SEVERITY = {None: "Unknown", "found": "Critical", "mr_opened": "Critical", "migr
 CIS_CONTROL = "gcp-sa-only-google-managed-keys"
 
 
-def _time(ts: str) -> str:
+def _time(moment: datetime) -> str:
     """GitLab wants YYYY-MM-DDTHH:MM:SS: no zone, no fraction (times here are UTC)."""
-    return ts.replace("Z", "")[:19]
+    return format_time(moment).removesuffix("Z")
 
 
 def _identifiers(e: KeyExposure, doc: FindingsDocument) -> list[dict[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from migrate.core.codec import encode_time, format_time
 from migrate.report import chart, text
 from migrate.report.findings import FindingsDocument, ReviewItem
 
@@ -140,13 +141,13 @@ def render(doc: FindingsDocument) -> str:
     s = doc.summary
     cards = "".join(f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>'
                     for k, v in text.summary_rows(s))
-    plan = f"plan of {doc.plan_generated_at}" if doc.plan_generated_at else "no plan"
+    plan = f"plan of {encode_time(doc.plan_generated_at)}" if doc.plan_generated_at else "no plan"
     history = "".join(f"<tr><td>{_e(p.ts)}</td><td>{p.live}</td><td>{_e(p.event)}</td></tr>" for p in doc.burndown)
     body = [
         "<h1>wif-migrate report</h1>",
         f'<p class="meta">GitLab {_e(doc.gitlab_url)} (version {_e(doc.gitlab_version)}). Generated '
-        f"{_e(doc.generated_at)} by wif-migrate {_e(doc.tool_version)} from the inventory of "
-        f"{_e(doc.inventory_generated_at)}; {_e(plan)}.</p>",
+        f"{_e(format_time(doc.generated_at))} by wif-migrate {_e(doc.tool_version)} from the inventory of "
+        f"{_e(encode_time(doc.inventory_generated_at))}; {_e(plan)}.</p>",
         "<h2>Summary</h2>", f'<div class="cards">{cards}</div>',
         "<h2>Live keys over time</h2>",
         f"<figure>{chart.render_svg(doc.burndown)}<figcaption>Live keys (neither disabled nor deleted) after each "
@@ -164,5 +165,5 @@ def render(doc: FindingsDocument) -> str:
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>wif-migrate report: {_e(doc.gitlab_url)}, {_e(doc.generated_at)}</title>\n"
+            f"<title>wif-migrate report: {_e(doc.gitlab_url)}, {_e(format_time(doc.generated_at))}</title>\n"
             f"<style>{CSS}</style>\n</head>\n<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")

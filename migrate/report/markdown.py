@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from migrate.core.codec import encode_time, format_time
 from migrate.report import text
 from migrate.report.findings import FindingsDocument, ReviewItem
 
@@ -25,11 +26,11 @@ def _reviews(items: Sequence[ReviewItem]) -> list[list[str]]:
 
 
 def render(doc: FindingsDocument) -> str:
-    plan = f"; plan of {doc.plan_generated_at}" if doc.plan_generated_at else "; no plan"
+    plan = f"; plan of {encode_time(doc.plan_generated_at)}" if doc.plan_generated_at else "; no plan"
     out = [
         "# wif-migrate report", "",
-        f"GitLab {doc.gitlab_url} (version {doc.gitlab_version}). Generated {doc.generated_at} by "
-        f"wif-migrate {doc.tool_version} from the inventory of {doc.inventory_generated_at}{plan}.", "",
+        f"GitLab {doc.gitlab_url} (version {doc.gitlab_version}). Generated {format_time(doc.generated_at)} by "
+        f"wif-migrate {doc.tool_version} from the inventory of {encode_time(doc.inventory_generated_at)}{plan}.", "",
         "## Summary", "",
     ]
     out += _table(["Measure", "Value"], text.summary_rows(doc.summary), "nothing")

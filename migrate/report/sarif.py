@@ -17,6 +17,7 @@ import json
 import uuid
 from typing import Any
 
+from migrate.core.codec import format_time
 from migrate.report.findings import FindingsDocument, KeyExposure
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -76,7 +77,7 @@ def render(doc: FindingsDocument) -> str:
                             "https://cloud.google.com/iam/docs/workload-identity-federation", "rules": rules}},
         "originalUriBaseIds": {"GITLAB": {"uri": doc.gitlab_url.rstrip("/") + "/"}},
         "invocations": [{"executionSuccessful": not doc.errors, "toolExecutionNotifications": notifications,
-                         "endTimeUtc": doc.generated_at}],
+                         "endTimeUtc": format_time(doc.generated_at)}],
         "results": [_result(e, index) for e in doc.exposures],
     }
     return json.dumps({"$schema": SCHEMA, "version": VERSION, "runs": [run]}, indent=2, ensure_ascii=False) + "\n"

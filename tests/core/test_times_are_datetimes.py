@@ -42,9 +42,6 @@ ALLOWED: dict[str, str] = {
     "apply/ports.py:MRInfo.merged_at": "GitLab's merged_at text, journaled as evidence (MRInfo.merged_time reads it)",
     "report/burndown.py:_Step.ts": "next step of issue 20 (the report)",
     "report/findings.py:BurnDownPoint.ts": "next step of issue 20 (the report)",
-    "report/findings.py:FindingsDocument.generated_at": "next step of issue 20 (the report)",
-    "report/findings.py:FindingsDocument.inventory_generated_at": "next step of issue 20 (the report)",
-    "report/findings.py:FindingsDocument.plan_generated_at": "next step of issue 20 (the report)",
     "report/history.py:KeyEvent.ts": "next step of issue 20 (the report)",
 }
 
