@@ -40,6 +40,8 @@ ALLOWED: dict[str, str] = {
     # as evidence byte for byte and retire reads it back; no formatter can give back every form
     "verify/runner.py:VerifyResult.merged_at": "GitLab's merged_at text, journaled as evidence as it came",
     "apply/ports.py:MRInfo.merged_at": "GitLab's merged_at text, journaled as evidence (MRInfo.merged_time reads it)",
+    "core/evidence.py:MergedEvidence.merged_at": "the journal's evidence: GitLab's merged_at text as it came",
+    "core/evidence.py:VerifyEvidence.merged_at": "the journal's evidence: GitLab's merged_at text as it came",
     "report/burndown.py:_Step.ts": "next step of issue 20 (the report)",
     "report/findings.py:BurnDownPoint.ts": "next step of issue 20 (the report)",
     "report/history.py:KeyEvent.ts": "next step of issue 20 (the report)",
