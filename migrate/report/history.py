@@ -1,9 +1,11 @@
 """Read the journal: which merge requests exist for which keys, and what happened to each key.
 
-Other stages write the journal (`migrate.core.state`); this module only reads *outcome* rows and is
-tolerant of missing fields: a row it cannot attribute to a key is ignored for key status (and
-listed as an ERROR row by the caller only when it is a key step we cannot place). The exact rows and
-evidence fields read are documented in docs/report.md; keep the two in step.
+Other stages write the journal (`migrate.core.state`); this module only reads *outcome* rows. Apply
+and verify rows are read typed (`JournalEntry.typed_evidence`); a row of an older build or a hand
+edit (`LegacyEvidence`) is read tolerantly from its stored object, as the dict always was. A row it
+cannot attribute to a key is ignored for key status (and listed as an ERROR row by the caller only
+when it is a key step we cannot place). The exact rows and evidence fields read are documented in
+docs/report.md; keep the two in step.
 
 Dry runs (`would_apply`), refusals and failures never change a key's status.
 """
@@ -14,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from migrate.core.evidence import LegacyEvidence, MergedEvidence, MergeRequestEvidence, VerifyEvidence
 from migrate.core.key_names import parts_of
 from migrate.core.model import (
     Action,
@@ -158,19 +161,68 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _mr_keys(entry: JournalEntry, action: Action | None, inventory: Inventory, known: _Known) -> frozenset[str]:
-    ev = entry.evidence
-    explicit = set(_strings(ev.get("key_ids")))
+@dataclass(frozen=True)
+class _MergeRequestRow:
+    """What an apply `merge_request` outcome says about its MR (`""`/`()` where it says nothing)."""
+
+    web_url: str
+    project: str
+    state: str  # an older build's `mr_state` / `state` word; this build's rows write none
+    key_ids: tuple[str, ...] = ()  # older builds' `key_ids`
+    named: tuple[str, ...] = ()  # older builds' `variables` + `findings`
+
+
+def _merge_request_row(entry: JournalEntry) -> _MergeRequestRow:
+    """This build's rows are typed (`MergeRequestEvidence`, `MergedEvidence`; a refusal's or a
+    block's name no MR). Apply writes no MR state: a merge reaches the report through verify's
+    rows. A row of an older build or a hand edit (`LegacyEvidence`) is read from its stored object
+    as the dict always was."""
+    ev = entry.typed_evidence
+    if isinstance(ev, (MergeRequestEvidence, MergedEvidence)):
+        return _MergeRequestRow(ev.web_url or "", ev.project, "")
+    if not isinstance(ev, LegacyEvidence):
+        return _MergeRequestRow("", "", "")
+    raw = ev.raw
+    return _MergeRequestRow(_str(raw.get("web_url")), _str(raw.get("project")),
+                            _str(raw.get("mr_state")) or _str(raw.get("state")),
+                            tuple(_strings(raw.get("key_ids"))),
+                            tuple(_strings(raw.get("variables")) + _strings(raw.get("findings"))))
+
+
+@dataclass(frozen=True)
+class _VerifyRow:
+    """What a verify outcome says about the MR it verified."""
+
+    merge_request_action: str  # an older build's `merge_request_action`; this build's is the row's action id
+    mr_state: str
+    web_url: str
+
+
+def _verify_row(entry: JournalEntry) -> _VerifyRow:
+    """`VerifyEvidence` for this build's rows; a `LegacyEvidence` row read as the dict always was."""
+    ev = entry.typed_evidence
+    if isinstance(ev, VerifyEvidence):
+        return _VerifyRow("", ev.mr_state or "", ev.web_url)
+    if not isinstance(ev, LegacyEvidence):
+        return _VerifyRow("", "", "")
+    raw = ev.raw
+    return _VerifyRow(_str(raw.get("merge_request_action")), _str(raw.get("mr_state")) or _str(raw.get("state")),
+                      _str(raw.get("web_url")))
+
+
+def _mr_keys(entry: JournalEntry, row: _MergeRequestRow, action: Action | None, inventory: Inventory,
+             known: _Known) -> frozenset[str]:
+    explicit = set(row.key_ids)
     if action is not None and isinstance(action.params, MergeRequestParams):
         explicit |= {k.key_id for k in action.params.keys}
     if explicit:
         return frozenset(explicit)
-    named = _strings(ev.get("variables")) + _strings(ev.get("findings"))
+    named = list(row.named)
     if action is not None:
         named += list(action.findings)
     keys = _keys_named(named, inventory, known)
     if not keys:  # last resort: the keys used by the project the MR targets
-        project = _str(ev.get("project")) or entry.target
+        project = row.project or entry.target
         for u in inventory.usages:
             if u.file_project == project:
                 keys |= usage_keys(u, inventory, known.by_ref)
@@ -187,18 +239,19 @@ def merge_requests(journal: Iterable[JournalEntry], plan: Plan | None,
     for e in journal:
         if e.phase != "outcome":
             continue
-        ev = e.evidence
         if e.stage == "apply" and e.kind == "merge_request":
-            url = _str(ev.get("web_url"))
+            row = _merge_request_row(e)
+            url = row.web_url
             if e.outcome == Status.APPLIED or (e.outcome == Status.SKIPPED and url):
                 action = actions.get(e.action_id)
-                state = _str(ev.get("mr_state")) or _str(ev.get("state")) or "opened"
-                project = _str(ev.get("project")) or (action.target if action else e.target)
+                state = row.state or "opened"
+                project = row.project or (action.target if action else e.target)
                 records[e.action_id] = MergeRequestRecord(
                     e.action_id, project, url, "merged" if state == "merged" else "opened",
-                    _mr_keys(e, action, inventory, known))
+                    _mr_keys(e, row, action, inventory, known))
         elif e.stage == "verify":
-            mr_id = _str(ev.get("merge_request_action")) or e.action_id
+            verified = _verify_row(e)
+            mr_id = verified.merge_request_action or e.action_id
             old = records.get(mr_id)
             if old is None:
                 continue
@@ -207,8 +260,8 @@ def merge_requests(journal: Iterable[JournalEntry], plan: Plan | None,
                 state = "verified"
             elif e.outcome == Status.FAILED:
                 state = "failed"
-            elif (_str(ev.get("mr_state")) or _str(ev.get("state"))) == "merged" and state == "opened":
+            elif verified.mr_state == "merged" and state == "opened":
                 state = "merged"
-            url = old.url or _str(ev.get("web_url"))
+            url = old.url or verified.web_url
             records[mr_id] = MergeRequestRecord(old.action_id, old.project, url, state, old.key_ids)
     return [records[k] for k in sorted(records)]

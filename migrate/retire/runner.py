@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from migrate.core.codec import decode_time, encode_time
 from migrate.core.codec import format_time as iso
 from migrate.core.errors import BackendError, UsageError
+from migrate.core.evidence import LegacyEvidence, VerifyEvidence
 from migrate.core.model import (
     Action,
     BindingParams,
@@ -271,26 +272,39 @@ def migrations_from_journal(state: OutcomeJournal, mr_actions: Sequence[tuple[st
         if entry is None:
             out.append(Migration(action_id, target, False, detail="no verify outcome recorded"))
             continue
-        ev = entry.evidence or {}
-        merged = ev.get("merged_at") or ev.get("merge_time") or (ev.get("merge_request") or {}).get("merged_at")
+        merged_text, jobs, acceptable = _verify_row(entry)
         # verify's merged_at evidence string becomes a time here; the evidence rows keep their
         # spelling (`recorded`: the merged_at text and the row's ts column text)
-        merged_text = str(merged) if merged else None
         merged_at = decode_time(merged_text) if merged_text else None
         verified_at = entry.ts
         recorded = (merged_text, entry.ts_text)
-        jobs = [f"{u.get('project')}:{u.get('job')}" for u in ev.get("unverified_jobs") or () if isinstance(u, dict)]
-        if entry.outcome != _VERIFIED and ev.get("acceptable") and jobs and set(jobs) <= accepted:
+        if entry.outcome != _VERIFIED and acceptable and jobs and set(jobs) <= accepted:
             out.append(Migration(action_id, target, True, merged_at, verified_at,
                                  recorded=recorded, detail=f"jobs accepted by the operator: {', '.join(jobs)}",
                                  accepted_jobs=tuple(jobs)))
             continue
         detail = "" if entry.outcome == _VERIFIED else f"verify {entry.outcome}: {entry.detail}"
-        if jobs and entry.outcome != _VERIFIED and ev.get("acceptable"):
+        if jobs and entry.outcome != _VERIFIED and acceptable:
             detail += f" (to accept without that evidence: --accept-job {' --accept-job '.join(jobs)})"
         out.append(Migration(action_id, target, entry.outcome == _VERIFIED, merged_at, verified_at, detail,
                              recorded=recorded))
     return out
+
+
+def _verify_row(entry: JournalEntry) -> tuple[str | None, list[str], bool]:
+    """What the gates read of a verify outcome: (merged_at text, the PROJECT:JOB names that keep it
+    pending, whether only such jobs do). This build's rows are `VerifyEvidence`; a row of an older
+    build or a hand edit (`LegacyEvidence`) is read from its stored object as the dict always was —
+    `merged_at`, else `merge_time`, else a nested `merge_request.merged_at`."""
+    ev = entry.typed_evidence
+    if isinstance(ev, VerifyEvidence):
+        return ev.merged_at or None, [f"{u.project}:{u.job}" for u in ev.unverified_jobs], ev.acceptable
+    if not isinstance(ev, LegacyEvidence):  # an apply row's shape: not a verify outcome, nothing to read
+        return None, [], False
+    raw = ev.raw or {}
+    merged = raw.get("merged_at") or raw.get("merge_time") or (raw.get("merge_request") or {}).get("merged_at")
+    jobs = [f"{u.get('project')}:{u.get('job')}" for u in raw.get("unverified_jobs") or () if isinstance(u, dict)]
+    return (str(merged) if merged else None), jobs, bool(raw.get("acceptable"))
 
 
 def disable_history(state: State, resource: str) -> tuple[datetime | None, datetime | None]:
