@@ -268,7 +268,11 @@ def outside_by_variable(inputs: PlanInputs) -> dict[str, list[OutsideReader]]:
     return out
 
 
-def _with_policy_sizes(inputs: PlanInputs, facts: PlanFacts) -> PlanInputs:
+def with_policy_sizes(inputs: PlanInputs, facts: PlanFacts) -> PlanInputs:
+    """`inputs` (made by `make_inputs`) with the policy sizes of `facts`: `plan_inputs` for facts
+    that differ from the ones `inputs` was made from only in what `plan` read live (files, live
+    federation, bindings, policy sizes), which `make_inputs` does not read (issue 18: `plan` reads
+    the policies after deriving which to read, and need not rebuild the inputs from the inventory)."""
     others = {sa: int(n) for sa, n in sorted(facts.policy_members_other.items()) if n}
     if others:  # only when known and non-zero, so other plans' inputs (and digests) are unchanged
         return dataclasses.replace(inputs, policy_members_other=others)
@@ -641,7 +645,7 @@ def build_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter:
 
 def plan_inputs(inventory: Inventory, config: Config, facts: PlanFacts) -> PlanInputs:
     """The plan's inputs: `make_inputs` with the policy sizes `plan` read (when any)."""
-    return _with_policy_sizes(make_inputs(inventory, config, facts), facts)
+    return with_policy_sizes(make_inputs(inventory, config, facts), facts)
 
 
 def assemble_plan(inventory: Inventory, config: Config, facts: PlanFacts, rewriter: Rewriter | None,

@@ -42,6 +42,7 @@ from migrate.plan.planner import (
     policy_members_other,
     refit,
     sa_resource,
+    with_policy_sizes,
 )
 from migrate.plan.ports import FileId, FileText, PlanGitLab, PlanGoogle, PlanTexts
 from migrate.plan.scanned_files import scanned_files
@@ -126,7 +127,9 @@ def gather(inventory: Inventory, config: Config, request: PlanRequest, gitlab: P
     rest = wanted - scanned.keys()
     files: dict[FileId, FileText | str] = {**scanned, **(gitlab.ci_files(rest, progress) if rest else {})}
     facts = replace(facts, files=files, live=live, live_bindings=bindings, policy_members_other=others)
-    sized = plan_inputs(inventory, config, facts)
+    # `plan_inputs(inventory, config, facts)`: the facts differ only in what was read live, which
+    # the inputs from the scan do not depend on — the policy sizes added, not the inputs made again
+    sized = with_policy_sizes(inputs, facts)
     if sized.policy_members_other:  # the policies hold other principals: fit the bindings again
         derived = refit(derived, sized)
     return Gathered(facts, sized, derived)
