@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from migrate.cli import common
 from migrate.cli.commit_shas import file_commits
 from migrate.cli.common import DEFAULT_CONFIG, config_from_args, new_parser
 from migrate.cli.output import STDOUT, print_outcomes, write_output
-from migrate.core.codec import format_time
+from migrate.core.codec import decode_time
 from migrate.core.config import REPORT_FORMATS, Config
 from migrate.core.errors import EXIT_OK, UsageError
 from migrate.core.model import Inventory, Plan
@@ -29,7 +30,6 @@ from migrate.core.outcome import Column, ItemOutcome, Layout, Status
 from migrate.core.progress import Progress, SilentProgress, add_progress_option, progress_from_args
 from migrate.core.state import JournalEntry, State, utcnow
 from migrate.report import gitlab_format, outputs
-from migrate.report.burndown import parse_ts
 from migrate.report.findings import FindingsDocument, build_findings
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,15 @@ def parse_formats(text: str | None, config: Config | None) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def report_time(text: str | None) -> str:
+def report_time(text: str | None) -> datetime:
+    """The report's "now": `--now` decoded here, at the option (`codec.decode_time`, to the precision
+    given: a key's age counts from it), else the clock's now (whole seconds)."""
     if text is None:
-        return format_time(utcnow())
-    if parse_ts(text) is None:
-        raise UsageError(f"--now: {text!r} is not an ISO 8601 time such as 2026-03-10T12:00:00Z")
-    return text
+        return utcnow()
+    try:
+        return decode_time(text)
+    except ValueError:
+        raise UsageError(f"--now: {text!r} is not an ISO 8601 time such as 2026-03-10T12:00:00Z") from None
 
 
 def open_state(args: argparse.Namespace, config: Config | None) -> State | None:

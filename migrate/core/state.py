@@ -338,11 +338,13 @@ class State:
             finally:
                 cursor.close()
 
-    def snapshots(self, kind: str) -> list[tuple[str, Any]]:
+    def snapshots(self, kind: str) -> list[tuple[datetime, Any]]:
+        """Every snapshot of `kind` in the order saved: (its ts column read as an aware UTC time, as
+        the journal's is; the body decoded)."""
         with self._conn() as conn:
             rows = conn.execute("SELECT ts, body FROM snapshots WHERE kind = ? ORDER BY seq",
                                 (kind,)).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
+        return [(decode_time(r[0]), json.loads(r[1])) for r in rows]
 
 
 class RunLock:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from migrate.core.codec import decode_time, encode_time
+from migrate.core.codec import decode_time_or_none, encode_time, format_time
 from migrate.core.model import Inventory, KeyFacts, KeyUsage, KeyVariable, OutsideReader, Plan
 from migrate.core.outcome import Status
 from migrate.core.state import JournalEntry, unfinished_entries
@@ -65,18 +66,21 @@ def usage_subject(u: KeyUsage) -> str:
     return f"{u.file_project}:{u.file_path}:{lines}"
 
 
-def _load_snapshots(snapshots: list[tuple[str, Any]], current: Inventory,
-                    errors: list[ReviewItem]) -> list[tuple[str, dict[str, str]]]:
-    out: list[tuple[str, dict[str, str]]] = []
+def _load_snapshots(snapshots: list[tuple[datetime, Any]], current: Inventory,
+                    errors: list[ReviewItem]) -> list[tuple[datetime, dict[str, str]]]:
+    out: list[tuple[datetime, dict[str, str]]] = []
+    current_at = encode_time(current.generated_at)  # the text the snapshot's JSON holds
+    seen = False  # the current inventory is one of the snapshots (its generated_at text is)
     for ts, body in snapshots:
         try:
             out.append(burndown.observed_from_data(body))
         except (ValueError, AttributeError, TypeError) as exc:  # an unreadable snapshot is an ERROR row
-            errors.append(ReviewItem(f"history:inventory@{ts}", f"inventory snapshot could not be read "
-                                     f"({exc}); the burn-down skips it", "error", "history"))
-    current_at = encode_time(current.generated_at)  # the text the snapshot's JSON holds
-    if not any(generated == current_at for generated, _ in out):
-        out.append((current_at, burndown.observed_states(current)))
+            errors.append(ReviewItem(f"history:inventory@{format_time(ts)}", f"inventory snapshot could not be "
+                                     f"read ({exc}); the burn-down skips it", "error", "history"))
+            continue
+        seen = seen or body["generated_at"] == current_at
+    if not seen:
+        out.append((current.generated_at, burndown.observed_states(current)))
     return out
 
 
@@ -110,9 +114,8 @@ def _status(mrs: list[history.MergeRequestRecord], google: str) -> tuple[KeyStat
     return status, reasons[status]
 
 
-def _days(now: str, then: str | None) -> int | None:
-    a, b = burndown.parse_ts(now), burndown.parse_ts(then or "")
-    return (a - b).days if a and b else None
+def _days(now: datetime, then: datetime | None) -> int | None:
+    return (now - then).days if then is not None else None
 
 
 def _outside_accepted(journal: list[JournalEntry]) -> dict[str, str]:
@@ -165,7 +168,7 @@ def incident(facts: KeyFacts | None) -> str | None:
             "this is not a migration step: treat the key as leaked, review its use and delete it")
 
 
-def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _Index, now: str,
+def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _Index, now: datetime,
                  mrs: list[history.MergeRequestRecord], google: str, members: tuple[str, ...],
                  outside: tuple[OutsideReader, ...] = (), accepted_by: str = "",
                  rollback: history.KeyEvent | None = None, jobs_accepted: str = "",
@@ -182,7 +185,7 @@ def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _
     if incident(facts):
         reason = str(incident(facts))
     elif rollback is not None:
-        reason = (f"Rolled back at {rollback.ts} by {rollback.actor} ({rollback.detail}); it stays enabled "
+        reason = (f"Rolled back at {format_time(rollback.ts)} by {rollback.actor} ({rollback.detail}); it stays enabled "
                   f"until the next plan. {reason}")
     note = ""
     if facts is None:
@@ -192,7 +195,8 @@ def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _
     return KeyFinding(
         service_account=sa, key_id=kid, gcp_project=project, status=status, status_reason=reason,
         google_state=google, created=facts.created if facts else None,
-        age_days=_days(now, facts.created if facts else None),
+        # Google's createTime text, kept as it came in the inventory; read as a time where it is used
+        age_days=_days(now, decode_time_or_none(facts.created) if facts else None),
         last_used=facts.last_authenticated if facts else None, last_used_note=note,
         stored_in=tuple(sorted(v.ref for v in idx.variables_by_key.get(kid, []))),
         used_in=tuple(sorted(usage_subject(u) for u in usages)),
@@ -203,7 +207,7 @@ def _key_finding(sa: str, kid: str, project: str, facts: KeyFacts | None, idx: _
 
 
 def _keys(inv: Inventory, idx: _Index, events: list[history.KeyEvent], mrs: list[history.MergeRequestRecord],
-          states: dict[str, str], bindings: list[planfacts.BindingFact], now: str,
+          states: dict[str, str], bindings: list[planfacts.BindingFact], now: datetime,
           accepted: dict[str, str] | None = None, jobs_accepted: dict[str, str] | None = None,
           blockers: dict[str, tuple[str, ...]] | None = None) -> tuple[KeyFinding, ...]:
     ident: dict[str, tuple[str, str]] = {}
@@ -346,8 +350,8 @@ def _reviews(inv: Inventory, plan: Plan | None, unplaced: list[JournalEntry], er
 _RESUME = {"apply": "apply PLAN", "keys": "keys retire/delete", "verify": "verify"}
 
 
-def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now: str,
-             snapshots: list[tuple[str, Any]], tool_version: str) -> FindingsDocument:
+def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now: datetime,
+             snapshots: list[tuple[datetime, Any]], tool_version: str) -> FindingsDocument:
     errors: list[ReviewItem] = []
     history_invs = _load_snapshots(snapshots, inv, errors)
     events, unplaced = history.key_events(journal, plan)
@@ -365,7 +369,7 @@ def assemble(inv: Inventory, plan: Plan | None, journal: list[JournalEntry], now
     ctx = controls.CheckContext(inv, plan, tuple(journal), keys)
     manual, errs = _reviews(inv, plan, unplaced, errors, unfinished_entries(journal))
     return FindingsDocument(
-        generated_at=decode_time(now).replace(microsecond=0), tool_version=tool_version, gitlab_url=inv.gitlab_url,
+        generated_at=now.replace(microsecond=0), tool_version=tool_version, gitlab_url=inv.gitlab_url,
         gitlab_version=inv.gitlab_version, inventory_generated_at=inv.generated_at,
         plan_generated_at=plan.generated_at if plan else None,
         identity_project=plan.identity_project if plan else "",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from migrate.core.codec import decode_time_or_none
+from migrate.core.codec import decode_time
 from migrate.core.model import Inventory
 from migrate.report.findings import BurnDownPoint
 from migrate.report.history import KeyEvent
@@ -25,21 +25,14 @@ GoogleState = str  # enabled | disabled | deleted | unknown
 _EVENT_STATE = {"disable": "disabled", "delete": "deleted", "rollback": "enabled"}
 
 
-def parse_ts(value: str) -> datetime | None:
-    """ISO 8601 (with Z or offset, or a bare date) → aware UTC datetime; None when unparseable."""
-    return decode_time_or_none(value) if isinstance(value, str) else None
-
-
-def norm_ts(value: str) -> str:
-    dt = parse_ts(value)
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ") if dt else value
-
-
-def observed_from_data(body: Any) -> tuple[str, dict[str, GoogleState]]:
+def observed_from_data(body: Any) -> tuple[datetime, dict[str, GoogleState]]:
     """(generated_at, states) straight from a snapshot's JSON: only the fields the burn-down needs,
-    so old or partly unreadable snapshots still count. Raises ValueError when it is not an inventory."""
+    so old or partly unreadable snapshots still count. `generated_at` is decoded here, at the
+    snapshot's edge (`codec.decode_time`). Raises ValueError when it is not an inventory (or its
+    generated_at is not a time)."""
     if not isinstance(body, dict) or not isinstance(body.get("generated_at"), str):
         raise ValueError("not an inventory snapshot")
+    generated_at = decode_time(body["generated_at"])
     states: dict[str, GoogleState] = {}
     for v in body.get("variables") or ():
         key = v.get("key") if isinstance(v, dict) else None
@@ -58,7 +51,7 @@ def observed_from_data(body: Any) -> tuple[str, dict[str, GoogleState]]:
             states[kid] = "enabled"
         else:
             states.setdefault(kid, "unknown")
-    return body["generated_at"], states
+    return generated_at, states
 
 
 def observed_states(inventory: Inventory) -> dict[str, GoogleState]:
@@ -78,7 +71,7 @@ def observed_states(inventory: Inventory) -> dict[str, GoogleState]:
 
 @dataclass(frozen=True)
 class _Step:
-    ts: str
+    ts: datetime  # aware UTC to the second: steps in the same second keep their input order
     order: int
     observed: dict[str, GoogleState] | None
     event: KeyEvent | None
@@ -88,14 +81,19 @@ def _live(states: dict[str, GoogleState]) -> int:
     return sum(1 for s in states.values() if s not in ("disabled", "deleted"))
 
 
-def replay(snapshots: Sequence[tuple[str, dict[str, GoogleState]]], events: Sequence[KeyEvent],
-           now: str) -> tuple[dict[str, GoogleState], tuple[BurnDownPoint, ...]]:
+def _second(moment: datetime) -> datetime:
+    """A burn-down time: to the whole second, as the chart, tables and JSON write it."""
+    return moment.replace(microsecond=0)
+
+
+def replay(snapshots: Sequence[tuple[datetime, dict[str, GoogleState]]], events: Sequence[KeyEvent],
+           now: datetime) -> tuple[dict[str, GoogleState], tuple[BurnDownPoint, ...]]:
     """Replay snapshots ((generated_at, observed states)) and key events in time order → (final state per key id, burn-down points).
 
     A snapshot adds the keys it saw and sets the state of those whose facts it knows; keys it did
     not see keep their state (a rescan after the variable was deleted no longer sees the key)."""
-    steps = [_Step(norm_ts(ts), i, observed, None) for i, (ts, observed) in enumerate(snapshots)]
-    steps += [_Step(norm_ts(e.ts), len(steps) + i, None, e) for i, e in enumerate(events)]
+    steps = [_Step(_second(ts), i, observed, None) for i, (ts, observed) in enumerate(snapshots)]
+    steps += [_Step(_second(e.ts), len(steps) + i, None, e) for i, e in enumerate(events)]
     steps.sort(key=lambda s: (s.ts, s.order))
     states: dict[str, GoogleState] = {}
     points: list[BurnDownPoint] = []
@@ -112,5 +110,5 @@ def replay(snapshots: Sequence[tuple[str, dict[str, GoogleState]]], events: Sequ
             label = f"{ev.kind} {ev.service_account}#{ev.key_id[:8]}"
         points.append(BurnDownPoint(step.ts, _live(states), label))
     if points:
-        points.append(BurnDownPoint(norm_ts(now), _live(states), "now"))
+        points.append(BurnDownPoint(_second(now), _live(states), "now"))
     return states, tuple(points)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
-from migrate.report.burndown import parse_ts
+from migrate.core.codec import format_time
 from migrate.report.findings import BurnDownPoint
 
 WIDTH, HEIGHT = 720, 280
@@ -35,11 +35,7 @@ def _y_axis(highest: int) -> tuple[int, list[int]]:
 
 
 def _times(points: Sequence[BurnDownPoint]) -> list[float]:
-    out: list[float] = []
-    for p in points:
-        dt = parse_ts(p.ts)
-        out.append(dt.timestamp() if dt else (out[-1] if out else 0.0))
-    return out
+    return [p.ts.timestamp() for p in points]
 
 
 def _date_labels(times: list[float], x_of: dict[float, float]) -> list[tuple[float, str]]:
@@ -95,7 +91,7 @@ def render_svg(points: Sequence[BurnDownPoint]) -> str:
                  'stroke-linejoin="round"/>')
     for t, p in zip(times, points, strict=True):
         parts.append(f'<circle cx="{_f(x_of[t])}" cy="{_f(y(p.live))}" r="4" fill="{LINE}">'
-                     f'<title>{escape(p.ts)}: {p.live} live ({escape(p.event)})</title></circle>')
+                     f'<title>{escape(format_time(p.ts))}: {p.live} live ({escape(p.event)})</title></circle>')
     parts.append(f'<line x1="{LEFT}" y1="{base}" x2="{LEFT + pw}" y2="{base}" stroke="{INK}"/>')
     for x, label in _date_labels(times, x_of):
         anchor = "end" if x > WIDTH - RIGHT - 40 else "middle"

@@ -172,7 +172,7 @@ class ReviewItem:
 
 @dataclass(frozen=True)
 class BurnDownPoint:
-    ts: str
+    ts: datetime  # aware UTC, to the second; written by the renderers (format_time, encode_time)
     live: int
     event: str
 
@@ -214,8 +214,8 @@ class FindingsDocument:
     version: int = DOCUMENT_VERSION
 
 
-def build_findings(inventory: Inventory, plan: Plan | None, journal: Sequence[JournalEntry], now: str,
-                   snapshots: Iterable[tuple[str, object]] = (), tool_version: str = __version__,
+def build_findings(inventory: Inventory, plan: Plan | None, journal: Sequence[JournalEntry], now: datetime,
+                   snapshots: Iterable[tuple[datetime, object]] = (), tool_version: str = __version__,
                    ) -> FindingsDocument:
     """Assemble the document. `snapshots` are (ts, inventory dict) pairs from the state database."""
     from migrate.report import assemble

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from migrate.core.evidence import LegacyEvidence, MergedEvidence, MergeRequestEvidence, VerifyEvidence
@@ -45,7 +46,7 @@ KEY_KINDS: Mapping[str, KeyEventKind] = {
 
 @dataclass(frozen=True)
 class KeyEvent:
-    ts: str
+    ts: datetime  # the journal row's ts (aware UTC)
     service_account: str
     key_id: str
     kind: KeyEventKind
@@ -108,7 +109,7 @@ def key_events(journal: Iterable[JournalEntry], plan: Plan | None) -> tuple[list
         if ident is None:
             unplaced.append(e)
             continue
-        events.append(KeyEvent(e.ts_text, ident[0], ident[1], KEY_KINDS[e.kind], e.actor, e.detail))
+        events.append(KeyEvent(e.ts, ident[0], ident[1], KEY_KINDS[e.kind], e.actor, e.detail))
     return events, unplaced
 
 

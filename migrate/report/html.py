@@ -142,7 +142,7 @@ def render(doc: FindingsDocument) -> str:
     cards = "".join(f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>'
                     for k, v in text.summary_rows(s))
     plan = f"plan of {encode_time(doc.plan_generated_at)}" if doc.plan_generated_at else "no plan"
-    history = "".join(f"<tr><td>{_e(p.ts)}</td><td>{p.live}</td><td>{_e(p.event)}</td></tr>" for p in doc.burndown)
+    history = "".join(f"<tr><td>{_e(format_time(p.ts))}</td><td>{p.live}</td><td>{_e(p.event)}</td></tr>" for p in doc.burndown)
     body = [
         "<h1>wif-migrate report</h1>",
         f'<p class="meta">GitLab {_e(doc.gitlab_url)} (version {_e(doc.gitlab_version)}). Generated '

@@ -71,6 +71,6 @@ def render(doc: FindingsDocument) -> str:
     out += ["## Errors: what could not be read", ""]
     out += _table(["Subject", "Reason", "Source"], _reviews(doc.errors), "Everything in scope was read.")
     out += ["## Live keys over time", ""]
-    out += _table(["Time", "Live keys", "Event"], [[p.ts, str(p.live), p.event] for p in doc.burndown],
+    out += _table(["Time", "Live keys", "Event"], [[format_time(p.ts), str(p.live), p.event] for p in doc.burndown],
                   "No history yet.")
     return "\n".join(out).rstrip("\n") + "\n"

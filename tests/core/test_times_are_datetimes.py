@@ -42,9 +42,6 @@ ALLOWED: dict[str, str] = {
     "apply/ports.py:MRInfo.merged_at": "GitLab's merged_at text, journaled as evidence (MRInfo.merged_time reads it)",
     "core/evidence.py:MergedEvidence.merged_at": "the journal's evidence: GitLab's merged_at text as it came",
     "core/evidence.py:VerifyEvidence.merged_at": "the journal's evidence: GitLab's merged_at text as it came",
-    "report/burndown.py:_Step.ts": "next step of issue 20 (the report)",
-    "report/findings.py:BurnDownPoint.ts": "next step of issue 20 (the report)",
-    "report/history.py:KeyEvent.ts": "next step of issue 20 (the report)",
 }
 
 
@@ -91,6 +88,64 @@ def test_the_check_sees_a_time_kept_as_text() -> None:
     main_inventory = (ROOT / "core" / "model.py").read_text(encoding="utf-8").replace(
         "generated_at: datetime", "generated_at: str")  # main's annotation is caught
     assert "core/model.py:Inventory.generated_at" in time_fields_as_text(main_inventory, "core/model.py")
+
+
+# "module:function(param)", "module:function() -> str", "module:function parses" → why allowed
+ALLOWED_SIGNATURES: dict[str, str] = {
+    "core/codec.py:encode_time() -> str": "the one formatter (RFC 3339, fraction kept)",
+    "core/codec.py:format_time() -> str": "the one formatter (to the second)",
+    "report/gitlab_format.py:_time() -> str": "a renderer: GitLab's report schema's time text",
+    "apply/merge_request_executor.py:_content_diff(now)": "`now` is the recomputed file text, not a time",
+    "cli/demo.py:now() -> str": "the sandbox clock's text, handed to the CLI verbs as their --now argument",
+    "cli/demo.py:_story(now)": "the same clock (a callable giving --now text)",
+    "verify/propagation.py:parse_time parses": "a name for codec.decode_time_or_none on GitLab's job times",
+}
+SIGNATURE_DIRS = (*STAGES, "cli")
+
+
+def time_signatures_as_text(source: str, where: str) -> list[str]:
+    """Functions that pass a time as text: a parameter with a time's name annotated `str`, a
+    function with a time's name that returns `str` (a decoder of an option that hands the text
+    on), or a function named as a time parser or normaliser (`parse_ts`, `norm_ts`: a second parser)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        a = node.args
+        found += [f"{where}:{node.name}({arg.arg})" for arg in (*a.posonlyargs, *a.args, *a.kwonlyargs)
+                  if arg.annotation is not None and _is_time_name(arg.arg) and _mentions_str(arg.annotation)]
+        if node.returns is not None and _is_time_name(node.name) and _mentions_str(node.returns):
+            found.append(f"{where}:{node.name}() -> str")
+        if node.name.lstrip("_").startswith(("parse_ts", "parse_time", "norm_ts", "norm_time", "parse_date")):
+            found.append(f"{where}:{node.name} parses")
+    return found
+
+
+def test_no_time_is_passed_or_handed_on_as_text_by_the_stages_and_the_cli() -> None:
+    found = [name for d in SIGNATURE_DIRS for path in sorted((ROOT / d).rglob("*.py"))
+             for name in time_signatures_as_text(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
+    assert sorted(set(found) - set(ALLOWED_SIGNATURES)) == []
+    assert sorted(set(ALLOWED_SIGNATURES) - set(found)) == []  # an entry no longer needed is removed
+
+
+def test_the_signature_check_sees_mains_report_times() -> None:
+    """Main's report: `--now` handed on as text, `now: str` through the assembly, a second parser."""
+    planted = ("def report_time(text: str | None) -> str: ...\n"
+               "def _days(now: str, then: str | None) -> int | None: ...\n"
+               "def parse_ts(value: str) -> datetime | None: ...\n"
+               "def norm_ts(value: str) -> str: ...\n"
+               "def fine(now: datetime, name: str) -> str: ...\n")
+    assert time_signatures_as_text(planted, "x.py") == [
+        "x.py:report_time() -> str", "x.py:_days(now)", "x.py:parse_ts parses",
+        "x.py:norm_ts() -> str", "x.py:norm_ts parses"]
+
+
+def test_the_state_reads_a_snapshots_time_as_an_aware_datetime() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = State(tmp, actor="t@h", clock=lambda: "2026-03-01T10:00:05+01:00")
+        state.save_snapshot("inventory", {"n": 1})
+        ((ts, body),) = state.snapshots("inventory")
+    assert ts == datetime(2026, 3, 1, 9, 0, 5, tzinfo=UTC) and ts.tzinfo is UTC and body == {"n": 1}
 
 
 def _old_text(moment: datetime) -> str:

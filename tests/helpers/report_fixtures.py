@@ -13,6 +13,7 @@ The plan's binding for builder@ is namespace-wide (a FAIL), the one for deployer
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
 from helpers.plan_fixtures import bind_params, ensure_params, mr_params, retired
@@ -36,6 +37,7 @@ from migrate.core.state import JournalEntry
 from migrate.report.findings import FindingsDocument
 
 NOW = "2026-03-10T12:00:00Z"
+NOW_AT = decode_time(NOW)  # the report's now as `--now NOW` gives it (cli.report.report_time)
 KEY_API = KeyIdentity("deployer@acme-prod.iam.gserviceaccount.com", "a1" * 20, "acme-prod")
 KEY_GROUP = KeyIdentity("builder@acme-ci.iam.gserviceaccount.com", "b2" * 20, "acme-ci")
 KEY_OLD = KeyIdentity("old@acme-prod.iam.gserviceaccount.com", "c3" * 20, "acme-prod")
@@ -140,9 +142,10 @@ def journal() -> list[JournalEntry]:
     ]
 
 
-def snapshots() -> list[tuple[str, Any]]:
+def snapshots() -> list[tuple[datetime, Any]]:
     early = inventory("2026-02-01T10:00:00Z", old_disabled=False)
-    return [("2026-02-01T10:00:05Z", to_dict(early)), ("2026-03-01T10:00:05Z", to_dict(inventory()))]
+    return [(decode_time("2026-02-01T10:00:05Z"), to_dict(early)),
+            (decode_time("2026-03-01T10:00:05Z"), to_dict(inventory()))]
 
 
 def fixture_commits(doc: FindingsDocument) -> dict[tuple[str, str, str], str]:

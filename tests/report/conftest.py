@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from helpers.report_fixtures import NOW, inventory, journal, plan, snapshots
+from helpers.report_fixtures import NOW_AT, inventory, journal, plan, snapshots
 
 from migrate.report.findings import FindingsDocument, build_findings
 
 
 @pytest.fixture
 def doc() -> FindingsDocument:
-    return build_findings(inventory(), plan(), journal(), NOW, snapshots(), tool_version="0.1.0")
+    return build_findings(inventory(), plan(), journal(), NOW_AT, snapshots(), tool_version="0.1.0")

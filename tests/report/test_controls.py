@@ -9,7 +9,7 @@ from helpers.plan_fixtures import bind_params, ensure_params
 from helpers.report_fixtures import (
     KEY_API,
     KEY_GROUP,
-    NOW,
+    NOW_AT,
     POOL,
     PROVIDER,
     VAR_API,
@@ -40,7 +40,7 @@ def rows(doc: FindingsDocument, control_id: str) -> list[tuple[str, str]]:
 
 
 def build(inv: Inventory, p: Plan | None = None) -> FindingsDocument:
-    return build_findings(inv, p, [], NOW)
+    return build_findings(inv, p, [], NOW_AT)
 
 
 def test_cis_ids_carry_their_benchmark_version() -> None:

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 from helpers.plan_fixtures import disable_params
-from helpers.report_fixtures import KEY_API, NOW, inventory, journal, plan, snapshots
+from helpers.report_fixtures import KEY_API, NOW, NOW_AT, inventory, journal, plan, snapshots
 
 import migrate.retire.gates
 from migrate.core.codec import decode_time
@@ -38,7 +38,7 @@ def _journal() -> list:
 
 
 def _report_key(p: Plan) -> KeyFinding:
-    doc: FindingsDocument = build_findings(inventory(), p, _journal(), NOW, snapshots())
+    doc: FindingsDocument = build_findings(inventory(), p, _journal(), NOW_AT, snapshots())
     return next(k for k in doc.keys if k.key_id == KID)
 
 

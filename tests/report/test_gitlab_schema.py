@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers.report_fixtures import NOW, fixture_commits, inventory, journal, plan, snapshots
+from helpers.report_fixtures import NOW_AT, fixture_commits, inventory, journal, plan, snapshots
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -95,7 +95,7 @@ def test_hostile_names_still_validate(project: str, file: str, variable: str) ->
     the report invalid: the vulnerability name is bounded to the schema's 255 characters."""
     from dataclasses import replace
 
-    base = build_findings(inventory(), plan(), journal(), NOW, snapshots())
+    base = build_findings(inventory(), plan(), journal(), NOW_AT, snapshots())
     exposures = tuple(replace(e, project=project, file=file, variable=variable) if e.kind == "usage" else e
                       for e in base.exposures)
     doc = replace(base, exposures=exposures)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from helpers.plan_fixtures import disable_params
-from helpers.report_fixtures import NOW, fixture_commits, inventory, journal, plan, snapshots
+from helpers.report_fixtures import NOW_AT, fixture_commits, inventory, journal, plan, snapshots
 
 from migrate.report import chart, csv_format, gitlab_format, html, json_format, markdown, outputs
 from migrate.report.findings import FindingsDocument, build_findings
@@ -66,11 +66,11 @@ def test_renderer_matches_expected_file(doc: FindingsDocument, name: str) -> Non
 
 
 def test_renderers_are_deterministic() -> None:
-    a = build_findings(inventory(), plan(), journal(), NOW, snapshots(), tool_version="0.1.0")
+    a = build_findings(inventory(), plan(), journal(), NOW_AT, snapshots(), tool_version="0.1.0")
     inv = inventory()
     shuffled = replace(inv, projects=inv.projects[::-1], variables=inv.variables[::-1], usages=inv.usages[::-1],
                        key_facts=inv.key_facts[::-1], problems=inv.problems[::-1])
-    b = build_findings(shuffled, plan(), journal(), NOW, snapshots(), tool_version="0.1.0")
+    b = build_findings(shuffled, plan(), journal(), NOW_AT, snapshots(), tool_version="0.1.0")
     for render in RENDERERS.values():
         assert render(a) == render(b)
 
@@ -150,8 +150,8 @@ def test_report_never_says_can_be_disabled_when_keys_retire_would_refuse() -> No
     idx = assemble._Index.of(inventory())  # noqa: SLF001 - the unit under test is the key finding
     mrs = [history.MergeRequestRecord("merge_request:acme/api:.gitlab-ci.yml", "acme/api", "", "verified",
                                       frozenset({kid}))]
-    free = assemble._key_finding(sa, kid, "acme-prod", None, idx, NOW, mrs, "enabled", ())  # noqa: SLF001
+    free = assemble._key_finding(sa, kid, "acme-prod", None, idx, NOW_AT, mrs, "enabled", ())  # noqa: SLF001
     assert "can be disabled" in free.status_reason  # the check can fail: without blockers it says so
-    held = assemble._key_finding(sa, kid, "acme-prod", None, idx, NOW, mrs, "enabled", (),  # noqa: SLF001
+    held = assemble._key_finding(sa, kid, "acme-prod", None, idx, NOW_AT, mrs, "enabled", (),  # noqa: SLF001
                                  blockers=blockers[kid])
     assert "can be disabled" not in held.status_reason and "file:acme/templates:legacy.yml" in held.status_reason
